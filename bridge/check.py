@@ -1,0 +1,90 @@
+"""`bridge check`: decode and validate one file, and say what is wrong with it.
+
+The file streams through the codecs chunk by chunk, so a file of any size is checked in
+bounded memory; only the issues are kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bridge.issues import CODES, Issue, count_by_code
+
+if TYPE_CHECKING:
+    from bridge.spec.model import Tracciato
+
+ISSUE_COLUMNS = ["line", "record", "field", "code", "value", "message"]
+
+
+@dataclass
+class CheckResult:
+    path: str
+    tracciato: str
+    rows: Counter[str] = field(default_factory=Counter)
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.issues
+
+
+def check_file(path: Path, t: Tracciato, *, chunk_bytes: int | None = None) -> CheckResult:
+    from bridge.codecs import DEFAULT_CHUNK, iter_decode
+
+    result = CheckResult(str(path), t.name)
+    for part in iter_decode(path, t, chunk_bytes=chunk_bytes or DEFAULT_CHUNK):
+        result.rows.update(part.counts)
+        result.issues.extend(part.issues)
+    return result
+
+
+def render(result: CheckResult, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(
+            {
+                "file": result.path,
+                "tracciato": result.tracciato,
+                "clean": result.clean,
+                "rows": dict(result.rows),
+                "issues_by_code": count_by_code(result.issues),
+                "issues": [i.as_dict() for i in result.issues],
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(ISSUE_COLUMNS)
+        for i in result.issues:
+            writer.writerow(["" if v is None else v for v in
+                             (i.line, i.record, i.field, i.code, i.value, i.message)])
+        return buf.getvalue().rstrip("\n")
+    return _text(result)
+
+
+def _text(result: CheckResult) -> str:
+    rows = ", ".join(f"{n} {name}" for name, n in result.rows.items()) or "no rows"
+    out = [f"{result.path} ({result.tracciato}): {rows}"]
+    if result.clean:
+        out.append("clean: no issues")
+        return "\n".join(out)
+    by_code = count_by_code(result.issues)
+    out.append(f"{len(result.issues)} issues: " +
+               ", ".join(f"{n} {code}" for code, n in by_code.items()))
+    for i in result.issues:
+        where = f"line {i.line}" if i.line is not None else "file"
+        what = ".".join(p for p in (i.record, i.field) if p)
+        value = f" [{i.value!r}]" if i.value is not None else ""
+        out.append(f"  {where}: {i.code}: {what + ': ' if what else ''}{i.message}{value}")
+    return "\n".join(out)
+
+
+def codes_table() -> str:
+    return "\n".join(f"{code:24} {meaning}" for code, meaning in CODES.items())

@@ -1,0 +1,40 @@
+"""Failures, grouped by what the caller must do. Bad rows are not here: they are issues.
+
+::
+
+    BridgeError                  exit 2 unless a subclass says otherwise
+    ├── ConfigError              fix the configuration, then run again      (exit 2)
+    │   └── TracciatoError       fix the tracciato file named in the message (exit 2)
+    ├── DataError                the file cannot be read at all: quarantine  (exit 1)
+    └── TransientError           retry later: connection, disk, lock         (exit 3)
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base of every failure bridge raises on purpose."""
+
+    exit_code = 2
+
+
+class ConfigError(BridgeError):
+    """The configuration is wrong; nothing will work until a person fixes it."""
+
+    exit_code = 2
+
+
+class TracciatoError(ConfigError):
+    """A tracciato cannot be loaded; the message names the file and the location."""
+
+
+class DataError(BridgeError):
+    """A file's content is unusable as a whole; it goes to quarantine with a report."""
+
+    exit_code = 1
+
+
+class TransientError(BridgeError):
+    """A connection, disk or lock failed; the same work may succeed later."""
+
+    exit_code = 3

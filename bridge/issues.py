@@ -1,0 +1,97 @@
+"""Issues: one problem in one row or one file, as data.
+
+A bad row never raises. Every problem found while decoding or validating becomes an
+:class:`Issue` with a stable ``code`` (listed in :data:`CODES`), the 1-based line of the
+file it was found on (``None`` for a problem of the whole file), the record type, the
+field, the raw value and a plain message. Callers gather issues into reports.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+#: Every code bridge emits, with what it means. The docs list is generated from this.
+CODES: dict[str, str] = {
+    # bytes and structure
+    "bad-encoding": "bytes that are not valid in the tracciato's encoding",
+    "bom-in-middle": "a byte-order mark inside the file, not at its start",
+    "nul-byte": "a NUL byte (0x00) inside the text",
+    "empty-file": "the file holds no bytes, or no records",
+    "no-data": "the file holds header rows but no data rows",
+    "bad-header": "the header row lacks a declared column, or names it differently",
+    "extra-column": "the header holds a column the tracciato does not declare",
+    "wrong-column-count": "a delimited row has more or fewer cells than the header",
+    "unterminated-quote": "a quoted cell is opened and never closed",
+    "unknown-record": "a line whose discriminator matches no record type",
+    "wrong-length": "a fixed-width line shorter or longer than the record length",
+    # cells
+    "missing-required": "a required field is empty",
+    "bad-integer": "not an integer",
+    "bad-decimal": "not a decimal number in the declared format",
+    "bad-date": "not a date in the declared format",
+    "bad-time": "not a time in the declared format",
+    "bad-datetime": "not a date and time in the declared format",
+    "bad-boolean": "not one of the declared true or false words",
+    "not-in-enum": "not one of the declared values",
+    "bad-constant": "differs from the constant the tracciato declares",
+    "bad-pattern": "does not match the declared pattern",
+    "too-long": "longer than the maximum length (or the field's width)",
+    "too-short": "shorter than the minimum length",
+    "below-minimum": "smaller than the declared minimum",
+    "above-maximum": "larger than the declared maximum",
+    "too-many-decimals": "more decimal digits than the field's scale",
+    "bad-partita-iva": "not a valid Italian VAT number (partita IVA)",
+    "bad-codice-fiscale": "not a valid Italian tax code (codice fiscale)",
+    "bad-ean13": "not a valid EAN-13 barcode",
+    "unencodable": "a character the output encoding cannot represent",
+    # records and file
+    "duplicate-key": "a key that must be unique appears again",
+    "orphan-riga": "a child record with no parent record before it",
+    "bad-order": "a record where the tracciato's order rules do not allow it",
+    "missing-record": "a record type the tracciato requires is absent",
+    "too-many-records": "a record type that may occur once appears again",
+    "trailer-count-mismatch": "the trailer's count differs from the records counted",
+    "control-total-mismatch": "a parent's total differs from the sum of its children",
+    "too-few-rows": "fewer rows than the tracciato's minimum",
+    "too-many-rows": "more rows than the tracciato's maximum",
+}
+
+#: Codes that describe the whole file rather than one of its rows.
+FILE_CODES = frozenset(
+    {"empty-file", "no-data", "bad-header", "extra-column", "missing-record",
+     "too-few-rows", "too-many-rows"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem. ``line`` is 1-based in the file as received; ``None`` for the file."""
+
+    code: str
+    message: str
+    line: int | None = None
+    record: str | None = None
+    field: str | None = None
+    value: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise ValueError(f"unknown issue code {self.code!r}")
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def count_by_code(issues: Iterable[Issue]) -> dict[str, int]:
+    """Issues per code, most frequent first."""
+    return dict(Counter(i.code for i in issues).most_common())
+
+
+def clip(value: object, limit: int = 200) -> str | None:
+    """The raw value as shown in a report: never longer than ``limit`` characters."""
+    if value is None:
+        return None
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

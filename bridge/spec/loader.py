@@ -1,0 +1,122 @@
+"""Find and load tracciati from YAML, reporting mistakes with their file and location.
+
+Tracciati live in folders laid out as ``<root>/<system>/<name>.yaml`` and are named
+``system/name``. The roots searched, in order: folders given by the caller, the folders in
+``$BRIDGE_TRACCIATI`` (separated by ``os.pathsep``), ``./tracciati`` and the ``tracciati``
+folder shipped beside the package.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from bridge.errors import TracciatoError
+from bridge.spec.model import Tracciato
+
+SHIPPED = Path(__file__).resolve().parents[2] / "tracciati"
+
+
+def search_roots(extra: Iterable[Path | str] = ()) -> list[Path]:
+    roots = [Path(p) for p in extra]
+    env = os.environ.get("BRIDGE_TRACCIATI", "")
+    roots += [Path(p) for p in env.split(os.pathsep) if p]
+    roots += [Path.cwd() / "tracciati", SHIPPED]
+    seen: list[Path] = []
+    for r in roots:
+        if r.is_dir() and r.resolve() not in {s.resolve() for s in seen}:
+            seen.append(r)
+    return seen
+
+
+def available(extra: Iterable[Path | str] = ()) -> dict[str, Path]:
+    """Every tracciato name found, with its file; earlier roots win."""
+    found: dict[str, Path] = {}
+    for root in search_roots(extra):
+        for path in sorted(root.glob("*/*.yaml")) + sorted(root.glob("*/*.yml")):
+            found.setdefault(f"{path.parent.name}/{path.stem}", path)
+    return found
+
+
+def find(name: str, extra: Iterable[Path | str] = ()) -> Path:
+    """The file of a tracciato given by name (``system/name``) or by path."""
+    as_path = Path(name)
+    if as_path.suffix in (".yaml", ".yml") and as_path.is_file():
+        return as_path
+    files = available(extra)
+    if name in files:
+        return files[name]
+    known = ", ".join(sorted(files)) or "none"
+    raise TracciatoError(f"no tracciato named {name!r} (known: {known})")
+
+
+def load(name: str, extra: Iterable[Path | str] = ()) -> Tracciato:
+    """Load a tracciato by name or path; a mistake raises :class:`TracciatoError`."""
+    path = find(name, extra)
+    return load_file(path)
+
+
+def load_file(path: Path) -> Tracciato:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TracciatoError(f"{path}: cannot read: {exc}") from None
+    return parse(text, path)
+
+
+def parse(text: str, path: Path | str = "<string>") -> Tracciato:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "?"
+        raise TracciatoError(f"{path}: {where}: not valid YAML: "
+                             f"{getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise TracciatoError(f"{path}: the file must hold a mapping (format, records, ...)")
+    data.setdefault("name", f"{path.parent.name}/{path.stem}")
+    try:
+        return Tracciato.model_validate(data)
+    except ValidationError as exc:
+        raise TracciatoError("\n".join(f"{path}: {line}" for line in describe(exc))) from None
+
+
+def describe(exc: ValidationError) -> list[str]:
+    """One plain line per pydantic error: ``records.testata.fields[3].length: must be > 0``."""
+    lines = []
+    for err in exc.errors():
+        where = _location(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (a typo?)"
+        lines.append(f"{where}: {msg}" if where else msg)
+    return lines
+
+
+def _location(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and not part.startswith(("function-", "tagged-union")):
+            out += f".{part}" if out else part
+    return out
+
+
+def lint(paths: Iterable[Path]) -> list[str]:
+    """Every mistake in the tracciati files under ``paths`` (files or folders)."""
+    problems: list[str] = []
+    for p in paths:
+        files = sorted(p.rglob("*.y*ml")) if p.is_dir() else [p]
+        for f in files:
+            try:
+                load_file(f)
+            except TracciatoError as exc:
+                problems.extend(str(exc).splitlines())
+    return problems

@@ -1,0 +1,213 @@
+"""File checks: what one row alone cannot tell.
+
+Cell checks (types, lengths, patterns) happen while typing cells, in :mod:`bridge.fields`.
+Here are the checks across rows and records: unique keys, parent/child linkage, order rules
+(a coda only at the end), control totals, trailer counts and row counts. They run chunk by
+chunk, keeping only small state between chunks, so a file of any size is checked in bounded
+memory. A record group is never split between chunks, so per-group checks see whole groups.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from bridge.issues import Issue, clip
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from bridge.codecs.raw import RawChunk
+    from bridge.spec.model import ControlTotal, Tracciato, UniqueCheck
+
+LINE = "_line"
+PARENT_LINE = "_parent_line"
+
+
+class FileChecker:
+    """Feed it every chunk of a file in order, then call :meth:`finish`."""
+
+    def __init__(self, t: Tracciato) -> None:
+        self.t = t
+        self.counts: Counter[str] = Counter()
+        self.seen_keys: list[np.ndarray] = [_empty() for _ in t.checks.unique]
+        self.last_seen = False  # a record that must be the last one has been seen
+        self.any_line = False  # some line of the file has been seen
+        self.trailer_values: list[tuple[int, int | None]] = []
+
+    def feed(self, tables: dict[str, pd.DataFrame], chunk: RawChunk) -> list[Issue]:
+        issues: list[Issue] = []
+        for name, df in tables.items():
+            self.counts[name] += len(df)
+        for i, rule in enumerate(self.t.checks.unique):
+            if rule.record in tables:
+                issues += self._unique(i, rule, tables[rule.record])
+        issues += self._linkage(tables)
+        for ct in self.t.checks.control_totals:
+            if ct.parent in tables and ct.child in tables:
+                issues += _control_total(ct, tables[ct.parent], tables[ct.child])
+        issues += self._order(chunk)
+        tc = self.t.checks.trailer_count
+        if tc is not None and tc.record in tables:
+            self._note_trailer(tables[tc.record])
+        return issues
+
+    def finish(self) -> list[Issue]:
+        t = self.t
+        issues: list[Issue] = []
+        total = sum(self.counts.values())
+        for name, rec in t.records.items():
+            n = self.counts[name]
+            if (rec.required or rec.occurs in ("first", "last", "once")) and n == 0 and total:
+                issues.append(Issue("missing-record", f"no {name} record in the file",
+                                    record=name))
+            if rec.occurs in ("first", "last", "once") and n > 1:
+                issues.append(Issue("too-many-records",
+                                    f"{n} {name} records, the tracciato allows one", record=name))
+        tc = t.checks.trailer_count
+        if tc is not None:
+            issues += self._trailer_check()
+        for rc in t.checks.rows:
+            n = self.counts[rc.record] if rc.record else total
+            what = f"{rc.record} rows" if rc.record else "rows"
+            if rc.min is not None and n < rc.min:
+                issues.append(Issue("too-few-rows", f"{n} {what}, at least {rc.min} expected",
+                                    record=rc.record))
+            if rc.max is not None and n > rc.max:
+                issues.append(Issue("too-many-rows", f"{n} {what}, at most {rc.max} allowed",
+                                    record=rc.record))
+        return issues
+
+    # -- per chunk ----------------------------------------------------------------------
+
+    def _unique(self, i: int, rule: UniqueCheck, df: pd.DataFrame) -> list[Issue]:
+        import numpy as np
+        import pandas as pd
+
+        if not len(df):
+            return []
+        keys = df[rule.fields]
+        hashes = pd.util.hash_pandas_object(keys.astype(str), index=False).to_numpy()
+        dup = keys.duplicated().to_numpy() | np.isin(hashes, self.seen_keys[i])
+        self.seen_keys[i] = np.concatenate([self.seen_keys[i], hashes])
+        out = []
+        for pos in np.flatnonzero(dup):
+            value = "/".join(str(v) for v in keys.iloc[pos])
+            out.append(Issue("duplicate-key",
+                             f"{'+'.join(rule.fields)} {value!r} appears more than once",
+                             int(df[LINE].iloc[pos]), rule.record, rule.fields[0], clip(value)))
+        return out
+
+    def _linkage(self, tables: dict[str, pd.DataFrame]) -> list[Issue]:
+        import numpy as np
+
+        out = []
+        for name, rec in self.t.records.items():
+            if rec.parent is None or name not in tables:
+                continue
+            df = tables[name]
+            for pos in np.flatnonzero(df[PARENT_LINE].to_numpy() < 0):
+                out.append(Issue("orphan-riga", f"a {name} record with no {rec.parent} before it",
+                                 int(df[LINE].iloc[pos]), name))
+        for name, rec in self.t.records.items():
+            if rec.min_children <= 0 or name not in tables:
+                continue
+            parents = tables[name]
+            counts: Counter[int] = Counter()
+            for cname, crec in self.t.records.items():
+                if crec.parent == name and cname in tables:
+                    counts.update(tables[cname][PARENT_LINE].to_numpy().tolist())
+            for line in parents[LINE].to_numpy().tolist():
+                if counts[line] < rec.min_children:
+                    out.append(Issue("missing-record",
+                                     f"{name} has {counts[line]} child records, at least "
+                                     f"{rec.min_children} expected", int(line), name))
+        return out
+
+    def _order(self, chunk: RawChunk) -> list[Issue]:
+        import numpy as np
+
+        kinds, lines = chunk.kinds, chunk.kind_lines
+        if kinds is None or lines is None or not len(kinds):
+            return []
+        names = list(self.t.records)
+        recs = [self.t.records[n] for n in names]
+        out = []
+        first_kinds = [k for k, r in enumerate(recs) if r.occurs == "first"]
+        misplaced = np.flatnonzero(np.isin(kinds, first_kinds))
+        for pos in misplaced:
+            if self.any_line or pos != 0:
+                out.append(Issue("bad-order", f"a {names[kinds[pos]]} record must be the "
+                                 "first line", int(lines[pos]), names[kinds[pos]]))
+        self.any_line = True
+        last_kinds = [k for k, r in enumerate(recs) if r.occurs == "last"]
+        is_last = np.isin(kinds, last_kinds)
+        marks = np.flatnonzero(is_last)
+        start = 0 if self.last_seen else (int(marks[0]) + 1 if len(marks) else len(kinds))
+        for pos in np.flatnonzero(~is_last[start:]) + start:
+            if kinds[pos] >= 0:
+                out.append(Issue("bad-order", f"a {names[kinds[pos]]} record after the closing "
+                                 "record", int(lines[pos]), names[kinds[pos]]))
+        self.last_seen = self.last_seen or bool(len(marks))
+        return out
+
+    def _note_trailer(self, df: pd.DataFrame) -> None:
+        tc = self.t.checks.trailer_count
+        assert tc is not None
+        for line, value in zip(df[LINE].tolist(), df[tc.field].tolist(), strict=True):
+            known = value is not None and value == value  # NaN/NA never equals itself
+            self.trailer_values.append((int(line), int(value) if known else None))
+
+    def _trailer_check(self) -> list[Issue]:
+        tc = self.t.checks.trailer_count
+        assert tc is not None
+        counted = sum(n for name, n in self.counts.items()
+                      if (not tc.counts or name in tc.counts)
+                      and (tc.include_self or name != tc.record))
+        out = []
+        for line, value in self.trailer_values:
+            if value is not None and value != counted:
+                out.append(Issue("trailer-count-mismatch",
+                                 f"the {tc.record} says {value} records, the file holds {counted}",
+                                 line, tc.record, tc.field, str(value)))
+        return out
+
+
+def _control_total(ct: ControlTotal, parents: pd.DataFrame, children: pd.DataFrame) -> list[Issue]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not len(parents):
+        return []
+    kids = pa.table({"p": pa.array(children[PARENT_LINE].to_numpy()),
+                     "v": pa.array(children[ct.sum], from_pandas=True)})
+    sums = kids.group_by("p").aggregate([("v", "sum")])
+    head = pa.table({"p": pa.array(parents[LINE].to_numpy()),
+                     "t": pa.array(parents[ct.field], from_pandas=True)})
+    joined = head.join(sums, "p", join_type="left outer")
+    total = joined["t"]
+    summed = pc.fill_null(joined["v_sum"], pa.scalar(0, joined["v_sum"].type))
+    diff = pc.abs(pc.subtract(total, summed))
+    bad = pc.greater(diff, pa.scalar(ct.tolerance, pa.decimal128(18, _scale(ct.tolerance))))
+    out = []
+    for line, tv, sv, is_bad in zip(joined["p"].to_pylist(), total.to_pylist(),
+                                    summed.to_pylist(), bad.to_pylist(), strict=True):
+        if is_bad:
+            out.append(Issue("control-total-mismatch",
+                             f"{ct.parent}.{ct.field} is {tv}, the sum of its {ct.child}.{ct.sum} "
+                             f"is {sv}", int(line), ct.parent, ct.field, clip(tv)))
+    return out
+
+
+def _scale(d: object) -> int:
+    from decimal import Decimal
+
+    exp = Decimal(str(d)).as_tuple().exponent
+    return max(0, -exp) if isinstance(exp, int) else 0
+
+
+def _empty() -> np.ndarray:
+    import numpy as np
+
+    return np.array([], dtype=np.uint64)

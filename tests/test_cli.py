@@ -1,0 +1,61 @@
+"""The command line: exit codes, messages, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bridge.cli import main
+from bridge.issues import CODES
+
+BROKEN = "format: fixed\nrecords:\n  r:\n    fields:\n      - {name: a, start: 1, length: 0}\n"
+
+
+def test_help_is_fast_and_imports_no_heavy_library() -> None:
+    code = ("import sys, bridge.cli; heavy = {'pandas', 'pyarrow', 'numpy', 'paramiko'}"
+            " & set(sys.modules); print(sorted(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "bridge", "--help"], capture_output=True, check=True)
+    # Generous bound: a regression to importing pandas costs well over a second here.
+    assert time.perf_counter() - start < 1.0
+
+
+def test_tracciati_schema_is_json(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["tracciati", "schema"])
+    assert result.exit_code == 0
+    assert json.loads(result.output)["title"] == "Tracciato"
+
+
+def test_a_broken_tracciato_exits_2_with_its_location(runner: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "x" / "ordini.yaml"
+    bad.parent.mkdir()
+    bad.write_text(BROKEN, encoding="utf-8")
+    data = tmp_path / "data.txt"
+    data.write_text("x\n", encoding="utf-8")
+    result = runner.invoke(main, ["check", str(data), "--tracciato", str(bad)])
+    assert result.exit_code == 2
+    assert "ordini.yaml: records.r.fields[0].length: length must be > 0" in result.output
+    assert "Traceback" not in result.output
+    lint = runner.invoke(main, ["tracciati", "lint", str(tmp_path)])
+    assert lint.exit_code == 2 and "length must be > 0" in lint.output
+
+
+def test_an_unknown_tracciato_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("a\n1\n", encoding="utf-8")
+    result = runner.invoke(main, ["check", str(data), "-t", "nobody/nothing"])
+    assert result.exit_code == 2
+    assert "no tracciato named 'nobody/nothing'" in result.output
+
+
+def test_codes_lists_every_issue_code(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["codes"])
+    assert result.exit_code == 0
+    assert [line.split()[0] for line in result.output.splitlines()] == list(CODES)
