@@ -37,12 +37,14 @@ def reports_errors(fn: F) -> F:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="bridge")
+@click.option("--config", "-c", "config", type=click.Path(path_type=Path), default=None,
+              help="The configuration file (default: $BRIDGE_CONFIG, else ./bridge.yaml).")
 @click.option("--tracciati", "tracciati_dirs", multiple=True, type=click.Path(path_type=Path),
               help="Another folder of tracciati (<system>/<name>.yaml); may repeat.")
 @click.pass_context
-def main(ctx: click.Context, tracciati_dirs: tuple[Path, ...]) -> None:
+def main(ctx: click.Context, config: Path | None, tracciati_dirs: tuple[Path, ...]) -> None:
     """bridge: dependable file exchange between e-commerce shops and legacy ERPs."""
-    ctx.obj = {"tracciati": list(tracciati_dirs)}
+    ctx.obj = {"config": config, "tracciati": list(tracciati_dirs)}
 
 
 def _extra(ctx: click.Context) -> list[Path]:
@@ -130,3 +132,9 @@ def codes() -> None:
     from bridge.check import codes_table
 
     click.echo(codes_table())
+
+
+# The flow commands live in their own module; importing it registers them.
+from bridge import commands as _commands  # noqa: E402
+
+del _commands

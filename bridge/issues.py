@@ -56,7 +56,14 @@ CODES: dict[str, str] = {
     "control-total-mismatch": "a parent's total differs from the sum of its children",
     "too-few-rows": "fewer rows than the tracciato's minimum",
     "too-many-rows": "more rows than the tracciato's maximum",
+    # flows
+    "no-match": "a lookup found no row in the reference table",
+    "already-sent": "a business key already sent in an earlier file; skipped (a note)",
+    "bad-expression": "an expression of a step failed for this row",
 }
+
+#: Codes that are notes, not errors: they never reject a file.
+NOTE_CODES = frozenset({"already-sent"})
 
 #: Codes that describe the whole file rather than one of its rows.
 FILE_CODES = frozenset(
@@ -79,6 +86,10 @@ class Issue:
     def __post_init__(self) -> None:
         if self.code not in CODES:
             raise ValueError(f"unknown issue code {self.code!r}")
+
+    @property
+    def is_error(self) -> bool:
+        return self.code not in NOTE_CODES
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

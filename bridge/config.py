@@ -1,0 +1,190 @@
+"""`bridge.yaml`: connections, reference tables and flows, validated when loaded.
+
+Secrets never live in the file: a value written ``${NAME}`` is read from the environment
+when the configuration loads; secret fields are SecretStr, so they never show in a repr or log.
+Relative paths are relative to the folder of the configuration file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from bridge.errors import ConfigError
+from bridge.steps import StepSpec
+
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+NEVER_READY = ["*.part", "*.tmp", "~*", ".*"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalConnection(Strict):
+    type: Literal["local"] = "local"
+    root: Path = Field(Path("."), description="Folder that the flows' folders are relative to.")
+
+
+class SftpConnection(Strict):
+    type: Literal["sftp"]
+    host: str
+    port: int = 22
+    user: str
+    password: SecretStr | None = Field(None, description="Use ${ENV_VAR}; never write it here.")
+    key_file: Path | None = None
+    key_passphrase: SecretStr | None = Field(None, description="Use ${ENV_VAR}.")
+    known_hosts: Path | None = None
+    host_key_fingerprint: str | None = Field(None, description="SHA256:... pinned host key.")
+    insecure_skip_host_key_check: bool = False
+    root: str = "."
+    timeout: float = 30.0
+
+
+Connection = Annotated[LocalConnection | SftpConnection, Field(discriminator="type")]
+
+
+class Readiness(Strict):
+    """When a file is complete: stable for a window, or a done-file from the sender."""
+
+    rule: Literal["stable", "done-file"] = "stable"
+    window: float = Field(2.0, ge=0, description="Seconds size and mtime must stay unchanged.")
+    min_age: float = Field(1.0, ge=0, description="Seconds since the file was first seen.")
+    done_suffix: str = Field(".ok", description="Done-file name = file name + this suffix.")
+
+
+class Source(Strict):
+    connection: str = "local"
+    folder: str
+    patterns: list[str] = Field(default_factory=lambda: ["*"])
+    ignore: list[str] = Field(default_factory=lambda: list(NEVER_READY))
+    ready: Readiness = Field(default_factory=Readiness)
+    order: Literal["name", "mtime"] = "name"
+
+
+class DoneFile(Strict):
+    suffix: str = ".ok"
+    content: Literal["empty", "rows", "sha256"] = "empty"
+
+
+class Target(Strict):
+    name: str = Field("", description="Name of the target within its flow (default: its index).")
+    connection: str = "local"
+    folder: str
+    tracciato: str | None = Field(None, description="Tabular layout written (or template).")
+    template: Path | None = Field(None, description="A jinja2 template instead of a tracciato.")
+    template_encoding: str = "utf-8"
+    filename: str = Field(..., description="jinja2: {{ seq }}, {{ now }}, {{ source_stem }}...")
+    done_file: DoneFile | None = None
+    if_exists: Literal["fail", "next"] = "fail"
+
+
+class Flow(Strict):
+    source: Source
+    tracciato: str
+    steps: list[StepSpec] = Field(default_factory=list)
+    targets: list[Target]
+    on_bad_rows: Literal["reject-file", "skip-rows"] = "reject-file"
+    approval: bool = Field(False, description="Outputs wait for `bridge approve`.")
+    archive: Literal["move", "delete", "leave"] = "move"
+    archive_folder: str = "archive"
+    quarantine_folder: str = "quarantine"
+    retry_backoff: float = Field(
+        30.0, ge=0, description="Seconds before retrying a failed file; doubles per attempt."
+    )
+
+    @field_validator("targets")
+    @classmethod
+    def _some(cls, v: list[Target]) -> list[Target]:
+        if not v:
+            raise ValueError("a flow needs at least one target")
+        return v
+
+
+class Reference(Strict):
+    """A reference table (e.g. the ERP's customers), read with its own tracciato."""
+
+    file: Path
+    tracciato: str
+    record: str | None = None
+
+
+class Config(Strict):
+    ledger: Path = Path(".bridge/ledger.sqlite")
+    work_dir: Path = Path(".bridge/work")
+    lock_file: Path = Path(".bridge/run.lock")
+    reports_dir: Path = Path(".bridge/reports")
+    tracciati: list[Path] = Field(default_factory=list)
+    connections: dict[str, Connection] = Field(default_factory=dict)
+    references: dict[str, Reference] = Field(default_factory=dict)
+    flows: dict[str, Flow]
+    base: Path = Field(Path("."), exclude=True)
+
+    def path(self, p: Path | str) -> Path:
+        """A configured path, relative to the configuration's folder."""
+        p = Path(p)
+        return p if p.is_absolute() else self.base / p
+
+    def connection(self, name: str) -> LocalConnection | SftpConnection:
+        if name in self.connections:
+            return self.connections[name]
+        if name == "local":
+            return LocalConnection()
+        raise ConfigError(f"no connection named {name!r}")
+
+
+def default_path() -> Path:
+    return Path(os.environ.get("BRIDGE_CONFIG", "bridge.yaml"))
+
+
+def load(path: Path) -> Config:
+    """Read and validate a configuration; every mistake names the file and the key."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: must hold a mapping with flows")
+    data = _expand(raw, path, ())
+    data["base"] = path.resolve().parent
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        from bridge.spec.loader import describe
+
+        raise ConfigError("\n".join(f"{path}: {line}" for line in describe(exc))) from None
+    for name, flow in cfg.flows.items():
+        for where, conn in [("source", flow.source.connection)] + [
+            (f"targets[{i}]", t.connection) for i, t in enumerate(flow.targets)
+        ]:
+            if conn != "local" and conn not in cfg.connections:
+                raise ConfigError(f"{path}: flows.{name}.{where}.connection: no connection "
+                                  f"named {conn!r}")
+    return cfg
+
+
+def _expand(value: Any, path: Path, where: tuple[str, ...]) -> Any:
+    """Replace ${VAR} by the environment's value; a missing variable is an error.
+
+    Fields that hold secrets are SecretStr, so the value never shows in a repr or a log."""
+    if isinstance(value, dict):
+        return {k: _expand(v, path, (*where, str(k))) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, path, (*where, str(i))) for i, v in enumerate(value)]
+    if isinstance(value, str) and ENV_REF.search(value):
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"{path}: {'.'.join(where)}: environment variable {name} "
+                                  "is not set")
+            return os.environ[name]
+
+        return ENV_REF.sub(sub, value)
+    return value

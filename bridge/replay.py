@@ -1,0 +1,83 @@
+"""Replay: process files again from bridge's own copy of what was received.
+
+Every file taken is kept in the work area (``<work>/<id>/source``) with the outputs rendered
+from it (``<work>/<id>/out/``). A replay is a new ledger entry linked to the original
+(``replay_of``), with new outputs; a dry run writes nothing and shows how the new outputs
+differ from the ones written before.
+"""
+
+from __future__ import annotations
+
+import difflib
+import shutil
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bridge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bridge.ledger import FileRow
+    from bridge.outputs import Rendered
+    from bridge.pipeline import Outcome, Pipeline
+
+MAX_DIFF_LINES = 200
+
+
+@dataclass
+class ReplayResult:
+    original: FileRow
+    outcome: Outcome | None
+    diff: list[str]
+
+
+def replay(pipe: Pipeline, original: FileRow, *, dry_run: bool) -> ReplayResult:
+    from bridge.checking import check_and_transform
+    from bridge.outputs import render_targets
+
+    source = pipe.work(original.id) / "source"
+    if not source.exists():
+        raise ConfigError(f"file {original.id} ({original.path}): no copy kept to replay from")
+    flow = pipe.cfg.flows.get(original.flow)
+    if flow is None:
+        raise ConfigError(f"file {original.id}: flow {original.flow!r} is not configured")
+    if dry_run:
+        checked = check_and_transform(pipe, original, flow, source)
+        if checked.rejected:
+            return ReplayResult(original, None, [f"would be rejected: {len(checked.errors)} "
+                                                 "issues"])
+        rendered = render_targets(pipe, original, flow, checked.tables)
+        return ReplayResult(original, None, _diff(pipe, original, rendered))
+    row = pipe.ledger.create(original.flow, original.path, original.size, original.sha256,
+                             pipe.run_id, pipe.now, replay_of=original.id)
+    work = pipe.work(row.id)
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, work / "source")
+    pipe.ledger.set_state(row.id, "fetched", pipe.now, f"replay of file {original.id}",
+                          attempt=True)
+    # The original is archived already: the replay must not move anything at the source.
+    outcome = pipe.process(row.id, archive=False)
+    return ReplayResult(original, outcome, [])
+
+
+def _diff(pipe: Pipeline, original: FileRow, rendered: list[Rendered]) -> list[str]:
+    before = {o.target: o for o in pipe.ledger.outputs(original.id)}
+    out: list[str] = []
+    for r in rendered:
+        old = before.get(r.target)
+        if old is None:
+            out.append(f"{r.target}: new output ({r.rows} rows)")
+            continue
+        if old.sha256 == r.sha256:
+            out.append(f"{r.target}: {old.name}: identical")
+            continue
+        staged = pipe.work(original.id) / "out" / str(old.id)
+        if not staged.exists():
+            out.append(f"{r.target}: {old.name}: differs (old copy not kept)")
+            continue
+        a = staged.read_bytes().decode("latin-1").splitlines()
+        b = r.data.decode("latin-1").splitlines()
+        lines = list(difflib.unified_diff(a, b, old.name, f"{old.name} (replay)", lineterm=""))
+        out += lines[:MAX_DIFF_LINES]
+        if len(lines) > MAX_DIFF_LINES:
+            out.append(f"... {len(lines) - MAX_DIFF_LINES} more lines")
+    return out

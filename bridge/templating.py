@@ -1,0 +1,73 @@
+"""jinja2 for file names and templated outputs, always sandboxed.
+
+A template from a configuration cannot reach the file system nor attributes it should not:
+it runs in jinja2's immutable sandbox, with undefined names as errors.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bridge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+
+@lru_cache(maxsize=4)
+def environment(autoescape: bool = False, folder: str | None = None
+                ) -> ImmutableSandboxedEnvironment:
+    from jinja2 import FileSystemLoader, StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined,
+        autoescape=autoescape,
+        keep_trailing_newline=True,
+        loader=FileSystemLoader(folder) if folder else None,
+    )
+    env.filters["zfill"] = lambda v, n: str(v).zfill(int(n))
+    return env
+
+
+def render_name(template: str, variables: dict[str, Any]) -> str:
+    """A file name from its template, e.g. ``ORD{{ seq | zfill(6) }}_{{ now:%Y%m%d }}.TXT``."""
+    from jinja2 import TemplateError
+
+    try:
+        name = environment().from_string(template).render(**variables)
+    except TemplateError as exc:
+        raise ConfigError(f"file name template {template!r}: {exc}") from None
+    return name.strip()
+
+
+def name_variables(now: datetime, seq: int, source_name: str, flow: str) -> dict[str, Any]:
+    stem = Path(source_name).stem
+    return {
+        "now": now,
+        "date": now.strftime("%Y%m%d"),
+        "time": now.strftime("%H%M%S"),
+        "seq": seq,
+        "source_name": source_name,
+        "source_stem": stem,
+        "flow": flow,
+    }
+
+
+def render_file(template: Path, variables: dict[str, Any]) -> str:
+    """A templated output (XML and the like): autoescaped, so data cannot break the markup."""
+    from jinja2 import TemplateError
+
+    env = environment(autoescape=template.suffix in (".xml", ".html", ".j2"),
+                      folder=str(template.parent))
+    try:
+        return env.get_template(template.name).render(**variables)
+    except TemplateError as exc:
+        raise ConfigError(f"template {template}: {exc}") from None
+
+
+def fmt_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")

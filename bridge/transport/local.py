@@ -1,0 +1,113 @@
+"""Local folders: the transport for drop folders on this machine, and the fake in tests."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+from pathlib import Path
+
+from bridge.errors import TransientError
+from bridge.transport.base import Entry, TargetExists, safe_name, temp_name
+
+
+class LocalTransport:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _dir(self, folder: str) -> Path:
+        return self.root / folder
+
+    def list(self, folder: str) -> list[Entry]:
+        out = []
+        try:
+            with os.scandir(self._dir(folder)) as it:
+                for e in it:
+                    if e.is_file(follow_symlinks=False):
+                        st = e.stat(follow_symlinks=False)
+                        out.append(Entry(e.name, st.st_size, st.st_mtime))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise TransientError(f"cannot list {self._dir(folder)}: {exc.strerror}") from None
+        return out
+
+    def stat(self, folder: str, name: str) -> Entry | None:
+        try:
+            st = (self._dir(folder) / safe_name(name)).stat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise TransientError(f"cannot stat {name}: {exc.strerror}") from None
+        return Entry(name, st.st_size, st.st_mtime)
+
+    def download(self, folder: str, name: str, dest: Path) -> None:
+        src = self._dir(folder) / safe_name(name)
+        tmp = dest.with_name(dest.name + ".part")
+        try:
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dest)
+        except OSError as exc:
+            raise TransientError(f"cannot read {src}: {exc.strerror}") from None
+
+    def upload(self, src: Path, folder: str, name: str) -> None:
+        directory = self._dir(folder)
+        final = directory / safe_name(name)
+        tmp = directory / temp_name(name)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            with open(src, "rb") as fin, open(tmp, "wb") as fout:
+                shutil.copyfileobj(fin, fout, 1 << 20)
+                fout.flush()
+                os.fsync(fout.fileno())
+            # link() refuses an existing name: the no-clobber rename POSIX offers.
+            os.link(tmp, final)
+        except FileExistsError:
+            _unlink(tmp)
+            raise TargetExists(f"{final} exists already; not overwritten") from None
+        except OSError as exc:
+            _unlink(tmp)
+            raise TransientError(f"cannot write {final}: {exc.strerror}") from None
+        _unlink(tmp)
+        _fsync_dir(directory)
+
+    def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None:
+        src = self._dir(folder) / safe_name(name)
+        dest_dir = self._dir(to_folder)
+        try:
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            os.link(src, dest_dir / safe_name(to_name))
+            os.unlink(src)
+        except FileExistsError:
+            raise TargetExists(f"{dest_dir / to_name} exists already") from None
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:  # another file system: copy, then remove
+                shutil.copy2(src, dest_dir / to_name)
+                os.unlink(src)
+                return
+            raise TransientError(f"cannot move {src}: {exc.strerror}") from None
+
+    def delete(self, folder: str, name: str) -> None:
+        try:
+            os.unlink(self._dir(folder) / safe_name(name))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise TransientError(f"cannot delete {name}: {exc.strerror}") from None
+
+    def close(self) -> None:
+        pass
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
