@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bridge import faults
 from bridge.errors import TransientError
 from bridge.transport import TargetExists
 
@@ -125,6 +126,7 @@ def write_output(ctx: Context, row: FileRow, flow: Flow, out: OutputRow, r: Rend
         done.write_bytes(body)
         _put(ctx, dest, done, out.folder, out.name + target.done_file.suffix,
              hashlib.sha256(body).hexdigest())
+    faults.point("before-output-commit")
     ctx.ledger.set_output(out.id, "written", sha256=r.sha256, rows=r.rows)
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bridge import faults
 from bridge.errors import ConfigError, TransientError
 from bridge.issues import Issue
 from bridge.ledger import FileRow, Ledger, OutputRow
@@ -96,6 +97,7 @@ class Pipeline:
                            message=f"same content as file {known.id}: nothing to do")
         else:
             row = self.ledger.create(flow_name, entry.name, size, digest, self.run_id, self.now)
+        faults.point("after-claim")
         work = self.work(row.id)
         work.mkdir(parents=True, exist_ok=True)
         tmp.replace(work / "source")
@@ -151,6 +153,7 @@ class Pipeline:
                            outputs=[(r.target, r.rows) for r in rendered])
         self.ledger.set_state(row.id, "checked", self.now, issues=len(checked.issues))
         outputs = self.ledger.plan(row.id, lambda seq: plan_names(self, row, flow, rendered, seq))
+        faults.point("after-plan")
         by_target = {r.target: r for r in rendered}
         for out in outputs:
             if out.state != "written":
@@ -159,6 +162,7 @@ class Pipeline:
             self.ledger.record_keys(row.flow, checked.sent_keys, row.id)
         if checked.skipped_report is not None:
             self._quarantine_rows(row, flow, source, checked)
+        faults.point("before-written")
         self.ledger.set_state(row.id, "written", self.now)
         return self._finish(row, flow, self.ledger.outputs(row.id), checked.notes)
 
@@ -175,6 +179,7 @@ class Pipeline:
     def _finish(self, row: FileRow, flow: Flow, outputs: list[OutputRow],
                 notes: list[Issue] | None = None) -> Outcome:
         where = self._archive(flow, row.path, row.id)
+        faults.point("after-archive")
         self.ledger.forget(row.flow, row.path)
         self.ledger.set_state(row.id, "done", self.now, where)
         return Outcome(row.flow, row.path, "done", row.id, len(notes or []),
@@ -238,6 +243,7 @@ class Pipeline:
                          outcome=outcome, rows={}, issues=issues,
                          when=datetime.fromtimestamp(self.now))
         try:
+            folder.mkdir(parents=True, exist_ok=True)
             paths = write_reports(folder, rep, source.read_bytes(), t)
         except OSError as exc:
             raise TransientError(f"cannot write the report of {row.path}: {exc}") from None

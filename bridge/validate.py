@@ -187,7 +187,9 @@ def _control_total(ct: ControlTotal, parents: pd.DataFrame, children: pd.DataFra
                      "t": pa.array(parents[ct.field], from_pandas=True)})
     joined = head.join(sums, "p", join_type="left outer")
     total = joined["t"]
-    summed = pc.fill_null(joined["v_sum"], pa.scalar(0, joined["v_sum"].type))
+    # A sum comes back as decimal128(38, s); 28 digits leave room for the subtraction.
+    sum_type = pa.decimal128(28, joined["v_sum"].type.scale)
+    summed = pc.fill_null(joined["v_sum"].cast(sum_type), pa.scalar(0, sum_type))
     diff = pc.abs(pc.subtract(total, summed))
     bad = pc.greater(diff, pa.scalar(ct.tolerance, pa.decimal128(18, _scale(ct.tolerance))))
     out = []

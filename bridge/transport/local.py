@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
+from bridge import faults
 from bridge.errors import TransientError
 from bridge.transport.base import Entry, TargetExists, safe_name, temp_name
 
@@ -60,9 +61,11 @@ class LocalTransport:
             with open(src, "rb") as fin, open(tmp, "wb") as fout:
                 shutil.copyfileobj(fin, fout, 1 << 20)
                 fout.flush()
+                faults.point("mid-write")
                 os.fsync(fout.fileno())
             # link() refuses an existing name: the no-clobber rename POSIX offers.
             os.link(tmp, final)
+            faults.point("after-rename")
         except FileExistsError:
             _unlink(tmp)
             raise TargetExists(f"{final} exists already; not overwritten") from None

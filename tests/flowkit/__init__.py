@@ -1,0 +1,73 @@
+"""A small world for flow tests: two layouts, a bridge.yaml over local folders, input files."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+IN = """
+description: test input, `;`-separated
+format: delimited
+encoding: utf-8
+newline: lf
+delimited: {delimiter: ";"}
+records:
+  articolo:
+    fields:
+      - {name: codice, required: true, max_length: 10}
+      - {name: descrizione, max_length: 30}
+      - {name: prezzo, type: decimal, scale: 2, decimal_separator: ","}
+      - {name: qty, type: integer}
+"""
+
+OUT = """
+description: test output, fixed width
+format: fixed
+encoding: cp1252
+newline: crlf
+fixed: {record_length: 55}
+records:
+  articolo:
+    fields:
+      - {name: codice, start: 1, length: 10}
+      - {name: descrizione, start: 11, length: 30}
+      - {name: prezzo, type: decimal, scale: 2, implied_decimals: true, start: 41, length: 10}
+      - {name: qty, type: integer, start: 51, length: 5}
+"""
+
+CONFIG = """
+ledger: state/ledger.sqlite
+work_dir: state/work
+lock_file: state/run.lock
+tracciati: [tracciati]
+flows:
+  articoli:
+    source:
+      folder: inbox
+      patterns: ["*.csv"]
+      ready: {window: 0, min_age: 0}
+    tracciato: test/in
+    retry_backoff: 0
+    targets:
+      - folder: erp
+        tracciato: test/out
+        filename: "ART{{ seq | zfill(5) }}.TXT"
+        done_file: {content: rows}
+"""
+
+
+def make_world(root: Path, config: str = CONFIG) -> Path:
+    (root / "tracciati" / "test").mkdir(parents=True)
+    (root / "tracciati" / "test" / "in.yaml").write_text(IN, encoding="utf-8")
+    (root / "tracciati" / "test" / "out.yaml").write_text(OUT, encoding="utf-8")
+    (root / "inbox").mkdir()
+    cfg = root / "bridge.yaml"
+    cfg.write_text(textwrap.dedent(config), encoding="utf-8")
+    return cfg
+
+
+def order_file(n: int, rows: int = 3) -> str:
+    lines = ["codice;descrizione;prezzo;qty"]
+    for i in range(rows):
+        lines.append(f"A{n:04d}{i};Articolo {n} riga {i} è;{n},{i}5;{i + 1}")
+    return "\n".join(lines) + "\n"

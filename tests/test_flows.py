@@ -1,0 +1,195 @@
+"""Flows end to end on local folders: outcomes, ledger, archive, quarantine, approval."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bridge.cli import main
+from bridge.config import load
+from bridge.errors import ConfigError
+from bridge.ledger import open_ledger
+from bridge.runner import run_lock, run_pass
+from tests.flowkit import CONFIG, make_world, order_file
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Path:
+    return make_world(tmp_path)
+
+
+def outputs(root: Path) -> dict[str, bytes]:
+    erp = root / "erp"
+    return {p.name: p.read_bytes() for p in sorted(erp.iterdir())} if erp.exists() else {}
+
+
+def test_a_file_goes_through_once(world: Path) -> None:
+    root = world.parent
+    (root / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    result = run_pass(load(world))
+    assert [(o.name, o.state) for o in result.outcomes] == [("a.csv", "done")]
+    assert result.exit_code == 0
+    out = outputs(root)
+    assert list(out) == ["ART00001.TXT", "ART00001.TXT.ok"]
+    assert out["ART00001.TXT.ok"] == b"3\n"
+    first = out["ART00001.TXT"].split(b"\r\n")[0]
+    assert first == b"A00010    Articolo 1 riga 0 \xe8".ljust(40) + b"0000000105" + b"00001"
+    assert not (root / "inbox" / "a.csv").exists()
+    assert len(list((root / "archive").rglob("a.csv"))) == 1
+    # A second pass finds nothing; nothing is written twice.
+    again = run_pass(load(world))
+    assert again.outcomes == [] and outputs(root) == out
+
+
+def test_same_content_again_is_noted_new_content_is_a_new_file(world: Path) -> None:
+    root = world.parent
+    (root / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    run_pass(load(world))
+    (root / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    dup = run_pass(load(world))
+    assert [o.state for o in dup.outcomes] == ["duplicate"]
+    assert len(outputs(root)) == 2
+    (root / "inbox" / "a.csv").write_text(order_file(2), encoding="utf-8")
+    new = run_pass(load(world))
+    assert [o.state for o in new.outcomes] == ["done"]
+    assert sorted(outputs(root)) == ["ART00001.TXT", "ART00001.TXT.ok", "ART00002.TXT",
+                                     "ART00002.TXT.ok"]
+
+
+def test_a_bad_file_is_quarantined_with_a_report(world: Path) -> None:
+    root = world.parent
+    bad = order_file(1).replace("1,05", "1,0x")
+    (root / "inbox" / "bad.csv").write_text(bad, encoding="utf-8")
+    result = run_pass(load(world))
+    assert [(o.state, o.issues) for o in result.outcomes] == [("rejected", 1)]
+    assert result.exit_code == 1
+    assert outputs(root) == {}
+    q = root / "quarantine"
+    assert (q / "bad.csv").read_text(encoding="utf-8") == bad
+    assert "bad-decimal" in (q / "bad.csv.issues.csv").read_text(encoding="utf-8-sig")
+    assert (q / "bad.csv.report.html").exists()
+
+
+def test_names_still_being_written_are_never_taken(world: Path) -> None:
+    root = world.parent
+    for name in ("a.csv.part", ".a.csv", "~a.csv", "a.csv.tmp"):
+        (root / "inbox" / name).write_text(order_file(1), encoding="utf-8")
+    assert run_pass(load(world)).outcomes == []
+
+
+def test_an_unwritable_target_leaves_the_file_pending(world: Path) -> None:
+    root = world.parent
+    (root / "erp").write_text("not a folder", encoding="utf-8")  # mkdir fails, even as root
+    (root / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    first = run_pass(load(world))
+    assert [o.state for o in first.outcomes] == ["failed"]
+    assert first.exit_code == 3
+    assert (root / "inbox" / "a.csv").exists()
+    (root / "erp").unlink()
+    second = run_pass(load(world))
+    assert [o.state for o in second.outcomes] == ["done"]
+    assert sorted(outputs(root)) == ["ART00001.TXT", "ART00001.TXT.ok"]
+
+
+def test_an_existing_output_name_is_never_overwritten(world: Path) -> None:
+    root = world.parent
+    (root / "erp").mkdir()
+    (root / "erp" / "ART00001.TXT").write_bytes(b"someone else's")
+    (root / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    result = run_pass(load(world))
+    assert [o.state for o in result.outcomes] == ["failed"]
+    assert (root / "erp" / "ART00001.TXT").read_bytes() == b"someone else's"
+
+
+def test_if_exists_next_picks_the_next_name(tmp_path: Path) -> None:
+    cfg = make_world(tmp_path, CONFIG.replace("done_file: {content: rows}", "if_exists: next"))
+    (tmp_path / "erp").mkdir()
+    (tmp_path / "erp" / "ART00001.TXT").write_bytes(b"someone else's")
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    assert [o.state for o in run_pass(load(cfg)).outcomes] == ["done"]
+    assert sorted(outputs(tmp_path)) == ["ART00001.TXT", "ART00002.TXT"]
+
+
+def test_approval_holds_until_an_operator_decides(tmp_path: Path, runner: CliRunner) -> None:
+    cfg = make_world(tmp_path, CONFIG.replace("retry_backoff: 0", "retry_backoff: 0\n"
+                                                                  "    approval: true"))
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    (tmp_path / "inbox" / "b.csv").write_text(order_file(2), encoding="utf-8")
+    held = run_pass(load(cfg))
+    assert [o.state for o in held.outcomes] == ["held", "held"] and held.exit_code == 1
+    assert outputs(tmp_path) == {}
+    listing = runner.invoke(main, ["--config", str(cfg), "pending"])
+    assert "a.csv" in listing.output and "b.csv" in listing.output
+    assert run_pass(load(cfg)).outcomes == []  # held files are not taken again
+    ok = runner.invoke(main, ["--config", str(cfg), "approve", "1"])
+    assert ok.exit_code == 0, ok.output
+    no = runner.invoke(main, ["--config", str(cfg), "reject", "2", "--reason", "wrong prices"])
+    assert no.exit_code == 0, no.output
+    after = run_pass(load(cfg))
+    assert [(o.name, o.state) for o in after.outcomes] == [("a.csv", "done")]
+    assert sorted(outputs(tmp_path)) == ["ART00001.TXT", "ART00001.TXT.ok"]
+    assert (tmp_path / "quarantine" / "b.csv").exists()
+
+
+def test_a_second_run_exits_at_once_while_one_holds_the_lock(world: Path,
+                                                             runner: CliRunner) -> None:
+    cfg = load(world)
+    with run_lock(cfg.path(cfg.lock_file)):
+        result = runner.invoke(main, ["--config", str(world), "run"])
+    assert result.exit_code == 0
+    assert "another bridge run holds" in result.output
+
+
+def test_cli_run_status_show_history(world: Path, runner: CliRunner) -> None:
+    root = world.parent
+    (root / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    (root / "inbox" / "bad.csv").write_text("codice;descrizione;prezzo;qty\n;x;1;1\n",
+                                            encoding="utf-8")
+    run = runner.invoke(main, ["--config", str(world), "run", "--log-json"])
+    assert run.exit_code == 1
+    assert '"state": "done"' in run.output and '"state": "rejected"' in run.output
+    status = runner.invoke(main, ["--config", str(world), "status"]).output
+    row = status.splitlines()[1].split()
+    assert row[:5] == ["articoli", "0", "0", "1", "0"]
+    story = runner.invoke(main, ["--config", str(world), "show", "a.csv"]).output
+    for word in ("claimed", "fetched", "checked", "written", "done", "ART00001.TXT"):
+        assert word in story
+    assert "bad.csv" in runner.invoke(main, ["--config", str(world), "history"]).output
+
+
+def test_configuration_mistakes_name_file_and_key(tmp_path: Path) -> None:
+    cfg = make_world(tmp_path, CONFIG.replace("folder: erp", "folder: erp\n        colour: red"))
+    with pytest.raises(ConfigError, match=r"bridge.yaml: flows.articoli.targets\[0\].colour"):
+        load(cfg)
+    secret = CONFIG + """
+connections:
+  erp: {type: sftp, host: 127.0.0.1, user: u, password: "${BRIDGE_TEST_NO_SUCH_VAR}"}
+"""
+    (tmp_path / "bridge.yaml").write_text(secret, encoding="utf-8")
+    os.environ.pop("BRIDGE_TEST_NO_SUCH_VAR", None)
+    with pytest.raises(ConfigError, match="BRIDGE_TEST_NO_SUCH_VAR is not set"):
+        load(cfg)
+
+
+def test_secrets_never_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = make_world(tmp_path, CONFIG + """
+connections:
+  erp: {type: sftp, host: 127.0.0.1, user: u, password: "${BRIDGE_TEST_PW}"}
+""")
+    monkeypatch.setenv("BRIDGE_TEST_PW", "hunter2-very-secret")
+    loaded = load(cfg)
+    conn = loaded.connections["erp"]
+    assert "hunter2" not in repr(loaded) and "hunter2" not in str(conn)
+    assert conn.password is not None  # type: ignore[union-attr]
+    assert conn.password.get_secret_value() == "hunter2-very-secret"  # type: ignore[union-attr]
+
+
+def test_ledger_schema_is_versioned(tmp_path: Path) -> None:
+    ledger = open_ledger(tmp_path / "l.sqlite")
+    assert ledger.schema_version == 1  # type: ignore[attr-defined]
+    ledger.close()
+    again = open_ledger(tmp_path / "l.sqlite")  # opening again migrates nothing
+    assert again.schema_version == 1  # type: ignore[attr-defined]
