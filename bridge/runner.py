@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -71,6 +72,8 @@ def run_pass(cfg: Config, *, flows: list[str] | None = None, dry_run: bool = Fal
 
             raise ConfigError(f"no flow named {name!r} (known: {', '.join(cfg.flows)})")
     with run_lock(cfg.path(cfg.lock_file)):
+        # Downloads left by a run that died: with the lock held, nobody else is writing.
+        shutil.rmtree(cfg.path(cfg.work_dir) / "incoming", ignore_errors=True)
         ledger = open_ledger(cfg.path(cfg.ledger))
         transports: dict[str, Transport] = {}
         try:

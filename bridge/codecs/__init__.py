@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Union
+from typing import IO, TYPE_CHECKING
 
 from bridge.errors import DataError
 from bridge.issues import Issue, clip
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from bridge.fields import BadCells
     from bridge.spec.model import RecordSpec, Tracciato
 
-Source = Union[bytes, IO[bytes], Path]
+Source = bytes | IO[bytes] | Path
 LINE = "_line"
 PARENT_LINE = "_parent_line"
 DEFAULT_CHUNK = 32 << 20
@@ -165,7 +166,7 @@ def encode(tables: Mapping[str, pd.DataFrame], t: Tracciato) -> bytes:
     issues.extend(join_issues)
     if issues:
         raise EncodeError(sorted(issues, key=lambda i: (i.line or 0)))
-    return data
+    return bytes(data)
 
 
 def _render(
@@ -211,7 +212,7 @@ def _render(
 _CAST_CODES = {"bad-integer", "bad-date", "bad-time", "bad-datetime", "bad-boolean"}
 
 
-def _order_keys(df: pd.DataFrame, rec: RecordSpec) -> object:
+def _order_keys(df: pd.DataFrame, rec: RecordSpec) -> np.ndarray:
     """A sort key per row that puts every record where it belongs in the file."""
     import numpy as np
 

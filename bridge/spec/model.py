@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import re
 from decimal import Decimal
+from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -346,7 +347,7 @@ class Tracciato(Strict):
                                      f"record length {reclen}")
             spans = sorted((f.start or 0, (f.start or 0) + (f.length or 0), f.name)
                            for f in rec.fields)
-            for (_, end1, n1), (s2, _, n2) in zip(spans, spans[1:], strict=False):
+            for (_, end1, n1), (s2, _, n2) in pairwise(spans):
                 if s2 < end1:
                     raise ValueError(f"records.{rname}: fields {n1!r} and {n2!r} overlap")
 

@@ -22,9 +22,9 @@ def describe(t: Tracciato) -> str:
         out.append(f"  fixed width: record length {length or 'variable'}, "
                    f"filler {t.fixed.filler!r}")
     if t.discriminator is not None:
-        d = t.discriminator
-        where = (f"columns {d.start}-{(d.start or 0) + (d.length or 0) - 1}" if d.start
-                 else f"column {d.column or d.index}")
+        disc = t.discriminator
+        where = (f"columns {disc.start}-{(disc.start or 0) + (disc.length or 0) - 1}"
+                 if disc.start else f"column {disc.column or disc.index}")
         out.append(f"  record type read from {where}")
     for name, rec in t.records.items():
         out.append("")

@@ -1,0 +1,266 @@
+"""Building :class:`RawChunk`s: tables from rows, groups kept whole across chunk ends.
+
+Shared by the delimited and fixed-width splitters. A record group (a testata and its
+righe, or the rows of one Shopify order) must never straddle two chunks, or the validator
+would see orphans and half orders; the helpers here find where a chunk may end.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from bridge.codecs.raw import RawChunk, RawTable
+from bridge.codecs.text import Block, TextSource
+from bridge.issues import Issue, clip
+from bridge.spec.model import DelimitedFormat, Tracciato
+
+#: For each data field of a record: its name and the 0-based column it is read from
+#: (None: the column is absent, the cells are null).
+Layout = list[tuple[str, int | None]]
+
+
+def empty_table(t: Tracciato, record: str) -> RawTable:
+    rec = t.records[record]
+    cols = {f.name: pa.array([], pa.string()) for f in rec.data_fields}
+    parents = np.empty(0, np.int64) if rec.parent else None
+    return RawTable(record, cols, np.empty(0, np.int64), parents)
+
+
+def empty_chunk(t: Tracciato) -> RawChunk:
+    return RawChunk({name: empty_table(t, name) for name in t.records})
+
+
+def slice_table(tab: RawTable, start: int, stop: int | None = None) -> RawTable:
+    stop = len(tab) if stop is None else stop
+    cols = {k: v.slice(start, stop - start) for k, v in tab.columns.items()}
+    parents = None if tab.parent_lines is None else tab.parent_lines[start:stop]
+    return RawTable(tab.record, cols, tab.lines[start:stop], parents)
+
+
+def concat_tables(a: RawTable, b: RawTable) -> RawTable:
+    if not len(a):
+        return b
+    cols = {
+        k: pa.concat_arrays([_plain(a.columns[k]), _plain(b.columns[k])]) for k in a.columns
+    }
+    parents = None
+    if a.parent_lines is not None and b.parent_lines is not None:
+        parents = np.concatenate([a.parent_lines, b.parent_lines])
+    return RawTable(a.record, cols, np.concatenate([a.lines, b.lines]), parents)
+
+
+def _plain(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(arr, pa.ChunkedArray):
+        return pa.concat_arrays(arr.chunks) if arr.num_chunks else pa.array([], arr.type)
+    return arr
+
+
+def group_start(tab: RawTable, group_by: list[str]) -> int:
+    """Index of the first row of the trailing group (rows equal to the last on group_by)."""
+    n = len(tab)
+    if n == 0 or not group_by:
+        return n
+    same = np.ones(n, dtype=bool)
+    for name in group_by:
+        col = tab.columns[name]
+        last = col[n - 1]
+        eq = pc.fill_null(pc.equal(col, last), False) if last.is_valid else pc.is_null(col)
+        same &= np.asarray(eq.to_numpy(zero_copy_only=False), dtype=bool)
+    differs = np.flatnonzero(~same)
+    return int(differs[-1]) + 1 if len(differs) else 0
+
+
+def root_kinds(t: Tracciato) -> np.ndarray:
+    """For each record type (by index), whether a chunk may end before it: no parent."""
+    return np.array([t.records[r].parent is None for r in t.records], dtype=bool)
+
+
+@dataclass
+class RowBuffer:
+    """Rows gathered one at a time (the tolerant paths), turned into tables on demand.
+
+    ``last_line`` remembers the latest line of each record type across chunks, so that a
+    child's parent line is right even when a chunk starts with it.
+    """
+
+    t: Tracciato
+    layouts: dict[str, Layout]
+    rows: dict[str, list[list[str]]] = field(default_factory=dict)
+    lines: dict[str, list[int]] = field(default_factory=dict)
+    parents: dict[str, list[int]] = field(default_factory=dict)
+    kinds: list[int] = field(default_factory=list)
+    kind_lines: list[int] = field(default_factory=list)
+    last_line: dict[str, int] = field(default_factory=dict)
+    size: int = 0
+
+    def __post_init__(self) -> None:
+        self._names = list(self.t.records)
+
+    def add(self, record: str | None, line: int, cells: list[str]) -> None:
+        self.kinds.append(-1 if record is None else self._names.index(record))
+        self.kind_lines.append(line)
+        if record is None:
+            return
+        self.rows.setdefault(record, []).append(cells)
+        self.lines.setdefault(record, []).append(line)
+        parent = self.t.records[record].parent
+        if parent is not None:
+            self.parents.setdefault(record, []).append(self.last_line.get(parent, -1))
+        self.last_line[record] = line
+        self.size += sum(len(c) for c in cells) + len(cells)
+
+    def take(self) -> RawChunk:
+        tables = {}
+        for name, rec in self.t.records.items():
+            rows = self.rows.get(name, [])
+            if not rows:
+                tables[name] = empty_table(self.t, name)
+                continue
+            cols = {}
+            for fname, idx in self.layouts[name]:
+                if idx is None:
+                    cols[fname] = pa.nulls(len(rows), pa.string())
+                else:
+                    cols[fname] = pa.array([r[idx] if idx < len(r) else None for r in rows],
+                                           pa.string())
+            parents = (np.array(self.parents[name], np.int64) if rec.parent is not None
+                       else None)
+            tables[name] = RawTable(name, cols, np.array(self.lines[name], np.int64), parents)
+        chunk = RawChunk(tables)
+        if len(self.t.records) > 1:
+            chunk.kinds = np.array(self.kinds, np.int64)
+            chunk.kind_lines = np.array(self.kind_lines, np.int64)
+        self.rows, self.lines, self.parents = {}, {}, {}
+        self.kinds, self.kind_lines, self.size = [], [], 0
+        return chunk
+
+
+# --- the tolerant path: Python's csv module, one row at a time -------------------------
+
+
+def csv_options(d: DelimitedFormat) -> dict[str, Any]:
+    """The dialect as keyword arguments of Python's csv module."""
+    opts: dict[str, Any] = {"delimiter": d.delimiter, "doublequote": d.double_quote,
+                            "escapechar": d.escape_char, "strict": False}
+    if d.quote_char is None:
+        opts["quoting"] = csv.QUOTE_NONE
+    else:
+        opts["quotechar"] = d.quote_char
+    return opts
+
+
+def raise_field_limit() -> None:
+    # The csv module refuses cells over 128 KiB by default; a 10 MB note is still a cell.
+    if csv.field_size_limit() < _FIELD_LIMIT:
+        csv.field_size_limit(_FIELD_LIMIT)
+
+
+_FIELD_LIMIT = (1 << 31) - 1
+
+
+def text_lines(first: bytes, blocks: Iterator[Block]) -> Iterator[str]:
+    """Lines with their line ends, from text that starts and ends at line ends."""
+    yield from io.StringIO(first.decode("utf-8", "replace"), newline="")
+    for b in blocks:
+        yield from io.StringIO(b.data.decode("utf-8", "replace"), newline="")
+
+
+def split_rows(src: TextSource, lines: Iterator[str], first_line: int, t: Tracciato,
+               layouts: dict[str, Layout], disc: int | None, chunk_bytes: int | None,
+               issues: list[Issue], ncols: int | None) -> Iterator[RawChunk]:
+    """Rows read by the csv module: several record types, comments, or pyarrow gave up."""
+    raise_field_limit()
+    d = t.dialect
+    raw: list[str] = []
+    done = False
+
+    def feed() -> Iterator[str]:
+        nonlocal done
+        for ln in lines:
+            raw.append(ln)
+            yield ln
+        done = True
+
+    reader = csv.reader(feed(), **csv_options(d))
+    buf = RowBuffer(t, layouts)
+    names = list(t.records)
+    roots = root_kinds(t)
+    multi = len(t.records) > 1
+    expected: dict[str, int] = {}
+    for r, rec in t.records.items():
+        if ncols is not None:
+            expected[r] = ncols
+        elif multi:
+            expected[r] = len(rec.fields)
+    keys = [dict(layouts[t.single_record])[g] for g in t.group_by] if t.group_by else []
+    last_key: tuple[str, ...] | None = None
+    rows = 0
+    while True:
+        raw.clear()
+        start = reader.line_num
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            issues.append(Issue("unterminated-quote", f"the row cannot be read: {exc}",
+                                line=first_line + start))
+            break
+        line = first_line + start
+        if not row or (d.comment_prefix and row[0].startswith(d.comment_prefix)):
+            continue
+        if d.skip_blank_rows and not any(row):
+            continue
+        if done and len(raw) > 1 and unterminated("".join(raw), d):
+            issues.append(Issue("unterminated-quote", "a quoted cell opened on this line is "
+                                "never closed", line=line))
+            break
+        rows += 1
+        rname = t.single_record
+        if multi:
+            value = row[disc] if disc is not None and disc < len(row) else ""
+            found = t.record_of(value)
+            if found is None:
+                issues.append(Issue("unknown-record", f"no record type is chosen by {value!r}",
+                                    line=line, value=clip(value)))
+                buf.add(None, line, [])
+                continue
+            rname = found
+        want = expected.setdefault(rname, len(row))
+        if len(row) != want:
+            issues.append(Issue("wrong-column-count", f"{len(row)} cells where {want} are "
+                                "expected", line=line, record=rname,
+                                value=clip(d.delimiter.join(row))))
+            continue
+        key = tuple(row[i] if i is not None and i < len(row) else "" for i in keys)
+        if (chunk_bytes and buf.size >= chunk_bytes and roots[names.index(rname)]
+                and (not keys or key != last_key)):
+            chunk = buf.take()
+            chunk.issues = [*issues, *src.take_issues()]
+            issues = []
+            yield chunk
+        buf.add(rname, line, row)
+        last_key = key
+    chunk = buf.take()
+    if rows == 0:
+        issues.append(Issue("no-data", "the file holds header rows but no data rows")
+                      if ncols is not None else Issue("empty-file", "the file holds no records"))
+    chunk.issues = [*issues, *src.take_issues()]
+    yield chunk
+
+
+def unterminated(text: str, d: DelimitedFormat) -> bool:
+    try:
+        for _ in csv.reader(io.StringIO(text, newline=""), **{**csv_options(d), "strict": True}):
+            pass
+    except csv.Error as exc:
+        return "end of data" in str(exc)
+    return False

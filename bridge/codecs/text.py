@@ -1,0 +1,278 @@
+"""The byte layer shared by every format: encodings, newlines, BOMs and blocks of whole lines.
+
+Whatever the tracciato's encoding, the codecs above this module only ever see UTF-8 bytes
+cut at line ends, because pyarrow reads only UTF-8 and because line ends are the one place
+where a cut never splits a character (CR and LF are single ASCII bytes in every encoding
+bridge accepts). Problems with the bytes themselves (bad encoding, a BOM in the middle, NUL
+bytes, an empty file) become issues here, with the line and byte offset where they start.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from bridge.issues import Issue
+
+BOM = codecs.BOM_UTF8
+EOF_MARKER = b"\x1a"
+#: Bytes decoded (and dropped) at a time when only checking UTF-8, to keep memory flat.
+_CHECK_SLICE = 8 << 20
+
+
+def count_lines(data: bytes | str) -> int:
+    """Line ends in ``data``: CR LF counts once, a lone CR or LF once each."""
+    if isinstance(data, str):
+        return data.count("\n") + data.count("\r") - data.count("\r\n")
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+
+
+def is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+
+
+def _cut(buf: bytes, final: bool) -> int:
+    """Where a block of whole lines ends in ``buf`` (0: no line end yet).
+
+    A CR as the very last byte is not a safe cut unless the input ends there: an LF may
+    follow in the next read, and CR LF must stay one line end.
+    """
+    if final:
+        return len(buf)
+    lf = buf.rfind(b"\n")
+    cr = buf.rfind(b"\r", 0, len(buf) - 1)
+    return max(lf, cr) + 1
+
+
+@dataclass
+class Block:
+    """UTF-8 text of whole lines, with where it starts in the source."""
+
+    data: bytes
+    first_line: int
+    offset: int
+    final: bool
+
+
+@dataclass
+class TextSource:
+    """Reads a source as blocks of whole lines of UTF-8 text, checking the bytes on the way.
+
+    ``issues`` gathers the byte-level issues found so far; ``take_issues`` hands them over
+    so that each chunk reports those found while reading it.
+    """
+
+    source: bytes | IO[bytes]
+    encoding: str
+    block_bytes: int | None = None
+    issues: list[Issue] = field(default_factory=list)
+    raw_bytes: int = 0
+    #: Whether a CR not followed by LF was seen: then quoted cells may hold lone CRs too.
+    lone_cr: bool = False
+    _line: int = 1
+    _offset: int = 0
+    _bad_reported: bool = False
+    _nul_reported: bool = False
+    _bom_reported: bool = False
+
+    def take_issues(self) -> list[Issue]:
+        # Another thread (pyarrow's reader) may append meanwhile: take only what is there.
+        n = len(self.issues)
+        out = self.issues[:n]
+        del self.issues[:n]
+        return out
+
+    def blocks(self) -> Iterator[Block]:
+        """Blocks of about ``block_bytes`` (one block when None), cut after a line end."""
+        raw = self._raw_blocks()
+        first = True
+        for data, final in raw:
+            if first:
+                first = False
+                if data.startswith(BOM):
+                    # Even in a file declared cp1252, nobody means "ï»¿" at the start.
+                    data = data[len(BOM):]
+                    self._offset = len(BOM)
+            if final and data.endswith(EOF_MARKER):
+                data = data[:-1]
+            yield self._check(data, final)
+
+    def _raw_blocks(self) -> Iterator[tuple[bytes, bool]]:
+        if isinstance(self.source, bytes | bytearray | memoryview):
+            whole = bytes(self.source)
+            self.raw_bytes = len(whole)
+            if self.block_bytes is None or len(whole) <= self.block_bytes:
+                yield whole, True
+                return
+            stream: IO[bytes] = io.BytesIO(whole)
+        else:
+            stream = self.source
+        if self.block_bytes is None:
+            whole = stream.read()
+            self.raw_bytes = len(whole)
+            yield whole, True
+            return
+        carry = b""
+        while True:
+            part = stream.read(self.block_bytes)
+            self.raw_bytes += len(part)
+            buf = carry + part if carry else part
+            if not part:
+                yield buf, True
+                return
+            end = _cut(buf, False)
+            # A line longer than a block: keep reading until it ends.
+            carry = buf[end:]
+            if end:
+                yield buf[:end], False
+
+    def _check(self, data: bytes, final: bool) -> Block:
+        line, offset = self._line, self._offset
+        if not self._nul_reported and (pos := data.find(b"\x00")) >= 0:
+            self._nul_reported = True
+            where = line + count_lines(data[:pos])
+            nuls = data.count(b"\x00")
+            self.issues.append(Issue(
+                "nul-byte", f"NUL byte at offset {offset + pos} (line {where}); {nuls} NUL "
+                "bytes in this part of the file", line=where))
+        if not self._bom_reported and (pos := data.find(BOM)) >= 0:
+            self._bom_reported = True
+            where = line + count_lines(data[:pos])
+            self.issues.append(Issue(
+                "bom-in-middle", f"byte-order mark at offset {offset + pos} (line {where}); "
+                "was this file made by joining files?", line=where))
+        text = self._to_utf8(data, line, offset)
+        lf, cr = data.count(b"\n"), data.count(b"\r")
+        crlf = data.count(b"\r\n") if cr else 0
+        self.lone_cr = self.lone_cr or cr > crlf
+        self._line = line + lf + cr - crlf
+        self._offset = offset + len(data)
+        return Block(text, line, offset, final)
+
+    def _to_utf8(self, data: bytes, line: int, offset: int) -> bytes:
+        enc = self.encoding
+        bad: int | None = None
+        if is_utf8(enc) and _valid_utf8(data):
+            return data
+        if is_utf8(enc):
+            view = memoryview(data)
+            pos = 0
+            while pos < len(data):
+                try:
+                    _, used = codecs.utf_8_decode(view[pos:pos + _CHECK_SLICE], "strict", False)
+                except UnicodeDecodeError as exc:
+                    bad = pos + exc.start
+                    break
+                if used == 0:
+                    # Only a truncated character left: decoding it as final reports it.
+                    try:
+                        codecs.utf_8_decode(view[pos:], "strict", True)
+                    except UnicodeDecodeError as exc:
+                        bad = pos + exc.start
+                    break
+                pos += used
+            if bad is None:
+                return data
+            text = data.decode("utf-8", "replace")
+        else:
+            try:
+                return data.decode(enc).encode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad = exc.start
+            text = data.decode(enc, "replace")
+        if not self._bad_reported:
+            self._bad_reported = True
+            where = line + count_lines(data[:bad])
+            name = codecs.lookup(enc).name
+            self.issues.append(Issue(
+                "bad-encoding", f"byte 0x{data[bad]:02X} at offset {offset + bad} (line "
+                f"{where}) is not valid {name}", line=where, value=f"0x{data[bad]:02X}"))
+        return text.encode("utf-8")
+
+
+def _valid_utf8(data: bytes) -> bool:
+    """A fast check with pyarrow's validator; the slow path then finds the bad byte."""
+    import numpy as np
+    import pyarrow as pa
+
+    if len(data) >= 1 << 62:
+        return False
+    offsets = pa.py_buffer(np.array([0, len(data)], np.int64).tobytes())
+    arr = pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(data))
+    try:
+        arr.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+class Utf8Reader(io.RawIOBase):
+    """A file-like view of blocks, for readers that want a stream (pyarrow's CSV reader).
+
+    It keeps the blocks served since the line last passed to :meth:`forget_before`, so
+    that the text from a line on can be read again when that reader gives up.
+    """
+
+    def __init__(self, first: Block, rest: Iterator[Block]) -> None:
+        super().__init__()
+        self._rest = rest
+        self._kept: list[Block] = [first]
+        self._buf = first.data
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while self._pos >= len(self._buf):
+            nxt = next(self._rest, None)
+            if nxt is None:
+                return 0
+            self._kept.append(nxt)
+            self._buf, self._pos = nxt.data, 0
+        n = min(len(b), len(self._buf) - self._pos)
+        b[:n] = self._buf[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+    def forget_before(self, line: int) -> None:
+        while len(self._kept) > 1 and self._kept[1].first_line <= line:
+            self._kept.pop(0)
+
+    def text_from(self, line: int) -> tuple[bytes, Iterator[Block]]:
+        """The text kept from ``line`` on, and the blocks not yet served."""
+        first = self._kept[0].first_line
+        kept = b"".join(k.data for k in self._kept)
+        return tail_from_line(kept, first, line), self._rest
+
+
+def tail_from_line(buf: bytes, first_line: int, line: int) -> bytes:
+    """The text of ``buf`` (whose first line is ``first_line``) from ``line`` to the end.
+
+    Searches backwards, since the line wanted is usually near the end of a large buffer.
+    """
+    skip = line - first_line
+    if skip <= 0:
+        return buf
+    after = count_lines(buf) - skip
+    ends = b"\n" if b"\r" not in buf else b"\r" if b"\n" not in buf else None
+    pos = len(buf)
+    while after >= 0 and pos > 0:
+        if ends is None:
+            pos = max(buf.rfind(b"\n", 0, pos), buf.rfind(b"\r", 0, pos))
+        else:
+            pos = buf.rfind(ends, 0, pos)
+        if pos < 0:
+            return buf
+        if buf[pos] == 0x0A and pos > 0 and buf[pos - 1] == 0x0D:
+            pos -= 1
+        after -= 1
+    end = pos + (2 if buf[pos:pos + 2] == b"\r\n" else 1)
+    return buf[end:]
+
+
+def empty_issue() -> Issue:
+    return Issue("empty-file", "the file holds no bytes")

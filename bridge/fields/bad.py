@@ -1,0 +1,125 @@
+"""Bad cells of one column, gathered as arrays rather than one object per cell.
+
+Each check of :mod:`bridge.fields` flags rows with a boolean mask; the
+:class:`Collector` keeps the masks and builds one :class:`BadCells` at the end, so a
+column of a million good cells costs no Python work per cell. Only bad cells are turned
+into Python strings, and a file full of them is refused anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from bridge.issues import CODES
+
+#: Placeholder in a message template, replaced by the quoted cell text.
+VALUE = "{value}"
+
+
+@dataclass
+class BadCells:
+    """The bad cells of one column: parallel lists, one entry per problem.
+
+    ``rows`` are 0-based indices into the column (a row may appear more than once when
+    it breaks several rules); ``values`` hold the raw cell text as received, ``messages``
+    a plain sentence naming the value and what was expected.
+    """
+
+    rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    codes: list[str] = field(default_factory=list)
+    values: list[str | None] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __bool__(self) -> bool:
+        return len(self.codes) > 0
+
+
+@dataclass
+class _Entry:
+    rows: np.ndarray
+    code: str
+    shown: pa.Array
+    template: str
+
+
+class Collector:
+    """Gathers flagged rows of one column and builds its :class:`BadCells`.
+
+    ``raw`` is what the report shows as the value (the cell as received); the text shown
+    inside a message may differ (e.g. trimmed) and is passed to :meth:`add`.
+    """
+
+    def __init__(self, raw: pa.Array) -> None:
+        self.raw = raw
+        self._entries: list[_Entry] = []
+        self._flagged = np.zeros(len(raw), dtype=bool)
+
+    def add(self, mask: pa.Array | np.ndarray, code: str, template: str,
+            shown: pa.Array | None = None) -> np.ndarray:
+        """Flag the rows where ``mask`` is true (nulls count as false).
+
+        ``template`` is the message; ``{value}`` in it becomes the quoted cell text of
+        ``shown`` (the raw cell when not given). Returns the flagged rows as a numpy mask.
+        """
+        if code not in CODES:
+            raise ValueError(f"unknown issue code {code!r}")
+        flags = to_numpy_mask(mask)
+        rows = np.flatnonzero(flags)
+        if len(rows):
+            self._flagged |= flags
+            picked = (self.raw if shown is None else shown).take(pa.array(rows))
+            self._entries.append(_Entry(rows, code, picked, template))
+        return flags
+
+    @property
+    def flagged(self) -> np.ndarray:
+        """Rows flagged so far, as a numpy boolean mask."""
+        return self._flagged
+
+    def build(self) -> BadCells:
+        """All entries, ordered by row (in the order checks ran within one row)."""
+        if not self._entries:
+            return BadCells()
+        rows = np.concatenate([e.rows for e in self._entries])
+        codes: list[str] = []
+        values: list[str | None] = []
+        messages: list[str] = []
+        for e in self._entries:
+            codes.extend([e.code] * len(e.rows))
+            values.extend(self.raw.take(pa.array(e.rows)).to_pylist())
+            messages.extend(_messages(e.template, e.shown))
+        order = np.argsort(rows, kind="stable")
+        return BadCells(
+            rows=rows[order].astype(np.int64),
+            codes=[codes[i] for i in order],
+            values=[values[i] for i in order],
+            messages=[messages[i] for i in order],
+        )
+
+
+def _messages(template: str, shown: pa.Array) -> list[str]:
+    if VALUE not in template:
+        return [template] * len(shown)
+    head, tail = template.split(VALUE, 1)
+    quoted = pc.binary_join_element_wise("'", pc.cast(shown, pa.string()), "'", "")
+    quoted = pc.fill_null(quoted, "an empty cell")
+    text: list[str] = pc.binary_join_element_wise(head, quoted, tail, "").to_pylist()
+    return text
+
+
+def to_numpy_mask(mask: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
+    """A boolean pyarrow mask as numpy, nulls read as false."""
+    if isinstance(mask, np.ndarray):
+        return mask.astype(bool, copy=False)
+    filled = pc.fill_null(mask, False)
+    if isinstance(filled, pa.ChunkedArray):
+        filled = filled.combine_chunks()
+    out: np.ndarray = filled.to_numpy(zero_copy_only=False)
+    return out.astype(bool, copy=False)

@@ -1,0 +1,174 @@
+"""Reading integers and exact decimals from text, in every sign and separator style.
+
+The path is the same for every style: one RE2 match says which cells have the declared
+shape, one numpy pass over the UTF-8 bytes turns the good cells into plain ASCII numbers
+("1.234,56-" -> "1234.56", "1000}" -> "10000"), and one pyarrow cast makes them int64 or
+decimal128. Signs are read from the first or last byte and applied afterwards. No value
+ever passes through a float.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from bridge.fields import buffers
+from bridge.fields.bad import Collector
+from bridge.fields.schema import DECIMAL_PRECISION
+from bridge.spec.model import FieldSpec
+
+#: COBOL overpunch: the last digit carries the sign. Index = digit.
+PUNCH_POSITIVE = "{ABCDEFGHI"
+PUNCH_NEGATIVE = "}JKLMNOPQR"
+
+#: Digits of the largest values the target types hold.
+DECIMAL_DIGITS = DECIMAL_PRECISION
+INT64_MAX = "9223372036854775807"
+
+_PLUS, _MINUS, _DOT = ord("+"), ord("-"), ord(".")
+_STAND_IN = "\x01"
+
+
+def is_ascii_char(text: str | None) -> bool:
+    return text is not None and len(text) == 1 and ord(text) < 128
+
+
+def shape_regex(field: FieldSpec, integer: bool) -> str:
+    """An RE2 pattern matching exactly the texts of the declared number format."""
+    dec = re.escape(field.decimal_separator)
+    grouped = r"\d+"
+    if field.thousands_separator:
+        grouped = rf"(?:\d{{1,3}}(?:{re.escape(field.thousands_separator)}\d{{3}})+|\d+)"
+    implied = integer or field.implied_decimals
+    if field.sign == "overpunch":
+        body = r"\d*" if implied else rf"\d*(?:{dec}\d*)?"
+        return rf"^{body}[0-9{{}}A-R]$"
+    body = grouped if implied else rf"(?:{grouped}(?:{dec}\d+)?|{dec}\d+)"
+    if field.implied_decimals and not integer:
+        body = r"\d+"
+    return {
+        "none": rf"^{body}$",
+        "leading": rf"^[+-]?{body}$",
+        "trailing": rf"^{body}[+-]?$",
+        "leading_separate": rf"^[+-]{body}$",
+        "trailing_separate": rf"^{body}[+-]$",
+    }[field.sign]
+
+
+def _edits(field: FieldSpec) -> tuple[bytes, dict[int, int], np.ndarray | None,
+                                     np.ndarray | None]:
+    """Bytes to drop, bytes to swap, and first- and last-byte tables that make plain ASCII.
+
+    A leading sign becomes a leading zero rather than being dropped: same value, and no
+    bytes to move when the column has no thousands separators.
+    """
+    drop = b"+-" if field.sign.startswith("trailing") else b""
+    first = None
+    if field.sign.startswith("leading"):
+        first = buffers.identity_table()
+        first[[_PLUS, _MINUS]] = ord("0")
+    if is_ascii_char(field.thousands_separator):
+        drop += (field.thousands_separator or "").encode()
+    sep = field.decimal_separator if is_ascii_char(field.decimal_separator) else _STAND_IN
+    swap = {} if sep == "." else {ord(sep): _DOT}
+    last = None
+    if field.sign == "overpunch":
+        last = buffers.identity_table()
+        for digit, (pos, neg) in enumerate(zip(PUNCH_POSITIVE, PUNCH_NEGATIVE, strict=True)):
+            last[ord(pos)] = last[ord(neg)] = ord("0") + digit
+    return drop, swap, first, last
+
+
+def _negative(text: pa.Array, field: FieldSpec) -> np.ndarray:
+    offsets, data = buffers.view(text)
+    if field.sign in ("leading", "leading_separate"):
+        return np.asarray(buffers.first_bytes(offsets, data) == _MINUS)
+    last = buffers.last_bytes(offsets, data)
+    if field.sign == "overpunch":
+        return np.isin(last, np.frombuffer(PUNCH_NEGATIVE.encode(), dtype=np.uint8))
+    if field.sign in ("trailing", "trailing_separate"):
+        return np.asarray(last == _MINUS)
+    return np.zeros(len(text), dtype=bool)
+
+
+def parse_number(text: pa.Array, field: FieldSpec, bad: Collector,
+                 like: str) -> tuple[pa.Array, np.ndarray]:
+    """Typed int64 (integer) or decimal128(18, scale) values; bad cells null and flagged.
+
+    ``like`` is an example of the format for messages ("1.234,56 or -1.234,56").
+    """
+    integer = field.type == "integer"
+    code = "bad-integer" if integer else "bad-decimal"
+    kind = "an integer" if integer else "a decimal"
+    shaped = pc.fill_null(pc.match_substring_regex(text, pattern=shape_regex(field, integer)),
+                          False)
+    flags = bad.add(pc.and_(pc.is_valid(text), pc.invert(shaped)), code,
+                    f"{{value}} is not {kind} like {like}", text)
+    ok = shaped.to_numpy(zero_copy_only=False).astype(bool)
+    if not ok.any():
+        target = pa.int64() if integer else pa.decimal128(DECIMAL_DIGITS, field.scale)
+        return pa.nulls(len(text), target), flags
+    plain = text
+    # Separators outside ASCII are first replaced by an ASCII stand-in (\x01 for the
+    # decimal one, which the byte table then turns into ".").
+    for sep, repl in ((field.thousands_separator, ""), (field.decimal_separator, _STAND_IN)):
+        if sep and not is_ascii_char(sep):
+            plain = pc.replace_substring(plain, sep, repl)
+    drop, swap, first, last = _edits(field)
+    plain = buffers.edit(plain, drop, swap, first, last, ok)
+    try:
+        values = _cast(plain, field, integer)
+    except pa.ArrowInvalid:
+        # Rare: too many decimals or digits. Find those cells, then cast the rest.
+        wrong = _too_big(plain, field, integer, bad, text)
+        if not integer and not field.implied_decimals:
+            wrong |= _too_precise(plain, field, bad, text)
+        flags = flags | wrong
+        ok &= ~wrong
+        plain = pc.if_else(pa.array(ok), plain, None)
+        values = _cast(plain, field, integer)
+    neg = _negative(text, field) & ok
+    if neg.any():
+        values = pc.if_else(pa.array(neg), pc.negate(values), values)
+    return values, flags
+
+
+def _cast(plain: pa.Array, field: FieldSpec, integer: bool) -> pa.Array:
+    if integer:
+        return pc.cast(plain, pa.int64())
+    target = pa.decimal128(DECIMAL_DIGITS, field.scale)
+    if not field.implied_decimals:
+        return pc.cast(plain, target)
+    # COBOL V: the digits are the unscaled value; read them at scale 0 and relabel the
+    # same 128-bit integers with the field's scale.
+    whole = pc.cast(plain, pa.decimal128(DECIMAL_DIGITS, 0))
+    return pa.Array.from_buffers(target, len(whole), whole.buffers(), offset=whole.offset)
+
+
+def _too_big(plain: pa.Array, field: FieldSpec, integer: bool, bad: Collector,
+             text: pa.Array) -> np.ndarray:
+    digits = pc.utf8_ltrim(plain, characters="0")
+    dot = pc.find_substring(digits, ".")
+    whole = pc.if_else(pc.less(dot, 0), pc.utf8_length(digits), dot)
+    if integer:
+        over = pc.or_(pc.greater(whole, len(INT64_MAX)),
+                      pc.and_(pc.equal(whole, len(INT64_MAX)), pc.greater(digits, INT64_MAX)))
+        return bad.add(over, "bad-integer", "{value} is too large for an integer", text)
+    room = DECIMAL_DIGITS - (0 if field.implied_decimals else field.scale)
+    return bad.add(pc.greater(whole, room), "bad-decimal",
+                   f"{{value}} has more than {room} digits", text)
+
+
+def _too_precise(plain: pa.Array, field: FieldSpec, bad: Collector,
+                 text: pa.Array) -> np.ndarray:
+    # Trailing zeros past the scale lose nothing ("1,230" is 1.23), so they are allowed.
+    dot = pc.find_substring(plain, ".")
+    has_dot = pc.greater_equal(dot, 0)
+    trimmed = pc.if_else(has_dot, pc.utf8_rtrim(plain, characters="0"), plain)
+    decimals = pc.subtract(pc.subtract(pc.utf8_length(trimmed), dot), 1)
+    over = pc.and_(has_dot, pc.greater(decimals, field.scale))
+    return bad.add(over, "too-many-decimals",
+                   f"{{value}} has more than {field.scale} decimal digits", text)

@@ -1,0 +1,138 @@
+"""Typed values back to text, for writing files: the inverse of parsing.
+
+Numbers are rendered from their exact decimal text ("-1234.50"), never from floats: the
+text is cut into sign, whole digits and decimals, then rebuilt in the field's style
+(separators, grouping, implied decimals, sign position, overpunch) with pyarrow string
+kernels over the whole column.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from bridge.fields.bad import Collector
+from bridge.fields.numbers import PUNCH_NEGATIVE, PUNCH_POSITIVE
+from bridge.spec.model import FieldSpec
+
+_DIGITS = pa.array(list("0123456789"))
+#: Stand-in for digits while grouping thousands; never part of a rendered number.
+_GAP = "\x02"
+
+
+def render_number(values: pa.Array, field: FieldSpec, bad: Collector,
+                  width: int | None) -> pa.Array:
+    """Text of integer or decimal values in the field's style; null stays null."""
+    scale = field.scale if field.type == "decimal" else 0
+    canon = _canonical(values, field, scale, bad)
+    neg = pc.starts_with(canon, "-")
+    digits = pc.utf8_ltrim(canon, characters="-")
+    if scale:
+        whole = pc.utf8_slice_codeunits(digits, 0, -(scale + 1))
+        frac = pc.utf8_slice_codeunits(digits, -scale)
+    else:
+        whole, frac = digits, None
+    if field.implied_decimals and field.type == "decimal":
+        body = pc.utf8_ltrim(whole if frac is None else _join(whole, frac), characters="0")
+        body = pc.if_else(pc.equal(body, ""), "0", body)
+    else:
+        if field.thousands_separator:
+            whole = group_thousands(whole, field.thousands_separator)
+        body = whole if frac is None else _join(whole, field.decimal_separator, frac)
+    if field.sign == "overpunch":
+        return _punch(body, neg)
+    if field.sign == "none":
+        bad.add(neg, "below-minimum", "{value} is negative and the field has no sign")
+        return body
+    sign = pc.if_else(neg, "-", "+" if field.sign.endswith("_separate") else "")
+    if field.sign.startswith("trailing"):
+        return _join(body, sign)
+    if width is not None and field.out_pad == "0" and field.out_align == "right":
+        # The sign goes before the zeros ("-0001234"), as COBOL and most ERPs expect.
+        body = pc.if_else(pc.equal(sign, ""), pc.utf8_lpad(body, width, "0"),
+                          pc.utf8_lpad(body, max(width - 1, 0), "0"))
+    return _join(sign, body)
+
+
+def _canonical(values: pa.Array, field: FieldSpec, scale: int, bad: Collector) -> pa.Array:
+    """Plain text of each value with exactly ``scale`` decimals ("-1234.50")."""
+    typ = values.type
+    if pa.types.is_integer(typ):
+        values = values.cast(pa.decimal128(20, 0))
+    elif not pa.types.is_decimal(typ):
+        raise TypeError(f"field {field.name!r}: a {field.type} field needs integers or "
+                        f"decimals, not {typ} (money is never a float)")
+    typ = values.type
+    if typ.scale < scale:
+        precision = typ.precision + scale - typ.scale
+        wider = pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(
+            min(precision, 76), scale)
+        values = values.cast(wider)
+        return pc.cast(values, pa.string())
+    canon = pc.cast(values, pa.string())
+    extra = typ.scale - scale
+    if extra:
+        # More decimals than the field holds: fine when they are zeros, else reported
+        # (the text is cut, never rounded, and the file is refused).
+        tail = pc.utf8_slice_codeunits(canon, -extra)
+        bad.add(pc.not_equal(tail, "0" * extra), "too-many-decimals",
+                f"{{value}} has more than {scale} decimal digits")
+        canon = pc.utf8_slice_codeunits(canon, 0, -(extra + (1 if scale == 0 else 0)))
+    return canon
+
+
+def group_thousands(whole: pa.Array, sep: str) -> pa.Array:
+    """'1234567' -> '1.234.567': cut into groups of three counted from the right."""
+    longest = pc.max(pc.utf8_length(whole)).as_py() or 0
+    span = -(-longest // 3) * 3
+    padded = pc.utf8_lpad(whole, span, _GAP)
+    replacement = "\\1" + sep.replace("\\", "\\\\")
+    grouped = pc.replace_substring_regex(padded, pattern="(...)", replacement=replacement)
+    grouped = pc.replace_substring(grouped, _GAP, "")
+    return pc.utf8_trim(grouped, characters=sep)
+
+
+def _punch(body: pa.Array, neg: pa.Array) -> pa.Array:
+    last = pc.index_in(pc.utf8_slice_codeunits(body, -1), value_set=_DIGITS)
+    positive = pc.take(pa.array(list(PUNCH_POSITIVE)), last)
+    negative = pc.take(pa.array(list(PUNCH_NEGATIVE)), last)
+    return _join(pc.utf8_slice_codeunits(body, 0, -1), pc.if_else(neg, negative, positive))
+
+
+def _join(*parts: pa.Array | str) -> pa.Array:
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def number_example(field: FieldSpec) -> str:
+    """How the field writes 1234.56 and -1234.56, for messages: "1.234,56 or -1.234,56"."""
+    scale = field.scale if field.type == "decimal" else 0
+    magnitude = Decimal("1234." + ("56" + "7890123456789012")[:scale]) if scale else Decimal(1234)
+    values = pa.array([magnitude, -magnitude], pa.decimal128(38, scale))
+    text = render_number(values, field, Collector(pa.nulls(2, pa.string())), None).to_pylist()
+    out = str(text[0]) if field.sign == "none" else f"{text[0]} or {text[1]}"
+    notes = []
+    if field.implied_decimals and scale:
+        notes.append(f"digits only, the last {scale} are decimals")
+    if field.sign == "overpunch":
+        notes.append("sign punched in the last digit")
+    return out + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def render_boolean(values: pa.Array, field: FieldSpec) -> pa.Array:
+    if not pa.types.is_boolean(values.type):
+        raise TypeError(f"field {field.name!r}: a boolean field needs booleans, "
+                        f"not {values.type}")
+    return pc.if_else(values, field.true_values[0], field.false_values[0])
+
+
+def fit(text: pa.Array, field: FieldSpec, width: int, bad: Collector) -> pa.Array:
+    """Pad every cell to ``width`` with the field's pad and alignment; cut longer ones."""
+    long = pc.greater(pc.utf8_length(text), width)
+    flags = bad.add(long, "too-long", f"{{value}} is longer than the field's {width} "
+                    "characters", text)
+    if flags.any():
+        text = pc.utf8_slice_codeunits(text, 0, width)
+    pad = pc.utf8_lpad if field.out_align == "right" else pc.utf8_rpad
+    return pad(text, width, field.out_pad)

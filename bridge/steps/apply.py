@@ -1,0 +1,80 @@
+"""Running the steps of a flow over the decoded tables.
+
+:func:`apply_steps` takes pandas tables (typed with ``pd.ArrowDtype``, as the codecs give
+them), works on Arrow tables inside, and hands pandas tables back. Configuration mistakes
+(a missing table or field, an expression that does not parse) raise
+:class:`bridge.errors.ConfigError` naming the step; bad data becomes issues. Pandas,
+pyarrow and jinja2 are imported only when steps run, so loading a configuration stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bridge.errors import ConfigError
+from bridge.issues import Issue
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from bridge.steps.spec import StepSpec
+
+
+def _no_reference(name: str) -> pd.DataFrame:
+    raise ConfigError(f"no reference table {name!r} is configured")
+
+
+def _nothing_sent(keys: list[str]) -> set[str]:
+    return set()
+
+
+@dataclass
+class StepContext:
+    """What the steps may ask of the world; the caller does the I/O and the caching."""
+
+    reference: Callable[[str], pd.DataFrame] = _no_reference
+    already_sent: Callable[[list[str]], set[str]] = _nothing_sent
+    variables: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class StepResult:
+    """The tables to write, and what the run found on the way."""
+
+    tables: dict[str, pd.DataFrame]
+    issues: list[Issue] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+    skipped_keys: list[str] = field(default_factory=list)
+    sent_keys: list[str] = field(default_factory=list)
+
+
+def apply_steps(
+    steps: Sequence[StepSpec], tables: dict[str, pd.DataFrame], ctx: StepContext
+) -> StepResult:
+    """Run ``steps`` in order over ``tables`` (which are not modified)."""
+    import pandas as pd
+
+    from bridge.steps.combine import group, lookup
+    from bridge.steps.ops import OPS
+    from bridge.steps.work import Work
+
+    work = Work({name: _to_arrow(df) for name, df in tables.items()}, ctx)
+    runners: dict[str, Callable[[Work, Any], None]] = {**OPS, "lookup": lookup, "group": group}
+    for i, step in enumerate(steps):
+        work.where = f"steps[{i}].{step.kind}"
+        runners[step.kind](work, step.args)
+    out = {
+        name: t.to_pandas(types_mapper=pd.ArrowDtype) if t.num_columns
+        else pd.DataFrame(index=pd.RangeIndex(t.num_rows))
+        for name, t in work.tables.items()
+    }
+    return StepResult(out, work.issues, work.held, work.skipped, work.sent)
+
+
+def _to_arrow(df: pd.DataFrame) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None)

@@ -1,0 +1,172 @@
+"""The steps that bring rows together: a lookup joins master data, a group turns rows into
+header and detail records (testata and righe) with exact totals.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from bridge.errors import ConfigError
+from bridge.issues import Issue, clip
+from bridge.steps import spec
+from bridge.steps.ops import group_ids
+from bridge.steps.work import LINE, PARENT_LINE, Column, Work, constant
+
+#: Reasons to hold a file, listed one by one up to here, then counted.
+MAX_HELD_REASONS = 20
+
+
+def lookup(work: Work, args: spec.LookupArgs) -> None:
+    name, table = work.get(args.table)
+    work.need(name, table, [m.field for m in args.match])
+    try:
+        frame = work.ctx.reference(args.reference)
+    except ConfigError as exc:
+        raise work.fail(str(exc)) from None
+    except KeyError:
+        raise work.fail(f"no reference table {args.reference!r}") from None
+    ref = pa.Table.from_pandas(frame, preserve_index=False)
+    missing = [c for c in [m.on for m in args.match] + list(args.take.values())
+               if c not in ref.column_names]
+    if missing:
+        raise work.fail(f"reference {args.reference!r} has no field {missing[0]!r}")
+
+    found = np.full(table.num_rows, -1, dtype=np.int64)
+    for m in args.match:
+        todo = found < 0
+        if not todo.any():
+            break
+        at = _positions(table.column(m.field), ref.column(m.on), m.ignore_case)
+        found = np.where(todo & (at >= 0), at, found)
+
+    matched = found >= 0
+    unmatched = np.flatnonzero(~matched)
+    rows = pa.array(np.where(matched, found, 0))
+    hit = pa.array(matched)
+    use_default = args.missing in ("default", "hold") or bool(args.default)
+    for field, column in args.take.items():
+        taken = pc.take(ref.column(column), rows)
+        if use_default and field in args.default:
+            other = constant(args.default[field], table.num_rows)
+        elif field in table.column_names:
+            other = table.column(field)  # no match: the row keeps what it had
+        else:
+            other = pa.nulls(table.num_rows, taken.type)
+        table = work.put(name, table, field, _choose(hit, taken, other))
+    work.tables[name] = table
+    if len(unmatched):
+        _missing(work, args, name, table, unmatched)
+
+
+def _positions(values: Column, keys: Column, ignore_case: bool) -> np.ndarray:
+    """Row of the reference table whose key equals each value (the first one), or -1."""
+    if values.type != keys.type:
+        values, keys = pc.cast(values, pa.string()), pc.cast(keys, pa.string())
+    if ignore_case and pa.types.is_string(values.type):
+        values, keys = pc.utf8_lower(values), pc.utf8_lower(keys)
+    at = pc.index_in(values, value_set=keys, skip_nulls=True)
+    return np.asarray(pc.fill_null(at, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _choose(hit: pa.Array, taken: Column, other: Column) -> Column:
+    if other.type != taken.type:
+        try:
+            other = pc.cast(other, taken.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            taken, other = pc.cast(taken, pa.string()), pc.cast(other, pa.string())
+    return pc.if_else(hit, taken, other)
+
+
+def _missing(work: Work, args: spec.LookupArgs, name: str, table: pa.Table,
+             unmatched: np.ndarray) -> None:
+    if args.missing in ("default", "ignore"):
+        return
+    lines = work.lines(table)
+    keys = {m.field: table.column(m.field).take(pa.array(unmatched)).to_pylist()
+            for m in args.match}
+    for k, row in enumerate(unmatched.tolist()):
+        tried = ", ".join(f"{f}={v[k]!r}" for f, v in keys.items())
+        line = None if lines is None else lines[row]
+        if args.missing == "issue":
+            first = next((f for f, v in keys.items() if v[k] is not None), args.match[0].field)
+            work.issues.append(Issue(
+                "no-match", f"{work.where}: no row of {args.reference!r} for {tried}",
+                line, name, first, clip(keys[first][k])))
+        elif k < MAX_HELD_REASONS:
+            where = "" if line is None else f"line {line}: "
+            work.held.append(f"{where}no row of {args.reference!r} for {tried}")
+    if args.missing == "hold" and len(unmatched) > MAX_HELD_REASONS:
+        work.held.append(f"and {len(unmatched) - MAX_HELD_REASONS} more rows with no row of "
+                         f"{args.reference!r}")
+
+
+def group(work: Work, args: spec.GroupArgs) -> None:
+    name, table = work.get(args.table)
+    work.need(name, table, args.by)
+    made = [args.header.into] + ([args.lines.into] if args.lines else [])
+    for into in made:
+        if into in work.tables and into != name:
+            raise work.fail(f"table {into!r} exists already")
+    if LINE not in table.column_names:
+        # Headers and lines are tied by line numbers; rows built in memory get their own.
+        table = table.append_column(LINE, pa.array(np.arange(1, table.num_rows + 1)))
+    groups, firsts = group_ids(table, args.by)
+    gids = pa.array(groups)
+    first_rows = table.take(pa.array(firsts))
+
+    header = pa.table({LINE: first_rows.column(LINE)})
+    for field, source in args.header.fields.items():
+        expr = work.expression(source, name, table)
+        header = work.put(args.header.into, header, field,
+                          work.evaluate(expr, name, first_rows, field))
+
+    lines: pa.Table | None = None
+    if args.lines is not None:
+        lines = pa.table({LINE: table.column(LINE),
+                          PARENT_LINE: pc.take(first_rows.column(LINE), gids)})
+        for field, source in args.lines.fields.items():
+            expr = work.expression(source, name, table)
+            lines = work.put(args.lines.into, lines, field,
+                             work.evaluate(expr, name, table, field))
+        if args.number_lines is not None:
+            lines = work.put(args.lines.into, lines, args.number_lines,
+                             pa.array(_number_within(groups)))
+
+    for field, total in args.totals.items():
+        if lines is not None and total.sum in lines.column_names:
+            values = lines.column(total.sum)
+        else:
+            work.need(name, table, [total.sum])
+            values = table.column(total.sum)
+        if not (pa.types.is_decimal(values.type) or pa.types.is_integer(values.type)):
+            raise work.fail(f"totals.{field}: {total.sum!r} holds {values.type}, not numbers")
+        header = work.put(args.header.into, header, field, _sums(values, gids, len(firsts)))
+
+    if not args.keep_source:
+        del work.tables[name]
+    work.tables[args.header.into] = header
+    if args.lines is not None and lines is not None:
+        work.tables[args.lines.into] = lines
+
+
+def _number_within(groups: np.ndarray) -> np.ndarray:
+    """1, 2, 3... within each group, in row order, without a loop over rows."""
+    order = np.argsort(groups, kind="stable")
+    sorted_groups = groups[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_groups)) + 1]
+    run_start = np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
+    numbers = np.empty(len(groups), dtype=np.int64)
+    numbers[order] = np.arange(len(groups)) - run_start + 1
+    return numbers
+
+
+def _sums(values: Column, gids: pa.Array, ngroups: int) -> Column:
+    """Sum per group in group order; exact for decimals (Arrow adds them as integers)."""
+    summed = pa.table({"g": gids, "v": values}).group_by("g", use_threads=False).aggregate(
+        [("v", "sum")])
+    order = pc.sort_indices(summed.column("g"))
+    result = pc.take(summed.column("v_sum"), order)
+    assert len(result) == ngroups
+    return result

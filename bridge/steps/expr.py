@@ -1,0 +1,306 @@
+"""Expressions of the step language, evaluated over whole columns.
+
+An expression is either the name of a field (a column, taken as it is, without a loop) or
+a jinja2 expression run in an immutable sandbox with the row's fields as variables. Jinja
+is compiled once per expression; only rows of a column go through Python. Money stays
+exact: decimals reach jinja as :class:`decimal.Decimal`, and a literal such as ``1.22`` is
+read as a Decimal too, never as a float.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.parser import Parser
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from bridge.errors import ConfigError
+
+#: The largest string or list a `*` may build, and the largest power `**` may raise to:
+#: the sandbox stops code from escaping, these stop an expression from eating the memory.
+MAX_REPEAT = 1_000_000
+MAX_POWER = 1_000
+CENT = Decimal("0.01")
+_NOT_DIGIT = re.compile(r"[^0-9]")
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
+        if operator_ == "**":
+            if isinstance(right, int | Decimal) and abs(right) > MAX_POWER:  # type: ignore[operator]
+                raise SecurityError(f"power {right} is larger than {MAX_POWER}")
+            return left**right
+        for seq, times in ((left, right), (right, left)):
+            if (isinstance(seq, str | list | tuple) and isinstance(times, int)
+                    and len(seq) * times > MAX_REPEAT):
+                raise SecurityError(f"a repetition longer than {MAX_REPEAT} items")
+        return operator.mul(left, right)
+
+
+def _keep_none(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter that leaves a missing value missing: jinja would turn None into 'None'."""
+
+    if getattr(fn, "jinja_pass_arg", None) is None:
+        def plain(value: Any, *args: Any, **kwargs: Any) -> Any:
+            return None if value is None else fn(value, *args, **kwargs)
+
+        return plain
+
+    # jinja hands a context first to the filters marked for it; keep the mark and the order.
+    def passing(ctx: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        return None if value is None else fn(ctx, value, *args, **kwargs)
+
+    passing.jinja_pass_arg = fn.jinja_pass_arg  # type: ignore[attr-defined]
+    return passing
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """Exact Decimal from text, integers or Decimals; floats through their shortest repr."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool):
+        raise TypeError("a boolean is not a number")
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    try:
+        return Decimal(str(value).strip().replace(",", ".")) if isinstance(value, str) \
+            else Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a number") from None
+
+
+def round2(value: Any) -> Decimal:
+    """Half-up to cents, as invoices round (Python's round() is half-even)."""
+    d = to_decimal(value)
+    assert d is not None
+    return d.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def to_int(value: Any) -> int:
+    """A whole number, or an error: jinja's own int filter quietly turns 'abc' into 0."""
+    if isinstance(value, bool):
+        raise TypeError("a boolean is not a number")
+    if isinstance(value, int):
+        return value
+    d = to_decimal(value)
+    assert d is not None
+    if d != d.to_integral_value():
+        raise ValueError(f"{value!r} is not a whole number")
+    return int(d)
+
+
+def _as_date(value: Any) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _default(value: Any, fallback: Any = "", boolean: bool = False) -> Any:
+    # A missing cell is None here, not Undefined: jinja's own default would keep it.
+    if value is None or isinstance(value, Undefined) or (boolean and not value):
+        return fallback
+    return value
+
+
+def _environment() -> _Sandbox:
+    env = _Sandbox(undefined=StrictUndefined, autoescape=False)
+    builtin = env.filters
+    for name in ("upper", "lower", "replace", "trim", "title", "capitalize", "string"):
+        env.filters[name] = _keep_none(builtin[name])
+    env.filters.update({
+        "truncate": _keep_none(lambda s, n: str(s)[:n]),
+        "zfill": _keep_none(lambda s, n: str(s).zfill(n)),
+        "digits": _keep_none(lambda s: _NOT_DIGIT.sub("", str(s))),
+        "round2": _keep_none(round2),
+        "int": _keep_none(to_int),
+        "decimal": _keep_none(to_decimal),
+        "date": _keep_none(_as_date),
+        "default": _default,
+        "d": _default,
+    })
+    return env
+
+
+_ENV: _Sandbox | None = None
+
+
+def environment() -> _Sandbox:
+    global _ENV
+    if _ENV is None:
+        _ENV = _environment()
+    return _ENV
+
+
+def _exact_literals(node: nodes.Node) -> nodes.Node:
+    """Float literals become Decimals: ``price * 1.22`` must not pass through binary floats."""
+    for child in node.iter_child_nodes():
+        for field_name in child.fields:
+            value = getattr(child, field_name)
+            if isinstance(value, nodes.Const) and isinstance(value.value, float):
+                setattr(child, field_name, _decimal_of(value))
+            elif isinstance(value, list):
+                setattr(child, field_name, [
+                    _decimal_of(v) if isinstance(v, nodes.Const) and isinstance(v.value, float)
+                    else v for v in value])
+        _exact_literals(child)
+    return node
+
+
+def _decimal_of(const: nodes.Const) -> nodes.Filter:
+    text = nodes.Const(repr(const.value), lineno=const.lineno)
+    return nodes.Filter(text, "decimal", [], [], None, None, lineno=const.lineno)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One row an expression could not compute: its position and the error, for an issue."""
+
+    row: int
+    error: str
+
+
+@dataclass
+class Expression:
+    """A compiled expression: a column, or jinja code over the variables in ``names``."""
+
+    source: str
+    column: str | None
+    names: tuple[str, ...]
+    code: Any = None
+    tree: nodes.Node | None = None
+
+    def evaluate(
+        self, table: pa.Table, variables: Mapping[str, object]
+    ) -> tuple[pa.Array | pa.ChunkedArray, list[Failure]]:
+        """One value per row of ``table``, and the rows that failed."""
+        n = table.num_rows
+        if self.column is not None:
+            return table.column(self.column), []
+        columns = [name for name in self.names if name in table.column_names]
+        if not columns:
+            # Same value on every row: computed once, and failing on every row alike.
+            value = self.run({k: v for k, v in variables.items() if k in self.names})
+            if isinstance(value, Exception):
+                error = f"{type(value).__name__}: {value}"
+                return pa.nulls(n), [Failure(i, error) for i in range(n)]
+            return to_array([value] * n), []
+        fast = self._vectorised(table, variables, columns)
+        if fast is not None:
+            return fast
+        out, failures = self._per_row(table, variables, columns)
+        return to_array(out), failures
+
+    def _vectorised(
+        self, table: pa.Table, variables: Mapping[str, object], columns: list[str]
+    ) -> tuple[pa.Array | pa.ChunkedArray, list[Failure]] | None:
+        """Arrow kernels for the rows without nulls, jinja for the others; None: all jinja."""
+        from bridge.steps.vector import Fallback, vectorise
+
+        if self.tree is None:
+            return None
+        try:
+            values = vectorise(self.tree, table, variables)
+        except (Fallback, pa.ArrowException):
+            return None
+        if isinstance(values, pa.Scalar):
+            values = pa.repeat(values, table.num_rows)
+        missing = pc.is_null(table.column(columns[0]))
+        for name in columns[1:]:
+            missing = pc.or_(missing, pc.is_null(table.column(name)))
+        rows = pc.indices_nonzero(missing)
+        if len(rows) == 0:
+            return values, []
+        out, failures = self._per_row(table.take(rows), variables, columns)
+        try:
+            patch = pa.array(out, values.type)
+        except (pa.ArrowException, TypeError, ValueError):
+            return None
+        where = rows.to_pylist()
+        failures = [Failure(where[f.row], f.error) for f in failures]
+        mask = pc.fill_null(missing, False)
+        return pc.replace_with_mask(_flat(values), _flat(mask), patch), failures
+
+    def _per_row(
+        self, table: pa.Table, variables: Mapping[str, object], columns: list[str]
+    ) -> tuple[list[object], list[Failure]]:
+        values = [table.column(name).to_pylist() for name in columns]
+        base = {k: v for k, v in variables.items() if k in self.names}
+        out: list[object] = []
+        failures: list[Failure] = []
+        for i, row in enumerate(zip(*values, strict=True)):
+            result = self.run({**base, **dict(zip(columns, row, strict=True))})
+            if isinstance(result, Exception):
+                failures.append(Failure(i, f"{type(result).__name__}: {result}"))
+                result = None
+            out.append(result)
+        return out, failures
+
+    def run(self, env_vars: dict[str, object]) -> object:
+        """The value, or the exception it raised (returned, so loops stay cheap)."""
+        template = self.code
+        try:
+            context = template.new_context(env_vars)
+            for _ in template.root_render_func(context):
+                pass
+            result = context.vars["result"]
+            if isinstance(result, Undefined):
+                result._fail_with_undefined_error()
+        except Exception as exc:  # any error of one row's data becomes an issue
+            return exc
+        return result
+
+
+def compile_expression(
+    source: str, columns: Iterable[str], where: str, variables: Iterable[str] = (),
+    table: str = "",
+) -> Expression:
+    """Compile once; unknown names and syntax errors are configuration mistakes."""
+    known = set(columns)
+    if source in known:
+        return Expression(source, source, (source,))
+    known.update(variables)
+    env = environment()
+    try:
+        parser = Parser(env, source, state="variable")
+        tree = parser.parse_expression()
+        if not parser.stream.eos:
+            raise TemplateSyntaxError("unexpected text after the expression", 1)
+    except TemplateSyntaxError as exc:
+        raise ConfigError(f"{where}: cannot read expression {source!r}: {exc.message}") from None
+    found = [tree, *tree.find_all(nodes.Name)]  # find_all skips the root itself
+    names = sorted({n.name for n in found if isinstance(n, nodes.Name) and n.ctx == "load"})
+    unknown = [n for n in names if n not in known and n not in env.globals]
+    if unknown:
+        raise ConfigError(f"{where}: table {table!r} has no field {unknown[0]!r} "
+                          f"(in {source!r})")
+    assign = nodes.Assign(nodes.Name("result", "store"), tree, lineno=1)
+    template = _exact_literals(nodes.Template([assign], lineno=1))
+    assert isinstance(template, nodes.Template)
+    template.set_environment(env)
+    code = env.from_string(template)
+    return Expression(source, None, tuple(names), code, assign.node)
+
+
+def _flat(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def to_array(values: list[object]) -> pa.Array:
+    """An Arrow column from Python results, exact for decimals, text when types mix."""
+    kinds = {type(v) for v in values if v is not None}
+    if kinds == {Decimal, int} or kinds == {Decimal}:
+        values = [None if v is None else Decimal(v) for v in values]  # type: ignore[arg-type]
+    try:
+        return pa.array(values, from_pandas=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())

@@ -1,0 +1,153 @@
+"""The steps that work on one table at a time: rename, set, compute, filter, dedupe, map,
+drop, and the trailer that counts what the others made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from bridge.issues import Issue, clip
+from bridge.steps import spec
+from bridge.steps.work import LINE, PARENT_LINE, Work, constant
+
+
+def rename(work: Work, args: spec.RenameArgs) -> None:
+    name, table = work.get(args.table)
+    work.need(name, table, args.fields)
+    names = [args.fields.get(c, c) for c in table.column_names]
+    if len(set(names)) != len(names):
+        clash = next(n for n in names if names.count(n) > 1)
+        raise work.fail(f"table {name!r} would have two fields named {clash!r}")
+    work.tables[name] = table.rename_columns(names)
+
+
+def set_(work: Work, args: spec.SetArgs) -> None:
+    name, table = work.get(args.table)
+    for field, value in args.fields.items():
+        table = work.put(name, table, field, constant(value, table.num_rows))
+    work.tables[name] = table
+
+
+def compute(work: Work, args: spec.ComputeArgs) -> None:
+    name, table = work.get(args.table)
+    for field, source in args.fields.items():
+        # One field at a time, so that a field may use the ones computed before it.
+        expr = work.expression(source, name, table)
+        table = work.put(name, table, field, work.evaluate(expr, name, table, field))
+    work.tables[name] = table
+
+
+def filter_(work: Work, args: spec.FilterArgs) -> None:
+    name, table = work.get(args.table)
+    work.need(name, table, args.by)
+    expr = work.expression(args.keep, name, table)
+    if not args.by:
+        work.keep(name, _truth(work.evaluate(expr, name, table, "keep")))
+        return
+    groups, firsts = group_ids(table, args.by)
+    decided = _truth(work.evaluate(expr, name, table.take(firsts), "keep"))
+    work.keep(name, pc.take(decided, pa.array(groups)))
+
+
+def _truth(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    # A failed row is null, and null is kept: its bad-expression issue decides its fate,
+    # not a silent drop.
+    if pa.types.is_boolean(values.type):
+        return pc.fill_null(values, True)
+    return pa.array([v is None or bool(v) for v in values.to_pylist()], pa.bool_())
+
+
+def dedupe(work: Work, args: spec.DedupeArgs) -> None:
+    name, table = work.get(args.table)
+    work.need(name, table, args.key)
+    keys = business_keys(table, args.key)
+    unique = pc.unique(pc.drop_null(keys)).to_pylist()
+    sent = work.ctx.already_sent(list(unique))
+    skipped = [k for k in unique if k in sent]
+    if skipped:
+        lines = work.lines(table)
+        first = pc.index_in(pa.array(skipped), value_set=keys).to_pylist()
+        for key, row in zip(skipped, first, strict=True):
+            work.issues.append(Issue(
+                "already-sent", f"{work.where}: {key!r} was sent before; its rows are skipped",
+                None if lines is None else lines[row], name, ",".join(args.key), clip(key)))
+        work.keep(name, pc.invert(pc.fill_null(pc.is_in(keys, value_set=pa.array(skipped)),
+                                               False)))
+    work.skipped.extend(skipped)
+    work.sent.extend(k for k in unique if k not in sent)
+
+
+def business_keys(table: pa.Table, fields: list[str]) -> pa.ChunkedArray | pa.Array:
+    """The business key of each row as text: fields joined by '|', null if all are null."""
+    parts = [pc.cast(table.column(f), pa.string()) for f in fields]
+    if len(parts) == 1:
+        return parts[0]
+    joined = pc.binary_join_element_wise(*[pc.fill_null(p, "") for p in parts], "|")
+    all_null = pc.and_kleene(*[pc.is_null(p) for p in parts[:2]])
+    for p in parts[2:]:
+        all_null = pc.and_kleene(all_null, pc.is_null(p))
+    return pc.if_else(all_null, pa.scalar(None, pa.string()), joined)
+
+
+def group_ids(table: pa.Table, by: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Group number of each row (in order of first appearance) and each group's first row."""
+    import pandas as pd
+
+    frame = table.select(by).to_pandas(types_mapper=pd.ArrowDtype)
+    groups = frame.groupby(by, sort=False, dropna=False).ngroup().to_numpy(dtype=np.int64)
+    _, firsts = np.unique(groups, return_index=True)
+    return groups, firsts.astype(np.int64)
+
+
+def map_(work: Work, args: spec.MapArgs) -> None:
+    name, table = work.get(args.table)
+    if args.into in work.tables and args.into != name:
+        raise work.fail(f"table {args.into!r} exists already")
+    out = pa.table({c: table.column(c) for c in (LINE, PARENT_LINE) if c in table.column_names})
+    if out.num_columns == 0:
+        out = pa.table({"__n": pa.nulls(table.num_rows)})
+    for field, source in args.fields.items():
+        expr = work.expression(source, name, table)
+        out = work.put(args.into, out, field, work.evaluate(expr, name, table, field))
+    if "__n" in out.column_names:
+        out = out.drop_columns(["__n"])
+    work.tables[args.into] = out
+
+
+def drop(work: Work, args: spec.DropArgs) -> None:
+    for name in args.tables:
+        work.name(name)
+    if args.fields:
+        name, table = work.get(args.table)
+        work.need(name, table, args.fields)
+        work.tables[name] = table.drop_columns(args.fields)
+    for name in args.tables:
+        del work.tables[name]
+
+
+def trailer(work: Work, args: spec.TrailerArgs) -> None:
+    if args.into in work.tables:
+        raise work.fail(f"table {args.into!r} exists already")
+    counted = list(work.tables) if args.include == "all" else args.include
+    for name in counted:
+        work.name(name)
+    count = sum(work.tables[n].num_rows for n in counted) + int(args.include_self)
+    # The trailer has no _line: the encoder puts a record that occurs last at the end.
+    row = pa.table({"__n": pa.nulls(1)})
+    for field, source in args.fields.items():
+        expr = work.expression(source, args.into, row)
+        row = work.put(args.into, row, field, work.evaluate(expr, args.into, row, field))
+    if args.count is not None:
+        row = work.put(args.into, row, args.count, pa.array([count], pa.int64()))
+    work.tables[args.into] = row.drop_columns(["__n"])
+
+
+OPS: dict[str, Callable[[Work, Any], None]] = {
+    "rename": rename, "set": set_, "compute": compute, "filter": filter_, "dedupe": dedupe,
+    "map": map_, "drop": drop, "trailer": trailer,
+}

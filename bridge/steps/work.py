@@ -1,0 +1,123 @@
+"""The state of one run of the steps: the tables, and what was found so far.
+
+Every step reads and writes Arrow tables through :class:`Work`, which also knows where it is
+(``steps[2].lookup``) so that a configuration mistake names the step, and a bad row becomes
+an issue on the row's line in the source file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, TypeAlias
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from bridge.errors import ConfigError
+from bridge.issues import Issue, clip
+from bridge.steps.expr import Expression, Failure, compile_expression
+
+if TYPE_CHECKING:
+    from bridge.steps.apply import StepContext
+
+LINE = "_line"
+PARENT_LINE = "_parent_line"
+Column: TypeAlias = "pa.Array | pa.ChunkedArray"
+
+
+class Work:
+    def __init__(self, tables: dict[str, pa.Table], ctx: StepContext) -> None:
+        self.tables = tables
+        self.ctx = ctx
+        self.where = "steps"
+        self.issues: list[Issue] = []
+        self.held: list[str] = []
+        self.skipped: list[str] = []
+        self.sent: list[str] = []
+
+    def fail(self, message: str) -> ConfigError:
+        return ConfigError(f"{self.where}: {message}")
+
+    def name(self, table: str | None) -> str:
+        """The table a step names, or the only table when it names none."""
+        if table is None:
+            if len(self.tables) != 1:
+                raise self.fail("name the table: there are " + (
+                    ", ".join(repr(n) for n in self.tables) or "none"))
+            return next(iter(self.tables))
+        if table not in self.tables:
+            raise self.fail(f"no table {table!r} (there are: {', '.join(self.tables)})")
+        return table
+
+    def get(self, table: str | None) -> tuple[str, pa.Table]:
+        name = self.name(table)
+        return name, self.tables[name]
+
+    def need(self, name: str, table: pa.Table, fields: Iterable[str]) -> None:
+        for f in fields:
+            if f not in table.column_names:
+                raise self.fail(f"table {name!r} has no field {f!r}")
+
+    def expression(self, source: str, name: str, table: pa.Table) -> Expression:
+        return compile_expression(source, table.column_names, self.where,
+                                  self.ctx.variables, name)
+
+    def evaluate(self, expr: Expression, name: str, table: pa.Table, target: str) -> Column:
+        """The column of values; rows that fail become ``bad-expression`` issues."""
+        values, failures = expr.evaluate(table, self.ctx.variables)
+        self.report(failures, expr, name, table, target)
+        return values
+
+    def report(self, failures: list[Failure], expr: Expression, name: str, table: pa.Table,
+               target: str) -> None:
+        if not failures:
+            return
+        lines = self.lines(table)
+        for f in failures:
+            self.issues.append(Issue(
+                "bad-expression",
+                f"{self.where}: {target} = {expr.source!r} failed: {f.error}",
+                None if lines is None else lines[f.row], name, target,
+                clip(_inputs(table, expr, f.row)),
+            ))
+
+    def lines(self, table: pa.Table) -> list[int | None] | None:
+        if LINE not in table.column_names:
+            return None
+        return table.column(LINE).to_pylist()  # type: ignore[no-any-return]
+
+    def keep(self, name: str, mask: Column) -> None:
+        """Keep the rows of ``name`` where ``mask`` is true; their children follow them."""
+        table = self.tables[name]
+        mask = pc.fill_null(mask, False)
+        gone = table.filter(pc.invert(mask))
+        self.tables[name] = table.filter(mask)
+        if gone.num_rows and LINE in gone.column_names:
+            self._drop_children(name, gone.column(LINE), {name})
+
+    def _drop_children(self, parent: str, lines: Column, seen: set[str]) -> None:
+        for child, table in list(self.tables.items()):
+            if child in seen or PARENT_LINE not in table.column_names:
+                continue
+            orphan = pc.fill_null(pc.is_in(table.column(PARENT_LINE), value_set=lines), False)
+            gone = table.filter(orphan)
+            if gone.num_rows:
+                self.tables[child] = table.filter(pc.invert(orphan))
+                if LINE in gone.column_names:
+                    self._drop_children(child, gone.column(LINE), seen | {child})
+
+    def put(self, name: str, table: pa.Table, field: str, values: Column) -> pa.Table:
+        """``table`` with ``field`` set to ``values`` (replaced in place when it exists)."""
+        if field in table.column_names:
+            return table.set_column(table.column_names.index(field), field, values)
+        return table.append_column(field, values)
+
+
+def constant(value: object, n: int) -> pa.Array:
+    return pa.nulls(n) if value is None else pa.repeat(value, n)
+
+
+def _inputs(table: pa.Table, expr: Expression, row: int) -> str:
+    shown = [f"{n}={table.column(n)[row].as_py()!r}" for n in expr.names
+             if n in table.column_names]
+    return ", ".join(shown)
