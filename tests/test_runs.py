@@ -1,0 +1,109 @@
+"""Runs over time: slow writers, watch mode with signals, replays."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bridge.cli import main
+from bridge.config import load
+from bridge.ledger import open_ledger
+from bridge.runner import run_pass
+from tests.flowkit import CONFIG, make_world, order_file
+
+
+def test_a_slow_writer_is_not_taken_until_complete(tmp_path: Path) -> None:
+    cfg = make_world(tmp_path, CONFIG.replace("ready: {window: 0, min_age: 0}",
+                                              "ready: {window: 1.5, min_age: 0.5}"))
+    text = order_file(1, rows=8)
+    lines = text.splitlines(keepends=True)
+    target = tmp_path / "inbox" / "slow.csv"
+
+    def writer() -> None:
+        with target.open("w", encoding="utf-8") as f:
+            for line in lines:  # pauses longer than a poll, shorter than the window
+                f.write(line)
+                f.flush()
+                time.sleep(0.4)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    taken_at = None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and taken_at is None:
+        result = run_pass(load(cfg))
+        if result.outcomes:
+            taken_at = time.monotonic()
+            assert [o.state for o in result.outcomes] == ["done"]
+        time.sleep(0.2)
+    thread.join()
+    assert taken_at is not None
+    out = (tmp_path / "erp" / "ART00001.TXT").read_bytes().split(b"\r\n")
+    assert len([line for line in out if line]) == 8  # every row, none cut
+
+
+def test_watch_wakes_on_a_new_file_and_stops_on_sigterm(tmp_path: Path) -> None:
+    cfg = make_world(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(cfg), "watch",
+                             "--interval", "60"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(2.0)  # the first pass finds nothing; the next one waits 60 s or an event
+        (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+        out = tmp_path / "erp" / "ART00001.TXT"
+        deadline = time.monotonic() + 20
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert out.exists(), "watch did not take the new file before the poll interval"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, output
+    assert "a.csv: done" in output
+
+
+def test_replay_links_new_outputs_and_dry_run_shows_the_difference(
+        tmp_path: Path, runner: CliRunner) -> None:
+    cfg = make_world(tmp_path)
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    run_pass(load(cfg))
+    args = ["--config", str(cfg), "replay"]
+    same = runner.invoke(main, [*args, "1", "--dry-run"])
+    assert same.exit_code == 0, same.output
+    assert "ART00001.TXT: identical" in same.output
+    # The ERP's layout changes: a dry run shows what a replay would write differently.
+    out_yaml = tmp_path / "tracciati" / "test" / "out.yaml"
+    out_yaml.write_text(out_yaml.read_text().replace("start: 51, length: 5",
+                                                     "start: 51, length: 5, pad: ' '"))
+    diff = runner.invoke(main, [*args, "1", "--dry-run"])
+    assert "-A00010" in diff.output and "+A00010" in diff.output
+    assert sorted(p.name for p in (tmp_path / "erp").iterdir()) == ["ART00001.TXT",
+                                                                    "ART00001.TXT.ok"]
+    real = runner.invoke(main, [*args, "1"])
+    assert real.exit_code == 0, real.output
+    assert "ART00002.TXT" in real.output
+    ledger = open_ledger(load(cfg).path(load(cfg).ledger))
+    again = ledger.get(2)
+    assert (again.replay_of, again.state) == (1, "done")
+    assert (tmp_path / "erp" / "ART00002.TXT").read_bytes().split(b"\r\n")[0].endswith(b"    1")
+    by_flow = runner.invoke(main, [*args, "--flow", "articoli", "--since", "2000-01-01",
+                                   "--dry-run"])
+    assert by_flow.exit_code == 0 and "file 1 (a.csv)" in by_flow.output
+
+
+def test_dry_run_writes_nothing(tmp_path: Path, runner: CliRunner) -> None:
+    cfg = make_world(tmp_path)
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    result = runner.invoke(main, ["--config", str(cfg), "run", "--dry-run"])
+    assert result.exit_code == 0
+    assert "a.csv: ready" in result.output
+    assert not (tmp_path / "erp").exists()
+    assert (tmp_path / "inbox" / "a.csv").exists()
+    assert os.listdir(tmp_path / "inbox") == ["a.csv"]
