@@ -580,3 +580,26 @@ def test_the_code_table_is_complete() -> None:
                   "too-many-decimals", "bad-partita-iva", "bad-codice-fiscale", "bad-ean13"}
     assert cell_codes <= set(CODES)
     assert cell_codes == {code for code, _, _ in ONE_PER_CODE}
+
+
+ALL_TYPES: list[dict[str, Any]] = [
+    {"type": "string"}, {"type": "integer"}, {"type": "decimal"}, IT,
+    {"type": "decimal", "implied_decimals": True, "sign": "overpunch"},
+    {"type": "date", "format": "%d/%m/%Y"}, {"type": "time", "format": "%H:%M"},
+    {"type": "datetime", "format": "%Y-%m-%d %H:%M:%S %z", "timezone": ROME},
+    {"type": "datetime", "format": "%Y-%m-%d %H:%M:%S", "timezone": ROME},
+    {"type": "boolean"}, {"type": "enum", "values": ["A"]},
+    {"type": "constant", "value": "A"}, {"type": "partita_iva"},
+    {"type": "codice_fiscale"}, {"type": "ean13"},
+]
+
+
+@pytest.mark.parametrize("kw", ALL_TYPES)
+@pytest.mark.parametrize("cells", [[], [None, None], ["", " "], ["\x00?", "é"]])
+def test_any_column_gives_values_or_bad_cells(kw: dict[str, Any],
+                                              cells: list[str | None]) -> None:
+    values, bad = parse(cells, **kw)
+    flagged = set(bad.rows.tolist())
+    for row, (cell, value) in enumerate(zip(cells, values, strict=True)):
+        blank = cell is None or not cell.strip()
+        assert (value is None) == (row in flagged or (blank and kw["type"] != "constant"))

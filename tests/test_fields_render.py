@@ -270,3 +270,19 @@ def test_datetime_round_trip(moments: list[dt.datetime], fmt: str, zone: str | N
 def test_boolean_round_trip(flags: list[bool | None], words: tuple[list[str], list[str]]) -> None:
     field = spec(type="boolean", true_values=words[0], false_values=words[1])
     check_round_trip(pa.array(flags, pa.bool_()), field, None)
+
+
+@pytest.mark.parametrize("kw", [
+    {"type": "string"}, {"type": "integer"}, {"type": "decimal", "sign": "overpunch"},
+    {"type": "date", "format": "%d/%m/%Y"}, {"type": "time", "format": "%H:%M"},
+    {"type": "datetime", "format": "%Y-%m-%d %H:%M:%S %z", "timezone": ROME},
+    {"type": "boolean"}, {"type": "enum", "values": ["A"]}, {"type": "constant", "value": "A"},
+    {"type": "ean13"},
+])
+@pytest.mark.parametrize("size", [0, 2])
+def test_empty_and_null_columns(kw: dict[str, Any], size: int) -> None:
+    field = spec(**kw)
+    text, bad = render_column(pa.nulls(size, arrow_type(field)), field, 3)
+    want = "A  " if field.type == "constant" else 3 * field.out_pad
+    assert text.to_pylist() == [want] * size
+    assert not bad

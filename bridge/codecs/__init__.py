@@ -192,6 +192,9 @@ def _render(
             values = pa.array(df[f.name], from_pandas=True)
             if values.type != want:
                 try:
+                    if pa.types.is_decimal(want) and pa.types.is_integer(values.type):
+                        # int64 -> decimal128(18, s) is refused outright by pyarrow.
+                        values = values.cast(pa.decimal128(38, want.scale))
                     values = values.cast(want)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                     raise EncodeError([Issue(

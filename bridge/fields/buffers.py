@@ -46,7 +46,8 @@ def build(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray | None) -> pa
         bitmap = pa.array(valid, pa.bool_()).buffers()[1]
     return pa.Array.from_buffers(
         pa.string(), n,
-        [bitmap, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data.tobytes())],
+        [bitmap, pa.py_buffer(offsets.astype(np.int32)),
+         pa.py_buffer(np.ascontiguousarray(data))],
     )
 
 

@@ -24,8 +24,6 @@ from bridge.spec.model import FieldSpec
 PUNCH_POSITIVE = "{ABCDEFGHI"
 PUNCH_NEGATIVE = "}JKLMNOPQR"
 
-#: Digits of the largest values the target types hold.
-DECIMAL_DIGITS = DECIMAL_PRECISION
 INT64_MAX = "9223372036854775807"
 
 _PLUS, _MINUS, _DOT = ord("+"), ord("-"), ord(".")
@@ -42,13 +40,17 @@ def shape_regex(field: FieldSpec, integer: bool) -> str:
     grouped = r"\d+"
     if field.thousands_separator:
         grouped = rf"(?:\d{{1,3}}(?:{re.escape(field.thousands_separator)}\d{{3}})+|\d+)"
-    implied = integer or field.implied_decimals
+    implied = field.implied_decimals and not integer
     if field.sign == "overpunch":
-        body = r"\d*" if implied else rf"\d*(?:{dec}\d*)?"
+        # The sign rides on the last digit; no grouping in such (COBOL) fields.
+        body = r"\d*" if integer or implied else rf"\d*(?:{dec}\d*)?"
         return rf"^{body}[0-9{{}}A-R]$"
-    body = grouped if implied else rf"(?:{grouped}(?:{dec}\d+)?|{dec}\d+)"
-    if field.implied_decimals and not integer:
+    if implied:
         body = r"\d+"
+    elif integer:
+        body = grouped
+    else:
+        body = rf"(?:{grouped}(?:{dec}\d+)?|{dec}\d+)"
     return {
         "none": rf"^{body}$",
         "leading": rf"^[+-]?{body}$",
@@ -109,7 +111,7 @@ def parse_number(text: pa.Array, field: FieldSpec, bad: Collector,
                     f"{{value}} is not {kind} like {like}", text)
     ok = shaped.to_numpy(zero_copy_only=False).astype(bool)
     if not ok.any():
-        target = pa.int64() if integer else pa.decimal128(DECIMAL_DIGITS, field.scale)
+        target = pa.int64() if integer else pa.decimal128(DECIMAL_PRECISION, field.scale)
         return pa.nulls(len(text), target), flags
     plain = text
     # Separators outside ASCII are first replaced by an ASCII stand-in (\x01 for the
@@ -139,12 +141,12 @@ def parse_number(text: pa.Array, field: FieldSpec, bad: Collector,
 def _cast(plain: pa.Array, field: FieldSpec, integer: bool) -> pa.Array:
     if integer:
         return pc.cast(plain, pa.int64())
-    target = pa.decimal128(DECIMAL_DIGITS, field.scale)
+    target = pa.decimal128(DECIMAL_PRECISION, field.scale)
     if not field.implied_decimals:
         return pc.cast(plain, target)
     # COBOL V: the digits are the unscaled value; read them at scale 0 and relabel the
     # same 128-bit integers with the field's scale.
-    whole = pc.cast(plain, pa.decimal128(DECIMAL_DIGITS, 0))
+    whole = pc.cast(plain, pa.decimal128(DECIMAL_PRECISION, 0))
     return pa.Array.from_buffers(target, len(whole), whole.buffers(), offset=whole.offset)
 
 
@@ -157,7 +159,7 @@ def _too_big(plain: pa.Array, field: FieldSpec, integer: bool, bad: Collector,
         over = pc.or_(pc.greater(whole, len(INT64_MAX)),
                       pc.and_(pc.equal(whole, len(INT64_MAX)), pc.greater(digits, INT64_MAX)))
         return bad.add(over, "bad-integer", "{value} is too large for an integer", text)
-    room = DECIMAL_DIGITS - (0 if field.implied_decimals else field.scale)
+    room = DECIMAL_PRECISION - (0 if field.implied_decimals else field.scale)
     return bad.add(pc.greater(whole, room), "bad-decimal",
                    f"{{value}} has more than {room} digits", text)
 

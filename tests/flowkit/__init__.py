@@ -69,5 +69,5 @@ def make_world(root: Path, config: str = CONFIG) -> Path:
 def order_file(n: int, rows: int = 3) -> str:
     lines = ["codice;descrizione;prezzo;qty"]
     for i in range(rows):
-        lines.append(f"A{n:04d}{i};Articolo {n} riga {i} è;{n},{i}5;{i + 1}")
+        lines.append(f"A{n:04d}{i};Articolo {n} riga {i} è;{n},{i % 10}5;{i % 7 + 1}")
     return "\n".join(lines) + "\n"
