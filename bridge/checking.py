@@ -49,9 +49,18 @@ class Checked:
 
 
 def load_tracciato(cfg: Config, name: str) -> Tracciato:
-    from bridge.spec import load
+    """A tracciato by name, found once per configuration (a pass asks for it per file)."""
+    from bridge.spec import load_file
+    from bridge.spec.loader import find
 
-    return load(name, [cfg.path(p) for p in cfg.tracciati])
+    roots = tuple(str(cfg.path(p)) for p in cfg.tracciati)
+    key = (roots, name)
+    if key not in _FOUND or not _FOUND[key].exists():
+        _FOUND[key] = find(name, roots)
+    return load_file(_FOUND[key])
+
+
+_FOUND: dict[tuple[tuple[str, ...], str], Path] = {}
 
 
 def reference(ctx: Context, name: str) -> pd.DataFrame:

@@ -46,7 +46,23 @@ class SftpConnection(Strict):
     timeout: float = 30.0
 
 
-Connection = Annotated[LocalConnection | SftpConnection, Field(discriminator="type")]
+class FtpConnection(Strict):
+    """Plain FTP, or explicit FTPS (AUTH TLS) with ``type: ftps``."""
+
+    type: Literal["ftp", "ftps"]
+    host: str
+    port: int = 21
+    user: str = "anonymous"
+    password: SecretStr | None = Field(None, description="Use ${ENV_VAR}; never write it here.")
+    passive: bool = True
+    ca_file: Path | None = Field(None, description="CA bundle to verify the FTPS server.")
+    insecure_skip_tls_verify: bool = False
+    root: str = "."
+    timeout: float = 30.0
+
+
+Connection = Annotated[LocalConnection | SftpConnection | FtpConnection,
+                       Field(discriminator="type")]
 
 
 class Readiness(Strict):
@@ -56,6 +72,9 @@ class Readiness(Strict):
     window: float = Field(2.0, ge=0, description="Seconds size and mtime must stay unchanged.")
     min_age: float = Field(1.0, ge=0, description="Seconds since the file was first seen.")
     done_suffix: str = Field(".ok", description="Done-file name = file name + this suffix.")
+    done_content: Literal["any", "size", "sha256"] = Field(
+        "any", description="What the done-file holds, checked against the file taken."
+    )
 
 
 class Source(Strict):
@@ -130,7 +149,7 @@ class Config(Strict):
         p = Path(p)
         return p if p.is_absolute() else self.base / p
 
-    def connection(self, name: str) -> LocalConnection | SftpConnection:
+    def connection(self, name: str) -> LocalConnection | SftpConnection | FtpConnection:
         if name in self.connections:
             return self.connections[name]
         if name == "local":

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from bridge.errors import ConfigError
 
 if TYPE_CHECKING:
+    from jinja2 import Template
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 
@@ -38,10 +39,15 @@ def render_name(template: str, variables: dict[str, Any]) -> str:
     from jinja2 import TemplateError
 
     try:
-        name = environment().from_string(template).render(**variables)
+        name = _compiled(template).render(**variables)
     except TemplateError as exc:
         raise ConfigError(f"file name template {template!r}: {exc}") from None
     return name.strip()
+
+
+@lru_cache(maxsize=64)
+def _compiled(template: str) -> Template:
+    return environment().from_string(template)
 
 
 def name_variables(now: datetime, seq: int, source_name: str, flow: str) -> dict[str, Any]:

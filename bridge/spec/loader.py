@@ -62,11 +62,22 @@ def load(name: str, extra: Iterable[Path | str] = ()) -> Tracciato:
 
 
 def load_file(path: Path) -> Tracciato:
+    """A tracciato file, parsed once per content: a run over many files reads it once."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TracciatoError(f"{path}: cannot read: {exc}") from None
-    return parse(text, path)
+        st = path.stat()
+    except OSError as exc:
+        raise TracciatoError(f"{path}: cannot read: {exc.strerror}") from None
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _CACHE:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TracciatoError(f"{path}: cannot read: {exc}") from None
+        _CACHE[key] = parse(text, path)
+    return _CACHE[key]
+
+
+_CACHE: dict[tuple[str, int, int], Tracciato] = {}
 
 
 def parse(text: str, path: Path | str = "<string>") -> Tracciato:

@@ -14,11 +14,19 @@ __all__ = ["Entry", "TargetExists", "Transport", "UnsafeName", "connect", "match
 
 def connect(cfg: Config, name: str) -> Transport:
     """An open transport for the named connection ("local" is the config's folder)."""
-    from bridge.config import LocalConnection
-    from bridge.errors import ConfigError
-    from bridge.transport.local import LocalTransport
+    from bridge.config import FtpConnection, LocalConnection, SftpConnection
 
     conn = cfg.connection(name)
     if isinstance(conn, LocalConnection):
+        from bridge.transport.local import LocalTransport
+
         return LocalTransport(cfg.path(conn.root))
-    raise ConfigError(f"connection {name!r}: transport {conn.type!r} is not available yet")
+    if isinstance(conn, SftpConnection):
+        from bridge.transport.sftp import SftpTransport
+
+        return SftpTransport(name, conn, cfg.path)
+    if isinstance(conn, FtpConnection):
+        from bridge.transport.ftp import FtpTransport
+
+        return FtpTransport(name, conn, cfg.path)
+    raise AssertionError(conn)
