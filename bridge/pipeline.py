@@ -82,6 +82,10 @@ class Pipeline:
         src.download(flow.source.folder, entry.name, tmp)
         digest = sha256_of(tmp)
         size = tmp.stat().st_size
+        mismatch = self._done_file_disagrees(flow, entry.name, size, digest, incoming)
+        if mismatch:
+            tmp.unlink()
+            return Outcome(flow_name, entry.name, "waiting", message=mismatch)
         known = self.ledger.find(flow_name, entry.name, size, digest)
         if known is not None and known.state not in ("done", "duplicate", "rejected"):
             row = known  # interrupted earlier: finish it
@@ -103,6 +107,24 @@ class Pipeline:
         tmp.replace(work / "source")
         self.ledger.set_state(row.id, "fetched", self.now, attempt=True)
         return self.process(row.id)
+
+    def _done_file_disagrees(self, flow: Flow, name: str, size: int, digest: str,
+                             scratch: Path) -> str | None:
+        """With ``done_content: size|sha256``, what the sender's done-file says must match
+        the bytes taken; otherwise the transfer is not complete yet (or was damaged)."""
+        rule = flow.source.ready
+        if rule.rule != "done-file" or rule.done_content == "any":
+            return None
+        marker = scratch / f"{name}.marker"
+        self.transport(flow.source.connection).download(flow.source.folder,
+                                                        name + rule.done_suffix, marker)
+        said = marker.read_text(encoding="ascii", errors="replace").strip().split()
+        marker.unlink()
+        expected = str(size) if rule.done_content == "size" else digest
+        if said[:1] == [expected]:
+            return None
+        got = said[0] if said else "nothing"
+        return f"the done-file says {rule.done_content} {got}, the file has {expected}: waiting"
 
     def process(self, file_id: int, *, dry_run: bool = False, archive: bool = True) -> Outcome:
         """Carry a claimed file as far as it can go; safe to call again after any crash.

@@ -193,3 +193,20 @@ def test_ledger_schema_is_versioned(tmp_path: Path) -> None:
     ledger.close()
     again = open_ledger(tmp_path / "l.sqlite")  # opening again migrates nothing
     assert again.schema_version == 1  # type: ignore[attr-defined]
+
+
+def test_done_file_rule_and_its_checked_content(tmp_path: Path) -> None:
+    cfg = make_world(tmp_path, CONFIG.replace(
+        "ready: {window: 0, min_age: 0}", "ready: {rule: done-file, done_content: size}"))
+    inbox = tmp_path / "inbox"
+    text = order_file(1)
+    (inbox / "a.csv").write_text(text, encoding="utf-8")
+    assert run_pass(load(cfg)).outcomes == []  # no done-file yet: not taken
+    (inbox / "a.csv.ok").write_text("999\n", encoding="ascii")
+    waiting = run_pass(load(cfg))
+    assert [o.state for o in waiting.outcomes] == ["waiting"]
+    assert "says size 999" in waiting.outcomes[0].message
+    (inbox / "a.csv.ok").write_text(f"{len(text.encode())}\n", encoding="ascii")
+    done = run_pass(load(cfg))
+    assert [o.state for o in done.outcomes] == ["done"]
+    assert os.listdir(inbox) == []  # the file and its done-file both archived or removed
