@@ -33,6 +33,7 @@ class Context(Protocol):
 class Checked:
     tracciato: Tracciato | None
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)  # rows read, per record type
     issues: list[Issue] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
     sent_keys: list[str] = field(default_factory=list)
@@ -93,7 +94,7 @@ def check_and_transform(ctx: Context, row: FileRow, flow: Flow, source: Path) ->
 
     t = load_tracciato(ctx.cfg, flow.tracciato)
     decoded = decode(source.read_bytes(), t)
-    checked = Checked(t, issues=list(decoded.issues))
+    checked = Checked(t, rows=decoded.counts, issues=list(decoded.issues))
     tables = decoded.tables
     if checked.errors:
         if flow.on_bad_rows == "reject-file":

@@ -158,6 +158,10 @@ def show(ctx: click.Context, what: str) -> None:
         for o in ledger.outputs(r.id):
             click.echo(f"  output {o.folder}/{o.name}: {o.state}, {o.rows} rows, "
                        f"sha256 {o.sha256}")
+        for i in ledger.issues(r.id):
+            where = f"line {i.line}" if i.line is not None else "file"
+            what = ".".join(p for p in (i.record, i.field) if p)
+            click.echo(f"  issue {where}: {i.code}: {what + ': ' if what else ''}{i.message}")
 
 
 @main.command()

@@ -157,10 +157,13 @@ class Pipeline:
         from bridge.checking import check_and_transform
 
         checked = check_and_transform(self, row, flow, source)
+        if checked.issues and not dry_run:
+            self.ledger.record_issues(row.id, checked.issues)
         if checked.rejected:
             if dry_run:
                 return Outcome(row.flow, row.path, "rejected", row.id, len(checked.errors))
-            return self._reject(row, flow, source, checked.errors, checked.tracciato)
+            return self._reject(row, flow, source, checked.errors, checked.tracciato,
+                                checked.rows)
         approved = row.state == "approved"
         if not approved and (checked.held or flow.approval):
             if dry_run:
@@ -232,8 +235,8 @@ class Pipeline:
         return where
 
     def _reject(self, row: FileRow, flow: Flow, source: Path, issues: list[Issue],
-                t: Tracciato | None) -> Outcome:
-        report = self._write_report(row, flow, source, issues, t, "rejected")
+                t: Tracciato | None, rows: dict[str, int]) -> Outcome:
+        report = self._write_report(row, flow, source, issues, t, "rejected", rows)
         src = self.transport(flow.source.connection)
         if src.stat(flow.source.folder, row.path) is not None:
             try:
@@ -250,10 +253,11 @@ class Pipeline:
         from bridge.checking import Checked
 
         assert isinstance(checked, Checked)
-        self._write_report(row, flow, source, checked.errors, checked.tracciato, "skipped-rows")
+        self._write_report(row, flow, source, checked.errors, checked.tracciato, "skipped-rows",
+                           checked.rows)
 
     def _write_report(self, row: FileRow, flow: Flow, source: Path, issues: list[Issue],
-                      t: Tracciato | None, outcome: str) -> str:
+                      t: Tracciato | None, outcome: str, rows: dict[str, int]) -> str:
         """The CSV of bad rows and the HTML summary: kept locally, and put in the flow's
         quarantine folder beside the file."""
         from bridge.report import FileReport, write_reports
@@ -262,7 +266,7 @@ class Pipeline:
             return ""
         folder = self.work(row.id) / "report"
         rep = FileReport(flow=row.flow, source_name=row.path, size=row.size, sha256=row.sha256,
-                         outcome=outcome, rows={}, issues=issues,
+                         outcome=outcome, rows=rows, issues=issues,
                          when=datetime.fromtimestamp(self.now))
         try:
             folder.mkdir(parents=True, exist_ok=True)

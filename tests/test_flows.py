@@ -157,6 +157,8 @@ def test_cli_run_status_show_history(world: Path, runner: CliRunner) -> None:
     story = runner.invoke(main, ["--config", str(world), "show", "a.csv"]).output
     for word in ("claimed", "fetched", "checked", "written", "done", "ART00001.TXT"):
         assert word in story
+    bad_story = runner.invoke(main, ["--config", str(world), "show", "bad.csv"]).output
+    assert "issue line 2: missing-required: articolo.codice" in bad_story
     assert "bad.csv" in runner.invoke(main, ["--config", str(world), "history"]).output
 
 
@@ -187,12 +189,25 @@ connections:
     assert conn.password.get_secret_value() == "hunter2-very-secret"  # type: ignore[union-attr]
 
 
-def test_ledger_schema_is_versioned(tmp_path: Path) -> None:
-    ledger = open_ledger(tmp_path / "l.sqlite")
-    assert ledger.schema_version == 1  # type: ignore[attr-defined]
+def test_ledger_schema_is_versioned_and_migrates(tmp_path: Path) -> None:
+    import sqlite3
+
+    from bridge.ledger.sqlite import MIGRATIONS
+
+    path = tmp_path / "l.sqlite"
+    old = sqlite3.connect(path)  # a ledger made by the first version of bridge
+    old.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+    old.execute("INSERT INTO files (flow, path, size, sha256, state) VALUES ('f', 'a', 1, 'x', "
+                "'done')")
+    old.commit()
+    old.close()
+    ledger = open_ledger(path)
+    assert ledger.schema_version == len(MIGRATIONS) == 2  # type: ignore[attr-defined]
+    assert ledger.get(1).state == "done"  # nothing lost on the way
+    assert ledger.issues(1) == []
     ledger.close()
-    again = open_ledger(tmp_path / "l.sqlite")  # opening again migrates nothing
-    assert again.schema_version == 1  # type: ignore[attr-defined]
+    again = open_ledger(path)  # opening again migrates nothing
+    assert again.schema_version == 2  # type: ignore[attr-defined]
 
 
 def test_done_file_rule_and_its_checked_content(tmp_path: Path) -> None:
@@ -210,3 +225,40 @@ def test_done_file_rule_and_its_checked_content(tmp_path: Path) -> None:
     done = run_pass(load(cfg))
     assert [o.state for o in done.outcomes] == ["done"]
     assert os.listdir(inbox) == []  # the file and its done-file both archived or removed
+
+
+def test_skip_rows_writes_the_good_rows_and_reports_the_bad(tmp_path: Path) -> None:
+    cfg = make_world(tmp_path, CONFIG.replace("retry_backoff: 0",
+                                              "retry_backoff: 0\n    on_bad_rows: skip-rows"))
+    text = order_file(1, rows=4).replace("1,25", "1,2x")
+    (tmp_path / "inbox" / "a.csv").write_text(text, encoding="utf-8")
+    result = run_pass(load(cfg))
+    assert [o.state for o in result.outcomes] == ["done"]
+    written = (tmp_path / "erp" / "ART00001.TXT").read_bytes().split(b"\r\n")
+    assert [line[:10].strip() for line in written if line] == [b"A00010", b"A00011", b"A00013"]
+    report = (tmp_path / "quarantine" / "a.csv.issues.csv").read_text(encoding="utf-8-sig")
+    assert "bad-decimal" in report and "1,2x" in report
+
+
+@pytest.mark.parametrize(("mode", "left"), [("delete", []), ("leave", ["a.csv"])])
+def test_archive_modes(tmp_path: Path, mode: str, left: list[str]) -> None:
+    cfg = make_world(tmp_path, CONFIG.replace("retry_backoff: 0",
+                                              f"retry_backoff: 0\n    archive: {mode}"))
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    assert [o.state for o in run_pass(load(cfg)).outcomes] == ["done"]
+    assert sorted(os.listdir(tmp_path / "inbox")) == left
+    assert not (tmp_path / "archive").exists()
+    assert run_pass(load(cfg)).outcomes == []  # a file left in place is not taken again
+    assert sorted(outputs(tmp_path)) == ["ART00001.TXT", "ART00001.TXT.ok"]
+
+
+def test_processing_order_by_mtime(tmp_path: Path) -> None:
+    cfg = make_world(tmp_path, CONFIG.replace("patterns: [\"*.csv\"]",
+                                              "patterns: [\"*.csv\"]\n      order: mtime"))
+    for n, (name, age) in enumerate([("z.csv", 300), ("a.csv", 100), ("m.csv", 200)]):
+        path = tmp_path / "inbox" / name
+        path.write_text(order_file(n), encoding="utf-8")
+        stamp = 1_700_000_000 - age
+        os.utime(path, (stamp, stamp))
+    names = [o.name for o in run_pass(load(cfg)).outcomes]
+    assert names == ["z.csv", "m.csv", "a.csv"]

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from bridge.issues import Issue
+
 PlanMaker = Callable[[Callable[[str], int]], list[tuple[str, str, str]]]
 
 #: States of a file, in the order a good file goes through them.
@@ -104,6 +106,10 @@ class Ledger(Protocol):
                    rows: int | None = None) -> None: ...
     def names_in_use(self, folder: str) -> set[str]: ...
     def next_seq(self, name: str) -> int: ...
+
+    # issues found in a file (the first MAX_ISSUES; the report has them all)
+    def record_issues(self, file_id: int, issues: list[Issue]) -> None: ...
+    def issues(self, file_id: int) -> list[Issue]: ...
 
     # business keys already sent (de-duplication across files)
     def sent_keys(self, flow: str, keys: list[str]) -> set[str]: ...

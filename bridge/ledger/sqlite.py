@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bridge.errors import TransientError
+from bridge.issues import Issue
 from bridge.ledger.base import (
     ALL_STATES,
     Event,
@@ -46,7 +47,16 @@ MIGRATIONS: list[str] = [
     CREATE TABLE sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     CREATE TABLE sent_keys (flow TEXT, key TEXT, file_id INTEGER, PRIMARY KEY (flow, key));
     """,
+    # 2: the issues of each file, so `bridge show` can tell them (the first ones only)
+    """
+    CREATE TABLE issues (id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL REFERENCES files(id),
+                         line INTEGER, record TEXT, field TEXT, code TEXT NOT NULL, value TEXT,
+                         message TEXT);
+    CREATE INDEX issues_file ON issues(file_id);
+    """,
 ]
+#: Issues kept per file in the ledger; the full list is in the file's report.
+MAX_ISSUES = 1000
 
 _FILE_COLS = ("id, flow, path, size, sha256, state, attempts, issues, reason, replay_of, run_id, "
               "created, updated")
@@ -234,6 +244,22 @@ class SqliteLedger:
                                   (name,)).fetchone()[0])
 
         return draw
+
+    # -- issues ---------------------------------------------------------------------------
+
+    def record_issues(self, file_id: int, issues: list[Issue]) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM issues WHERE file_id = ?", (file_id,))
+            db.executemany(
+                "INSERT INTO issues (file_id, line, record, field, code, value, message) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(file_id, i.line, i.record, i.field, i.code, i.value, i.message)
+                 for i in issues[:MAX_ISSUES]])
+
+    def issues(self, file_id: int) -> list[Issue]:
+        rows = self.db.execute("SELECT code, message, line, record, field, value FROM issues "
+                               "WHERE file_id = ? ORDER BY id", (file_id,)).fetchall()
+        return [Issue(*r) for r in rows]
 
     # -- business keys ------------------------------------------------------------------
 
