@@ -41,6 +41,7 @@ def check_file(path: Path, t: Tracciato, *, chunk_bytes: int | None = None) -> C
     for part in iter_decode(path, t, chunk_bytes=chunk_bytes or DEFAULT_CHUNK):
         result.rows.update(part.counts)
         result.issues.extend(part.issues)
+    result.issues.sort(key=lambda i: -1 if i.line is None else i.line)  # stable: file first
     return result
 
 

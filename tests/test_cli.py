@@ -59,3 +59,31 @@ def test_codes_lists_every_issue_code(runner: CliRunner) -> None:
     result = runner.invoke(main, ["codes"])
     assert result.exit_code == 0
     assert [line.split()[0] for line in result.output.splitlines()] == list(CODES)
+
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "tracciati"
+
+
+def test_check_a_clean_sample_exits_0(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["check", str(SAMPLES / "gestionale" / "ordini.txt"),
+                                  "-t", "gestionale/ordini"])
+    assert result.exit_code == 0, result.output
+    assert "clean: no issues" in result.output
+    assert "testata" in result.output and "righe" in result.output
+
+
+def test_check_a_broken_sample_lists_issues_by_line(runner: CliRunner) -> None:
+    path = str(SAMPLES / "gestionale" / "ordini.broken.txt")
+    text = runner.invoke(main, ["check", path, "-t", "gestionale/ordini"])
+    assert text.exit_code == 1
+    lines = [line for line in text.output.splitlines() if line.startswith("  line ")]
+    numbers = [int(line.split()[1].rstrip(":")) for line in lines]
+    assert numbers == sorted(numbers) and len(numbers) == 3
+    as_json = json.loads(runner.invoke(main, ["check", path, "-t", "gestionale/ordini",
+                                              "--format", "json"]).output)
+    assert as_json["clean"] is False
+    assert as_json["issues_by_code"] == {"control-total-mismatch": 1, "bad-decimal": 1,
+                                         "trailer-count-mismatch": 1}
+    as_csv = runner.invoke(main, ["check", path, "-t", "gestionale/ordini", "--format", "csv"])
+    rows = as_csv.output.splitlines()
+    assert rows[0] == "line,record,field,code,value,message" and len(rows) == 4
