@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -34,6 +35,7 @@ class Checked:
     tracciato: Tracciato | None
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)  # rows read, per record type
+    money_in: Decimal | None = None
     issues: list[Issue] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
     sent_keys: list[str] = field(default_factory=list)
@@ -94,7 +96,8 @@ def check_and_transform(ctx: Context, row: FileRow, flow: Flow, source: Path) ->
 
     t = load_tracciato(ctx.cfg, flow.tracciato)
     decoded = decode(source.read_bytes(), t)
-    checked = Checked(t, rows=decoded.counts, issues=list(decoded.issues))
+    checked = Checked(t, rows=decoded.counts, issues=list(decoded.issues),
+                      money_in=money_sum(decoded.tables, flow.totals.money_in))
     tables = decoded.tables
     if checked.errors:
         if flow.on_bad_rows == "reject-file":
@@ -123,6 +126,23 @@ def check_and_transform(ctx: Context, row: FileRow, flow: Flow, source: Path) ->
     if checked.skipped_report and not any(len(df) for df in checked.tables.values()):
         checked.rejected = True  # nothing good is left: the whole file is refused
     return checked
+
+
+def money_sum(tables: dict[str, pd.DataFrame], where: str | None) -> Decimal | None:
+    """The exact sum of ``record.field`` (or ``field`` of the only table), None if absent."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if where is None:
+        return None
+    record, _, name = where.rpartition(".")
+    if not record and len(tables) == 1:
+        record = next(iter(tables))
+    df = tables.get(record)
+    if df is None or name not in df.columns:
+        return None
+    total = pc.sum(pa.array(df[name], from_pandas=True)).as_py()
+    return None if total is None else Decimal(total)
 
 
 def drop_bad_rows(tables: dict[str, pd.DataFrame], errors: list[Issue],

@@ -275,3 +275,30 @@ def _progress(rows: list[FileRow], what: str) -> Iterator[FileRow]:
     from rich.progress import track
 
     yield from track(rows, description=what, console=None, transient=True)
+
+
+@main.command("report")
+@click.option("--since", default=None, help="From this date (YYYY-MM-DD).")
+@click.option("--flow", default=None)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for the CSV and HTML files (default: the reports folder).")
+@click.pass_context
+@reports_errors
+def report_cmd(ctx: click.Context, since: str | None, flow: str | None,
+               out_dir: Path | None) -> None:
+    """Reconciliation per day and flow: files, rows and money in and out."""
+    from datetime import datetime
+
+    from bridge.errors import ConfigError
+    from bridge.reconcile import as_text, reconcile, write
+
+    cfg = _config(ctx)
+    try:
+        start = datetime.strptime(since, "%Y-%m-%d").timestamp() if since else None
+    except ValueError:
+        raise ConfigError(f"--since {since!r}: give a date as YYYY-MM-DD") from None
+    rows = reconcile(_ledger(cfg), since=start, flow=flow)
+    click.echo(as_text(rows))
+    csv_path, html_path = write(rows, out_dir or cfg.path(cfg.reports_dir),
+                                made=datetime.now(), flow=flow)
+    click.echo(f"CSV: {csv_path}\nHTML: {html_path}")

@@ -103,6 +103,14 @@ class Target(Strict):
     if_exists: Literal["fail", "next"] = "fail"
 
 
+class Totals(Strict):
+    """The money a flow carries, for reconciliation (`bridge report`): ``record.field``."""
+
+    money_in: str | None = Field(None, description="Field of the source, e.g. ordini.total.")
+    money_out: str | None = Field(None, description="Field of the targets' tables, e.g. "
+                                                    "testata.totale.")
+
+
 class Flow(Strict):
     source: Source
     tracciato: str
@@ -116,6 +124,7 @@ class Flow(Strict):
     retry_backoff: float = Field(
         30.0, ge=0, description="Seconds before retrying a failed file; doubles per attempt."
     )
+    totals: Totals = Field(default_factory=Totals)
 
     @field_validator("targets")
     @classmethod

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from bridge import faults
 from bridge.errors import ConfigError, TransientError
 from bridge.issues import Issue
-from bridge.ledger import FileRow, Ledger, OutputRow
+from bridge.ledger import FileRow, Figures, Ledger, OutputRow
 from bridge.outputs import Rendered, plan_names, render_targets, write_output
 from bridge.transport import Entry, TargetExists, Transport
 
@@ -154,11 +154,14 @@ class Pipeline:
         outputs = self.ledger.outputs(row.id)
         if row.state == "written" or (outputs and all(o.state == "written" for o in outputs)):
             return self._finish(row, flow, outputs)
-        from bridge.checking import check_and_transform
+        from bridge.checking import check_and_transform, money_sum
 
         checked = check_and_transform(self, row, flow, source)
         if checked.issues and not dry_run:
             self.ledger.record_issues(row.id, checked.issues)
+        if not dry_run:
+            self.ledger.set_figures(row.id, Figures(sum(checked.rows.values()), None,
+                                                    checked.money_in, None))
         if checked.rejected:
             if dry_run:
                 return Outcome(row.flow, row.path, "rejected", row.id, len(checked.errors))
@@ -177,6 +180,9 @@ class Pipeline:
             return Outcome(row.flow, row.path, "checked", row.id,
                            outputs=[(r.target, r.rows) for r in rendered])
         self.ledger.set_state(row.id, "checked", self.now, issues=len(checked.issues))
+        self.ledger.set_figures(row.id, Figures(
+            sum(checked.rows.values()), rendered[0].rows if rendered else 0, checked.money_in,
+            money_sum(checked.tables, flow.totals.money_out)))
         outputs = self.ledger.plan(row.id, lambda seq: plan_names(self, row, flow, rendered, seq))
         faults.point("after-plan")
         by_target = {r.target: r for r in rendered}

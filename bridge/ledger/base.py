@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Protocol
 
 from bridge.issues import Issue
@@ -52,6 +53,16 @@ class OutputRow:
     sha256: str | None
     rows: int | None
     state: str  # planned, staged, written
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Rows and money in and out of one file (money as exact decimals)."""
+
+    rows_in: int | None = None
+    rows_out: int | None = None
+    money_in: Decimal | None = None
+    money_out: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,10 @@ class Ledger(Protocol):
                    rows: int | None = None) -> None: ...
     def names_in_use(self, folder: str) -> set[str]: ...
     def next_seq(self, name: str) -> int: ...
+
+    # rows and money in and out, for reconciliation
+    def set_figures(self, file_id: int, figures: Figures) -> None: ...
+    def figures(self, file_id: int) -> Figures: ...
 
     # issues found in a file (the first MAX_ISSUES; the report has them all)
     def record_issues(self, file_id: int, issues: list[Issue]) -> None: ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 from bridge.errors import TransientError
@@ -16,6 +17,7 @@ from bridge.issues import Issue
 from bridge.ledger.base import (
     ALL_STATES,
     Event,
+    Figures,
     FileRow,
     Observation,
     OutputRow,
@@ -53,6 +55,13 @@ MIGRATIONS: list[str] = [
                          line INTEGER, record TEXT, field TEXT, code TEXT NOT NULL, value TEXT,
                          message TEXT);
     CREATE INDEX issues_file ON issues(file_id);
+    """,
+    # 3: the figures of each file, for reconciliation reports
+    """
+    ALTER TABLE files ADD COLUMN rows_in INTEGER;
+    ALTER TABLE files ADD COLUMN rows_out INTEGER;
+    ALTER TABLE files ADD COLUMN money_in TEXT;
+    ALTER TABLE files ADD COLUMN money_out TEXT;
     """,
 ]
 #: Issues kept per file in the ledger; the full list is in the file's report.
@@ -245,6 +254,22 @@ class SqliteLedger:
 
         return draw
 
+    # -- figures ----------------------------------------------------------------------------
+
+    def set_figures(self, file_id: int, figures: Figures) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE files SET rows_in = ?, rows_out = ?, money_in = ?, money_out = ? "
+                       "WHERE id = ?", (figures.rows_in, figures.rows_out,
+                                        _text(figures.money_in), _text(figures.money_out),
+                                        file_id))
+
+    def figures(self, file_id: int) -> Figures:
+        row = self.db.execute("SELECT rows_in, rows_out, money_in, money_out FROM files "
+                              "WHERE id = ?", (file_id,)).fetchone()
+        if row is None:
+            raise KeyError(file_id)
+        return Figures(row[0], row[1], _decimal(row[2]), _decimal(row[3]))
+
     # -- issues ---------------------------------------------------------------------------
 
     def record_issues(self, file_id: int, issues: list[Issue]) -> None:
@@ -277,3 +302,11 @@ class SqliteLedger:
         with self._tx() as db:
             db.executemany("INSERT OR IGNORE INTO sent_keys VALUES (?, ?, ?)",
                            [(flow, k, file_id) for k in keys])
+
+
+def _text(d: Decimal | None) -> str | None:
+    return None if d is None else str(d)
+
+
+def _decimal(s: str | None) -> Decimal | None:
+    return None if s is None else Decimal(s)

@@ -1,0 +1,44 @@
+"""`bridge report`: files, rows and money in and out per day and flow, exact."""
+
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bridge.cli import main
+from bridge.config import load
+from bridge.runner import run_pass
+from tests.flowkit import CONFIG, make_world, order_file
+
+WITH_TOTALS = CONFIG.replace("retry_backoff: 0", "retry_backoff: 0\n"
+                             "    totals: {money_in: articolo.prezzo, money_out: prezzo}")
+
+
+def test_report_counts_rows_and_money_exactly(tmp_path: Path, runner: CliRunner) -> None:
+    cfg = make_world(tmp_path, WITH_TOTALS)
+    inbox = tmp_path / "inbox"
+    (inbox / "a.csv").write_text("codice;descrizione;prezzo;qty\nA;x;0,10;1\nB;y;0,20;1\n",
+                                 encoding="utf-8")
+    (inbox / "b.csv").write_text(order_file(2, rows=3), encoding="utf-8")  # 2,05 2,15 2,25
+    (inbox / "bad.csv").write_text("codice;descrizione;prezzo;qty\nC;z;1,00;x\n",
+                                   encoding="utf-8")
+    run_pass(load(cfg))
+    out = tmp_path / "rep"
+    result = runner.invoke(main, ["--config", str(cfg), "report", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    row = result.output.splitlines()[2].split()
+    # day, flow, files in, rows in, done, rows out, rejected, rows rej., held, in, out
+    assert row[1:] == ["articoli", "3", "6", "2", "5", "1", "1", "0", "7.75", "6.75"]
+    csv_file = next(out.glob("*.csv"))
+    data = list(csv.DictReader(csv_file.read_text(encoding="utf-8").splitlines()))
+    assert Decimal(data[0]["money_out"]) == Decimal("6.75")  # 0.10 + 0.20 is 0.30, exactly
+    html = next(out.glob("*.html")).read_text(encoding="utf-8")
+    assert "<td" in html and "6.75" in html
+    only = runner.invoke(main, ["--config", str(cfg), "report", "--flow", "nothing",
+                                "--out", str(out)])
+    assert "no files in this period" in only.output
+    bad = runner.invoke(main, ["--config", str(cfg), "report", "--since", "yesterday"])
+    assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
