@@ -151,6 +151,14 @@ def test_overpunch_table(digit: int) -> None:
     assert not bad
 
 
+def test_integer_limits_next_to_a_bad_cell() -> None:
+    # one cell too large sends the column down the careful path; its neighbours stay
+    values, bad = parse(["-9223372036854775808", "9223372036854775807",
+                         "9223372036854775808", "-9223372036854775809"], type="integer")
+    assert values == [-(2**63), 2**63 - 1, None, None]
+    assert bad.codes == ["bad-integer", "bad-integer"] and bad.rows.tolist() == [2, 3]
+
+
 def test_decimal_is_exact_for_many_digits() -> None:
     cells = ["9999999999999999,99", "-0,01", "10.000.000.000.000.000,01"]
     values, bad = parse(cells, **IT)
@@ -180,7 +188,7 @@ def test_bad_decimal_message_shows_the_format() -> None:
     ("1.5", {}, "bad-integer"),
     ("12a", {}, "bad-integer"),
     ("9223372036854775807", {}, 9223372036854775807),
-    ("-9223372036854775807", {}, -9223372036854775807),
+    ("-9223372036854775808", {}, -9223372036854775808),
     ("9223372036854775808", {}, "bad-integer"),
     ("123456789012345678901", {}, "bad-integer"),
     ("0000000000000000000000042", {}, 42),
@@ -425,6 +433,8 @@ def test_identifiers(cell: str, kind: str, ok: bool) -> None:
     ("0,01", {"type": "decimal", "decimal_separator": ",", "minimum": "0.001"}, None),
     ("5", {"type": "decimal", "maximum": "1E+30"}, None),
     ("5", {"type": "decimal", "minimum": "1E+30"}, "below-minimum"),
+    ("5", {"type": "decimal", "maximum": "1E+100"}, None),
+    ("5", {"type": "decimal", "maximum": "-1E+100"}, "above-maximum"),
     ("2", {"type": "integer", "minimum": "1.5"}, None),
     ("1", {"type": "integer", "minimum": "1.5"}, "below-minimum"),
     ("-7", {"type": "integer", "maximum": "-8"}, "above-maximum"),
@@ -603,3 +613,10 @@ def test_any_column_gives_values_or_bad_cells(kw: dict[str, Any],
     for row, (cell, value) in enumerate(zip(cells, values, strict=True)):
         blank = cell is None or not cell.strip()
         assert (value is None) == (row in flagged or (blank and kw["type"] != "constant"))
+
+
+def test_long_values_are_cut_in_messages_only() -> None:
+    cell = "x" * 500
+    _, bad = parse([cell], type="integer")
+    assert bad.values == [cell]
+    assert len(bad.messages[0]) < 150 and "…" in bad.messages[0]

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.fields import BadCells, arrow_type, parse_column, render_column
+from bridge.fields.dates import strftime
 from bridge.fields.numbers import PUNCH_NEGATIVE, PUNCH_POSITIVE
 from bridge.spec.model import FieldSpec
 
@@ -99,6 +100,21 @@ def test_more_decimals_than_the_scale() -> None:
     assert bad.values == ["1.005"]
 
 
+@pytest.mark.parametrize(("values", "kw", "want"), [
+    # pyarrow writes these as "1E-8" and "0E-10"; the digits must stay plain
+    (pa.array([D("0.00000001"), D("-0.00000001")], pa.decimal128(18, 8)),
+     {"scale": 8, "decimal_separator": ","}, ["0,00000001", "-0,00000001"]),
+    (pa.array([D("0")], pa.decimal128(18, 10)), {"scale": 10}, ["0.0000000000"]),
+    (pa.array([D("1E+3")], pa.decimal128(5, -2)), {}, ["1000.00"]),
+    (pa.array([D("1.5")], pa.decimal256(40, 1)), {}, ["1.50"]),
+    (pa.array([D("12345678901234567890123.45")], pa.decimal128(38, 2)), {},
+     ["12345678901234567890123.45"]),
+])
+def test_any_decimal_type(values: pa.Array, kw: dict[str, Any], want: list[str]) -> None:
+    text, bad = render_column(values, spec(type="decimal", **kw))
+    assert text.to_pylist() == want and not bad
+
+
 def test_integer_values_in_a_decimal_field_and_back() -> None:
     text, bad = render([7, -3], pa.int64(), type="decimal", decimal_separator=",")
     assert text == ["7,00", "-3,00"] and not bad
@@ -119,6 +135,11 @@ def test_integer_values_in_a_decimal_field_and_back() -> None:
 def test_integer(value: int, kw: dict[str, Any], width: int | None, want: str) -> None:
     text, bad = render([value], width=width, type="integer", **kw)
     assert (text, bad.codes) == ([want], [])
+
+
+def test_unsigned_integers() -> None:
+    text, _ = render_column(pa.array([2**64 - 1], pa.uint64()), spec(type="integer"))
+    assert text.to_pylist() == ["18446744073709551615"]
 
 
 def test_floats_are_refused() -> None:
@@ -204,7 +225,7 @@ def number_fields(draw: st.DrawFn, kind: str) -> FieldSpec:
     thousands = None
     if not implied and sign != "overpunch":
         thousands = draw(st.sampled_from([None, "'", " ", "." if dec == "," else ","]))
-    return spec(type=kind, scale=draw(st.integers(0, 6)), sign=sign, implied_decimals=implied,
+    return spec(type=kind, scale=draw(st.integers(0, 12)), sign=sign, implied_decimals=implied,
                 decimal_separator=dec, thousands_separator=thousands)
 
 
@@ -286,3 +307,12 @@ def test_empty_and_null_columns(kw: dict[str, Any], size: int) -> None:
     want = "A  " if field.type == "constant" else 3 * field.out_pad
     assert text.to_pylist() == [want] * size
     assert not bad
+
+
+@FAST
+@given(moments=st.lists(st.one_of(st.none(), st.datetimes(dt.datetime(1, 1, 1))), max_size=12),
+       fmt=st.sampled_from(["%d/%m/%Y", "%Y%m%d", "%y-%m-%d %H:%M:%S", "%H%M%S", "T%d.%m.",
+                            "%%d %Y"]))
+def test_fast_strftime_matches_pyarrow(moments: list[dt.datetime | None], fmt: str) -> None:
+    values = pa.array(moments, pa.timestamp("s"))
+    assert strftime(values, fmt).to_pylist() == pc.strftime(values, format=fmt).to_pylist()

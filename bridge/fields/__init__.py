@@ -56,7 +56,7 @@ def render_column(values: pa.Array | pa.ChunkedArray, field: FieldSpec,
         elif kind == "enum":
             text.check_enum(out, field, bad)
     if field.required:
-        bad.add(pc.is_null(out), "missing-required", "a value is required")
+        bad.add(pc.is_null(out), "missing-required", "the field is required and has no value")
     out = pc.fill_null(out, "")
     if width is not None:
         out = fit(out, field, width, bad)

@@ -18,6 +18,8 @@ from bridge.issues import CODES
 
 #: Placeholder in a message template, replaced by the quoted cell text.
 VALUE = "{value}"
+#: Longest cell text quoted in a message (the full raw value is in ``BadCells.values``).
+SHOWN_LIMIT = 80
 
 
 @dataclass
@@ -108,10 +110,15 @@ def _messages(template: str, shown: pa.Array) -> list[str]:
     if VALUE not in template:
         return [template] * len(shown)
     head, tail = template.split(VALUE, 1)
-    quoted = pc.binary_join_element_wise("'", pc.cast(shown, pa.string()), "'", "")
+    text = pc.cast(shown, pa.string())
+    # A whole garbage line in one cell must not make a message of kilobytes.
+    long = pc.greater(pc.utf8_length(text), SHOWN_LIMIT)
+    cut = pc.binary_join_element_wise(pc.utf8_slice_codeunits(text, 0, SHOWN_LIMIT - 1), "…", "")
+    text = pc.if_else(long, cut, text)
+    quoted = pc.binary_join_element_wise("'", text, "'", "")
     quoted = pc.fill_null(quoted, "an empty cell")
-    text: list[str] = pc.binary_join_element_wise(head, quoted, tail, "").to_pylist()
-    return text
+    out: list[str] = pc.binary_join_element_wise(head, quoted, tail, "").to_pylist()
+    return out
 
 
 def to_numpy_mask(mask: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:

@@ -70,7 +70,8 @@ def edit(arr: pa.Array, drop: bytes = b"", swap: dict[int, int] | None = None,
         # Rows lose as many bytes as they hold dropped ones; summing per row is much
         # cheaper than a running sum over every byte. The sentinel lets empty rows at
         # the end index one past the data; reduceat gives empty rows a byte, so zero them.
-        lost = np.add.reduceat(np.append(gone, False), offsets[:-1], dtype=np.int64)
+        flags = np.append(gone, False).view(np.uint8)
+        lost = np.add.reduceat(flags, offsets[:-1], dtype=np.int32).astype(np.int64)
         lost[offsets[1:] == offsets[:-1]] = 0
         offsets = offsets - np.concatenate(([0], np.cumsum(lost)))
         data = data[~gone]
@@ -86,11 +87,6 @@ def edit(arr: pa.Array, drop: bytes = b"", swap: dict[int, int] | None = None,
         ends = offsets[1:][nonempty] - 1
         data[ends] = last[data[ends]]
     return build(offsets, data, valid)
-
-
-def first_bytes(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
-    """The first byte of each row (0 for an empty row)."""
-    return _pick(offsets[:-1], offsets[1:] > offsets[:-1], data)
 
 
 def last_bytes(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:

@@ -3,8 +3,8 @@
 The path is the same for every style: one RE2 match says which cells have the declared
 shape, one numpy pass over the UTF-8 bytes turns the good cells into plain ASCII numbers
 ("1.234,56-" -> "1234.56", "1000}" -> "10000"), and one pyarrow cast makes them int64 or
-decimal128. Signs are read from the first or last byte and applied afterwards. No value
-ever passes through a float.
+decimal128. A leading "-" is left for the cast to read; trailing and overpunched signs are
+read from the last byte and applied afterwards. No value ever passes through a float.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ PUNCH_POSITIVE = "{ABCDEFGHI"
 PUNCH_NEGATIVE = "}JKLMNOPQR"
 
 INT64_MAX = "9223372036854775807"
+INT64_MIN_DIGITS = "9223372036854775808"
 
 _PLUS, _MINUS, _DOT = ord("+"), ord("-"), ord(".")
 _STAND_IN = "\x01"
@@ -64,14 +65,14 @@ def _edits(field: FieldSpec) -> tuple[bytes, dict[int, int], np.ndarray | None,
                                      np.ndarray | None]:
     """Bytes to drop, bytes to swap, and first- and last-byte tables that make plain ASCII.
 
-    A leading sign becomes a leading zero rather than being dropped: same value, and no
-    bytes to move when the column has no thousands separators.
+    A leading sign stays where it is (pyarrow's cast reads "-"), and a leading "+"
+    becomes a zero: no bytes to move, and no negation afterwards.
     """
     drop = b"+-" if field.sign.startswith("trailing") else b""
     first = None
     if field.sign.startswith("leading"):
         first = buffers.identity_table()
-        first[[_PLUS, _MINUS]] = ord("0")
+        first[_PLUS] = ord("0")
     if is_ascii_char(field.thousands_separator):
         drop += (field.thousands_separator or "").encode()
     sep = field.decimal_separator if is_ascii_char(field.decimal_separator) else _STAND_IN
@@ -85,9 +86,8 @@ def _edits(field: FieldSpec) -> tuple[bytes, dict[int, int], np.ndarray | None,
 
 
 def _negative(text: pa.Array, field: FieldSpec) -> np.ndarray:
+    """Rows whose trailing or overpunched sign is negative."""
     offsets, data = buffers.view(text)
-    if field.sign in ("leading", "leading_separate"):
-        return np.asarray(buffers.first_bytes(offsets, data) == _MINUS)
     last = buffers.last_bytes(offsets, data)
     if field.sign == "overpunch":
         return np.isin(last, np.frombuffer(PUNCH_NEGATIVE.encode(), dtype=np.uint8))
@@ -132,6 +132,8 @@ def parse_number(text: pa.Array, field: FieldSpec, bad: Collector,
         ok &= ~wrong
         plain = pc.if_else(pa.array(ok), plain, None)
         values = _cast(plain, field, integer)
+    if field.sign.startswith("leading"):
+        return values, flags
     neg = _negative(text, field) & ok
     if neg.any():
         values = pc.if_else(pa.array(neg), pc.negate(values), values)
@@ -152,12 +154,14 @@ def _cast(plain: pa.Array, field: FieldSpec, integer: bool) -> pa.Array:
 
 def _too_big(plain: pa.Array, field: FieldSpec, integer: bool, bad: Collector,
              text: pa.Array) -> np.ndarray:
-    digits = pc.utf8_ltrim(plain, characters="0")
+    digits = pc.utf8_ltrim(plain, characters="-0")
     dot = pc.find_substring(digits, ".")
     whole = pc.if_else(pc.less(dot, 0), pc.utf8_length(digits), dot)
     if integer:
+        # Same-length digit strings compare like the numbers; -2**63 is one more than max.
+        limit = pc.if_else(pc.starts_with(plain, "-"), INT64_MIN_DIGITS, INT64_MAX)
         over = pc.or_(pc.greater(whole, len(INT64_MAX)),
-                      pc.and_(pc.equal(whole, len(INT64_MAX)), pc.greater(digits, INT64_MAX)))
+                      pc.and_(pc.equal(whole, len(INT64_MAX)), pc.greater(digits, limit)))
         return bad.add(over, "bad-integer", "{value} is too large for an integer", text)
     room = DECIMAL_PRECISION - (0 if field.implied_decimals else field.scale)
     return bad.add(pc.greater(whole, room), "bad-decimal",

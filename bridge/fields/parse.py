@@ -41,7 +41,7 @@ def parse_column(raw: pa.Array | pa.ChunkedArray,
         cells = pc.if_else(missing, fill, cells)
     else:
         if field.required:
-            bad.add(missing, "missing-required", "a value is required")
+            bad.add(missing, "missing-required", "the field is required and the cell is empty")
         cells = pc.if_else(missing, pa.scalar(None, pa.string()), cells)
     cells = text.apply_case(cells, field)
     values, flags = _convert(cells, field, bad)

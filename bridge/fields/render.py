@@ -26,19 +26,12 @@ def render_number(values: pa.Array, field: FieldSpec, bad: Collector,
                   width: int | None) -> pa.Array:
     """Text of integer or decimal values in the field's style; null stays null."""
     scale = field.scale if field.type == "decimal" else 0
-    canon = _canonical(values, field, scale, bad)
-    neg = pc.starts_with(canon, "-")
-    digits = pc.utf8_ltrim(canon, characters="-")
-    if scale:
-        whole = pc.utf8_slice_codeunits(digits, 0, -(scale + 1))
-        frac = pc.utf8_slice_codeunits(digits, -scale)
-    else:
-        whole, frac = digits, None
+    neg, whole, frac = _digits(values, field, scale, bad)
     if field.implied_decimals and field.type == "decimal":
         body = pc.utf8_ltrim(whole if frac is None else _join(whole, frac), characters="0")
         body = pc.if_else(pc.equal(body, ""), "0", body)
     else:
-        if field.thousands_separator:
+        if field.thousands_separator and field.sign != "overpunch":
             whole = group_thousands(whole, field.thousands_separator)
         body = whole if frac is None else _join(whole, field.decimal_separator, frac)
     if field.sign == "overpunch":
@@ -56,31 +49,45 @@ def render_number(values: pa.Array, field: FieldSpec, bad: Collector,
     return _join(sign, body)
 
 
-def _canonical(values: pa.Array, field: FieldSpec, scale: int, bad: Collector) -> pa.Array:
-    """Plain text of each value with exactly ``scale`` decimals ("-1234.50")."""
+def _digits(values: pa.Array, field: FieldSpec, scale: int,
+            bad: Collector) -> tuple[pa.Array, pa.Array, pa.Array | None]:
+    """Sign, whole digits and exactly ``scale`` decimal digits of each value.
+
+    Decimals are read as their unscaled integers ("-123450" at scale 4), which pyarrow
+    always writes plainly, where its decimal text turns small values into "1E-8".
+    """
     typ = values.type
     if pa.types.is_integer(typ):
-        values = values.cast(pa.decimal128(20, 0))
+        values, typ = values.cast(pa.decimal128(20, 0)), pa.decimal128(20, 0)
     elif not pa.types.is_decimal(typ):
         raise TypeError(f"field {field.name!r}: a {field.type} field needs integers or "
                         f"decimals, not {typ} (money is never a float)")
-    typ = values.type
-    if typ.scale < scale:
-        precision = typ.precision + scale - typ.scale
-        wider = pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(
-            min(precision, 76), scale)
-        values = values.cast(wider)
-        return pc.cast(values, pa.string())
-    canon = pc.cast(values, pa.string())
+    make = pa.decimal256 if typ.bit_width == 256 else pa.decimal128
+    if typ.scale < 0:
+        typ = make(min(typ.precision - typ.scale, 76 if typ.bit_width == 256 else 38), 0)
+        values = values.cast(typ)
+    unscaled_type = make(typ.precision, 0)
+    unscaled = pa.Array.from_buffers(unscaled_type, len(values), values.buffers(),
+                                     offset=values.offset)
+    text = pc.cast(unscaled, pa.string())
+    neg = pc.starts_with(text, "-")
+    digits = pc.utf8_ltrim(text, characters="-")
     extra = typ.scale - scale
-    if extra:
+    if extra > 0:
         # More decimals than the field holds: fine when they are zeros, else reported
-        # (the text is cut, never rounded, and the file is refused).
-        tail = pc.utf8_slice_codeunits(canon, -extra)
+        # (the digits are cut, never rounded, and the caller refuses the file).
+        digits = pc.utf8_lpad(digits, extra + 1, "0")
+        tail = pc.utf8_slice_codeunits(digits, -extra)
         bad.add(pc.not_equal(tail, "0" * extra), "too-many-decimals",
                 f"{{value}} has more than {scale} decimal digits")
-        canon = pc.utf8_slice_codeunits(canon, 0, -(extra + (1 if scale == 0 else 0)))
-    return canon
+        digits = pc.utf8_slice_codeunits(digits, 0, -extra)
+    elif extra < 0:
+        digits = _join(digits, "0" * -extra)
+    if not scale:
+        return neg, digits, None
+    digits = pc.utf8_lpad(digits, scale + 1, "0")
+    return neg, pc.utf8_slice_codeunits(digits, 0, -scale), pc.utf8_slice_codeunits(
+        digits, -scale)
 
 
 def group_thousands(whole: pa.Array, sep: str) -> pa.Array:

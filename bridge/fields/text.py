@@ -145,6 +145,8 @@ def _bound_scalar(bound: Decimal, is_min: bool, typ: pa.DataType) -> pa.Scalar |
         if not -(2**63) <= whole < 2**63:
             return None
         return pa.scalar(whole, pa.int64())
+    if bound.adjusted() >= typ.precision - typ.scale:
+        return None
     with localcontext(prec=80):
         on_grid = bound.quantize(Decimal(1).scaleb(-typ.scale), rounding=rounding)
         if on_grid.copy_abs() >= Decimal(10) ** (typ.precision - typ.scale):

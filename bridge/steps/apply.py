@@ -57,12 +57,14 @@ def apply_steps(
     """Run ``steps`` in order over ``tables`` (which are not modified)."""
     import pandas as pd
 
+    from bridge.steps.business import BUSINESS
     from bridge.steps.combine import group, lookup
     from bridge.steps.ops import OPS
     from bridge.steps.work import Work
 
     work = Work({name: _to_arrow(df) for name, df in tables.items()}, ctx)
-    runners: dict[str, Callable[[Work, Any], None]] = {**OPS, "lookup": lookup, "group": group}
+    runners: dict[str, Callable[[Work, Any], None]] = {**OPS, **BUSINESS, "lookup": lookup,
+                                                "group": group}
     for i, step in enumerate(steps):
         work.where = f"steps[{i}].{step.kind}"
         runners[step.kind](work, step.args)

@@ -123,6 +123,7 @@ def group(work: Work, args: spec.GroupArgs) -> None:
                           work.evaluate(expr, name, first_rows, field))
 
     lines: pa.Table | None = None
+    line_groups = groups
     if args.lines is not None:
         lines = pa.table({LINE: table.column(LINE),
                           PARENT_LINE: pc.take(first_rows.column(LINE), gids)})
@@ -130,25 +131,58 @@ def group(work: Work, args: spec.GroupArgs) -> None:
             expr = work.expression(source, name, table)
             lines = work.put(args.lines.into, lines, field,
                              work.evaluate(expr, name, table, field))
+        lines, line_groups = _extra_lines(work, args, name, first_rows, lines, groups, table)
         if args.number_lines is not None:
             lines = work.put(args.lines.into, lines, args.number_lines,
-                             pa.array(_number_within(groups)))
+                             pa.array(_number_within(line_groups)))
 
     for field, total in args.totals.items():
+        ids = gids
         if lines is not None and total.sum in lines.column_names:
-            values = lines.column(total.sum)
+            values, ids = lines.column(total.sum), pa.array(line_groups)
         else:
             work.need(name, table, [total.sum])
             values = table.column(total.sum)
         if not (pa.types.is_decimal(values.type) or pa.types.is_integer(values.type)):
             raise work.fail(f"totals.{field}: {total.sum!r} holds {values.type}, not numbers")
-        header = work.put(args.header.into, header, field, _sums(values, gids, len(firsts)))
+        header = work.put(args.header.into, header, field, _sums(values, ids, len(firsts)))
 
     if not args.keep_source:
         del work.tables[name]
     work.tables[args.header.into] = header
     if args.lines is not None and lines is not None:
         work.tables[args.lines.into] = lines
+
+
+def _extra_lines(work: Work, args: spec.GroupArgs, name: str, first_rows: pa.Table,
+                 lines: pa.Table, groups: np.ndarray, table: pa.Table
+                 ) -> tuple[pa.Table, np.ndarray]:
+    """The group's own lines, then the extra lines (shipping, discount) of each group.
+
+    An extra line sorts after its group's last source row: it takes that row's ``_line``,
+    and the encoder keeps rows with equal lines in table order."""
+    if not args.extra_lines:
+        return lines, groups
+    assert args.lines is not None
+    last_line = np.zeros(len(first_rows), dtype=np.int64)
+    np.maximum.at(last_line, groups, np.asarray(table.column(LINE).to_numpy(
+        zero_copy_only=False), dtype=np.int64))
+    parts, all_groups = [lines], [groups]
+    for k, extra in enumerate(args.extra_lines):
+        when = work.expression(extra.when, name, first_rows)
+        keep = pc.fill_null(pc.cast(work.evaluate(when, name, first_rows,
+                                                  f"extra_lines[{k}].when"), pa.bool_()), False)
+        picked = np.flatnonzero(np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool))
+        rows = first_rows.take(pa.array(picked))
+        made = pa.table({LINE: pa.array(last_line[picked]), PARENT_LINE: rows.column(LINE)})
+        for field, source in extra.fields.items():
+            expr = work.expression(source, name, rows)
+            made = work.put(args.lines.into, made, field,
+                            work.evaluate(expr, name, rows, field))
+        parts.append(made)
+        all_groups.append(picked.astype(np.int64))
+    merged = pa.concat_tables(parts, promote_options="permissive")
+    return merged, np.concatenate(all_groups)
 
 
 def _number_within(groups: np.ndarray) -> np.ndarray:

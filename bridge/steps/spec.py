@@ -107,11 +107,20 @@ class Total(Strict):
     sum: str = Field(description="Field of the lines (or of the source rows) to add up.")
 
 
+class ExtraLine(Strict):
+    """A line made from the group's first row, when ``when`` holds: shipping, a discount."""
+
+    when: str = Field(description="Expression over the group's first row.")
+    fields: dict[str, str] = Field(min_length=1, description="Field: expression.")
+
+
 class GroupArgs(Strict):
     table: Table = None
     by: list[str] = Field(min_length=1)
     header: Part = Field(description="One row per group, from the group's first row.")
     lines: Part | None = Field(None, description="One row per source row, under its header.")
+    extra_lines: list[ExtraLine] = Field(
+        default_factory=list, description="Lines added after each group's own lines.")
     number_lines: str | None = Field(None, description="Field numbering lines 1..n per group.")
     totals: dict[str, Total] = Field(
         default_factory=dict, description="Header field: sum of a field over the group.")
@@ -123,6 +132,8 @@ class GroupArgs(Strict):
             raise ValueError("header and lines need different tables")
         if self.number_lines is not None and self.lines is None:
             raise ValueError("number_lines needs lines")
+        if self.extra_lines and self.lines is None:
+            raise ValueError("extra_lines needs lines")
         return self
 
 
@@ -152,6 +163,16 @@ class DropArgs(Strict):
         if not self.tables and not self.fields:
             raise ValueError("give tables, or fields (of table)")
         return self
+
+
+from bridge.steps.spec_business import (  # noqa: E402  (they use Strict, Table, Scalar)
+    CheckArgs,
+    ExtractArgs,
+    PercentArgs,
+    TotalsArgs,
+    TranslateArgs,
+    VatArgs,
+)
 
 
 class Step(Strict):
@@ -212,9 +233,40 @@ class Drop(Step):
     drop: DropArgs
 
 
+class Translate(Step):
+    kind: ClassVar[str] = "translate"
+    translate: TranslateArgs
+
+
+class Vat(Step):
+    kind: ClassVar[str] = "vat"
+    vat: VatArgs
+
+
+class Percent(Step):
+    kind: ClassVar[str] = "percent"
+    percent: PercentArgs
+
+
+class Totals(Step):
+    kind: ClassVar[str] = "totals"
+    totals: TotalsArgs
+
+
+class Extract(Step):
+    kind: ClassVar[str] = "extract"
+    extract: ExtractArgs
+
+
+class Check(Step):
+    kind: ClassVar[str] = "check"
+    check: CheckArgs
+
+
 KINDS: dict[str, type[Step]] = {
     cls.kind: cls
-    for cls in (Rename, Set, Compute, Lookup, Filter, Dedupe, Group, Trailer, Map, Drop)
+    for cls in (Rename, Set, Compute, Lookup, Filter, Dedupe, Group, Trailer, Map, Drop,
+                Translate, Vat, Percent, Totals, Extract, Check)
 }
 
 
@@ -229,7 +281,10 @@ StepSpec = Annotated[
     | Annotated[Compute, Tag("compute")] | Annotated[Lookup, Tag("lookup")]
     | Annotated[Filter, Tag("filter")] | Annotated[Dedupe, Tag("dedupe")]
     | Annotated[Group, Tag("group")] | Annotated[Trailer, Tag("trailer")]
-    | Annotated[Map, Tag("map")] | Annotated[Drop, Tag("drop")],
+    | Annotated[Map, Tag("map")] | Annotated[Drop, Tag("drop")]
+    | Annotated[Translate, Tag("translate")] | Annotated[Vat, Tag("vat")]
+    | Annotated[Percent, Tag("percent")] | Annotated[Totals, Tag("totals")]
+    | Annotated[Extract, Tag("extract")] | Annotated[Check, Tag("check")],
     Discriminator(
         _kind,
         custom_error_type="step",
