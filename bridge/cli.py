@@ -136,5 +136,7 @@ def codes() -> None:
 
 # The flow commands live in their own module; importing it registers them.
 from bridge import commands as _commands  # noqa: E402
+from bridge import commands_connections as _commands_connections  # noqa: E402
+from bridge import commands_demo as _commands_demo  # noqa: E402
 
-del _commands
+del _commands, _commands_connections, _commands_demo

@@ -77,9 +77,9 @@ def run(ctx: click.Context, flows: tuple[str, ...], dry_run: bool, log_json: boo
     except LockBusy as exc:
         click.echo(str(exc), err=True)
         sys.exit(0)
-    for err in result.errors:
+    for err in result.config_errors + result.errors:
         click.echo(f"error: {err}", err=True)
-    if not result.outcomes and not result.errors and not log_json:
+    if not result.outcomes and not result.errors and not result.config_errors and not log_json:
         click.echo("nothing to do")
     sys.exit(result.exit_code)
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from bridge import faults
 from bridge.errors import ConfigError, TransientError
 from bridge.issues import Issue
-from bridge.ledger import FileRow, Figures, Ledger, OutputRow
+from bridge.ledger import Figures, FileRow, Ledger, OutputRow
 from bridge.outputs import Rendered, plan_names, render_targets, write_output
 from bridge.transport import Entry, TargetExists, Transport
 
@@ -92,6 +92,8 @@ class Pipeline:
         elif known is not None:
             tmp.unlink()
             if flow.archive == "leave":
+                self.ledger.remember_done(flow_name, entry.name, entry.size, entry.mtime,
+                                          known.id)
                 return None
             row = self.ledger.create(flow_name, entry.name, size, digest, self.run_id, self.now)
             self.ledger.set_state(row.id, "duplicate", self.now,

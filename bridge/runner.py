@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bridge.config import Config, Flow
-from bridge.errors import BridgeError, TransientError
+from bridge.errors import BridgeError, ConfigError, TransientError
 from bridge.ledger import FINAL_STATES, Ledger, open_ledger
 from bridge.pipeline import Outcome, Pipeline
 from bridge.transport import Entry, Transport, UnsafeName, matches
@@ -34,10 +34,13 @@ class LockBusy(BridgeError):
 class PassResult:
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    config_errors: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
         states = {o.state for o in self.outcomes}
+        if self.config_errors:
+            return 2
         if self.errors or "failed" in states:
             return 3
         if states & {"rejected", "held"}:
@@ -68,8 +71,6 @@ def run_pass(cfg: Config, *, flows: list[str] | None = None, dry_run: bool = Fal
     chosen = flows or list(cfg.flows)
     for name in chosen:
         if name not in cfg.flows:
-            from bridge.errors import ConfigError
-
             raise ConfigError(f"no flow named {name!r} (known: {', '.join(cfg.flows)})")
     with run_lock(cfg.path(cfg.lock_file)):
         # Downloads left by a run that died: with the lock held, nobody else is writing.
@@ -120,6 +121,9 @@ def _pass(cfg: Config, ledger: Ledger, transports: dict[str, Transport], flows: 
                     note(Outcome(name, entry.name, "failed", message=str(exc)))
         except TransientError as exc:
             result.errors.append(f"{name}: {exc}")
+        except ConfigError as exc:
+            # An unknown host key, a missing tracciato...: this flow stops, the others go on.
+            result.config_errors.append(f"{name}: {exc}")
     if run_id is not None:
         ledger.end_run(run_id, clock(), f"exit {result.exit_code}")
     return result
@@ -141,18 +145,18 @@ def ready(pipe: Pipeline, name: str, flow: Flow, ledger: Ledger, now: float) -> 
     listing = src.list(flow.source.folder)
     names = {e.name for e in listing}
     rule = flow.source.ready
+    wanted = [e for e in listing if matches(e.name, flow.source.patterns, flow.source.ignore)
+              and not (rule.rule == "done-file" and e.name.endswith(rule.done_suffix))]
+    seen = ledger.observe(name, [(e.name, e.size, e.mtime) for e in wanted], now)
     found = []
-    for e in listing:
-        if not matches(e.name, flow.source.patterns, flow.source.ignore):
-            continue
+    for e in wanted:
+        obs = seen[e.name]
+        if obs.done_id is not None:
+            continue  # done, left in place, unchanged
         if rule.rule == "done-file":
-            if rule.done_suffix and e.name.endswith(rule.done_suffix):
-                continue
             if e.name + rule.done_suffix in names:
                 found.append(e)
-            continue
-        seen = ledger.observe(name, e.name, e.size, e.mtime, now)
-        if now - seen.stable_since >= rule.window and now - seen.first_seen >= rule.min_age:
+        elif now - obs.stable_since >= rule.window and now - obs.first_seen >= rule.min_age:
             found.append(e)
     key = (lambda e: (e.mtime, e.name)) if flow.source.order == "mtime" else (lambda e: e.name)
     waiting = {r.path for r in ledger.files(flow=name, states=frozenset({"held"}))}

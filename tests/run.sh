@@ -4,6 +4,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The SFTP tests run Debian's OpenSSH sshd on a free port of 127.0.0.1. Install it when it
+# is missing and we may (root); policy-rc.d stops the package from starting a system sshd.
+if [ ! -x /usr/sbin/sshd ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== installing openssh-server (for the SFTP tests)"
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  # A failed install must not stop the other tests: the SFTP tests report it themselves.
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+         --no-install-recommends openssh-server >/dev/null; }; then
+    echo "warning: could not install openssh-server" >&2
+  fi
+  rm -f /usr/sbin/policy-rc.d
+  trap - EXIT
+fi
+if [ ! -x /usr/sbin/sshd ]; then
+  echo "warning: /usr/sbin/sshd is missing: the SFTP tests will skip (and fail when CI=true)" >&2
+fi
+
 venv=${BRIDGE_VENV:-.venv}
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"

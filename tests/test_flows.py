@@ -202,12 +202,12 @@ def test_ledger_schema_is_versioned_and_migrates(tmp_path: Path) -> None:
     old.commit()
     old.close()
     ledger = open_ledger(path)
-    assert ledger.schema_version == len(MIGRATIONS) == 3  # type: ignore[attr-defined]
+    assert ledger.schema_version == len(MIGRATIONS) == 4  # type: ignore[attr-defined]
     assert ledger.get(1).state == "done"  # nothing lost on the way
     assert ledger.issues(1) == []
     ledger.close()
     again = open_ledger(path)  # opening again migrates nothing
-    assert again.schema_version == 3  # type: ignore[attr-defined]
+    assert again.schema_version == 4  # type: ignore[attr-defined]
 
 
 def test_done_file_rule_and_its_checked_content(tmp_path: Path) -> None:
@@ -250,6 +250,11 @@ def test_archive_modes(tmp_path: Path, mode: str, left: list[str]) -> None:
     assert not (tmp_path / "archive").exists()
     assert run_pass(load(cfg)).outcomes == []  # a file left in place is not taken again
     assert sorted(outputs(tmp_path)) == ["ART00001.TXT", "ART00001.TXT.ok"]
+    if mode == "leave":  # ...nor even read again, while it stays the same
+        ledger = open_ledger(load(cfg).path(load(cfg).ledger))
+        st = (tmp_path / "inbox" / "a.csv").stat()
+        seen = ledger.observe("articoli", [("a.csv", st.st_size, st.st_mtime)], 0.0)
+        assert seen["a.csv"].done_id == 1
 
 
 def test_processing_order_by_mtime(tmp_path: Path) -> None:

@@ -79,6 +79,7 @@ class Observation:
     mtime: float
     first_seen: float
     stable_since: float
+    done_id: int | None = None  # done already, and unchanged since (archive: leave)
 
 
 class Ledger(Protocol):
@@ -89,9 +90,11 @@ class Ledger(Protocol):
     def end_run(self, run_id: int, now: float, status: str) -> None: ...
 
     # readiness: what a folder looked like, by bridge's own clock
-    def observe(self, flow: str, path: str, size: int, mtime: float, now: float
-                ) -> Observation: ...
+    def observe(self, flow: str, listing: list[tuple[str, int, float]], now: float
+                ) -> dict[str, Observation]: ...
     def forget(self, flow: str, path: str) -> None: ...
+    def remember_done(self, flow: str, path: str, size: int, mtime: float, file_id: int
+                      ) -> None: ...
 
     # files
     def find(self, flow: str, path: str, size: int, sha256: str) -> FileRow | None: ...

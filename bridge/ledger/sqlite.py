@@ -63,6 +63,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE files ADD COLUMN money_in TEXT;
     ALTER TABLE files ADD COLUMN money_out TEXT;
     """,
+    # 4: files left in place once done are remembered, not read again each pass
+    """
+    ALTER TABLE observations ADD COLUMN done_id INTEGER;
+    """,
 ]
 #: Issues kept per file in the ledger; the full list is in the file's report.
 MAX_ISSUES = 1000
@@ -122,25 +126,45 @@ class SqliteLedger:
 
     # -- readiness ----------------------------------------------------------------------
 
-    def observe(self, flow: str, path: str, size: int, mtime: float, now: float) -> Observation:
+    def observe(self, flow: str, listing: list[tuple[str, int, float]], now: float
+                ) -> dict[str, Observation]:
+        """Record what a folder looks like now (one transaction for the whole listing)."""
         with self._tx() as db:
-            row = db.execute("SELECT size, mtime, first_seen, stable_since FROM observations "
-                             "WHERE flow = ? AND path = ?", (flow, path)).fetchone()
-            if row is None:
-                first, since = now, now
-                db.execute("INSERT INTO observations VALUES (?, ?, ?, ?, ?, ?)",
-                           (flow, path, size, mtime, now, now))
-            elif (row[0], row[1]) != (size, mtime):
-                first, since = row[2], now
-                db.execute("UPDATE observations SET size = ?, mtime = ?, stable_since = ? "
-                           "WHERE flow = ? AND path = ?", (size, mtime, now, flow, path))
-            else:
-                first, since = row[2], row[3]
-        return Observation(size, mtime, first, since)
+            known = {r[0]: r[1:] for r in db.execute(
+                "SELECT path, size, mtime, first_seen, stable_since, done_id FROM observations "
+                "WHERE flow = ?", (flow,))}
+            out: dict[str, Observation] = {}
+            new, changed = [], []
+            for path, size, mtime in listing:
+                row = known.get(path)
+                if row is None:
+                    out[path] = Observation(size, mtime, now, now)
+                    new.append((flow, path, size, mtime, now, now))
+                elif (row[0], row[1]) != (size, mtime):
+                    out[path] = Observation(size, mtime, row[2], now)
+                    changed.append((size, mtime, now, flow, path))
+                else:
+                    out[path] = Observation(size, mtime, row[2], row[3], row[4])
+            db.executemany("INSERT INTO observations (flow, path, size, mtime, first_seen, "
+                           "stable_since) VALUES (?, ?, ?, ?, ?, ?)", new)
+            db.executemany("UPDATE observations SET size = ?, mtime = ?, stable_since = ?, "
+                           "done_id = NULL WHERE flow = ? AND path = ?", changed)
+        return out
 
     def forget(self, flow: str, path: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM observations WHERE flow = ? AND path = ?", (flow, path))
+
+    def remember_done(self, flow: str, path: str, size: int, mtime: float, file_id: int
+                      ) -> None:
+        """A file left in its folder once done: while its size and mtime stay the same,
+        later passes skip it without reading it again."""
+        with self._tx() as db:
+            db.execute("INSERT INTO observations (flow, path, size, mtime, first_seen, "
+                       "stable_since, done_id) VALUES (?, ?, ?, ?, 0, 0, ?) "
+                       "ON CONFLICT(flow, path) DO UPDATE SET size = excluded.size, "
+                       "mtime = excluded.mtime, done_id = excluded.done_id",
+                       (flow, path, size, mtime, file_id))
 
     # -- files --------------------------------------------------------------------------
 

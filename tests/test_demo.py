@@ -1,0 +1,118 @@
+"""`bridge demo`: the README's first command, run as a user runs it, through the CLI."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bridge.cli import main
+from bridge.commands_demo import demo
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPECTED = ROOT / "samples" / "demo" / "expected"
+#: The moment the golden files were made at (their coda carries the date). When the sample
+#: flow or gestionale/ordini changes, make them again and check them by eye:
+#: ``bridge demo --workdir DIR --at 2025-11-08T12:00:00``, then copy DIR/erp/* here.
+AT = "2025-11-08T12:00:00"
+
+
+def settle(before: set[threading.Thread]) -> set[threading.Thread]:
+    """Threads started since ``before`` still alive after a short grace period."""
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        left = {t for t in threading.enumerate() if t not in before and t.is_alive()}
+        if not left:
+            break
+        time.sleep(0.02)
+    return left
+
+
+def test_demo_is_registered_on_the_cli_and_first_in_the_readme() -> None:
+    assert main.commands["demo"] is demo
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first = re.search(r"```sh\n(.*?)\n```", readme, re.DOTALL)
+    assert first is not None and first.group(1).endswith("bridge demo")
+
+
+def test_demo_writes_the_golden_erp_files(runner: CliRunner, tmp_path: Path) -> None:
+    from bridge import spec
+    from bridge.codecs import decode
+    from bridge.config import SftpConnection, load
+
+    before = set(threading.enumerate())
+    work = tmp_path / "demo"
+    started = time.monotonic()
+    result = runner.invoke(main, ["demo", "--workdir", str(work), "--at", AT])
+    took = time.monotonic() - started
+    assert result.exit_code == 0, result.output
+    assert took < 15
+
+    erp = {p.name: p.read_bytes() for p in sorted((work / "erp").iterdir())}
+    golden = {p.name: p.read_bytes() for p in sorted(EXPECTED.iterdir())}
+    assert erp == golden
+    for name in golden:
+        if name.endswith(".TXT"):
+            back = decode(work / "erp" / name, spec.load("gestionale/ordini"))
+            assert back.issues == []
+            assert len(back.tables["testata"]) > 0
+
+    out = result.output
+    assert f"demo folder: {work}" in out
+    assert re.search(r"orders_export_1\.csv\s+│\s+done\s+│\s+0\s+│\s+17\s+│\s+ORD000001\.TXT", out)
+    assert re.search(r"orders_export_broken\.csv\s+│\s+rejected\s+│\s+3\b", out)
+    assert f"HTML report: {work / 'report.html'}" in out
+    assert settle(before) == set()
+
+    # The source was the SFTP server, its host key pinned (and so checked) in the config.
+    cfg = load(work / "bridge.yaml")
+    flow = cfg.flows["ordini"]
+    shop = cfg.connection(flow.source.connection)
+    assert isinstance(shop, SftpConnection)
+    assert shop.host == "127.0.0.1" and not shop.insecure_skip_host_key_check
+    assert shop.host_key_fingerprint is not None
+    assert f"host key {shop.host_key_fingerprint}" in out
+    # The server's folder after the run: the good export archived, the bad one quarantined
+    # with the report that bridge wrote for it.
+    served = work / "sftp"
+    assert list((served / "archive").rglob("orders_export_1.csv"))
+    assert (served / "quarantine" / "orders_export_broken.csv").is_file()
+    assert (served / "quarantine" / "orders_export_broken.csv.report.html").is_file()
+    assert not list((served / flow.source.folder).iterdir())
+
+    html = (work / "report.html").read_text(encoding="utf-8")
+    links = re.findall(r'href="([^"]+)"', html)
+    assert "erp/ORD000001.TXT" in links
+    report_links = [h for h in links if h.endswith("orders_export_broken.csv.report.html")]
+    assert report_links and all((work / h).is_file() for h in report_links)
+
+
+def test_html_report_escapes_what_comes_from_files(tmp_path: Path) -> None:
+    from bridge.demo import DemoResult, write_html
+    from bridge.pipeline import Outcome
+
+    result = DemoResult(tmp_path, tmp_path / "bridge.yaml", "127.0.0.1:2222", "SHA256:x")
+    result.outcomes = [Outcome("ordini", "<script>alert(1)</script>.csv", "rejected", 7, 2,
+                               message="a & b", report="quarantine/x.report.html")]
+    html = write_html(result).read_text(encoding="utf-8")
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;.csv" in html and "a &amp; b" in html
+    # No local copy of the per-file report: no dead link to it.
+    assert "x.report.html" not in html
+
+
+def test_demo_without_workdir_uses_a_new_temporary_folder(runner: CliRunner, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    result = runner.invoke(main, ["demo"])
+    assert result.exit_code == 0, result.output
+    found = re.search(r"demo folder: (\S+)", result.output)
+    assert found is not None
+    work = Path(found.group(1))
+    assert work.parent == tmp_path and work.name.startswith("bridge-demo-")
+    assert list((work / "erp").glob("*.TXT"))

@@ -1,0 +1,437 @@
+"""The SFTP transport against a real OpenSSH sshd: the port's methods, host keys, auth,
+timeouts and reconnects, and `bridge connections`."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import bridge.commands_connections  # noqa: F401  (registers `bridge connections`)
+from bridge import hostkeys
+from bridge.cli import main
+from bridge.config import SftpConnection
+from bridge.errors import ConfigError, TransientError
+from bridge.transport import UnsafeName
+from bridge.transport.base import TargetExists
+from bridge.transport.sftp import SftpTransport
+from tests.sshd import (
+    Sshd,
+    _children,
+    alive,
+    running,
+    shared_sshd_fixture,  # noqa: F401  (a fixture)
+    sshd_fixture,  # noqa: F401  (a fixture)
+    write_key,
+)
+
+
+def transport(server: Sshd, root: Path, **extra: object) -> SftpTransport:
+    conn = SftpConnection.model_validate(server.connection(root, **extra))
+    return SftpTransport("shop", conn, lambda p: p)
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SftpTransport, "backoff", (0.05, 0.1))
+
+
+@pytest.fixture
+def remote(shared_sshd: Sshd, tmp_path: Path) -> Iterator[tuple[SftpTransport, Path]]:
+    root = tmp_path / "remote"
+    root.mkdir()
+    t = transport(shared_sshd, root)
+    yield t, root
+    t.close()
+
+
+# -- the port -------------------------------------------------------------------------------
+
+
+def test_list_returns_regular_files_with_size_and_mtime(remote: tuple[SftpTransport, Path]
+                                                        ) -> None:
+    t, root = remote
+    (root / "in").mkdir()
+    (root / "in" / "a.csv").write_bytes(b"x" * 10)
+    (root / "in" / "ordine 2 è.csv").write_bytes(b"yy")
+    (root / "in" / "sub").mkdir()
+    os.utime(root / "in" / "a.csv", (1_700_000_000, 1_700_000_000))
+    entries = {e.name: e for e in t.list("in")}
+    assert set(entries) == {"a.csv", "ordine 2 è.csv"}  # no folders
+    assert entries["a.csv"].size == 10
+    assert entries["a.csv"].mtime == 1_700_000_000
+    assert t.list("missing") == []  # a folder not made yet is empty, not an error
+
+
+def test_connection_uses_nodelay_and_aes_gcm(remote: tuple[SftpTransport, Path]) -> None:
+    t, _ = remote
+    t.list("")
+    assert t._ssh is not None
+    sock = t._ssh.sock
+    assert isinstance(sock, socket.socket)
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    assert t._ssh.local_cipher == "aes128-gcm@openssh.com"
+    first = t._ssh
+    t.stat("", "nothing")
+    assert t._ssh is first  # one connection for the whole pass
+
+
+@pytest.mark.parametrize("size", [0, 10_000, (1 << 20) - 1, 1 << 20, 2_500_001])
+def test_download_is_byte_exact(remote: tuple[SftpTransport, Path], tmp_path: Path,
+                                size: int) -> None:
+    t, root = remote
+    data = os.urandom(size)
+    (root / "big file è.bin").write_bytes(data)
+    dest = tmp_path / "local.bin"
+    t.download("", "big file è.bin", dest)
+    assert dest.read_bytes() == data
+    assert not dest.with_name("local.bin.part").exists()
+
+
+def test_upload_makes_folders_renames_and_never_overwrites(remote: tuple[SftpTransport, Path],
+                                                           tmp_path: Path) -> None:
+    t, root = remote
+    src = tmp_path / "src"
+    src.write_bytes(b"first\r\n")
+    t.upload(src, "out/2024/01", "ART 0001 è.TXT")
+    final = root / "out" / "2024" / "01" / "ART 0001 è.TXT"
+    assert final.read_bytes() == b"first\r\n"
+    src.write_bytes(b"second\r\n")
+    with pytest.raises(TargetExists, match="exists already"):
+        t.upload(src, "out/2024/01", "ART 0001 è.TXT")
+    assert final.read_bytes() == b"first\r\n"
+    assert sorted(p.name for p in final.parent.iterdir()) == ["ART 0001 è.TXT"]  # no temp left
+
+
+def test_plain_rename_fallback_refuses_an_existing_name(remote: tuple[SftpTransport, Path],
+                                                        tmp_path: Path) -> None:
+    t, root = remote
+    t._posix_rename = False  # as on a server without posix-rename@openssh.com
+    src = tmp_path / "src"
+    src.write_bytes(b"new")
+    t.upload(src, "out", "a.txt")
+    assert (root / "out" / "a.txt").read_bytes() == b"new"
+    (root / "out" / "b.txt").write_bytes(b"theirs")
+    (root / "out" / ".b.txt.part").write_bytes(b"ours")
+    assert t._sftp is not None
+    with pytest.raises(TargetExists):
+        t._rename(t._sftp, str(root / "out" / ".b.txt.part"), str(root / "out" / "b.txt"))
+    assert (root / "out" / "b.txt").read_bytes() == b"theirs"
+
+
+def test_move_creates_folders_and_refuses_to_overwrite(remote: tuple[SftpTransport, Path]
+                                                       ) -> None:
+    t, root = remote
+    (root / "in").mkdir()
+    (root / "in" / "a.csv").write_bytes(b"a")
+    (root / "in" / "b.csv").write_bytes(b"b")
+    t.move("in", "a.csv", "archive/2024/05/02", "a.csv")
+    assert (root / "archive" / "2024" / "05" / "02" / "a.csv").read_bytes() == b"a"
+    with pytest.raises(TargetExists):
+        t.move("in", "b.csv", "archive/2024/05/02", "a.csv")
+    assert (root / "in" / "b.csv").exists()
+    t.delete("in", "b.csv")
+    t.delete("in", "b.csv")  # gone already: not an error
+    assert t.stat("in", "b.csv") is None
+    assert t.list("in") == []
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "..", "", "x\ny", "x\x00"])
+def test_names_that_leave_the_folder_are_refused(remote: tuple[SftpTransport, Path],
+                                                 tmp_path: Path, name: str) -> None:
+    t, root = remote
+    src = tmp_path / "src"
+    src.write_bytes(b"x")
+    with pytest.raises(UnsafeName):
+        t.upload(src, "in", name)
+    with pytest.raises(UnsafeName):
+        t.download("in", name, tmp_path / "dest")
+    with pytest.raises(UnsafeName):
+        t.move("in", "ok", "archive", name)
+    assert not (root.parent / "x").exists()
+
+
+def test_a_target_folder_that_is_a_file_is_a_transient_failure(
+        remote: tuple[SftpTransport, Path], tmp_path: Path) -> None:
+    t, root = remote
+    (root / "erp").write_bytes(b"not a folder")
+    src = tmp_path / "src"
+    src.write_bytes(b"x")
+    with pytest.raises(TransientError, match="cannot write") as err:
+        t.upload(src, "erp", "a.txt")
+    assert not isinstance(err.value, TargetExists)
+    assert t.list("") == [t.stat("", "erp")]  # the session is still usable
+
+
+names = st.text(st.sampled_from("abcXYZ019 _-.èàùçßøÅ€"), min_size=1, max_size=30).filter(
+    lambda s: s not in (".", "..") and not s.startswith("."))
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=names, data=st.binary(max_size=70_000))
+def test_upload_then_download_round_trips(remote: tuple[SftpTransport, Path], tmp_path: Path,
+                                          name: str, data: bytes) -> None:
+    t, _ = remote
+    src = tmp_path / "rt-src"
+    src.write_bytes(data)
+    t.delete("rt", name)
+    t.upload(src, "rt", name)
+    back = tmp_path / "rt-back"
+    t.download("rt", name, back)
+    assert back.read_bytes() == data
+    assert name in {e.name for e in t.list("rt")}
+
+
+# -- auth -----------------------------------------------------------------------------------
+
+
+def test_an_encrypted_key_needs_its_passphrase(shared_sshd: Sshd, tmp_path: Path) -> None:
+    key = tmp_path / "id_enc"
+    public = write_key(key, b"correct horse")
+    auth = shared_sshd.home / "authorized_keys"
+    auth.write_text(auth.read_text() + public + "\n")
+    ok = transport(shared_sshd, tmp_path, key_file=str(key), key_passphrase="correct horse")
+    assert ok.stat("", "id_enc") is not None
+    ok.close()
+    with pytest.raises(ConfigError, match="encrypted: set key_passphrase"):
+        transport(shared_sshd, tmp_path, key_file=str(key)).list("")
+    with pytest.raises(ConfigError, match="cannot load the key") as err:
+        transport(shared_sshd, tmp_path, key_file=str(key), key_passphrase="wrong").list("")
+    assert "wrong" not in str(err.value)
+
+
+def test_a_key_the_server_does_not_know_is_refused(shared_sshd: Sshd, tmp_path: Path) -> None:
+    write_key(tmp_path / "other")
+    with pytest.raises(ConfigError, match="refused the key"):
+        transport(shared_sshd, tmp_path, key_file=str(tmp_path / "other")).list("")
+
+
+def test_a_refused_password_never_shows(sshd: Sshd, tmp_path: Path,
+                                        caplog: pytest.LogCaptureFixture) -> None:
+    sshd.stop()
+    sshd.password_auth = True
+    sshd.write_config()
+    sshd.start()
+    caplog.set_level(logging.DEBUG)
+    t = transport(sshd, tmp_path, key_file=None, password="s3cret-Pw")
+    with pytest.raises(ConfigError, match="refused the password") as err:
+        t.list("")
+    assert "s3cret-Pw" not in str(err.value)
+    assert "s3cret-Pw" not in caplog.text
+    assert "s3cret-Pw" not in repr(t.conn)
+
+
+# -- host keys ------------------------------------------------------------------------------
+
+
+def ssh_keygen_fingerprint(public_key: Path) -> str:
+    out = subprocess.run(["ssh-keygen", "-lf", str(public_key)], capture_output=True,
+                         text=True, check=True).stdout
+    return out.split()[1]
+
+
+def test_fingerprint_is_the_one_ssh_keygen_prints(shared_sshd: Sshd, tmp_path: Path) -> None:
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen is not installed")
+    pub = tmp_path / "host.pub"
+    pub.write_text(shared_sshd.host_public + "\n")
+    blob = shared_sshd.host_blob()
+    assert hostkeys.fingerprint(blob) == ssh_keygen_fingerprint(pub)
+
+
+def test_hashed_known_hosts_entries_are_honoured(shared_sshd: Sshd, tmp_path: Path) -> None:
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen is not installed")
+    known = tmp_path / "known_hosts"
+    known.write_text(shared_sshd.host_key_line() + "\n")
+    subprocess.run(["ssh-keygen", "-H", "-f", str(known)], capture_output=True, check=True)
+    assert known.read_text().startswith("|1|")
+    t = transport(shared_sshd, tmp_path, known_hosts=str(known))
+    assert t.stat("", "known_hosts") is not None
+    t.close()
+
+
+def test_a_pinned_fingerprint_is_checked(shared_sshd: Sshd, tmp_path: Path) -> None:
+    blob = shared_sshd.host_blob()
+    fp = hostkeys.fingerprint(blob)
+    good = transport(shared_sshd, tmp_path, known_hosts=None, host_key_fingerprint=fp)
+    assert good.list("") == []
+    good.close()
+    with pytest.raises(ConfigError, match="HOST KEY MISMATCH") as err:
+        transport(shared_sshd, tmp_path, host_key_fingerprint="SHA256:" + "A" * 43).list("")
+    assert fp in str(err.value)
+
+
+def test_skipping_the_check_works_and_warns_each_time(shared_sshd: Sshd, tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    t = transport(shared_sshd, tmp_path, known_hosts=str(empty),
+                  insecure_skip_host_key_check=True)
+    with caplog.at_level(logging.WARNING, logger="bridge.transport.sftp"):
+        assert t.stat("", "empty_known_hosts") is not None
+    t.close()
+    assert "host key NOT checked" in caplog.text
+
+
+def write_config(tmp_path: Path, server: Sshd, known: Path) -> Path:
+    cfg = tmp_path / "bridge.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "connections": {"shop": server.connection(tmp_path, known_hosts=str(known))},
+        "flows": {"f": {"source": {"connection": "shop", "folder": "in"}, "tracciato": "x/y",
+                        "targets": [{"folder": "out", "filename": "x"}]}},
+    }, allow_unicode=True), encoding="utf-8")
+    return cfg
+
+
+def test_unknown_then_trusted_then_changed_then_trusted_again(sshd: Sshd,
+                                                              tmp_path: Path) -> None:
+    from bridge.config import load
+    from bridge.transport import connect
+
+    known = tmp_path / "kh" / "known_hosts"
+    cfg = write_config(tmp_path, sshd, known)
+    blob = sshd.host_blob()
+    fp = hostkeys.fingerprint(blob)
+
+    with pytest.raises(ConfigError) as err:
+        connect(load(cfg), "shop").list("")
+    assert fp in str(err.value)
+    assert "unknown host key" in str(err.value)
+    assert "bridge connections trust shop" in str(err.value)
+
+    cli = CliRunner()
+    no = cli.invoke(main, ["-c", str(cfg), "connections", "trust", "shop"], input="n\n")
+    assert no.exit_code == 1, no.output
+    assert fp in no.output
+    assert not known.exists()
+    yes = cli.invoke(main, ["-c", str(cfg), "connections", "trust", "shop", "--yes"])
+    assert yes.exit_code == 0, yes.output
+    assert known.read_text().strip() == sshd.host_key_line()
+    t = connect(load(cfg), "shop")
+    assert t.list("") != []  # bridge.yaml and kh/ are there
+    t.close()
+
+    sshd.stop()
+    sshd.new_host_key()
+    sshd.start()
+    new_fp = hostkeys.fingerprint(sshd.host_blob())
+    with pytest.raises(ConfigError) as err:
+        connect(load(cfg), "shop").list("")
+    assert "HOST KEY CHANGED" in str(err.value)
+    assert new_fp in str(err.value) and fp in str(err.value)
+
+    again = cli.invoke(main, ["-c", str(cfg), "connections", "trust", "shop"], input="y\n")
+    assert again.exit_code == 0, again.output
+    assert "NOT the key on record" in again.output
+    assert known.read_text().strip() == sshd.host_key_line()  # the old key is replaced
+    checked = cli.invoke(main, ["-c", str(cfg), "connections", "check", "shop"])
+    assert checked.exit_code == 0, checked.output
+    assert new_fp in checked.output
+    assert "aes128-gcm@openssh.com" in checked.output
+
+
+def test_check_of_an_unknown_key_exits_2_with_the_fingerprint(sshd: Sshd,
+                                                              tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, sshd, tmp_path / "none")
+    res = CliRunner().invoke(main, ["-c", str(cfg), "connections", "check", "shop"])
+    assert res.exit_code == 2
+    assert hostkeys.fingerprint(sshd.host_blob()) \
+        in res.output
+
+
+# -- failures of the connection -------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_a_dropped_connection_is_opened_again(sshd: Sshd, tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_bytes(b"a")
+    t = transport(sshd, tmp_path)
+    assert [e.name for e in t.list("")] == ["a.csv"]
+    first = t._ssh
+    sshd.kill()
+    sshd.start()
+    assert [e.name for e in t.list("")] == ["a.csv"]
+    assert t._ssh is not first
+    t.close()
+
+
+def test_a_dead_server_gives_up_within_the_backoff_then_fails_fast(sshd: Sshd,
+                                                                   tmp_path: Path) -> None:
+    t = transport(sshd, tmp_path)
+    sshd.kill()
+    started = time.monotonic()
+    with pytest.raises(TransientError, match=r"gave up after 5 tries") as err:
+        t.list("")
+    took = time.monotonic() - started
+    assert 7.5 / 2 <= took < 10.5  # 0.5 + 1 + 2 + 4 s, jittered down to half at most
+    assert "Connection refused" in str(err.value)
+    started = time.monotonic()
+    with pytest.raises(TransientError):
+        t.stat("", "x")
+    assert time.monotonic() - started < 0.1  # down for the rest of the pass
+    t.close()
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_a_server_that_never_answers_times_out(tmp_path: Path) -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # accepts connections in the backlog, never says a word
+        port = silent.getsockname()[1]
+        conn = SftpConnection(type="sftp", host="127.0.0.1", port=port, user="u",
+                              password="p", timeout=0.5)
+        t = SftpTransport("mute", conn, lambda p: p)
+        started = time.monotonic()
+        with pytest.raises(TransientError, match="handshake failed"):
+            t.list("")
+        assert time.monotonic() - started < 5
+        t.close()
+
+
+def test_running_helper_stops_its_sessions(tmp_path: Path) -> None:
+    with running(tmp_path / "srv") as server:
+        t = transport(server, tmp_path)
+        t.list("")
+        assert server.proc is not None
+        sessions = _children(server.proc.pid)
+        assert sessions  # the session of `t`
+    assert server.proc is None
+    assert [(pid, Path(f"/proc/{pid}/stat").read_text()) for pid in sessions if alive(pid)] == []
+    t.close()
+
+
+# -- known_hosts, without a server ----------------------------------------------------------
+
+
+def test_known_hosts_patterns_markers_and_replacement(tmp_path: Path) -> None:
+    a, b = b"\x00\x00\x00\x0bssh-ed25519" + b"A" * 36, b"\x00\x00\x00\x0bssh-ed25519" + b"B" * 36
+    b64a, b64b = base64.b64encode(a).decode(), base64.b64encode(b).decode()
+    known = tmp_path / "known_hosts"
+    known.write_text(f"# a comment\n*.example.com,!bad.example.com ssh-ed25519 {b64a}\n"
+                     f"@revoked [10.0.0.1]:2222 ssh-ed25519 {b64b}\n"
+                     f"other.host ssh-ed25519 {b64b} kept\n")
+    assert hostkeys.verify(known, "sftp.example.com", 22, a).status == "known"
+    assert hostkeys.verify(known, "bad.example.com", 22, a).status == "unknown"
+    assert hostkeys.verify(known, "sftp.example.com", 22, b).status == "changed"
+    assert hostkeys.verify(known, "10.0.0.1", 2222, b).status == "revoked"
+    assert hostkeys.verify(known, "10.0.0.1", 22, b).status == "unknown"  # port matters
+    hostkeys.add(known, "other.host", 22, a, replace=True)
+    lines = known.read_text().splitlines()
+    assert lines[-1] == f"other.host ssh-ed25519 {b64a}"
+    assert not any("kept" in ln for ln in lines) and len(lines) == 4
+    assert oct(known.stat().st_mode & 0o777) == "0o600"
+    assert hostkeys.normalise_fingerprint("  xyz=") == "SHA256:xyz"
