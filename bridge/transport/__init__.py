@@ -1,4 +1,5 @@
-"""Where files live: local folders, SFTP servers. Nothing here knows what a file means."""
+"""Where files live: local folders, SFTP and FTP/FTPS servers. Nothing here knows what a
+file means."""
 
 from __future__ import annotations
 

@@ -53,6 +53,10 @@ def safe_name(name: str) -> str:
     if (not name or name in (".", "..") or "/" in name or "\\" in name
             or any(ord(c) < 32 or ord(c) == 127 for c in name)):
         raise UnsafeName(f"refused file name {name!r}: it could leave its folder")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnsafeName(f"refused file name {name!r}: not valid UTF-8") from None
     return name
 
 

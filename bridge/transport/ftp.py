@@ -1,0 +1,397 @@
+"""FTP and explicit FTPS drop folders, over the standard library's ftplib.
+
+One control connection serves a whole pass. Every socket has the connection's timeout, so a
+silent server cannot hang a cron run; a dropped connection is opened again once, after a short
+pause with jitter, and the operation is done again from its start (each operation can be: an
+upload restarts under its temporary name). Every other ftplib or socket failure becomes a
+:class:`TransientError`; a refused login or an untrusted FTPS certificate is a
+:class:`ConfigError`, since retrying cannot fix it.
+
+FTPS is explicit (AUTH TLS before the password is sent, then PROT P for data), and the server
+certificate is verified, against ``ca_file`` when given. Data connections are always passive
+unless the configuration says ``passive: false``.
+
+Names travel on the wire as bytes: the control channel is read and written as latin-1 (which
+maps every byte to one character and back), and names are turned to and from UTF-8 here, with
+``surrogateescape`` so that a name in another code page still round-trips. ``OPTS UTF8 ON`` is
+sent to servers that offer it, for the few that only speak UTF-8 once asked.
+
+FTP has no rename that refuses to overwrite, so an upload checks that the final name is free
+(MLST or SIZE) just before RNTO. Another client creating that name between the check and the
+rename would be overwritten; that window is a few milliseconds, and bridge's own writers never
+share a target name, since output names are fixed in the ledger first.
+"""
+
+from __future__ import annotations
+
+import builtins
+import calendar
+import contextlib
+import ftplib
+import logging
+import os
+import posixpath
+import random
+import re
+import ssl
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from bridge import faults
+from bridge.errors import ConfigError, TransientError
+from bridge.transport.base import Entry, TargetExists, safe_name, temp_name
+
+if TYPE_CHECKING:
+    from bridge.config import FtpConnection
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+BLOCK = 1 << 16
+WIRE = "latin-1"
+CHARSET = "utf-8"
+#: Errors after which the control connection cannot be trusted: open a new one.
+DROPPED = (OSError, EOFError, ftplib.error_temp, ftplib.error_reply, ftplib.error_proto)
+
+# `ls -l` style: mode, links, owner, [group], size, month, day, time-or-year, name.
+UNIX_LINE = re.compile(r"^(?P<kind>[-dlbcps])\S*\s+(?:.*?\s)?(?P<size>\d+)\s+"
+                       r"(?P<mon>[A-Za-z]{3})\s+(?P<day>\d{1,2})\s+"
+                       r"(?P<when>\d{1,2}:\d{2}|\d{4})\s(?P<name>.+)$")
+# IIS "DOS" style: 01-31-24  10:30AM  <DIR>|size  name
+DOS_LINE = re.compile(r"^(?P<date>\d{2}-\d{2}-\d{2,4})\s+(?P<time>\d{1,2}:\d{2}[AaPp][Mm])\s+"
+                      r"(?P<size><DIR>|\d+)\s+(?P<name>.+)$")
+MONTHS = "janfebmaraprmayjunjulaugsepoctnovdec"
+
+
+class FtpTransport:
+    def __init__(self, name: str, conn: FtpConnection, resolve: Callable[[Path], Path]) -> None:
+        self.name = name
+        self.conn = conn
+        self.resolve = resolve
+        # A short timeout marks a fast-moving setup; it also keeps the pause before a
+        # reconnect short.
+        self.backoff = min(2.0, conn.timeout / 10)
+        self._ftp: ftplib.FTP | None = None
+        self._base = "/"
+        self._features: set[str] = set()
+        self._mlst = False
+        self._folders: set[str] = set()
+
+    # -- the port ----------------------------------------------------------------------
+
+    def list(self, folder: str) -> list[Entry]:
+        return self._op(f"list {folder}", lambda ftp: self._list(ftp, self._path(folder)))
+
+    def stat(self, folder: str, name: str) -> Entry | None:
+        safe_name(name)
+        return self._op(f"stat {folder}/{name}",
+                        lambda ftp: self._stat(ftp, self._path(folder, name)))
+
+    def download(self, folder: str, name: str, dest: Path) -> None:
+        safe_name(name)
+        tmp = dest.with_name(dest.name + ".part")
+
+        def get(ftp: ftplib.FTP) -> None:
+            with open(tmp, "wb") as out:
+                ftp.retrbinary(f"RETR {_wire(self._path(folder, name))}", out.write, BLOCK)
+            os.replace(tmp, dest)
+
+        try:
+            self._op(f"download {folder}/{name}", get)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def upload(self, src: Path, folder: str, name: str) -> None:
+        safe_name(name)
+
+        def put(ftp: ftplib.FTP) -> None:
+            directory = self._path(folder)
+            final = posixpath.join(directory, name)
+            tmp = posixpath.join(directory, temp_name(name))
+            self._mkdirs(ftp, directory)
+            if self._stat(ftp, final) is not None:
+                raise TargetExists(f"{self.name}:{final} exists already; not overwritten")
+            with open(src, "rb") as fin:
+                ftp.storbinary(f"STOR {_wire(tmp)}", fin, BLOCK)
+            faults.point("mid-write")
+            # Checked again right before the rename: the upload may have taken long.
+            if self._stat(ftp, final) is not None:
+                _quietly(ftp, f"DELE {_wire(tmp)}")
+                raise TargetExists(f"{self.name}:{final} exists already; not overwritten")
+            try:
+                ftp.rename(_wire(tmp), _wire(final))
+            except ftplib.error_perm:
+                _quietly(ftp, f"DELE {_wire(tmp)}")
+                raise
+            faults.point("after-rename")
+
+        self._op(f"upload {folder}/{name}", put)
+
+    def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None:
+        safe_name(name)
+        safe_name(to_name)
+
+        def mv(ftp: ftplib.FTP) -> None:
+            dest_dir = self._path(to_folder)
+            dest = posixpath.join(dest_dir, to_name)
+            self._mkdirs(ftp, dest_dir)
+            if self._stat(ftp, dest) is not None:
+                raise TargetExists(f"{self.name}:{dest} exists already")
+            ftp.rename(_wire(self._path(folder, name)), _wire(dest))
+
+        self._op(f"move {folder}/{name} to {to_folder}/{to_name}", mv)
+
+    def delete(self, folder: str, name: str) -> None:
+        safe_name(name)
+
+        def rm(ftp: ftplib.FTP) -> None:
+            path = self._path(folder, name)
+            try:
+                ftp.delete(_wire(path))
+            except ftplib.error_perm:
+                if self._stat(ftp, path) is not None:
+                    raise  # there, but not ours to delete
+                # gone already: what delete wants
+
+        self._op(f"delete {folder}/{name}", rm)
+
+    def mkdir(self, folder: str) -> None:
+        """Create ``folder`` and its parents (``mkdir -p``)."""
+        self._op(f"mkdir {folder}", lambda ftp: self._mkdirs(ftp, self._path(folder)))
+
+    def close(self) -> None:
+        ftp, self._ftp = self._ftp, None
+        if ftp is None:
+            return
+        try:
+            ftp.quit()
+        except (*DROPPED, ftplib.error_perm):
+            ftp.close()
+
+    # -- connection --------------------------------------------------------------------
+
+    def _op(self, what: str, fn: Callable[[ftplib.FTP], T]) -> T:
+        """Run ``fn`` on the connection; on a drop, reconnect once and run it again."""
+        for attempt in (1, 2):
+            try:
+                return fn(self._session())
+            except ftplib.error_perm as exc:
+                raise TransientError(f"{self.name}: cannot {what}: {_text(exc)}") from None
+            except DROPPED as exc:
+                self._abandon()
+                if attempt == 2:
+                    raise TransientError(f"{self.name}: cannot {what}: {_text(exc)}") from None
+                # Jitter, so that workers cut off together do not all come back together.
+                time.sleep(self.backoff * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    def _session(self) -> ftplib.FTP:
+        if self._ftp is None:
+            self._ftp = self._connect()
+        return self._ftp
+
+    def _abandon(self) -> None:
+        ftp, self._ftp = self._ftp, None
+        if ftp is not None:
+            ftp.close()
+
+    def _connect(self) -> ftplib.FTP:
+        c = self.conn
+        where = f"connection {self.name!r} ({c.type}://{c.host}:{c.port})"
+        ftp: ftplib.FTP
+        if c.type == "ftps":
+            ftp = ftplib.FTP_TLS(context=self._tls_context(), timeout=c.timeout,
+                                 encoding=WIRE)
+        else:
+            ftp = ftplib.FTP(timeout=c.timeout, encoding=WIRE)
+        stage = "login refused"
+        try:
+            ftp.connect(c.host, c.port, timeout=c.timeout)
+            if isinstance(ftp, ftplib.FTP_TLS):
+                stage = "the server does not offer explicit TLS (AUTH TLS)"
+                ftp.auth()  # before the password goes out
+                stage = "login refused"
+            password = c.password.get_secret_value() if c.password else ""
+            ftp.login(_wire(c.user), _wire(password))
+            if isinstance(ftp, ftplib.FTP_TLS):
+                ftp.prot_p()
+            ftp.set_pasv(c.passive)
+            self._features = _features(ftp)
+            if "UTF8" in self._features:
+                _quietly(ftp, "OPTS UTF8 ON")
+            self._mlst = any(f.startswith("MLST") for f in self._features)
+            if self._mlst:
+                _quietly(ftp, "OPTS MLST type;size;modify;")
+            ftp.voidcmd("TYPE I")  # SIZE is refused in ASCII mode by some servers
+            home = _unwire(ftp.pwd())
+        except ssl.SSLCertVerificationError as exc:
+            ftp.close()
+            hint = ("set ca_file to the CA that signed it" if c.ca_file is None
+                    else f"it is not signed by the CA in {c.ca_file}")
+            raise ConfigError(f"{where}: the server's TLS certificate is not trusted "
+                              f"({exc.verify_message}); {hint}") from None
+        except ftplib.error_perm as exc:
+            ftp.close()
+            raise ConfigError(f"{where}: {stage}: {_text(exc)}") from None
+        except BaseException:
+            ftp.close()
+            raise
+        self._base = posixpath.normpath(posixpath.join(home, c.root))
+        self._folders.clear()
+        return ftp
+
+    def _tls_context(self) -> ssl.SSLContext:
+        c = self.conn
+        cafile = str(self.resolve(c.ca_file)) if c.ca_file is not None else None
+        try:
+            ctx = ssl.create_default_context(cafile=cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"connection {self.name!r}: cannot read ca_file {cafile}: "
+                              f"{exc}") from None
+        if c.insecure_skip_tls_verify:
+            log.warning("connection %r: TLS certificate check is OFF "
+                        "(insecure_skip_tls_verify); anyone on the path can read and "
+                        "change the files", self.name)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+    # -- helpers that run on an open connection ------------------------------------------
+
+    def _path(self, folder: str, name: str | None = None) -> str:
+        """The absolute path of a folder (and name) below the connection's root; valid once
+        connected, since a relative root is relative to the login's home folder."""
+        path = posixpath.normpath(posixpath.join(self._base, folder or "."))
+        return posixpath.join(path, name) if name is not None else path
+
+    def _list(self, ftp: ftplib.FTP, path: str) -> builtins.list[Entry]:
+        lines: builtins.list[str] = []
+        try:
+            if self._mlst:
+                return [Entry(_unwire(n), int(f.get("size", 0)), _mtime(f.get("modify", "")))
+                        for n, f in ftp.mlsd(_wire(path))
+                        if f.get("type", "").lower() == "file"]
+            ftp.retrlines(f"LIST {_wire(path)}", lines.append)
+        except ftplib.error_perm:
+            if self._is_dir(ftp, path):
+                raise
+            return []  # no folder yet: nothing to take, as on a local disk
+        ftp.voidcmd("TYPE I")  # LIST switched to ASCII, where SIZE is refused
+        out = []
+        for name, size, mtime in filter(None, map(_parse_list_line, lines)):
+            full = _wire(posixpath.join(path, name))
+            if "SIZE" in self._features:
+                size = ftp.size(full) or size
+            if "MDTM" in self._features:
+                mtime = _mtime(ftp.sendcmd(f"MDTM {full}")[4:])
+            out.append(Entry(name, size, mtime))
+        return out
+
+    def _stat(self, ftp: ftplib.FTP, path: str) -> Entry | None:
+        name = posixpath.basename(path)
+        try:
+            if self._mlst:
+                reply = ftp.sendcmd(f"MLST {_wire(path)}").splitlines()
+                facts = _facts(reply[1].strip().partition(" ")[0]) if len(reply) > 2 else {}
+                if facts.get("type", "").lower() != "file":
+                    return None
+                return Entry(name, int(facts.get("size", 0)), _mtime(facts.get("modify", "")))
+            size = ftp.size(_wire(path))
+            mtime = (_mtime(ftp.sendcmd(f"MDTM {_wire(path)}")[4:])
+                     if "MDTM" in self._features else 0.0)
+        except ftplib.error_perm:
+            return None  # 550: no such file (SIZE also refuses folders)
+        return Entry(name, size or 0, mtime)
+
+    def _is_dir(self, ftp: ftplib.FTP, path: str) -> bool:
+        try:
+            ftp.cwd(_wire(path))
+        except ftplib.error_perm:
+            return False
+        return True
+
+    def _mkdirs(self, ftp: ftplib.FTP, path: str) -> None:
+        if path in self._folders:
+            return
+        if not self._is_dir(ftp, path):
+            done = "/"
+            for part in path.strip("/").split("/"):
+                done = posixpath.join(done, part)
+                # There already, or refused: the check below says which.
+                with contextlib.suppress(ftplib.error_perm):
+                    ftp.mkd(_wire(done))
+            if not self._is_dir(ftp, path):
+                raise ftplib.error_perm(f"550 cannot create folder {path}")
+        self._folders.add(path)
+
+
+def _features(ftp: ftplib.FTP) -> set[str]:
+    try:
+        reply = ftp.sendcmd("FEAT")
+    except ftplib.error_perm:
+        return set()  # FEAT is RFC 2389; older servers have none of these
+    return {line.strip().upper() for line in reply.splitlines()[1:-1] if line.strip()}
+
+
+def _quietly(ftp: ftplib.FTP, cmd: str) -> None:
+    with contextlib.suppress(ftplib.error_perm):
+        ftp.sendcmd(cmd)
+
+
+def _wire(text: str) -> str:
+    return text.encode(CHARSET, "surrogateescape").decode(WIRE)
+
+
+def _unwire(text: str) -> str:
+    return text.encode(WIRE).decode(CHARSET, "surrogateescape")
+
+
+def _text(exc: BaseException) -> str:
+    return _unwire(str(exc)) if isinstance(exc, ftplib.Error) else (str(exc) or type(exc).__name__)
+
+
+def _facts(text: str) -> dict[str, str]:
+    pairs = (fact.partition("=") for fact in text.split(";"))
+    return {key.strip().lower(): value for key, eq, value in pairs if eq}
+
+
+def _mtime(stamp: str) -> float:
+    """An MLSD/MDTM time (UTC, ``YYYYMMDDHHMMSS[.fff]``) as a POSIX timestamp; 0 if absent."""
+    stamp = stamp.strip()
+    if len(stamp) < 14 or not stamp[:14].isdigit():
+        return 0.0
+    secs = calendar.timegm(time.strptime(stamp[:14], "%Y%m%d%H%M%S"))
+    frac = stamp[15:] if stamp[14:15] == "." and stamp[15:].isdigit() else ""
+    return secs + (float(f"0.{frac}") if frac else 0.0)
+
+
+def _parse_list_line(line: str) -> tuple[str, int, float] | None:
+    """(name, size, rough mtime) of a regular file in a LIST line; None for anything else.
+
+    LIST times are in the server's zone and may lack the year or the seconds: they serve
+    only to notice a change, and MDTM replaces them where the server has it."""
+    if m := UNIX_LINE.match(line):
+        if m["kind"] != "-":
+            return None
+        hour, minute, year = 0, 0, time.gmtime().tm_year
+        if ":" in m["when"]:
+            hour, minute = map(int, m["when"].split(":"))
+        else:
+            year = int(m["when"])
+        month = max(1, MONTHS.find(m["mon"].lower()) // 3 + 1)
+        stamp = calendar.timegm((year, month, int(m["day"]), hour, minute, 0))
+        if stamp > time.time() + 86400:  # "Dec 31 10:00" listed in January: last year's
+            stamp = calendar.timegm((year - 1, month, int(m["day"]), hour, minute, 0))
+        return _unwire(m["name"]), int(m["size"]), float(stamp)
+    if m := DOS_LINE.match(line):
+        if m["size"] == "<DIR>":
+            return None
+        try:
+            parsed = time.strptime(f"{m['date']} {m['time'].upper()}",
+                                   "%m-%d-%y %I:%M%p" if len(m["date"]) == 8
+                                   else "%m-%d-%Y %I:%M%p")
+        except ValueError:
+            return None
+        return _unwire(m["name"]), int(m["size"]), float(calendar.timegm(parsed))
+    return None
