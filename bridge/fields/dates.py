@@ -16,8 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bridge.fields.bad import Collector
-from bridge.fields.schema import arrow_type, has_offset
+from bridge.fields.cells import Collector, arrow_type, has_offset
 from bridge.spec.model import FieldSpec
 
 _EPOCH = dt.datetime(1970, 1, 1)

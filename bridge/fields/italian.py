@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bridge.fields import buffers
-from bridge.fields.bad import Collector
+from bridge.fields.cells import Collector
 from bridge.spec.model import FieldSpec
 
 _ZERO = ord("0")

@@ -16,8 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bridge.fields import buffers
-from bridge.fields.bad import Collector
-from bridge.fields.schema import DECIMAL_PRECISION
+from bridge.fields.cells import DECIMAL_PRECISION, Collector
 from bridge.spec.model import FieldSpec
 
 #: COBOL overpunch: the last digit carries the sign. Index = digit.

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bridge.fields.bad import Collector
+from bridge.fields.cells import Collector
 from bridge.fields.numbers import PUNCH_NEGATIVE, PUNCH_POSITIVE
 from bridge.spec.model import FieldSpec
 

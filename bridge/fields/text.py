@@ -15,13 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bridge.fields import buffers
-from bridge.fields.bad import Collector
+from bridge.fields.cells import TEXT_TYPES, Collector
 from bridge.spec.model import FieldSpec
-
-#: Types whose value is the text itself, so ``case`` applies to them.
-TEXT_TYPES = frozenset(
-    {"string", "enum", "constant", "partita_iva", "codice_fiscale", "ean13"}
-)
 
 
 def trim(text: pa.Array, field: FieldSpec) -> pa.Array:

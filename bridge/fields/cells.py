@@ -1,0 +1,173 @@
+"""What parsing a column yields: values of a known pyarrow type, and bad cells as data.
+
+:func:`arrow_type` says which type each field decodes to. Each check of
+:mod:`bridge.fields` flags rows with a boolean mask; the :class:`Collector` keeps the
+masks and builds one :class:`BadCells` at the end, so a column of a million good cells
+costs no Python work per cell. Only bad cells are turned into Python strings, and a file
+full of them is refused anyway.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from bridge.issues import CODES
+from bridge.spec.model import FieldSpec
+
+#: Placeholder in a message template, replaced by the quoted cell text.
+VALUE = "{value}"
+#: Longest cell text quoted in a message (the full raw value is in ``BadCells.values``).
+SHOWN_LIMIT = 80
+
+#: Types whose value is the text itself (``case`` applies to them).
+TEXT_TYPES = frozenset(
+    {"string", "enum", "constant", "partita_iva", "codice_fiscale", "ean13"}
+)
+
+#: Digits of a decimal128 column: the most an int64 holds exactly, so scaled integers and
+#: decimals convert into each other without loss.
+DECIMAL_PRECISION = 18
+
+
+def has_offset(field: FieldSpec) -> bool:
+    """Whether the field's format reads a UTC offset (%z)."""
+    return field.format is not None and "%z" in field.format
+
+
+def arrow_type(field: FieldSpec) -> pa.DataType:
+    """The type of the column :func:`bridge.fields.parse_column` returns for ``field``.
+
+    Raises ``ValueError`` for filler, which is never decoded.
+    """
+    kind = field.type
+    if kind in TEXT_TYPES:
+        return pa.string()
+    if kind == "integer":
+        return pa.int64()
+    if kind == "decimal":
+        return pa.decimal128(DECIMAL_PRECISION, field.scale)
+    if kind == "date":
+        return pa.date32()
+    if kind == "time":
+        return pa.time32("s")
+    if kind == "datetime":
+        tz = field.timezone or ("UTC" if has_offset(field) else None)
+        return pa.timestamp("s", tz)
+    if kind == "boolean":
+        return pa.bool_()
+    raise ValueError(f"field {field.name!r}: a {kind} field has no values")
+
+
+@dataclass
+class BadCells:
+    """The bad cells of one column: parallel lists, one entry per problem.
+
+    ``rows`` are 0-based indices into the column (a row may appear more than once when
+    it breaks several rules); ``values`` hold the raw cell text as received, ``messages``
+    a plain sentence naming the value and what was expected.
+    """
+
+    rows: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    codes: list[str] = dataclasses.field(default_factory=list)
+    values: list[str | None] = dataclasses.field(default_factory=list)
+    messages: list[str] = dataclasses.field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __bool__(self) -> bool:
+        return len(self.codes) > 0
+
+
+@dataclass
+class _Entry:
+    rows: np.ndarray
+    code: str
+    shown: pa.Array
+    template: str
+
+
+class Collector:
+    """Gathers flagged rows of one column and builds its :class:`BadCells`.
+
+    ``raw`` is what the report shows as the value (the cell as received); the text shown
+    inside a message may differ (e.g. trimmed) and is passed to :meth:`add`.
+    """
+
+    def __init__(self, raw: pa.Array) -> None:
+        self.raw = raw
+        self._entries: list[_Entry] = []
+        self._flagged = np.zeros(len(raw), dtype=bool)
+
+    def add(self, mask: pa.Array | np.ndarray, code: str, template: str,
+            shown: pa.Array | None = None) -> np.ndarray:
+        """Flag the rows where ``mask`` is true (nulls count as false).
+
+        ``template`` is the message; ``{value}`` in it becomes the quoted cell text of
+        ``shown`` (the raw cell when not given). Returns the flagged rows as a numpy mask.
+        """
+        if code not in CODES:
+            raise ValueError(f"unknown issue code {code!r}")
+        flags = to_numpy_mask(mask)
+        rows = np.flatnonzero(flags)
+        if len(rows):
+            self._flagged |= flags
+            picked = (self.raw if shown is None else shown).take(pa.array(rows))
+            self._entries.append(_Entry(rows, code, picked, template))
+        return flags
+
+    @property
+    def flagged(self) -> np.ndarray:
+        """Rows flagged so far, as a numpy boolean mask."""
+        return self._flagged
+
+    def build(self) -> BadCells:
+        """All entries, ordered by row (in the order checks ran within one row)."""
+        if not self._entries:
+            return BadCells()
+        rows = np.concatenate([e.rows for e in self._entries])
+        codes: list[str] = []
+        values: list[str | None] = []
+        messages: list[str] = []
+        for e in self._entries:
+            codes.extend([e.code] * len(e.rows))
+            values.extend(self.raw.take(pa.array(e.rows)).to_pylist())
+            messages.extend(_messages(e.template, e.shown))
+        order = np.argsort(rows, kind="stable")
+        return BadCells(
+            rows=rows[order].astype(np.int64),
+            codes=[codes[i] for i in order],
+            values=[values[i] for i in order],
+            messages=[messages[i] for i in order],
+        )
+
+
+def _messages(template: str, shown: pa.Array) -> list[str]:
+    if VALUE not in template:
+        return [template] * len(shown)
+    head, tail = template.split(VALUE, 1)
+    text = pc.cast(shown, pa.string())
+    # A whole garbage line in one cell must not make a message of kilobytes.
+    long = pc.greater(pc.utf8_length(text), SHOWN_LIMIT)
+    cut = pc.binary_join_element_wise(pc.utf8_slice_codeunits(text, 0, SHOWN_LIMIT - 1), "…", "")
+    text = pc.if_else(long, cut, text)
+    quoted = pc.binary_join_element_wise("'", text, "'", "")
+    quoted = pc.fill_null(quoted, "an empty cell")
+    out: list[str] = pc.binary_join_element_wise(head, quoted, tail, "").to_pylist()
+    return out
+
+
+def to_numpy_mask(mask: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
+    """A boolean pyarrow mask as numpy, nulls read as false."""
+    if isinstance(mask, np.ndarray):
+        return mask.astype(bool, copy=False)
+    filled = pc.fill_null(mask, False)
+    if isinstance(filled, pa.ChunkedArray):
+        filled = filled.combine_chunks()
+    out: np.ndarray = filled.to_numpy(zero_copy_only=False)
+    return out.astype(bool, copy=False)
