@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import logging
-import os
 import re
 import struct
 from collections.abc import Callable
@@ -23,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from bridge.atomic import save_atomic
 from bridge.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -181,18 +180,7 @@ def add(path: Path, host: str, port: int, blob: bytes, *, replace: bool = False)
     entry = f"{name} {key_type(blob)} {base64.b64encode(blob).decode('ascii')}"
     lines.append(entry)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    save_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"), mode=0o600)
 
 
 def known_hosts_path(conn: SftpConnection, resolve: Callable[[Path], Path]) -> Path:

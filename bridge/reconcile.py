@@ -15,6 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bridge.atomic import save_atomic
+
 if TYPE_CHECKING:
     from bridge.ledger import Ledger
 
@@ -110,9 +112,6 @@ def write(rows: list[DayFlow], folder: Path, *, made: datetime, flow: str | None
     stamp = made.strftime("%Y%m%d-%H%M%S")
     csv_path = folder / f"reconciliation-{stamp}.csv"
     html_path = folder / f"reconciliation-{stamp}.html"
-    for path, text in ((csv_path, as_csv(rows)), (html_path, as_html(rows, made=made,
-                                                                      flow=flow))):
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+    save_atomic(csv_path, as_csv(rows).encode("utf-8"))
+    save_atomic(html_path, as_html(rows, made=made, flow=flow).encode("utf-8"))
     return csv_path, html_path

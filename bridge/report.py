@@ -12,16 +12,14 @@ formula are defused. jinja2 loads only when a report is rendered, never for ``--
 
 from __future__ import annotations
 
-import contextlib
 import heapq
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bridge.atomic import save_atomic
 from bridge.errors import DataError
 from bridge.issues import CODES, NOTE_CODES, Issue, count_by_code
 
@@ -80,8 +78,8 @@ def write_reports(
     same folder, flushed to disk, then renamed over the final name.
     """
     csv_name, html_name = report_names(report.source_name)
-    csv_path = _save_atomic(folder / csv_name, rejected_rows_csv(report, source, tracciato))
-    html_path = _save_atomic(folder / html_name, render_html(report).encode("utf-8"))
+    csv_path = save_atomic(folder / csv_name, rejected_rows_csv(report, source, tracciato))
+    html_path = save_atomic(folder / html_name, render_html(report).encode("utf-8"))
     return csv_path, html_path
 
 
@@ -278,19 +276,6 @@ def _base_name(name: str) -> str:
     return base if base not in ("", ".", "..") else "file"
 
 
-def _save_atomic(path: Path, data: bytes) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 # -- HTML --------------------------------------------------------------------------------
