@@ -107,7 +107,8 @@ def check_and_transform(ctx: Context, row: FileRow, flow: Flow, source: Path) ->
         checked.skipped_report = True
     step_ctx = StepContext(
         reference=lambda name: reference(ctx, name),
-        already_sent=lambda keys: ctx.ledger.sent_keys(row.flow, keys),
+        already_sent=lambda keys: ctx.ledger.sent_keys(
+            row.flow, keys, besides=(row.id, row.replay_of or row.id)),
         variables={"source_name": row.path, "flow": row.flow,
                    "now": datetime.fromtimestamp(row.created)},
     )

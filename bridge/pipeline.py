@@ -193,6 +193,7 @@ class Pipeline:
                 write_output(self, row, flow, out, by_target[out.target])
         if checked.sent_keys:
             self.ledger.record_keys(row.flow, checked.sent_keys, row.id)
+            faults.point("after-keys")
         if checked.skipped_report is not None:
             self._quarantine_rows(row, flow, source, checked)
         faults.point("before-written")

@@ -267,3 +267,17 @@ def test_processing_order_by_mtime(tmp_path: Path) -> None:
         os.utime(path, (stamp, stamp))
     names = [o.name for o in run_pass(load(cfg)).outcomes]
     assert names == ["z.csv", "m.csv", "a.csv"]
+
+
+def test_a_key_already_sent_is_skipped_and_noted(world: Path, runner: CliRunner) -> None:
+    root = world.parent
+    (root / "inbox" / "a.csv").write_text(order_file(1, rows=2), encoding="utf-8")
+    run_pass(load(world))
+    again = "codice;descrizione;prezzo;qty\nA00010;di nuovo;1,05;1\nB1;nuovo;2,00;1\n"
+    (root / "inbox" / "b.csv").write_text(again, encoding="utf-8")
+    result = run_pass(load(world))
+    assert [(o.state, o.issues) for o in result.outcomes] == [("done", 1)]
+    written = (root / "erp" / "ART00002.TXT").read_bytes().split(b"\r\n")
+    assert [line[:10].strip() for line in written if line] == [b"B1"]
+    story = runner.invoke(main, ["--config", str(world), "show", "b.csv"]).output
+    assert "already-sent" in story

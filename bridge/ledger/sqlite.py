@@ -312,13 +312,15 @@ class SqliteLedger:
 
     # -- business keys ------------------------------------------------------------------
 
-    def sent_keys(self, flow: str, keys: list[str]) -> set[str]:
+    def sent_keys(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()
+                  ) -> set[str]:
         found: set[str] = set()
+        skip = ", ".join(str(int(b)) for b in besides) or "-1"
         for start in range(0, len(keys), 500):
             part = keys[start:start + 500]
             rows = self.db.execute(
-                f"SELECT key FROM sent_keys WHERE flow = ? AND key IN "
-                f"({', '.join('?' * len(part))})", (flow, *part)).fetchall()
+                f"SELECT key FROM sent_keys WHERE flow = ? AND file_id NOT IN ({skip}) AND key "
+                f"IN ({', '.join('?' * len(part))})", (flow, *part)).fetchall()
             found.update(r[0] for r in rows)
         return found
 

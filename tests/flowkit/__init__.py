@@ -47,6 +47,8 @@ flows:
       patterns: ["*.csv"]
       ready: {window: 0, min_age: 0}
     tracciato: test/in
+    steps:
+      - dedupe: {key: [codice]}   # an article code already sent is not sent again
     retry_backoff: 0
     targets:
       - folder: erp
