@@ -27,6 +27,7 @@ class Context(Protocol):
     cfg: Config
     ledger: Ledger
     now: float
+    full: bool
     references: dict[str, pd.DataFrame]
 
 
@@ -39,6 +40,7 @@ class Checked:
     issues: list[Issue] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
     sent_keys: list[str] = field(default_factory=list)
+    fingerprints: dict[str, str] = field(default_factory=dict)
     rejected: bool = False
     skipped_report: bool | None = None
 
@@ -49,6 +51,10 @@ class Checked:
     @property
     def notes(self) -> list[Issue]:
         return [i for i in self.issues if not i.is_error]
+
+
+#: How many times skip-rows may run the steps again after leaving bad rows out.
+MAX_STEP_PASSES = 3
 
 
 def load_tracciato(cfg: Config, name: str) -> Tracciato:
@@ -105,25 +111,34 @@ def check_and_transform(ctx: Context, row: FileRow, flow: Flow, source: Path) ->
             return checked
         tables = drop_bad_rows(tables, checked.errors, t)
         checked.skipped_report = True
+    # A file redone after a crash, or replayed, must not see its own keys as sent before.
+    mine = (row.id, row.replay_of or row.id)
     step_ctx = StepContext(
         reference=lambda name: reference(ctx, name),
-        already_sent=lambda keys: ctx.ledger.sent_keys(
-            row.flow, keys, besides=(row.id, row.replay_of or row.id)),
+        already_sent=lambda keys: ctx.ledger.sent_keys(row.flow, keys, besides=mine),
+        last_sent=lambda keys: ctx.ledger.fingerprints(row.flow, keys, besides=mine),
+        full=ctx.full,
         variables={"source_name": row.path, "flow": row.flow,
                    "now": datetime.fromtimestamp(row.created)},
     )
-    result = apply_steps(flow.steps, tables, step_ctx)
-    step_errors = [i for i in result.issues if i.is_error]
+    for _ in range(MAX_STEP_PASSES):
+        result = apply_steps(flow.steps, tables, step_ctx)
+        step_errors = [i for i in result.issues if i.is_error]
+        if not step_errors or flow.on_bad_rows == "reject-file":
+            break
+        # skip-rows: leave the bad source rows (and their groups) out, then run the steps
+        # again, so that totals and trailers count only what is written.
+        checked.issues.extend(step_errors)
+        tables = drop_bad_rows(tables, step_errors, t)
+        checked.skipped_report = True
     checked.issues.extend(result.issues)
     checked.held = list(result.held)
     checked.sent_keys = list(result.sent_keys)
+    checked.fingerprints = dict(result.fingerprints)
     checked.tables = result.tables
     if step_errors:
-        if flow.on_bad_rows == "reject-file":
-            checked.rejected = True
-            return checked
-        checked.tables = drop_bad_rows(result.tables, step_errors, None)
-        checked.skipped_report = True
+        checked.rejected = True
+        return checked
     if checked.skipped_report and not any(len(df) for df in checked.tables.values()):
         checked.rejected = True  # nothing good is left: the whole file is refused
     return checked

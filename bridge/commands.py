@@ -63,9 +63,11 @@ def _printer(as_json: bool) -> object:
 @click.option("--flow", "flows", multiple=True, help="Only this flow; may repeat.")
 @click.option("--dry-run", is_flag=True, help="Say what would be taken; write nothing.")
 @click.option("--log-json", is_flag=True, help="One JSON line per file outcome.")
+@click.option("--full", is_flag=True, help="Delta flows send every row, not only changes.")
 @click.pass_context
 @reports_errors
-def run(ctx: click.Context, flows: tuple[str, ...], dry_run: bool, log_json: bool) -> None:
+def run(ctx: click.Context, flows: tuple[str, ...], dry_run: bool, log_json: bool,
+        full: bool) -> None:
     """One pass over every file that is ready (for cron). Exit 0 ok or idle, 1 a file was
     rejected or held, 2 configuration error, 3 a connection or disk failed."""
     from bridge.runner import LockBusy, run_pass
@@ -73,7 +75,7 @@ def run(ctx: click.Context, flows: tuple[str, ...], dry_run: bool, log_json: boo
     cfg = _config(ctx)
     try:
         result = run_pass(cfg, flows=list(flows) or None, dry_run=dry_run,
-                          report=_printer(log_json))  # type: ignore[arg-type]
+                          report=_printer(log_json), full=full)  # type: ignore[arg-type]
     except LockBusy as exc:
         click.echo(str(exc), err=True)
         sys.exit(0)

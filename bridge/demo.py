@@ -131,6 +131,15 @@ def _clock(at: datetime | None) -> Callable[[], float]:
     return lambda: base + (time.monotonic() - origin)
 
 
+def _local_target(target: dict[str, Any]) -> dict[str, Any]:
+    """A sample target written under erp/ of the demo's folder, its template found in
+    samples/."""
+    moved = dict(target, connection="local", folder="erp")
+    if "template" in moved:
+        moved["template"] = str(SAMPLES / moved["template"])
+    return moved
+
+
 def _write_config(workdir: Path, sample: dict[str, Any], host: str, port: int, key: Path,
                   fingerprint: str) -> Path:
     """The sample's order flow, moved: its source is the SFTP server, its target erp/.
@@ -140,7 +149,7 @@ def _write_config(workdir: Path, sample: dict[str, Any], host: str, port: int, k
     # A short window keeps the demo quick; production keeps the sample's own.
     source["ready"] = {"rule": "stable", "window": 1, "min_age": 0}
     flow["source"] = source
-    flow["targets"] = [dict(t, connection="local", folder="erp") for t in flow["targets"]]
+    flow["targets"] = [_local_target(t) for t in flow["targets"]]
     flow["retry_backoff"] = 0
     conf: dict[str, Any] = {
         "ledger": ".bridge/ledger.sqlite",

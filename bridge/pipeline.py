@@ -53,8 +53,9 @@ def sha256_of(path: Path) -> str:
 
 class Pipeline:
     def __init__(self, cfg: Config, ledger: Ledger, transports: dict[str, Transport],
-                 run_id: int | None, now: float) -> None:
+                 run_id: int | None, now: float, *, full: bool = False) -> None:
         self.cfg = cfg
+        self.full = full  # delta steps send everything
         self.ledger = ledger
         self.transports = transports
         self.run_id = run_id
@@ -194,6 +195,8 @@ class Pipeline:
         if checked.sent_keys:
             self.ledger.record_keys(row.flow, checked.sent_keys, row.id)
             faults.point("after-keys")
+        if checked.fingerprints:
+            self.ledger.remember_fingerprints(row.flow, checked.fingerprints, row.id)
         if checked.skipped_report is not None:
             self._quarantine_rows(row, flow, source, checked)
         faults.point("before-written")

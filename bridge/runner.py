@@ -65,7 +65,8 @@ def run_lock(path: Path) -> Iterator[None]:
 def run_pass(cfg: Config, *, flows: list[str] | None = None, dry_run: bool = False,
              clock: Callable[[], float] = time.time,
              report: Callable[[Outcome], None] | None = None,
-             should_stop: Callable[[], bool] = lambda: False) -> PassResult:
+             should_stop: Callable[[], bool] = lambda: False,
+             full: bool = False) -> PassResult:
     """One pass. ``should_stop`` is asked before each file: a signal lets the current file
     finish, then the pass ends."""
     chosen = flows or list(cfg.flows)
@@ -78,7 +79,8 @@ def run_pass(cfg: Config, *, flows: list[str] | None = None, dry_run: bool = Fal
         ledger = open_ledger(cfg.path(cfg.ledger))
         transports: dict[str, Transport] = {}
         try:
-            return _pass(cfg, ledger, transports, chosen, dry_run, clock, report, should_stop)
+            return _pass(cfg, ledger, transports, chosen, dry_run, clock, report, should_stop,
+                         full)
         finally:
             for t in transports.values():
                 t.close()
@@ -88,10 +90,10 @@ def run_pass(cfg: Config, *, flows: list[str] | None = None, dry_run: bool = Fal
 def _pass(cfg: Config, ledger: Ledger, transports: dict[str, Transport], flows: list[str],
           dry_run: bool, clock: Callable[[], float],
           report: Callable[[Outcome], None] | None,
-          should_stop: Callable[[], bool]) -> PassResult:
+          should_stop: Callable[[], bool], full: bool) -> PassResult:
     now = clock()
-    run_id = None if dry_run else ledger.start_run(now, "run")
-    pipe = Pipeline(cfg, ledger, transports, run_id, now)
+    run_id = None if dry_run else ledger.start_run(now, "run --full" if full else "run")
+    pipe = Pipeline(cfg, ledger, transports, run_id, now, full=full)
     result = PassResult()
 
     def note(o: Outcome | None) -> None:

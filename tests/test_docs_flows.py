@@ -33,3 +33,20 @@ def test_every_command_is_documented() -> None:
     assert flow_commands <= set(main.commands)
     for name in flow_commands:
         assert f"bridge {name}" in text or f"`{name} ID" in text, name
+
+
+def test_every_step_is_documented_with_an_example_that_loads() -> None:
+    import yaml
+    from pydantic import TypeAdapter
+
+    from bridge.steps import KINDS, StepSpec
+
+    text = (DOC.parent / "steps.md").read_text(encoding="utf-8")
+    cells = [re.split(r"(?<!\\)\|", line) for line in text.splitlines()
+             if line.startswith("| `")]
+    rows = {c[1].strip(" `"): c[3].strip(" `") for c in cells}
+    assert set(rows) == set(KINDS)
+    adapter: TypeAdapter[object] = TypeAdapter(StepSpec)
+    for kind, example in rows.items():
+        step = adapter.validate_python(yaml.safe_load(example.replace("\\|", "|")))
+        assert step.kind == kind  # type: ignore[attr-defined]

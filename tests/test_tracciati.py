@@ -245,6 +245,38 @@ BROKEN: dict[str, list[tuple[str, int | None, str | None]]] = {
         ("bad-decimal", 3, "importo"),              # an overpunch letter in the middle
         ("trailer-count-mismatch", 7, "numero_record"),
     ],
+    "gestionale/clienti": [
+        ("bad-partita-iva", 2, "partita_iva"),        # wrong check digit
+        ("bad-codice-fiscale", 3, "codice_fiscale"),  # wrong check letter
+        ("bad-decimal", 3, "provvigione"),            # 3.50 with a decimal point
+        ("bad-pattern", 4, "codice_sede"),            # "C-110"
+    ],
+    "gestionale/listino": [
+        ("bad-ean13", 3, "barcode"),                  # wrong check digit
+        ("bad-decimal", 9, "prezzo"),                 # 1.318,85: a thousands separator
+        ("not-in-enum", 10, "stato"),                 # "X"
+    ],
+    "gestionale/giacenze": [
+        ("bad-integer", 2, "disponibile"),            # "00000OTTO"
+        ("wrong-length", 4, None),                    # a record cut at 60 characters
+    ],
+    "gestionale/nuovi-clienti": [
+        ("bad-partita-iva", 2, "partita_iva"),
+        ("bad-codice-fiscale", 3, "codice_fiscale"),
+        ("bad-pattern", 4, "nazione"),                # "Italia"
+    ],
+    "shopify/ordini-b2b": [
+        ("bad-boolean", 3, "lineitem_taxable"),       # "yes"
+        ("bad-decimal", 9, "lineitem_price"),         # "1,389.00": a thousands separator
+    ],
+    "shopify/inventario": [
+        ("missing-required", 3, "location"),
+        ("bad-integer", 5, "on_hand_new"),            # 114.5
+    ],
+    "woocommerce/giacenze": [
+        ("not-in-enum", 4, "stock_status"),           # "yes"
+        ("bad-integer", 6, "stock"),                  # "trenta"
+    ],
 }
 
 

@@ -67,6 +67,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE observations ADD COLUMN done_id INTEGER;
     """,
+    # 5: delta sync: the fingerprint of what was sent for each business key, with history
+    """
+    CREATE TABLE fingerprints (flow TEXT NOT NULL, key TEXT NOT NULL,
+                               fingerprint TEXT NOT NULL, file_id INTEGER NOT NULL);
+    CREATE INDEX fingerprints_key ON fingerprints(flow, key);
+    """,
 ]
 #: Issues kept per file in the ledger; the full list is in the file's report.
 MAX_ISSUES = 1000
@@ -323,6 +329,27 @@ class SqliteLedger:
                 f"IN ({', '.join('?' * len(part))})", (flow, *part)).fetchall()
             found.update(r[0] for r in rows)
         return found
+
+    def fingerprints(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()
+                     ) -> dict[str, str]:
+        found: dict[str, str] = {}
+        skip = ", ".join(str(int(b)) for b in besides) or "-1"
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            rows = self.db.execute(
+                f"SELECT key, fingerprint FROM fingerprints WHERE flow = ? AND file_id NOT IN "
+                f"({skip}) AND key IN ({', '.join('?' * len(part))}) ORDER BY file_id",
+                (flow, *part)).fetchall()
+            found.update(rows)  # the latest file wins
+        return found
+
+    def remember_fingerprints(self, flow: str, fingerprints: dict[str, str], file_id: int
+                              ) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM fingerprints WHERE flow = ? AND file_id = ?",
+                       (flow, file_id))
+            db.executemany("INSERT INTO fingerprints VALUES (?, ?, ?, ?)",
+                           [(flow, k, v, file_id) for k, v in fingerprints.items()])
 
     def record_keys(self, flow: str, keys: list[str], file_id: int) -> None:
         with self._tx() as db:

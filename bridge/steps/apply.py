@@ -31,6 +31,10 @@ def _nothing_sent(keys: list[str]) -> set[str]:
     return set()
 
 
+def _nothing_remembered(keys: list[str]) -> dict[str, str]:
+    return {}
+
+
 @dataclass
 class StepContext:
     """What the steps may ask of the world; the caller does the I/O and the caching."""
@@ -38,6 +42,10 @@ class StepContext:
     reference: Callable[[str], pd.DataFrame] = _no_reference
     already_sent: Callable[[list[str]], set[str]] = _nothing_sent
     variables: dict[str, object] = field(default_factory=dict)
+    #: For delta sync: the fingerprint last sent for each business key asked about.
+    last_sent: Callable[[list[str]], dict[str, str]] = _nothing_remembered
+    #: Delta steps send every row (`--full`), and still report the fingerprints.
+    full: bool = False
 
 
 @dataclass
@@ -49,6 +57,10 @@ class StepResult:
     held: list[str] = field(default_factory=list)
     skipped_keys: list[str] = field(default_factory=list)
     sent_keys: list[str] = field(default_factory=list)
+    #: Business key -> fingerprint of the rows a delta step lets through: the caller
+    #: remembers them once the outputs are written.
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    unchanged: int = 0
 
 
 def apply_steps(
@@ -73,7 +85,8 @@ def apply_steps(
         else pd.DataFrame(index=pd.RangeIndex(t.num_rows))
         for name, t in work.tables.items()
     }
-    return StepResult(out, work.issues, work.held, work.skipped, work.sent)
+    return StepResult(out, work.issues, work.held, work.skipped, work.sent,
+                      work.fingerprints, work.unchanged)
 
 
 def _to_arrow(df: pd.DataFrame) -> pa.Table:

@@ -167,6 +167,7 @@ class DropArgs(Strict):
 
 from bridge.steps.spec_business import (  # noqa: E402  (they use Strict, Table, Scalar)
     CheckArgs,
+    DeltaArgs,
     ExtractArgs,
     PercentArgs,
     TotalsArgs,
@@ -263,10 +264,15 @@ class Check(Step):
     check: CheckArgs
 
 
+class Delta(Step):
+    kind: ClassVar[str] = "delta"
+    delta: DeltaArgs
+
+
 KINDS: dict[str, type[Step]] = {
     cls.kind: cls
     for cls in (Rename, Set, Compute, Lookup, Filter, Dedupe, Group, Trailer, Map, Drop,
-                Translate, Vat, Percent, Totals, Extract, Check)
+                Translate, Vat, Percent, Totals, Extract, Check, Delta)
 }
 
 
@@ -284,7 +290,8 @@ StepSpec = Annotated[
     | Annotated[Map, Tag("map")] | Annotated[Drop, Tag("drop")]
     | Annotated[Translate, Tag("translate")] | Annotated[Vat, Tag("vat")]
     | Annotated[Percent, Tag("percent")] | Annotated[Totals, Tag("totals")]
-    | Annotated[Extract, Tag("extract")] | Annotated[Check, Tag("check")],
+    | Annotated[Extract, Tag("extract")] | Annotated[Check, Tag("check")]
+    | Annotated[Delta, Tag("delta")],
     Discriminator(
         _kind,
         custom_error_type="step",

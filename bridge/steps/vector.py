@@ -86,7 +86,40 @@ def vectorise(node: nodes.Node, table: pa.Table, variables: Mapping[str, object]
         return pc.invert(value)
     if isinstance(node, nodes.Filter) and node.node is not None:
         return _filter(node, table, variables)
+    if isinstance(node, nodes.CondExpr) and node.expr2 is not None:
+        test = _truth(vectorise(node.test, table, variables))
+        yes, no = _branch(node.expr1, table, variables), _branch(node.expr2, table, variables)
+        if yes is None and no is None:
+            raise Fallback("both branches none")
+        yes = pa.scalar(None, no.type) if yes is None else yes
+        no = pa.scalar(None, yes.type) if no is None else no
+        if yes.type != no.type:
+            raise Fallback("branches of different types")
+        return pc.if_else(test, yes, no)
+    if isinstance(node, nodes.Test) and node.name == "none" and not node.args:
+        # Rows where the value is null go through jinja; here every value is present.
+        value = vectorise(node.node, table, variables)
+        return pc.is_null(value) if isinstance(value, pa.Array | pa.ChunkedArray) \
+            else pa.scalar(not value.is_valid)
     raise Fallback(type(node).__name__)
+
+
+def _truth(value: Any) -> Any:
+    """Python's truth of present values: a non-empty text, a non-zero number."""
+    if pa.types.is_boolean(value.type):
+        return value
+    if _string(value.type):
+        return pc.not_equal(pc.utf8_length(value), 0)
+    if _numeric(value.type):
+        return pc.not_equal(value, pa.scalar(0).cast(value.type))
+    raise Fallback(f"truth of {value.type}")
+
+
+def _branch(node: nodes.Node, table: pa.Table, variables: Mapping[str, object]) -> Any:
+    """A branch of a condition; None for a literal none (its type comes from the other)."""
+    if isinstance(node, nodes.Const) and node.value is None:
+        return None
+    return vectorise(node, table, variables)
 
 
 def _scalar(value: object) -> pa.Scalar:
@@ -124,6 +157,12 @@ def _filter(node: nodes.Filter, table: pa.Table, variables: Mapping[str, object]
                 value, r"^[+-]?[0-9]+$")).as_py():
             raise Fallback("text that Arrow and Python may read differently")
         return pc.cast(value, pa.int64())
+    if node.name == "digits" and not args and _string(kind):
+        return pc.replace_substring_regex(value, "[^0-9]", "")
+    if node.name == "decimal" and not args and pa.types.is_integer(kind):
+        return pc.cast(value, pa.decimal128(20, 0))
+    if node.name == "decimal" and not args and pa.types.is_decimal(kind):
+        return value
     if node.name == "round2" and not args and pa.types.is_decimal(kind) and kind.scale >= 2:
         rounded = pc.round(value, ndigits=2, round_mode="half_towards_infinity")
         return pc.cast(rounded, pa.decimal128(min(38, kind.precision), 2))

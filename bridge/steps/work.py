@@ -34,6 +34,8 @@ class Work:
         self.held: list[str] = []
         self.skipped: list[str] = []
         self.sent: list[str] = []
+        self.fingerprints: dict[str, str] = {}
+        self.unchanged = 0
 
     def fail(self, message: str) -> ConfigError:
         return ConfigError(f"{self.where}: {message}")

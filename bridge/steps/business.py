@@ -1,0 +1,260 @@
+"""Business steps: translate (code tables), vat, percent, totals, extract and check.
+
+Money is exact: decimals are read as their unscaled integers (the 128-bit words Arrow keeps
+them in), worked on with numpy integer arithmetic, rounded half up (away from zero on a
+tie, as Italian invoices round) and written back as decimal128, without floats and without a
+Python loop over the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from bridge.issues import Issue, clip
+from bridge.steps import spec_business as sb
+from bridge.steps.expr import to_array
+from bridge.steps.work import LINE, PARENT_LINE, Column, Work
+
+#: Above this, products of unscaled amounts could overflow int64: Python integers take over.
+SAFE = 2**62
+
+
+def unscaled(values: Column) -> tuple[np.ndarray, int, np.ndarray]:
+    """The integers behind a numeric column, its scale, and where it holds a value."""
+    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    valid = np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), dtype=bool)
+    if pa.types.is_integer(arr.type):
+        ints = np.asarray(pc.fill_null(arr, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+        return ints, 0, valid
+    if not pa.types.is_decimal(arr.type):
+        raise TypeError(f"{arr.type} is not a number")
+    if arr.type.bit_width != 128:
+        arr = arr.cast(pa.decimal128(38, arr.type.scale))
+    words = np.frombuffer(arr.buffers()[1], dtype=np.int64).reshape(-1, 2)
+    words = words[arr.offset: arr.offset + len(arr)]
+    low, high = words[:, 0].copy(), words[:, 1]
+    if np.any((high != (low >> 63)) & valid):
+        raise OverflowError("an amount too large for 64-bit arithmetic")
+    low[~valid] = 0
+    return low, arr.type.scale, valid
+
+
+def from_unscaled(units: np.ndarray, scale: int, valid: np.ndarray) -> pa.Array:
+    """decimal128(18, scale) from unscaled integers; null where not ``valid``."""
+    units = np.asarray(units, dtype=np.int64)
+    words = np.empty((len(units), 2), dtype=np.int64)
+    words[:, 0] = units
+    words[:, 1] = units >> 63
+    arr = pa.Array.from_buffers(pa.decimal128(18, scale), len(units),
+                                [None, pa.py_buffer(words.tobytes())])
+    if valid.all():
+        return arr
+    return pc.if_else(pa.array(valid), arr, pa.scalar(None, arr.type))
+
+
+def divide_half_up(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den rounded half away from zero; den > 0."""
+    big = (np.abs(num).max(initial=0) >= SAFE // 2) or (np.abs(den).max(initial=0) >= SAFE // 2)
+    if big:
+        n, d = num.astype(object), den.astype(object)
+    else:
+        n, d = num.astype(np.int64), den.astype(np.int64)
+    q = (2 * abs(n) + d) // (2 * d)
+    return np.asarray(np.where(n < 0, -q, q), dtype=np.int64)
+
+
+def _rescale(units: np.ndarray, have: int, want: int) -> tuple[np.ndarray, np.ndarray]:
+    """``units`` at scale ``have`` as a fraction num/den at scale ``want``."""
+    if want >= have:
+        return units * 10 ** (want - have), np.ones_like(units)
+    return units, np.full_like(units, 10 ** (have - want))
+
+
+def _numbers(work: Work, name: str, table: pa.Table, field: str) -> tuple[np.ndarray, int,
+                                                                              np.ndarray]:
+    work.need(name, table, [field])
+    try:
+        return unscaled(table.column(field))
+    except TypeError:
+        raise work.fail(f"field {field!r} holds {table.column(field).type}, "
+                        "not numbers") from None
+    except OverflowError as exc:
+        raise work.fail(str(exc)) from None
+
+
+def vat(work: Work, args: sb.VatArgs) -> None:
+    name, table = work.get(args.table)
+    g, gs, gv = _numbers(work, name, table, args.gross)
+    r, rs, rv = _numbers(work, name, table, args.rate)
+    hundred = 100 * 10**rs
+    if np.any(rv & (r <= -hundred)):
+        raise work.fail(f"a VAT rate of -100% or less in {args.rate!r}")
+    num, den = _rescale(g, gs, args.scale)
+    valid = gv & rv
+    safe_rate = np.where(rv, r, 0)
+    net = divide_half_up(num * hundred, den * (hundred + safe_rate))
+    table = work.put(name, table, args.net, from_unscaled(net, args.scale, valid))
+    if args.tax is not None:
+        gross_at = divide_half_up(num, den)
+        table = work.put(name, table, args.tax,
+                         from_unscaled(gross_at - net, args.scale, valid))
+    work.tables[name] = table
+
+
+def percent(work: Work, args: sb.PercentArgs) -> None:
+    name, table = work.get(args.table)
+    b, bs, bv = _numbers(work, name, table, args.base)
+    r, rs, rv = _numbers(work, name, table, args.rate)
+    num, den = _rescale(b, bs, args.scale)
+    amount = divide_half_up(num * r, den * (100 * 10**rs))
+    work.tables[name] = work.put(name, table, args.into,
+                                 from_unscaled(amount, args.scale, bv & rv))
+
+
+def totals(work: Work, args: sb.TotalsArgs) -> None:
+    child_name, child = work.get(args.table)
+    parent_name, parent = work.get(args.into)
+    if PARENT_LINE not in child.column_names or LINE not in parent.column_names:
+        raise work.fail(f"{child_name!r} rows are not children of {parent_name!r} rows "
+                        "(make them with a group step)")
+    for field, total in args.fields.items():
+        work.need(child_name, child, [total.sum])
+        values = child.column(total.sum)
+        if not (pa.types.is_decimal(values.type) or pa.types.is_integer(values.type)):
+            raise work.fail(f"fields.{field}: {total.sum!r} holds {values.type}, not numbers")
+        summed = pa.table({"p": child.column(PARENT_LINE), "v": values}).group_by(
+            "p", use_threads=False).aggregate([("v", "sum")])
+        at = pc.index_in(parent.column(LINE), value_set=summed.column("p"))
+        got = pc.take(summed.column("v_sum"), at)
+        zero = pa.scalar(0, pa.int64()).cast(got.type) if pa.types.is_integer(got.type) \
+            else pa.scalar(0, pa.int64()).cast(pa.decimal128(38, got.type.scale)).cast(got.type)
+        parent = work.put(parent_name, parent, field, pc.fill_null(got, zero))
+    work.tables[parent_name] = parent
+
+
+def translate(work: Work, args: sb.TranslateArgs) -> None:
+    name, table = work.get(args.table)
+    work.need(name, table, [args.field])
+    column = pc.cast(table.column(args.field), pa.string())
+    keys = pa.array(list(args.values), pa.string())
+    probe = column
+    if args.ignore_case:
+        probe, keys = pc.utf8_lower(column), pc.utf8_lower(keys)
+    at = pc.index_in(probe, value_set=keys)
+    translated: Column = pc.take(to_array(list(args.values.values())), at)
+    unknown = pc.and_(pc.is_valid(column), pc.is_null(at))
+    rows = np.flatnonzero(np.asarray(unknown.to_numpy(zero_copy_only=False), dtype=bool))
+    if len(rows):
+        if args.missing == "default" and args.default is not None:
+            fill = to_array([args.default])[0]
+            translated = pc.if_else(unknown, fill.cast(translated.type)
+                                    if translated.type != pa.null() else fill, translated)
+        elif args.missing == "keep":
+            translated = pc.if_else(unknown, column, pc.cast(translated, pa.string()))
+        _unknown(work, args, name, table, rows)
+    into = args.into or args.field
+    work.tables[name] = work.put(name, table, into, translated)
+
+
+def _unknown(work: Work, args: sb.TranslateArgs, name: str, table: pa.Table,
+             rows: np.ndarray) -> None:
+    if args.missing not in ("issue", "hold"):
+        return
+    lines = work.lines(table)
+    values = table.column(args.field).take(pa.array(rows)).to_pylist()
+    for row, value in zip(rows.tolist(), values, strict=True):
+        line = None if lines is None else lines[row]
+        message = f"{work.where}: {value!r} is not in the table of {args.field!r}"
+        if args.missing == "issue":
+            work.issues.append(Issue("no-match", message, line, name, args.field, clip(value)))
+        else:
+            work.held.append(("" if line is None else f"line {line}: ") + message)
+
+
+def extract(work: Work, args: sb.ExtractArgs) -> None:
+    name, table = work.get(args.table)
+    work.need(name, table, [args.field])
+    pattern = ("(?i)" if args.ignore_case else "") + args.pattern
+    text = pc.cast(table.column(args.field), pa.string())
+    found = pc.extract_regex(text, pattern=pattern)
+    flat = found.combine_chunks() if isinstance(found, pa.ChunkedArray) else found
+    for i in range(flat.type.num_fields):
+        field = flat.type.field(i).name
+        values = pc.struct_field(flat, [i])
+        table = work.put(name, table, field, pc.if_else(pc.is_valid(flat), values,
+                                                        pa.scalar(None, pa.string())))
+    work.tables[name] = table
+
+
+def check(work: Work, args: sb.CheckArgs) -> None:
+    name, table = work.get(args.table)
+    lines = work.lines(table)
+    for rule in args.rules:
+        work.need(name, table, [rule.field])
+        if rule.that is not None:
+            assert rule.code is not None
+            expr = work.expression(rule.that, name, table)
+            ok = work.evaluate(expr, name, table, rule.field)
+            broken = pc.fill_null(pc.invert(pc.cast(ok, pa.bool_())), False)
+            code, what = rule.code, rule.message or f"{rule.that!r} does not hold"
+        else:
+            broken, code, what = _invalid(table.column(rule.field), rule)
+        rows = np.flatnonzero(np.asarray(pa.array(broken).to_numpy(zero_copy_only=False)
+                                         if not isinstance(broken, np.ndarray) else broken,
+                                         dtype=bool))
+        if not len(rows):
+            continue
+        values = table.column(rule.field).take(pa.array(rows)).to_pylist()
+        for row, value in zip(rows.tolist(), values, strict=True):
+            work.issues.append(Issue(code, f"{work.where}: {what}",
+                                     None if lines is None else lines[row], name, rule.field,
+                                     clip(value)))
+
+
+def _invalid(values: Column, rule: sb.Rule) -> tuple[np.ndarray, str, str]:
+    from bridge.fields.bad import Collector
+    from bridge.fields.italian import check_identifier
+    from bridge.spec.model import FieldSpec
+
+    assert rule.valid is not None
+    text = pc.cast(values, pa.string())
+    text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    bad = check_identifier(text, FieldSpec(name=rule.field, type=rule.valid), Collector(text))
+    code = {"partita_iva": "bad-partita-iva", "codice_fiscale": "bad-codice-fiscale",
+            "ean13": "bad-ean13"}[rule.valid]
+    return bad, code, rule.message or f"not a valid {rule.valid.replace('_', ' ')}"
+
+
+def delta(work: Work, args: sb.DeltaArgs) -> None:
+    """Keep the rows whose fingerprint (their fields as text) differs from the one last
+    sent for their key; the new fingerprints go back to the caller to remember."""
+    from bridge.steps.ops import business_keys
+
+    name, table = work.get(args.table)
+    work.need(name, table, [*args.key, *args.fields])
+    keys = business_keys(table, args.key)
+    cells = [pc.fill_null(pc.cast(table.column(f), pa.string()), "\x00") for f in args.fields]
+    prints = cells[0] if len(cells) == 1 else pc.binary_join_element_wise(*cells, "\x1f")
+    key_list, print_list = keys.to_pylist(), prints.to_pylist()
+    known = {} if work.ctx.full else work.ctx.last_sent(
+        sorted({k for k in key_list if k is not None}))
+    if known:
+        last = pa.array([known.get(k) if k is not None else None for k in key_list],
+                        pa.string())
+        same = pc.fill_null(pc.equal(last, prints), False)
+        work.unchanged += int(pc.sum(same).as_py() or 0)
+        work.keep(name, pc.invert(same))
+    fresh = {k: fp for k, fp in zip(key_list, print_list, strict=True)
+             if k is not None and known.get(k) != fp}
+    work.fingerprints.update(fresh)
+
+
+BUSINESS: dict[str, Callable[[Work, Any], None]] = {
+    "translate": translate, "vat": vat, "percent": percent, "totals": totals,
+    "extract": extract, "check": check, "delta": delta,
+}

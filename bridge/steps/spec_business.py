@@ -1,0 +1,125 @@
+"""The steps of business flows: code tables, VAT, percentages, totals, text fields taken
+apart, and checks that turn a broken rule into an issue.
+
+They are the arithmetic of an order as an Italian invoice does it (per line, half up, to the
+cent) declared in YAML, so that a company adapts a flow without writing Python.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from bridge.issues import CODES
+from bridge.steps.spec import Scalar, Strict, Table, Total
+
+
+class TranslateArgs(Strict):
+    """A declared code table: the shop's payment method -> the ERP's payment code."""
+
+    table: Table = None
+    field: str = Field(description="Field whose values are looked up.")
+    into: str | None = Field(None, description="Field written; default: `field` itself.")
+    values: dict[str, Scalar] = Field(min_length=1, description="Value: its translation.")
+    ignore_case: bool = False
+    missing: Literal["issue", "default", "keep", "hold"] = Field(
+        "issue", description="A value not in the table: an issue (no-match); the default; "
+        "the value kept as it is; or hold the file for an operator.")
+    default: Scalar = None
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _text_keys(cls, v: Any) -> Any:
+        # YAML reads the key 22 (a VAT code) as a number; the values looked up are text.
+        if isinstance(v, dict):
+            # Booleans as Arrow writes them as text ("true"), for a yes/no column.
+            return {(str(k).lower() if isinstance(k, bool) else str(k)): val
+                    for k, val in v.items()}
+        return v
+
+
+class VatArgs(Strict):
+    """Net amount and VAT out of an amount that includes VAT, per row, half up to the cent."""
+
+    table: Table = None
+    rate: str = Field(description="Field holding the VAT rate in percent (22, 10, 4...).")
+    gross: str = Field(description="Field holding the amount with VAT.")
+    net: str = Field(description="Field written: gross / (1 + rate/100), rounded.")
+    tax: str | None = Field(None, description="Field written: gross - net.")
+    scale: int = Field(2, ge=0, le=6, description="Decimals of the result.")
+
+
+class PercentArgs(Strict):
+    """A percentage of an amount (an agent's commission), half up to the cent."""
+
+    table: Table = None
+    base: str
+    rate: str = Field(description="Field holding the rate in percent.")
+    into: str
+    scale: int = Field(2, ge=0, le=6)
+
+
+class TotalsArgs(Strict):
+    """Sums of the child rows written on their parent rows (order totals after VAT)."""
+
+    table: str = Field(description="The child table (righe).")
+    into: str = Field(description="The parent table (testata).")
+    fields: dict[str, Total] = Field(min_length=1, description="Parent field: sum of a "
+                                     "child field; 0 for a parent without children.")
+
+
+class ExtractArgs(Strict):
+    """Fields taken out of a text field by a regular expression with named groups."""
+
+    table: Table = None
+    field: str
+    pattern: str = Field(description="Each named group (?P<name>...) becomes a field; "
+                         "null where the pattern does not match.")
+    ignore_case: bool = False
+
+    @field_validator("pattern")
+    @classmethod
+    def _named(cls, v: str) -> str:
+        try:
+            compiled = re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"pattern does not compile: {exc}") from None
+        if not compiled.groupindex:
+            raise ValueError("pattern needs named groups, e.g. (?P<partita_iva>[0-9]{11})")
+        return v
+
+
+class Rule(Strict):
+    """One rule: an expression that must hold, or a field that must be a valid identifier."""
+
+    that: str | None = Field(None, description="Expression that must be true on every row.")
+    valid: Literal["partita_iva", "codice_fiscale", "ean13"] | None = Field(
+        None, description="The field must hold a valid identifier of this kind (or nothing).")
+    field: str = Field(description="Field the issue names.")
+    code: str | None = Field(None, description="Issue code when broken (that: required).")
+    message: str = Field("", description="What the operator reads.")
+
+    @model_validator(mode="after")
+    def _one(self) -> Rule:
+        if (self.that is None) == (self.valid is None):
+            raise ValueError("a rule has either `that` or `valid`")
+        if self.that is not None and self.code is None:
+            raise ValueError("a `that` rule needs the issue `code` it raises")
+        if self.code is not None and self.code not in CODES:
+            raise ValueError(f"unknown issue code {self.code!r}")
+        return self
+
+
+class CheckArgs(Strict):
+    table: Table = None
+    rules: list[Rule] = Field(min_length=1)
+
+
+class DeltaArgs(Strict):
+    """Delta sync: only the rows whose data changed since they were last sent."""
+
+    table: Table = None
+    key: list[str] = Field(min_length=1, description="Fields that make the business key.")
+    fields: list[str] = Field(min_length=1, description="Fields whose change means a send.")
