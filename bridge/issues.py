@@ -65,11 +65,6 @@ CODES: dict[str, str] = {
 #: Codes that are notes, not errors: they never reject a file.
 NOTE_CODES = frozenset({"already-sent"})
 
-#: Codes that describe the whole file rather than one of its rows.
-FILE_CODES = frozenset(
-    {"empty-file", "no-data", "bad-header", "extra-column", "missing-record",
-     "too-few-rows", "too-many-rows"}
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bridge import faults
 from bridge.errors import TransientError
@@ -142,7 +142,3 @@ def _put(ctx: Context, dest: Transport, staged: Path, folder: str, name: str, sh
         if not same:
             raise TransientError(f"{folder}/{name} exists with other content; not "
                                  "overwritten (a person must look)") from None
-
-
-def describe_rendered(rendered: list[Rendered]) -> list[dict[str, Any]]:
-    return [{"target": r.target, "rows": r.rows, "sha256": r.sha256} for r in rendered]

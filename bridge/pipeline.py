@@ -19,7 +19,7 @@ from bridge import faults
 from bridge.errors import ConfigError, TransientError
 from bridge.issues import Issue
 from bridge.ledger import Figures, FileRow, Ledger, OutputRow
-from bridge.outputs import Rendered, plan_names, render_targets, write_output
+from bridge.outputs import plan_names, render_targets, write_output
 from bridge.transport import Entry, TargetExists, Transport
 
 if TYPE_CHECKING:
@@ -292,4 +292,4 @@ class Pipeline:
         return f"{flow.quarantine_folder}/{paths[1].name}"
 
 
-__all__ = ["Outcome", "Pipeline", "Rendered", "sha256_of"]
+__all__ = ["Outcome", "Pipeline", "sha256_of"]

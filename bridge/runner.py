@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bridge.config import Config, Flow
 from bridge.errors import BridgeError, ConfigError, TransientError
-from bridge.ledger import FINAL_STATES, Ledger, open_ledger
+from bridge.ledger import Ledger, open_ledger
 from bridge.pipeline import Outcome, Pipeline
 from bridge.transport import Entry, Transport, UnsafeName, matches
 
@@ -163,7 +163,3 @@ def ready(pipe: Pipeline, name: str, flow: Flow, ledger: Ledger, now: float) -> 
     key = (lambda e: (e.mtime, e.name)) if flow.source.order == "mtime" else (lambda e: e.name)
     waiting = {r.path for r in ledger.files(flow=name, states=frozenset({"held"}))}
     return sorted((e for e in found if e.name not in waiting), key=key)
-
-
-def is_final(state: str) -> bool:
-    return state in FINAL_STATES

@@ -269,10 +269,6 @@ class SqliteLedger:
         rows = self.db.execute("SELECT name FROM outputs WHERE folder = ?", (folder,)).fetchall()
         return {r[0] for r in rows}
 
-    def next_seq(self, name: str) -> int:
-        with self._tx() as db:
-            return self._seq_in(db)(name)
-
     @staticmethod
     def _seq_in(db: sqlite3.Connection) -> Callable[[str], int]:
         def draw(name: str) -> int:
