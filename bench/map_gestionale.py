@@ -98,10 +98,14 @@ def lookup(s: pd.Series, table: Mapping[str, str], default: str) -> pd.Series:
 
 def customer_code(email: pd.Series) -> pd.Series:
     """A stable 8-character customer code from the e-mail (a stand-in for a master-data lookup)."""
-    folded = email.str.lower().fillna("")
-    hashed = pd.util.hash_array(folded.to_numpy(dtype=object)) % np.uint64(10_000_000)
+    folded = pc.fill_null(pc.utf8_lower(arrow(email)), "").combine_chunks()
+    # A customer orders more than once: hash each distinct e-mail once, then spread.
+    coded = pc.dictionary_encode(folded)
+    unique = coded.dictionary.to_numpy(zero_copy_only=False)
+    hashed = pd.util.hash_array(unique.astype(object)) % np.uint64(10_000_000)
     digits = pc.utf8_lpad(pc.cast(pa.array(hashed), pa.string()), width=7, padding="0")
-    return series(pc.binary_join_element_wise("C", digits, ""), email.index)
+    codes = pc.binary_join_element_wise("C", digits, "")
+    return series(pc.take(codes, coded.indices), email.index)
 
 
 def order_day(created: pd.Series) -> pd.Series:
@@ -120,7 +124,8 @@ def bad_lines(issues: Iterable[Issue]) -> np.ndarray:
 def to_gestionale(rows: pd.DataFrame, issues: Iterable[Issue]) -> Mapped:
     """Map one chunk of decoded Shopify rows (whole orders) to testate and righe."""
     name = rows["name"]
-    total_orders = int((name != name.shift()).sum())
+    # The first row compares with nothing (NA): it starts an order all the same.
+    total_orders = int((name != name.shift()).fillna(True).sum())
     bad_names = name[rows["_line"].isin(bad_lines(issues))].unique()
     # Taking rows costs a copy per column: take only the columns the mapping reads
     rows = rows[LINE_FIELDS + ORDER_FIELDS]

@@ -88,9 +88,14 @@ class FileChecker:
         if not len(df):
             return []
         keys = df[rule.fields]
-        hashes = pd.util.hash_pandas_object(keys.astype(str), index=False).to_numpy()
-        dup = keys.duplicated().to_numpy() | np.isin(hashes, self.seen_keys[i])
-        self.seen_keys[i] = np.concatenate([self.seen_keys[i], hashes])
+        hashes = pd.util.hash_pandas_object(_as_text(keys), index=False).to_numpy()
+        # The keys seen so far are kept sorted: a binary search per key, not a set rebuilt.
+        seen = self.seen_keys[i]
+        at = np.searchsorted(seen, hashes)
+        before = seen[np.minimum(at, len(seen) - 1)] == hashes if len(seen) else \
+            np.zeros(len(hashes), dtype=bool)
+        dup = keys.duplicated().to_numpy() | before
+        self.seen_keys[i] = np.sort(np.concatenate([seen, hashes]), kind="stable")
         out = []
         for pos in np.flatnonzero(dup):
             value = "/".join(str(v) for v in keys.iloc[pos])
@@ -175,6 +180,7 @@ class FileChecker:
 
 
 def _control_total(ct: ControlTotal, parents: pd.DataFrame, children: pd.DataFrame) -> list[Issue]:
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -192,13 +198,14 @@ def _control_total(ct: ControlTotal, parents: pd.DataFrame, children: pd.DataFra
     summed = pc.fill_null(joined["v_sum"].cast(sum_type), pa.scalar(0, sum_type))
     diff = pc.abs(pc.subtract(total, summed))
     bad = pc.greater(diff, pa.scalar(ct.tolerance, pa.decimal128(18, _scale(ct.tolerance))))
+    # Only the (few) mismatches become Python values.
+    rows = pa.array(np.flatnonzero(pc.fill_null(bad, False).to_numpy(zero_copy_only=False)))
     out = []
-    for line, tv, sv, is_bad in zip(joined["p"].to_pylist(), total.to_pylist(),
-                                    summed.to_pylist(), bad.to_pylist(), strict=True):
-        if is_bad:
-            out.append(Issue("control-total-mismatch",
-                             f"{ct.parent}.{ct.field} is {tv}, the sum of its {ct.child}.{ct.sum} "
-                             f"is {sv}", int(line), ct.parent, ct.field, clip(tv)))
+    for line, tv, sv in zip(joined["p"].take(rows).to_pylist(), total.take(rows).to_pylist(),
+                            summed.take(rows).to_pylist(), strict=True):
+        out.append(Issue("control-total-mismatch",
+                         f"{ct.parent}.{ct.field} is {tv}, the sum of its {ct.child}.{ct.sum} "
+                         f"is {sv}", int(line), ct.parent, ct.field, clip(tv)))
     return out
 
 
@@ -207,6 +214,24 @@ def _scale(d: object) -> int:
 
     exp = Decimal(str(d)).as_tuple().exponent
     return max(0, -exp) if isinstance(exp, int) else 0
+
+
+def _as_text(keys: pd.DataFrame) -> pd.DataFrame:
+    """Keys as text, so a key hashes the same whatever type a chunk gave its column.
+
+    Columns already of text are left as they are: converting them costs a Python string
+    per cell and changes nothing.
+    """
+    import pandas as pd
+
+    out = {}
+    for name in keys.columns:
+        col = keys[name]
+        dtype = col.dtype
+        is_text = isinstance(dtype, pd.ArrowDtype) and str(dtype.pyarrow_dtype) in (
+            "string", "large_string")
+        out[name] = col if is_text else col.astype(str)
+    return pd.DataFrame(out)
 
 
 def _empty() -> np.ndarray:

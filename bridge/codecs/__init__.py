@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 Source = bytes | IO[bytes] | Path
 LINE = "_line"
 PARENT_LINE = "_parent_line"
-DEFAULT_CHUNK = 32 << 20
+DEFAULT_CHUNK = 4 << 20
 
 
 class EncodeError(DataError):
@@ -75,15 +75,20 @@ def iter_decode(
     The file checks that need the whole file (trailer count, row counts) report in the
     last chunk's issues.
     """
+    from bridge.codecs.ahead import read_ahead
     from bridge.codecs.split import split
     from bridge.validate import FileChecker
 
-    checker = FileChecker(t)
+    def typed(stream: bytes | IO[bytes]) -> Iterator[Decoded]:
+        parts = _typed(split(stream, t, chunk_bytes=chunk_bytes), t, FileChecker(t))
+        # In chunks, the next one is decoded while the caller works on this one.
+        return parts if chunk_bytes is None else read_ahead(parts)
+
     if isinstance(source, Path):
         with source.open("rb") as stream:
-            yield from _typed(split(stream, t, chunk_bytes=chunk_bytes), t, checker)
+            yield from typed(stream)
     else:
-        yield from _typed(split(source, t, chunk_bytes=chunk_bytes), t, checker)
+        yield from typed(source)
 
 
 def _typed(chunks: Iterator[RawChunk], t: Tracciato, checker: object) -> Iterator[Decoded]:
@@ -209,7 +214,7 @@ def _render(
         cells, bad = render_column(values, f, f.length if width_of else None)
         columns[f.name] = cells
         issues.extend(_issues(bad, lines, name, f.name))
-    return RawTable(name, columns, keys), issues
+    return RawTable(name, columns, keys, fitted=width_of), issues
 
 
 _CAST_CODES = {"bad-integer", "bad-date", "bad-time", "bad-datetime", "bad-boolean"}
@@ -224,11 +229,27 @@ def _order_keys(df: pd.DataFrame, rec: RecordSpec) -> np.ndarray:
     if LINE in df.columns:
         return df[LINE].to_numpy(dtype=np.int64) * shift
     if rec.parent is not None and PARENT_LINE in df.columns:
-        parent = df[PARENT_LINE].to_numpy(dtype=np.int64)
-        within = df.groupby(df[PARENT_LINE].to_numpy()).cumcount().to_numpy(dtype=np.int64)
-        return parent * shift + 1 + within
+        parent: np.ndarray = df[PARENT_LINE].to_numpy(dtype=np.int64)
+        keys: np.ndarray = parent * shift + 1 + _rank_within(parent)
+        return keys
     if rec.occurs == "last":
         return np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
     if rec.occurs == "first":
         return np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
     return np.arange(1, n + 1, dtype=np.int64) * shift
+
+
+def _rank_within(keys: np.ndarray) -> np.ndarray:
+    """Each row's place among the rows with the same key, in row order (0, 1, 2...)."""
+    import numpy as np
+
+    n = len(keys)
+    order = np.argsort(keys, kind="stable")
+    ranked = keys[order]
+    pos = np.arange(n, dtype=np.int64)
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = ranked[1:] != ranked[:-1]
+    run_start = np.maximum.accumulate(np.where(starts, pos, 0)) if n else pos
+    within = np.empty(n, np.int64)
+    within[order] = pos - run_start
+    return within

@@ -1,11 +1,13 @@
 """Delimited files: bytes to cells with pyarrow's CSV reader, and cells back to lines.
 
 The fast path hands the UTF-8 text from :mod:`bridge.codecs.text` to ``pyarrow.csv`` with
-every column read as a string, so nothing is typed and an empty cell stays ``""``. Files it
-cannot serve (several record types with different cell counts, comment rows, a row too large
-for a block) go through the tolerant path in :mod:`bridge.codecs.chunks`, built on Python's
-csv module. Both give each row the line where it starts, counting the newlines that quoted
-cells hold.
+every column read as a string, so nothing is typed and an empty cell stays ``""``: the
+whole text at once, or (in chunks) one block of whole records at a time, cut by
+:mod:`bridge.codecs.records`. Files it cannot serve (several record types with different
+cell counts, comment rows, an escape character when reading in chunks, text pyarrow
+refuses) go through the tolerant path in :mod:`bridge.codecs.chunks`, built on Python's
+csv module. Both give each row the line where it starts, counting the newlines that
+quoted cells hold (:mod:`bridge.codecs.rows`).
 """
 
 from __future__ import annotations
@@ -16,21 +18,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from bridge.codecs import chunks
-from bridge.codecs.raw import RawChunk, RawTable
-from bridge.codecs.text import (
-    Block,
-    TextSource,
-    Utf8Reader,
-    count_lines,
-    empty_issue,
-    tail_from_line,
-)
-from bridge.issues import Issue, clip
+from bridge.codecs import chunks, records
+from bridge.codecs.raw import RawChunk
+from bridge.codecs.rows import BlockReader, Rows, close, place, to_table
+from bridge.codecs.text import Block, TextSource, count_lines, empty_issue
+from bridge.issues import Issue
 from bridge.spec.model import DelimitedFormat, Tracciato
 
 
@@ -43,20 +35,22 @@ class Prelude:
     data_line: int
     rest: bytes
     final: bool
+    #: The line after ``rest`` (0: not known).
+    next_line: int = 0
 
 
 def read_prelude(blocks: Iterator[Block], d: DelimitedFormat) -> Prelude:
     need = d.skip_rows + d.header_rows
-    buf, first, final = b"", 1, True
+    buf, first, final, after = b"", 1, True, 0
     for i, b in enumerate(blocks):
         if i == 0:
             first = b.first_line
         buf += b.data
-        final = b.final
+        final, after = b.final, b.next_line
         if final or count_lines(buf) > need:
             break
     if need == 0:
-        return Prelude([], 0, first, buf, final)
+        return Prelude([], 0, first, buf, final, after)
     # Only a head of the text is decoded for the csv module: the header rows are short,
     # and decoding a large file here would cost more than reading its data.
     limit = 1 << 16
@@ -68,7 +62,7 @@ def read_prelude(blocks: Iterator[Block], d: DelimitedFormat) -> Prelude:
     header = [r for _, r in rows[d.skip_rows:]]
     names_at = d.skip_rows + d.header_names_row - 1
     names_line = rows[names_at][0] if names_at < len(rows) else 0
-    return Prelude(header, names_line, first + line_num, buf[consumed:], final)
+    return Prelude(header, names_line, first + line_num, buf[consumed:], final, after)
 
 
 def _head_rows(head: bytes, d: DelimitedFormat, need: int,
@@ -178,92 +172,6 @@ def split_delimited(
 
 
 
-@dataclass
-class _Rows:
-    """Where the next rows start: their number as pyarrow counts them, and their line."""
-
-    row: int
-    line: int
-    pending: list[tuple[int, str, int]]
-    ended_invalid: bool = False
-
-
-def _place(cols: list[Any], invalid: list[tuple[int, str, int]], at: _Rows,
-           lone_cr: bool, ncols: int, d: DelimitedFormat,
-           final: bool = False) -> tuple[np.ndarray, list[Issue]]:
-    """The line of each valid row, and issues for the invalid rows pyarrow skipped.
-
-    A row takes one line plus one per newline its cells hold; skipped rows take their
-    place by the row number pyarrow gave them.
-    """
-    n = len(cols[0]) if cols else 0
-    nl = np.zeros(n, np.int64)
-    for c in cols:
-        nl += pc.count_substring(c, "\n").to_numpy(zero_copy_only=False)
-        if lone_cr:
-            nl += pc.count_substring(c, "\r").to_numpy(zero_copy_only=False)
-            nl -= pc.count_substring(c, "\r\n").to_numpy(zero_copy_only=False)
-    pending = sorted(invalid + at.pending)
-    last = at.row + n - 1
-    taken = []
-    while pending and (final or pending[0][0] <= last):
-        taken.append(pending.pop(0))
-        last += 1
-    at.pending = pending
-    valid = np.ones(n + len(taken), dtype=bool)
-    pos = np.array([num - at.row for num, _, _ in taken], np.int64)
-    valid[pos] = False
-    spans = np.empty(len(valid), np.int64)
-    spans[valid] = nl + 1
-    spans[pos] = [1 + count_lines(text) for _, text, _ in taken]
-    starts = at.line + np.cumsum(spans) - spans
-    issues = [
-        Issue("wrong-column-count", f"{actual} cells where the header has {ncols}",
-              line=int(starts[p]), value=clip(text))
-        for p, (_, text, actual) in zip(pos, taken, strict=True)
-    ]
-    if final and taken and count_lines(taken[-1][1]) > 0:
-        # The last row, swallowing the rest of the file into one cell: a quote never closed.
-        text = taken[-1][1]
-        if chunks.unterminated(text, d):
-            issues[-1] = Issue("unterminated-quote", "a quoted cell opened on this line is "
-                               "never closed", line=issues[-1].line, value=clip(text))
-    at.row = last + 1
-    at.line += int(spans.sum())
-    at.ended_invalid = bool(taken) and final
-    return starts[valid], issues
-
-
-def _table(t: Tracciato, p: Plan, batch: pa.Table | pa.RecordBatch, lines: np.ndarray,
-           skip_blank: bool) -> RawTable:
-    cols = [_plain(c) for c in batch.columns]
-    if skip_blank and cols:
-        blank = blank_mask(cols)
-        if blank.any():
-            keep = pa.array(~blank)
-            cols = [pc.filter(c, keep) for c in cols]
-            lines = lines[~blank]
-    n = len(lines)
-    rname = t.single_record
-    out = {
-        name: cols[idx] if idx is not None and idx < len(cols) else pa.nulls(n, pa.string())
-        for name, idx in p.layouts[rname]
-    }
-    return RawTable(rname, out, lines.astype(np.int64))
-
-
-def _plain(c: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
-
-
-def blank_mask(cols: list[pa.Array]) -> np.ndarray:
-    """Rows whose every cell is empty (a blank line reads as such a row)."""
-    mask = np.ones(len(cols[0]) if cols else 0, dtype=bool)
-    for c in cols:
-        mask &= np.asarray(pc.equal(c, "").to_numpy(zero_copy_only=False), dtype=bool)
-    return mask
-
-
 def _count_first_row(rest: bytes, d: DelimitedFormat) -> int:
     chunks.raise_field_limit()
     lines = io.StringIO(rest[: 1 << 20].decode("utf-8", "replace"), newline="")
@@ -275,8 +183,6 @@ def _count_first_row(rest: bytes, d: DelimitedFormat) -> int:
 
 def _split_fast(src: TextSource, blocks: Iterator[Block], pre: Prelude, t: Tracciato,
                 p: Plan, chunk_bytes: int | None) -> Iterator[RawChunk]:
-    import pyarrow.csv as pcsv
-
     d = t.dialect
     ncols = p.ncols if p.ncols is not None else _count_first_row(pre.rest, d)
     if ncols == 0 or (pre.final and len(pre.rest) < 4096 and not pre.rest.strip(b"\r\n")):
@@ -286,104 +192,25 @@ def _split_fast(src: TextSource, blocks: Iterator[Block], pre: Prelude, t: Tracc
         chunk.issues = [*src.take_issues(), *p.issues, Issue(*code)]
         yield chunk
         return
-    names = [f"c{i}" for i in range(ncols)]
-    invalid: list[tuple[int, str, int]] = []
-
-    def on_invalid(row: Any) -> str:
-        invalid.append((row.number, row.text, row.actual_columns))
-        return "skip"
-
-    parse = pcsv.ParseOptions(
-        delimiter=d.delimiter, quote_char=d.quote_char or False, double_quote=d.double_quote,
-        escape_char=d.escape_char or False, newlines_in_values=True, ignore_empty_lines=False,
-        invalid_row_handler=on_invalid)
-    conv = pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
-                               strings_can_be_null=False, quoted_strings_can_be_null=False)
-    at = _Rows(1, pre.data_line, [])
     issues = [*p.issues]
-    first = Block(pre.rest, pre.data_line, 0, pre.final)
-    reader = None
-    if chunk_bytes is None:
-        table = _read_whole(pcsv, pre.rest, names, parse, conv, invalid)
-        if table is None:
-            yield from chunks.split_rows(src, chunks.text_lines(pre.rest, iter(())),
-                                         pre.data_line, t, p.layouts, None, None, issues,
-                                         ncols)
-            return
-        batches: Iterator[Any] = iter([table])
-    else:
-        reader = Utf8Reader(first, blocks)
-        batches = _open_stream(pcsv, reader, names, parse, conv, chunk_bytes)
-    held: RawTable | None = None
-    while True:
-        try:
-            batch = next(batches)
-        except StopIteration:
-            break
-        except (pa.ArrowInvalid, OSError):
-            # A row larger than a block, or text pyarrow cannot parse: the csv module
-            # takes over from the first line not yet handed out.
-            assert reader is not None
-            text, rest = reader.text_from(at.line)
-            if held is not None:
-                yield RawChunk({held.record: held}, [*issues, *src.take_issues()])
-                issues = []
-            yield from chunks.split_rows(src, chunks.text_lines(text, rest), at.line, t,
-                                         p.layouts, None, chunk_bytes, issues, ncols)
-            return
-        found, invalid[:] = list(invalid), []
-        lines, bad = _place(list(batch.columns), found, at, src.lone_cr, ncols, d)
-        issues.extend(bad)
-        tab = _table(t, p, batch, lines, d.skip_blank_rows)
-        if reader is not None:
-            reader.forget_before(at.line)
-        if held is not None:
-            tab = chunks.concat_tables(held, tab)
-        cut = chunks.group_start(tab, t.group_by) if chunk_bytes is not None else 0
-        held = chunks.slice_table(tab, cut)
-        if cut:
-            yield RawChunk({tab.record: chunks.slice_table(tab, 0, cut)},
-                           [*issues, *src.take_issues()])
-            issues = []
-    _, bad = _place([], invalid, at, src.lone_cr, ncols, d, final=True)
+    record = t.single_record
+    if chunk_bytes is not None and d.escape_char is None:
+        first = Block(pre.rest, pre.data_line, 0, pre.final, pre.next_line)
+        yield from records.stream(src, first, blocks, t, p.layouts[record], ncols,
+                                  chunk_bytes, issues)
+        return
+    # The whole text at once, or an escape character, which quote counting cannot see
+    # past: then the csv module reads the file chunk by chunk.
+    reader = BlockReader(d, ncols)
+    table = reader.read(pre.rest, threads=True) if chunk_bytes is None else None
+    if table is None:
+        yield from chunks.split_rows(src, chunks.text_lines(pre.rest, blocks), pre.data_line,
+                                     t, p.layouts, None, chunk_bytes, issues, ncols)
+        return
+    at = Rows(1, pre.data_line, [])
+    lines, bad = place(list(table.columns), reader.invalid, at, src.lone_cr, ncols, d,
+                       final=True)
     issues.extend(bad)
-    if held is None:
-        held = chunks.empty_table(t, t.single_record)
-    if len(held) and not at.ended_invalid and at.line - int(held.lines[-1]) > 1:
-        tail = (reader.text_from(int(held.lines[-1]))[0] if reader is not None
-                else tail_from_line(pre.rest, pre.data_line, int(held.lines[-1])))
-        if chunks.unterminated(tail.decode("utf-8", "replace"), d):
-            issues.append(Issue("unterminated-quote", "a quoted cell opened on this line is "
-                                "never closed", line=int(held.lines[-1])))
-            held = chunks.slice_table(held, 0, len(held) - 1)
-    yield RawChunk({held.record: held}, [*issues, *src.take_issues()])
-
-
-def _open_stream(pcsv: Any, reader: Utf8Reader, names: list[str], parse: Any, conv: Any,
-                 chunk_bytes: int) -> Iterator[Any]:
-    # Opening reads the first block already: its failure is handled like a later one's.
-    stream = pcsv.open_csv(reader, read_options=pcsv.ReadOptions(
-        column_names=names, use_threads=False, block_size=max(chunk_bytes, 1 << 16)),
-        parse_options=parse, convert_options=conv)
-    yield from stream
-
-
-def _read_whole(pcsv: Any, data: bytes, names: list[str], parse: Any, conv: Any,
-                invalid: list[tuple[int, str, int]]) -> pa.Table | None:
-    opts: dict[str, Any] = {"use_threads": True}
-    for _ in range(3):
-        invalid.clear()
-        try:
-            table = pcsv.read_csv(pa.BufferReader(data), read_options=pcsv.ReadOptions(
-                column_names=names, **opts), parse_options=parse, convert_options=conv)
-        except pa.ArrowInvalid as exc:
-            if "straddl" not in str(exc) or "block_size" in opts:
-                return None
-            opts = {"use_threads": False, "block_size": min(len(data) + 1, (1 << 31) - 1)}
-            continue
-        if invalid and invalid[0][0] is None:
-            # Row numbers come only from a single-threaded read; needed to place them.
-            opts["use_threads"] = False
-            continue
-        return table
-    return None
+    held = to_table(record, p.layouts[record], table, lines, d.skip_blank_rows)
+    held = close(held, at, pre.rest, pre.data_line, d, issues)
+    yield RawChunk({record: held}, [*issues, *src.take_issues()])

@@ -157,8 +157,9 @@ def split_fixed(source: Any, t: Tracciato, chunk_bytes: int | None) -> Iterator[
         yield chunk
 
 
-def render(tab: RawTable, t: Tracciato) -> tuple[pa.Array, list[RowProblem]]:
-    """One table's rows as fixed-width lines; cells too wide are cut and reported."""
+def render(tab: RawTable, t: Tracciato, end: str = "") -> tuple[pa.Array, list[RowProblem]]:
+    """One table's rows as fixed-width lines, each followed by ``end``; cells too wide are
+    cut and reported."""
     rec = t.records[tab.record]
     filler = t.fixed.filler if t.fixed else " "
     reclen = t.fixed.record_length if t.fixed else None
@@ -173,21 +174,37 @@ def render(tab: RawTable, t: Tracciato) -> tuple[pa.Array, list[RowProblem]]:
         col = tab.columns.get(f.name) if f.type != "filler" else None
         if col is None:
             parts.append(filler * width)
+        elif tab.fitted:
+            parts.append(chunks._plain(col))
         else:
-            col = chunks._plain(col).cast(pa.string())
-            lens = pc.fill_null(pc.utf8_length(col), 0).to_numpy(zero_copy_only=False)
-            for i in np.flatnonzero(lens > width):
-                problems.append((int(i), "too-long", f"{lens[i]} characters in a field of "
-                                 f"{width}: cut", f.name, clip(col[int(i)].as_py())))
-            col = pc.utf8_slice_codeunits(col, 0, width)
-            pad = pc.utf8_lpad if f.out_align == "right" else pc.utf8_rpad
-            col = pad(col, width=width, padding=f.out_pad)
-            parts.append(pc.fill_null(col, filler * width))
+            parts.append(_fit(chunks._plain(col).cast(pa.string()), f, width, filler,
+                              problems))
         pos = start + width
     if reclen is not None and reclen >= pos:
         parts.append(filler * (reclen - pos + 1))
-    if not parts:
-        return pa.array([""] * n, pa.string()), problems
+    parts.append(end)
     if all(isinstance(p, str) for p in parts):
-        return pa.array(["".join(parts)] * n, pa.string()), problems
+        return repeat("".join(parts), n), problems
     return pc.binary_join_element_wise(*parts, ""), problems
+
+
+def _fit(col: pa.Array, f: Any, width: int, filler: str,
+         problems: list[RowProblem]) -> pa.Array:
+    """Cells of exactly ``width`` characters: cut (and reported) or padded."""
+    lengths = pc.utf8_length(col)
+    span = pc.min_max(lengths).as_py()
+    if col.null_count == 0 and span["min"] == span["max"] == width:
+        return col  # already fitted, as the typed encoder renders them
+    lens = pc.fill_null(lengths, 0).to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(lens > width):
+        problems.append((int(i), "too-long", f"{lens[i]} characters in a field of "
+                         f"{width}: cut", f.name, clip(col[int(i)].as_py())))
+    col = pc.utf8_slice_codeunits(col, 0, width)
+    pad = pc.utf8_lpad if f.out_align == "right" else pc.utf8_rpad
+    col = pad(col, width=width, padding=f.out_pad)
+    return pc.fill_null(col, filler * width)
+
+
+def repeat(text: str, n: int) -> pa.Array:
+    """The same text n times, built by pyarrow rather than from a list of n strings."""
+    return pa.array([text], pa.string()).take(pa.array(np.zeros(n, np.int32)))

@@ -32,6 +32,9 @@ class RawTable:
     columns: dict[str, pa.Array]
     lines: np.ndarray
     parent_lines: np.ndarray | None = None
+    #: Every cell already has its field's exact width (as the typed encoder renders them
+    #: for a fixed-width layout), so joining need not measure them again.
+    fitted: bool = False
 
     def __len__(self) -> int:
         return len(self.lines)

@@ -6,6 +6,7 @@ decode/encode in :mod:`bridge.codecs` sits on top of them. Cells stay text both 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
@@ -45,44 +46,116 @@ def join(tables: Sequence[RawTable], t: Tracciato) -> tuple[bytes, list[Issue]]:
     header rows of a delimited file. Characters the encoding cannot hold are written as
     ``?`` and reported as ``unencodable`` issues, never raised.
     """
+    nl = t.newline_chars
     rendered: list[pa.Array] = []
     problems: list[RowProblem] = []
-    where: list[tuple[int, int]] = []
-    for k, tab in enumerate(tables):
+    base = 0
+    for tab in tables:
+        # Each line is rendered with its line end, so the lines laid end to end are the
+        # file: no join of the whole text afterwards.
         if t.format == "fixed":
-            lines, probs = fixed.render(tab, t)
+            lines, probs = fixed.render(tab, t, end=nl)
         else:
-            lines, probs = render_delimited(tab, t), []
-        base = len(where)
+            lines, probs = render_delimited(tab, t, end=nl), []
         problems.extend((base + r, code, msg, fld, val) for r, code, msg, fld, val in probs)
-        where.extend((k, r) for r in range(len(tab)))
+        base += len(tab)
         rendered.append(lines.cast(pa.large_string()))
-    header = header_lines(t) if t.format == "delimited" else []
+    header = [h + nl for h in header_lines(t)] if t.format == "delimited" else []
     keys = (np.concatenate([np.asarray(tab.lines) for tab in tables])
             if tables else np.empty(0, np.int64))
     order = np.argsort(keys, kind="stable")
-    body = (pa.concat_arrays(rendered).take(pa.array(order)) if rendered
+    body = (pa.concat_arrays(rendered) if len(rendered) > 1 else rendered[0] if rendered
             else pa.array([], pa.large_string()))
+    if len(order) and not np.array_equal(order, np.arange(len(order))):
+        body = body.take(pa.array(order))
+    # Row r of the tables (all of them, one after another) is line out_line[r] of the file.
     out_line = np.empty(len(order), np.int64)
     out_line[order] = np.arange(len(order)) + len(header) + 1
-    issues = [Issue(code, msg, line=int(out_line[r]), record=tables[where[r][0]].record,
+    sizes = [len(tab) for tab in tables]
+    table_of = np.repeat(np.arange(len(tables)), sizes)
+    starts = np.cumsum([0, *sizes])
+    issues = [Issue(code, msg, line=int(out_line[r]), record=tables[table_of[r]].record,
                     field=fld, value=val) for r, code, msg, fld, val in problems]
-    issues.extend(_unencodable(body, order, tables, where, t, len(header)))
-    all_lines = pa.concat_arrays([pa.array(header, pa.large_string()), body])
-    nl = t.newline_chars
-    text = pc.binary_join(pa.LargeListArray.from_arrays([0, len(all_lines)], all_lines),
-                          pa.scalar(nl, pa.large_string()))[0]
-    if is_utf8(t.encoding):
-        data = text.as_buffer().to_pybytes() if text.is_valid else b""
-    else:
-        data = text.as_py().encode(t.encoding, "replace")
-    if len(all_lines) and t.final_newline:
-        data += nl.encode("ascii")
+    body, bad = _encoded(body, t.encoding)
+    for i in bad:
+        k = int(table_of[order[i]])
+        issues.extend(_unencodable(tables[k], int(order[i] - starts[k]), int(i) + len(header)
+                                   + 1, t.encoding))
+    # utf-8-sig would put its BOM before the header: the BOM is added once, below.
+    head_codec = "utf-8" if is_utf8(t.encoding) else t.encoding
+    data = "".join(header).encode(head_codec, "replace") + _text_bytes(body)
+    if data and not t.final_newline:
+        data = data[:-len(nl)]
     if _codec_name(t.encoding) == "utf-8-sig":
         data = BOM + data
     if t.eof_marker:
         data += EOF_MARKER
     return data, issues
+
+
+def _text_bytes(arr: pa.Array) -> bytes:
+    """The values of a (large) string or binary array laid end to end, as one copy."""
+    if not len(arr):
+        return b""
+    offsets = np.frombuffer(arr.buffers()[1], np.int64)[arr.offset:arr.offset + len(arr) + 1]
+    data = arr.buffers()[2]
+    if data is None:
+        return b""
+    out: bytes = data[int(offsets[0]):int(offsets[-1])].to_pybytes()
+    return out
+
+
+def _encoded(body: pa.Array, encoding: str) -> tuple[pa.Array, np.ndarray]:
+    """The lines as bytes in ``encoding``, and the rows holding a character it lacks.
+
+    Lines of plain ASCII (most of them, in an ERP file) are the same bytes in every
+    encoding bridge writes, so only the others go through Python's codec, as one text.
+    """
+    none = np.empty(0, np.int64)
+    if is_utf8(encoding):
+        return body, none
+    pattern = _bad_chars_pattern(encoding)
+    if pattern is None:
+        # Not a one-byte-per-character codec: each line through Python's codec.
+        texts = body.to_pylist()
+        bad = np.array([i for i, s in enumerate(texts) if not _encodes(s, encoding)],
+                       np.int64)
+        return pa.array([s.encode(encoding, "replace") for s in texts], pa.large_binary()), bad
+    if _ascii_compatible(encoding):
+        ascii_ = pc.string_is_ascii(body).to_numpy(zero_copy_only=False)
+        others = np.flatnonzero(~np.asarray(ascii_, dtype=bool))
+    else:
+        others = np.arange(len(body))
+    if not len(others):
+        return body, none
+    every = len(others) == len(body)
+    lines = body if every else body.take(pa.array(others))
+    hit = pc.match_substring_regex(lines, pattern).to_numpy(zero_copy_only=False)
+    bad = others[np.asarray(hit, dtype=bool)]
+    # One byte per character (a '?' for one it lacks): the encoded text splits back into
+    # lines at the running sum of their lengths in characters.
+    data = _text_bytes(lines).decode("utf-8").encode(encoding, "replace")
+    offsets = np.zeros(len(lines) + 1, np.int64)
+    np.cumsum(pc.utf8_length(lines).to_numpy(zero_copy_only=False), out=offsets[1:])
+    if offsets[-1] != len(data):
+        encoded = pa.array([s.encode(encoding, "replace") for s in lines.to_pylist()],
+                           pa.large_binary())
+    else:
+        encoded = pa.LargeBinaryArray.from_buffers(
+            pa.large_binary(), len(lines), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    if every:
+        return encoded, bad
+    mask = np.zeros(len(body), dtype=bool)
+    mask[others] = True
+    return pc.replace_with_mask(body.cast(pa.large_binary()), pa.array(mask), encoded), bad
+
+
+@functools.cache
+def _ascii_compatible(encoding: str) -> bool:
+    try:
+        return bytes(range(128)).decode(encoding) == "".join(map(chr, range(128)))
+    except (UnicodeDecodeError, LookupError):
+        return False
 
 
 def _codec_name(encoding: str) -> str:
@@ -91,6 +164,7 @@ def _codec_name(encoding: str) -> str:
     return codecs.lookup(encoding).name
 
 
+@functools.cache
 def _bad_chars_pattern(encoding: str) -> str | None:
     """A regex matching one character the encoding cannot hold (None: it holds them all)."""
     if is_utf8(encoding):
@@ -111,29 +185,17 @@ def _bad_chars_pattern(encoding: str) -> str | None:
     return "[^" + "".join(ranges) + "]"
 
 
-def _unencodable(body: pa.Array, order: np.ndarray, tables: Sequence[RawTable],
-                 where: list[tuple[int, int]], t: Tracciato, nh: int) -> list[Issue]:
-    pattern = _bad_chars_pattern(t.encoding)
-    if pattern is not None:
-        hit = pc.match_substring_regex(body, pattern).to_numpy(zero_copy_only=False)
-        flagged = np.flatnonzero(hit)
-    elif is_utf8(t.encoding):
-        return []
-    else:
-        flagged = np.array([i for i, s in enumerate(body.to_pylist())
-                            if not _encodes(s, t.encoding)], np.int64)
+def _unencodable(tab: RawTable, row: int, line: int, encoding: str) -> list[Issue]:
+    """An issue for each cell of the row that holds a character the encoding lacks."""
     issues = []
-    for i in flagged:
-        k, r = where[int(order[i])]
-        tab = tables[k]
-        for name, col in tab.columns.items():
-            cell = col[r].as_py()
-            bad = [c for c in (cell or "") if not _encodes(c, t.encoding)]
-            if bad:
-                issues.append(Issue(
-                    "unencodable", f"{bad[0]!r} (U+{ord(bad[0]):04X}) cannot be written in "
-                    f"{t.encoding}; written as '?'", line=int(i) + nh + 1, record=tab.record,
-                    field=name, value=clip(cell)))
+    for name, col in tab.columns.items():
+        cell = col[row].as_py()
+        bad = [c for c in (cell or "") if not _encodes(c, encoding)]
+        if bad:
+            issues.append(Issue(
+                "unencodable", f"{bad[0]!r} (U+{ord(bad[0]):04X}) cannot be written in "
+                f"{encoding}; written as '?'", line=line, record=tab.record,
+                field=name, value=clip(cell)))
     return issues
 
 
@@ -169,8 +231,8 @@ def _re_escape(s: str) -> str:
     return "".join("\\" + c if not c.isalnum() else c for c in s)
 
 
-def render_delimited(tab: RawTable, t: Tracciato) -> pa.Array:
-    """One table's rows as lines of text (without line ends)."""
+def render_delimited(tab: RawTable, t: Tracciato, end: str = "") -> pa.Array:
+    """One table's rows as lines of text, each followed by ``end``."""
     d = t.dialect
     rec = t.records[tab.record]
     n = len(tab)
@@ -182,8 +244,12 @@ def render_delimited(tab: RawTable, t: Tracciato) -> pa.Array:
         force = d.quoting == "all" or (d.quoting == "nonnumeric" and not f.is_numeric)
         cells.append(quote_column(chunks._plain(col).cast(pa.string()), d, force))
     if not cells:
-        return pa.array([""] * n, pa.string())
-    return pc.binary_join_element_wise(*cells, d.delimiter)
+        return fixed.repeat(end, n)
+    parts: list[Any] = []
+    for c in cells:
+        parts += [c, d.delimiter]
+    parts[-1] = end
+    return pc.binary_join_element_wise(*parts, "")
 
 
 def header_lines(t: Tracciato) -> list[str]:

@@ -13,7 +13,7 @@ import codecs
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO
 
 from bridge.issues import Issue
 
@@ -55,6 +55,8 @@ class Block:
     first_line: int
     offset: int
     final: bool
+    #: The line after the block's last (0: not known), saving a count of its line ends.
+    next_line: int = 0
 
 
 @dataclass
@@ -138,19 +140,22 @@ class TextSource:
             self.issues.append(Issue(
                 "nul-byte", f"NUL byte at offset {offset + pos} (line {where}); {nuls} NUL "
                 "bytes in this part of the file", line=where))
-        if not self._bom_reported and (pos := data.find(BOM)) >= 0:
+        # The BOM's first byte is rare in text, and looking for one byte is much faster.
+        if not self._bom_reported and BOM[:1] in data and (pos := data.find(BOM)) >= 0:
             self._bom_reported = True
             where = line + count_lines(data[:pos])
             self.issues.append(Issue(
                 "bom-in-middle", f"byte-order mark at offset {offset + pos} (line {where}); "
                 "was this file made by joining files?", line=where))
         text = self._to_utf8(data, line, offset)
-        lf, cr = data.count(b"\n"), data.count(b"\r")
+        # Each count is a pass over the block: skip those a search shows to be zero.
+        lf = data.count(b"\n")
+        cr = data.count(b"\r") if b"\r" in data else 0
         crlf = data.count(b"\r\n") if cr else 0
         self.lone_cr = self.lone_cr or cr > crlf
         self._line = line + lf + cr - crlf
         self._offset = offset + len(data)
-        return Block(text, line, offset, final)
+        return Block(text, line, offset, final, self._line)
 
     def _to_utf8(self, data: bytes, line: int, offset: int) -> bytes:
         enc = self.encoding
@@ -207,46 +212,6 @@ def _valid_utf8(data: bytes) -> bool:
     except pa.ArrowInvalid:
         return False
     return True
-
-
-class Utf8Reader(io.RawIOBase):
-    """A file-like view of blocks, for readers that want a stream (pyarrow's CSV reader).
-
-    It keeps the blocks served since the line last passed to :meth:`forget_before`, so
-    that the text from a line on can be read again when that reader gives up.
-    """
-
-    def __init__(self, first: Block, rest: Iterator[Block]) -> None:
-        super().__init__()
-        self._rest = rest
-        self._kept: list[Block] = [first]
-        self._buf = first.data
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        while self._pos >= len(self._buf):
-            nxt = next(self._rest, None)
-            if nxt is None:
-                return 0
-            self._kept.append(nxt)
-            self._buf, self._pos = nxt.data, 0
-        n = min(len(b), len(self._buf) - self._pos)
-        b[:n] = self._buf[self._pos:self._pos + n]
-        self._pos += n
-        return n
-
-    def forget_before(self, line: int) -> None:
-        while len(self._kept) > 1 and self._kept[1].first_line <= line:
-            self._kept.pop(0)
-
-    def text_from(self, line: int) -> tuple[bytes, Iterator[Block]]:
-        """The text kept from ``line`` on, and the blocks not yet served."""
-        first = self._kept[0].first_line
-        kept = b"".join(k.data for k in self._kept)
-        return tail_from_line(kept, first, line), self._rest
 
 
 def tail_from_line(buf: bytes, first_line: int, line: int) -> bytes:

@@ -98,7 +98,7 @@ def render_column(values: pa.Array | pa.ChunkedArray, field: FieldSpec,
         values = values.combine_chunks() if values.num_chunks else pa.array([], values.type)
     if values.type == pa.null():
         values = pa.nulls(len(values), arrow_type(field))
-    bad = Collector(_shown(values))
+    bad = Collector(lambda: _shown(values), len(values))
     kind = field.type
     if field.is_numeric:
         out = render_number(values, field, bad, width)

@@ -10,6 +10,7 @@ full of them is refused anyway.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,10 +100,19 @@ class Collector:
     inside a message may differ (e.g. trimmed) and is passed to :meth:`add`.
     """
 
-    def __init__(self, raw: pa.Array) -> None:
-        self.raw = raw
+    def __init__(self, raw: pa.Array | Callable[[], pa.Array], size: int | None = None) -> None:
+        # ``raw`` may be a function making it (with ``size``): when rendering, the values
+        # as text cost a cast of the whole column, wanted only if some cell is bad.
+        self._raw = raw
         self._entries: list[_Entry] = []
-        self._flagged = np.zeros(len(raw), dtype=bool)
+        n = size if size is not None else len(raw)  # type: ignore[arg-type]
+        self._flagged = np.zeros(n, dtype=bool)
+
+    @property
+    def raw(self) -> pa.Array:
+        if callable(self._raw):
+            self._raw = self._raw()
+        return self._raw
 
     def add(self, mask: pa.Array | np.ndarray, code: str, template: str,
             shown: pa.Array | None = None) -> np.ndarray:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bridge.fields import buffers
 from bridge.fields.cells import Collector
 from bridge.fields.numbers import PUNCH_NEGATIVE, PUNCH_POSITIVE
 from bridge.spec.model import FieldSpec
@@ -26,10 +28,21 @@ def render_number(values: pa.Array, field: FieldSpec, bad: Collector,
                   width: int | None) -> pa.Array:
     """Text of integer or decimal values in the field's style; null stays null."""
     scale = field.scale if field.type == "decimal" else 0
-    neg, whole, frac = _digits(values, field, scale, bad)
+    fast = _int_digits(values, scale, bad)
+    magnitude = None
+    if fast is None:
+        neg, whole, frac = _digits(values, field, scale, bad)
+    else:
+        neg, magnitude = fast
+        if not (field.implied_decimals and field.type == "decimal"):
+            whole, frac = _split_digits(magnitude, scale)
     if field.implied_decimals and field.type == "decimal":
-        body = pc.utf8_ltrim(whole if frac is None else _join(whole, frac), characters="0")
-        body = pc.if_else(pc.equal(body, ""), "0", body)
+        if magnitude is not None:
+            body = pc.cast(magnitude, pa.string())  # the digits, decimals included
+        else:
+            body = pc.utf8_ltrim(whole if frac is None else _join(whole, frac),
+                                 characters="0")
+            body = pc.if_else(pc.equal(body, ""), "0", body)
     else:
         if field.thousands_separator and field.sign != "overpunch":
             whole = group_thousands(whole, field.thousands_separator)
@@ -90,6 +103,68 @@ def _digits(values: pa.Array, field: FieldSpec, scale: int,
         digits, -scale)
 
 
+def _int_digits(values: pa.Array, scale: int, bad: Collector
+                ) -> tuple[pa.Array, pa.Array] | None:
+    """Sign and unscaled magnitude at ``scale`` (int64) of integer or decimal values.
+
+    A decimal128 that fits an int64 (every one bridge decodes, 18 digits) is that int64
+    in its low eight bytes, the high eight repeating its sign; integers are int64 already.
+    Division and remainder by a power of ten then split them, far faster than rendering
+    decimal text and cutting it. None when some value does not fit: :func:`_digits`.
+    """
+    typ = values.type
+    n = len(values)
+    if n == 0:
+        return None
+    valid = None if values.null_count == 0 else np.asarray(
+        values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if pa.types.is_integer(typ) and (typ.bit_width < 64 or pa.types.is_signed_integer(typ)):
+        unscaled = np.asarray(pc.fill_null(values.cast(pa.int64()), 0)
+                              .to_numpy(zero_copy_only=False), dtype=np.int64)
+        typ_scale = 0
+    elif pa.types.is_decimal128(typ) and typ.scale >= 0:
+        words = np.frombuffer(values.buffers()[1], dtype=np.int64)
+        words = words[2 * values.offset: 2 * (values.offset + n)]
+        unscaled, high = words[0::2], words[1::2]
+        fits = high == (unscaled >> 63)
+        if valid is not None:
+            unscaled, fits = np.where(valid, unscaled, 0), fits | ~valid
+        if not fits.all():
+            return None
+        typ_scale = typ.scale
+    else:
+        return None
+    extra = typ_scale - scale
+    if n and (int(unscaled.min()) == np.iinfo(np.int64).min or (
+            extra < 0 and int(np.abs(unscaled).max()) > np.iinfo(np.int64).max // 10 ** -extra)):
+        return None
+    negative = unscaled < 0
+    magnitude = np.abs(unscaled)
+    if extra > 0:
+        # More decimals than the field holds: fine when they are zeros, else reported
+        # (the digits are cut, never rounded, and the caller refuses the file).
+        step = 10 ** extra
+        bad.add(magnitude % step != 0, "too-many-decimals",
+                f"{{value}} has more than {scale} decimal digits")
+        magnitude //= step
+    elif extra < 0:
+        magnitude *= 10 ** -extra
+    mask = None if valid is None else ~valid
+    return pa.array(negative, pa.bool_(), mask=mask), pa.array(magnitude, pa.int64(), mask=mask)
+
+
+def _split_digits(magnitude: pa.Array, scale: int) -> tuple[pa.Array, pa.Array | None]:
+    """Whole digits and exactly ``scale`` decimal digits of unscaled magnitudes."""
+    if not scale:
+        return pc.cast(magnitude, pa.string()), None
+    unit = 10 ** scale
+    whole = pc.cast(pc.divide(magnitude, unit), pa.string())  # integer division: floor
+    frac = pc.utf8_lpad(pc.cast(pc.subtract(magnitude, pc.multiply(pc.divide(magnitude, unit),
+                                                                    unit)), pa.string()),
+                        scale, "0")
+    return whole, frac
+
+
 def group_thousands(whole: pa.Array, sep: str) -> pa.Array:
     """'1234567' -> '1.234.567': cut into groups of three counted from the right."""
     longest = pc.max(pc.utf8_length(whole)).as_py() or 0
@@ -136,10 +211,16 @@ def render_boolean(values: pa.Array, field: FieldSpec) -> pa.Array:
 
 def fit(text: pa.Array, field: FieldSpec, width: int, bad: Collector) -> pa.Array:
     """Pad every cell to ``width`` with the field's pad and alignment; cut longer ones."""
-    long = pc.greater(pc.utf8_length(text), width)
-    flags = bad.add(long, "too-long", f"{{value}} is longer than the field's {width} "
-                    "characters", text)
-    if flags.any():
-        text = pc.utf8_slice_codeunits(text, 0, width)
+    # No cell has more characters than bytes: when no cell has more bytes than the width
+    # (the common case), counting characters is not needed.
+    span = pc.min_max(pc.binary_length(text)).as_py()
+    if span["min"] == span["max"] == width and buffers.is_ascii(text):
+        return text  # every cell is exactly ``width`` characters already (numbers, codes)
+    if (span["max"] or 0) > width:
+        long = pc.greater(pc.utf8_length(text), width)
+        flags = bad.add(long, "too-long", f"{{value}} is longer than the field's {width} "
+                        "characters", text)
+        if flags.any():
+            text = pc.utf8_slice_codeunits(text, 0, width)
     pad = pc.utf8_lpad if field.out_align == "right" else pc.utf8_rpad
     return pad(text, width, field.out_pad)
