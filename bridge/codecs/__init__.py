@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from bridge.codecs.raw import RawChunk, RawTable
     from bridge.fields import BadCells
     from bridge.spec.model import RecordSpec, Tracciato
+    from bridge.validate import FileChecker
 
 Source = bytes | IO[bytes] | Path
 LINE = "_line"
@@ -91,10 +92,8 @@ def iter_decode(
         yield from typed(source)
 
 
-def _typed(chunks: Iterator[RawChunk], t: Tracciato, checker: object) -> Iterator[Decoded]:
-    from bridge.validate import FileChecker
-
-    assert isinstance(checker, FileChecker)
+def _typed(chunks: Iterator[RawChunk], t: Tracciato, checker: FileChecker
+           ) -> Iterator[Decoded]:
     pending: Decoded | None = None
     for chunk in chunks:
         if pending is not None:
