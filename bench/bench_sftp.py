@@ -148,8 +148,10 @@ def measure(server: Sshd, work: Path, args: argparse.Namespace) -> dict[str, dic
 
 def show(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
     rows = []
+    load = os.getloadavg()
     print(f"\nSFTP on loopback, {CIPHER}, best of {args.repeat}; "
-          f"python {platform.python_version()}")
+          f"python {platform.python_version()}; load average {load[0]:.2f} {load[1]:.2f} "
+          f"(the machine may be shared: compare ratios, run it again when loaded)")
     print(f"{'transfer':<28}{'bridge':>14}{'openssh sftp':>16}{'ratio':>8}{'target':>8}")
     for what, r in results.items():
         big = "big" in what
@@ -166,7 +168,8 @@ def show(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None
                      "target": target})
     (HERE / "out").mkdir(exist_ok=True)
     (HERE / "out" / "sftp.json").write_text(json.dumps(
-        {"cipher": CIPHER, "repeat": args.repeat, "results": rows}, indent=2) + "\n")
+        {"cipher": CIPHER, "repeat": args.repeat, "load": load[:2], "results": rows},
+        indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ timeouts and reconnects, and `bridge connections`."""
 from __future__ import annotations
 
 import base64
+import errno
 import logging
 import os
 import shutil
@@ -24,7 +25,7 @@ from bridge import hostkeys
 from bridge.cli import main
 from bridge.config import SftpConnection
 from bridge.errors import ConfigError, TransientError
-from bridge.transport import UnsafeName
+from bridge.transport import UnsafeName, sftp_pipe
 from bridge.transport.base import TargetExists
 from bridge.transport.sftp import SftpTransport
 from tests.sshd import (
@@ -88,7 +89,12 @@ def test_connection_uses_nodelay_and_aes_gcm(remote: tuple[SftpTransport, Path])
     assert t._ssh is first  # one connection for the whole pass
 
 
-@pytest.mark.parametrize("size", [0, 10_000, (1 << 20) - 1, 1 << 20, 2_500_001])
+#: Around one 32 KB request, one 255 KB request (OpenSSH's limit), 1 MB, and a big file.
+SIZES = [0, 1, 10_000, 32767, 32768, 32769, 261119, 261120, 261121, (1 << 20) - 1, 1 << 20,
+         (1 << 20) + 1, 2_500_001, 5_000_000]
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_download_is_byte_exact(remote: tuple[SftpTransport, Path], tmp_path: Path,
                                 size: int) -> None:
     t, root = remote
@@ -98,6 +104,111 @@ def test_download_is_byte_exact(remote: tuple[SftpTransport, Path], tmp_path: Pa
     t.download("", "big file è.bin", dest)
     assert dest.read_bytes() == data
     assert not dest.with_name("local.bin.part").exists()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_upload_is_byte_exact(remote: tuple[SftpTransport, Path], tmp_path: Path,
+                              size: int) -> None:
+    t, root = remote
+    data = os.urandom(size)
+    (tmp_path / "src.bin").write_bytes(data)
+    t.upload(tmp_path / "src.bin", "out", "file è.bin")
+    assert (root / "out" / "file è.bin").read_bytes() == data
+    assert [p.name for p in (root / "out").iterdir()] == ["file è.bin"]
+
+
+def test_requests_use_the_servers_limits(remote: tuple[SftpTransport, Path]) -> None:
+    t, _ = remote
+    t.list("")
+    assert t._pipe is not None
+    assert t._pipe.read_size == t._pipe.write_size == 261120  # limits@openssh.com
+
+
+@pytest.mark.parametrize("read_size", [4096, 1 << 20])
+def test_short_answers_and_small_requests_stay_byte_exact(
+        remote: tuple[SftpTransport, Path], tmp_path: Path, read_size: int) -> None:
+    # 1 MB reads are cut to 255 KB by OpenSSH: every answer is short and the rest is asked
+    # again; 4 KB reads keep 512 requests in flight.
+    t, root = remote
+    data = os.urandom(3_000_001)
+    (root / "f.bin").write_bytes(data)
+    t.list("")
+    assert t._pipe is not None
+    t._pipe.read_size = t._pipe.write_size = read_size
+    t.download("", "f.bin", tmp_path / "f.bin")
+    assert (tmp_path / "f.bin").read_bytes() == data
+    if read_size < 65536:
+        t.upload(tmp_path / "f.bin", "out", "g.bin")
+        assert (root / "out" / "g.bin").read_bytes() == data
+
+
+def test_a_server_without_limits_gets_32k_requests(shared_sshd: Sshd, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bridge.transport.sftp.Pipe.ask_limits", lambda self: None)
+    root = tmp_path / "remote"
+    root.mkdir()
+    data = os.urandom(700_001)
+    (tmp_path / "src").write_bytes(data)
+    t = transport(shared_sshd, root)
+    try:
+        t.upload(tmp_path / "src", "", "a.bin")
+        t.download("", "a.bin", tmp_path / "back")
+        assert t._pipe is not None and t._pipe.read_size == 32768
+    finally:
+        t.close()
+    assert (tmp_path / "back").read_bytes() == data
+
+
+def test_failures_leave_the_session_usable(remote: tuple[SftpTransport, Path],
+                                           tmp_path: Path) -> None:
+    t, root = remote
+    (root / "in").mkdir()
+    (root / "in" / "a.txt").write_bytes(b"a" * 100_000)
+    (root / "in" / "secret").write_bytes(b"s")
+    (root / "in" / "secret").chmod(0)
+    (root / "ro").mkdir(mode=0o500)
+    (tmp_path / "src").write_bytes(b"x" * 100_000)
+    t.list("in")
+    first = t._ssh
+    with pytest.raises(TransientError, match="missing"):
+        t.download("in", "missing", tmp_path / "m")
+    assert not (tmp_path / "m.part").exists() and not (tmp_path / "m").exists()
+    if os.geteuid() != 0:  # root reads and writes whatever the modes say
+        with pytest.raises(TransientError, match="secret"):
+            t.download("in", "secret", tmp_path / "s")
+        with pytest.raises(TransientError, match="ro"):
+            t.upload(tmp_path / "src", "ro", "b.txt")
+    t.download("in", "a.txt", tmp_path / "a.txt")
+    assert (tmp_path / "a.txt").read_bytes() == b"a" * 100_000
+    assert t._ssh is first  # answers all taken: no reconnect was needed
+    (root / "ro").chmod(0o700)
+
+
+def test_a_full_local_disk_mid_download_drains_the_answers(
+        remote: tuple[SftpTransport, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    t, root = remote
+    data = os.urandom(5_000_000)
+    (root / "big.bin").write_bytes(data)
+    real = sftp_pipe._pwrite
+    calls = []
+
+    def pwrite(fd: int, view: memoryview, offset: int) -> None:
+        calls.append(offset)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, view, offset)
+
+    t.list("")
+    first = t._ssh
+    monkeypatch.setattr(sftp_pipe, "_pwrite", pwrite)
+    with pytest.raises(TransientError, match="No space left"):
+        t.download("", "big.bin", tmp_path / "big.bin")
+    assert not (tmp_path / "big.bin.part").exists() and not (tmp_path / "big.bin").exists()
+    monkeypatch.setattr(sftp_pipe, "_pwrite", real)
+    t.download("", "big.bin", tmp_path / "big.bin")  # on the same session, still in step
+    assert t._ssh is first
+    assert (tmp_path / "big.bin").read_bytes() == data
 
 
 def test_upload_makes_folders_renames_and_never_overwrites(remote: tuple[SftpTransport, Path],
