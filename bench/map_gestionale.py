@@ -1,7 +1,8 @@
 """The benchmark's transform: decoded Shopify order rows -> the ``gestionale/ordini`` records.
 
-Written as a user of bridge would write it: pandas on the typed tables that
-``bridge.codecs.iter_decode`` yields, nothing private. Every step works on whole columns
+Written as a user of bridge would write it: pyarrow compute on the data behind the typed
+(ArrowDtype) tables that ``bridge.codecs.iter_decode`` yields, and pandas tables handed back
+to ``bridge.codecs.encode``; nothing private. Every step works on whole columns
 (a Shopify order is a run of rows with the same Name, so group boundaries come from one
 comparison with the previous row, not from a Python loop).
 
@@ -72,142 +73,153 @@ def arrow(s: pd.Series) -> pa.ChunkedArray:
     return pa.chunked_array(s.array.__arrow_array__())
 
 
-def series(values: pa.Array | pa.ChunkedArray, index: pd.Index | None = None) -> pd.Series:
-    return pd.Series(pd.arrays.ArrowExtensionArray(values), index=index)
-
-
-def const(value: object, n: int, dtype: pd.ArrowDtype) -> pd.Series:
+def const(value: object, n: int, typ: pa.DataType) -> pa.Array:
     """One value n times, built by pyarrow rather than from a Python list of n objects."""
-    one = pa.array([value], dtype.pyarrow_dtype)
-    return series(pc.take(one, pa.array(np.zeros(n, dtype=np.int32))))
+    one = pa.array([value], typ)
+    return pc.take(one, pa.array(np.zeros(n, dtype=np.int32)))
 
 
-def decimal(s: pd.Series, scale: int) -> pd.Series:
+def decimal(values: pa.Array | pa.ChunkedArray, scale: int) -> pa.Array | pa.ChunkedArray:
     """Integers or decimals as decimal128(18, scale); via 38 digits, as int64 needs 19."""
-    wide = pc.cast(arrow(s), pa.decimal128(38, scale))
-    return series(pc.cast(wide, pa.decimal128(18, scale)), s.index)
+    wide = pc.cast(values, pa.decimal128(38, scale))
+    return pc.cast(wide, pa.decimal128(18, scale))
 
 
-def lookup(s: pd.Series, table: Mapping[str, str], default: str) -> pd.Series:
+def lookup(values: pa.ChunkedArray, table: Mapping[str, str], default: str) -> pa.Array:
     """Map text through a small table with one hash join, not a dict call per row."""
     keys = pa.array(list(table), pa.string())
     codes = pa.array([*table.values(), default], pa.string())
-    at = pc.fill_null(pc.index_in(arrow(s), value_set=keys), len(table))
-    return series(pc.take(codes, at), s.index)
+    at = pc.fill_null(pc.index_in(values, value_set=keys), len(table))
+    return pc.take(codes, at)
 
 
-def customer_code(email: pd.Series) -> pd.Series:
+def customer_code(email: pa.ChunkedArray) -> pa.Array:
     """A stable 8-character customer code from the e-mail (a stand-in for a master-data lookup)."""
-    folded = pc.fill_null(pc.utf8_lower(arrow(email)), "").combine_chunks()
+    folded = pc.fill_null(pc.utf8_lower(email), "").combine_chunks()
     # A customer orders more than once: hash each distinct e-mail once, then spread.
     coded = pc.dictionary_encode(folded)
     unique = coded.dictionary.to_numpy(zero_copy_only=False)
-    hashed = pd.util.hash_array(unique.astype(object)) % np.uint64(10_000_000)
+    # The values are distinct already: no categorizing before hashing.
+    hashed = pd.util.hash_array(unique.astype(object), categorize=False) % np.uint64(10_000_000)
     digits = pc.utf8_lpad(pc.cast(pa.array(hashed), pa.string()), width=7, padding="0")
     codes = pc.binary_join_element_wise("C", digits, "")
-    return series(pc.take(codes, coded.indices), email.index)
+    return pc.take(codes, coded.indices)
 
 
-def order_day(created: pd.Series) -> pd.Series:
+def order_day(values: pa.ChunkedArray) -> pa.ChunkedArray:
     """The order's calendar day in Rome, whatever zone the timestamps were typed in."""
-    values = arrow(created)
     if pa.types.is_timestamp(values.type) and values.type.tz is not None:
-        local = pc.local_timestamp(pc.cast(values, pa.timestamp(values.type.unit, ZONE)))
-        values = local
-    return series(pc.cast(values, pa.date32()), created.index)
+        values = pc.local_timestamp(pc.cast(values, pa.timestamp(values.type.unit, ZONE)))
+    return pc.cast(values, pa.date32())
 
 
 def bad_lines(issues: Iterable[Issue]) -> np.ndarray:
     return np.unique(np.array([i.line for i in issues if i.line is not None], dtype=np.int64))
 
 
+def starts_of(name: pa.ChunkedArray) -> np.ndarray:
+    """Where each order starts: a row whose Name differs from the previous row's (or is NA)."""
+    n = len(name)
+    first = np.ones(n, dtype=bool)
+    if n > 1:
+        differs = pc.fill_null(pc.not_equal(name[1:], name[:-1]), True)
+        first[1:] = differs.to_numpy()
+    return first
+
+
+def frame(table: pa.Table) -> pd.DataFrame:
+    """The table as ArrowDtype columns, in one conversion rather than a Series per column."""
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
 def to_gestionale(rows: pd.DataFrame, issues: Iterable[Issue]) -> Mapped:
     """Map one chunk of decoded Shopify rows (whole orders) to testate and righe."""
-    name = rows["name"]
-    # The first row compares with nothing (NA): it starts an order all the same.
-    total_orders = int((name != name.shift()).fillna(True).sum())
-    bad_names = name[rows["_line"].isin(bad_lines(issues))].unique()
-    # Taking rows costs a copy per column: take only the columns the mapping reads
-    rows = rows[LINE_FIELDS + ORDER_FIELDS]
-    if len(bad_names):
-        rows = rows.loc[~name.isin(bad_names).to_numpy(dtype=bool)].reset_index(drop=True)
+    # The mapping runs on the pyarrow data behind the typed columns: no pandas copies.
+    table = pa.table({c: arrow(rows[c]) for c in LINE_FIELDS + ORDER_FIELDS})
+    total_orders = int(starts_of(table["name"]).sum())
+    bad = bad_lines(issues)
+    if len(bad):
+        name = rows["name"]
+        bad_names = name[rows["_line"].isin(bad)].unique()
+        if len(bad_names):
+            table = table.filter(pa.array(~name.isin(bad_names).to_numpy(dtype=bool)))
 
-    name = rows["name"]
-    first = (name != name.shift()).to_numpy(dtype=bool, na_value=True)
+    name = table["name"]
+    first = starts_of(name)
     order_of_row = np.cumsum(first) - 1
     starts = np.flatnonzero(first)
-    numero = name.str.lstrip("#").astype(INT)
-
-    head = rows.loc[first, ["name", "_line", *ORDER_FIELDS]].reset_index(drop=True)
-    testata = pd.DataFrame({
-        "numero_ordine": numero[first].reset_index(drop=True),
+    numero = pc.cast(pc.utf8_ltrim(name, characters="#"), pa.int64())
+    head = table.select(["name", "_line", *ORDER_FIELDS]).take(pa.array(starts))
+    head_numero = numero.take(pa.array(starts))
+    testata = pa.table({
+        "numero_ordine": head_numero,
         "data_ordine": order_day(head["created_at"]),
         "codice_cliente": customer_code(head["email"]),
         "codice_pagamento": lookup(head["payment_method"], PAYMENT_CODES, UNKNOWN_PAYMENT),
         "riferimento": head["name"],
-        "totale": head["total"].astype(MONEY),
+        "totale": pc.cast(head["total"], MONEY.pyarrow_dtype),
         "valuta": head["currency"],
         "_line": head["_line"],
     })
 
-    qty = rows["lineitem_quantity"]
-    price = rows["lineitem_price"].astype(MONEY)
-    parent_line = head["_line"].to_numpy(dtype=np.int64)
-    items = pd.DataFrame({
+    qty = table["lineitem_quantity"]
+    price = pc.cast(table["lineitem_price"], MONEY.pyarrow_dtype)
+    parent_line = np.asarray(head["_line"].to_numpy(), dtype=np.int64)
+    items = {
         "numero_ordine": numero,
-        "numero_riga": pd.Series(np.arange(len(rows)) - starts[order_of_row] + 1, dtype=INT),
-        "codice_articolo": rows["lineitem_sku"],
-        "descrizione": rows["lineitem_name"].str.slice(0, DESCRIPTION_WIDTH).str.rstrip(),
+        "numero_riga": pa.array(np.arange(len(table)) - starts[order_of_row] + 1, pa.int64()),
+        "codice_articolo": table["lineitem_sku"],
+        "descrizione": pc.utf8_rtrim_whitespace(
+            pc.utf8_slice_codeunits(table["lineitem_name"], 0, DESCRIPTION_WIDTH)),
         "quantita": decimal(qty, 3),
         "prezzo_unitario": price,
-        "importo": decimal(price * qty, 2),
-        "_parent_line": pd.Series(parent_line[order_of_row], dtype=INT),
-    })
-    per_order = np.diff(np.append(starts, len(rows)))
-    extra = _extra_righe(head, testata["numero_ordine"], per_order, parent_line)
-    righe = pd.concat([items, *extra], ignore_index=True)
-    righe["codice_iva"] = const(VAT_CODE, len(righe), TEXT)
-    righe["aliquota_iva"] = const(VAT_RATE, len(righe), MONEY)
-    return Mapped(testata, righe, total_orders - len(testata))
+        "importo": decimal(pc.multiply_checked(price, qty), 2),
+        "_parent_line": pa.array(parent_line[order_of_row], pa.int64()),
+    }
+    per_order = np.diff(np.append(starts, len(table)))
+    parts = [pa.table(items), *_extra_righe(head, head_numero, per_order, parent_line)]
+    righe = pa.concat_tables(parts)
+    righe = righe.append_column("codice_iva", const(VAT_CODE, len(righe), pa.string()))
+    righe = righe.append_column("aliquota_iva",
+                                const(VAT_RATE, len(righe), MONEY.pyarrow_dtype))
+    return Mapped(frame(testata), frame(righe), total_orders - len(testata))
 
 
-def _extra_righe(head: pd.DataFrame, numero: pd.Series, per_order: np.ndarray,
-                 parent_line: np.ndarray) -> list[pd.DataFrame]:
+def _extra_righe(head: pa.Table, numero: pa.Array | pa.ChunkedArray, per_order: np.ndarray,
+                 parent_line: np.ndarray) -> list[pa.Table]:
     """A shipping riga and a (negative) discount riga for the orders that have them."""
-    zero = Decimal("0.00")
+    money = MONEY.pyarrow_dtype
+    zero = pa.scalar(Decimal("0.00"), money)
 
-    def amount(col: str) -> pd.Series:
-        values = arrow(head[col].astype(MONEY))
-        return series(pc.fill_null(values, pa.scalar(zero, values.type)), head.index)
+    def amount(col: str) -> pa.ChunkedArray:
+        return pc.fill_null(pc.cast(head[col], money), zero)
 
     shipping, discount = amount("shipping"), amount("discount_amount")
-    has_ship = (shipping > zero).to_numpy(dtype=bool)
-    has_disc = (discount > zero).to_numpy(dtype=bool)
+    has_ship = pc.greater(shipping, zero).to_numpy()
+    has_disc = pc.greater(discount, zero).to_numpy()
     one = Decimal("1.000")
 
-    def riga(mask: np.ndarray, offset: np.ndarray, sku: str, text: pd.Series,
-             price: pd.Series | None, amount: pd.Series) -> pd.DataFrame:
-        n = int(mask.sum())
-
-        def pick(s: pd.Series) -> pd.Series:
-            return s[mask].reset_index(drop=True)
-
-        return pd.DataFrame({
-            "numero_ordine": pick(numero),
-            "numero_riga": pd.Series(per_order[mask] + offset[mask] + 1, dtype=INT),
-            "codice_articolo": const(sku, n, TEXT),
-            "descrizione": pick(text).fillna("").str.slice(0, DESCRIPTION_WIDTH),
-            "quantita": const(one, n, QUANTITY),
-            "prezzo_unitario": const(None, n, MONEY) if price is None else pick(price),
-            "importo": pick(amount),
-            "_parent_line": pd.Series(parent_line[mask], dtype=INT),
+    def riga(mask: np.ndarray, offset: np.ndarray, sku: str, text: pa.ChunkedArray,
+             price: pa.ChunkedArray | None, amount: pa.ChunkedArray) -> pa.Table:
+        at = pa.array(np.flatnonzero(mask))
+        n = len(at)
+        return pa.table({
+            "numero_ordine": numero.take(at),
+            "numero_riga": pa.array(per_order[mask] + offset[mask] + 1, pa.int64()),
+            "codice_articolo": const(sku, n, pa.string()),
+            "descrizione": pc.utf8_slice_codeunits(pc.fill_null(text.take(at), ""), 0,
+                                                   DESCRIPTION_WIDTH),
+            "quantita": const(one, n, QUANTITY.pyarrow_dtype),
+            "prezzo_unitario": const(None, n, money) if price is None else price.take(at),
+            "importo": amount.take(at),
+            "_parent_line": pa.array(parent_line[mask], pa.int64()),
         })
 
     return [
         riga(has_ship, np.zeros(len(head), dtype=np.int64), SHIPPING_SKU,
              head["shipping_method"], shipping, shipping),
         riga(has_disc, has_ship.astype(np.int64), DISCOUNT_SKU,
-             head["discount_code"], None, -discount),
+             head["discount_code"], None, pc.negate_checked(discount)),
     ]
 
 

@@ -177,6 +177,7 @@ def _render(
     df: pd.DataFrame, rec: RecordSpec, name: str, t: Tracciato
 ) -> tuple[RawTable, list[Issue]]:
     import numpy as np
+    import pandas as pd
     import pyarrow as pa
 
     from bridge.codecs.raw import RawTable
@@ -193,7 +194,10 @@ def _render(
     for f in rec.data_fields:
         want = arrow_type(f)
         if f.name in df.columns:
-            values = pa.array(df[f.name], from_pandas=True)
+            col = df[f.name]
+            # An ArrowDtype column hands over its pyarrow data as is: no conversion copy.
+            values = (col.array.__arrow_array__() if isinstance(col.dtype, pd.ArrowDtype)
+                      else pa.array(col, from_pandas=True))
             if values.type != want:
                 try:
                     if pa.types.is_decimal(want) and pa.types.is_integer(values.type):
@@ -207,7 +211,7 @@ def _render(
                         f"column {f.name!r} cannot be read as {want}: {exc}",
                         record=name, field=f.name)]) from None
         elif f.type == "constant":
-            values = pa.array([f.value] * n, pa.string())
+            values = pa.array([f.value], pa.string()).take(np.zeros(n, dtype=np.int32))
         else:
             values = pa.nulls(n, want)
         cells, bad = render_column(values, f, f.length if width_of else None)

@@ -130,11 +130,16 @@ def _encoded(body: pa.Array, encoding: str) -> tuple[pa.Array, np.ndarray]:
         return body, none
     every = len(others) == len(body)
     lines = body if every else body.take(pa.array(others))
-    hit = pc.match_substring_regex(lines, pattern).to_numpy(zero_copy_only=False)
-    bad = others[np.asarray(hit, dtype=bool)]
     # One byte per character (a '?' for one it lacks): the encoded text splits back into
     # lines at the running sum of their lengths in characters.
-    data = _text_bytes(lines).decode("utf-8").encode(encoding, "replace")
+    text = _text_bytes(lines).decode("utf-8")
+    try:
+        data = text.encode(encoding)  # the usual case: every character has its byte
+        bad = none
+    except UnicodeEncodeError:
+        hit = pc.match_substring_regex(lines, pattern).to_numpy(zero_copy_only=False)
+        bad = others[np.asarray(hit, dtype=bool)]
+        data = text.encode(encoding, "replace")
     offsets = np.zeros(len(lines) + 1, np.int64)
     np.cumsum(pc.utf8_length(lines).to_numpy(zero_copy_only=False), out=offsets[1:])
     if offsets[-1] != len(data):
