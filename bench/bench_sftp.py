@@ -5,8 +5,9 @@
 A throw-away OpenSSH sshd (the one the tests use, ``tests/sshd.py``) serves a temporary
 folder. Four transfers are timed, each from a new connection (so connecting is counted for
 both): one big file down and up, then many small files down and up. bridge's uploads are
-its real ones (temporary name, stat, posix-rename); the small downloads follow a listing, as
-a pass does. Both sides use aes128-gcm@openssh.com. Best of ``--repeat`` runs is kept.
+its real ones (temporary name, then hard link and remove, as OpenSSH's server allows); the
+small downloads follow a listing, as a pass does. Both sides use aes128-gcm@openssh.com.
+Best of ``--repeat`` runs is kept.
 
 Targets (issue 4): MB/s at least 90% of OpenSSH's; files/s at least OpenSSH's.
 The figures go to the terminal and to ``bench/out/sftp.json``.

@@ -25,6 +25,7 @@ from bridge import hostkeys
 from bridge.cli import main
 from bridge.config import SftpConnection
 from bridge.errors import ConfigError, TransientError
+from bridge.sftpserver import SftpServer
 from bridge.transport import UnsafeName, sftp_pipe
 from bridge.transport.base import TargetExists
 from bridge.transport.sftp import SftpTransport
@@ -240,6 +241,115 @@ def test_plain_rename_fallback_refuses_an_existing_name(remote: tuple[SftpTransp
     with pytest.raises(TargetExists):
         t._rename(t._sftp, str(root / "out" / ".b.txt.part"), str(root / "out" / "b.txt"))
     assert (root / "out" / "b.txt").read_bytes() == b"theirs"
+
+
+def test_uploads_link_and_a_taken_name_is_left_alone(remote: tuple[SftpTransport, Path],
+                                                      tmp_path: Path) -> None:
+    t, root = remote
+    src = tmp_path / "src"
+    src.write_bytes(b"ours" * 3000)
+    t.upload(src, "out", "a.txt")
+    assert t._hardlink  # OpenSSH names hardlink@openssh.com in its version reply
+    assert (root / "out" / "a.txt").read_bytes() == b"ours" * 3000
+    (root / "out" / "b.txt").write_bytes(b"theirs")
+    with pytest.raises(TargetExists, match=r"b\.txt exists already"):
+        t.upload(src, "out", "b.txt")
+    assert (root / "out" / "b.txt").read_bytes() == b"theirs"
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["a.txt", "b.txt"]
+    assert t._hardlink and t._ssh is not None and t._ssh.is_active()
+
+
+def test_a_server_without_hardlink_gets_stat_and_rename(shared_sshd: Sshd, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bridge.transport.sftp.version_extensions", lambda data: {})
+    sent = []
+    real = sftp_pipe.Pipe.put
+    monkeypatch.setattr(sftp_pipe.Pipe, "put",
+                        lambda self, *a: sent.append(a[1]) or real(self, *a))
+    root = tmp_path / "remote"
+    root.mkdir()
+    src = tmp_path / "src"
+    src.write_bytes(b"new")
+    t = transport(shared_sshd, root)
+    try:
+        t.upload(src, "out", "a.txt")
+        assert not t._hardlink and set(sent) == {str(root / "out" / ".a.txt.part").encode()}
+        (root / "out" / "b.txt").write_bytes(b"theirs")
+        with pytest.raises(TargetExists):
+            t.upload(src, "out", "b.txt")
+    finally:
+        t.close()
+    assert (root / "out" / "a.txt").read_bytes() == b"new"
+    assert (root / "out" / "b.txt").read_bytes() == b"theirs"
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_a_refused_link_sends_the_file_again_and_renames(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # The embedded server names hardlink@openssh.com but refuses every link.
+    tried = []
+    real = sftp_pipe.Pipe.put_linked
+    monkeypatch.setattr(sftp_pipe.Pipe, "put_linked",
+                        lambda self, *a: tried.append(a[2]) or real(self, *a))
+    with SftpServer(tmp_path / "root", user="shop") as srv:
+        known = tmp_path / "known_hosts"
+        known.write_text(srv.known_hosts_line(), encoding="ascii")
+        conn = SftpConnection.model_validate({
+            "type": "sftp", "host": "127.0.0.1", "port": srv.port, "user": "shop",
+            "key_file": str(srv.write_client_key(tmp_path / "id")), "known_hosts": str(known),
+            "root": "/", "timeout": 5.0})
+        t = SftpTransport("erp", conn, lambda p: p)
+        try:
+            data = os.urandom(300_000)
+            (tmp_path / "src").write_bytes(data)
+            (tmp_path / "root" / "in").mkdir(parents=True, exist_ok=True)
+            t.upload(tmp_path / "src", "in", "a.bin")
+            assert not t._hardlink and tried == [b"/in/a.bin"]  # tried once, then renamed
+            t.upload(tmp_path / "src", "in", "b.bin")
+            with pytest.raises(TargetExists):
+                t.upload(tmp_path / "src", "in", "b.bin")
+        finally:
+            t.close()
+        folder = tmp_path / "root" / "in"
+        assert sorted(p.name for p in folder.iterdir()) == ["a.bin", "b.bin"]
+        assert (folder / "a.bin").read_bytes() == data == (folder / "b.bin").read_bytes()
+
+
+def test_a_failed_write_never_shows_under_the_final_name(
+        remote: tuple[SftpTransport, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    t, root = remote
+    real_store, real_calls = sftp_pipe.Pipe._store, sftp_pipe.Pipe._calls
+    sent: list[int] = []
+
+    def store(self: sftp_pipe.Pipe, src: object, handle: bytes,
+              then: list[tuple[int, bytes]]) -> object:
+        sent.extend(kind for kind, _ in then)  # sent behind the writes, before their answers
+        _failure, after = real_store(self, src, handle, then)  # type: ignore[arg-type]
+        return OSError(errno.EIO, "write failed"), after
+
+    def calls(self: sftp_pipe.Pipe, requests: list[tuple[int, bytes]]) -> object:
+        sent.extend(kind for kind, _ in requests)
+        return real_calls(self, requests)
+
+    (tmp_path / "src").write_bytes(b"x" * 1000)
+    t.list("")
+    monkeypatch.setattr(sftp_pipe.Pipe, "_store", store)
+    monkeypatch.setattr(sftp_pipe.Pipe, "_calls", calls)
+    with pytest.raises(TransientError, match="write failed"):
+        t.upload(tmp_path / "src", "", "a.txt")
+    assert sftp_pipe.EXTENDED not in sent  # nothing was linked to the final name
+    assert list(root.iterdir()) == []  # and the temporary file is gone
+
+
+def test_version_extensions_are_parsed_up_to_garbage() -> None:
+    def s(b: bytes) -> bytes:
+        return len(b).to_bytes(4, "big") + b
+
+    data = (3).to_bytes(4, "big") + s(b"hardlink@openssh.com") + s(b"1") + s(b"x")
+    assert sftp_pipe.version_extensions(data) == {b"hardlink@openssh.com": b"1"}
+    assert sftp_pipe.version_extensions(data[:4] + s(b"a") + (99).to_bytes(4, "big") + b"1") == {}
+    assert sftp_pipe.version_extensions((3).to_bytes(4, "big")) == {}
 
 
 def test_move_creates_folders_and_refuses_to_overwrite(remote: tuple[SftpTransport, Path]

@@ -9,16 +9,20 @@ so a dead server costs one wait, not one per file. File contents go through
 :mod:`bridge.transport.sftp_pipe` on the same channel (paramiko's file objects ran at half
 OpenSSH's speed); paramiko does everything else.
 
-Uploads go to a hidden temporary name, then are renamed over to the final name after a stat
-shows that name free. posix-rename@openssh.com replaces an existing file, so a file created
-by someone else between that stat and the rename would be replaced: a window of one round
-trip, on names bridge chose itself (sequence numbers), which we accept. Servers without the
-extension get the plain SFTPv3 rename, which refuses an existing name by itself.
+Uploads go to a hidden temporary name, then to the final name. Where the server offers
+hardlink@openssh.com (OpenSSH does), the temporary file is linked to the final name and removed,
+both sent behind the close: a link never replaces a name, so nothing can be overwritten, and a
+small file costs two round trips (see :meth:`Pipe.put_linked` for a write that fails late).
+Elsewhere the temporary file is renamed after a stat shows the final name free; as
+posix-rename@openssh.com replaces an existing file, a file created by someone else between the
+two would be replaced: a window of one round trip, on names bridge chose itself (sequence
+numbers), which we accept. The plain SFTPv3 rename refuses an existing name by itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import posixpath
@@ -35,7 +39,7 @@ import paramiko
 from bridge import hostkeys
 from bridge.errors import ConfigError, TransientError
 from bridge.transport.base import Entry, TargetExists, safe_name, temp_name
-from bridge.transport.sftp_pipe import Pipe, ProtocolError
+from bridge.transport.sftp_pipe import OK, OP_UNSUPPORTED, Pipe, ProtocolError, version_extensions
 
 if TYPE_CHECKING:
     from bridge.config import SftpConnection
@@ -48,6 +52,18 @@ CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
 KEEPALIVE = 15
 #: Failures after which the session cannot be trusted to be in step with the server.
 DROPPED = (EOFError, TimeoutError, paramiko.SSHException, paramiko.SFTPError, ProtocolError)
+
+
+class _Client(paramiko.SFTPClient):
+    """paramiko's client, keeping the extensions named in the server's version reply."""
+
+    extensions: dict[bytes, bytes] | None = None
+
+    def _read_packet(self) -> tuple[int, bytes]:
+        kind, data = super()._read_packet()  # type: ignore[misc]
+        if self.extensions is None and kind == 2:  # SSH_FXP_VERSION: the first answer
+            self.extensions = version_extensions(bytes(data))
+        return kind, bytes(data)
 
 
 class _Unreachable(Exception):
@@ -73,6 +89,8 @@ class SftpTransport:
         self._pipe: Pipe | None = None
         self._key: paramiko.PKey | None = None
         self._posix_rename = True
+        #: Whether uploads link and remove (see the module's docstring); per connection.
+        self._hardlink = False
         self._down: str | None = None
 
     # -- the port -----------------------------------------------------------------------
@@ -122,14 +140,33 @@ class SftpTransport:
         tmp = posixpath.join(folder_path, temp_name(name))
 
         def op(sftp: paramiko.SFTPClient, attempt: int) -> None:
-            assert self._pipe is not None
             with open(src, "rb", buffering=0) as fin:
                 try:
-                    taken = self._pipe.put(fin, tmp.encode("utf-8"), final.encode("utf-8"))
+                    send(fin)
                 except FileNotFoundError:
+                    # The open found no folder (a missing file is never asked for here).
                     self._makedirs(sftp, folder_path)
                     fin.seek(0)
-                    taken = self._pipe.put(fin, tmp.encode("utf-8"), final.encode("utf-8"))
+                    send(fin)
+
+        def send(fin: io.FileIO) -> None:
+            pipe, sftp = self._pipe, self._sftp
+            assert pipe is not None and sftp is not None
+            if self._hardlink:
+                code, left = pipe.put_linked(fin, tmp.encode("utf-8"), final.encode("utf-8"))
+                if left is not None:
+                    log.warning("%s: %s is left behind: %s", self.where, tmp, _plain(left))
+                if code == OK:
+                    return
+                if code != OP_UNSUPPORTED and _stat(sftp, final) is not None:
+                    _remove(sftp, tmp)  # gone already, unless its remove failed
+                    raise TargetExists(f"{self.where}: {final} exists already; not overwritten")
+                # Refused for another reason (a file system without links, say): the
+                # temporary file is gone, so send it again the other way, from now on.
+                log.info("%s: the server refused a hard link; renaming instead", self.where)
+                self._hardlink = False
+                fin.seek(0)
+            taken = pipe.put(fin, tmp.encode("utf-8"), final.encode("utf-8"))
             if taken:
                 _remove(sftp, tmp)
                 raise TargetExists(f"{self.where}: {final} exists already; not overwritten")
@@ -254,7 +291,7 @@ class SftpTransport:
             hostkeys.check(self.name, conn, self.resolve, t.get_remote_server_key().asbytes())
             self._authenticate(t)
             t.set_keepalive(KEEPALIVE)
-            sftp = paramiko.SFTPClient.from_transport(t)
+            sftp = _Client.from_transport(t)
             if sftp is None:
                 raise _Unreachable("the server refused the sftp subsystem")
             channel = sftp.get_channel()
@@ -272,6 +309,7 @@ class SftpTransport:
             t.close()
             raise
         self._ssh, self._sftp, self._pipe = t, sftp, pipe
+        self._hardlink = (sftp.extensions or {}).get(b"hardlink@openssh.com") == b"1"
         return sftp
 
     def _authenticate(self, t: paramiko.Transport) -> None:

@@ -9,7 +9,8 @@ server allows (limits@openssh.com, as OpenSSH's client asks; 32 KB otherwise), a
 them is kept in flight, answers are parsed out of large channel reads and written at their
 offsets with pwrite, and writes are sent from the buffer the file was read into.
 
-Only OPEN, READ, WRITE, CLOSE and the limits query are spoken here; paramiko keeps the rest.
+Only OPEN, READ, WRITE, CLOSE, the limits query and what an upload sends behind its close
+(STAT, or hardlink@openssh.com and REMOVE) are spoken here; paramiko keeps the rest.
 Request ids come from a range paramiko's own counter never reaches, and every request's answer
 is taken before a method returns, so the session stays in step for paramiko. A server error
 or a local disk error is raised only after the answers still due are drained; anything that
@@ -25,9 +26,10 @@ import struct
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-OPEN, CLOSE, READ, WRITE, STAT, STATUS, HANDLE, DATA, ATTRS = 3, 4, 5, 6, 17, 101, 102, 103, 105
+OPEN, CLOSE, READ, WRITE, REMOVE, STAT = 3, 4, 5, 6, 13, 17
+STATUS, HANDLE, DATA, ATTRS = 101, 102, 103, 105
 EXTENDED, EXTENDED_REPLY = 200, 201
-OK, EOF, NO_SUCH_FILE, PERMISSION_DENIED = 0, 1, 2, 3
+OK, EOF, NO_SUCH_FILE, PERMISSION_DENIED, OP_UNSUPPORTED = 0, 1, 2, 3, 8
 F_READ, F_WRITE, F_CREAT, F_TRUNC = 0x01, 0x02, 0x08, 0x10
 
 #: What every server takes (the SFTP drafts ask servers to accept 32 KB of data at least).
@@ -114,7 +116,36 @@ class Pipe:
     def put(self, src: Source, path: bytes, then_stat: bytes) -> bool:
         """Create or truncate the remote ``path`` and write all of ``src`` to it; then
         whether ``then_stat`` exists, asked in the same round trip as the close."""
-        return self._store(src, self._open(path, F_WRITE | F_CREAT | F_TRUNC), then_stat)
+        handle = self._open(path, F_WRITE | F_CREAT | F_TRUNC)
+        failure, [(kind, body)] = self._store(src, handle, [(STAT, _string(then_stat))])
+        if failure is not None:
+            raise failure
+        if kind == STATUS and int.from_bytes(body[:4], "big") != NO_SUCH_FILE:
+            raise _status_error(memoryview(body))
+        return kind == ATTRS
+
+    def put_linked(self, src: Source, tmp: bytes, final: bytes) -> tuple[int, OSError | None]:
+        """Write all of ``src`` to ``tmp`` (the close right behind the last write), and once
+        every write is confirmed, hard-link it to ``final`` and remove ``tmp`` in one more
+        round trip. The final name only ever shows a whole file: a write that fails is
+        raised before anything is linked.
+
+        Returns the link's status code (``OK`` once ``final`` holds the file; a link never
+        replaces a name) and the remove's error, if any. The remove runs whatever the link
+        answers, so after a failed link ``tmp`` is gone and the file must be sent again."""
+        handle = self._open(tmp, F_WRITE | F_CREAT | F_TRUNC)
+        failure, _ = self._store(src, handle, [])
+        if failure is not None:
+            self._remove(tmp)
+            raise failure
+        link = _string(b"hardlink@openssh.com") + _string(tmp) + _string(final)
+        (kind, body), (rkind, rbody) = self._calls([(EXTENDED, link), (REMOVE, _string(tmp))])
+        code = int.from_bytes(body[:4], "big")
+        if kind != STATUS or rkind != STATUS:
+            raise ProtocolError(f"sftp: answers of type {kind} and {rkind} to a link and remove")
+        rcode = int.from_bytes(rbody[:4], "big")
+        gone = rcode in (OK, NO_SUCH_FILE)
+        return code, None if gone else _status_error(memoryview(rbody))
 
     # -- the pipelines ------------------------------------------------------------------
 
@@ -178,25 +209,27 @@ class Pipe:
             raise OSError(f"the file shrank while it was read ({end} bytes, then end at {eof})")
         return end
 
-    def _store(self, src: Source, handle: bytes, then_stat: bytes) -> bool:
-        """Write ``src`` through ``handle``, then close it and stat ``then_stat``; the close
-        leaves right behind the last write, as paramiko's pipelined writes do, and every
-        answer is checked."""
+    def _store(self, src: Source, handle: bytes, then: list[tuple[int, bytes]]
+               ) -> tuple[OSError | None, list[tuple[int, bytes]]]:
+        """Write ``src`` through ``handle``, then close it and send the requests ``then``
+        (type, payload); the close leaves right behind the last write, as paramiko's
+        pipelined writes do. Returns the first failure of a write or the close, and the
+        answers (type, body) to ``then``: sent whatever the writes answer, unless reading
+        ``src`` failed (then their types are 0)."""
         head = _string(handle)
         start = 9 + len(head)  # length, type, id, handle; then offset and data length
         top = start + 12
         pending: dict[int, int] = {}
-        offset, window, done, closing, exists = 0, FIRST_WINDOW, False, False, False
+        offset, window, done, closing = 0, FIRST_WINDOW, False, False
         most = max(4, IN_FLIGHT // self.write_size)
         failure: OSError | None = None
+        after: list[tuple[int, bytes]] = [(0, b"")] * len(then)
 
         def answer(kind: int, rid: int, body: memoryview) -> None:
-            nonlocal window, failure, exists
-            if pending.pop(rid) == -2:  # the stat
-                code = int.from_bytes(body[:4], "big")
-                exists = kind == ATTRS
-                if kind == STATUS and code != NO_SUCH_FILE:
-                    failure = failure or _status_error(body)
+            nonlocal window, failure
+            at = pending.pop(rid)
+            if at <= -2:  # one of ``then``
+                after[-2 - at] = (kind, bytes(body))
                 return
             if kind != STATUS:
                 raise ProtocolError(f"sftp: answer of type {kind} to a write")
@@ -206,17 +239,25 @@ class Pipe:
                 window += 1
 
         while True:
+            last: bytes | memoryview = b""
             while not done and failure is None and len(pending) < window:
-                # The file is read straight into the request, behind room for its header.
+                # The file is read straight into the request, behind room for its header;
+                # filled up, so a short request is the last one and the close can leave
+                # with it, not one round trip later (a small file is one request).
                 buf = bytearray(top + self.write_size)
                 view = memoryview(buf)
+                n = 0
                 try:
-                    n = src.readinto(view[top:])
+                    while top + n < len(buf):
+                        got = src.readinto(view[top + n:])
+                        if not got:
+                            done = True
+                            break
+                        n += got
                 except OSError as exc:
                     failure = exc
                     break
                 if not n:
-                    done = True
                     break
                 rid = self._id()
                 struct.pack_into(">IBI", buf, 0, top + n - 4, WRITE, rid)
@@ -224,17 +265,24 @@ class Pipe:
                 struct.pack_into(">QI", buf, start, offset, n)
                 pending[rid] = offset
                 offset += n
-                self._send(view[:top + n])
+                if done:
+                    last = view[:top + n]
+                else:
+                    self._send(view[:top + n])
             if (done or failure is not None) and not closing:
-                closing, rid, stat = True, self._id(), self._id()
-                pending[rid], pending[stat] = -1, -2
-                self._send(_packet(CLOSE, rid, head) + _packet(STAT, stat, _string(then_stat)))
+                closing, rid = True, self._id()
+                pending[rid] = -1
+                batch = bytearray(last)
+                batch += _packet(CLOSE, rid, head)
+                for i, (kind, payload) in enumerate(then if failure is None else []):
+                    rid = self._id()
+                    pending[rid] = -2 - i
+                    batch += _packet(kind, rid, payload)
+                self._send(batch)
             if not pending:
                 break
             self._receive(pending, answer)
-        if failure is not None:
-            raise failure
-        return exists
+        return failure, after
 
     # -- requests and answers -----------------------------------------------------------
 
@@ -254,19 +302,31 @@ class Pipe:
         if int.from_bytes(body[:4], "big") != OK:
             raise _status_error(memoryview(body))
 
+    def _remove(self, path: bytes) -> None:
+        kind, body = self._call(REMOVE, _string(path))
+        code = int.from_bytes(body[:4], "big")
+        if kind != STATUS or code not in (OK, NO_SUCH_FILE):
+            raise _status_error(memoryview(body))
+
     def _call(self, kind: int, payload: bytes) -> tuple[int, bytes]:
-        rid = self._id()
-        self._send(_packet(kind, rid, payload))
-        got: list[tuple[int, bytes]] = []
-        wanted = {rid: None}
+        return self._calls([(kind, payload)])[0]
+
+    def _calls(self, requests: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        """Send the requests together, then wait for all their answers (one round trip);
+        the server runs them in order."""
+        ids = [self._id() for _ in requests]
+        self._send(b"".join(_packet(kind, rid, payload)
+                            for rid, (kind, payload) in zip(ids, requests, strict=True)))
+        got: dict[int, tuple[int, bytes]] = {}
+        wanted = dict.fromkeys(ids)
 
         def take(kind: int, rid: int, body: memoryview) -> None:
             del wanted[rid]
-            got.append((kind, bytes(body)))
+            got[rid] = (kind, bytes(body))
 
         while wanted:
             self._receive(wanted, take)
-        return got[0]
+        return [got[rid] for rid in ids]
 
     def _id(self) -> int:
         rid = self._next_id
@@ -311,6 +371,25 @@ class Pipe:
                         answer(view[pos + 4], rid, body)
                 pos = stop
         del buf[:pos]
+
+
+def version_extensions(data: bytes) -> dict[bytes, bytes]:
+    """The extensions (name: data) a VERSION answer names behind its number; garbage ends
+    the list."""
+    found: dict[bytes, bytes] = {}
+    pos = 4
+    while pos + 8 <= len(data):
+        n = int.from_bytes(data[pos:pos + 4], "big")
+        name = data[pos + 4:pos + 4 + n]
+        pos += 4 + n
+        if pos + 4 > len(data):
+            break
+        m = int.from_bytes(data[pos:pos + 4], "big")
+        if pos + 4 + m > len(data):
+            break
+        found[name] = data[pos + 4:pos + 4 + m]
+        pos += 4 + m
+    return found
 
 
 def _pwrite(fd: int, data: memoryview, offset: int) -> None:
