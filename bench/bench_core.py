@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the output files in bench/out/")
     ap.add_argument("--only", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
     ap.add_argument("--repeat", type=int, default=1, help="runs per contender; best is kept")
-    ap.add_argument("--chunk-mb", type=int, default=4, help="bridge's chunk size")
+    ap.add_argument("--chunk-mb", type=int, default=5, help="bridge's chunk size")
     ap.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
     ap.add_argument("paths", nargs="*", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 Source = bytes | IO[bytes] | Path
 LINE = "_line"
 PARENT_LINE = "_parent_line"
-DEFAULT_CHUNK = 4 << 20
+DEFAULT_CHUNK = 5 << 20  # measured: 4 MB is slower, 6 MB nears 400 MB of RSS
 
 
 class EncodeError(DataError):
