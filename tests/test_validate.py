@@ -145,3 +145,12 @@ def test_encode_refuses_what_does_not_fit() -> None:
     with pytest.raises(EncodeError) as err:
         encode(tables, T)
     assert [i.code for i in err.value.issues] == ["too-long"]
+
+
+def test_encode_names_a_column_that_cannot_be_converted() -> None:
+    tables = {"testata": pd.DataFrame({"numero": [1], "totale": ["dodici"]}),
+              "coda": pd.DataFrame({"righe": [1]})}
+    with pytest.raises(EncodeError) as err:
+        encode(tables, T)
+    [issue] = err.value.issues
+    assert (issue.code, issue.record, issue.field) == ("bad-decimal", "testata", "totale")

@@ -205,10 +205,9 @@ def _render(
                         values = values.cast(pa.decimal128(38, want.scale))
                     values = values.cast(want)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                    code = _CAST_CODES.get(f.type, "bad-pattern")
                     raise EncodeError([Issue(
-                        "bad-decimal" if f.type == "decimal" else f"bad-{f.type}"
-                        if f"bad-{f.type}" in _CAST_CODES else "bad-pattern",
-                        f"column {f.name!r} cannot be read as {want}: {exc}",
+                        code, f"column {f.name!r} cannot be read as {want}: {exc}",
                         record=name, field=f.name)]) from None
         elif f.type == "constant":
             values = pa.array([f.value], pa.string()).take(np.zeros(n, dtype=np.int32))
@@ -220,7 +219,9 @@ def _render(
     return RawTable(name, columns, keys, fitted=width_of), issues
 
 
-_CAST_CODES = {"bad-integer", "bad-date", "bad-time", "bad-datetime", "bad-boolean"}
+#: The issue of a column that cannot even be converted to its field's type.
+_CAST_CODES = {t: f"bad-{t}" for t in ("integer", "decimal", "date", "time", "datetime",
+                                        "boolean")}
 
 
 def _order_keys(df: pd.DataFrame, rec: RecordSpec) -> np.ndarray:
