@@ -45,17 +45,23 @@ def parse_column(raw: pa.Array | pa.ChunkedArray,
     raw = buffers.as_string(raw)
     bad = Collector(raw)
     cells = text.trim(raw, field)
-    missing = text.missing_mask(cells, field)
+    missing = text.missing_rows(cells, field)
+    some_missing = bool(missing.any())
     fill = field.value if field.type == "constant" else field.default
     if fill is not None:
-        cells = pc.if_else(missing, fill, cells)
+        if some_missing:
+            cells = pc.if_else(pa.array(missing), fill, cells)
+        present = np.ones(len(cells), dtype=bool)
     else:
-        if field.required:
+        if field.required and some_missing:
             bad.add(missing, "missing-required", "the field is required and the cell is empty")
-        cells = pc.if_else(missing, pa.scalar(None, pa.string()), cells)
+        if some_missing or cells.null_count:
+            # Tokens declared missing keep their bytes under the null otherwise.
+            cells = (pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), cells)
+                     if field.missing_values else buffers.with_nulls(cells, ~missing))
+        present = ~missing
     cells = text.apply_case(cells, field)
     values, flags = _convert(cells, field, bad)
-    present = pc.is_valid(cells).to_numpy(zero_copy_only=False)
     text.check_constraints(cells, values, present & ~flags, field, bad)
     if values.type != target:
         values = values.cast(target)
@@ -67,7 +73,7 @@ def _convert(cells: pa.Array, field: FieldSpec,
     """Typed values, with bad cells nulled, and the mask of bad cells."""
     kind = field.type
     if field.is_numeric:
-        return parse_number(cells, field, bad, number_example(field))
+        return parse_number(cells, field, bad, lambda: number_example(field))
     if kind in ("date", "time", "datetime"):
         return parse_temporal(cells, field, bad)
     if kind == "boolean":

@@ -115,6 +115,35 @@ def identity_table() -> np.ndarray:
     return np.arange(256, dtype=np.uint8)
 
 
+def may_need_trim(arr: pa.Array) -> bool:
+    """Whether some row may start or end with whitespace (ASCII or not).
+
+    Every whitespace character starts and ends with a byte <= 0x20 (ASCII) or >= 0x80
+    (a multi-byte character), so rows whose first and last bytes are neither need no trim.
+    """
+    offsets, data = view(arr)
+    if not len(data):
+        return False
+    # Clipping makes an empty row look at a neighbour's byte: at worst a needless trim.
+    ends = np.concatenate((data.take(offsets[:-1], mode="clip"),
+                           data.take(offsets[1:] - 1, mode="clip")))
+    # Shift so that both ranges fall at or above 0x80 - 0x21: one comparison.
+    ends -= np.uint8(0x21)
+    return bool((ends >= np.uint8(0x5F)).any())
+
+
+def with_nulls(arr: pa.Array, valid: np.ndarray) -> pa.Array:
+    """The same strings with the rows not ``valid`` made null (buffers shared if possible)."""
+    if arr.null_count == 0 and arr.offset == 0:
+        bitmap = pa.array(valid, pa.bool_()).buffers()[1]
+        old = arr.buffers()
+        return pa.Array.from_buffers(pa.string(), len(arr), [bitmap, old[1], old[2]])
+    offsets, data = view(arr)
+    if arr.null_count:
+        valid = valid & arr.is_valid().to_numpy(zero_copy_only=False)
+    return build(offsets, data, valid)
+
+
 def is_ascii(arr: pa.Array) -> bool:
     """Whether every byte is ASCII (then ASCII kernels give the same result, faster)."""
     _, data = view(arr)

@@ -53,9 +53,16 @@ def _rolled_over(ts: pa.Array, text: pa.Array, fmt: str, parsed: np.ndarray) -> 
     if not parsed.any():
         return suspect
     offset = "%z" in fmt
+    # Values are naive or UTC, so the fields come from the epoch seconds with numpy, in
+    # one pass each; rows not parsed hold junk here and are dropped by ``parsed`` below.
+    secs = np.frombuffer(ts.buffers()[1], dtype=np.int64)[ts.offset : ts.offset + len(ts)]
+    stamps = np.where(parsed, secs, 0).astype("datetime64[s]")
+    months = stamps.astype("datetime64[M]")
+    years = months.astype("datetime64[Y]")
     if "%d" in fmt or "%e" in fmt or "%j" in fmt:
-        day = pc.fill_null(pc.day(ts), 15).to_numpy(zero_copy_only=False)
-        month = pc.fill_null(pc.month(ts), 6).to_numpy(zero_copy_only=False)
+        day = (stamps.astype("datetime64[D]") - months.astype("datetime64[D]")).astype(
+            np.int64) + 1
+        month = (months - years.astype("datetime64[M]")).astype(np.int64) + 1
         if offset:
             # Values are in UTC: a roll-over onto day 1-3 may show a day earlier or later.
             suspect |= (day <= 4) | (day >= 28)
@@ -64,9 +71,9 @@ def _rolled_over(ts: pa.Array, text: pa.Array, fmt: str, parsed: np.ndarray) -> 
             suspect |= (day == 1) & np.isin(month, _AFTER_SHORT + ((1,) if "%j" in fmt else ()))
     if "%Y" in fmt:
         # pyarrow reads "25" as the year 25 where Python wants four digits.
-        suspect |= pc.fill_null(pc.year(ts), 2000).to_numpy(zero_copy_only=False) < 1000
+        suspect |= years.astype(np.int64) + 1970 < 1000
     if "%S" in fmt or "%T" in fmt:
-        second = pc.fill_null(pc.second(ts), 30).to_numpy(zero_copy_only=False) <= 1
+        second = (np.where(parsed, secs, 30) % 60) <= 1
         rows = np.flatnonzero(second)
         if len(rows):
             leap = pc.match_substring_regex(text.take(pa.array(rows)), "6[01]")

@@ -10,13 +10,14 @@ read from the last byte and applied afterwards. No value ever passes through a f
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from bridge.fields import buffers
-from bridge.fields.cells import DECIMAL_PRECISION, Collector
+from bridge.fields.cells import DECIMAL_PRECISION, Collector, to_numpy_mask
 from bridge.spec.model import FieldSpec
 
 #: COBOL overpunch: the last digit carries the sign. Index = digit.
@@ -96,19 +97,25 @@ def _negative(text: pa.Array, field: FieldSpec) -> np.ndarray:
 
 
 def parse_number(text: pa.Array, field: FieldSpec, bad: Collector,
-                 like: str) -> tuple[pa.Array, np.ndarray]:
+                 like: str | Callable[[], str]) -> tuple[pa.Array, np.ndarray]:
     """Typed int64 (integer) or decimal128(18, scale) values; bad cells null and flagged.
 
-    ``like`` is an example of the format for messages ("1.234,56 or -1.234,56").
+    ``like`` is an example of the format for messages ("1.234,56 or -1.234,56"), or a
+    function making it.
     """
     integer = field.type == "integer"
     code = "bad-integer" if integer else "bad-decimal"
     kind = "an integer" if integer else "a decimal"
-    shaped = pc.fill_null(pc.match_substring_regex(text, pattern=shape_regex(field, integer)),
-                          False)
-    flags = bad.add(pc.and_(pc.is_valid(text), pc.invert(shaped)), code,
-                    f"{{value}} is not {kind} like {like}", text)
-    ok = shaped.to_numpy(zero_copy_only=False).astype(bool)
+    shaped = pc.match_substring_regex(text, pattern=shape_regex(field, integer))
+    ok = to_numpy_mask(shaped)
+    flags = ok != ok  # all false, same length
+    wrong = ~ok
+    if text.null_count:
+        wrong &= text.is_valid().to_numpy(zero_copy_only=False)
+    if wrong.any():
+        # The example costs a render: made only when some cell needs it.
+        shown = like if isinstance(like, str) else like()
+        flags = bad.add(wrong, code, f"{{value}} is not {kind} like {shown}", text)
     if not ok.any():
         target = pa.int64() if integer else pa.decimal128(DECIMAL_PRECISION, field.scale)
         return pa.nulls(len(text), target), flags

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bridge.fields import buffers
-from bridge.fields.cells import TEXT_TYPES, Collector
+from bridge.fields.cells import TEXT_TYPES, Collector, to_numpy_mask
 from bridge.spec.model import FieldSpec
 
 
@@ -25,7 +25,7 @@ def trim(text: pa.Array, field: FieldSpec) -> pa.Array:
     Pads '0' and ' ' are left alone here: zeros are digits ("00184") and spaces are
     whitespace, already handled by ``trim``.
     """
-    if field.trim != "none":
+    if field.trim != "none" and buffers.may_need_trim(text):
         family = "ascii" if buffers.is_ascii(text) else "utf8"
         side = {"both": "", "left": "l", "right": "r"}[field.trim]
         text = pc.call_function(f"{family}_{side}trim_whitespace", [text])
@@ -43,6 +43,17 @@ def missing_mask(text: pa.Array, field: FieldSpec) -> pa.Array:
     if field.missing_values:
         mask = pc.or_kleene(mask, pc.is_in(text, value_set=pa.array(field.missing_values)))
     return pc.fill_null(mask, True)
+
+
+def missing_rows(text: pa.Array, field: FieldSpec) -> np.ndarray:
+    """:func:`missing_mask` as numpy, read from the offsets where no token is declared."""
+    if field.missing_values:
+        return to_numpy_mask(missing_mask(text, field))
+    offsets, _ = buffers.view(text)
+    mask: np.ndarray = offsets[1:] == offsets[:-1]
+    if text.null_count:
+        mask |= ~text.is_valid().to_numpy(zero_copy_only=False)
+    return mask
 
 
 def apply_case(text: pa.Array, field: FieldSpec) -> pa.Array:
