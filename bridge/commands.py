@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +35,7 @@ def _ledger(cfg: Config) -> Ledger:
     return open_ledger(cfg.path(cfg.ledger))
 
 
-def _printer(as_json: bool) -> object:
+def _printer(as_json: bool) -> Callable[[Outcome], None]:
     def show(o: Outcome) -> None:
         if as_json:
             click.echo(json.dumps({"flow": o.flow, "file": o.name, "state": o.state,
@@ -75,7 +75,7 @@ def run(ctx: click.Context, flows: tuple[str, ...], dry_run: bool, log_json: boo
     cfg = _config(ctx)
     try:
         result = run_pass(cfg, flows=list(flows) or None, dry_run=dry_run,
-                          report=_printer(log_json), full=full)  # type: ignore[arg-type]
+                          report=_printer(log_json), full=full)
     except LockBusy as exc:
         click.echo(str(exc), err=True)
         sys.exit(0)
@@ -97,7 +97,7 @@ def watch(ctx: click.Context, interval: float, passes: int, log_json: bool) -> N
     from bridge.watch import watch_loop
 
     watch_loop(_config(ctx), interval=interval, passes=passes,
-               report=_printer(log_json))  # type: ignore[arg-type]
+               report=_printer(log_json))
 
 
 @main.command()
@@ -262,7 +262,7 @@ def replay(ctx: click.Context, ids: tuple[int, ...], flow: str | None, since: st
                 for line in result.diff:
                     click.echo(f"  {line}")
             elif result.outcome is not None:
-                show_one(result.outcome)  # type: ignore[operator]
+                show_one(result.outcome)
         if run_id is not None:
             ledger.end_run(run_id, time.time(), "replay")
     if not rows:

@@ -25,6 +25,7 @@ from bridge.transport import Entry, TargetExists, Transport
 if TYPE_CHECKING:
     import pandas as pd
 
+    from bridge.checking import Checked
     from bridge.config import Config, Flow
     from bridge.spec.model import Tracciato
 
@@ -261,10 +262,8 @@ class Pipeline:
                               issues=len(issues), reason=f"{len(issues)} issues")
         return Outcome(row.flow, row.path, "rejected", row.id, len(issues), report=report)
 
-    def _quarantine_rows(self, row: FileRow, flow: Flow, source: Path, checked: object) -> None:
-        from bridge.checking import Checked
-
-        assert isinstance(checked, Checked)
+    def _quarantine_rows(self, row: FileRow, flow: Flow, source: Path, checked: Checked
+                         ) -> None:
         self._write_report(row, flow, source, checked.errors, checked.tracciato, "skipped-rows",
                            checked.rows)
 
