@@ -19,6 +19,8 @@ CODES: dict[str, str] = {
     "bom-in-middle": "a byte-order mark inside the file, not at its start",
     "nul-byte": "a NUL byte (0x00) inside the text",
     "empty-file": "the file holds no bytes, or no records",
+    "truncated-file": "the file ends in the middle of a record: it was still being written, "
+                      "or cut short",
     "no-data": "the file holds header rows but no data rows",
     "bad-header": "the header row lacks a declared column, or names it differently",
     "extra-column": "the header holds a column the tracciato does not declare",
@@ -46,6 +48,12 @@ CODES: dict[str, str] = {
     "bad-codice-fiscale": "not a valid Italian tax code (codice fiscale)",
     "bad-ean13": "not a valid EAN-13 barcode",
     "unencodable": "a character the output encoding cannot represent",
+    # writing
+    "control-character": "a control character (CR, LF, TAB...) where it would break a record",
+    "delimiter-in-field": "the delimiter inside a field of a layout that writes no quotes",
+    "replaced": "characters the output encoding lacks, written as its replacement (a note)",
+    "transliterated": "characters the output encoding lacks, written as the closest ones "
+                      "(a note)",
     # records and file
     "duplicate-key": "a key that must be unique appears again",
     "orphan-riga": "a child record with no parent record before it",
@@ -60,10 +68,15 @@ CODES: dict[str, str] = {
     "no-match": "a lookup found no row in the reference table",
     "already-sent": "a business key already sent in an earlier file; skipped (a note)",
     "bad-expression": "an expression of a step failed for this row",
+    # the file's handling
+    "internal-error": "bridge failed on this file because of a bug; the traceback is saved "
+                      "beside it (bridge retry or bridge reject)",
+    "operator-rejected": "an operator refused the file (bridge reject); the reason is in the "
+                         "message",
 }
 
 #: Codes that are notes, not errors: they never reject a file.
-NOTE_CODES = frozenset({"already-sent"})
+NOTE_CODES = frozenset({"already-sent", "replaced", "transliterated"})
 
 
 

@@ -10,6 +10,7 @@ memory. A record group is never split between chunks, so per-group checks see wh
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from bridge.issues import Issue, clip
@@ -17,6 +18,7 @@ from bridge.issues import Issue, clip
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
     from bridge.codecs.raw import RawChunk
     from bridge.spec.model import ControlTotal, Tracciato, UniqueCheck
@@ -45,7 +47,10 @@ class FileChecker:
                 issues += self._unique(i, rule, tables[rule.record])
         issues += self._linkage(tables)
         for ct in self.t.checks.control_totals:
-            if ct.parent in tables and ct.child in tables:
+            # Children are linked only to the parent their record declares; a rule on any
+            # other pair has nothing to sum (the loader refuses it, this keeps decode safe).
+            linked = ct.child in self.t.records and self.t.records[ct.child].parent == ct.parent
+            if linked and ct.parent in tables and ct.child in tables:
                 issues += _control_total(ct, tables[ct.parent], tables[ct.child])
         issues += self._order(chunk)
         tc = self.t.checks.trailer_count
@@ -161,8 +166,7 @@ class FileChecker:
         tc = self.t.checks.trailer_count
         assert tc is not None
         for line, value in zip(df[LINE].tolist(), df[tc.field].tolist(), strict=True):
-            known = value is not None and value == value  # NaN/NA never equals itself
-            self.trailer_values.append((int(line), int(value) if known else None))
+            self.trailer_values.append((int(line), _count(value)))
 
     def _trailer_check(self) -> list[Issue]:
         tc = self.t.checks.trailer_count
@@ -179,6 +183,18 @@ class FileChecker:
         return out
 
 
+def _count(value: object) -> int | None:
+    """The whole number a trailer cell holds; None when it holds none (an empty or bad
+    cell already has its own issue, and a count cannot be compared with nothing)."""
+    try:  # None, NA and NaN read as no number, too
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or number != number.to_integral_value():
+        return None
+    return int(number)
+
+
 def _control_total(ct: ControlTotal, parents: pd.DataFrame, children: pd.DataFrame) -> list[Issue]:
     import numpy as np
     import pyarrow as pa
@@ -186,18 +202,22 @@ def _control_total(ct: ControlTotal, parents: pd.DataFrame, children: pd.DataFra
 
     if not len(parents):
         return []
-    kids = pa.table({"p": pa.array(children[PARENT_LINE].to_numpy()),
-                     "v": pa.array(children[ct.sum], from_pandas=True)})
+    values = _exact(pa.array(children[ct.sum], from_pandas=True))
+    totals = _exact(pa.array(parents[ct.field], from_pandas=True))
+    if values is None or totals is None:
+        return []  # not numbers: the loader refuses such a rule
+    kids = pa.table({"p": pa.array(children[PARENT_LINE].to_numpy()), "v": values})
     sums = kids.group_by("p").aggregate([("v", "sum")])
-    head = pa.table({"p": pa.array(parents[LINE].to_numpy()),
-                     "t": pa.array(parents[ct.field], from_pandas=True)})
+    head = pa.table({"p": pa.array(parents[LINE].to_numpy()), "t": totals})
     joined = head.join(sums, "p", join_type="left outer")
     total = joined["t"]
     # A sum comes back as decimal128(38, s); 28 digits leave room for the subtraction.
     sum_type = pa.decimal128(28, joined["v_sum"].type.scale)
     summed = pc.fill_null(joined["v_sum"].cast(sum_type), pa.scalar(0, sum_type))
     diff = pc.abs(pc.subtract(total, summed))
-    bad = pc.greater(diff, pa.scalar(ct.tolerance, pa.decimal128(18, _scale(ct.tolerance))))
+    # The tolerance as exactly the digits it has: compared with 29-digit differences, the
+    # type of the two together must stay within 38 digits.
+    bad = pc.greater(diff, pa.scalar(ct.tolerance))
     # Only the (few) mismatches become Python values.
     rows = pa.array(np.flatnonzero(pc.fill_null(bad, False).to_numpy(zero_copy_only=False)))
     out = []
@@ -209,11 +229,15 @@ def _control_total(ct: ControlTotal, parents: pd.DataFrame, children: pd.DataFra
     return out
 
 
-def _scale(d: object) -> int:
-    from decimal import Decimal
+def _exact(arr: pa.Array) -> pa.Array | None:
+    """Numbers as decimals (integers too, so that sums and differences stay exact)."""
+    import pyarrow as pa
 
-    exp = Decimal(str(d)).as_tuple().exponent
-    return max(0, -exp) if isinstance(exp, int) else 0
+    if pa.types.is_decimal(arr.type):
+        return arr
+    if pa.types.is_integer(arr.type):
+        return arr.cast(pa.decimal128(19, 0))  # every int64 fits in 19 digits
+    return None
 
 
 def _as_text(keys: pd.DataFrame) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.codecs import _rank_within
+from bridge.codecs.encoder import rank_within
 from bridge.codecs.raw import RawTable
 from bridge.codecs.split import join
 from bridge.spec.model import Tracciato
@@ -79,4 +79,4 @@ def test_join_puts_rows_of_several_tables_in_line_order() -> None:
 def test_rank_within_counts_like_pandas(keys: list[int]) -> None:
     arr = np.array(keys, dtype=np.int64)
     expected = pd.Series(arr).groupby(arr).cumcount().to_numpy()
-    assert _rank_within(arr).tolist() == expected.tolist()
+    assert rank_within(arr).tolist() == expected.tolist()

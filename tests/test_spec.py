@@ -59,6 +59,20 @@ def test_a_valid_layout_loads_with_its_name_from_the_path() -> None:
         (("start: 8, length: 9", "start: 18, length: 9"), "past the record length 20"),
         (("sum: importo", "sum: amount"), "checks.control_totals[0]: record 'righe' has no "
                                           "field 'amount'"),
+        (("{parent: testata, field: totale, child: righe, sum: importo}",
+          "{parent: righe, field: importo, child: testata, sum: totale}"),
+         "checks.control_totals[0]: 'testata' records are not children of 'righe' "
+         "(records.testata.parent is not set)"),
+        (("field: totale, child", "field: tipo, child"),
+         "checks.control_totals[0].field: testata.tipo is a constant field; the check needs "
+         "integer or decimal"),
+        (("sum: importo}", "sum: importo}\n  trailer_count: {record: testata, field: totale}"),
+         "checks.trailer_count.field: testata.totale is a decimal field; the check needs "
+         "integer"),
+        (("sum: importo}", "sum: importo, tolerance: -0.01}"),
+         "checks.control_totals[0].tolerance: -0.01 is not a decimal from 0 with at most 18"),
+        (("    parent: testata", "    parent: righe"),
+         "records.righe.parent: the parents go round in a loop (righe -> righe)"),
         (("encoding: cp1252", "encoding: klingon"), "encoding: unknown encoding 'klingon'"),
         (("format: fixed", "format: fixed\nformat: [x"), "not valid YAML"),
     ],
@@ -70,6 +84,24 @@ def test_mistakes_name_file_and_location(change: tuple[str, str], message: str) 
         parse(text, "tracciati/x/ordini.yaml")
     assert str(err.value).startswith("tracciati/x/ordini.yaml: ")
     assert message in str(err.value)
+
+
+def test_lint_refuses_a_control_total_whose_parent_comes_after_its_children(
+        tmp_path: Path) -> None:
+    # A coda holding the sum of the testata totals: the testata are no children of the
+    # coda, so there is nothing the check could sum (decoding it used to raise KeyError).
+    shipped = Path(__file__).resolve().parents[1] / "tracciati" / "gestionale" / "ordini.yaml"
+    text = shipped.read_text(encoding="utf-8")
+    rule = "    - {parent: coda, field: numero_record, child: testata, sum: totale}\n"
+    changed = text.replace("  control_totals:\n", "  control_totals:\n" + rule, 1)
+    assert changed != text
+    path = tmp_path / "erp" / "ordini.yaml"
+    path.parent.mkdir()
+    path.write_text(changed, encoding="utf-8")
+    assert lint([path]) == [
+        f"{path}: checks.control_totals[0]: 'testata' records are not children of 'coda' "
+        "(records.testata.parent is not set); a control total compares each coda with the "
+        "sum over its own children, which follow it and name it as their parent"]
 
 
 def test_a_date_needs_a_format_and_an_enum_its_values() -> None:

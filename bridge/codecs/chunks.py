@@ -78,9 +78,19 @@ def group_start(tab: RawTable, group_by: list[str]) -> int:
     return int(differs[-1]) + 1 if len(differs) else 0
 
 
-def root_kinds(t: Tracciato) -> np.ndarray:
-    """For each record type (by index), whether a chunk may end before it: no parent."""
-    return np.array([t.records[r].parent is None for r in t.records], dtype=bool)
+def cut_kinds(t: Tracciato) -> np.ndarray:
+    """For each record type (by index), whether a chunk may end before one, blind to what
+    follows.
+
+    A child belongs to the closest record of its parent type before it, wherever that
+    is: a chunk may end only before a record that every later child can belong to. That
+    is the one parent type, when all children have the same; any record, when there are
+    no children; none otherwise (the fixed-width splitter looks ahead instead).
+    """
+    parents = {rec.parent for rec in t.records.values() if rec.parent is not None}
+    if not parents:
+        return np.ones(len(t.records), dtype=bool)
+    return np.array([len(parents) == 1 and name in parents for name in t.records], dtype=bool)
 
 
 @dataclass
@@ -175,8 +185,12 @@ def text_lines(first: bytes, blocks: Iterator[Block]) -> Iterator[str]:
 
 def split_rows(src: TextSource, lines: Iterator[str], first_line: int, t: Tracciato,
                layouts: dict[str, Layout], disc: int | None, chunk_bytes: int | None,
-               issues: list[Issue], ncols: int | None) -> Iterator[RawChunk]:
-    """Rows read by the csv module: several record types, comments, or pyarrow gave up."""
+               issues: list[Issue], ncols: int | None,
+               report_empty: bool = True) -> Iterator[RawChunk]:
+    """Rows read by the csv module: several record types, comments, or pyarrow gave up.
+
+    ``report_empty``: a file without rows is reported here (the caller has not looked).
+    """
     raise_field_limit()
     d = t.dialect
     raw: list[str] = []
@@ -192,7 +206,7 @@ def split_rows(src: TextSource, lines: Iterator[str], first_line: int, t: Tracci
     reader = csv.reader(feed(), **csv_options(d))
     buf = RowBuffer(t, layouts)
     names = list(t.records)
-    roots = root_kinds(t)
+    cuttable = cut_kinds(t)
     multi = len(t.records) > 1
     expected: dict[str, int] = {}
     for r, rec in t.records.items():
@@ -212,16 +226,18 @@ def split_rows(src: TextSource, lines: Iterator[str], first_line: int, t: Tracci
             break
         except csv.Error as exc:
             issues.append(Issue("unterminated-quote", f"the row cannot be read: {exc}",
-                                line=first_line + start))
+                                line=first_line + start, value=clip(row_text("".join(raw)))))
             break
         line = first_line + start
-        if not row or (d.comment_prefix and row[0].startswith(d.comment_prefix)):
+        if row and d.comment_prefix and row[0].startswith(d.comment_prefix):
             continue
-        if d.skip_blank_rows and not any(row):
-            continue
-        if done and len(raw) > 1 and unterminated("".join(raw), d):
-            issues.append(Issue("unterminated-quote", "a quoted cell opened on this line is "
-                                "never closed", line=line))
+        if not row:
+            # An empty line; ``;;;`` is a row of empty cells, never an empty line.
+            if d.skip_blank_rows:
+                continue
+            row = [""] * (ncols or 1)
+        if done and unterminated("".join(raw), d):
+            issues.append(open_quote(line, "".join(raw)))
             break
         rows += 1
         rname = t.single_record
@@ -236,12 +252,10 @@ def split_rows(src: TextSource, lines: Iterator[str], first_line: int, t: Tracci
             rname = found
         want = expected.setdefault(rname, len(row))
         if len(row) != want:
-            issues.append(Issue("wrong-column-count", f"{len(row)} cells where {want} are "
-                                "expected", line=line, record=rname,
-                                value=clip(d.delimiter.join(row))))
+            issues.append(wrong_count(len(row), want, line, rname, "".join(raw)))
             continue
         key = tuple(row[i] if i is not None and i < len(row) else "" for i in keys)
-        if (chunk_bytes and buf.size >= chunk_bytes and roots[names.index(rname)]
+        if (chunk_bytes and buf.size >= chunk_bytes and cuttable[names.index(rname)]
                 and (not keys or key != last_key)):
             chunk = buf.take()
             chunk.issues = [*issues, *src.take_issues()]
@@ -250,17 +264,43 @@ def split_rows(src: TextSource, lines: Iterator[str], first_line: int, t: Tracci
         buf.add(rname, line, row)
         last_key = key
     chunk = buf.take()
-    if rows == 0:
+    if rows == 0 and report_empty:
         issues.append(Issue("no-data", "the file holds header rows but no data rows")
                       if ncols is not None else Issue("empty-file", "the file holds no records"))
     chunk.issues = [*issues, *src.take_issues()]
     yield chunk
 
 
+def row_text(text: str) -> str:
+    """A row's text as written, without the line end that closes it."""
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text[:-1] if text.endswith(("\r", "\n")) else text
+
+
+def wrong_count(cells: int, want: int, line: int, record: str | None, text: str) -> Issue:
+    # One wording and value whichever reader met the row: chunked and whole reads agree.
+    return Issue("wrong-column-count", f"{cells} cells where {want} are expected", line=line,
+                 record=record, value=clip(row_text(text)))
+
+
+def open_quote(line: int, text: str) -> Issue:
+    return Issue("unterminated-quote", "a quoted cell opened on this line is never closed",
+                 line=line, value=clip(row_text(text)))
+
+
 def unterminated(text: str, d: DelimitedFormat) -> bool:
+    """Whether ``text`` ends inside a quoted cell: a quote opened and never closed.
+
+    Read as pyarrow and the tolerant csv module read it (a quote that closes a cell early
+    does not stop the reading), a line added after the text is a row of its own unless
+    a quote is still open.
+    """
+    end = next(c for c in "abcd" if c not in (d.delimiter, d.quote_char, d.escape_char))
+    last: list[str] = []
     try:
-        for _ in csv.reader(io.StringIO(text, newline=""), **{**csv_options(d), "strict": True}):
-            pass
-    except csv.Error as exc:
-        return "end of data" in str(exc)
-    return False
+        for row in csv.reader(io.StringIO(text + "\n" + end, newline=""), **csv_options(d)):
+            last = row
+    except csv.Error:
+        return True
+    return last != [end]

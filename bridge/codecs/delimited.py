@@ -12,8 +12,9 @@ quoted cells hold (:mod:`bridge.codecs.rows`).
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -37,57 +38,129 @@ class Prelude:
     final: bool
     #: The line after ``rest`` (0: not known).
     next_line: int = 0
+    #: Only when asked for (``peek``): whether no line after the header rows holds anything,
+    #: and the cells of the first data row of a file without a header.
+    empty: bool = False
+    first_cells: int = 0
 
 
-def read_prelude(blocks: Iterator[Block], d: DelimitedFormat) -> Prelude:
+_LINE_END = re.compile(rb"\r\n?|\n")
+_EMPTY_LINES = re.compile(rb"[\r\n]+")
+
+
+class _Feed:
+    """The first lines of the text, for the csv module, pulling blocks only as it asks.
+
+    The rows before the data are read whole however the text is cut into blocks (a
+    header after many empty lines, a header cell holding line ends), and the text before
+    ``mark`` (what has been read for good) is let go as blocks come in.
+    """
+
+    def __init__(self, blocks: Iterator[Block]) -> None:
+        self.blocks = blocks
+        self.buf = b""
+        self.pos = 0  # where the next line starts in buf
+        self.mark = 0  # where the text still wanted starts in buf (or in kept)
+        #: Text still wanted from earlier blocks, kept as it came to copy it only once.
+        self.kept: list[bytes] = []
+        self.line = 0  # the file's line at pos
+        self.mark_line = 0
+        self.row_line = 0  # the line where the row being read starts
+        self.final = False
+        self.after = 0
+        #: The csv module is between two rows: empty lines are no rows, passed over here.
+        self.between = True
+        #: Empty lines passed over are dropped from the text wanted.
+        self.drop_empty = True
+
+    def lines(self) -> Iterator[str]:
+        while True:
+            if self.between:
+                if not self.skip_empty():
+                    return
+                self.between = False
+                self.row_line = self.line
+            elif self.pos == len(self.buf) and not self.pull():
+                return
+            end = _LINE_END.search(self.buf, self.pos)
+            stop = end.end() if end is not None else len(self.buf)
+            text = self.buf[self.pos:stop]
+            self.pos = stop
+            self.line += 1
+            yield text.decode("utf-8", "replace")
+
+    def skip_empty(self) -> bool:
+        """Pass over empty lines, all of a run at once; whether any text follows."""
+        while self.pos < len(self.buf) or self.pull():
+            run = _EMPTY_LINES.match(self.buf, self.pos)
+            if run is None:
+                return True
+            self.line += count_lines(self.buf[self.pos:run.end()])
+            self.pos = run.end()
+            if self.drop_empty:
+                self.take()
+        return False
+
+    def take(self) -> None:
+        """What has been read so far is read for good."""
+        self.kept.clear()
+        self.mark, self.mark_line = self.pos, self.line
+
+    def rest(self) -> bytes:
+        """The text from ``mark`` on."""
+        return b"".join([*self.kept, self.buf[self.mark:]])
+
+    def pull(self) -> bool:
+        """Whether there is more text: the next block that holds any."""
+        while not self.final:
+            b = next(self.blocks, None)
+            if b is None:
+                self.final = True
+                break
+            if not self.line:
+                self.line = self.mark_line = b.first_line
+            if self.mark < self.pos:
+                self.kept.append(self.buf[self.mark:self.pos])
+            self.buf = self.buf[self.pos:] + b.data
+            self.pos = self.mark = 0
+            self.final, self.after = b.final, b.next_line
+            if b.data:
+                return True
+        return False
+
+
+def read_prelude(blocks: Iterator[Block], d: DelimitedFormat, peek: bool = False) -> Prelude:
+    """The rows before the data and the text after them; ``peek``: look at the data too
+    (whether there is any, and the cells of its first row), leaving it in the text."""
+    chunks.raise_field_limit()
     need = d.skip_rows + d.header_rows
-    buf, first, final, after = b"", 1, True, 0
-    for i, b in enumerate(blocks):
-        if i == 0:
-            first = b.first_line
-        buf += b.data
-        final, after = b.final, b.next_line
-        if final or count_lines(buf) > need:
-            break
-    if need == 0:
-        return Prelude([], 0, first, buf, final, after)
-    # Only a head of the text is decoded for the csv module: the header rows are short,
-    # and decoding a large file here would cost more than reading its data.
-    limit = 1 << 16
-    while True:
-        rows, consumed, line_num = _head_rows(buf[:limit], d, need, first)
-        if len(rows) >= need or limit >= len(buf):
-            break
-        limit *= 4
-    header = [r for _, r in rows[d.skip_rows:]]
-    names_at = d.skip_rows + d.header_names_row - 1
-    names_line = rows[names_at][0] if names_at < len(rows) else 0
-    return Prelude(header, names_line, first + line_num, buf[consumed:], final, after)
-
-
-def _head_rows(head: bytes, d: DelimitedFormat, need: int,
-               first: int) -> tuple[list[tuple[int, list[str]]], int, int]:
-    """The first ``need`` rows of ``head`` with their lines, the bytes and lines they take."""
-    used = 0
-
-    def lines() -> Iterator[str]:
-        nonlocal used
-        for ln in io.StringIO(head.decode("utf-8", "replace"), newline=""):
-            used += len(ln.encode("utf-8"))
-            yield ln
-
-    reader = csv.reader(lines(), **chunks.csv_options(d))
+    feed = _Feed(blocks)
+    reader = csv.reader(feed.lines(), **chunks.csv_options(d))
     rows: list[tuple[int, list[str]]] = []
     while len(rows) < need:
-        start = reader.line_num
+        feed.between = True
         try:
             row = next(reader)
         except (StopIteration, csv.Error):
             break
-        if not row or (d.comment_prefix and row[0].startswith(d.comment_prefix)):
-            continue
-        rows.append((first + start, row))
-    return rows, used, reader.line_num
+        feed.take()
+        if not (d.comment_prefix and row and row[0].startswith(d.comment_prefix)):
+            rows.append((feed.row_line, row))
+    empty, first_cells = False, 0
+    if peek:
+        # Empty lines before the data are dropped, unless the dialect makes them rows.
+        feed.between, feed.drop_empty = True, d.skip_blank_rows
+        empty = not feed.skip_empty()
+        if not empty and not d.header_rows:
+            with contextlib.suppress(StopIteration, csv.Error):
+                first_cells = len(next(reader))
+    elif not feed.buf:
+        feed.pull()
+    header = [r for _, r in rows[d.skip_rows:]]
+    names_at = d.skip_rows + d.header_names_row - 1
+    names_line = rows[names_at][0] if names_at < len(rows) else 0
+    return Prelude(header, names_line, max(feed.mark_line, 1), feed.rest(), feed.final,
+                   feed.after, empty, first_cells)
 
 
 @dataclass
@@ -150,7 +223,11 @@ def split_delimited(
 ) -> Iterator[RawChunk]:
     src = TextSource(source, t.encoding, chunk_bytes)
     blocks = src.blocks()
-    pre = read_prelude(blocks, t.dialect)
+    # The rows of one record type are read by pyarrow, which needs the number of columns
+    # and cannot tell a file of empty lines from one without lines: both come from a look
+    # at the data first.
+    fast = len(t.records) == 1 and not t.dialect.comment_prefix
+    pre = read_prelude(blocks, t.dialect, peek=fast)
     if src.raw_bytes == 0:
         chunk = chunks.empty_chunk(t)
         chunk.issues = [empty_issue()]
@@ -158,11 +235,14 @@ def split_delimited(
         return
     p = plan(t, pre)
     if p.fatal:
+        # The bytes after the header are still checked, as a whole read would have.
+        for _ in blocks:
+            pass
         chunk = chunks.empty_chunk(t)
         chunk.issues = src.take_issues() + p.issues
         yield chunk
         return
-    if len(t.records) > 1 or t.dialect.comment_prefix:
+    if not fast:
         lines = chunks.text_lines(pre.rest, blocks)
         yield from chunks.split_rows(src, lines, pre.data_line, t, p.layouts, p.disc,
                                      chunk_bytes, p.issues, p.ncols)
@@ -170,22 +250,11 @@ def split_delimited(
     yield from _split_fast(src, blocks, pre, t, p, chunk_bytes)
 
 
-
-
-def _count_first_row(rest: bytes, d: DelimitedFormat) -> int:
-    chunks.raise_field_limit()
-    lines = io.StringIO(rest[: 1 << 20].decode("utf-8", "replace"), newline="")
-    for row in csv.reader(lines, **chunks.csv_options(d)):
-        if row:
-            return len(row)
-    return 0
-
-
 def _split_fast(src: TextSource, blocks: Iterator[Block], pre: Prelude, t: Tracciato,
                 p: Plan, chunk_bytes: int | None) -> Iterator[RawChunk]:
     d = t.dialect
-    ncols = p.ncols if p.ncols is not None else _count_first_row(pre.rest, d)
-    if ncols == 0 or (pre.final and len(pre.rest) < 4096 and not pre.rest.strip(b"\r\n")):
+    ncols = p.ncols if p.ncols is not None else pre.first_cells
+    if pre.empty or ncols == 0:
         chunk = chunks.empty_chunk(t)
         code = ("no-data", "the file holds header rows but no data rows") if pre.header \
             else ("empty-file", "the file holds no records")
@@ -205,12 +274,13 @@ def _split_fast(src: TextSource, blocks: Iterator[Block], pre: Prelude, t: Tracc
     table = reader.read(pre.rest, threads=True) if chunk_bytes is None else None
     if table is None:
         yield from chunks.split_rows(src, chunks.text_lines(pre.rest, blocks), pre.data_line,
-                                     t, p.layouts, None, chunk_bytes, issues, ncols)
+                                     t, p.layouts, None, chunk_bytes, issues, ncols,
+                                     report_empty=False)
         return
     at = Rows(1, pre.data_line, [])
     lines, bad = place(list(table.columns), reader.invalid, at, src.lone_cr, ncols, d,
-                       final=True)
+                       final=True, record=record)
     issues.extend(bad)
-    held = to_table(record, p.layouts[record], table, lines, d.skip_blank_rows)
+    held = to_table(record, p.layouts[record], table, lines, d, pre.rest, pre.data_line)
     held = close(held, at, pre.rest, pre.data_line, d, issues)
     yield RawChunk({record: held}, [*issues, *src.take_issues()])

@@ -116,16 +116,17 @@ class _Splitter:
             before = self.last_line.get(self.names.index(rec.parent))
             if before is not None:
                 parent_nums = np.concatenate([[before], parent_nums])
-            pos = np.searchsorted(parent_nums, nums, side="right") - 1
-            parents = np.where(pos >= 0, parent_nums[np.maximum(pos, 0)], -1).astype(np.int64)
+            # A sentinel in front: a child with no parent before it finds -1 (an orphan),
+            # even when the chunk holds no parent at all.
+            known = np.concatenate([[-1], parent_nums]).astype(np.int64)
+            parents = known[np.searchsorted(known, nums, side="right") - 1]
         return RawTable(name, cols, nums.astype(np.int64), parents)
 
 
 def split_fixed(source: Any, t: Tracciato, chunk_bytes: int | None) -> Iterator[RawChunk]:
     src = TextSource(source, t.encoding, chunk_bytes)
     splitter = _Splitter(t)
-    roots = chunks.root_kinds(t)
-    grouped = not roots.all()
+    grouped = any(rec.parent is not None for rec in t.records.values())
     carry: tuple[bytes, int] | None = None
     seen = 0
     for block in src.blocks():
@@ -136,9 +137,9 @@ def split_fixed(source: Any, t: Tracciato, chunk_bytes: int | None) -> Iterator[
         lines = split_lines(data)
         kinds, values = kinds_of(lines, t)
         if grouped and not block.final:
-            # End the chunk before the last line that starts a group; the rest waits.
-            starts = np.flatnonzero((kinds >= 0) & roots[np.maximum(kinds, 0)])
-            cut = int(starts[-1]) if len(starts) else 0
+            # End the chunk before the last line where it may end; the rest waits.
+            cuts = np.flatnonzero(safe_cuts(kinds, t)[1:]) + 1
+            cut = int(cuts[-1]) if len(cuts) else 0
             if cut == 0:
                 carry = ("\n".join(lines.to_pylist()).encode("utf-8") + b"\n", first)
                 continue
@@ -155,6 +156,29 @@ def split_fixed(source: Any, t: Tracciato, chunk_bytes: int | None) -> Iterator[
             chunk.issues.append(empty_issue() if src.raw_bytes == 0 else
                                 Issue("empty-file", "the file holds no records"))
         yield chunk
+
+
+def safe_cuts(kinds: np.ndarray, t: Tracciato) -> np.ndarray:
+    """Whether a chunk may end before each line: no child from there on can belong to a
+    parent before it, because its parent type comes again first (as far as the lines go).
+
+    A coda between a testata and more of its righe is no place to end a chunk: the righe
+    still belong to that testata, and its control total needs them all.
+    """
+    ok = np.ones(len(kinds), dtype=bool)
+    names = list(t.records)
+    for k, rec in enumerate(t.records.values()):
+        if rec.parent is not None:
+            ok &= _first_from(kinds == names.index(rec.parent)) < _first_from(kinds == k)
+    return ok
+
+
+def _first_from(hit: np.ndarray) -> np.ndarray:
+    """For each position, the first position at or after it where ``hit`` holds (len: none)."""
+    n = len(hit)
+    at = np.where(hit, np.arange(n), n)
+    out: np.ndarray = np.minimum.accumulate(at[::-1])[::-1]
+    return out
 
 
 def render(tab: RawTable, t: Tracciato, end: str = "") -> tuple[pa.Array, list[RowProblem]]:

@@ -150,7 +150,7 @@ def stream(src: TextSource, first: Block, blocks: Iterator[Block], t: Tracciato,
             break
         at.row, at.pending = 1, []
         lines, bad = place(list(table.columns), reader.invalid, at, src.lone_cr, ncols, d,
-                           final=True, at_end=piece.final)
+                           final=True, at_end=piece.final, record=record)
         cut_ok = piece.final or (at.line == pieces.line and not (
             at.ended_invalid and chunks.unterminated(_text(reader, -1), d)))
         if not cut_ok:
@@ -161,11 +161,16 @@ def stream(src: TextSource, first: Block, blocks: Iterator[Block], t: Tracciato,
             table, lines = table.slice(0, keep), lines[:keep]
             rest = (tail_from_line(piece.data, piece.first_line, start) + pieces.carry, start)
         issues.extend(bad)
-        tab = to_table(record, layout, table, lines, d.skip_blank_rows)
+        tab = to_table(record, layout, table, lines, d, piece.data, piece.first_line)
         if len(tab):
             tail = piece
         tab = chunks.concat_tables(held, tab)
-        cut = chunks.group_start(tab, t.group_by) if rest is None else len(tab)
+        if rest is not None:
+            cut = len(tab)
+        elif piece.final:
+            cut = 0  # the file's last rows: a quote left open unmakes the last (``close``)
+        else:
+            cut = chunks.group_start(tab, t.group_by)
         held = chunks.slice_table(tab, cut)
         if cut:
             yield RawChunk({record: chunks.slice_table(tab, 0, cut)},
@@ -180,7 +185,8 @@ def stream(src: TextSource, first: Block, blocks: Iterator[Block], t: Tracciato,
             yield RawChunk({record: held}, [*issues, *src.take_issues()])
             issues = []
         yield from chunks.split_rows(src, chunks.text_lines(rest[0], pieces.rest), rest[1], t,
-                                     {record: layout}, None, chunk_bytes, issues, ncols)
+                                     {record: layout}, None, chunk_bytes, issues, ncols,
+                                     report_empty=False)
         return
     if tail is not None:
         held = close(held, at, tail.data, tail.first_line, d, issues)

@@ -17,8 +17,8 @@ import pyarrow.compute as pc
 
 from bridge.codecs import chunks
 from bridge.codecs.raw import RawTable
-from bridge.codecs.text import count_lines, tail_from_line
-from bridge.issues import Issue, clip
+from bridge.codecs.text import BOM, count_lines, tail_from_line
+from bridge.issues import Issue
 from bridge.spec.model import DelimitedFormat
 
 #: A row pyarrow skipped: its number in the read (1-based), its text and its cell count.
@@ -39,8 +39,8 @@ class Rows:
 
 
 def place(cols: list[Any], invalid: list[Invalid], at: Rows, lone_cr: bool, ncols: int,
-          d: DelimitedFormat, final: bool = False,
-          at_end: bool | None = None) -> tuple[np.ndarray, list[Issue]]:
+          d: DelimitedFormat, final: bool = False, at_end: bool | None = None,
+          record: str | None = None) -> tuple[np.ndarray, list[Issue]]:
     """The line of each valid row, and issues for the invalid rows pyarrow skipped.
 
     Skipped rows take their place by the row number pyarrow gave them. ``final``: every
@@ -65,17 +65,11 @@ def place(cols: list[Any], invalid: list[Invalid], at: Rows, lone_cr: bool, ncol
     spans[valid] = nl + 1
     spans[pos] = [1 + count_lines(text) for _, text, _ in taken]
     starts = at.line + np.cumsum(spans) - spans
-    issues = [
-        Issue("wrong-column-count", f"{actual} cells where the header has {ncols}",
-              line=int(starts[p]), value=clip(text))
-        for p, (_, text, actual) in zip(pos, taken, strict=True)
-    ]
-    if at_end and taken and count_lines(taken[-1][1]) > 0:
+    issues = [chunks.wrong_count(actual, ncols, int(starts[p]), record, text)
+              for p, (_, text, actual) in zip(pos, taken, strict=True)]
+    if at_end and taken and not valid[-1] and chunks.unterminated(taken[-1][1], d):
         # The last row, swallowing the rest of the file into one cell: a quote never closed.
-        text = taken[-1][1]
-        if chunks.unterminated(text, d):
-            issues[-1] = Issue("unterminated-quote", "a quoted cell opened on this line is "
-                               "never closed", line=issues[-1].line, value=clip(text))
+        issues[-1] = chunks.open_quote(issues[-1].line or 0, taken[-1][1])
     at.row = last + 1
     at.line += int(spans.sum())
     if len(valid):
@@ -112,11 +106,18 @@ def _holds(col: pa.Array | pa.ChunkedArray, byte: bytes) -> bool:
 
 
 def to_table(record: str, layout: chunks.Layout, batch: pa.Table | pa.RecordBatch,
-             lines: np.ndarray, skip_blank: bool) -> RawTable:
-    """The record's cells from a read's columns, blank rows dropped if the dialect says so."""
+             lines: np.ndarray, d: DelimitedFormat, data: bytes, first_line: int) -> RawTable:
+    """The record's cells from a read's columns, empty lines dropped if the dialect says so.
+
+    pyarrow reads an empty line as a row of empty cells, just as it reads ``;;;``: only
+    the text (``data``, whose first line is ``first_line``) tells them apart, and only
+    rows of empty cells need a look at it.
+    """
     cols = [plain(c) for c in batch.columns]
-    if skip_blank and cols:
+    if d.skip_blank_rows and cols:
         blank = blank_mask(cols)
+        if blank.any():
+            blank[blank] = empty_lines(data, first_line, lines[blank])
         if blank.any():
             keep = pa.array(~blank)
             cols = [pc.filter(c, keep) for c in cols]
@@ -137,7 +138,7 @@ def plain(c: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def blank_mask(cols: list[pa.Array]) -> np.ndarray:
-    """Rows whose every cell is empty (a blank line reads as such a row)."""
+    """Rows whose every cell is empty (an empty line reads as such a row)."""
     n = len(cols[0]) if cols else 0
     rows = np.arange(n)
     # Few rows are blank: each column only looks at the rows still blank so far.
@@ -150,6 +151,25 @@ def blank_mask(cols: list[pa.Array]) -> np.ndarray:
     mask = np.zeros(n, dtype=bool)
     mask[rows] = True
     return mask
+
+
+def empty_lines(data: bytes, first_line: int, lines: np.ndarray) -> np.ndarray:
+    """Whether each of ``lines`` (file lines, in ``data`` from ``first_line`` on) is empty."""
+    if not len(lines):
+        return np.zeros(0, dtype=bool)
+    text = np.frombuffer(data, np.uint8)
+    lf, cr = text == 0x0A, text == 0x0D
+    # A line ends at an LF, or at a CR not followed by an LF (CR LF is one line end).
+    ends = lf.copy()
+    ends[:-1] |= cr[:-1] & ~lf[1:]
+    if len(ends):
+        ends[-1] |= cr[-1]
+    starts = np.concatenate([[0], np.flatnonzero(ends) + 1])
+    at = starts[np.minimum(lines - first_line, len(starts) - 1)]
+    inside = at < len(text)
+    empty: np.ndarray = ~inside
+    empty[inside] = lf[at[inside]] | cr[at[inside]]
+    return empty
 
 
 class BlockReader:
@@ -182,6 +202,12 @@ class BlockReader:
         get their number, which only a single-threaded read gives. ``threads`` first tries
         a parallel read, kept if no row was skipped.
         """
+        # pyarrow drops a byte-order mark that starts what it reads; a block of rows from
+        # the middle of a file may start with one, which is text there: an empty first
+        # line keeps it, and is taken away again below.
+        lead = data.startswith(BOM)
+        if lead:
+            data = b"\n" + data
         opts: list[dict[str, Any]] = [
             {"use_threads": False, "block_size": min(len(data) + 1, (1 << 31) - 1)}]
         if threads:
@@ -197,6 +223,9 @@ class BlockReader:
                 continue
             if self.invalid and opt["use_threads"]:
                 continue
+            if lead:
+                self.invalid[:] = [(num - 1, text, n) for num, text, n in self.invalid]
+                return table.slice(1)
             return table
         return None
 
@@ -212,9 +241,8 @@ def close(held: RawTable, at: Rows, data: bytes, first_line: int, d: DelimitedFo
     if not len(held) or at.ended_invalid or at.line - int(held.lines[-1]) <= 1:
         return held
     line = int(held.lines[-1])
-    tail = tail_from_line(data, first_line, line)
-    if not chunks.unterminated(tail.decode("utf-8", "replace"), d):
+    tail = tail_from_line(data, first_line, line).decode("utf-8", "replace")
+    if not chunks.unterminated(tail, d):
         return held
-    issues.append(Issue("unterminated-quote", "a quoted cell opened on this line is never "
-                        "closed", line=line))
+    issues.append(chunks.open_quote(line, tail))
     return chunks.slice_table(held, 0, len(held) - 1)

@@ -6,7 +6,6 @@ decode/encode in :mod:`bridge.codecs` sits on top of them. Cells stay text both 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
@@ -16,6 +15,7 @@ import pyarrow.compute as pc
 
 from bridge.codecs import chunks, delimited, fixed
 from bridge.codecs.fixed import RowProblem
+from bridge.codecs.guards import ascii_compatible, bad_chars_pattern, encodes
 from bridge.codecs.raw import RawChunk, RawTable
 from bridge.codecs.text import BOM, EOF_MARKER, is_utf8
 from bridge.issues import Issue, clip
@@ -39,12 +39,15 @@ def split(
     return delimited.split_delimited(source, t, chunk_bytes)
 
 
-def join(tables: Sequence[RawTable], t: Tracciato) -> tuple[bytes, list[Issue]]:
+def join(tables: Sequence[RawTable], t: Tracciato, *,
+         lines_of: Sequence[np.ndarray] | None = None) -> tuple[bytes, list[Issue]]:
     """The file's bytes from cells already rendered as text, and the problems met on the way.
 
     Rows of all tables are written in the order of their ``lines`` (stable), after the
     header rows of a delimited file. Characters the encoding cannot hold are written as
-    ``?`` and reported as ``unencodable`` issues, never raised.
+    ``?`` and reported as ``unencodable`` issues, never raised. An issue's line is the
+    line of the file written, or, with ``lines_of`` (one array per table), the row's
+    entry there (-1: no line).
     """
     nl = t.newline_chars
     rendered: list[pa.Array] = []
@@ -74,13 +77,21 @@ def join(tables: Sequence[RawTable], t: Tracciato) -> tuple[bytes, list[Issue]]:
     sizes = [len(tab) for tab in tables]
     table_of = np.repeat(np.arange(len(tables)), sizes)
     starts = np.cumsum([0, *sizes])
-    issues = [Issue(code, msg, line=int(out_line[r]), record=tables[table_of[r]].record,
+
+    def line_of(r: int) -> int | None:
+        if lines_of is None:
+            return int(out_line[r])
+        k = int(table_of[r])
+        line = int(lines_of[k][r - starts[k]])
+        return None if line < 0 else line
+
+    issues = [Issue(code, msg, line=line_of(r), record=tables[table_of[r]].record,
                     field=fld, value=val) for r, code, msg, fld, val in problems]
     body, bad = _encoded(body, t.encoding)
     for i in bad:
-        k = int(table_of[order[i]])
-        issues.extend(_unencodable(tables[k], int(order[i] - starts[k]), int(i) + len(header)
-                                   + 1, t.encoding))
+        r = int(order[i])
+        k = int(table_of[r])
+        issues.extend(_unencodable(tables[k], int(r - starts[k]), line_of(r), t.encoding))
     # utf-8-sig would put its BOM before the header: the BOM is added once, below.
     head_codec = "utf-8" if is_utf8(t.encoding) else t.encoding
     data = "".join(header).encode(head_codec, "replace") + _text_bytes(body)
@@ -114,14 +125,14 @@ def _encoded(body: pa.Array, encoding: str) -> tuple[pa.Array, np.ndarray]:
     none = np.empty(0, np.int64)
     if is_utf8(encoding):
         return body, none
-    pattern = _bad_chars_pattern(encoding)
+    pattern = bad_chars_pattern(encoding)
     if pattern is None:
         # Not a one-byte-per-character codec: each line through Python's codec.
         texts = body.to_pylist()
-        bad = np.array([i for i, s in enumerate(texts) if not _encodes(s, encoding)],
+        bad = np.array([i for i, s in enumerate(texts) if not encodes(s, encoding)],
                        np.int64)
         return pa.array([s.encode(encoding, "replace") for s in texts], pa.large_binary()), bad
-    if _ascii_compatible(encoding):
+    if ascii_compatible(encoding):
         ascii_ = pc.string_is_ascii(body).to_numpy(zero_copy_only=False)
         others = np.flatnonzero(~np.asarray(ascii_, dtype=bool))
     else:
@@ -155,47 +166,19 @@ def _encoded(body: pa.Array, encoding: str) -> tuple[pa.Array, np.ndarray]:
     return pc.replace_with_mask(body.cast(pa.large_binary()), pa.array(mask), encoded), bad
 
 
-@functools.cache
-def _ascii_compatible(encoding: str) -> bool:
-    try:
-        return bytes(range(128)).decode(encoding) == "".join(map(chr, range(128)))
-    except (UnicodeDecodeError, LookupError):
-        return False
-
-
 def _codec_name(encoding: str) -> str:
     import codecs
 
     return codecs.lookup(encoding).name
 
 
-@functools.cache
-def _bad_chars_pattern(encoding: str) -> str | None:
-    """A regex matching one character the encoding cannot hold (None: it holds them all)."""
-    if is_utf8(encoding):
-        return None
-    try:
-        held = sorted(set(bytes(range(256)).decode(encoding, "ignore")))
-    except (UnicodeDecodeError, LookupError):
-        return None
-    if len(bytes(range(256)).decode(encoding, "ignore")) != len(held) or len(held) < 128:
-        return None
-    ranges, lo, prev = [], ord(held[0]), ord(held[0])
-    for c in [*held[1:], "\U0010ffff"]:
-        o = ord(c)
-        if o != prev + 1:
-            ranges.append(f"\\x{{{lo:x}}}-\\x{{{prev:x}}}")
-            lo = o
-        prev = o
-    return "[^" + "".join(ranges) + "]"
-
-
-def _unencodable(tab: RawTable, row: int, line: int, encoding: str) -> list[Issue]:
+def _unencodable(tab: RawTable, row: int, line: int | None,
+                 encoding: str) -> list[Issue]:
     """An issue for each cell of the row that holds a character the encoding lacks."""
     issues = []
     for name, col in tab.columns.items():
         cell = col[row].as_py()
-        bad = [c for c in (cell or "") if not _encodes(c, encoding)]
+        bad = [c for c in (cell or "") if not encodes(c, encoding)]
         if bad:
             issues.append(Issue(
                 "unencodable", f"{bad[0]!r} (U+{ord(bad[0]):04X}) cannot be written in "
@@ -204,12 +187,6 @@ def _unencodable(tab: RawTable, row: int, line: int, encoding: str) -> list[Issu
     return issues
 
 
-def _encodes(s: str, encoding: str) -> bool:
-    try:
-        s.encode(encoding)
-    except UnicodeEncodeError:
-        return False
-    return True
 def quote_column(col: pa.Array, d: DelimitedFormat, force: bool) -> pa.Array:
     """Cells as written: quoted when the dialect needs it, quotes doubled or escaped."""
     col = pc.fill_null(col, "")

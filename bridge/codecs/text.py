@@ -136,10 +136,10 @@ class TextSource:
         if not self._nul_reported and (pos := data.find(b"\x00")) >= 0:
             self._nul_reported = True
             where = line + count_lines(data[:pos])
-            nuls = data.count(b"\x00")
+            # Only the first is reported: a count would depend on how the file was cut.
             self.issues.append(Issue(
-                "nul-byte", f"NUL byte at offset {offset + pos} (line {where}); {nuls} NUL "
-                "bytes in this part of the file", line=where))
+                "nul-byte", f"NUL byte at offset {offset + pos} (line {where}); later ones "
+                "are not reported", line=where))
         # The BOM's first byte is rare in text, and looking for one byte is much faster.
         if not self._bom_reported and BOM[:1] in data and (pos := data.find(BOM)) >= 0:
             self._bom_reported = True

@@ -21,6 +21,9 @@ from bridge.spec.model import FieldSpec
 
 _EPOCH = dt.datetime(1970, 1, 1)
 _DAY = 86_400
+#: The seconds of the first and last instants Python's datetime can hold.
+_FIRST = int((dt.datetime.min - _EPOCH).total_seconds())
+_LAST = int((dt.datetime.max.replace(microsecond=0) - _EPOCH).total_seconds())
 #: Months that follow a month shorter than 31 days, where a roll-over lands on day 1.
 _AFTER_SHORT = (3, 5, 7, 10, 12)
 _NAMES = {"date": "a date", "time": "a time", "datetime": "a date and time"}
@@ -40,6 +43,9 @@ def parse_temporal(text: pa.Array, field: FieldSpec, bad: Collector) -> tuple[pa
         good = np.array([v is not None for v in verdicts], dtype=bool)
         parsed[rows] = good
         secs[rows[good]] = [v for v in verdicts if v is not None]
+    # pyarrow reads "00001220" as the year 0, which no Python date can hold: a value
+    # nobody downstream could use is a bad cell, not a value.
+    parsed = parsed & (secs >= _FIRST) & (secs <= _LAST)
     code = f"bad-{field.type}"
     flags = bad.add(present & ~parsed, code, f"{{value}} is not {_NAMES[field.type]} in the "
                     f"format {fmt}", text)

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from bridge.fields import buffers
 from bridge.fields.cells import Collector
 from bridge.fields.numbers import PUNCH_NEGATIVE, PUNCH_POSITIVE
+from bridge.fields.text import full_match
 from bridge.spec.model import FieldSpec
 
 _DIGITS = pa.array(list("0123456789"))
@@ -310,3 +311,33 @@ def fit(text: pa.Array, field: FieldSpec, width: int, bad: Collector) -> pa.Arra
     else:
         pad = pc.utf8_lpad if field.out_align == "right" else pc.utf8_rpad
     return pad(text, width, field.out_pad)
+
+
+def check_written(text: pa.Array, field: FieldSpec, width: int | None,
+                  bad: Collector) -> pa.Array:
+    """The field's own rules on text about to be written (no nulls): ``max_length``
+    (``too-long``), ``min_length`` (``too-short``) and ``pattern`` (``bad-pattern``).
+    Empty cells are not held to them, as when reading.
+
+    The width of a fixed-width field is :func:`fit`'s to check; cells too long for both
+    come back cut to the width, so that each is reported once.
+    """
+    limit = field.max_length
+    narrower = limit is not None and (width is None or limit < width)
+    # No cell has more characters than bytes: most columns need no count of characters.
+    if narrower and (pc.max(pc.binary_length(text)).as_py() or 0) > (limit or 0):
+        flags = bad.add(pc.greater(pc.utf8_length(text), limit), "too-long",
+                        f"{{value}} is longer than {limit} characters (its max_length)", text)
+        if width is not None and flags.any():
+            text = pc.utf8_slice_codeunits(text, 0, width)
+    if field.min_length:
+        length = pc.utf8_length(text)
+        short = pc.and_(pc.greater(length, 0), pc.less(length, field.min_length))
+        bad.add(short, "too-short",
+                f"{{value}} is shorter than {field.min_length} characters", text)
+    if field.pattern is not None:
+        # One regex that lets the empty cell pass, instead of three kernels.
+        fits = full_match(text, f"(?:{field.pattern})|")
+        bad.add(pc.invert(fits), "bad-pattern",
+                f"{{value}} does not match the pattern {field.pattern}", text)
+    return text

@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bridge.spec.links import check_links, check_refs
+
 NEWLINES = {"crlf": "\r\n", "lf": "\n", "cr": "\r"}
 
 FieldType = Literal[
@@ -95,6 +97,12 @@ class FieldSpec(Strict):
     )
     pad: str | None = Field(
         None, description="Pad character in fixed width; '0' for numbers, ' ' for text by default."
+    )
+    on_unencodable: Literal["error", "replace", "transliterate"] = Field(
+        "error",
+        description="Output: a character the encoding lacks is an error (unencodable), is "
+        "written as the encoding's replacement ('?'), or as its closest characters; the "
+        "last two are noted in the report.",
     )
 
     @field_validator("length")
@@ -332,7 +340,8 @@ class Tracciato(Strict):
         for rname, rec in self.records.items():
             if rec.parent is not None and rec.parent not in self.records:
                 raise ValueError(f"records.{rname}.parent: no record type {rec.parent!r}")
-        self._check_refs()
+        check_refs(self)
+        check_links(self)
         return self
 
     def _check_fixed(self) -> None:
@@ -350,28 +359,6 @@ class Tracciato(Strict):
             for (_, end1, n1), (s2, _, n2) in pairwise(spans):
                 if s2 < end1:
                     raise ValueError(f"records.{rname}: fields {n1!r} and {n2!r} overlap")
-
-    def _check_refs(self) -> None:
-        def need(record: str, fields: list[str], where: str) -> None:
-            if record not in self.records:
-                raise ValueError(f"{where}: no record type {record!r}")
-            names = {f.name for f in self.records[record].data_fields}
-            for name in fields:
-                if name not in names:
-                    raise ValueError(f"{where}: record {record!r} has no field {name!r}")
-
-        for i, u in enumerate(self.checks.unique):
-            need(u.record, u.fields, f"checks.unique[{i}]")
-        for i, c in enumerate(self.checks.control_totals):
-            need(c.parent, [c.field], f"checks.control_totals[{i}]")
-            need(c.child, [c.sum], f"checks.control_totals[{i}]")
-        if self.checks.trailer_count is not None:
-            t = self.checks.trailer_count
-            need(t.record, [t.field], "checks.trailer_count")
-            for r in t.counts:
-                need(r, [], "checks.trailer_count.counts")
-        if self.group_by:
-            need(self.single_record, self.group_by, "group_by")
 
     @property
     def newline_chars(self) -> str:

@@ -1,0 +1,340 @@
+"""Typed tables back to the bytes of a file; a value the file cannot hold is an issue on its row.
+
+:func:`encode_rows` is the way back of :func:`bridge.codecs.decode`. Each table holds one
+record type. Its values are cast to their fields' types, rendered as text in the fields'
+formats (:mod:`bridge.fields`), checked against what the target can hold (the encoding,
+control characters, unquoted delimiters: :mod:`bridge.codecs.guards`; the field's own
+length and pattern rules), then laid out as lines (:func:`bridge.codecs.split.join`).
+
+Nothing a row holds makes it raise: every problem is an :class:`Issue` on the row's
+``_line``, and no bytes are made while there is an error. What does not fit the
+tracciato at all (a table for a record it lacks, a column of a type that cannot become
+the field's) is the configuration's fault: :class:`bridge.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bridge.errors import ConfigError, DataError
+from bridge.issues import Issue, clip
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    from bridge.codecs.guards import Problem
+    from bridge.codecs.raw import RawTable
+    from bridge.fields import BadCells
+    from bridge.spec.model import FieldSpec, RecordSpec, Tracciato
+
+#: Bad values of one column looked for one by one; past this many, the column is wrong
+#: as a whole and the rest are reported together.
+_MOST_BAD = 1000
+
+
+class EncodeError(DataError):
+    """Rows that cannot be written in the layout; ``issues`` says which and why."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        self.issues = issues
+        first = issues[0]
+        more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+        super().__init__(f"cannot write: {first.code}: {first.message}{more}")
+
+
+@dataclass
+class Encoded:
+    """The file's bytes, or None when some value cannot be written; and every issue.
+
+    Issues are errors (the bytes are None) or notes (a value written otherwise than
+    given, e.g. ``transliterated``), sorted by line. ``line`` is the row's ``_line``,
+    None when its table has no ``_line`` or for a problem of the whole column.
+    """
+
+    data: bytes | None
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.is_error]
+
+    @property
+    def error_lines(self) -> set[int]:
+        """The ``_line`` of every row with an error. An error whose line is None cannot
+        be pinned on a row: leaving rows out will not make the file writable."""
+        return {i.line for i in self.errors if i.line is not None}
+
+
+def encode_rows(tables: Mapping[str, pd.DataFrame], t: Tracciato) -> Encoded:
+    """The bytes of a file holding these tables, exactly as the layout says, or the
+    issues of the rows that cannot be written.
+
+    Rows are put in file order by ``_line``; children without ``_line`` follow their
+    parent's ``_line`` through ``_parent_line``. Never raises on the values of the rows;
+    raises :class:`ConfigError` for a table of a record the tracciato lacks, a column
+    whose type can never become its field's, or a layout whose own text (pads,
+    separators, headers...) cannot be written.
+    """
+    from bridge.codecs.guards import check_layout
+    from bridge.codecs.split import join
+
+    unknown = [name for name in tables if name not in t.records]
+    if unknown:
+        raise ConfigError(f"tracciato {t.name or '(unnamed)'} has no record {unknown[0]!r} "
+                          f"(it has {', '.join(t.records)})")
+    check_layout(t)
+    raws: list[RawTable] = []
+    lines_of: list[np.ndarray] = []
+    issues: list[Issue] = []
+    for name, df in tables.items():
+        raw, lines, found = _table(df, t.records[name], name, t)
+        raws.append(raw)
+        lines_of.append(lines)
+        issues.extend(found)
+    if not any(i.is_error for i in issues):
+        # What the checks above let through is written; join still reports, never hides.
+        data, late = join(raws, t, lines_of=lines_of)
+        issues.extend(late)
+    else:
+        data = None
+    issues.sort(key=lambda i: (i.line or 0))
+    failed = data is None or any(i.is_error for i in issues)
+    return Encoded(None if failed else bytes(data or b""), issues)
+
+
+def encode(tables: Mapping[str, pd.DataFrame], t: Tracciato) -> bytes:
+    """:func:`encode_rows`, raising :class:`EncodeError` with the errors when some value
+    cannot be written (too long, unencodable, missing but required...). Notes are
+    dropped: callers that report them use :func:`encode_rows`."""
+    out = encode_rows(tables, t)
+    if out.data is None:
+        raise EncodeError(out.errors)
+    return out.data
+
+
+def _table(df: pd.DataFrame, rec: RecordSpec, name: str, t: Tracciato
+           ) -> tuple[RawTable, np.ndarray, list[Issue]]:
+    """One table's cells as text, its rows' lines (-1: none), and its issues."""
+    import numpy as np
+
+    from bridge.codecs.guards import screen
+    from bridge.codecs.raw import RawTable
+    from bridge.fields import render_column
+    from bridge.fields.cells import TEXT_TYPES, Collector
+    from bridge.fields.render import check_written, fit
+
+    lines = _lines(df)
+    columns: dict[str, pa.Array] = {}
+    issues: list[Issue] = []
+    fixed = t.format == "fixed"
+    for f in rec.data_fields:
+        width = f.length if fixed else None
+        values, failed = _values(df, f, name)
+        found: list[Problem] = []
+        if f.type in TEXT_TYPES:
+            cells, bad = render_column(values, f)
+            found += _problems(bad)
+            cells, problems = screen(cells, values, f, t)
+            found += problems
+            rules = Collector(values)
+            cells = check_written(cells, f, width, rules)
+            if width is not None:
+                cells = fit(cells, f, width, rules)
+            found += _problems(rules.build())
+        else:
+            cells, bad = render_column(values, f, width)
+            found += _problems(bad)
+        if failed:
+            # A value that could not be cast is null now: one issue says why, not two.
+            gone = np.zeros(len(df) + 1, dtype=bool)  # the extra slot is row -1's
+            gone[[p[0] for p in failed]] = True
+            if failed[-1][0] < 0:
+                gone[:] = True
+            found = [*failed, *(p for p in found if not gone[p[0]])]
+        columns[f.name] = cells
+        issues.extend(_issue(p, lines, name, f.name) for p in found)
+    return RawTable(name, columns, _order_keys(df, rec, lines), fitted=fixed), lines, issues
+
+
+def _values(df: pd.DataFrame, f: FieldSpec, record: str) -> tuple[pa.Array, list[Problem]]:
+    """The column as the field's pyarrow type; values that cannot be cast become nulls,
+    each with a problem on its row."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    from bridge.fields import arrow_type
+
+    n = len(df)
+    want = arrow_type(f)
+    if f.name not in df.columns:
+        if f.type == "constant":
+            return pa.array([f.value], pa.string()).take(np.zeros(n, dtype=np.int32)), []
+        return pa.nulls(n, want), []
+    col = df[f.name]
+    try:
+        # An ArrowDtype column hands over its pyarrow data as is: no conversion copy.
+        got = (col.array.__arrow_array__() if isinstance(col.dtype, pd.ArrowDtype)
+               else pa.array(col, from_pandas=True))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        got = None  # objects of mixed kinds: read piece by piece below
+    if got is not None:
+        values: pa.Array = (got.combine_chunks() if isinstance(got, pa.ChunkedArray)
+                            else got)
+        if values.type == want:
+            return values, []
+        try:
+            return _cast(values, want), _rounded(values, want, f)
+        except pa.ArrowNotImplementedError:
+            raise ConfigError(f"record {record!r}, field {f.name!r}: a column of "
+                              f"{values.type} cannot be written as a {f.type} field") from None
+        except pa.ArrowInvalid:
+            pass  # some values do not convert: find them
+        return _by_parts(lambda a, b: _cast(values.slice(a, b - a), want), n, want, f,
+                         lambda row: values[row].as_py())
+    return _by_parts(lambda a, b: _cast(pa.array(col.iloc[a:b], from_pandas=True), want),
+                     n, want, f, lambda row: col.iloc[row])
+
+
+def _cast(values: pa.Array, want: pa.DataType) -> pa.Array:
+    import pyarrow as pa
+
+    if pa.types.is_decimal(want) and pa.types.is_integer(values.type):
+        # int64 -> decimal128(18, s) is refused outright by pyarrow.
+        values = values.cast(pa.decimal128(38, want.scale))
+    return values.cast(want)
+
+
+def _rounded(values: pa.Array, cast: pa.DataType, f: FieldSpec) -> list[Problem]:
+    """Floats cast to a decimal field are rounded to its scale: money never silently."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (pa.types.is_floating(values.type) and pa.types.is_decimal(cast)):
+        return []
+    back = pc.cast(_cast(values, cast), pa.float64())
+    changed = pc.fill_null(pc.not_equal(back, pc.cast(values, pa.float64())), False)
+    rows = np.flatnonzero(changed.to_numpy(zero_copy_only=False))
+    return [(int(r), "too-many-decimals", f"{values[int(r)].as_py()!r} has more than "
+             f"{f.scale} decimal digits (a float, rounded if written)",
+             clip(values[int(r)].as_py())) for r in rows]
+
+
+def _by_parts(piece: Callable[[int, int], pa.Array], n: int, want: pa.DataType,
+              f: FieldSpec, value_at: Callable[[int], object]
+              ) -> tuple[pa.Array, list[Problem]]:
+    """The column cast in halves, then halves of the halves that fail, down to the rows
+    that do not convert: a few bad values cost a few dozen casts, not one per row."""
+    import pyarrow as pa
+
+    parts: list[pa.Array] = []
+    bad: list[int] = []
+    lumped: list[tuple[int, int]] = []
+    todo = [(0, n)]
+    while todo:
+        a, b = todo.pop()
+        try:
+            parts.append(piece(a, b))
+            continue
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            pass
+        parts.append(pa.nulls(b - a, want))
+        if b - a == 1:
+            bad.append(a)
+        elif len(bad) >= _MOST_BAD:
+            lumped.append((a, b))
+        else:
+            parts.pop()
+            todo += [((a + b) // 2, b), (a, (a + b) // 2)]
+    code = _CAST_CODES.get(f.type, "bad-pattern")
+    problems: list[Problem] = [
+        (row, code, f"{value_at(row)!r} cannot be written as a {f.type}",
+         clip(value_at(row))) for row in bad]
+    if lumped:
+        count = sum(b - a for a, b in lumped)
+        problems.append((-1, code, f"{count} more rows of the column hold values that cannot "
+                         f"be written as a {f.type}, among them {value_at(lumped[0][0])!r}",
+                         None))
+    column = pa.concat_arrays(parts) if parts else pa.nulls(0, want)
+    return column, problems
+
+
+#: The issue of a value that cannot even be converted to its field's type.
+_CAST_CODES = {t: f"bad-{t}" for t in ("integer", "decimal", "date", "time", "datetime",
+                                        "boolean")}
+
+
+def _problems(bad: BadCells) -> list[Problem]:
+    return [(int(r), code, msg, clip(value)) for r, code, value, msg
+            in zip(bad.rows, bad.codes, bad.values, bad.messages, strict=True)]
+
+
+def _issue(p: Problem, lines: np.ndarray, record: str, field_name: str) -> Issue:
+    row, code, message, value = p
+    line = int(lines[row]) if row >= 0 else -1
+    if line < 0 and row >= 0:
+        # Not traceable to the file read: the row's place in its table, for a person.
+        message += f" (row {row + 1} of the {record} table)"
+    return Issue(code, message, line if line >= 0 else None, record, field_name, value)
+
+
+def _lines(df: pd.DataFrame) -> np.ndarray:
+    """Each row's ``_line`` (-1 where the table has none)."""
+    import numpy as np
+
+    from bridge.codecs import LINE
+
+    if LINE not in df.columns:
+        return np.full(len(df), -1, dtype=np.int64)
+    lines: np.ndarray = df[LINE].to_numpy(dtype=np.int64, na_value=-1)
+    return lines
+
+
+def _order_keys(df: pd.DataFrame, rec: RecordSpec, lines: np.ndarray) -> np.ndarray:
+    """A sort key per row that puts every record where it belongs in the file."""
+    import numpy as np
+
+    from bridge.codecs import LINE, PARENT_LINE
+
+    n = len(df)
+    shift = np.int64(1 << 20)
+    if LINE in df.columns:
+        keys: np.ndarray = lines * shift
+        known = lines >= 0
+        if not known.all():
+            # A row without a line stays right after the row before it.
+            pos = np.arange(n, dtype=np.int64)
+            last = np.maximum.accumulate(np.where(known, pos, -1))
+            base = np.where(last >= 0, keys[np.maximum(last, 0)], 0)
+            keys = np.where(known, keys, base + pos - last)
+        return keys
+    if rec.parent is not None and PARENT_LINE in df.columns:
+        parent: np.ndarray = df[PARENT_LINE].to_numpy(dtype=np.int64, na_value=-1)
+        keys = parent * shift + 1 + rank_within(parent)
+        return keys
+    if rec.occurs == "last":
+        return np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    if rec.occurs == "first":
+        return np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    return np.arange(1, n + 1, dtype=np.int64) * shift
+
+
+def rank_within(keys: np.ndarray) -> np.ndarray:
+    """Each row's place among the rows with the same key, in row order (0, 1, 2...)."""
+    import numpy as np
+
+    n = len(keys)
+    order = np.argsort(keys, kind="stable")
+    ranked = keys[order]
+    pos = np.arange(n, dtype=np.int64)
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = ranked[1:] != ranked[:-1]
+    run_start = np.maximum.accumulate(np.where(starts, pos, 0)) if n else pos
+    within = np.empty(n, np.int64)
+    within[order] = pos - run_start
+    return within
