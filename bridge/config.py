@@ -75,6 +75,10 @@ class Readiness(Strict):
     done_content: Literal["any", "size", "sha256"] = Field(
         "any", description="What the done-file holds, checked against the file taken."
     )
+    max_wait: float = Field(
+        3600.0, ge=0, description="Seconds a file whose last record is incomplete may wait "
+                                  "for the rest; then it is rejected as truncated-file."
+    )
 
 
 class Source(Strict):
@@ -101,6 +105,8 @@ class Target(Strict):
     filename: str = Field(..., description="jinja2: {{ seq }}, {{ now }}, {{ source_stem }}...")
     done_file: DoneFile | None = None
     if_exists: Literal["fail", "next"] = "fail"
+    write_empty: bool = Field(False, description="Write the file even with no data rows "
+                                                 "(only a header or a trailer).")
 
 
 class Totals(Strict):
@@ -124,6 +130,9 @@ class Flow(Strict):
     retry_backoff: float = Field(
         30.0, ge=0, description="Seconds before retrying a failed file; doubles per attempt."
     )
+    max_attempts: int = Field(
+        10, ge=1, description="Attempts before a file that keeps failing waits for a person."
+    )
     totals: Totals = Field(default_factory=Totals)
 
     @field_validator("targets")
@@ -146,6 +155,8 @@ class Config(Strict):
     ledger: Path = Path(".bridge/ledger.sqlite")
     work_dir: Path = Path(".bridge/work")
     lock_file: Path = Path(".bridge/run.lock")
+    log_file: Path | None = Field(None, description="bridge's own log (0600): every pass, "
+                                                    "every problem (default: beside the ledger).")
     reports_dir: Path = Path(".bridge/reports")
     tracciati: list[Path] = Field(default_factory=list)
     connections: dict[str, Connection] = Field(default_factory=dict)
@@ -157,6 +168,10 @@ class Config(Strict):
         """A configured path, relative to the configuration's folder."""
         p = Path(p)
         return p if p.is_absolute() else self.base / p
+
+    def log_path(self) -> Path:
+        return self.path(self.log_file) if self.log_file else self.path(self.ledger).with_name(
+            "bridge.log")
 
     def connection(self, name: str) -> LocalConnection | SftpConnection | FtpConnection:
         if name in self.connections:

@@ -22,7 +22,7 @@ import yaml
 from bridge.errors import BridgeError, TransientError
 
 if TYPE_CHECKING:
-    from bridge.pipeline import Outcome
+    from bridge.engine.context import Outcome
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -181,7 +181,7 @@ def _run_until_taken(result: DemoResult, names: set[str], clock: Callable[[], fl
     """Passes of the real runner until every export has an outcome: the first pass only
     sees the files, a later one finds them stable for the window and takes them."""
     from bridge.config import load
-    from bridge.runner import run_pass
+    from bridge.engine.runner import run_pass
 
     cfg = load(result.config)
     taken: dict[str, Outcome] = {}

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from bridge.cli import main
 from bridge.config import load
-from bridge.runner import PassResult, run_pass
+from bridge.engine.runner import PassResult, run_pass
 from tests.test_samples import EXPECTED, NOON, run_twice, sample_copy, written
 
 

@@ -18,7 +18,7 @@ from bridge import spec
 from bridge.cli import main
 from bridge.codecs import decode
 from bridge.config import load
-from bridge.runner import PassResult, run_pass
+from bridge.engine.runner import PassResult, run_pass
 from tests.test_samples import NOON, run_twice, sample_copy, written
 
 ORDERS = Path("inbox") / "shopify" / "orders_export_1.csv"

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from bridge.cli import main
 from bridge.config import load
-from bridge.runner import run_pass
+from bridge.engine.runner import run_pass
 from tests.test_samples import NOON, run_twice, sample_copy
 
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from bridge.cli import main
-from bridge.commands_demo import demo
+from bridge.cli.demo import demo
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = ROOT / "samples" / "demo" / "expected"
@@ -95,7 +95,7 @@ def test_demo_writes_the_golden_erp_files(runner: CliRunner, tmp_path: Path) -> 
 
 def test_html_report_escapes_what_comes_from_files(tmp_path: Path) -> None:
     from bridge.demo import DemoResult, write_html
-    from bridge.pipeline import Outcome
+    from bridge.engine.context import Outcome
 
     result = DemoResult(tmp_path, tmp_path / "bridge.yaml", "127.0.0.1:2222", "SHA256:x")
     result.outcomes = [Outcome("ordini", "<script>alert(1)</script>.csv", "rejected", 7, 2,

@@ -29,7 +29,7 @@ def test_every_command_is_documented() -> None:
 
     text = DOC.read_text(encoding="utf-8")
     flow_commands = {"run", "watch", "status", "history", "show", "pending", "approve",
-                     "reject", "replay"}
+                     "reject", "retry", "replay"}
     assert flow_commands <= set(main.commands)
     for name in flow_commands:
         assert f"bridge {name}" in text or f"`{name} ID" in text, name
@@ -50,3 +50,33 @@ def test_every_step_is_documented_with_an_example_that_loads() -> None:
     for kind, example in rows.items():
         step = adapter.validate_python(yaml.safe_load(example.replace("\\|", "|")))
         assert step.kind == kind  # type: ignore[attr-defined]
+
+
+def test_the_states_table_is_the_state_machine() -> None:
+    from bridge.states import ALL
+
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split("## The life of a file")[1].split("\n## ")[0]
+    documented = re.findall(r"^\| `([a-z]+)` \|", section, re.M)
+    assert sorted(documented) == sorted(ALL)
+
+
+def test_the_figures_in_the_docs_are_the_tests_own() -> None:
+    """Each number flows.md quotes from a test is that test's own setting."""
+    from tests import test_chaos, test_exactly_once, test_name_reuse
+
+    text = " ".join(DOC.read_text(encoding="utf-8").split())
+    runs = len(test_exactly_once.POINTS) * 3 + 15
+    assert f"{runs} times over {test_exactly_once.FILES} files" in text
+    assert f"at {len(test_exactly_once.POINTS)} named moments" in text
+    poisons = test_chaos.FILES // 5
+    assert f"over {test_chaos.FILES} files of which {poisons} are poison of ten kinds" in text
+    assert len(test_chaos.POISONS) == 10
+    assert "100 times on a local folder and 100 times over SFTP" in text
+    assert test_name_reuse.TRIALS == 100
+
+
+def test_every_exit_code_is_documented() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    table = text.split("Exit codes, the same for every command")[1]
+    assert re.findall(r"^\| (\d+) \|", table, re.M) == ["0", "1", "2", "3", "4", "130"]

@@ -22,8 +22,8 @@ from bridge.ledger import open_ledger
 from tests.flowkit import make_world, order_file
 
 FILES = 200
-POINTS = ["after-claim", "mid-write", "after-rename", "before-output-commit", "after-plan",
-          "after-keys", "before-written", "after-archive"]
+POINTS = ["after-claim", "after-hold", "mid-write", "after-rename", "before-output-commit",
+          "after-plan", "before-written", "after-archive"]
 
 
 def bridge_run(cfg: Path, env: dict[str, str] | None = None, kill_after: float | None = None

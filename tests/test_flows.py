@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from bridge.cli import main
 from bridge.config import load
+from bridge.engine.runner import run_lock, run_pass
 from bridge.errors import ConfigError
-from bridge.ledger import open_ledger
-from bridge.runner import run_lock, run_pass
+from bridge.ledger import Now, open_ledger
 from tests.flowkit import CONFIG, make_world, order_file
 
 
@@ -85,9 +85,12 @@ def test_an_unwritable_target_leaves_the_file_pending(world: Path) -> None:
     (root / "erp").write_text("not a folder", encoding="utf-8")  # mkdir fails, even as root
     (root / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
     first = run_pass(load(world))
-    assert [o.state for o in first.outcomes] == ["failed"]
+    assert [o.state for o in first.outcomes] == ["retrying"]
     assert first.exit_code == 3
-    assert (root / "inbox" / "a.csv").exists()
+    # bridge holds the claimed bytes under a private name: a sender reusing the name makes
+    # a new file, never a new version of this one
+    assert (root / "inbox" / ".bridge-claim-1").read_text(encoding="utf-8") == order_file(1)
+    assert not (root / "inbox" / "a.csv").exists()
     (root / "erp").unlink()
     second = run_pass(load(world))
     assert [o.state for o in second.outcomes] == ["done"]
@@ -100,7 +103,8 @@ def test_an_existing_output_name_is_never_overwritten(world: Path) -> None:
     (root / "erp" / "ART00001.TXT").write_bytes(b"someone else's")
     (root / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
     result = run_pass(load(world))
-    assert [o.state for o in result.outcomes] == ["failed"]
+    assert [o.state for o in result.outcomes] == ["retrying"]
+    assert "exists with other content" in result.outcomes[0].message
     assert (root / "erp" / "ART00001.TXT").read_bytes() == b"someone else's"
 
 
@@ -192,7 +196,7 @@ connections:
 def test_ledger_schema_is_versioned_and_migrates(tmp_path: Path) -> None:
     import sqlite3
 
-    from bridge.ledger.sqlite import MIGRATIONS
+    from bridge.ledger.migrations import MIGRATIONS
 
     path = tmp_path / "l.sqlite"
     old = sqlite3.connect(path)  # a ledger made by the first version of bridge
@@ -202,12 +206,12 @@ def test_ledger_schema_is_versioned_and_migrates(tmp_path: Path) -> None:
     old.commit()
     old.close()
     ledger = open_ledger(path)
-    assert ledger.schema_version == len(MIGRATIONS) == 5  # type: ignore[attr-defined]
+    assert ledger.schema_version == len(MIGRATIONS) == 6  # type: ignore[attr-defined]
     assert ledger.get(1).state == "done"  # nothing lost on the way
     assert ledger.issues(1) == []
     ledger.close()
     again = open_ledger(path)  # opening again migrates nothing
-    assert again.schema_version == 5  # type: ignore[attr-defined]
+    assert again.schema_version == 6  # type: ignore[attr-defined]
 
 
 def test_done_file_rule_and_its_checked_content(tmp_path: Path) -> None:
@@ -253,7 +257,8 @@ def test_archive_modes(tmp_path: Path, mode: str, left: list[str]) -> None:
     if mode == "leave":  # ...nor even read again, while it stays the same
         ledger = open_ledger(load(cfg).path(load(cfg).ledger))
         st = (tmp_path / "inbox" / "a.csv").stat()
-        seen = ledger.observe("articoli", [("a.csv", st.st_size, st.st_mtime)], 0.0)
+        seen = ledger.observe("articoli", [("a.csv", st.st_size, st.st_mtime)],
+                              Now(0.0, 0.0, "test"))
         assert seen["a.csv"].done_id == 1
 
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from bridge.cli import main
 from bridge.config import load
-from bridge.runner import run_pass
+from bridge.engine.runner import run_pass
 from tests.flowkit import CONFIG, make_world, order_file
 
 WITH_TOTALS = CONFIG.replace("retry_backoff: 0", "retry_backoff: 0\n"

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from bridge.cli import main
 from bridge.config import load
+from bridge.engine.runner import run_pass
 from bridge.ledger import open_ledger
-from bridge.runner import run_pass
 from tests.flowkit import CONFIG, make_world, order_file
 
 

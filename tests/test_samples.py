@@ -12,7 +12,7 @@ from bridge import spec
 from bridge.cli import main
 from bridge.codecs import decode
 from bridge.config import load
-from bridge.runner import PassResult, run_pass
+from bridge.engine.runner import PassResult, run_pass
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 EXPECTED = SAMPLES / "expected"

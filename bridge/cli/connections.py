@@ -13,17 +13,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bridge.cli import main, reports_errors
+from bridge.cli.common import load_config, reports_errors
 
 if TYPE_CHECKING:
     from bridge.config import Config, SftpConnection
 
-
-def _config(ctx: click.Context) -> Config:
-    from bridge.config import default_path, load
-
-    obj = ctx.find_root().obj or {}
-    return load(obj.get("config") or default_path())
 
 
 def _sftp(cfg: Config, name: str) -> SftpConnection:
@@ -36,7 +30,7 @@ def _sftp(cfg: Config, name: str) -> SftpConnection:
     return conn
 
 
-@main.group()
+@click.group()
 def connections() -> None:
     """The configured connections: list them, trust a server's key, check one."""
 
@@ -46,7 +40,7 @@ def connections() -> None:
 @reports_errors
 def list_connections(ctx: click.Context) -> None:
     """Each connection with its type and address."""
-    cfg = _config(ctx)
+    cfg = load_config(ctx)
     for name, conn in cfg.connections.items():
         where = getattr(conn, "host", None)
         if where is not None:
@@ -66,7 +60,7 @@ def trust(ctx: click.Context, name: str, yes: bool) -> None:
     from bridge import hostkeys
     from bridge.transport.sftp import scan_host_key
 
-    cfg = _config(ctx)
+    cfg = load_config(ctx)
     conn = _sftp(cfg, name)
     blob = scan_host_key(conn, cfg.path)
     path = hostkeys.known_hosts_path(conn, cfg.path)
@@ -106,7 +100,7 @@ def check(ctx: click.Context, name: str) -> None:
     """Connect to NAME, verify the host key, log in and list the root folder."""
     from bridge.transport import connect
 
-    cfg = _config(ctx)
+    cfg = load_config(ctx)
     conn = cfg.connection(name)
     transport = connect(cfg, name)
     try:

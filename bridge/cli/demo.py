@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bridge.cli import main, reports_errors
+from bridge.cli.common import reports_errors
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from bridge.demo import DemoResult
 
 
-@main.command()
+@click.command()
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the demo's server, ERP files, ledger and report "
                    "(default: a new temporary folder).")

@@ -1,99 +1,84 @@
-"""Targets: render the output bytes, fix their names in the ledger, write them atomically.
+"""Targets: keep the rendered bytes, fix their names in the ledger, write them atomically.
 
-Names are decided once (:func:`plan_names`, inside the ledger's transaction) and kept, so a
-restart writes the same names. A name already taken by a file bridge did not write is never
-overwritten: ``if_exists: fail`` leaves the file waiting, ``next`` picks the next free name
-when the names are planned.
+The bytes of every target are rendered once and kept in the work area (``<work>/<id>/render``)
+before the names are fixed; every later attempt writes those same bytes, so a target that
+failed never makes the others disagree. Names are decided without any remote I/O, inside the
+ledger's transaction (:func:`plan_maker`), and checked at the target when written: a name
+taken by a file bridge did not write is never overwritten (``if_exists: fail`` leaves the
+file waiting; ``next`` moves to the next free name).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bridge import faults
+from bridge.atomic import save_atomic
+from bridge.engine.render import Rendered, target_name
 from bridge.errors import TransientError
 from bridge.transport import TargetExists
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    import pandas as pd
-
-    from bridge.config import Config, Flow, Target
-    from bridge.ledger import FileRow, Ledger, OutputRow
+    from bridge.config import Flow, Target
+    from bridge.engine.context import Context
+    from bridge.ledger import FileRow, OutputRow
+    from bridge.ledger.base import PlanMaker
     from bridge.transport import Transport
 
+Seq = Callable[[str], int]
+Taken = Callable[[str, str], bool]
 MAX_NAME_TRIES = 1000
+#: Tries of ``if_exists: next`` when names keep turning up taken at the target.
+MAX_NEXT_TRIES = 20
 
 
-class Context(Protocol):
-    cfg: Config
-    ledger: Ledger
-
-    def transport(self, name: str) -> Transport: ...
-    def work(self, file_id: int) -> Path: ...
-
-
-@dataclass(frozen=True)
-class Rendered:
-    target: str
-    data: bytes
-    rows: int
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
+def keep_rendered(ctx: Context, row: FileRow, rendered: list[Rendered]) -> None:
+    """Save every target's bytes in the work area, the index last (it says they are whole)."""
+    folder = ctx.work(row.id) / "render"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    index = {}
+    for n, r in enumerate(rendered):
+        save_atomic(folder / f"{n}.out", r.data, mode=0o600)
+        index[r.target] = {"file": f"{n}.out", "rows": r.rows, "sha256": r.sha256}
+    save_atomic(folder / "index.json", json.dumps(index).encode(), mode=0o600)
 
 
-def target_name(flow: Flow, index: int) -> str:
-    return flow.targets[index].name or str(index)
-
-
-def render_targets(ctx: Context, row: FileRow, flow: Flow, tables: dict[str, pd.DataFrame]
-                   ) -> list[Rendered]:
-    from bridge.checking import load_tracciato
-    from bridge.codecs import encode
-
-    out = []
-    for i, target in enumerate(flow.targets):
-        if target.template is not None:
-            data, rows = _render_template(ctx.cfg, row, target, tables)
-        else:
-            assert target.tracciato is not None
-            t = load_tracciato(ctx.cfg, target.tracciato)
-            mine = {name: df for name, df in tables.items() if name in t.records}
-            data = encode(mine, t)
-            rows = sum(len(df) for df in mine.values())
-        out.append(Rendered(target_name(flow, i), data, rows))
+def kept_rendered(ctx: Context, row: FileRow) -> dict[str, tuple[Rendered, Path]] | None:
+    """The bytes kept for a file, and where, or None if they are not all there."""
+    folder = ctx.work(row.id) / "render"
+    try:
+        index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+        out = {}
+        for target, meta in index.items():
+            path = folder / meta["file"]
+            r = Rendered(target, path.read_bytes(), int(meta["rows"]))
+            if r.sha256 != meta["sha256"]:
+                return None
+            out[target] = (r, path)
+    except (OSError, ValueError, KeyError):
+        return None
     return out
 
 
-def _render_template(cfg: Config, row: FileRow, target: Target,
-                     tables: dict[str, pd.DataFrame]) -> tuple[bytes, int]:
-    from bridge.templating import render_file
-
-    assert target.template is not None
-    records = {name: df.to_dict("records") for name, df in tables.items()}
-    text = render_file(cfg.path(target.template),
-                       {"tables": records, "source_name": row.path,
-                        "now": datetime.fromtimestamp(row.created)})
-    return text.encode(target.template_encoding), sum(len(df) for df in tables.values())
-
-
-def plan_names(ctx: Context, row: FileRow, flow: Flow, rendered: list[Rendered],
-               seq: Callable[[str], int]) -> list[tuple[str, str, str]]:
+def plan_maker(row: FileRow, flow: Flow, rendered: list[Rendered]) -> PlanMaker:
+    """The names of a file's outputs, drawn inside the ledger's transaction: no I/O here."""
     from bridge.templating import name_variables, render_name
 
-    planned = []
-    for i, target in enumerate(flow.targets):
-        tname = target_name(flow, i)
-        dest = ctx.transport(target.connection)
-        taken = ctx.ledger.names_in_use(target.folder)
+    def make(seq: Seq, taken: Taken) -> list[tuple[str, str, str]]:
+        planned = []
+        for r in rendered:
+            target = _target(flow, r.target)
+            planned.append((r.target, target.folder, _name(target, r.target, seq, taken)))
+        return planned
+
+    def _name(target: Target, tname: str, seq: Seq, taken: Taken) -> str:
         uses_seq = "seq" in target.filename
+        name = ""
         for attempt in range(MAX_NAME_TRIES):
             number = seq(f"{row.flow}.{tname}") if uses_seq else 0
             name = render_name(target.filename,
@@ -102,35 +87,64 @@ def plan_names(ctx: Context, row: FileRow, flow: Flow, rendered: list[Rendered],
             if attempt and not uses_seq:
                 stem, dot, ext = name.rpartition(".")
                 name = f"{stem}-{attempt}.{ext}" if dot else f"{name}-{attempt}"
-            free = name not in taken and dest.stat(target.folder, name) is None
-            if free or target.if_exists == "fail":
-                break
-        else:
-            raise TransientError(f"no free output name for {target.filename!r}")
-        planned.append((tname, target.folder, name))
-    return planned
+            if target.if_exists == "fail" or not taken(target.folder, name):
+                return name
+        raise TransientError(f"no free output name for {target.filename!r}")
+
+    return make
 
 
-def write_output(ctx: Context, row: FileRow, flow: Flow, out: OutputRow, r: Rendered) -> None:
+def write_output(ctx: Context, row: FileRow, flow: Flow, out: OutputRow, r: Rendered,
+                 staged: Path) -> None:
     """Write one planned output (temporary name, then rename) and its done-file."""
-    target = next(t for i, t in enumerate(flow.targets) if target_name(flow, i) == out.target)
+    target = _target(flow, out.target)
     dest = ctx.transport(target.connection)
-    staged = ctx.work(row.id) / "out" / str(out.id)
-    staged.parent.mkdir(parents=True, exist_ok=True)
-    staged.write_bytes(r.data)
-    _put(ctx, dest, staged, out.folder, out.name, r.sha256)
+    for _ in range(MAX_NEXT_TRIES):
+        try:
+            _put(dest, staged, out.folder, out.name, r.sha256)
+            break
+        except TargetExists:
+            if target.if_exists == "fail":
+                raise
+            out = _next_name(ctx, row, flow, target, out)
+    else:
+        raise TransientError(f"no free output name for {target.filename!r} at the target")
     if target.done_file is not None:
         content = {"empty": "", "rows": f"{r.rows}\n", "sha256": f"{r.sha256}\n"}
-        done = staged.with_suffix(".done")
         body = content[target.done_file.content].encode()
-        done.write_bytes(body)
-        _put(ctx, dest, done, out.folder, out.name + target.done_file.suffix,
+        done = staged.with_name(staged.name + ".done")
+        save_atomic(done, body, mode=0o600)
+        _put(dest, done, out.folder, out.name + target.done_file.suffix,
              hashlib.sha256(body).hexdigest())
     faults.point("before-output-commit")
     ctx.ledger.set_output(out.id, "written", sha256=r.sha256, rows=r.rows)
 
 
-def _put(ctx: Context, dest: Transport, staged: Path, folder: str, name: str, sha: str) -> None:
+def _next_name(ctx: Context, row: FileRow, flow: Flow, target: Target, out: OutputRow
+               ) -> OutputRow:
+    from bridge.templating import name_variables, render_name
+
+    uses_seq = "seq" in target.filename
+
+    def make(seq: Seq) -> str:
+        if uses_seq:
+            number = seq(f"{row.flow}.{out.target}")
+            return render_name(target.filename, name_variables(
+                datetime.fromtimestamp(row.created), number, row.path, row.flow))
+        stem, dot, ext = out.name.rpartition(".")
+        base, dash, n = stem.rpartition("-")
+        count = int(n) + 1 if dash and n.isdigit() else 1
+        stem = base if dash and n.isdigit() else stem
+        return f"{stem}-{count}.{ext}" if dot else f"{out.name}-{count}"
+
+    return ctx.ledger.rename_output(out.id, make)
+
+
+def _target(flow: Flow, name: str) -> Target:
+    return next(t for i, t in enumerate(flow.targets) if target_name(flow, i) == name)
+
+
+def _put(dest: Transport, staged: Path, folder: str, name: str, sha: str) -> None:
     try:
         dest.upload(staged, folder, name)
     except TargetExists:
@@ -140,5 +154,5 @@ def _put(ctx: Context, dest: Transport, staged: Path, folder: str, name: str, sh
         same = hashlib.sha256(check.read_bytes()).hexdigest() == sha
         check.unlink()
         if not same:
-            raise TransientError(f"{folder}/{name} exists with other content; not "
-                                 "overwritten (a person must look)") from None
+            raise TargetExists(f"{folder}/{name} exists with other content; not "
+                               "overwritten") from None

@@ -1,60 +1,66 @@
-"""One file through one flow: fetch, check, transform, render, write, archive.
+"""One file through one flow: the state machine's only entry point, and its failure boundary.
 
-Every step is recorded in the ledger before the next begins, and every step can be done
-again: a file interrupted at any point is finished by the next run from its work copy, to
-the same output names (fixed in the ledger before writing) and the same bytes (rendered into
-the work area before uploading). Bad data ends in quarantine with a report; a transport or
-disk failure leaves the file waiting, to be retried.
+:meth:`Pipeline.advance` carries a file from whatever state the ledger says it is in as far
+as it can go: fetch, transform, plan, write, archive. Every step is recorded before the next
+begins and can be done again, so a file interrupted anywhere is finished by a later pass,
+to the same output names and the same bytes. Whatever goes wrong ends the file in a state
+a person can see and act on, and the pass goes on with the other files:
+
+- bad data (including values a target cannot hold) -> ``rejected``: quarantine and report;
+- a connection or disk failure -> ``retrying`` with backoff, ``failed`` after
+  ``max_attempts``;
+- anything unexpected (a bug) -> ``failed`` with an ``internal-error`` issue, the traceback
+  saved beside the file, never retried until ``bridge retry``;
+- a configuration mistake stops the flow (not the file) until it is fixed.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
-from datetime import datetime
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge import faults
-from bridge.errors import ConfigError, TransientError
+from bridge.engine import moves, taking
+from bridge.engine.context import Outcome
+from bridge.engine.outputs import keep_rendered, kept_rendered, plan_maker, write_output
+from bridge.engine.tables import money_sum
+from bridge.errors import ConfigError, DataError, TransientError
 from bridge.issues import Issue
-from bridge.ledger import Figures, FileRow, Ledger, OutputRow
-from bridge.outputs import plan_names, render_targets, write_output
-from bridge.transport import Entry, TargetExists, Transport
+from bridge.ledger import Figures, FileRow, Ledger, Now
+from bridge.states import (
+    APPROVED,
+    CHECKED,
+    CLAIMED,
+    DONE,
+    FAILED,
+    FINAL,
+    HELD,
+    REJECTED,
+    RETRYING,
+    WRITTEN,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pandas as pd
 
-    from bridge.checking import Checked
     from bridge.config import Config, Flow
+    from bridge.engine.render import Rendered
+    from bridge.engine.transform import Checked
+    from bridge.ledger import Observation
     from bridge.spec.model import Tracciato
+    from bridge.transport import Entry, Transport
 
-
-@dataclass
-class Outcome:
-    """What became of one file: the line a run prints and logs."""
-
-    flow: str
-    name: str
-    state: str
-    file_id: int | None = None
-    issues: int = 0
-    outputs: list[tuple[str, int]] = field(default_factory=list)
-    message: str = ""
-    report: str | None = None
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+class Lost(Exception):
+    """The claimed bytes are nowhere any more (no work copy, nothing at the source)."""
 
 
 class Pipeline:
     def __init__(self, cfg: Config, ledger: Ledger, transports: dict[str, Transport],
-                 run_id: int | None, now: float, *, full: bool = False) -> None:
+                 run_id: int | None, now: Now, *, full: bool = False,
+                 connect: Callable[[Config, str], Transport] | None = None) -> None:
         self.cfg = cfg
         self.full = full  # delta steps send everything
         self.ledger = ledger
@@ -62,233 +68,250 @@ class Pipeline:
         self.run_id = run_id
         self.now = now
         self.references: dict[str, pd.DataFrame] = {}
+        self._connect = connect
 
     def transport(self, name: str) -> Transport:
         if name not in self.transports:
             from bridge.transport import connect
 
-            self.transports[name] = connect(self.cfg, name)
+            self.transports[name] = (self._connect or connect)(self.cfg, name)
         return self.transports[name]
 
     def work(self, file_id: int) -> Path:
         return self.cfg.path(self.cfg.work_dir) / str(file_id)
 
-    # -- entry points -------------------------------------------------------------------
+    # -- the entry points ---------------------------------------------------------------
 
-    def take(self, flow_name: str, flow: Flow, entry: Entry) -> Outcome | None:
-        """A ready file: fetch it, find out whether it is new, then process it."""
-        src = self.transport(flow.source.connection)
-        incoming = self.cfg.path(self.cfg.work_dir) / "incoming"
-        incoming.mkdir(parents=True, exist_ok=True)
-        tmp = incoming / f"{flow_name}.{entry.name}.download"
-        src.download(flow.source.folder, entry.name, tmp)
-        digest = sha256_of(tmp)
-        size = tmp.stat().st_size
-        mismatch = self._done_file_disagrees(flow, entry.name, size, digest, incoming)
-        if mismatch:
-            tmp.unlink()
-            return Outcome(flow_name, entry.name, "waiting", message=mismatch)
-        known = self.ledger.find(flow_name, entry.name, size, digest)
-        if known is not None and known.state not in ("done", "duplicate", "rejected"):
-            row = known  # interrupted earlier: finish it
-        elif known is not None:
-            tmp.unlink()
-            if flow.archive == "leave":
-                self.ledger.remember_done(flow_name, entry.name, entry.size, entry.mtime,
-                                          known.id)
-                return None
-            row = self.ledger.create(flow_name, entry.name, size, digest, self.run_id, self.now)
-            self.ledger.set_state(row.id, "duplicate", self.now,
-                                  f"same content as file {known.id}, already {known.state}")
-            self._archive(flow, entry.name, row.id)
-            return Outcome(flow_name, entry.name, "duplicate", row.id,
-                           message=f"same content as file {known.id}: nothing to do")
-        else:
-            row = self.ledger.create(flow_name, entry.name, size, digest, self.run_id, self.now)
+    def take(self, flow_name: str, flow: Flow, entry: Entry, obs: Observation
+             ) -> Outcome | None:
+        """A ready file: claim it, then carry it as far as it goes."""
+        if flow.archive == "leave":
+            try:
+                got = taking.fetch_in_place(self, flow_name, flow, entry, obs)
+            except TransientError as exc:
+                return Outcome(flow_name, entry.name, RETRYING, message=str(exc))
+            if got is None or isinstance(got, Outcome):
+                return got
+            return self.advance(got.row.id, truncated=got.truncated)
+        row = self.ledger.claim(flow_name, entry.name, entry.size, entry.mtime, self.run_id,
+                                self.now.wall)
         faults.point("after-claim")
-        work = self.work(row.id)
-        work.mkdir(parents=True, exist_ok=True)
-        tmp.replace(work / "source")
-        self.ledger.set_state(row.id, "fetched", self.now, attempt=True)
-        return self.process(row.id)
+        return self.advance(row.id, obs=obs)
 
-    def _done_file_disagrees(self, flow: Flow, name: str, size: int, digest: str,
-                             scratch: Path) -> str | None:
-        """With ``done_content: size|sha256``, what the sender's done-file says must match
-        the bytes taken; otherwise the transfer is not complete yet (or was damaged)."""
-        rule = flow.source.ready
-        if rule.rule != "done-file" or rule.done_content == "any":
-            return None
-        marker = scratch / f"{name}.marker"
-        self.transport(flow.source.connection).download(flow.source.folder,
-                                                        name + rule.done_suffix, marker)
-        said = marker.read_text(encoding="ascii", errors="replace").strip().split()
-        marker.unlink()
-        expected = str(size) if rule.done_content == "size" else digest
-        if said[:1] == [expected]:
-            return None
-        got = said[0] if said else "nothing"
-        return f"the done-file says {rule.done_content} {got}, the file has {expected}: waiting"
-
-    def process(self, file_id: int, *, dry_run: bool = False, archive: bool = True) -> Outcome:
-        """Carry a claimed file as far as it can go; safe to call again after any crash.
-
-        ``archive=False`` (replays) leaves the source folder alone."""
+    def advance(self, file_id: int, *, obs: Observation | None = None,
+                truncated: str | None = None) -> Outcome:
+        """Carry a file as far as it can go; safe to call again after any crash."""
         row = self.ledger.get(file_id)
         flow = self._flow(row)
-        if not archive or row.replay_of is not None:
-            flow = flow.model_copy(update={"archive": "leave"})
         try:
-            return self._process(row, flow, dry_run)
+            return self._advance(row, flow, obs, truncated)
         except TransientError as exc:
-            self.ledger.set_state(row.id, "failed", self.now, str(exc), reason=str(exc))
-            return Outcome(row.flow, row.path, "failed", row.id, message=str(exc))
+            return self._retry_later(row, flow, str(exc))
+        except Lost as exc:
+            return self._fail(row, str(exc), internal=False)
+        except DataError as exc:
+            issues = getattr(exc, "issues", None) or [Issue("internal-error", str(exc))]
+            return self._reject(self.ledger.get(row.id), flow, issues, None, {})
+        except ConfigError:
+            raise
+        except Exception as exc:
+            return self._internal(row, exc)
 
-    # -- the steps ----------------------------------------------------------------------
+    # -- the stages ---------------------------------------------------------------------
 
     def _flow(self, row: FileRow) -> Flow:
         if row.flow not in self.cfg.flows:
             raise ConfigError(f"file {row.id} belongs to flow {row.flow!r}, no longer configured")
         return self.cfg.flows[row.flow]
 
-    def _process(self, row: FileRow, flow: Flow, dry_run: bool) -> Outcome:
-        source = self.work(row.id) / "source"
-        if not source.exists():
-            self._refetch(row, flow, source)
+    def _advance(self, row: FileRow, flow: Flow, obs: Observation | None,
+                 truncated: str | None) -> Outcome:
+        if row.state in FINAL or row.state in (HELD, FAILED):
+            return Outcome(row.flow, row.path, row.state, row.id, message="nothing to do")
+        if row.sha256 == "":
+            got = taking.fetch(self, row, flow, obs)
+            if isinstance(got, Outcome):
+                return got
+            row, truncated = got.row, got.truncated
+        if truncated:
+            issue = Issue("truncated-file", f"the last record is incomplete ({truncated}), "
+                          f"and stayed so for {flow.source.ready.max_wait:g} s")
+            return self._reject(row, flow, [issue], None, {})
         outputs = self.ledger.outputs(row.id)
-        if row.state == "written" or (outputs and all(o.state == "written" for o in outputs)):
-            return self._finish(row, flow, outputs)
-        from bridge.checking import check_and_transform, money_sum
+        if row.state not in (CHECKED, WRITTEN) and not (row.state == RETRYING and outputs):
+            early = self._prepare(row, flow)
+            if early is not None:
+                return early
+            row = self.ledger.get(row.id)
+        if row.state != WRITTEN:
+            self._write(row, flow)
+        return self._finish(self.ledger.get(row.id), flow)
 
-        checked = check_and_transform(self, row, flow, source)
-        if checked.issues and not dry_run:
+    def _prepare(self, row: FileRow, flow: Flow) -> Outcome | None:
+        """Transform and render; then reject, hold, or fix the plan (state ``checked``)."""
+        from bridge.engine.transform import transform_file
+
+        source = self._source(row, flow)
+        checked = transform_file(self, row, flow, source)
+        if checked.issues:
             self.ledger.record_issues(row.id, checked.issues)
-        if not dry_run:
-            self.ledger.set_figures(row.id, Figures(sum(checked.rows.values()), None,
-                                                    checked.money_in, None))
+        rows_in = sum(checked.rows.values())
+        self.ledger.set_figures(row.id, Figures(rows_in, None, checked.money_in, None))
         if checked.rejected:
-            if dry_run:
-                return Outcome(row.flow, row.path, "rejected", row.id, len(checked.errors))
-            return self._reject(row, flow, source, checked.errors, checked.tracciato,
-                                checked.rows)
-        approved = row.state == "approved"
-        if not approved and (checked.held or flow.approval):
-            if dry_run:
-                return Outcome(row.flow, row.path, "held", row.id)
+            return self._reject(row, flow, checked.errors, checked.tracciato, checked.rows)
+        if not row.approved and (checked.held or flow.approval):
             reason = "; ".join(checked.held) or "waits for an operator's approval"
-            self.ledger.set_state(row.id, "held", self.now, reason, reason=reason,
+            self.ledger.set_state(row.id, HELD, self.now.wall, reason, reason=reason,
                                   issues=len(checked.issues))
-            return Outcome(row.flow, row.path, "held", row.id, len(checked.issues), message=reason)
-        rendered = render_targets(self, row, flow, checked.tables)
-        if dry_run:
-            return Outcome(row.flow, row.path, "checked", row.id,
-                           outputs=[(r.target, r.rows) for r in rendered])
-        self.ledger.set_state(row.id, "checked", self.now, issues=len(checked.issues))
+            return Outcome(row.flow, row.path, HELD, row.id, len(checked.issues), message=reason)
+        if checked.skipped_rows:
+            self._skipped_report(row, flow, source, checked)
+        keep_rendered(self, row, checked.rendered)
         self.ledger.set_figures(row.id, Figures(
-            sum(checked.rows.values()), rendered[0].rows if rendered else 0, checked.money_in,
+            rows_in, checked.rendered[0].rows if checked.rendered else 0, checked.money_in,
             money_sum(checked.tables, flow.totals.money_out)))
-        outputs = self.ledger.plan(row.id, lambda seq: plan_names(self, row, flow, rendered, seq))
+        note = "nothing to write: no data rows left" if checked.nothing_to_write else None
+        self.ledger.plan(row.id, plan_maker(row, flow, checked.rendered),
+                         keys=checked.sent_keys, fingerprints=checked.fingerprints,
+                         now=self.now.wall, detail=note)
         faults.point("after-plan")
-        by_target = {r.target: r for r in rendered}
-        for out in outputs:
-            if out.state != "written":
-                write_output(self, row, flow, out, by_target[out.target])
-        if checked.sent_keys:
-            self.ledger.record_keys(row.flow, checked.sent_keys, row.id)
-            faults.point("after-keys")
-        if checked.fingerprints:
-            self.ledger.remember_fingerprints(row.flow, checked.fingerprints, row.id)
-        if checked.skipped_report is not None:
-            self._quarantine_rows(row, flow, source, checked)
+        return None
+
+    def _write(self, row: FileRow, flow: Flow) -> None:
+        pending = [o for o in self.ledger.outputs(row.id) if o.state == "planned"]
+        if pending:
+            kept = kept_rendered(self, row)
+            if kept is None or any(o.target not in kept for o in pending):
+                kept = self._render_again(row, flow)
+            for out in pending:
+                rendered, staged = kept[out.target]
+                write_output(self, row, flow, out, rendered, staged)
         faults.point("before-written")
-        self.ledger.set_state(row.id, "written", self.now)
-        return self._finish(row, flow, self.ledger.outputs(row.id), checked.notes)
+        self.ledger.set_state(row.id, WRITTEN, self.now.wall)
 
-    def _refetch(self, row: FileRow, flow: Flow, dest: Path) -> None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name("source.download")
-        self.transport(flow.source.connection).download(flow.source.folder, row.path, tmp)
-        if sha256_of(tmp) != row.sha256:
-            tmp.unlink()
-            raise TransientError(f"{row.path} changed since it was claimed; it will be taken "
-                                 "again as a new file")
-        tmp.replace(dest)
+    def _render_again(self, row: FileRow, flow: Flow) -> dict[str, tuple[Rendered, Path]]:
+        """The kept bytes are gone (a cleaned work area): render again. The file's own keys
+        do not count as sent, so the same rows come out."""
+        from bridge.engine.transform import transform_file
 
-    def _finish(self, row: FileRow, flow: Flow, outputs: list[OutputRow],
-                notes: list[Issue] | None = None) -> Outcome:
-        where = self._archive(flow, row.path, row.id)
+        checked = transform_file(self, row, flow, self._source(row, flow))
+        if checked.rejected:
+            raise RuntimeError(f"file {row.id} was planned, but rendered again it is refused: "
+                               "did its tracciato or steps change?")
+        keep_rendered(self, row, checked.rendered)
+        kept = kept_rendered(self, row)
+        if kept is None:
+            raise TransientError(f"cannot keep the rendered outputs of file {row.id}")
+        return kept
+
+    def _finish(self, row: FileRow, flow: Flow) -> Outcome:
+        where = moves.archive(self, row, flow)
         faults.point("after-archive")
-        self.ledger.forget(row.flow, row.path)
-        self.ledger.set_state(row.id, "done", self.now, where)
-        return Outcome(row.flow, row.path, "done", row.id, len(notes or []),
-                       [(o.name, o.rows or 0) for o in outputs])
+        if flow.archive == "leave" and row.replay_of is None and row.mtime is not None:
+            self.ledger.remember_done(row.flow, row.path, row.size, row.mtime, row.id)
+        outputs = [o for o in self.ledger.outputs(row.id) if o.state == "written"]
+        note = "" if outputs else "nothing to write: no data rows left"
+        self.ledger.set_state(row.id, DONE, self.now.wall, where or note or None)
+        return Outcome(row.flow, row.path, DONE, row.id, row.issues,
+                       [(o.name, o.rows or 0) for o in outputs], message=note)
 
-    def _archive(self, flow: Flow, name: str, file_id: int) -> str | None:
-        """Move (or delete) the source once it is done; says where it went."""
-        if flow.archive == "leave":
-            return None
-        src = self.transport(flow.source.connection)
-        folder = flow.source.folder
-        if src.stat(folder, name) is None:
-            return None  # archived already by an earlier, interrupted attempt
-        where = "deleted"
-        if flow.archive == "delete":
-            src.delete(folder, name)
-        else:
-            day = datetime.fromtimestamp(self.now).strftime("%Y/%m/%d")
-            dest = f"{flow.archive_folder}/{day}"
-            try:
-                src.move(folder, name, dest, name)
-                where = f"archived to {dest}/{name}"
-            except TargetExists:
-                src.move(folder, name, dest, f"{name}.{file_id}")
-                where = f"archived to {dest}/{name}.{file_id}"
-        if flow.source.ready.rule == "done-file":
-            src.delete(folder, name + flow.source.ready.done_suffix)
-        return where
+    # -- the failure exits --------------------------------------------------------------
 
-    def _reject(self, row: FileRow, flow: Flow, source: Path, issues: list[Issue],
-                t: Tracciato | None, rows: dict[str, int]) -> Outcome:
-        report = self._write_report(row, flow, source, issues, t, "rejected", rows)
-        src = self.transport(flow.source.connection)
-        if src.stat(flow.source.folder, row.path) is not None:
-            try:
-                src.move(flow.source.folder, row.path, flow.quarantine_folder, row.path)
-            except TargetExists:
-                src.move(flow.source.folder, row.path, flow.quarantine_folder,
-                         f"{row.path}.{row.id}")
-        self.ledger.forget(row.flow, row.path)
-        self.ledger.set_state(row.id, "rejected", self.now, f"{len(issues)} issues; {report}",
-                              issues=len(issues), reason=f"{len(issues)} issues")
-        return Outcome(row.flow, row.path, "rejected", row.id, len(issues), report=report)
-
-    def _quarantine_rows(self, row: FileRow, flow: Flow, source: Path, checked: Checked
-                         ) -> None:
-        self._write_report(row, flow, source, checked.errors, checked.tracciato, "skipped-rows",
-                           checked.rows)
-
-    def _write_report(self, row: FileRow, flow: Flow, source: Path, issues: list[Issue],
-                      t: Tracciato | None, outcome: str, rows: dict[str, int]) -> str:
-        """The CSV of bad rows and the HTML summary: kept locally, and put in the flow's
-        quarantine folder beside the file."""
-        from bridge.report import FileReport, write_reports
+    def _reject(self, row: FileRow, flow: Flow, issues: list[Issue], t: Tracciato | None,
+                rows: dict[str, int]) -> Outcome:
+        from bridge.engine.tables import load_tracciato
 
         if t is None:
-            return ""
-        folder = self.work(row.id) / "report"
-        rep = FileReport(flow=row.flow, source_name=row.path, size=row.size, sha256=row.sha256,
-                         outcome=outcome, rows=rows, issues=issues,
-                         when=datetime.fromtimestamp(self.now))
+            t = load_tracciato(self.cfg, flow.tracciato)
+        self.ledger.record_issues(row.id, issues)
+        name = moves.quarantine(self, row, flow)
+        if flow.archive == "leave" and row.mtime is not None and row.replay_of is None:
+            self.ledger.remember_done(row.flow, row.path, row.size, row.mtime, row.id)
+        source = self.work(row.id) / "source"
+        report = moves.write_report(self, row, flow, source, issues, t, "rejected", rows, name)
+        for out in self.ledger.outputs(row.id):
+            if out.state == "planned":
+                self.ledger.set_output(out.id, "abandoned")
+        why = f"{len(issues)} issue(s): {issues[0].code}" if issues else "rejected"
+        self.ledger.set_state(row.id, REJECTED, self.now.wall, f"{why}; {report}",
+                              issues=len(issues), reason=why)
+        return Outcome(row.flow, row.path, REJECTED, row.id, len(issues), report=report,
+                       message=f"{issues[0].message}" if len(issues) == 1 else "")
+
+    def _skipped_report(self, row: FileRow, flow: Flow, source: Path, checked: Checked
+                        ) -> None:
+        moves.write_report(self, row, flow, source, checked.errors, checked.tracciato,
+                           "skipped-rows", checked.rows)
+
+    def _retry_later(self, row: FileRow, flow: Flow, why: str) -> Outcome:
+        row = self.ledger.get(row.id)
+        if row.state in FINAL:
+            raise TransientError(why)
+        if row.sha256 == "" and row.state == CLAIMED and not self._held(row, flow):
+            self.ledger.drop_claim(row.id)  # nothing was taken: it is seen again later
+            return Outcome(row.flow, row.path, RETRYING, message=why)
+        attempts = row.attempts + 1
+        if attempts >= flow.max_attempts:
+            return self._fail(row, f"gave up after {attempts} attempts: {why}", internal=False,
+                              attempt=True)
+        wait = flow.retry_backoff * 2 ** (attempts - 1)
+        self.ledger.set_state(row.id, RETRYING, self.now.wall, why, reason=why, attempt=True,
+                              next_try=self.now.wall + wait)
+        return Outcome(row.flow, row.path, RETRYING, row.id,
+                       message=f"{why}; attempt {attempts} of {flow.max_attempts}, next in "
+                               f"{wait:g} s")
+
+    def _held(self, row: FileRow, flow: Flow) -> bool:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            paths = write_reports(folder, rep, source.read_bytes(), t)
-        except OSError as exc:
-            raise TransientError(f"cannot write the report of {row.path}: {exc}") from None
+            return (row.held_as is not None and self.transport(flow.source.connection).stat(
+                flow.source.folder, row.held_as) is not None)
+        except TransientError:
+            return True  # cannot tell: keep the claim, it is safe to resume
+
+    def _internal(self, row: FileRow, exc: Exception) -> Outcome:
+        from bridge.logs import log_internal_error
+
+        where = log_internal_error(exc, f"file {row.id} ({row.path}) of flow {row.flow}")
+        saved = self.work(row.id) / "error.txt"
+        try:
+            saved.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            saved.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+            where = str(saved)
+        except OSError:
+            pass
+        return self._fail(row, f"internal error: {type(exc).__name__}: {exc} (traceback in "
+                               f"{where})", internal=True)
+
+    def _fail(self, row: FileRow, why: str, *, internal: bool, attempt: bool = False
+              ) -> Outcome:
+        row = self.ledger.get(row.id)
+        if row.state in FINAL:
+            raise RuntimeError(f"file {row.id} is {row.state}: {why}")
+        if internal:
+            issues = self.ledger.issues(row.id)
+            self.ledger.record_issues(row.id, [Issue("internal-error", why), *issues])
+        self.ledger.set_state(row.id, FAILED, self.now.wall, why, reason=why, attempt=attempt,
+                              issues=row.issues + int(internal))
+        return Outcome(row.flow, row.path, FAILED, row.id, message=why, internal=internal)
+
+    def _source(self, row: FileRow, flow: Flow) -> Path:
+        """bridge's copy of the file; fetched again from where it is held if it was lost."""
+        source = self.work(row.id) / "source"
+        if source.exists():
+            return source
+        held = moves.held_name(row)
         src = self.transport(flow.source.connection)
-        for p in paths:
-            if src.stat(flow.quarantine_folder, p.name) is None:
-                src.upload(p, flow.quarantine_folder, p.name)
-        return f"{flow.quarantine_folder}/{paths[1].name}"
+        if row.replay_of is not None or src.stat(flow.source.folder, held) is None:
+            raise Lost(f"the copy of {row.path} is gone from the work area and from the "
+                       "source: nothing left to process")
+        tmp = taking.incoming(self) / f"{row.id}.download"
+        src.download(flow.source.folder, held, tmp)
+        if taking.sha256_of(tmp) != row.sha256:
+            tmp.unlink()
+            raise Lost(f"{held} at the source is not the file claimed (sha256 differs)")
+        source.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp.replace(source)
+        return source
 
 
-__all__ = ["Outcome", "Pipeline", "sha256_of"]
+__all__ = ["APPROVED", "Lost", "Outcome", "Pipeline"]

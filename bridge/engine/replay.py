@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 from bridge.errors import ConfigError
 
 if TYPE_CHECKING:
+    from bridge.engine.context import Outcome
+    from bridge.engine.pipeline import Pipeline
+    from bridge.engine.render import Rendered
     from bridge.ledger import FileRow
-    from bridge.outputs import Rendered
-    from bridge.pipeline import Outcome, Pipeline
 
 MAX_DIFF_LINES = 200
 
@@ -31,8 +32,8 @@ class ReplayResult:
 
 
 def replay(pipe: Pipeline, original: FileRow, *, dry_run: bool) -> ReplayResult:
-    from bridge.checking import check_and_transform
-    from bridge.outputs import render_targets
+    from bridge.engine.transform import transform_file
+    from bridge.states import FETCHED
 
     source = pipe.work(original.id) / "source"
     if not source.exists():
@@ -41,26 +42,28 @@ def replay(pipe: Pipeline, original: FileRow, *, dry_run: bool) -> ReplayResult:
     if flow is None:
         raise ConfigError(f"file {original.id}: flow {original.flow!r} is not configured")
     if dry_run:
-        checked = check_and_transform(pipe, original, flow, source)
+        checked = transform_file(pipe, original, flow, source)
         if checked.rejected:
             return ReplayResult(original, None, [f"would be rejected: {len(checked.errors)} "
                                                  "issues"])
-        rendered = render_targets(pipe, original, flow, checked.tables)
-        return ReplayResult(original, None, _diff(pipe, original, rendered))
+        return ReplayResult(original, None, _diff(pipe, original, checked.rendered))
     row = pipe.ledger.create(original.flow, original.path, original.size, original.sha256,
-                             pipe.run_id, pipe.now, replay_of=original.id)
+                             pipe.run_id, pipe.now.wall, replay_of=original.id)
     work = pipe.work(row.id)
-    work.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True, mode=0o700)
     shutil.copyfile(source, work / "source")
-    pipe.ledger.set_state(row.id, "fetched", pipe.now, f"replay of file {original.id}",
-                          attempt=True)
-    # The original is archived already: the replay must not move anything at the source.
-    outcome = pipe.process(row.id, archive=False)
+    pipe.ledger.set_state(row.id, FETCHED, pipe.now.wall, f"replay of file {original.id}")
+    # The original is archived already: a replay (replay_of set) never moves anything at
+    # the source.
+    outcome = pipe.advance(row.id)
     return ReplayResult(original, outcome, [])
 
 
 def _diff(pipe: Pipeline, original: FileRow, rendered: list[Rendered]) -> list[str]:
+    from bridge.engine.outputs import kept_rendered
+
     before = {o.target: o for o in pipe.ledger.outputs(original.id)}
+    kept = kept_rendered(pipe, original) or {}
     out: list[str] = []
     for r in rendered:
         old = before.get(r.target)
@@ -70,11 +73,10 @@ def _diff(pipe: Pipeline, original: FileRow, rendered: list[Rendered]) -> list[s
         if old.sha256 == r.sha256:
             out.append(f"{r.target}: {old.name}: identical")
             continue
-        staged = pipe.work(original.id) / "out" / str(old.id)
-        if not staged.exists():
+        if r.target not in kept:
             out.append(f"{r.target}: {old.name}: differs (old copy not kept)")
             continue
-        a = staged.read_bytes().decode("latin-1").splitlines()
+        a = kept[r.target][0].data.decode("latin-1").splitlines()
         b = r.data.decode("latin-1").splitlines()
         lines = list(difflib.unified_diff(a, b, old.name, f"{old.name} (replay)", lineterm=""))
         out += lines[:MAX_DIFF_LINES]

@@ -1,12 +1,19 @@
-"""Runs: one pass over every flow (for cron), or passes for ever (``bridge watch``).
+"""Runs: one pass over every flow (for cron); ``bridge watch`` runs them for ever.
 
-A pass first finishes what an earlier, interrupted run left (in ledger order), then takes the
-files that are ready, in the flow's order. A lock file stops two runs from overlapping.
+Per flow, a pass first carries on the files an earlier pass left (in ledger order: each at
+most once, a ``retrying`` one only once its backoff has passed), then takes the files that
+are ready, in the flow's order. A lock file stops two runs from overlapping.
+
+Order is kept through outages: outputs of one flow are written in the order their inputs
+were claimed. A file whose outputs are planned but not yet written (a target down, say)
+holds its flow: later files wait behind it, untouched, until it is written, or until an
+operator retries or rejects it; files of other flows go on.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import shutil
 import time
@@ -16,14 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bridge.config import Config, Flow
+from bridge.engine import clock as clocks
+from bridge.engine.context import Outcome
+from bridge.engine.pipeline import Pipeline
+from bridge.engine.readiness import Busy, ready
 from bridge.errors import BridgeError, ConfigError, TransientError
-from bridge.ledger import Ledger, open_ledger
-from bridge.pipeline import Outcome, Pipeline
-from bridge.transport import Entry, Transport, UnsafeName, matches
+from bridge.ledger import FileRow, Ledger, Now, open_ledger
+from bridge.states import CHECKED, FAILED, RESUMABLE, RETRYING, WRITTEN
+from bridge.transport import Transport, UnsafeName, safe_name
 
-#: States a pass picks up again by itself (held waits for `bridge approve`).
-RESUMABLE = frozenset({"claimed", "fetched", "checked", "written", "approved", "failed"})
-MAX_ATTEMPTS = 10
+log = logging.getLogger("bridge.runner")
+
+Clock = Callable[[], "float | Now"]
 
 
 class LockBusy(BridgeError):
@@ -33,42 +44,58 @@ class LockBusy(BridgeError):
 @dataclass
 class PassResult:
     outcomes: list[Outcome] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # transient: a server, a disk
     config_errors: list[str] = field(default_factory=list)
+    internal_errors: list[str] = field(default_factory=list)
+    waiting: int = 0  # files seen that wait for their readiness window
 
     @property
     def exit_code(self) -> int:
-        states = {o.state for o in self.outcomes}
+        """4 a bug, 2 configuration, 3 retry later, 1 rejected or held, 0 ok."""
+        codes = {o.exit_code for o in self.outcomes}
+        if self.internal_errors or 4 in codes:
+            return 4
         if self.config_errors:
             return 2
-        if self.errors or "failed" in states:
+        if self.errors or 3 in codes:
             return 3
-        if states & {"rejected", "held"}:
-            return 1
-        return 0
+        return 1 if 1 in codes else 0
 
 
 @contextmanager
-def run_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+def run_lock(path: Path, *, wait: float = 0.0) -> Iterator[None]:
+    """The run lock; ``wait`` seconds for it (operators' commands), else LockBusy."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockBusy(f"another bridge run holds {path}; this one stops here") from None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockBusy(f"another bridge run holds {path}; this one stops "
+                                   "here") from None
+                time.sleep(0.1)
         yield
     finally:
         os.close(fd)
 
 
+def reading(clock: Clock) -> Now:
+    t = clock()
+    return t if isinstance(t, Now) else Now(float(t), float(t), "fixed")
+
+
 def run_pass(cfg: Config, *, flows: list[str] | None = None, dry_run: bool = False,
-             clock: Callable[[], float] = time.time,
+             clock: Clock = clocks.now,
              report: Callable[[Outcome], None] | None = None,
              should_stop: Callable[[], bool] = lambda: False,
-             full: bool = False) -> PassResult:
+             full: bool = False, busy: Busy | None = None,
+             connect: Callable[[Config, str], Transport] | None = None) -> PassResult:
     """One pass. ``should_stop`` is asked before each file: a signal lets the current file
-    finish, then the pass ends."""
+    finish, then the pass ends. ``connect`` opens the transports (tests pass their own)."""
     chosen = flows or list(cfg.flows)
     for name in chosen:
         if name not in cfg.flows:
@@ -77,89 +104,110 @@ def run_pass(cfg: Config, *, flows: list[str] | None = None, dry_run: bool = Fal
         # Downloads left by a run that died: with the lock held, nobody else is writing.
         shutil.rmtree(cfg.path(cfg.work_dir) / "incoming", ignore_errors=True)
         ledger = open_ledger(cfg.path(cfg.ledger))
-        transports: dict[str, Transport] = {}
+        pipe = Pipeline(cfg, ledger, {}, None, reading(clock), full=full, connect=connect)
         try:
-            return _pass(cfg, ledger, transports, chosen, dry_run, clock, report, should_stop,
-                         full)
+            return _pass(pipe, chosen, dry_run, clock, report, should_stop, full, busy)
         finally:
-            for t in transports.values():
+            for t in pipe.transports.values():
                 t.close()
             ledger.close()
 
 
-def _pass(cfg: Config, ledger: Ledger, transports: dict[str, Transport], flows: list[str],
-          dry_run: bool, clock: Callable[[], float],
-          report: Callable[[Outcome], None] | None,
-          should_stop: Callable[[], bool], full: bool) -> PassResult:
-    now = clock()
-    run_id = None if dry_run else ledger.start_run(now, "run --full" if full else "run")
-    pipe = Pipeline(cfg, ledger, transports, run_id, now, full=full)
+def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
+          report: Callable[[Outcome], None] | None, should_stop: Callable[[], bool],
+          full: bool, busy: Busy | None) -> PassResult:
+    ledger = pipe.ledger
+    pipe.run_id = None if dry_run else ledger.start_run(pipe.now.wall,
+                                                          "run --full" if full else "run")
     result = PassResult()
 
-    def note(o: Outcome | None) -> None:
+    def note(o: Outcome | None) -> Outcome | None:
         if o is not None:
             result.outcomes.append(o)
+            log.log(logging.ERROR if o.exit_code >= 3 else logging.INFO, "[%s] %s: %s%s",
+                    o.flow, o.name, o.state, f": {o.message}" if o.message else "")
             if report is not None:
                 report(o)
+        return o
 
     for name in flows:
-        flow = cfg.flows[name]
         try:
-            if not dry_run:
-                for row in ledger.files(flow=name, states=RESUMABLE):
-                    if should_stop():
-                        break
-                    if _due(row.state, row.attempts, row.updated, now, flow):
-                        note(pipe.process(row.id))
-            for entry in ready(pipe, name, flow, ledger, now):
-                if should_stop():
-                    break
-                if dry_run:
-                    note(Outcome(name, entry.name, "ready", message="would be taken"))
-                    continue
-                try:
-                    note(pipe.take(name, flow, entry))
-                except UnsafeName as exc:
-                    note(Outcome(name, entry.name, "failed", message=str(exc)))
+            _flow_pass(pipe, name, pipe.cfg.flows[name], dry_run, note, should_stop, busy,
+                       result)
         except TransientError as exc:
             result.errors.append(f"{name}: {exc}")
         except ConfigError as exc:
             # An unknown host key, a missing tracciato...: this flow stops, the others go on.
             result.config_errors.append(f"{name}: {exc}")
-    if run_id is not None:
-        ledger.end_run(run_id, clock(), f"exit {result.exit_code}")
+        except Exception as exc:
+            from bridge.logs import log_internal_error
+
+            where = log_internal_error(exc, f"the pass over flow {name}")
+            result.internal_errors.append(f"{name}: internal error: {type(exc).__name__}: "
+                                          f"{exc} (traceback in {where})")
+    if pipe.run_id is not None:
+        ledger.end_run(pipe.run_id, reading(clock).wall, f"exit {result.exit_code}")
     return result
 
 
-def _due(state: str, attempts: int, updated: float, now: float, flow: Flow) -> bool:
-    """Failed files are retried with exponential backoff, up to MAX_ATTEMPTS."""
-    if state != "failed":
-        return True
-    if attempts >= MAX_ATTEMPTS:
-        return False
-    wait = flow.retry_backoff * float(2 ** max(attempts - 1, 0))
-    return bool(now - updated >= wait)
+def _flow_pass(pipe: Pipeline, name: str, flow: Flow, dry_run: bool,
+               note: Callable[[Outcome | None], Outcome | None],
+               should_stop: Callable[[], bool], busy: Busy | None, result: PassResult) -> None:
+    ledger = pipe.ledger
+    if not dry_run:
+        for row in _resumable(ledger, name, pipe.now.wall):
+            if should_stop():
+                return
+            note(pipe.advance(row.id))
+        blocker = holding(ledger, name)
+        if blocker is not None:
+            when = (f"next try at {time.strftime('%H:%M:%S', time.localtime(blocker.next_try))}"
+                    if blocker.next_try else "next pass")
+            result.errors.append(f"{name}: waits behind file {blocker.id} ({blocker.path}, "
+                                 f"{blocker.state}), whose outputs are not all written: "
+                                 f"{when}")
+            return
+    found, waiting = ready(pipe, name, flow, busy)
+    result.waiting += waiting
+    for entry, obs in found:
+        if should_stop():
+            return
+        if dry_run:
+            note(Outcome(name, entry.name, "ready", message="would be taken"))
+            continue
+        try:
+            safe_name(entry.name)
+        except UnsafeName as exc:
+            note(Outcome(name, entry.name, FAILED, message=str(exc)))
+            continue
+        o = note(pipe.take(name, flow, entry, obs))
+        if o is not None and o.state == RETRYING:
+            return  # a server or a disk failed: the flow's other files wait for next pass
 
 
-def ready(pipe: Pipeline, name: str, flow: Flow, ledger: Ledger, now: float) -> list[Entry]:
-    """The files of a flow's folder that are complete, in the flow's processing order."""
-    src = pipe.transport(flow.source.connection)
-    listing = src.list(flow.source.folder)
-    names = {e.name for e in listing}
-    rule = flow.source.ready
-    wanted = [e for e in listing if matches(e.name, flow.source.patterns, flow.source.ignore)
-              and not (rule.rule == "done-file" and e.name.endswith(rule.done_suffix))]
-    seen = ledger.observe(name, [(e.name, e.size, e.mtime) for e in wanted], now)
-    found = []
-    for e in wanted:
-        obs = seen[e.name]
-        if obs.done_id is not None:
-            continue  # done, left in place, unchanged
-        if rule.rule == "done-file":
-            if e.name + rule.done_suffix in names:
-                found.append(e)
-        elif now - obs.stable_since >= rule.window and now - obs.first_seen >= rule.min_age:
-            found.append(e)
-    key = (lambda e: (e.mtime, e.name)) if flow.source.order == "mtime" else (lambda e: e.name)
-    waiting = {r.path for r in ledger.files(flow=name, states=frozenset({"held"}))}
-    return sorted((e for e in found if e.name not in waiting), key=key)
+def _resumable(ledger: Ledger, flow: str, now: float) -> list[FileRow]:
+    """Files an earlier pass left: blockers (outputs planned, not all written) first, in
+    ledger order, then the rest; a retrying file only once its time has come."""
+    rows = [r for r in ledger.files(flow=flow, states=RESUMABLE)
+            if r.state != RETRYING or r.next_try is None or r.next_try <= now]
+    planned = {r.id for r in rows if r.state in (CHECKED, WRITTEN, RETRYING)
+               and any(o.state == "planned" for o in ledger.outputs(r.id))}
+    first = [r for r in rows if r.id in planned]
+    if holding(ledger, flow, besides={r.id for r in first}) is not None:
+        return first
+    return first + [r for r in rows if r.id not in planned]
+
+
+def holding(ledger: Ledger, flow: str, besides: set[int] | None = None) -> FileRow | None:
+    """The first file of a flow whose planned outputs are not all written and that is
+    still to be retried (a file that waits for a person holds nothing: it would hold the
+    flow until someone comes)."""
+    for r in ledger.files(flow=flow, states=frozenset({CHECKED, RETRYING})):
+        if besides and r.id in besides:
+            continue
+        if any(o.state == "planned" for o in ledger.outputs(r.id)):
+            return r
+    return None
+
+
+__all__ = ["LockBusy", "PassResult", "holding", "run_lock", "run_pass"]

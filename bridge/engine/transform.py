@@ -1,8 +1,11 @@
-"""Decode, validate and transform one file: the pure middle of the pipeline.
+"""Decode, validate, transform and render one file: the pure middle of the pipeline.
 
 The policy on bad rows decides what an error does: ``reject-file`` refuses the whole file
 (a bad order line must not half-import an order); ``skip-rows`` drops the bad rows, and with
-them every row of the same group (the whole order), and goes on with the rest.
+them every row of the same group (the whole order), and goes on with the rest. A value the
+target cannot hold (a character its encoding lacks, too long for its field, a line break in
+a fixed-width field) is a bad row like any other, found when the targets are rendered: its
+issue names the source line it came from.
 """
 
 from __future__ import annotations
@@ -11,24 +14,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
+from bridge.engine.render import Rendered, data_rows, render_targets
+from bridge.engine.tables import drop_bad_rows, load_tracciato, money_sum, reference
 from bridge.issues import Issue
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bridge.config import Config, Flow
-    from bridge.ledger import FileRow, Ledger
+    from bridge.config import Flow
+    from bridge.engine.context import Context
+    from bridge.ledger import FileRow
     from bridge.spec.model import Tracciato
 
+__all__ = ["Checked", "load_tracciato", "money_sum", "reference", "transform_file"]
 
-class Context(Protocol):
-    cfg: Config
-    ledger: Ledger
-    now: float
-    full: bool
-    references: dict[str, pd.DataFrame]
+#: How many times skip-rows may run the steps again after leaving bad rows out.
+MAX_STEP_PASSES = 4
 
 
 @dataclass
@@ -41,8 +44,10 @@ class Checked:
     held: list[str] = field(default_factory=list)
     sent_keys: list[str] = field(default_factory=list)
     fingerprints: dict[str, str] = field(default_factory=dict)
+    rendered: list[Rendered] = field(default_factory=list)
     rejected: bool = False
-    skipped_report: bool | None = None
+    skipped_rows: bool = False
+    nothing_to_write: bool = False
 
     @property
     def errors(self) -> list[Issue]:
@@ -53,50 +58,10 @@ class Checked:
         return [i for i in self.issues if not i.is_error]
 
 
-#: How many times skip-rows may run the steps again after leaving bad rows out.
-MAX_STEP_PASSES = 3
-
-
-def load_tracciato(cfg: Config, name: str) -> Tracciato:
-    """A tracciato by name, found once per configuration (a pass asks for it per file)."""
-    from bridge.spec import load_file
-    from bridge.spec.loader import find
-
-    roots = tuple(str(cfg.path(p)) for p in cfg.tracciati)
-    key = (roots, name)
-    if key not in _FOUND or not _FOUND[key].exists():
-        _FOUND[key] = find(name, roots)
-    return load_file(_FOUND[key])
-
-
-_FOUND: dict[tuple[tuple[str, ...], str], Path] = {}
-
-
-def reference(ctx: Context, name: str) -> pd.DataFrame:
-    """A reference table, decoded once per run; bad rows in it are a configuration error."""
-    from bridge.codecs import decode
-    from bridge.errors import ConfigError
-
-    if name not in ctx.references:
-        if name not in ctx.cfg.references:
-            raise ConfigError(f"no reference table named {name!r}")
-        ref = ctx.cfg.references[name]
-        t = load_tracciato(ctx.cfg, ref.tracciato)
-        path = ctx.cfg.path(ref.file)
-        try:
-            decoded = decode(path.read_bytes(), t)
-        except OSError as exc:
-            raise ConfigError(f"reference {name!r}: cannot read {path}: {exc.strerror}") from None
-        errors = [i for i in decoded.issues if i.is_error]
-        if errors:
-            first = errors[0]
-            raise ConfigError(f"reference {name!r} ({path}): {len(errors)} issues, first: "
-                              f"line {first.line}: {first.code}: {first.message}")
-        ctx.references[name] = decoded.tables[ref.record or t.single_record]
-    return ctx.references[name]
-
-
-def check_and_transform(ctx: Context, row: FileRow, flow: Flow, source: Path) -> Checked:
+def transform_file(ctx: Context, row: FileRow, flow: Flow, source: Path, *,
+                   render: bool = True) -> Checked:
+    """Everything between the bytes taken and the bytes to write, with no I/O but reading
+    the work copy and the reference tables."""
     from bridge.codecs import decode
     from bridge.steps import StepContext, apply_steps
 
@@ -110,7 +75,7 @@ def check_and_transform(ctx: Context, row: FileRow, flow: Flow, source: Path) ->
             checked.rejected = True
             return checked
         tables = drop_bad_rows(tables, checked.errors, t)
-        checked.skipped_report = True
+        checked.skipped_rows = True
     # A file redone after a crash, or replayed, must not see its own keys as sent before.
     mine = (row.id, row.replay_of or row.id)
     step_ctx = StepContext(
@@ -123,70 +88,33 @@ def check_and_transform(ctx: Context, row: FileRow, flow: Flow, source: Path) ->
     )
     for _ in range(MAX_STEP_PASSES):
         result = apply_steps(flow.steps, tables, step_ctx)
-        step_errors = [i for i in result.issues if i.is_error]
-        if not step_errors or flow.on_bad_rows == "reject-file":
+        bad = [i for i in result.issues if i.is_error]
+        rendered: list[Rendered] = []
+        if not bad and render:
+            empty = data_rows(ctx.cfg, flow, result.tables) == 0
+            rendered, bad = render_targets(ctx.cfg, row, flow, result.tables, empty=empty)
+        if not bad:
             break
+        checked.issues.extend(bad)
+        if flow.on_bad_rows == "reject-file":
+            checked.rejected = True
+            return checked
         # skip-rows: leave the bad source rows (and their groups) out, then run the steps
         # again, so that totals and trailers count only what is written.
-        checked.issues.extend(step_errors)
-        tables = drop_bad_rows(tables, step_errors, t)
-        checked.skipped_report = True
+        tables = drop_bad_rows(tables, bad, t)
+        checked.skipped_rows = True
+    else:
+        checked.rejected = True  # still bad rows after every pass: refuse the whole file
+        return checked
     checked.issues.extend(result.issues)
     checked.held = list(result.held)
     checked.sent_keys = list(result.sent_keys)
     checked.fingerprints = dict(result.fingerprints)
     checked.tables = result.tables
-    if step_errors:
-        checked.rejected = True
-        return checked
-    if checked.skipped_report and not any(len(df) for df in checked.tables.values()):
+    checked.rendered = rendered
+    if checked.skipped_rows and not any(len(df) for df in tables.values()):
         checked.rejected = True  # nothing good is left: the whole file is refused
+    elif render and not rendered:
+        checked.nothing_to_write = True
     return checked
 
-
-def money_sum(tables: dict[str, pd.DataFrame], where: str | None) -> Decimal | None:
-    """The exact sum of ``record.field`` (or ``field`` of the only table), None if absent."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if where is None:
-        return None
-    record, _, name = where.rpartition(".")
-    if not record and len(tables) == 1:
-        record = next(iter(tables))
-    df = tables.get(record)
-    if df is None or name not in df.columns:
-        return None
-    total = pc.sum(pa.array(df[name], from_pandas=True)).as_py()
-    return None if total is None else Decimal(total)
-
-
-def drop_bad_rows(tables: dict[str, pd.DataFrame], errors: list[Issue],
-                  t: Tracciato | None) -> dict[str, pd.DataFrame]:
-    """The tables without the rows that have errors, and without the rest of their group.
-
-    A group is a parent with its children (by ``_line``/``_parent_line``), or the rows that
-    share the tracciato's ``group_by`` key (an order's line items).
-    """
-    bad = {i.line for i in errors if i.line is not None}
-    if any(i.line is None for i in errors):
-        return {name: df.iloc[0:0] for name, df in tables.items()}
-    out: dict[str, pd.DataFrame] = {}
-    bad_parents: set[int] = set()
-    for df in tables.values():
-        if "_parent_line" in df.columns:
-            hit = df["_line"].isin(bad) if "_line" in df.columns else df["_parent_line"] < -1
-            bad_parents.update(int(x) for x in df.loc[hit, "_parent_line"].tolist())
-    bad_all = bad | bad_parents
-    for name, df in tables.items():
-        if "_line" not in df.columns:
-            out[name] = df
-            continue
-        hit = df["_line"].isin(bad_all)
-        if "_parent_line" in df.columns:
-            hit = hit | df["_parent_line"].isin(bad_all)
-        if t is not None and t.group_by and name == t.single_record:
-            keys = df[t.group_by].astype(str).agg("\x1f".join, axis=1)
-            hit = keys.isin(set(keys[hit]))
-        out[name] = df.loc[~hit].reset_index(drop=True)
-    return out

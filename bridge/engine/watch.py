@@ -1,46 +1,104 @@
 """`bridge watch`: passes for ever, woken early by file-system events on local folders.
 
 watchdog (only here) tells when a local source folder changes, so a new file is taken
-without waiting for the next poll; remote folders, and local ones where events are not
-available, are polled every ``interval`` seconds. SIGTERM and SIGINT let the current file
-finish, then the loop ends.
+without waiting for the next poll; on Linux its close-after-write events also say which
+files a writer still holds open, and those wait whatever their window says. Remote folders
+are polled every ``interval`` seconds.
+
+It logs a start line, every pass's problems as they appear (with times and levels), and a
+heartbeat; it stops with exit 2 on a configuration error (nothing will work until a person
+fixes it), and SIGTERM or SIGINT let the current file finish, then it ends (0, or 130 after
+Ctrl-C).
 """
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from bridge.runner import LockBusy, run_pass
+from bridge.engine.runner import LockBusy, PassResult, run_pass
+from bridge.errors import ConfigError, TransientError
 
 if TYPE_CHECKING:
     from bridge.config import Config
-    from bridge.pipeline import Outcome
+    from bridge.engine.context import Outcome
+
+log = logging.getLogger("bridge.watch")
+
+
+class Writers:
+    """Names a writer holds open in the watched local folders (from inotify's events)."""
+
+    def __init__(self, folders: dict[Path, list[str]]) -> None:
+        self.folders = folders  # folder -> flows reading it
+        self._open: set[tuple[Path, str]] = set()
+        self._lock = threading.Lock()
+
+    def event(self, kind: str, path: str, dest: str | None = None) -> None:
+        p = Path(path)
+        with self._lock:
+            if kind in ("modified", "created"):
+                self._open.add((p.parent, p.name))
+            elif kind in ("closed", "deleted", "moved"):
+                self._open.discard((p.parent, p.name))
+                if dest:
+                    self._open.discard((Path(dest).parent, Path(dest).name))
+
+    def busy(self, flow: str, name: str) -> bool:
+        with self._lock:
+            return any(flow in flows and (folder, name) in self._open
+                       for folder, flows in self.folders.items())
 
 
 def watch_loop(cfg: Config, *, interval: float, passes: int = 0,
-               report: Callable[[Outcome], None] | None = None) -> int:
+               report: Callable[[Outcome], None] | None = None,
+               heartbeat: float = 300.0) -> int:
+    """Run passes until a signal (or ``passes`` passes); the exit code."""
     stop = threading.Event()
     wake = threading.Event()
+    got: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        got.append(signum)
         stop.set()
         wake.set()
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    observer = _observe(cfg, wake)
-    done = 0
+    observer, writers = _observe(cfg, wake)
+    log.info("bridge watch started: %d flow(s) (%s), a pass every %g s%s", len(cfg.flows),
+             ", ".join(cfg.flows), interval,
+             ", local folders watched" if observer is not None else "")
+    done, code, beat = 0, 0, time.monotonic()
+    seen: set[str] = set()
+    files = 0
     try:
         while not stop.is_set():
-            with contextlib.suppress(LockBusy):
-                run_pass(cfg, report=report, should_stop=stop.is_set)
+            result = _one_pass(cfg, report, stop, writers)
+            if result is not None:
+                code = result.exit_code
+                files += len(result.outcomes)
+                problems = result.errors + result.config_errors + result.internal_errors
+                for line in problems:
+                    if line not in seen:
+                        log.error("%s", line)
+                seen = set(problems)
+                if result.config_errors:
+                    log.error("configuration error: bridge watch stops (fix it, then start "
+                              "it again)")
+                    return 2
             done += 1
             if passes and done >= passes:
-                break
+                return code
+            if time.monotonic() - beat >= heartbeat:
+                beat = time.monotonic()
+                log.info("alive: %d passes, %d files handled since start%s", done, files,
+                         f"; still failing: {'; '.join(sorted(seen))}" if seen else "")
             wake.wait(interval)
             wake.clear()
     finally:
@@ -49,37 +107,58 @@ def watch_loop(cfg: Config, *, interval: float, passes: int = 0,
         if observer is not None:
             observer.stop()
             observer.join(timeout=5)
-    return done
+        log.info("bridge watch stopped after %d passes", done)
+    return 130 if signal.SIGINT in got else 0
 
 
-def _observe(cfg: Config, wake: threading.Event) -> Any:
+def _one_pass(cfg: Config, report: Callable[[Outcome], None] | None, stop: threading.Event,
+              writers: Writers | None) -> PassResult | None:
+    try:
+        return run_pass(cfg, report=report, should_stop=stop.is_set,
+                        busy=writers.busy if writers is not None else None)
+    except LockBusy as exc:
+        log.info("%s", exc)
+    except ConfigError as exc:
+        return PassResult(config_errors=[str(exc)])
+    except TransientError as exc:
+        return PassResult(errors=[str(exc)])
+    return None
+
+
+def _observe(cfg: Config, wake: threading.Event) -> tuple[Any, Writers | None]:
     """A watchdog observer on every local source folder, or None to poll only."""
     from bridge.config import LocalConnection
 
-    folders = []
-    for flow in cfg.flows.values():
+    folders: dict[Path, list[str]] = {}
+    for name, flow in cfg.flows.items():
         conn = cfg.connection(flow.source.connection)
         if isinstance(conn, LocalConnection):
-            path = cfg.path(conn.root) / flow.source.folder
+            path = (cfg.path(conn.root) / flow.source.folder).resolve()
             if path.is_dir():
-                folders.append(path)
+                folders.setdefault(path, []).append(name)
     if not folders:
-        return None
+        return None, None
     try:
         from watchdog.events import FileSystemEvent, FileSystemEventHandler
         from watchdog.observers import Observer
     except ImportError:
-        return None
+        return None, None
+    observer = Observer()
+    # Close-after-write events come from inotify only; elsewhere a name would stay "open".
+    writers = Writers(folders) if type(observer).__name__ == "InotifyObserver" else None
 
     class Wake(FileSystemEventHandler):
         def on_any_event(self, event: FileSystemEvent) -> None:
+            if writers is not None and not event.is_directory:
+                dest = getattr(event, "dest_path", None)
+                writers.event(event.event_type, str(event.src_path),
+                              str(dest) if dest else None)
             wake.set()
 
-    observer = Observer()
     for path in folders:
         observer.schedule(Wake(), str(path), recursive=False)
     try:
         observer.start()
     except OSError:
-        return None  # no inotify here: polling alone still works
-    return observer
+        return None, None  # no inotify here: polling alone still works
+    return observer, writers

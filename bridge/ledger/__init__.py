@@ -5,23 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from bridge.ledger.base import (
-    FINAL_STATES,
-    WAITING_STATES,
+    CLAIM_PREFIX,
     Event,
     Figures,
     FileRow,
+    IllegalTransition,
     Ledger,
+    Now,
+    Observation,
     OutputRow,
 )
 from bridge.ledger.sqlite import SqliteLedger
 
 __all__ = [
-    "FINAL_STATES",
-    "WAITING_STATES",
+    "CLAIM_PREFIX",
     "Event",
     "Figures",
     "FileRow",
+    "IllegalTransition",
     "Ledger",
+    "Now",
+    "Observation",
     "OutputRow",
     "SqliteLedger",
     "open_ledger",

@@ -1,9 +1,10 @@
 """The ledger's port: the record of every file seen and of every state change.
 
-A file's identity is (flow, path, size, sha256). Output names are fixed in the ledger before
-anything is written, so a run that restarts after a crash finishes the same outputs and never
-writes a second copy. SQLite is the embedded implementation; a shared PostgreSQL one can
-follow behind the same methods.
+A file is the bytes that were claimed: its identity is (flow, path, size, sha256), taken at
+claim. Output names, business keys and fingerprints of a file are fixed together, in one
+transaction, before anything is written, so a run that restarts after a crash (or after an
+outage) writes the same outputs under the same names and never a second copy. SQLite is the
+embedded implementation; a shared PostgreSQL one can follow behind the same methods.
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ from typing import Protocol
 
 from bridge.issues import Issue
 
-PlanMaker = Callable[[Callable[[str], int]], list[tuple[str, str, str]]]
+#: ``make(next_seq, name_taken)`` returns (target, folder, name) triples. It runs inside the
+#: planning transaction, so it must do no I/O: the names are checked at the target after.
+PlanMaker = Callable[[Callable[[str], int], Callable[[str, str], bool]],
+                     list[tuple[str, str, str]]]
 
-#: States of a file, in the order a good file goes through them.
-FLOW_STATES = ("seen", "ready", "claimed", "fetched", "checked", "written", "done")
-#: States a file stops in: done, or a failure exit, or a repeat of content already done.
-FINAL_STATES = frozenset({"done", "rejected", "duplicate"})
-#: States that wait for something: an operator (held), or a later pass (failed, approved).
-WAITING_STATES = frozenset({"held", "approved", "failed"})
-ALL_STATES = frozenset(FLOW_STATES) | FINAL_STATES | WAITING_STATES
+#: The private name a claimed file has at its source while bridge holds it.
+CLAIM_PREFIX = ".bridge-claim-"
+
+
+class IllegalTransition(Exception):
+    """A state change the state machine does not allow: a bug, never bad data."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class FileRow:
     flow: str
     path: str
     size: int
-    sha256: str
+    sha256: str  # "" while the file is claimed and not yet downloaded
     state: str
     attempts: int
     issues: int
@@ -41,6 +44,10 @@ class FileRow:
     run_id: int | None
     created: float
     updated: float
+    mtime: float | None = None
+    held_as: str | None = None  # the private name at the source while bridge holds it
+    approved: bool = False
+    next_try: float | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,7 @@ class OutputRow:
     name: str
     sha256: str | None
     rows: int | None
-    state: str  # planned, staged, written
+    state: str  # planned, written, abandoned
 
 
 @dataclass(frozen=True)
@@ -75,11 +82,23 @@ class Event:
 
 @dataclass(frozen=True)
 class Observation:
+    """What bridge knows of a listed name, by its own clocks."""
+
     size: int
     mtime: float
-    first_seen: float
-    stable_since: float
+    age: float  # seconds since first seen (monotonic)
+    stable_for: float  # seconds size and mtime have not changed (monotonic)
     done_id: int | None = None  # done already, and unchanged since (archive: leave)
+    incomplete: bool = False  # found incomplete at this very size and mtime
+
+
+@dataclass(frozen=True)
+class Now:
+    """One reading of the clocks: wall time for records, monotonic time for windows."""
+
+    wall: float
+    mono: float
+    boot: str  # the monotonic clock restarts with the machine: windows restart with it
 
 
 class Ledger(Protocol):
@@ -89,20 +108,36 @@ class Ledger(Protocol):
     def start_run(self, now: float, command: str) -> int: ...
     def end_run(self, run_id: int, now: float, status: str) -> None: ...
 
-    # readiness: what a folder looked like, by bridge's own clock
-    def observe(self, flow: str, listing: list[tuple[str, int, float]], now: float
+    # readiness: what a folder looked like, by bridge's own clocks
+    def observe(self, flow: str, listing: list[tuple[str, int, float]], now: Now
                 ) -> dict[str, Observation]: ...
+    def mark_incomplete(self, flow: str, path: str, size: int, mtime: float) -> None: ...
     def forget(self, flow: str, path: str) -> None: ...
     def remember_done(self, flow: str, path: str, size: int, mtime: float, file_id: int
                       ) -> None: ...
 
     # files
-    def find(self, flow: str, path: str, size: int, sha256: str) -> FileRow | None: ...
+    def claim(self, flow: str, path: str, size: int, mtime: float, run_id: int | None,
+              now: float) -> FileRow:
+        """A row for a file about to be taken, with its private name, before any move."""
+        ...
+    def drop_claim(self, file_id: int) -> None:
+        """Forget a claim that took nothing (the file vanished or changed first)."""
+        ...
+    def fetched(self, file_id: int, size: int, sha256: str, now: float,
+                detail: str | None = None) -> None: ...
+    def find(self, flow: str, path: str, size: int, sha256: str, *, besides: int = 0
+             ) -> FileRow | None: ...
     def create(self, flow: str, path: str, size: int, sha256: str, run_id: int | None,
-               now: float, replay_of: int | None = None) -> FileRow: ...
+               now: float, replay_of: int | None = None, mtime: float | None = None
+               ) -> FileRow: ...
     def set_state(self, file_id: int, state: str, now: float, detail: str | None = None,
                   *, issues: int | None = None, reason: str | None = None,
-                  attempt: bool = False) -> None: ...
+                  attempt: bool = False, next_try: float | None = None,
+                  approved: bool | None = None, reset_attempts: bool = False) -> None:
+        """Move a file to ``state`` (refused with IllegalTransition if the state machine
+        does not allow it) and record the event."""
+        ...
     def get(self, file_id: int) -> FileRow: ...
     def files(self, *, flow: str | None = None, states: frozenset[str] | None = None,
               since: float | None = None, last: int | None = None) -> list[FileRow]: ...
@@ -110,15 +145,19 @@ class Ledger(Protocol):
     def find_by_path(self, path: str) -> list[FileRow]: ...
 
     # outputs
-    def plan(self, file_id: int, make: PlanMaker) -> list[OutputRow]:
-        """Fix the outputs of a file once: ``make(next_seq)`` returns (target, folder, name)
-        triples, and runs in the same transaction as the sequence numbers it draws, so a
-        crash never burns a number nor plans twice. Planned already: returns the plan."""
+    def plan(self, file_id: int, make: PlanMaker, *, keys: list[str],
+             fingerprints: dict[str, str], now: float, detail: str | None = None
+             ) -> list[OutputRow]:
+        """Fix a file's outputs, business keys and fingerprints, and move it to
+        ``checked``, in one transaction. Planned already: returns the plan."""
         ...
     def outputs(self, file_id: int) -> list[OutputRow]: ...
     def set_output(self, output_id: int, state: str, *, sha256: str | None = None,
                    rows: int | None = None) -> None: ...
-    def names_in_use(self, folder: str) -> set[str]: ...
+    def rename_output(self, output_id: int, make: Callable[[Callable[[str], int]], str]
+                      ) -> OutputRow:
+        """Give a planned output another name (``if_exists: next``)."""
+        ...
 
     # rows and money in and out, for reconciliation
     def set_figures(self, file_id: int, figures: Figures) -> None: ...
@@ -134,10 +173,10 @@ class Ledger(Protocol):
         """Which keys other files sent; ``besides``: files whose keys do not count (the file
         itself when a run redoes it, and the original of a replay)."""
         ...
+    def forget_keys(self, flow: str, file_id: int) -> None:
+        """A file refused before any of its outputs was written: its keys were never
+        sent, nor its fingerprints."""
+        ...
     # delta sync: what was last sent for each business key
     def fingerprints(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()
                      ) -> dict[str, str]: ...
-    def remember_fingerprints(self, flow: str, fingerprints: dict[str, str], file_id: int
-                              ) -> None: ...
-
-    def record_keys(self, flow: str, keys: list[str], file_id: int) -> None: ...

@@ -4,7 +4,8 @@
 :func:`apply_steps` runs a list of them over the tables of a decoded file.
 """
 
-from bridge.steps.apply import StepContext, StepResult, apply_steps
+from bridge.steps.apply import StepResult, apply_steps
+from bridge.steps.context import StepContext
 from bridge.steps.spec import KINDS, StepSpec
 
 __all__ = ["KINDS", "StepContext", "StepResult", "StepSpec", "apply_steps"]

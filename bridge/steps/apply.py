@@ -13,39 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bridge.errors import ConfigError
 from bridge.issues import Issue
+from bridge.steps.context import StepContext
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
     from bridge.steps.spec import StepSpec
-
-
-def _no_reference(name: str) -> pd.DataFrame:
-    raise ConfigError(f"no reference table {name!r} is configured")
-
-
-def _nothing_sent(keys: list[str]) -> set[str]:
-    return set()
-
-
-def _nothing_remembered(keys: list[str]) -> dict[str, str]:
-    return {}
-
-
-@dataclass
-class StepContext:
-    """What the steps may ask of the world; the caller does the I/O and the caching."""
-
-    reference: Callable[[str], pd.DataFrame] = _no_reference
-    already_sent: Callable[[list[str]], set[str]] = _nothing_sent
-    variables: dict[str, object] = field(default_factory=dict)
-    #: For delta sync: the fingerprint last sent for each business key asked about.
-    last_sent: Callable[[list[str]], dict[str, str]] = _nothing_remembered
-    #: Delta steps send every row (`--full`), and still report the fingerprints.
-    full: bool = False
 
 
 @dataclass

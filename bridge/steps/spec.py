@@ -8,28 +8,25 @@ Nothing here imports pandas, pyarrow or jinja2: loading a configuration stays ch
 
 from __future__ import annotations
 
-import datetime as dt
-from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Discriminator,
     Field,
-    StrictBool,
-    StrictInt,
     Tag,
     model_validator,
 )
 
-#: A constant as YAML writes it; 1.5 is read as an exact Decimal, never a float.
-Scalar = StrictBool | StrictInt | Decimal | dt.date | str | None
-Table = Annotated[str | None, Field(description="Table the step works on; default: the only one.")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from bridge.steps.spec_base import Scalar, Strict, Table, Total
+from bridge.steps.spec_business import (
+    CheckArgs,
+    DeltaArgs,
+    ExtractArgs,
+    PercentArgs,
+    TotalsArgs,
+    TranslateArgs,
+    VatArgs,
+)
 
 
 class RenameArgs(Strict):
@@ -103,10 +100,6 @@ class Part(Strict):
     fields: dict[str, str] = Field(default_factory=dict, description="Field: expression.")
 
 
-class Total(Strict):
-    sum: str = Field(description="Field of the lines (or of the source rows) to add up.")
-
-
 class ExtraLine(Strict):
     """A line made from the group's first row, when ``when`` holds: shipping, a discount."""
 
@@ -165,15 +158,6 @@ class DropArgs(Strict):
         return self
 
 
-from bridge.steps.spec_business import (  # noqa: E402  (they use Strict, Table, Scalar)
-    CheckArgs,
-    DeltaArgs,
-    ExtractArgs,
-    PercentArgs,
-    TotalsArgs,
-    TranslateArgs,
-    VatArgs,
-)
 
 
 class Step(Strict):

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from bridge.issues import CODES
-from bridge.steps.spec import Scalar, Strict, Table, Total
+from bridge.steps.spec_base import Scalar, Strict, Table, Total
 
 
 class TranslateArgs(Strict):

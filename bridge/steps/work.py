@@ -18,7 +18,7 @@ from bridge.issues import Issue, clip
 from bridge.steps.expr import Expression, Failure, compile_expression
 
 if TYPE_CHECKING:
-    from bridge.steps.apply import StepContext
+    from bridge.steps.context import StepContext
 
 LINE = "_line"
 PARENT_LINE = "_parent_line"

@@ -58,6 +58,9 @@ class LocalTransport:
         tmp = directory / temp_name(name)
         try:
             directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TransientError(f"cannot create {directory}: {exc.strerror}") from None
+        try:
             with open(src, "rb") as fin, open(tmp, "wb") as fout:
                 shutil.copyfileobj(fin, fout, 1 << 20)
                 fout.flush()
@@ -104,7 +107,8 @@ class LocalTransport:
 
 
 def _unlink(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    # Clean-up after a failure: it must never hide the failure it cleans up after.
+    with contextlib.suppress(OSError):
         os.unlink(path)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -73,3 +76,11 @@ def order_file(n: int, rows: int = 3) -> str:
     for i in range(rows):
         lines.append(f"A{n:04d}{i};Articolo {n} riga {i} è;{n},{i % 10}5;{i % 7 + 1}")
     return "\n".join(lines) + "\n"
+
+
+def bridge_cli(cfg: Path, *args: str, env: dict[str, str] | None = None,
+               timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`bridge --config CFG ARGS...` in a subprocess, as cron would run it."""
+    return subprocess.run([sys.executable, "-m", "bridge", "--config", str(cfg), *args],
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, check=False)

@@ -1,0 +1,108 @@
+"""What every command shares: the configuration and ledger it names, and the one place where
+a failure becomes a message and an exit code.
+
+Exit codes (every command): 0 ok, 1 rejected or held, 2 usage or configuration, 3 transient
+(connection, disk), 4 internal error, 130 interrupted. A traceback never reaches the
+terminal: one line does, and the traceback goes to the log.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from bridge.errors import BridgeError
+
+if TYPE_CHECKING:
+    from bridge.config import Config
+    from bridge.engine.context import Outcome
+    from bridge.ledger import Ledger
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_INTERNAL = 4
+EXIT_INTERRUPTED = 130
+
+
+def reports_errors(fn: F) -> F:
+    """A BridgeError becomes its message and exit code; a bug becomes one line, exit 4, and
+    its traceback in the log; Ctrl-C exits 130."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except BridgeError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as exc:
+            from bridge.logs import log_internal_error
+
+            where = log_internal_error(exc, f"bridge {fn.__name__.replace('_', ' ')}")
+            click.echo(f"internal error: {type(exc).__name__}: {exc} (traceback in {where})",
+                       err=True)
+            sys.exit(EXIT_INTERNAL)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def root_option(ctx: click.Context, key: str) -> Any:
+    obj = ctx.find_root().obj or {}
+    return obj.get(key)
+
+
+def extra_tracciati(ctx: click.Context) -> list[Path]:
+    return list(root_option(ctx, "tracciati") or [])
+
+
+def load_config(ctx: click.Context) -> Config:
+    """The configuration named by --config, $BRIDGE_CONFIG or ./bridge.yaml; from here on,
+    internal errors are logged to its log file."""
+    from bridge.config import default_path, load
+    from bridge.logs import use_log_file
+
+    cfg = load(root_option(ctx, "config") or default_path())
+    use_log_file(cfg.log_path())
+    return cfg
+
+
+def open_config_ledger(cfg: Config) -> Ledger:
+    from bridge.ledger import open_ledger
+
+    return open_ledger(cfg.path(cfg.ledger))
+
+
+def printer(as_json: bool) -> Callable[[Outcome], None]:
+    def show(o: Outcome) -> None:
+        if as_json:
+            click.echo(json.dumps({"flow": o.flow, "file": o.name, "state": o.state,
+                                   "id": o.file_id, "issues": o.issues,
+                                   "outputs": [n for n, _ in o.outputs],
+                                   "report": o.report, "message": o.message},
+                                  ensure_ascii=False))
+            return
+        outs = ", ".join(f"{n} ({r} rows)" for n, r in o.outputs)
+        bits = [f"[{o.flow}] {o.name}: {o.state}" + (f" (file {o.file_id})" if o.file_id
+                                                     and o.state != "done" else "")]
+        if o.issues:
+            bits.append(f"{o.issues} issues")
+        if outs:
+            bits.append(f"-> {outs}")
+        if o.message:
+            bits.append(o.message)
+        if o.report:
+            bits.append(f"report: {o.report}")
+        click.echo("; ".join(bits))
+
+    return show

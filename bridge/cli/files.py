@@ -1,0 +1,135 @@
+"""The commands about files: status, history, show, and an operator's decisions (pending,
+approve, reject, retry)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from bridge.cli.common import load_config, open_config_ledger, printer, reports_errors
+
+
+@click.command()
+@click.pass_context
+@reports_errors
+def status(ctx: click.Context) -> None:
+    """Per flow: files in progress, held, rejected, failed, and the last success."""
+    from bridge.states import HELD, REJECTED, RESUMABLE
+    from bridge.templating import fmt_time
+
+    cfg = load_config(ctx)
+    ledger = open_config_ledger(cfg)
+    click.echo(f"{'flow':20} {'waiting':>8} {'held':>6} {'rejected':>9} {'failed':>7} "
+               "last success")
+    for name in cfg.flows:
+        rows = ledger.files(flow=name)
+        count = {s: sum(1 for r in rows if r.state == s) for s in (HELD, REJECTED, "failed")}
+        waiting = sum(1 for r in rows if r.state in RESUMABLE)
+        done = [r.updated for r in rows if r.state == "done"]
+        last = fmt_time(max(done)) if done else "never"
+        click.echo(f"{name:20} {waiting:>8} {count[HELD]:>6} {count[REJECTED]:>9} "
+                   f"{count['failed']:>7} {last}")
+
+
+@click.command()
+@click.option("--flow", default=None)
+@click.option("--last", default=20, show_default=True)
+@click.pass_context
+@reports_errors
+def history(ctx: click.Context, flow: str | None, last: int) -> None:
+    """The last files seen, newest last."""
+    from bridge.templating import fmt_time
+
+    ledger = open_config_ledger(load_config(ctx))
+    for r in ledger.files(flow=flow, last=last):
+        click.echo(f"{r.id:6} {fmt_time(r.updated)} {r.flow:16} {r.state:10} {r.path}"
+                   + (f"  ({r.reason})" if r.reason else ""))
+
+
+@click.command()
+@click.argument("what")
+@click.pass_context
+@reports_errors
+def show(ctx: click.Context, what: str) -> None:
+    """The whole story of one file (by id or name): states, times, issues, outputs."""
+    from bridge.errors import ConfigError
+    from bridge.templating import fmt_time
+
+    ledger = open_config_ledger(load_config(ctx))
+    if what.isdigit():
+        try:
+            rows = [ledger.get(int(what))]
+        except KeyError:
+            rows = []
+    else:
+        rows = ledger.find_by_path(Path(what).name)
+    if not rows:
+        raise ConfigError(f"no file {what!r} in the ledger")
+    for r in rows:
+        click.echo(f"file {r.id}: {r.path} (flow {r.flow}), {r.size} bytes, sha256 {r.sha256}")
+        click.echo(f"  state {r.state}, {r.attempts} attempt(s), {r.issues} issue(s)"
+                   + (f", replay of {r.replay_of}" if r.replay_of else "")
+                   + (f", held at the source as {r.held_as}" if r.held_as
+                      and r.state not in ("done", "rejected", "duplicate") else ""))
+        for e in ledger.events(r.id):
+            click.echo(f"  {fmt_time(e.at)}  {e.state:10} {e.detail or ''}".rstrip())
+        for o in ledger.outputs(r.id):
+            click.echo(f"  output {o.folder}/{o.name}: {o.state}, {o.rows} rows, "
+                       f"sha256 {o.sha256}")
+        for i in ledger.issues(r.id):
+            where = f"line {i.line}" if i.line is not None else "file"
+            field = ".".join(p for p in (i.record, i.field) if p)
+            click.echo(f"  issue {where}: {i.code}: {field + ': ' if field else ''}{i.message}")
+
+
+@click.command()
+@click.pass_context
+@reports_errors
+def pending(ctx: click.Context) -> None:
+    """Files that wait for a person: held (approve or reject) and failed (retry or
+    reject)."""
+    ledger = open_config_ledger(load_config(ctx))
+    waiting = ledger.files(states=frozenset({"held", "failed"}))
+    for r in waiting:
+        click.echo(f"{r.id:6} {r.flow:16} {r.state:7} {r.path}  ({r.reason})")
+    if not waiting:
+        click.echo("nothing pending")
+
+
+@click.command()
+@click.argument("file_id", type=int)
+@click.pass_context
+@reports_errors
+def approve(ctx: click.Context, file_id: int) -> None:
+    """Let a held file go on: the next run writes its outputs."""
+    from bridge.engine.operator import approve as approve_file
+
+    row = approve_file(load_config(ctx), file_id)
+    click.echo(f"file {file_id} ({row.path}): approved")
+
+
+@click.command()
+@click.argument("file_id", type=int)
+@click.option("--reason", required=True, help="Why: kept in the ledger and the report.")
+@click.pass_context
+@reports_errors
+def reject(ctx: click.Context, file_id: int, reason: str) -> None:
+    """Refuse a file in any state that is not final: it goes to quarantine with a report."""
+    from bridge.engine.operator import reject as reject_file
+
+    printer(False)(reject_file(load_config(ctx), file_id, reason))
+
+
+@click.command()
+@click.argument("file_id", type=int)
+@click.pass_context
+@reports_errors
+def retry(ctx: click.Context, file_id: int) -> None:
+    """Try a file again now, whatever its backoff and attempts (a held or failed one too).
+    Exit as `bridge run` would for this file."""
+    from bridge.engine.operator import retry as retry_file
+
+    outcome = retry_file(load_config(ctx), file_id, say=printer(False))
+    sys.exit(outcome.exit_code)

@@ -1,0 +1,96 @@
+"""The layout commands: `bridge check`, `bridge tracciati list|show|lint|schema`,
+`bridge codes`. They need no configuration."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from bridge.cli.common import extra_tracciati, reports_errors
+from bridge.errors import BridgeError
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tracciato", "-t", "name", required=True,
+              help="Layout of the file: system/name, or a path to a YAML file.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text",
+              show_default=True, help="How to print the result.")
+@click.pass_context
+@reports_errors
+def check(ctx: click.Context, file: Path, name: str, fmt: str) -> None:
+    """Decode and validate FILE; exit 0 if clean, 1 if issues were found."""
+    from bridge.check import check_file, render
+    from bridge.spec import load
+
+    t = load(name, extra_tracciati(ctx))
+    result = check_file(file, t)
+    click.echo(render(result, fmt))
+    sys.exit(0 if result.clean else 1)
+
+
+@click.group()
+def tracciati() -> None:
+    """List, show, lint and describe the layouts (tracciati)."""
+
+
+@tracciati.command("list")
+@click.pass_context
+@reports_errors
+def tracciati_list(ctx: click.Context) -> None:
+    """Every tracciato found, with the first line of its description."""
+    from bridge.spec.loader import available, load_file
+
+    for name, path in available(extra_tracciati(ctx)).items():
+        try:
+            summary = load_file(path).description.strip().splitlines()[0:1]
+            click.echo(f"{name:28} {summary[0] if summary else ''}")
+        except BridgeError:
+            click.echo(f"{name:28} (has mistakes: run `bridge tracciati lint {path}`)")
+
+
+@tracciati.command("show")
+@click.argument("name")
+@click.pass_context
+@reports_errors
+def tracciati_show(ctx: click.Context, name: str) -> None:
+    """The layout of NAME as a table, like the page of an ERP manual."""
+    from bridge.spec import load
+    from bridge.spec.show import describe
+
+    click.echo(describe(load(name, extra_tracciati(ctx))))
+
+
+@tracciati.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.pass_context
+@reports_errors
+def tracciati_lint(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Report every mistake in tracciati files (default: every folder searched)."""
+    from bridge.spec.loader import lint, search_roots
+
+    problems = lint(list(paths) or search_roots(extra_tracciati(ctx)))
+    for line in problems:
+        click.echo(line)
+    if problems:
+        sys.exit(2)
+    click.echo("no mistakes found")
+
+
+@tracciati.command("schema")
+def tracciati_schema() -> None:
+    """The JSON Schema of the tracciato language, for editors."""
+    from bridge.spec.model import Tracciato
+
+    click.echo(json.dumps(Tracciato.model_json_schema(), indent=2, ensure_ascii=False))
+
+
+@click.command()
+def codes() -> None:
+    """Every issue code, with its meaning."""
+    from bridge.check import codes_table
+
+    click.echo(codes_table())

@@ -1,0 +1,160 @@
+"""Moves at the source: archive what is done, quarantine what is refused (with its reports),
+give back what was taken too early.
+
+Only the bytes that were claimed ever move: a claimed file waits under its private name
+(``.bridge-claim-ID``) that no sender writes to, so a sender reusing the name meanwhile makes
+a new file, left where it is for a later pass. A name already taken at the destination is
+never overwritten: the file goes beside it as ``NAME.ID``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bridge.errors import TransientError
+from bridge.transport import TargetExists
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from bridge.config import Flow
+    from bridge.engine.context import Context
+    from bridge.issues import Issue
+    from bridge.ledger import FileRow
+    from bridge.spec.model import Tracciato
+
+#: The done-file of a claimed file, beside it under its private name.
+MARKER_SUFFIX = ".done"
+
+
+def held_name(row: FileRow) -> str:
+    """Where the file's bytes are at the source now: its private name once claimed."""
+    return row.held_as or row.path
+
+
+def archive(ctx: Context, row: FileRow, flow: Flow) -> str | None:
+    """Move (or delete) the source once it is done; says where it went."""
+    if flow.archive == "leave" or row.replay_of is not None:
+        return None
+    src = ctx.transport(flow.source.connection)
+    folder, name = flow.source.folder, held_name(row)
+    if src.stat(folder, name) is None:
+        return "already archived" if row.held_as else None
+    where = "deleted"
+    if flow.archive == "delete":
+        src.delete(folder, name)
+    else:
+        day = datetime.fromtimestamp(ctx.now.wall).strftime("%Y/%m/%d")
+        where = "archived to " + _move_beside(ctx, flow, name, f"{flow.archive_folder}/{day}",
+                                              row.path, row.id)
+    _drop_marker(ctx, row, flow)
+    return where
+
+
+def quarantine(ctx: Context, row: FileRow, flow: Flow) -> str:
+    """Move the claimed bytes into the quarantine folder; the file's name there (the name
+    its reports are named after). A folder bridge only reads (``archive: leave``) keeps its
+    file: the quarantine gets bridge's copy of the bytes taken."""
+    if row.replay_of is not None:
+        return row.path
+    src = ctx.transport(flow.source.connection)
+    if row.held_as is None and flow.archive == "leave":
+        return _copy_beside(ctx, row, flow)
+    folder, name = flow.source.folder, held_name(row)
+    if src.stat(folder, name) is None:
+        # Moved by an earlier attempt that stopped before its reports were written.
+        beside = f"{row.path}.{row.id}"
+        return beside if src.stat(flow.quarantine_folder, beside) is not None else row.path
+    where = _move_beside(ctx, flow, name, flow.quarantine_folder, row.path, row.id)
+    _drop_marker(ctx, row, flow)
+    return where.rsplit("/", 1)[-1]
+
+
+def give_back(ctx: Context, row: FileRow, flow: Flow) -> bool:
+    """Put a file taken too early back under its own name; False if the name is taken
+    again (a newer version is there: this one stays claimed)."""
+    src = ctx.transport(flow.source.connection)
+    folder = flow.source.folder
+    assert row.held_as is not None
+    if src.stat(folder, row.path) is not None:
+        return False
+    try:
+        src.move(folder, row.held_as, folder, row.path)
+    except TargetExists:
+        return False
+    marker = row.held_as + MARKER_SUFFIX
+    if flow.source.ready.rule == "done-file" and src.stat(folder, marker) is not None:
+        try:
+            src.move(folder, marker, folder, row.path + flow.source.ready.done_suffix)
+        except TargetExists:
+            src.delete(folder, marker)
+    return True
+
+
+def _move_beside(ctx: Context, flow: Flow, name: str, dest: str, want: str, file_id: int
+                 ) -> str:
+    src = ctx.transport(flow.source.connection)
+    folder = flow.source.folder
+    for final in (want, f"{want}.{file_id}"):
+        try:
+            src.move(folder, name, dest, final)
+            return f"{dest}/{final}"
+        except TargetExists:
+            continue
+    raise TransientError(f"cannot move {name}: {dest}/{want} and {dest}/{want}.{file_id} "
+                         "both exist")
+
+
+def _copy_beside(ctx: Context, row: FileRow, flow: Flow) -> str:
+    src = ctx.transport(flow.source.connection)
+    copy = ctx.work(row.id) / "source"
+    for final in (row.path, f"{row.path}.{row.id}"):
+        there = src.stat(flow.quarantine_folder, final)
+        if there is None and copy.exists():
+            try:
+                src.upload(copy, flow.quarantine_folder, final)
+                return final
+            except TargetExists:
+                continue
+        if there is not None and there.size == row.size and final.endswith(f".{row.id}"):
+            return final  # copied by an earlier attempt
+    return row.path
+
+
+def _drop_marker(ctx: Context, row: FileRow, flow: Flow) -> None:
+    if flow.source.ready.rule != "done-file":
+        return
+    src = ctx.transport(flow.source.connection)
+    if row.held_as is not None:
+        src.delete(flow.source.folder, row.held_as + MARKER_SUFFIX)
+    else:
+        src.delete(flow.source.folder, row.path + flow.source.ready.done_suffix)
+
+
+def write_report(ctx: Context, row: FileRow, flow: Flow, source: Path | None,
+                 issues: list[Issue], t: Tracciato | None, outcome: str,
+                 rows: dict[str, int], name: str | None = None) -> str:
+    """The CSV of bad rows and the HTML summary: kept in the work area, and put in the
+    flow's quarantine folder beside the file (under ``name``, the file's name there)."""
+    from bridge.report import FileReport, write_reports
+
+    if t is None:
+        return ""
+    folder = ctx.work(row.id) / "report"
+    rep = FileReport(flow=row.flow, source_name=name or row.path, size=row.size,
+                     sha256=row.sha256, outcome=outcome, rows=rows, issues=issues,
+                     when=datetime.fromtimestamp(ctx.now.wall))
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        data = source.read_bytes() if source is not None and source.exists() else b""
+        paths = write_reports(folder, rep, data, t)
+    except OSError as exc:
+        raise TransientError(f"cannot write the report of {row.path}: {exc}") from None
+    src = ctx.transport(flow.source.connection)
+    for p in paths:
+        try:
+            src.upload(p, flow.quarantine_folder, p.name)
+        except TargetExists:
+            pass  # written by an earlier attempt at this file, cut short after it
+    return f"{flow.quarantine_folder}/{paths[1].name}"

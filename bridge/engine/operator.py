@@ -1,0 +1,109 @@
+"""An operator's decisions: approve a held file, retry or reject any file that is not final.
+
+Each runs under the run lock (waiting a little for a pass to finish), so a decision never
+races a pass over the same file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from bridge.config import Config
+from bridge.engine import clock as clocks
+from bridge.engine import moves
+from bridge.engine.context import Outcome
+from bridge.engine.pipeline import Pipeline
+from bridge.engine.runner import LockBusy, run_lock
+from bridge.engine.tables import load_tracciato
+from bridge.errors import ConfigError, TransientError
+from bridge.issues import Issue
+from bridge.ledger import FileRow, open_ledger
+from bridge.states import APPROVED, DONE, FINAL, HELD, REJECTED, RETRYING, can_clear
+
+#: Seconds an operator's command waits for a running pass to let go of the lock.
+LOCK_WAIT = 30.0
+
+
+@contextmanager
+def session(cfg: Config) -> Iterator[Pipeline]:
+    try:
+        with run_lock(cfg.path(cfg.lock_file), wait=LOCK_WAIT):
+            ledger = open_ledger(cfg.path(cfg.ledger))
+            now = clocks.now()
+            pipe = Pipeline(cfg, ledger, {}, None, now)
+            try:
+                yield pipe
+            finally:
+                for t in pipe.transports.values():
+                    t.close()
+                ledger.close()
+    except LockBusy:
+        raise TransientError("a bridge run holds the lock and did not let go in "
+                             f"{LOCK_WAIT:g} s; try again") from None
+
+
+def _row(pipe: Pipeline, file_id: int) -> FileRow:
+    try:
+        return pipe.ledger.get(file_id)
+    except KeyError:
+        raise ConfigError(f"no file {file_id} in the ledger") from None
+
+
+def approve(cfg: Config, file_id: int) -> FileRow:
+    with session(cfg) as pipe:
+        row = _row(pipe, file_id)
+        if row.state != HELD:
+            raise ConfigError(f"file {file_id} is {row.state}, not held: nothing to approve")
+        pipe.ledger.set_state(file_id, APPROVED, pipe.now.wall, "approved by an operator",
+                              approved=True)
+        return pipe.ledger.get(file_id)
+
+
+def reject(cfg: Config, file_id: int, reason: str) -> Outcome:
+    """Refuse a file in any state that is not final: its bytes go to quarantine with a
+    report, its unwritten outputs are abandoned (outputs already written stay written)."""
+    with session(cfg) as pipe:
+        row = _row(pipe, file_id)
+        if not can_clear(row.state):
+            raise ConfigError(f"file {file_id} is {row.state}: it cannot be rejected any more")
+        flow = pipe.cfg.flows.get(row.flow)
+        if flow is None:
+            raise ConfigError(f"file {file_id}: flow {row.flow!r} is not configured")
+        written = [o.name for o in pipe.ledger.outputs(file_id) if o.state == "written"]
+        issue = Issue("operator-rejected", f"rejected by an operator: {reason}")
+        issues = [issue, *pipe.ledger.issues(file_id)]
+        pipe.ledger.record_issues(file_id, issues)
+        name = moves.quarantine(pipe, row, flow)
+        report = moves.write_report(pipe, row, flow, pipe.work(row.id) / "source", issues,
+                                    load_tracciato(cfg, flow.tracciato), "rejected", {}, name)
+        for out in pipe.ledger.outputs(file_id):
+            if out.state == "planned":
+                pipe.ledger.set_output(out.id, "abandoned")
+        if not written:
+            pipe.ledger.forget_keys(row.flow, file_id)  # none of its rows reached a target
+        pipe.ledger.set_state(file_id, REJECTED, pipe.now.wall, f"{reason}; {report}",
+                              reason=reason)
+        note = f"; outputs already written stay: {', '.join(written)}" if written else ""
+        return Outcome(row.flow, row.path, REJECTED, row.id, report=report,
+                       message=f"rejected by an operator: {reason}{note}")
+
+
+def retry(cfg: Config, file_id: int, say: Callable[[Outcome], None] | None = None
+          ) -> Outcome:
+    """Try a file again now, whatever its backoff or attempts: a held file is checked
+    again (its reference tables may have changed), a failed one is carried on."""
+    with session(cfg) as pipe:
+        row = _row(pipe, file_id)
+        if row.state in FINAL:
+            hint = f" (bridge replay {file_id} processes it again)" if row.state == DONE else ""
+            raise ConfigError(f"file {file_id} is {row.state}: nothing to retry{hint}")
+        if row.state != RETRYING or row.attempts:
+            pipe.ledger.set_state(file_id, RETRYING, pipe.now.wall, "retry asked by an "
+                                  "operator", reset_attempts=True, next_try=None)
+        pipe.run_id = pipe.ledger.start_run(pipe.now.wall, f"retry {file_id}")
+        outcome = pipe.advance(file_id)
+        pipe.ledger.end_run(pipe.run_id, clocks.now().wall, f"exit {outcome.exit_code}")
+        if say is not None:
+            say(outcome)
+        return outcome

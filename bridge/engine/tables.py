@@ -1,0 +1,108 @@
+"""The tables of a flow: layouts found once, reference tables read once per pass, exact money
+sums, and the tables without their bad rows (and the rest of those rows' groups)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bridge.issues import Issue
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bridge.config import Config
+    from bridge.engine.context import Context
+    from bridge.spec.model import Tracciato
+
+
+def load_tracciato(cfg: Config, name: str) -> Tracciato:
+    """A tracciato by name, found once per configuration (a pass asks for it per file)."""
+    from bridge.spec import load_file
+    from bridge.spec.loader import find
+
+    roots = tuple(str(cfg.path(p)) for p in cfg.tracciati)
+    key = (roots, name)
+    if key not in _FOUND or not _FOUND[key].exists():
+        _FOUND[key] = find(name, roots)
+    return load_file(_FOUND[key])
+
+
+_FOUND: dict[tuple[tuple[str, ...], str], Path] = {}
+
+
+def reference(ctx: Context, name: str) -> pd.DataFrame:
+    """A reference table, decoded once per run; bad rows in it are a configuration error."""
+    from bridge.codecs import decode
+    from bridge.errors import ConfigError
+
+    if name not in ctx.references:
+        if name not in ctx.cfg.references:
+            raise ConfigError(f"no reference table named {name!r}")
+        ref = ctx.cfg.references[name]
+        t = load_tracciato(ctx.cfg, ref.tracciato)
+        path = ctx.cfg.path(ref.file)
+        try:
+            decoded = decode(path.read_bytes(), t)
+        except OSError as exc:
+            raise ConfigError(f"reference {name!r}: cannot read {path}: {exc.strerror}") from None
+        errors = [i for i in decoded.issues if i.is_error]
+        if errors:
+            first = errors[0]
+            raise ConfigError(f"reference {name!r} ({path}): {len(errors)} issues, first: "
+                              f"line {first.line}: {first.code}: {first.message}")
+        ctx.references[name] = decoded.tables[ref.record or t.single_record]
+    return ctx.references[name]
+
+
+def money_sum(tables: dict[str, pd.DataFrame], where: str | None) -> Decimal | None:
+    """The exact sum of ``record.field`` (or ``field`` of the only table), None if absent."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if where is None:
+        return None
+    record, _, name = where.rpartition(".")
+    if not record and len(tables) == 1:
+        record = next(iter(tables))
+    df = tables.get(record)
+    if df is None or name not in df.columns:
+        return None
+    total = pc.sum(pa.array(df[name], from_pandas=True)).as_py()
+    return None if total is None else Decimal(total)
+
+
+def drop_bad_rows(tables: dict[str, pd.DataFrame], errors: list[Issue],
+                  t: Tracciato | None) -> dict[str, pd.DataFrame]:
+    """The tables without the rows that have errors, and without the rest of their group.
+
+    A group is a parent with its children (by ``_line``/``_parent_line``), or the rows that
+    share the tracciato's ``group_by`` key (an order's line items). An error of the whole
+    file (no line), or a group key that cannot be read, leaves nothing.
+    """
+    bad = {i.line for i in errors if i.line is not None}
+    nothing = {name: df.iloc[0:0] for name, df in tables.items()}
+    if any(i.line is None for i in errors):
+        return nothing
+    out: dict[str, pd.DataFrame] = {}
+    bad_parents: set[int] = set()
+    for df in tables.values():
+        if "_parent_line" in df.columns and "_line" in df.columns:
+            hit = df["_line"].isin(bad)
+            bad_parents.update(int(x) for x in df.loc[hit, "_parent_line"].dropna().tolist())
+    bad_all = bad | bad_parents
+    for name, df in tables.items():
+        if "_line" not in df.columns or len(df) == 0:
+            out[name] = df
+            continue
+        hit = df["_line"].isin(bad_all)
+        if "_parent_line" in df.columns:
+            hit = hit | df["_parent_line"].isin(bad_all)
+        if t is not None and t.group_by and name == t.single_record:
+            if any(c not in df.columns for c in t.group_by):
+                return nothing
+            keys = df[list(t.group_by)].astype(str).agg("\x1f".join, axis=1)
+            hit = keys.isin(set(keys[hit]))
+        out[name] = df.loc[~hit].reset_index(drop=True)
+    return out

@@ -1,0 +1,73 @@
+"""The ledger's schema, as numbered migrations run in order; a ledger newer than this code
+is refused (an older bridge must not write into a schema it does not know)."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE runs (id INTEGER PRIMARY KEY, command TEXT, started REAL, ended REAL,
+                       status TEXT);
+    CREATE TABLE files (id INTEGER PRIMARY KEY, flow TEXT NOT NULL, path TEXT NOT NULL,
+                        size INTEGER NOT NULL, sha256 TEXT NOT NULL, state TEXT NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0, issues INTEGER NOT NULL DEFAULT 0,
+                        reason TEXT, replay_of INTEGER REFERENCES files(id),
+                        run_id INTEGER REFERENCES runs(id), created REAL, updated REAL);
+    CREATE INDEX files_identity ON files(flow, path, size, sha256);
+    CREATE INDEX files_state ON files(flow, state);
+    CREATE TABLE events (id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL REFERENCES files(id),
+                         state TEXT NOT NULL, at REAL NOT NULL, detail TEXT);
+    CREATE INDEX events_file ON events(file_id);
+    CREATE TABLE outputs (id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL REFERENCES files(id),
+                          target TEXT NOT NULL, folder TEXT NOT NULL, name TEXT NOT NULL,
+                          sha256 TEXT, rows INTEGER, state TEXT NOT NULL);
+    CREATE UNIQUE INDEX outputs_name ON outputs(folder, name);
+    CREATE INDEX outputs_file ON outputs(file_id);
+    CREATE TABLE observations (flow TEXT, path TEXT, size INTEGER, mtime REAL,
+                               first_seen REAL, stable_since REAL, PRIMARY KEY (flow, path));
+    CREATE TABLE sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    CREATE TABLE sent_keys (flow TEXT, key TEXT, file_id INTEGER, PRIMARY KEY (flow, key));
+    """,
+    # 2: the issues of each file, so `bridge show` can tell them (the first ones only)
+    """
+    CREATE TABLE issues (id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL REFERENCES files(id),
+                         line INTEGER, record TEXT, field TEXT, code TEXT NOT NULL, value TEXT,
+                         message TEXT);
+    CREATE INDEX issues_file ON issues(file_id);
+    """,
+    # 3: the figures of each file, for reconciliation reports
+    """
+    ALTER TABLE files ADD COLUMN rows_in INTEGER;
+    ALTER TABLE files ADD COLUMN rows_out INTEGER;
+    ALTER TABLE files ADD COLUMN money_in TEXT;
+    ALTER TABLE files ADD COLUMN money_out TEXT;
+    """,
+    # 4: files left in place once done are remembered, not read again each pass
+    """
+    ALTER TABLE observations ADD COLUMN done_id INTEGER;
+    """,
+    # 5: delta sync: the fingerprint of what was sent for each business key, with history
+    """
+    CREATE TABLE fingerprints (flow TEXT NOT NULL, key TEXT NOT NULL,
+                               fingerprint TEXT NOT NULL, file_id INTEGER NOT NULL);
+    CREATE INDEX fingerprints_key ON fingerprints(flow, key);
+    """,
+    # 6: a file is the bytes claimed: its mtime and private name at the source; retries
+    # with a time for the next try; approvals kept as a flag; readiness on monotonic clocks;
+    # an output name may come back once the ERP has taken the file that had it
+    """
+    ALTER TABLE files ADD COLUMN mtime REAL;
+    ALTER TABLE files ADD COLUMN held_as TEXT;
+    ALTER TABLE files ADD COLUMN approved INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE files ADD COLUMN next_try REAL;
+    UPDATE files SET approved = 1 WHERE state = 'approved';
+    UPDATE files SET state = 'retrying', next_try = updated WHERE state = 'failed';
+    ALTER TABLE observations ADD COLUMN mono_first REAL;
+    ALTER TABLE observations ADD COLUMN mono_stable REAL;
+    ALTER TABLE observations ADD COLUMN boot TEXT;
+    ALTER TABLE observations ADD COLUMN incomplete INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX files_claims ON files(flow, held_as);
+    DROP INDEX outputs_name;
+    CREATE INDEX outputs_name ON outputs(folder, name);
+    """,
+]

@@ -1,0 +1,126 @@
+"""The SQLite ledger's readiness half: what each source folder looked like, pass after pass.
+
+Windows are measured on the monotonic clock, so a wall clock that jumps (NTP, a mistaken
+date) never makes a half file look old. The monotonic clock restarts with the machine: a
+name seen before a reboot starts its windows again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+
+from bridge.ledger.base import Now, Observation
+
+
+class ReadinessStore:
+    db: sqlite3.Connection
+
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    def observe(self, flow: str, listing: list[tuple[str, int, float]], now: Now
+                ) -> dict[str, Observation]:
+        """Record what a folder looks like now (one transaction for the whole listing)."""
+        with self._tx() as db:
+            known = {r[0]: r[1:] for r in db.execute(
+                "SELECT path, size, mtime, mono_first, mono_stable, boot, done_id, incomplete "
+                "FROM observations WHERE flow = ?", (flow,))}
+            out: dict[str, Observation] = {}
+            new, changed, rebooted = [], [], []
+            for path, size, mtime in listing:
+                row = known.get(path)
+                if row is None:
+                    out[path] = Observation(size, mtime, 0.0, 0.0)
+                    new.append((flow, path, size, mtime, now.wall, now.wall, now.mono, now.mono,
+                                now.boot))
+                    continue
+                old_size, old_mtime, first, stable, boot, done_id, incomplete = row
+                if boot != now.boot or first is None or stable is None:
+                    first = stable = now.mono
+                    rebooted.append((now.mono, now.boot, flow, path))
+                if (old_size, old_mtime) != (size, mtime):
+                    out[path] = Observation(size, mtime, now.mono - first, 0.0)
+                    changed.append((size, mtime, now.wall, now.mono, flow, path))
+                else:
+                    out[path] = Observation(size, mtime, now.mono - first, now.mono - stable,
+                                            done_id, bool(incomplete))
+            db.executemany("INSERT INTO observations (flow, path, size, mtime, first_seen, "
+                           "stable_since, mono_first, mono_stable, boot) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", new)
+            db.executemany("UPDATE observations SET mono_first = ?, mono_stable = ?, boot = ? "
+                           "WHERE flow = ? AND path = ?",
+                           [(m, m, b, f, p) for m, b, f, p in rebooted])
+            db.executemany("UPDATE observations SET size = ?, mtime = ?, stable_since = ?, "
+                           "mono_stable = ?, done_id = NULL, incomplete = 0 "
+                           "WHERE flow = ? AND path = ?", changed)
+            listed = {p for p, _, _ in listing}
+            gone = [(flow, p) for p in known if p not in listed]
+            db.executemany("DELETE FROM observations WHERE flow = ? AND path = ?", gone)
+        return out
+
+    def mark_incomplete(self, flow: str, path: str, size: int, mtime: float) -> None:
+        """The file was found incomplete at this size and mtime: not ready until it changes."""
+        with self._tx() as db:
+            db.execute("UPDATE observations SET incomplete = 1 WHERE flow = ? AND path = ? "
+                       "AND size = ? AND mtime = ?", (flow, path, size, mtime))
+
+    def forget(self, flow: str, path: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM observations WHERE flow = ? AND path = ?", (flow, path))
+
+    def remember_done(self, flow: str, path: str, size: int, mtime: float, file_id: int
+                      ) -> None:
+        """A file left in its folder once done: while its size and mtime stay the same,
+        later passes skip it without reading it again."""
+        with self._tx() as db:
+            db.execute("INSERT INTO observations (flow, path, size, mtime, first_seen, "
+                       "stable_since, done_id) VALUES (?, ?, ?, ?, 0, 0, ?) "
+                       "ON CONFLICT(flow, path) DO UPDATE SET size = excluded.size, "
+                       "mtime = excluded.mtime, done_id = excluded.done_id",
+                       (flow, path, size, mtime, file_id))
+
+    # -- business keys and fingerprints ------------------------------------------------
+
+    def sent_keys(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()
+                  ) -> set[str]:
+        found: set[str] = set()
+        for part, skip in _batches(keys, besides):
+            rows = self.db.execute(
+                f"SELECT key FROM sent_keys WHERE flow = ? AND file_id NOT IN ({skip}) AND key "
+                f"IN ({', '.join('?' * len(part))})", (flow, *part)).fetchall()
+            found.update(r[0] for r in rows)
+        return found
+
+    def fingerprints(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()
+                     ) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for part, skip in _batches(keys, besides):
+            rows = self.db.execute(
+                f"SELECT key, fingerprint FROM fingerprints WHERE flow = ? AND file_id NOT IN "
+                f"({skip}) AND key IN ({', '.join('?' * len(part))}) ORDER BY file_id",
+                (flow, *part)).fetchall()
+            found.update(rows)  # the latest file wins
+        return found
+
+    def forget_keys(self, flow: str, file_id: int) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM sent_keys WHERE flow = ? AND file_id = ?", (flow, file_id))
+            db.execute("DELETE FROM fingerprints WHERE flow = ? AND file_id = ?",
+                       (flow, file_id))
+
+    @staticmethod
+    def _record_keys(db: sqlite3.Connection, flow: str, file_id: int, keys: list[str],
+                     fingerprints: dict[str, str]) -> None:
+        db.executemany("INSERT OR IGNORE INTO sent_keys VALUES (?, ?, ?)",
+                       [(flow, k, file_id) for k in keys])
+        db.execute("DELETE FROM fingerprints WHERE flow = ? AND file_id = ?", (flow, file_id))
+        db.executemany("INSERT INTO fingerprints VALUES (?, ?, ?, ?)",
+                       [(flow, k, v, file_id) for k, v in fingerprints.items()])
+
+
+def _batches(keys: list[str], besides: tuple[int, ...]) -> Iterator[tuple[list[str], str]]:
+    skip = ", ".join(str(int(b)) for b in besides) or "-1"
+    for start in range(0, len(keys), 500):
+        yield keys[start:start + 500], skip

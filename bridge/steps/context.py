@@ -1,0 +1,38 @@
+"""What the steps may ask of the world: reference tables, keys already sent, fingerprints.
+The caller (the engine) does the I/O and the caching; the steps stay pure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bridge.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _no_reference(name: str) -> pd.DataFrame:
+    raise ConfigError(f"no reference table {name!r} is configured")
+
+
+def _nothing_sent(keys: list[str]) -> set[str]:
+    return set()
+
+
+def _nothing_remembered(keys: list[str]) -> dict[str, str]:
+    return {}
+
+
+@dataclass
+class StepContext:
+    """What the steps may ask of the world; the caller does the I/O and the caching."""
+
+    reference: Callable[[str], pd.DataFrame] = _no_reference
+    already_sent: Callable[[list[str]], set[str]] = _nothing_sent
+    variables: dict[str, object] = field(default_factory=dict)
+    #: For delta sync: the fingerprint last sent for each business key asked about.
+    last_sent: Callable[[list[str]], dict[str, str]] = _nothing_remembered
+    #: Delta steps send every row (`--full`), and still report the fingerprints.
+    full: bool = False

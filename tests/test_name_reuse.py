@@ -1,0 +1,161 @@
+"""A file is the bytes that were claimed: a sender reusing a name never loses a version.
+
+Shopify exports always arrive as ``orders_export_1.csv``. Whatever bridge is doing with one
+version when the next one arrives (failing at its target, waiting for approval, being
+downloaded), every version ends written or waiting in the folder, and the archive holds,
+byte for byte, what the ledger says it holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from bridge.config import load
+from bridge.engine.runner import run_pass
+from bridge.ledger import Ledger, open_ledger
+from tests.flowkit import CONFIG, make_world, order_file
+from tests.flowkit.spy import Spying
+from tests.sshd import Sshd, shared_sshd_fixture  # noqa: F401  (a fixture)
+from tests.test_sftp_flows import World
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def codes_of(text: str) -> list[str]:
+    return [line.split(";")[0] for line in text.splitlines()[1:]]
+
+
+def erp_codes(folder: Path) -> list[str]:
+    if not folder.exists():
+        return []
+    return [line[:10].decode().strip() for p in sorted(folder.glob("*.TXT"))
+            for line in p.read_bytes().split(b"\r\n") if line]
+
+
+def archived(ledger: Ledger, root: Path) -> dict[str, bytes]:
+    """sha256 of each file done -> the bytes where the ledger says they were archived."""
+    out = {}
+    for row in ledger.files(states=frozenset({"done"})):
+        detail = [e.detail for e in ledger.events(row.id) if e.state == "done"][-1] or ""
+        assert detail.startswith("archived to "), detail
+        out[row.sha256] = (root / detail.removeprefix("archived to ")).read_bytes()
+    return out
+
+
+def replace(path: Path, text: str) -> None:
+    """What a sender's client does: write a temporary name, then rename it over the old."""
+    tmp = path.with_name(f".{path.name}.upload")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def test_a_new_version_while_the_first_fails_at_its_target(tmp_path: Path) -> None:
+    cfg = make_world(tmp_path)
+    inbox, erp = tmp_path / "inbox", tmp_path / "erp"
+    v1, v2 = order_file(1, rows=2), order_file(2, rows=3)
+    erp.write_text("a file where the folder should be", encoding="utf-8")
+    (inbox / "a.csv").write_text(v1, encoding="utf-8")
+    assert [o.state for o in run_pass(load(cfg)).outcomes] == ["retrying"]
+    replace(inbox / "a.csv", v2)  # the sender uploads again, other orders, same name
+    erp.unlink()  # the target works again
+    first = run_pass(load(cfg))
+    assert [(o.name, o.state) for o in first.outcomes] == [("a.csv", "done"), ("a.csv", "done")]
+    # the first version first, under the name planned for it; then the second
+    assert [o.outputs[0][0] for o in first.outcomes] == ["ART00001.TXT", "ART00002.TXT"]
+    assert erp_codes(erp) == codes_of(v1) + codes_of(v2)
+    ledger = open_ledger(tmp_path / "state" / "ledger.sqlite")
+    try:
+        assert archived(ledger, tmp_path) == {sha(v1.encode()): v1.encode(),
+                                              sha(v2.encode()): v2.encode()}
+    finally:
+        ledger.close()
+
+
+def test_a_new_version_while_the_first_is_held_for_approval(tmp_path: Path) -> None:
+    cfg = make_world(tmp_path, CONFIG.replace("retry_backoff: 0",
+                                              "retry_backoff: 0\n    approval: true"))
+    inbox = tmp_path / "inbox"
+    v1, v2 = order_file(1, rows=2), order_file(2, rows=3)
+    (inbox / "a.csv").write_text(v1, encoding="utf-8")
+    assert [o.state for o in run_pass(load(cfg)).outcomes] == ["held"]
+    replace(inbox / "a.csv", v2)
+    # the new version is its own file: taken, and held in its turn
+    assert [(o.file_id, o.state) for o in run_pass(load(cfg)).outcomes] == [(2, "held")]
+    from bridge.engine.operator import approve
+
+    approve(load(cfg), 1)
+    assert [(o.file_id, o.state) for o in run_pass(load(cfg)).outcomes] == [(1, "done")]
+    assert erp_codes(tmp_path / "erp") == codes_of(v1)
+    approve(load(cfg), 2)
+    assert [(o.file_id, o.state) for o in run_pass(load(cfg)).outcomes] == [(2, "done")]
+    assert erp_codes(tmp_path / "erp") == codes_of(v1) + codes_of(v2)
+    ledger = open_ledger(tmp_path / "state" / "ledger.sqlite")
+    try:
+        assert archived(ledger, tmp_path) == {sha(v1.encode()): v1.encode(),
+                                              sha(v2.encode()): v2.encode()}
+    finally:
+        ledger.close()
+
+
+TRIALS = 100
+
+
+def race(config: Path, source_root: Path, erp: Path, rng: random.Random, trial: int) -> None:
+    """One trial: the sender replaces a.csv at the k-th transport call of a pass."""
+    inbox = source_root / "inbox"
+    v1, v2 = order_file(1000 + trial, rows=2), order_file(2000 + trial, rows=3)
+    (inbox / "a.csv").write_text(v1, encoding="utf-8")
+    k = rng.randint(1, 14)
+    state = {"replaced": False, "v1_held": False}
+
+    def hook(conn: str, op: str, n: int, args: tuple[object, ...]) -> None:
+        if n == k and not state["replaced"]:
+            replace(inbox / "a.csv", v2)
+            state["replaced"] = True
+
+    spying = Spying(hook)
+    run_pass(load(config), connect=spying)
+    # Was v1 renamed to its private name before the sender replaced it? Then it is bridge's
+    # to deliver; otherwise the sender overwrote it before bridge took anything.
+    claims = [i for i, (_, op, args) in enumerate(spying.log)
+              if op == "move" and str(args[3]).startswith(".bridge-claim-")]
+    state["v1_held"] = bool(claims) and claims[0] < k - 1
+    if not state["replaced"]:
+        replace(inbox / "a.csv", v2)
+    for _ in range(2):
+        run_pass(load(config))
+    expected = ([v1] if state["v1_held"] else []) + [v2]
+    ledger = open_ledger(config.parent / "state" / "ledger.sqlite")
+    try:
+        done = archived(ledger, source_root)
+    finally:
+        ledger.close()
+    assert done == {sha(v.encode()): v.encode() for v in expected}, (trial, k, spying.log)
+    assert sorted(erp_codes(erp)) == sorted(c for v in expected for c in codes_of(v)), k
+    assert [p.name for p in inbox.iterdir()] == [], (trial, k)
+
+
+def test_a_sender_replacing_a_file_at_any_moment_loses_nothing_local(tmp_path: Path) -> None:
+    rng = random.Random(8)
+    for trial in range(TRIALS):
+        root = tmp_path / str(trial)
+        root.mkdir()
+        race(make_world(root), root, root / "erp", rng, trial)
+
+
+@pytest.mark.slow
+def test_a_sender_replacing_a_file_at_any_moment_loses_nothing_sftp(
+        shared_sshd: Sshd, tmp_path: Path) -> None:
+    rng = random.Random(9)
+    for trial in range(TRIALS):
+        root = tmp_path / str(trial)
+        root.mkdir()
+        world = World(root, shared_sshd)
+        race(world.config, world.shop, world.erp / "erp", rng, trial)
