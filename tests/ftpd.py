@@ -20,7 +20,7 @@ from pathlib import Path
 
 USER = "erp"
 PASSWORD = "s3cret word"
-START_TIMEOUT = 10.0
+START_TIMEOUT = 30.0  # a busy machine can take seconds to start Python
 STOP_TIMEOUT = 5.0
 
 

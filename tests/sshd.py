@@ -29,6 +29,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 SSHD = Path("/usr/sbin/sshd")
+#: Seconds sshd may take to listen: a machine busy with other jobs can be slow to start it.
+START_TIMEOUT = 30.0
 
 
 def require_sshd() -> None:
@@ -59,6 +61,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def listening(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a socket listening on ``port`` of 127.0.0.1 (and not
+    some other process that took the port while ``pid`` was starting)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    held = set()
+    for fd in fds:
+        with contextlib.suppress(OSError):  # closed meanwhile
+            held.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state, inode = (line.split()[i] for i in (1, 3, 9))
+        if (state == "0A" and local == f"0100007F:{port:04X}"  # LISTEN on 127.0.0.1
+                and f"socket:[{inode}]" in held):
+            return True
+    return False
 
 
 def _children(pid: int) -> list[int]:
@@ -101,6 +122,7 @@ class Sshd:
     user: str = field(default_factory=getpass.getuser)
     password_auth: bool = False
     proc: subprocess.Popen[bytes] | None = None
+    started: bool = field(default=False, init=False)  # then a restart keeps its port
 
     def __post_init__(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -147,20 +169,39 @@ class Sshd:
         self.host_public = write_key(self.host_key)
 
     def start(self) -> None:
+        """Start sshd and wait until it listens. A restart keeps its port, which clients and
+        known_hosts lines name; a first start whose port another process took since
+        :func:`free_port` found it free moves to another port."""
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        log = self.log.open("ab")
-        self.proc = subprocess.Popen([str(SSHD), "-f", str(self.config), "-D", "-e"],
-                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        log.close()
-        deadline = time.monotonic() + 10
+        for _ in range(5):
+            if self._launch():
+                self.started = True
+                return
+            if self.started:
+                break
+            self.port = free_port()
+            self.known_hosts.write_text(self.host_key_line() + "\n")
+            self.write_config()
+        raise RuntimeError(f"sshd: port {self.port} is taken by another process")
+
+    def _launch(self) -> bool:
+        """Run sshd until it listens (True), or until it stops because its port is taken
+        (False); anything else is a RuntimeError."""
+        since = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen([str(SSHD), "-f", str(self.config), "-D", "-e"],
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"sshd stopped at start: {self.log.read_text()[-2000:]}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                    ("127.0.0.1", self.port), timeout=1) as s:
-                if s.recv(4).startswith(b"SSH-"):
-                    return
+                self.proc = None
+                said = self.log.read_bytes()[since:].decode(errors="replace")
+                if "Address already in use" in said:
+                    return False
+                raise RuntimeError(f"sshd stopped at start: {said[-2000:]}")
+            if listening(self.proc.pid, self.port):
+                return True
             time.sleep(0.02)
         self.stop()
         raise RuntimeError(f"sshd did not listen on port {self.port}")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import ftplib
 import logging
 import os
+import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,14 +20,17 @@ pytest.importorskip("pyftpdlib")
 
 from bridge import faults
 from bridge.config import FtpConnection, load
+from bridge.engine.runner import run_pass
 from bridge.errors import ConfigError, TransientError
 from bridge.ledger import open_ledger
-from bridge.runner import run_pass
 from bridge.transport import TargetExists, UnsafeName
 from bridge.transport.ftp import FtpTransport, _parse_list_line, _unwire, _wire
 from tests.flowkit import make_world, order_file
 from tests.ftpd import PASSWORD, USER, FtpServer, make_ca
 
+# How long a test waits for something another thread or process does: long enough for a
+# machine busy with other jobs, short enough that a test that hangs still ends.
+WAIT = 30.0
 ODD_NAMES = ["ordini di maggio.csv", "perché è così.csv", "Ünïcødé 漢字.csv", "a  b .csv"]
 
 
@@ -39,7 +45,8 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "ftp"
 
 
-def serve(home: Path, **kw: object) -> Iterator[FtpServer]:
+@contextlib.contextmanager
+def serving(home: Path, **kw: object) -> Iterator[FtpServer]:
     server = FtpServer(home, **kw).start()  # type: ignore[arg-type]
     try:
         yield server
@@ -50,22 +57,38 @@ def serve(home: Path, **kw: object) -> Iterator[FtpServer]:
 @pytest.fixture(params=["mlsd", "list"])
 def server(request: pytest.FixtureRequest, home: Path) -> Iterator[FtpServer]:
     """Served twice: with MLSD/MLST, and as an older server that only has LIST."""
-    yield from serve(home, mlsd=request.param == "mlsd")
+    with serving(home, mlsd=request.param == "mlsd") as server:
+        yield server
 
 
 @pytest.fixture
 def plain(home: Path) -> Iterator[FtpServer]:
-    yield from serve(home)
+    with serving(home) as server:
+        yield server
 
 
-def ftp(server: FtpServer, base: Path, **kw: object) -> FtpTransport:
-    conn = FtpConnection.model_validate({
-        "type": "ftp", "host": "127.0.0.1", "port": server.port, "user": USER,
-        "password": PASSWORD, "timeout": 5.0, **kw})
-    return FtpTransport("erp", conn, lambda p: base / p)
+Connect = Callable[..., FtpTransport]
 
 
-def test_the_port_contract(server: FtpServer, home: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def ftp() -> Iterator[Connect]:
+    """Opens transports to a server, and closes every one after the test, passed or failed:
+    a socket left open would fail a later test, through its ResourceWarning."""
+    with contextlib.ExitStack() as opened:
+
+        def connect(server: FtpServer, base: Path, **kw: object) -> FtpTransport:
+            conn = FtpConnection.model_validate({
+                "type": "ftp", "host": "127.0.0.1", "port": server.port, "user": USER,
+                "password": PASSWORD, "timeout": 5.0, **kw})
+            transport = FtpTransport("erp", conn, lambda p: base / p)
+            opened.callback(transport.close)
+            return transport
+
+        yield connect
+
+
+def test_the_port_contract(server: FtpServer, home: Path, tmp_path: Path,
+                            ftp: Connect) -> None:
     t = ftp(server, tmp_path)
     src = tmp_path / "a.csv"
     src.write_bytes(b"codice;qty\r\nA1;2\r\n" * 1000)
@@ -107,7 +130,8 @@ def test_the_port_contract(server: FtpServer, home: Path, tmp_path: Path) -> Non
     t.close()
 
 
-def test_names_with_spaces_and_accents(server: FtpServer, home: Path, tmp_path: Path) -> None:
+def test_names_with_spaces_and_accents(server: FtpServer, home: Path, tmp_path: Path,
+                                       ftp: Connect) -> None:
     t = ftp(server, tmp_path)
     for i, name in enumerate(ODD_NAMES):
         src = tmp_path / f"src{i}"
@@ -123,12 +147,11 @@ def test_names_with_spaces_and_accents(server: FtpServer, home: Path, tmp_path: 
     for name in ODD_NAMES:
         t.delete("archivio è", name)
     assert t.list("archivio è") == []
-    t.close()
 
 
 @pytest.mark.parametrize("bad", ["../x", "..", "a/b", "/etc/passwd", "x\r\nDELE y", ""])
 def test_names_that_leave_the_folder_are_refused(plain: FtpServer, home: Path, tmp_path: Path,
-                                                 bad: str) -> None:
+                                                 ftp: Connect, bad: str) -> None:
     t = ftp(plain, tmp_path)
     src = tmp_path / "s"
     src.write_bytes(b"x")
@@ -140,11 +163,11 @@ def test_names_that_leave_the_folder_are_refused(plain: FtpServer, home: Path, t
         with pytest.raises(UnsafeName):
             call()
     assert sorted(p.name for p in home.rglob("*")) == ["inbox", "y"]
-    t.close()
 
 
 def test_a_lister_never_sees_the_final_name_during_an_upload(plain: FtpServer, home: Path,
-                                                              tmp_path: Path) -> None:
+                                                              tmp_path: Path,
+                                                              ftp: Connect) -> None:
     writer, lister = ftp(plain, tmp_path), ftp(plain, tmp_path)
     fifo = tmp_path / "slow"
     os.mkfifo(fifo)
@@ -163,7 +186,7 @@ def test_a_lister_never_sees_the_final_name_during_an_upload(plain: FtpServer, h
     try:
         with os.fdopen(os.open(fifo, os.O_RDWR), "wb", buffering=0) as slow:
             slow.write(b"x" * 60_000)
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + WAIT
             while not any(e.name == ".ORD1.TXT.part" for e in lister.list("out")):
                 assert time.monotonic() < deadline and thread.is_alive(), errors
                 time.sleep(0.02)
@@ -171,20 +194,58 @@ def test_a_lister_never_sees_the_final_name_during_an_upload(plain: FtpServer, h
             assert lister.stat("out", "ORD1.TXT") is None
             slow.write(b"y" * 60_000)
     finally:
-        thread.join(10)
+        thread.join(WAIT)
         if thread.is_alive():  # stuck opening the pipe: a writer that ends at once frees it
             os.close(os.open(fifo, os.O_RDWR))
     assert not thread.is_alive() and errors == []
     assert [e.name for e in lister.list("out")] == ["ORD1.TXT"]
     assert (home / "out" / "ORD1.TXT").read_bytes() == b"x" * 60_000 + b"y" * 60_000
-    writer.close()
-    lister.close()
+
+
+def test_a_folder_made_while_it_is_listed_is_listed(server: FtpServer, home: Path,
+                                                    tmp_path: Path, ftp: Connect,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another client makes the folder right after the server answered that it is not there
+    (an upload making its folder, say): the listing is of the folder, not an error."""
+    real = ftplib.FTP.ntransfercmd
+
+    def made_meanwhile(self: ftplib.FTP, cmd: str,
+                       rest: int | str | None = None) -> tuple[socket.socket, int | None]:
+        try:
+            return real(self, cmd, rest)
+        except ftplib.error_perm:
+            if cmd.startswith(("MLSD ", "LIST ")) and not (home / "out").exists():
+                (home / "out").mkdir()
+                (home / "out" / "a.csv").write_bytes(b"1")
+            raise
+
+    t = ftp(server, tmp_path)
+    monkeypatch.setattr(ftplib.FTP, "ntransfercmd", made_meanwhile)
+    assert [(e.name, e.size) for e in t.list("out")] == [("a.csv", 1)]
+    assert t.list("nowhere") == []  # and a folder that is not there is still no error
+
+
+def test_listing_a_missing_folder_leaves_the_session_usable(server: FtpServer, home: Path,
+                                                            tmp_path: Path,
+                                                            ftp: Connect) -> None:
+    """A refused LIST leaves the session in ASCII mode, where servers refuse SIZE: a stat
+    after it must still see the file, and a move must still refuse to overwrite it."""
+    (home / "in").mkdir()
+    (home / "in" / "a.csv").write_bytes(b"123")
+    (home / "in" / "b.csv").write_bytes(b"4")
+    t = ftp(server, tmp_path)
+    assert t.list("nowhere") == []
+    assert t.stat("in", "a.csv") is not None
+    assert t.list("nowhere") == []
+    with pytest.raises(TargetExists):
+        t.move("in", "b.csv", "in", "a.csv")
+    assert (home / "in" / "a.csv").read_bytes() == b"123"
 
 
 def test_ftps_verifies_the_certificate(ca: tuple[Path, Path], home: Path, tmp_path: Path,
-                                       caplog: pytest.LogCaptureFixture) -> None:
+                                       ftp: Connect, caplog: pytest.LogCaptureFixture) -> None:
     ca_file, server_pem = ca
-    for server in serve(home, cert=server_pem):
+    with serving(home, cert=server_pem) as server:
         t = ftp(server, tmp_path, type="ftps", ca_file=str(ca_file))
         src = tmp_path / "a.txt"
         src.write_bytes(b"riservato\r\n" * 100)
@@ -205,13 +266,15 @@ def test_ftps_verifies_the_certificate(ca: tuple[Path, Path], home: Path, tmp_pa
         assert "TLS certificate check is OFF" in caplog.text
 
 
-def test_wrong_password_is_a_config_error(plain: FtpServer, tmp_path: Path) -> None:
+def test_wrong_password_is_a_config_error(plain: FtpServer, tmp_path: Path,
+                                          ftp: Connect) -> None:
     with pytest.raises(ConfigError, match="login refused") as info:
         ftp(plain, tmp_path, password="wrong").list("")
     assert "wrong" not in str(info.value)
 
 
-def test_a_hung_or_gone_server_fails_in_bounded_time(plain: FtpServer, tmp_path: Path) -> None:
+def test_a_hung_or_gone_server_fails_in_bounded_time(plain: FtpServer, tmp_path: Path,
+                                                     ftp: Connect) -> None:
     t = ftp(plain, tmp_path, timeout=0.5)
     assert t.list("") == []
     plain.pause()
@@ -227,10 +290,9 @@ def test_a_hung_or_gone_server_fails_in_bounded_time(plain: FtpServer, tmp_path:
     with pytest.raises(TransientError, match="cannot list"):
         t.list("")
     assert time.monotonic() - start < 2
-    t.close()
 
 
-def test_active_mode(plain: FtpServer, home: Path, tmp_path: Path) -> None:
+def test_active_mode(plain: FtpServer, home: Path, tmp_path: Path, ftp: Connect) -> None:
     t = ftp(plain, tmp_path, passive=False)
     src = tmp_path / "a"
     src.write_bytes(b"attivo\r\n" * 1000)
@@ -238,18 +300,16 @@ def test_active_mode(plain: FtpServer, home: Path, tmp_path: Path) -> None:
     assert [(e.name, e.size) for e in t.list("")] == [("a.txt", 8000)]
     t.download("", "a.txt", tmp_path / "got")
     assert (tmp_path / "got").read_bytes() == src.read_bytes()
-    t.close()
 
 
-def test_a_dropped_connection_is_opened_again(plain: FtpServer, home: Path,
-                                              tmp_path: Path) -> None:
+def test_a_dropped_connection_is_opened_again(plain: FtpServer, home: Path, tmp_path: Path,
+                                              ftp: Connect) -> None:
     t = ftp(plain, tmp_path)
     assert t.list("") == []
     plain.kill()
     plain.start()  # same port: the session the transport holds is dead
     (home / "a.csv").write_bytes(b"1")
     assert [e.name for e in t.list("")] == ["a.csv"]
-    t.close()
 
 
 # -- flows: FTP source, local target -------------------------------------------------------
@@ -352,8 +412,8 @@ def test_server_killed_mid_pass_then_restarted(world: Path, plain: FtpServer,
     monkeypatch.setattr(faults, "point", kill_on_second_file)
     first = run_pass(load(world))
     assert [(o.name, o.state) for o in first.outcomes] == [("o0.csv", "done"),
-                                                           ("o1.csv", "failed")]
-    assert first.errors and first.exit_code == 3
+                                                           ("o1.csv", "retrying")]
+    assert first.exit_code == 3
     monkeypatch.setattr(faults, "point", real_point)
 
     plain.start()

@@ -4,6 +4,7 @@ timeouts and reconnects, and `bridge connections`."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import logging
 import os
@@ -11,7 +12,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,6 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import bridge.commands_connections  # noqa: F401  (registers `bridge connections`)
 from bridge import hostkeys
 from bridge.cli import main
 from bridge.config import SftpConnection
@@ -39,10 +39,22 @@ from tests.sshd import (
     write_key,
 )
 
+Connect = Callable[..., SftpTransport]
 
-def transport(server: Sshd, root: Path, **extra: object) -> SftpTransport:
-    conn = SftpConnection.model_validate(server.connection(root, **extra))
-    return SftpTransport("shop", conn, lambda p: p)
+
+@pytest.fixture
+def transport() -> Iterator[Connect]:
+    """Opens transports to a server, and closes every one after the test, passed or failed:
+    a connection left open would fail a later test, through its ResourceWarning."""
+    with contextlib.ExitStack() as opened:
+
+        def connect(server: Sshd, root: Path, **extra: object) -> SftpTransport:
+            conn = SftpConnection.model_validate(server.connection(root, **extra))
+            t = SftpTransport("shop", conn, lambda p: p)
+            opened.callback(t.close)
+            return t
+
+        yield connect
 
 
 @pytest.fixture
@@ -51,12 +63,11 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def remote(shared_sshd: Sshd, tmp_path: Path) -> Iterator[tuple[SftpTransport, Path]]:
+def remote(shared_sshd: Sshd, tmp_path: Path,
+           transport: Connect) -> Iterator[tuple[SftpTransport, Path]]:
     root = tmp_path / "remote"
     root.mkdir()
-    t = transport(shared_sshd, root)
-    yield t, root
-    t.close()
+    yield transport(shared_sshd, root), root
 
 
 # -- the port -------------------------------------------------------------------------------
@@ -144,6 +155,7 @@ def test_short_answers_and_small_requests_stay_byte_exact(
 
 
 def test_a_server_without_limits_gets_32k_requests(shared_sshd: Sshd, tmp_path: Path,
+                                                   transport: Connect,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("bridge.transport.sftp.Pipe.ask_limits", lambda self: None)
     root = tmp_path / "remote"
@@ -260,6 +272,7 @@ def test_uploads_link_and_a_taken_name_is_left_alone(remote: tuple[SftpTransport
 
 
 def test_a_server_without_hardlink_gets_stat_and_rename(shared_sshd: Sshd, tmp_path: Path,
+                                                        transport: Connect,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("bridge.transport.sftp.version_extensions", lambda data: {})
     sent = []
@@ -419,7 +432,8 @@ def test_upload_then_download_round_trips(remote: tuple[SftpTransport, Path], tm
 # -- auth -----------------------------------------------------------------------------------
 
 
-def test_an_encrypted_key_needs_its_passphrase(shared_sshd: Sshd, tmp_path: Path) -> None:
+def test_an_encrypted_key_needs_its_passphrase(shared_sshd: Sshd, tmp_path: Path,
+                                               transport: Connect) -> None:
     key = tmp_path / "id_enc"
     public = write_key(key, b"correct horse")
     auth = shared_sshd.home / "authorized_keys"
@@ -434,13 +448,14 @@ def test_an_encrypted_key_needs_its_passphrase(shared_sshd: Sshd, tmp_path: Path
     assert "wrong" not in str(err.value)
 
 
-def test_a_key_the_server_does_not_know_is_refused(shared_sshd: Sshd, tmp_path: Path) -> None:
+def test_a_key_the_server_does_not_know_is_refused(shared_sshd: Sshd, tmp_path: Path,
+                                                   transport: Connect) -> None:
     write_key(tmp_path / "other")
     with pytest.raises(ConfigError, match="refused the key"):
         transport(shared_sshd, tmp_path, key_file=str(tmp_path / "other")).list("")
 
 
-def test_a_refused_password_never_shows(sshd: Sshd, tmp_path: Path,
+def test_a_refused_password_never_shows(sshd: Sshd, tmp_path: Path, transport: Connect,
                                         caplog: pytest.LogCaptureFixture) -> None:
     sshd.stop()
     sshd.password_auth = True
@@ -473,7 +488,8 @@ def test_fingerprint_is_the_one_ssh_keygen_prints(shared_sshd: Sshd, tmp_path: P
     assert hostkeys.fingerprint(blob) == ssh_keygen_fingerprint(pub)
 
 
-def test_hashed_known_hosts_entries_are_honoured(shared_sshd: Sshd, tmp_path: Path) -> None:
+def test_hashed_known_hosts_entries_are_honoured(shared_sshd: Sshd, tmp_path: Path,
+                                                 transport: Connect) -> None:
     if shutil.which("ssh-keygen") is None:
         pytest.skip("ssh-keygen is not installed")
     known = tmp_path / "known_hosts"
@@ -482,10 +498,10 @@ def test_hashed_known_hosts_entries_are_honoured(shared_sshd: Sshd, tmp_path: Pa
     assert known.read_text().startswith("|1|")
     t = transport(shared_sshd, tmp_path, known_hosts=str(known))
     assert t.stat("", "known_hosts") is not None
-    t.close()
 
 
-def test_a_pinned_fingerprint_is_checked(shared_sshd: Sshd, tmp_path: Path) -> None:
+def test_a_pinned_fingerprint_is_checked(shared_sshd: Sshd, tmp_path: Path,
+                                         transport: Connect) -> None:
     blob = shared_sshd.host_blob()
     fp = hostkeys.fingerprint(blob)
     good = transport(shared_sshd, tmp_path, known_hosts=None, host_key_fingerprint=fp)
@@ -497,6 +513,7 @@ def test_a_pinned_fingerprint_is_checked(shared_sshd: Sshd, tmp_path: Path) -> N
 
 
 def test_skipping_the_check_works_and_warns_each_time(shared_sshd: Sshd, tmp_path: Path,
+                                                      transport: Connect,
                                                       caplog: pytest.LogCaptureFixture) -> None:
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
@@ -542,9 +559,8 @@ def test_unknown_then_trusted_then_changed_then_trusted_again(sshd: Sshd,
     yes = cli.invoke(main, ["-c", str(cfg), "connections", "trust", "shop", "--yes"])
     assert yes.exit_code == 0, yes.output
     assert known.read_text().strip() == sshd.host_key_line()
-    t = connect(load(cfg), "shop")
-    assert t.list("") != []  # bridge.yaml and kh/ are there
-    t.close()
+    with contextlib.closing(connect(load(cfg), "shop")) as t:
+        assert t.list("") != []  # bridge.yaml and kh/ are there
 
     sshd.stop()
     sshd.new_host_key()
@@ -578,7 +594,8 @@ def test_check_of_an_unknown_key_exits_2_with_the_fingerprint(sshd: Sshd,
 
 
 @pytest.mark.usefixtures("fast_retries")
-def test_a_dropped_connection_is_opened_again(sshd: Sshd, tmp_path: Path) -> None:
+def test_a_dropped_connection_is_opened_again(sshd: Sshd, tmp_path: Path,
+                                              transport: Connect) -> None:
     (tmp_path / "a.csv").write_bytes(b"a")
     t = transport(sshd, tmp_path)
     assert [e.name for e in t.list("")] == ["a.csv"]
@@ -587,11 +604,10 @@ def test_a_dropped_connection_is_opened_again(sshd: Sshd, tmp_path: Path) -> Non
     sshd.start()
     assert [e.name for e in t.list("")] == ["a.csv"]
     assert t._ssh is not first
-    t.close()
 
 
-def test_a_dead_server_gives_up_within_the_backoff_then_fails_fast(sshd: Sshd,
-                                                                   tmp_path: Path) -> None:
+def test_a_dead_server_gives_up_within_the_backoff_then_fails_fast(sshd: Sshd, tmp_path: Path,
+                                                                   transport: Connect) -> None:
     t = transport(sshd, tmp_path)
     sshd.kill()
     started = time.monotonic()
@@ -604,7 +620,6 @@ def test_a_dead_server_gives_up_within_the_backoff_then_fails_fast(sshd: Sshd,
     with pytest.raises(TransientError):
         t.stat("", "x")
     assert time.monotonic() - started < 0.1  # down for the rest of the pass
-    t.close()
 
 
 @pytest.mark.usefixtures("fast_retries")
@@ -623,7 +638,7 @@ def test_a_server_that_never_answers_times_out(tmp_path: Path) -> None:
         t.close()
 
 
-def test_running_helper_stops_its_sessions(tmp_path: Path) -> None:
+def test_running_helper_stops_its_sessions(tmp_path: Path, transport: Connect) -> None:
     with running(tmp_path / "srv") as server:
         t = transport(server, tmp_path)
         t.list("")
@@ -632,7 +647,6 @@ def test_running_helper_stops_its_sessions(tmp_path: Path) -> None:
         assert sessions  # the session of `t`
     assert server.proc is None
     assert [(pid, Path(f"/proc/{pid}/stat").read_text()) for pid in sessions if alive(pid)] == []
-    t.close()
 
 
 # -- known_hosts, without a server ----------------------------------------------------------

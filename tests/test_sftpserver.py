@@ -116,28 +116,36 @@ def test_wrong_user_and_wrong_key_are_refused(server: SftpServer, tmp_path: Path
 def test_stop_closes_sessions_listener_and_thread(tmp_path: Path) -> None:
     before = set(threading.enumerate())
     srv = SftpServer(tmp_path / "root").start()
-    port = srv.port
-    clients = [connect(srv, tmp_path, user="bridge") for _ in range(3)]
-    for _, sftp in clients:
-        assert sftp.listdir(".") == []
-    assert srv.connections == 3
-    started = time.perf_counter()
-    srv.stop()
-    took = time.perf_counter() - started
-    assert took < 2.0
-    assert srv.connections == 0
-    for transport, sftp in clients:
-        # The server hung up on every open session: the next request fails at once.
-        with pytest.raises((OSError, EOFError, paramiko.SSHException)):
-            sftp.listdir(".")
-        transport.close()
-    deadline = time.monotonic() + 2
-    while set(threading.enumerate()) - before and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert set(threading.enumerate()) - before == set()
-    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-        pass
-    srv.stop()  # a second stop does nothing
+    clients: list[tuple[paramiko.Transport, paramiko.SFTPClient]] = []
+    try:
+        port = srv.port
+        for _ in range(3):
+            clients.append(connect(srv, tmp_path, user="bridge"))
+        for _, sftp in clients:
+            assert sftp.listdir(".") == []
+        assert srv.connections == 3
+        started = time.perf_counter()
+        srv.stop()
+        took = time.perf_counter() - started
+        assert took < 2.0
+        assert srv.connections == 0
+        for transport, sftp in clients:
+            # The server hung up on every open session: the next request fails at once.
+            with pytest.raises((OSError, EOFError, paramiko.SSHException)):
+                sftp.listdir(".")
+            transport.close()
+        # Threads end on their own, soon; a busy machine may take seconds to run them.
+        deadline = time.monotonic() + 30
+        while set(threading.enumerate()) - before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert set(threading.enumerate()) - before == set()
+        with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            pass
+        srv.stop()  # a second stop does nothing
+    finally:  # whatever failed above, nothing is left running for the tests after this one
+        for transport, _ in clients:
+            transport.close()
+        srv.stop()
 
 
 def test_start_twice_is_refused(server: SftpServer) -> None:

@@ -266,27 +266,41 @@ class FtpTransport:
         return posixpath.join(path, name) if name is not None else path
 
     def _list(self, ftp: ftplib.FTP, path: str) -> builtins.list[Entry]:
-        lines: builtins.list[str] = []
         try:
-            if self._mlst:
-                return [Entry(_unwire(n), int(f.get("size", 0)), _mtime(f.get("modify", "")))
-                        for n, f in ftp.mlsd(_wire(path))
-                        if f.get("type", "").lower() == "file"]
-            ftp.retrlines(f"LIST {_wire(path)}", lines.append)
+            found = self._listing(ftp, path)
         except ftplib.error_perm:
-            if self._is_dir(ftp, path):
-                raise
-            return []  # no folder yet: nothing to take, as on a local disk
-        ftp.voidcmd("TYPE I")  # LIST switched to ASCII, where SIZE is refused
+            if not self._is_dir(ftp, path):
+                return []  # no folder yet: nothing to take, as on a local disk
+            # Refused, yet there: another client made the folder between the two commands
+            # (an upload making its folder, say). Asked again; a refusal now is a real one.
+            found = self._listing(ftp, path)
+        if self._mlst:
+            return found
         out = []
-        for name, size, mtime in filter(None, map(_parse_list_line, lines)):
-            full = _wire(posixpath.join(path, name))
+        for rough in found:
+            full = _wire(posixpath.join(path, rough.name))
+            size, mtime = rough.size, rough.mtime
             if "SIZE" in self._features:
                 size = ftp.size(full) or size
             if "MDTM" in self._features:
                 mtime = _mtime(ftp.sendcmd(f"MDTM {full}")[4:])
-            out.append(Entry(name, size, mtime))
+            out.append(Entry(rough.name, size, mtime))
         return out
+
+    def _listing(self, ftp: ftplib.FTP, path: str) -> builtins.list[Entry]:
+        """The files in ``path``: as MLSD gives them, or as rough as LIST lines are."""
+        if self._mlst:
+            return [Entry(_unwire(n), int(f.get("size", 0)), _mtime(f.get("modify", "")))
+                    for n, f in ftp.mlsd(_wire(path))
+                    if f.get("type", "").lower() == "file"]
+        lines: builtins.list[str] = []
+        try:
+            ftp.retrlines(f"LIST {_wire(path)}", lines.append)
+        except ftplib.error_perm:
+            ftp.voidcmd("TYPE I")  # refused, LIST still left ASCII on
+            raise
+        ftp.voidcmd("TYPE I")  # LIST switched to ASCII, where SIZE is refused
+        return [Entry(*parsed) for parsed in filter(None, map(_parse_list_line, lines))]
 
     def _stat(self, ftp: ftplib.FTP, path: str) -> Entry | None:
         name = posixpath.basename(path)
