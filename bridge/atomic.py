@@ -12,13 +12,17 @@ import tempfile
 from pathlib import Path
 
 
-def save_atomic(path: Path, data: bytes, *, mode: int | None = None) -> Path:
+def save_atomic(path: Path, data: bytes, *, mode: int | None = None, durable: bool = True
+                ) -> Path:
+    """``durable=False`` skips the fsync: for copies that can be made again and are checked
+    before use (a power cut may then leave the old file, or an empty one, never a mix)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
             stream.flush()
-            os.fsync(stream.fileno())
+            if durable:
+                os.fsync(stream.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, path)

@@ -9,7 +9,6 @@ than the window, are never taken half-written.
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 import sys

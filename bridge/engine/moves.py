@@ -9,6 +9,7 @@ never overwritten: the file goes beside it as ``NAME.ID``.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -153,8 +154,7 @@ def write_report(ctx: Context, row: FileRow, flow: Flow, source: Path | None,
         raise TransientError(f"cannot write the report of {row.path}: {exc}") from None
     src = ctx.transport(flow.source.connection)
     for p in paths:
-        try:
+        # TargetExists: written by an earlier attempt at this file, cut short after it
+        with contextlib.suppress(TargetExists):
             src.upload(p, flow.quarantine_folder, p.name)
-        except TargetExists:
-            pass  # written by an earlier attempt at this file, cut short after it
     return f"{flow.quarantine_folder}/{paths[1].name}"
