@@ -18,6 +18,7 @@ import pytest
 from bridge.config import load
 from bridge.engine.runner import run_pass
 from bridge.ledger import Ledger, open_ledger
+from bridge.transport import TargetExists
 from tests.flowkit import CONFIG, make_world, order_file
 from tests.flowkit.spy import Spying
 from tests.sshd import Sshd, shared_sshd_fixture  # noqa: F401  (a fixture)
@@ -159,3 +160,47 @@ def test_a_sender_replacing_a_file_at_any_moment_loses_nothing_sftp(
         root.mkdir()
         world = World(root, shared_sshd)
         race(world.config, world.shop, world.erp / "erp", rng, trial)
+
+
+@pytest.mark.parametrize("kernel", [True, False], ids=["renameat2", "fallback"])
+def test_a_local_move_never_removes_a_version_it_did_not_move(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: bool) -> None:
+    """The sender replaces the file right after bridge's first system call on it: whatever
+    that call is, the new version must survive (a link then an unlink would delete it)."""
+    import bridge.transport.local as local
+
+    if not kernel:
+        monkeypatch.setattr(local, "_renameat2", None)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.csv").write_text("v1", encoding="utf-8")
+    real_link, real_rename = os.link, os.rename
+
+    def sender_acts() -> None:
+        replace(inbox / "a.csv", "v2")
+
+    def link(src: object, dst: object) -> None:
+        real_link(src, dst)  # type: ignore[arg-type]
+        sender_acts()
+
+    def rename(src: object, dst: object) -> None:
+        real_rename(src, dst)  # type: ignore[arg-type]
+        sender_acts()
+
+    monkeypatch.setattr(local.os, "link", link)
+    monkeypatch.setattr(local.os, "rename", rename)
+    if kernel:
+        real = local._renameat2
+        assert real is not None
+
+        def renameat2(*args: object) -> int:
+            got = real(*args)
+            sender_acts()
+            return int(got)
+
+        monkeypatch.setattr(local, "_renameat2", renameat2)
+    local.LocalTransport(tmp_path).move("inbox", "a.csv", "inbox", ".bridge-claim-1")
+    assert (inbox / ".bridge-claim-1").read_text(encoding="utf-8") == "v1"
+    assert (inbox / "a.csv").read_text(encoding="utf-8") == "v2"  # the new version stays
+    with pytest.raises(TargetExists):
+        local.LocalTransport(tmp_path).move("inbox", "a.csv", "inbox", ".bridge-claim-1")

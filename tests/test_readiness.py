@@ -204,8 +204,8 @@ def test_100_slow_uploads_over_sftp_are_never_taken_half(shared_sshd: Sshd, tmp_
     # the stalls did make half files look stable: bridge took them, saw them incomplete,
     # and gave them back
     assert len(gave_back) >= 50, gave_back
-    assert all(m.startswith(("incomplete", "still being written")) for m in gave_back), \
-        set(gave_back)
+    reasons = ("incomplete", "still being written", "changed since it was listed")
+    assert all(m.startswith(reasons) for m in gave_back), set(gave_back)
     print(f"\n100 slow uploads: {len(gave_back)} times a stalled half file was looked at "
           "and given back; 0 taken half")
 
@@ -234,3 +234,20 @@ def _upload_slowly(server: Sshd, inbox: Path, files: dict[str, bytes], rng: rand
         sftp.close()
     finally:
         ssh.close()
+
+
+def test_a_truncated_file_stays_refused_when_its_quarantine_fails_first(tmp_path: Path) -> None:
+    cfg = fixed_world(tmp_path, "{window: 0, min_age: 0, max_wait: 0}")
+    whole = fixed_file(3, 4)
+    (tmp_path / "inbox" / "a.txt").write_bytes(whole[:-22])  # every riga, no coda
+    (tmp_path / "quarantine").write_text("a file where the folder should be", encoding="utf-8")
+    first = run_pass(load(cfg))
+    assert [o.state for o in first.outcomes] == ["retrying"]
+    (tmp_path / "quarantine").unlink()
+    second = run_pass(load(cfg))
+    # the verdict was kept: the cut file is refused, never written as if it were whole
+    assert [(o.state, o.issues) for o in second.outcomes] == [("rejected", 1)]
+    assert not (tmp_path / "erp").exists()
+    assert (tmp_path / "quarantine" / "a.txt").read_bytes() == whole[:-22]
+    report = (tmp_path / "quarantine" / "a.txt.issues.csv").read_text(encoding="utf-8-sig")
+    assert "truncated-file" in report

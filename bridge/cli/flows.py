@@ -5,6 +5,7 @@ Each reads ``bridge.yaml`` (``--config``, ``$BRIDGE_CONFIG``) and the ledger it 
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ def run(ctx: click.Context, flows: tuple[str, ...], dry_run: bool, log_json: boo
         sys.exit(0)
     for err in result.config_errors + result.errors + result.internal_errors:
         click.echo(f"error: {err}", err=True)
+        logging.getLogger("bridge.run").error("%s", err)
     if not result.outcomes and not result.errors and not result.config_errors \
             and not result.internal_errors and not log_json:
         click.echo("nothing to do" + (f" ({result.waiting} file(s) wait to be complete)"

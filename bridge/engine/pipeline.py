@@ -133,12 +133,12 @@ class Pipeline:
             if isinstance(got, Outcome):
                 return got
             row, truncated = got.row, got.truncated
-        if truncated:
-            issue = Issue("truncated-file", f"the last record is incomplete ({truncated}), "
-                          f"and stayed so for {flow.source.ready.max_wait:g} s")
-            return self._reject(row, flow, [issue], None, {})
         outputs = self.ledger.outputs(row.id)
         if row.state not in (CHECKED, WRITTEN) and not (row.state == RETRYING and outputs):
+            cut = [i for i in self.ledger.issues(row.id) if i.code == "truncated-file"]
+            if truncated or cut:
+                return self._reject(row, flow, cut or [taking.truncated_issue(truncated or "")],
+                                    None, {})
             early = self._prepare(row, flow)
             if early is not None:
                 return early

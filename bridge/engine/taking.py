@@ -25,6 +25,7 @@ from bridge.engine import moves
 from bridge.engine.context import Outcome
 from bridge.engine.tables import load_tracciato
 from bridge.errors import TransientError
+from bridge.issues import Issue
 from bridge.states import DUPLICATE, FETCHED
 
 if TYPE_CHECKING:
@@ -95,9 +96,11 @@ def fetch(ctx: Context, row: FileRow, flow: Flow, obs: Observation | None
         return Outcome(row.flow, row.path, "waiting", row.id,
                        message=f"still being written ({got} of {held.size} bytes): it waits")
     mismatch = _done_file_disagrees(ctx, row, flow, tmp)
-    if mismatch and moves.give_back(ctx, row, flow):
+    if mismatch:
         tmp.unlink()
-        return _drop(ctx, row, "waiting", mismatch)
+        if moves.give_back(ctx, row, flow):
+            return _drop(ctx, row, "waiting", mismatch)
+        return Outcome(row.flow, row.path, "waiting", row.id, message=mismatch)
     truncated = _incomplete(ctx, flow, tmp)
     young = obs is None or obs.age < flow.source.ready.max_wait
     if truncated and young and moves.give_back(ctx, row, flow):
@@ -137,7 +140,14 @@ def fetch_in_place(ctx: Context, name: str, flow: Flow, entry: Entry, obs: Obser
     faults.point("after-claim")
     _into_work(ctx, row, tmp)
     ctx.ledger.set_state(row.id, FETCHED, ctx.now.wall, f"{got} bytes, sha256 {digest[:12]}")
+    if truncated:
+        ctx.ledger.record_issues(row.id, [truncated_issue(truncated)])
     return Fetched(ctx.ledger.get(row.id), truncated)
+
+
+def truncated_issue(why: str) -> Issue:
+    return Issue("truncated-file", f"the file ends in the middle of a record ({why}): it was "
+                 "cut short, or never finished")
 
 
 def _keep(ctx: Context, row: FileRow, flow: Flow, tmp: Path, truncated: str | None
@@ -145,6 +155,9 @@ def _keep(ctx: Context, row: FileRow, flow: Flow, tmp: Path, truncated: str | No
     size, digest = tmp.stat().st_size, sha256_of(tmp)
     _into_work(ctx, row, tmp)
     ctx.ledger.fetched(row.id, size, digest, ctx.now.wall, f"{size} bytes, sha256 {digest[:12]}")
+    if truncated:
+        # Kept in the ledger: a later attempt at this file must know it is not whole.
+        ctx.ledger.record_issues(row.id, [truncated_issue(truncated)])
     row = ctx.ledger.get(row.id)
     known = ctx.ledger.find(row.flow, row.path, size, digest, besides=row.id)
     if known is None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from bridge import faults
@@ -79,17 +81,19 @@ class LocalTransport:
         _fsync_dir(directory)
 
     def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None:
+        """One rename(2), refusing an existing destination. Never link + unlink: a sender
+        replacing ``name`` between the two would lose its new version to the unlink."""
         src = self._dir(folder) / safe_name(name)
         dest_dir = self._dir(to_folder)
+        dest = dest_dir / safe_name(to_name)
         try:
             dest_dir.mkdir(parents=True, exist_ok=True)
-            os.link(src, dest_dir / safe_name(to_name))
-            os.unlink(src)
+            rename_noreplace(src, dest)
         except FileExistsError:
-            raise TargetExists(f"{dest_dir / to_name} exists already") from None
+            raise TargetExists(f"{dest} exists already") from None
         except OSError as exc:
             if exc.errno == errno.EXDEV:  # another file system: copy, then remove
-                shutil.copy2(src, dest_dir / to_name)
+                shutil.copy2(src, dest)
                 os.unlink(src)
                 return
             raise TransientError(f"cannot move {src}: {exc.strerror}") from None
@@ -118,3 +122,37 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def rename_noreplace(src: Path, dest: Path) -> None:
+    """rename(2) that refuses an existing ``dest`` (FileExistsError): Linux's renameat2
+    with RENAME_NOREPLACE where the kernel and file system have it; elsewhere a check then
+    a rename (the destinations are bridge's own folders, which only one run writes)."""
+    if _renameat2 is not None:
+        if _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dest),
+                      _RENAME_NOREPLACE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.ENOSYS, errno.EINVAL):
+            raise OSError(err, os.strerror(err), str(dest if err == errno.EEXIST else src))
+    if os.path.lexists(dest):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dest))
+    os.rename(src, dest)
+
+
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+
+
+def _load_renameat2() -> Callable[..., int] | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_renameat2 = _load_renameat2()
