@@ -21,30 +21,15 @@ import pytest
 
 from tests.flowkit import CONFIG, bridge_cli, make_world, order_file
 
-OUT_NARROW = """
-description: test output, fixed width, codes of 10 characters
-format: fixed
-encoding: cp1252
-newline: crlf
-fixed: {record_length: 55}
-records:
-  articolo:
-    fields:
-      - {name: codice, start: 1, length: 10}
-      - {name: descrizione, start: 11, length: 30}
-      - {name: prezzo, type: decimal, scale: 2, implied_decimals: true, start: 41, length: 10}
-      - {name: qty, type: integer, start: 51, length: 5}
-"""
-
 
 def poison_world(root: Path) -> Path:
-    """The flowkit world, with input codes allowed up to 20 characters (the ERP takes 10)."""
+    """The flowkit world, with input codes allowed up to 20 characters (the ERP's fixed-width
+    file takes 10)."""
     cfg = make_world(root)
     layout = root / "tracciati" / "test" / "in.yaml"
     layout.write_text(layout.read_text(encoding="utf-8").replace("max_length: 10",
                                                                  "max_length: 20"),
                       encoding="utf-8")
-    (root / "tracciati" / "test" / "out.yaml").write_text(OUT_NARROW, encoding="utf-8")
     return cfg
 
 

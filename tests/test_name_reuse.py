@@ -50,6 +50,14 @@ def archived(ledger: Ledger, root: Path) -> dict[str, bytes]:
     return out
 
 
+def archive_holds(config_root: Path, source_root: Path) -> dict[str, bytes]:
+    ledger = open_ledger(config_root / "state" / "ledger.sqlite")
+    try:
+        return archived(ledger, source_root)
+    finally:
+        ledger.close()
+
+
 def replace(path: Path, text: str) -> None:
     """What a sender's client does: write a temporary name, then rename it over the old."""
     tmp = path.with_name(f".{path.name}.upload")
@@ -71,12 +79,7 @@ def test_a_new_version_while_the_first_fails_at_its_target(tmp_path: Path) -> No
     # the first version first, under the name planned for it; then the second
     assert [o.outputs[0][0] for o in first.outcomes] == ["ART00001.TXT", "ART00002.TXT"]
     assert erp_codes(erp) == codes_of(v1) + codes_of(v2)
-    ledger = open_ledger(tmp_path / "state" / "ledger.sqlite")
-    try:
-        assert archived(ledger, tmp_path) == {sha(v1.encode()): v1.encode(),
-                                              sha(v2.encode()): v2.encode()}
-    finally:
-        ledger.close()
+    assert archive_holds(tmp_path, tmp_path) == {sha(v.encode()): v.encode() for v in (v1, v2)}
 
 
 def test_a_new_version_while_the_first_is_held_for_approval(tmp_path: Path) -> None:
@@ -97,12 +100,7 @@ def test_a_new_version_while_the_first_is_held_for_approval(tmp_path: Path) -> N
     approve(load(cfg), 2)
     assert [(o.file_id, o.state) for o in run_pass(load(cfg)).outcomes] == [(2, "done")]
     assert erp_codes(tmp_path / "erp") == codes_of(v1) + codes_of(v2)
-    ledger = open_ledger(tmp_path / "state" / "ledger.sqlite")
-    try:
-        assert archived(ledger, tmp_path) == {sha(v1.encode()): v1.encode(),
-                                              sha(v2.encode()): v2.encode()}
-    finally:
-        ledger.close()
+    assert archive_holds(tmp_path, tmp_path) == {sha(v.encode()): v.encode() for v in (v1, v2)}
 
 
 TRIALS = 100
@@ -133,11 +131,7 @@ def race(config: Path, source_root: Path, erp: Path, rng: random.Random, trial: 
     for _ in range(2):
         run_pass(load(config))
     expected = ([v1] if state["v1_held"] else []) + [v2]
-    ledger = open_ledger(config.parent / "state" / "ledger.sqlite")
-    try:
-        done = archived(ledger, source_root)
-    finally:
-        ledger.close()
+    done = archive_holds(config.parent, source_root)
     assert done == {sha(v.encode()): v.encode() for v in expected}, (trial, k, spying.log)
     assert sorted(erp_codes(erp)) == sorted(c for v in expected for c in codes_of(v)), k
     assert [p.name for p in inbox.iterdir()] == [], (trial, k)
