@@ -259,3 +259,17 @@ def test_watch_stops_with_2_on_a_configuration_error(tmp_path: Path) -> None:
     assert got.returncode == 2, got.stderr
     assert "test/nowhere" in got.stderr and "bridge watch stops" in got.stderr
     assert "Traceback" not in got.stderr
+
+
+def test_watch_says_it_is_alive(tmp_path: Path) -> None:
+    cfg = make_world(tmp_path)
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    got = bridge_cli(cfg, "watch", "--passes", "3", "--interval", "0.1", "--heartbeat", "0")
+    assert got.returncode == 0, got.stderr
+    lines = got.stderr.splitlines()
+    assert "INFO    bridge watch started: 1 flow(s) (articoli)" in lines[0]
+    assert "[articoli] a.csv: done" in got.stderr
+    assert sum("alive: " in ln for ln in lines) == 2  # after the first and second passes
+    assert "bridge watch stopped after 3 passes" in lines[-1]
+    log = (tmp_path / "state" / "bridge.log").read_text(encoding="utf-8")
+    assert "a.csv: done" in log

@@ -9,6 +9,7 @@ byte for byte, what the ledger says it holds.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 from pathlib import Path
@@ -19,7 +20,7 @@ from bridge.config import load
 from bridge.engine.runner import run_pass
 from bridge.ledger import Ledger, open_ledger
 from bridge.transport import TargetExists
-from tests.flowkit import CONFIG, make_world, order_file
+from tests.flowkit import CONFIG, bridge_cli, make_world, order_file
 from tests.flowkit.spy import Spying
 from tests.sshd import Sshd, shared_sshd_fixture  # noqa: F401  (a fixture)
 from tests.test_sftp_flows import World
@@ -65,19 +66,28 @@ def replace(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def cli_run(cfg: Path) -> tuple[int, list[dict[str, object]]]:
+    """`bridge run --log-json` in a subprocess: its exit code and its outcomes."""
+    got = bridge_cli(cfg, "run", "--log-json")
+    assert "Traceback" not in got.stdout + got.stderr
+    return got.returncode, [json.loads(line) for line in got.stdout.splitlines()]
+
+
 def test_a_new_version_while_the_first_fails_at_its_target(tmp_path: Path) -> None:
     cfg = make_world(tmp_path)
     inbox, erp = tmp_path / "inbox", tmp_path / "erp"
     v1, v2 = order_file(1, rows=2), order_file(2, rows=3)
     erp.write_text("a file where the folder should be", encoding="utf-8")
     (inbox / "a.csv").write_text(v1, encoding="utf-8")
-    assert [o.state for o in run_pass(load(cfg)).outcomes] == ["retrying"]
+    code, outcomes = cli_run(cfg)
+    assert (code, [o["state"] for o in outcomes]) == (3, ["retrying"])
     replace(inbox / "a.csv", v2)  # the sender uploads again, other orders, same name
     erp.unlink()  # the target works again
-    first = run_pass(load(cfg))
-    assert [(o.name, o.state) for o in first.outcomes] == [("a.csv", "done"), ("a.csv", "done")]
+    code, outcomes = cli_run(cfg)
+    assert code == 0
+    assert [(o["file"], o["state"]) for o in outcomes] == [("a.csv", "done"), ("a.csv", "done")]
     # the first version first, under the name planned for it; then the second
-    assert [o.outputs[0][0] for o in first.outcomes] == ["ART00001.TXT", "ART00002.TXT"]
+    assert [o["outputs"] for o in outcomes] == [["ART00001.TXT"], ["ART00002.TXT"]]
     assert erp_codes(erp) == codes_of(v1) + codes_of(v2)
     assert archive_holds(tmp_path, tmp_path) == {sha(v.encode()): v.encode() for v in (v1, v2)}
 
@@ -88,17 +98,20 @@ def test_a_new_version_while_the_first_is_held_for_approval(tmp_path: Path) -> N
     inbox = tmp_path / "inbox"
     v1, v2 = order_file(1, rows=2), order_file(2, rows=3)
     (inbox / "a.csv").write_text(v1, encoding="utf-8")
-    assert [o.state for o in run_pass(load(cfg)).outcomes] == ["held"]
+    assert cli_run(cfg) == (1, [{"flow": "articoli", "file": "a.csv", "state": "held", "id": 1,
+                                 "issues": 0, "outputs": [], "report": None,
+                                 "message": "waits for an operator's approval"}])
     replace(inbox / "a.csv", v2)
     # the new version is its own file: taken, and held in its turn
-    assert [(o.file_id, o.state) for o in run_pass(load(cfg)).outcomes] == [(2, "held")]
-    from bridge.engine.operator import approve
-
-    approve(load(cfg), 1)
-    assert [(o.file_id, o.state) for o in run_pass(load(cfg)).outcomes] == [(1, "done")]
+    code, outcomes = cli_run(cfg)
+    assert (code, [(o["id"], o["state"]) for o in outcomes]) == (1, [(2, "held")])
+    assert bridge_cli(cfg, "approve", "1").returncode == 0
+    code, outcomes = cli_run(cfg)
+    assert (code, [(o["id"], o["state"]) for o in outcomes]) == (0, [(1, "done")])
     assert erp_codes(tmp_path / "erp") == codes_of(v1)
-    approve(load(cfg), 2)
-    assert [(o.file_id, o.state) for o in run_pass(load(cfg)).outcomes] == [(2, "done")]
+    assert bridge_cli(cfg, "approve", "2").returncode == 0
+    code, outcomes = cli_run(cfg)
+    assert (code, [(o["id"], o["state"]) for o in outcomes]) == (0, [(2, "done")])
     assert erp_codes(tmp_path / "erp") == codes_of(v1) + codes_of(v2)
     assert archive_holds(tmp_path, tmp_path) == {sha(v.encode()): v.encode() for v in (v1, v2)}
 

@@ -9,6 +9,7 @@ than the window, are never taken half-written.
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import sys
@@ -163,7 +164,7 @@ def _log(root: Path) -> str:
 def test_100_slow_uploads_over_sftp_are_never_taken_half(shared_sshd: Sshd, tmp_path: Path
                                                           ) -> None:
     """100 uploads at once through one SFTP session, each pausing twice, at random bytes,
-    for longer than the window, while bridge runs pass after pass."""
+    for longer than the window, while `bridge run` runs again and again."""
     from tests.test_sftp_flows import World
 
     world = World(tmp_path, shared_sshd, ready="{window: 1, min_age: 0}",
@@ -180,11 +181,11 @@ def test_100_slow_uploads_over_sftp_are_never_taken_half(shared_sshd: Sshd, tmp_
     gave_back: list[str] = []
 
     def bridge_passes() -> None:
-        while not stop.is_set():
-            result = run_pass(load(cfg))
-            passes.append(result.exit_code)
-            gave_back.extend(o.message for o in result.outcomes if o.state == "waiting")
-            time.sleep(0.2)
+        while not stop.is_set():  # cron's `bridge run`, as often as it can
+            got = bridge_cli(cfg, "run", "--log-json")
+            passes.append(got.returncode)
+            outcomes = [json.loads(line) for line in got.stdout.splitlines()]
+            gave_back.extend(str(o["message"]) for o in outcomes if o["state"] == "waiting")
 
     runner = threading.Thread(target=bridge_passes)
     runner.start()
