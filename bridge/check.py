@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bridge.display import defuse, json_text, printable
 from bridge.issues import CODES, Issue, count_by_code
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def check_file(path: Path, t: Tracciato, *, chunk_bytes: int | None = None) -> C
 
 def render(result: CheckResult, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(
+        return json_text(json.dumps(
             {
                 "file": result.path,
                 "tracciato": result.tracciato,
@@ -58,24 +59,31 @@ def render(result: CheckResult, fmt: str) -> str:
             },
             ensure_ascii=False,
             indent=2,
-        )
+        ))
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(ISSUE_COLUMNS)
         for i in result.issues:
-            writer.writerow(["" if v is None else v for v in
-                             (i.line, i.record, i.field, i.code, i.value, i.message)])
+            # Read in a spreadsheet: every cell is defused (a message quotes the sender).
+            writer.writerow(["" if i.line is None else i.line,
+                             *map(defuse, (i.record, i.field, i.code, i.value, i.message))])
         return buf.getvalue().rstrip("\n")
     return _text(result)
 
 
 def _text(result: CheckResult) -> str:
+    """For a terminal: the file's name and every value are the sender's, so each line is
+    made printable whole."""
+    return "\n".join(map(printable, _lines(result)))
+
+
+def _lines(result: CheckResult) -> list[str]:
     rows = ", ".join(f"{n} {name}" for name, n in result.rows.items()) or "no rows"
     out = [f"{result.path} ({result.tracciato}): {rows}"]
     if result.clean:
         out.append("clean: no issues")
-        return "\n".join(out)
+        return out
     by_code = count_by_code(result.issues)
     out.append(f"{len(result.issues)} issues: " +
                ", ".join(f"{n} {code}" for code, n in by_code.items()))
@@ -84,7 +92,7 @@ def _text(result: CheckResult) -> str:
         what = ".".join(p for p in (i.record, i.field) if p)
         value = f" [{i.value!r}]" if i.value is not None else ""
         out.append(f"  {where}: {i.code}: {what + ': ' if what else ''}{i.message}{value}")
-    return "\n".join(out)
+    return out
 
 
 def codes_table() -> str:

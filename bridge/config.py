@@ -13,12 +13,22 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bridge.errors import ConfigError
 from bridge.steps import StepSpec
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms]?)")
 NEVER_READY = ["*.part", "*.tmp", "~*", ".*"]
 
 
@@ -102,11 +112,28 @@ class Target(Strict):
     tracciato: str | None = Field(None, description="Tabular layout written (or template).")
     template: Path | None = Field(None, description="A jinja2 template instead of a tracciato.")
     template_encoding: str = "utf-8"
+    format: Literal["xml", "html", "text"] | None = Field(
+        None, description="What a template writes, which decides how values are escaped: "
+                          "xml and html escape every value, text none. Required with a "
+                          "template, whatever its file is named.")
     filename: str = Field(..., description="jinja2: {{ seq }}, {{ now }}, {{ source_stem }}...")
     done_file: DoneFile | None = None
     if_exists: Literal["fail", "next"] = "fail"
     write_empty: bool = Field(False, description="Write the file even with no data rows "
                                                  "(only a header or a trailer).")
+    file_mode: int | None = Field(None, ge=0, le=0o777, description="Permissions of the files "
+                                  "written, for the ERP's user (0640); default: the umask's.")
+
+    @model_validator(mode="after")
+    def _template_kind(self) -> Target:
+        # The escaping of data follows the kind declared here, never the template's name.
+        if self.template is not None and self.format is None:
+            raise ValueError("a target with a template must say what it writes: format: "
+                             "xml, html or text (it decides how the values are escaped)")
+        if self.template is None and self.format is not None:
+            raise ValueError("format is for a target with a template (a tracciato "
+                             "declares its own)")
+        return self
 
 
 class Totals(Strict):
@@ -115,6 +142,32 @@ class Totals(Strict):
     money_in: str | None = Field(None, description="Field of the source, e.g. ordini.total.")
     money_out: str | None = Field(None, description="Field of the targets' tables, e.g. "
                                                     "testata.totale.")
+
+
+def _seconds(value: object) -> object:
+    """``30d``, ``12h``, ``15m``, ``45s`` or a number of seconds."""
+    if isinstance(value, str):
+        m = DURATION.fullmatch(value.strip())
+        if not m:
+            raise ValueError(f"{value!r}: give a number of seconds, or a number with d, h, m "
+                             "or s (30d, 12h)")
+        return float(m.group(1)) * {"d": 86400, "h": 3600, "m": 60, "s": 1, "": 1}[m.group(2)]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
+
+
+class Retention(Strict):
+    """How long bridge keeps what it holds of each file once that file is finished."""
+
+    work: Duration | None = Field(30 * 86400, description="bridge's own copy of each file and "
+                                  "what it rendered (replays need it); null: for ever.")
+    reports: Duration | None = Field(90 * 86400, description="refused files and their reports "
+                                     "in the quarantine folder, and the values quoted in the "
+                                     "ledger's issues; null: for ever.")
+    archive: Duration | None = Field(None, description="archived source files (a business "
+                                     "decision: kept for ever unless set).")
 
 
 class Flow(Strict):
@@ -134,6 +187,9 @@ class Flow(Strict):
         10, ge=1, description="Attempts before a file that keeps failing waits for a person."
     )
     totals: Totals = Field(default_factory=Totals)
+    max_bytes: int = Field(1 << 30, gt=0, description="A bigger file is refused "
+                                                     "(file-too-large), never read.")
+    retention: Retention = Field(default_factory=Retention)
 
     @field_validator("targets")
     @classmethod

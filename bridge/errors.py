@@ -6,7 +6,14 @@
     ├── ConfigError              fix the configuration, then run again      (exit 2)
     │   └── TracciatoError       fix the tracciato file named in the message (exit 2)
     ├── DataError                the file cannot be read at all: quarantine  (exit 1)
-    └── TransientError           retry later: connection, disk, lock         (exit 3)
+    ├── TransientError           retry later: connection, disk, lock         (exit 3)
+    │   └── TargetExists         a name taken by a file bridge did not write (transport)
+    ├── UnsafeName               a name that could leave its folder          (transport)
+    └── Refused                  not a file bridge may read: a link, a device, refused
+                                 by the server: an issue on that file        (transport)
+
+Anything else is a bug: the file it happened to ends ``failed`` with an ``internal-error``
+issue, and a command exits 4 with one line (the traceback goes to the log).
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bridge.transport.sftp")
 
 RSA_ALGORITHMS = ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
+_ALGORITHM = re.compile(r"[A-Za-z0-9@._+-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,12 @@ def key_type(blob: bytes) -> str:
     if len(blob) < 4:
         raise ValueError("not an SSH key blob")
     (n,) = struct.unpack(">I", blob[:4])
-    if n > len(blob) - 4:
+    name = blob[4:4 + n].decode("ascii", "replace")
+    # The name is the server's: it is printed, and written into known_hosts, where a space
+    # or a line break would add words or lines of the server's choosing.
+    if n > len(blob) - 4 or not _ALGORITHM.fullmatch(name):
         raise ValueError("not an SSH key blob")
-    return blob[4:4 + n].decode("ascii", "replace")
+    return name
 
 
 def host_id(host: str, port: int) -> str:
@@ -222,7 +226,8 @@ def check(name: str, conn: SftpConnection, resolve: Callable[[Path], Path],
                         for k in verdict.recorded)
         raise ConfigError(f"{where}: HOST KEY CHANGED: the server offers {kind} {fp}, but "
                           f"{path} holds {old}. Someone may be intercepting the connection; "
-                          f"if the server's key was really replaced, run {trust}")
+                          f"if the server's key was really replaced, run "
+                          f"`bridge connections trust {name} --replace`")
     raise ConfigError(f"{where}: unknown host key {kind} {fp} (not in {path}). Check the "
                       f"fingerprint with the server's administrator, then run {trust} "
                       f"(or pin it: host_key_fingerprint: {fp})")

@@ -51,6 +51,9 @@ CODES: dict[str, str] = {
     # writing
     "control-character": "a control character (CR, LF, TAB...) where it would break a record",
     "delimiter-in-field": "the delimiter inside a field of a layout that writes no quotes",
+    "not-xml-character": "a character XML 1.0 cannot hold, even escaped (a control "
+                         "character other than TAB, LF and CR; U+FFFE, U+FFFF; a lone "
+                         "surrogate), in a value of an XML output",
     "replaced": "characters the output encoding lacks, written as its replacement (a note)",
     "transliterated": "characters the output encoding lacks, written as the closest ones "
                       "(a note)",
@@ -64,11 +67,18 @@ CODES: dict[str, str] = {
     "control-total-mismatch": "a parent's total differs from the sum of its children",
     "too-few-rows": "fewer rows than the tracciato's minimum",
     "too-many-rows": "more rows than the tracciato's maximum",
+    "too-many-issues": "more issues than a file's report lists: the rest are counted by code",
+    "too-many-columns": "a row with far more cells than the tracciato declares; not read",
     # flows
     "no-match": "a lookup found no row in the reference table",
     "already-sent": "a business key already sent in an earlier file; skipped (a note)",
     "bad-expression": "an expression of a step failed for this row",
     # the file's handling
+    "bad-file-name": "a file name bridge cannot handle safely (not valid UTF-8, too long, a "
+                     "path separator or a control character): the file is left where it is",
+    "file-too-large": "the file is larger than the flow's max_bytes: refused without reading it",
+    "unreadable-file": "not a file bridge may read: a link, a device or a FIFO where a file was "
+                       "listed, or a file the server lists but refuses to serve",
     "internal-error": "bridge failed on this file because of a bug; the traceback is saved "
                       "beside it (bridge retry or bridge reject)",
     "operator-rejected": "an operator refused the file (bridge reject); the reason is in the "
@@ -78,6 +88,9 @@ CODES: dict[str, str] = {
 #: Codes that are notes, not errors: they never reject a file.
 NOTE_CODES = frozenset({"already-sent", "replaced", "transliterated"})
 
+#: Issues kept whole per file; past them, issues are only counted (:mod:`bridge.tally`).
+#: A person reads the first few hundred; the rest would cost memory, not information.
+MAX_ISSUES = 10_000
 
 
 @dataclass(frozen=True, slots=True)

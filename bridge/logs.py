@@ -47,7 +47,7 @@ def use_log_file(path: Path) -> None:
         LOG.removeHandler(h)
         h.close()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         handler = _PrivateFileHandler(path, delay=True)
     except OSError:
         return  # a log that cannot be written must not stop the work it describes

@@ -1,9 +1,13 @@
 """Reports on one file: the rejected rows as CSV, and a summary as HTML.
 
 When a file is rejected it goes to quarantine untouched, and two files are written beside
-it: ``NAME.issues.csv`` holds every issue with the sender's own cells of the row it is
+it: ``NAME.issues.csv`` holds the issues with the sender's own cells of the row each is
 about, so the sender can fix the rows and send them again; ``NAME.report.html`` is the
 summary an operator reads (or prints) first.
+
+Both are bounded whatever the file holds: the CSV lists at most ``MAX_ISSUES`` issues in at
+most ``MAX_CSV_BYTES`` (a cell longer than ``CELL_LIMIT`` characters is cut, with a mark),
+its last row saying how many issues were left out; the HTML lists ``SHOWN_ISSUES``.
 
 Every value shown comes from a file sent by somebody else and is treated as hostile: the
 HTML is rendered with autoescaping on, and CSV cells that a spreadsheet would run as a
@@ -13,15 +17,16 @@ formula are defused. jinja2 loads only when a report is rendered, never for ``--
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge.atomic import save_atomic
+from bridge.display import defuse_cells
 from bridge.errors import DataError
-from bridge.issues import CODES, NOTE_CODES, Issue, count_by_code
+from bridge.issues import CODES, MAX_ISSUES, NOTE_CODES, Issue, clip, count_by_code
 
 if TYPE_CHECKING:
     import jinja2
@@ -30,18 +35,23 @@ if TYPE_CHECKING:
 
     from bridge.spec.model import Tracciato
 
-#: Issues listed one by one in the HTML; the CSV holds them all.
+#: Issues listed one by one in the HTML; the CSV holds up to ``MAX_ISSUES``.
 SHOWN_ISSUES = 500
+#: The most bytes an issues CSV takes: an 11 MB file with a bad cell in every column made
+#: 400 MB of CSV, as each issue repeats its row.
+MAX_CSV_BYTES = 50 << 20
+#: Characters of one cell shown in a report; a longer cell is cut, with a mark.
+CELL_LIMIT = 1_000
+#: Room above ``CELL_LIMIT`` for the mark, so that cutting a cell twice cuts it once.
+_MARK_ROOM = 50
+#: Issues turned into CSV rows at a time, to stop at the byte limit without making more.
+_PIECE = 256
 #: The issue columns of the CSV, before the sender's own columns.
 ISSUE_COLUMNS = ("line", "record", "code", "field", "value", "message")
 #: Bytes of the source split at a time when looking for the rows with issues.
 _CHUNK_BYTES = 32 << 20
 OUTCOMES = ("rejected", "held", "done", "skipped-rows")
 
-# A spreadsheet runs a cell starting with = @ + - (or tab, CR) as a formula. Signed numbers
-# are data, not formulas, so they stay as they are. (pyarrow's RE2 has no lookahead.)
-_FORMULA = r"^[=@+\t\r-]"
-_SIGNED_NUMBER = r"^[+-][0-9][0-9.,]*$"
 
 
 @dataclass
@@ -83,42 +93,49 @@ def write_reports(
     return csv_path, html_path
 
 
-def rejected_rows_csv(report: FileReport, source: bytes, tracciato: Tracciato) -> bytes:
+def rejected_rows_csv(report: FileReport, source: bytes, tracciato: Tracciato, *,
+                      max_issues: int = MAX_ISSUES, max_bytes: int = MAX_CSV_BYTES) -> bytes:
     """One CSV row per issue: the issue, then the row's raw cells in the sender's columns.
 
     UTF-8 with a BOM (so Excel guesses the encoding right), ``,``-separated, quoted only
     where needed, LF. File-level issues come first with empty cells, then by line; issues
     on the same line keep the order they were found in. Built column by column with
-    pyarrow, so a file with a million issues costs no Python work per cell.
+    pyarrow, so many issues cost no Python work per cell. At most the first ``max_issues``
+    issues, in at most ``max_bytes`` bytes: a last row says how many were left out.
     """
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     headers, where = _sender_columns(tracciato)
-    ordered = sorted(report.issues, key=_issue_order)
+    ordered = _first(report.issues, max_issues)
     lines = np.array([-1 if i.line is None else i.line for i in ordered], dtype=np.int64)
     wanted = np.unique(lines[lines >= 0])
     found = (_rows_at(source, tracciato, wanted, where, len(headers)) if len(wanted)
              else _Found.empty(len(headers)))
     at = found.index_of(lines)
     take = pa.array(at, mask=at < 0)
+    # Every cell is defused, the sender's and bridge's alike: a message quotes the sender.
     columns = [
         pa.array(lines, mask=lines < 0).cast(pa.string()),
-        pc.coalesce(pa.array([i.record for i in ordered], pa.string()), found.records.take(take)),
-        pa.array([i.code for i in ordered], pa.string()),
-        pa.array([i.field for i in ordered], pa.string()),
-        _defused(pa.array([i.value for i in ordered], pa.string())),
-        _defused(pa.array([i.message for i in ordered], pa.string())),
+        defuse_cells(pc.coalesce(pa.array([i.record for i in ordered], pa.string()),
+                                 found.records.take(take))),
+        defuse_cells(pa.array([i.code for i in ordered], pa.string())),
+        defuse_cells(pa.array([i.field for i in ordered], pa.string())),
+        defuse_cells(pa.array([i.value for i in ordered], pa.string())),
+        defuse_cells(pa.array([i.message for i in ordered], pa.string())),
         *(cells.take(take) for cells in found.columns),
     ]
-    head = _csv_text([pa.array([h], pa.string()) for h in (*ISSUE_COLUMNS, *headers)])
-    return b"\xef\xbb\xbf" + (head + _csv_text(columns)).encode("utf-8")
+    head = _csv_text([defuse_cells(pa.array([h], pa.string()))
+                      for h in (*ISSUE_COLUMNS, *headers)])
+    return _bounded(head, columns, len(report.issues) - len(ordered), max_issues, max_bytes)
 
 
 def render_html(report: FileReport) -> str:
     """The HTML summary of one file: self-contained, escaped, readable when printed."""
-    shown = heapq.nsmallest(SHOWN_ISSUES, report.issues, key=_issue_order)
+    shown = [replace(i, value=clip(i.value, CELL_LIMIT),
+                     message=clip(i.message, CELL_LIMIT) or "")
+             for i in heapq.nsmallest(SHOWN_ISSUES, report.issues, key=_issue_order)]
     by_code = count_by_code(report.issues)
     notes = sum(n for code, n in by_code.items() if code in NOTE_CODES)
     return _environment().get_template("report.html").render(
@@ -132,6 +149,7 @@ def render_html(report: FileReport) -> str:
         notes=notes,
         shown=shown,
         more=len(report.issues) - len(shown),
+        in_csv=min(len(report.issues), MAX_ISSUES),
     )
 
 
@@ -223,7 +241,7 @@ def _rows_at(
                 for col in range(width):
                     cells = got.get(col)
                     columns[col].append(pa.nulls(len(picked), pa.string()) if cells is None
-                                        else _plain(cells.take(take)))
+                                        else _clipped(_plain(cells.take(take))))
     except DataError:
         pass
     if not lines:
@@ -233,7 +251,7 @@ def _rows_at(
     return _Found(
         all_lines[order.to_numpy()],
         pa.concat_arrays(records).take(order),
-        [_defused(pa.concat_arrays(c).take(order)) for c in columns],
+        [defuse_cells(pa.concat_arrays(c).take(order)) for c in columns],
     )
 
 
@@ -245,18 +263,80 @@ def _plain(cells: pa.Array | pa.ChunkedArray) -> pa.Array:
     return cells.cast(pa.string())
 
 
-def _defused(cells: pa.Array) -> pa.Array:
-    """The cells as text (null as empty), with a ``'`` before any would-be formula."""
+def _first(issues: list[Issue], limit: int) -> list[Issue]:
+    """The issues of the whole file, then the first ``limit`` issues of rows, in order.
+
+    Issues of the whole file are few, and one may be the count of those a decode left out.
+    """
+    whole = [i for i in issues if i.line is None]
+    return whole + heapq.nsmallest(limit, (i for i in issues if i.line is not None),
+                                   key=_issue_order)
+
+
+def _bounded(head: str, columns: list[pa.Array], left: int, max_issues: int,
+             max_bytes: int) -> bytes:
+    """The CSV's bytes: the header, the rows that fit in ``max_bytes``, then (when any issue
+    was left out) a last row saying how many."""
+    # Room is kept for the last row, with a count longer than any file's.
+    last = _last_row(10**15, max_issues, max_bytes, len(columns))
+    room = max_bytes - len(_BOM) - len(_csv_text([_as_cells(c) for c in last]).encode())
+    out = [_BOM, head.encode("utf-8")]
+    size = sum(map(len, out))
+    done, total = 0, len(columns[0]) if columns else 0
+    while done < total and size <= room:
+        piece = [_clipped(c.slice(done, _PIECE)) for c in columns]
+        for row in _csv_rows(piece):
+            data = row.encode("utf-8")
+            size += len(data)
+            if size > room:
+                break
+            out.append(data)
+            done += 1
+    left += total - done
+    if left:
+        tail = _last_row(left, max_issues, max_bytes, len(columns))
+        out.append(_csv_text([_as_cells(c) for c in tail]).encode("utf-8"))
+    return b"".join(out)
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _last_row(left: int, max_issues: int, max_bytes: int, width: int) -> list[str | None]:
+    message = (f"{left:,} more issues are left out: this file lists at most {max_issues:,} "
+               f"issues in at most {max_bytes:,} bytes")
+    return [None, None, "too-many-issues", None, str(left), message] + [None] * (width - 6)
+
+
+def _as_cells(value: str | None) -> pa.Array:
+    import pyarrow as pa
+
+    return pa.array([value], pa.string())
+
+
+def _clipped(cells: pa.Array) -> pa.Array:
+    """The cells, each longer than ``CELL_LIMIT`` characters cut there with a mark saying
+    how long it was: one cell of a file must not make a report of its own size."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    text = pc.fill_null(cells, "")
-    risky = pc.and_(pc.match_substring_regex(text, _FORMULA),
-                    pc.invert(pc.match_substring_regex(text, _SIGNED_NUMBER)))
-    return pc.if_else(risky, pc.binary_join_element_wise("'", text, ""), text)
+    length = pc.utf8_length(cells)
+    long = pc.greater(length, CELL_LIMIT + _MARK_ROOM)
+    if not pc.any(long).as_py():
+        return cells
+    mark = pc.binary_join_element_wise("… [cut: ", pc.cast(length, pa.string()),
+                                       " characters in all]", "")
+    cut = pc.binary_join_element_wise(pc.utf8_slice_codeunits(cells, 0, CELL_LIMIT), mark, "")
+    return pc.if_else(long, cut, cells)
 
 
 def _csv_text(columns: list[pa.Array]) -> str:
     """Rows of CSV text from equal-length columns: RFC 4180 quoting, LF after each row."""
+    return "".join(_csv_rows(columns))
+
+
+def _csv_rows(columns: list[pa.Array]) -> list[str]:
+    """Each row of CSV text of equal-length columns, with its LF."""
     import pyarrow.compute as pc
 
     quoted = []
@@ -267,7 +347,7 @@ def _csv_text(columns: list[pa.Array]) -> str:
         wrapped = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
         quoted.append(pc.if_else(needs, wrapped, text))
     rows: list[str] = pc.binary_join_element_wise(*quoted, ",").to_pylist()
-    return "".join(row + "\n" for row in rows)
+    return [row + "\n" for row in rows]
 
 
 def _base_name(name: str) -> str:

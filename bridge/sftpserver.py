@@ -8,12 +8,19 @@ against OpenSSH.
 
 Closing an asyncssh listener leaves the accepted connections running, so :meth:`stop`
 closes every connection too, then the loop and the thread, each step bounded in time.
+
+For tests, ``refuse_reads`` names files (by name, or by path under the root) that the
+server lists but will not let be read (permission denied), as a real server does with a
+file whose permissions forbid it, even when the tests run as root. A refused file stays
+refused under a new name: the server also remembers, at start, the inodes of those present.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+from collections.abc import Collection
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -27,6 +34,26 @@ STEP_TIMEOUT = 5.0
 class _ConfinedSftp(asyncssh.SFTPServer):
     """asyncssh's chroot maps every path under the root; links are refused as well, since a
     drop folder never needs them and a link is the usual way out of a confined folder."""
+
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], root: bytes,
+                 names: frozenset[str], inodes: frozenset[tuple[int, int]]) -> None:
+        super().__init__(chan, chroot=root)
+        self._names = names
+        self._refused = inodes
+
+    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+        if not pflags & asyncssh.FXF_WRITE and self._names:
+            named = os.fsdecode(path).strip("/")
+            if named in self._names or os.path.basename(named) in self._names:
+                raise asyncssh.SFTPPermissionDenied("permission denied")
+            try:
+                st = os.stat(self.map_path(path))
+            except OSError:
+                pass  # the open below reports it as the client expects
+            else:
+                if (st.st_dev, st.st_ino) in self._refused:
+                    raise asyncssh.SFTPPermissionDenied("permission denied")
+        return super().open(path, pflags, attrs)
 
     def symlink(self, oldpath: bytes, newpath: bytes) -> None:
         raise asyncssh.SFTPOpUnsupported("links are not allowed on this server")
@@ -75,8 +102,11 @@ class SftpServer:
     """
 
     def __init__(self, root: Path, *, user: str = "bridge",
-                 client_key: asyncssh.SSHKey | None = None) -> None:
+                 client_key: asyncssh.SSHKey | None = None,
+                 refuse_reads: Collection[str] = ()) -> None:
         self.root = Path(root).resolve()
+        self.refuse_reads = frozenset(refuse_reads)
+        self._refused: frozenset[tuple[int, int]] = frozenset()
         self.user = user
         self.host = "127.0.0.1"
         self.port = 0
@@ -118,6 +148,7 @@ class SftpServer:
         if self._thread is not None:
             raise RuntimeError("the SFTP server is already running")
         self.root.mkdir(parents=True, exist_ok=True)
+        self._refused = frozenset(self._inodes(self.refuse_reads))
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, name="bridge-sftpserver",
                                   daemon=True)
@@ -148,13 +179,26 @@ class SftpServer:
                  tb: TracebackType | None) -> None:
         self.stop()
 
+    def _inodes(self, names: Collection[str]) -> set[tuple[int, int]]:
+        """(device, inode) of every file under the root whose name or path is in ``names``."""
+        found: set[tuple[int, int]] = set()
+        if not names:
+            return found
+        for folder, _dirs, files in os.walk(self.root):
+            for name in files:
+                path = Path(folder, name)
+                if name in names or path.relative_to(self.root).as_posix() in names:
+                    st = path.stat()
+                    found.add((st.st_dev, st.st_ino))
+        return found
+
     # -- inside the loop ---------------------------------------------------------------------
 
     async def _listen(self) -> None:
         root = str(self.root).encode()
 
         def sftp(chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
-            return _ConfinedSftp(chan, root)
+            return _ConfinedSftp(chan, root, self.refuse_reads, self._refused)
 
         self._listener = await asyncssh.listen(
             self.host, 0, server_factory=lambda: _Gate(self),

@@ -63,12 +63,20 @@ def name_variables(now: datetime, seq: int, source_name: str, flow: str) -> dict
     }
 
 
-def render_file(template: Path, variables: dict[str, Any]) -> str:
-    """A templated output (XML and the like): autoescaped, so data cannot break the markup."""
+#: What a templated output may be: markup escapes every value, text escapes none.
+KINDS = ("xml", "html", "text")
+
+
+def render_file(template: Path, variables: dict[str, Any], kind: str) -> str:
+    """A templated output of the declared ``kind``: in XML and HTML every value is escaped,
+    so data cannot break the markup. The kind is declared (a target's ``format``), never
+    guessed from the template's name: ``ORDERS.XML`` or ``orders.xml.tmpl`` is markup too."""
     from jinja2 import TemplateError
 
-    env = environment(autoescape=template.suffix in (".xml", ".html", ".j2"),
-                      folder=str(template.parent))
+    if kind not in KINDS:
+        raise ConfigError(f"template {template}: format {kind!r} is not one of "
+                          f"{', '.join(KINDS)}")
+    env = environment(autoescape=kind != "text", folder=str(template.parent))
     try:
         return env.get_template(template.name).render(**variables)
     except TemplateError as exc:

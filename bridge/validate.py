@@ -5,6 +5,8 @@ Here are the checks across rows and records: unique keys, parent/child linkage, 
 (a coda only at the end), control totals, trailer counts and row counts. They run chunk by
 chunk, keeping only small state between chunks, so a file of any size is checked in bounded
 memory. A record group is never split between chunks, so per-group checks see whole groups.
+The checks of a chunk find their issues in batches (:class:`bridge.tally.Batch`): the lines
+first, the issues themselves built only for those a report keeps.
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from bridge.issues import Issue, clip
+from bridge.tally import Batch
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
     import pandas as pd
     import pyarrow as pa
 
     from bridge.codecs.raw import RawChunk
     from bridge.spec.model import ControlTotal, Tracciato, UniqueCheck
+    from bridge.tally import Key
 
 LINE = "_line"
 PARENT_LINE = "_parent_line"
@@ -38,20 +44,20 @@ class FileChecker:
         self.any_line = False  # some line of the file has been seen
         self.trailer_values: list[tuple[int, int | None]] = []
 
-    def feed(self, tables: dict[str, pd.DataFrame], chunk: RawChunk) -> list[Issue]:
-        issues: list[Issue] = []
+    def feed(self, tables: dict[str, pd.DataFrame], chunk: RawChunk) -> list[Batch]:
+        issues: list[Batch] = []
         for name, df in tables.items():
             self.counts[name] += len(df)
         for i, rule in enumerate(self.t.checks.unique):
             if rule.record in tables:
-                issues += self._unique(i, rule, tables[rule.record])
+                issues.append(self._unique(i, rule, tables[rule.record]))
         issues += self._linkage(tables)
         for ct in self.t.checks.control_totals:
             # Children are linked only to the parent their record declares; a rule on any
             # other pair has nothing to sum (the loader refuses it, this keeps decode safe).
             linked = ct.child in self.t.records and self.t.records[ct.child].parent == ct.parent
             if linked and ct.parent in tables and ct.child in tables:
-                issues += _control_total(ct, tables[ct.parent], tables[ct.child])
+                issues.append(_control_total(ct, tables[ct.parent], tables[ct.child]))
         issues += self._order(chunk)
         tc = self.t.checks.trailer_count
         if tc is not None and tc.record in tables:
@@ -86,12 +92,12 @@ class FileChecker:
 
     # -- per chunk ----------------------------------------------------------------------
 
-    def _unique(self, i: int, rule: UniqueCheck, df: pd.DataFrame) -> list[Issue]:
+    def _unique(self, i: int, rule: UniqueCheck, df: pd.DataFrame) -> Batch:
         import numpy as np
         import pandas as pd
 
         if not len(df):
-            return []
+            return _none()
         keys = df[rule.fields]
         hashes = pd.util.hash_pandas_object(_as_text(keys), index=False).to_numpy()
         # The keys seen so far are kept sorted: a binary search per key, not a set rebuilt.
@@ -99,17 +105,22 @@ class FileChecker:
         at = np.searchsorted(seen, hashes)
         before = seen[np.minimum(at, len(seen) - 1)] == hashes if len(seen) else \
             np.zeros(len(hashes), dtype=bool)
-        dup = keys.duplicated().to_numpy() | before
+        dup = np.flatnonzero(keys.duplicated().to_numpy() | before)
         self.seen_keys[i] = np.sort(np.concatenate([seen, hashes]), kind="stable")
-        out = []
-        for pos in np.flatnonzero(dup):
-            value = "/".join(str(v) for v in keys.iloc[pos])
-            out.append(Issue("duplicate-key",
-                             f"{'+'.join(rule.fields)} {value!r} appears more than once",
-                             int(df[LINE].iloc[pos]), rule.record, rule.fields[0], clip(value)))
-        return out
+        lines = df[LINE].to_numpy(dtype=np.int64)[dup]
 
-    def _linkage(self, tables: dict[str, pd.DataFrame]) -> list[Issue]:
+        def make(positions: np.ndarray) -> list[Issue]:
+            out = []
+            for p in positions.tolist():
+                value = "/".join(str(v) for v in keys.iloc[dup[p]])
+                out.append(Issue("duplicate-key",
+                                 f"{'+'.join(rule.fields)} {clip(value)!r} appears more than once",
+                                 int(lines[p]), rule.record, rule.fields[0], clip(value)))
+            return out
+
+        return Batch.alike(lines, ("duplicate-key", rule.record, rule.fields[0]), make)
+
+    def _linkage(self, tables: dict[str, pd.DataFrame]) -> list[Batch]:
         import numpy as np
 
         out = []
@@ -117,25 +128,34 @@ class FileChecker:
             if rec.parent is None or name not in tables:
                 continue
             df = tables[name]
-            for pos in np.flatnonzero(df[PARENT_LINE].to_numpy() < 0):
-                out.append(Issue("orphan-riga", f"a {name} record with no {rec.parent} before it",
-                                 int(df[LINE].iloc[pos]), name))
+            orphans = df[LINE].to_numpy(dtype=np.int64)[df[PARENT_LINE].to_numpy() < 0]
+            message = f"a {name} record with no {rec.parent} before it"
+            out.append(_alike(orphans, "orphan-riga", message, name))
         for name, rec in self.t.records.items():
             if rec.min_children <= 0 or name not in tables:
                 continue
-            parents = tables[name]
-            counts: Counter[int] = Counter()
-            for cname, crec in self.t.records.items():
-                if crec.parent == name and cname in tables:
-                    counts.update(tables[cname][PARENT_LINE].to_numpy().tolist())
-            for line in parents[LINE].to_numpy().tolist():
-                if counts[line] < rec.min_children:
-                    out.append(Issue("missing-record",
-                                     f"{name} has {counts[line]} child records, at least "
-                                     f"{rec.min_children} expected", int(line), name))
+            lines = tables[name][LINE].to_numpy(dtype=np.int64)
+            children = [tables[c][PARENT_LINE].to_numpy(dtype=np.int64)
+                        for c, crec in self.t.records.items()
+                        if crec.parent == name and c in tables]
+            every = np.concatenate(children) if children else np.empty(0, np.int64)
+            # Children per parent, counted by a sorted search rather than row by row.
+            kids = np.sort(every)
+            counts = (np.searchsorted(kids, lines, side="right")
+                      - np.searchsorted(kids, lines, side="left"))
+            short = np.flatnonzero(counts < rec.min_children)
+
+            def make(positions: np.ndarray, name: str = name, short: np.ndarray = short,
+                     counts: np.ndarray = counts, lines: np.ndarray = lines,
+                     least: int = rec.min_children) -> list[Issue]:
+                return [Issue("missing-record", f"{name} has {int(counts[short[p]])} child "
+                              f"records, at least {least} expected", int(lines[short[p]]), name)
+                        for p in positions.tolist()]
+
+            out.append(Batch.alike(lines[short], ("missing-record", name, None), make))
         return out
 
-    def _order(self, chunk: RawChunk) -> list[Issue]:
+    def _order(self, chunk: RawChunk) -> list[Batch]:
         import numpy as np
 
         kinds, lines = chunk.kinds, chunk.kind_lines
@@ -143,24 +163,31 @@ class FileChecker:
             return []
         names = list(self.t.records)
         recs = [self.t.records[n] for n in names]
-        out = []
+        lines = np.asarray(lines, dtype=np.int64)
         first_kinds = [k for k, r in enumerate(recs) if r.occurs == "first"]
         misplaced = np.flatnonzero(np.isin(kinds, first_kinds))
-        for pos in misplaced:
-            if self.any_line or pos != 0:
-                out.append(Issue("bad-order", f"a {names[kinds[pos]]} record must be the "
-                                 "first line", int(lines[pos]), names[kinds[pos]]))
+        if not self.any_line:
+            misplaced = misplaced[misplaced != 0]
         self.any_line = True
         last_kinds = [k for k, r in enumerate(recs) if r.occurs == "last"]
         is_last = np.isin(kinds, last_kinds)
         marks = np.flatnonzero(is_last)
         start = 0 if self.last_seen else (int(marks[0]) + 1 if len(marks) else len(kinds))
-        for pos in np.flatnonzero(~is_last[start:]) + start:
-            if kinds[pos] >= 0:
-                out.append(Issue("bad-order", f"a {names[kinds[pos]]} record after the closing "
-                                 "record", int(lines[pos]), names[kinds[pos]]))
+        after = np.flatnonzero(~is_last[start:]) + start
+        after = after[kinds[after] >= 0]
         self.last_seen = self.last_seen or bool(len(marks))
-        return out
+
+        def make(at: np.ndarray, where: str) -> Callable[[np.ndarray], list[Issue]]:
+            return lambda positions: [
+                Issue("bad-order", f"a {names[kinds[at[p]]]} record {where}",
+                      int(lines[at[p]]), names[kinds[at[p]]]) for p in positions.tolist()]
+
+        def count(at: np.ndarray) -> Callable[[np.ndarray], Counter[Key]]:
+            return lambda positions: Counter(
+                ("bad-order", names[k], None) for k in kinds[at[positions]].tolist())
+
+        return [Batch(lines[at], make(at, where), count(at)) for at, where in
+                ((misplaced, "must be the first line"), (after, "after the closing record"))]
 
     def _note_trailer(self, df: pd.DataFrame) -> None:
         tc = self.t.checks.trailer_count
@@ -195,17 +222,17 @@ def _count(value: object) -> int | None:
     return int(number)
 
 
-def _control_total(ct: ControlTotal, parents: pd.DataFrame, children: pd.DataFrame) -> list[Issue]:
+def _control_total(ct: ControlTotal, parents: pd.DataFrame, children: pd.DataFrame) -> Batch:
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if not len(parents):
-        return []
+        return _none()
     values = _exact(pa.array(children[ct.sum], from_pandas=True))
     totals = _exact(pa.array(parents[ct.field], from_pandas=True))
     if values is None or totals is None:
-        return []  # not numbers: the loader refuses such a rule
+        return _none()  # not numbers: the loader refuses such a rule
     kids = pa.table({"p": pa.array(children[PARENT_LINE].to_numpy()), "v": values})
     sums = kids.group_by("p").aggregate([("v", "sum")])
     head = pa.table({"p": pa.array(parents[LINE].to_numpy()), "t": totals})
@@ -218,15 +245,19 @@ def _control_total(ct: ControlTotal, parents: pd.DataFrame, children: pd.DataFra
     # The tolerance as exactly the digits it has: compared with 29-digit differences, the
     # type of the two together must stay within 38 digits.
     bad = pc.greater(diff, pa.scalar(ct.tolerance))
-    # Only the (few) mismatches become Python values.
-    rows = pa.array(np.flatnonzero(pc.fill_null(bad, False).to_numpy(zero_copy_only=False)))
-    out = []
-    for line, tv, sv in zip(joined["p"].take(rows).to_pylist(), total.take(rows).to_pylist(),
-                            summed.take(rows).to_pylist(), strict=True):
-        out.append(Issue("control-total-mismatch",
-                         f"{ct.parent}.{ct.field} is {tv}, the sum of its {ct.child}.{ct.sum} "
-                         f"is {sv}", int(line), ct.parent, ct.field, clip(tv)))
-    return out
+    rows = np.flatnonzero(pc.fill_null(bad, False).to_numpy(zero_copy_only=False))
+    lines = joined["p"].to_numpy()[rows].astype(np.int64)
+
+    def make(positions: np.ndarray) -> list[Issue]:
+        # Only the mismatches kept become Python values.
+        take = pa.array(rows[positions])
+        return [Issue("control-total-mismatch",
+                      f"{ct.parent}.{ct.field} is {tv}, the sum of its {ct.child}.{ct.sum} "
+                      f"is {sv}", int(line), ct.parent, ct.field, clip(tv))
+                for line, tv, sv in zip(lines[positions].tolist(), total.take(take).to_pylist(),
+                                        summed.take(take).to_pylist(), strict=True)]
+
+    return Batch.alike(lines, ("control-total-mismatch", ct.parent, ct.field), make)
 
 
 def _exact(arr: pa.Array) -> pa.Array | None:
@@ -256,6 +287,16 @@ def _as_text(keys: pd.DataFrame) -> pd.DataFrame:
             "string", "large_string")
         out[name] = col if is_text else col.astype(str)
     return pd.DataFrame(out)
+
+
+def _alike(lines: np.ndarray, code: str, message: str, record: str) -> Batch:
+    """Issues on these lines with one message, and no field."""
+    return Batch.alike(lines, (code, record, None), lambda positions: [
+        Issue(code, message, int(line), record) for line in lines[positions].tolist()])
+
+
+def _none() -> Batch:
+    return Batch.of([])
 
 
 def _empty() -> np.ndarray:

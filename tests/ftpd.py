@@ -32,6 +32,10 @@ class FtpServer:
     port: int = 0
     cert: Path | None = None
     mlsd: bool = True
+    #: A folder (below ``home``) whose files are listed but never sent: 550 on RETR.
+    unreadable: str | None = None
+    #: Whether the server takes SITE CHMOD (many servers do not).
+    chmod: bool = True
     proc: subprocess.Popen[str] | None = None
 
     def start(self) -> FtpServer:
@@ -41,6 +45,10 @@ class FtpServer:
             args += ["--cert", str(self.cert)]
         if not self.mlsd:
             args.append("--no-mlsd")
+        if self.unreadable is not None:
+            args += ["--unreadable", self.unreadable]
+        if not self.chmod:
+            args.append("--no-chmod")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      stdin=subprocess.DEVNULL, text=True)
         assert self.proc.stdout is not None
@@ -152,10 +160,16 @@ def _serve(argv: list[str]) -> None:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--cert")
     p.add_argument("--no-mlsd", action="store_true")
+    p.add_argument("--unreadable")
+    p.add_argument("--no-chmod", action="store_true")
     a = p.parse_args(argv)
 
     auth = DummyAuthorizer()
-    auth.add_user(USER, PASSWORD, a.home, perm="elradfmwMT")
+    auth.add_user(USER, PASSWORD, a.home, perm="elradfmwT" if a.no_chmod else "elradfmwMT")
+    if a.unreadable:
+        # Listed (e, l) but never retrieved (no r): what a server does with a file its
+        # permissions forbid, even when the tests run as root.
+        auth.override_perm(USER, os.path.join(a.home, a.unreadable), perm="el", recursive=True)
     handler: type[FTPHandler]
     if a.cert:
         from pyftpdlib.handlers import TLS_FTPHandler

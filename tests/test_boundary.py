@@ -230,18 +230,12 @@ def test_skip_rows_with_a_misspelt_group_column_refuses_the_file(tmp_path: Path)
 
     (tmp_path / "inbox").mkdir()
     cfg = tmp_path / "bridge.yaml"
-    cfg.write_text("""
-ledger: state/ledger.sqlite
-work_dir: state/work
-lock_file: state/run.lock
-flows:
-  ordini:
-    source: {folder: inbox, patterns: ["*.csv"], ready: {window: 0, min_age: 0}}
-    tracciato: shopify/ordini
-    on_bad_rows: skip-rows
-    targets:
-      - {folder: out, tracciato: shopify/ordini, filename: "o{{ seq }}.csv"}
-""", encoding="utf-8")
+    from tests.test_caps_measured import CONFIG
+
+    one_line = "    tracciato: shopify/ordini\n"
+    assert one_line in CONFIG
+    cfg.write_text(CONFIG.replace(one_line, one_line + "    on_bad_rows: skip-rows\n"),
+                   encoding="utf-8")
     sample = (ROOT / "samples" / "tracciati" / "shopify" / "ordini.csv").read_bytes()
     assert sample.startswith(b"Name,")
     (tmp_path / "inbox" / "a.csv").write_bytes(b"Nmae," + sample[5:])

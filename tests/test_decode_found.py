@@ -155,3 +155,22 @@ def test_the_year_zero_is_a_bad_date_not_a_value() -> None:
     out = decoded(line, load("gestionale/giacenze"))
     assert codes(out) == [("bad-date", 1)]
     assert out.tables["giacenza"]["data"].isna().all()
+
+
+def test_a_bad_row_inside_an_order_held_back_comes_with_the_order() -> None:
+    """Rows of an order that may go on are held back to the next chunk; a bad row among
+    them was reported with the chunk before, ahead of the order's own issues, and then a
+    cap on issues kept other issues read in chunks than read whole."""
+    from bridge.codecs import decode, iter_decode
+
+    t = load("shopify/ordini")
+    head, *rows = lines(SAMPLES.joinpath("shopify", "ordini.csv").read_bytes())
+    one = rows[2]  # a line item of order #1001
+    two = rows[5].replace(b"#1003", b"#1002")  # one of order #1002
+    data = head + one + two.replace(b",0.00,", b",\"0,00\",") + b";;;;\n" + two
+    assert codes(decoded(data, t, (16, 64))) == [("bad-decimal", 3), ("wrong-column-count", 4)]
+    whole = decode(data, t, max_issues=1).issues
+    assert [(i.code, i.line) for i in whole] == [("too-many-issues", None), ("bad-decimal", 3)]
+    for size in (16, 64, 150):
+        parts = list(iter_decode(data, t, chunk_bytes=size, max_issues=1))
+        assert [i for p in parts for i in p.issues if i.line] == whole[1:]

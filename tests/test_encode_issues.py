@@ -116,6 +116,17 @@ def test_min_length_and_pattern_hold_on_output_but_not_for_empty_cells() -> None
     assert out.data is None
 
 
+def test_an_enum_of_the_target_holds_on_output() -> None:
+    t = parse(CLIENTI.replace("      - {name: fido, type: decimal, decimal_separator: ','}",
+                              "      - {name: stato, type: enum, values: [A, S]}"),
+              "prova/stati.yaml")
+    rows = pd.DataFrame({"codice": ["C1", "C2"], "nome": ["Rossi", "Bianchi"],
+                         "stato": ["A", "X"], "_line": [2, 3]})
+    out = encode_rows({"cliente": rows}, t)
+    assert facts(out.issues) == [("not-in-enum", 3, "cliente", "stato", "X")]
+    assert out.data is None
+
+
 @pytest.mark.parametrize("char", ["\r", "\n", "\r\n", "\t", "\x00", "\x1a", "\x7f", "\x85"])
 def test_a_control_character_in_a_fixed_width_field(char: str) -> None:
     tables = ordini()

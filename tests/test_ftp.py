@@ -6,7 +6,9 @@ import contextlib
 import ftplib
 import logging
 import os
+import re
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +25,7 @@ from bridge.config import FtpConnection, load
 from bridge.engine.runner import run_pass
 from bridge.errors import ConfigError, TransientError
 from bridge.ledger import open_ledger
-from bridge.transport import TargetExists, UnsafeName
+from bridge.transport import Refused, TargetExists, UnsafeName
 from bridge.transport.ftp import FtpTransport, _parse_list_line, _unwire, _wire
 from tests.flowkit import make_world, order_file
 from tests.ftpd import PASSWORD, USER, FtpServer, make_ca
@@ -187,7 +189,8 @@ def test_a_lister_never_sees_the_final_name_during_an_upload(plain: FtpServer, h
         with os.fdopen(os.open(fifo, os.O_RDWR), "wb", buffering=0) as slow:
             slow.write(b"x" * 60_000)
             deadline = time.monotonic() + WAIT
-            while not any(e.name == ".ORD1.TXT.part" for e in lister.list("out")):
+            while not any(re.fullmatch(r"\.ORD1\.TXT\.[0-9a-f]{16}\.part", e.name)
+                          for e in lister.list("out")):
                 assert time.monotonic() < deadline and thread.is_alive(), errors
                 time.sleep(0.02)
             assert "ORD1.TXT" not in {e.name for e in lister.list("out")}
@@ -430,6 +433,82 @@ def test_server_killed_mid_pass_then_restarted(world: Path, plain: FtpServer,
         assert sorted(r.state for r in ledger.files(flow="articoli")) == ["done"] * files
     finally:
         ledger.close()
+
+
+# -- hardening: clear passwords, refused reads, modes, temporary names ----------------------
+
+
+def test_plain_ftp_warns_on_every_connection_and_never_shows_the_password(
+        plain: FtpServer, ca: tuple[Path, Path], home: Path, tmp_path: Path, ftp: Connect,
+        caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="bridge.transport.ftp"):
+        t = ftp(plain, tmp_path)
+        t.list("")
+        t.close()
+        t.list("")  # a new connection: warned again
+    said = [r.getMessage() for r in caplog.records if "in clear" in r.getMessage()]
+    assert len(said) == 2 and "plain FTP" in said[0] and "ftp://127.0.0.1" in said[0]
+    assert PASSWORD not in caplog.text
+    caplog.clear()
+    ca_file, server_pem = ca
+    with serving(home, cert=server_pem) as tls, \
+            caplog.at_level(logging.WARNING, logger="bridge.transport.ftp"):
+        ftp(tls, tmp_path, type="ftps", ca_file=str(ca_file)).list("")
+    assert "in clear" not in caplog.text  # FTPS sends nothing in clear: no warning
+
+
+def test_a_file_listed_but_never_sent_is_refused(home: Path, tmp_path: Path,
+                                                 ftp: Connect) -> None:
+    (home / "locked").mkdir()
+    (home / "locked" / "a.csv").write_bytes(b"codice;qty\r\n")
+    with serving(home, unreadable="locked") as server:
+        t = ftp(server, tmp_path)
+        assert [e.name for e in t.list("locked")] == ["a.csv"]
+        with pytest.raises(Refused, match=r"refuses to send locked/a\.csv"):
+            t.download("locked", "a.csv", tmp_path / "got")
+        assert list(tmp_path.glob("*got*")) == []  # no temporary file left
+        # A 550 for a file that is not there is a vanished file, to retry: never Refused.
+        with pytest.raises(TransientError) as gone:
+            t.download("locked", "missing.csv", tmp_path / "got")
+        assert not isinstance(gone.value, Refused)
+        t.upload(_small(tmp_path), "out", "b.csv")  # the session goes on
+        assert (home / "out" / "b.csv").read_bytes() == b"x\r\n"
+
+
+def _small(tmp_path: Path) -> Path:
+    src = tmp_path / "small"
+    src.write_bytes(b"x\r\n")
+    return src
+
+
+@pytest.mark.parametrize("chmod", [True, False], ids=["SITE CHMOD", "no SITE CHMOD"])
+def test_upload_gives_the_mode_asked_where_the_server_can(
+        home: Path, tmp_path: Path, ftp: Connect, caplog: pytest.LogCaptureFixture,
+        chmod: bool) -> None:
+    with serving(home, chmod=chmod) as server, \
+            caplog.at_level(logging.DEBUG, logger="bridge.transport.ftp"):
+        t = ftp(server, tmp_path)
+        t.upload(_small(tmp_path), "out", "A.TXT", mode=0o640)
+        t.upload(_small(tmp_path), "out", "B.TXT")
+    got = stat.S_IMODE((home / "out" / "A.TXT").stat().st_mode)
+    default = stat.S_IMODE((home / "out" / "B.TXT").stat().st_mode)
+    if chmod:
+        assert got == 0o640 and "SITE CHMOD refused" not in caplog.text
+    else:  # ignored: the file is written with the server's mode, and a debug line says so
+        assert got == default and "SITE CHMOD refused" in caplog.text
+    assert sorted(os.listdir(home / "out")) == ["A.TXT", "B.TXT"]
+
+
+def test_a_failed_upload_removes_its_temporary_file(plain: FtpServer, home: Path,
+                                                    tmp_path: Path, ftp: Connect,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    t = ftp(plain, tmp_path)
+    t.mkdir("out")
+    monkeypatch.setattr(faults, "_raise", "mid-write:1")
+    monkeypatch.setattr(faults, "_counts", {})
+    with pytest.raises(faults.InjectedFault):
+        t.upload(_small(tmp_path), "out", "A.TXT")
+    assert os.listdir(home / "out") == []  # the temporary file, written whole, is gone
 
 
 # -- pure helpers ---------------------------------------------------------------------------

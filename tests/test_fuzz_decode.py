@@ -4,13 +4,17 @@ A fuzz over every shipped tracciato mutates its sample files (truncations, stray
 lines moved, dropped or doubled, wrong record types, blank or garbled numbers, random
 bytes) and checks, for each input: ``decode`` returns, its values are usable, and
 ``iter_decode`` with a small ``chunk_bytes`` gives the same tables and the same issues.
-What it found is in tests/test_decode_found.py, one minimal input each.
+With a small cap on issues, both keep the same ones: the issues of the whole file, and the
+first issues of rows in file order (by line, then by code, record, field, value and
+message), and count the same others. What it found is in tests/test_decode_found.py, one
+minimal input each.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,14 +53,48 @@ def assert_same(whole: Decoded, parts: list[Decoded]) -> None:
     assert chunked == sorted(whole.issues, key=key)
 
 
+#: A cap on issues that most mutated samples go past.
+CAP = 3
+#: Issues of the whole file, kept outside the cap: found once, or only at the end.
+FILE_CODES = {"nul-byte", "bom-in-middle", "bad-encoding", "trailer-count-mismatch"}
+
+
+def of_file(i: Issue) -> bool:
+    return i.line is None or i.code in FILE_CODES
+
+
+def assert_capped(whole: Decoded, capped: Decoded, cap: int) -> None:
+    """The capped decode keeps the first ``cap`` issues of rows, and of the issues of the
+    file (few, unless the cap is tiny), and counts every other one by code, record and
+    field."""
+    rows = sorted((i for i in whole.issues if not of_file(i)), key=key)
+    kept = [i for i in capped.issues if i.code != "too-many-issues"]
+    assert sorted((i for i in kept if not of_file(i)), key=key) == rows[:cap]
+    files = Counter(filter(of_file, whole.issues))
+    kept_files = Counter(filter(of_file, kept))
+    assert kept_files <= files and kept_files.total() >= min(cap, files.total())
+    left = Counter((i.code, i.record, i.field) for i in [*rows[cap:], *(files - kept_files)])
+    assert capped.left_out == left
+    summaries = [i for i in capped.issues if i.code == "too-many-issues"]
+    assert len(summaries) == (1 if left else 0)
+
+
 def decoded(data: bytes, t: Tracciato, sizes: tuple[int, ...] = (1, 7, 64, 300)) -> Decoded:
-    """The whole decode, once every chunked decode has been checked against it."""
+    """The whole decode, once every chunked decode has been checked against it, capped
+    and not."""
     whole = decode(data, t)
     for df in whole.tables.values():
         for col in df.columns:
             df[col].tolist()  # every value can be taken out (no date of the year 0)
     for size in sizes:
         assert_same(whole, list(iter_decode(data, t, chunk_bytes=size)))
+    if len(whole.issues) > CAP:
+        capped = decode(data, t, max_issues=CAP)
+        assert_capped(whole, capped, CAP)
+        for size in sizes:
+            parts = list(iter_decode(data, t, chunk_bytes=size, max_issues=CAP))
+            assert_same(capped, parts)
+            assert parts[-1].left_out == capped.left_out
     return whole
 
 

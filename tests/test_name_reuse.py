@@ -174,10 +174,11 @@ def test_a_local_move_never_removes_a_version_it_did_not_move(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: bool) -> None:
     """The sender replaces the file right after bridge's first system call on it: whatever
     that call is, the new version must survive (a link then an unlink would delete it)."""
+    import bridge.files as files
     import bridge.transport.local as local
 
     if not kernel:
-        monkeypatch.setattr(local, "_renameat2", None)
+        monkeypatch.setattr(files, "_renameat2", None)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "a.csv").write_text("v1", encoding="utf-8")
@@ -197,7 +198,7 @@ def test_a_local_move_never_removes_a_version_it_did_not_move(
     monkeypatch.setattr(local.os, "link", link)
     monkeypatch.setattr(local.os, "rename", rename)
     if kernel:
-        real = local._renameat2
+        real = files._renameat2
         assert real is not None
 
         def renameat2(*args: object) -> int:
@@ -205,7 +206,7 @@ def test_a_local_move_never_removes_a_version_it_did_not_move(
             sender_acts()
             return int(got)
 
-        monkeypatch.setattr(local, "_renameat2", renameat2)
+        monkeypatch.setattr(files, "_renameat2", renameat2)
     local.LocalTransport(tmp_path).move("inbox", "a.csv", "inbox", ".bridge-claim-1")
     assert (inbox / ".bridge-claim-1").read_text(encoding="utf-8") == "v1"
     assert (inbox / "a.csv").read_text(encoding="utf-8") == "v2"  # the new version stays

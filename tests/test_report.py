@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.issues import CODES, Issue
+from bridge.issues import CODES, MAX_ISSUES, Issue
 from bridge.report import FileReport, rejected_rows_csv, render_html, write_reports
 from bridge.spec import parse
 from bridge.spec.model import Tracciato
@@ -72,11 +72,12 @@ def fixed() -> Tracciato:
     return parse(FIXED)
 
 
-def decoded_report(path: Path, t: Tracciato, flow: str = "shop-to-erp") -> FileReport:
+def decoded_report(path: Path, t: Tracciato, flow: str = "shop-to-erp",
+                   max_issues: int = MAX_ISSUES) -> FileReport:
     from bridge.codecs import decode
 
     data = path.read_bytes()
-    result = decode(path, t)
+    result = decode(path, t, max_issues=max_issues)
     return FileReport(
         flow=flow,
         source_name=path.name,
@@ -205,9 +206,10 @@ def test_csv_cells_read_back(value: str, message: str) -> None:
     out = rejected_rows_csv(hand_report([issue]), b"", t).decode("utf-8-sig")
     (row,) = list(csv.reader(io.StringIO(out, newline="")))[1:]
     for got, sent in ((row[4], value), (row[5], message)):
-        # a would-be formula gets a leading quote; everything else comes back as sent
-        assert got in (sent, "'" + sent)
-        assert got == sent or sent[:1] in "=@+-\t\r"
+        # a would-be formula (at the start, or after , ; TAB) gets a quote before it;
+        # everything else comes back as sent
+        assert got.replace("'", "") == sent.replace("'", "")
+        assert got == sent or re.search(r"(^|[,;\t])[=@+\t\r-]", sent)
 
 
 # -- HTML summary ------------------------------------------------------------------------
@@ -270,18 +272,25 @@ def test_many_issues_render_fast_and_show_500(tmp_path: Path, delimited: Traccia
     body = "".join(f"C{i};x{i};1,00;01/01/2024;n\n" for i in range(n))
     src = tmp_path / "grande.csv"
     src.write_bytes(("Codice;Qta;Prezzo;Data;Note\n" + body).encode())
-    report = decoded_report(src, delimited)
+    report = decoded_report(src, delimited, max_issues=n)  # past the cap, on purpose
     assert len(report.issues) == n
     t0 = time.perf_counter()
     page = render_html(report)
     t1 = time.perf_counter()
-    out = rejected_rows_csv(report, src.read_bytes(), delimited)
+    out = rejected_rows_csv(report, src.read_bytes(), delimited, max_issues=n)
     t2 = time.perf_counter()
     print(f"\n{n:,} issues: render_html {t1 - t0:.3f}s, rejected_rows_csv {t2 - t1:.3f}s")
     assert page.count('<td class="mono value">') == 500
     assert "The first 500 of 100,000 issues" in page and "99,500 more" in page
     assert out.count(b"\n") == n + 1
     assert out.split(b"\n")[-2].endswith(b"C99999,x99999,\"1,00\",01/01/2024,n")
+    # With the default cap, the CSV lists the first MAX_ISSUES and says what it left out.
+    rows = list(csv.reader(io.StringIO(rejected_rows_csv(report, src.read_bytes(), delimited)
+                                       .decode("utf-8-sig"))))
+    assert len(rows) == 1 + MAX_ISSUES + 1
+    assert rows[-2][:3] == [str(MAX_ISSUES + 1), "articolo", "bad-integer"]
+    assert rows[-1][2:5] == ["too-many-issues", "", f"{n - MAX_ISSUES}"]
+    assert rows[-1][5].startswith(f"{n - MAX_ISSUES:,} more issues are left out")
 
 
 # -- writing -----------------------------------------------------------------------------

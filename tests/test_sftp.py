@@ -8,6 +8,8 @@ import contextlib
 import errno
 import logging
 import os
+import posixpath
+import re
 import shutil
 import socket
 import subprocess
@@ -274,7 +276,7 @@ def test_uploads_link_and_a_taken_name_is_left_alone(remote: tuple[SftpTransport
 def test_a_server_without_hardlink_gets_stat_and_rename(shared_sshd: Sshd, tmp_path: Path,
                                                         transport: Connect,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bridge.transport.sftp.version_extensions", lambda data: {})
+    monkeypatch.setattr("bridge.transport.sftp_connect.version_extensions", lambda data: {})
     sent = []
     real = sftp_pipe.Pipe.put
     monkeypatch.setattr(sftp_pipe.Pipe, "put",
@@ -286,7 +288,9 @@ def test_a_server_without_hardlink_gets_stat_and_rename(shared_sshd: Sshd, tmp_p
     t = transport(shared_sshd, root)
     try:
         t.upload(src, "out", "a.txt")
-        assert not t._hardlink and set(sent) == {str(root / "out" / ".a.txt.part").encode()}
+        assert not t._hardlink and sent  # each try under a new unguessable temporary name
+        assert all(re.fullmatch(rb"\.a\.txt\.[0-9a-f]{16}\.part", posixpath.basename(p))
+                   and posixpath.dirname(p) == str(root / "out").encode() for p in sent)
         (root / "out" / "b.txt").write_bytes(b"theirs")
         with pytest.raises(TargetExists):
             t.upload(src, "out", "b.txt")
@@ -336,9 +340,9 @@ def test_a_failed_write_never_shows_under_the_final_name(
     sent: list[int] = []
 
     def store(self: sftp_pipe.Pipe, src: object, handle: bytes,
-              then: list[tuple[int, bytes]]) -> object:
+              before: list[tuple[int, bytes]], then: list[tuple[int, bytes]]) -> object:
         sent.extend(kind for kind, _ in then)  # sent behind the writes, before their answers
-        _failure, after = real_store(self, src, handle, then)  # type: ignore[arg-type]
+        _failure, after = real_store(self, src, handle, before, then)  # type: ignore[arg-type]
         return OSError(errno.EIO, "write failed"), after
 
     def calls(self: sftp_pipe.Pipe, requests: list[tuple[int, bytes]]) -> object:
@@ -571,7 +575,9 @@ def test_unknown_then_trusted_then_changed_then_trusted_again(sshd: Sshd,
     assert "HOST KEY CHANGED" in str(err.value)
     assert new_fp in str(err.value) and fp in str(err.value)
 
-    again = cli.invoke(main, ["-c", str(cfg), "connections", "trust", "shop"], input="y\n")
+    assert "bridge connections trust shop --replace" in str(err.value)
+    again = cli.invoke(main, ["-c", str(cfg), "connections", "trust", "shop", "--replace"],
+                       input="y\n")
     assert again.exit_code == 0, again.output
     assert "NOT the key on record" in again.output
     assert known.read_text().strip() == sshd.host_key_line()  # the old key is replaced

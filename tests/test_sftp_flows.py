@@ -174,13 +174,13 @@ class Killing:
                  then: Callable[[], None]) -> None:
         self.inner, self.count, self.n, self.server, self.then = inner, count, n, server, then
 
-    def upload(self, src: Path, folder: str, name: str) -> None:
+    def upload(self, src: Path, folder: str, name: str, mode: int | None = None) -> None:
         if name.endswith(".TXT"):
             self.count[0] += 1
             if self.count[0] == self.n:
                 self.server.kill()
                 self.then()
-        self.inner.upload(src, folder, name)
+        self.inner.upload(src, folder, name, mode)
 
     def list(self, folder: str) -> list[Entry]:
         return self.inner.list(folder)
@@ -188,8 +188,9 @@ class Killing:
     def stat(self, folder: str, name: str) -> Entry | None:
         return self.inner.stat(folder, name)
 
-    def download(self, folder: str, name: str, dest: Path) -> None:
-        self.inner.download(folder, name, dest)
+    def download(self, folder: str, name: str, dest: Path, expect: Entry | None = None
+                 ) -> None:
+        self.inner.download(folder, name, dest, expect)
 
     def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None:
         self.inner.move(folder, name, to_folder, to_name)
@@ -304,9 +305,12 @@ def test_a_name_with_a_control_character_is_refused_and_reported(sshd: Sshd,
     (world.inbox / "ok è.csv").write_text(order_file(2), encoding="utf-8")
     result = world.run()
     states = {o.name: o.state for o in result.outcomes}
-    assert states == {"evil\t.csv": "failed", "ok è.csv": "done"}
+    # recorded under a name that can be shown, refused with an issue, left where it is
+    assert states == {"evil\\t.csv": "rejected", "ok è.csv": "done"}
     assert "refused file name" in next(o.message for o in result.outcomes
-                                       if o.name == "evil\t.csv")
+                                       if o.name == "evil\\t.csv")
+    assert (world.inbox / "evil\t.csv").exists()
+    assert world.run().outcomes == []  # and not reported again
 
 
 @pytest.mark.parametrize("ready", ["{window: 0, min_age: 0}", "{rule: done-file}"])

@@ -125,9 +125,7 @@ def test_int_filter_refuses_what_is_not_a_number() -> None:
     "cycler.__init__.__globals__",
     "name.__class__.__base__.__subclasses__()",
     "(name | attr('__class__'))",
-    "lipsum.__globals__['os']",
-    "'x' * 100000000",
-    "range(10000000) | list",
+    "joiner.__init__.__globals__['os']",
 ])
 def test_sandbox_escapes_fail_as_issues(escape: str) -> None:
     result = run(yaml.safe_dump([{"compute": {"fields": {"out": escape}}}]),

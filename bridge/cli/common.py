@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from bridge.display import printable
 from bridge.errors import BridgeError
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def reports_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except BridgeError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {lines(exc)}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -50,11 +51,17 @@ def reports_errors(fn: F) -> F:
             from bridge.logs import log_internal_error
 
             where = log_internal_error(exc, f"bridge {fn.__name__.replace('_', ' ')}")
-            click.echo(f"internal error: {type(exc).__name__}: {exc} (traceback in {where})",
-                       err=True)
+            click.echo(f"internal error: {type(exc).__name__}: {printable(exc)} (traceback in "
+                       f"{where})", err=True)
             sys.exit(EXIT_INTERNAL)
 
     return wrapper  # type: ignore[return-value]
+
+
+def lines(text: object) -> str:
+    """A message for the terminal: line by line, with what could steer the terminal
+    escaped (messages quote names and what servers said)."""
+    return "\n".join(printable(line) for line in str(text).split("\n"))
 
 
 def root_option(ctx: click.Context, key: str) -> Any:
@@ -84,13 +91,17 @@ def open_config_ledger(cfg: Config) -> Ledger:
 
 
 def printer(as_json: bool) -> Callable[[Outcome], None]:
+    """One line per file outcome. Its names and message come from senders and servers, so
+    the line is made printable (JSON: escaped) before it reaches the terminal."""
+    from bridge.display import json_text, printable
+
     def show(o: Outcome) -> None:
         if as_json:
-            click.echo(json.dumps({"flow": o.flow, "file": o.name, "state": o.state,
-                                   "id": o.file_id, "issues": o.issues,
-                                   "outputs": [n for n, _ in o.outputs],
-                                   "report": o.report, "message": o.message},
-                                  ensure_ascii=False))
+            click.echo(json_text(json.dumps({"flow": o.flow, "file": o.name, "state": o.state,
+                                             "id": o.file_id, "issues": o.issues,
+                                             "outputs": [n for n, _ in o.outputs],
+                                             "report": o.report, "message": o.message},
+                                            ensure_ascii=False)))
             return
         outs = ", ".join(f"{n} ({r} rows)" for n, r in o.outputs)
         bits = [f"[{o.flow}] {o.name}: {o.state}" + (f" (file {o.file_id})" if o.file_id
@@ -103,6 +114,6 @@ def printer(as_json: bool) -> Callable[[Outcome], None]:
             bits.append(o.message)
         if o.report:
             bits.append(f"report: {o.report}")
-        click.echo("; ".join(bits))
+        click.echo(printable("; ".join(bits)))
 
     return show

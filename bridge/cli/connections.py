@@ -3,7 +3,10 @@ that a connection works end to end.
 
 ``trust`` is the only way bridge adds a host key: it shows the key's SHA256 fingerprint (to
 compare with what the server's administrator reads from ``ssh-keygen -lf``) and writes it to
-the connection's known_hosts file only after a yes.
+the connection's known_hosts file only after a yes. A key that differs from the one on
+record is replaced only with ``--replace``, never by ``--yes`` alone: a script that trusts
+new servers must not silently accept a man in the middle on a known one. What the server
+says (its key type, its banner) is printed through :func:`bridge.display.printable`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from bridge.cli.common import load_config, reports_errors
+from bridge.display import printable
 
 if TYPE_CHECKING:
     from bridge.config import Config, SftpConnection
@@ -53,9 +57,13 @@ def list_connections(ctx: click.Context) -> None:
 @connections.command()
 @click.argument("name")
 @click.option("--yes", "-y", is_flag=True, help="Trust the key without asking.")
+@click.option("--replace", is_flag=True,
+              help="Replace the key on record by a changed one (only once the server's "
+                   "administrator confirms the new fingerprint); without it a changed key "
+                   "is never trusted.")
 @click.pass_context
 @reports_errors
-def trust(ctx: click.Context, name: str, yes: bool) -> None:
+def trust(ctx: click.Context, name: str, yes: bool, replace: bool) -> None:
     """Show the host key of sftp connection NAME and add it to its known_hosts file."""
     from bridge import hostkeys
     from bridge.transport.sftp import scan_host_key
@@ -65,7 +73,8 @@ def trust(ctx: click.Context, name: str, yes: bool) -> None:
     blob = scan_host_key(conn, cfg.path)
     path = hostkeys.known_hosts_path(conn, cfg.path)
     verdict = hostkeys.verify(path, conn.host, conn.port, blob)
-    click.echo(f"{name}: {conn.host}:{conn.port} offers the {verdict.key_type} host key")
+    click.echo(printable(f"{name}: {conn.host}:{conn.port} offers the {verdict.key_type} "
+                         "host key"))
     click.echo(f"    {verdict.fingerprint}")
     if conn.host_key_fingerprint:
         pinned = hostkeys.normalise_fingerprint(conn.host_key_fingerprint)
@@ -82,9 +91,14 @@ def trust(ctx: click.Context, name: str, yes: bool) -> None:
     if verdict.status == "changed":
         click.echo("WARNING: this is NOT the key on record, which is:", err=True)
         for k in verdict.recorded:
-            click.echo(f"    {k.key_type} {k.fingerprint} ({path} line {k.line})", err=True)
+            click.echo(printable(f"    {k.key_type} {k.fingerprint} ({path} line {k.line})"),
+                       err=True)
         click.echo("Someone may be intercepting the connection. Replace the old key only if "
                    "the server's administrator confirms the new fingerprint.", err=True)
+        if not replace:
+            click.echo("Not replaced; nothing written. Once the new fingerprint is confirmed, "
+                       f"run `bridge connections trust {name} --replace`.", err=True)
+            sys.exit(1)
     if not yes and not click.confirm(f"Trust this key and write it to {path}?", default=False):
         click.echo("Not trusted; nothing written.")
         sys.exit(1)
@@ -111,4 +125,4 @@ def check(ctx: click.Context, name: str) -> None:
         transport.close()
     click.echo(f"{name} ({conn.type}): ok")
     for key, value in info.items():
-        click.echo(f"    {key}: {value}")
+        click.echo(printable(f"    {key}: {value}"))  # the server's own words

@@ -1,5 +1,8 @@
 """The commands about files: status, history, show, and an operator's decisions (pending,
-approve, reject, retry)."""
+approve, reject, retry).
+
+File names, reasons, events and issues come from senders and servers: every line holding
+one goes through :func:`bridge.display.printable` before it reaches the terminal."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from pathlib import Path
 import click
 
 from bridge.cli.common import load_config, open_config_ledger, printer, reports_errors
+from bridge.display import printable
 
 
 @click.command()
@@ -44,8 +48,8 @@ def history(ctx: click.Context, flow: str | None, last: int) -> None:
 
     ledger = open_config_ledger(load_config(ctx))
     for r in ledger.files(flow=flow, last=last):
-        click.echo(f"{r.id:6} {fmt_time(r.updated)} {r.flow:16} {r.state:10} {r.path}"
-                   + (f"  ({r.reason})" if r.reason else ""))
+        click.echo(printable(f"{r.id:6} {fmt_time(r.updated)} {r.flow:16} {r.state:10} "
+                             f"{r.path}" + (f"  ({r.reason})" if r.reason else "")))
 
 
 @click.command()
@@ -68,20 +72,22 @@ def show(ctx: click.Context, what: str) -> None:
     if not rows:
         raise ConfigError(f"no file {what!r} in the ledger")
     for r in rows:
-        click.echo(f"file {r.id}: {r.path} (flow {r.flow}), {r.size} bytes, sha256 {r.sha256}")
-        click.echo(f"  state {r.state}, {r.attempts} attempt(s), {r.issues} issue(s)"
-                   + (f", replay of {r.replay_of}" if r.replay_of else "")
-                   + (f", held at the source as {r.held_as}" if r.held_as
-                      and r.state not in ("done", "rejected", "duplicate") else ""))
-        for e in ledger.events(r.id):
-            click.echo(f"  {fmt_time(e.at)}  {e.state:10} {e.detail or ''}".rstrip())
-        for o in ledger.outputs(r.id):
-            click.echo(f"  output {o.folder}/{o.name}: {o.state}, {o.rows} rows, "
-                       f"sha256 {o.sha256}")
+        lines = [f"file {r.id}: {r.path} (flow {r.flow}), {r.size} bytes, sha256 {r.sha256}",
+                 f"  state {r.state}, {r.attempts} attempt(s), {r.issues} issue(s)"
+                 + (f", replay of {r.replay_of}" if r.replay_of else "")
+                 + (f", held at the source as {r.held_as}" if r.held_as
+                    and r.state not in ("done", "rejected", "duplicate") else "")]
+        lines += [f"  {fmt_time(e.at)}  {e.state:10} {e.detail or ''}".rstrip()
+                  for e in ledger.events(r.id)]
+        lines += [f"  output {o.folder}/{o.name}: {o.state}, {o.rows} rows, sha256 {o.sha256}"
+                  for o in ledger.outputs(r.id)]
         for i in ledger.issues(r.id):
             where = f"line {i.line}" if i.line is not None else "file"
             field = ".".join(p for p in (i.record, i.field) if p)
-            click.echo(f"  issue {where}: {i.code}: {field + ': ' if field else ''}{i.message}")
+            lines.append(f"  issue {where}: {i.code}: {field + ': ' if field else ''}"
+                         f"{i.message}")
+        for line in lines:
+            click.echo(printable(line))
 
 
 @click.command()
@@ -93,7 +99,7 @@ def pending(ctx: click.Context) -> None:
     ledger = open_config_ledger(load_config(ctx))
     waiting = ledger.files(states=frozenset({"held", "failed"}))
     for r in waiting:
-        click.echo(f"{r.id:6} {r.flow:16} {r.state:7} {r.path}  ({r.reason})")
+        click.echo(printable(f"{r.id:6} {r.flow:16} {r.state:7} {r.path}  ({r.reason})"))
     if not waiting:
         click.echo("nothing pending")
 
@@ -107,7 +113,7 @@ def approve(ctx: click.Context, file_id: int) -> None:
     from bridge.engine.operator import approve as approve_file
 
     row = approve_file(load_config(ctx), file_id)
-    click.echo(f"file {file_id} ({row.path}): approved")
+    click.echo(printable(f"file {file_id} ({row.path}): approved"))
 
 
 @click.command()

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bridge.cli.common import load_config, open_config_ledger, printer, reports_errors
+from bridge.cli.common import (
+    lines,
+    load_config,
+    open_config_ledger,
+    printer,
+    reports_errors,
+)
+from bridge.display import printable
 
 if TYPE_CHECKING:
     from bridge.ledger import FileRow
@@ -41,7 +48,7 @@ def run(ctx: click.Context, flows: tuple[str, ...], dry_run: bool, log_json: boo
         click.echo(str(exc), err=True)
         sys.exit(0)
     for err in result.config_errors + result.errors + result.internal_errors:
-        click.echo(f"error: {err}", err=True)
+        click.echo(f"error: {lines(err)}", err=True)
         logging.getLogger("bridge.run").error("%s", err)
     if not result.outcomes and not result.errors and not result.config_errors \
             and not result.internal_errors and not log_json:
@@ -107,9 +114,9 @@ def replay(ctx: click.Context, ids: tuple[int, ...], flow: str | None, since: st
         for row in _progress(rows, "replaying"):
             result = replay_one(pipe, row, dry_run=dry_run)
             if dry_run:
-                click.echo(f"file {row.id} ({row.path}):")
+                click.echo(f"file {row.id} ({printable(row.path)}):")
                 for line in result.diff:
-                    click.echo(f"  {line}")
+                    click.echo(f"  {printable(line)}")
             elif result.outcome is not None:
                 worst = max(worst, result.outcome.exit_code)
                 show_one(result.outcome)
@@ -139,6 +146,33 @@ def _progress(rows: list[FileRow], what: str) -> Iterator[FileRow]:
     from rich.progress import track
 
     yield from track(rows, description=what, console=None, transient=True)
+
+
+@click.command()
+@click.option("--flow", "flows", multiple=True, help="Only this flow; may repeat.")
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
+@click.pass_context
+@reports_errors
+def prune(ctx: click.Context, flows: tuple[str, ...], dry_run: bool) -> None:
+    """Delete what the flows' retention no longer keeps (every pass does it too, a few
+    files at a time): work copies, refused files and their reports, archived files."""
+    from bridge.engine.operator import session
+    from bridge.engine.retention import prune as prune_flow
+    from bridge.errors import ConfigError
+
+    cfg = load_config(ctx)
+    for name in flows:
+        if name not in cfg.flows:
+            raise ConfigError(f"no flow named {name!r} (known: {', '.join(cfg.flows)})")
+    count = 0
+    with session(cfg) as pipe:
+        for name in flows or list(cfg.flows):
+            for p in prune_flow(pipe, name, cfg.flows[name], dry_run=dry_run, limit=None):
+                count += 1
+                click.echo(f"[{p.flow}] file {p.file_id}: {p.what}: {printable(p.where)}"
+                           + (" (would be deleted)" if dry_run else " deleted"))
+    if not count:
+        click.echo("nothing to prune")
 
 
 @click.command("report")

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from bridge.cli.common import extra_tracciati, reports_errors
+from bridge.display import printable
 from bridge.errors import BridgeError
 
 
@@ -47,9 +48,10 @@ def tracciati_list(ctx: click.Context) -> None:
     for name, path in available(extra_tracciati(ctx)).items():
         try:
             summary = load_file(path).description.strip().splitlines()[0:1]
-            click.echo(f"{name:28} {summary[0] if summary else ''}")
+            click.echo(printable(f"{name:28} {summary[0] if summary else ''}"))
         except BridgeError:
-            click.echo(f"{name:28} (has mistakes: run `bridge tracciati lint {path}`)")
+            click.echo(printable(f"{name:28} (has mistakes: run `bridge tracciati lint "
+                                 f"{path}`)"))
 
 
 @tracciati.command("show")
@@ -74,7 +76,7 @@ def tracciati_lint(ctx: click.Context, paths: tuple[Path, ...]) -> None:
 
     problems = lint(list(paths) or search_roots(extra_tracciati(ctx)))
     for line in problems:
-        click.echo(line)
+        click.echo(printable(line))  # names of files found on disk, values quoted from them
     if problems:
         sys.exit(2)
     click.echo("no mistakes found")

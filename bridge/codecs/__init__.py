@@ -8,15 +8,18 @@ issues beside the typed tables, or beside the bytes written.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from bridge.codecs.encoder import Encoded, EncodeError, encode, encode_rows
-from bridge.issues import Issue, clip
+from bridge.issues import MAX_ISSUES, Issue, clip
+from bridge.tally import Batch, Key, Tally
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
 
@@ -36,19 +39,25 @@ DEFAULT_CHUNK = 5 << 20  # measured: 4 MB is slower, 6 MB nears 400 MB of RSS
 
 @dataclass
 class Decoded:
-    """Typed tables, one per record type, and every issue found."""
+    """Typed tables, one per record type, and the issues found.
+
+    Past the file's first ``max_issues`` issues, issues are only counted: ``left_out``
+    (in the last chunk) holds their counts by (code, record, field), and one
+    ``too-many-issues`` issue of the whole file says so.
+    """
 
     tables: dict[str, pd.DataFrame]
     issues: list[Issue] = field(default_factory=list)
+    left_out: dict[Key, int] = field(default_factory=dict)
 
     @property
     def counts(self) -> dict[str, int]:
         return {name: len(df) for name, df in self.tables.items()}
 
 
-def decode(source: Source, t: Tracciato) -> Decoded:
-    """The whole file at once: tables, issues and file checks."""
-    parts = list(iter_decode(source, t, chunk_bytes=None))
+def decode(source: Source, t: Tracciato, *, max_issues: int = MAX_ISSUES) -> Decoded:
+    """The whole file at once: tables, issues (the first ``max_issues``) and file checks."""
+    parts = list(iter_decode(source, t, chunk_bytes=None, max_issues=max_issues))
     if len(parts) == 1:
         return parts[0]
     import pandas as pd
@@ -58,23 +67,27 @@ def decode(source: Source, t: Tracciato) -> Decoded:
         frames = [p.tables[name] for p in parts if name in p.tables]
         if frames:
             tables[name] = pd.concat(frames, ignore_index=True)
-    return Decoded(tables, [i for p in parts for i in p.issues])
+    return Decoded(tables, [i for p in parts for i in p.issues], parts[-1].left_out)
 
 
 def iter_decode(
-    source: Source, t: Tracciato, *, chunk_bytes: int | None = DEFAULT_CHUNK
+    source: Source, t: Tracciato, *, chunk_bytes: int | None = DEFAULT_CHUNK,
+    max_issues: int = MAX_ISSUES,
 ) -> Iterator[Decoded]:
     """Chunk after chunk, with bounded memory; record groups are never split.
 
     The file checks that need the whole file (trailer count, row counts) report in the
-    last chunk's issues.
+    last chunk's issues. Of the issues of rows, the first ``max_issues`` of the file (by
+    line) are kept, whatever the chunks; the others are counted and summed up in the last
+    chunk (see :mod:`bridge.tally`).
     """
     from bridge.codecs.ahead import read_ahead
     from bridge.codecs.split import split
     from bridge.validate import FileChecker
 
     def typed(stream: bytes | IO[bytes]) -> Iterator[Decoded]:
-        parts = _typed(split(stream, t, chunk_bytes=chunk_bytes), t, FileChecker(t))
+        parts = _typed(split(stream, t, chunk_bytes=chunk_bytes), t, FileChecker(t),
+                       Tally(max_issues))
         # In chunks, the next one is decoded while the caller works on this one.
         return parts if chunk_bytes is None else read_ahead(parts)
 
@@ -85,57 +98,80 @@ def iter_decode(
         yield from typed(source)
 
 
-def _typed(chunks: Iterator[RawChunk], t: Tracciato, checker: FileChecker
+#: Codes a file reports once at most, found while its bytes are read: a chunk may report
+#: one on a line past its own rows, so they are kept outside the cap.
+_ONCE = frozenset({"nul-byte", "bom-in-middle", "bad-encoding"})
+
+
+def _typed(chunks: Iterator[RawChunk], t: Tracciato, checker: FileChecker, tally: Tally,
            ) -> Iterator[Decoded]:
     pending: Decoded | None = None
     for chunk in chunks:
         if pending is not None:
             yield pending
-        pending = _type_chunk(chunk, t)
-        pending.issues.extend(checker.feed(pending.tables, chunk))
+        tables, batches = _type_chunk(chunk, t)
+        batches += checker.feed(tables, chunk)
+        whole = [i for i in chunk.issues if i.line is None or i.code in _ONCE]
+        rows = [i for i in chunk.issues if not (i.line is None or i.code in _ONCE)]
+        issues = whole + tally.keep([Batch.of(rows), *batches])
+        issues.sort(key=lambda i: (i.line or 0))
+        pending = Decoded(tables, issues)
     if pending is None:
         pending = Decoded({})
-    pending.issues.extend(checker.finish())
+    pending.issues.extend(tally.extra(checker.finish()))
+    # Issues of the whole file first: whoever keeps only the first issues keeps them.
+    pending.issues.sort(key=lambda i: (i.line or 0))
+    summary = tally.summary()
+    if summary is not None:
+        pending.issues.insert(0, summary)
+        pending.left_out = dict(tally.left_out)
     yield pending
 
 
-def _type_chunk(chunk: RawChunk, t: Tracciato) -> Decoded:
+def _type_chunk(chunk: RawChunk, t: Tracciato) -> tuple[dict[str, pd.DataFrame], list[Batch]]:
     import numpy as np
     import pandas as pd
     import pyarrow as pa
 
     from bridge.fields import parse_column
 
-    issues = list(chunk.issues)
+    batches: list[Batch] = []
     tables: dict[str, pd.DataFrame] = {}
     for name, raw in chunk.tables.items():
         rec = t.records[name]
         arrays: dict[str, pa.Array] = {}
+        lines = np.asarray(raw.lines, dtype=np.int64)
         for f in rec.data_fields:
             cells = raw.columns.get(f.name)
             if cells is None:
                 cells = pa.nulls(len(raw), pa.string())
             typed, bad = parse_column(cells, f)
             arrays[f.name] = typed
-            issues.extend(_issues(bad, raw.lines, name, f.name))
-        arrays[LINE] = pa.array(np.asarray(raw.lines, dtype=np.int64))
+            if bad:
+                batches.append(_cells(bad, lines, name, f.name))
+        arrays[LINE] = pa.array(lines)
         if rec.parent is not None:
             parents = raw.parent_lines
             if parents is None:
                 parents = np.full(len(raw), -1, dtype=np.int64)
             arrays[PARENT_LINE] = pa.array(np.asarray(parents, dtype=np.int64))
         tables[name] = pa.table(arrays).to_pandas(types_mapper=pd.ArrowDtype)
-    issues.sort(key=lambda i: (i.line or 0))
-    return Decoded(tables, issues)
+    return tables, batches
 
 
-def _issues(bad: BadCells, lines: object, record: str, field_name: str) -> list[Issue]:
-    import numpy as np
+def _cells(bad: BadCells, lines: np.ndarray, record: str, field_name: str) -> Batch:
+    """The bad cells of one column as a batch: their issues are made only if kept."""
+    at = lines[bad.rows]
 
-    if len(bad.rows) == 0:
-        return []
-    at = np.asarray(lines)[bad.rows]
-    return [
-        Issue(code, msg, int(line), record, field_name, clip(value))
-        for line, code, value, msg in zip(at, bad.codes, bad.values, bad.messages, strict=True)
-    ]
+    def make(positions: np.ndarray) -> list[Issue]:
+        codes = bad.codes_at(positions)
+        values, messages = bad.pick(positions)
+        return [Issue(code, msg, int(line), record, field_name, clip(value))
+                for line, code, value, msg in zip(at[positions].tolist(), codes, values,
+                                                  messages, strict=True)]
+
+    def count(positions: np.ndarray) -> Counter[Key]:
+        return Counter({(code, record, field_name): n
+                        for code, n in bad.code_counts(positions).items()})
+
+    return Batch(at, make, count)

@@ -167,6 +167,25 @@ def csv_options(d: DelimitedFormat) -> dict[str, Any]:
     return opts
 
 
+#: Cells a header (or the first row of a file without one) may hold, at the least: far
+#: more than any export, far fewer than make pyarrow's reader take a gigabyte (50,000
+#: empty columns did). A tracciato declaring many columns gets ``WIDTH_MARGIN`` more.
+MAX_COLUMNS = 2_000
+WIDTH_MARGIN = 100
+
+
+def declared_columns(t: Tracciato) -> int:
+    """The columns the widest record of ``t`` declares (up to its last column)."""
+    return max((f.index or pos + 1 for rec in t.records.values()
+                for pos, f in enumerate(rec.fields)), default=0)
+
+
+def cell_limit(t: Tracciato) -> int:
+    """The most cells a row of ``t`` is read as: past them, a header refuses the file and
+    a data row is only counted (a ``wrong-column-count``), never split into cells."""
+    return max(MAX_COLUMNS, declared_columns(t) + WIDTH_MARGIN)
+
+
 def raise_field_limit() -> None:
     # The csv module refuses cells over 128 KiB by default; a 10 MB note is still a cell.
     if csv.field_size_limit() < _FIELD_LIMIT:
@@ -195,11 +214,19 @@ def split_rows(src: TextSource, lines: Iterator[str], first_line: int, t: Tracci
     d = t.dialect
     raw: list[str] = []
     done = False
+    limit = cell_limit(t)
+    wide = 0  # the cells of the row read, when they were too many to hand over
 
     def feed() -> Iterator[str]:
-        nonlocal done
+        nonlocal done, wide
         for ln in lines:
             raw.append(ln)
+            if len(ln) > limit and len(raw) == 1 and _too_wide(ln, d, limit):
+                # The csv module would make a string of every cell: it gets one more than
+                # the limit (the row is refused whatever its record type), the true count
+                # is kept for the message.
+                wide = ln.count(d.delimiter) + 1
+                ln = d.delimiter.join(ln.split(d.delimiter, limit + 1)[:limit + 1]) + "\n"
             yield ln
         done = True
 
@@ -219,6 +246,7 @@ def split_rows(src: TextSource, lines: Iterator[str], first_line: int, t: Tracci
     rows = 0
     while True:
         raw.clear()
+        wide = 0
         start = reader.line_num
         try:
             row = next(reader)
@@ -250,9 +278,10 @@ def split_rows(src: TextSource, lines: Iterator[str], first_line: int, t: Tracci
                 buf.add(None, line, [])
                 continue
             rname = found
-        want = expected.setdefault(rname, len(row))
-        if len(row) != want:
-            issues.append(wrong_count(len(row), want, line, rname, "".join(raw)))
+        want = expected.get(rname, len(t.records[rname].fields)) if wide else \
+            expected.setdefault(rname, len(row))
+        if wide or len(row) != want:
+            issues.append(wrong_count(wide or len(row), want, line, rname, "".join(raw)))
             continue
         key = tuple(row[i] if i is not None and i < len(row) else "" for i in keys)
         if (chunk_bytes and buf.size >= chunk_bytes and cuttable[names.index(rname)]
@@ -269,6 +298,14 @@ def split_rows(src: TextSource, lines: Iterator[str], first_line: int, t: Tracci
                       if ncols is not None else Issue("empty-file", "the file holds no records"))
     chunk.issues = [*issues, *src.take_issues()]
     yield chunk
+
+
+def _too_wide(line: str, d: DelimitedFormat, limit: int) -> bool:
+    """Whether a line starting a row is a row of more than ``limit`` cells: only without any
+    quote or escape character can its delimiters be counted as cells."""
+    if (d.quote_char and d.quote_char in line) or (d.escape_char and d.escape_char in line):
+        return False
+    return line.count(d.delimiter) >= limit
 
 
 def row_text(text: str) -> str:

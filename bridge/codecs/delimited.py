@@ -23,7 +23,7 @@ from bridge.codecs import chunks, records
 from bridge.codecs.raw import RawChunk
 from bridge.codecs.rows import BlockReader, Rows, close, place, to_table
 from bridge.codecs.text import Block, TextSource, count_lines, empty_issue
-from bridge.issues import Issue
+from bridge.issues import Issue, clip
 from bridge.spec.model import DelimitedFormat, Tracciato
 
 
@@ -42,6 +42,9 @@ class Prelude:
     #: and the cells of the first data row of a file without a header.
     empty: bool = False
     first_cells: int = 0
+    #: The line of a row before the data (or the first data row) with more cells than
+    #: ``limit``: not read, and the file is refused (0: none).
+    too_wide: int = 0
 
 
 _LINE_END = re.compile(rb"\r\n?|\n")
@@ -56,8 +59,13 @@ class _Feed:
     ``mark`` (what has been read for good) is let go as blocks come in.
     """
 
-    def __init__(self, blocks: Iterator[Block]) -> None:
+    def __init__(self, blocks: Iterator[Block], delimiter: str, limit: int) -> None:
         self.blocks = blocks
+        self.delimiter = delimiter.encode()
+        self.limit = limit
+        #: The cells of the row being read, at most (a quoted delimiter counts too).
+        self.cells = 0
+        self.too_wide = 0
         self.buf = b""
         self.pos = 0  # where the next line starts in buf
         self.mark = 0  # where the text still wanted starts in buf (or in kept)
@@ -80,11 +88,17 @@ class _Feed:
                     return
                 self.between = False
                 self.row_line = self.line
+                self.cells = 1
             elif self.pos == len(self.buf) and not self.pull():
                 return
             end = _LINE_END.search(self.buf, self.pos)
             stop = end.end() if end is not None else len(self.buf)
             text = self.buf[self.pos:stop]
+            # Counted on the bytes, before the csv module makes a string of every cell.
+            self.cells += text.count(self.delimiter)
+            if self.cells > self.limit:
+                self.too_wide = max(self.row_line, 1)
+                return
             self.pos = stop
             self.line += 1
             yield text.decode("utf-8", "replace")
@@ -129,12 +143,14 @@ class _Feed:
         return False
 
 
-def read_prelude(blocks: Iterator[Block], d: DelimitedFormat, peek: bool = False) -> Prelude:
+def read_prelude(blocks: Iterator[Block], d: DelimitedFormat, peek: bool = False,
+                 limit: int = chunks.MAX_COLUMNS) -> Prelude:
     """The rows before the data and the text after them; ``peek``: look at the data too
-    (whether there is any, and the cells of its first row), leaving it in the text."""
+    (whether there is any, and the cells of its first row), leaving it in the text. A row
+    of more than ``limit`` cells stops the reading (``too_wide``)."""
     chunks.raise_field_limit()
     need = d.skip_rows + d.header_rows
-    feed = _Feed(blocks)
+    feed = _Feed(blocks, d.delimiter, limit)
     reader = csv.reader(feed.lines(), **chunks.csv_options(d))
     rows: list[tuple[int, list[str]]] = []
     while len(rows) < need:
@@ -160,7 +176,7 @@ def read_prelude(blocks: Iterator[Block], d: DelimitedFormat, peek: bool = False
     names_at = d.skip_rows + d.header_names_row - 1
     names_line = rows[names_at][0] if names_at < len(rows) else 0
     return Prelude(header, names_line, max(feed.mark_line, 1), feed.rest(), feed.final,
-                   feed.after, empty, first_cells)
+                   feed.after, empty, first_cells, feed.too_wide)
 
 
 @dataclass
@@ -212,8 +228,8 @@ def plan(t: Tracciato, pre: Prelude) -> Plan:
     if names is not None and d.extra_columns == "error":
         for i, n in enumerate(names):
             if i not in used and i != disc:
-                issues.append(Issue("extra-column", f"column {i + 1} {n!r} is not declared",
-                                    line=pre.names_line or None, value=n))
+                issues.append(Issue("extra-column", f"column {i + 1} {clip(n)!r} is not "
+                                    "declared", line=pre.names_line or None, value=clip(n)))
     fatal = d.missing_columns == "error" and any(i.code == "bad-header" for i in issues)
     return Plan(layouts, len(names) if names is not None else None, disc, issues, fatal)
 
@@ -227,13 +243,17 @@ def split_delimited(
     # and cannot tell a file of empty lines from one without lines: both come from a look
     # at the data first.
     fast = len(t.records) == 1 and not t.dialect.comment_prefix
-    pre = read_prelude(blocks, t.dialect, peek=fast)
+    limit = chunks.cell_limit(t)
+    pre = read_prelude(blocks, t.dialect, peek=fast, limit=limit)
     if src.raw_bytes == 0:
         chunk = chunks.empty_chunk(t)
         chunk.issues = [empty_issue()]
         yield chunk
         return
-    p = plan(t, pre)
+    p = plan(t, pre) if not pre.too_wide else Plan({}, None, None, [Issue(
+        "too-many-columns", f"more than {limit:,} cells in one row where the tracciato "
+        f"declares {chunks.declared_columns(t)}: the file is not read", line=pre.too_wide)],
+        True)
     if p.fatal:
         # The bytes after the header are still checked, as a whole read would have.
         for _ in blocks:

@@ -173,9 +173,14 @@ def stream(src: TextSource, first: Block, blocks: Iterator[Block], t: Tracciato,
             cut = chunks.group_start(tab, t.group_by)
         held = chunks.slice_table(tab, cut)
         if cut:
+            # Issues on the lines of the rows held back go with them: a chunk's issues
+            # come after those of the chunks before it (the cap on issues counts on it).
+            after = int(held.lines[0]) if len(held) else None
+            later = [i for i in issues if after is not None and (i.line or 0) >= after]
+            now = [i for i in issues if not (after is not None and (i.line or 0) >= after)]
             yield RawChunk({record: chunks.slice_table(tab, 0, cut)},
-                           [*issues, *src.take_issues()])
-            issues = []
+                           [*now, *src.take_issues()])
+            issues = later
         if rest is not None:
             break
     if rest is None and pieces.stalled:

@@ -55,3 +55,11 @@ class Context(Protocol):
 
     def transport(self, name: str) -> Transport: ...
     def work(self, file_id: int) -> Path: ...
+
+
+def private_dir(path: Path) -> Path:
+    """bridge's own folder (work area, ledger): created if missing, readable by its user
+    only, since it holds customers' data; never a link."""
+    from bridge.files import own_folder
+
+    return own_folder(path)

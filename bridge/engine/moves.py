@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bridge.errors import TransientError
+from bridge.files import own_folder
 from bridge.transport import TargetExists
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 #: The done-file of a claimed file, beside it under its private name.
 MARKER_SUFFIX = ".done"
+#: What bridge writes in quarantine is customers' data: its user's only.
+PRIVATE = 0o600
 
 
 def held_name(row: FileRow) -> str:
@@ -114,7 +117,7 @@ def _copy_beside(ctx: Context, row: FileRow, flow: Flow) -> str:
         there = src.stat(flow.quarantine_folder, final)
         if there is None and copy.exists():
             try:
-                src.upload(copy, flow.quarantine_folder, final)
+                src.upload(copy, flow.quarantine_folder, final, mode=PRIVATE)
                 return final
             except TargetExists:
                 continue
@@ -147,7 +150,7 @@ def write_report(ctx: Context, row: FileRow, flow: Flow, source: Path | None,
                      sha256=row.sha256, outcome=outcome, rows=rows, issues=issues,
                      when=datetime.fromtimestamp(ctx.now.wall))
     try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder = own_folder(folder, depth=2)  # never through a link planted there
         data = source.read_bytes() if source is not None and source.exists() else b""
         paths = write_reports(folder, rep, data, t)
     except OSError as exc:
@@ -156,5 +159,5 @@ def write_report(ctx: Context, row: FileRow, flow: Flow, source: Path | None,
     for p in paths:
         # TargetExists: written by an earlier attempt at this file, cut short after it
         with contextlib.suppress(TargetExists):
-            src.upload(p, flow.quarantine_folder, p.name)
+            src.upload(p, flow.quarantine_folder, p.name, mode=PRIVATE)
     return f"{flow.quarantine_folder}/{paths[1].name}"

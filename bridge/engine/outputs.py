@@ -21,7 +21,8 @@ from bridge import faults
 from bridge.atomic import save_atomic
 from bridge.engine.render import Rendered, target_name
 from bridge.errors import TransientError
-from bridge.transport import TargetExists
+from bridge.files import own_folder
+from bridge.transport import Entry, Refused, TargetExists
 
 if TYPE_CHECKING:
     from bridge.config import Flow, Target
@@ -40,8 +41,7 @@ MAX_NEXT_TRIES = 20
 def keep_rendered(ctx: Context, row: FileRow, rendered: list[Rendered]) -> None:
     """Save every target's bytes in the work area, the index last. No fsync: the index holds
     each one's sha256, and bytes that do not match it are rendered again."""
-    folder = ctx.work(row.id) / "render"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder = own_folder(ctx.work(row.id) / "render", depth=2)  # no link planted there
     index = {}
     for n, r in enumerate(rendered):
         save_atomic(folder / f"{n}.out", r.data, mode=0o600, durable=False)
@@ -102,7 +102,7 @@ def write_output(ctx: Context, row: FileRow, flow: Flow, out: OutputRow, r: Rend
     dest = ctx.transport(target.connection)
     for _ in range(MAX_NEXT_TRIES):
         try:
-            _put(dest, staged, out.folder, out.name, r.sha256)
+            _put(dest, staged, out.folder, out.name, r.sha256, target.file_mode)
             break
         except TargetExists:
             if target.if_exists == "fail":
@@ -116,7 +116,7 @@ def write_output(ctx: Context, row: FileRow, flow: Flow, out: OutputRow, r: Rend
         done = staged.with_name(staged.name + ".done")
         save_atomic(done, body, mode=0o600, durable=False)
         _put(dest, done, out.folder, out.name + target.done_file.suffix,
-             hashlib.sha256(body).hexdigest())
+             hashlib.sha256(body).hexdigest(), target.file_mode)
     faults.point("before-output-commit")
     ctx.ledger.set_output(out.id, "written", sha256=r.sha256, rows=r.rows)
 
@@ -145,13 +145,19 @@ def _target(flow: Flow, name: str) -> Target:
     return next(t for i, t in enumerate(flow.targets) if target_name(flow, i) == name)
 
 
-def _put(dest: Transport, staged: Path, folder: str, name: str, sha: str) -> None:
+def _put(dest: Transport, staged: Path, folder: str, name: str, sha: str,
+         mode: int | None = None) -> None:
     try:
-        dest.upload(staged, folder, name)
+        dest.upload(staged, folder, name, mode=mode)
     except TargetExists:
         # Written by an earlier attempt that died before the ledger heard of it?
         check = staged.with_name(staged.name + ".existing")
-        dest.download(folder, name, check)
+        try:
+            # A byte more than ours is enough to tell; a link or a FIFO there is not ours.
+            dest.download(folder, name, check, expect=Entry(name, staged.stat().st_size, 0))
+        except Refused:
+            raise TargetExists(f"{folder}/{name} exists and is not a file bridge wrote; not "
+                               "overwritten") from None
         same = hashlib.sha256(check.read_bytes()).hexdigest() == sha
         check.unlink()
         if not same:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge import faults
+from bridge.atomic import save_atomic
 from bridge.engine import moves, taking
 from bridge.engine.context import Outcome
 from bridge.engine.outputs import keep_rendered, kept_rendered, plan_maker, write_output
@@ -40,6 +41,7 @@ from bridge.states import (
     RETRYING,
     WRITTEN,
 )
+from bridge.transport import Refused
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -85,6 +87,8 @@ class Pipeline:
     def take(self, flow_name: str, flow: Flow, entry: Entry, obs: Observation
              ) -> Outcome | None:
         """A ready file: claim it, then carry it as far as it goes."""
+        if entry.size > flow.max_bytes:
+            return self._too_big(flow_name, flow, entry)
         if flow.archive == "leave":
             try:
                 got = taking.fetch_in_place(self, flow_name, flow, entry, obs)
@@ -98,6 +102,16 @@ class Pipeline:
         faults.point("after-claim")
         return self.advance(row.id, obs=obs)
 
+    def refuse_name(self, flow_name: str, entry: Entry, shown: str, why: str) -> Outcome:
+        """A name bridge cannot handle safely: recorded as a rejected file with its issue,
+        left where it is, and not looked at again while it stays the same."""
+        issue = Issue("bad-file-name", f"{why}; the file is left where it is: rename it there",
+                      value=shown)
+        row = self.ledger.refuse(flow_name, shown, entry.size, entry.mtime, issue, self.run_id,
+                                 self.now.wall)
+        self.ledger.remember_done(flow_name, shown, entry.size, entry.mtime, row.id)
+        return Outcome(flow_name, shown, REJECTED, row.id, 1, message=issue.message)
+
     def advance(self, file_id: int, *, obs: Observation | None = None,
                 truncated: str | None = None) -> Outcome:
         """Carry a file as far as it can go; safe to call again after any crash."""
@@ -107,6 +121,9 @@ class Pipeline:
             return self._advance(row, flow, obs, truncated)
         except TransientError as exc:
             return self._retry_later(row, flow, str(exc))
+        except Refused as exc:
+            return self._refuse_in_place(self.ledger.get(row.id), flow,
+                                         Issue("unreadable-file", str(exc)))
         except Lost as exc:
             return self._fail(row, str(exc), internal=False)
         except DataError as exc:
@@ -116,6 +133,21 @@ class Pipeline:
             raise
         except Exception as exc:
             return self._internal(row, exc)
+
+    def _too_big(self, flow_name: str, flow: Flow, entry: Entry) -> Outcome:
+        """Refused without reading it: held under its private name (where the folder may be
+        changed) and moved to quarantine, or recorded in place (archive: leave)."""
+        issue = Issue("file-too-large", f"{entry.size} bytes, over the flow's max_bytes "
+                                        f"({flow.max_bytes})")
+        if flow.archive == "leave":
+            row = self.ledger.refuse(flow_name, entry.name, entry.size, entry.mtime, issue,
+                                     self.run_id, self.now.wall)
+            self.ledger.remember_done(flow_name, entry.name, entry.size, entry.mtime, row.id)
+            return Outcome(flow_name, entry.name, REJECTED, row.id, 1, message=issue.message)
+        row = self.ledger.claim(flow_name, entry.name, entry.size, entry.mtime, self.run_id,
+                                self.now.wall)
+        self.ledger.record_issues(row.id, [issue])
+        return self.advance(row.id)
 
     # -- the stages ---------------------------------------------------------------------
 
@@ -128,6 +160,9 @@ class Pipeline:
                  truncated: str | None) -> Outcome:
         if row.state in FINAL or row.state in (HELD, FAILED):
             return Outcome(row.flow, row.path, row.state, row.id, message="nothing to do")
+        if row.sha256 == "" and any(i.code == "file-too-large"
+                                    for i in self.ledger.issues(row.id)):
+            return self._refuse_unread(row, flow)
         if row.sha256 == "":
             got = taking.fetch(self, row, flow, obs)
             if isinstance(got, Outcome):
@@ -209,6 +244,8 @@ class Pipeline:
         faults.point("after-archive")
         if flow.archive == "leave" and row.replay_of is None and row.mtime is not None:
             self.ledger.remember_done(row.flow, row.path, row.size, row.mtime, row.id)
+        if where and where.startswith("archived to "):
+            self.ledger.set_kept(row.id, where.removeprefix("archived to "))
         outputs = [o for o in self.ledger.outputs(row.id) if o.state == "written"]
         note = "" if outputs else "nothing to write: no data rows left"
         self.ledger.set_state(row.id, DONE, self.now.wall, where or note or None)
@@ -225,6 +262,8 @@ class Pipeline:
             t = load_tracciato(self.cfg, flow.tracciato)
         self.ledger.record_issues(row.id, issues)
         name = moves.quarantine(self, row, flow)
+        if row.replay_of is None:
+            self.ledger.set_kept(row.id, f"{flow.quarantine_folder}/{name}")
         if flow.archive == "leave" and row.mtime is not None and row.replay_of is None:
             self.ledger.remember_done(row.flow, row.path, row.size, row.mtime, row.id)
         source = self.work(row.id) / "source"
@@ -237,6 +276,31 @@ class Pipeline:
                               issues=len(issues), reason=why)
         return Outcome(row.flow, row.path, REJECTED, row.id, len(issues), report=report,
                        message=f"{issues[0].message}" if len(issues) == 1 else "")
+
+    def _refuse_in_place(self, row: FileRow, flow: Flow, issue: Issue) -> Outcome:
+        """Not a file bridge may read (a link, a device, a file the server will not serve):
+        given back under its name, never moved nor followed, recorded with its issue and
+        its report, and not looked at again while it stays the same."""
+        if row.held_as is not None:
+            moves.give_back(self, row, flow)
+        self.ledger.record_issues(row.id, [issue])
+        from bridge.engine.tables import load_tracciato
+
+        report = moves.write_report(self, row, flow, None, [issue],
+                                    load_tracciato(self.cfg, flow.tracciato), "rejected", {})
+        here = self.transport(flow.source.connection).stat(flow.source.folder, row.path)
+        if here is not None:  # as it is now: the same file is not looked at again
+            self.ledger.remember_done(row.flow, row.path, here.size, here.mtime, row.id)
+        self.ledger.set_state(row.id, REJECTED, self.now.wall, f"{issue.code}; {report}",
+                              issues=1, reason=issue.code)
+        return Outcome(row.flow, row.path, REJECTED, row.id, 1, report=report,
+                       message=f"{issue.message}; left where it is")
+
+    def _refuse_unread(self, row: FileRow, flow: Flow) -> Outcome:
+        if taking.hold(self, row, flow) is None:
+            self.ledger.drop_claim(row.id)
+            return Outcome(row.flow, row.path, "gone", message="vanished before bridge took it")
+        return self._reject(self.ledger.get(row.id), flow, self.ledger.issues(row.id), None, {})
 
     def _skipped_report(self, row: FileRow, flow: Flow, source: Path, checked: Checked
                         ) -> None:
@@ -275,7 +339,7 @@ class Pipeline:
         saved = self.work(row.id) / "error.txt"
         try:
             saved.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            saved.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+            save_atomic(saved, "".join(traceback.format_exception(exc)).encode(), mode=0o600)
             where = str(saved)
         except OSError:
             pass

@@ -14,10 +14,11 @@ writing waits too (``busy``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bridge.ledger import CLAIM_PREFIX
-from bridge.transport import matches
+from bridge.transport import UnsafeName, matches, safe_name
 
 if TYPE_CHECKING:
     from bridge.config import Flow
@@ -27,6 +28,30 @@ if TYPE_CHECKING:
 
 #: Asked per (flow, name): True while a writer still has the file open.
 Busy = Callable[[str, str], bool]
+#: The longest name taken, in UTF-8 bytes: bridge adds suffixes (.issues.csv, .ID, a
+#: temporary part) and most file systems stop at 255.
+MAX_NAME_BYTES = 200
+
+
+def name_problem(name: str) -> str | None:
+    """Why bridge cannot handle a listed name safely, or None."""
+    try:
+        safe_name(name)
+    except UnsafeName as exc:
+        return str(exc)
+    size = len(name.encode("utf-8"))
+    if size > MAX_NAME_BYTES:
+        return f"refused file name: {size} bytes long, over the {MAX_NAME_BYTES} bridge takes"
+    return None
+
+
+def shown(name: str) -> str:
+    """A name as text that can be stored and printed: undecodable bytes as \\xNN, control
+    characters escaped."""
+    from bridge.display import printable
+
+    return printable(name.encode("utf-8", "surrogateescape").decode("utf-8",
+                                                                    "backslashreplace"))
 
 
 def candidates(flow: Flow, listing: list[Entry]) -> list[Entry]:
@@ -38,38 +63,52 @@ def candidates(flow: Flow, listing: list[Entry]) -> list[Entry]:
             and not (rule.rule == "done-file" and e.name.endswith(rule.done_suffix))]
 
 
-def ready(ctx: Context, name: str, flow: Flow, busy: Busy | None = None
-          ) -> tuple[list[tuple[Entry, Observation]], int]:
-    """The files of a flow's folder that are complete, in the flow's processing order, and
-    how many others wait for their window."""
+@dataclass
+class Listing:
+    """A folder as a pass sees it: the files ready (in order), the names refused, and how
+    many files wait for their window."""
+
+    ready: list[tuple[Entry, Observation]] = field(default_factory=list)
+    refused: list[tuple[Entry, str, str]] = field(default_factory=list)  # entry, shown, why
+    waiting: int = 0
+
+
+def ready(ctx: Context, name: str, flow: Flow, busy: Busy | None = None) -> Listing:
+    """The files of a flow's folder that are complete, in the flow's processing order; the
+    names that cannot be handled (once each), and how many others wait."""
     src = ctx.transport(flow.source.connection)
     listing = src.list(flow.source.folder)
     names = {e.name for e in listing}
     rule = flow.source.ready
     wanted = candidates(flow, listing)
-    seen = ctx.ledger.observe(name, [(e.name, e.size, e.mtime) for e in wanted], ctx.now)
-    found: list[tuple[Entry, Observation]] = []
-    waiting = 0
+    problems = {e.name: name_problem(e.name) for e in wanted}
+    keys = {e.name: shown(e.name) if problems[e.name] else e.name for e in wanted}
+    seen = ctx.ledger.observe(name, [(keys[e.name], e.size, e.mtime) for e in wanted], ctx.now)
+    out = Listing()
     for e in wanted:
-        obs = seen[e.name]
+        obs = seen[keys[e.name]]
         if obs.done_id is not None:
-            continue  # done, left in place, unchanged
+            continue  # done (or refused), left in place, unchanged
+        why = problems[e.name]
+        if why is not None:
+            out.refused.append((e, keys[e.name], why))
+            continue
         if busy is not None and busy(name, e.name):
-            waiting += 1
+            out.waiting += 1
             continue
         if obs.incomplete and obs.age < rule.max_wait:
-            waiting += 1
+            out.waiting += 1
             continue
         if rule.rule == "done-file":
             ok = e.name + rule.done_suffix in names
         else:
             ok = obs.stable_for >= rule.window and obs.age >= rule.min_age
         if ok:
-            found.append((e, obs))
+            out.ready.append((e, obs))
         else:
-            waiting += 1
+            out.waiting += 1
     if flow.source.order == "mtime":
-        found.sort(key=lambda p: (p[0].mtime, p[0].name))
+        out.ready.sort(key=lambda p: (p[0].mtime, p[0].name))
     else:
-        found.sort(key=lambda p: p[0].name)
-    return found, waiting
+        out.ready.sort(key=lambda p: p[0].name)
+    return out

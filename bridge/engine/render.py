@@ -8,12 +8,13 @@ the default): the ERP never receives a file holding only its header or trailer.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bridge.engine.tables import load_tracciato
-from bridge.issues import Issue
+from bridge.issues import Issue, clip
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,12 +79,16 @@ def _render_template(cfg: Config, row: FileRow, target: Target,
                      tables: dict[str, pd.DataFrame]) -> tuple[bytes | None, int, list[Issue]]:
     from bridge.templating import render_file
 
-    assert target.template is not None
+    assert target.template is not None and target.format is not None
     records = {name: df.to_dict("records") for name, df in tables.items()}
     text = render_file(cfg.path(target.template),
                        {"tables": records, "source_name": row.path,
-                        "now": datetime.fromtimestamp(row.created)})
+                        "now": datetime.fromtimestamp(row.created)}, target.format)
     rows = sum(len(df) for df in tables.values())
+    if target.format == "xml":
+        bad = NOT_XML.search(text)
+        if bad is not None:
+            return None, rows, _not_xml(tables, bad.group(), target.template.name)
     try:
         return text.encode(target.template_encoding), rows, []
     except UnicodeEncodeError as exc:
@@ -91,3 +96,49 @@ def _render_template(cfg: Config, row: FileRow, target: Target,
         return None, rows, [Issue("unencodable", f"{char!r} cannot be written in "
                                   f"{target.template_encoding} ({target.template.name})",
                                   value=char)]
+
+
+#: What XML 1.0 cannot hold, even escaped: C0 controls but TAB, LF and CR, U+FFFE, U+FFFF,
+#: and lone surrogates. One such character makes the whole document unreadable.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+#: The same for Arrow's kernels (RE2); Arrow text is UTF-8, so it holds no surrogate.
+_NOT_XML_RE2 = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x{fffe}\x{ffff}]"
+
+
+def _not_xml(tables: dict[str, pd.DataFrame], found: str, template: str) -> list[Issue]:
+    """An issue on each row holding a character XML cannot carry; one issue on the whole
+    file when no row holds it (it came from a file name, or the template itself).
+
+    Only reached when the output holds such a character, so a clean output costs one
+    search of its text; the cells are then searched column by column with Arrow."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    issues: list[Issue] = []
+    for name, df in tables.items():
+        lines = (pa.array(df["_line"], from_pandas=True).to_pylist() if "_line" in df.columns
+                 else None)
+        for col in df.columns:
+            try:
+                cells = pa.array(df[col], from_pandas=True)
+            except (pa.ArrowException, TypeError, ValueError):
+                continue  # not text Arrow can hold: the whole-file issue below covers it
+            if not (pa.types.is_string(cells.type) or pa.types.is_large_string(cells.type)):
+                continue
+            hit = pc.fill_null(pc.match_substring_regex(cells, _NOT_XML_RE2), False)
+            for at in pc.indices_nonzero(hit).to_pylist():
+                value = str(cells[at].as_py())
+                char = NOT_XML.search(value)
+                line = None if lines is None or lines[at] is None else int(lines[at])
+                issues.append(Issue(
+                    "not-xml-character",
+                    f"{_codepoint(char.group() if char else found)} cannot be written in "
+                    f"XML ({template})", line, name, str(col), clip(value)))
+    if not issues:
+        issues.append(Issue("not-xml-character", f"{_codepoint(found)} cannot be written in "
+                            f"XML ({template}), and no row holds it", value=_codepoint(found)))
+    return issues
+
+
+def _codepoint(char: str) -> str:
+    return f"U+{ord(char):04X}"

@@ -24,13 +24,14 @@ from pathlib import Path
 
 from bridge.config import Config, Flow
 from bridge.engine import clock as clocks
-from bridge.engine.context import Outcome
+from bridge.engine.context import Outcome, private_dir
 from bridge.engine.pipeline import Pipeline
 from bridge.engine.readiness import Busy, ready
+from bridge.engine.retention import prune
 from bridge.errors import BridgeError, ConfigError, TransientError
 from bridge.ledger import FileRow, Ledger, Now, open_ledger
-from bridge.states import CHECKED, FAILED, RESUMABLE, RETRYING, WRITTEN
-from bridge.transport import Transport, UnsafeName, safe_name
+from bridge.states import CHECKED, RESUMABLE, RETRYING, WRITTEN
+from bridge.transport import Transport
 
 log = logging.getLogger("bridge.runner")
 
@@ -103,6 +104,7 @@ def run_pass(cfg: Config, *, flows: list[str] | None = None, dry_run: bool = Fal
     with run_lock(cfg.path(cfg.lock_file)):
         # Downloads left by a run that died: with the lock held, nobody else is writing.
         shutil.rmtree(cfg.path(cfg.work_dir) / "incoming", ignore_errors=True)
+        private_dir(cfg.path(cfg.work_dir))
         ledger = open_ledger(cfg.path(cfg.ledger))
         pipe = Pipeline(cfg, ledger, {}, None, reading(clock), full=full, connect=connect)
         try:
@@ -167,22 +169,23 @@ def _flow_pass(pipe: Pipeline, name: str, flow: Flow, dry_run: bool,
                                  f"{blocker.state}), whose outputs are not all written: "
                                  f"{when}")
             return
-    found, waiting = ready(pipe, name, flow, busy)
-    result.waiting += waiting
-    for entry, obs in found:
+    listing = ready(pipe, name, flow, busy)
+    result.waiting += listing.waiting
+    for entry, key, why in listing.refused:
+        if not dry_run:
+            note(pipe.refuse_name(name, entry, key, why))
+    for entry, obs in listing.ready:
         if should_stop():
             return
         if dry_run:
             note(Outcome(name, entry.name, "ready", message="would be taken"))
             continue
-        try:
-            safe_name(entry.name)
-        except UnsafeName as exc:
-            note(Outcome(name, entry.name, FAILED, message=str(exc)))
-            continue
         o = note(pipe.take(name, flow, entry, obs))
         if o is not None and o.state == RETRYING:
             return  # a server or a disk failed: the flow's other files wait for next pass
+    if not dry_run:
+        for p in prune(pipe, name, flow):
+            log.info("[%s] file %d: pruned its %s (%s)", p.flow, p.file_id, p.what, p.where)
 
 
 def _resumable(ledger: Ledger, flow: str, now: float) -> list[FileRow]:

@@ -15,7 +15,6 @@ download is compared with the listing before and after, and nothing ever moves.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +24,7 @@ from bridge.engine import moves
 from bridge.engine.context import Outcome
 from bridge.engine.tables import load_tracciato
 from bridge.errors import TransientError
+from bridge.files import own_folder
 from bridge.issues import Issue
 from bridge.states import DUPLICATE, FETCHED
 
@@ -52,9 +52,8 @@ def sha256_of(path: Path) -> str:
 
 
 def incoming(ctx: Context) -> Path:
-    folder = ctx.cfg.path(ctx.cfg.work_dir) / "incoming"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return folder
+    # Checked to be bridge's own folder, not a link planted in a work_dir with loose modes.
+    return own_folder(ctx.cfg.path(ctx.cfg.work_dir) / "incoming")
 
 
 def fetch(ctx: Context, row: FileRow, flow: Flow, obs: Observation | None
@@ -63,30 +62,17 @@ def fetch(ctx: Context, row: FileRow, flow: Flow, obs: Observation | None
     src = ctx.transport(flow.source.connection)
     folder = flow.source.folder
     assert row.held_as is not None
-    held = src.stat(folder, row.held_as)
+    held = hold(ctx, row, flow)
     if held is None:
         here = src.stat(folder, row.path)
-        if here is None or (here.size, here.mtime) != (row.size, row.mtime):
-            return _drop(ctx, row, "gone" if here is None else "waiting",
-                         "vanished before bridge took it" if here is None else
-                         "changed since it was listed: it waits until it is stable again")
-        try:
-            src.move(folder, row.path, folder, row.held_as)
-        except TransientError:
-            if src.stat(folder, row.held_as) is None:
-                if src.stat(folder, row.path) is None:
-                    return _drop(ctx, row, "gone", "vanished before bridge took it")
-                raise
-        faults.point("after-hold")
-        _hold_marker(ctx, row, flow)
-        held = src.stat(folder, row.held_as)
-        if held is None:
-            raise TransientError(f"{row.path} vanished as it was being taken")
+        return _drop(ctx, row, "gone" if here is None else "waiting",
+                     "vanished before bridge took it" if here is None else
+                     "changed since it was listed: it waits until it is stable again")
     if (held.size, held.mtime) != (row.size, row.mtime) and moves.give_back(ctx, row, flow):
         return _drop(ctx, row, "waiting", "changed since it was listed: it waits until it is "
                                           "stable again")
     tmp = incoming(ctx) / f"{row.id}.download"
-    src.download(folder, row.held_as, tmp)
+    src.download(folder, row.held_as, tmp, expect=held)  # the very file held, and no more
     got = tmp.stat().st_size
     if got != held.size:
         tmp.unlink()
@@ -108,6 +94,33 @@ def fetch(ctx: Context, row: FileRow, flow: Flow, obs: Observation | None
         ctx.ledger.mark_incomplete(row.flow, row.path, held.size, held.mtime)
         return _drop(ctx, row, "waiting", f"incomplete ({truncated}): it waits for the rest")
     return _keep(ctx, row, flow, tmp, truncated)
+
+
+def hold(ctx: Context, row: FileRow, flow: Flow) -> Entry | None:
+    """Rename a claimed file to its private name (if not done yet); what is held there, or
+    None when the listed file is no longer there as listed (nothing was taken)."""
+    src = ctx.transport(flow.source.connection)
+    folder = flow.source.folder
+    assert row.held_as is not None
+    held = src.stat(folder, row.held_as)
+    if held is not None:
+        return held
+    here = src.stat(folder, row.path)
+    if here is None or (here.size, here.mtime) != (row.size, row.mtime):
+        return None
+    try:
+        src.move(folder, row.path, folder, row.held_as)
+    except TransientError:
+        if src.stat(folder, row.held_as) is None:
+            if src.stat(folder, row.path) is None:
+                return None
+            raise
+    faults.point("after-hold")
+    _hold_marker(ctx, row, flow)
+    held = src.stat(folder, row.held_as)
+    if held is None:
+        raise TransientError(f"{row.path} vanished as it was being taken")
+    return held
 
 
 def fetch_in_place(ctx: Context, name: str, flow: Flow, entry: Entry, obs: Observation
@@ -171,10 +184,8 @@ def _keep(ctx: Context, row: FileRow, flow: Flow, tmp: Path, truncated: str | No
 
 
 def _into_work(ctx: Context, row: FileRow, tmp: Path) -> None:
-    work = ctx.work(row.id)
-    work.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(tmp, 0o600)
-    tmp.replace(work / "source")
+    # ``tmp`` was made private (0600) by the download; the rename never follows a link.
+    tmp.replace(own_folder(ctx.work(row.id)) / "source")
 
 
 def _drop(ctx: Context, row: FileRow, state: str, why: str) -> Outcome:
@@ -208,9 +219,10 @@ def _done_file_disagrees(ctx: Context, row: FileRow, flow: Flow, data: Path) -> 
     marker = incoming(ctx) / f"{row.id}.marker"
     src = ctx.transport(flow.source.connection)
     name = row.held_as + moves.MARKER_SUFFIX
-    if src.stat(flow.source.folder, name) is None:
+    there = src.stat(flow.source.folder, name)
+    if there is None:
         return "the done-file is missing: waiting"
-    src.download(flow.source.folder, name, marker)
+    src.download(flow.source.folder, name, marker, expect=there)
     said = marker.read_text(encoding="ascii", errors="replace").strip().split()
     marker.unlink()
     expected = str(data.stat().st_size) if rule.done_content == "size" else sha256_of(data)

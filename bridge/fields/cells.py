@@ -3,13 +3,13 @@
 :func:`arrow_type` says which type each field decodes to. Each check of
 :mod:`bridge.fields` flags rows with a boolean mask; the :class:`Collector` keeps the
 masks and builds one :class:`BadCells` at the end, so a column of a million good cells
-costs no Python work per cell. Only bad cells are turned into Python strings, and a file
-full of them is refused anyway.
+costs no Python work per cell. Bad cells become Python strings only when read, and a
+report reads only the first ones of a file (:mod:`bridge.tally`).
 """
 
 from __future__ import annotations
 
-import dataclasses
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -64,32 +64,93 @@ def arrow_type(field: FieldSpec) -> pa.DataType:
     raise ValueError(f"field {field.name!r}: a {kind} field has no values")
 
 
-@dataclass
 class BadCells:
-    """The bad cells of one column: parallel lists, one entry per problem.
+    """The bad cells of one column: one entry per problem, built only when asked for.
 
-    ``rows`` are 0-based indices into the column (a row may appear more than once when
-    it breaks several rules); ``values`` hold the raw cell text as received, ``messages``
-    a plain sentence naming the value and what was expected.
+    ``rows`` are 0-based indices into the column, sorted (a row may appear more than once
+    when it breaks several rules). ``codes``, ``values`` (the raw cell text as received)
+    and ``messages`` (a plain sentence naming the value and what was expected) are lists
+    parallel to ``rows``, made on first use: a column of a million bad cells costs no
+    Python string until somebody reads them, and :meth:`pick` makes only a few.
     """
 
-    rows: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    codes: list[str] = dataclasses.field(default_factory=list)
-    values: list[str | None] = dataclasses.field(default_factory=list)
-    messages: list[str] = dataclasses.field(default_factory=list)
+    def __init__(self, entries: list[_Entry] | None = None,
+                 raw: pa.Array | Callable[[], pa.Array] | None = None) -> None:
+        self._entries = entries or []
+        self._raw = raw
+        self._all: tuple[list[str | None], list[str]] | None = None
+        if not self._entries:
+            self.rows = np.empty(0, dtype=np.int64)
+            self._entry = self._at = np.empty(0, dtype=np.int64)
+            return
+        rows = np.concatenate([e.rows for e in self._entries])
+        entry = np.repeat(np.arange(len(self._entries)), [len(e.rows) for e in self._entries])
+        at = np.concatenate([np.arange(len(e.rows)) for e in self._entries])
+        # In the order checks ran within one row: a stable sort.
+        order = np.argsort(rows, kind="stable")
+        self.rows = rows[order].astype(np.int64)
+        self._entry, self._at = entry[order], at[order]
 
     def __len__(self) -> int:
-        return len(self.codes)
+        return len(self.rows)
 
     def __bool__(self) -> bool:
-        return len(self.codes) > 0
+        return len(self.rows) > 0
+
+    @property
+    def codes(self) -> list[str]:
+        return self.codes_at(np.arange(len(self)))
+
+    def codes_at(self, positions: np.ndarray) -> list[str]:
+        return [self._entries[k].code for k in self._entry[positions].tolist()]
+
+    @property
+    def values(self) -> list[str | None]:
+        return self._every()[0]
+
+    @property
+    def messages(self) -> list[str]:
+        return self._every()[1]
+
+    def _every(self) -> tuple[list[str | None], list[str]]:
+        if self._all is None:
+            self._all = self.pick(np.arange(len(self)))
+        return self._all
+
+    def code_counts(self, positions: np.ndarray) -> Counter[str]:
+        """How many of the entries at ``positions`` have each code."""
+        per_entry = np.bincount(self._entry[positions], minlength=len(self._entries))
+        out: Counter[str] = Counter()
+        for e, n in zip(self._entries, per_entry.tolist(), strict=True):
+            if n:
+                out[e.code] += n
+        return out
+
+    def pick(self, positions: np.ndarray) -> tuple[list[str | None], list[str]]:
+        """The raw values and the messages of the entries at ``positions``, in that order."""
+        n = len(positions)
+        values: list[str | None] = [None] * n
+        messages: list[str] = [""] * n
+        entry = self._entry[positions]
+        for k in np.unique(entry).tolist():
+            mine = np.flatnonzero(entry == k)
+            e = self._entries[k]
+            rows = pa.array(self.rows[positions[mine]])
+            raw = self._raw() if callable(self._raw) else self._raw
+            assert raw is not None  # there are entries, so there is a column
+            self._raw = raw
+            shown = raw if e.shown is None else e.shown
+            for j, value, message in zip(mine.tolist(), raw.take(rows).to_pylist(),
+                                         _messages(e.template, shown.take(rows)), strict=True):
+                values[j], messages[j] = value, message
+        return values, messages
 
 
 @dataclass
 class _Entry:
     rows: np.ndarray
     code: str
-    shown: pa.Array
+    shown: pa.Array | None  # the whole column the message quotes; None: the raw cells
     template: str
 
 
@@ -127,8 +188,8 @@ class Collector:
         rows = np.flatnonzero(flags)
         if len(rows):
             self._flagged |= flags
-            picked = (self.raw if shown is None else shown).take(pa.array(rows))
-            self._entries.append(_Entry(rows, code, picked, template))
+            # The columns are kept, not the cells: only the cells reported are taken.
+            self._entries.append(_Entry(rows, code, shown, template))
         return flags
 
     @property
@@ -140,21 +201,7 @@ class Collector:
         """All entries, ordered by row (in the order checks ran within one row)."""
         if not self._entries:
             return BadCells()
-        rows = np.concatenate([e.rows for e in self._entries])
-        codes: list[str] = []
-        values: list[str | None] = []
-        messages: list[str] = []
-        for e in self._entries:
-            codes.extend([e.code] * len(e.rows))
-            values.extend(self.raw.take(pa.array(e.rows)).to_pylist())
-            messages.extend(_messages(e.template, e.shown))
-        order = np.argsort(rows, kind="stable")
-        return BadCells(
-            rows=rows[order].astype(np.int64),
-            codes=[codes[i] for i in order],
-            values=[values[i] for i in order],
-            messages=[messages[i] for i in order],
-        )
+        return BadCells(self._entries, self._raw)
 
 
 def _messages(template: str, shown: pa.Array) -> list[str]:

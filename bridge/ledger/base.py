@@ -48,6 +48,7 @@ class FileRow:
     held_as: str | None = None  # the private name at the source while bridge holds it
     approved: bool = False
     next_try: float | None = None
+    kept_at: str | None = None  # where its bytes are kept once finished: archive, quarantine
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,11 @@ class Ledger(Protocol):
               now: float) -> FileRow:
         """A row for a file about to be taken, with its private name, before any move."""
         ...
+    def refuse(self, flow: str, path: str, size: int, mtime: float, issue: Issue,
+               run_id: int | None, now: float) -> FileRow:
+        """A file refused before it is taken (a name bridge cannot handle): recorded
+        rejected, with its issue, in one transaction."""
+        ...
     def drop_claim(self, file_id: int) -> None:
         """Forget a claim that took nothing (the file vanished or changed first)."""
         ...
@@ -139,6 +145,7 @@ class Ledger(Protocol):
         does not allow it) and record the event."""
         ...
     def get(self, file_id: int) -> FileRow: ...
+    def set_kept(self, file_id: int, where: str | None) -> None: ...
     def files(self, *, flow: str | None = None, states: frozenset[str] | None = None,
               since: float | None = None, last: int | None = None) -> list[FileRow]: ...
     def events(self, file_id: int) -> list[Event]: ...
@@ -157,6 +164,17 @@ class Ledger(Protocol):
     def rename_output(self, output_id: int, make: Callable[[Callable[[str], int]], str]
                       ) -> OutputRow:
         """Give a planned output another name (``if_exists: next``)."""
+        ...
+
+    # retention: what of a finished file may be deleted, and what was
+    def prunable(self, flow: str, what: str, before: float, states: frozenset[str],
+                 limit: int) -> list[FileRow]:
+        """Files of ``flow`` in ``states``, finished before ``before``, whose ``what``
+        (``work`` or ``kept``) is not pruned yet, oldest first."""
+        ...
+    def mark_pruned(self, file_id: int, what: str, now: float) -> None: ...
+    def forget_values(self, file_id: int) -> None:
+        """Drop the sender's values quoted in a file's issues (personal data)."""
         ...
 
     # rows and money in and out, for reconciliation

@@ -70,4 +70,12 @@ MIGRATIONS: list[str] = [
     DROP INDEX outputs_name;
     CREATE INDEX outputs_name ON outputs(folder, name);
     """,
+    # 7: where a finished file's bytes are kept (archive or quarantine), and what the
+    # retention policy has pruned of it
+    """
+    ALTER TABLE files ADD COLUMN kept_at TEXT;
+    ALTER TABLE files ADD COLUMN pruned_work REAL;
+    ALTER TABLE files ADD COLUMN pruned_kept REAL;
+    CREATE INDEX files_updated ON files(flow, state, updated);
+    """,
 ]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.errors import ConfigError, TransientError
-from bridge.issues import Issue
+from bridge.issues import CODES, Issue
 from bridge.ledger.base import (
     CLAIM_PREFIX,
     Event,
@@ -34,7 +34,7 @@ from bridge.states import ALL, CLAIMED, allowed
 MAX_ISSUES = 1000
 
 _FILE_COLS = ("id, flow, path, size, sha256, state, attempts, issues, reason, replay_of, run_id, "
-              "created, updated, mtime, held_as, approved, next_try")
+              "created, updated, mtime, held_as, approved, next_try, kept_at")
 _FILE_FIELDS = [f.strip() for f in _FILE_COLS.split(",")]
 _OUT_COLS = "id, file_id, target, folder, name, sha256, rows, state"
 
@@ -131,6 +131,21 @@ class SqliteLedger(ReadinessStore):
                        (file_id, CLAIMED, now, f"{size} bytes"))
         return self.get(file_id)
 
+    def refuse(self, flow: str, path: str, size: int, mtime: float, issue: Issue,
+               run_id: int | None, now: float) -> FileRow:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO files (flow, path, size, sha256, state, run_id, created, updated, "
+                "mtime, issues, reason) VALUES (?, ?, ?, '', 'rejected', ?, ?, ?, ?, 1, ?)",
+                (flow, path, size, run_id, now, now, mtime, issue.code))
+            file_id = int(cur.lastrowid or 0)
+            db.execute("INSERT INTO events (file_id, state, at, detail) VALUES (?, ?, ?, ?)",
+                       (file_id, "rejected", now, f"{issue.code}: {issue.message}"))
+            db.execute("INSERT INTO issues (file_id, line, record, field, code, value, message) "
+                       "VALUES (?, NULL, NULL, NULL, ?, ?, ?)",
+                       (file_id, issue.code, issue.value, issue.message))
+        return self.get(file_id)
+
     def drop_claim(self, file_id: int) -> None:
         with self._tx() as db:
             row = db.execute("SELECT state, sha256 FROM files WHERE id = ?",
@@ -200,6 +215,32 @@ class SqliteLedger(ReadinessStore):
         if not row:
             raise KeyError(file_id)
         return _file(row[0])
+
+    def set_kept(self, file_id: int, where: str | None) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE files SET kept_at = ? WHERE id = ?", (where, file_id))
+
+    def prunable(self, flow: str, what: str, before: float, states: frozenset[str],
+                 limit: int) -> list[FileRow]:
+        column = {"work": "pruned_work", "kept": "pruned_kept"}[what]
+        rows = self._read(
+            f"SELECT {_FILE_COLS} FROM files WHERE flow = ? AND {column} IS NULL AND "
+            f"updated < ? AND state IN ({', '.join('?' * len(states))}) ORDER BY updated "
+            "LIMIT ?", (flow, before, *sorted(states), limit))
+        return [_file(r) for r in rows]
+
+    def mark_pruned(self, file_id: int, what: str, now: float) -> None:
+        column = {"work": "pruned_work", "kept": "pruned_kept"}[what]
+        with self._tx() as db:
+            db.execute(f"UPDATE files SET {column} = ? WHERE id = ?", (now, file_id))
+
+    def forget_values(self, file_id: int) -> None:
+        # Messages quote values too: each becomes its code's plain meaning.
+        with self._tx() as db:
+            rows = db.execute("SELECT id, code FROM issues WHERE file_id = ?",
+                              (file_id,)).fetchall()
+            db.executemany("UPDATE issues SET value = NULL, message = ? WHERE id = ?",
+                           [(CODES.get(code, code), i) for i, code in rows])
 
     def files(self, *, flow: str | None = None, states: frozenset[str] | None = None,
               since: float | None = None, last: int | None = None) -> list[FileRow]:

@@ -1,9 +1,11 @@
 """Find and load tracciati from YAML, reporting mistakes with their file and location.
 
 Tracciati live in folders laid out as ``<root>/<system>/<name>.yaml`` and are named
-``system/name``. The roots searched, in order: folders given by the caller, the folders in
-``$BRIDGE_TRACCIATI`` (separated by ``os.pathsep``), ``./tracciati`` and the ``tracciati``
-folder shipped beside the package.
+``system/name``. The roots searched, in order: folders given by the caller (``--tracciati``,
+the ``tracciati:`` list of bridge.yaml), the folders in ``$BRIDGE_TRACCIATI`` (separated by
+``os.pathsep``) and the ``tracciati`` folder shipped beside the package. Never the current
+directory: a layout decides what bridge writes, and a stray ``tracciati`` folder wherever
+cron happens to start must not replace a shipped one.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def search_roots(extra: Iterable[Path | str] = ()) -> list[Path]:
     roots = [Path(p) for p in extra]
     env = os.environ.get("BRIDGE_TRACCIATI", "")
     roots += [Path(p) for p in env.split(os.pathsep) if p]
-    roots += [Path.cwd() / "tracciati", SHIPPED]
+    roots.append(SHIPPED)
     seen: list[Path] = []
     for r in roots:
         if r.is_dir() and r.resolve() not in {s.resolve() for s in seen}:

@@ -4,12 +4,13 @@ An expression is either the name of a field (a column, taken as it is, without a
 a jinja2 expression run in an immutable sandbox with the row's fields as variables. Jinja
 is compiled once per expression; only rows of a column go through Python. Money stays
 exact: decimals reach jinja as :class:`decimal.Decimal`, and a literal such as ``1.22`` is
-read as a Decimal too, never as a float.
+read as a Decimal too, never as a float. What an expression may build, and what one
+evaluation may cost, is bounded (:mod:`bridge.steps.limits`): the rows are not the
+operator's, and must not make the operator's expression run away.
 """
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -20,33 +21,31 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
-from jinja2.exceptions import SecurityError
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bridge.errors import ConfigError
+from bridge.steps import limits
 
-#: The largest string or list a `*` may build, and the largest power `**` may raise to:
-#: the sandbox stops code from escaping, these stop an expression from eating the memory.
-MAX_REPEAT = 1_000_000
-MAX_POWER = 1_000
 CENT = Decimal("0.01")
 _NOT_DIGIT = re.compile(r"[^0-9]")
+#: Values every name is given in turn when an expression is compiled: an expression that
+#: breaks a bound on such small values breaks it on every row, and is a mistake.
+_PROBES: tuple[object, ...] = ("", 2)
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
+    """The sandbox, with every operation that may build much checked by :mod:`limits`."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
-        if operator_ == "**":
-            if isinstance(right, int | Decimal) and abs(right) > MAX_POWER:  # type: ignore[operator]
-                raise SecurityError(f"power {right} is larger than {MAX_POWER}")
-            return left**right
-        for seq, times in ((left, right), (right, left)):
-            if (isinstance(seq, str | list | tuple) and isinstance(times, int)
-                    and len(seq) * times > MAX_REPEAT):
-                raise SecurityError(f"a repetition longer than {MAX_REPEAT} items")
-        return operator.mul(left, right)
+        return limits.binop(operator_, left, right, self.binop_table[operator_])
+
+    def call(__self, __context: Any, __obj: Any, *args: Any,
+             **kwargs: Any) -> Any:
+        args = limits.before_call(__obj, args, kwargs)
+        return limits.checked(super().call(__context, __obj, *args, **kwargs))
 
 
 def _keep_none(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -98,6 +97,8 @@ def to_int(value: Any) -> int:
     assert d is not None
     if d != d.to_integral_value():
         raise ValueError(f"{value!r} is not a whole number")
+    if d.adjusted() > limits.MAX_INT_BITS * 3 // 10:  # digits: a sender's 1E999999 stays Decimal
+        raise ValueError(f"{value!r} has too many digits")
     return int(d)
 
 
@@ -128,6 +129,8 @@ def _environment() -> _Sandbox:
         "default": _default,
         "d": _default,
     })
+    env.filters = {name: limits.guard_filter(name, fn) for name, fn in env.filters.items()}
+    del env.globals["lipsum"]  # text of any length, and of no use to a flow
     return env
 
 
@@ -163,10 +166,15 @@ def _decimal_of(const: nodes.Const) -> nodes.Filter:
 
 @dataclass(frozen=True)
 class Failure:
-    """One row an expression could not compute: its position and the error, for an issue."""
+    """One row an expression could not compute: its position and the error, for an issue.
+    Row :data:`WHOLE`: the evaluation was stopped (its budget spent), and no row is to be
+    trusted: an issue of the whole file."""
 
     row: int
     error: str
+
+
+WHOLE = -1
 
 
 @dataclass
@@ -187,21 +195,26 @@ class Expression:
         if self.column is not None:
             return table.column(self.column), []
         columns = [name for name in self.names if name in table.column_names]
+        budget = limits.Budget(n, _text_read(table, columns))
         if not columns:
             # Same value on every row: computed once, and failing on every row alike.
             value = self.run({k: v for k, v in variables.items() if k in self.names})
             if isinstance(value, Exception):
                 error = f"{type(value).__name__}: {value}"
                 return pa.nulls(n), [Failure(i, error) for i in range(n)]
+            if isinstance(value, str) and len(value) * n > budget.text:
+                return pa.nulls(n), [Failure(WHOLE, f"{len(value):,} characters on each of "
+                                                    f"{n:,} rows is more than allowed")]
             return to_array([value] * n), []
-        fast = self._vectorised(table, variables, columns)
+        fast = self._vectorised(table, variables, columns, budget)
         if fast is not None:
             return fast
-        out, failures = self._per_row(table, variables, columns)
+        out, failures = self._per_row(table, variables, columns, budget)
         return to_array(out), failures
 
     def _vectorised(
-        self, table: pa.Table, variables: Mapping[str, object], columns: list[str]
+        self, table: pa.Table, variables: Mapping[str, object], columns: list[str],
+        budget: limits.Budget,
     ) -> tuple[pa.Array | pa.ChunkedArray, list[Failure]] | None:
         """Arrow kernels for the rows without nulls, jinja for the others; None: all jinja."""
         from bridge.steps.vector import Fallback, vectorise
@@ -220,19 +233,22 @@ class Expression:
         rows = pc.indices_nonzero(missing)
         if len(rows) == 0:
             return values, []
-        out, failures = self._per_row(table.take(rows), variables, columns)
+        out, failures = self._per_row(table.take(rows), variables, columns, budget)
         try:
             patch = pa.array(out, values.type)
         except (pa.ArrowException, TypeError, ValueError):
             return None
         where = rows.to_pylist()
-        failures = [Failure(where[f.row], f.error) for f in failures]
+        failures = [f if f.row == WHOLE else Failure(where[f.row], f.error) for f in failures]
         mask = pc.fill_null(missing, False)
         return pc.replace_with_mask(_flat(values), _flat(mask), patch), failures
 
     def _per_row(
-        self, table: pa.Table, variables: Mapping[str, object], columns: list[str]
+        self, table: pa.Table, variables: Mapping[str, object], columns: list[str],
+        budget: limits.Budget | None = None,
     ) -> tuple[list[object], list[Failure]]:
+        if budget is None:
+            budget = limits.Budget(table.num_rows, _text_read(table, columns))
         values = [table.column(name).to_pylist() for name in columns]
         base = {k: v for k, v in variables.items() if k in self.names}
         out: list[object] = []
@@ -243,6 +259,13 @@ class Expression:
                 failures.append(Failure(i, f"{type(result).__name__}: {result}"))
                 result = None
             out.append(result)
+            stop = budget.spend(result)
+            if stop is not None:
+                # The rows left are not computed: none of them may be written.
+                failures.append(Failure(WHOLE, f"stopped at row {i + 1} of {table.num_rows}: "
+                                               f"{stop}"))
+                out.extend([None] * (table.num_rows - len(out)))
+                break
         return out, failures
 
     def run(self, env_vars: dict[str, object]) -> object:
@@ -252,7 +275,7 @@ class Expression:
             context = template.new_context(env_vars)
             for _ in template.root_render_func(context):
                 pass
-            result = context.vars["result"]
+            result = limits.checked(context.vars["result"])
             if isinstance(result, Undefined):
                 result._fail_with_undefined_error()
         except Exception as exc:  # any error of one row's data becomes an issue
@@ -264,7 +287,8 @@ def compile_expression(
     source: str, columns: Iterable[str], where: str, variables: Iterable[str] = (),
     table: str = "",
 ) -> Expression:
-    """Compile once; unknown names and syntax errors are configuration mistakes."""
+    """Compile once; unknown names, syntax errors and expressions that break a bound of
+    :mod:`limits` by themselves (on any small value) are configuration mistakes."""
     known = set(columns)
     if source in known:
         return Expression(source, source, (source,))
@@ -288,7 +312,25 @@ def compile_expression(
     assert isinstance(template, nodes.Template)
     template.set_environment(env)
     code = env.from_string(template)
-    return Expression(source, None, tuple(names), code, assign.node)
+    expression = Expression(source, None, tuple(names), code, assign.node)
+    fields = [n for n in names if n in known]  # not the globals (range, dict...)
+    for probe in _PROBES:
+        failed = expression.run(dict.fromkeys(fields, probe))
+        if isinstance(failed, limits.LimitError):
+            raise ConfigError(f"{where}: expression {source!r} has no bound: {failed} (with "
+                              f"every field {probe!r}); see the limits in docs/steps.md")
+    return expression
+
+
+def _text_read(table: pa.Table, columns: list[str]) -> int:
+    """Characters of text the columns hold: an evaluation may build more text the more it
+    reads."""
+    total = 0
+    for name in columns:
+        col = table.column(name)
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            total += int(pc.sum(pc.utf8_length(col)).as_py() or 0)
+    return total
 
 
 def _flat(values: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -83,10 +83,17 @@ def dedupe(work: Work, args: spec.DedupeArgs) -> None:
 
 
 def business_keys(table: pa.Table, fields: list[str]) -> pa.ChunkedArray | pa.Array:
-    """The business key of each row as text: fields joined by '|', null if all are null."""
+    """The business key of each row as text, null if all its fields are null: one field as
+    it is; several joined by ``|``, each with ``\\`` and ``|`` escaped by a ``\\``.
+
+    Escaped, ``a|b`` + ``c`` and ``a`` + ``b|c`` are two keys, not one (a sender could
+    otherwise make an order look sent). Parts without ``|`` or ``\\`` come out exactly as
+    the plain join the ledgers already hold, so nothing sent before is sent again."""
     parts = [pc.cast(table.column(f), pa.string()) for f in fields]
     if len(parts) == 1:
         return parts[0]
+    parts = [pc.replace_substring(pc.replace_substring(p, "\\", "\\\\"), "|", "\\|")
+             for p in parts]
     joined = pc.binary_join_element_wise(*[pc.fill_null(p, "") for p in parts], "|")
     all_null = pc.and_kleene(*[pc.is_null(p) for p in parts[:2]])
     for p in parts[2:]:

@@ -128,6 +128,24 @@ def _scalar(value: object) -> pa.Scalar:
     raise Fallback(f"a {type(value).__name__} value")
 
 
+def _replaced_within_limits(value: Any, old: str, new: str) -> None:
+    """A replacement that lengthens the text is computed here only when no row, nor all the
+    rows together, would go past the bounds of :mod:`bridge.steps.limits`; otherwise the
+    rows go through jinja, which refuses those that would."""
+    from bridge.steps.limits import MAX_TEXT, TEXT_BUDGET
+
+    if len(new) <= len(old):
+        return
+    if not old:
+        raise Fallback("a replacement of the empty text")
+    grown = pc.add(pc.utf8_length(value),
+                   pc.multiply(pc.count_substring(value, old), len(new) - len(old)))
+    if isinstance(grown, pa.Scalar):
+        grown = pa.array([grown.as_py()])
+    if (pc.max(grown).as_py() or 0) > MAX_TEXT or (pc.sum(grown).as_py() or 0) > TEXT_BUDGET:
+        raise Fallback("a replacement past the bounds")
+
+
 def _filter(node: nodes.Filter, table: pa.Table, variables: Mapping[str, object]) -> Any:
     if node.kwargs or node.dyn_args or node.dyn_kwargs:
         raise Fallback("filter with keyword arguments")
@@ -148,6 +166,7 @@ def _filter(node: nodes.Filter, table: pa.Table, variables: Mapping[str, object]
         return (pc.ascii_upper if node.name == "upper" else pc.ascii_lower)(value)
     if node.name == "replace" and len(args) == 2 and _string(kind) and all(
             isinstance(a, str) for a in args):
+        _replaced_within_limits(value, args[0], args[1])
         return pc.replace_substring(value, args[0], args[1])
     if node.name == "truncate" and len(args) == 1 and _string(kind) and isinstance(
             args[0], int) and args[0] >= 0:

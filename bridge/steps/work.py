@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from bridge.errors import ConfigError
 from bridge.issues import Issue, clip
-from bridge.steps.expr import Expression, Failure, compile_expression
+from bridge.steps.expr import WHOLE, Expression, Failure, compile_expression
 
 if TYPE_CHECKING:
     from bridge.steps.context import StepContext
@@ -76,11 +76,12 @@ class Work:
             return
         lines = self.lines(table)
         for f in failures:
+            whole = f.row == WHOLE  # stopped: no row of the table is to be trusted
             self.issues.append(Issue(
                 "bad-expression",
                 f"{self.where}: {target} = {expr.source!r} failed: {f.error}",
-                None if lines is None else lines[f.row], name, target,
-                clip(_inputs(table, expr, f.row)),
+                None if lines is None or whole else lines[f.row], name, target,
+                None if whole else clip(_inputs(table, expr, f.row)),
             ))
 
     def lines(self, table: pa.Table) -> list[int | None] | None:

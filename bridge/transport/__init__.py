@@ -5,29 +5,42 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bridge.transport.base import Entry, TargetExists, Transport, UnsafeName, matches, safe_name
+from bridge.transport.base import (
+    Entry,
+    Refused,
+    TargetExists,
+    Transport,
+    UnsafeName,
+    matches,
+    safe_name,
+)
 
 if TYPE_CHECKING:
     from bridge.config import Config
 
-__all__ = ["Entry", "TargetExists", "Transport", "UnsafeName", "connect", "matches", "safe_name"]
+__all__ = ["Entry", "Refused", "TargetExists", "Transport", "UnsafeName", "connect", "matches",
+           "safe_name"]
 
 
 def connect(cfg: Config, name: str) -> Transport:
     """An open transport for the named connection ("local" is the config's folder)."""
     from bridge.config import FtpConnection, LocalConnection, SftpConnection
+    from bridge.files import KEY_FILE, TempNames
 
     conn = cfg.connection(name)
+    # The key of local temporary names lives in the private work area, so that a run
+    # finds what a killed run left, and nobody else can tell the names in advance.
+    names = TempNames(cfg.path(cfg.work_dir) / KEY_FILE)
     if isinstance(conn, LocalConnection):
         from bridge.transport.local import LocalTransport
 
-        return LocalTransport(cfg.path(conn.root))
+        return LocalTransport(cfg.path(conn.root), names=names)
     if isinstance(conn, SftpConnection):
         from bridge.transport.sftp import SftpTransport
 
-        return SftpTransport(name, conn, cfg.path)
+        return SftpTransport(name, conn, cfg.path, names=names)
     if isinstance(conn, FtpConnection):
         from bridge.transport.ftp import FtpTransport
 
-        return FtpTransport(name, conn, cfg.path)
+        return FtpTransport(name, conn, cfg.path, names=names)
     raise AssertionError(conn)

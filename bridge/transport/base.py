@@ -4,14 +4,19 @@ Every transport lists a folder with sizes and mtimes in one call, downloads a fi
 local work area, uploads under a temporary name then renames (never overwriting a file that
 is there), moves files on the server and deletes them. Failures of the connection or the disk
 raise :class:`bridge.errors.TransientError` (retry later); a name that tries to leave its
-folder raises :class:`UnsafeName`.
+folder raises :class:`UnsafeName`; a file that cannot be taken as it is (a link, a FIFO or a
+device where a file was listed, another file than the one listed, a file the server lists but
+will not serve) raises :class:`Refused`.
+
+Temporary names are unguessable (``.NAME.<random>.part``, see :mod:`bridge.files`) and made
+exclusively wherever the protocol can say so, so nothing planted under them is ever followed.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -28,20 +33,39 @@ class TargetExists(TransientError):
     """The final name is taken by a file bridge did not write; nothing was overwritten."""
 
 
+class Refused(BridgeError):
+    """This file cannot be taken as it is: a link, a FIFO or a device where a file was
+    listed, another file than the one listed, or a file the server lists but refuses to
+    serve. Not transient (the same file is refused again) and not the configuration: an
+    issue on that file."""
+
+    exit_code = 1
+
+
 @dataclass(frozen=True)
 class Entry:
     name: str
     size: int
     mtime: float
+    #: (device, inode) of a local file: what a download checks it opened. Not compared:
+    #: two listings of a file that did not change are equal entries.
+    identity: tuple[int, int] | None = field(default=None, compare=False)
 
 
 class Transport(Protocol):
     def list(self, folder: str) -> list[Entry]: ...
     def stat(self, folder: str, name: str) -> Entry | None: ...
-    def download(self, folder: str, name: str, dest: Path) -> None: ...
-    def upload(self, src: Path, folder: str, name: str) -> None:
+    def download(self, folder: str, name: str, dest: Path, expect: Entry | None = None
+                 ) -> None:
+        """Copy ``folder/name`` to ``dest``, a path of bridge's own (what is there is
+        replaced; a link there is replaced, never followed). With ``expect`` (what list or
+        stat said of it), at most ``expect.size + 1`` bytes are copied (enough to see it
+        grew, never a full disk) and a local file must be the very one listed."""
+        ...
+    def upload(self, src: Path, folder: str, name: str, mode: int | None = None) -> None:
         """Write ``src`` as ``folder/name`` under a temporary name, then rename it; if the
-        name exists, raise :class:`TargetExists` and leave it untouched."""
+        name exists, raise :class:`TargetExists` and leave it untouched. ``mode`` gives the
+        file those permission bits (default: the server's usual mode for a new file)."""
         ...
     def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None: ...
     def delete(self, folder: str, name: str) -> None: ...
@@ -58,11 +82,6 @@ def safe_name(name: str) -> str:
     except UnicodeEncodeError:
         raise UnsafeName(f"refused file name {name!r}: not valid UTF-8") from None
     return name
-
-
-def temp_name(name: str) -> str:
-    """The name a file is written under before its rename: hidden, and never taken as ready."""
-    return f".{name}.part"
 
 
 def matches(name: str, patterns: list[str], ignore: list[str]) -> bool:

@@ -11,37 +11,47 @@ FTPS is explicit (AUTH TLS before the password is sent, then PROT P for data), a
 certificate is verified, against ``ca_file`` when given. Data connections are always passive
 unless the configuration says ``passive: false``.
 
-Names travel on the wire as bytes: the control channel is read and written as latin-1 (which
-maps every byte to one character and back), and names are turned to and from UTF-8 here, with
-``surrogateescape`` so that a name in another code page still round-trips. ``OPTS UTF8 ON`` is
-sent to servers that offer it, for the few that only speak UTF-8 once asked.
+Names travel on the wire as bytes (see :mod:`bridge.transport.ftp_lines`). ``OPTS UTF8 ON``
+is sent to servers that offer it, for the few that only speak UTF-8 once asked.
 
 FTP has no rename that refuses to overwrite, so an upload checks that the final name is free
 (MLST or SIZE) just before RNTO. Another client creating that name between the check and the
 rename would be overwritten; that window is a few milliseconds, and bridge's own writers never
-share a target name, since output names are fixed in the ledger first.
+share a target name, since output names are fixed in the ledger first. FTP has no exclusive
+create either: STOR writes through whatever is under a name. So the temporary name is new and
+unguessable for every try (``.NAME.<random>.part``): nobody can have put anything under it.
+
+Plain FTP sends the password and the files in clear: every connection logs a warning. A file
+the server lists but refuses to send (a permanent 550 on RETR of a file that is there) is
+:class:`Refused`; a 550 on a file that is gone stays a failure to retry.
 """
 
 from __future__ import annotations
 
 import builtins
-import calendar
 import contextlib
 import ftplib
 import logging
 import os
 import posixpath
 import random
-import re
 import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from bridge import faults
+from bridge import faults, files
 from bridge.errors import ConfigError, TransientError
-from bridge.transport.base import Entry, TargetExists, safe_name, temp_name
+from bridge.files import NameTaken, TempNames, temp_name
+from bridge.transport.base import Entry, Refused, TargetExists, safe_name
+from bridge.transport.ftp_lines import WIRE
+from bridge.transport.ftp_lines import facts as _facts
+from bridge.transport.ftp_lines import mtime as _mtime
+from bridge.transport.ftp_lines import parse_list_line as _parse_list_line
+from bridge.transport.ftp_lines import text_of as _text
+from bridge.transport.ftp_lines import unwire as _unwire
+from bridge.transport.ftp_lines import wire as _wire
 
 if TYPE_CHECKING:
     from bridge.config import FtpConnection
@@ -49,24 +59,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 BLOCK = 1 << 16
-WIRE = "latin-1"
-CHARSET = "utf-8"
 #: Errors after which the control connection cannot be trusted: open a new one.
 DROPPED = (OSError, EOFError, ftplib.error_temp, ftplib.error_reply, ftplib.error_proto)
 
-# `ls -l` style: mode, links, owner, [group], size, month, day, time-or-year, name.
-UNIX_LINE = re.compile(r"^(?P<kind>[-dlbcps])\S*\s+(?:.*?\s)?(?P<size>\d+)\s+"
-                       r"(?P<mon>[A-Za-z]{3})\s+(?P<day>\d{1,2})\s+"
-                       r"(?P<when>\d{1,2}:\d{2}|\d{4})\s(?P<name>.+)$")
-# IIS "DOS" style: 01-31-24  10:30AM  <DIR>|size  name
-DOS_LINE = re.compile(r"^(?P<date>\d{2}-\d{2}-\d{2,4})\s+(?P<time>\d{1,2}:\d{2}[AaPp][Mm])\s+"
-                      r"(?P<size><DIR>|\d+)\s+(?P<name>.+)$")
-MONTHS = "janfebmaraprmayjunjulaugsepoctnovdec"
+
+
+class _Enough(Exception):
+    """A download has all the bytes it may take."""
 
 
 class FtpTransport:
-    def __init__(self, name: str, conn: FtpConnection, resolve: Callable[[Path], Path]) -> None:
+    def __init__(self, name: str, conn: FtpConnection, resolve: Callable[[Path], Path], *,
+                 names: TempNames | None = None) -> None:
         self.name = name
+        self.names = names or TempNames()
         self.conn = conn
         self.resolve = resolve
         # A short timeout marks a fast-moving setup; it also keeps the pause before a
@@ -88,45 +94,82 @@ class FtpTransport:
         return self._op(f"stat {folder}/{name}",
                         lambda ftp: self._stat(ftp, self._path(folder, name)))
 
-    def download(self, folder: str, name: str, dest: Path) -> None:
+    def download(self, folder: str, name: str, dest: Path, expect: Entry | None = None
+                 ) -> None:
         safe_name(name)
-        tmp = dest.with_name(dest.name + ".part")
+        most = None if expect is None else expect.size + 1
 
         def get(ftp: ftplib.FTP) -> None:
-            with open(tmp, "wb") as out:
-                ftp.retrbinary(f"RETR {_wire(self._path(folder, name))}", out.write, BLOCK)
-            os.replace(tmp, dest)
+            path = self._path(folder, name)
+            with files.writing(dest, name=self.names.beside(dest), replace=True) as out:
+                got = 0
+
+                def block(data: bytes) -> None:
+                    nonlocal got
+                    keep = data if most is None else data[:most - got]
+                    files.write_all(out, keep)
+                    got += len(keep)
+                    if most is not None and got >= most:
+                        raise _Enough
+
+                try:
+                    ftp.retrbinary(f"RETR {_wire(path)}", block, BLOCK)
+                except _Enough:
+                    self._abandon()  # the server goes on sending: out of step from now on
+                except ftplib.error_perm as exc:
+                    if self._stat(ftp, path) is None:
+                        raise  # gone: a failure to retry, as for any vanished file
+                    raise Refused(f"{self.name}: the server refuses to send {folder}/{name}: "
+                                  f"{_text(exc)}") from None
 
         try:
             self._op(f"download {folder}/{name}", get)
-        finally:
-            tmp.unlink(missing_ok=True)
+        except NameTaken as exc:
+            raise TransientError(f"cannot write {exc.filename}: {exc.strerror}") from None
 
-    def upload(self, src: Path, folder: str, name: str) -> None:
+    def upload(self, src: Path, folder: str, name: str, mode: int | None = None) -> None:
         safe_name(name)
+        made: list[str] = []  # temporary files of this upload that may still be there
 
         def put(ftp: ftplib.FTP) -> None:
+            for left in made:  # left by a try whose connection dropped
+                _quietly(ftp, f"DELE {_wire(left)}")
+            made.clear()
             directory = self._path(folder)
             final = posixpath.join(directory, name)
             tmp = posixpath.join(directory, temp_name(name))
             self._mkdirs(ftp, directory)
             if self._stat(ftp, final) is not None:
                 raise TargetExists(f"{self.name}:{final} exists already; not overwritten")
-            with open(src, "rb") as fin:
-                ftp.storbinary(f"STOR {_wire(tmp)}", fin, BLOCK)
-            faults.point("mid-write")
-            # Checked again right before the rename: the upload may have taken long.
-            if self._stat(ftp, final) is not None:
-                _quietly(ftp, f"DELE {_wire(tmp)}")
-                raise TargetExists(f"{self.name}:{final} exists already; not overwritten")
+            made.append(tmp)
             try:
+                with files.reading(src, regular=False) as fd, \
+                        os.fdopen(fd, "rb", closefd=False) as fin:
+                    ftp.storbinary(f"STOR {_wire(tmp)}", fin, BLOCK)
+                faults.point("mid-write")
+                if mode is not None:
+                    self._chmod(ftp, tmp, mode)
+                # Checked again right before the rename: the upload may have taken long.
+                if self._stat(ftp, final) is not None:
+                    raise TargetExists(f"{self.name}:{final} exists already; not overwritten")
                 ftp.rename(_wire(tmp), _wire(final))
-            except ftplib.error_perm:
-                _quietly(ftp, f"DELE {_wire(tmp)}")
+            except BaseException:
+                with contextlib.suppress(*DROPPED, ftplib.error_perm):
+                    ftp.sendcmd(f"DELE {_wire(tmp)}")
+                    made.clear()
                 raise
+            made.clear()
             faults.point("after-rename")
 
         self._op(f"upload {folder}/{name}", put)
+
+    def _chmod(self, ftp: ftplib.FTP, path: str, mode: int) -> None:
+        """SITE CHMOD where the server has it (many do not: then the server's mode stays)."""
+        try:
+            ftp.sendcmd(f"SITE CHMOD {mode & 0o7777:o} {_wire(path)}")
+        except (ftplib.error_perm, ftplib.error_reply) as exc:
+            log.debug("%s: SITE CHMOD refused (%s): %s keeps the server's mode", self.name,
+                      _text(exc), path)
 
     def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None:
         safe_name(name)
@@ -213,6 +256,10 @@ class FtpTransport:
                 ftp.auth()  # before the password goes out
                 stage = "login refused"
             password = c.password.get_secret_value() if c.password else ""
+            if not isinstance(ftp, ftplib.FTP_TLS):
+                log.warning("%s: plain FTP: the password and the files travel in clear, "
+                            "readable by anyone on the path; use ftps if the server has it",
+                            where)
             ftp.login(_wire(c.user), _wire(password))
             if isinstance(ftp, ftplib.FTP_TLS):
                 ftp.prot_p()
@@ -351,61 +398,3 @@ def _features(ftp: ftplib.FTP) -> set[str]:
 def _quietly(ftp: ftplib.FTP, cmd: str) -> None:
     with contextlib.suppress(ftplib.error_perm):
         ftp.sendcmd(cmd)
-
-
-def _wire(text: str) -> str:
-    return text.encode(CHARSET, "surrogateescape").decode(WIRE)
-
-
-def _unwire(text: str) -> str:
-    return text.encode(WIRE).decode(CHARSET, "surrogateescape")
-
-
-def _text(exc: BaseException) -> str:
-    return _unwire(str(exc)) if isinstance(exc, ftplib.Error) else (str(exc) or type(exc).__name__)
-
-
-def _facts(text: str) -> dict[str, str]:
-    pairs = (fact.partition("=") for fact in text.split(";"))
-    return {key.strip().lower(): value for key, eq, value in pairs if eq}
-
-
-def _mtime(stamp: str) -> float:
-    """An MLSD/MDTM time (UTC, ``YYYYMMDDHHMMSS[.fff]``) as a POSIX timestamp; 0 if absent."""
-    stamp = stamp.strip()
-    if len(stamp) < 14 or not stamp[:14].isdigit():
-        return 0.0
-    secs = calendar.timegm(time.strptime(stamp[:14], "%Y%m%d%H%M%S"))
-    frac = stamp[15:] if stamp[14:15] == "." and stamp[15:].isdigit() else ""
-    return secs + (float(f"0.{frac}") if frac else 0.0)
-
-
-def _parse_list_line(line: str) -> tuple[str, int, float] | None:
-    """(name, size, rough mtime) of a regular file in a LIST line; None for anything else.
-
-    LIST times are in the server's zone and may lack the year or the seconds: they serve
-    only to notice a change, and MDTM replaces them where the server has it."""
-    if m := UNIX_LINE.match(line):
-        if m["kind"] != "-":
-            return None
-        hour, minute, year = 0, 0, time.gmtime().tm_year
-        if ":" in m["when"]:
-            hour, minute = map(int, m["when"].split(":"))
-        else:
-            year = int(m["when"])
-        month = max(1, MONTHS.find(m["mon"].lower()) // 3 + 1)
-        stamp = calendar.timegm((year, month, int(m["day"]), hour, minute, 0))
-        if stamp > time.time() + 86400:  # "Dec 31 10:00" listed in January: last year's
-            stamp = calendar.timegm((year - 1, month, int(m["day"]), hour, minute, 0))
-        return _unwire(m["name"]), int(m["size"]), float(stamp)
-    if m := DOS_LINE.match(line):
-        if m["size"] == "<DIR>":
-            return None
-        try:
-            parsed = time.strptime(f"{m['date']} {m['time'].upper()}",
-                                   "%m-%d-%y %I:%M%p" if len(m["date"]) == 8
-                                   else "%m-%d-%Y %I:%M%p")
-        except ValueError:
-            return None
-        return _unwire(m["name"]), int(m["size"]), float(calendar.timegm(parsed))
-    return None

@@ -1,23 +1,31 @@
-"""Local folders: the transport for drop folders on this machine, and the fake in tests."""
+"""Local folders: the transport for drop folders on this machine, and the fake in tests.
+
+Anyone who can add an entry to one of these folders is not trusted (see :mod:`bridge.files`):
+files are listed, stat'ed and opened without following links, and checked after opening to
+be regular files (the very ones listed, when the caller says which); every file is written
+under a new, unguessable name made exclusively, then published by a rename that never
+replaces a name.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import errno
 import os
-import shutil
-from collections.abc import Callable
+import stat as st
 from pathlib import Path
 
-from bridge import faults
+from bridge import faults, files
 from bridge.errors import TransientError
-from bridge.transport.base import Entry, TargetExists, safe_name, temp_name
+from bridge.files import NameTaken, TempNames, fsync_dir, rename_noreplace
+from bridge.transport.base import Entry, TargetExists, safe_name
+
+__all__ = ["LocalTransport", "rename_noreplace"]
 
 
 class LocalTransport:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, names: TempNames | None = None) -> None:
         self.root = root
+        self.names = names or TempNames()
 
     def _dir(self, folder: str) -> Path:
         return self.root / folder
@@ -28,8 +36,8 @@ class LocalTransport:
             with os.scandir(self._dir(folder)) as it:
                 for e in it:
                     if e.is_file(follow_symlinks=False):
-                        st = e.stat(follow_symlinks=False)
-                        out.append(Entry(e.name, st.st_size, st.st_mtime))
+                        s = e.stat(follow_symlinks=False)
+                        out.append(Entry(e.name, s.st_size, s.st_mtime, (s.st_dev, s.st_ino)))
         except FileNotFoundError:
             return []
         except OSError as exc:
@@ -37,48 +45,54 @@ class LocalTransport:
         return out
 
     def stat(self, folder: str, name: str) -> Entry | None:
+        """The regular file ``name``; None for nothing, or for a link, a FIFO, a folder:
+        none of them is a file to take."""
         try:
-            st = (self._dir(folder) / safe_name(name)).stat()
+            s = os.lstat(self._dir(folder) / safe_name(name))
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise TransientError(f"cannot stat {name}: {exc.strerror}") from None
-        return Entry(name, st.st_size, st.st_mtime)
+        if not st.S_ISREG(s.st_mode):
+            return None
+        return Entry(name, s.st_size, s.st_mtime, (s.st_dev, s.st_ino))
 
-    def download(self, folder: str, name: str, dest: Path) -> None:
+    def download(self, folder: str, name: str, dest: Path, expect: Entry | None = None
+                 ) -> None:
         src = self._dir(folder) / safe_name(name)
-        tmp = dest.with_name(dest.name + ".part")
         try:
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, dest)
+            with files.reading(src, identity=expect.identity if expect else None) as fin, \
+                    files.writing(dest, name=self.names.beside(dest), replace=True) as fout:
+                files.copy(fin, fout, None if expect is None else expect.size + 1)
+        except NameTaken as exc:
+            raise TransientError(f"cannot write {exc.filename}: {exc.strerror}") from None
         except OSError as exc:
-            raise TransientError(f"cannot read {src}: {exc.strerror}") from None
+            raise TransientError(f"cannot copy {src} to {dest}: {exc.strerror}") from None
 
-    def upload(self, src: Path, folder: str, name: str) -> None:
+    def upload(self, src: Path, folder: str, name: str, mode: int | None = None) -> None:
         directory = self._dir(folder)
         final = directory / safe_name(name)
-        tmp = directory / temp_name(name)
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise TransientError(f"cannot create {directory}: {exc.strerror}") from None
         try:
-            with open(src, "rb") as fin, open(tmp, "wb") as fout:
-                shutil.copyfileobj(fin, fout, 1 << 20)
-                fout.flush()
+            # The source is bridge's own file (or, in tests, a FIFO fed slowly): no checks
+            # but the link.
+            with files.reading(src, regular=False) as fin, \
+                    files.writing(final, name=self.names.beside(final, str(src)), perms=mode,
+                                  durable=True) as fout:
+                files.copy(fin, fout)
                 faults.point("mid-write")
-                os.fsync(fout.fileno())
-            # link() refuses an existing name: the no-clobber rename POSIX offers.
-            os.link(tmp, final)
             faults.point("after-rename")
+        except NameTaken as exc:
+            raise TransientError(f"cannot write {final}: {exc.filename} {exc.strerror}; "
+                                 "nothing was written") from None
         except FileExistsError:
-            _unlink(tmp)
             raise TargetExists(f"{final} exists already; not overwritten") from None
         except OSError as exc:
-            _unlink(tmp)
             raise TransientError(f"cannot write {final}: {exc.strerror}") from None
-        _unlink(tmp)
-        _fsync_dir(directory)
+        fsync_dir(directory)
 
     def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None:
         """One rename(2), refusing an existing destination. Never link + unlink: a sender
@@ -93,9 +107,24 @@ class LocalTransport:
             raise TargetExists(f"{dest} exists already") from None
         except OSError as exc:
             if exc.errno == errno.EXDEV:  # another file system: copy, then remove
-                shutil.copy2(src, dest)
-                os.unlink(src)
+                self._copy_across(src, dest)
                 return
+            raise TransientError(f"cannot move {src}: {exc.strerror}") from None
+
+    def _copy_across(self, src: Path, dest: Path) -> None:
+        try:
+            with files.reading(src) as fin:
+                s = os.fstat(fin)
+                with files.writing(dest, name=self.names.beside(dest, str(src)),
+                                   perms=st.S_IMODE(s.st_mode), durable=True) as fout:
+                    files.copy(fin, fout)
+                    os.utime(fout, ns=(s.st_atime_ns, s.st_mtime_ns))
+            os.unlink(src)
+        except NameTaken as exc:
+            raise TransientError(f"cannot write {exc.filename}: {exc.strerror}") from None
+        except FileExistsError:
+            raise TargetExists(f"{dest} exists already") from None
+        except OSError as exc:
             raise TransientError(f"cannot move {src}: {exc.strerror}") from None
 
     def delete(self, folder: str, name: str) -> None:
@@ -108,51 +137,3 @@ class LocalTransport:
 
     def close(self) -> None:
         pass
-
-
-def _unlink(path: Path) -> None:
-    # Clean-up after a failure: it must never hide the failure it cleans up after.
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def rename_noreplace(src: Path, dest: Path) -> None:
-    """rename(2) that refuses an existing ``dest`` (FileExistsError): Linux's renameat2
-    with RENAME_NOREPLACE where the kernel and file system have it; elsewhere a check then
-    a rename (the destinations are bridge's own folders, which only one run writes)."""
-    if _renameat2 is not None:
-        if _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dest),
-                      _RENAME_NOREPLACE) == 0:
-            return
-        err = ctypes.get_errno()
-        if err not in (errno.ENOSYS, errno.EINVAL):
-            raise OSError(err, os.strerror(err), str(dest if err == errno.EEXIST else src))
-    if os.path.lexists(dest):
-        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dest))
-    os.rename(src, dest)
-
-
-_AT_FDCWD = -100
-_RENAME_NOREPLACE = 1
-
-
-def _load_renameat2() -> Callable[..., int] | None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.renameat2
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    fn.restype = ctypes.c_int
-    return fn
-
-
-_renameat2 = _load_renameat2()

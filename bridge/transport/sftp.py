@@ -17,17 +17,22 @@ Elsewhere the temporary file is renamed after a stat shows the final name free; 
 posix-rename@openssh.com replaces an existing file, a file created by someone else between the
 two would be replaced: a window of one round trip, on names bridge chose itself (sequence
 numbers), which we accept. The plain SFTPv3 rename refuses an existing name by itself.
+
+The temporary name is new for every try (``.NAME.<random>.part``) and made exclusively: a
+name there already (a link included) fails the upload cleanly and is left alone. What a
+failed try left is removed (by the next try, when the connection dropped). ``stat`` does not
+follow links, and a file the server lists but will not serve is :class:`Refused`.
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import io
 import logging
 import os
 import posixpath
 import random
-import socket
 import stat as st
 import time
 from collections.abc import Callable
@@ -36,10 +41,24 @@ from typing import TYPE_CHECKING, TypeVar
 
 import paramiko
 
-from bridge import hostkeys
+from bridge import files, hostkeys
 from bridge.errors import ConfigError, TransientError
-from bridge.transport.base import Entry, TargetExists, safe_name, temp_name
-from bridge.transport.sftp_pipe import OK, OP_UNSUPPORTED, Pipe, ProtocolError, version_extensions
+from bridge.files import NameTaken, TempNames, temp_name
+from bridge.transport.base import Entry, Refused, TargetExists, safe_name
+from bridge.transport.sftp_connect import (
+    DROPPED,
+    Client,
+    Unreachable,
+    authenticate,
+    load_key,
+    open_transport,
+    plain,
+    scan_host_key,
+)
+from bridge.transport.sftp_pipe import OK, OP_UNSUPPORTED, Pipe
+from bridge.transport.sftp_wire import CreateRefused, Denied
+
+__all__ = ["SftpTransport", "open_transport", "scan_host_key"]
 
 if TYPE_CHECKING:
     from bridge.config import SftpConnection
@@ -47,40 +66,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
-           "aes128-ctr", "aes192-ctr", "aes256-ctr")
 KEEPALIVE = 15
-#: Failures after which the session cannot be trusted to be in step with the server.
-DROPPED = (EOFError, TimeoutError, paramiko.SSHException, paramiko.SFTPError, ProtocolError)
-
-
-class _Client(paramiko.SFTPClient):
-    """paramiko's client, keeping the extensions named in the server's version reply."""
-
-    extensions: dict[bytes, bytes] | None = None
-
-    def _read_packet(self) -> tuple[int, bytes]:
-        kind, data = super()._read_packet()  # type: ignore[misc]
-        if self.extensions is None and kind == 2:  # SSH_FXP_VERSION: the first answer
-            self.extensions = version_extensions(bytes(data))
-        return kind, bytes(data)
-
-
-class _Unreachable(Exception):
-    """The server could not be reached or the handshake broke: worth another try."""
-
-
-def _plain(exc: BaseException) -> str:
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return str(text).rstrip(".")
 
 
 class SftpTransport:
     #: Seconds before each new try after a failure (jittered down to half); about 10 s in all.
     backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
 
-    def __init__(self, name: str, conn: SftpConnection, resolve: Callable[[Path], Path]) -> None:
+    def __init__(self, name: str, conn: SftpConnection, resolve: Callable[[Path], Path], *,
+                 names: TempNames | None = None) -> None:
         self.name = name
+        self.names = names or TempNames()
         self.conn = conn
         self.resolve = resolve
         self.where = f"connection {name!r} (sftp {conn.user}@{conn.host}:{conn.port})"
@@ -92,6 +88,7 @@ class SftpTransport:
         #: Whether uploads link and remove (see the module's docstring); per connection.
         self._hardlink = False
         self._down: str | None = None
+        self._mode_refused = False  # said once per transport
 
     # -- the port -----------------------------------------------------------------------
 
@@ -109,70 +106,118 @@ class SftpTransport:
         return self._run(f"list {path}", op)
 
     def stat(self, folder: str, name: str) -> Entry | None:
+        """The regular file ``name``; None for nothing, a link or a folder (lstat)."""
         path = posixpath.join(self._dir(folder), safe_name(name))
 
         def op(sftp: paramiko.SFTPClient, attempt: int) -> Entry | None:
-            a = _stat(sftp, path)
-            return None if a is None else Entry(name, a.st_size or 0, float(a.st_mtime or 0))
+            a = _lstat(sftp, path)
+            if a is None or a.st_mode is None or not st.S_ISREG(a.st_mode):
+                return None
+            return Entry(name, a.st_size or 0, float(a.st_mtime or 0))
 
         return self._run(f"stat {path}", op)
 
-    def download(self, folder: str, name: str, dest: Path) -> None:
+    def download(self, folder: str, name: str, dest: Path, expect: Entry | None = None
+                 ) -> None:
         path = posixpath.join(self._dir(folder), safe_name(name))
-        part = dest.with_name(dest.name + ".part")
+        limit = None if expect is None else expect.size + 1
 
         def op(sftp: paramiko.SFTPClient, attempt: int) -> None:
             assert self._pipe is not None
-            with open(part, "wb", buffering=0) as out:
-                self._pipe.get(path.encode("utf-8"), out.fileno())
-            os.replace(part, dest)
+            with files.writing(dest, name=self.names.beside(dest), replace=True) as out:
+                try:
+                    self._pipe.get(path.encode("utf-8"), out, limit)
+                except Denied as exc:
+                    # Listed, yet not served: asking again will not change the answer.
+                    raise Refused(f"{self.where}: the server refuses to let bridge read "
+                                  f"{path}: {plain(exc)}") from None
 
         try:
             self._run(f"download {path}", op)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                part.unlink()
-            raise
+        except NameTaken as exc:
+            raise TransientError(f"cannot write {exc.filename}: {exc.strerror}") from None
 
-    def upload(self, src: Path, folder: str, name: str) -> None:
+    def upload(self, src: Path, folder: str, name: str, mode: int | None = None) -> None:
         folder_path = self._dir(folder)
         final = posixpath.join(folder_path, safe_name(name))
-        tmp = posixpath.join(folder_path, temp_name(name))
+        made: builtins.list[str] = []  # temporary files of this upload that may still be there
 
         def op(sftp: paramiko.SFTPClient, attempt: int) -> None:
-            with open(src, "rb", buffering=0) as fin:
+            self._forget(sftp, made)  # left by a try whose connection dropped
+            with files.reading(src, regular=False) as fd, \
+                    os.fdopen(fd, "rb", buffering=0, closefd=False) as fin:
                 try:
-                    send(fin)
-                except FileNotFoundError:
-                    # The open found no folder (a missing file is never asked for here).
-                    self._makedirs(sftp, folder_path)
-                    fin.seek(0)
-                    send(fin)
+                    try:
+                        send(fin)
+                    except FileNotFoundError:
+                        # The open found no folder (a missing file is never asked for here).
+                        self._makedirs(sftp, folder_path)
+                        fin.seek(0)
+                        send(fin)
+                except BaseException as exc:
+                    if not (isinstance(exc, (OSError, *DROPPED)) and self._dropped(exc)):
+                        self._forget(sftp, made)
+                    raise
+            made.clear()
+
+        def create(put: Callable[[bytes], T]) -> T:
+            """``put`` to a new temporary name; a name taken fails, and is left alone."""
+            tmp = posixpath.join(folder_path, temp_name(name))
+            made.append(tmp)
+            try:
+                return put(tmp.encode("utf-8"))
+            except CreateRefused as exc:
+                made.remove(tmp)
+                assert self._sftp is not None
+                there = _lstat(self._sftp, tmp) is not None
+                raise TransientError(
+                    f"{self.where}: cannot write {final}: " + (
+                        f"its temporary name {tmp} exists already; left alone, not followed"
+                        if there else f"cannot create {tmp}: {plain(exc)}")) from None
 
         def send(fin: io.FileIO) -> None:
             pipe, sftp = self._pipe, self._sftp
             assert pipe is not None and sftp is not None
             if self._hardlink:
-                code, left = pipe.put_linked(fin, tmp.encode("utf-8"), final.encode("utf-8"))
+                code, left = create(lambda tmp: pipe.put_linked(fin, tmp, final.encode(), mode))
+                self._said_mode(pipe, mode)
                 if left is not None:
-                    log.warning("%s: %s is left behind: %s", self.where, tmp, _plain(left))
+                    log.warning("%s: %s is left behind: %s", self.where, made[-1], plain(left))
+                del made[-1]  # removed by the link's round trip
                 if code == OK:
                     return
                 if code != OP_UNSUPPORTED and _stat(sftp, final) is not None:
-                    _remove(sftp, tmp)  # gone already, unless its remove failed
                     raise TargetExists(f"{self.where}: {final} exists already; not overwritten")
                 # Refused for another reason (a file system without links, say): the
                 # temporary file is gone, so send it again the other way, from now on.
                 log.info("%s: the server refused a hard link; renaming instead", self.where)
                 self._hardlink = False
                 fin.seek(0)
-            taken = pipe.put(fin, tmp.encode("utf-8"), final.encode("utf-8"))
+            taken = create(lambda tmp: pipe.put(fin, tmp, final.encode("utf-8"), mode))
+            self._said_mode(pipe, mode)
             if taken:
-                _remove(sftp, tmp)
                 raise TargetExists(f"{self.where}: {final} exists already; not overwritten")
-            self._rename(sftp, tmp, final)
+            self._rename(sftp, made[-1], final)
 
         self._run(f"write {final}", op)
+
+    def _forget(self, sftp: paramiko.SFTPClient, made: builtins.list[str]) -> None:
+        """Remove temporary files of a failed try; a refusal must not hide its failure."""
+        while made:
+            try:
+                _remove(sftp, made[-1])
+            except OSError as exc:
+                if self._dropped(exc):
+                    raise
+                log.warning("%s: %s is left behind: %s", self.where, made[-1], plain(exc))
+            del made[-1]
+
+    def _said_mode(self, pipe: Pipe, mode: int | None) -> None:
+        if mode is not None and pipe.mode_refused is not None and not self._mode_refused:
+            self._mode_refused = True
+            log.warning("%s: the server refused to set the mode %o of uploaded files (%s): "
+                        "they keep the server's default", self.where, mode,
+                        plain(pipe.mode_refused))
 
     def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None:
         src = posixpath.join(self._dir(folder), safe_name(name))
@@ -267,12 +312,12 @@ class SftpTransport:
             try:
                 sftp = self._sftp if self._sftp is not None else self._connect()
                 return op(sftp, attempt)
-            except _Unreachable as exc:
+            except Unreachable as exc:
                 last = str(exc)
             except (OSError, *DROPPED) as exc:
                 if not self._dropped(exc):
-                    raise TransientError(f"{self.where}: cannot {what}: {_plain(exc)}") from None
-                last = f"connection lost: {_plain(exc)}"
+                    raise TransientError(f"{self.where}: cannot {what}: {plain(exc)}") from None
+                last = f"connection lost: {plain(exc)}"
             self._disconnect()
             log.info("%s: %s; try %d of %d", self.where, last, attempt + 1,
                      len(self.backoff) + 1)
@@ -289,67 +334,30 @@ class SftpTransport:
         t = open_transport(conn, self.resolve)
         try:
             hostkeys.check(self.name, conn, self.resolve, t.get_remote_server_key().asbytes())
-            self._authenticate(t)
+            if conn.key_file is not None and self._key is None:
+                self._key = load_key(conn, self.resolve, self.where)
+            authenticate(t, conn, self._key, self.where)
             t.set_keepalive(KEEPALIVE)
-            sftp = _Client.from_transport(t)
+            sftp = Client.from_transport(t)
             if sftp is None:
-                raise _Unreachable("the server refused the sftp subsystem")
+                raise Unreachable("the server refused the sftp subsystem")
             channel = sftp.get_channel()
             if channel is None:
-                raise _Unreachable("the server refused the sftp subsystem")
+                raise Unreachable("the server refused the sftp subsystem")
             channel.settimeout(conn.timeout)
             pipe = Pipe(channel)
             pipe.ask_limits()
         except (OSError, *DROPPED) as exc:
             t.close()
             if isinstance(exc, paramiko.AuthenticationException):
-                raise ConfigError(f"{self.where}: authentication failed: {_plain(exc)}") from None
-            raise _Unreachable(f"handshake failed: {_plain(exc)}") from None
+                raise ConfigError(f"{self.where}: authentication failed: {plain(exc)}") from None
+            raise Unreachable(f"handshake failed: {plain(exc)}") from None
         except BaseException:
             t.close()
             raise
         self._ssh, self._sftp, self._pipe = t, sftp, pipe
         self._hardlink = (sftp.extensions or {}).get(b"hardlink@openssh.com") == b"1"
         return sftp
-
-    def _authenticate(self, t: paramiko.Transport) -> None:
-        conn = self.conn
-        if conn.key_file is None and conn.password is None:
-            raise ConfigError(f"{self.where}: set key_file or password to log in")
-        if conn.key_file is not None:
-            try:
-                t.auth_publickey(conn.user, self._load_key())
-                return
-            except paramiko.AuthenticationException as exc:
-                if conn.password is None:
-                    raise ConfigError(f"{self.where}: the server refused the key "
-                                      f"{conn.key_file}: {_plain(exc)}") from None
-        assert conn.password is not None
-        try:
-            t.auth_password(conn.user, conn.password.get_secret_value())
-        except paramiko.AuthenticationException:
-            raise ConfigError(f"{self.where}: the server refused the password") from None
-
-    def _load_key(self) -> paramiko.PKey:
-        if self._key is None:
-            assert self.conn.key_file is not None
-            path = self.resolve(self.conn.key_file)
-            secret = self.conn.key_passphrase
-            try:
-                # paramiko hands the passphrase to cryptography, which wants bytes (the
-                # stubs say str).
-                self._key = paramiko.PKey.from_path(
-                    path, secret.get_secret_value().encode()  # type: ignore[arg-type]
-                    if secret is not None else None)
-            except (paramiko.PasswordRequiredException, TypeError):
-                # TypeError: how cryptography says a passphrase is missing (paramiko 5).
-                raise ConfigError(f"{self.where}: the key {path} is encrypted: set "
-                                  "key_passphrase") from None
-            except (OSError, ValueError, paramiko.SSHException) as exc:
-                # Messages of a wrong passphrase never hold the passphrase itself.
-                raise ConfigError(f"{self.where}: cannot load the key {path}: "
-                                  f"{_plain(exc)}") from None
-        return self._key
 
     def _disconnect(self) -> None:
         sftp, t = self._sftp, self._ssh
@@ -369,51 +377,13 @@ def _stat(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPAttributes | Non
         return None
 
 
+def _lstat(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPAttributes | None:
+    try:
+        return sftp.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
 def _remove(sftp: paramiko.SFTPClient, path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         sftp.remove(path)
-
-
-def open_transport(conn: SftpConnection, resolve: Callable[[Path], Path]) -> paramiko.Transport:
-    """A socket with TCP_NODELAY and a finished key exchange; nothing verified, nothing sent.
-
-    Raises :class:`_Unreachable` when the server cannot be reached or the handshake fails."""
-    try:
-        sock = socket.create_connection((conn.host, conn.port), timeout=conn.timeout)
-    except OSError as exc:
-        raise _Unreachable(f"cannot connect: {_plain(exc)}") from None
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        t = paramiko.Transport(sock)
-    except BaseException:
-        sock.close()
-        raise
-    try:
-        opts = t.get_security_options()
-        opts.ciphers = (*[c for c in CIPHERS if c in opts.ciphers],
-                        *[c for c in opts.ciphers if c not in CIPHERS])
-        known = hostkeys.preferred_types(hostkeys.known_hosts_path(conn, resolve), conn.host,
-                                        conn.port)
-        opts.key_types = (*[k for k in known if k in opts.key_types],
-                          *[k for k in opts.key_types if k not in known])
-        t.banner_timeout = t.handshake_timeout = t.auth_timeout = conn.timeout
-        t.start_client(timeout=conn.timeout)
-    except (OSError, *DROPPED) as exc:
-        t.close()
-        raise _Unreachable(f"handshake failed: {_plain(exc)}") from None
-    except BaseException:
-        t.close()
-        raise
-    return t
-
-
-def scan_host_key(conn: SftpConnection, resolve: Callable[[Path], Path]) -> bytes:
-    """The key blob the server offers, for `bridge connections trust`; nothing is sent."""
-    try:
-        t = open_transport(conn, resolve)
-    except _Unreachable as exc:
-        raise TransientError(f"sftp {conn.host}:{conn.port}: {exc}") from None
-    try:
-        return t.get_remote_server_key().asbytes()
-    finally:
-        t.close()

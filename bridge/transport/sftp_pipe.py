@@ -9,148 +9,193 @@ server allows (limits@openssh.com, as OpenSSH's client asks; 32 KB otherwise), a
 them is kept in flight, answers are parsed out of large channel reads and written at their
 offsets with pwrite, and writes are sent from the buffer the file was read into.
 
-Only OPEN, READ, WRITE, CLOSE, the limits query and what an upload sends behind its close
-(STAT, or hardlink@openssh.com and REMOVE) are spoken here; paramiko keeps the rest.
+Only OPEN, READ, WRITE, FSETSTAT, CLOSE, the limits query and what an upload sends behind its
+close (STAT, or hardlink@openssh.com and REMOVE) are spoken here; paramiko keeps the rest.
 Request ids come from a range paramiko's own counter never reaches, and every request's answer
 is taken before a method returns, so the session stays in step for paramiko. A server error
-or a local disk error is raised only after the answers still due are drained; anything that
-breaks the stream itself (timeout, EOF, garbage) raises :class:`ProtocolError`, ``EOFError``
-or ``TimeoutError``, and then the caller must drop the connection.
+(a :class:`~bridge.transport.sftp_wire.ServerError`) or a local disk error is raised only after
+the answers still due are drained; anything that breaks the stream itself (timeout, EOF,
+garbage) raises :class:`ProtocolError`, ``EOFError`` or ``TimeoutError``, and then the caller
+must drop the connection.
+
+Uploads create their temporary file exclusively (``SSH_FXF_CREAT|SSH_FXF_EXCL``): a name
+that exists, a link under it included, makes the open fail; nothing is truncated or followed.
+A temporary file whose writes fail is removed before the failure is raised.
 """
 
 from __future__ import annotations
 
-import errno
+import logging
 import os
 import struct
-from collections.abc import Callable, Mapping
 from typing import Protocol
 
-OPEN, CLOSE, READ, WRITE, REMOVE, STAT = 3, 4, 5, 6, 13, 17
-STATUS, HANDLE, DATA, ATTRS = 101, 102, 103, 105
-EXTENDED, EXTENDED_REPLY = 200, 201
-OK, EOF, NO_SUCH_FILE, PERMISSION_DENIED, OP_UNSUPPORTED = 0, 1, 2, 3, 8
-F_READ, F_WRITE, F_CREAT, F_TRUNC = 0x01, 0x02, 0x08, 0x10
+from bridge.transport.sftp_wire import (
+    ATTRS,
+    CLOSE,
+    DATA,
+    EOF,
+    EXTENDED,
+    EXTENDED_REPLY,
+    F_CREAT,
+    F_EXCL,
+    F_READ,
+    F_WRITE,
+    FSETSTAT,
+    MAX_MESSAGE,
+    MAX_SIZE,
+    NO_SUCH_FILE,
+    OK,
+    OP_UNSUPPORTED,
+    READ,
+    REMOVE,
+    STAT,
+    STATUS,
+    WRITE,
+    Channel,
+    CreateRefused,
+    Denied,
+    NoSuchFile,
+    ProtocolError,
+    Requests,
+    ServerError,
+    packet,
+    permissions,
+    status_error,
+    string,
+    version_extensions,
+)
+
+__all__ = ["EXTENDED", "OK", "OP_UNSUPPORTED", "Pipe", "ProtocolError", "version_extensions"]
+
+log = logging.getLogger(__name__)
 
 #: What every server takes (the SFTP drafts ask servers to accept 32 KB of data at least).
 DEFAULT_SIZE = 32768
-#: Upper bound on one request's data, whatever a server offers (OpenSSH offers 255 KB).
-MAX_SIZE = 255 * 1024
 #: Bytes in flight at most: about the server's channel window (2 MB for OpenSSH). More only
 #: piles answers up; measured on loopback, 8 requests of 255 KB ran 40% faster than 32.
 IN_FLIGHT = 2 << 20
 #: Requests in flight at first: a small file costs no wasted requests, and a big one opens
 #: the window by one request per full answer.
 FIRST_WINDOW = 1
-#: Bytes asked of the channel at once: all it holds, so its buffer is never shifted.
-RECV = 1 << 22
-#: paramiko numbers its requests from 1 upwards, one at a time.
-FIRST_ID = 0x4000_0000
-_MAX_MESSAGE = MAX_SIZE + 1024
-
-
-class ProtocolError(Exception):
-    """The server's answers make no sense: the session cannot be trusted any more."""
-
-
-class Channel(Protocol):
-    def send(self, s: bytes | bytearray) -> int: ...
-    def recv(self, nbytes: int) -> bytes: ...
+#: Mode of a temporary file given a mode of its own: private until then.
+PRIVATE = 0o600
 
 
 class Source(Protocol):
     def readinto(self, buffer: memoryview, /) -> int | None: ...
 
 
-def _status_error(body: memoryview) -> OSError:
-    """The OSError paramiko raises for the same status, so callers catch the same things."""
-    code = int.from_bytes(body[:4], "big")
-    n = int.from_bytes(body[4:8], "big")
-    text = bytes(body[8:8 + n]).decode("utf-8", "replace") or f"sftp status {code}"
-    if code == NO_SUCH_FILE:
-        return OSError(errno.ENOENT, text)
-    if code == PERMISSION_DENIED:
-        return OSError(errno.EACCES, text)
-    return OSError(text)
-
-
-def _string(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
-
-
-def _packet(kind: int, rid: int, payload: bytes) -> bytes:
-    return struct.pack(">IBI", len(payload) + 5, kind, rid) + payload
-
-
-class Pipe:
+class Pipe(Requests):
     """One SFTP session's data path: :meth:`get` and :meth:`put` whole files."""
 
     def __init__(self, chan: Channel) -> None:
-        self.chan = chan
+        super().__init__(chan)
         self.read_size = self.write_size = DEFAULT_SIZE
-        self._buf = bytearray()
-        self._next_id = FIRST_ID
+        #: Set by the last upload given a mode: the server's refusal to set it, if any.
+        self.mode_refused: ServerError | None = None
 
     # -- whole files --------------------------------------------------------------------
 
     def ask_limits(self) -> None:
         """Use the request sizes the server announces (one round trip, once a session)."""
-        kind, body = self._call(EXTENDED, _string(b"limits@openssh.com"))
+        kind, body = self._call(EXTENDED, string(b"limits@openssh.com"))
         if kind != EXTENDED_REPLY or len(body) < 24:
             return  # not offered: keep the sizes every server takes
-        packet, read, write = struct.unpack(">QQQ", body[:24])
+        most, read, write = struct.unpack(">QQQ", body[:24])
         if read:
             self.read_size = max(4096, min(read, MAX_SIZE))
-        if write or packet:
+        if write or most:
             self.write_size = max(4096, min(write or MAX_SIZE, MAX_SIZE,
-                                            (packet or _MAX_MESSAGE) - 1024))
+                                            (most or MAX_MESSAGE) - 1024))
 
-    def get(self, path: bytes, fd: int) -> int:
-        """Read the remote ``path`` into the local file ``fd``; returns its size."""
+    def get(self, path: bytes, fd: int, limit: int | None = None) -> int:
+        """Read the remote ``path`` into the local file ``fd`` (``limit`` bytes at most);
+        returns the bytes read."""
         handle = self._open(path, F_READ)
         try:
-            return self._fetch(handle, fd)
+            return self._fetch(handle, fd, limit)
         finally:
             self._close(handle)
 
-    def put(self, src: Source, path: bytes, then_stat: bytes) -> bool:
-        """Create or truncate the remote ``path`` and write all of ``src`` to it; then
-        whether ``then_stat`` exists, asked in the same round trip as the close."""
-        handle = self._open(path, F_WRITE | F_CREAT | F_TRUNC)
-        failure, [(kind, body)] = self._store(src, handle, [(STAT, _string(then_stat))])
+    def put(self, src: Source, path: bytes, then_stat: bytes, mode: int | None = None
+            ) -> bool:
+        """Create the remote ``path`` (a new file: an existing name fails the open) and
+        write all of ``src`` to it, then give it ``mode`` if given; then whether
+        ``then_stat`` exists, asked in the same round trip as the close. A write that fails
+        removes ``path``."""
+        handle = self._create(path, mode)
+        failure, answers = self._store(src, handle, self._mode(handle, mode),
+                                       [(STAT, string(then_stat))])
         if failure is not None:
+            self._forget(path)
             raise failure
+        self._check_mode(path, mode, answers)
+        kind, body = answers[-1]
         if kind == STATUS and int.from_bytes(body[:4], "big") != NO_SUCH_FILE:
-            raise _status_error(memoryview(body))
+            raise status_error(body)
         return kind == ATTRS
 
-    def put_linked(self, src: Source, tmp: bytes, final: bytes) -> tuple[int, OSError | None]:
-        """Write all of ``src`` to ``tmp`` (the close right behind the last write), and once
-        every write is confirmed, hard-link it to ``final`` and remove ``tmp`` in one more
-        round trip. The final name only ever shows a whole file: a write that fails is
-        raised before anything is linked.
+    def put_linked(self, src: Source, tmp: bytes, final: bytes, mode: int | None = None
+                   ) -> tuple[int, OSError | None]:
+        """Create ``tmp`` (a new file, as :meth:`put` does) and write all of ``src`` to it
+        (the close right behind the last write), and once every write is confirmed,
+        hard-link it to ``final`` and remove ``tmp`` in one more round trip. The final name
+        only ever shows a whole file: a write that fails is raised before anything is
+        linked, and ``tmp`` is removed.
 
         Returns the link's status code (``OK`` once ``final`` holds the file; a link never
         replaces a name) and the remove's error, if any. The remove runs whatever the link
         answers, so after a failed link ``tmp`` is gone and the file must be sent again."""
-        handle = self._open(tmp, F_WRITE | F_CREAT | F_TRUNC)
-        failure, _ = self._store(src, handle, [])
+        handle = self._create(tmp, mode)
+        failure, answers = self._store(src, handle, self._mode(handle, mode), [])
         if failure is not None:
-            self._remove(tmp)
+            self._forget(tmp)
             raise failure
-        link = _string(b"hardlink@openssh.com") + _string(tmp) + _string(final)
-        (kind, body), (rkind, rbody) = self._calls([(EXTENDED, link), (REMOVE, _string(tmp))])
+        self._check_mode(tmp, mode, answers)
+        link = string(b"hardlink@openssh.com") + string(tmp) + string(final)
+        (kind, body), (rkind, rbody) = self._calls([(EXTENDED, link), (REMOVE, string(tmp))])
         code = int.from_bytes(body[:4], "big")
         if kind != STATUS or rkind != STATUS:
             raise ProtocolError(f"sftp: answers of type {kind} and {rkind} to a link and remove")
         rcode = int.from_bytes(rbody[:4], "big")
         gone = rcode in (OK, NO_SUCH_FILE)
-        return code, None if gone else _status_error(memoryview(rbody))
+        return code, None if gone else status_error(rbody)
+
+    def _create(self, path: bytes, mode: int | None) -> bytes:
+        # Made private when a mode of its own follows, before any byte is in it.
+        try:
+            return self._open(path, F_WRITE | F_CREAT | F_EXCL,
+                              permissions(None if mode is None else PRIVATE))
+        except ServerError as exc:
+            if isinstance(exc, NoSuchFile | Denied):
+                raise
+            raise CreateRefused(*exc.args) from None
+
+    @staticmethod
+    def _mode(handle: bytes, mode: int | None) -> list[tuple[int, bytes]]:
+        """The FSETSTAT that gives the open file its mode, sent behind the last write."""
+        return [] if mode is None else [(FSETSTAT, string(handle) + permissions(mode))]
+
+    def _check_mode(self, path: bytes, mode: int | None, answers: list[tuple[int, bytes]]
+                    ) -> None:
+        self.mode_refused = None
+        if mode is not None and int.from_bytes(answers[0][1][:4], "big") != OK:
+            self.mode_refused = status_error(answers[0][1])
+
+    def _forget(self, path: bytes) -> None:
+        """Remove a temporary file after a failure; a refusal must not hide the failure."""
+        try:
+            self._remove(path)
+        except ServerError as exc:
+            log.warning("sftp: cannot remove %s after a failed write: %s",
+                        path.decode("utf-8", "replace"), exc)
 
     # -- the pipelines ------------------------------------------------------------------
 
-    def _fetch(self, handle: bytes, fd: int) -> int:
-        head = _string(handle)
+    def _fetch(self, handle: bytes, fd: int, limit: int | None) -> int:
+        head = string(handle)
+        stop = (1 << 63) if limit is None else limit
         pending: dict[int, tuple[int, int]] = {}
         redo: list[tuple[int, int]] = []  # the rest of short answers, asked again
         size, eof, offset, end, window = self.read_size, 1 << 63, 0, 0, FIRST_WINDOW
@@ -178,7 +223,7 @@ class Pipe:
             elif kind == STATUS and int.from_bytes(body[:4], "big") == EOF:
                 eof = min(eof, at)
             elif kind == STATUS:
-                failure = failure or _status_error(body)
+                failure = failure or status_error(body)
             else:
                 raise ProtocolError(f"sftp: answer of type {kind} to a read")
 
@@ -191,13 +236,14 @@ class Pipe:
                     at, n = redo.pop()
                     if at >= eof:
                         continue
-                elif offset < eof:
-                    at, n, offset = offset, size, offset + size
+                elif offset < min(eof, stop):
+                    at, n = offset, min(size, stop - offset)
+                    offset += n
                 else:
                     break
                 rid = self._id()
                 pending[rid] = (at, n)
-                batch += _packet(READ, rid, head + struct.pack(">QI", at, n))
+                batch += packet(READ, rid, head + struct.pack(">QI", at, n))
             if batch:
                 self._send(batch)
             if not pending:
@@ -209,32 +255,34 @@ class Pipe:
             raise OSError(f"the file shrank while it was read ({end} bytes, then end at {eof})")
         return end
 
-    def _store(self, src: Source, handle: bytes, then: list[tuple[int, bytes]]
-               ) -> tuple[OSError | None, list[tuple[int, bytes]]]:
-        """Write ``src`` through ``handle``, then close it and send the requests ``then``
-        (type, payload); the close leaves right behind the last write, as paramiko's
-        pipelined writes do. Returns the first failure of a write or the close, and the
-        answers (type, body) to ``then``: sent whatever the writes answer, unless reading
-        ``src`` failed (then their types are 0)."""
-        head = _string(handle)
+    def _store(self, src: Source, handle: bytes, before: list[tuple[int, bytes]],
+               then: list[tuple[int, bytes]]) -> tuple[OSError | None, list[tuple[int, bytes]]]:
+        """Write ``src`` through ``handle``, send the requests ``before`` (type, payload),
+        close the handle and send the requests ``then``; all of them leave right behind the
+        last write, as paramiko's pipelined writes do. Returns the first failure of a write
+        or the close, and the answers (type, body) to ``before`` then ``then``: sent
+        whatever the writes answer, unless a write or reading ``src`` failed before the
+        last write left (then their types are 0)."""
+        head = string(handle)
         start = 9 + len(head)  # length, type, id, handle; then offset and data length
         top = start + 12
         pending: dict[int, int] = {}
         offset, window, done, closing = 0, FIRST_WINDOW, False, False
         most = max(4, IN_FLIGHT // self.write_size)
         failure: OSError | None = None
-        after: list[tuple[int, bytes]] = [(0, b"")] * len(then)
+        extra = [*before, *then]
+        after: list[tuple[int, bytes]] = [(0, b"")] * len(extra)
 
         def answer(kind: int, rid: int, body: memoryview) -> None:
             nonlocal window, failure
             at = pending.pop(rid)
-            if at <= -2:  # one of ``then``
+            if at <= -2:  # one of ``before`` or ``then``
                 after[-2 - at] = (kind, bytes(body))
                 return
             if kind != STATUS:
                 raise ProtocolError(f"sftp: answer of type {kind} to a write")
             if int.from_bytes(body[:4], "big") != OK:
-                failure = failure or _status_error(body)
+                failure = failure or status_error(body)
             elif window < most:
                 window += 1
 
@@ -273,124 +321,21 @@ class Pipe:
                 closing, rid = True, self._id()
                 pending[rid] = -1
                 batch = bytearray(last)
-                batch += _packet(CLOSE, rid, head)
+                for i, (kind, payload) in enumerate(before if failure is None else []):
+                    batch += self._extra(pending, -2 - i, kind, payload)
+                batch += packet(CLOSE, rid, head)
                 for i, (kind, payload) in enumerate(then if failure is None else []):
-                    rid = self._id()
-                    pending[rid] = -2 - i
-                    batch += _packet(kind, rid, payload)
+                    batch += self._extra(pending, -2 - len(before) - i, kind, payload)
                 self._send(batch)
             if not pending:
                 break
             self._receive(pending, answer)
         return failure, after
 
-    # -- requests and answers -----------------------------------------------------------
-
-    def _open(self, path: bytes, flags: int) -> bytes:
-        kind, body = self._call(OPEN, _string(path) + struct.pack(">II", flags, 0))
-        if kind == HANDLE:
-            n = int.from_bytes(body[:4], "big")
-            return bytes(body[4:4 + n])
-        if kind == STATUS:
-            raise _status_error(memoryview(body))
-        raise ProtocolError(f"sftp: answer of type {kind} to an open")
-
-    def _close(self, handle: bytes) -> None:
-        kind, body = self._call(CLOSE, _string(handle))
-        if kind != STATUS:
-            raise ProtocolError(f"sftp: answer of type {kind} to a close")
-        if int.from_bytes(body[:4], "big") != OK:
-            raise _status_error(memoryview(body))
-
-    def _remove(self, path: bytes) -> None:
-        kind, body = self._call(REMOVE, _string(path))
-        code = int.from_bytes(body[:4], "big")
-        if kind != STATUS or code not in (OK, NO_SUCH_FILE):
-            raise _status_error(memoryview(body))
-
-    def _call(self, kind: int, payload: bytes) -> tuple[int, bytes]:
-        return self._calls([(kind, payload)])[0]
-
-    def _calls(self, requests: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
-        """Send the requests together, then wait for all their answers (one round trip);
-        the server runs them in order."""
-        ids = [self._id() for _ in requests]
-        self._send(b"".join(_packet(kind, rid, payload)
-                            for rid, (kind, payload) in zip(ids, requests, strict=True)))
-        got: dict[int, tuple[int, bytes]] = {}
-        wanted = dict.fromkeys(ids)
-
-        def take(kind: int, rid: int, body: memoryview) -> None:
-            del wanted[rid]
-            got[rid] = (kind, bytes(body))
-
-        while wanted:
-            self._receive(wanted, take)
-        return [got[rid] for rid in ids]
-
-    def _id(self) -> int:
-        rid = self._next_id
-        self._next_id = rid + 1 if rid < 0xFFFF_FFFF else FIRST_ID
-        return rid
-
-    def _send(self, data: bytes | bytearray | memoryview) -> None:
-        view = memoryview(data)
-        while view:
-            # paramiko's send takes any buffer (it slices it and copies the slice).
-            n = self.chan.send(view)  # type: ignore[arg-type]
-            if n <= 0:
-                raise EOFError("the sftp channel is closed")
-            view = view[n:]
-
-    def _receive(self, pending: Mapping[int, object],
-                 answer: Callable[[int, int, memoryview], None]) -> None:
-        """Take at least one answer from the channel; pass each of ours to ``answer``.
-
-        Answers to nobody's request (a late one of a session paramiko gave up on) are
-        skipped, as paramiko itself skips them."""
-        buf = self._buf
-        while len(buf) < 9 or len(buf) < 4 + int.from_bytes(buf[:4], "big"):
-            if len(buf) >= 4 and int.from_bytes(buf[:4], "big") > _MAX_MESSAGE + 65536:
-                raise ProtocolError("sftp: an answer larger than any request allows")
-            chunk = self.chan.recv(RECV)
-            if not chunk:
-                raise EOFError("the server closed the sftp channel")
-            buf += chunk
-        pos, total = 0, len(buf)
-        with memoryview(buf) as view:
-            while total - pos >= 9:
-                length = int.from_bytes(view[pos:pos + 4], "big")
-                if length < 5:
-                    raise ProtocolError("sftp: an answer too short to name its request")
-                stop = pos + 4 + length
-                if stop > total:
-                    break
-                rid = int.from_bytes(view[pos + 5:pos + 9], "big")
-                if rid in pending:
-                    with view[pos + 9:stop] as body:
-                        answer(view[pos + 4], rid, body)
-                pos = stop
-        del buf[:pos]
-
-
-def version_extensions(data: bytes) -> dict[bytes, bytes]:
-    """The extensions (name: data) a VERSION answer names behind its number; garbage ends
-    the list."""
-    found: dict[bytes, bytes] = {}
-    pos = 4
-    while pos + 8 <= len(data):
-        n = int.from_bytes(data[pos:pos + 4], "big")
-        name = data[pos + 4:pos + 4 + n]
-        pos += 4 + n
-        if pos + 4 > len(data):
-            break
-        m = int.from_bytes(data[pos:pos + 4], "big")
-        if pos + 4 + m > len(data):
-            break
-        found[name] = data[pos + 4:pos + 4 + m]
-        pos += 4 + m
-    return found
-
+    def _extra(self, pending: dict[int, int], slot: int, kind: int, payload: bytes) -> bytes:
+        rid = self._id()
+        pending[rid] = slot
+        return packet(kind, rid, payload)
 
 def _pwrite(fd: int, data: memoryview, offset: int) -> None:
     while data:

@@ -31,13 +31,14 @@ class Spy:
         self._before("stat", folder, name)
         return self.inner.stat(folder, name)
 
-    def download(self, folder: str, name: str, dest: Path) -> None:
+    def download(self, folder: str, name: str, dest: Path, expect: Entry | None = None
+                 ) -> None:
         self._before("download", folder, name)
-        self.inner.download(folder, name, dest)
+        self.inner.download(folder, name, dest, expect)
 
-    def upload(self, src: Path, folder: str, name: str) -> None:
+    def upload(self, src: Path, folder: str, name: str, mode: int | None = None) -> None:
         self._before("upload", folder, name)
-        self.inner.upload(src, folder, name)
+        self.inner.upload(src, folder, name, mode)
 
     def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None:
         self._before("move", folder, name, to_folder, to_name)

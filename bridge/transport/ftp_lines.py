@@ -1,0 +1,84 @@
+"""What an FTP server says, read: names on the wire, MLSD facts and times, and LIST lines.
+
+Names travel on the wire as bytes: the control channel is read and written as latin-1 (which
+maps every byte to one character and back), and names are turned to and from UTF-8 here, with
+``surrogateescape`` so that a name in another code page still round-trips. Plain functions,
+tested without a server.
+"""
+
+from __future__ import annotations
+
+import calendar
+import ftplib
+import re
+import time
+
+WIRE = "latin-1"
+CHARSET = "utf-8"
+
+# `ls -l` style: mode, links, owner, [group], size, month, day, time-or-year, name.
+UNIX_LINE = re.compile(r"^(?P<kind>[-dlbcps])\S*\s+(?:.*?\s)?(?P<size>\d+)\s+"
+                       r"(?P<mon>[A-Za-z]{3})\s+(?P<day>\d{1,2})\s+"
+                       r"(?P<when>\d{1,2}:\d{2}|\d{4})\s(?P<name>.+)$")
+# IIS "DOS" style: 01-31-24  10:30AM  <DIR>|size  name
+DOS_LINE = re.compile(r"^(?P<date>\d{2}-\d{2}-\d{2,4})\s+(?P<time>\d{1,2}:\d{2}[AaPp][Mm])\s+"
+                      r"(?P<size><DIR>|\d+)\s+(?P<name>.+)$")
+MONTHS = "janfebmaraprmayjunjulaugsepoctnovdec"
+
+
+def wire(text: str) -> str:
+    return text.encode(CHARSET, "surrogateescape").decode(WIRE)
+
+
+def unwire(text: str) -> str:
+    return text.encode(WIRE).decode(CHARSET, "surrogateescape")
+
+
+def text_of(exc: BaseException) -> str:
+    return unwire(str(exc)) if isinstance(exc, ftplib.Error) else (str(exc) or type(exc).__name__)
+
+
+def facts(text: str) -> dict[str, str]:
+    pairs = (fact.partition("=") for fact in text.split(";"))
+    return {key.strip().lower(): value for key, eq, value in pairs if eq}
+
+
+def mtime(stamp: str) -> float:
+    """An MLSD/MDTM time (UTC, ``YYYYMMDDHHMMSS[.fff]``) as a POSIX timestamp; 0 if absent."""
+    stamp = stamp.strip()
+    if len(stamp) < 14 or not stamp[:14].isdigit():
+        return 0.0
+    secs = calendar.timegm(time.strptime(stamp[:14], "%Y%m%d%H%M%S"))
+    frac = stamp[15:] if stamp[14:15] == "." and stamp[15:].isdigit() else ""
+    return secs + (float(f"0.{frac}") if frac else 0.0)
+
+
+def parse_list_line(line: str) -> tuple[str, int, float] | None:
+    """(name, size, rough mtime) of a regular file in a LIST line; None for anything else.
+
+    LIST times are in the server's zone and may lack the year or the seconds: they serve
+    only to notice a change, and MDTM replaces them where the server has it."""
+    if m := UNIX_LINE.match(line):
+        if m["kind"] != "-":
+            return None
+        hour, minute, year = 0, 0, time.gmtime().tm_year
+        if ":" in m["when"]:
+            hour, minute = map(int, m["when"].split(":"))
+        else:
+            year = int(m["when"])
+        month = max(1, MONTHS.find(m["mon"].lower()) // 3 + 1)
+        stamp = calendar.timegm((year, month, int(m["day"]), hour, minute, 0))
+        if stamp > time.time() + 86400:  # "Dec 31 10:00" listed in January: last year's
+            stamp = calendar.timegm((year - 1, month, int(m["day"]), hour, minute, 0))
+        return unwire(m["name"]), int(m["size"]), float(stamp)
+    if m := DOS_LINE.match(line):
+        if m["size"] == "<DIR>":
+            return None
+        try:
+            parsed = time.strptime(f"{m['date']} {m['time'].upper()}",
+                                   "%m-%d-%y %I:%M%p" if len(m["date"]) == 8
+                                   else "%m-%d-%Y %I:%M%p")
+        except ValueError:
+            return None
+        return unwire(m["name"]), int(m["size"]), float(calendar.timegm(parsed))
+    return None

@@ -1,0 +1,233 @@
+"""What a sender's file can make bridge hold is bounded: issues, report bytes, columns.
+
+Past the first ``max_issues`` issues of rows, decode counts issues without building them;
+the issues CSV stops at its byte limit and cuts long cells; a header too wide for any
+export is refused before it becomes columns. The measured figures (the memory of
+``bridge check`` and ``bridge run`` on such files) are in tests/test_caps_measured.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tracemalloc
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+
+from bridge.codecs import Decoded, decode, iter_decode
+from bridge.codecs.chunks import MAX_COLUMNS, WIDTH_MARGIN
+from bridge.issues import MAX_ISSUES, Issue
+from bridge.report import (
+    CELL_LIMIT,
+    MAX_CSV_BYTES,
+    SHOWN_ISSUES,
+    FileReport,
+    rejected_rows_csv,
+    render_html,
+)
+from bridge.spec import parse
+from bridge.spec.model import Tracciato
+from tests.conftest import ROOT
+
+ARTICOLI = """
+format: delimited
+encoding: utf-8
+newline: lf
+delimited: {delimiter: ';'}
+records:
+  articolo:
+    fields:
+      - {name: codice, column: Codice, required: true, max_length: 6}
+      - {name: qta, column: Qta, type: integer}
+      - {name: prezzo, column: Prezzo, type: decimal, scale: 2, decimal_separator: ','}
+      - {name: note, column: Note}
+checks:
+  unique: [{record: articolo, fields: [codice]}]
+"""
+
+
+@pytest.fixture
+def articoli() -> Tracciato:
+    return parse(ARTICOLI)
+
+
+def rows(n: int, qta: str = "x", prezzo: str = "1.0.0", codice: str = "C{i}") -> bytes:
+    body = "".join(f"{codice.format(i=i)};{qta};{prezzo};nota {i}\n" for i in range(n))
+    return ("Codice;Qta;Prezzo;Note\n" + body).encode()
+
+
+def test_past_the_cap_issues_are_counted_by_code_and_field(articoli: Tracciato) -> None:
+    got = decode(rows(50), articoli, max_issues=7)  # two bad cells on each of 50 rows
+    listed = [i for i in got.issues if i.code != "too-many-issues"]
+    assert [(i.line, i.field) for i in listed] == [
+        (2, "qta"), (2, "prezzo"), (3, "qta"), (3, "prezzo"), (4, "qta"), (4, "prezzo"),
+        (5, "prezzo")]  # on line 5, where the cap falls: by code, bad-decimal first
+    assert got.left_out == {("bad-integer", "articolo", "qta"): 47,
+                            ("bad-decimal", "articolo", "prezzo"): 46}
+    (summary,) = [i for i in got.issues if i.code == "too-many-issues"]
+    assert got.issues[0] == summary and summary.line is None and summary.value == "93"
+    assert summary.message.startswith("93 more issues are not listed, only counted (a "
+                                      "report lists the first 7): 47 bad-integer, "
+                                      "46 bad-decimal; by field: articolo.qta 47, "
+                                      "articolo.prezzo 46")
+
+
+def test_under_the_cap_nothing_changes(articoli: Tracciato) -> None:
+    got = decode(rows(50), articoli, max_issues=100)
+    assert len(got.issues) == 100 and got.left_out == {}
+    assert "too-many-issues" not in {i.code for i in got.issues}
+    assert decode(rows(50), articoli).issues == got.issues  # the default is far above
+
+
+@pytest.mark.parametrize("chunk", [1, 50, 1000])
+def test_chunks_keep_what_the_whole_keeps(articoli: Tracciato, chunk: int) -> None:
+    data = rows(200)
+    whole = decode(data, articoli, max_issues=33)
+    parts = list(iter_decode(data, articoli, chunk_bytes=chunk, max_issues=33))
+    assert len(parts) > 1 or chunk == 1000
+    assert [i for p in parts for i in p.issues if i.line is not None] == \
+        [i for i in whole.issues if i.line is not None]
+    assert parts[-1].left_out == whole.left_out
+    assert sum(whole.left_out.values()) == 400 - 33
+
+
+def test_file_checks_are_capped_too(articoli: Tracciato) -> None:
+    got = decode(rows(1_000, qta="1", prezzo="1,00", codice="SAME"), articoli, max_issues=5)
+    assert Counter(i.code for i in got.issues) == {"duplicate-key": 5, "too-many-issues": 1}
+    assert got.left_out == {("duplicate-key", "articolo", "codice"): 994}
+
+
+def traced(work: Callable[[], Decoded]) -> tuple[Decoded, int]:
+    """What ``work`` returns, and the peak of Python's allocations while it ran."""
+    tracemalloc.start()
+    try:
+        got = work()
+        return got, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_cells_past_the_cap_never_become_python_strings(articoli: Tracciato) -> None:
+    """200,000 bad cells: with the cap, Python holds a few MB, not one object per cell."""
+    data = rows(100_000)
+    decode(rows(1), articoli)  # the modules decode imports are not what is measured
+    got, peak = traced(lambda: decode(data, articoli))
+    assert len(got.issues) == MAX_ISSUES + 1
+    print(f"\n200,000 bad cells: Python's peak {peak / 2**20:.1f} MB")
+    assert peak < 64 << 20
+    assert peak < 40 * 2**20  # measured 15 MB; every issue built took 160 MB
+
+
+def test_skip_rows_refuses_a_file_whose_issues_were_not_all_kept(articoli: Tracciato) -> None:
+    """The rows past the cap are not known one by one: none may slip through."""
+    from bridge.engine.tables import drop_bad_rows
+
+    got = decode(rows(50), articoli, max_issues=7)
+    left = drop_bad_rows(got.tables, [i for i in got.issues if i.is_error], articoli)
+    assert {name: len(df) for name, df in left.items()} == {"articolo": 0}
+
+
+# -- the report --------------------------------------------------------------------------
+
+
+def report(issues: list[Issue]) -> FileReport:
+    return FileReport(flow="f", source_name="a.csv", size=1, sha256="0" * 64,
+                      outcome="rejected", rows={"articolo": 1}, issues=issues)
+
+
+def read(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+
+def test_issues_csv_lists_at_most_max_issues(articoli: Tracciato) -> None:
+    data = rows(40)
+    issues = decode(data, articoli, max_issues=1_000).issues  # 80, none counted
+    out = read(rejected_rows_csv(report(issues), data, articoli, max_issues=30))
+    assert len(out) == 1 + 30 + 1
+    assert out[30][0] == "16" and out[30][9] == "nota 14"  # the row of the 30th issue
+    assert out[-1][2:6] == ["too-many-issues", "", "50", "50 more issues are left out: this "
+                            "file lists at most 30 issues in at most 52,428,800 bytes"]
+
+
+def test_issues_csv_is_bounded_in_bytes_and_cuts_long_cells(articoli: Tracciato) -> None:
+    note = "lungo " * 10_000  # 60,000 characters in the sender's cell
+    body = "".join(f"C{i};x;1,00;{note}\n" for i in range(200))
+    data = ("Codice;Qta;Prezzo;Note\n" + body).encode()
+    issues = decode(data, articoli).issues
+    assert len(issues) == 200
+    out = rejected_rows_csv(report(issues), data, articoli, max_bytes=100_000)
+    assert len(out) <= 100_000
+    got = read(out)
+    assert got[1][9] == note[:CELL_LIMIT] + "… [cut: 60000 characters in all]"
+    kept = len(got) - 2
+    assert 50 < kept < 200  # as many rows as fit, then what was left out
+    assert got[-1][2] == "too-many-issues" and got[-1][4] == str(200 - kept)
+    # without a byte limit in sight, the rows are all there, each cell still cut
+    assert len(read(rejected_rows_csv(report(issues), data, articoli))) == 1 + 200
+
+
+def test_html_lists_500_and_cuts_long_messages() -> None:
+    issues = [Issue("bad-pattern", "m" * 50_000, n, "articolo", "note", "v" * 50_000)
+              for n in range(2, 5_000)]
+    page = render_html(report(issues))
+    assert page.count('<td class="mono value">') == 500
+    assert len(page) < 500 * 2 * (CELL_LIMIT + 100) + 20_000
+
+
+# -- columns -----------------------------------------------------------------------------
+
+
+def shopify() -> tuple[Tracciato, bytes]:
+    from bridge.spec import load
+
+    sample = (ROOT / "samples" / "tracciati" / "shopify" / "ordini.csv").read_bytes()
+    return load("shopify/ordini"), sample
+
+
+@pytest.mark.parametrize("chunk", [None, 4096])
+def test_a_header_too_wide_is_refused_before_it_becomes_columns(chunk: int | None) -> None:
+    t, sample = shopify()
+    header, rest = sample.split(b"\n", 1)
+    data = header + b"," * 50_000 + b"\n" + rest  # 50 KB that took a gigabyte
+    parts = list(iter_decode(data, t, chunk_bytes=chunk))
+    issues = [i for p in parts for i in p.issues]
+    assert [(i.code, i.line) for i in issues] == [("too-many-columns", 1)]
+    assert issues[0].message == (f"more than {MAX_COLUMNS:,} cells in one row where the "
+                                 "tracciato declares 27: the file is not read")
+    assert sum(len(df) for p in parts for df in p.tables.values()) == 0
+    # the limit leaves room: 1,900 columns more than declared are still a file
+    ok = header + b"," * 1_900 + b"\n" + rest
+    assert "too-many-columns" not in {i.code for i in decode(ok, t).issues}
+
+
+def test_a_first_row_too_wide_is_refused_without_a_header() -> None:
+    t = parse(ARTICOLI.replace("delimiter: ';'", "delimiter: ';', header_rows: 0, "
+                                                 "match_columns: position"))
+    got = decode(b"A;1;1,00;n\nB;1;1,00;n\nC;1;1,00;n\n" + b";" * 5_000 + b"\n", t)
+    assert [(i.code, i.line) for i in got.issues] == [("wrong-column-count", 4)]
+    got = decode(b";" * 5_000 + b"\n" + b"A;1;1,00;n\n", t)
+    assert [(i.code, i.line) for i in got.issues] == [("too-many-columns", 1)]
+
+
+def test_a_data_row_too_wide_is_counted_not_split_by_the_csv_module() -> None:
+    t = parse(ARTICOLI.replace("delimiter: ';'", "delimiter: ';', comment_prefix: '#'"))
+    data = b"Codice;Qta;Prezzo;Note\nA;1;1,00;n\nB" + b";ab" * 1_000_000 + b"\nC;2;1,00;n\n"
+    decode(data[:40], t)  # the modules decode imports are not what is measured
+    got, peak = traced(lambda: decode(data, t))
+    assert [(i.code, i.line, i.message) for i in got.issues] == [
+        ("wrong-column-count", 3, "1000001 cells where 4 are expected")]
+    assert list(got.tables["articolo"]["codice"]) == ["A", "C"]
+    print(f"\na row of a million cells: Python's peak {peak / 2**20:.1f} MB")
+    assert peak < 40 * 2**20  # measured 20 MB; a string per cell took 80 MB
+
+
+def test_the_docs_state_the_caps_in_force() -> None:
+    text = " ".join((ROOT / "docs" / "issue-codes.md").read_text(encoding="utf-8").split())
+    assert f"first {MAX_ISSUES:,} issues of rows" in text
+    assert f"those {MAX_ISSUES:,} issues in at most {MAX_CSV_BYTES >> 20} MB" in text
+    assert MAX_CSV_BYTES == 50 << 20
+    assert f"every cell cut at {CELL_LIMIT:,} characters" in text
+    assert f"lists the first {SHOWN_ISSUES}" in text
+    assert f"more than {MAX_COLUMNS:,} cells, or {WIDTH_MARGIN} more than" in text

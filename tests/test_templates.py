@@ -1,0 +1,104 @@
+"""Templated targets are escaped by the kind they declare (`format`), never by the template's
+file name; and a character XML cannot hold is an issue on the row it came from.
+
+The attack: an order note holding markup, and another holding a control character, sent to
+the sample's Easyfatt target whose template is named in upper case (``EASYFATT.XML``).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bridge.config import load
+from bridge.engine.render import _not_xml
+from bridge.errors import ConfigError
+from bridge.templating import render_file
+from tests.test_business_orders import ORDERS, with_orders
+from tests.test_samples import run_twice
+
+TEMPLATE = "template: templates/easyfatt-ordini.xml"
+
+
+def upper_case_template(tmp_path: Path, policy: str) -> Path:
+    """The sample, its Easyfatt template renamed EASYFATT.XML, with two hostile notes: markup
+    in order #2001, a control character (U+0001) in order #2005."""
+    cfg = with_orders(tmp_path, ('"Consegna in cantiere, chiedere di Paolo"',
+                                 '"<x/> chiedere di Paolo"'))
+    text = cfg.read_text(encoding="utf-8")
+    assert TEMPLATE in text and "on_bad_rows: reject-file" in text
+    cfg.write_text(text.replace(TEMPLATE, "template: templates/EASYFATT.XML").replace(
+        "on_bad_rows: reject-file", f"on_bad_rows: {policy}"), encoding="utf-8")
+    templates = cfg.parent / "templates"
+    (templates / "easyfatt-ordini.xml").rename(templates / "EASYFATT.XML")
+    orders = cfg.parent / ORDERS
+    data = orders.read_text(encoding="utf-8")
+    assert '"Citofono ' in data
+    orders.write_text(data.replace('"Citofono ', '"Citofono \x01'),
+                      encoding="utf-8")
+    return cfg
+
+
+def order_line(cfg: Path, number: str) -> int:
+    """The line of the order's first row in the export (the header is line 1)."""
+    lines = (cfg.parent / ORDERS).read_text(encoding="utf-8").splitlines()
+    return next(i for i, text in enumerate(lines, start=1) if text.startswith(number + ","))
+
+
+def test_an_upper_case_xml_template_escapes_markup_and_skips_the_control_character(
+        tmp_path: Path) -> None:
+    cfg = upper_case_template(tmp_path, "skip-rows")
+    line_2005 = order_line(cfg, "#2005")
+    result = run_twice(cfg, ["ordini"])
+    assert [o.state for o in result.outcomes] == ["done"]
+    files = list((cfg.parent / "erp" / "easyfatt").glob("*.xml"))
+    assert len(files) == 1
+    doc = ET.fromstring(files[0].read_bytes())  # the whole batch parses
+    documents = {d.findtext("Number"): d for d in doc.findall("./Documents/Document")}
+    # The markup is text, not an element the importer would read.
+    assert documents["2001"].findtext("InternalComment") == "<x/> chiedere di Paolo"
+    assert documents["2001"].find("InternalComment/x") is None
+    # The order with the control character is left out, from both targets, and reported
+    # on its own line.
+    assert "2005" not in documents and len(documents) == 5
+    assert b"#2005" not in next((cfg.parent / "erp" / "ordini").glob("*.TXT")).read_bytes()
+    report = (cfg.parent / "quarantine" / f"{ORDERS.name}.issues.csv").read_text(
+        encoding="utf-8-sig")
+    row = next(r for r in report.splitlines() if "not-xml-character" in r)
+    assert row.startswith(f"{line_2005},testata,not-xml-character,note,")
+    assert "U+0001" in row
+
+
+def test_with_reject_file_the_control_character_refuses_the_whole_file(tmp_path: Path) -> None:
+    cfg = upper_case_template(tmp_path, "reject-file")
+    result = run_twice(cfg, ["ordini"])
+    assert [o.state for o in result.outcomes] == ["rejected"]
+    assert not list((cfg.parent / "erp").rglob("*.xml"))
+
+
+@pytest.mark.parametrize("name", ["ORDERS.XML", "orders.Xml", "orders.tmpl", "orders.xml.j2"])
+def test_the_declared_kind_escapes_whatever_the_name(tmp_path: Path, name: str) -> None:
+    template = tmp_path / name
+    template.write_text("<a n=\"{{ v }}\">{{ v }}</a>", encoding="utf-8")
+    v = "<x/> & \"q\" 'a'"
+    xml = render_file(template, {"v": v}, "xml")
+    assert ET.fromstring(xml).text == v and ET.fromstring(xml).get("n") == v
+    assert render_file(template, {"v": v}, "text") == f"<a n=\"{v}\">{v}</a>"
+
+
+def test_a_template_without_its_kind_is_a_configuration_error(tmp_path: Path) -> None:
+    cfg = with_orders(tmp_path, config=("        format: xml\n", ""))
+    with pytest.raises(ConfigError) as err:
+        load(cfg)
+    assert "targets[1]" in str(err.value) and "format: xml, html or text" in str(err.value)
+
+
+def test_a_character_no_row_holds_refuses_the_whole_file() -> None:
+    # Say it came from the sender's file name: no row to blame, so the file is refused.
+    tables = {"testata": pd.DataFrame({"_line": [2], "note": ["fine"]})}
+    issues = _not_xml(tables, "\x1b", "T.XML")
+    assert [(i.code, i.line) for i in issues] == [("not-xml-character", None)]
+    assert "U+001B" in issues[0].message
