@@ -17,6 +17,7 @@ from bridge.config import load
 from bridge.engine.render import _not_xml
 from bridge.errors import ConfigError
 from bridge.templating import render_file
+from tests.conftest import ROOT
 from tests.test_business_orders import ORDERS, with_orders
 from tests.test_samples import run_twice
 
@@ -102,3 +103,57 @@ def test_a_character_no_row_holds_refuses_the_whole_file() -> None:
     issues = _not_xml(tables, "\x1b", "T.XML")
     assert [(i.code, i.line) for i in issues] == [("not-xml-character", None)]
     assert "U+001B" in issues[0].message
+
+
+def _same(a: list[dict[str, object]], b: list[dict[str, object]]) -> bool:
+    """Equal values of equal types, NaN equal to NaN."""
+    def cell(v: object) -> object:
+        return ("nan", float) if isinstance(v, float) and v != v else (v, type(v))
+
+    return [{k: cell(v) for k, v in r.items()} for r in a] == \
+        [{k: cell(v) for k, v in r.items()} for r in b]
+
+
+SAMPLE_FILES = sorted(p for p in (ROOT / "samples" / "tracciati").glob("*/*")
+                      if ".broken." not in p.name)
+
+
+@pytest.mark.parametrize("sample", SAMPLE_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_template_rows_are_what_to_dict_gives_on_every_sample(sample: Path) -> None:
+    """Templates see the rows ``DataFrame.to_dict("records")`` would give (values and their
+    types), built faster: the tables of every shipped sample, as decoded."""
+    from bridge.codecs import decode
+    from bridge.engine.render import template_rows
+    from bridge.spec import load
+
+    t = load(f"{sample.parent.name}/{sample.stem}")
+    tables = decode(sample.read_bytes(), t).tables
+    assert sum(len(df) for df in tables.values()) > 0
+    for df in tables.values():
+        assert _same(template_rows(df), df.to_dict("records"))
+
+
+def test_template_rows_box_what_steps_make_as_to_dict_does() -> None:
+    """Columns steps may make: numpy floats with NaN, objects holding numpy scalars, numpy
+    times with NaT, Arrow times and durations with nulls, and a table with no columns."""
+    import datetime as dt
+    from decimal import Decimal
+
+    import numpy as np
+    import pyarrow as pa
+
+    from bridge.engine.render import template_rows
+
+    df = pa.table({
+        "n": pa.array([1, None]), "s": pa.array(["x", None]),
+        "d": pa.array([Decimal("1.20"), None], pa.decimal128(9, 2)),
+        "day": pa.array([dt.date(2025, 1, 2), None]),
+        "at": pa.array([dt.datetime(2025, 1, 1, 10), None], pa.timestamp("us", tz="Europe/Rome")),
+        "gap": pa.array([dt.timedelta(1), None]),
+    }).to_pandas(types_mapper=pd.ArrowDtype)
+    df["f"] = np.array([1.5, np.nan])
+    df["o"] = pd.Series([np.int64(3), None], dtype=object)
+    df["t"] = pd.to_datetime(["2025-01-01", None])
+    assert _same(template_rows(df), df.to_dict("records"))
+    assert template_rows(df)[1]["at"] is None and template_rows(df)[1]["n"] is None
+    assert template_rows(pd.DataFrame(index=range(2))) == [{}, {}]
