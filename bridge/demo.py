@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from bridge.errors import BridgeError, TransientError
+from bridge.shipped import shipped
 
 if TYPE_CHECKING:
     from bridge.engine.context import Outcome
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "samples"
+SAMPLES = shipped("samples")
 FLOW = "ordini"
 SERVER_USER = "shop"
 #: Polls of the server stop after this long: the files should be taken in about 1 s.

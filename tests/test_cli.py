@@ -87,3 +87,20 @@ def test_check_a_broken_sample_lists_issues_by_line(runner: CliRunner) -> None:
     as_csv = runner.invoke(main, ["check", path, "-t", "gestionale/ordini", "--format", "csv"])
     rows = as_csv.output.splitlines()
     assert rows[0] == "line,record,field,code,value,message" and len(rows) == 4
+
+
+def test_tracciati_path_prints_the_file_to_copy_or_says_what_is_known(tmp_path: Path) -> None:
+    from bridge.spec.loader import SHIPPED
+
+    found = CliRunner().invoke(main, ["tracciati", "path", "gestionale/ordini"])
+    assert found.exit_code == 0
+    assert Path(found.output.strip()) == SHIPPED / "gestionale" / "ordini.yaml"
+    own = tmp_path / "mine" / "gestionale"
+    own.mkdir(parents=True)
+    (own / "ordini.yaml").write_text("format: delimited\n", encoding="utf-8")
+    mine = CliRunner().invoke(main, ["--tracciati", str(tmp_path / "mine"), "tracciati",
+                                     "path", "gestionale/ordini"])
+    assert Path(mine.output.strip()) == own / "ordini.yaml"  # the operator's folder wins
+    missing = CliRunner().invoke(main, ["tracciati", "path", "gestionale/ordinii"])
+    assert missing.exit_code == 2
+    assert "no tracciato named 'gestionale/ordinii'" in missing.output

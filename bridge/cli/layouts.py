@@ -1,4 +1,4 @@
-"""The layout commands: `bridge check`, `bridge tracciati list|show|lint|schema`,
+"""The layout commands: `bridge check`, `bridge tracciati list|show|path|lint|schema`,
 `bridge codes`. They need no configuration."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def check(ctx: click.Context, file: Path, name: str, fmt: str) -> None:
 
 @click.group()
 def tracciati() -> None:
-    """List, show, lint and describe the layouts (tracciati)."""
+    """List, show, locate, lint and describe the layouts (tracciati)."""
 
 
 @tracciati.command("list")
@@ -64,6 +64,17 @@ def tracciati_show(ctx: click.Context, name: str) -> None:
     from bridge.spec.show import describe
 
     click.echo(describe(load(name, extra_tracciati(ctx))))
+
+
+@tracciati.command("path")
+@click.argument("name")
+@click.pass_context
+@reports_errors
+def tracciati_path(ctx: click.Context, name: str) -> None:
+    """The file of NAME, to copy as the start of your own layout."""
+    from bridge.spec.loader import find
+
+    click.echo(printable(str(find(name, extra_tracciati(ctx)))))
 
 
 @tracciati.command("lint")

@@ -3,9 +3,9 @@
 Tracciati live in folders laid out as ``<root>/<system>/<name>.yaml`` and are named
 ``system/name``. The roots searched, in order: folders given by the caller (``--tracciati``,
 the ``tracciati:`` list of bridge.yaml), the folders in ``$BRIDGE_TRACCIATI`` (separated by
-``os.pathsep``) and the ``tracciati`` folder shipped beside the package. Never the current
-directory: a layout decides what bridge writes, and a stray ``tracciati`` folder wherever
-cron happens to start must not replace a shipped one.
+``os.pathsep``) and the ``tracciati`` folder shipped with bridge (:mod:`bridge.shipped`).
+Never the current directory: a layout decides what bridge writes, and a stray ``tracciati``
+folder wherever cron happens to start must not replace a shipped one.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ import yaml
 from pydantic import ValidationError
 
 from bridge.errors import TracciatoError
+from bridge.shipped import shipped
 from bridge.spec.model import Tracciato
 
-SHIPPED = Path(__file__).resolve().parents[2] / "tracciati"
+SHIPPED = shipped("tracciati")
 
 
 def search_roots(extra: Iterable[Path | str] = ()) -> list[Path]:
