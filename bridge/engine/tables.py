@@ -102,7 +102,9 @@ def drop_bad_rows(tables: dict[str, pd.DataFrame], errors: list[Issue],
         if t is not None and t.group_by and name == t.single_record:
             if any(c not in df.columns for c in t.group_by):
                 return nothing
-            keys = df[list(t.group_by)].astype(str).agg("\x1f".join, axis=1)
-            hit = keys.isin(set(keys[hit]))
+            # One number per group, computed on the columns (a missing value is a group
+            # of its own), so the rows of every group with a bad row go with it.
+            group = df.groupby(list(t.group_by), dropna=False, sort=False).ngroup()
+            hit = group.isin(group[hit].unique())
         out[name] = df.loc[~hit].reset_index(drop=True)
     return out
