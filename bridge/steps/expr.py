@@ -217,7 +217,7 @@ class Expression:
         budget: limits.Budget,
     ) -> tuple[pa.Array | pa.ChunkedArray, list[Failure]] | None:
         """Arrow kernels for the rows without nulls, jinja for the others; None: all jinja."""
-        from bridge.steps.vector import Fallback, vectorise
+        from bridge.steps.vector import Fallback, null_sensitive, vectorise
 
         if self.tree is None:
             return None
@@ -227,8 +227,11 @@ class Expression:
             return None
         if isinstance(values, pa.Scalar):
             values = pa.repeat(values, table.num_rows)
-        missing = pc.is_null(table.column(columns[0]))
-        for name in columns[1:]:
+        sensitive = [name for name in columns if name in null_sensitive(self.tree)]
+        if not sensitive:
+            return values, []
+        missing = pc.is_null(table.column(sensitive[0]))
+        for name in sensitive[1:]:
             missing = pc.or_(missing, pc.is_null(table.column(name)))
         rows = pc.indices_nonzero(missing)
         if len(rows) == 0:

@@ -6,8 +6,9 @@ per row through jinja they cost microseconds each; here they run over the whole 
 once. The rule is that a result must equal what jinja gives for the same row, so only
 cases whose meaning is identical in Python and in Arrow are taken (numbers with numbers,
 text with text, ASCII-only case changes); anything else raises :class:`Fallback` and the
-expression runs per row. Rows with a missing input always run per row: None behaves in
-jinja in ways Arrow's nulls do not.
+expression runs per row. Rows with a missing input run per row, as None behaves in jinja
+in ways Arrow's nulls do not, except where both agree (:func:`null_sensitive`): the test
+of a condition, ``is none``, a branch that is the result.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def vectorise(node: nodes.Node, table: pa.Table, variables: Mapping[str, object]
     if isinstance(node, nodes.Filter) and node.node is not None:
         return _filter(node, table, variables)
     if isinstance(node, nodes.CondExpr) and node.expr2 is not None:
-        test = _truth(vectorise(node.test, table, variables))
+        # A missing test value is false, as None is in jinja (see null_sensitive).
+        test = pc.fill_null(_truth(vectorise(node.test, table, variables)), False)
         yes, no = _branch(node.expr1, table, variables), _branch(node.expr2, table, variables)
         if yes is None and no is None:
             raise Fallback("both branches none")
@@ -102,6 +104,30 @@ def vectorise(node: nodes.Node, table: pa.Table, variables: Mapping[str, object]
         return pc.is_null(value) if isinstance(value, pa.Array | pa.ChunkedArray) \
             else pa.scalar(not value.is_valid)
     raise Fallback(type(node).__name__)
+
+
+def null_sensitive(node: nodes.Node, top: bool = True) -> set[str]:
+    """The names whose missing values the kernels would not treat as jinja does: their rows
+    go through jinja. Not among them: a name used as the test of a condition (a missing
+    value is false in both), the operand of ``is none``, and a branch of a condition whose
+    value is the result itself (a missing value is None there, null here)."""
+    if isinstance(node, nodes.Name):
+        return set() if top else {node.name}
+    if isinstance(node, nodes.CondExpr):
+        names: set[str] = set()
+        if not isinstance(node.test, nodes.Name):
+            names |= null_sensitive(node.test, top=False)
+        for branch in (node.expr1, node.expr2):
+            if branch is not None:
+                names |= null_sensitive(branch, top=top)
+        return names
+    if (isinstance(node, nodes.Test) and node.name == "none" and not node.args
+            and isinstance(node.node, nodes.Name)):
+        return set()
+    names = set()
+    for child in node.iter_child_nodes():
+        names |= null_sensitive(child, top=False)
+    return names
 
 
 def _truth(value: Any) -> Any:
@@ -176,6 +202,12 @@ def _filter(node: nodes.Filter, table: pa.Table, variables: Mapping[str, object]
                 value, r"^[+-]?[0-9]+$")).as_py():
             raise Fallback("text that Arrow and Python may read differently")
         return pc.cast(value, pa.int64())
+    if node.name == "date" and not args and pa.types.is_timestamp(kind):
+        # jinja takes the date of the datetime in its own time zone: the local wall clock.
+        local = pc.local_timestamp(value) if kind.tz is not None else value
+        return pc.cast(local, pa.date32())
+    if node.name == "date" and not args and pa.types.is_date32(kind):
+        return value
     if node.name == "digits" and not args and _string(kind):
         return pc.replace_substring_regex(value, "[^0-9]", "")
     if node.name == "decimal" and not args and pa.types.is_integer(kind):
