@@ -24,7 +24,21 @@ def environment(autoescape: bool = False, folder: str | None = None
     from jinja2 import FileSystemLoader, StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(
+    class RowsFirst(ImmutableSandboxedEnvironment):
+        """``row.field`` on a row (a plain dict) is its value, found at the first try: the
+        sandbox would first look for an attribute of the dict, fail, and only then take the
+        key (an exception per value, a fifth of an XML render). Anything else, and a name
+        that is no key, goes through the sandbox's own checks."""
+
+        def getattr(self, obj: Any, attribute: str) -> Any:
+            if type(obj) is dict:
+                try:
+                    return obj[attribute]
+                except KeyError:
+                    pass
+            return super().getattr(obj, attribute)
+
+    env = RowsFirst(
         undefined=StrictUndefined,
         autoescape=autoescape,
         keep_trailing_newline=True,

@@ -157,3 +157,23 @@ def test_template_rows_box_what_steps_make_as_to_dict_does() -> None:
     assert _same(template_rows(df), df.to_dict("records"))
     assert template_rows(df)[1]["at"] is None and template_rows(df)[1]["n"] is None
     assert template_rows(pd.DataFrame(index=range(2))) == [{}, {}]
+
+
+def test_a_row_field_is_found_first_and_the_sandbox_still_holds(tmp_path: Path) -> None:
+    """``row.field`` takes the row's value even where a dict has a method of that name;
+    what is not a field still goes through the sandbox, which refuses internals."""
+    page = tmp_path / "rows.xml"
+    page.write_text("{% for r in tables.righe %}<r n='{{ r.items }}'>{{ r.nome }}</r>"
+                    "{% endfor %}", encoding="utf-8")
+    rows = [{"items": 3, "nome": "A&B"}, {"items": 0, "nome": "<x/>"}]
+    assert render_file(page, {"tables": {"righe": rows}}, "xml") == (
+        "<r n='3'>A&amp;B</r><r n='0'>&lt;x/&gt;</r>")
+    for n, attack in enumerate(("{{ tables.righe.__class__.__mro__ }}",
+                                "{{ tables.__class__.__init__.__globals__ }}",
+                                "{% for r in tables.righe %}{{ r.__class__.__subclasses__() }}"
+                                "{% endfor %}",
+                                "{{ tables.righe.append(1) }}")):
+        page = tmp_path / f"attack{n}.xml"  # a new name: jinja caches by name
+        page.write_text(attack, encoding="utf-8")
+        with pytest.raises(ConfigError, match=r"unsafe|not safely|access"):
+            render_file(page, {"tables": {"righe": rows}}, "xml")
