@@ -241,8 +241,16 @@ def default_path() -> Path:
     return Path(os.environ.get("BRIDGE_CONFIG", "bridge.yaml"))
 
 
-def load(path: Path) -> Config:
-    """Read and validate a configuration; every mistake names the file and the key."""
+#: The keys of a connection that hold secrets: a command that never connects (status,
+#: show...) starts without them.
+SECRET_KEYS = frozenset({"password", "key_passphrase"})
+
+
+def load(path: Path, *, secrets: bool = True) -> Config:
+    """Read and validate a configuration; every mistake names the file and the key.
+
+    ``secrets=False``: for commands that never connect, a connection's secret whose
+    variable is not set is left out instead of being an error."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -251,7 +259,7 @@ def load(path: Path) -> Config:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: must hold a mapping with flows")
-    data = _expand(raw, path, ())
+    data = _expand(raw, path, (), secrets)
     data["base"] = path.resolve().parent
     try:
         cfg = Config.model_validate(data)
@@ -269,15 +277,21 @@ def load(path: Path) -> Config:
     return cfg
 
 
-def _expand(value: Any, path: Path, where: tuple[str, ...]) -> Any:
-    """Replace ${VAR} by the environment's value; a missing variable is an error.
+def _expand(value: Any, path: Path, where: tuple[str, ...], secrets: bool = True) -> Any:
+    """Replace ${VAR} by the environment's value; a missing variable is an error (but for
+    a connection's secret when ``secrets`` is False: left out).
 
     Fields that hold secrets are SecretStr, so the value never shows in a repr or a log."""
     if isinstance(value, dict):
-        return {k: _expand(v, path, (*where, str(k))) for k, v in value.items()}
+        return {k: _expand(v, path, (*where, str(k)), secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v, path, (*where, str(i))) for i, v in enumerate(value)]
+        return [_expand(v, path, (*where, str(i)), secrets) for i, v in enumerate(value)]
     if isinstance(value, str) and ENV_REF.search(value):
+        if (not secrets and len(where) == 3 and where[0] == "connections"
+                and where[2] in SECRET_KEYS
+                and any(m.group(1) not in os.environ for m in ENV_REF.finditer(value))):
+            return None
+
         def sub(m: re.Match[str]) -> str:
             name = m.group(1)
             if name not in os.environ:

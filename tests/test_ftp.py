@@ -95,7 +95,9 @@ def test_the_port_contract(server: FtpServer, home: Path, tmp_path: Path,
     src = tmp_path / "a.csv"
     src.write_bytes(b"codice;qty\r\nA1;2\r\n" * 1000)
     assert t.list("inbox") == []  # no folder yet: nothing to take
+    assert not t.is_folder("inbox")  # and bridge can tell it is missing
     t.upload(src, "inbox", "a.csv")
+    assert t.is_folder("inbox") and not t.is_folder("inbox/a.csv")
     assert (home / "inbox" / "a.csv").read_bytes() == src.read_bytes()
     [entry] = t.list("inbox")
     assert (entry.name, entry.size) == ("a.csv", src.stat().st_size)

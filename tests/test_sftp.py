@@ -87,7 +87,10 @@ def test_list_returns_regular_files_with_size_and_mtime(remote: tuple[SftpTransp
     assert set(entries) == {"a.csv", "ordine 2 è.csv"}  # no folders
     assert entries["a.csv"].size == 10
     assert entries["a.csv"].mtime == 1_700_000_000
-    assert t.list("missing") == []  # a folder not made yet is empty, not an error
+    assert t.list("missing") == []  # a folder not made yet is empty, not an error...
+    # ...and is_folder tells it from an empty one (a file is no folder either)
+    assert (t.is_folder("in"), t.is_folder("missing"), t.is_folder("in/a.csv")) == (
+        True, False, False)
 
 
 def test_connection_uses_nodelay_and_aes_gcm(remote: tuple[SftpTransport, Path]) -> None:

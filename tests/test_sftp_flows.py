@@ -185,6 +185,9 @@ class Killing:
     def list(self, folder: str) -> list[Entry]:
         return self.inner.list(folder)
 
+    def is_folder(self, folder: str) -> bool:
+        return self.inner.is_folder(folder)
+
     def stat(self, folder: str, name: str) -> Entry | None:
         return self.inner.stat(folder, name)
 

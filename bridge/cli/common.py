@@ -73,13 +73,14 @@ def extra_tracciati(ctx: click.Context) -> list[Path]:
     return list(root_option(ctx, "tracciati") or [])
 
 
-def load_config(ctx: click.Context) -> Config:
+def load_config(ctx: click.Context, *, secrets: bool = True) -> Config:
     """The configuration named by --config, $BRIDGE_CONFIG or ./bridge.yaml; from here on,
-    internal errors are logged to its log file."""
+    internal errors are logged to its log file. ``secrets=False``: for a command that never
+    connects, connection secrets whose variables are not set are not needed."""
     from bridge.config import default_path, load
     from bridge.logs import use_log_file
 
-    cfg = load(root_option(ctx, "config") or default_path())
+    cfg = load(root_option(ctx, "config") or default_path(), secrets=secrets)
     use_log_file(cfg.log_path())
     return cfg
 

@@ -6,8 +6,10 @@ one goes through :func:`bridge.display.printable` before it reaches the terminal
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,25 +18,41 @@ from bridge.display import printable
 
 
 @click.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="A table, or one JSON document for monitoring.")
 @click.pass_context
 @reports_errors
-def status(ctx: click.Context) -> None:
+def status(ctx: click.Context, fmt: str) -> None:
     """Per flow: files in progress, held, rejected, failed, and the last success."""
-    from bridge.states import HELD, REJECTED, RESUMABLE
+    from datetime import UTC, datetime
+
+    from bridge.states import FAILED, HELD, REJECTED, RESUMABLE
     from bridge.templating import fmt_time
 
-    cfg = load_config(ctx)
+    cfg = load_config(ctx, secrets=False)
     ledger = open_config_ledger(cfg)
-    click.echo(f"{'flow':20} {'waiting':>8} {'held':>6} {'rejected':>9} {'failed':>7} "
-               "last success")
+    table: list[dict[str, Any]] = []
     for name in cfg.flows:
         rows = ledger.files(flow=name)
-        count = {s: sum(1 for r in rows if r.state == s) for s in (HELD, REJECTED, "failed")}
-        waiting = sum(1 for r in rows if r.state in RESUMABLE)
-        done = [r.updated for r in rows if r.state == "done"]
-        last = fmt_time(max(done)) if done else "never"
-        click.echo(f"{name:20} {waiting:>8} {count[HELD]:>6} {count[REJECTED]:>9} "
-                   f"{count['failed']:>7} {last}")
+        count = {s: sum(1 for r in rows if r.state == s) for s in (HELD, REJECTED, FAILED)}
+        done = [r.updated for r in rows if r.state == "done" and r.updated is not None]
+        table.append({"flow": name, "waiting": sum(1 for r in rows if r.state in RESUMABLE),
+                      "held": count[HELD], "rejected": count[REJECTED],
+                      "failed": count[FAILED], "last_success": max(done) if done else None})
+    if fmt == "json":
+        for line in table:
+            when = line["last_success"]
+            line["last_success"] = None if when is None else datetime.fromtimestamp(
+                float(when), UTC).isoformat(timespec="seconds")
+        click.echo(json.dumps({"flows": table}, indent=2))
+        return
+    click.echo(f"{'flow':20} {'waiting':>8} {'held':>6} {'rejected':>9} {'failed':>7} "
+               "last success")
+    for line in table:
+        when = line["last_success"]
+        last = fmt_time(float(when)) if when is not None else "never"
+        click.echo(printable(f"{line['flow']:20} {line['waiting']:>8} {line['held']:>6} "
+                             f"{line['rejected']:>9} {line['failed']:>7} {last}"))
 
 
 @click.command()
@@ -46,7 +64,7 @@ def history(ctx: click.Context, flow: str | None, last: int) -> None:
     """The last files seen, newest last."""
     from bridge.templating import fmt_time
 
-    ledger = open_config_ledger(load_config(ctx))
+    ledger = open_config_ledger(load_config(ctx, secrets=False))
     for r in ledger.files(flow=flow, last=last):
         click.echo(printable(f"{r.id:6} {fmt_time(r.updated)} {r.flow:16} {r.state:10} "
                              f"{r.path}" + (f"  ({r.reason})" if r.reason else "")))
@@ -61,7 +79,7 @@ def show(ctx: click.Context, what: str) -> None:
     from bridge.errors import ConfigError
     from bridge.templating import fmt_time
 
-    ledger = open_config_ledger(load_config(ctx))
+    ledger = open_config_ledger(load_config(ctx, secrets=False))
     if what.isdigit():
         try:
             rows = [ledger.get(int(what))]
@@ -96,7 +114,7 @@ def show(ctx: click.Context, what: str) -> None:
 def pending(ctx: click.Context) -> None:
     """Files that wait for a person: held (approve or reject) and failed (retry or
     reject)."""
-    ledger = open_config_ledger(load_config(ctx))
+    ledger = open_config_ledger(load_config(ctx, secrets=False))
     waiting = ledger.files(states=frozenset({"held", "failed"}))
     for r in waiting:
         click.echo(printable(f"{r.id:6} {r.flow:16} {r.state:7} {r.path}  ({r.reason})"))

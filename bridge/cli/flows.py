@@ -189,7 +189,7 @@ def report_cmd(ctx: click.Context, since: str | None, flow: str | None,
 
     from bridge.reconcile import as_text, reconcile, write
 
-    cfg = load_config(ctx)
+    cfg = load_config(ctx, secrets=False)
     start = _date(since, "--since") if since else None
     rows = reconcile(open_config_ledger(cfg), since=start, flow=flow)
     click.echo(as_text(rows))

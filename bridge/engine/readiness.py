@@ -9,6 +9,10 @@ Besides: a name bridge holds as its own (``.bridge-claim-ID``) is never a candid
 found incomplete at this very size and mtime waits until it changes, or until
 ``max_wait``; on local folders watched with close-after-write events, a file still open for
 writing waits too (``busy``).
+
+A source folder that does not exist is an error of the flow, never an idle pass: a
+configuration error for a local folder (exit 2), a failure for a remote one (exit 3: the
+server may be the one that lost it).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bridge.errors import ConfigError, TransientError
 from bridge.ledger import CLAIM_PREFIX
 from bridge.transport import UnsafeName, matches, safe_name
 
@@ -78,6 +83,13 @@ def ready(ctx: Context, name: str, flow: Flow, busy: Busy | None = None) -> List
     names that cannot be handled (once each), and how many others wait."""
     src = ctx.transport(flow.source.connection)
     listing = src.list(flow.source.folder)
+    if not listing and not src.is_folder(flow.source.folder):
+        conn = ctx.cfg.connection(flow.source.connection)
+        if conn.type == "local":
+            where = ctx.cfg.path(conn.root) / flow.source.folder
+            raise ConfigError(f"the source folder {str(where)!r} does not exist")
+        raise TransientError(f"the source folder {flow.source.folder!r} does not exist on "
+                             f"connection {flow.source.connection!r}")
     names = {e.name for e in listing}
     rule = flow.source.ready
     wanted = candidates(flow, listing)

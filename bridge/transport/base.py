@@ -53,7 +53,13 @@ class Entry:
 
 
 class Transport(Protocol):
-    def list(self, folder: str) -> list[Entry]: ...
+    def list(self, folder: str) -> list[Entry]:
+        """The regular files of ``folder``; none for a folder that does not exist."""
+        ...
+    def is_folder(self, folder: str) -> bool:
+        """Whether ``folder`` exists (and is a folder): asked when a listing is empty, to
+        tell an idle source from a missing one."""
+        ...
     def stat(self, folder: str, name: str) -> Entry | None: ...
     def download(self, folder: str, name: str, dest: Path, expect: Entry | None = None
                  ) -> None:

@@ -89,6 +89,9 @@ class FtpTransport:
     def list(self, folder: str) -> list[Entry]:
         return self._op(f"list {folder}", lambda ftp: self._list(ftp, self._path(folder)))
 
+    def is_folder(self, folder: str) -> bool:
+        return self._op(f"cwd {folder}", lambda ftp: self._is_dir(ftp, self._path(folder)))
+
     def stat(self, folder: str, name: str) -> Entry | None:
         safe_name(name)
         return self._op(f"stat {folder}/{name}",

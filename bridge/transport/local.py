@@ -44,6 +44,9 @@ class LocalTransport:
             raise TransientError(f"cannot list {self._dir(folder)}: {exc.strerror}") from None
         return out
 
+    def is_folder(self, folder: str) -> bool:
+        return self._dir(folder).is_dir()
+
     def stat(self, folder: str, name: str) -> Entry | None:
         """The regular file ``name``; None for nothing, or for a link, a FIFO, a folder:
         none of them is a file to take."""

@@ -105,6 +105,18 @@ class SftpTransport:
 
         return self._run(f"list {path}", op)
 
+    def is_folder(self, folder: str) -> bool:
+        path = self._dir(folder)
+
+        def op(sftp: paramiko.SFTPClient, attempt: int) -> bool:
+            try:
+                mode = sftp.stat(path).st_mode
+            except FileNotFoundError:
+                return False
+            return mode is not None and st.S_ISDIR(mode)
+
+        return self._run(f"stat {path}", op)
+
     def stat(self, folder: str, name: str) -> Entry | None:
         """The regular file ``name``; None for nothing, a link or a folder (lstat)."""
         path = posixpath.join(self._dir(folder), safe_name(name))

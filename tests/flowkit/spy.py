@@ -27,6 +27,10 @@ class Spy:
         self._before("list", folder)
         return self.inner.list(folder)
 
+    def is_folder(self, folder: str) -> bool:
+        self._before("is_folder", folder)
+        return self.inner.is_folder(folder)
+
     def stat(self, folder: str, name: str) -> Entry | None:
         self._before("stat", folder, name)
         return self.inner.stat(folder, name)

@@ -1,0 +1,103 @@
+"""Operations: what a person running bridge from cron or systemd needs to be told.
+
+A source folder that does not exist is an error, never an idle "nothing to do": exit 2 for
+a local folder (the configuration is wrong), 3 for a remote one (the server lost it, or the
+configuration is wrong: retried, and reported on every pass)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.flowkit import CONFIG, bridge_cli, make_world, order_file
+
+
+def test_a_missing_local_source_folder_is_a_configuration_error(tmp_path: Path) -> None:
+    cfg = make_world(tmp_path)
+    shutil.rmtree(tmp_path / "inbox")
+    got = bridge_cli(cfg, "run")
+    assert got.returncode == 2, got.stdout + got.stderr
+    assert "nothing to do" not in got.stdout
+    assert f"the source folder '{tmp_path / 'inbox'}' does not exist" in got.stderr
+    (tmp_path / "inbox").mkdir()  # made: an empty folder is an idle pass again
+    idle = bridge_cli(cfg, "run")
+    assert (idle.returncode, idle.stdout.strip()) == (0, "nothing to do")
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    assert "a.csv: done" in bridge_cli(cfg, "run").stdout
+
+
+def test_a_missing_remote_source_folder_fails_the_flow_not_the_others(tmp_path: Path) -> None:
+    from bridge.sftpserver import SftpServer
+
+    cfg = make_world(tmp_path)
+    (tmp_path / "shop").mkdir()
+    with SftpServer(tmp_path / "shop", user="shop") as server:
+        (tmp_path / "known_hosts").write_text(server.known_hosts_line(), encoding="ascii")
+        key = server.write_client_key(tmp_path / "id_ed25519")
+        conn = {"type": "sftp", "host": "127.0.0.1", "port": server.port, "user": "shop",
+                "key_file": str(key), "known_hosts": str(tmp_path / "known_hosts"),
+                "timeout": 10}
+        remote = CONFIG.split("flows:\n", 1)[1].replace("articoli:", "remoti:", 1).replace(
+            "      folder: inbox", "      connection: shop\n      folder: inbxo")
+        text = CONFIG.replace("flows:", f"connections:\n  shop: {json.dumps(conn)}\nflows:")
+        cfg.write_text(text + remote.replace("ART{{", "REM{{"), encoding="utf-8")
+        (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+        got = bridge_cli(cfg, "run")
+    assert got.returncode == 3, got.stdout + got.stderr
+    assert "remoti: the source folder 'inbxo' does not exist on connection 'shop'" in got.stderr
+    assert "[articoli] a.csv: done" in got.stdout  # the local flow went on
+
+
+def test_read_only_commands_start_without_connection_secrets(tmp_path: Path) -> None:
+    """status, pending, show, history and report never connect: they start without the
+    password's variable; run, which connects, still refuses to, naming the variable."""
+    import os
+
+    cfg = make_world(tmp_path)
+    conn = ('connections:\n  shop: {type: sftp, host: 127.0.0.1, port: 9, user: shop, '
+            'password: "${BRIDGE_TEST_SHOP_PASSWORD}", key_passphrase: "${BRIDGE_TEST_KP}"}\n')
+    cfg.write_text(conn + CONFIG.replace("      folder: inbox",
+                                         "      connection: shop\n      folder: inbox"),
+                   encoding="utf-8")
+    assert "BRIDGE_TEST_SHOP_PASSWORD" not in os.environ
+    for command in (["status"], ["pending"], ["history"], ["show", "1"], ["report"]):
+        got = bridge_cli(cfg, *command)
+        assert "BRIDGE_TEST_SHOP_PASSWORD" not in got.stderr, (command, got.stderr)
+        assert got.returncode in (0, 2) and "is not set" not in got.stderr, command
+    assert bridge_cli(cfg, "status").stdout.splitlines()[1].split()[0] == "articoli"
+    run = bridge_cli(cfg, "run")
+    assert run.returncode == 2
+    assert "environment variable BRIDGE_TEST_SHOP_PASSWORD is not set" in run.stderr
+
+
+def test_a_secret_that_is_set_is_still_read_by_read_only_commands(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bridge.config import load
+
+    cfg = make_world(tmp_path)
+    cfg.write_text('connections:\n  shop: {type: sftp, host: h, user: u, '
+                   'password: "${BRIDGE_TEST_SET}"}\n' + CONFIG, encoding="utf-8")
+    monkeypatch.setenv("BRIDGE_TEST_SET", "s3cret")
+    shop = load(cfg, secrets=False).connections["shop"]
+    assert shop.password is not None and shop.password.get_secret_value() == "s3cret"
+    monkeypatch.delenv("BRIDGE_TEST_SET")
+    assert load(cfg, secrets=False).connections["shop"].password is None  # unset: left out
+
+
+def test_status_in_json_for_monitoring(tmp_path: Path) -> None:
+    cfg = make_world(tmp_path)
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    bad = order_file(2).replace("2,05", "2,0x")
+    (tmp_path / "inbox" / "b.csv").write_text(bad, encoding="utf-8")
+    assert bridge_cli(cfg, "run").returncode == 1
+    got = bridge_cli(cfg, "status", "--format", "json")
+    assert got.returncode == 0, got.stderr
+    [flow] = json.loads(got.stdout)["flows"]
+    when = flow.pop("last_success")
+    assert flow == {"flow": "articoli", "waiting": 0, "held": 0, "rejected": 1, "failed": 0}
+    assert when.endswith("+00:00") and when[:4].isdigit()
+    text = bridge_cli(cfg, "status").stdout.splitlines()
+    assert text[1].split()[:5] == ["articoli", "0", "0", "1", "0"]
