@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -101,3 +103,44 @@ def test_status_in_json_for_monitoring(tmp_path: Path) -> None:
     assert when.endswith("+00:00") and when[:4].isdigit()
     text = bridge_cli(cfg, "status").stdout.splitlines()
     assert text[1].split()[:5] == ["articoli", "0", "0", "1", "0"]
+
+
+def test_global_options_after_the_sub_command_and_the_configs_tracciati(tmp_path: Path) -> None:
+    """`bridge check FILE -t T --tracciati DIR` works as before the sub-command does; and
+    layout commands search the configuration's `tracciati:` list, as `run` does."""
+    cfg = make_world(tmp_path)
+    src = tmp_path / "inbox" / "a.csv"
+    src.write_text(order_file(1), encoding="utf-8")
+    after = bridge_cli(cfg, "check", str(src), "-t", "test/in", "--tracciati",
+                       str(tmp_path / "tracciati"))
+    assert after.returncode == 0 and "clean" in after.stdout, after.stdout + after.stderr
+    # the config's own list (tracciati: [tracciati] in bridge.yaml), given after the command
+    for args in (["check", str(src), "-t", "test/in"], ["tracciati", "show", "test/out"],
+                 ["tracciati", "path", "test/in"]):
+        got = bridge_cli(cfg, *args)  # bridge_cli puts --config first
+        assert got.returncode == 0, (args, got.stderr)
+    moved = subprocess.run([sys.executable, "-m", "bridge", "tracciati", "path", "test/in",
+                            "--config", str(cfg)], capture_output=True, text=True,
+                           timeout=60, check=False, cwd=tmp_path.parent)
+    assert moved.stdout.strip() == str(tmp_path / "tracciati" / "test" / "in.yaml")
+    # A value that looks like an option after `--` is left alone.
+    literal = subprocess.run([sys.executable, "-m", "bridge", "check", "-t", "test/in",
+                              "--", "--config"], capture_output=True, text=True,
+                             timeout=60, check=False, cwd=tmp_path)
+    assert literal.returncode == 2 and "'--config'" in literal.stderr
+
+
+def test_a_reader_that_stops_early_is_not_an_internal_error(tmp_path: Path) -> None:
+    """`bridge tracciati list | head`: when the reader of the output has gone, bridge stops
+    as a program killed by SIGPIPE does (141), without an internal error."""
+    cfg = make_world(tmp_path)
+    for args in (["tracciati", "list"], ["codes"], ["tracciati", "schema"], ["status"],
+                 ["check", str(cfg), "-t", "test/in"]):
+        child = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(cfg),
+                                  *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert child.stdout is not None and child.stderr is not None
+        child.stdout.close()  # gone before the first line is written
+        err = child.stderr.read().decode()
+        child.stderr.close()
+        assert child.wait(timeout=60) == 141, (args, err)
+        assert "internal error" not in err and "Traceback" not in err

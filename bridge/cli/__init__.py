@@ -22,7 +22,51 @@ from bridge.cli.layouts import check, codes, tracciati
 __all__ = ["main", "reports_errors"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: The options of the whole program, that a user may also write after the sub-command
+#: (``bridge check FILE --tracciati DIR``), with whether they take a value.
+GLOBAL_OPTIONS = {"--config": True, "-c": True, "--tracciati": True}
+
+
+def hoisted(args: list[str]) -> list[str]:
+    """``args`` with the global options found after the sub-command moved before it; what
+    follows ``--`` is left as it is (a file may be named ``--config``)."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    seen_command = False
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        name = arg.split("=", 1)[0] if arg.startswith("--") else arg
+        if seen_command and name in GLOBAL_OPTIONS:
+            takes = GLOBAL_OPTIONS[name] and "=" not in arg
+            front.extend(args[i:i + 2] if takes else [arg])
+            i += 2 if takes else 1
+            continue
+        if not arg.startswith("-") and not seen_command and not _is_value(args, i):
+            seen_command = True
+        rest.append(arg)
+        i += 1
+    if not front:
+        return args
+    at = next((k for k, a in enumerate(rest) if not a.startswith("-")
+               and not _is_value(rest, k)), len(rest))
+    return rest[:at] + front + rest[at:]
+
+
+def _is_value(args: list[str], i: int) -> bool:
+    """Whether ``args[i]`` is the value of the global option before it."""
+    return i > 0 and args[i - 1] in GLOBAL_OPTIONS and GLOBAL_OPTIONS[args[i - 1]]
+
+
+class Bridge(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoisted(list(args)))
+
+
+@click.group(cls=Bridge, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="bridge")
 @click.option("--config", "-c", "config", type=click.Path(path_type=Path), default=None,
               help="The configuration file (default: $BRIDGE_CONFIG, else ./bridge.yaml).")

@@ -9,6 +9,7 @@ terminal: one line does, and the traceback goes to the log.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -29,6 +30,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_INTERNAL = 4
 EXIT_INTERRUPTED = 130
+#: Killed by SIGPIPE, as a shell reports it: the reader of the output closed it early.
+EXIT_BROKEN_PIPE = 141
 
 
 def reports_errors(fn: F) -> F:
@@ -45,6 +48,11 @@ def reports_errors(fn: F) -> F:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # The reader went away (`bridge tracciati list | head`): nothing is wrong with
+            # bridge. Python would complain again when it flushes stdout at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_BROKEN_PIPE)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except Exception as exc:
@@ -70,7 +78,20 @@ def root_option(ctx: click.Context, key: str) -> Any:
 
 
 def extra_tracciati(ctx: click.Context) -> list[Path]:
-    return list(root_option(ctx, "tracciati") or [])
+    """The folders of tracciati a layout command searches before the shipped ones:
+    ``--tracciati``, then the ``tracciati:`` list of the configuration when there is one
+    (``--config``, ``$BRIDGE_CONFIG``, or a ``bridge.yaml`` here), as ``run`` would."""
+    import os
+
+    from bridge.config import default_path, load
+
+    given = root_option(ctx, "config")
+    path = given or default_path()
+    folders = list(root_option(ctx, "tracciati") or [])
+    if given is not None or "BRIDGE_CONFIG" in os.environ or path.is_file():
+        cfg = load(path, secrets=False)
+        folders += [cfg.path(p) for p in cfg.tracciati]
+    return folders
 
 
 def load_config(ctx: click.Context, *, secrets: bool = True) -> Config:

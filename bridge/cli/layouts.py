@@ -94,6 +94,7 @@ def tracciati_lint(ctx: click.Context, paths: tuple[Path, ...]) -> None:
 
 
 @tracciati.command("schema")
+@reports_errors
 def tracciati_schema() -> None:
     """The JSON Schema of the tracciato language, for editors."""
     from bridge.spec.model import Tracciato
@@ -102,6 +103,7 @@ def tracciati_schema() -> None:
 
 
 @click.command()
+@reports_errors
 def codes() -> None:
     """Every issue code, with its meaning."""
     from bridge.check import codes_table
