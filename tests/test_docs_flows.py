@@ -79,4 +79,8 @@ def test_the_figures_in_the_docs_are_the_tests_own() -> None:
 def test_every_exit_code_is_documented() -> None:
     text = DOC.read_text(encoding="utf-8")
     table = text.split("Exit codes, the same for every command")[1]
-    assert re.findall(r"^\| (\d+) \|", table, re.M) == ["0", "1", "2", "3", "4", "130"]
+    from bridge.cli import common
+
+    assert re.findall(r"^\| (\d+) \|", table, re.M) == ["0", "1", "2", "3", "4", "130", "141"]
+    assert (common.EXIT_INTERNAL, common.EXIT_INTERRUPTED, common.EXIT_BROKEN_PIPE) == (
+        4, 130, 141)

@@ -2,8 +2,9 @@
 a failure becomes a message and an exit code.
 
 Exit codes (every command): 0 ok, 1 rejected or held, 2 usage or configuration, 3 transient
-(connection, disk), 4 internal error, 130 interrupted. A traceback never reaches the
-terminal: one line does, and the traceback goes to the log.
+(connection, disk), 4 internal error, 130 interrupted, 141 the output closed early (a pipe
+whose reader went away). A traceback never reaches the terminal: one line does, and the
+traceback goes to the log.
 """
 
 from __future__ import annotations
