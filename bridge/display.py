@@ -12,6 +12,7 @@ formula. So everything bridge prints from data or names goes through :func:`prin
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -77,3 +78,13 @@ def defuse_cells(cells: pa.Array | pa.ChunkedArray) -> pa.Array:
         return text
     fixed = pa.array([defuse(v) for v in text.take(at).to_pylist()], pa.string())
     return pc.replace_with_mask(text, risky, fixed)
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'prezzo'?)`` when a known name is close to ``name``; else nothing.
+    Names starting with ``_`` (bridge's own columns) are never suggested."""
+    import difflib
+
+    close = difflib.get_close_matches(name, [k for k in known if not k.startswith("_")],
+                                      n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""

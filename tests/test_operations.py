@@ -144,3 +144,79 @@ def test_a_reader_that_stops_early_is_not_an_internal_error(tmp_path: Path) -> N
         child.stderr.close()
         assert child.wait(timeout=60) == 141, (args, err)
         assert "internal error" not in err and "Traceback" not in err
+
+
+def broken_samples(root: Path) -> Path:
+    """A copy of the samples with four mistakes, one per flow: a misspelt field in a step
+    (articoli), a missing tracciato (clienti), a template that does not compile (ordini), a
+    source folder that does not exist (giacenze)."""
+    from tests.conftest import ROOT
+
+    shutil.copytree(ROOT / "samples", root, ignore=shutil.ignore_patterns(".bridge"))
+    cfg = root / "bridge.yaml"
+    text = cfg.read_text(encoding="utf-8")
+    for old, new in [('cento_piu_iva: "aliquota_iva + 100"',
+                      'cento_piu_iva: "aliquota_ivaa + 100"'),
+                     ("tracciato: shopify/clienti\n", "tracciato: shopify/clientii\n"),
+                     ("window: 5, min_age: 5", "window: 0, min_age: 0")]:
+        assert old in text, old
+        text = text.replace(old, new)
+    giacenze = text.index("  giacenze:")
+    text = text[:giacenze] + text[giacenze:].replace("folder: erp-exports",
+                                                     "folder: erp-export", 1)
+    cfg.write_text(text, encoding="utf-8")
+    template = root / "templates" / "easyfatt-ordini.xml"
+    page = template.read_text(encoding="utf-8")
+    template.write_text(page.replace("{{ t.numero_ordine }}", "{{ t.numero_ordine }", 1),
+                        encoding="utf-8")
+    return cfg
+
+
+def test_validate_lists_every_mistake_before_any_file_arrives(tmp_path: Path) -> None:
+    cfg = broken_samples(tmp_path / "company")
+    got = bridge_cli(cfg, "validate")
+    assert got.returncode == 2, got.stdout + got.stderr
+    errors = sorted(line for line in got.stderr.splitlines() if line.startswith("error: "))
+    assert len(errors) == 4, got.stderr
+    assert errors[0].startswith("error: flows.articoli.steps: steps[")
+    assert "has no field 'aliquota_ivaa'" in errors[0]
+    assert "(did you mean 'aliquota_iva'?)" in errors[0]
+    assert errors[1].startswith("error: flows.clienti.tracciato: no tracciato named "
+                                "'shopify/clientii'")
+    assert errors[2].startswith("error: flows.giacenze.source.folder: the folder ")
+    assert errors[2].endswith("erp-export' does not exist")
+    assert errors[3].startswith("error: flows.ordini.targets: template ")
+    assert "easyfatt-ordini.xml: unexpected '}'" in errors[3]
+    assert not (tmp_path / "company" / ".bridge" / "ledger.sqlite").exists()  # no ledger
+    sample = bridge_cli(cfg, "validate", "--flow", "nope")
+    assert sample.returncode == 2 and "no flow named 'nope'" in sample.stderr
+
+
+def test_the_shipped_samples_validate(tmp_path: Path) -> None:
+    from tests.conftest import ROOT
+
+    shutil.copytree(ROOT / "samples", tmp_path / "company",
+                    ignore=shutil.ignore_patterns(".bridge"))
+    got = bridge_cli(tmp_path / "company" / "bridge.yaml", "validate")
+    assert (got.returncode, got.stdout.strip()) == (0, "ok: 4 flow(s), 2 reference table(s)")
+
+
+def test_run_finds_a_mistake_before_it_claims_a_file(tmp_path: Path) -> None:
+    """The broken template stops the orders flow before its export is claimed: the file
+    stays under its own name, the ledger has no record of it; the other flows run."""
+    import sqlite3
+
+    cfg = broken_samples(tmp_path / "company")
+    inbox = tmp_path / "company" / "inbox" / "shopify"
+    exports = sorted(p.name for p in inbox.iterdir())
+    got = bridge_cli(cfg, "run")
+    assert got.returncode == 2, got.stdout + got.stderr
+    assert "ordini: flows.ordini.targets: template" in got.stderr
+    assert "clienti: " in got.stderr and "articoli: " in got.stderr
+    assert sorted(p.name for p in inbox.iterdir()) == exports  # nothing claimed
+    ledger = sqlite3.connect(tmp_path / "company" / ".bridge" / "ledger.sqlite")
+    try:
+        assert ledger.execute("SELECT COUNT(*) FROM files WHERE flow IN "
+                              "('ordini', 'clienti', 'articoli')").fetchone() == (0,)
+    finally:
+        ledger.close()

@@ -16,7 +16,7 @@ from bridge.cli.common import reports_errors
 from bridge.cli.connections import connections
 from bridge.cli.demo import demo
 from bridge.cli.files import approve, history, pending, reject, retry, show, status
-from bridge.cli.flows import prune, replay, report_cmd, run, watch
+from bridge.cli.flows import prune, replay, report_cmd, run, validate, watch
 from bridge.cli.layouts import check, codes, tracciati
 
 __all__ = ["main", "reports_errors"]
@@ -78,6 +78,6 @@ def main(ctx: click.Context, config: Path | None, tracciati_dirs: tuple[Path, ..
     ctx.obj = {"config": config, "tracciati": list(tracciati_dirs)}
 
 
-for command in (check, tracciati, codes, run, watch, replay, prune, report_cmd, status,
+for command in (check, tracciati, codes, run, validate, watch, replay, prune, report_cmd, status,
                 history, show, pending, approve, reject, retry, connections, demo):
     main.add_command(command)

@@ -1,4 +1,4 @@
-"""The commands that run flows: run, watch, replay, report.
+"""The commands that run flows: run, validate, watch, replay, prune, report.
 
 Each reads ``bridge.yaml`` (``--config``, ``$BRIDGE_CONFIG``) and the ledger it names.
 """
@@ -55,6 +55,30 @@ def run(ctx: click.Context, flows: tuple[str, ...], dry_run: bool, log_json: boo
         click.echo("nothing to do" + (f" ({result.waiting} file(s) wait to be complete)"
                                       if result.waiting else ""))
     sys.exit(result.exit_code)
+
+
+@click.command()
+@click.option("--flow", "flows", multiple=True, help="Only this flow; may repeat.")
+@click.pass_context
+@reports_errors
+def validate(ctx: click.Context, flows: tuple[str, ...]) -> None:
+    """Check the configuration as a run would use it, before any file arrives: tracciati,
+    steps against their fields, templates, reference tables, local source folders. Exit 0
+    if all is well, 2 with every mistake listed."""
+    from bridge.engine.preflight import Offline, preflight
+    from bridge.errors import ConfigError
+
+    cfg = load_config(ctx, secrets=False)
+    for name in flows:
+        if name not in cfg.flows:
+            raise ConfigError(f"no flow named {name!r} (known: {', '.join(cfg.flows)})")
+    mistakes = preflight(Offline(cfg), list(flows) or None)
+    for m in mistakes:
+        click.echo(f"error: {lines(m)}", err=True)
+    if mistakes:
+        sys.exit(2)
+    click.echo(f"ok: {len(flows or cfg.flows)} flow(s), {len(cfg.references)} reference "
+               "table(s)")
 
 
 @click.command()

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from bridge.validate import FileChecker
 
 __all__ = ["DEFAULT_CHUNK", "LINE", "PARENT_LINE", "Decoded", "EncodeError", "Encoded",
-           "Source", "decode", "encode", "encode_rows", "iter_decode"]
+           "Source", "decode", "empty_tables", "encode", "encode_rows", "iter_decode"]
 
 Source = bytes | IO[bytes] | Path
 LINE = "_line"
@@ -126,6 +126,13 @@ def _typed(chunks: Iterator[RawChunk], t: Tracciato, checker: FileChecker, tally
         pending.issues.insert(0, summary)
         pending.left_out = dict(tally.left_out)
     yield pending
+
+
+def empty_tables(t: Tracciato) -> dict[str, pd.DataFrame]:
+    """The tables of a file of ``t`` without rows, typed as decoding types them."""
+    from bridge.codecs.chunks import empty_chunk
+
+    return _type_chunk(empty_chunk(t), t)[0]
 
 
 def _type_chunk(chunk: RawChunk, t: Tracciato) -> tuple[dict[str, pd.DataFrame], list[Batch]]:

@@ -64,6 +64,7 @@ class Pipeline:
                  run_id: int | None, now: Now, *, full: bool = False,
                  connect: Callable[[Config, str], Transport] | None = None) -> None:
         self.cfg = cfg
+        self.checked: set[str] = set()  # flows whose configuration was checked (preflight)
         self.full = full  # delta steps send everything
         self.ledger = ledger
         self.transports = transports

@@ -171,6 +171,14 @@ def _flow_pass(pipe: Pipeline, name: str, flow: Flow, dry_run: bool,
             return
     listing = ready(pipe, name, flow, busy)
     result.waiting += listing.waiting
+    if listing.ready and name not in pipe.checked:
+        # A mistake of the configuration is found before any file is claimed.
+        from bridge.engine.preflight import preflight
+
+        mistakes = preflight(pipe, [name])
+        if mistakes:
+            raise ConfigError("; ".join(str(m) for m in mistakes))
+        pipe.checked.add(name)
     for entry, key, why in listing.refused:
         if not dry_run:
             note(pipe.refuse_name(name, entry, key, why))

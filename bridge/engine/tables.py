@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from bridge.issues import Issue
 
@@ -13,8 +13,15 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from bridge.config import Config
-    from bridge.engine.context import Context
     from bridge.spec.model import Tracciato
+
+
+class Refs(Protocol):
+    """What reading reference tables needs: the configuration and a cache for one run (a
+    pass's context has both)."""
+
+    cfg: Config
+    references: dict[str, pd.DataFrame]
 
 
 def load_tracciato(cfg: Config, name: str) -> Tracciato:
@@ -32,7 +39,7 @@ def load_tracciato(cfg: Config, name: str) -> Tracciato:
 _FOUND: dict[tuple[tuple[str, ...], str], Path] = {}
 
 
-def reference(ctx: Context, name: str) -> pd.DataFrame:
+def reference(ctx: Refs, name: str) -> pd.DataFrame:
     """A reference table, decoded once per run; bad rows in it are a configuration error."""
     from bridge.codecs import decode
     from bridge.errors import ConfigError

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bridge.display import did_you_mean
 from bridge.errors import ConfigError
 from bridge.issues import Issue, clip
 from bridge.steps import spec
@@ -31,7 +32,8 @@ def lookup(work: Work, args: spec.LookupArgs) -> None:
     missing = [c for c in [m.on for m in args.match] + list(args.take.values())
                if c not in ref.column_names]
     if missing:
-        raise work.fail(f"reference {args.reference!r} has no field {missing[0]!r}")
+        raise work.fail(f"reference {args.reference!r} has no field {missing[0]!r}"
+                        + did_you_mean(missing[0], ref.column_names))
 
     found = np.full(table.num_rows, -1, dtype=np.int64)
     for m in args.match:

@@ -308,8 +308,10 @@ def compile_expression(
     names = sorted({n.name for n in found if isinstance(n, nodes.Name) and n.ctx == "load"})
     unknown = [n for n in names if n not in known and n not in env.globals]
     if unknown:
+        from bridge.display import did_you_mean
+
         raise ConfigError(f"{where}: table {table!r} has no field {unknown[0]!r} "
-                          f"(in {source!r})")
+                          f"(in {source!r}){did_you_mean(unknown[0], known)}")
     assign = nodes.Assign(nodes.Name("result", "store"), tree, lineno=1)
     template = _exact_literals(nodes.Template([assign], lineno=1))
     assert isinstance(template, nodes.Template)

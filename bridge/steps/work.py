@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypeAlias
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bridge.display import did_you_mean
 from bridge.errors import ConfigError
 from bridge.issues import Issue, clip
 from bridge.steps.expr import WHOLE, Expression, Failure, compile_expression
@@ -58,7 +59,8 @@ class Work:
     def need(self, name: str, table: pa.Table, fields: Iterable[str]) -> None:
         for f in fields:
             if f not in table.column_names:
-                raise self.fail(f"table {name!r} has no field {f!r}")
+                raise self.fail(f"table {name!r} has no field {f!r}"
+                                + did_you_mean(f, table.column_names))
 
     def expression(self, source: str, name: str, table: pa.Table) -> Expression:
         return compile_expression(source, table.column_names, self.where,

@@ -1,0 +1,134 @@
+"""`bridge validate`: everything a run would need, checked before any file arrives.
+
+A configuration can load and still be wrong in ways that a run finds only on a claimed
+file: a tracciato that does not exist, a step naming a field no table has, a template that
+does not compile, a reference table with bad rows, a local folder that is not there. Here
+each flow is run dry on empty tables typed by its source tracciato: the same steps, the
+same targets, no rows; every mistake is listed with the flow and the step it belongs to.
+The steps of a flow stop at their first mistake: fixed, the next one shows.
+
+`bridge run` and `bridge watch` check a flow the same way before taking its first file, so
+a mistake stops the flow with a configuration error while its files are left untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bridge.errors import BridgeError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bridge.config import Config, Flow
+    from bridge.engine.tables import Refs
+    from bridge.ledger import FileRow
+
+
+@dataclass(frozen=True)
+class Mistake:
+    flow: str
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"flows.{self.flow}.{self.where}" if self.flow else self.where
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class Offline:
+    """The context of a check outside a pass: the configuration and its reference tables."""
+
+    cfg: Config
+    references: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def preflight(ctx: Refs, flows: list[str] | None = None) -> list[Mistake]:
+    """The mistakes of the configuration (none: all good): every reference table and every
+    flow, or only the ``flows`` named (and the reference tables their steps use)."""
+    found = _references(ctx) if flows is None else []
+    for name in flows or list(ctx.cfg.flows):
+        found += _flow(ctx, name, ctx.cfg.flows[name])
+    return found
+
+
+def _references(ctx: Refs) -> list[Mistake]:
+    """Every reference table decodes without an error (its tracciato found)."""
+    from bridge.engine.tables import reference
+
+    found = []
+    for name in ctx.cfg.references:
+        try:
+            reference(ctx, name)
+        except BridgeError as exc:
+            found.append(Mistake("", f"references.{name}", str(exc)))
+    return found
+
+
+def _flow(ctx: Refs, name: str, flow: Flow) -> list[Mistake]:
+    from bridge.codecs import empty_tables
+    from bridge.engine.render import render_targets
+    from bridge.engine.tables import load_tracciato
+
+    found = _folders(ctx.cfg, name, flow)
+    try:
+        t = load_tracciato(ctx.cfg, flow.tracciato)
+    except BridgeError as exc:
+        return [*found, Mistake(name, "tracciato", str(exc))]
+    targets_ok = True
+    for i, target in enumerate(flow.targets):
+        if target.tracciato is not None:
+            try:
+                load_tracciato(ctx.cfg, target.tracciato)
+            except BridgeError as exc:
+                found.append(Mistake(name, f"targets[{i}].tracciato", str(exc)))
+                targets_ok = False
+    try:
+        tables = _run_steps(ctx, name, flow, empty_tables(t))
+    except BridgeError as exc:
+        return [*found, Mistake(name, "steps", str(exc))]
+    if not targets_ok:
+        return found
+    try:
+        _, issues = render_targets(ctx.cfg, _nobody(name), flow, tables)
+    except BridgeError as exc:
+        return [*found, Mistake(name, "targets", str(exc))]
+    return found + [Mistake(name, "targets", f"{i.code}: {i.message}")
+                    for i in issues if i.is_error]
+
+
+def _run_steps(ctx: Refs, name: str, flow: Flow, tables: dict[str, pd.DataFrame]
+               ) -> dict[str, pd.DataFrame]:
+    from bridge.engine.tables import reference
+    from bridge.steps import StepContext, apply_steps
+
+    step_ctx = StepContext(
+        reference=lambda ref: reference(ctx, ref),
+        already_sent=lambda keys: set(),
+        last_sent=lambda keys: {},
+        full=False,
+        variables={"source_name": "validate.csv", "flow": name, "now": datetime.now()},
+    )
+    return apply_steps(flow.steps, tables, step_ctx).tables
+
+
+def _nobody(flow: str) -> FileRow:
+    """A file row for the targets' templates: named, made now, with nothing else."""
+    from bridge.ledger import FileRow
+
+    now = datetime.now().timestamp()
+    return FileRow(0, flow, "validate.csv", 0, "", "checked", 0, 0, None, None, None, now, now)
+
+
+def _folders(cfg: Config, name: str, flow: Flow) -> list[Mistake]:
+    """Local folders the flow reads: the source must exist (targets are made on demand)."""
+    conn = cfg.connection(flow.source.connection)
+    if conn.type != "local":
+        return []
+    where = cfg.path(conn.root) / flow.source.folder
+    if where.is_dir():
+        return []
+    return [Mistake(name, "source.folder", f"the folder {str(where)!r} does not exist")]
