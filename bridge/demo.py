@@ -21,6 +21,8 @@ import yaml
 
 from bridge.errors import BridgeError, TransientError
 from bridge.shipped import shipped
+from bridge.yamlio import YamlError
+from bridge.yamlio import load as load_yaml
 
 if TYPE_CHECKING:
     from bridge.engine.context import Outcome
@@ -101,11 +103,11 @@ def _sample_flow() -> tuple[dict[str, Any], dict[str, Path]]:
     the shop's exports in the flow's source folder, plus one broken export."""
     conf_path = SAMPLES / "bridge.yaml"
     try:
-        conf = yaml.safe_load(conf_path.read_text(encoding="utf-8"))
+        conf = load_yaml(conf_path.read_text(encoding="utf-8"))
         flow = conf["flows"][FLOW]
         folder = SAMPLES / flow["source"]["folder"]
         patterns = flow["source"].get("patterns", ["*"])
-    except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
+    except (OSError, KeyError, TypeError, YamlError) as exc:
         raise DemoError(f"{conf_path}: no sample flow {FLOW!r} to run ({exc}); `bridge demo` "
                         "needs the repository's samples/ folder (pip install -e .)") from None
     exports = {p.name: p for pat in patterns for p in sorted(folder.glob(pat)) if p.is_file()}

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from bridge.errors import TracciatoError
@@ -85,13 +84,12 @@ _CACHE: dict[tuple[str, int, int], Tracciato] = {}
 
 def parse(text: str, path: Path | str = "<string>") -> Tracciato:
     path = Path(path)
+    from bridge.yamlio import YamlError, load
+
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "?"
-        raise TracciatoError(f"{path}: {where}: not valid YAML: "
-                             f"{getattr(exc, 'problem', exc)}") from None
+        data = load(text)
+    except YamlError as exc:
+        raise TracciatoError(f"{path}: {exc}") from None
     if not isinstance(data, dict):
         raise TracciatoError(f"{path}: the file must hold a mapping (format, records, ...)")
     data.setdefault("name", f"{path.parent.name}/{path.stem}")

@@ -1,0 +1,74 @@
+"""bridge's YAML: booleans are only true/false (a lookup's `on:` stays `on`, an enum value
+`NO` stays text), and a syntax error says where and what in words, with the usual trap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.config import load
+from bridge.errors import ConfigError
+from bridge.spec import parse
+from bridge.yamlio import YamlError
+from bridge.yamlio import load as load_yaml
+from tests.flowkit import CONFIG, make_world
+
+
+def test_only_true_and_false_are_booleans() -> None:
+    data = load_yaml("on: codice\nyes: 1\nn: NO\noff_: off\nt: true\nf: False\nnum: 1.50\n")
+    assert data == {"on": "codice", "yes": 1, "n": "NO", "off_": "off", "t": True,
+                    "f": False, "num": 1.5}
+
+
+def test_a_lookup_reads_on_and_an_enum_keeps_no() -> None:
+    t = parse("""
+format: delimited
+records:
+  riga:
+    fields:
+      - {name: paese, type: enum, values: [IT, NO, SE]}
+      - {name: attivo, type: boolean, true_values: [yes], false_values: [no]}
+""")
+    fields = {f.name: f for f in t.records["riga"].fields}
+    assert fields["paese"].values == ["IT", "NO", "SE"]
+    assert (fields["attivo"].true_values, fields["attivo"].false_values) == (["yes"], ["no"])
+
+
+@pytest.mark.parametrize(("text", "where", "hint"), [
+    ("pw: {password: ${PW}}\n", "line 1, column 17", 'must be quoted: write "${VAR}"'),
+    ("a:\n\tb: 1\n", "line 2, column 1", "does not allow tabs"),
+    ("a: b: c\n", "line 1, column 5", "a value holding ': ' must be quoted"),
+    ("x: {a: 1, b: {c}\n", "line 2, column 1", "inside {...}"),
+])
+def test_a_syntax_error_says_where_and_what(text: str, where: str, hint: str) -> None:
+    with pytest.raises(YamlError) as got:
+        load_yaml(text)
+    assert got.value.where == where
+    assert hint in got.value.message and got.value.message.startswith("not valid YAML: ")
+
+
+def test_the_configuration_says_it_in_words(tmp_path: Path) -> None:
+    cfg = make_world(tmp_path, CONFIG.replace(
+        "ledger: state/ledger.sqlite",
+        "connections:\n  shop: {type: sftp, host: h, user: u, password: ${PW}}\n"
+        "ledger: state/ledger.sqlite"))
+    with pytest.raises(ConfigError, match=r"bridge.yaml: line 3, column \d+: not valid YAML: "
+                                          r".*must be quoted: write \"\$\{VAR\}\""):
+        load(cfg)
+
+
+def test_every_shipped_file_reads_as_before_but_for_on() -> None:
+    """The shipped tracciati and the samples' configuration give the same data as PyYAML's
+    own safe loader, except the keys YAML 1.1 made booleans (`on:`)."""
+    import yaml
+
+    from tests.conftest import ROOT
+
+    for path in [*(ROOT / "tracciati").glob("*/*.yaml"), ROOT / "samples" / "bridge.yaml"]:
+        text = path.read_text(encoding="utf-8")
+        ours, theirs = load_yaml(text), yaml.safe_load(text)
+        assert ours == theirs or path.name == "bridge.yaml", path
+    sample = load_yaml((ROOT / "samples" / "bridge.yaml").read_text(encoding="utf-8"))
+    match = sample["flows"]["ordini"]["steps"][4]["lookup"]["match"]
+    assert match == [{"field": "lineitem_sku", "on": "codice"}]
