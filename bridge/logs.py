@@ -30,7 +30,7 @@ class _PrivateFileHandler(logging.FileHandler):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        data = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+        data = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
                 "level": record.levelname.lower(), "message": record.getMessage()}
         data.update(getattr(record, "fields", {}))
         return json.dumps(data, ensure_ascii=False)

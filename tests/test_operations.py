@@ -220,3 +220,39 @@ def test_run_finds_a_mistake_before_it_claims_a_file(tmp_path: Path) -> None:
                               "('ordini', 'clienti', 'articoli')").fetchone() == (0,)
     finally:
         ledger.close()
+
+
+def test_log_json_lines_carry_time_level_flow_event_and_error(tmp_path: Path) -> None:
+    """`run --log-json`: every line is JSON with the same fields, the failures of a flow
+    included (they also go to stderr as words, for cron's mail)."""
+    cfg = make_world(tmp_path)
+    other = CONFIG.split("flows:\n", 1)[1].replace("articoli:", "altro:", 1).replace(
+        "folder: inbox", "folder: nowhere").replace("ART{{", "ALT{{")
+    cfg.write_text(CONFIG + other, encoding="utf-8")
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    bad = order_file(2).replace("2,05", "2,0x")
+    (tmp_path / "inbox" / "b.csv").write_text(bad, encoding="utf-8")
+    got = bridge_cli(cfg, "run", "--log-json")
+    assert got.returncode == 2, got.stdout + got.stderr
+    lines = [json.loads(line) for line in got.stdout.splitlines()]
+    assert len(lines) == 3
+    for line in lines:
+        assert {"ts", "level", "flow", "file", "event", "error"} <= set(line), line
+        assert line["ts"].endswith("+00:00")
+    by_event = {line["event"]: line for line in lines}
+    assert by_event["done"]["level"] == "info" and by_event["done"]["error"] is None
+    assert by_event["rejected"]["level"] == "warning"
+    assert by_event["error"]["level"] == "error" and by_event["error"]["flow"] == "altro"
+    assert "the source folder" in by_event["error"]["error"]
+    assert "error: altro: the source folder" in got.stderr
+
+
+def test_watch_log_json_lines_carry_time_and_level(tmp_path: Path) -> None:
+    cfg = make_world(tmp_path)
+    shutil.rmtree(tmp_path / "inbox")  # a configuration error: watch stops, and says so
+    got = bridge_cli(cfg, "watch", "--passes", "2", "--interval", "0", "--log-json")
+    assert got.returncode == 2, got.stdout + got.stderr
+    lines = [json.loads(line) for line in got.stderr.splitlines() if line.startswith("{")]
+    assert lines and all({"ts", "level", "message"} <= set(line) for line in lines)
+    errors = [line["message"] for line in lines if line["level"] == "error"]
+    assert any("the source folder" in m for m in errors), lines

@@ -120,11 +120,13 @@ def printer(as_json: bool) -> Callable[[Outcome], None]:
 
     def show(o: Outcome) -> None:
         if as_json:
-            click.echo(json_text(json.dumps({"flow": o.flow, "file": o.name, "state": o.state,
-                                             "id": o.file_id, "issues": o.issues,
-                                             "outputs": [n for n, _ in o.outputs],
-                                             "report": o.report, "message": o.message},
-                                            ensure_ascii=False)))
+            level = "error" if o.exit_code >= 3 else "warning" if o.exit_code else "info"
+            click.echo(json_text(json.dumps({
+                "ts": _now(), "level": level, "flow": o.flow, "file": o.name,
+                "event": o.state, "state": o.state, "id": o.file_id, "issues": o.issues,
+                "outputs": [n for n, _ in o.outputs], "report": o.report,
+                "message": o.message, "error": o.message if o.exit_code >= 3 else None},
+                ensure_ascii=False)))
             return
         outs = ", ".join(f"{n} ({r} rows)" for n, r in o.outputs)
         bits = [f"[{o.flow}] {o.name}: {o.state}" + (f" (file {o.file_id})" if o.file_id
@@ -140,3 +142,18 @@ def printer(as_json: bool) -> Callable[[Outcome], None]:
         click.echo(printable("; ".join(bits)))
 
     return show
+
+
+def json_error(flow: str | None, error: str) -> str:
+    """A failure of a pass as a ``--log-json`` line, with the fields of an outcome's."""
+    from bridge.display import json_text
+
+    return json_text(json.dumps({"ts": _now(), "level": "error", "flow": flow, "file": None,
+                                 "event": "error", "state": "error", "error": error},
+                                ensure_ascii=False))
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

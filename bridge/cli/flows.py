@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from bridge.cli.common import (
+    json_error,
     lines,
     load_config,
     open_config_ledger,
@@ -50,6 +51,10 @@ def run(ctx: click.Context, flows: tuple[str, ...], dry_run: bool, log_json: boo
     for err in result.config_errors + result.errors + result.internal_errors:
         click.echo(f"error: {lines(err)}", err=True)
         logging.getLogger("bridge.run").error("%s", err)
+        if log_json:
+            flow, sep, rest = err.partition(": ")
+            click.echo(json_error(flow, rest) if sep and flow in cfg.flows
+                       else json_error(None, err))
     if not result.outcomes and not result.errors and not result.config_errors \
             and not result.internal_errors and not log_json:
         click.echo("nothing to do" + (f" ({result.waiting} file(s) wait to be complete)"
