@@ -256,3 +256,22 @@ def test_watch_log_json_lines_carry_time_and_level(tmp_path: Path) -> None:
     assert lines and all({"ts", "level", "message"} <= set(line) for line in lines)
     errors = [line["message"] for line in lines if line["level"] == "error"]
     assert any("the source folder" in m for m in errors), lines
+
+
+def test_quiet_prints_only_what_needs_a_person(tmp_path: Path) -> None:
+    """`run --quiet` for cron (which mails whatever a job prints): an idle pass and a done
+    file print nothing; a rejected file and a failed flow do."""
+    cfg = make_world(tmp_path)
+    idle = bridge_cli(cfg, "run", "--quiet")
+    assert (idle.returncode, idle.stdout, idle.stderr) == (0, "", "")
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    done = bridge_cli(cfg, "run", "-q")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert (tmp_path / "erp" / "ART00001.TXT").exists()
+    bad = order_file(2).replace("2,05", "2,0x")
+    (tmp_path / "inbox" / "b.csv").write_text(bad, encoding="utf-8")
+    rejected = bridge_cli(cfg, "run", "--quiet")
+    assert rejected.returncode == 1 and rejected.stdout.startswith("[articoli] b.csv: rejected")
+    shutil.rmtree(tmp_path / "inbox")
+    failed = bridge_cli(cfg, "run", "--quiet")
+    assert failed.returncode == 2 and "the source folder" in failed.stderr

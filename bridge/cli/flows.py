@@ -33,20 +33,26 @@ if TYPE_CHECKING:
 @click.option("--dry-run", is_flag=True, help="Say what would be taken; write nothing.")
 @click.option("--log-json", is_flag=True, help="One JSON line per file outcome.")
 @click.option("--full", is_flag=True, help="Delta flows send every row, not only changes.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Print only what needs a person (rejected, held, failures): for cron, "
+                   "which mails whatever a job prints.")
 @click.pass_context
 @reports_errors
 def run(ctx: click.Context, flows: tuple[str, ...], dry_run: bool, log_json: bool,
-        full: bool) -> None:
+        full: bool, quiet: bool) -> None:
     """One pass over every file that is ready (for cron). Exit 0 ok or idle, 1 a file was
     rejected or held, 2 configuration error, 3 a connection or disk failed, 4 a bug."""
     from bridge.engine.runner import LockBusy, run_pass
 
     cfg = load_config(ctx)
     try:
+        show = printer(log_json)
         result = run_pass(cfg, flows=list(flows) or None, dry_run=dry_run,
-                          report=printer(log_json), full=full)
+                          report=(lambda o: show(o) if o.exit_code else None) if quiet
+                          else show, full=full)
     except LockBusy as exc:
-        click.echo(str(exc), err=True)
+        if not quiet:  # another run at work is no news for cron
+            click.echo(str(exc), err=True)
         sys.exit(0)
     for err in result.config_errors + result.errors + result.internal_errors:
         click.echo(f"error: {lines(err)}", err=True)
@@ -56,7 +62,7 @@ def run(ctx: click.Context, flows: tuple[str, ...], dry_run: bool, log_json: boo
             click.echo(json_error(flow, rest) if sep and flow in cfg.flows
                        else json_error(None, err))
     if not result.outcomes and not result.errors and not result.config_errors \
-            and not result.internal_errors and not log_json:
+            and not result.internal_errors and not log_json and not quiet:
         click.echo("nothing to do" + (f" ({result.waiting} file(s) wait to be complete)"
                                       if result.waiting else ""))
     sys.exit(result.exit_code)
