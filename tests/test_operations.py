@@ -275,3 +275,17 @@ def test_quiet_prints_only_what_needs_a_person(tmp_path: Path) -> None:
     shutil.rmtree(tmp_path / "inbox")
     failed = bridge_cli(cfg, "run", "--quiet")
     assert failed.returncode == 2 and "the source folder" in failed.stderr
+
+
+def test_status_counts_the_files_that_wait_to_be_complete(tmp_path: Path) -> None:
+    """Four files seen and waiting for the stability window: `run` says so, and `status`
+    counts them as waiting (it said 0)."""
+    cfg = make_world(tmp_path, CONFIG.replace("ready: {window: 0, min_age: 0}",
+                                              "ready: {window: 3600, min_age: 0}"))
+    for n in range(4):
+        (tmp_path / "inbox" / f"o{n}.csv").write_text(order_file(n), encoding="utf-8")
+    first = bridge_cli(cfg, "run")
+    assert first.stdout.strip() == "nothing to do (4 file(s) wait to be complete)"
+    [flow] = json.loads(bridge_cli(cfg, "status", "--format", "json").stdout)["flows"]
+    assert flow["waiting"] == 4
+    assert bridge_cli(cfg, "status").stdout.splitlines()[1].split()[:2] == ["articoli", "4"]

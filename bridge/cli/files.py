@@ -36,7 +36,9 @@ def status(ctx: click.Context, fmt: str) -> None:
         rows = ledger.files(flow=name)
         count = {s: sum(1 for r in rows if r.state == s) for s in (HELD, REJECTED, FAILED)}
         done = [r.updated for r in rows if r.state == "done" and r.updated is not None]
-        table.append({"flow": name, "waiting": sum(1 for r in rows if r.state in RESUMABLE),
+        # Waiting: seen and not taken yet (not complete), or taken and not finished.
+        waiting = ledger.seen(name) + sum(1 for r in rows if r.state in RESUMABLE)
+        table.append({"flow": name, "waiting": waiting,
                       "held": count[HELD], "rejected": count[REJECTED],
                       "failed": count[FAILED], "last_success": max(done) if done else None})
     if fmt == "json":

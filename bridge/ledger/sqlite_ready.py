@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 
+from bridge.errors import TransientError
 from bridge.ledger.base import Now, Observation
 
 
@@ -65,6 +66,17 @@ class ReadinessStore:
         with self._tx() as db:
             db.execute("UPDATE observations SET incomplete = 1 WHERE flow = ? AND path = ? "
                        "AND size = ? AND mtime = ?", (flow, path, size, mtime))
+
+    def seen(self, flow: str) -> int:
+        try:
+            # Not the ones claimed since they were seen (forgotten by the next listing).
+            row = self.db.execute(
+                "SELECT COUNT(*) FROM observations o WHERE o.flow = ? AND o.done_id IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM files f WHERE f.flow = o.flow "
+                "AND f.path = o.path AND f.created >= o.first_seen)", (flow,)).fetchone()
+        except sqlite3.Error as exc:
+            raise TransientError(f"ledger: {exc}") from None
+        return int(row[0])
 
     def forget(self, flow: str, path: str) -> None:
         with self._tx() as db:
