@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import os
 import sys
 import tempfile
@@ -20,8 +21,10 @@ LOG = logging.getLogger("bridge")
 _state: dict[str, Path | None] = {"file": None}
 
 
-class _PrivateFileHandler(logging.FileHandler):
-    """A log file only its owner reads: it names customers' files and their problems."""
+class _PrivateFileHandler(logging.handlers.WatchedFileHandler):
+    """A log file only its owner reads: it names customers' files and their problems.
+    Watched: when logrotate moves it away, the next line opens a new one (0600 too), so a
+    long ``bridge watch`` never writes into the rotated file."""
 
     def _open(self):  # type: ignore[no-untyped-def]
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

@@ -289,3 +289,24 @@ def test_status_counts_the_files_that_wait_to_be_complete(tmp_path: Path) -> Non
     [flow] = json.loads(bridge_cli(cfg, "status", "--format", "json").stdout)["flows"]
     assert flow["waiting"] == 4
     assert bridge_cli(cfg, "status").stdout.splitlines()[1].split()[:2] == ["articoli", "4"]
+
+
+def test_the_log_is_reopened_after_logrotate_moves_it(tmp_path: Path) -> None:
+    """A long `bridge watch` keeps logging into the new bridge.log, not the rotated one."""
+    import logging
+    import stat
+
+    from bridge.logs import LOG, use_log_file
+
+    log = tmp_path / "state" / "bridge.log"
+    use_log_file(log)
+    LOG.info("before the rotation")
+    log.rename(tmp_path / "state" / "bridge.log.1")
+    LOG.info("after the rotation")
+    for h in LOG.handlers:
+        if isinstance(h, logging.FileHandler):
+            h.flush()
+    assert "before" in (tmp_path / "state" / "bridge.log.1").read_text(encoding="utf-8")
+    assert "after the rotation" in log.read_text(encoding="utf-8")
+    assert "before" not in log.read_text(encoding="utf-8")
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
