@@ -46,7 +46,12 @@ def check_file(path: Path, t: Tracciato, *, chunk_bytes: int | None = None) -> C
     return result
 
 
-def render(result: CheckResult, fmt: str) -> str:
+#: Issues a text listing shows unless told otherwise (``--limit``): a screenful or two; the
+#: rest are counted, and every one is in ``--format csv`` or ``json``.
+TEXT_LIMIT = 100
+
+
+def render(result: CheckResult, fmt: str, limit: int = TEXT_LIMIT) -> str:
     if fmt == "json":
         return json_text(json.dumps(
             {
@@ -69,29 +74,36 @@ def render(result: CheckResult, fmt: str) -> str:
             writer.writerow(["" if i.line is None else i.line,
                              *map(defuse, (i.record, i.field, i.code, i.value, i.message))])
         return buf.getvalue().rstrip("\n")
-    return _text(result)
+    return _text(result, limit)
 
 
-def _text(result: CheckResult) -> str:
+def _text(result: CheckResult, limit: int) -> str:
     """For a terminal: the file's name and every value are the sender's, so each line is
     made printable whole."""
-    return "\n".join(map(printable, _lines(result)))
+    return "\n".join(map(printable, _lines(result, limit)))
 
 
-def _lines(result: CheckResult) -> list[str]:
+def _lines(result: CheckResult, limit: int) -> list[str]:
+    """The file and its rows, the issues (the first ``limit``; 0: all), then the summary:
+    last, where a terminal leaves it in sight."""
     rows = ", ".join(f"{n} {name}" for name, n in result.rows.items()) or "no rows"
     out = [f"{result.path} ({result.tracciato}): {rows}"]
     if result.clean:
         out.append("clean: no issues")
         return out
-    by_code = count_by_code(result.issues)
-    out.append(f"{len(result.issues)} issues: " +
-               ", ".join(f"{n} {code}" for code, n in by_code.items()))
-    for i in result.issues:
+    shown = result.issues if limit <= 0 else result.issues[:limit]
+    for i in shown:
         where = f"line {i.line}" if i.line is not None else "file"
         what = ".".join(p for p in (i.record, i.field) if p)
         value = f" [{i.value!r}]" if i.value is not None else ""
         out.append(f"  {where}: {i.code}: {what + ': ' if what else ''}{i.message}{value}")
+    left = len(result.issues) - len(shown)
+    if left:
+        out.append(f"  ... and {left:,} more (--limit 0 lists them all; --format csv for a "
+                   "spreadsheet)")
+    by_code = count_by_code(result.issues)
+    out.append(f"{len(result.issues)} issues: " +
+               ", ".join(f"{n} {code}" for code, n in by_code.items()))
     return out
 
 

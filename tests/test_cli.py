@@ -104,3 +104,30 @@ def test_tracciati_path_prints_the_file_to_copy_or_says_what_is_known(tmp_path: 
     missing = CliRunner().invoke(main, ["tracciati", "path", "gestionale/ordinii"])
     assert missing.exit_code == 2
     assert "no tracciato named 'gestionale/ordinii'" in missing.output
+
+
+def test_check_lists_the_first_issues_and_the_summary_last(tmp_path: Path,
+                                                            runner: CliRunner) -> None:
+    """On a file with many bad rows the summary stays in sight: after the issues, of which
+    `--limit` are listed (100 by default), the rest counted."""
+    from bridge.check import TEXT_LIMIT
+
+    layout = tmp_path / "prova" / "righe.yaml"
+    layout.parent.mkdir()
+    layout.write_text("format: delimited\ndelimited: {delimiter: ';'}\nrecords:\n  riga:\n"
+                      "    fields:\n      - {name: codice, column: codice}\n"
+                      "      - {name: qta, column: qta, type: integer}\n", encoding="utf-8")
+    data = tmp_path / "righe.csv"
+    data.write_text("codice;qta\n" + "".join(f"A{i};x{i}\n" for i in range(250)),
+                    encoding="utf-8")
+    lines = runner.invoke(main, ["check", str(data), "-t", str(layout)]).output.splitlines()
+    assert TEXT_LIMIT == 100
+    assert [ln for ln in lines if ln.startswith("  line ")][-1].startswith("  line 101: ")
+    assert lines[-2] == "  ... and 150 more (--limit 0 lists them all; --format csv for a " \
+                        "spreadsheet)"
+    assert lines[-1] == "250 issues: 250 bad-integer"
+    few = runner.invoke(main, ["check", str(data), "-t", str(layout), "--limit", "3"])
+    assert len([ln for ln in few.output.splitlines() if ln.startswith("  line ")]) == 3
+    every = runner.invoke(main, ["check", str(data), "-t", str(layout), "--limit", "0"])
+    assert len([ln for ln in every.output.splitlines() if ln.startswith("  line ")]) == 250
+    assert "more (--limit" not in every.output

@@ -20,16 +20,18 @@ from bridge.errors import BridgeError
               help="Layout of the file: system/name, or a path to a YAML file.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text",
               show_default=True, help="How to print the result.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=0),
+              help="Text: list at most this many issues (0: all); the summary comes last.")
 @click.pass_context
 @reports_errors
-def check(ctx: click.Context, file: Path, name: str, fmt: str) -> None:
+def check(ctx: click.Context, file: Path, name: str, fmt: str, limit: int) -> None:
     """Decode and validate FILE; exit 0 if clean, 1 if issues were found."""
     from bridge.check import check_file, render
     from bridge.spec import load
 
     t = load(name, extra_tracciati(ctx))
     result = check_file(file, t)
-    click.echo(render(result, fmt))
+    click.echo(render(result, fmt, limit))
     sys.exit(0 if result.clean else 1)
 
 
