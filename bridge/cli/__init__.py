@@ -18,6 +18,7 @@ from bridge.cli.demo import demo
 from bridge.cli.files import approve, history, pending, reject, retry, show, status
 from bridge.cli.flows import prune, replay, report_cmd, run, validate, watch
 from bridge.cli.layouts import check, codes, tracciati
+from bridge.cli.metrics import metrics
 
 __all__ = ["main", "reports_errors"]
 
@@ -79,5 +80,5 @@ def main(ctx: click.Context, config: Path | None, tracciati_dirs: tuple[Path, ..
 
 
 for command in (check, tracciati, codes, run, validate, watch, replay, prune, report_cmd, status,
-                history, show, pending, approve, reject, retry, connections, demo):
+                history, show, pending, approve, reject, retry, connections, demo, metrics):
     main.add_command(command)

@@ -98,16 +98,29 @@ def validate(ctx: click.Context, flows: tuple[str, ...]) -> None:
 @click.option("--heartbeat", default=300.0, show_default=True,
               help="Seconds between 'alive' lines in the log.")
 @click.option("--log-json", is_flag=True, help="Log lines as JSON.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+              help="Serve Prometheus metrics on this port (/metrics).")
+@click.option("--metrics-address", default="127.0.0.1", show_default=True,
+              help="The address the metrics are served on.")
 @click.pass_context
 @reports_errors
 def watch(ctx: click.Context, interval: float, passes: int, heartbeat: float,
-          log_json: bool) -> None:
+          log_json: bool, metrics_port: int | None, metrics_address: str) -> None:
     """Run passes for ever; SIGTERM or SIGINT finish the current file, then exit."""
     from bridge.engine.watch import watch_loop
+    from bridge.errors import ConfigError
     from bridge.logs import to_stderr
 
     cfg = load_config(ctx)
     to_stderr(as_json=log_json)
+    if metrics_port is not None:
+        from bridge.metrics import serve
+
+        try:
+            serve(cfg, metrics_port, metrics_address)
+        except OSError as exc:
+            raise ConfigError(f"cannot serve metrics on {metrics_address}:{metrics_port}: "
+                              f"{exc.strerror}") from None
     sys.exit(watch_loop(cfg, interval=interval, passes=passes, heartbeat=heartbeat))
 
 

@@ -14,6 +14,7 @@ from bridge.ledger.base import (
     Now,
     Observation,
     OutputRow,
+    Tallies,
 )
 from bridge.ledger.sqlite import SqliteLedger
 
@@ -28,6 +29,7 @@ __all__ = [
     "Observation",
     "OutputRow",
     "SqliteLedger",
+    "Tallies",
     "open_ledger",
 ]
 

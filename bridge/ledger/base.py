@@ -52,6 +52,18 @@ class FileRow:
 
 
 @dataclass(frozen=True)
+class Tallies:
+    """Counts and sums over the whole ledger, by flow (for metrics)."""
+
+    files: dict[tuple[str, str], int]  # (flow, state) -> files
+    rows: dict[str, tuple[int, int]]  # flow -> (rows read, rows written)
+    issues: dict[tuple[str, str], int]  # (flow, code) -> issues recorded
+    bytes_read: dict[str, int]  # flow -> bytes taken from its source
+    last_success: dict[str, float]  # flow -> when its last file was done
+    last_pass: tuple[float, float] | None  # (started, ended) of the last finished pass
+
+
+@dataclass(frozen=True)
 class OutputRow:
     id: int
     file_id: int
@@ -114,6 +126,9 @@ class Ledger(Protocol):
                 ) -> dict[str, Observation]: ...
     def mark_incomplete(self, flow: str, path: str, size: int, mtime: float) -> None: ...
     def forget(self, flow: str, path: str) -> None: ...
+    def tallies(self) -> Tallies:
+        """Counts and sums by flow, for metrics."""
+        ...
     def seen(self, flow: str) -> int:
         """Files seen in the flow's folder and not taken yet (waiting to be complete)."""
         ...

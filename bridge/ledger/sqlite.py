@@ -27,6 +27,7 @@ from bridge.ledger.base import (
     PlanMaker,
 )
 from bridge.ledger.migrations import MIGRATIONS
+from bridge.ledger.sqlite_metrics import MetricsStore
 from bridge.ledger.sqlite_ready import ReadinessStore
 from bridge.states import ALL, CLAIMED, allowed
 
@@ -45,7 +46,7 @@ def _file(r: tuple[object, ...]) -> FileRow:
     return FileRow(**values)
 
 
-class SqliteLedger(ReadinessStore):
+class SqliteLedger(ReadinessStore, MetricsStore):
     def __init__(self, path: Path) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -1,0 +1,35 @@
+"""The ledger's tallies for metrics: counts and sums by flow, read in one go, nothing kept."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from bridge.errors import TransientError
+from bridge.ledger.base import Tallies
+
+
+class MetricsStore:
+    db: sqlite3.Connection
+
+    def tallies(self) -> Tallies:
+        """Files by flow and state, rows, issues by code, bytes read, the last success per
+        flow and the last finished pass: what `bridge metrics` exposes."""
+        try:
+            q = self.db.execute
+            files = {(f, s): int(n) for f, s, n in q(
+                "SELECT flow, state, COUNT(*) FROM files GROUP BY flow, state")}
+            rows = {f: (int(i or 0), int(o or 0)) for f, i, o in q(
+                "SELECT flow, SUM(rows_in), SUM(rows_out) FROM files GROUP BY flow")}
+            issues = {(f, c): int(n) for f, c, n in q(
+                "SELECT f.flow, i.code, COUNT(*) FROM issues i JOIN files f "
+                "ON f.id = i.file_id GROUP BY f.flow, i.code")}
+            read = {f: int(b or 0) for f, b in q(
+                "SELECT flow, SUM(size) FROM files WHERE sha256 != '' GROUP BY flow")}
+            done = {f: float(t) for f, t in q(
+                "SELECT flow, MAX(updated) FROM files WHERE state = 'done' GROUP BY flow")}
+            last = q("SELECT started, ended FROM runs WHERE ended IS NOT NULL "
+                     "ORDER BY id DESC LIMIT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise TransientError(f"ledger: {exc}") from None
+        return Tallies(files, rows, issues, read, done,
+                       None if last is None else (float(last[0]), float(last[1])))

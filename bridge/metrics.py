@@ -1,0 +1,103 @@
+"""Prometheus metrics, read from the ledger when they are asked for.
+
+prometheus_client is the one gateway: `bridge watch --metrics-port PORT` serves them over
+HTTP, `bridge metrics --textfile PATH` writes them for node_exporter's textfile collector
+after a cron run. Nothing is counted in memory: every scrape reads the ledger's tallies
+(files by flow and state, rows, issues by code, bytes read, the last success, the last
+pass), so the figures are the same whichever process asks, and survive restarts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from prometheus_client import Metric
+
+    from bridge.config import Config
+    from bridge.ledger import Tallies
+
+
+class LedgerCollector(Collector):
+    """One reading of the ledger per scrape; ``connections`` names each flow's source."""
+
+    def __init__(self, read: Callable[[], Tallies], connections: dict[str, str]) -> None:
+        self.read = read
+        self.connections = connections
+
+    def collect(self) -> Iterator[Metric]:
+        t = self.read()
+        files = GaugeMetricFamily("bridge_files", "Files in the ledger, by flow and state",
+                                  labels=["flow", "state"])
+        for (flow, state), n in sorted(t.files.items()):
+            files.add_metric([flow, state], n)
+        yield files
+        rows = CounterMetricFamily("bridge_rows", "Rows read from sources and written to "
+                                   "targets", labels=["flow", "direction"])
+        for flow, (read, written) in sorted(t.rows.items()):
+            rows.add_metric([flow, "read"], read)
+            rows.add_metric([flow, "written"], written)
+        yield rows
+        issues = CounterMetricFamily("bridge_issues", "Issues recorded, by flow and code",
+                                     labels=["flow", "code"])
+        for (flow, code), n in sorted(t.issues.items()):
+            issues.add_metric([flow, code], n)
+        yield issues
+        taken = CounterMetricFamily("bridge_bytes_read", "Bytes taken from each flow's "
+                                    "source", labels=["flow", "connection"])
+        for flow, n in sorted(t.bytes_read.items()):
+            taken.add_metric([flow, self.connections.get(flow, "")], n)
+        yield taken
+        success = GaugeMetricFamily("bridge_last_success_timestamp_seconds",
+                                    "When the flow's last file was done (Unix time)",
+                                    labels=["flow"])
+        for flow, when in sorted(t.last_success.items()):
+            success.add_metric([flow], when)
+        yield success
+        if t.last_pass is not None:
+            started, ended = t.last_pass
+            yield GaugeMetricFamily("bridge_last_pass_duration_seconds",
+                                    "How long the last finished pass took",
+                                    value=ended - started)
+            yield GaugeMetricFamily("bridge_last_pass_timestamp_seconds",
+                                    "When the last finished pass ended (Unix time)",
+                                    value=ended)
+
+
+def registry(cfg: Config) -> CollectorRegistry:
+    """A registry whose every collection opens the configuration's ledger, reads it, and
+    closes it (a scrape runs in the HTTP server's own thread)."""
+    from bridge.ledger import open_ledger
+
+    def read() -> Tallies:
+        ledger = open_ledger(cfg.path(cfg.ledger))
+        try:
+            return ledger.tallies()
+        finally:
+            ledger.close()
+
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(LedgerCollector(read, {name: f.source.connection
+                                        for name, f in cfg.flows.items()}))
+    return reg
+
+
+def write_textfile(cfg: Config, path: Path) -> None:
+    """The metrics in the text format, written atomically (node_exporter may read any time)."""
+    from prometheus_client import write_to_textfile
+
+    write_to_textfile(str(path), registry(cfg))
+
+
+def serve(cfg: Config, port: int, address: str = "127.0.0.1") -> None:
+    """Serve /metrics on ``address:port`` from a daemon thread, for as long as the process
+    lives."""
+    from prometheus_client import start_http_server
+
+    start_http_server(port, addr=address, registry=registry(cfg))
