@@ -99,6 +99,7 @@ def test_status_in_json_for_monitoring(tmp_path: Path) -> None:
     assert got.returncode == 0, got.stderr
     [flow] = json.loads(got.stdout)["flows"]
     when = flow.pop("last_success")
+    assert flow.pop("attention") == ["1 rejected since the last `bridge ack`"]
     assert flow == {"flow": "articoli", "waiting": 0, "held": 0, "rejected": 1, "failed": 0}
     assert when.endswith("+00:00") and when[:4].isdigit()
     text = bridge_cli(cfg, "status").stdout.splitlines()
@@ -310,3 +311,33 @@ def test_the_log_is_reopened_after_logrotate_moves_it(tmp_path: Path) -> None:
     assert "after the rotation" in log.read_text(encoding="utf-8")
     assert "before" not in log.read_text(encoding="utf-8")
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+def test_status_check_exits_1_when_a_person_is_needed(tmp_path: Path) -> None:
+    """For monitoring: a file rejected since the last `bridge ack`, or held longer than
+    --held-for, makes `status --check` exit 1 and say why; an acknowledgement clears the
+    rejected ones, and a new one counts again."""
+    cfg = make_world(tmp_path, CONFIG.replace("retry_backoff: 0",
+                                              "retry_backoff: 0\n    approval: true"))
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")  # held
+    bad = order_file(2).replace("2,05", "2,0x")
+    (tmp_path / "inbox" / "b.csv").write_text(bad, encoding="utf-8")  # rejected
+    assert bridge_cli(cfg, "run").returncode == 1
+    first = bridge_cli(cfg, "status", "--check")
+    assert first.returncode == 1
+    assert first.stdout.splitlines()[-1] == ("needs a person: articoli: 1 rejected since the "
+                                             "last `bridge ack`")
+    strict = bridge_cli(cfg, "status", "--check", "--held-for", "0s")
+    assert strict.returncode == 1 and "1 held for more than 0s; 1 rejected" in strict.stdout
+    assert bridge_cli(cfg, "ack").stdout.strip() == "acknowledged: articoli"
+    calm = bridge_cli(cfg, "status", "--check")
+    assert calm.returncode == 0 and "needs a person" not in calm.stdout
+    [flow] = json.loads(bridge_cli(cfg, "status", "--format", "json", "--held-for", "0s")
+                        .stdout)["flows"]
+    assert flow["attention"] == ["1 held for more than 0s"]
+    (tmp_path / "inbox" / "c.csv").write_text(bad.replace("A0002", "A0003"), encoding="utf-8")
+    assert bridge_cli(cfg, "run").returncode == 1
+    again = bridge_cli(cfg, "status", "--check")
+    assert again.returncode == 1 and "1 rejected since the last `bridge ack`" in again.stdout
+    assert bridge_cli(cfg, "status", "--held-for", "soon").returncode == 2
+    assert bridge_cli(cfg, "ack", "--flow", "nope").returncode == 2

@@ -15,7 +15,7 @@ import click
 from bridge.cli.common import reports_errors
 from bridge.cli.connections import connections
 from bridge.cli.demo import demo
-from bridge.cli.files import approve, history, pending, reject, retry, show, status
+from bridge.cli.files import ack, approve, history, pending, reject, retry, show, status
 from bridge.cli.flows import prune, replay, report_cmd, run, validate, watch
 from bridge.cli.layouts import check, codes, tracciati
 from bridge.cli.metrics import metrics
@@ -80,5 +80,6 @@ def main(ctx: click.Context, config: Path | None, tracciati_dirs: tuple[Path, ..
 
 
 for command in (check, tracciati, codes, run, validate, watch, replay, prune, report_cmd, status,
-                history, show, pending, approve, reject, retry, connections, demo, metrics):
+                history, show, pending, approve, reject, retry, ack, connections, demo,
+                metrics):
     main.add_command(command)

@@ -17,20 +17,37 @@ from bridge.cli.common import load_config, open_config_ledger, printer, reports_
 from bridge.display import printable
 
 
+def _held_for(value: str) -> float:
+    from bridge.config import _seconds
+
+    try:
+        return float(_seconds(value))  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="A table, or one JSON document for monitoring.")
+@click.option("--check", is_flag=True,
+              help="Exit 1 if something needs a person: a failed file, a file held longer "
+                   "than --held-for, a file rejected since the last `bridge ack`.")
+@click.option("--held-for", "held_for", default="24h", show_default=True,
+              help="With --check: how long a file may wait for an approval (30m, 12h, 2d).")
 @click.pass_context
 @reports_errors
-def status(ctx: click.Context, fmt: str) -> None:
+def status(ctx: click.Context, fmt: str, check: bool, held_for: str) -> None:
     """Per flow: files in progress, held, rejected, failed, and the last success."""
+    import time
     from datetime import UTC, datetime
 
     from bridge.states import FAILED, HELD, REJECTED, RESUMABLE
     from bridge.templating import fmt_time
 
+    patience = _held_for(held_for)
     cfg = load_config(ctx, secrets=False)
     ledger = open_config_ledger(cfg)
+    now = time.time()
     table: list[dict[str, Any]] = []
     for name in cfg.flows:
         rows = ledger.files(flow=name)
@@ -38,23 +55,58 @@ def status(ctx: click.Context, fmt: str) -> None:
         done = [r.updated for r in rows if r.state == "done" and r.updated is not None]
         # Waiting: seen and not taken yet (not complete), or taken and not finished.
         waiting = ledger.seen(name) + sum(1 for r in rows if r.state in RESUMABLE)
+        acked = ledger.acknowledged(name)
+        attention = [f"{n} {what}" for n, what in (
+            (count[FAILED], "failed"),
+            (sum(1 for r in rows if r.state == HELD and now - r.updated > patience),
+             f"held for more than {held_for}"),
+            (sum(1 for r in rows if r.state == REJECTED and r.updated > acked),
+             "rejected since the last `bridge ack`")) if n]
         table.append({"flow": name, "waiting": waiting,
                       "held": count[HELD], "rejected": count[REJECTED],
-                      "failed": count[FAILED], "last_success": max(done) if done else None})
+                      "failed": count[FAILED], "last_success": max(done) if done else None,
+                      "attention": attention})
+    needs = [f"{line['flow']}: {'; '.join(line['attention'])}" for line in table
+             if line["attention"]]
     if fmt == "json":
         for line in table:
             when = line["last_success"]
             line["last_success"] = None if when is None else datetime.fromtimestamp(
                 float(when), UTC).isoformat(timespec="seconds")
         click.echo(json.dumps({"flows": table}, indent=2))
-        return
-    click.echo(f"{'flow':20} {'waiting':>8} {'held':>6} {'rejected':>9} {'failed':>7} "
-               "last success")
-    for line in table:
-        when = line["last_success"]
-        last = fmt_time(float(when)) if when is not None else "never"
-        click.echo(printable(f"{line['flow']:20} {line['waiting']:>8} {line['held']:>6} "
-                             f"{line['rejected']:>9} {line['failed']:>7} {last}"))
+    else:
+        click.echo(f"{'flow':20} {'waiting':>8} {'held':>6} {'rejected':>9} {'failed':>7} "
+                   "last success")
+        for line in table:
+            when = line["last_success"]
+            last = fmt_time(float(when)) if when is not None else "never"
+            click.echo(printable(f"{line['flow']:20} {line['waiting']:>8} {line['held']:>6} "
+                                 f"{line['rejected']:>9} {line['failed']:>7} {last}"))
+        if check:
+            for need in needs:
+                click.echo(printable(f"needs a person: {need}"))
+    if check and needs:
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--flow", "flows", multiple=True, help="Only this flow; may repeat.")
+@click.pass_context
+@reports_errors
+def ack(ctx: click.Context, flows: tuple[str, ...]) -> None:
+    """A person has seen the flows' rejected files: `status --check` stops counting them
+    (new ones count again)."""
+    import time
+
+    from bridge.errors import ConfigError
+
+    cfg = load_config(ctx, secrets=False)
+    for name in flows:
+        if name not in cfg.flows:
+            raise ConfigError(f"no flow named {name!r} (known: {', '.join(cfg.flows)})")
+    chosen = list(flows) or list(cfg.flows)
+    open_config_ledger(cfg).acknowledge(chosen, time.time())
+    click.echo(f"acknowledged: {', '.join(chosen)}")
 
 
 @click.command()

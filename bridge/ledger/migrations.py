@@ -78,4 +78,9 @@ MIGRATIONS: list[str] = [
     ALTER TABLE files ADD COLUMN pruned_kept REAL;
     CREATE INDEX files_updated ON files(flow, state, updated);
     """,
+    # 8: when a person last acknowledged a flow's refused files (`bridge ack`), so that
+    # `status --check` speaks of the new ones only
+    """
+    CREATE TABLE acks (flow TEXT PRIMARY KEY, at REAL NOT NULL);
+    """,
 ]

@@ -1,8 +1,10 @@
-"""The ledger's tallies for metrics: counts and sums by flow, read in one go, nothing kept."""
+"""The ledger for monitoring: tallies for metrics (counts and sums by flow, read in one go)
+and a person's acknowledgements of refused files."""
 
 from __future__ import annotations
 
 import sqlite3
+from contextlib import AbstractContextManager
 
 from bridge.errors import TransientError
 from bridge.ledger.base import Tallies
@@ -10,6 +12,23 @@ from bridge.ledger.base import Tallies
 
 class MetricsStore:
     db: sqlite3.Connection
+
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    def acknowledge(self, flows: list[str], now: float) -> None:
+        """A person has seen the refused files of ``flows`` up to ``now``."""
+        with self._tx() as db:
+            db.executemany("INSERT INTO acks (flow, at) VALUES (?, ?) ON CONFLICT(flow) "
+                           "DO UPDATE SET at = excluded.at", [(f, now) for f in flows])
+
+    def acknowledged(self, flow: str) -> float:
+        """When a person last acknowledged the flow's refused files (0: never)."""
+        try:
+            row = self.db.execute("SELECT at FROM acks WHERE flow = ?", (flow,)).fetchone()
+        except sqlite3.Error as exc:
+            raise TransientError(f"ledger: {exc}") from None
+        return 0.0 if row is None else float(row[0])
 
     def tallies(self) -> Tallies:
         """Files by flow and state, rows, issues by code, bytes read, the last success per
