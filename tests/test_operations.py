@@ -341,3 +341,44 @@ def test_status_check_exits_1_when_a_person_is_needed(tmp_path: Path) -> None:
     assert again.returncode == 1 and "1 rejected since the last `bridge ack`" in again.stdout
     assert bridge_cli(cfg, "status", "--held-for", "soon").returncode == 2
     assert bridge_cli(cfg, "ack", "--flow", "nope").returncode == 2
+
+
+def test_validate_online_connects_and_looks_at_the_folders(tmp_path: Path) -> None:
+    """Over the embedded SFTP server: a source folder that is not there is a mistake, a
+    target folder that is not there yet a note; a server whose key is not the one trusted
+    is a mistake of its connection."""
+    from bridge.sftpserver import SftpServer
+
+    cfg = make_world(tmp_path)
+    (tmp_path / "shop" / "ordini").mkdir(parents=True)
+    with SftpServer(tmp_path / "shop", user="shop") as server:
+        (tmp_path / "known_hosts").write_text(server.known_hosts_line(), encoding="ascii")
+        key = server.write_client_key(tmp_path / "id_ed25519")
+        conn = {"type": "sftp", "host": "127.0.0.1", "port": server.port, "user": "shop",
+                "key_file": str(key), "known_hosts": str(tmp_path / "known_hosts"),
+                "timeout": 10}
+        flows = CONFIG.split("flows:\n", 1)[1]
+        remote = flows.replace("articoli:", "remoti:", 1).replace(
+            "      folder: inbox", "      connection: shop\n      folder: ordinii").replace(
+            "      - folder: erp", "      - connection: shop\n        folder: erp")
+        text = CONFIG.replace("flows:", f"connections:\n  shop: {json.dumps(conn)}\nflows:")
+        cfg.write_text(text + remote.replace("ART{{", "REM{{"), encoding="utf-8")
+        offline = bridge_cli(cfg, "validate")
+        online = bridge_cli(cfg, "validate", "--online")
+        (tmp_path / "shop" / "ordinii").mkdir()
+        fixed = bridge_cli(cfg, "validate", "--online", "--flow", "remoti")
+    assert offline.returncode == 0, offline.stderr  # the remote folders are not looked at
+    assert "note: flows.articoli.targets[0].folder: the folder" in offline.stderr
+    assert online.returncode == 2
+    assert ("error: flows.remoti.source.folder: the folder 'ordinii' does not exist on "
+            "'shop'") in online.stderr
+    assert ("note: flows.remoti.targets[0].folder: the folder 'erp' does not exist yet on "
+            "'shop'") in online.stderr
+    assert fixed.returncode == 0 and "error:" not in fixed.stderr
+    other = SftpServer(tmp_path / "shop", user="shop")  # a fresh host key, not trusted
+    with other:
+        conn["port"] = other.port
+        cfg.write_text(text.replace(json.dumps({**conn, "port": server.port}),
+                                    json.dumps(conn)) + remote, encoding="utf-8")
+        moved = bridge_cli(cfg, "validate", "--online", "--flow", "remoti")
+    assert moved.returncode == 2 and "error: connections.shop:" in moved.stderr

@@ -70,23 +70,29 @@ def run(ctx: click.Context, flows: tuple[str, ...], dry_run: bool, log_json: boo
 
 @click.command()
 @click.option("--flow", "flows", multiple=True, help="Only this flow; may repeat.")
+@click.option("--online", is_flag=True, help="Also connect to every connection the flows use "
+                                             "and look at their folders.")
 @click.pass_context
 @reports_errors
-def validate(ctx: click.Context, flows: tuple[str, ...]) -> None:
+def validate(ctx: click.Context, flows: tuple[str, ...], online: bool) -> None:
     """Check the configuration as a run would use it, before any file arrives: tracciati,
-    steps against their fields, templates, reference tables, local source folders. Exit 0
-    if all is well, 2 with every mistake listed."""
+    steps against their fields, templates, reference tables, local folders (--online: the
+    connections and their folders too). Exit 0 if all is well, 2 with every mistake
+    listed; notes (a target folder the first output will make) do not fail it."""
     from bridge.engine.preflight import Offline, preflight
+    from bridge.engine.preflight import online as check_online
     from bridge.errors import ConfigError
 
-    cfg = load_config(ctx, secrets=False)
+    cfg = load_config(ctx, secrets=online)  # connecting needs the secrets
     for name in flows:
         if name not in cfg.flows:
             raise ConfigError(f"no flow named {name!r} (known: {', '.join(cfg.flows)})")
-    mistakes = preflight(Offline(cfg), list(flows) or None)
-    for m in mistakes:
-        click.echo(f"error: {lines(m)}", err=True)
-    if mistakes:
+    found = preflight(Offline(cfg), list(flows) or None)
+    if online:
+        found += check_online(cfg, list(flows) or None)
+    for m in found:
+        click.echo(f"{'note' if m.note else 'error'}: {lines(m)}", err=True)
+    if any(not m.note for m in found):
         sys.exit(2)
     click.echo(f"ok: {len(flows or cfg.flows)} flow(s), {len(cfg.references)} reference "
                "table(s)")

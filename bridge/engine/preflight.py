@@ -32,6 +32,8 @@ class Mistake:
     flow: str
     where: str
     message: str
+    #: Worth saying, not wrong: a target folder that the first output will create.
+    note: bool = False
 
     def __str__(self) -> str:
         where = f"flows.{self.flow}.{self.where}" if self.flow else self.where
@@ -124,11 +126,55 @@ def _nobody(flow: str) -> FileRow:
 
 
 def _folders(cfg: Config, name: str, flow: Flow) -> list[Mistake]:
-    """Local folders the flow reads: the source must exist (targets are made on demand)."""
+    """Local folders: the source must exist; a target that does not is made by the first
+    output, which a typo would make silently: said as a note."""
+    found = []
     conn = cfg.connection(flow.source.connection)
-    if conn.type != "local":
-        return []
-    where = cfg.path(conn.root) / flow.source.folder
-    if where.is_dir():
-        return []
-    return [Mistake(name, "source.folder", f"the folder {str(where)!r} does not exist")]
+    where = cfg.path(conn.root) / flow.source.folder if conn.type == "local" else None
+    if where is not None and not where.is_dir():
+        found.append(Mistake(name, "source.folder", f"the folder {str(where)!r} does not "
+                             "exist"))
+    for i, target in enumerate(flow.targets):
+        conn = cfg.connection(target.connection)
+        where = cfg.path(conn.root) / target.folder if conn.type == "local" else None
+        if where is not None and not where.is_dir():
+            found.append(Mistake(name, f"targets[{i}].folder", f"the folder {str(where)!r} "
+                                 "does not exist yet: the first output will make it", True))
+    return found
+
+
+def online(cfg: Config, flows: list[str] | None = None) -> list[Mistake]:
+    """Connect to every connection the flows use and look at their folders: a source
+    folder must exist; a target folder that does not is a note (the first output makes
+    it). A connection that cannot be opened (host key, password, network) is a mistake."""
+    from bridge.transport import connect
+
+    uses: dict[str, list[tuple[str, str, str, bool]]] = {}
+    for name in flows or list(cfg.flows):
+        flow = cfg.flows[name]
+        uses.setdefault(flow.source.connection, []).append(
+            (name, "source.folder", flow.source.folder, True))
+        for i, t in enumerate(flow.targets):
+            uses.setdefault(t.connection, []).append((name, f"targets[{i}].folder",
+                                                      t.folder, False))
+    found: list[Mistake] = []
+    for conn_name, folders in uses.items():
+        if cfg.connection(conn_name).type == "local":
+            continue  # checked offline
+        try:
+            transport = connect(cfg, conn_name)
+        except BridgeError as exc:
+            found.append(Mistake("", f"connections.{conn_name}", str(exc)))
+            continue
+        try:
+            for flow_name, where, folder, must in folders:
+                if not transport.is_folder(folder):
+                    found.append(Mistake(flow_name, where, (
+                        f"the folder {folder!r} does not exist on {conn_name!r}" if must else
+                        f"the folder {folder!r} does not exist yet on {conn_name!r}: the "
+                        "first output will make it"), not must))
+        except BridgeError as exc:
+            found.append(Mistake("", f"connections.{conn_name}", str(exc)))
+        finally:
+            transport.close()
+    return found

@@ -175,7 +175,7 @@ def _flow_pass(pipe: Pipeline, name: str, flow: Flow, dry_run: bool,
         # A mistake of the configuration is found before any file is claimed.
         from bridge.engine.preflight import preflight
 
-        mistakes = preflight(pipe, [name])
+        mistakes = [m for m in preflight(pipe, [name]) if not m.note]
         if mistakes:
             raise ConfigError("; ".join(str(m) for m in mistakes))
         pipe.checked.add(name)
