@@ -3,7 +3,7 @@ fields taken out of text, checks, and extra lines of a group."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -244,3 +244,15 @@ def test_delta_sends_only_what_changed_since_the_last_send() -> None:
     full = apply_steps(steps, {"x": changed}, StepContext(
         last_sent=lambda keys: memory, full=True))
     assert len(full.tables["x"]) == 3
+
+
+def test_the_date_past_2037_in_a_zone_with_summer_time_goes_through_jinja() -> None:
+    """Found by the property test: Arrow applies no summer time past 2037, Python does:
+    2038-04-01 07:00 UTC is April 1 in Los Angeles (00:00 PDT), not March 31."""
+    from bridge.steps.expr import compile_expression
+
+    moments = [datetime(2038, 4, 1, 7, 0), datetime(2025, 7, 1, 6, 30)]
+    table = pa.table({"t": pa.array(moments, pa.timestamp("us", tz="America/Los_Angeles"))})
+    expr = compile_expression("t | date", table.column_names, "test")
+    values, failures = expr.evaluate(table, {})
+    assert values.to_pylist() == [date(2038, 4, 1), date(2025, 6, 30)] and failures == []

@@ -172,6 +172,19 @@ def _replaced_within_limits(value: Any, old: str, new: str) -> None:
         raise Fallback("a replacement past the bounds")
 
 
+#: Where Arrow's time zone rules and Python's agree: Arrow applies no daylight saving time
+#: past 2037 (found by the property test: 2038-04-01 07:00 UTC is March 31 in Los Angeles
+#: for Arrow, April 1 for Python), and old dates have rules of their own.
+_RULES_FROM, _RULES_UNTIL = 1970, 2038  # years, from the first to before the second
+
+
+def _within_known_rules(value: Any) -> None:
+    years = pc.year(value)
+    low, high = pc.min(years).as_py(), pc.max(years).as_py()
+    if low is not None and (low < _RULES_FROM or high >= _RULES_UNTIL):
+        raise Fallback("a moment outside the years whose time zone rules Arrow knows")
+
+
 def _filter(node: nodes.Filter, table: pa.Table, variables: Mapping[str, object]) -> Any:
     if node.kwargs or node.dyn_args or node.dyn_kwargs:
         raise Fallback("filter with keyword arguments")
@@ -204,6 +217,8 @@ def _filter(node: nodes.Filter, table: pa.Table, variables: Mapping[str, object]
         return pc.cast(value, pa.int64())
     if node.name == "date" and not args and pa.types.is_timestamp(kind):
         # jinja takes the date of the datetime in its own time zone: the local wall clock.
+        if kind.tz not in (None, "UTC", "Etc/UTC", "+00:00"):
+            _within_known_rules(value)
         local = pc.local_timestamp(value) if kind.tz is not None else value
         return pc.cast(local, pa.date32())
     if node.name == "date" and not args and pa.types.is_date32(kind):
