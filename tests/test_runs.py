@@ -107,3 +107,38 @@ def test_dry_run_writes_nothing(tmp_path: Path, runner: CliRunner) -> None:
     assert not (tmp_path / "erp").exists()
     assert (tmp_path / "inbox" / "a.csv").exists()
     assert os.listdir(tmp_path / "inbox") == ["a.csv"]
+
+
+def test_a_long_replay_on_a_terminal_keeps_its_lines_whole(tmp_path: Path) -> None:
+    """On a terminal, 25 replays show a progress bar with a count and an ETA; each result
+    line is printed above it, through the bar's console, in one piece."""
+    import pty
+    import re
+
+    cfg = make_world(tmp_path)
+    for n in range(25):  # big enough for the bar to be redrawn while each is replayed
+        (tmp_path / "inbox" / f"o{n:02d}.csv").write_text(order_file(n, rows=1000),
+                                                          encoding="utf-8")
+    assert len(run_pass(load(cfg)).outcomes) == 25
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "160"}
+    child = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(cfg), "replay",
+                              "--flow", "articoli", "--since", "2000-01-01"],
+                             stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert child.wait(timeout=60) == 0
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode("utf-8", "replace"))
+    whole = re.findall(r"\[articoli\] o(\d\d)\.csv: done; -> ART\d{5}\.TXT \(3000 rows\)", text)
+    assert sorted(whole) == [f"{n:02d}" for n in range(25)], text[-2000:]
+    assert "replaying" in text and "/25" in text  # the bar was there, with its count

@@ -113,15 +113,16 @@ def open_config_ledger(cfg: Config) -> Ledger:
     return open_ledger(cfg.path(cfg.ledger))
 
 
-def printer(as_json: bool) -> Callable[[Outcome], None]:
-    """One line per file outcome. Its names and message come from senders and servers, so
-    the line is made printable (JSON: escaped) before it reaches the terminal."""
+def printer(as_json: bool, say: Callable[[str], None] = click.echo
+            ) -> Callable[[Outcome], None]:
+    """One line per file outcome, handed to ``say``. Its names and message come from
+    senders and servers, so the line is made printable (JSON: escaped) first."""
     from bridge.display import json_text, printable
 
     def show(o: Outcome) -> None:
         if as_json:
             level = "error" if o.exit_code >= 3 else "warning" if o.exit_code else "info"
-            click.echo(json_text(json.dumps({
+            say(json_text(json.dumps({
                 "ts": _now(), "level": level, "flow": o.flow, "file": o.name,
                 "event": o.state, "state": o.state, "id": o.file_id, "issues": o.issues,
                 "outputs": [n for n, _ in o.outputs], "report": o.report,
@@ -139,7 +140,7 @@ def printer(as_json: bool) -> Callable[[Outcome], None]:
             bits.append(o.message)
         if o.report:
             bits.append(f"report: {o.report}")
-        click.echo(printable("; ".join(bits)))
+        say(printable("; ".join(bits)))
 
     return show
 

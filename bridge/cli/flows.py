@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -23,9 +23,6 @@ from bridge.cli.common import (
     reports_errors,
 )
 from bridge.display import printable
-
-if TYPE_CHECKING:
-    from bridge.ledger import FileRow
 
 
 @click.command()
@@ -160,20 +157,21 @@ def replay(ctx: click.Context, ids: tuple[int, ...], flow: str | None, since: st
         rows = [r for r in ledger.files(flow=flow, since=start, states=frozenset({"done"}))
                 if r.replay_of is None]
     now = clock.now()
-    show_one = printer(False)
     worst = 0
-    with run_lock(cfg.path(cfg.lock_file)):
+    with run_lock(cfg.path(cfg.lock_file)), _progress(len(rows), "replaying") as (say, step):
+        show_one = printer(False, say)
         run_id = None if dry_run else ledger.start_run(now.wall, "replay")
         pipe = Pipeline(cfg, ledger, {}, run_id, now)
-        for row in _progress(rows, "replaying"):
+        for row in rows:
             result = replay_one(pipe, row, dry_run=dry_run)
             if dry_run:
-                click.echo(f"file {row.id} ({printable(row.path)}):")
+                say(f"file {row.id} ({printable(row.path)}):")
                 for line in result.diff:
-                    click.echo(f"  {printable(line)}")
+                    say(f"  {printable(line)}")
             elif result.outcome is not None:
                 worst = max(worst, result.outcome.exit_code)
                 show_one(result.outcome)
+            step()
         if run_id is not None:
             ledger.end_run(run_id, time.time(), "replay")
     if not rows:
@@ -192,14 +190,33 @@ def _date(text: str, option: str) -> float:
         raise ConfigError(f"{option} {text!r}: give a date as YYYY-MM-DD") from None
 
 
-def _progress(rows: list[FileRow], what: str) -> Iterator[FileRow]:
-    """A progress bar on a terminal for long replays; plain iteration otherwise."""
-    if len(rows) < 20 or not sys.stderr.isatty():
-        yield from rows
+@contextmanager
+def _progress(total: int, what: str) -> Iterator[tuple[Callable[[str], None],
+                                                      Callable[[], None]]]:
+    """``(say, step)``: print a line, and count one item done. On a terminal and for 20
+    items or more, a progress bar with its ETA sits below the lines, each line printed
+    through the bar's own console so that neither garbles the other; otherwise plain lines.
+    """
+    if total < 20 or not sys.stdout.isatty():
+        yield click.echo, lambda: None
         return
-    from rich.progress import track
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
-    yield from track(rows, description=what, console=None, transient=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), transient=True) as bar:
+        task = bar.add_task(what, total=total)
+
+        def say(line: str) -> None:
+            bar.console.print(line, markup=False, highlight=False, emoji=False,
+                              soft_wrap=True)
+
+        yield say, lambda: bar.advance(task)
 
 
 @click.command()
