@@ -338,8 +338,11 @@ class SftpTransport:
         raise TransientError(self._down)
 
     def _dropped(self, exc: BaseException) -> bool:
+        # A channel found closed ("Socket is closed") is a lost connection, even before
+        # paramiko's transport thread has noticed that the server went away.
+        channel = self._sftp.get_channel() if self._sftp is not None else None
         return (isinstance(exc, DROPPED) or self._ssh is None or not self._ssh.is_active()
-                or self._sftp is None)
+                or channel is None or channel.closed)
 
     def _connect(self) -> paramiko.SFTPClient:
         conn = self.conn
