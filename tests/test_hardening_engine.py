@@ -8,7 +8,7 @@ import os
 import stat
 from pathlib import Path
 
-from tests.flowkit import CONFIG, bridge_cli, make_world, order_file
+from tests.flowkit import CONFIG, bridge_cli, make_world, order_file, sftp_connection
 
 DAY = 86400.0
 
@@ -154,11 +154,7 @@ def test_a_hostile_sftp_server_never_stops_the_flow(tmp_path: Path) -> None:
     (inbox / "secret.csv").write_text(order_file(3), encoding="utf-8")
     (inbox / "good.csv").write_text(order_file(4), encoding="utf-8")
     with SftpServer(shop, user="shop", refuse_reads=["inbox/secret.csv"]) as server:
-        (tmp_path / "known_hosts").write_text(server.known_hosts_line(), encoding="ascii")
-        key = server.write_client_key(tmp_path / "id_ed25519")
-        conn = {"type": "sftp", "host": "127.0.0.1", "port": server.port, "user": "shop",
-                "key_file": str(key), "known_hosts": str(tmp_path / "known_hosts"),
-                "timeout": 10}
+        conn = sftp_connection(server, tmp_path)
         cfg = make_world(tmp_path, CONFIG.replace("flows:", f"connections:\n  shop: "
                                                   f"{json.dumps(conn)}\nflows:").replace(
             "      folder: inbox", "      connection: shop\n      folder: inbox"))

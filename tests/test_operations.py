@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.flowkit import CONFIG, bridge_cli, make_world, order_file
+from tests.flowkit import CONFIG, bridge_cli, make_world, order_file, sftp_connection
 
 
 def test_a_missing_local_source_folder_is_a_configuration_error(tmp_path: Path) -> None:
@@ -37,11 +37,7 @@ def test_a_missing_remote_source_folder_fails_the_flow_not_the_others(tmp_path: 
     cfg = make_world(tmp_path)
     (tmp_path / "shop").mkdir()
     with SftpServer(tmp_path / "shop", user="shop") as server:
-        (tmp_path / "known_hosts").write_text(server.known_hosts_line(), encoding="ascii")
-        key = server.write_client_key(tmp_path / "id_ed25519")
-        conn = {"type": "sftp", "host": "127.0.0.1", "port": server.port, "user": "shop",
-                "key_file": str(key), "known_hosts": str(tmp_path / "known_hosts"),
-                "timeout": 10}
+        conn = sftp_connection(server, tmp_path)
         remote = CONFIG.split("flows:\n", 1)[1].replace("articoli:", "remoti:", 1).replace(
             "      folder: inbox", "      connection: shop\n      folder: inbxo")
         text = CONFIG.replace("flows:", f"connections:\n  shop: {json.dumps(conn)}\nflows:")
@@ -352,11 +348,7 @@ def test_validate_online_connects_and_looks_at_the_folders(tmp_path: Path) -> No
     cfg = make_world(tmp_path)
     (tmp_path / "shop" / "ordini").mkdir(parents=True)
     with SftpServer(tmp_path / "shop", user="shop") as server:
-        (tmp_path / "known_hosts").write_text(server.known_hosts_line(), encoding="ascii")
-        key = server.write_client_key(tmp_path / "id_ed25519")
-        conn = {"type": "sftp", "host": "127.0.0.1", "port": server.port, "user": "shop",
-                "key_file": str(key), "known_hosts": str(tmp_path / "known_hosts"),
-                "timeout": 10}
+        conn = sftp_connection(server, tmp_path)
         flows = CONFIG.split("flows:\n", 1)[1]
         remote = flows.replace("articoli:", "remoti:", 1).replace(
             "      folder: inbox", "      connection: shop\n      folder: ordinii").replace(

@@ -53,7 +53,8 @@ class MatchKey(Strict):
     @model_validator(mode="before")
     @classmethod
     def _yaml_on(cls, data: Any) -> Any:
-        # YAML 1.1 (PyYAML) reads the bare key `on` as the boolean True.
+        # bridge's own YAML loader keeps `on`; PyYAML's safe_load (YAML 1.1), which a
+        # program building steps may use, reads the bare key `on` as the boolean True.
         if isinstance(data, dict) and True in data and "on" not in data:
             data = {("on" if k is True else k): v for k, v in data.items()}
         return data

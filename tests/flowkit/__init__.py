@@ -7,6 +7,10 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bridge.sftpserver import SftpServer
 
 IN = """
 description: test input, `;`-separated
@@ -84,3 +88,12 @@ def bridge_cli(cfg: Path, *args: str, env: dict[str, str] | None = None,
     return subprocess.run([sys.executable, "-m", "bridge", "--config", str(cfg), *args],
                           capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})}, check=False)
+
+
+def sftp_connection(server: SftpServer, folder: Path) -> dict[str, object]:
+    """A bridge.yaml connection to the embedded SFTP ``server``: its host key trusted in
+    ``folder``/known_hosts, its user's key written in ``folder``/id_ed25519."""
+    (folder / "known_hosts").write_text(server.known_hosts_line(), encoding="ascii")
+    key = server.write_client_key(folder / "id_ed25519")
+    return {"type": "sftp", "host": "127.0.0.1", "port": server.port, "user": server.user,
+            "key_file": str(key), "known_hosts": str(folder / "known_hosts"), "timeout": 10}
