@@ -17,19 +17,17 @@ formula are defused. jinja2 loads only when a report is rendered, never for ``--
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge.atomic import save_atomic
 from bridge.display import defuse_cells
 from bridge.errors import DataError
-from bridge.issues import CODES, MAX_ISSUES, NOTE_CODES, Issue, clip, count_by_code
+from bridge.issues import MAX_ISSUES, Issue
 
 if TYPE_CHECKING:
-    import jinja2
     import numpy as np
     import pyarrow as pa
 
@@ -89,7 +87,8 @@ def write_reports(
     """
     csv_name, html_name = report_names(report.source_name)
     csv_path = save_atomic(folder / csv_name, rejected_rows_csv(report, source, tracciato))
-    html_path = save_atomic(folder / html_name, render_html(report).encode("utf-8"))
+    html_path = save_atomic(folder / html_name,
+                            render_html(report, tracciato).encode("utf-8"))
     return csv_path, html_path
 
 
@@ -131,26 +130,11 @@ def rejected_rows_csv(report: FileReport, source: bytes, tracciato: Tracciato, *
     return _bounded(head, columns, len(report.issues) - len(ordered), max_issues, max_bytes)
 
 
-def render_html(report: FileReport) -> str:
-    """The HTML summary of one file: self-contained, escaped, readable when printed."""
-    shown = [replace(i, value=clip(i.value, CELL_LIMIT),
-                     message=clip(i.message, CELL_LIMIT) or "")
-             for i in heapq.nsmallest(SHOWN_ISSUES, report.issues, key=_issue_order)]
-    by_code = count_by_code(report.issues)
-    notes = sum(n for code, n in by_code.items() if code in NOTE_CODES)
-    return _environment().get_template("report.html").render(
-        r=report,
-        csv_name=report_names(report.source_name)[0],
-        size_text=_size_text(report.size),
-        when=report.when.isoformat(sep=" ", timespec="seconds") if report.when else None,
-        total_rows=sum(report.rows.values()),
-        codes=[(code, n, CODES.get(code, ""), code in NOTE_CODES) for code, n in by_code.items()],
-        errors=len(report.issues) - notes,
-        notes=notes,
-        shown=shown,
-        more=len(report.issues) - len(shown),
-        in_csv=min(len(report.issues), MAX_ISSUES),
-    )
+def render_html(report: FileReport, tracciato: Tracciato | None = None) -> str:
+    """The HTML summary of one file (see :mod:`bridge.report_html`)."""
+    from bridge.report_html import render
+
+    return render(report, tracciato)
 
 
 # -- CSV ---------------------------------------------------------------------------------
@@ -354,37 +338,3 @@ def _base_name(name: str) -> str:
     # A sender's file name may carry folders, or Windows ones: only its last part is ours.
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     return base if base not in ("", ".", "..") else "file"
-
-
-
-
-# -- HTML --------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-        # Always on, whatever the template's name: every value shown comes from a file.
-        autoescape=jinja2.select_autoescape(default_for_string=True, default=True),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["grouped"] = _grouped
-    return env
-
-
-def _grouped(n: int) -> str:
-    return f"{n:,}"
-
-
-def _size_text(size: int) -> str:
-    units = ("bytes", "KB", "MB", "GB", "TB")
-    value, unit = float(size), 0
-    while value >= 1024 and unit < len(units) - 1:
-        value, unit = value / 1024, unit + 1
-    exact = f"{size:,} bytes"
-    return exact if unit == 0 else f"{value:.1f} {units[unit]} ({exact})"

@@ -307,7 +307,7 @@ def test_write_reports_is_atomic_and_names_files(tmp_path: Path, delimited: Trac
     assert csv_path == quarantine / "articoli.csv.issues.csv"
     assert html_path == quarantine / "articoli.csv.report.html"
     assert csv_path.read_bytes() == rejected_rows_csv(report, data, delimited)
-    assert html_path.read_text("utf-8") == render_html(report)
+    assert html_path.read_text("utf-8") == render_html(report, delimited)
     # a second write replaces both, and no temporary file is ever left behind
     write_reports(quarantine, report, data, delimited)
     assert sorted(p.name for p in quarantine.iterdir()) == [
