@@ -63,10 +63,12 @@ def reconcile(ledger: Ledger, *, since: float | None = None, flow: str | None = 
     return [table[k] for k in sorted(table)]
 
 
-def as_text(rows: list[DayFlow]) -> str:
+def as_text(rows: list[DayFlow], configured: dict[str, tuple[bool, bool]] | None = None
+            ) -> str:
     head = ["day", "flow", "files in", "rows in", "done", "rows out", "rejected",
             "rows rej.", "held", "money in", "money out"]
-    body = [[str(getattr(r, c)) for c in COLUMNS] for r in rows]
+    body = [[money_shown(r, configured).get(c, str(getattr(r, c))) if configured is not None
+             else str(getattr(r, c)) for c in COLUMNS] for r in rows]
     widths = [max(len(x) for x in col) for col in zip(head, *body, strict=False)]
 
     def line(cells: list[str]) -> str:
@@ -86,32 +88,74 @@ def as_csv(rows: list[DayFlow]) -> str:
     return buf.getvalue()
 
 
+#: The columns as a person reads them (the CSV and JSON keep the field names).
+TITLES = {"day": "Day", "flow": "Flow", "files_in": "Files received",
+          "rows_in": "Rows received", "files_done": "Files written", "rows_out": "Rows written",
+          "files_rejected": "Files rejected", "rows_rejected": "Rows in rejected files",
+          "files_held": "Files held", "money_in": "Money received",
+          "money_out": "Money written"}
+NOT_CONFIGURED = "not configured"
+
 HTML = """<!doctype html>
-<html lang="it"><head><meta charset="utf-8"><title>bridge: reconciliation</title>
-<style>body{font:14px sans-serif;margin:2em}table{border-collapse:collapse}
-td,th{border:1px solid #bbb;padding:4px 8px}td.n{text-align:right}th{background:#eee}</style>
-</head><body><h1>Reconciliation</h1><p>Made {{ made }}{% if flow %}, flow {{ flow }}{% endif %}.
-</p>{% if rows %}<table><tr>{% for h in head %}<th>{{ h }}</th>{% endfor %}</tr>
-{% for r in rows %}<tr>{% for c in columns %}<td{% if loop.index > 2 %} class="n"{% endif %}>
-{{ r[c] }}</td>{% endfor %}</tr>{% endfor %}</table>{% else %}<p>No files in this period.</p>
-{% endif %}</body></html>
+<html lang="en"><head><meta charset="utf-8"><title>bridge: reconciliation {{ period }}</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em;color:#1d1d1f}
+table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 8px}
+td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#eee;text-align:left}
+tr.rejected td{background:#fdecec}tr.held td{background:#fff6e0}.muted{color:#888}</style>
+</head><body><h1>Reconciliation, {{ period }}</h1>
+<p>Made {{ made }}{% if flow %}, flow {{ flow }}{% endif %}. Rows with a rejected file are red,
+rows with a held file yellow. Money is summed where a flow declares <code>totals</code>;
+elsewhere it says "not configured".</p>
+{% if rows %}<table><tr>{% for h in head %}<th>{{ h }}</th>{% endfor %}</tr>
+{% for r, money in rows %}<tr class="{{ 'rejected' if r.files_rejected else
+  'held' if r.files_held else '' }}">{% for c in columns %}{% if c in money %}
+<td class="n muted">{{ money[c] }}</td>{% else %}<td{% if loop.index > 2 %} class="n"{% endif %}>
+{{ r[c] }}</td>{% endif %}{% endfor %}</tr>{% endfor %}</table>
+{% else %}<p>No files in this period.</p>{% endif %}</body></html>
 """
 
 
-def as_html(rows: list[DayFlow], *, made: datetime, flow: str | None) -> str:
+def period(rows: list[DayFlow], since: str | None) -> str:
+    """The days the report covers, in words."""
+    if not rows:
+        return f"since {since}" if since else "all days"
+    first, last = rows[0].day, rows[-1].day
+    start = since or first
+    return start if start == last else f"{start} to {last}"
+
+
+def money_shown(row: DayFlow, configured: dict[str, tuple[bool, bool]]) -> dict[str, str]:
+    """The money cells of a row that say "not configured" instead of a 0 nobody summed."""
+    has_in, has_out = configured.get(row.flow, (False, False))
+    return {**({} if has_in else {"money_in": NOT_CONFIGURED}),
+            **({} if has_out else {"money_out": NOT_CONFIGURED})}
+
+
+def as_html(rows: list[DayFlow], *, made: datetime, flow: str | None,
+            configured: dict[str, tuple[bool, bool]], since: str | None = None) -> str:
     from bridge.templating import environment
 
     template = environment(autoescape=True).from_string(HTML)
-    return template.render(rows=[vars(r) for r in rows], columns=COLUMNS, head=COLUMNS,
-                           made=made.strftime("%Y-%m-%d %H:%M"), flow=flow)
+    return template.render(rows=[(vars(r), money_shown(r, configured)) for r in rows],
+                           columns=COLUMNS, head=[TITLES[c] for c in COLUMNS],
+                           made=made.strftime("%Y-%m-%d %H:%M"), flow=flow,
+                           period=period(rows, since))
 
 
-def write(rows: list[DayFlow], folder: Path, *, made: datetime, flow: str | None
-          ) -> tuple[Path, Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = made.strftime("%Y%m%d-%H%M%S")
-    csv_path = folder / f"reconciliation-{stamp}.csv"
-    html_path = folder / f"reconciliation-{stamp}.html"
-    save_atomic(csv_path, as_csv(rows).encode("utf-8"))
-    save_atomic(html_path, as_html(rows, made=made, flow=flow).encode("utf-8"))
-    return csv_path, html_path
+def as_json(rows: list[DayFlow], configured: dict[str, tuple[bool, bool]]) -> str:
+    """The rows as JSON: money as exact decimal strings, or null where not configured."""
+    import json
+
+    out = []
+    for r in rows:
+        line: dict[str, object] = {c: getattr(r, c) for c in COLUMNS}
+        for c in ("money_in", "money_out"):
+            line[c] = None if c in money_shown(r, configured) else str(line[c])
+        out.append(line)
+    return json.dumps({"rows": out}, indent=2)
+
+
+def save(text: str, path: Path) -> Path:
+    """Write one report file whole (atomically) at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_atomic(path, text.encode("utf-8"))

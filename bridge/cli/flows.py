@@ -249,21 +249,31 @@ def prune(ctx: click.Context, flows: tuple[str, ...], dry_run: bool) -> None:
 @click.command("report")
 @click.option("--since", default=None, help="From this date (YYYY-MM-DD).")
 @click.option("--flow", default=None)
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
-              help="Folder for the CSV and HTML files (default: the reports folder).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "html"]),
+              default="table", show_default=True, help="What to print, or to write with --out.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the report to this file (atomically) instead of printing it.")
 @click.pass_context
 @reports_errors
-def report_cmd(ctx: click.Context, since: str | None, flow: str | None,
-               out_dir: Path | None) -> None:
-    """Reconciliation per day and flow: files, rows and money in and out."""
+def report_cmd(ctx: click.Context, since: str | None, flow: str | None, fmt: str,
+               out: Path | None) -> None:
+    """Reconciliation per day and flow: files, rows and money in and out. Prints a table,
+    or the format asked; writes only the file named by --out, and only when asked."""
     from datetime import datetime
 
-    from bridge.reconcile import as_text, reconcile, write
+    from bridge.reconcile import as_csv, as_html, as_json, as_text, reconcile, save
 
     cfg = load_config(ctx, secrets=False)
     start = _date(since, "--since") if since else None
     rows = reconcile(open_config_ledger(cfg), since=start, flow=flow)
-    click.echo(as_text(rows))
-    csv_path, html_path = write(rows, out_dir or cfg.path(cfg.reports_dir),
-                                made=datetime.now(), flow=flow)
-    click.echo(f"CSV: {csv_path}\nHTML: {html_path}")
+    configured = {name: (f.totals.money_in is not None, f.totals.money_out is not None)
+                  for name, f in cfg.flows.items()}
+    text = {"table": lambda: as_text(rows, configured) + "\n",
+            "csv": lambda: as_csv(rows),
+            "json": lambda: as_json(rows, configured) + "\n",
+            "html": lambda: as_html(rows, made=datetime.now(), flow=flow,
+                                    configured=configured, since=since)}[fmt]()
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"{fmt}: {save(text, out)}")
