@@ -95,16 +95,16 @@ def next_steps(report: FileReport) -> list[str]:
                 f"({report_names(name)[0]}, the rows with their issues) and have the file sent "
                 "again, corrected (a new file is taken as new).",
                 "If the file is right and the layout is wrong: fix the tracciato (check it "
-                f"with `bridge check`), then `bridge replay` the file (`bridge show {name}` "
+                f"with 'bridge check'), then 'bridge replay' the file ('bridge show {name}' "
                 "gives its id)."]
     if report.outcome == "skipped-rows":
         return ["The rows without issues were written; the rows listed here (and the rest "
                 "of their groups) were left out.",
                 "Have the left-out rows sent again in a new file, corrected."]
     if report.outcome == "held":
-        return [f"The file waits for a person: `bridge pending` lists it; `bridge approve "
-                f"ID` lets it go on, `bridge reject ID --reason TEXT` refuses it "
-                f"(`bridge show {name}` gives its id)."]
+        return [f"The file waits for a person: 'bridge pending' lists it; 'bridge approve "
+                f"ID' lets it go on, 'bridge reject ID --reason TEXT' refuses it "
+                f"('bridge show {name}' gives its id)."]
     return ["Nothing to do: the file went through."]
 
 

@@ -19,6 +19,14 @@ if [ ! -x /usr/sbin/sshd ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/nul
   rm -f /usr/sbin/policy-rc.d
   trap - EXIT
 fi
+# The HTML reports are checked as a browser shows them: Debian's chromium, headless.
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== installing chromium (for the tests of the HTML reports)"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+       chromium >/dev/null; then
+    echo "warning: could not install chromium: the browser tests will skip" >&2
+  fi
+fi
 if [ ! -x /usr/sbin/sshd ]; then
   echo "warning: /usr/sbin/sshd is missing: the SFTP tests will skip (and fail when CI=true)" >&2
 fi
