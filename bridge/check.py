@@ -10,9 +10,10 @@ import csv
 import io
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from bridge.display import defuse, json_text, printable
 from bridge.issues import CODES, Issue, count_by_code
@@ -35,13 +36,31 @@ class CheckResult:
         return not self.issues
 
 
-def check_file(path: Path, t: Tracciato, *, chunk_bytes: int | None = None) -> CheckResult:
+class _Counted:
+    """A file read for decoding, telling ``seen`` how many bytes each read took."""
+
+    def __init__(self, stream: BinaryIO, seen: Callable[[int], None]) -> None:
+        self.stream, self.seen = stream, seen
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.seen(len(data))
+        return data
+
+
+def check_file(path: Path, t: Tracciato, *, chunk_bytes: int | None = None,
+               seen: Callable[[int], None] | None = None) -> CheckResult:
+    """Decode and validate ``path`` chunk by chunk; ``seen`` is told of the bytes read as
+    they are read (for a progress bar; it may be called from the decoding thread)."""
     from bridge.codecs import DEFAULT_CHUNK, iter_decode
 
     result = CheckResult(str(path), t.name)
-    for part in iter_decode(path, t, chunk_bytes=chunk_bytes or DEFAULT_CHUNK):
-        result.rows.update(part.counts)
-        result.issues.extend(part.issues)
+    with path.open("rb") as stream:
+        source = stream if seen is None else _Counted(stream, seen)
+        for part in iter_decode(source, t,  # type: ignore[arg-type]
+                                chunk_bytes=chunk_bytes or DEFAULT_CHUNK):
+            result.rows.update(part.counts)
+            result.issues.extend(part.issues)
     result.issues.sort(key=lambda i: -1 if i.line is None else i.line)  # stable: file first
     return result
 

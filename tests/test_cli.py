@@ -131,3 +131,55 @@ def test_check_lists_the_first_issues_and_the_summary_last(tmp_path: Path,
     every = runner.invoke(main, ["check", str(data), "-t", str(layout), "--limit", "0"])
     assert len([ln for ln in every.output.splitlines() if ln.startswith("  line ")]) == 250
     assert "more (--limit" not in every.output
+
+
+def test_check_of_a_large_file_shows_a_bar_on_a_terminal(tmp_path: Path) -> None:
+    """A large file gets a progress bar (in bytes, with the time left) on stderr when it is
+    a terminal; stdout still gets the whole result, and only it."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    import threading
+
+    from bridge.cli.layouts import BAR_FROM
+
+    layout = tmp_path / "prova" / "righe.yaml"
+    layout.parent.mkdir()
+    layout.write_text("format: delimited\ndelimited: {delimiter: ';'}\nrecords:\n  riga:\n"
+                      "    fields:\n      - {name: codice, column: codice}\n"
+                      "      - {name: nota, column: nota}\n", encoding="utf-8")
+    data = tmp_path / "righe.csv"
+    row = "A123;" + "n" * 90 + "\n"
+    with data.open("w", encoding="utf-8") as f:
+        f.write("codice;nota\n")
+        f.writelines([row] * (BAR_FROM // len(row) + 1000))
+    assert data.stat().st_size > BAR_FROM
+    master, slave = pty.openpty()
+    child = subprocess.Popen([sys.executable, "-m", "bridge", "check", str(data), "-t",
+                              str(layout)], stdout=subprocess.PIPE, stderr=slave,
+                             env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "120"})
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def drain() -> None:  # the terminal is read while the child writes, never filled up
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed it
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    assert child.stdout is not None
+    out = child.stdout.read().decode()
+    child.stdout.close()
+    assert child.wait(timeout=120) == 0
+    reader.join(timeout=30)
+    os.close(master)
+    seen = b"".join(chunks).decode("utf-8", "replace")
+    assert "checking" in seen and "MB" in seen
+    assert out.splitlines()[-1] == "clean: no issues" and "checking" not in out

@@ -72,3 +72,16 @@ def test_the_reconciliation_reads_as_it_should(tmp_path: Path) -> None:
     assert "Day Flow Files received Rows received Files written" in seen
     assert "2025-11-03 ordini 4 120 3 300 1 40 0 1234.50 1011.89" in seen
     assert "2025-11-04 clienti 2 9 1 5 0 0 1 not configured not configured" in seen
+
+
+def test_the_demo_page_reads_as_it_should(tmp_path: Path) -> None:
+    """`bridge demo`'s page: every export with its outcome, the rejected one with its
+    report's words."""
+    from bridge.demo import run_demo
+
+    result = run_demo(tmp_path / "demo", at=datetime(2025, 11, 8, 12, 0))
+    assert result.report is not None and result.exit_code == 0
+    seen = browse(result.report.read_text(encoding="utf-8"), tmp_path, "demo")
+    assert "orders_export_1.csv" in seen and "orders_export_broken.csv" in seen
+    assert "done" in seen and "rejected" in seen
+    assert "<" not in seen

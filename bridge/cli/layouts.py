@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -30,7 +32,8 @@ def check(ctx: click.Context, file: Path, name: str, fmt: str, limit: int) -> No
     from bridge.spec import load
 
     t = load(name, extra_tracciati(ctx))
-    result = check_file(file, t)
+    with _bytes_bar(file) as seen:
+        result = check_file(file, t, seen=seen)
     click.echo(render(result, fmt, limit))
     sys.exit(0 if result.clean else 1)
 
@@ -111,3 +114,31 @@ def codes() -> None:
     from bridge.check import codes_table
 
     click.echo(codes_table())
+
+
+#: Files from this size on get a progress bar while they are checked (on a terminal).
+BAR_FROM = 16 << 20
+
+
+@contextmanager
+def _bytes_bar(path: Path) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr, in bytes with the time left, while a large file is read;
+    gone when it is done, so that only the result stays on the screen."""
+    size = path.stat().st_size
+    if size < BAR_FROM or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(TextColumn("checking"), BarColumn(), DownloadColumn(),
+                  TimeRemainingColumn(), console=Console(stderr=True),
+                  transient=True) as bar:
+        task = bar.add_task("check", total=size)
+        yield lambda n: bar.advance(task, n)
