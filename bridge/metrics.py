@@ -27,9 +27,11 @@ if TYPE_CHECKING:
 class LedgerCollector(Collector):
     """One reading of the ledger per scrape; ``connections`` names each flow's source."""
 
-    def __init__(self, read: Callable[[], Tallies], connections: dict[str, str]) -> None:
+    def __init__(self, read: Callable[[], Tallies], connections: dict[str, str],
+                 targets: dict[tuple[str, str], str]) -> None:
         self.read = read
-        self.connections = connections
+        self.connections = connections  # flow -> its source's connection
+        self.targets = targets  # (flow, target) -> the target's connection
 
     def collect(self) -> Iterator[Metric]:
         t = self.read()
@@ -54,6 +56,11 @@ class LedgerCollector(Collector):
         for flow, n in sorted(t.bytes_read.items()):
             taken.add_metric([flow, self.connections.get(flow, "")], n)
         yield taken
+        sent = CounterMetricFamily("bridge_bytes_written", "Bytes of the outputs written to "
+                                   "each target", labels=["flow", "target", "connection"])
+        for (flow, target), n in sorted(t.bytes_written.items()):
+            sent.add_metric([flow, target, self.targets.get((flow, target), "")], n)
+        yield sent
         success = GaugeMetricFamily("bridge_last_success_timestamp_seconds",
                                     "When the flow's last file was done (Unix time)",
                                     labels=["flow"])
@@ -83,8 +90,12 @@ def registry(cfg: Config) -> CollectorRegistry:
             ledger.close()
 
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(LedgerCollector(read, {name: f.source.connection
-                                        for name, f in cfg.flows.items()}))
+    from bridge.engine.render import target_name
+
+    reg.register(LedgerCollector(
+        read, {name: f.source.connection for name, f in cfg.flows.items()},
+        {(name, target_name(f, i)): t.connection for name, f in cfg.flows.items()
+         for i, t in enumerate(f.targets)}))
     return reg
 
 

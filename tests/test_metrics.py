@@ -46,6 +46,9 @@ def test_metrics_textfile_after_a_run(tmp_path: Path) -> None:
     assert found[("bridge_issues_total", (("code", "bad-decimal"), *flow))] == 1
     size = sum(p.stat().st_size for p in (tmp_path / "state" / "work").glob("*/source"))
     assert found[("bridge_bytes_read_total", (("connection", "local"), *flow))] == size
+    written = (tmp_path / "erp" / "ART00001.TXT").stat().st_size  # the done-file is not data
+    assert found[("bridge_bytes_written_total",
+                  (("connection", "local"), *flow, ("target", "0")))] == written
     assert abs(found[("bridge_last_success_timestamp_seconds", flow)] - time.time()) < 300
     assert found[("bridge_last_pass_duration_seconds", ())] > 0
     printed = bridge_cli(cfg, "metrics")

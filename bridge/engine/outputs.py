@@ -118,7 +118,7 @@ def write_output(ctx: Context, row: FileRow, flow: Flow, out: OutputRow, r: Rend
         _put(dest, done, out.folder, out.name + target.done_file.suffix,
              hashlib.sha256(body).hexdigest(), target.file_mode)
     faults.point("before-output-commit")
-    ctx.ledger.set_output(out.id, "written", sha256=r.sha256, rows=r.rows)
+    ctx.ledger.set_output(out.id, "written", sha256=r.sha256, rows=r.rows, size=len(r.data))
 
 
 def _next_name(ctx: Context, row: FileRow, flow: Flow, target: Target, out: OutputRow

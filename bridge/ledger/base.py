@@ -59,6 +59,7 @@ class Tallies:
     rows: dict[str, tuple[int, int]]  # flow -> (rows read, rows written)
     issues: dict[tuple[str, str], int]  # (flow, code) -> issues recorded
     bytes_read: dict[str, int]  # flow -> bytes taken from its source
+    bytes_written: dict[tuple[str, str], int]  # (flow, target) -> bytes of outputs written
     last_success: dict[str, float]  # flow -> when its last file was done
     last_pass: tuple[float, float] | None  # (started, ended) of the last finished pass
 
@@ -184,7 +185,7 @@ class Ledger(Protocol):
         ...
     def outputs(self, file_id: int) -> list[OutputRow]: ...
     def set_output(self, output_id: int, state: str, *, sha256: str | None = None,
-                   rows: int | None = None) -> None: ...
+                   rows: int | None = None, size: int | None = None) -> None: ...
     def rename_output(self, output_id: int, make: Callable[[Callable[[str], int]], str]
                       ) -> OutputRow:
         """Give a planned output another name (``if_exists: next``)."""

@@ -83,4 +83,8 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE acks (flow TEXT PRIMARY KEY, at REAL NOT NULL);
     """,
+    # 9: the bytes of each output written, for the metrics of what went to each target
+    """
+    ALTER TABLE outputs ADD COLUMN bytes INTEGER;
+    """,
 ]

@@ -293,10 +293,11 @@ class SqliteLedger(ReadinessStore, MetricsStore):
         return [OutputRow(*r) for r in rows]  # type: ignore[arg-type]
 
     def set_output(self, output_id: int, state: str, *, sha256: str | None = None,
-                   rows: int | None = None) -> None:
+                   rows: int | None = None, size: int | None = None) -> None:
         with self._tx() as db:
             db.execute("UPDATE outputs SET state = ?, sha256 = COALESCE(?, sha256), "
-                       "rows = COALESCE(?, rows) WHERE id = ?", (state, sha256, rows, output_id))
+                       "rows = COALESCE(?, rows), bytes = COALESCE(?, bytes) WHERE id = ?",
+                       (state, sha256, rows, size, output_id))
 
     def rename_output(self, output_id: int, make: Callable[[Callable[[str], int]], str]
                       ) -> OutputRow:

@@ -44,11 +44,14 @@ class MetricsStore:
                 "ON f.id = i.file_id GROUP BY f.flow, i.code")}
             read = {f: int(b or 0) for f, b in q(
                 "SELECT flow, SUM(size) FROM files WHERE sha256 != '' GROUP BY flow")}
+            written = {(f, t): int(b or 0) for f, t, b in q(
+                "SELECT f.flow, o.target, SUM(o.bytes) FROM outputs o JOIN files f "
+                "ON f.id = o.file_id WHERE o.state = 'written' GROUP BY f.flow, o.target")}
             done = {f: float(t) for f, t in q(
                 "SELECT flow, MAX(updated) FROM files WHERE state = 'done' GROUP BY flow")}
             last = q("SELECT started, ended FROM runs WHERE ended IS NOT NULL "
                      "ORDER BY id DESC LIMIT 1").fetchone()
         except sqlite3.Error as exc:
             raise TransientError(f"ledger: {exc}") from None
-        return Tallies(files, rows, issues, read, done,
+        return Tallies(files, rows, issues, read, written, done,
                        None if last is None else (float(last[0]), float(last[1])))
