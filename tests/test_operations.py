@@ -259,6 +259,7 @@ def test_quiet_prints_only_what_needs_a_person(tmp_path: Path) -> None:
     """`run --quiet` for cron (which mails whatever a job prints): an idle pass and a done
     file print nothing; a rejected file and a failed flow do."""
     cfg = make_world(tmp_path)
+    (tmp_path / "erp").mkdir()  # a target folder made by a write is said, even so
     idle = bridge_cli(cfg, "run", "--quiet")
     assert (idle.returncode, idle.stdout, idle.stderr) == (0, "", "")
     (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
@@ -374,3 +375,17 @@ def test_validate_online_connects_and_looks_at_the_folders(tmp_path: Path) -> No
                                     json.dumps(conn)) + remote, encoding="utf-8")
         moved = bridge_cli(cfg, "validate", "--online", "--flow", "remoti")
     assert moved.returncode == 2 and "error: connections.shop:" in moved.stderr
+
+
+def test_a_target_folder_made_by_a_write_is_said_once(tmp_path: Path) -> None:
+    """A target folder that did not exist is made by the first output (a typo in bridge.yaml
+    would make one too): `run` says so, even with --quiet, and only the first time."""
+    cfg = make_world(tmp_path)
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    first = bridge_cli(cfg, "run", "--quiet")
+    assert first.returncode == 0 and (tmp_path / "erp" / "ART00001.TXT").exists()
+    assert first.stderr == ("note: made the target folder 'erp' on connection 'local': it did "
+                            "not exist\n")
+    (tmp_path / "inbox" / "b.csv").write_text(order_file(2), encoding="utf-8")
+    again = bridge_cli(cfg, "run", "--quiet")
+    assert (again.returncode, again.stderr) == (0, "")

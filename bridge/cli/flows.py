@@ -51,6 +51,10 @@ def run(ctx: click.Context, flows: tuple[str, ...], dry_run: bool, log_json: boo
         if not quiet:  # another run at work is no news for cron
             click.echo(str(exc), err=True)
         sys.exit(0)
+    for folder in result.made:
+        # Said even with --quiet, once: a folder made by a typo would collect files for ever.
+        click.echo(f"note: made the target folder {printable(folder)}: it did not exist",
+                   err=True)
     for err in result.config_errors + result.errors + result.internal_errors:
         click.echo(f"error: {lines(err)}", err=True)
         logging.getLogger("bridge.run").error("%s", err)

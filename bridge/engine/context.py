@@ -52,6 +52,10 @@ class Context(Protocol):
     now: Now
     full: bool
     references: dict[str, pd.DataFrame]
+    #: Whether each (connection, folder) a target writes into was there before this pass,
+    #: and the ones a write had to make (said at the end of the pass: a typo makes one).
+    folders: dict[tuple[str, str], bool]
+    made: list[str]
 
     def transport(self, name: str) -> Transport: ...
     def work(self, file_id: int) -> Path: ...

@@ -100,6 +100,9 @@ def write_output(ctx: Context, row: FileRow, flow: Flow, out: OutputRow, r: Rend
     """Write one planned output (temporary name, then rename) and its done-file."""
     target = _target(flow, out.target)
     dest = ctx.transport(target.connection)
+    place = (target.connection, out.folder)
+    if place not in ctx.folders:  # asked once per pass and folder
+        ctx.folders[place] = dest.is_folder(out.folder)
     for _ in range(MAX_NEXT_TRIES):
         try:
             _put(dest, staged, out.folder, out.name, r.sha256, target.file_mode)
@@ -110,6 +113,9 @@ def write_output(ctx: Context, row: FileRow, flow: Flow, out: OutputRow, r: Rend
             out = _next_name(ctx, row, flow, target, out)
     else:
         raise TransientError(f"no free output name for {target.filename!r} at the target")
+    if not ctx.folders[place]:
+        ctx.folders[place] = True
+        ctx.made.append(f"{out.folder!r} on connection {target.connection!r}")
     if target.done_file is not None:
         content = {"empty": "", "rows": f"{r.rows}\n", "sha256": f"{r.sha256}\n"}
         body = content[target.done_file.content].encode()

@@ -65,6 +65,8 @@ class Pipeline:
                  connect: Callable[[Config, str], Transport] | None = None) -> None:
         self.cfg = cfg
         self.checked: set[str] = set()  # flows whose configuration was checked (preflight)
+        self.folders: dict[tuple[str, str], bool] = {}
+        self.made: list[str] = []
         self.full = full  # delta steps send everything
         self.ledger = ledger
         self.transports = transports

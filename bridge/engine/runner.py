@@ -49,6 +49,7 @@ class PassResult:
     config_errors: list[str] = field(default_factory=list)
     internal_errors: list[str] = field(default_factory=list)
     waiting: int = 0  # files seen that wait for their readiness window
+    made: list[str] = field(default_factory=list)  # target folders a write had to make
 
     @property
     def exit_code(self) -> int:
@@ -147,6 +148,7 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
             where = log_internal_error(exc, f"the pass over flow {name}")
             result.internal_errors.append(f"{name}: internal error: {type(exc).__name__}: "
                                           f"{exc} (traceback in {where})")
+    result.made = list(pipe.made)
     if pipe.run_id is not None:
         ledger.end_run(pipe.run_id, reading(clock).wall, f"exit {result.exit_code}")
     return result
