@@ -212,7 +212,8 @@ class Config(Strict):
     lock_file: Path = Path(".bridge/run.lock")
     log_file: Path | None = Field(None, description="bridge's own log (0600): every pass, "
                                                     "every problem (default: beside the ledger).")
-    reports_dir: Path = Path(".bridge/reports")
+    reports_dir: Path = Field(Path(".bridge/reports"), description="Unused: `bridge report "
+                              "--out FILE` names the file. Kept so that older files load.")
     tracciati: list[Path] = Field(default_factory=list)
     connections: dict[str, Connection] = Field(default_factory=dict)
     references: dict[str, Reference] = Field(default_factory=dict)

@@ -9,7 +9,7 @@ pass), so the figures are the same whichever process asks, and survive restarts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,38 +35,27 @@ class LedgerCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         t = self.read()
-        files = GaugeMetricFamily("bridge_files", "Files in the ledger, by flow and state",
-                                  labels=["flow", "state"])
-        for (flow, state), n in sorted(t.files.items()):
-            files.add_metric([flow, state], n)
-        yield files
-        rows = CounterMetricFamily("bridge_rows", "Rows read from sources and written to "
-                                   "targets", labels=["flow", "direction"])
-        for flow, (read, written) in sorted(t.rows.items()):
-            rows.add_metric([flow, "read"], read)
-            rows.add_metric([flow, "written"], written)
-        yield rows
-        issues = CounterMetricFamily("bridge_issues", "Issues recorded, by flow and code",
-                                     labels=["flow", "code"])
-        for (flow, code), n in sorted(t.issues.items()):
-            issues.add_metric([flow, code], n)
-        yield issues
-        taken = CounterMetricFamily("bridge_bytes_read", "Bytes taken from each flow's "
-                                    "source", labels=["flow", "connection"])
-        for flow, n in sorted(t.bytes_read.items()):
-            taken.add_metric([flow, self.connections.get(flow, "")], n)
-        yield taken
-        sent = CounterMetricFamily("bridge_bytes_written", "Bytes of the outputs written to "
-                                   "each target", labels=["flow", "target", "connection"])
-        for (flow, target), n in sorted(t.bytes_written.items()):
-            sent.add_metric([flow, target, self.targets.get((flow, target), "")], n)
-        yield sent
-        success = GaugeMetricFamily("bridge_last_success_timestamp_seconds",
-                                    "When the flow's last file was done (Unix time)",
-                                    labels=["flow"])
-        for flow, when in sorted(t.last_success.items()):
-            success.add_metric([flow], when)
-        yield success
+        yield _family(GaugeMetricFamily, "bridge_files",
+                      "Files in the ledger, by flow and state", ["flow", "state"],
+                      ((list(k), n) for k, n in t.files.items()))
+        yield _family(CounterMetricFamily, "bridge_rows",
+                      "Rows read from sources and written to targets", ["flow", "direction"],
+                      ((([flow, way], n) for flow, pair in t.rows.items()
+                        for way, n in zip(("read", "written"), pair, strict=True))))
+        yield _family(CounterMetricFamily, "bridge_issues", "Issues recorded, by flow and code",
+                      ["flow", "code"], ((list(k), n) for k, n in t.issues.items()))
+        yield _family(CounterMetricFamily, "bridge_bytes_read",
+                      "Bytes taken from each flow's source", ["flow", "connection"],
+                      (([flow, self.connections.get(flow, "")], n)
+                       for flow, n in t.bytes_read.items()))
+        yield _family(CounterMetricFamily, "bridge_bytes_written",
+                      "Bytes of the outputs written to each target",
+                      ["flow", "target", "connection"],
+                      (([flow, target, self.targets.get((flow, target), "")], n)
+                       for (flow, target), n in t.bytes_written.items()))
+        yield _family(GaugeMetricFamily, "bridge_last_success_timestamp_seconds",
+                      "When the flow's last file was done (Unix time)", ["flow"],
+                      (([flow], when) for flow, when in t.last_success.items()))
         if t.last_pass is not None:
             started, ended = t.last_pass
             yield GaugeMetricFamily("bridge_last_pass_duration_seconds",
@@ -75,6 +64,15 @@ class LedgerCollector(Collector):
             yield GaugeMetricFamily("bridge_last_pass_timestamp_seconds",
                                     "When the last finished pass ended (Unix time)",
                                     value=ended)
+
+
+def _family(kind: type[GaugeMetricFamily] | type[CounterMetricFamily], name: str, doc: str,
+            labels: list[str], samples: Iterable[tuple[list[str], float]]) -> Metric:
+    """One metric family with its samples, in the order of their labels."""
+    family = kind(name, doc, labels=labels)
+    for values, n in sorted(samples):
+        family.add_metric(values, n)
+    return family
 
 
 def registry(cfg: Config) -> CollectorRegistry:

@@ -106,17 +106,23 @@ def test_tracciati_path_prints_the_file_to_copy_or_says_what_is_known(tmp_path: 
     assert "no tracciato named 'gestionale/ordinii'" in missing.output
 
 
+def two_columns(tmp_path: Path, second: str) -> Path:
+    """A `;` layout of a code column and ``second``, in a file of its own."""
+    layout = tmp_path / "prova" / "righe.yaml"
+    layout.parent.mkdir()
+    layout.write_text("format: delimited\ndelimited: {delimiter: ';'}\nrecords:\n  riga:\n"
+                      "    fields:\n      - {name: codice, column: codice}\n"
+                      f"      - {second}\n", encoding="utf-8")
+    return layout
+
+
 def test_check_lists_the_first_issues_and_the_summary_last(tmp_path: Path,
                                                             runner: CliRunner) -> None:
     """On a file with many bad rows the summary stays in sight: after the issues, of which
     `--limit` are listed (100 by default), the rest counted."""
     from bridge.check import TEXT_LIMIT
 
-    layout = tmp_path / "prova" / "righe.yaml"
-    layout.parent.mkdir()
-    layout.write_text("format: delimited\ndelimited: {delimiter: ';'}\nrecords:\n  riga:\n"
-                      "    fields:\n      - {name: codice, column: codice}\n"
-                      "      - {name: qta, column: qta, type: integer}\n", encoding="utf-8")
+    layout = two_columns(tmp_path, "{name: qta, column: qta, type: integer}")
     data = tmp_path / "righe.csv"
     data.write_text("codice;qta\n" + "".join(f"A{i};x{i}\n" for i in range(250)),
                     encoding="utf-8")
@@ -144,11 +150,7 @@ def test_check_of_a_large_file_shows_a_bar_on_a_terminal(tmp_path: Path) -> None
 
     from bridge.cli.layouts import BAR_FROM
 
-    layout = tmp_path / "prova" / "righe.yaml"
-    layout.parent.mkdir()
-    layout.write_text("format: delimited\ndelimited: {delimiter: ';'}\nrecords:\n  riga:\n"
-                      "    fields:\n      - {name: codice, column: codice}\n"
-                      "      - {name: nota, column: nota}\n", encoding="utf-8")
+    layout = two_columns(tmp_path, "{name: nota, column: nota}")
     data = tmp_path / "righe.csv"
     row = "A123;" + "n" * 90 + "\n"
     with data.open("w", encoding="utf-8") as f:
