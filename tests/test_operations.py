@@ -389,3 +389,16 @@ def test_a_target_folder_made_by_a_write_is_said_once(tmp_path: Path) -> None:
     (tmp_path / "inbox" / "b.csv").write_text(order_file(2), encoding="utf-8")
     again = bridge_cli(cfg, "run", "--quiet")
     assert (again.returncode, again.stderr) == (0, "")
+
+
+def test_a_report_or_metrics_file_that_cannot_be_written_is_exit_3(tmp_path: Path) -> None:
+    """A full disk or a wrong path for --out or --textfile: a failure to retry (exit 3) in
+    one line, not a bug, and no file half written."""
+    cfg = make_world(tmp_path)
+    (tmp_path / "a-file").write_text("x", encoding="utf-8")
+    for args in (["report", "--format", "csv", "--out", str(tmp_path / "a-file" / "r.csv")],
+                 ["metrics", "--textfile", str(tmp_path / "a-file" / "bridge.prom")]):
+        got = bridge_cli(cfg, *args)
+        assert got.returncode == 3, (args, got.stderr)
+        assert got.stderr.startswith("error: cannot write ") and "internal" not in got.stderr
+    assert (tmp_path / "a-file").read_text(encoding="utf-8") == "x"

@@ -280,4 +280,9 @@ def report_cmd(ctx: click.Context, since: str | None, flow: str | None, fmt: str
     if out is None:
         click.echo(text, nl=False)
     else:
-        click.echo(f"{fmt}: {save(text, out)}")
+        from bridge.errors import TransientError
+
+        try:
+            click.echo(f"{fmt}: {save(text, out)}")
+        except OSError as exc:
+            raise TransientError(f"cannot write {out}: {exc.strerror or exc}") from None

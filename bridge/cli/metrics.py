@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from bridge.cli.common import load_config, reports_errors
+from bridge.errors import TransientError
 
 
 @click.command()
@@ -27,4 +28,7 @@ def metrics(ctx: click.Context, textfile: Path | None) -> None:
     if textfile is None:
         click.echo(generate_latest(registry(cfg)).decode("utf-8"), nl=False)
     else:
-        write_textfile(cfg, textfile)
+        try:
+            write_textfile(cfg, textfile)
+        except OSError as exc:
+            raise TransientError(f"cannot write {textfile}: {exc.strerror or exc}") from None
