@@ -174,3 +174,12 @@ def test_a_hostile_sftp_server_never_stops_the_flow(tmp_path: Path) -> None:
         assert (inbox / "secret.csv").exists()  # given back, never moved nor read
         again = bridge_cli(cfg, "run")
         assert (again.returncode, again.stdout.strip()) == (0, "nothing to do")
+
+
+def test_the_documented_defaults_are_the_ones_in_force() -> None:
+    """SECURITY.md and docs/flows.md promise 1 GB per file and 30/90 days of retention."""
+    from bridge.config import Flow, Retention
+
+    assert Flow.model_fields["max_bytes"].default == 1 << 30
+    r = Retention()
+    assert (r.work, r.reports, r.archive) == (30 * DAY, 90 * DAY, None)
