@@ -104,6 +104,18 @@ class DoneFile(Strict):
     content: Literal["empty", "rows", "sha256"] = "empty"
 
 
+class Each(Strict):
+    """A template rendered record by record, so that it can be written as the file streams:
+    its ``head`` block once, its ``each`` block once per row of ``table`` (the row is the
+    variable named after the table, its child rows of ``lines`` the variable named after
+    that table), its ``tail`` block once (with ``tables``: the trailer's rows)."""
+
+    table: str = Field(..., description="The table whose rows are the repeated part, e.g. "
+                                        "testata.")
+    lines: str | None = Field(None, description="A table of child rows (made by a group "
+                                                "step) handed to each row, e.g. righe.")
+
+
 class Target(Strict):
     name: str = Field("", description="Name of the target within its flow (default: its index).")
     connection: str = "local"
@@ -115,6 +127,8 @@ class Target(Strict):
         None, description="What a template writes, which decides how values are escaped: "
                           "xml and html escape every value, text none. Required with a "
                           "template, whatever its file is named.")
+    each: Each | None = Field(None, description="Render the template by its blocks head, "
+                              "each (per row) and tail, as the file streams.")
     filename: str = Field(..., description="jinja2: {{ seq }}, {{ now }}, {{ source_stem }}...")
     done_file: DoneFile | None = None
     if_exists: Literal["fail", "next"] = "fail"
@@ -132,6 +146,8 @@ class Target(Strict):
         if self.template is None and self.format is not None:
             raise ValueError("format is for a target with a template (a tracciato "
                              "declares its own)")
+        if self.template is None and self.each is not None:
+            raise ValueError("each is for a target with a template")
         return self
 
 
@@ -189,6 +205,9 @@ class Flow(Strict):
     max_bytes: int = Field(1 << 30, gt=0, description="A bigger file is refused "
                                                      "(file-too-large), never read.")
     retention: Retention = Field(default_factory=Retention)
+    chunk_bytes: int = Field(5 << 20, ge=0, description="The file is read, transformed and "
+                             "written this many bytes at a time (groups are never split); "
+                             "0: the whole file at once.")
 
     @field_validator("targets")
     @classmethod

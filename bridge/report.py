@@ -20,7 +20,7 @@ import heapq
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from bridge.atomic import save_atomic
 from bridge.display import defuse_cells
@@ -46,8 +46,9 @@ _MARK_ROOM = 50
 _PIECE = 256
 #: The issue columns of the CSV, before the sender's own columns.
 ISSUE_COLUMNS = ("line", "record", "code", "field", "value", "message")
-#: Bytes of the source split at a time when looking for the rows with issues.
-_CHUNK_BYTES = 32 << 20
+#: Bytes of the source split at a time when looking for the rows with issues: a flow's own
+#: chunk, so that the report of a large file holds no more than its reading did.
+_CHUNK_BYTES = 5 << 20
 OUTCOMES = ("rejected", "held", "done", "skipped-rows")
 
 
@@ -78,7 +79,7 @@ def report_names(source_name: str) -> tuple[str, str]:
 
 
 def write_reports(
-    folder: Path, report: FileReport, source: bytes, tracciato: Tracciato
+    folder: Path, report: FileReport, source: bytes | BinaryIO, tracciato: Tracciato
 ) -> tuple[Path, Path]:
     """Write ``NAME.issues.csv`` and ``NAME.report.html`` into ``folder``; their paths.
 
@@ -92,7 +93,7 @@ def write_reports(
     return csv_path, html_path
 
 
-def rejected_rows_csv(report: FileReport, source: bytes, tracciato: Tracciato, *,
+def rejected_rows_csv(report: FileReport, source: bytes | BinaryIO, tracciato: Tracciato, *,
                       max_issues: int = MAX_ISSUES, max_bytes: int = MAX_CSV_BYTES) -> bytes:
     """One CSV row per issue: the issue, then the row's raw cells in the sender's columns.
 
@@ -191,7 +192,7 @@ class _Found:
 
 
 def _rows_at(
-    source: bytes,
+    source: bytes | BinaryIO,
     t: Tracciato,
     wanted: np.ndarray,
     where: dict[tuple[str, str], int],
@@ -199,9 +200,10 @@ def _rows_at(
 ) -> _Found:
     """The raw cells of the rows starting on the ``wanted`` lines.
 
-    The file is split again chunk by chunk and only the wanted rows are kept, so memory
-    follows the number of issues, not the size of the file. A file that cannot be split
-    at all yields no rows: its issues are still listed, with empty cells.
+    The file (its bytes, or a stream of them) is split again chunk by chunk and only the
+    wanted rows are kept, so memory follows the number of issues, not the size of the
+    file. A file that cannot be split at all yields no rows: its issues are still listed,
+    with empty cells.
     """
     import numpy as np
     import pyarrow as pa

@@ -165,7 +165,10 @@ NEW_KERNELS = ["s | digits", "q | decimal", "p | decimal", "s if s else 'x'",
                # a branch that is not (its rows go through jinja), under `is none`
                "p if s else none", "s if q else s", "s if q > 0 else 'z'",
                "(s if q else 'z') ~ '!'", "(p if s else p) + 1", "q is none and p is none",
-               "s if s else (q if q else 0) | string"]
+               "s if s else (q if q else 0) | string",
+               # texts laid end to end and defaults, as the sample's extra lines write them
+               "('Sconto ' ~ (s | d(''))) | truncate(4)", "s ~ s ~ '-'", "s | default('x', true)",
+               "s | d('')", "('a' ~ (s | digits)) | upper", "s ~ (q | string)"]
 
 
 @settings(max_examples=60, deadline=None)
@@ -209,6 +212,22 @@ def test_the_date_of_a_moment_agrees_with_jinja(moments: list[datetime | None],
         slow, slow_failures = expr._per_row(table, {}, list(expr.names))
         assert fast.to_pylist() == slow, source
         assert [f.row for f in fast_failures] == [f.row for f in slow_failures]
+
+
+def test_the_kernels_take_the_samples_discount_line_whole() -> None:
+    """The sample's `('Sconto ' ~ (discount_code | d(''))) | truncate(40)`: on the column,
+    missing codes included, no row through jinja."""
+    from unittest import mock
+
+    from bridge.steps.expr import Expression, compile_expression
+
+    table = pa.table({"code": pa.array(["ESTATE10", None, "", "X" * 50])})
+    expr = compile_expression("('Sconto ' ~ (code | d(''))) | truncate(40)",
+                              table.column_names, "test")
+    with mock.patch.object(Expression, "_per_row", side_effect=AssertionError("per row")):
+        values, failures = expr.evaluate(table, {})
+    assert values.to_pylist() == ["Sconto ESTATE10", "Sconto ", "Sconto ",
+                                  ("Sconto " + "X" * 50)[:40]] and failures == []
 
 
 def test_the_kernels_take_conditions_with_missing_tests_whole() -> None:

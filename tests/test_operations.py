@@ -164,8 +164,8 @@ def broken_samples(root: Path) -> Path:
     cfg.write_text(text, encoding="utf-8")
     template = root / "templates" / "easyfatt-ordini.xml"
     page = template.read_text(encoding="utf-8")
-    template.write_text(page.replace("{{ t.numero_ordine }}", "{{ t.numero_ordine }", 1),
-                        encoding="utf-8")
+    template.write_text(page.replace("{{ testata.numero_ordine }}",
+                                     "{{ testata.numero_ordine }", 1), encoding="utf-8")
     return cfg
 
 

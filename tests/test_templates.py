@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bridge.config import load
 from bridge.engine.render import _not_xml
@@ -177,3 +179,19 @@ def test_a_row_field_is_found_first_and_the_sandbox_still_holds(tmp_path: Path) 
         page.write_text(attack, encoding="utf-8")
         with pytest.raises(ConfigError, match=r"unsafe|not safely|access"):
             render_file(page, {"tables": {"righe": rows}}, "xml")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(), st.text(alphabet="&<>'\"ab è"), st.integers(), st.none(),
+                 st.decimals(), st.floats(), st.booleans(), st.dates(),
+                 st.datetimes(timezones=st.timezones())))
+def test_values_are_escaped_exactly_as_markupsafe_escapes_them(value: object) -> None:
+    """bridge writes a plain text for a value (see templating.escape_value), with the very
+    characters markupsafe's escape would write, in a template and alone."""
+    from markupsafe import Markup, escape
+
+    from bridge.templating import environment, escape_value
+
+    assert str(escape_value(value)) == str(escape(value))
+    page = environment(True).from_string("<v>{{ v }}</v>{{ m }}")
+    assert page.render(v=value, m=Markup("<b>")) == f"<v>{escape(value)}</v><b>"

@@ -69,7 +69,8 @@ class Encoded:
         return {i.line for i in self.errors if i.line is not None}
 
 
-def encode_rows(tables: Mapping[str, pd.DataFrame], t: Tracciato) -> Encoded:
+def encode_rows(tables: Mapping[str, pd.DataFrame], t: Tracciato, *, head: bool = True,
+                tail: bool = True) -> Encoded:
     """The bytes of a file holding these tables, exactly as the layout says, or the
     issues of the rows that cannot be written.
 
@@ -77,7 +78,8 @@ def encode_rows(tables: Mapping[str, pd.DataFrame], t: Tracciato) -> Encoded:
     parent's ``_line`` through ``_parent_line``. Never raises on the values of the rows;
     raises :class:`ConfigError` for a table of a record the tracciato lacks, a column
     whose type can never become its field's, or a layout whose own text (pads,
-    separators, headers...) cannot be written.
+    separators, headers...) cannot be written. ``head``/``tail``: see
+    :func:`bridge.codecs.split.join` (a file written in parts).
     """
     from bridge.codecs.guards import check_layout
     from bridge.codecs.split import join
@@ -97,7 +99,7 @@ def encode_rows(tables: Mapping[str, pd.DataFrame], t: Tracciato) -> Encoded:
         issues.extend(found)
     if not any(i.is_error for i in issues):
         # What the checks above let through is written; join still reports, never hides.
-        data, late = join(raws, t, lines_of=lines_of)
+        data, late = join(raws, t, lines_of=lines_of, head=head, tail=tail)
         issues.extend(late)
     else:
         data = None

@@ -40,7 +40,8 @@ def split(
 
 
 def join(tables: Sequence[RawTable], t: Tracciato, *,
-         lines_of: Sequence[np.ndarray] | None = None) -> tuple[bytes, list[Issue]]:
+         lines_of: Sequence[np.ndarray] | None = None, head: bool = True, tail: bool = True
+         ) -> tuple[bytes, list[Issue]]:
     """The file's bytes from cells already rendered as text, and the problems met on the way.
 
     Rows of all tables are written in the order of their ``lines`` (stable), after the
@@ -48,6 +49,10 @@ def join(tables: Sequence[RawTable], t: Tracciato, *,
     ``?`` and reported as ``unencodable`` issues, never raised. An issue's line is the
     line of the file written, or, with ``lines_of`` (one array per table), the row's
     entry there (-1: no line).
+
+    A file written in parts (:mod:`bridge.engine.stream`) joins each part with ``head``
+    only for the first (header rows, BOM) and never ``tail`` (the last line end kept, no
+    end-of-file byte): the writer finishes the file with :func:`file_tail`.
     """
     nl = t.newline_chars
     rendered: list[pa.Array] = []
@@ -63,7 +68,7 @@ def join(tables: Sequence[RawTable], t: Tracciato, *,
         problems.extend((base + r, code, msg, fld, val) for r, code, msg, fld, val in probs)
         base += len(tab)
         rendered.append(lines.cast(pa.large_string()))
-    header = [h + nl for h in header_lines(t)] if t.format == "delimited" else []
+    header = [h + nl for h in header_lines(t)] if t.format == "delimited" and head else []
     keys = (np.concatenate([np.asarray(tab.lines) for tab in tables])
             if tables else np.empty(0, np.int64))
     order = np.argsort(keys, kind="stable")
@@ -95,13 +100,20 @@ def join(tables: Sequence[RawTable], t: Tracciato, *,
     # utf-8-sig would put its BOM before the header: the BOM is added once, below.
     head_codec = "utf-8" if is_utf8(t.encoding) else t.encoding
     data = "".join(header).encode(head_codec, "replace") + _text_bytes(body)
-    if data and not t.final_newline:
+    if tail and data and not t.final_newline:
         data = data[:-len(nl)]
-    if _codec_name(t.encoding) == "utf-8-sig":
+    if head and _codec_name(t.encoding) == "utf-8-sig":
         data = BOM + data
-    if t.eof_marker:
+    if tail and t.eof_marker:
         data += EOF_MARKER
     return data, issues
+
+
+def file_tail(t: Tracciato) -> tuple[bytes, bytes]:
+    """How a file joined in parts ends: the line end its last part carries (to be left
+    off when the layout has no final newline) and the bytes that close it."""
+    nl = t.newline_chars.encode("ascii")
+    return (b"" if t.final_newline else nl), (EOF_MARKER if t.eof_marker else b"")
 
 
 def _text_bytes(arr: pa.Array) -> bytes:

@@ -151,8 +151,11 @@ def write_report(ctx: Context, row: FileRow, flow: Flow, source: Path | None,
                      when=datetime.fromtimestamp(ctx.now.wall))
     try:
         folder = own_folder(folder, depth=2)  # never through a link planted there
-        data = source.read_bytes() if source is not None and source.exists() else b""
-        paths = write_reports(folder, rep, data, t)
+        if source is not None and source.exists():
+            with source.open("rb") as stream:  # read again in chunks, never whole
+                paths = write_reports(folder, rep, stream, t)
+        else:
+            paths = write_reports(folder, rep, b"", t)
     except OSError as exc:
         raise TransientError(f"cannot write the report of {row.path}: {exc}") from None
     src = ctx.transport(flow.source.connection)

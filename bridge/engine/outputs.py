@@ -38,32 +38,53 @@ MAX_NAME_TRIES = 1000
 MAX_NEXT_TRIES = 20
 
 
+def render_folder(ctx: Context, row: FileRow) -> Path:
+    """Where a file's rendered outputs are kept (made private, no link planted there)."""
+    return own_folder(ctx.work(row.id) / "render", depth=2)
+
+
 def keep_rendered(ctx: Context, row: FileRow, rendered: list[Rendered]) -> None:
     """Save every target's bytes in the work area, the index last. No fsync: the index holds
-    each one's sha256, and bytes that do not match it are rendered again."""
-    folder = own_folder(ctx.work(row.id) / "render", depth=2)  # no link planted there
+    each one's sha256, and bytes that do not match it are rendered again. Bytes streamed
+    into a file of the work area while rendered are moved, not copied."""
+    folder = render_folder(ctx, row)
     index = {}
     for n, r in enumerate(rendered):
-        save_atomic(folder / f"{n}.out", r.data, mode=0o600, durable=False)
+        if r.data is None:
+            assert r.path is not None
+            r.path.replace(folder / f"{n}.out")
+        else:
+            save_atomic(folder / f"{n}.out", r.data, mode=0o600, durable=False)
         index[r.target] = {"file": f"{n}.out", "rows": r.rows, "sha256": r.sha256}
     save_atomic(folder / "index.json", json.dumps(index).encode(), mode=0o600, durable=False)
 
 
 def kept_rendered(ctx: Context, row: FileRow) -> dict[str, tuple[Rendered, Path]] | None:
-    """The bytes kept for a file, and where, or None if they are not all there."""
+    """The bytes kept for a file (checked against their sha256, read in blocks, never held
+    whole), and where; None if they are not all there."""
     folder = ctx.work(row.id) / "render"
     try:
         index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
         out = {}
         for target, meta in index.items():
             path = folder / meta["file"]
-            r = Rendered(target, path.read_bytes(), int(meta["rows"]))
-            if r.sha256 != meta["sha256"]:
+            digest, size = _digest(path)
+            if digest != meta["sha256"]:
                 return None
-            out[target] = (r, path)
+            out[target] = (Rendered(target, None, int(meta["rows"]), path, digest, size), path)
     except (OSError, ValueError, KeyError):
         return None
     return out
+
+
+def _digest(path: Path) -> tuple[str, int]:
+    sha = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            sha.update(block)
+            size += len(block)
+    return sha.hexdigest(), size
 
 
 def plan_maker(row: FileRow, flow: Flow, rendered: list[Rendered]) -> PlanMaker:
@@ -124,7 +145,7 @@ def write_output(ctx: Context, row: FileRow, flow: Flow, out: OutputRow, r: Rend
         _put(dest, done, out.folder, out.name + target.done_file.suffix,
              hashlib.sha256(body).hexdigest(), target.file_mode)
     faults.point("before-output-commit")
-    ctx.ledger.set_output(out.id, "written", sha256=r.sha256, rows=r.rows, size=len(r.data))
+    ctx.ledger.set_output(out.id, "written", sha256=r.sha256, rows=r.rows, size=r.size)
 
 
 def _next_name(ctx: Context, row: FileRow, flow: Flow, target: Target, out: OutputRow
@@ -164,7 +185,7 @@ def _put(dest: Transport, staged: Path, folder: str, name: str, sha: str,
         except Refused:
             raise TargetExists(f"{folder}/{name} exists and is not a file bridge wrote; not "
                                "overwritten") from None
-        same = hashlib.sha256(check.read_bytes()).hexdigest() == sha
+        same = _digest(check)[0] == sha
         check.unlink()
         if not same:
             raise TargetExists(f"{folder}/{name} exists with other content; not "

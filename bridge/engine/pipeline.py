@@ -25,7 +25,6 @@ from bridge.atomic import save_atomic
 from bridge.engine import moves, taking
 from bridge.engine.context import Outcome
 from bridge.engine.outputs import keep_rendered, kept_rendered, plan_maker, write_output
-from bridge.engine.tables import money_sum
 from bridge.errors import ConfigError, DataError, TransientError
 from bridge.issues import Issue
 from bridge.ledger import Figures, FileRow, Ledger, Now
@@ -195,9 +194,14 @@ class Pipeline:
             self.ledger.record_issues(row.id, checked.issues)
         rows_in = sum(checked.rows.values())
         self.ledger.set_figures(row.id, Figures(rows_in, None, checked.money_in, None))
+        if checked.rejected or (not row.approved and (checked.held or flow.approval)):
+            checked.forget_keys()
         if checked.rejected:
             return self._reject(row, flow, checked.errors, checked.tracciato, checked.rows)
         if not row.approved and (checked.held or flow.approval):
+            for r in checked.rendered:  # rendered again once approved
+                if r.path is not None:
+                    r.path.unlink(missing_ok=True)
             reason = "; ".join(checked.held) or "waits for an operator's approval"
             self.ledger.set_state(row.id, HELD, self.now.wall, reason, reason=reason,
                                   issues=len(checked.issues))
@@ -207,11 +211,12 @@ class Pipeline:
         keep_rendered(self, row, checked.rendered)
         self.ledger.set_figures(row.id, Figures(
             rows_in, checked.rendered[0].rows if checked.rendered else 0, checked.money_in,
-            money_sum(checked.tables, flow.totals.money_out)))
+            checked.money_out))
         note = "nothing to write: no data rows left" if checked.nothing_to_write else None
         self.ledger.plan(row.id, plan_maker(row, flow, checked.rendered),
                          keys=checked.sent_keys, fingerprints=checked.fingerprints,
                          now=self.now.wall, detail=note)
+        checked.forget_keys()
         faults.point("after-plan")
         return None
 
@@ -233,6 +238,7 @@ class Pipeline:
         from bridge.engine.transform import transform_file
 
         checked = transform_file(self, row, flow, self._source(row, flow))
+        checked.forget_keys()  # planned already, with the ledger's keys
         if checked.rejected:
             raise RuntimeError(f"file {row.id} was planned, but rendered again it is refused: "
                                "did its tracciato or steps change?")

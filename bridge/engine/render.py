@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge.engine.tables import load_tracciato
@@ -25,13 +26,30 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Rendered:
+    """One target's bytes: in memory (``data``), or in a file of the work area (``path``,
+    with their ``digest`` and ``length``) when they were written as they were rendered."""
+
     target: str
-    data: bytes
+    data: bytes | None
     rows: int
+    path: Path | None = None
+    digest: str = ""
+    length: int = 0
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
+        return self.digest or hashlib.sha256(self.data or b"").hexdigest()
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if self.data is not None else self.length
+
+    def read(self) -> bytes:
+        """The bytes (read from their file if need be: for small outputs, e.g. a diff)."""
+        if self.data is not None:
+            return self.data
+        assert self.path is not None
+        return self.path.read_bytes()
 
 
 def target_name(flow: Flow, index: int) -> str:
@@ -59,7 +77,11 @@ def render_targets(cfg: Config, row: FileRow, flow: Flow, tables: dict[str, pd.D
     for i, target in enumerate(flow.targets):
         if empty and not target.write_empty:
             continue
-        if target.template is not None:
+        if target.each is not None:
+            from bridge.engine.parts import render_each
+
+            data, rows, bad = render_each(cfg, row, target, tables)
+        elif target.template is not None:
             data, rows, bad = _render_template(cfg, row, target, tables)
         else:
             assert target.tracciato is not None

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import difflib
 import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge.errors import ConfigError
@@ -42,11 +44,12 @@ def replay(pipe: Pipeline, original: FileRow, *, dry_run: bool) -> ReplayResult:
     if flow is None:
         raise ConfigError(f"file {original.id}: flow {original.flow!r} is not configured")
     if dry_run:
-        checked = transform_file(pipe, original, flow, source)
-        if checked.rejected:
-            return ReplayResult(original, None, [f"would be rejected: {len(checked.errors)} "
-                                                 "issues"])
-        return ReplayResult(original, None, _diff(pipe, original, checked.rendered))
+        with tempfile.TemporaryDirectory(dir=pipe.work(original.id)) as scratch:
+            checked = transform_file(pipe, original, flow, source, folder=Path(scratch))
+            if checked.rejected:
+                return ReplayResult(original, None, [f"would be rejected: "
+                                                     f"{len(checked.errors)} issues"])
+            return ReplayResult(original, None, _diff(pipe, original, checked.rendered))
     row = pipe.ledger.create(original.flow, original.path, original.size, original.sha256,
                              pipe.run_id, pipe.now.wall, replay_of=original.id)
     work = pipe.work(row.id)
@@ -76,8 +79,8 @@ def _diff(pipe: Pipeline, original: FileRow, rendered: list[Rendered]) -> list[s
         if r.target not in kept:
             out.append(f"{r.target}: {old.name}: differs (old copy not kept)")
             continue
-        a = kept[r.target][0].data.decode("latin-1").splitlines()
-        b = r.data.decode("latin-1").splitlines()
+        a = kept[r.target][0].read().decode("latin-1").splitlines()
+        b = r.read().decode("latin-1").splitlines()
         lines = list(difflib.unified_diff(a, b, old.name, f"{old.name} (replay)", lineterm=""))
         out += lines[:MAX_DIFF_LINES]
         if len(lines) > MAX_DIFF_LINES:

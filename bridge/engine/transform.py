@@ -1,22 +1,39 @@
-"""Decode, validate, transform and render one file: the pure middle of the pipeline.
+"""Decode, validate, transform and render one file, chunk by chunk: the middle of the pipeline.
+
+The file is decoded with :func:`bridge.codecs.iter_decode` (a chunk never splits a record
+group: a parent with its children, or the rows sharing the tracciato's ``group_by``), the
+steps run on each chunk, and every target's bytes are written as they are made into a file
+of the work area (:mod:`bridge.engine.parts`). Steps that need the whole file are carried
+across chunks: a ``trailer`` (its counts summed) runs once at the end; business keys and
+fingerprints are gathered. So memory holds a chunk or two, whatever the file's size.
+
+A flow is read whole when chunks could change what it writes (:func:`stream_plan`): a
+``group`` step by fields that are not the tracciato's ``group_by``, a step after the
+trailer, a template without ``each``; and, found while reading, a group whose rows are not
+together in the file. A file larger than a chunk that is read whole gets a ``read-whole``
+note saying why.
 
 The policy on bad rows decides what an error does: ``reject-file`` refuses the whole file
-(a bad order line must not half-import an order); ``skip-rows`` drops the bad rows, and with
-them every row of the same group (the whole order), and goes on with the rest. A value the
-target cannot hold (a character its encoding lacks, too long for its field, a line break in
-a fixed-width field) is a bad row like any other, found when the targets are rendered: its
-issue names the source line it came from.
+(a bad order line must not half-import an order); the report then lists every decoding
+issue and the issues of steps and targets up to the chunk that refused it. ``skip-rows``
+drops the bad rows, and with them every row of the same group (the whole order), and goes
+on with the rest. A value the target cannot hold is a bad row like any other, found when
+the targets are rendered: its issue names the source line it came from.
 """
 
 from __future__ import annotations
 
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
-from bridge.engine.render import Rendered, data_rows, render_targets
+from bridge import faults
+from bridge.engine.render import Rendered, data_rows
 from bridge.engine.tables import drop_bad_rows, load_tracciato, money_sum, reference
 from bridge.issues import Issue
 
@@ -25,96 +42,374 @@ if TYPE_CHECKING:
 
     from bridge.config import Flow
     from bridge.engine.context import Context
+    from bridge.engine.parts import TargetParts
     from bridge.ledger import FileRow
     from bridge.spec.model import Tracciato
+    from bridge.steps import StepContext, StepSpec
 
-__all__ = ["Checked", "load_tracciato", "money_sum", "reference", "transform_file"]
+__all__ = ["Checked", "load_tracciato", "money_sum", "reference", "stream_plan",
+           "transform_file"]
 
 #: How many times skip-rows may run the steps again after leaving bad rows out.
 MAX_STEP_PASSES = 4
+#: Reasons a file waits for an operator, kept per file (the rest are counted).
+MAX_HELD = 50
 
 
 @dataclass
 class Checked:
     tracciato: Tracciato | None
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)  # rows read, per record type
     money_in: Decimal | None = None
+    money_out: Decimal | None = None
     issues: list[Issue] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
-    sent_keys: list[str] = field(default_factory=list)
+    sent_keys: Iterable[str] = field(default_factory=list)  # a KeySpool once streamed
     fingerprints: dict[str, str] = field(default_factory=dict)
     rendered: list[Rendered] = field(default_factory=list)
     rejected: bool = False
     skipped_rows: bool = False
     nothing_to_write: bool = False
+    chunks: int = 0  # how many chunks the file was read in (1: whole)
 
     @property
     def errors(self) -> list[Issue]:
         return [i for i in self.issues if i.is_error]
+
+    def forget_keys(self) -> None:
+        """The business keys are in the ledger (or will be gathered again): drop them."""
+        if isinstance(self.sent_keys, KeySpool):
+            self.sent_keys.remove()
+        self.sent_keys = []
 
     @property
     def notes(self) -> list[Issue]:
         return [i for i in self.issues if not i.is_error]
 
 
+def stream_plan(flow: Flow, t: Tracciato) -> tuple[list[StepSpec], list[StepSpec]] | str:
+    """The steps run per chunk and the trailer steps run once at the end, or why the flow
+    must read a file whole."""
+    for target in flow.targets:
+        if target.template is not None and target.each is None:
+            return (f"the template {target.template.name} is rendered whole (declare `each` "
+                    "to render it record by record)")
+    steps = list(flow.steps)
+    first = next((i for i, s in enumerate(steps) if s.kind == "trailer"), len(steps))
+    if any(s.kind != "trailer" for s in steps[first:]):
+        return "a step follows the trailer"
+    from bridge.steps.spec import GroupArgs
+
+    for s in steps[:first]:
+        args = s.args
+        if not isinstance(args, GroupArgs):
+            continue
+        by = set(args.by)
+        if len(t.records) > 1 or args.table not in (None, t.single_record) \
+                or not t.group_by or not set(t.group_by) <= by:
+            return (f"a group step by {', '.join(args.by)}: the tracciato's group_by "
+                    f"({', '.join(t.group_by) or 'none'}) does not keep those rows together")
+    return steps[:first], steps[first:]
+
+
 def transform_file(ctx: Context, row: FileRow, flow: Flow, source: Path, *,
-                   render: bool = True) -> Checked:
-    """Everything between the bytes taken and the bytes to write, with no I/O but reading
-    the work copy and the reference tables."""
-    from bridge.codecs import decode
-    from bridge.steps import StepContext, apply_steps
+                   folder: Path | None = None) -> Checked:
+    """Everything between the bytes taken and the bytes to write: the outputs are files of
+    ``folder`` (default: the file's render folder in the work area)."""
+    from bridge.engine.outputs import render_folder
 
     t = load_tracciato(ctx.cfg, flow.tracciato)
-    decoded = decode(source.read_bytes(), t)
-    checked = Checked(t, rows=decoded.counts, issues=list(decoded.issues),
-                      money_in=money_sum(decoded.tables, flow.totals.money_in))
-    tables = decoded.tables
-    if checked.errors:
-        if flow.on_bad_rows == "reject-file":
-            checked.rejected = True
-            return checked
-        tables = drop_bad_rows(tables, checked.errors, t)
-        checked.skipped_rows = True
-    # A file redone after a crash, or replayed, must not see its own keys as sent before.
-    mine = (row.id, row.replay_of or row.id)
-    step_ctx = StepContext(
-        reference=lambda name: reference(ctx, name),
-        already_sent=lambda keys: ctx.ledger.sent_keys(row.flow, keys, besides=mine),
-        last_sent=lambda keys: ctx.ledger.fingerprints(row.flow, keys, besides=mine),
-        full=ctx.full,
-        variables={"source_name": row.path, "flow": row.flow,
-                   "now": datetime.fromtimestamp(row.created)},
-    )
-    for _ in range(MAX_STEP_PASSES):
-        result = apply_steps(flow.steps, tables, step_ctx)
-        bad = [i for i in result.issues if i.is_error]
-        rendered: list[Rendered] = []
-        if not bad and render:
-            empty = data_rows(ctx.cfg, flow, result.tables) == 0
-            rendered, bad = render_targets(ctx.cfg, row, flow, result.tables, empty=empty)
-        if not bad:
-            break
-        checked.issues.extend(bad)
-        if flow.on_bad_rows == "reject-file":
-            checked.rejected = True
-            return checked
-        # skip-rows: leave the bad source rows (and their groups) out, then run the steps
-        # again, so that totals and trailers count only what is written.
-        tables = drop_bad_rows(tables, bad, t)
-        checked.skipped_rows = True
+    folder = folder if folder is not None else render_folder(ctx, row)
+    for left in (*folder.glob(".stream-*"), *folder.glob(".keys-*")):  # a killed run's
+        left.unlink(missing_ok=True)
+    plan = stream_plan(flow, t)
+    if isinstance(plan, tuple) and flow.chunk_bytes:
+        # A file of one chunk is read at once: no second thread, nothing to carry over.
+        chunk = flow.chunk_bytes if source.stat().st_size > flow.chunk_bytes else None
+        got = _Run(ctx, row, flow, t, folder, plan[0], plan[1]).run(source, chunk)
+        if got is not None:
+            return got
+        why = "the rows of a group are not together in the file"
     else:
-        checked.rejected = True  # still bad rows after every pass: refuse the whole file
-        return checked
-    checked.issues.extend(result.issues)
-    checked.held = list(result.held)
-    checked.sent_keys = list(result.sent_keys)
-    checked.fingerprints = dict(result.fingerprints)
-    checked.tables = result.tables
-    checked.rendered = rendered
-    if checked.skipped_rows and not any(len(df) for df in tables.values()):
-        checked.rejected = True  # nothing good is left: the whole file is refused
-    elif render and not rendered:
-        checked.nothing_to_write = True
+        why = "chunk_bytes is 0" if isinstance(plan, tuple) else plan
+    checked = _Run(ctx, row, flow, t, folder, list(flow.steps), []).run(source, None)
+    assert checked is not None
+    if flow.chunk_bytes and source.stat().st_size > flow.chunk_bytes:
+        checked.issues.insert(0, Issue("read-whole", f"read whole, not in chunks: {why}"))
     return checked
 
+
+class _Run:
+    """One reading of a file: the chunks through the steps into the targets' parts."""
+
+    def __init__(self, ctx: Context, row: FileRow, flow: Flow, t: Tracciato, folder: Path,
+                 body: Sequence[StepSpec], trailer: Sequence[StepSpec]) -> None:
+        self.ctx, self.row, self.flow, self.t, self.folder = ctx, row, flow, t, folder
+        self.body, self.trailer = body, trailer
+        self.checked = Checked(t)
+        self.rows: Counter[str] = Counter()
+        self.counts: dict[str, int] = {}  # rows of each table after the steps
+        self.data_rows = 0
+        self.kept_source = 0
+        self.nothing = False  # an error of the whole file under skip-rows: nothing is left
+        self.sent = KeySpool(folder)
+        self.step_ctx = self._step_context()
+
+    def _step_context(self) -> StepContext:
+        from bridge.steps import StepContext
+
+        ctx, row = self.ctx, self.row
+        # A file redone after a crash, or replayed, must not see its own keys as sent.
+        mine = (row.id, row.replay_of or row.id)
+        return StepContext(
+            reference=lambda name: reference(ctx, name),
+            already_sent=lambda keys: ctx.ledger.sent_keys(row.flow, keys, besides=mine),
+            last_sent=lambda keys: ctx.ledger.fingerprints(row.flow, keys, besides=mine),
+            full=ctx.full,
+            variables={"source_name": row.path, "flow": row.flow,
+                       "now": datetime.fromtimestamp(row.created)},
+        )
+
+    def run(self, source: Path, chunk: int | None) -> Checked | None:
+        """The file read in chunks of ``chunk`` bytes (None: whole); None when its groups
+        turn out not to be together (nothing is kept: read it whole)."""
+        from bridge.codecs import iter_decode
+        from bridge.engine.parts import open_parts
+        from bridge.engine.render import target_name
+
+        targets = [(target_name(self.flow, i), tg) for i, tg in enumerate(self.flow.targets)]
+        parts = open_parts(self.ctx.cfg, self.row, targets, self.folder)
+        try:
+            together = _Together(self.t) if chunk is not None and self.t.group_by else None
+            for decoded in iter_decode(source, self.t, chunk_bytes=chunk):
+                self.checked.chunks += 1
+                if together is not None and not together.fresh(decoded.tables):
+                    self._discard(parts)
+                    return None
+                self._chunk(decoded.tables, decoded.issues, parts)
+            return self._end(parts)
+        except BaseException:
+            self._discard(parts)
+            raise
+
+    def _chunk(self, tables: dict[str, pd.DataFrame], issues: list[Issue],
+               parts: list[TargetParts]) -> None:
+        c, flow = self.checked, self.flow
+        self.rows.update({n: len(df) for n, df in tables.items()})
+        c.money_in = _add(c.money_in, money_sum(tables, flow.totals.money_in))
+        c.issues.extend(issues)
+        errors = [i for i in issues if i.is_error]
+        if errors and flow.on_bad_rows == "reject-file":
+            c.rejected = True
+        elif errors:
+            tables = self._drop(tables, errors)
+        if c.rejected or self.nothing:
+            return  # the file is refused: the rest is only decoded, for its issues
+        for _ in range(MAX_STEP_PASSES):
+            from bridge.steps import apply_steps
+
+            result = apply_steps(self.body, tables, self.step_ctx)
+            bad = [i for i in result.issues if i.is_error]
+            made: list[tuple[TargetParts, bytes, int]] = []
+            notes: list[Issue] = []
+            if not bad:
+                for p in parts:
+                    data, found, rows = p.part(result.tables)
+                    bad.extend(i for i in found if i.is_error)
+                    notes.extend(i for i in found if not i.is_error)
+                    if data is not None:
+                        made.append((p, data, rows))
+            if not bad:
+                break
+            c.issues.extend(bad)
+            if flow.on_bad_rows == "reject-file":
+                c.rejected = True
+                return
+            # skip-rows: leave the bad source rows (and their groups) out, then run the
+            # steps again, so that totals and trailers count only what is written.
+            tables = self._drop(tables, bad)
+            if self.nothing:
+                return
+        else:
+            c.rejected = True  # still bad rows after every pass: refuse the whole file
+            return
+        for p, data, rows in made:
+            p.write(data, rows)
+        faults.point("stream-part")
+        c.issues.extend(result.issues)
+        c.issues.extend(notes)
+        self._gather(tables, result)
+
+    def _drop(self, tables: dict[str, pd.DataFrame], bad: list[Issue]
+              ) -> dict[str, pd.DataFrame]:
+        self.checked.skipped_rows = True
+        if any(i.line is None for i in bad):
+            self.nothing = True  # an error of the whole file: nothing of it is written
+        return drop_bad_rows(tables, bad, self.t)
+
+    def _gather(self, tables: dict[str, pd.DataFrame], result: object) -> None:
+        from bridge.steps import StepResult
+
+        assert isinstance(result, StepResult)
+        c = self.checked
+        self.kept_source += sum(len(df) for df in tables.values())
+        room = MAX_HELD - len(c.held)
+        c.held.extend(result.held[:max(room, 0)])
+        if len(result.held) > room:
+            c.held.append(f"and {len(result.held) - room} more reasons")
+        self.sent.add(result.sent_keys)
+        c.fingerprints.update(result.fingerprints)
+        for name, df in result.tables.items():
+            self.counts[name] = self.counts.get(name, 0) + len(df)
+        self.data_rows += data_rows(self.ctx.cfg, self.flow, result.tables)
+        c.money_out = _add(c.money_out, money_sum(result.tables, self.flow.totals.money_out))
+
+    def _end(self, parts: list[TargetParts]) -> Checked:
+        c = self._close(parts)
+        c.rendered = c.rendered if not c.rejected else []
+        return c
+
+    def _close(self, parts: list[TargetParts]) -> Checked:
+        c, flow = self.checked, self.flow
+        c.rows = dict(self.rows)
+        if c.rejected or self.nothing or (c.skipped_rows and not self.kept_source):
+            c.rejected = True  # nothing good is left: the whole file is refused
+            self._discard(parts)
+            return c
+        trailer = self._trailer()
+        if trailer is None:
+            self._discard(parts)
+            return c
+        made = []
+        for p in parts:
+            data, found, rows = p.tail(trailer)
+            errors = [i for i in found if i.is_error]
+            if errors or data is None:
+                c.issues.extend(errors)
+                c.rejected = True  # a trailer that cannot be written: no row to leave out
+                self._discard(parts)
+                return c
+            c.issues.extend(found)
+            made.append((p, data, rows))
+        for p, data, rows in made:
+            p.write(data, rows)
+        c.money_out = _add(c.money_out, money_sum(trailer, flow.totals.money_out))
+        for p, target in zip(parts, flow.targets, strict=True):
+            if self.data_rows or target.write_empty:
+                c.rendered.append(p.finish())
+            else:
+                p.file.discard()
+        c.sent_keys = self.sent
+        c.nothing_to_write = not c.rendered
+        return c
+
+    def _trailer(self) -> dict[str, pd.DataFrame] | None:
+        """The trailer's tables, counted over every chunk; None if they fail."""
+        if not self.trailer:
+            return {}
+        import numpy as np
+        import pandas as pd
+
+        from bridge.steps import apply_steps
+
+        # Tables of the right lengths (a byte a row): all a trailer counts.
+        shapes = {n: pd.DataFrame({"_": np.zeros(k, np.int8)}) for n, k in self.counts.items()}
+        result = apply_steps(self.trailer, shapes, self.step_ctx)
+        bad = [i for i in result.issues if i.is_error]
+        self.checked.issues.extend(result.issues)
+        if bad:
+            self.checked.rejected = True
+            return None
+        return {n: df for n, df in result.tables.items() if n not in shapes}
+
+    def _discard(self, parts: list[TargetParts]) -> None:
+        for p in parts:
+            p.file.discard()
+        self.sent.remove()
+
+
+class KeySpool:
+    """The business keys a file sends, kept in memory up to :data:`SPOOL_FROM` and past
+    that written to a file of the work area as the chunks give them, read back once when
+    the ledger records them: memory does not grow with the orders of a large file. A key
+    met twice is recorded once by the ledger."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.kept: list[str] = []
+        self.path: Path | None = None
+        self.out: IO[bytes] | None = None
+
+    def add(self, keys: Iterable[str]) -> None:
+        if self.path is None:
+            self.kept.extend(keys)
+            if len(self.kept) < SPOOL_FROM:
+                return
+            import secrets
+
+            self.path = self.folder / f".keys-{secrets.token_hex(8)}"
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                         0o600)
+            self.out = os.fdopen(fd, "wb")
+            keys, self.kept = self.kept, []
+        assert self.out is not None
+        # One key a line, escaped as Python escapes a text (a line end in a key is "\n").
+        self.out.writelines(k.encode("unicode_escape") + b"\n" for k in keys)
+
+    def __iter__(self) -> Iterator[str]:
+        if self.path is None:
+            yield from self.kept
+            return
+        if self.out is not None:
+            self.out.close()
+            self.out = None
+        with self.path.open("rb") as f:
+            for line in f:
+                yield line[:-1].decode("unicode_escape")
+
+    def remove(self) -> None:
+        self.kept = []
+        if self.out is not None:
+            self.out.close()
+            self.out = None
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+#: Business keys of a file kept in memory before they go to a file of the work area.
+SPOOL_FROM = 50_000
+
+
+def _add(a: Decimal | None, b: Decimal | None) -> Decimal | None:
+    return a if b is None else b if a is None else a + b
+
+
+class _Together:
+    """Are the rows of each group together? A group key met in an earlier chunk is not
+    (the chunks never split a group, so it would be one group written twice). Keys are
+    kept as 64-bit hashes in sorted runs merged as they grow: 8 bytes a group."""
+
+    def __init__(self, t: Tracciato) -> None:
+        import numpy as np
+
+        self.record, self.by = t.single_record, list(t.group_by)
+        self.runs: list[np.ndarray] = []
+
+    def fresh(self, tables: dict[str, pd.DataFrame]) -> bool:
+        import numpy as np
+        import pandas as pd
+
+        df = tables.get(self.record)
+        if df is None or not len(df) or any(c not in df.columns for c in self.by):
+            return True
+        keys = np.unique(pd.util.hash_pandas_object(df[self.by], index=False).to_numpy())
+        for run in self.runs:
+            at = np.searchsorted(run, keys)
+            at[at == len(run)] = 0
+            if len(run) and bool((run[at] == keys).any()):
+                return False
+        self.runs.append(keys)
+        while len(self.runs) > 1 and len(self.runs[-1]) >= len(self.runs[-2]):
+            last = self.runs.pop()
+            self.runs[-1] = np.union1d(self.runs[-1], last)
+        return True

@@ -9,7 +9,7 @@ embedded implementation; a shared PostgreSQL one can follow behind the same meth
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -177,7 +177,7 @@ class Ledger(Protocol):
     def find_by_path(self, path: str) -> list[FileRow]: ...
 
     # outputs
-    def plan(self, file_id: int, make: PlanMaker, *, keys: list[str],
+    def plan(self, file_id: int, make: PlanMaker, *, keys: Iterable[str],
              fingerprints: dict[str, str], now: float, detail: str | None = None
              ) -> list[OutputRow]:
         """Fix a file's outputs, business keys and fingerprints, and move it to

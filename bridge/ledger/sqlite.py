@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -274,7 +274,7 @@ class SqliteLedger(ReadinessStore, MetricsStore):
 
     # -- outputs ------------------------------------------------------------------------
 
-    def plan(self, file_id: int, make: PlanMaker, *, keys: list[str],
+    def plan(self, file_id: int, make: PlanMaker, *, keys: Iterable[str],
              fingerprints: dict[str, str], now: float, detail: str | None = None
              ) -> list[OutputRow]:
         with self._tx() as db:

@@ -8,7 +8,7 @@ name seen before a reboot starts its windows again.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 
 from bridge.errors import TransientError
@@ -123,10 +123,10 @@ class ReadinessStore:
                        (flow, file_id))
 
     @staticmethod
-    def _record_keys(db: sqlite3.Connection, flow: str, file_id: int, keys: list[str],
+    def _record_keys(db: sqlite3.Connection, flow: str, file_id: int, keys: Iterable[str],
                      fingerprints: dict[str, str]) -> None:
         db.executemany("INSERT OR IGNORE INTO sent_keys VALUES (?, ?, ?)",
-                       [(flow, k, file_id) for k in keys])
+                       ((flow, k, file_id) for k in keys))
         db.execute("DELETE FROM fingerprints WHERE flow = ? AND file_id = ?", (flow, file_id))
         db.executemany("INSERT INTO fingerprints VALUES (?, ?, ?, ?)",
                        [(flow, k, v, file_id) for k, v in fingerprints.items()])

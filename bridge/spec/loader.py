@@ -69,7 +69,9 @@ def load_file(path: Path) -> Tracciato:
         st = path.stat()
     except OSError as exc:
         raise TracciatoError(f"{path}: cannot read: {exc.strerror}") from None
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    # The path as given (made absolute, not resolved: a pass asks per file and per chunk),
+    # and what the file is now: a changed file is parsed again.
+    key = (os.path.abspath(path), st.st_ino, st.st_mtime_ns, st.st_size)
     if key not in _CACHE:
         try:
             text = path.read_text(encoding="utf-8")
@@ -79,7 +81,7 @@ def load_file(path: Path) -> Tracciato:
     return _CACHE[key]
 
 
-_CACHE: dict[tuple[str, int, int], Tracciato] = {}
+_CACHE: dict[tuple[str, int, int, int], Tracciato] = {}
 
 
 def parse(text: str, path: Path | str = "<string>") -> Tracciato:

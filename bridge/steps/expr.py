@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -296,6 +297,29 @@ def compile_expression(
     if source in known:
         return Expression(source, source, (source,))
     known.update(variables)
+    compiled = _compiled(source)
+    if isinstance(compiled, str):
+        raise ConfigError(f"{where}: cannot read expression {source!r}: {compiled}")
+    tree, names, code = compiled
+    unknown = [n for n in names if n not in known and n not in environment().globals]
+    if unknown:
+        from bridge.display import did_you_mean
+
+        raise ConfigError(f"{where}: table {table!r} has no field {unknown[0]!r} "
+                          f"(in {source!r}){did_you_mean(unknown[0], known)}")
+    expression = Expression(source, None, names, code, tree)
+    fields = tuple(n for n in names if n in known)  # not the globals (range, dict...)
+    failed = _unbounded(expression, fields)
+    if failed is not None:
+        raise ConfigError(f"{where}: expression {source!r} has no bound: {failed}; see the "
+                          "limits in docs/steps.md")
+    return expression
+
+
+@lru_cache(maxsize=1024)
+def _compiled(source: str) -> tuple[nodes.Node, tuple[str, ...], Any] | str:
+    """An expression parsed and compiled once per process (a pass runs it per chunk and
+    per file), or why it cannot be read."""
     env = environment()
     try:
         parser = Parser(env, source, state="variable")
@@ -303,28 +327,32 @@ def compile_expression(
         if not parser.stream.eos:
             raise TemplateSyntaxError("unexpected text after the expression", 1)
     except TemplateSyntaxError as exc:
-        raise ConfigError(f"{where}: cannot read expression {source!r}: {exc.message}") from None
+        return str(exc.message)
     found = [tree, *tree.find_all(nodes.Name)]  # find_all skips the root itself
-    names = sorted({n.name for n in found if isinstance(n, nodes.Name) and n.ctx == "load"})
-    unknown = [n for n in names if n not in known and n not in env.globals]
-    if unknown:
-        from bridge.display import did_you_mean
-
-        raise ConfigError(f"{where}: table {table!r} has no field {unknown[0]!r} "
-                          f"(in {source!r}){did_you_mean(unknown[0], known)}")
+    names = tuple(sorted({n.name for n in found
+                          if isinstance(n, nodes.Name) and n.ctx == "load"}))
     assign = nodes.Assign(nodes.Name("result", "store"), tree, lineno=1)
     template = _exact_literals(nodes.Template([assign], lineno=1))
     assert isinstance(template, nodes.Template)
     template.set_environment(env)
-    code = env.from_string(template)
-    expression = Expression(source, None, tuple(names), code, assign.node)
-    fields = [n for n in names if n in known]  # not the globals (range, dict...)
-    for probe in _PROBES:
-        failed = expression.run(dict.fromkeys(fields, probe))
-        if isinstance(failed, limits.LimitError):
-            raise ConfigError(f"{where}: expression {source!r} has no bound: {failed} (with "
-                              f"every field {probe!r}); see the limits in docs/steps.md")
-    return expression
+    return assign.node, names, env.from_string(template)
+
+
+_BOUNDED: dict[tuple[str, tuple[str, ...]], str | None] = {}
+
+
+def _unbounded(expression: Expression, fields: tuple[str, ...]) -> str | None:
+    """Why the expression breaks a bound of :mod:`limits` by itself (on any small value),
+    tried once per expression and fields."""
+    key = (expression.source, fields)
+    if key not in _BOUNDED:
+        _BOUNDED[key] = None
+        for probe in _PROBES:
+            failed = expression.run(dict.fromkeys(fields, probe))
+            if isinstance(failed, limits.LimitError):
+                _BOUNDED[key] = f"{failed} (with every field {probe!r})"
+                break
+    return _BOUNDED[key]
 
 
 def _text_read(table: pa.Table, columns: list[str]) -> int:

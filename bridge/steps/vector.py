@@ -98,6 +98,8 @@ def vectorise(node: nodes.Node, table: pa.Table, variables: Mapping[str, object]
         if yes.type != no.type:
             raise Fallback("branches of different types")
         return pc.if_else(test, yes, no)
+    if isinstance(node, nodes.Concat):
+        return _concat(node, table, variables)
     if isinstance(node, nodes.Test) and node.name == "none" and not node.args:
         # Rows where the value is null go through jinja; here every value is present.
         value = vectorise(node.node, table, variables)
@@ -124,10 +126,40 @@ def null_sensitive(node: nodes.Node, top: bool = True) -> set[str]:
     if (isinstance(node, nodes.Test) and node.name == "none" and not node.args
             and isinstance(node.node, nodes.Name)):
         return set()
+    if (isinstance(node, nodes.Filter) and node.name in _DEFAULTS
+            and isinstance(node.node, nodes.Name)):
+        return set()  # a missing value becomes the default, here as in jinja
     names = set()
     for child in node.iter_child_nodes():
         names |= null_sensitive(child, top=False)
     return names
+
+
+_DEFAULTS = ("default", "d")
+
+
+def _concat(node: nodes.Concat, table: pa.Table, variables: Mapping[str, object]) -> Any:
+    """``a ~ b``: texts laid end to end. Only texts (jinja writes other values its own
+    way), and no operand that may be missing on a row whose inputs are all present (a
+    condition with a ``none`` branch: jinja would write "None")."""
+    from bridge.steps.limits import MAX_TEXT, TEXT_BUDGET
+
+    parts = []
+    for part in node.nodes:
+        if any(isinstance(n, nodes.CondExpr) for n in part.find_all(nodes.CondExpr)) \
+                or isinstance(part, nodes.CondExpr):
+            raise Fallback("a condition inside ~")
+        value = vectorise(part, table, variables)
+        if not _string(value.type):
+            raise Fallback("~ of a value that is not text")
+        parts.append(value)
+    if not any(isinstance(p, pa.Array | pa.ChunkedArray) for p in parts):
+        raise Fallback("~ of constants")
+    joined = pc.binary_join_element_wise(*parts, "")
+    lengths = pc.utf8_length(joined)
+    if (pc.max(lengths).as_py() or 0) > MAX_TEXT or (pc.sum(lengths).as_py() or 0) > TEXT_BUDGET:
+        raise Fallback("a text past the bounds")
+    return joined
 
 
 def _truth(value: Any) -> Any:
@@ -223,6 +255,13 @@ def _filter(node: nodes.Filter, table: pa.Table, variables: Mapping[str, object]
         return pc.cast(local, pa.date32())
     if node.name == "date" and not args and pa.types.is_date32(kind):
         return value
+    if node.name in _DEFAULTS and len(args) in (1, 2) and _string(kind) \
+            and isinstance(args[0], str) and (len(args) == 1 or isinstance(args[1], bool)):
+        fallback = pa.scalar(args[0], kind)
+        out = pc.fill_null(value, fallback)
+        if len(args) == 2 and args[1]:  # default(x, true): an empty text too
+            out = pc.if_else(pc.equal(pc.utf8_length(out), 0), fallback, out)
+        return out
     if node.name == "digits" and not args and _string(kind):
         return pc.replace_substring_regex(value, "[^0-9]", "")
     if node.name == "decimal" and not args and pa.types.is_integer(kind):

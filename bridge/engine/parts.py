@@ -1,0 +1,260 @@
+"""Outputs written in parts: each target's bytes go to a file of the work area as the source
+is read, chunk after chunk, and become a :class:`Rendered` only when the last part is in.
+
+A tabular target (a tracciato) writes its header rows and BOM with the first part, and its
+last line end, end-of-file byte and trailer when the file is finished
+(:func:`bridge.codecs.split.file_tail`). A templated target renders its ``head`` block, then
+its ``each`` block per record, then its ``tail`` (:class:`bridge.templating.Blocks`). What
+the parts make, laid end to end, is byte for byte what one render of the whole file makes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bridge import files
+from bridge.engine.render import NOT_XML, Rendered, _not_xml, template_rows
+from bridge.engine.tables import load_tracciato
+from bridge.issues import Issue
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bridge.config import Config, Target
+    from bridge.ledger import FileRow
+    from bridge.spec.model import Tracciato
+
+Tables = dict[str, "pd.DataFrame"]
+#: Records of a templated target turned into Python values and rendered at a time.
+BATCH = 2000
+
+
+class PartFile:
+    """A file of the work area written in parts, hashed as it is written; it gets its name
+    only when finished, and a part that was not finished is removed."""
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        self.fd, self.tmp = files.new_file(final)
+        self.sha = hashlib.sha256()
+        self.size = 0
+        self.held = b""  # the last bytes, kept back while the file may lose them
+
+    def write(self, data: bytes, keep_back: int = 0) -> None:
+        data = self.held + data
+        cut = len(data) - keep_back if keep_back else len(data)
+        self.held = data[cut:]
+        self._out(data[:cut])
+
+    def _out(self, data: bytes) -> None:
+        if data:
+            files.write_all(self.fd, data)
+            self.sha.update(data)
+            self.size += len(data)
+
+    def finish(self, strip: bytes, close: bytes) -> tuple[str, int]:
+        """Write what was kept back (less ``strip`` if it ends with it) and ``close``."""
+        held = self.held[:-len(strip)] if strip and self.held.endswith(strip) else self.held
+        self._out(held + close)
+        os.close(self.fd)
+        self.fd = -1
+        files.publish(self.tmp, self.final, replace=True)
+        return self.sha.hexdigest(), self.size
+
+    def discard(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        with contextlib.suppress(OSError):
+            os.unlink(self.tmp)
+
+
+class TargetParts:
+    """One target's output as parts. ``part`` renders one chunk's tables: None and the
+    issues when a row cannot be written (nothing is written then), else the bytes."""
+
+    def __init__(self, name: str, final: Path) -> None:
+        self.name = name
+        self.file = PartFile(final)
+        self.rows = 0
+        self.first = True
+
+    def part(self, tables: Tables) -> tuple[bytes | None, list[Issue], int]:
+        raise NotImplementedError
+
+    def write(self, data: bytes, rows: int) -> None:
+        self.file.write(data, self.keep_back)
+        self.rows += rows
+        self.first = False
+
+    keep_back = 0
+
+    def tail(self, trailer: Tables) -> tuple[bytes | None, list[Issue], int]:
+        return self.part(trailer)
+
+    def finish(self) -> Rendered:
+        digest, size = self.file.finish(*self.ends())
+        return Rendered(self.name, None, self.rows, self.file.final, digest, size)
+
+    def ends(self) -> tuple[bytes, bytes]:
+        return b"", b""
+
+
+class TableParts(TargetParts):
+    def __init__(self, name: str, final: Path, t: Tracciato) -> None:
+        super().__init__(name, final)
+        self.t = t
+        from bridge.codecs.split import file_tail
+
+        self.strip, self.close = file_tail(t)
+        self.keep_back = len(self.strip)
+
+    def part(self, tables: Tables) -> tuple[bytes | None, list[Issue], int]:
+        from bridge.codecs import encode_rows
+
+        mine = {name: df for name, df in tables.items() if name in self.t.records}
+        encoded = encode_rows(mine, self.t, head=self.first, tail=False)
+        return encoded.data, encoded.issues, sum(len(df) for df in mine.values())
+
+    def ends(self) -> tuple[bytes, bytes]:
+        return self.strip, self.close
+
+
+class EachRenderer:
+    """A template's blocks over tables: ``head``, ``each`` per record, ``tail``; and the
+    bytes of the text, or the issues that stop them."""
+
+    def __init__(self, cfg: Config, target: Target, row: FileRow) -> None:
+        from bridge.templating import Blocks
+
+        assert target.template is not None and target.format is not None
+        assert target.each is not None
+        self.target, self.each = target, target.each
+        self.blocks = Blocks(cfg.path(target.template), target.format)
+        self.variables = {"source_name": row.path, "now": datetime.fromtimestamp(row.created)}
+
+    def head(self) -> str:
+        return self.blocks.render("head", self.variables)
+
+    def records(self, tables: Tables) -> str:
+        """The ``each`` block of every record, made :data:`BATCH` records at a time: the
+        rows as Python values are held for one batch, not for the whole chunk."""
+        import numpy as np
+
+        records = tables.get(self.each.table)
+        lines = tables.get(self.each.lines) if self.each.lines else None
+        if records is None or not len(records):
+            return ""
+        parents = None
+        if lines is not None and len(lines) and "_parent_line" in lines.columns:
+            parents = lines["_parent_line"].to_numpy(dtype=np.int64, na_value=-1)
+        out: list[str] = []
+        for start in range(0, len(records), BATCH):
+            batch = records.iloc[start:start + BATCH]
+            children: dict[object, list[dict[str, object]]] = {}
+            if parents is not None and lines is not None and "_line" in batch.columns:
+                mine = np.flatnonzero(np.isin(parents, batch["_line"].to_numpy(
+                    dtype=np.int64, na_value=-2)))
+                for child in template_rows(lines.iloc[mine]):
+                    children.setdefault(child.get("_parent_line"), []).append(child)
+            more = None if self.each.lines is None else (
+                lambda record, c=children, n=self.each.lines: {n: c.get(record.get("_line"), [])})
+            out.extend(self.blocks.render_each("each", self.variables, self.each.table,
+                                               template_rows(batch), more))
+        return "".join(out)
+
+    def tail(self, trailer: Tables) -> str:
+        return self.blocks.render("tail", {**self.variables, "tables": {
+            n: template_rows(df) for n, df in trailer.items()}})
+
+    def encoded(self, text: str, tables: Tables) -> tuple[bytes | None, list[Issue]]:
+        assert self.target.template is not None
+        if self.target.format == "xml":
+            bad = NOT_XML.search(text)
+            if bad is not None:
+                return None, _not_xml(tables, bad.group(), self.target.template.name)
+        try:
+            return text.encode(self.target.template_encoding), []
+        except UnicodeEncodeError as exc:
+            char = exc.object[exc.start:exc.end]
+            return None, [Issue("unencodable", f"{char!r} cannot be written in "
+                                f"{self.target.template_encoding} "
+                                f"({self.target.template.name})", value=char)]
+
+
+def render_each(cfg: Config, row: FileRow, target: Target, tables: Tables
+                ) -> tuple[bytes | None, int, list[Issue]]:
+    """A template with ``each`` over a whole file's tables at once (the tables that are
+    neither the records nor their lines are the trailer's)."""
+    r = EachRenderer(cfg, target, row)
+    assert target.each is not None
+    mine = (target.each.table, target.each.lines)
+    text = r.records(tables)
+    trailer = {n: df for n, df in tables.items() if n not in mine}
+    data, bad = r.encoded(r.head() + text + r.tail(trailer), tables)
+    return data, sum(len(df) for df in tables.values()), bad
+
+
+class TemplateParts(TargetParts):
+    def __init__(self, name: str, final: Path, cfg: Config, target: Target, row: FileRow
+                 ) -> None:
+        super().__init__(name, final)
+        self.r = EachRenderer(cfg, target, row)
+
+    def part(self, tables: Tables) -> tuple[bytes | None, list[Issue], int]:
+        text = self.r.records(tables)
+        data, bad = self.r.encoded((self.r.head() if self.first else "") + text, tables)
+        return data, bad, sum(len(df) for df in tables.values())
+
+    def tail(self, trailer: Tables) -> tuple[bytes | None, list[Issue], int]:
+        text = (self.r.head() if self.first else "") + self.r.tail(trailer)
+        data, bad = self.r.encoded(text, trailer)
+        return data, bad, sum(len(df) for df in trailer.values())
+
+
+class WholeTemplateParts(TargetParts):
+    """A template without ``each``: rendered once over every table, so its flow reads the
+    file whole (one part), the trailer included."""
+
+    def __init__(self, name: str, final: Path, cfg: Config, target: Target, row: FileRow
+                 ) -> None:
+        super().__init__(name, final)
+        self.cfg, self.target, self.row = cfg, target, row
+
+    def part(self, tables: Tables) -> tuple[bytes | None, list[Issue], int]:
+        from bridge.engine.render import _render_template
+
+        if not self.first:
+            raise RuntimeError("a template without `each` is rendered once, over the whole "
+                               "file")
+        data, rows, bad = _render_template(self.cfg, self.row, self.target, tables)
+        return data, bad, rows
+
+    def tail(self, trailer: Tables) -> tuple[bytes | None, list[Issue], int]:
+        return b"", [], 0
+
+
+def open_parts(cfg: Config, row: FileRow, targets: list[tuple[str, Target]], folder: Path
+               ) -> list[TargetParts]:
+    """A writer per target, each into its own file of ``folder``."""
+    out: list[TargetParts] = []
+    try:
+        for n, (name, target) in enumerate(targets):
+            final = folder / f"stream-{n}.out"
+            if target.template is not None and target.each is None:
+                out.append(WholeTemplateParts(name, final, cfg, target, row))
+            elif target.template is not None:
+                out.append(TemplateParts(name, final, cfg, target, row))
+            else:
+                assert target.tracciato is not None
+                out.append(TableParts(name, final, load_tracciato(cfg, target.tracciato)))
+    except BaseException:
+        for p in out:
+            p.file.discard()
+        raise
+    return out
