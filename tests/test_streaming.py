@@ -384,3 +384,29 @@ def test_the_key_spool_gives_back_every_key_as_it_was(tmp_path: Path, spool_from
     assert len(files) == (1 if spool_from == 1 else 0)
     spool.remove()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_note_of_a_target_does_not_refuse_the_file(tmp_path: Path) -> None:
+    """A character the ERP's code page lacks, in a field that says `on_unencodable:
+    transliterate`, is written as the closest letter with a note: the file is done."""
+    from bridge.ledger import open_ledger
+    from tests.flowkit import make_world
+
+    cfg = make_world(tmp_path)
+    layout = tmp_path / "tracciati" / "test" / "out.yaml"
+    layout.write_text(layout.read_text(encoding="utf-8").replace(
+        "{name: descrizione, start: 11, length: 30}",
+        "{name: descrizione, start: 11, length: 30, on_unencodable: transliterate}"),
+        encoding="utf-8")
+    assert "transliterate" in layout.read_text(encoding="utf-8")
+    (tmp_path / "inbox" / "a.csv").write_text(
+        "codice;descrizione;prezzo;qty\nA1;Łódź łańcuch;1,00;2\nA2;Vite;2,00;1\n",
+        encoding="utf-8")
+    result = run_pass(load(cfg))
+    assert [o.state for o in result.outcomes] == ["done"]
+    written_bytes = next((tmp_path / "erp").glob("ART*.TXT")).read_bytes()
+    assert b"L\xf3dz lancuch" in written_bytes  # cp1252 has ó; not Ł, ł, ź nor ń
+    ledger = open_ledger(tmp_path / "state" / "ledger.sqlite")
+    codes = [i.code for i in ledger.issues(result.outcomes[0].file_id or 0)]
+    ledger.close()
+    assert codes == ["transliterated"]

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from bridge.spec.model import Tracciato
 
 Tables = dict[str, "pd.DataFrame"]
+#: A part's bytes: one block, or the blocks of its batches in order.
+Data = bytes | list[bytes]
 #: Records of a templated target turned into Python values and rendered at a time.
 BATCH = 2000
 
@@ -46,12 +50,17 @@ class PartFile:
         self.held = b""  # the last bytes, kept back while the file may lose them
 
     def write(self, data: bytes, keep_back: int = 0) -> None:
-        data = self.held + data
-        cut = len(data) - keep_back if keep_back else len(data)
-        self.held = data[cut:]
-        self._out(data[:cut])
+        if len(data) < keep_back:  # too short to hold the line end kept back: join them
+            data, self.held = self.held + data, b""
+            if len(data) < keep_back:
+                self.held = data
+                return
+        self._out(self.held)
+        cut = len(data) - keep_back
+        self._out(memoryview(data)[:cut])  # a part may be tens of MB: never copied
+        self.held = bytes(data[cut:])
 
-    def _out(self, data: bytes) -> None:
+    def _out(self, data: bytes | memoryview) -> None:
         if data:
             files.write_all(self.fd, data)
             self.sha.update(data)
@@ -84,17 +93,18 @@ class TargetParts:
         self.rows = 0
         self.first = True
 
-    def part(self, tables: Tables) -> tuple[bytes | None, list[Issue], int]:
+    def part(self, tables: Tables) -> tuple[Data | None, list[Issue], int]:
         raise NotImplementedError
 
-    def write(self, data: bytes, rows: int) -> None:
-        self.file.write(data, self.keep_back)
+    def write(self, data: Data, rows: int) -> None:
+        for piece in [data] if isinstance(data, bytes) else data:
+            self.file.write(piece, self.keep_back)
         self.rows += rows
         self.first = False
 
     keep_back = 0
 
-    def tail(self, trailer: Tables) -> tuple[bytes | None, list[Issue], int]:
+    def tail(self, trailer: Tables) -> tuple[Data | None, list[Issue], int]:
         return self.part(trailer)
 
     def finish(self) -> Rendered:
@@ -141,19 +151,18 @@ class EachRenderer:
     def head(self) -> str:
         return self.blocks.render("head", self.variables)
 
-    def records(self, tables: Tables) -> str:
-        """The ``each`` block of every record, made :data:`BATCH` records at a time: the
-        rows as Python values are held for one batch, not for the whole chunk."""
+    def records(self, tables: Tables) -> Iterator[str]:
+        """The ``each`` block of every record, a text per :data:`BATCH` records: the rows
+        as Python values, and their text, are held for one batch, not for the chunk."""
         import numpy as np
 
         records = tables.get(self.each.table)
         lines = tables.get(self.each.lines) if self.each.lines else None
         if records is None or not len(records):
-            return ""
+            return
         parents = None
         if lines is not None and len(lines) and "_parent_line" in lines.columns:
             parents = lines["_parent_line"].to_numpy(dtype=np.int64, na_value=-1)
-        out: list[str] = []
         for start in range(0, len(records), BATCH):
             batch = records.iloc[start:start + BATCH]
             children: dict[object, list[dict[str, object]]] = {}
@@ -164,9 +173,8 @@ class EachRenderer:
                     children.setdefault(child.get("_parent_line"), []).append(child)
             more = None if self.each.lines is None else (
                 lambda record, c=children, n=self.each.lines: {n: c.get(record.get("_line"), [])})
-            out.extend(self.blocks.render_each("each", self.variables, self.each.table,
-                                               template_rows(batch), more))
-        return "".join(out)
+            yield "".join(self.blocks.render_each("each", self.variables, self.each.table,
+                                                  template_rows(batch), more))
 
     def tail(self, trailer: Tables) -> str:
         return self.blocks.render("tail", {**self.variables, "tables": {
@@ -194,7 +202,7 @@ def render_each(cfg: Config, row: FileRow, target: Target, tables: Tables
     r = EachRenderer(cfg, target, row)
     assert target.each is not None
     mine = (target.each.table, target.each.lines)
-    text = r.records(tables)
+    text = "".join(r.records(tables))
     trailer = {n: df for n, df in tables.items() if n not in mine}
     data, bad = r.encoded(r.head() + text + r.tail(trailer), tables)
     return data, sum(len(df) for df in tables.values()), bad
@@ -206,10 +214,17 @@ class TemplateParts(TargetParts):
         super().__init__(name, final)
         self.r = EachRenderer(cfg, target, row)
 
-    def part(self, tables: Tables) -> tuple[bytes | None, list[Issue], int]:
-        text = self.r.records(tables)
-        data, bad = self.r.encoded((self.r.head() if self.first else "") + text, tables)
-        return data, bad, sum(len(df) for df in tables.values())
+    def part(self, tables: Tables) -> tuple[Data | None, list[Issue], int]:
+        """The bytes of a batch of records at a time (never the chunk's whole text)."""
+        rows = sum(len(df) for df in tables.values())
+        pieces: list[bytes] = []
+        texts = self.r.records(tables)
+        for text in itertools.chain([self.r.head()] if self.first else [], texts):
+            data, bad = self.r.encoded(text, tables)
+            if data is None:
+                return None, bad, rows
+            pieces.append(data)
+        return pieces, [], rows
 
     def tail(self, trailer: Tables) -> tuple[bytes | None, list[Issue], int]:
         text = (self.r.head() if self.first else "") + self.r.tail(trailer)

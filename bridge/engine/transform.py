@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
     from bridge.config import Flow
     from bridge.engine.context import Context
-    from bridge.engine.parts import TargetParts
+    from bridge.engine.parts import Data, TargetParts
     from bridge.ledger import FileRow
     from bridge.spec.model import Tracciato
     from bridge.steps import StepContext, StepSpec
@@ -210,7 +210,7 @@ class _Run:
 
             result = apply_steps(self.body, tables, self.step_ctx)
             bad = [i for i in result.issues if i.is_error]
-            made: list[tuple[TargetParts, bytes, int]] = []
+            made: list[tuple[TargetParts, Data, int]] = []
             notes: list[Issue] = []
             if not bad:
                 for p in parts:
@@ -235,6 +235,8 @@ class _Run:
             return
         for p, data, rows in made:
             p.write(data, rows)
+        del made
+        _give_back()
         faults.point("stream-part")
         c.issues.extend(result.issues)
         c.issues.extend(notes)
@@ -380,6 +382,29 @@ class KeySpool:
 SPOOL_FROM = 50_000
 
 
+def _give_back() -> None:
+    """Memory freed by a chunk goes back to the system, not only to the allocators' free
+    lists: Arrow's pool and the C heap (two threads allocating make it fragment), so that
+    a long file does not creep up chunk after chunk."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    if _TRIM is not None:
+        _TRIM(0)
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None  # not glibc: nothing to do
+
+
+_TRIM = _malloc_trim()
+
+
 def _add(a: Decimal | None, b: Decimal | None) -> Decimal | None:
     return a if b is None else b if a is None else a + b
 
@@ -411,5 +436,8 @@ class _Together:
         self.runs.append(keys)
         while len(self.runs) > 1 and len(self.runs[-1]) >= len(self.runs[-2]):
             last = self.runs.pop()
-            self.runs[-1] = np.union1d(self.runs[-1], last)
+            merged = np.concatenate([self.runs.pop(), last])  # no key is in both
+            del last
+            merged.sort()  # in place: the merge holds the two runs and one copy, no more
+            self.runs.append(merged)
         return True
