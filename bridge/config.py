@@ -238,6 +238,7 @@ class Config(Strict):
     references: dict[str, Reference] = Field(default_factory=dict)
     flows: dict[str, Flow]
     base: Path = Field(Path("."), exclude=True)
+    source: Path | None = Field(None, exclude=True)  # the file it was read from
 
     def path(self, p: Path | str) -> Path:
         """A configured path, relative to the configuration's folder."""
@@ -285,6 +286,7 @@ def load(path: Path, *, secrets: bool = True) -> Config:
         raise ConfigError(f"{path}: must hold a mapping with flows")
     data = _expand(raw, path, (), secrets)
     data["base"] = path.resolve().parent
+    data["source"] = path.resolve()
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:

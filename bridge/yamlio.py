@@ -69,3 +69,30 @@ def _plain(exc: yaml.YAMLError, text: str) -> YamlError:
     elif problem.startswith("mapping values are not allowed"):
         message += " (a value holding ': ' must be quoted)"
     return YamlError(where, message)
+
+
+_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def key_line(text: str, path: str) -> int | None:
+    """The line (1-based) of the deepest key of ``path`` (``flows.ordini.steps[3].group``)
+    found in the YAML ``text``; None when not even its first key is there. Keys only: a
+    message can point at the line to fix."""
+    try:
+        node = yaml.compose(text, Loader=Loader)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for name, index in _PART.findall(path):
+        if isinstance(node, yaml.MappingNode) and name:
+            found = next(((k, v) for k, v in node.value
+                          if isinstance(k, yaml.ScalarNode) and k.value == name), None)
+            if found is None:
+                break
+            line, node = found[0].start_mark.line + 1, found[1]
+        elif isinstance(node, yaml.SequenceNode) and index and int(index) < len(node.value):
+            node = node.value[int(index)]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line

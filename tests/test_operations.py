@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -173,16 +174,27 @@ def test_validate_lists_every_mistake_before_any_file_arrives(tmp_path: Path) ->
     cfg = broken_samples(tmp_path / "company")
     got = bridge_cli(cfg, "validate")
     assert got.returncode == 2, got.stdout + got.stderr
-    errors = sorted(line for line in got.stderr.splitlines() if line.startswith("error: "))
+    errors = sorted((line for line in got.stderr.splitlines() if line.startswith("error: ")),
+                    key=lambda line: line.split(": ", 2)[2])
     assert len(errors) == 4, got.stderr
-    assert errors[0].startswith("error: flows.articoli.steps: steps[")
+    text = cfg.read_text(encoding="utf-8")
+
+    def at(needle: str, after: str = "") -> str:
+        """``bridge.yaml:LINE: `` of the first line holding ``needle`` after ``after``."""
+        start = text.index(after) if after else 0
+        return f"bridge.yaml:{text[:text.index(needle, start)].count(chr(10)) + 1}: "
+
+    assert errors[0].startswith(f"error: {at('- compute: {fields: {cento_piu_iva')}"
+                                "flows.articoli.steps: steps[")
     assert "has no field 'aliquota_ivaa'" in errors[0]
     assert "(did you mean 'aliquota_iva'?)" in errors[0]
-    assert errors[1].startswith("error: flows.clienti.tracciato: no tracciato named "
-                                "'shopify/clientii'")
-    assert errors[2].startswith("error: flows.giacenze.source.folder: the folder ")
+    assert errors[1].startswith(f"error: {at('tracciato: shopify/clientii')}flows.clienti."
+                                "tracciato: no tracciato named 'shopify/clientii'")
+    assert errors[2].startswith(f"error: {at('folder: erp-export', '  giacenze:')}"
+                                "flows.giacenze.source.folder: the source folder ")
     assert errors[2].endswith("erp-export' does not exist")
-    assert errors[3].startswith("error: flows.ordini.targets: template ")
+    assert errors[3].startswith(f"error: {at('targets:', '  ordini:')}flows.ordini.targets: "
+                                "template ")
     assert "easyfatt-ordini.xml: unexpected '}'" in errors[3]
     assert not (tmp_path / "company" / ".bridge" / "ledger.sqlite").exists()  # no ledger
     sample = bridge_cli(cfg, "validate", "--flow", "nope")
@@ -241,7 +253,7 @@ def test_log_json_lines_carry_time_level_flow_event_and_error(tmp_path: Path) ->
     assert by_event["rejected"]["level"] == "warning"
     assert by_event["error"]["level"] == "error" and by_event["error"]["flow"] == "altro"
     assert "the source folder" in by_event["error"]["error"]
-    assert "error: altro: the source folder" in got.stderr
+    assert "error: altro: flows.altro.source.folder: the source folder" in got.stderr
 
 
 def test_watch_log_json_lines_carry_time_and_level(tmp_path: Path) -> None:
@@ -361,12 +373,17 @@ def test_validate_online_connects_and_looks_at_the_folders(tmp_path: Path) -> No
         (tmp_path / "shop" / "ordinii").mkdir()
         fixed = bridge_cli(cfg, "validate", "--online", "--flow", "remoti")
     assert offline.returncode == 0, offline.stderr  # the remote folders are not looked at
-    assert "note: flows.articoli.targets[0].folder: the folder" in offline.stderr
+    assert "flows.articoli.targets[0].folder: the folder" in offline.stderr
     assert online.returncode == 2
-    assert ("error: flows.remoti.source.folder: the folder 'ordinii' does not exist on "
+    assert ("flows.remoti.source.folder: the folder 'ordinii' does not exist on "
             "'shop'") in online.stderr
-    assert ("note: flows.remoti.targets[0].folder: the folder 'erp' does not exist yet on "
+    assert ("flows.remoti.targets[0].folder: the folder 'erp' does not exist yet on "
             "'shop'") in online.stderr
+    # Each says where it is: the line of its key in bridge.yaml.
+    text = cfg.read_text(encoding="utf-8")
+    remoti = text.index("  remoti:")
+    folder = text[:text.index("folder:", remoti)].count("\n") + 1
+    assert f"error: bridge.yaml:{folder}: flows.remoti.source.folder" in online.stderr
     assert fixed.returncode == 0 and "error:" not in fixed.stderr
     other = SftpServer(tmp_path / "shop", user="shop")  # a fresh host key, not trusted
     with other:
@@ -374,7 +391,10 @@ def test_validate_online_connects_and_looks_at_the_folders(tmp_path: Path) -> No
         cfg.write_text(text.replace(json.dumps({**conn, "port": server.port}),
                                     json.dumps(conn)) + remote, encoding="utf-8")
         moved = bridge_cli(cfg, "validate", "--online", "--flow", "remoti")
-    assert moved.returncode == 2 and "error: connections.shop:" in moved.stderr
+    now = cfg.read_text(encoding="utf-8")
+    shop = now[:now.index("shop:", now.index("connections:"))].count("\n") + 1
+    assert moved.returncode == 2 and f"error: bridge.yaml:{shop}: connections.shop:" in \
+        moved.stderr
 
 
 def test_a_target_folder_made_by_a_write_is_said_once(tmp_path: Path) -> None:
@@ -402,3 +422,43 @@ def test_a_report_or_metrics_file_that_cannot_be_written_is_exit_3(tmp_path: Pat
         assert got.returncode == 3, (args, got.stderr)
         assert got.stderr.startswith("error: cannot write ") and "internal" not in got.stderr
     assert (tmp_path / "a-file").read_text(encoding="utf-8") == "x"
+
+
+def test_an_idle_run_finds_a_mistake_of_the_configuration(tmp_path: Path) -> None:
+    """No file waiting, and still the step typo is an error at once (exit 2), not
+    "nothing to do" until the day a file arrives."""
+    cfg = make_world(tmp_path)
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace(
+        "dedupe: {key: [codice]}", "dedupe: {key: [codise]}"), encoding="utf-8")
+    got = bridge_cli(cfg, "run")
+    assert got.returncode == 2, got.stdout + got.stderr
+    assert "table 'articolo' has no field 'codise'" in got.stderr
+    assert "did you mean 'codice'" in got.stderr
+
+
+def test_a_flow_that_passed_its_check_is_checked_again_only_after_a_change(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bridge.engine.preflight
+    from bridge.config import load
+    from bridge.engine.runner import run_pass
+
+    real = bridge.engine.preflight.preflight
+    checks: list[list[str] | None] = []
+
+    def counted(ctx: Any, flows: list[str] | None = None) -> Any:
+        checks.append(flows)
+        return real(ctx, flows)
+
+    monkeypatch.setattr(bridge.engine.preflight, "preflight", counted)
+    cfg = make_world(tmp_path)
+    for _ in range(2):  # two idle runs: checked at the first only
+        assert run_pass(load(cfg)).exit_code == 0
+    assert checks == [["articoli"]]
+    layout = tmp_path / "tracciati" / "test" / "in.yaml"  # a tracciato changed: again
+    layout.write_text(layout.read_text(encoding="utf-8").replace(
+        "name: codice,", "name: codic,"), encoding="utf-8")
+    result = run_pass(load(cfg))
+    assert len(checks) == 2 and result.exit_code == 2
+    assert "has no field 'codice'" in result.config_errors[0]
+    result = run_pass(load(cfg))  # a mistake is never remembered as good
+    assert len(checks) == 3 and result.exit_code == 2

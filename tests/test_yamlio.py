@@ -72,3 +72,24 @@ def test_every_shipped_file_reads_as_before_but_for_on() -> None:
     sample = load_yaml((ROOT / "samples" / "bridge.yaml").read_text(encoding="utf-8"))
     match = sample["flows"]["ordini"]["steps"][4]["lookup"]["match"]
     assert match == [{"field": "lineitem_sku", "on": "codice"}]
+
+
+def test_a_key_path_finds_the_line_of_its_deepest_key() -> None:
+    from bridge.yamlio import key_line
+
+    text = ("ledger: x\n"
+            "flows:\n"
+            "  ordini:\n"
+            "    steps:\n"
+            "      - dedupe: {key: [name]}\n"
+            "      - compute:\n"
+            "          fields: {a: b}\n"
+            "    targets: [{folder: erp}, {folder: easy}]\n")
+    assert key_line(text, "flows.ordini.steps[1].compute") == 6
+    assert key_line(text, "flows.ordini.steps[0]") == 5
+    assert key_line(text, "flows.ordini.steps[1].compute.fields") == 7
+    assert key_line(text, "flows.ordini.targets[1].folder") == 8
+    assert key_line(text, "flows.ordini.nothing") == 3  # as deep as it goes
+    assert key_line(text, "flows.ordini.steps[9]") == 4
+    assert key_line(text, "connections.shop") is None
+    assert key_line("a: [unclosed", "a") is None

@@ -6,11 +6,13 @@ Each reads ``bridge.yaml`` (``--config``, ``$BRIDGE_CONFIG``) and the ledger it 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,6 +25,10 @@ from bridge.cli.common import (
     reports_errors,
 )
 from bridge.display import printable
+
+if TYPE_CHECKING:
+    from bridge.config import Config
+    from bridge.engine.preflight import Mistake
 
 
 @click.command()
@@ -91,12 +97,37 @@ def validate(ctx: click.Context, flows: tuple[str, ...], online: bool) -> None:
     found = preflight(Offline(cfg), list(flows) or None)
     if online:
         found += check_online(cfg, list(flows) or None)
+    where = _lines_of(cfg)
     for m in found:
-        click.echo(f"{'note' if m.note else 'error'}: {lines(m)}", err=True)
+        click.echo(f"{'note' if m.note else 'error'}: {where(m)}{lines(m)}", err=True)
     if any(not m.note for m in found):
         sys.exit(2)
     click.echo(f"ok: {len(flows or cfg.flows)} flow(s), {len(cfg.references)} reference "
                "table(s)")
+
+
+def _lines_of(cfg: Config) -> Callable[[Mistake], str]:
+    """``bridge.yaml:LINE: `` for a mistake, from the key it names (and the step its
+    message starts with), or nothing when the file or the key cannot be found."""
+    from bridge.yamlio import key_line
+
+    if cfg.source is None:
+        return lambda m: ""
+    source = cfg.source
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return lambda m: ""
+
+    def where(m: Mistake) -> str:
+        path = f"flows.{m.flow}.{m.where}" if m.flow else m.where
+        step = re.match(r"(steps\[\d+\])", m.message) if m.where == "steps" else None
+        if step:
+            path = f"flows.{m.flow}.{step.group(1)}"
+        line = key_line(text, path)
+        return "" if line is None else f"{source.name}:{line}: "
+
+    return where
 
 
 @click.command()

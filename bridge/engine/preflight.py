@@ -7,8 +7,9 @@ each flow is run dry on empty tables typed by its source tracciato: the same ste
 same targets, no rows; every mistake is listed with the flow and the step it belongs to.
 The steps of a flow stop at their first mistake: fixed, the next one shows.
 
-`bridge run` and `bridge watch` check a flow the same way before taking its first file, so
-a mistake stops the flow with a configuration error while its files are left untouched.
+`bridge run` and `bridge watch` check every flow the same way at start, so a mistake stops
+the flow with a configuration error while its files are left untouched; a flow that passed
+is checked again only once something its check read changes (:mod:`bridge.engine.checked`).
 """
 
 from __future__ import annotations
@@ -132,8 +133,8 @@ def _folders(cfg: Config, name: str, flow: Flow) -> list[Mistake]:
     conn = cfg.connection(flow.source.connection)
     where = cfg.path(conn.root) / flow.source.folder if conn.type == "local" else None
     if where is not None and not where.is_dir():
-        found.append(Mistake(name, "source.folder", f"the folder {str(where)!r} does not "
-                             "exist"))
+        found.append(Mistake(name, "source.folder", f"the source folder {str(where)!r} does "
+                             "not exist"))
     for i, target in enumerate(flow.targets):
         conn = cfg.connection(target.connection)
         where = cfg.path(conn.root) / target.folder if conn.type == "local" else None

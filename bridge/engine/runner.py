@@ -157,6 +157,20 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
 def _flow_pass(pipe: Pipeline, name: str, flow: Flow, dry_run: bool,
                note: Callable[[Outcome | None], Outcome | None],
                should_stop: Callable[[], bool], busy: Busy | None, result: PassResult) -> None:
+    if name not in pipe.checked:
+        # A mistake of the configuration is found at start, before any file is looked at,
+        # even when none is there; checked again only once something it read changed.
+        from bridge.engine import checked
+
+        print_ = checked.fingerprint(pipe.cfg, name)
+        if not checked.known_good(pipe.cfg, name, print_):
+            from bridge.engine.preflight import preflight
+
+            mistakes = [m for m in preflight(pipe, [name]) if not m.note]
+            if mistakes:
+                raise ConfigError("; ".join(str(m) for m in mistakes))
+            checked.remember_good(pipe.cfg, name, print_)
+        pipe.checked.add(name)
     ledger = pipe.ledger
     if not dry_run:
         for row in _resumable(ledger, name, pipe.now.wall):
@@ -173,14 +187,6 @@ def _flow_pass(pipe: Pipeline, name: str, flow: Flow, dry_run: bool,
             return
     listing = ready(pipe, name, flow, busy)
     result.waiting += listing.waiting
-    if listing.ready and name not in pipe.checked:
-        # A mistake of the configuration is found before any file is claimed.
-        from bridge.engine.preflight import preflight
-
-        mistakes = [m for m in preflight(pipe, [name]) if not m.note]
-        if mistakes:
-            raise ConfigError("; ".join(str(m) for m in mistakes))
-        pipe.checked.add(name)
     for entry, key, why in listing.refused:
         if not dry_run:
             note(pipe.refuse_name(name, entry, key, why))
