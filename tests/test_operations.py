@@ -462,3 +462,42 @@ def test_a_flow_that_passed_its_check_is_checked_again_only_after_a_change(
     assert "has no field 'codice'" in result.config_errors[0]
     result = run_pass(load(cfg))  # a mistake is never remembered as good
     assert len(checks) == 3 and result.exit_code == 2
+
+
+def test_validate_online_says_which_server_does_not_answer(tmp_path: Path) -> None:
+    """A server that refuses the connection, and one that takes it and never says a word
+    (its `timeout: 2`): each is a mistake of its connection, said within its timeout, and
+    validate goes on to the next."""
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)  # takes connections (the kernel does) and never answers
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, not listening: the connection is refused
+    try:
+        cfg = make_world(tmp_path)
+        flows = CONFIG.split("flows:\n", 1)[1]
+        conns, extra = [], []
+        for name, sock in (("muto", silent), ("chiuso", closed)):
+            conn = {"type": "sftp", "host": "127.0.0.1", "port": sock.getsockname()[1],
+                    "user": "shop", "password": "x", "timeout": 2}
+            conns.append(f"  {name}: {json.dumps(conn)}")
+            extra.append(flows.replace("articoli:", f"da_{name}:", 1).replace(
+                "      folder: inbox", f"      connection: {name}\n      folder: ordini")
+                .replace("ART{{", f"{name.upper()}{{{{"))
+        cfg.write_text(CONFIG.replace("flows:", "connections:\n" + "\n".join(conns)
+                                      + "\nflows:") + "".join(extra), encoding="utf-8")
+        start = time.monotonic()
+        got = bridge_cli(cfg, "validate", "--online")
+        took = time.monotonic() - start
+    finally:
+        silent.close()
+        closed.close()
+    assert got.returncode == 2, got.stdout + got.stderr
+    errors = [line for line in got.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 2, got.stderr
+    assert any("connections.muto:" in e for e in errors), errors
+    assert any("connections.chiuso:" in e for e in errors), errors
+    assert took < 10, took  # one try each (a timeout of 2 s), not a run's retries
