@@ -211,7 +211,9 @@ def plan(t: Tracciato, pre: Prelude) -> Plan:
                 used.add(idx)
             if f.type == "filler":
                 continue
-            if idx is None:
+            if idx is None and d.missing_columns == "optional" and not f.required:
+                pass  # an optional column this export lacks: read as missing values
+            elif idx is None:
                 code_ok = d.missing_columns == "empty"
                 issues.append(Issue(
                     "bad-header", f"the header has no column {f.header!r}"
@@ -230,7 +232,7 @@ def plan(t: Tracciato, pre: Prelude) -> Plan:
             if i not in used and i != disc:
                 issues.append(Issue("extra-column", f"column {i + 1} {clip(n)!r} is not "
                                     "declared", line=pre.names_line or None, value=clip(n)))
-    fatal = d.missing_columns == "error" and any(i.code == "bad-header" for i in issues)
+    fatal = d.missing_columns != "empty" and any(i.code == "bad-header" for i in issues)
     return Plan(layouts, len(names) if names is not None else None, disc, issues, fatal)
 
 

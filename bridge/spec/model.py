@@ -233,7 +233,10 @@ class DelimitedFormat(Strict):
     comment_prefix: str | None = None
     match_columns: Literal["name", "position"] = "name"
     extra_columns: Literal["ignore", "error"] = "ignore"
-    missing_columns: Literal["error", "empty"] = "error"
+    missing_columns: Literal["error", "empty", "optional"] = Field(
+        "error", description="A declared column absent from the header: error (bad-header), "
+        "empty (read as empty, with a bad-header issue) or optional (a field that is not "
+        "required is read as missing values, silently; a required one is bad-header).")
     quoting: Literal["minimal", "all", "nonnumeric"] = Field(
         "minimal", description="When cells are quoted on output."
     )
