@@ -410,3 +410,41 @@ def test_a_note_of_a_target_does_not_refuse_the_file(tmp_path: Path) -> None:
     codes = [i.code for i in ledger.issues(result.outcomes[0].file_id or 0)]
     ledger.close()
     assert codes == ["transliterated"]
+
+
+def test_a_full_disk_mid_stream_leaves_the_file_retrying_and_nothing_published(
+        tmp_path: Path) -> None:
+    """The work area fills up while the outputs are written (a file size limit makes the
+    disk full for this child: EFBIG at the limit): the file is `retrying`, nothing reaches
+    the ERP, no part is left; once there is room, the next run writes what a clean run
+    writes."""
+    import os
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    data = big_orders(60)  # about 150 KB: its XML about 600 KB, past the limit below
+    clean, full = (streamed_world(tmp_path / n, data) for n in ("clean", "full"))
+    text = full.read_text(encoding="utf-8")  # the next try at once, not 30 s later
+    full.write_text(text.replace("    chunk_bytes: 65536\n",
+                                 "    chunk_bytes: 65536\n    retry_backoff: 0\n"),
+                    encoding="utf-8")
+    assert bridge_run(clean)[0] == 0
+    want = outputs(clean.parent)
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit: EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
+
+    got = subprocess.run([sys.executable, "-m", "bridge", "--config", str(full), "run",
+                          "--flow", "ordini"], capture_output=True, text=True, timeout=300,
+                         preexec_fn=small_disk, env=dict(os.environ), check=False)
+    assert got.returncode == 3, got.stdout + got.stderr  # retry later
+    assert "retrying" in got.stdout and "cannot write the outputs in the work area" in \
+        got.stdout + got.stderr
+    assert outputs(full.parent) == {}
+    assert [p for p in (full.parent / ".bridge" / "work").rglob(".stream-*")] == []
+    code, out = bridge_run(full)
+    assert code == 0, out
+    assert outputs(full.parent) == want

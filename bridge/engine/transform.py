@@ -23,6 +23,7 @@ the targets are rendered: its issue names the source line it came from.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,6 +36,7 @@ from typing import IO, TYPE_CHECKING
 from bridge import faults
 from bridge.engine.render import Rendered, data_rows
 from bridge.engine.tables import drop_bad_rows, load_tracciato, money_sum, reference
+from bridge.errors import TransientError
 from bridge.issues import Issue
 
 if TYPE_CHECKING:
@@ -70,7 +72,6 @@ class Checked:
     rejected: bool = False
     skipped_rows: bool = False
     nothing_to_write: bool = False
-    chunks: int = 0  # how many chunks the file was read in (1: whole)
 
     @property
     def errors(self) -> list[Issue]:
@@ -178,16 +179,21 @@ class _Run:
         from bridge.engine.render import target_name
 
         targets = [(target_name(self.flow, i), tg) for i, tg in enumerate(self.flow.targets)]
-        parts = open_parts(self.ctx.cfg, self.row, targets, self.folder)
+        try:
+            parts = open_parts(self.ctx.cfg, self.row, targets, self.folder)
+        except OSError as exc:
+            raise _work_area(exc) from None
         try:
             together = _Together(self.t) if chunk is not None and self.t.group_by else None
             for decoded in iter_decode(source, self.t, chunk_bytes=chunk):
-                self.checked.chunks += 1
                 if together is not None and not together.fresh(decoded.tables):
                     self._discard(parts)
                     return None
                 self._chunk(decoded.tables, decoded.issues, parts)
             return self._end(parts)
+        except OSError as exc:  # a full disk, a quota: the file waits and is tried again
+            self._discard(parts)
+            raise _work_area(exc) from None
         except BaseException:
             self._discard(parts)
             raise
@@ -372,7 +378,8 @@ class KeySpool:
     def remove(self) -> None:
         self.kept = []
         if self.out is not None:
-            self.out.close()
+            with contextlib.suppress(OSError):  # a full disk fails the last flush too
+                self.out.close()
             self.out = None
         if self.path is not None:
             self.path.unlink(missing_ok=True)
@@ -380,6 +387,11 @@ class KeySpool:
 
 #: Business keys of a file kept in memory before they go to a file of the work area.
 SPOOL_FROM = 50_000
+
+
+def _work_area(exc: OSError) -> TransientError:
+    return TransientError(f"cannot write the outputs in the work area: "
+                          f"{exc.strerror or exc}")
 
 
 def _give_back() -> None:
