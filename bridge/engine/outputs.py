@@ -78,13 +78,9 @@ def kept_rendered(ctx: Context, row: FileRow) -> dict[str, tuple[Rendered, Path]
 
 
 def _digest(path: Path) -> tuple[str, int]:
-    sha = hashlib.sha256()
-    size = 0
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            sha.update(block)
-            size += len(block)
-    return sha.hexdigest(), size
+    from bridge.engine.taking import sha256_of
+
+    return sha256_of(path), path.stat().st_size
 
 
 def plan_maker(row: FileRow, flow: Flow, rendered: list[Rendered]) -> PlanMaker:
