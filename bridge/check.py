@@ -12,8 +12,10 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from bridge.display import defuse, json_text, printable
 from bridge.issues import CODES, Issue, count_by_code
@@ -30,6 +32,9 @@ class CheckResult:
     tracciato: str
     rows: Counter[str] = field(default_factory=Counter)
     issues: list[Issue] = field(default_factory=list)
+    #: The first records of each type as typed values (``--show N``): a wrong scale or code
+    #: page shows at once, where "clean" alone would hide it.
+    records: dict[str, list[dict[str, object]]] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
@@ -49,9 +54,10 @@ class _Counted:
 
 
 def check_file(path: Path, t: Tracciato, *, chunk_bytes: int | None = None,
-               seen: Callable[[int], None] | None = None) -> CheckResult:
+               seen: Callable[[int], None] | None = None, show: int = 0) -> CheckResult:
     """Decode and validate ``path`` chunk by chunk; ``seen`` is told of the bytes read as
-    they are read (for a progress bar; it may be called from the decoding thread)."""
+    they are read (for a progress bar; it may be called from the decoding thread); the
+    first ``show`` records of each type are kept as typed values."""
     from bridge.codecs import DEFAULT_CHUNK, iter_decode
 
     result = CheckResult(str(path), t.name)
@@ -61,8 +67,68 @@ def check_file(path: Path, t: Tracciato, *, chunk_bytes: int | None = None,
                                 chunk_bytes=chunk_bytes or DEFAULT_CHUNK):
             result.rows.update(part.counts)
             result.issues.extend(part.issues)
+            if show:
+                _keep_records(result.records, part.tables, show)
     result.issues.sort(key=lambda i: -1 if i.line is None else i.line)  # stable: file first
     return result
+
+
+def _keep_records(kept: dict[str, list[dict[str, object]]], tables: dict[str, Any],
+                  show: int) -> None:
+    import pyarrow as pa
+
+    for name, df in tables.items():
+        have = kept.setdefault(name, [])
+        if len(have) < show and len(df):
+            rows = pa.Table.from_pandas(df.head(show - len(have)),
+                                        preserve_index=False).to_pylist()
+            have.extend({"line": r.pop("_line", None),
+                         **{k: v for k, v in r.items() if not k.startswith("_")}}
+                        for r in rows)
+
+
+def _cell(value: object) -> str:
+    """A typed value as a person checks it: a decimal with its scale and sign, a date in
+    ISO form, nothing for a missing value."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime | date):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    return str(value)
+
+
+#: Widest a column of ``--show`` gets on a terminal; longer values end with "…".
+CELL_WIDTH = 30
+
+
+def records_text(records: dict[str, list[dict[str, object]]], rows: Counter[str]) -> list[str]:
+    out = []
+    for name, recs in records.items():
+        if not recs:
+            continue
+        out.append(f"{name}: the first {len(recs)} of {rows.get(name, len(recs))}")
+        columns = list(recs[0])
+        cells = [[_cell(r.get(c)) for c in columns] for r in recs]
+        cells = [[c if len(c) <= CELL_WIDTH else c[:CELL_WIDTH - 1] + "…" for c in row]
+                 for row in cells]
+        widths = [max(len(columns[i]), *(len(row[i]) for row in cells))
+                  for i in range(len(columns))]
+        numeric = [all(isinstance(r.get(c), int | Decimal | float) or r.get(c) is None
+                       for r in recs) for c in columns]
+
+        def line(values: list[str], widths: list[int] = widths,
+                 numeric: list[bool] = numeric) -> str:
+            return "  " + "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num
+                                    in zip(values, widths, numeric, strict=True)).rstrip()
+
+        out.append(line(columns))
+        out.extend(line(row) for row in cells)
+    return out
+
+
+def _json_records(records: dict[str, list[dict[str, object]]]) -> dict[str, object]:
+    return {name: [{k: _cell(v) if isinstance(v, Decimal | date) else v
+                    for k, v in r.items()} for r in recs] for name, recs in records.items()}
 
 
 #: Issues a text listing shows unless told otherwise (``--limit``): a screenful or two; the
@@ -80,6 +146,7 @@ def render(result: CheckResult, fmt: str, limit: int = TEXT_LIMIT) -> str:
                 "rows": dict(result.rows),
                 "issues_by_code": count_by_code(result.issues),
                 "issues": [i.as_dict() for i in result.issues],
+                **({"records": _json_records(result.records)} if result.records else {}),
             },
             ensure_ascii=False,
             indent=2,
@@ -106,7 +173,8 @@ def _lines(result: CheckResult, limit: int) -> list[str]:
     """The file and its rows, the issues (the first ``limit``; 0: all), then the summary:
     last, where a terminal leaves it in sight."""
     rows = ", ".join(f"{n} {name}" for name, n in result.rows.items()) or "no rows"
-    out = [f"{result.path} ({result.tracciato}): {rows}"]
+    out = [f"{result.path} ({result.tracciato}): {rows}",
+           *records_text(result.records, result.rows)]
     if result.clean:
         out.append("clean: no issues")
         return out

@@ -24,16 +24,20 @@ from bridge.errors import BridgeError
               show_default=True, help="How to print the result.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(min=0),
               help="Text: list at most this many issues (0: all); the summary comes last.")
+@click.option("--show", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Print the first N records of each type as typed values (decimals with "
+                   "their scale, signs, dates): a wrong scale or code page shows at once.")
 @click.pass_context
 @reports_errors
-def check(ctx: click.Context, file: Path, name: str, fmt: str, limit: int) -> None:
+def check(ctx: click.Context, file: Path, name: str, fmt: str, limit: int, show: int
+          ) -> None:
     """Decode and validate FILE; exit 0 if clean, 1 if issues were found."""
     from bridge.check import check_file, render
     from bridge.spec import load
 
     t = load(name, extra_tracciati(ctx))
     with _bytes_bar(file) as seen:
-        result = check_file(file, t, seen=seen)
+        result = check_file(file, t, seen=seen, show=show)
     click.echo(render(result, fmt, limit))
     sys.exit(0 if result.clean else 1)
 
