@@ -73,6 +73,8 @@ CODES: dict[str, str] = {
     "no-match": "a lookup found no row in the reference table",
     "already-sent": "a business key already sent in an earlier file; skipped (a note)",
     "bad-expression": "an expression of a step failed for this row",
+    "suspect-encoding": "text that reads like another code page's bytes (cp850 read as "
+                        "cp1252: 'Nard•' for 'Nardò'): check the tracciato's encoding (a note)",
     "read-whole": "a file larger than one chunk was read whole, not chunk by chunk (the "
                   "message says why: memory grows with such a file; a note)",
     # the file's handling
@@ -88,7 +90,8 @@ CODES: dict[str, str] = {
 }
 
 #: Codes that are notes, not errors: they never reject a file.
-NOTE_CODES = frozenset({"already-sent", "replaced", "transliterated", "read-whole"})
+NOTE_CODES = frozenset({"already-sent", "replaced", "transliterated", "read-whole",
+                        "suspect-encoding"})
 
 #: Issues kept whole per file; past them, issues are only counted (:mod:`bridge.tally`).
 #: A person reads the first few hundred; the rest would cost memory, not information.
