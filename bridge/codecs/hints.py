@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
 #: Distinct non-ASCII values of a column looked at, per file.
 SAMPLE = 200
-#: Letters of the languages bridge's files carry: what a right decoding has more of.
-ACCENTED = frozenset("àèéìòùÀÈÉÌÒÙáíóúÁÍÓÚâêîôûÂÊÎÔÛäëïöüÄËÏÖÜçÇñÑ")
+#: Letters of the languages bridge's files carry: what a right decoding has more of. Small
+#: letters only: a capital (`AÇ` from `A€`) is as likely a code as a word.
+ACCENTED = frozenset("àèéìòùáíóúâêîôûäëïöüçñ")
 #: Code pages tried in turn: the files of Italian shops and ERPs are in one of these.
 CANDIDATES = ("utf-8", "cp850", "cp1252")
 
