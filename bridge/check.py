@@ -59,14 +59,17 @@ def check_file(path: Path, t: Tracciato, *, chunk_bytes: int | None = None,
     they are read (for a progress bar; it may be called from the decoding thread); the
     first ``show`` records of each type are kept as typed values."""
     from bridge.codecs import DEFAULT_CHUNK, iter_decode
+    from bridge.codecs.hints import EncodingHints
 
     result = CheckResult(str(path), t.name)
+    hints = EncodingHints(t.encoding)
     with path.open("rb") as stream:
         source = stream if seen is None else _Counted(stream, seen)
         for part in iter_decode(source, t,  # type: ignore[arg-type]
                                 chunk_bytes=chunk_bytes or DEFAULT_CHUNK):
             result.rows.update(part.counts)
             result.issues.extend(part.issues)
+            result.issues.extend(hints.feed(part.tables))
             if show:
                 _keep_records(result.records, part.tables, show)
     result.issues.sort(key=lambda i: -1 if i.line is None else i.line)  # stable: file first

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from bridge.check import check_file
-from bridge.codecs import decode
 from bridge.spec import load
 from tests.conftest import ROOT
 
@@ -41,6 +40,9 @@ def test_a_cp850_file_read_as_cp1252_gets_a_note(tmp_path: Path) -> None:
 
 def test_a_utf8_file_read_as_cp1252_gets_a_note(tmp_path: Path) -> None:
     path = recoded("mexal/articoli.csv", "utf-8", tmp_path)
+    more = "".join(f"A;ART-{n};{word} {n};;22;PZ;;;ART;;;;;;1,00;;\r\n"
+                   for n, word in enumerate(["Città", "Perché", "Più", "Caffè"]))
+    path.write_bytes(path.read_bytes() + more.encode("utf-8"))
     hints = [i for i in check_file(path, load("mexal/articoli")).issues
              if i.code == "suspect-encoding"]
     assert hints and all("reads like utf-8 read as cp1252" in i.message for i in hints)
@@ -52,5 +54,19 @@ def test_a_utf8_file_read_as_cp1252_gets_a_note(tmp_path: Path) -> None:
                          ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_no_shipped_sample_gets_the_note(sample: Path) -> None:
     t = load(f"{sample.parent.name}/{sample.name.split('.')[0]}")
-    codes = {i.code for i in decode(sample.read_bytes(), t).issues}
+    codes = {i.code for i in check_file(sample, t).issues}
     assert "suspect-encoding" not in codes
+
+
+def test_one_odd_value_is_no_evidence(tmp_path: Path) -> None:
+    """A column of codes with a single `A•`: no note (three values at least must say so)."""
+    import pandas as pd
+
+    from bridge.codecs.hints import EncodingHints
+
+    hints = EncodingHints("cp1252")
+    frame = pd.DataFrame({"codice": ["A•", "B", "C", "DÈ"]})
+    assert hints.feed({"r": frame}) == []
+    three = EncodingHints("cp1252")
+    assert [i.field for i in three.feed({"r": pd.DataFrame(
+        {"codice": ["Nard•", "Cant—", "Caffè", "Perchƒ", "Piš"]})})] == ["codice"]

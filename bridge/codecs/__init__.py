@@ -105,9 +105,6 @@ _ONCE = frozenset({"nul-byte", "bom-in-middle", "bad-encoding"})
 
 def _typed(chunks: Iterator[RawChunk], t: Tracciato, checker: FileChecker, tally: Tally,
            ) -> Iterator[Decoded]:
-    from bridge.codecs.hints import EncodingHints
-
-    hints = EncodingHints(t.encoding)
     pending: Decoded | None = None
     for chunk in chunks:
         if pending is not None:
@@ -115,7 +112,6 @@ def _typed(chunks: Iterator[RawChunk], t: Tracciato, checker: FileChecker, tally
         tables, batches = _type_chunk(chunk, t)
         batches += checker.feed(tables, chunk)
         whole = [i for i in chunk.issues if i.line is None or i.code in _ONCE]
-        whole += hints.feed(tables)
         rows = [i for i in chunk.issues if not (i.line is None or i.code in _ONCE)]
         issues = whole + tally.keep([Batch.of(rows), *batches])
         issues.sort(key=lambda i: (i.line or 0))

@@ -1,13 +1,14 @@
-"""Text that reads like the bytes of another code page: a hint (a note), never an error.
+"""Text that reads like the bytes of another code page: a hint of `bridge check` (a note).
 
 A file in cp850 read as cp1252 decodes without a single error: `Nardò` comes out as
 `Nard•`, and `bridge check` would say "clean". So would UTF-8 read as cp1252 (`CaffÃ¨`).
 For each text column of a file in a one-byte code page, up to :data:`SAMPLE` distinct
 values holding non-ASCII characters are encoded back to their bytes and decoded with each
-other usual code page; when most of them gain accented letters that way (and so lose the
-odd symbols they had), the column gets one ``suspect-encoding`` note naming the likely
-code page, with an example. Clean text never gains: `Caffè` in cp1252 read as cp850 is
-`CaffÞ`, and `n°` is `n░`.
+other usual code page; when most of them, and three at least, gain accented letters that
+way (and so lose the odd symbols they had), the column gets one ``suspect-encoding`` note
+naming the likely code page, with an example. It is a hint for whoever writes a tracciato:
+`bridge check` gives it, decoding in a flow does not. Clean text never gains: `Caffè` in
+cp1252 read as cp850 is `CaffÞ`, and `n°` is `n░`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 #: Distinct non-ASCII values of a column looked at, per file.
 SAMPLE = 200
+#: Values that must read better in the other code page before a column is named.
+MIN_VOTES = 3
 #: Letters of the languages bridge's files carry: what a right decoding has more of. Small
 #: letters only: a capital (`AÇ` from `A€`) is as likely a code as a word.
 ACCENTED = frozenset("àèéìòùáíóúâêîôûäëïöüçñ")
@@ -35,11 +38,13 @@ def _name(encoding: str) -> str:
 
 def _gains(value: str, alt: str) -> bool:
     """Whether ``alt`` reads better: more accented letters (UTF-8 bytes read one by one);
-    for two one-byte code pages, a symbol right after a letter that becomes an accented
-    letter (`Nard•`: `Nardò`), so that a euro sign after a space (`2,55 €`) is no sign."""
+    for two one-byte code pages, a character right after a letter that becomes a small
+    accented letter (`Nard•`: `Nardò`; `caffŠ`: `caffè`), so that a euro sign after a space
+    (`2,55 €`) is no sign."""
     if len(alt) != len(value):
         return sum(ch in ACCENTED for ch in alt) > sum(ch in ACCENTED for ch in value)
-    return any(a in ACCENTED and not v.isalpha() and i and value[i - 1].isalpha()
+    return any(a in ACCENTED and v not in ACCENTED and not (v.isascii() and v.isalpha())
+               and i and value[i - 1].isalpha()
                for i, (v, a) in enumerate(zip(value, alt, strict=True)))
 
 
@@ -105,7 +110,8 @@ class EncodingHints:
                 self.done.add(key)
             return None
         other, examples = max(votes.items(), key=lambda kv: len(kv[1]))
-        if len(examples) * 2 < self.seen[key]:  # most values must say so
+        if len(examples) < MIN_VOTES or len(examples) * 2 < self.seen[key]:
+            # most values must say so, and a few at least: one odd code is no evidence
             if self.seen[key] >= SAMPLE:
                 self.done.add(key)
             return None
