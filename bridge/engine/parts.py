@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge import files
-from bridge.engine.render import NOT_XML, Rendered, _not_xml, template_rows
+from bridge.engine.render import Rendered, template_bytes, template_rows
 from bridge.engine.tables import load_tracciato
 from bridge.issues import Issue
 
@@ -181,18 +181,7 @@ class EachRenderer:
             n: template_rows(df) for n, df in trailer.items()}})
 
     def encoded(self, text: str, tables: Tables) -> tuple[bytes | None, list[Issue]]:
-        assert self.target.template is not None
-        if self.target.format == "xml":
-            bad = NOT_XML.search(text)
-            if bad is not None:
-                return None, _not_xml(tables, bad.group(), self.target.template.name)
-        try:
-            return text.encode(self.target.template_encoding), []
-        except UnicodeEncodeError as exc:
-            char = exc.object[exc.start:exc.end]
-            return None, [Issue("unencodable", f"{char!r} cannot be written in "
-                                f"{self.target.template_encoding} "
-                                f"({self.target.template.name})", value=char)]
+        return template_bytes(self.target, text, tables)
 
 
 def render_each(cfg: Config, row: FileRow, target: Target, tables: Tables

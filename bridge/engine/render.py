@@ -106,18 +106,26 @@ def _render_template(cfg: Config, row: FileRow, target: Target,
     text = render_file(cfg.path(target.template),
                        {"tables": records, "source_name": row.path,
                         "now": datetime.fromtimestamp(row.created)}, target.format)
-    rows = sum(len(df) for df in tables.values())
+    data, bad = template_bytes(target, text, tables)
+    return data, sum(len(df) for df in tables.values()), bad
+
+
+def template_bytes(target: Target, text: str, tables: dict[str, pd.DataFrame]
+                   ) -> tuple[bytes | None, list[Issue]]:
+    """A templated target's text as its bytes, or the issues that stop them: a character
+    XML cannot hold (on the rows of ``tables`` that hold it), one its encoding lacks."""
+    assert target.template is not None
     if target.format == "xml":
         bad = NOT_XML.search(text)
         if bad is not None:
-            return None, rows, _not_xml(tables, bad.group(), target.template.name)
+            return None, _not_xml(tables, bad.group(), target.template.name)
     try:
-        return text.encode(target.template_encoding), rows, []
+        return text.encode(target.template_encoding), []
     except UnicodeEncodeError as exc:
         char = exc.object[exc.start:exc.end]
-        return None, rows, [Issue("unencodable", f"{char!r} cannot be written in "
-                                  f"{target.template_encoding} ({target.template.name})",
-                                  value=char)]
+        return None, [Issue("unencodable", f"{char!r} cannot be written in "
+                            f"{target.template_encoding} ({target.template.name})",
+                            value=char)]
 
 
 def template_rows(df: pd.DataFrame) -> list[dict[str, object]]:

@@ -273,11 +273,7 @@ class _Run:
         c.money_out = _add(c.money_out, money_sum(result.tables, self.flow.totals.money_out))
 
     def _end(self, parts: list[TargetParts]) -> Checked:
-        c = self._close(parts)
-        c.rendered = c.rendered if not c.rejected else []
-        return c
-
-    def _close(self, parts: list[TargetParts]) -> Checked:
+        """The trailer, then every output finished; nothing kept of a refused file."""
         c, flow = self.checked, self.flow
         c.rows = dict(self.rows)
         if c.rejected or self.nothing or (c.skipped_rows and not self.kept_source):
