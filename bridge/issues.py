@@ -65,6 +65,13 @@ CODES: dict[str, str] = {
     "too-many-records": "a record type that may occur once appears again",
     "trailer-count-mismatch": "the trailer's count differs from the records counted",
     "control-total-mismatch": "a parent's total differs from the sum of its children",
+    "file-total-mismatch": "a field differs from the sum of a field over a record type in "
+                           "the whole file (a grand total in a trailer)",
+    "link-mismatch": "a child record's field differs from its parent's (an order number "
+                     "repeated on each line)",
+    "rule-failed": "a record breaks a rule between its fields that the tracciato declares",
+    "bad-sign": "the field that holds a number's sign holds neither a positive nor a "
+                "negative sign",
     "too-few-rows": "fewer rows than the tracciato's minimum",
     "too-many-rows": "more rows than the tracciato's maximum",
     "too-many-issues": "more issues than a file's report lists: the rest are counted by code",

@@ -2,7 +2,8 @@
 
 Cell checks (types, lengths, patterns) happen while typing cells, in :mod:`bridge.fields`.
 Here are the checks across rows and records: unique keys, parent/child linkage, order rules
-(a coda only at the end), control totals, trailer counts and row counts. They run chunk by
+(a coda only at the end), control totals, trailer counts and row counts; the links, file
+totals and row rules a tracciato declares are in :mod:`bridge.relations`. They run chunk by
 chunk, keeping only small state between chunks, so a file of any size is checked in bounded
 memory. A record group is never split between chunks, so per-group checks see whole groups.
 The checks of a chunk find their issues in batches (:class:`bridge.tally.Batch`): the lines
@@ -16,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from bridge.issues import Issue, clip
+from bridge.relations import Relations
 from bridge.tally import Batch
 
 if TYPE_CHECKING:
@@ -43,6 +45,7 @@ class FileChecker:
         self.last_seen = False  # a record that must be the last one has been seen
         self.any_line = False  # some line of the file has been seen
         self.trailer_values: list[tuple[int, int | None]] = []
+        self.relations = Relations(t)
 
     def feed(self, tables: dict[str, pd.DataFrame], chunk: RawChunk) -> list[Batch]:
         issues: list[Batch] = []
@@ -59,6 +62,7 @@ class FileChecker:
             if linked and ct.parent in tables and ct.child in tables:
                 issues.append(_control_total(ct, tables[ct.parent], tables[ct.child]))
         issues += self._order(chunk)
+        issues += self.relations.feed(tables)
         tc = self.t.checks.trailer_count
         if tc is not None and tc.record in tables:
             self._note_trailer(tables[tc.record])
@@ -79,6 +83,7 @@ class FileChecker:
         tc = t.checks.trailer_count
         if tc is not None:
             issues += self._trailer_check()
+        issues += self.relations.finish()
         for rc in t.checks.rows:
             n = self.counts[rc.record] if rc.record else total
             what = f"{rc.record} rows" if rc.record else "rows"

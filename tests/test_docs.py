@@ -17,10 +17,14 @@ from bridge.spec.model import (
     FieldSpec,
     FieldType,
     FileChecks,
+    FileTotal,
     FixedFormat,
+    Link,
     RecordSpec,
     RowCount,
+    RowRule,
     Sign,
+    SignFrom,
     Tracciato,
     TrailerCount,
     UniqueCheck,
@@ -67,7 +71,7 @@ def test_every_tracciato_block_parses(block: str) -> None:
 @pytest.mark.parametrize(
     "model",
     [Tracciato, FixedFormat, Discriminator, RecordSpec, FieldSpec, FileChecks, UniqueCheck,
-     ControlTotal, TrailerCount, RowCount],
+     ControlTotal, TrailerCount, RowCount, FileTotal, Link, RowRule, SignFrom],
 )
 def test_every_key_of_the_language_is_documented(model: type) -> None:
     text = LANGUAGE.read_text(encoding="utf-8")
@@ -92,7 +96,8 @@ def test_every_type_and_sign_is_documented(literal: object) -> None:
 def test_the_worked_example_decodes_as_the_text_says() -> None:
     from bridge.codecs import decode, encode
 
-    t = parse(tracciato_blocks()[0], "docs/esempio.yaml")
+    [block] = [b for b in tracciato_blocks() if "Orders for a legacy ERP" in b]
+    t = parse(block, "docs/esempio.yaml")
     assert t.fixed is not None and t.fixed.record_length is not None
     width = t.fixed.record_length
     shown = TEXT_BLOCK.findall(LANGUAGE.read_text(encoding="utf-8"))[0]

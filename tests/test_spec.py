@@ -101,7 +101,9 @@ def test_lint_refuses_a_control_total_whose_parent_comes_after_its_children(
     assert lint([path]) == [
         f"{path}: checks.control_totals[0]: 'testata' records are not children of 'coda' "
         "(records.testata.parent is not set); a control total compares each coda with the "
-        "sum over its own children, which follow it and name it as their parent"]
+        "sum over its own children, which follow it and name it as their parent; for a "
+        "total over the whole file (a grand total in a trailer) use checks.file_totals: "
+        "{record: coda, field: numero_record, over: testata, sum: totale}"]
 
 
 def test_a_date_needs_a_format_and_an_enum_its_values() -> None:

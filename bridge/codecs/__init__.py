@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from bridge.codecs.raw import RawChunk
     from bridge.fields import BadCells
-    from bridge.spec.model import Tracciato
+    from bridge.spec.model import FieldSpec, Tracciato
     from bridge.validate import FileChecker
 
 __all__ = ["DEFAULT_CHUNK", "LINE", "PARENT_LINE", "Decoded", "EncodeError", "Encoded",
@@ -156,6 +156,11 @@ def _type_chunk(chunk: RawChunk, t: Tracciato) -> tuple[dict[str, pd.DataFrame],
             arrays[f.name] = typed
             if bad:
                 batches.append(_cells(bad, lines, name, f.name))
+        for f in rec.data_fields:
+            if f.sign_from is not None:
+                arrays[f.name], batch = _signed(arrays[f.name], arrays[f.sign_from.field],
+                                                f, lines, name)
+                batches.append(batch)
         arrays[LINE] = pa.array(lines)
         if rec.parent is not None:
             parents = raw.parent_lines
@@ -164,6 +169,37 @@ def _type_chunk(chunk: RawChunk, t: Tracciato) -> tuple[dict[str, pd.DataFrame],
             arrays[PARENT_LINE] = pa.array(np.asarray(parents, dtype=np.int64))
         tables[name] = pa.table(arrays).to_pandas(types_mapper=pd.ArrowDtype)
     return tables, batches
+
+
+def _signed(values: pa.Array, signs: pa.Array, f: FieldSpec, lines: np.ndarray, record: str
+            ) -> tuple[pa.Array, Batch]:
+    """The unsigned ``values`` with the sign read from another field's text (``sign_from``);
+    a sign that is neither kind leaves the value missing, with a ``bad-sign`` issue."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    how = f.sign_from
+    assert how is not None
+    text = pc.utf8_trim_whitespace(pc.fill_null(signs.cast(pa.string()), ""))
+    negative = pc.is_in(text, value_set=pa.array(how.negative, pa.string()))
+    positive = pc.is_in(text, value_set=pa.array(how.positive, pa.string()))
+    unknown = pc.and_(pc.invert(pc.or_(negative, positive)), pc.is_valid(values))
+    out = pc.if_else(negative, pc.negate_checked(values), values)
+    rows = np.flatnonzero(np.asarray(unknown.to_numpy(zero_copy_only=False), dtype=bool))
+    if len(rows):
+        out = pc.if_else(unknown, pa.scalar(None, values.type), out)
+    at = lines[rows]
+    shown = text.take(pa.array(rows)).to_pylist() if len(rows) else []
+    meaning = (f"negative {', '.join(map(repr, how.negative))}, positive "
+               f"{', '.join(map(repr, how.positive))}")
+
+    def make(positions: np.ndarray) -> list[Issue]:
+        return [Issue("bad-sign", f"{how.field} holds {shown[p]!r}, not a sign of {f.name} "
+                      f"({meaning}): the value is left out", int(at[p]), record, f.name,
+                      clip(shown[p])) for p in positions.tolist()]
+
+    return out, Batch.alike(at, ("bad-sign", record, f.name), make)
 
 
 def _cells(bad: BadCells, lines: np.ndarray, record: str, field_name: str) -> Batch:

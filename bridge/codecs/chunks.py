@@ -236,8 +236,12 @@ def split_rows(src: TextSource, lines: Iterator[str], first_line: int, t: Tracci
     cuttable = cut_kinds(t)
     multi = len(t.records) > 1
     expected: dict[str, int] = {}
+    #: Records read by position in a file with a header: at least this many cells.
+    least: dict[str, int] = {}
     for r, rec in t.records.items():
-        if ncols is not None:
+        if ncols is not None and t.by_place(r):
+            least[r] = max(f.index or 0 for f in rec.fields)
+        elif ncols is not None:
             expected[r] = ncols
         elif multi:
             expected[r] = len(rec.fields)
@@ -278,9 +282,14 @@ def split_rows(src: TextSource, lines: Iterator[str], first_line: int, t: Tracci
                 buf.add(None, line, [])
                 continue
             rname = found
-        want = expected.get(rname, len(t.records[rname].fields)) if wide else \
-            expected.setdefault(rname, len(row))
-        if wide or len(row) != want:
+        if rname in least:
+            want = least[rname]
+            short = len(row) < want
+        else:
+            want = expected.get(rname, len(t.records[rname].fields)) if wide else \
+                expected.setdefault(rname, len(row))
+            short = len(row) != want
+        if wide or short:
             issues.append(wrong_count(wide or len(row), want, line, rname, "".join(raw)))
             continue
         key = tuple(row[i] if i is not None and i < len(row) else "" for i in keys)

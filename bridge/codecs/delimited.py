@@ -203,7 +203,7 @@ def plan(t: Tracciato, pre: Prelude) -> Plan:
         layout: chunks.Layout = []
         for pos, f in enumerate(rec.fields):
             idx: int | None = (f.index or pos + 1) - 1
-            if by_name and names is not None:
+            if by_name and names is not None and not t.by_place(rname):
                 idx = names.index(f.header.strip()) if f.header.strip() in names else None
             elif names is not None and idx is not None and idx >= len(names):
                 idx = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from bridge.errors import ConfigError, DataError
@@ -133,9 +134,16 @@ def _table(df: pd.DataFrame, rec: RecordSpec, name: str, t: Tracciato
     columns: dict[str, pa.Array] = {}
     issues: list[Issue] = []
     fixed = t.format == "fixed"
+    # A number whose sign is written in another field: the digits unsigned, and the
+    # sign field written from the number, whatever the table holds in it.
+    signs = {f.sign_from.field: f for f in rec.data_fields if f.sign_from is not None}
     for f in rec.data_fields:
         width = f.length if fixed else None
         values, failed = _values(df, f, name)
+        if f.name in signs:
+            values = _sign_text(_values(df, signs[f.name], name)[0], signs[f.name])
+        elif f.sign_from is not None:
+            values = _unsigned(values)
         found: list[Problem] = []
         if f.type in TEXT_TYPES:
             cells, bad = render_column(values, f)
@@ -160,6 +168,25 @@ def _table(df: pd.DataFrame, rec: RecordSpec, name: str, t: Tracciato
         columns[f.name] = cells
         issues.extend(_issue(p, lines, name, f.name) for p in found)
     return RawTable(name, columns, _order_keys(df, rec, lines), fitted=fixed), lines, issues
+
+
+def _sign_text(number: pa.Array, f: FieldSpec) -> pa.Array:
+    """The text of the field that holds ``number``'s sign: the first negative or positive
+    text declared; nothing for a missing number."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    assert f.sign_from is not None
+    neg, pos = f.sign_from.negative[0], f.sign_from.positive[0]
+    below = pc.less(number, pa.scalar(0 if pa.types.is_integer(number.type) else Decimal(0),
+                                      number.type))
+    return pc.if_else(below, pa.scalar(neg), pa.scalar(pos))
+
+
+def _unsigned(values: pa.Array) -> pa.Array:
+    import pyarrow.compute as pc
+
+    return pc.abs_checked(values)
 
 
 def _values(df: pd.DataFrame, f: FieldSpec, record: str) -> tuple[pa.Array, list[Problem]]:

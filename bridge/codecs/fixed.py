@@ -51,8 +51,12 @@ def kinds_of(lines: pa.Array, t: Tracciato) -> tuple[np.ndarray, pa.Array | None
         return kinds, None
     start = (t.discriminator.start or 1) - 1
     values = pc.utf8_slice_codeunits(lines, start, start + (t.discriminator.length or 0))
-    kinds[:] = -1
-    for i, rec in reversed(list(enumerate(t.records.values()))):
+    recs = list(t.records.values())
+    # -1: no record type; the one without ``when`` (if any) takes every line unclaimed.
+    kinds[:] = next((i for i, rec in enumerate(recs) if not rec.when), -1)
+    for i, rec in reversed(list(enumerate(recs))):
+        if not rec.when:
+            continue
         hit = pc.is_in(values, value_set=pa.array(rec.when, pa.string()))
         kinds[np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)] = i
     return kinds, values

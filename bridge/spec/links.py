@@ -40,8 +40,22 @@ def check_refs(t: Tracciato) -> None:
         need(tc.record, [tc.field], "checks.trailer_count")
         for r in tc.counts:
             need(r, [], "checks.trailer_count.counts")
+    for i, ft in enumerate(t.checks.file_totals):
+        need(ft.record, [ft.field], f"checks.file_totals[{i}]")
+        need(ft.over, [ft.sum], f"checks.file_totals[{i}]")
     if t.group_by:
         need(t.single_record, t.group_by, "group_by")
+    for rname, rec in t.records.items():
+        for k, f in enumerate(rec.fields):
+            if f.sign_from is not None:
+                need(rname, [f.sign_from.field], f"records.{rname}.fields[{k}].sign_from")
+        for k, ln in enumerate(rec.link):
+            where = f"records.{rname}.link[{k}]"
+            if rec.parent is None:
+                raise ValueError(f"{where}: {rname!r} has no parent (records.{rname}.parent) "
+                                 "to link to")
+            need(rname, [ln.field], where)
+            need(rec.parent, [ln.parent], where)
 
 
 def check_links(t: Tracciato) -> None:
@@ -58,13 +72,66 @@ def check_links(t: Tracciato) -> None:
                 f"{where}: {c.child!r} records are not children of {c.parent!r} "
                 f"(records.{c.child}.parent {has}); a control total compares each "
                 f"{c.parent} with the sum over its own children, which follow it and name "
-                "it as their parent")
+                "it as their parent; for a total over the whole file (a grand total in a "
+                f"trailer) use checks.file_totals: {{record: {c.parent}, field: {c.field}, "
+                f"over: {c.child}, sum: {c.sum}}}")
         for record, name, key in ((c.parent, c.field, "field"), (c.child, c.sum, "sum")):
             _numeric(t, record, name, f"{where}.{key}", NUMERIC)
         _tolerance(c.tolerance, f"{where}.tolerance")
+    for i, ft in enumerate(t.checks.file_totals):
+        where = f"checks.file_totals[{i}]"
+        for record, name, key in ((ft.record, ft.field, "field"), (ft.over, ft.sum, "sum")):
+            _numeric(t, record, name, f"{where}.{key}", NUMERIC)
+        _tolerance(ft.tolerance, f"{where}.tolerance")
     tc = t.checks.trailer_count
     if tc is not None:
         _numeric(t, tc.record, tc.field, "checks.trailer_count.field", ("integer",))
+    for rname in t.records:
+        _signs(t, rname)
+        _link_types(t, rname)
+    from bridge.spec.rules import check_rules
+
+    check_rules(t)
+
+
+def _signs(t: Tracciato, rname: str) -> None:
+    """A sign field is a text field of the record, and gives its sign to one number."""
+    rec = t.records[rname]
+    users: dict[str, str] = {}
+    for k, f in enumerate(rec.fields):
+        if f.sign_from is None:
+            continue
+        where = f"records.{rname}.fields[{k}].sign_from"
+        other = f.sign_from.field
+        if other == f.name:
+            raise ValueError(f"{where}: a field cannot take its sign from itself")
+        spec = next(g for g in rec.data_fields if g.name == other)
+        if spec.type not in ("string", "enum"):
+            raise ValueError(f"{where}: {rname}.{other} is a {spec.type} field; a sign is "
+                             "read from a string (or enum) field")
+        if other in users:
+            raise ValueError(f"{where}: {other!r} already gives its sign to "
+                             f"{users[other]!r}; on writing, one sign field can follow "
+                             "one number only")
+        users[other] = f.name
+        if spec.length is not None:
+            long = [s for s in (*f.sign_from.negative, *f.sign_from.positive)
+                    if len(s) > spec.length]
+            if long:
+                raise ValueError(f"{where}: {long[0]!r} is longer than {other!r} "
+                                 f"({spec.length} characters)")
+
+
+def _link_types(t: Tracciato, rname: str) -> None:
+    rec = t.records[rname]
+    for k, ln in enumerate(rec.link):
+        assert rec.parent is not None  # check_refs made sure
+        mine = next(f for f in rec.data_fields if f.name == ln.field)
+        theirs = next(f for f in t.records[rec.parent].data_fields if f.name == ln.parent)
+        if mine.type != theirs.type:
+            raise ValueError(f"records.{rname}.link[{k}]: {rname}.{ln.field} is a {mine.type} "
+                             f"field and {rec.parent}.{ln.parent} a {theirs.type} one: "
+                             "linked fields must have the same type to be compared")
 
 
 def _parents_end(t: Tracciato) -> None:

@@ -34,6 +34,26 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SignFrom(Strict):
+    """A number whose sign is written in another field of the record (its own column,
+    anywhere in the line): the digits are unsigned, the other field says which way."""
+
+    field: str = Field(description="The field (of the same record) that holds the sign.")
+    negative: list[str] = Field(default_factory=lambda: ["-"],
+                                description="Texts of that field meaning negative.")
+    positive: list[str] = Field(default_factory=lambda: ["+", ""],
+                                description="Texts meaning positive ('' : blank).")
+
+    @model_validator(mode="after")
+    def _apart(self) -> SignFrom:
+        if not self.negative or not self.positive:
+            raise ValueError("negative and positive each need at least one text")
+        both = set(self.negative) & set(self.positive)
+        if both:
+            raise ValueError(f"{sorted(both)[0]!r} is both negative and positive")
+        return self
+
+
 class FieldSpec(Strict):
     """One field of a record: where it is, what type it has, what it must satisfy."""
 
@@ -81,6 +101,9 @@ class FieldSpec(Strict):
         description="leading '-' (or '+'); trailing '-'; *_separate: always '+' or '-'; "
         "overpunch: COBOL sign in the last digit; none: unsigned.",
     )
+    sign_from: SignFrom | None = Field(
+        None, description="The sign is in another field: its name, or {field, negative, "
+        "positive}; the digits of this one are then unsigned (sign: none by default).")
     minimum: Decimal | None = None
     maximum: Decimal | None = None
     # dates and times
@@ -104,6 +127,16 @@ class FieldSpec(Strict):
         "written as the encoding's replacement ('?'), or as its closest characters; the "
         "last two are noted in the report.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sign_elsewhere(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("sign_from") is not None:
+            data = dict(data)
+            if isinstance(data["sign_from"], str):
+                data["sign_from"] = {"field": data["sign_from"]}
+            data.setdefault("sign", "none")
+        return data
 
     @field_validator("length")
     @classmethod
@@ -143,6 +176,13 @@ class FieldSpec(Strict):
             raise ValueError("thousands_separator and decimal_separator must differ")
         if set(self.true_values) & set(self.false_values):
             raise ValueError("true_values and false_values overlap")
+        if self.sign_from is not None:
+            if not self.is_numeric:
+                raise ValueError(f"sign_from: a {self.type} field has no sign; only integer "
+                                 "and decimal fields take one")
+            if self.sign != "none":
+                raise ValueError(f"sign_from: the sign is in {self.sign_from.field!r}, so the "
+                                 f"digits carry none: drop sign: {self.sign} (or set none)")
         return self
 
     @property
@@ -179,6 +219,42 @@ class Discriminator(Strict):
         return self
 
 
+class Link(Strict):
+    """A child's field that must equal a field of its parent (an order number repeated on
+    every detail line)."""
+
+    field: str = Field(description="The child's field.")
+    parent: str = Field(description="The parent's field it must equal.")
+
+
+class RowRule(Strict):
+    """A condition between the fields of one record, checked on every record of its type.
+
+    ``that`` and ``when`` are expressions of the step language (docs/steps.md) over the
+    record's fields, as in the ``check`` step: ``importo == (quantita * prezzo) | round2``.
+    A record where ``when`` is not true, or where the rule cannot be computed because a
+    value it reads is missing, is not judged by it (``x is none`` sees missing values).
+    """
+
+    that: str = Field(description="Expression that must be true.")
+    when: str | None = Field(None, description="Expression: the rule applies only where true.")
+    field: str | None = Field(None, description="Field the issue names (default: the first "
+                              "field the rule reads).")
+    code: str = Field("rule-failed", description="Issue code of a record that breaks it "
+                      "(one of `bridge codes`).")
+    message: str = Field("", description="What the issue says (default: the rule).")
+
+    @field_validator("code")
+    @classmethod
+    def _known_code(cls, v: str) -> str:
+        from bridge.issues import CODES, NOTE_CODES
+
+        if v not in CODES or v in NOTE_CODES:
+            raise ValueError(f"unknown issue code {v!r} (`bridge codes` lists them; "
+                             "rule-failed is the usual one)")
+        return v
+
+
 class RecordSpec(Strict):
     """One record type: its discriminator value(s), its fields, where it may occur."""
 
@@ -194,12 +270,22 @@ class RecordSpec(Strict):
     min_children: Annotated[int, Field(ge=0)] = Field(
         0, description="For a parent: the least number of children each must have."
     )
+    link: list[Link] = Field(
+        default_factory=list, description="Fields that must equal their parent's "
+        "({field, parent}, or a list of them); issue link-mismatch.")
+    rules: list[RowRule] = Field(
+        default_factory=list, description="Conditions between this record's fields.")
     fields: list[FieldSpec]
 
     @field_validator("when", mode="before")
     @classmethod
     def _listify(cls, v: object) -> object:
         return [v] if isinstance(v, str) else v
+
+    @field_validator("link", mode="before")
+    @classmethod
+    def _links(cls, v: object) -> object:
+        return [v] if isinstance(v, dict) else v
 
     @field_validator("fields")
     @classmethod
@@ -274,6 +360,17 @@ class ControlTotal(Strict):
     tolerance: Decimal = Decimal("0")
 
 
+class FileTotal(Strict):
+    """A field of one record equals the sum of a field over every record of a type in the
+    whole file, before or after it (a grand total in a trailer over the headers' totals)."""
+
+    record: str
+    field: str
+    over: str = Field(description="The record type summed over the whole file.")
+    sum: str = Field(description="Its field that is summed.")
+    tolerance: Decimal = Decimal("0")
+
+
 class TrailerCount(Strict):
     """A trailer field holds the number of records of the listed types (all if empty)."""
 
@@ -292,6 +389,7 @@ class RowCount(Strict):
 class FileChecks(Strict):
     unique: list[UniqueCheck] = Field(default_factory=list)
     control_totals: list[ControlTotal] = Field(default_factory=list)
+    file_totals: list[FileTotal] = Field(default_factory=list)
     trailer_count: TrailerCount | None = None
     rows: list[RowCount] = Field(default_factory=list)
 
@@ -337,9 +435,11 @@ class Tracciato(Strict):
         if len(self.records) > 1:
             if self.discriminator is None:
                 raise ValueError("discriminator: needed when there are several record types")
-            for rname, rec in self.records.items():
-                if not rec.when:
-                    raise ValueError(f"records.{rname}.when: needed to choose this record type")
+            rest = [rname for rname, rec in self.records.items() if not rec.when]
+            if len(rest) > 1:
+                raise ValueError(f"records.{rest[1]}.when: needed to choose this record type "
+                                 f"(only one record type, here {rest[0]!r}, may go without: "
+                                 "it takes every line no other type claims)")
         for rname, rec in self.records.items():
             if rec.parent is not None and rec.parent not in self.records:
                 raise ValueError(f"records.{rname}.parent: no record type {rec.parent!r}")
@@ -375,11 +475,24 @@ class Tracciato(Strict):
     def single_record(self) -> str:
         return next(iter(self.records))
 
+    def by_place(self, rname: str) -> bool:
+        """Whether a record type of a delimited file with a header is read by position,
+        not by the header's names: a record other than the first (which the header
+        describes) whose every field gives its ``index`` (a trailer row such as
+        ``#END;3;120.50``), with at least that many cells."""
+        rec = self.records[rname]
+        return (rname != self.single_record and bool(rec.fields)
+                and all(f.index is not None for f in rec.fields))
+
     def record_of(self, value: str) -> str | None:
-        """The record type chosen by a discriminator value (None when none matches)."""
+        """The record type chosen by a discriminator value (None when none matches): the
+        one whose ``when`` lists it, else the one without ``when``, if any."""
         if len(self.records) == 1:
             return self.single_record
+        rest = None
         for name, rec in self.records.items():
             if value in rec.when:
                 return name
-        return None
+            if not rec.when:
+                rest = name
+        return rest

@@ -28,7 +28,7 @@ def describe(t: Tracciato) -> str:
         out.append(f"  record type read from {where}")
     for name, rec in t.records.items():
         out.append("")
-        out.append(_record_title(name, rec))
+        out.append(_record_title(name, rec, len(t.records) > 1))
         out += _table(rec, t.format == "fixed")
     checks = _checks(t)
     if checks:
@@ -44,10 +44,12 @@ def _bytes(t: Tracciato) -> list[str]:
     return parts
 
 
-def _record_title(name: str, rec: RecordSpec) -> str:
+def _record_title(name: str, rec: RecordSpec, several: bool = False) -> str:
     bits = [f"record {name}"]
     if rec.when:
         bits.append("when " + "/".join(repr(w) for w in rec.when))
+    elif several:
+        bits.append("every line no other record type takes")
     if rec.parent:
         bits.append(f"child of {rec.parent}")
     if rec.occurs != "any":
@@ -81,9 +83,13 @@ def _format(f: FieldSpec) -> str:
             bits.append(f"sep {f.decimal_separator!r}")
         if f.thousands_separator:
             bits.append(f"thousands {f.thousands_separator!r}")
-        if f.sign != "leading":
+        if f.sign_from is not None:
+            bits.append(f"sign in {f.sign_from.field}")
+        elif f.sign != "leading":
             bits.append(f"sign {f.sign}")
         return " ".join(bits)
+    if f.type == "integer" and f.sign_from is not None:
+        return f"sign in {f.sign_from.field}"
     if f.type in ("date", "time", "datetime"):
         return f.format or ""
     if f.type == "boolean":
@@ -100,6 +106,8 @@ def _checks(t: Tracciato) -> list[str]:
     out = [f"unique {u.record}: {' + '.join(u.fields)}" for u in c.unique]
     out += [f"{x.parent}.{x.field} = sum of {x.child}.{x.sum} (tolerance {x.tolerance})"
             for x in c.control_totals]
+    out += [f"{x.record}.{x.field} = sum of every {x.over}.{x.sum} in the file (tolerance "
+            f"{x.tolerance})" for x in c.file_totals]
     if c.trailer_count:
         tc = c.trailer_count
         what = ", ".join(tc.counts) or "all records"
@@ -108,4 +116,8 @@ def _checks(t: Tracciato) -> list[str]:
     for name, rec in t.records.items():
         if rec.min_children:
             out.append(f"each {name} has at least {rec.min_children} child record(s)")
+        out += [f"{name}.{ln.field} = {rec.parent}.{ln.parent} of its {rec.parent}"
+                for ln in rec.link]
+        out += [f"{name}: {r.that}" + (f" when {r.when}" if r.when else "") + f" ({r.code})"
+                for r in rec.rules]
     return out
