@@ -58,8 +58,9 @@ class Relations:
                 self.sums[i] += _sum(tables[ft.over][ft.sum])
             if ft.record in tables:
                 df = tables[ft.record]
-                for line, value in zip(df[LINE].tolist(), df[ft.field].tolist(), strict=True):
-                    if value is None or value != value:  # missing: its own issue if required
+                values = _arrow(df[ft.field]).to_pylist()  # None where missing
+                for line, value in zip(df[LINE].tolist(), values, strict=True):
+                    if value is None:  # missing: its own issue if required
                         continue
                     lines = self.seen[i][Decimal(value)]
                     if len(lines) < LINES_KEPT:

@@ -257,3 +257,18 @@ def test_rules_with_when_a_named_code_and_missing_values() -> None:
     data += b"R000001  " + b" " * 5 + b"000009000\r\n"
     assert [(i.code, i.line, i.field) for i in decode(data, t).issues] == [
         ("below-minimum", 5, "importo"), ("rule-failed", 6, "codice")]
+
+
+def test_a_trailer_with_an_empty_total_is_not_compared_and_does_not_crash() -> None:
+    # Found by the lint's rehearsal: an empty total was a pandas NA, and comparing it raised.
+    assert codes(GOOD.replace(b";19,75", b";")) == []
+
+
+def test_every_shipped_and_documented_tracciato_rehearses_clean() -> None:
+    from bridge.codecs import rehearse
+    from bridge.spec.loader import available, load_file
+
+    for path in available().values():
+        assert rehearse(load_file(path)) is None, path
+    assert rehearse(RIGHE) is None
+    assert rehearse(parse(FIXED, "x/o.yaml")) is None
