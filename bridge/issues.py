@@ -80,6 +80,10 @@ CODES: dict[str, str] = {
     "no-match": "a lookup found no row in the reference table",
     "already-sent": "a business key already sent in an earlier file; skipped (a note)",
     "bad-expression": "an expression of a step failed for this row",
+    "line-amount-mismatch": "a line's amount differs from quantity x unit price by more than "
+                            "the cent an e-invoice allows (SdI check 00423)",
+    "tax-mismatch": "the VAT computed for an order differs from the shop's own tax total by "
+                    "more than the flow's tolerance (a note: the ERP's VAT is what is written)",
     "suspect-encoding": "text that reads like another code page's bytes (cp850 read as "
                         "cp1252: 'Nard•' for 'Nardò'): check the tracciato's encoding (a note)",
     "read-whole": "a file larger than one chunk was read whole, not chunk by chunk (the "
@@ -98,7 +102,7 @@ CODES: dict[str, str] = {
 
 #: Codes that are notes, not errors: they never reject a file.
 NOTE_CODES = frozenset({"already-sent", "replaced", "transliterated", "read-whole",
-                        "suspect-encoding"})
+                        "suspect-encoding", "tax-mismatch"})
 
 #: Issues kept whole per file; past them, issues are only counted (:mod:`bridge.tally`).
 #: A person reads the first few hundred; the rest would cost memory, not information.

@@ -77,10 +77,14 @@ def test_orders_carry_net_amounts_vat_agents_and_group_billing(tmp_path: Path) -
     # Declared code tables.
     assert testata["codice_pagamento"].tolist() == ["CC", "BB", "PPAL", "CC", "CONT", "PPAL"]
     assert testata["codice_spedizione"].tolist() == ["ESP", "RIT", "STD", "ESP", "STD", "STD"]
-    # Per line, half up: 2 x 149.90 = 299.80 gross at 22% is 245.74 net + 54.06 VAT.
+    # Per line: the unit price net of VAT with 4 decimals (149.90 / 1.22 = 122.8689), the
+    # amount from it half up (2 x 122.8689 = 245.7378: 245.74), the VAT what is left of the
+    # gross 299.80 (54.06); quantity x price gives the amount within the SdI's cent.
     trap = righe[righe["codice_articolo"] == "TRAP-18V"].iloc[0]
     assert (trap["importo"], trap["imposta"], trap["prezzo_unitario"]) == (
-        Decimal("245.74"), Decimal("54.06"), Decimal("122.87"))
+        Decimal("245.74"), Decimal("54.06"), Decimal("122.8689"))
+    for _, r in righe.iterrows():
+        assert abs(r["quantita"] * r["prezzo_unitario"] - abs(r["importo"])) <= Decimal("0.01")
     book = righe[righe["codice_articolo"] == "MANUALE-FAI"].iloc[0]
     assert (book["aliquota_iva"], book["importo"], book["imposta"]) == (
         Decimal("4.00"), Decimal("19.13"), Decimal("0.77"))
@@ -200,8 +204,11 @@ def test_easyfatt_xml_parses_back_with_the_same_orders(tmp_path: Path) -> None:
     assert serra.findtext("CustomerName") == "Serra & Figli <Torino>"
     assert serra.findtext("CustomerCode") == "C00111"
     rows = serra.findall("./Rows/Row")
+    # Shipping follows the goods' rates: split over 22, 10 and 4%, in proportion to them.
     assert [r.findtext("Code") for r in rows] == ["SMALTO-750", "LEGNA-15", "MANUALE-FAI",
-                                                  "TRASPORTO"]
+                                                  "TRASPORTO", "TRASPORTO", "TRASPORTO"]
+    assert [r.find("VatCode").get("Perc") for r in rows[3:]] == [  # type: ignore[union-attr]
+        "22", "10", "4"]
     assert sum(Decimal(r.findtext("Total") or "") for r in rows) == Decimal(
         serra.findtext("TotalWithoutTax") or "")
     assert serra.findtext("./Payments/Payment/Amount") == "117.32"

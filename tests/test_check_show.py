@@ -26,7 +26,7 @@ def test_show_prints_decimals_with_their_scale_signs_and_dates() -> None:
     assert "1.000" in buono.split() and "-5.00" in buono.split()
     caffe = next(line for line in lines if "CAF-250" in line)
     assert "Caffè macinato 250 g" in caffe and "2.000" in caffe.split() and \
-        "12.90" in caffe.split()
+        "12.9000" in caffe.split()  # the unit price with the 4 decimals of its field
     assert any("2025-10-07" in line.split() for line in lines)
     # numbers are right-aligned under their heading
     heading = lines[lines.index("righe: the first 4 of 4") + 1]

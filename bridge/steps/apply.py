@@ -47,11 +47,12 @@ def apply_steps(
     from bridge.steps.business import BUSINESS
     from bridge.steps.combine import group, lookup
     from bridge.steps.ops import OPS
+    from bridge.steps.spread import spread
     from bridge.steps.work import Work
 
     work = Work({name: _to_arrow(df) for name, df in tables.items()}, ctx)
     runners: dict[str, Callable[[Work, Any], None]] = {**OPS, **BUSINESS, "lookup": lookup,
-                                                "group": group}
+                                                "group": group, "spread": spread}
     for i, step in enumerate(steps):
         work.where = f"steps[{i}].{step.kind}"
         runners[step.kind](work, step.args)

@@ -210,8 +210,25 @@ class Expression:
         fast = self._vectorised(table, variables, columns, budget)
         if fast is not None:
             return fast
+        if n == 0:
+            return self._empty(table, variables, columns), []
         out, failures = self._per_row(table, variables, columns, budget)
         return to_array(out), failures
+
+    def _empty(self, table: pa.Table, variables: Mapping[str, object], columns: list[str]
+               ) -> pa.Array:
+        """No rows, typed as rows would make it: the expression run once on a made-up row
+        of the columns' types (a check before any file, on empty tables, must see a
+        number where the rows will give one, not a column of nulls)."""
+        probe = {name: _probe(table.column(name).type) for name in columns}
+        base = {k: v for k, v in variables.items() if k in self.names}
+        value = self.run({**base, **probe})
+        if isinstance(value, Exception) or value is None:
+            return pa.nulls(0)
+        try:
+            return to_array([value]).slice(0, 0)
+        except (pa.ArrowException, TypeError, ValueError):
+            return pa.nulls(0)
 
     def _vectorised(
         self, table: pa.Table, variables: Mapping[str, object], columns: list[str],
@@ -353,6 +370,25 @@ def _unbounded(expression: Expression, fields: tuple[str, ...]) -> str | None:
                 _BOUNDED[key] = f"{failed} (with every field {probe!r})"
                 break
     return _BOUNDED[key]
+
+
+def _probe(kind: pa.DataType) -> object:
+    """A value of an Arrow type, to learn what an expression makes of such values."""
+    if pa.types.is_decimal(kind):
+        return Decimal(1).scaleb(-kind.scale)
+    if pa.types.is_integer(kind):
+        return 1
+    if pa.types.is_floating(kind):
+        return 1.0
+    if pa.types.is_boolean(kind):
+        return True
+    if pa.types.is_timestamp(kind):
+        return datetime(2000, 1, 3, 12, 0)
+    if pa.types.is_date(kind):
+        return date(2000, 1, 3)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return "1"
+    return None
 
 
 def _text_read(table: pa.Table, columns: list[str]) -> int:

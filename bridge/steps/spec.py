@@ -23,6 +23,7 @@ from bridge.steps.spec_business import (
     DeltaArgs,
     ExtractArgs,
     PercentArgs,
+    SpreadArgs,
     TotalsArgs,
     TranslateArgs,
     VatArgs,
@@ -234,6 +235,11 @@ class Percent(Step):
     percent: PercentArgs
 
 
+class Spread(Step):
+    kind: ClassVar[str] = "spread"
+    spread: SpreadArgs
+
+
 class Totals(Step):
     kind: ClassVar[str] = "totals"
     totals: TotalsArgs
@@ -257,7 +263,7 @@ class Delta(Step):
 KINDS: dict[str, type[Step]] = {
     cls.kind: cls
     for cls in (Rename, Set, Compute, Lookup, Filter, Dedupe, Group, Trailer, Map, Drop,
-                Translate, Vat, Percent, Totals, Extract, Check, Delta)
+                Translate, Vat, Percent, Spread, Totals, Extract, Check, Delta)
 }
 
 
@@ -274,7 +280,8 @@ StepSpec = Annotated[
     | Annotated[Group, Tag("group")] | Annotated[Trailer, Tag("trailer")]
     | Annotated[Map, Tag("map")] | Annotated[Drop, Tag("drop")]
     | Annotated[Translate, Tag("translate")] | Annotated[Vat, Tag("vat")]
-    | Annotated[Percent, Tag("percent")] | Annotated[Totals, Tag("totals")]
+    | Annotated[Percent, Tag("percent")] | Annotated[Spread, Tag("spread")]
+    | Annotated[Totals, Tag("totals")]
     | Annotated[Extract, Tag("extract")] | Annotated[Check, Tag("check")]
     | Annotated[Delta, Tag("delta")],
     Discriminator(

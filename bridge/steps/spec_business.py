@@ -51,6 +51,26 @@ class VatArgs(Strict):
     scale: int = Field(2, ge=0, le=6, description="Decimals of the result.")
 
 
+class SpreadArgs(Strict):
+    """An order's discount or shipping split over the VAT rates of its other lines, in
+    proportion to them (or all to the rate with the most: ``mode: largest``)."""
+
+    table: str = Field(description="The child table (righe), made by a group step.")
+    rows: str = Field(description="Expression choosing the rows to spread (the discount "
+                      "and shipping lines).")
+    amount: str = Field(description="The field split into shares (lordo).")
+    same: list[str] = Field(default_factory=list,
+                            description="Fields split in the same proportion as "
+                            "the amount (prezzo_lordo).")
+    weight: str = Field(description="Field of the other rows whose sums weigh each rate.")
+    by: str = Field(description="Field whose values the row is split by (aliquota_iva).")
+    take: list[str] = Field(default_factory=list, description="Fields taken with `by` from "
+                            "the rate's first row (codice_iva).")
+    mode: Literal["proportional", "largest"] = "proportional"
+    number: str | None = Field(None, description="Field numbering each parent's rows again, "
+                               "from 1, after the split (numero_riga).")
+
+
 class PercentArgs(Strict):
     """A percentage of an amount (an agent's commission), half up to the cent."""
 

@@ -1,0 +1,121 @@
+"""The ``spread`` step: an amount of the whole order split over the order's VAT rates.
+
+A discount or a shipping charge belongs to the order, not to one of its goods; on an
+Italian invoice it follows the goods' VAT rates (accessory costs, art. 12 DPR 633/72), in
+proportion to the goods of each rate when the rates are mixed. The step replaces each row
+it selects (the discount line, the shipping line) with one row per rate of the other rows
+of the same parent, each carrying its share of the amount: shares rounded half up, the
+cents left over given to the largest share, so that the parts add up to the amount exactly.
+``mode: largest`` gives the whole amount to the rate with the most goods instead.
+
+Money stays exact (Decimal); the loop runs over the rows spread (one or two per order),
+while the weights are summed by Arrow.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from bridge.steps import spec_business as sb
+from bridge.steps.work import PARENT_LINE, Work
+
+#: Per parent: for each value of the ``by`` field, in the order first seen, the summed
+#: weight and the values of the ``take`` fields of its first row.
+Weights = dict[int, dict[Any, tuple[Decimal, dict[str, Any]]]]
+
+
+def spread(work: Work, args: sb.SpreadArgs) -> None:
+    name, table = work.get(args.table)
+    if PARENT_LINE not in table.column_names:
+        raise work.fail(f"{name!r} rows have no parent to spread over (make them with a "
+                        "group step)")
+    work.need(name, table, [args.amount, args.weight, args.by, *args.same, *args.take])
+    for f in (args.amount, args.weight, *args.same):
+        kind = table.column(f).type
+        if not (pa.types.is_decimal(kind) or pa.types.is_integer(kind)):
+            raise work.fail(f"field {f!r} holds {kind}, not numbers")
+    if table.num_rows == 0:
+        return
+    expr = work.expression(args.rows, name, table)
+    chosen = work.evaluate(expr, name, table, args.amount)
+    chosen = pc.fill_null(pc.cast(chosen, pa.bool_()), False)
+    picked = np.asarray(chosen.to_numpy(zero_copy_only=False), dtype=bool)
+    if not picked.any():
+        return
+    parents = table.column(PARENT_LINE).to_numpy(zero_copy_only=False)
+    weights = _weights(table, ~picked & np.isin(parents, parents[picked]), args)
+    rows = table.to_pylist()  # the rows of one chunk's orders; only the picked are split
+    out: list[dict[str, Any]] = []
+    for i, row in enumerate(rows):
+        parts = weights.get(int(parents[i])) if picked[i] else None
+        amount = row[args.amount]
+        if not parts or amount is None:
+            out.append(row)
+            continue
+        whole = Decimal(amount)
+        for value, share, copied in _shares(whole, parts, args.mode,
+                                            _scale(table, args.amount)):
+            new = {**row, **copied, args.by: value, args.amount: share}
+            for f in args.same:  # split in the same proportion (a price of the amount)
+                if row[f] is not None and whole != 0:
+                    unit = Decimal(1).scaleb(-_scale(table, f))
+                    new[f] = (Decimal(row[f]) * share / whole).quantize(
+                        unit, rounding=ROUND_HALF_UP)
+            out.append(new)
+    if args.number is not None:
+        seen: dict[int, int] = defaultdict(int)
+        for row in out:
+            seen[row[PARENT_LINE]] += 1
+            row[args.number] = seen[row[PARENT_LINE]]
+    result = pa.Table.from_pylist(out, schema=table.schema)
+    work.tables[name] = result
+
+
+def _scale(table: pa.Table, field: str) -> int:
+    kind = table.column(field).type
+    return int(kind.scale) if pa.types.is_decimal(kind) else 0
+
+
+def _weights(table: pa.Table, use: np.ndarray, args: sb.SpreadArgs) -> Weights:
+    """The weight of each ``by`` value among the rows of ``use``, per parent."""
+    rows = table.filter(pa.array(use))
+    valid = pc.and_(pc.is_valid(rows.column(args.weight)), pc.is_valid(rows.column(args.by)))
+    rows = rows.filter(valid)
+    out: Weights = {}
+    if rows.num_rows == 0:
+        return out
+    keys = [PARENT_LINE, args.by]
+    slim = rows.select([*keys, args.weight, *args.take]).append_column(
+        "_at", pa.array(np.arange(rows.num_rows)))
+    grouped = slim.group_by(keys, use_threads=False).aggregate(
+        [(args.weight, "sum"), ("_at", "min")])
+    firsts = grouped.column("_at_min").to_numpy()
+    copies = slim.select(list(args.take)).take(pa.array(firsts)).to_pylist() if args.take \
+        else [{} for _ in range(len(firsts))]
+    order = np.argsort(firsts, kind="stable")
+    parent_col = grouped.column(PARENT_LINE).to_pylist()
+    by_col = grouped.column(args.by).to_pylist()
+    sums = grouped.column(f"{args.weight}_sum").to_pylist()
+    for k in order.tolist():
+        out.setdefault(int(parent_col[k]), {})[by_col[k]] = (Decimal(sums[k]), copies[k])
+    return out
+
+
+def _shares(amount: Decimal, parts: dict[Any, tuple[Decimal, dict[str, Any]]], mode: str,
+            scale: int) -> list[tuple[Any, Decimal, dict[str, Any]]]:
+    """The amount's share for each value, in the order first seen, adding up exactly."""
+    total = sum((w for w, _ in parts.values()), Decimal(0))
+    largest = max(parts, key=lambda v: parts[v][0])  # first of equals: dicts keep order
+    if mode == "largest" or total == 0 or len(parts) == 1:
+        return [(largest, amount, parts[largest][1])]
+    unit = Decimal(1).scaleb(-scale)
+    shares = {v: (amount * w / total).quantize(unit, rounding=ROUND_HALF_UP)
+              for v, (w, _) in parts.items()}
+    shares[largest] += amount - sum(shares.values(), Decimal(0))
+    return [(v, shares[v], parts[v][1]) for v in parts if shares[v] != 0 or v == largest]

@@ -1,0 +1,253 @@
+"""VAT that an e-invoice accepts, on an order export written for the purpose: shipping and
+discounts follow the goods' rates (split in proportion when an order mixes them), unit
+prices carry 4 decimals so that quantity x price gives every line amount within the SdI's
+cent, and the shop's own Taxes are compared (a note when they differ).
+
+The expected values are computed here, with Decimal, from the rules as an accountant states
+them; the flow is the sample company's, run on this export instead of the sample one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from bridge import spec
+from bridge.codecs import decode
+from bridge.config import load
+from bridge.errors import ConfigError
+from bridge.ledger import open_ledger
+from bridge.steps.apply import apply_steps
+from bridge.steps.context import StepContext
+from bridge.steps.spec import Spread
+from tests.test_samples import SAMPLES, run_twice, sample_copy
+
+D = Decimal
+CENT, BP = D("0.01"), D("0.0001")
+RATES = {"SMALTO-750": 22, "LEGNA-15": 10, "MANUALE-FAI": 4, "VITI-4X40": 22,
+         "PENN-50": 22, "GUANTI-NIT": 22}
+HEADER = (SAMPLES / "inbox" / "shopify" / "orders_export_1.csv").read_text(
+    encoding="utf-8").splitlines()[0].split(",")
+
+
+def q(x: Decimal, unit: Decimal = CENT) -> Decimal:
+    return x.quantize(unit, rounding=ROUND_HALF_UP)
+
+
+def shares(amount: Decimal, weights: dict[int, Decimal]) -> list[tuple[int, Decimal]]:
+    """The amount over the rates in proportion to their weights, half up, the cents left
+    over to the largest weight (the first of equals)."""
+    total = sum(weights.values(), D(0))
+    part = {r: q(amount * w / total) for r, w in weights.items()}
+    largest = max(weights, key=lambda r: weights[r])
+    part[largest] += amount - sum(part.values(), D(0))
+    return [(r, part[r]) for r in weights if part[r] or r == largest]
+
+
+# (sku, quantity, gross unit price) per order; shipping; discount; the shop's Taxes, or
+# None for "the VAT these rules give" (no note expected).
+ORDERS: dict[str, dict[str, Any]] = {
+    # goods at 22, 10 and 4%: shipping and discount split over the three
+    "#3001": {"email": "acquisti@ediliziamoretti.it", "shipping": D("9.90"),
+              "discount": D("12.00"), "taxes": None,
+              "lines": [("SMALTO-750", 4, D("18.30")), ("LEGNA-15", 3, D("8.80")),
+                        ("MANUALE-FAI", 1, D("19.90"))]},
+    # books only: shipping at 4%, where the shop taxed it at 22% (its Taxes say 3.62)
+    "#3002": {"email": "ordini@ferramentaverdi.it", "shipping": D("11.59"),
+              "discount": D("0.00"), "taxes": D("3.62"),
+              "lines": [("MANUALE-FAI", 2, D("19.90"))]},
+    # the SdI's case: 100 x 0.99 gross is 81.15 net, 0.81 x 100 would be 81.00
+    "#3003": {"email": "torino@colorificioserra.it", "shipping": D("0.00"),
+              "discount": D("0.00"), "taxes": None,
+              "lines": [("VITI-4X40", 100, D("0.99")), ("PENN-50", 1000, D("0.99"))]},
+    # one rate: shipping and discount stay whole at 22%
+    "#3004": {"email": "acquisti@ediliziamoretti.it", "shipping": D("12.20"),
+              "discount": D("5.00"), "taxes": None,
+              "lines": [("GUANTI-NIT", 5, D("10.00"))]},
+}
+
+
+def expected_lines(order: dict[str, Any]) -> list[tuple[str, Decimal, Decimal, Decimal, int,
+                                                        Decimal]]:
+    """(sku, quantity, net unit price, amount, rate, VAT) of each line, as the ERP gets it."""
+    weights: dict[int, Decimal] = {}
+    rows: list[tuple[str, Decimal, Decimal, Decimal, int]] = []  # sku, qty, unit, gross, rate
+    for sku, qty, price in order["lines"]:
+        rate = RATES[sku]
+        weights[rate] = weights.get(rate, D(0)) + qty * price
+        rows.append((sku, D(qty), price, qty * price, rate))
+    if order["shipping"]:
+        rows += [("TRASPORTO", D(1), s, s, r) for r, s in shares(order["shipping"], weights)]
+    if order["discount"]:
+        rows += [("SCONTO", D(1), -s, s, r) for r, s in shares(-order["discount"], weights)]
+    out = []
+    for sku, qty, unit, gross, rate in rows:
+        net_unit = q(abs(unit) / (1 + D(rate) / 100), BP)
+        amount = q(qty * net_unit) * (1 if gross >= 0 else -1)
+        out.append((sku, qty, net_unit, amount, rate, gross - amount))
+    return out
+
+
+def export() -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, HEADER, lineterminator="\n")
+    w.writeheader()
+    for name, order in ORDERS.items():
+        goods = sum((qty * p for _, qty, p in order["lines"]), D(0))
+        total = goods + order["shipping"] - order["discount"]
+        vat = sum((v for *_, v in expected_lines(order)), D(0))
+        taxes = order["taxes"] if order["taxes"] is not None else vat
+        for k, (sku, qty, price) in enumerate(order["lines"]):
+            row = {"Name": name, "Lineitem quantity": qty, "Lineitem name": f"Articolo {sku}",
+                   "Lineitem price": price, "Lineitem sku": sku, "Lineitem taxable": "true"}
+            if k == 0:
+                row.update({
+                    "Email": order["email"], "Financial Status": "paid", "Currency": "EUR",
+                    "Paid at": "2025-12-01 10:00:00 +0100", "Subtotal": goods,
+                    "Shipping": order["shipping"], "Taxes": taxes, "Total": total,
+                    "Discount Code": "PROMO" if order["discount"] else "",
+                    "Discount Amount": order["discount"],
+                    "Shipping Method": "Corriere standard",
+                    "Created at": "2025-12-01 09:58:00 +0100", "Billing Name": "Cliente",
+                    "Billing Street": "Via Roma 1", "Billing City": "Milano",
+                    "Billing Zip": "'20121", "Billing Province": "MI",
+                    "Billing Country": "IT", "Payment Method": "Bonifico bancario"})
+            w.writerow(row)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def erp(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    cfg = sample_copy(tmp_path_factory.mktemp("vat"))
+    orders = cfg.parent / "inbox" / "shopify" / "orders_export_1.csv"
+    orders.write_text(export(), encoding="utf-8")
+    result = run_twice(cfg, ["ordini"])
+    [outcome] = result.outcomes
+    assert outcome.state == "done", outcome
+    [txt] = sorted((cfg.parent / "erp" / "ordini").glob("*.TXT"))
+    back = decode(txt.read_bytes(), spec.load("gestionale/ordini"))
+    assert back.issues == []
+    ledger = open_ledger(load(cfg).path(load(cfg).ledger))
+    try:
+        notes = ledger.issues(outcome.file_id)
+    finally:
+        ledger.close()
+    return {"tables": back.tables, "notes": notes}
+
+
+@pytest.mark.parametrize("name", list(ORDERS))
+def test_each_order_s_lines_are_the_accountant_s(erp: dict[str, Any], name: str) -> None:
+    testata = erp["tables"]["testata"].set_index("riferimento")
+    number = testata.loc[name, "numero_ordine"]
+    righe = erp["tables"]["righe"]
+    mine = righe[righe["numero_ordine"] == number]
+    got = [(r.codice_articolo, r.quantita, r.prezzo_unitario, r.importo, int(r.aliquota_iva),
+            r.imposta) for r in mine.itertuples()]
+    want = expected_lines(ORDERS[name])
+    assert got == want
+    assert mine["numero_riga"].tolist() == list(range(1, len(want) + 1))
+    assert testata.loc[name, "totale"] == sum((w[3] for w in want), D(0))
+    assert testata.loc[name, "totale_iva"] == sum((w[5] for w in want), D(0))
+
+
+def test_mixed_rates_split_shipping_and_discount_in_proportion(erp: dict[str, Any]) -> None:
+    # 73.20 / 26.40 / 19.90 of goods: 9.90 of shipping is 6.06 + 2.19 + 1.65 (6.0643,
+    # 2.1871, 1.6486), the 12.00 discount -7.35 - 2.65 - 2.00 (7.3506, 2.6510, 1.9983).
+    righe = erp["tables"]["righe"]
+    mine = righe[righe["numero_ordine"] == 3001]
+    gross = {(r.codice_articolo, int(r.aliquota_iva)): r.importo + r.imposta
+             for r in mine.itertuples() if r.codice_articolo in ("TRASPORTO", "SCONTO")}
+    assert gross == {("TRASPORTO", 22): D("6.06"), ("TRASPORTO", 10): D("2.19"),
+                     ("TRASPORTO", 4): D("1.65"), ("SCONTO", 22): D("-7.35"),
+                     ("SCONTO", 10): D("-2.65"), ("SCONTO", 4): D("-2.00")}
+
+
+def test_every_line_is_within_the_sdi_cent(erp: dict[str, Any]) -> None:
+    righe = erp["tables"]["righe"]
+    assert len(righe) == sum(len(expected_lines(o)) for o in ORDERS.values())
+    for r in righe.itertuples():
+        assert abs(r.quantita * r.prezzo_unitario - abs(r.importo)) <= CENT, r
+    viti = righe[righe["codice_articolo"] == "VITI-4X40"].iloc[0]
+    assert (viti["prezzo_unitario"], viti["importo"]) == (D("0.8115"), D("81.15"))
+
+
+def test_the_shop_s_taxes_differing_is_a_note_on_that_order_only(erp: dict[str, Any]) -> None:
+    notes = [(i.code, i.value) for i in erp["notes"]]
+    assert notes == [("tax-mismatch", "3.62")]
+    ours = sum((w[5] for w in expected_lines(ORDERS["#3002"])), D(0))
+    assert ours == D("1.98")  # 1.53 on the books, 0.45 on shipping at 4%
+
+
+# --- the step alone ----------------------------------------------------------------------
+
+def run_spread(rows: list[dict[str, Any]], **args: Any) -> list[dict[str, Any]]:
+    import pandas as pd
+
+    table = pa.Table.from_pylist(rows, schema=pa.schema([
+        ("_parent_line", pa.int64()), ("codice", pa.string()),
+        ("lordo", pa.decimal128(18, 2)), ("prezzo", pa.decimal128(18, 2)),
+        ("aliquota", pa.int64()), ("codice_iva", pa.string()), ("n", pa.int64())]))
+    step = Spread.model_validate({"spread": {
+        "table": "righe", "rows": "codice == 'X'", "amount": "lordo", "same": ["prezzo"],
+        "weight": "lordo", "by": "aliquota", "take": ["codice_iva"], "number": "n", **args}})
+    out = apply_steps([step], {"righe": table.to_pandas(types_mapper=pd.ArrowDtype)},
+                      StepContext())
+    return pa.Table.from_pandas(out.tables["righe"], preserve_index=False).to_pylist()
+
+
+def row(parent: int, code: str, lordo: str, rate: int | None, iva: str = "") -> dict[str, Any]:
+    return {"_parent_line": parent, "codice": code, "lordo": D(lordo), "prezzo": abs(D(lordo)),
+            "aliquota": rate, "codice_iva": iva or str(rate), "n": 0}
+
+
+def test_spread_keeps_orders_apart_and_adds_up_exactly() -> None:
+    got = run_spread([row(1, "A", "10.00", 22), row(1, "B", "10.00", 10),
+                      row(1, "B", "10.00", 10), row(1, "X", "-1.00", 22, "22"),
+                      row(2, "C", "5.00", 4, "N4"), row(2, "X", "3.00", 22)])
+    # order 1: 1/3 and 2/3 of -1.00: -0.33 and -0.67 (-0.6667); order 2: all at 4%
+    assert [(r["_parent_line"], r["codice"], r["lordo"], r["prezzo"], r["aliquota"],
+             r["codice_iva"], r["n"]) for r in got] == [
+        (1, "A", D("10.00"), D("10.00"), 22, "22", 1),
+        (1, "B", D("10.00"), D("10.00"), 10, "10", 2),
+        (1, "B", D("10.00"), D("10.00"), 10, "10", 3),
+        (1, "X", D("-0.33"), D("0.33"), 22, "22", 4),
+        (1, "X", D("-0.67"), D("0.67"), 10, "10", 5),
+        (2, "C", D("5.00"), D("5.00"), 4, "N4", 1),
+        (2, "X", D("3.00"), D("3.00"), 4, "N4", 2)]
+
+
+def test_spread_largest_and_ties_and_no_goods() -> None:
+    rows = [row(1, "A", "10.00", 22), row(1, "B", "10.00", 10), row(1, "X", "5.00", 22)]
+    assert [(r["aliquota"], r["lordo"]) for r in run_spread(rows, mode="largest")] == [
+        (22, D("10.00")), (10, D("10.00")), (22, D("5.00"))]
+    # 2.50 each, exactly
+    assert [(r["aliquota"], r["lordo"]) for r in run_spread(rows)][2:] == [
+        (22, D("2.50")), (10, D("2.50"))]
+    # an order with nothing to weigh keeps its row as it was
+    alone = run_spread([row(7, "X", "4.00", 22)])
+    assert [(r["aliquota"], r["lordo"]) for r in alone] == [(22, D("4.00"))]
+
+
+def test_spread_mistakes_are_configuration_errors() -> None:
+    with pytest.raises(ConfigError, match="has no field 'peso'"):
+        run_spread([row(1, "X", "1.00", 22)], weight="peso")
+    with pytest.raises(ConfigError, match="'codice' holds string, not numbers"):
+        run_spread([row(1, "X", "1.00", 22)], amount="codice")
+    with pytest.raises(ConfigError, match="have no parent"):
+        import pandas as pd
+
+        step = Spread.model_validate({"spread": {"table": "t", "rows": "true", "amount": "a",
+                                                 "weight": "a", "by": "b"}})
+        apply_steps([step], {"t": pd.DataFrame({"a": [1], "b": [2]})}, StepContext())
+
+
+def test_the_sample_flow_declares_the_rules(tmp_path: Path) -> None:
+    text = (SAMPLES / "bridge.yaml").read_text(encoding="utf-8")
+    assert "- spread:" in text and "code: line-amount-mismatch" in text
+    assert "code: tax-mismatch" in text and "scale: 4" in text
