@@ -131,7 +131,8 @@ def records_text(records: dict[str, list[dict[str, object]]], rows: Counter[str]
 
 def _json_records(records: dict[str, list[dict[str, object]]]) -> dict[str, object]:
     return {name: [{k: _cell(v) if isinstance(v, Decimal | date) else v
-                    for k, v in r.items()} for r in recs] for name, recs in records.items()}
+                    for k, v in r.items()} for r in recs] for name, recs in records.items()
+            if recs}
 
 
 #: Issues a text listing shows unless told otherwise (``--limit``): a screenful or two; the

@@ -79,6 +79,10 @@ CODES: dict[str, str] = {
     # flows
     "no-match": "a lookup found no row in the reference table",
     "already-sent": "a business key already sent in an earlier file; skipped (a note)",
+    "waiting": "rows a filter leaves out for now (an order not paid yet): nothing is "
+               "remembered as sent, so a later file that shows them ready sends them (a note)",
+    "never-sent": "rows whose business key no earlier file sent, where only sent keys go on "
+                  "(a cancellation of an order the ERP never had); left out (a note)",
     "bad-expression": "an expression of a step failed for this row",
     "line-amount-mismatch": "a line's amount differs from quantity x unit price by more than "
                             "the cent an e-invoice allows (SdI check 00423)",
@@ -101,8 +105,8 @@ CODES: dict[str, str] = {
 }
 
 #: Codes that are notes, not errors: they never reject a file.
-NOTE_CODES = frozenset({"already-sent", "replaced", "transliterated", "read-whole",
-                        "suspect-encoding", "tax-mismatch"})
+NOTE_CODES = frozenset({"already-sent", "waiting", "never-sent", "replaced", "transliterated",
+                        "read-whole", "suspect-encoding", "tax-mismatch"})
 
 #: Issues kept whole per file; past them, issues are only counted (:mod:`bridge.tally`).
 #: A person reads the first few hundred; the rest would cost memory, not information.

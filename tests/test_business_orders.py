@@ -65,10 +65,11 @@ def test_orders_carry_net_amounts_vat_agents_and_group_billing(tmp_path: Path) -
     assert testata["codice_cliente"].to_dict() == {
         "#2001": "C00101", "#2002": "C00102", "#2003": "C00111", "#2004": "C00120",
         "#2005": "C00130", "#2006": "WEB001"}
-    # The agent's commission on the net total, half up: 5% of 305.74 = 15.287.
+    # The agent's commission on the goods net of VAT, shipping (10.00 net) excluded, half
+    # up: 5% of 305.74 - 10.00 = 295.74 is 14.787.
     assert testata.loc["#2001", "codice_agente"] == "A01"
     assert testata.loc["#2001", "totale"] == Decimal("305.74")
-    assert testata.loc["#2001", "importo_provvigione"] == Decimal("15.29")
+    assert testata.loc["#2001", "importo_provvigione"] == Decimal("14.79")
     assert testata.loc["#2002", "importo_provvigione"] == Decimal("1.48")
     # A branch: goods to the branch, invoice to the head office; others carry neither.
     assert testata.loc["#2003", ["codice_destinazione", "codice_fatturazione"]].tolist() == [
@@ -168,7 +169,8 @@ def test_a_thousands_separator_rejects_the_file(tmp_path: Path) -> None:
 
 
 def test_an_unknown_payment_method_rejects_the_file(tmp_path: Path) -> None:
-    cfg = with_orders(tmp_path, (",Contrassegno,", ",Satispay,"))
+    # On a paid order: a pending one paid by card would wait, never reaching the code table.
+    cfg = with_orders(tmp_path, (",Shopify Payments,", ",Satispay,"))
     _, report = rejected(cfg)
     assert "no-match" in report and "Satispay" in report
 

@@ -152,6 +152,8 @@ def group(work: Work, args: spec.GroupArgs) -> None:
     if not args.keep_source:
         del work.tables[name]
     work.tables[args.header.into] = header
+    if args.lines is not None:
+        work.parent_of[args.lines.into] = args.header.into
     if args.lines is not None and lines is not None:
         work.tables[args.lines.into] = lines
 

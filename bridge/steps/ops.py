@@ -47,11 +47,32 @@ def filter_(work: Work, args: spec.FilterArgs) -> None:
     work.need(name, table, args.by)
     expr = work.expression(args.keep, name, table)
     if not args.by:
-        work.keep(name, _truth(work.evaluate(expr, name, table, "keep")))
+        kept = _truth(work.evaluate(expr, name, table, "keep"))
+        _waiting(work, args, name, table, kept, np.arange(table.num_rows))
+        work.keep(name, kept)
         return
     groups, firsts = group_ids(table, args.by)
     decided = _truth(work.evaluate(expr, name, table.take(firsts), "keep"))
+    _waiting(work, args, name, table, decided, firsts)
     work.keep(name, pc.take(decided, pa.array(groups)))
+
+
+def _waiting(work: Work, args: spec.FilterArgs, name: str, table: pa.Table,
+             kept: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> None:
+    """A ``waiting`` note on the first row of each group (or each row) left out."""
+    if args.note is None:
+        return
+    out = np.flatnonzero(~np.asarray(pc.fill_null(kept, True).to_numpy(
+        zero_copy_only=False), dtype=bool))
+    if not len(out):
+        return
+    lines = work.lines(table)
+    field = ",".join(args.by) or None
+    shown = (business_keys(table, args.by).take(pa.array(rows[out])).to_pylist()
+             if args.by else [None] * len(out))
+    for k, key in zip(rows[out].tolist(), shown, strict=True):
+        work.issues.append(Issue("waiting", f"{work.where}: {args.note}",
+                                 None if lines is None else lines[k], name, field, clip(key)))
 
 
 def _truth(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -68,6 +89,9 @@ def dedupe(work: Work, args: spec.DedupeArgs) -> None:
     keys = business_keys(table, args.key)
     unique = pc.unique(pc.drop_null(keys)).to_pylist()
     sent = work.ctx.already_sent(list(unique))
+    if args.keep == "sent":
+        _only_sent(work, args, name, table, keys, [k for k in unique if k not in sent])
+        return
     skipped = [k for k in unique if k in sent]
     if skipped:
         lines = work.lines(table)
@@ -80,6 +104,20 @@ def dedupe(work: Work, args: spec.DedupeArgs) -> None:
                                                False)))
     work.skipped.extend(skipped)
     work.sent.extend(k for k in unique if k not in sent)
+
+
+def _only_sent(work: Work, args: spec.DedupeArgs, name: str, table: pa.Table,
+               keys: pa.Array | pa.ChunkedArray, unsent: list[str]) -> None:
+    """Keep the rows whose key an earlier file sent; note the others ``never-sent``."""
+    if unsent:
+        lines = work.lines(table)
+        first = pc.index_in(pa.array(unsent, pa.string()), value_set=keys).to_pylist()
+        for key, row in zip(unsent, first, strict=True):
+            work.issues.append(Issue(
+                "never-sent", f"{work.where}: {key!r} was never sent; its rows are left out",
+                None if lines is None else lines[row], name, ",".join(args.key), clip(key)))
+    work.keep(name, pc.fill_null(pc.invert(pc.is_in(keys, value_set=pa.array(
+        unsent, pa.string()))), False))
 
 
 def business_keys(table: pa.Table, fields: list[str]) -> pa.ChunkedArray | pa.Array:

@@ -90,11 +90,20 @@ class FilterArgs(Strict):
         default_factory=list,
         description="Decide per group of rows with equal values here, on the group's first "
         "row (Shopify puts the order's status on its first line only).")
+    note: str | None = Field(
+        None, description="Rows left out wait for a later file (an order not paid yet): "
+        "each group, or row, left out gets a `waiting` note with this text. Nothing is "
+        "remembered as sent, so a later export that shows them payable sends them.")
 
 
 class DedupeArgs(Strict):
     table: Table = None
     key: list[str] = Field(min_length=1, description="Fields that make the business key.")
+    keep: Literal["new", "sent"] = Field(
+        "new", description="new: skip the keys an earlier file sent (noted `already-sent`), "
+        "and remember the others as sent once written; sent: keep only the keys an earlier "
+        "file sent (a cancellation of an order the ERP has), noting the others `never-sent`, "
+        "and remember nothing.")
 
 
 class Part(Strict):

@@ -37,6 +37,10 @@ class Work:
         self.sent: list[str] = []
         self.fingerprints: dict[str, str] = {}
         self.unchanged = 0
+        #: The parent table of each child table made by a step (righe of testata): a row
+        #: left out takes with it the children of its own table only, not rows of another
+        #: table that happen to carry the same line (a table mapped from the parent).
+        self.parent_of: dict[str, str] = {}
 
     def fail(self, message: str) -> ConfigError:
         return ConfigError(f"{self.where}: {message}")
@@ -103,6 +107,8 @@ class Work:
     def _drop_children(self, parent: str, lines: Column, seen: set[str]) -> None:
         for child, table in list(self.tables.items()):
             if child in seen or PARENT_LINE not in table.column_names:
+                continue
+            if self.parent_of.get(child, parent) != parent:
                 continue
             orphan = pc.fill_null(pc.is_in(table.column(PARENT_LINE), value_set=lines), False)
             gone = table.filter(orphan)
