@@ -176,7 +176,8 @@ def _text(result: CheckResult, limit: int) -> str:
 def _lines(result: CheckResult, limit: int) -> list[str]:
     """The file and its rows, the issues (the first ``limit``; 0: all), then the summary:
     last, where a terminal leaves it in sight."""
-    rows = ", ".join(f"{n} {name}" for name, n in result.rows.items()) or "no rows"
+    # Record types the file does not hold are left out: a layout of many types reads better.
+    rows = ", ".join(f"{n} {name}" for name, n in result.rows.items() if n) or "no rows"
     out = [f"{result.path} ({result.tracciato}): {rows}",
            *records_text(result.records, result.rows)]
     if result.clean:

@@ -103,7 +103,10 @@ def test_orders_carry_net_amounts_vat_agents_and_group_billing(tmp_path: Path) -
         assert order["totale_iva"].iloc[0] == sum(mine["imposta"].tolist())
     assert testata.loc["#2002", "totale"] + testata.loc["#2002", "totale_iva"] == Decimal(
         "51.70")
-    assert tables["coda"]["numero_record"].tolist() == [len(testata) + len(righe) + 1]
+    # The coda counts every record: the web customer's C and F records (#2006) too.
+    assert tables["cliente"]["numero_ordine"].tolist() == [2006]
+    assert tables["coda"]["numero_record"].tolist() == [
+        len(testata) + len(righe) + len(tables["cliente"]) + len(tables["fiscale"]) + 1]
 
 
 def test_an_order_already_sent_is_not_sent_again(tmp_path: Path) -> None:
@@ -130,7 +133,7 @@ def test_an_order_already_sent_is_not_sent_again(tmp_path: Path) -> None:
 
 def test_an_unknown_customer_can_wait_for_an_operator(tmp_path: Path,
                                                        runner: CliRunner) -> None:
-    cfg = with_orders(tmp_path, config=("missing: default      # or `hold`: the order waits "
+    cfg = with_orders(tmp_path, config=("missing: default      # or `hold`: the file waits "
                                         "for an operator", "missing: hold"))
     result = run_twice(cfg, ["ordini"])
     assert [o.state for o in result.outcomes] == ["held"]

@@ -168,7 +168,14 @@ NEW_KERNELS = ["s | digits", "q | decimal", "p | decimal", "s if s else 'x'",
                "s if s else (q if q else 0) | string",
                # texts laid end to end and defaults, as the sample's extra lines write them
                "('Sconto ' ~ (s | d(''))) | truncate(4)", "s ~ s ~ '-'", "s | default('x', true)",
-               "s | d('')", "('a' ~ (s | digits)) | upper", "s ~ (q | string)"]
+               "s | d('')", "('a' ~ (s | digits)) | upper", "s ~ (q | string)",
+               # membership, operands given by and/or (missing ones too), abs, a whole
+               # number beside a decimal branch, products past 38 digits of precision
+               "s in ['ab', '7', '']", "s not in ['a b']", "q in [1, 2, -3]",
+               "s or 'none'", "s or s", "q or q", "s and s", "(s or 'x') | truncate(2)",
+               "p | abs", "0 if q else p", "(q | decimal) * p", "p * p * p",
+               "s | truncate(3)", "s | upper", "s | replace('a', '')",
+               "q if s and q > 0 else -q"]
 
 
 @settings(max_examples=60, deadline=None)

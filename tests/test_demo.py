@@ -64,7 +64,7 @@ def test_demo_writes_the_golden_erp_files(runner: CliRunner, tmp_path: Path) -> 
 
     out = result.output
     assert f"demo folder: {work}" in out
-    assert re.search(r"orders_export_1\.csv\s+│\s+done\s+│\s+1\s+│\s+50\s+│\s+ORD000001\.TXT, "
+    assert re.search(r"orders_export_1\.csv\s+│\s+done\s+│\s+1\s+│\s+54\s+│\s+ORD000001\.TXT, "
                      r"ordini_000001\.xml", out)
     # Refused for its three bad values (a price with a comma, a quantity in words, a status
     # Shopify does not have); the b2b columns it lacks are optional.

@@ -75,8 +75,9 @@ def encode_rows(tables: Mapping[str, pd.DataFrame], t: Tracciato, *, head: bool 
     """The bytes of a file holding these tables, exactly as the layout says, or the
     issues of the rows that cannot be written.
 
-    Rows are put in file order by ``_line``; children without ``_line`` follow their
-    parent's ``_line`` through ``_parent_line``. Never raises on the values of the rows;
+    Rows are put in file order by ``_line`` (rows of one line in the order of the
+    tracciato's record types); children without ``_line`` follow their parent's ``_line``
+    through ``_parent_line``. Never raises on the values of the rows;
     raises :class:`ConfigError` for a table of a record the tracciato lacks, a column
     whose type can never become its field's, or a layout whose own text (pads,
     separators, headers...) cannot be written. ``head``/``tail``: see
@@ -93,8 +94,10 @@ def encode_rows(tables: Mapping[str, pd.DataFrame], t: Tracciato, *, head: bool 
     raws: list[RawTable] = []
     lines_of: list[np.ndarray] = []
     issues: list[Issue] = []
-    for name, df in tables.items():
-        raw, lines, found = _table(df, t.records[name], name, t)
+    # Records of one line (a record made from another, as a new customer's from its
+    # order) are written in the order of the tracciato's record types.
+    for name in sorted(tables, key=list(t.records).index):
+        raw, lines, found = _table(tables[name], t.records[name], name, t)
         raws.append(raw)
         lines_of.append(lines)
         issues.extend(found)

@@ -21,7 +21,7 @@ MAX_HELD_REASONS = 20
 
 def lookup(work: Work, args: spec.LookupArgs) -> None:
     name, table = work.get(args.table)
-    work.need(name, table, [m.field for m in args.match])
+    work.need(name, table, [f for m in args.match for f in m.fields] + args.by)
     try:
         frame = work.ctx.reference(args.reference)
     except ConfigError as exc:
@@ -29,22 +29,30 @@ def lookup(work: Work, args: spec.LookupArgs) -> None:
     except KeyError:
         raise work.fail(f"no reference table {args.reference!r}") from None
     ref = pa.Table.from_pandas(frame, preserve_index=False)
-    missing = [c for c in [m.on for m in args.match] + list(args.take.values())
+    missing = [c for c in [c for m in args.match for c in m.columns] + list(args.take.values())
                if c not in ref.column_names]
     if missing:
         raise work.fail(f"reference {args.reference!r} has no field {missing[0]!r}"
                         + did_you_mean(missing[0], ref.column_names))
 
-    found = np.full(table.num_rows, -1, dtype=np.int64)
+    # Per group (``by``): the keys of each group's first row decide for all its rows
+    # (Shopify gives an order's e-mail on its first line only).
+    groups, firsts = (group_ids(table, args.by) if args.by else
+                      (None, np.arange(table.num_rows, dtype=np.int64)))
+    probe = table.take(pa.array(firsts)) if args.by else table
+    found = np.full(probe.num_rows, -1, dtype=np.int64)
     for m in args.match:
         todo = found < 0
         if not todo.any():
             break
-        at = _positions(table.column(m.field), ref.column(m.on), m.ignore_case)
+        at = _positions(_key(probe, m.fields, m.ignore_case), _key(ref, m.columns, m.ignore_case),
+                        m.ignore_case)
         found = np.where(todo & (at >= 0), at, found)
 
+    unmatched = firsts[found < 0]
+    if groups is not None:
+        found = found[groups]
     matched = found >= 0
-    unmatched = np.flatnonzero(~matched)
     rows = pa.array(np.where(matched, found, 0))
     hit = pa.array(matched)
     use_default = args.missing in ("default", "hold") or bool(args.default)
@@ -60,6 +68,18 @@ def lookup(work: Work, args: spec.LookupArgs) -> None:
     work.tables[name] = table
     if len(unmatched):
         _missing(work, args, name, table, unmatched)
+
+
+def _key(table: pa.Table, fields: list[str], loose: bool) -> Column:
+    """The column a key is matched on: the field itself, or several joined (null when any
+    is null); ``loose``: text trimmed and its runs of spaces made one."""
+    if len(fields) == 1 and not loose:
+        return table.column(fields[0])
+    parts = [pc.cast(table.column(f), pa.string()) for f in fields]
+    if loose:
+        parts = [pc.replace_substring_regex(pc.utf8_trim_whitespace(p), r"\s+", " ")
+                 for p in parts]
+    return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\x1f")
 
 
 def _positions(values: Column, keys: Column, ignore_case: bool) -> np.ndarray:
@@ -86,13 +106,14 @@ def _missing(work: Work, args: spec.LookupArgs, name: str, table: pa.Table,
     if args.missing in ("default", "ignore"):
         return
     lines = work.lines(table)
-    keys = {m.field: table.column(m.field).take(pa.array(unmatched)).to_pylist()
-            for m in args.match}
+    keys = {f: table.column(f).take(pa.array(unmatched)).to_pylist()
+            for m in args.match for f in m.fields}
     for k, row in enumerate(unmatched.tolist()):
         tried = ", ".join(f"{f}={v[k]!r}" for f, v in keys.items())
         line = None if lines is None else lines[row]
         if args.missing == "issue":
-            first = next((f for f, v in keys.items() if v[k] is not None), args.match[0].field)
+            first = next((f for f, v in keys.items() if v[k] is not None),
+                         args.match[0].fields[0])
             work.issues.append(Issue(
                 "no-match", f"{work.where}: no row of {args.reference!r} for {tried}",
                 line, name, first, clip(keys[first][k])))

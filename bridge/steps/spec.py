@@ -47,9 +47,25 @@ class ComputeArgs(Strict):
 
 
 class MatchKey(Strict):
-    field: str = Field(description="Field of the table.")
-    on: str = Field(description="Column of the reference table it must equal.")
-    ignore_case: bool = False
+    field: str | list[str] = Field(description="Field of the table (or fields, together).")
+    on: str | list[str] = Field(description="Column of the reference table it must equal "
+                                "(or columns, one per field).")
+    ignore_case: bool = Field(False, description="Compare text without case, and without "
+                              "spaces around and doubled inside.")
+
+    @property
+    def fields(self) -> list[str]:
+        return [self.field] if isinstance(self.field, str) else list(self.field)
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.on] if isinstance(self.on, str) else list(self.on)
+
+    @model_validator(mode="after")
+    def _paired(self) -> MatchKey:
+        if len(self.fields) != len(self.columns) or not self.fields:
+            raise ValueError("field and on must name as many fields as columns")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -72,6 +88,10 @@ class LookupArgs(Strict):
         "for an operator; or leave the fields empty.")
     default: dict[str, Scalar] = Field(
         default_factory=dict, description="Values of `take` fields for rows with no match.")
+    by: list[str] = Field(
+        default_factory=list, description="Look up once per group of rows with equal values "
+        "here, with the keys of its first row, for all its rows: an order is found, missed "
+        "or held as a whole (Shopify gives the e-mail on an order's first line only).")
 
     @model_validator(mode="after")
     def _defaults_known(self) -> LookupArgs:

@@ -67,7 +67,11 @@ def vectorise(node: nodes.Node, table: pa.Table, variables: Mapping[str, object]
         right = vectorise(node.right, table, variables)
         if not (_numeric(left.type) and _numeric(right.type)):
             raise Fallback("arithmetic on non-numbers")
+        left, right = _fit(left, right, isinstance(node, nodes.Mul))
         return _ARITHMETIC[type(node)](left, right)
+    if isinstance(node, nodes.Compare) and len(node.ops) == 1 and \
+            node.ops[0].op in ("in", "notin"):
+        return _member(node, table, variables)
     if isinstance(node, nodes.Compare) and len(node.ops) == 1 and node.ops[0].op in _COMPARE:
         left = vectorise(node.expr, table, variables)
         right = vectorise(node.ops[0].expr, table, variables)
@@ -77,9 +81,14 @@ def vectorise(node: nodes.Node, table: pa.Table, variables: Mapping[str, object]
     if isinstance(node, nodes.And | nodes.Or):
         left = vectorise(node.left, table, variables)
         right = vectorise(node.right, table, variables)
-        if not (pa.types.is_boolean(left.type) and pa.types.is_boolean(right.type)):
-            raise Fallback("and/or return operands, not booleans, in jinja")
-        return (pc.and_ if isinstance(node, nodes.And) else pc.or_)(left, right)
+        if left.type != right.type or not (_string(left.type) or _numeric(left.type)
+                                           or pa.types.is_boolean(left.type)):
+            raise Fallback("and/or of operands of different kinds")
+        # jinja gives an operand: `a or b` is a when a is true, else b (`and`: the other).
+        first = pc.fill_null(_truth(left), False)
+        if isinstance(node, nodes.Or):
+            return pc.if_else(first, left, right)
+        return pc.if_else(first, right, left)
     if isinstance(node, nodes.Not):
         value = vectorise(node.node, table, variables)
         if not pa.types.is_boolean(value.type):
@@ -89,12 +98,13 @@ def vectorise(node: nodes.Node, table: pa.Table, variables: Mapping[str, object]
         return _filter(node, table, variables)
     if isinstance(node, nodes.CondExpr) and node.expr2 is not None:
         # A missing test value is false, as None is in jinja (see null_sensitive).
-        test = pc.fill_null(_truth(vectorise(node.test, table, variables)), False)
+        test = _test(node.test, table, variables)
         yes, no = _branch(node.expr1, table, variables), _branch(node.expr2, table, variables)
         if yes is None and no is None:
             raise Fallback("both branches none")
         yes = pa.scalar(None, no.type) if yes is None else yes
         no = pa.scalar(None, yes.type) if no is None else no
+        yes, no = _as_decimal(yes, no), _as_decimal(no, yes)
         if yes.type != no.type:
             raise Fallback("branches of different types")
         return pc.if_else(test, yes, no)
@@ -129,6 +139,15 @@ def null_sensitive(node: nodes.Node, top: bool = True) -> set[str]:
     if (isinstance(node, nodes.Filter) and node.name in _DEFAULTS
             and isinstance(node.node, nodes.Name)):
         return set()  # a missing value becomes the default, here as in jinja
+    if isinstance(node, nodes.Filter) and node.name in _KEEP_NONE and node.node is not None:
+        # These filters leave a missing value missing (bridge.steps.expr), as Arrow does.
+        names = null_sensitive(node.node, top=top)
+        for arg in node.args:
+            names |= null_sensitive(arg, top=False)
+        return names
+    if isinstance(node, nodes.And | nodes.Or) and top:
+        # `a or b` gives b for a missing a, and a missing b as it is: here as in jinja.
+        return null_sensitive(node.left, top=True) | null_sensitive(node.right, top=True)
     names = set()
     for child in node.iter_child_nodes():
         names |= null_sensitive(child, top=False)
@@ -136,6 +155,9 @@ def null_sensitive(node: nodes.Node, top: bool = True) -> set[str]:
 
 
 _DEFAULTS = ("default", "d")
+#: Filters that give a missing value for a missing value, in jinja as in the kernels.
+_KEEP_NONE = ("upper", "lower", "replace", "truncate", "digits", "round2", "int", "decimal",
+              "date")
 
 
 def _concat(node: nodes.Concat, table: pa.Table, variables: Mapping[str, object]) -> Any:
@@ -160,6 +182,90 @@ def _concat(node: nodes.Concat, table: pa.Table, variables: Mapping[str, object]
     if (pc.max(lengths).as_py() or 0) > MAX_TEXT or (pc.sum(lengths).as_py() or 0) > TEXT_BUDGET:
         raise Fallback("a text past the bounds")
     return joined
+
+
+def _test(node: nodes.Node, table: pa.Table, variables: Mapping[str, object]) -> Any:
+    """The truth of a condition's test: ``and``/``or``/``not`` of the truths of their
+    operands, whatever those are (only the truth of the result matters there)."""
+    if isinstance(node, nodes.And | nodes.Or):
+        left, right = _test(node.left, table, variables), _test(node.right, table, variables)
+        return (pc.and_ if isinstance(node, nodes.And) else pc.or_)(left, right)
+    if isinstance(node, nodes.Not):
+        return pc.invert(_test(node.node, table, variables))
+    # A missing value is false, as None is in jinja (see null_sensitive).
+    return pc.fill_null(_truth(vectorise(node, table, variables)), False)
+
+
+def _as_decimal(value: Any, other: Any) -> Any:
+    """A whole-number constant as the other branch's decimal: jinja gives 0 or a Decimal
+    per row, and a column of both is a column of decimals."""
+    if (isinstance(value, pa.Scalar) and pa.types.is_integer(value.type)
+            and pa.types.is_decimal(other.type) and value.is_valid):
+        return pa.scalar(Decimal(value.as_py()), other.type)
+    return value
+
+
+def _member(node: nodes.Compare, table: pa.Table, variables: Mapping[str, object]) -> Any:
+    """``x in ['a', 'b']``: a value among constants of its own kind."""
+    items = node.ops[0].expr
+    if isinstance(items, nodes.Const) and isinstance(items.value, list | tuple):
+        values = list(items.value)  # a literal list, folded by jinja into one constant
+    elif isinstance(items, nodes.List | nodes.Tuple) and all(
+            isinstance(i, nodes.Const) for i in items.items):
+        values = [i.value for i in items.items if isinstance(i, nodes.Const)]
+    else:
+        raise Fallback("in of something other than a list of constants")
+    left = vectorise(node.expr, table, variables)
+    if _string(left.type) and all(isinstance(v, str) for v in values):
+        choices = pa.array(values, pa.string())
+    elif pa.types.is_integer(left.type) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in values):
+        choices = pa.array(values, pa.int64())
+    else:
+        raise Fallback("in of values of another kind")
+    if isinstance(left, pa.Scalar):
+        raise Fallback("in of a constant")
+    found = pc.is_in(left, value_set=choices)
+    return pc.invert(found) if node.ops[0].op == "notin" else found
+
+
+def _fit(left: Any, right: Any, product: bool) -> tuple[Any, Any]:
+    """Decimals narrowed to the digits their values have, when Arrow's rule for the
+    precision of a result (the operands' precisions added) would pass 38 digits: a
+    quantity of decimal128(19, 0) times a price of decimal128(18, 4) is exact in 38."""
+    if not (pa.types.is_decimal(left.type) or pa.types.is_decimal(right.type)):
+        return left, right
+    grow = (_precision(left) + _precision(right) + 1) if product else \
+        (max(_precision(left) - _scale(left), _precision(right) - _scale(right))
+         + max(_scale(left), _scale(right)) + 1)
+    if grow <= 38:
+        return left, right
+    return _narrow(left), _narrow(right)
+
+
+def _precision(value: Any) -> int:
+    kind = value.type
+    return int(kind.precision) if pa.types.is_decimal(kind) else 19
+
+
+def _scale(value: Any) -> int:
+    kind = value.type
+    return int(kind.scale) if pa.types.is_decimal(kind) else 0
+
+
+def _narrow(value: Any) -> Any:
+    """A decimal with the precision its largest value needs (integers as they are)."""
+    kind = value.type
+    if not pa.types.is_decimal(kind):
+        return value
+    top = pc.max(pc.abs(value)) if isinstance(value, pa.Array | pa.ChunkedArray) else \
+        pc.abs(value)
+    biggest = top.as_py() if top.is_valid else None
+    digits = len(str(int(biggest))) if biggest else 1
+    try:
+        return pc.cast(value, pa.decimal128(max(digits + kind.scale, 1), kind.scale))
+    except pa.ArrowInvalid:
+        raise Fallback("a decimal that does not narrow") from None
 
 
 def _truth(value: Any) -> Any:
@@ -265,9 +371,11 @@ def _filter(node: nodes.Filter, table: pa.Table, variables: Mapping[str, object]
     if node.name == "digits" and not args and _string(kind):
         return pc.replace_substring_regex(value, "[^0-9]", "")
     if node.name == "decimal" and not args and pa.types.is_integer(kind):
-        return pc.cast(value, pa.decimal128(20, 0))
+        return pc.cast(value, pa.decimal128(19, 0))  # every int64 fits in 19 digits
     if node.name == "decimal" and not args and pa.types.is_decimal(kind):
         return value
+    if node.name == "abs" and not args and _numeric(kind):
+        return pc.abs_checked(value)
     if node.name == "round2" and not args and pa.types.is_decimal(kind) and kind.scale >= 2:
         rounded = pc.round(value, ndigits=2, round_mode="half_towards_infinity")
         return pc.cast(rounded, pa.decimal128(min(38, kind.precision), 2))
