@@ -1,0 +1,115 @@
+"""Customers, shop -> ERP, on customer exports written for the purpose: a new customer goes
+once (N); a known one whose address changed in the shop goes as a change (V, with its ERP
+code), once per change; an unknown e-mail with a group's VAT number is a new branch linked
+to the group's head office, while a VAT number of one customer alone makes it known."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge import spec
+from bridge.codecs import decode
+from bridge.config import load
+from bridge.engine.operator import approve
+from bridge.engine.runner import run_pass
+from tests.test_samples import NOON, SAMPLES, sample_copy
+
+HEADER = (SAMPLES / "inbox" / "shopify" / "customers_export_1.csv").read_text(
+    encoding="utf-8").splitlines()[0].split(",")
+
+
+def customer(cid: str, email: str, street: str, zip_: str, city: str, *,
+             company: str = "", note: str = "") -> dict[str, str]:
+    return {"Customer ID": f"'{cid}", "First Name": "Anna", "Last Name": "Rossi",
+            "Email": email, "Default Address Company": company,
+            "Default Address Address1": street, "Default Address City": city,
+            "Default Address Province Code": "MI", "Default Address Country Code": "IT",
+            "Default Address Zip": f"'{zip_}", "Note": note, "Tax Exempt": "no"}
+
+
+def export(rows: list[dict[str, str]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, HEADER, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+MORETTI_SAME = customer("7012345000201", "acquisti@ediliziamoretti.it",
+                        "Via dell'Industria 14", "24126", "Bergamo",
+                        company="Edilizia Moretti S.r.l.")
+MORETTI_MOVED = customer("7012345000201", "acquisti@ediliziamoretti.it",
+                         "Via Bergamo 9", "24030", "Mozzo", company="Edilizia Moretti S.r.l.")
+# Pulizie Brambilla's VAT number is its own: the unknown e-mail is the same customer.
+BRAMBILLA = customer("7012345000202", "amministrazione@brambilla.it", "Via Monza 120",
+                     "20127", "Milano", company="Pulizie Brambilla S.n.c.",
+                     note="partita_iva: 10234567898")
+# Colorificio Serra's VAT number is a group's: a new e-mail with it is a new branch.
+SERRA_NEW = customer("7012345000203", "novara@colorificioserra.it", "Corso Italia 4", "28100",
+                     "Novara", company="Colorificio Serra - PV Novara",
+                     note="partita_iva: 07890123453")
+NEW = customer("7012345000204", "nuovo@example.it", "Via Po 1", "10123", "Torino")
+
+
+def run(cfg: Path, rows: list[dict[str, str]], name: str, at: float) -> list[dict[str, Any]]:
+    """One customer export through the flow, approved: the rows the ERP gets."""
+    inbox = cfg.parent / "inbox" / "shopify"
+    (inbox / name).write_text(export(rows), encoding="utf-8")
+    conf = load(cfg)
+    run_pass(conf, flows=["clienti"], clock=lambda: at)
+    [outcome] = run_pass(conf, flows=["clienti"], clock=lambda: at + 60).outcomes
+    if outcome.state == "done":  # nothing to approve: nothing new
+        assert outcome.outputs == []
+        return []
+    assert outcome.state == "held", outcome
+    approve(conf, outcome.file_id)
+    [done] = run_pass(conf, flows=["clienti"], clock=lambda: at + 120).outcomes
+    assert done.state == "done", done
+    if not done.outputs:  # nothing left to send (an empty file still waits for approval)
+        return []
+    [(out, _)] = done.outputs
+    back = decode((cfg.parent / "erp" / "clienti" / out).read_bytes(),
+                  spec.load("gestionale/nuovi-clienti"))
+    assert back.issues == []
+    return back.tables["cliente"].drop(columns=["_line"]).to_dict("records")
+
+
+@pytest.fixture()
+def cfg(tmp_path: Path) -> Path:
+    cfg = sample_copy(tmp_path)
+    for old in (cfg.parent / "inbox" / "shopify").glob("*.csv"):
+        old.unlink()
+    return cfg
+
+
+def brief(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [(r["tipo"], r["codice_erp"], r["codice_sede"], r["email"], r["indirizzo"])
+            for r in rows]
+
+
+def test_new_changed_and_unchanged_customers(cfg: Path) -> None:
+    got = run(cfg, [MORETTI_SAME, BRAMBILLA, SERRA_NEW, NEW], "customers_export_1.csv", NOON)
+    assert brief(got) == [
+        ("N", None, "C00110", "novara@colorificioserra.it", "Corso Italia 4"),
+        ("N", None, None, "nuovo@example.it", "Via Po 1")]
+    # Moretti moves: one change, with its ERP code and the new address
+    got = run(cfg, [MORETTI_MOVED, BRAMBILLA, SERRA_NEW, NEW], "customers_export_2.csv",
+              NOON + 3600)
+    assert brief(got) == [("V", "C00101", None, "acquisti@ediliziamoretti.it",
+                           "Via Bergamo 9")]
+    assert (got[0]["cap"], got[0]["citta"]) == ("24030", "Mozzo")
+    # the same export again: the change went already, the new customers too
+    assert run(cfg, [MORETTI_MOVED, BRAMBILLA, SERRA_NEW, NEW], "customers_export_3.csv",
+               NOON + 7200) == []
+
+
+def test_a_vat_number_of_one_customer_makes_it_known(cfg: Path) -> None:
+    moved = {**BRAMBILLA, "Default Address Address1": "Viale Fulvio Testi 1"}
+    got = run(cfg, [moved], "customers_export_1.csv", NOON)
+    assert brief(got) == [("V", "C00140", None, "amministrazione@brambilla.it",
+                           "Viale Fulvio Testi 1")]
