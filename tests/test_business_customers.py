@@ -113,3 +113,28 @@ def test_a_vat_number_of_one_customer_makes_it_known(cfg: Path) -> None:
     got = run(cfg, [moved], "customers_export_1.csv", NOON)
     assert brief(got) == [("V", "C00140", None, "amministrazione@brambilla.it",
                            "Viale Fulvio Testi 1")]
+
+
+def test_the_erp_s_customers_reach_the_shop_with_their_terms_once(cfg: Path) -> None:
+    """ERP -> shop: every customer with an e-mail, its price list and payment terms as
+    tags; a later export sends only the customer whose terms changed."""
+    conf = load(cfg)
+    exports = cfg.parent / "erp-exports" / "clienti.csv"
+    assert run_pass(conf, flows=["clienti-negozio"], clock=lambda: NOON).outcomes == []
+    [first] = run_pass(conf, flows=["clienti-negozio"], clock=lambda: NOON + 60).outcomes
+    shop = cfg.parent / "shop" / "shopify"
+    rows = list(csv.DictReader(io.StringIO((shop / first.outputs[0][0]).read_text("utf-8"))))
+    assert len(rows) == 8
+    moretti = next(r for r in rows if r["Email"] == "acquisti@ediliziamoretti.it")
+    assert moretti["Tags"] == "B2B, listino-2, pagamento-BB30, agente-A01"
+    assert moretti["Default Address Zip"] == "24126" and moretti["Tax Exempt"] == "no"
+    # the ERP moves Moretti to 60-day terms: only Moretti goes again
+    text = exports.read_bytes().decode("cp1252")
+    exports.write_bytes(text.replace(";5,00;;BB30;", ";5,00;;BB60;").encode("cp1252"))
+    assert run_pass(conf, flows=["clienti-negozio"], clock=lambda: NOON + 600).outcomes == []
+    [second] = run_pass(conf, flows=["clienti-negozio"],
+                        clock=lambda: NOON + 660).outcomes
+    again = list(csv.DictReader(io.StringIO(
+        (shop / second.outputs[0][0]).read_text("utf-8"))))
+    assert [(r["Email"], r["Tags"]) for r in again] == [
+        ("acquisti@ediliziamoretti.it", "B2B, listino-2, pagamento-BB60, agente-A01")]

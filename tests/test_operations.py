@@ -207,7 +207,7 @@ def test_the_shipped_samples_validate(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "samples", tmp_path / "company",
                     ignore=shutil.ignore_patterns(".bridge"))
     got = bridge_cli(tmp_path / "company" / "bridge.yaml", "validate")
-    assert (got.returncode, got.stdout.strip()) == (0, "ok: 4 flow(s), 2 reference table(s)")
+    assert (got.returncode, got.stdout.strip()) == (0, "ok: 5 flow(s), 2 reference table(s)")
 
 
 def test_run_finds_a_mistake_before_it_claims_a_file(tmp_path: Path) -> None:

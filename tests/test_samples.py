@@ -72,8 +72,8 @@ def test_every_sample_flow_writes_its_golden_files(tmp_path: Path, runner: CliRu
     root = cfg.parent
     result = run_twice(cfg)
     states = {o.flow: o.state for o in result.outcomes}
-    assert states == {"ordini": "done", "clienti": "held", "articoli": "done",
-                      "giacenze": "done"}
+    assert states == {"ordini": "done", "clienti": "held", "clienti-negozio": "done",
+                      "articoli": "done", "giacenze": "done"}
     # New customers wait for an operator; nothing reaches the ERP before.
     assert written(root / "erp" / "clienti") == {}
     held = next(o.file_id for o in result.outcomes if o.flow == "clienti")
@@ -85,6 +85,7 @@ def test_every_sample_flow_writes_its_golden_files(tmp_path: Path, runner: CliRu
         assert written(root / top) == written(EXPECTED / top)
     # The ERP's nightly exports stay where they are: orders read them too.
     assert (root / "erp-exports" / "listino.csv").exists()
+    assert (root / "erp-exports" / "clienti.csv").exists()
     # Unchanged exports are not sent again.
     idle = run_pass(load(cfg), clock=lambda: NOON + 180)
     assert idle.outcomes == [] and written(root / "shop") == written(EXPECTED / "shop")

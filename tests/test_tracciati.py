@@ -269,6 +269,11 @@ BROKEN: dict[str, list[tuple[str, int | None, str | None]]] = {
         ("bad-boolean", 3, "lineitem_taxable"),       # "yes"
         ("bad-decimal", 9, "lineitem_price"),         # "1,389.00": a thousands separator
     ],
+    "shopify/clienti-b2b": [
+        ("missing-required", 2, "email"),
+        ("bad-boolean", 3, "accepts_email_marketing"),   # "maybe"
+        ("bad-pattern", 4, "zip"),                        # "21"
+    ],
     "shopify/inventario": [
         ("missing-required", 3, "location"),
         ("bad-integer", 5, "on_hand_new"),            # 114.5
