@@ -151,6 +151,16 @@ class Target(Strict):
         return self
 
 
+class FactSpec(Strict):
+    """Rows a flow's steps made that the ledger keeps as business facts, for the commission
+    and sales reports (`bridge report commissions`, `bridge report sales`)."""
+
+    table: str = Field(description="The table whose rows are the facts (testata).")
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_-]*$",
+                      description="What the facts are: order, cancel, line...")
+    fields: dict[str, str] = Field(min_length=1, description="Fact field: table field.")
+
+
 class Totals(Strict):
     """The money a flow carries, for reconciliation (`bridge report`): ``record.field``."""
 
@@ -202,6 +212,9 @@ class Flow(Strict):
         10, ge=1, description="Attempts before a file that keeps failing waits for a person."
     )
     totals: Totals = Field(default_factory=Totals)
+    facts: list[FactSpec] = Field(
+        default_factory=list, description="Rows kept in the ledger as business facts (an "
+        "order's amounts, agent and commission) for `bridge report commissions` and `sales`.")
     max_bytes: int = Field(1 << 30, gt=0, description="A bigger file is refused "
                                                      "(file-too-large), never read.")
     retention: Retention = Field(default_factory=Retention)

@@ -38,7 +38,7 @@ def export(orders: list[tuple[str, str, str, str]]) -> str:
             "Name": name, "Email": "acquisti@ediliziamoretti.it", "Financial Status": status,
             "Currency": "EUR", "Subtotal": "122.00", "Shipping": "0.00", "Taxes": "22.00",
             "Total": "122.00", "Discount Amount": "0.00", "Refunded Amount": refunded,
-            "Shipping Method": "Corriere standard", "Created at": "2025-12-01 09:00:00 +0100",
+            "Shipping Method": "Corriere standard", "Created at": "2025-11-01 09:00:00 +0100",
             "Lineitem quantity": 2, "Lineitem name": "Trapano", "Lineitem price": "61.00",
             "Lineitem sku": "TRAP-18V", "Lineitem taxable": "true", "Billing Name": "Moretti",
             "Billing Street": "Via Roma 1", "Billing City": "Bergamo",
@@ -98,9 +98,14 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[dict[str, pd.D
     cfg = sample_copy(tmp_path_factory.mktemp("life"))
     for old in (cfg.parent / "inbox" / "shopify").glob("*.csv"):
         old.unlink()
+    STORY_CFG.append(cfg)
     return [run(cfg, export(FIRST), "orders_export_1.csv", NOON),
             run(cfg, export(SECOND), "orders_export_2.csv", NOON + 3600),
             run(cfg, export(SECOND), "orders_export_3.csv", NOON + 7200)]
+
+
+#: The configuration the story ran with (the fixture's), for the reports.
+STORY_CFG: list[Path] = []
 
 
 def names(tables: dict[str, pd.DataFrame], record: str) -> list[str]:
@@ -144,3 +149,56 @@ def test_the_same_export_again_sends_each_cancellation_once(
     assert tables == {}  # nothing new: no file at all for the ERP
     assert sorted(v for c, v in notes if c == "already-sent") == [
         "#4001|A|122.00", "#4002", "#4004|A|122.00", "#4005", "#4009", "#4009|N|10.00"]
+
+
+def test_the_commissions_report_adds_up_the_orders_and_reverses_the_cancelled(
+        story: list) -> None:  # type: ignore[type-arg]
+    from click.testing import CliRunner
+
+    from bridge.cli import main
+
+    sent = pd.concat([tables["testata"] for tables, _ in story if tables])
+    commission = dict(zip(sent["riferimento"], sent["importo_provvigione"], strict=True))
+    assert sorted(commission) == ["#4001", "#4002", "#4004", "#4005", "#4009"]
+    got = CliRunner().invoke(main, ["--config", str(STORY_CFG[0]), "report", "commissions",
+                                    "--format", "csv"])
+    assert got.exit_code == 0, got.output
+    rows = list(csv.DictReader(io.StringIO(got.output)))
+    a01 = next(r for r in rows if r["agent"] == "A01")
+    # every order sent, once; its commission as the ERP got it
+    assert int(a01["orders"]) == 5
+    assert D(a01["commission"]) == sum(commission.values(), D(0)) == D("25.00")
+    # #4001 and #4004 cancelled: their whole commission back; #4009 refunded 10.00 of
+    # 122.00: that share of its 5.00, half up (0.41)
+    share = (D("5.00") * D("10.00") / D("122.00")).quantize(D("0.01"))
+    assert D(a01["reversals"]) == -(commission["#4001"] + commission["#4004"] + share)
+    assert D(a01["net"]) == D(a01["commission"]) + D(a01["reversals"])
+    assert rows[-1]["agent"] == "total" and rows[-1]["commission"] == a01["commission"]
+    # the period is the orders' date (1 November), the cancellations' their own (8 Nov.)
+    none = CliRunner().invoke(main, ["--config", str(STORY_CFG[0]), "report", "commissions",
+                                     "--until", "2025-11-01"])
+    assert none.output.strip() == "nothing recorded in the period"
+    html = CliRunner().invoke(main, ["--config", str(STORY_CFG[0]), "report", "commissions",
+                                     "--format", "html", "--agent", "A01"])
+    assert "<td>A01</td>" in html.output and "<title>Commissions</title>" in html.output
+
+
+def test_the_sales_report_by_vat_and_by_day(story: list) -> None:  # type: ignore[type-arg]
+    from click.testing import CliRunner
+
+    from bridge.cli import main
+
+    got = CliRunner().invoke(main, ["--config", str(STORY_CFG[0]), "report", "sales",
+                                    "--by", "vat", "--format", "csv"])
+    assert got.exit_code == 0, got.output
+    [vat22] = list(csv.DictReader(io.StringIO(got.output)))
+    # five orders of one line: 2 x 61.00 at 22% is 100.00 net + 22.00 VAT each
+    assert (vat22["vat"], vat22["lines"], vat22["net"], vat22["vat_amount"]) == (
+        "22", "5", "500.00", "110.00")
+    by_day = CliRunner().invoke(main, ["--config", str(STORY_CFG[0]), "report", "sales",
+                                       "--format", "csv"])
+    ordered, cancelled = list(csv.DictReader(io.StringIO(by_day.output)))
+    assert (ordered["day"], ordered["orders"], ordered["gross"], ordered["cancelled"]) == (
+        "2025-11-01", "5", "610.00", "0")
+    assert (cancelled["day"], cancelled["orders"]) == ("2025-11-08", "0")
+    assert D(cancelled["cancelled"]) == -(D("122.00") * 2 + D("10.00"))

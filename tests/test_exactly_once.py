@@ -19,9 +19,12 @@ import pytest
 
 from bridge.config import load
 from bridge.ledger import open_ledger
-from tests.flowkit import make_world, order_file
+from tests.flowkit import CONFIG, make_world, order_file
 
 FILES = 200
+#: The world's flow, keeping each article it sends as a business fact.
+WITH_FACTS = CONFIG.replace("    retry_backoff: 0\n", "    retry_backoff: 0\n    facts: [{table: "
+                            "articolo, kind: item, fields: {code: codice, qty: qty}}]\n")
 POINTS = ["after-claim", "after-hold", "mid-write", "after-rename", "before-output-commit",
           "after-plan", "before-written", "after-archive"]
 
@@ -51,7 +54,7 @@ def tree(folder: Path) -> dict[str, bytes]:
 def test_sigkill_at_any_moment_loses_nothing_and_writes_nothing_twice(tmp_path: Path) -> None:
     worlds = {}
     for name in ("clean", "crash"):
-        worlds[name] = make_world(tmp_path / name)
+        worlds[name] = make_world(tmp_path / name, WITH_FACTS)
         for n in range(FILES):
             (tmp_path / name / "inbox" / f"o{n:04d}.csv").write_text(order_file(n, 2),
                                                                      encoding="utf-8")
@@ -94,4 +97,11 @@ def test_sigkill_at_any_moment_loses_nothing_and_writes_nothing_twice(tmp_path: 
     written = [o for f in files for o in ledger.outputs(f.id)]
     assert sorted(o.name for o in written) == sorted(n for n in clean if n.endswith(".TXT"))
     assert all(o.state == "written" for o in written)
+    # Each article's fact once, as the clean run has them: none lost, none twice.
+    facts = sorted(str(f.data) for f in ledger.facts(["item"]))
+    clean_cfg = load(worlds["clean"])
+    clean_ledger = open_ledger(clean_cfg.path(clean_cfg.ledger))
+    assert facts == sorted(str(f.data) for f in clean_ledger.facts(["item"]))
+    assert len(facts) == len(set(facts)) > 0
+    clean_ledger.close()
     shutil.rmtree(crash_root / "state" / "work", ignore_errors=True)

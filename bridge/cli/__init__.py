@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+import bridge.cli.business  # noqa: F401  (report commissions, report sales)
 from bridge.cli.common import reports_errors
 from bridge.cli.connections import connections
 from bridge.cli.demo import demo

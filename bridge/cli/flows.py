@@ -281,7 +281,7 @@ def prune(ctx: click.Context, flows: tuple[str, ...], dry_run: bool) -> None:
         click.echo("nothing to prune")
 
 
-@click.command("report")
+@click.group("report", invoke_without_command=True)
 @click.option("--since", default=None, help="From this date (YYYY-MM-DD).")
 @click.option("--flow", default=None)
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "html"]),
@@ -293,8 +293,12 @@ def prune(ctx: click.Context, flows: tuple[str, ...], dry_run: bool) -> None:
 def report_cmd(ctx: click.Context, since: str | None, flow: str | None, fmt: str,
                out: Path | None) -> None:
     """Reconciliation per day and flow: files, rows and money in and out. Prints a table,
-    or the format asked; writes only the file named by --out, and only when asked."""
+    or the format asked; writes only the file named by --out, and only when asked.
+    `report commissions` and `report sales` tell the business facts the flows keep."""
     from datetime import datetime
+
+    if ctx.invoked_subcommand is not None:
+        return
 
     from bridge.reconcile import as_csv, as_html, as_json, as_text, reconcile, save
 

@@ -82,6 +82,7 @@ def reject(cfg: Config, file_id: int, reason: str) -> Outcome:
                 pipe.ledger.set_output(out.id, "abandoned")
         if not written:
             pipe.ledger.forget_keys(row.flow, file_id)  # none of its rows reached a target
+            pipe.ledger.forget_facts(file_id)
         pipe.ledger.set_state(file_id, REJECTED, pipe.now.wall, f"{reason}; {report}",
                               reason=reason)
         note = f"; outputs already written stay: {', '.join(written)}" if written else ""

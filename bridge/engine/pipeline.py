@@ -24,6 +24,7 @@ from bridge import faults
 from bridge.atomic import save_atomic
 from bridge.engine import moves, taking
 from bridge.engine.context import Outcome
+from bridge.engine.facts import record as record_facts
 from bridge.engine.outputs import keep_rendered, kept_rendered, plan_maker, write_output
 from bridge.errors import ConfigError, DataError, TransientError
 from bridge.issues import Issue
@@ -213,6 +214,9 @@ class Pipeline:
             rows_in, checked.rendered[0].rows if checked.rendered else 0, checked.money_in,
             checked.money_out))
         note = "nothing to write: no data rows left" if checked.nothing_to_write else None
+        # Facts first: a crash before the plan redoes the file, and its facts with it (they
+        # replace the file's own); once planned, the file is only written.
+        record_facts(self, row, checked)
         self.ledger.plan(row.id, plan_maker(row, flow, checked.rendered),
                          keys=checked.sent_keys, fingerprints=checked.fingerprints,
                          now=self.now.wall, detail=note)

@@ -67,6 +67,8 @@ class Checked:
     issues: list[Issue] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
     sent_keys: Iterable[str] = field(default_factory=list)  # a KeySpool once streamed
+    #: The business facts (``facts:`` of the flow), one JSON line each; None: none declared.
+    facts: KeySpool | None = None
     fingerprints: dict[str, str] = field(default_factory=dict)
     rendered: list[Rendered] = field(default_factory=list)
     rejected: bool = False
@@ -82,6 +84,9 @@ class Checked:
         if isinstance(self.sent_keys, KeySpool):
             self.sent_keys.remove()
         self.sent_keys = []
+        if self.facts is not None:
+            self.facts.remove()
+            self.facts = None
 
     @property
     def notes(self) -> list[Issue]:
@@ -154,6 +159,7 @@ class _Run:
         self.kept_source = 0
         self.nothing = False  # an error of the whole file under skip-rows: nothing is left
         self.sent = KeySpool(folder)
+        self.facts = KeySpool(folder) if flow.facts else None
         self.step_ctx = self._step_context()
 
     def _step_context(self) -> StepContext:
@@ -266,6 +272,10 @@ class _Run:
         if len(result.held) > room:
             c.held.append(f"and {len(result.held) - room} more reasons")
         self.sent.add(result.sent_keys)
+        if self.facts is not None:
+            from bridge.engine.facts import fact_lines
+
+            self.facts.add(fact_lines(self.flow.facts, result.tables))
         c.fingerprints.update(result.fingerprints)
         for name, df in result.tables.items():
             self.counts[name] = self.counts.get(name, 0) + len(df)
@@ -304,6 +314,7 @@ class _Run:
             else:
                 p.file.discard()
         c.sent_keys = self.sent
+        c.facts = self.facts
         c.nothing_to_write = not c.rendered
         return c
 
@@ -330,6 +341,8 @@ class _Run:
         for p in parts:
             p.file.discard()
         self.sent.remove()
+        if self.facts is not None:
+            self.facts.remove()
 
 
 class KeySpool:

@@ -7,6 +7,7 @@ from pathlib import Path
 from bridge.ledger.base import (
     CLAIM_PREFIX,
     Event,
+    Fact,
     Figures,
     FileRow,
     IllegalTransition,
@@ -21,6 +22,7 @@ from bridge.ledger.sqlite import SqliteLedger
 __all__ = [
     "CLAIM_PREFIX",
     "Event",
+    "Fact",
     "Figures",
     "FileRow",
     "IllegalTransition",

@@ -9,7 +9,7 @@ embedded implementation; a shared PostgreSQL one can follow behind the same meth
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -84,6 +84,17 @@ class Figures:
     rows_out: int | None = None
     money_in: Decimal | None = None
     money_out: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One business fact a file sent (``facts:`` of its flow): an order, a cancellation."""
+
+    file_id: int
+    flow: str
+    kind: str
+    at: float
+    data: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -208,6 +219,12 @@ class Ledger(Protocol):
 
     # issues found in a file (the first MAX_ISSUES; the report has them all)
     def record_issues(self, file_id: int, issues: list[Issue]) -> None: ...
+    # business facts (commissions, sales)
+    def record_facts(self, file_id: int, flow: str,
+                     facts: Iterable[tuple[str, dict[str, str]]], at: float) -> None: ...
+    def forget_facts(self, file_id: int) -> None: ...
+    def facts(self, kinds: Iterable[str], *, since: float | None = None,
+              until: float | None = None) -> Iterator[Fact]: ...
     def issues(self, file_id: int) -> list[Issue]: ...
 
     # business keys already sent (de-duplication across files)

@@ -87,4 +87,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE outputs ADD COLUMN bytes INTEGER;
     """,
+    # 10: business facts of each file sent (an order's amounts, agent and commission; a
+    # cancellation), for the commission and sales reports
+    """
+    CREATE TABLE facts (file_id INTEGER NOT NULL REFERENCES files(id), flow TEXT NOT NULL,
+                        kind TEXT NOT NULL, at REAL NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX facts_file ON facts(file_id);
+    CREATE INDEX facts_kind ON facts(kind, at);
+    """,
 ]

@@ -27,6 +27,7 @@ from bridge.ledger.base import (
     PlanMaker,
 )
 from bridge.ledger.migrations import MIGRATIONS
+from bridge.ledger.sqlite_facts import FactsStore
 from bridge.ledger.sqlite_metrics import MetricsStore
 from bridge.ledger.sqlite_ready import ReadinessStore
 from bridge.states import ALL, CLAIMED, allowed
@@ -46,7 +47,7 @@ def _file(r: tuple[object, ...]) -> FileRow:
     return FileRow(**values)
 
 
-class SqliteLedger(ReadinessStore, MetricsStore):
+class SqliteLedger(ReadinessStore, MetricsStore, FactsStore):
     def __init__(self, path: Path) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -1,0 +1,68 @@
+"""The ledger's business facts: what each file sent, as the flow declares it (``facts:``),
+for the commission and sales reports.
+
+A fact is one row of a table the steps made (an order's header, a cancellation), kept as a
+small JSON object of the fields the flow names, under a kind (``order``, ``cancel``...).
+A file's facts are written just before its outputs are planned, replacing any it had (a
+file redone after a crash has its facts once), and dropped with its keys when an operator
+refuses it before anything was written.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+
+from bridge.errors import TransientError
+from bridge.ledger.base import Fact
+
+#: Facts written per statement batch.
+BATCH = 5000
+
+
+class FactsStore:
+    db: sqlite3.Connection
+
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    def record_facts(self, file_id: int, flow: str, facts: Iterable[tuple[str, dict[str, str]]],
+                     at: float) -> None:
+        """The file's facts, replacing those it had."""
+        with self._tx() as db:
+            db.execute("DELETE FROM facts WHERE file_id = ?", (file_id,))
+            batch: list[tuple[int, str, str, float, str]] = []
+            for kind, data in facts:
+                batch.append((file_id, flow, kind, at, json.dumps(data, sort_keys=True)))
+                if len(batch) >= BATCH:
+                    db.executemany("INSERT INTO facts VALUES (?, ?, ?, ?, ?)", batch)
+                    batch.clear()
+            if batch:
+                db.executemany("INSERT INTO facts VALUES (?, ?, ?, ?, ?)", batch)
+
+    def forget_facts(self, file_id: int) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM facts WHERE file_id = ?", (file_id,))
+
+    def facts(self, kinds: Iterable[str], *, since: float | None = None,
+              until: float | None = None) -> Iterator[Fact]:
+        """The facts of these kinds recorded in [since, until), oldest first, of files
+        whose outputs were planned or written (a file refused later has none)."""
+        kinds = list(kinds)
+        sql = (f"SELECT f.file_id, f.flow, f.kind, f.at, f.data FROM facts f "
+               f"WHERE f.kind IN ({', '.join('?' * len(kinds))})")
+        args: list[object] = list(kinds)
+        if since is not None:
+            sql += " AND f.at >= ?"
+            args.append(since)
+        if until is not None:
+            sql += " AND f.at < ?"
+            args.append(until)
+        try:
+            rows = self.db.execute(sql + " ORDER BY f.at, f.file_id, f.rowid", args).fetchall()
+        except sqlite3.Error as exc:
+            raise TransientError(f"ledger: {exc}") from None
+        for file_id, flow, kind, at, data in rows:
+            yield Fact(file_id, flow, kind, at, json.loads(data))
