@@ -126,7 +126,8 @@ def transform_file(ctx: Context, row: FileRow, flow: Flow, source: Path, *,
 
     t = load_tracciato(ctx.cfg, flow.tracciato)
     folder = folder if folder is not None else render_folder(ctx, row)
-    for left in (*folder.glob(".stream-*"), *folder.glob(".keys-*")):  # a killed run's
+    for left in (*folder.glob(".stream-*"), *folder.glob(".keys-*"),
+                 *folder.glob(".facts-*")):  # a killed run's
         left.unlink(missing_ok=True)
     plan = stream_plan(flow, t)
     if isinstance(plan, tuple) and flow.chunk_bytes:
@@ -159,7 +160,7 @@ class _Run:
         self.kept_source = 0
         self.nothing = False  # an error of the whole file under skip-rows: nothing is left
         self.sent = KeySpool(folder)
-        self.facts = KeySpool(folder) if flow.facts else None
+        self.facts = KeySpool(folder, ".facts-") if flow.facts else None
         self.step_ctx = self._step_context()
 
     def _step_context(self) -> StepContext:
@@ -351,8 +352,9 @@ class KeySpool:
     the ledger records them: memory does not grow with the orders of a large file. A key
     met twice is recorded once by the ledger."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, prefix: str = ".keys-") -> None:
         self.folder = folder
+        self.prefix = prefix
         self.kept: list[str] = []
         self.path: Path | None = None
         self.out: IO[bytes] | None = None
@@ -364,7 +366,7 @@ class KeySpool:
                 return
             import secrets
 
-            self.path = self.folder / f".keys-{secrets.token_hex(8)}"
+            self.path = self.folder / f"{self.prefix}{secrets.token_hex(8)}"
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
                          0o600)
             self.out = os.fdopen(fd, "wb")
