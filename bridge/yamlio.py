@@ -58,8 +58,15 @@ def _plain(exc: yaml.YAMLError, text: str) -> YamlError:
     # open is found at the end of the file).
     marks = [m for m in (mark, getattr(exc, "context_mark", None)) if m is not None]
     line = " ".join(lines[m.line] for m in marks if m.line < len(lines))
+    starts = (mark is not None and mark.line < len(lines)
+              and mark.column < len(lines[mark.line]))
     if "\t" in line:
         message += " (YAML does not allow tabs for indentation: use spaces)"
+    elif problem.startswith("found character that cannot start any token") and starts:
+        assert mark is not None
+        ch = lines[mark.line][mark.column]
+        rest = re.split(r"[,}\]]| #", lines[mark.line][mark.column:])[0].strip()
+        message += f" (a value starting with {ch!r} must be quoted: '{rest}')"
     elif "{" in line and "${" in line:
         message += (' (a ${VAR} inside {...} must be quoted: write "${VAR}", or the braces'
                     " are read as YAML's own)")
@@ -68,6 +75,7 @@ def _plain(exc: yaml.YAMLError, text: str) -> YamlError:
                     "quoted)")
     elif problem.startswith("mapping values are not allowed"):
         message += " (a value holding ': ' must be quoted)"
+
     return YamlError(where, message)
 
 

@@ -98,14 +98,27 @@ def parse(text: str, path: Path | str = "<string>") -> Tracciato:
     try:
         return Tracciato.model_validate(data)
     except ValidationError as exc:
-        raise TracciatoError("\n".join(f"{path}: {line}" for line in describe(exc))) from None
+        raise TracciatoError("\n".join(f"{path}: {line}"
+                                        for line in describe(exc, text))) from None
 
 
-def describe(exc: ValidationError) -> list[str]:
-    """One plain line per pydantic error: ``records.testata.fields[3].length: must be > 0``."""
+def describe(exc: ValidationError, text: str | None = None) -> list[str]:
+    """One plain line per pydantic error: ``records.testata.fields[3].length: must be > 0``.
+    With the YAML ``text``, a mistake that is one of YAML's traps (``01`` read as a number,
+    a comma that ended a value inside ``{...}``) says so, and how to write it."""
+    from bridge.spec.yamlhints import compose, hint
+
+    root = compose(text) if text is not None else None
     lines = []
+    seen: set[str] = set()
     for err in exc.errors():
         where = _location(err["loc"])
+        better = hint(err, root, where) if root is not None else None
+        if better is not None:
+            if better not in seen:  # one trap may break several alternatives of a union
+                lines.append(better)
+                seen.add(better)
+            continue
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (a typo?)"
@@ -125,12 +138,21 @@ def _location(loc: Sequence[Any]) -> str:
 
 def lint(paths: Iterable[Path]) -> list[str]:
     """Every mistake in the tracciati files under ``paths`` (files or folders)."""
+    from bridge.codecs import rehearse
+
     problems: list[str] = []
     for p in paths:
         files = sorted(p.rglob("*.y*ml")) if p.is_dir() else [p]
         for f in files:
             try:
-                load_file(f)
+                t = load_file(f)
             except TracciatoError as exc:
                 problems.extend(str(exc).splitlines())
+                continue
+            # What lints, runs: the typing and checks of the layout on a file of one empty
+            # record per type, as `bridge check` will run them.
+            failed = rehearse(t)
+            if failed is not None:
+                problems.append(f"{f}: the checks of this layout fail on a file of empty "
+                                f"records ({failed}): a bug of bridge, please report it")
     return problems
