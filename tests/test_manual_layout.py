@@ -23,7 +23,7 @@ SECTION = DOC[DOC.index("## From the manual page to the YAML"):
               DOC.index("## Writing a new tracciato")]
 YAML = re.search(r"<!-- tracciato -->\n```yaml\n(.*?)\n```", SECTION, re.DOTALL)
 SAMPLE = re.search(r"```text\n(.*?)\n```", SECTION, re.DOTALL)
-CONSOLE = re.findall(r"```console\n\$ (.*?)\n(.*?)\n```", SECTION, re.DOTALL)
+CONSOLE = re.findall(r"```console\n\$ (bridge check .*?)\n(.*?)\n```", SECTION, re.DOTALL)
 assert YAML and SAMPLE and len(CONSOLE) == 2
 TEXT = YAML.group(1)
 WIDTH = 100

@@ -1,4 +1,4 @@
-"""The layout commands: `bridge check`, `bridge tracciati list|show|path|lint|schema`,
+"""The layout commands: `bridge check`, `bridge tracciati list|show|path|lint|infer|schema`,
 `bridge codes`. They need no configuration."""
 
 from __future__ import annotations
@@ -100,6 +100,42 @@ def tracciati_lint(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     if problems:
         sys.exit(2)
     click.echo("no mistakes found")
+
+
+@tracciati.command("infer")
+@click.argument("sample", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--fixed-width", "fixed", is_flag=True,
+              help="The sample is fixed width: guess record types and field boundaries.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the draft to this file (it must not exist, unless --force).")
+@click.option("--force", is_flag=True, help="Replace the --output file if it exists.")
+@click.option("--name", default=None, help="system/name of the draft (default: draft/draft).")
+@reports_errors
+def tracciati_infer(sample: Path, fixed: bool, output: Path | None, force: bool,
+                    name: str | None) -> None:
+    """Draft a tracciato from SAMPLE and print it as YAML, every guess commented: code page,
+    line ends, delimiter and header (or record types and field boundaries), and per column
+    a type in the Italian formats. The draft is checked against SAMPLE; what does not hold
+    is written at its top, and said on stderr (exit 1)."""
+    from bridge.errors import ConfigError
+    from bridge.spec.draft_build import draft
+
+    if output is not None and output.exists() and not force:
+        raise ConfigError(f"{output} exists: give another --output, or --force to replace it")
+    made = draft(sample, fixed=fixed, name=f"{name or 'draft/draft'}.yaml")
+    if output is None:
+        click.echo(made.text, nl=False)
+    else:
+        from bridge.atomic import save_atomic
+
+        save_atomic(output, made.text.encode("utf-8"))
+        click.echo(printable(f"draft written to {output}"))
+    if made.problems:
+        click.echo(printable(f"the draft does not yet check {sample.name} clean: "
+                             f"{made.problems[0]}" + (f" (and {len(made.problems) - 1} more, "
+                             "at the top of the draft)" if len(made.problems) > 1 else "")),
+                   err=True)
+        sys.exit(1)
 
 
 @tracciati.command("schema")
