@@ -215,3 +215,12 @@ def test_a_fixed_width_file_of_one_type_is_not_split_by_its_codes(tmp_path: Path
                     encoding="ascii")
     got = draft(path, fixed=True)
     assert got.problems == [] and "discriminator" not in got.text.split("records:")[0]
+
+
+def test_a_sample_of_one_row_says_it_cannot_tell_a_header(tmp_path: Path) -> None:
+    path = tmp_path / "one.csv"
+    path.write_text("Codice;Descrizione;Prezzo\n", encoding="utf-8")
+    got = draft(path)
+    assert "# header row: one row only: a sample of one row cannot tell names from values" \
+        in got.text
+    assert got.problems == []

@@ -167,7 +167,9 @@ def draft(sample: Path, *, fixed: bool = False, name: str | None = None) -> Draf
         head += [f"delimiter {delimiter!r}: it splits most rows into {len(columns)} cells"
                  if len(columns) > 1 else "one column: no delimiter splits the lines (if the "
                  "file is fixed width, draft it with --fixed-width)",
-                 "header row: " + ("none (the first row holds values like the others)"
+                 "header row: " + ("one row only: a sample of one row cannot tell names "
+                                   "from values; read as values" if len(rows) == 1 else
+                                   "none (the first row holds values like the others)"
                                    if not header else "the first row holds names, not values"
                                    if heads == 1 else "two rows of names before the values; "
                                    "the fields take the first")]
