@@ -175,7 +175,13 @@ NEW_KERNELS = ["s | digits", "q | decimal", "p | decimal", "s if s else 'x'",
                "s or 'none'", "s or s", "q or q", "s and s", "(s or 'x') | truncate(2)",
                "p | abs", "0 if q else p", "(q | decimal) * p", "p * p * p",
                "s | truncate(3)", "s | upper", "s | replace('a', '')",
-               "q if s and q > 0 else -q"]
+               "q if s and q > 0 else -q",
+               # (in)equalities where a value may be missing: None equals only None
+               "s == 'ab'", "s != 'ab'", "q == q", "s != s", "p == p",
+               "q if s and s == (s or 'x') else -q", "p if not (s != 'a') else p",
+               "q if (s or s) == 'a b' or q != 3 else 0",
+               # a column of nothing but missing values beside one of text
+               "n or s", "s or n", "n == s", "s if n == s else n"]
 
 
 @settings(max_examples=60, deadline=None)
@@ -190,7 +196,8 @@ def test_new_kernels_agree_with_jinja(rows: list[tuple[Any, ...]], source: str) 
 
     table = pa.table({"q": pa.array([r[0] for r in rows], pa.int64()),
                       "p": pa.array([r[1] for r in rows], DEC),
-                      "s": pa.array([r[2] for r in rows], pa.string())})
+                      "s": pa.array([r[2] for r in rows], pa.string()),
+                      "n": pa.nulls(len(rows))})
     expr = compile_expression(source, table.column_names, "test")
     fast, fast_failures = expr.evaluate(table, {})
     slow, slow_failures = expr._per_row(table, {}, list(expr.names))

@@ -2,8 +2,9 @@
 header with its amounts, agent and commission; a cancellation), as small JSON objects for
 the ledger (:mod:`bridge.ledger.sqlite_facts`) and the commission and sales reports.
 
-They are gathered chunk by chunk beside the business keys, in the same spool (a file of
-the work area past a few thousand), and recorded when the file's outputs are planned.
+They are gathered chunk by chunk beside the business keys, in a spool of their own (a file
+of the work area past a few thousand chunks), each chunk's rows of one kind as columns,
+and recorded so, one block per chunk and kind, just before the file's outputs are planned.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from bridge.errors import ConfigError
@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 
 
 def fact_lines(specs: list[FactSpec], tables: dict[str, pd.DataFrame]) -> Iterator[str]:
-    """One JSON line ``[kind, {field: text}]`` per row of each table a spec names."""
+    """One JSON line ``[kind, {field: [text, ...]}]`` per table a spec names: the chunk's
+    rows as columns of text (exact decimals, ISO dates), made by Arrow, not row by row."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     for k, spec in enumerate(specs):
         df = tables.get(spec.table)
@@ -36,11 +38,14 @@ def fact_lines(specs: list[FactSpec], tables: dict[str, pd.DataFrame]) -> Iterat
         missing = [f for f in spec.fields.values() if f not in df.columns]
         if missing:
             raise ConfigError(f"facts[{k}]: table {spec.table!r} has no field {missing[0]!r}")
-        columns = {name: pa.array(df[field], from_pandas=True).to_pylist()
-                   for name, field in spec.fields.items()}
-        for i in range(len(df)):
-            data = {name: _text(values[i]) for name, values in columns.items()}
-            yield json.dumps([spec.kind, {n: v for n, v in data.items() if v is not None}])
+        columns = {}
+        for name, source in spec.fields.items():
+            values = pa.array(df[source], from_pandas=True)
+            if pa.types.is_timestamp(values.type) or pa.types.is_date(values.type):
+                columns[name] = [_text(v) for v in values.to_pylist()]
+            else:
+                columns[name] = pc.cast(values, pa.string()).to_pylist()
+        yield json.dumps([spec.kind, columns])
 
 
 def _text(value: object) -> str | None:
@@ -49,15 +54,13 @@ def _text(value: object) -> str | None:
         return None
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, Decimal | int | float | bool | str):
-        return str(value)
     return str(value)
 
 
-def read_lines(lines: Iterable[str]) -> Iterator[tuple[str, dict[str, str]]]:
+def read_lines(lines: Iterable[str]) -> Iterator[tuple[str, dict[str, list[str | None]]]]:
     for line in lines:
-        kind, data = json.loads(line)
-        yield kind, data
+        kind, columns = json.loads(line)
+        yield kind, columns
 
 
 def record(ctx: Context, row: FileRow, checked: Checked) -> None:

@@ -1,8 +1,9 @@
 """The ledger's business facts: what each file sent, as the flow declares it (``facts:``),
 for the commission and sales reports.
 
-A fact is one row of a table the steps made (an order's header, a cancellation), kept as a
-small JSON object of the fields the flow names, under a kind (``order``, ``cancel``...).
+A fact is one row of a table the steps made (an order's header, a cancellation): the fields
+the flow names, under a kind (``order``, ``cancel``...). They are kept by blocks, a chunk's
+rows of one kind as JSON columns in one row of the table, and read back row by row.
 A file's facts are written just before its outputs are planned, replacing any it had (a
 file redone after a crash has its facts once), and dropped with its keys when an operator
 refuses it before anything was written.
@@ -18,8 +19,8 @@ from contextlib import AbstractContextManager
 from bridge.errors import TransientError
 from bridge.ledger.base import Fact
 
-#: Facts written per statement batch.
-BATCH = 5000
+#: Blocks of facts written per statement.
+BATCH = 500
 
 
 class FactsStore:
@@ -28,14 +29,16 @@ class FactsStore:
     def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError
 
-    def record_facts(self, file_id: int, flow: str, facts: Iterable[tuple[str, dict[str, str]]],
+    def record_facts(self, file_id: int, flow: str,
+                     facts: Iterable[tuple[str, dict[str, list[str | None]]]],
                      at: float) -> None:
-        """The file's facts, replacing those it had."""
+        """The file's facts, replacing those it had: blocks of rows of one kind, as
+        columns of text (one statement per block, not per row)."""
         with self._tx() as db:
             db.execute("DELETE FROM facts WHERE file_id = ?", (file_id,))
             batch: list[tuple[int, str, str, float, str]] = []
-            for kind, data in facts:
-                batch.append((file_id, flow, kind, at, json.dumps(data, sort_keys=True)))
+            for kind, columns in facts:
+                batch.append((file_id, flow, kind, at, json.dumps(columns)))
                 if len(batch) >= BATCH:
                     db.executemany("INSERT INTO facts VALUES (?, ?, ?, ?, ?)", batch)
                     batch.clear()
@@ -65,4 +68,8 @@ class FactsStore:
         except sqlite3.Error as exc:
             raise TransientError(f"ledger: {exc}") from None
         for file_id, flow, kind, at, data in rows:
-            yield Fact(file_id, flow, kind, at, json.loads(data))
+            columns: dict[str, list[str | None]] = json.loads(data)
+            names = list(columns)
+            for values in zip(*columns.values(), strict=True):
+                yield Fact(file_id, flow, kind, at,
+                           {n: v for n, v in zip(names, values, strict=True) if v is not None})

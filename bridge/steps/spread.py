@@ -14,7 +14,6 @@ while the weights are summed by Arrow.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -50,30 +49,42 @@ def spread(work: Work, args: sb.SpreadArgs) -> None:
         return
     parents = table.column(PARENT_LINE).to_numpy(zero_copy_only=False)
     weights = _weights(table, ~picked & np.isin(parents, parents[picked]), args)
-    rows = table.to_pylist()  # the rows of one chunk's orders; only the picked are split
-    out: list[dict[str, Any]] = []
-    for i, row in enumerate(rows):
-        parts = weights.get(int(parents[i])) if picked[i] else None
+    at = np.flatnonzero(picked)
+    chosen_rows = table.take(pa.array(at)).to_pylist()  # only the rows spread go to Python
+    made: list[dict[str, Any]] = []
+    order: list[int] = []  # where each made row goes: after the row it replaces
+    keep = np.ones(table.num_rows, dtype=bool)
+    scale = _scale(table, args.amount)
+    for i, row in zip(at.tolist(), chosen_rows, strict=True):
+        parts = weights.get(int(parents[i]))
         amount = row[args.amount]
         if not parts or amount is None:
-            out.append(row)
             continue
+        keep[i] = False
         whole = Decimal(amount)
-        for value, share, copied in _shares(whole, parts, args.mode,
-                                            _scale(table, args.amount)):
+        for value, share, copied in _shares(whole, parts, args.mode, scale):
             new = {**row, **copied, args.by: value, args.amount: share}
             for f in args.same:  # split in the same proportion (a price of the amount)
                 if row[f] is not None and whole != 0:
                     unit = Decimal(1).scaleb(-_scale(table, f))
                     new[f] = (Decimal(row[f]) * share / whole).quantize(
                         unit, rounding=ROUND_HALF_UP)
-            out.append(new)
+            made.append(new)
+            order.append(i)
+    if not made:
+        return
+    # The rows kept and the rows made, each made row where the row it replaces was.
+    positions = np.concatenate([np.flatnonzero(keep), np.asarray(order, dtype=np.int64)])
+    extra = pa.Table.from_pylist(made, schema=table.schema)
+    result = pa.concat_tables([table.filter(pa.array(keep)), extra])
+    result = result.take(pa.array(np.argsort(positions, kind="stable")))
     if args.number is not None:
-        seen: dict[int, int] = defaultdict(int)
-        for row in out:
-            seen[row[PARENT_LINE]] += 1
-            row[args.number] = seen[row[PARENT_LINE]]
-    result = pa.Table.from_pylist(out, schema=table.schema)
+        from bridge.codecs.encoder import rank_within
+
+        ranks = rank_within(np.asarray(result.column(PARENT_LINE).to_numpy(
+            zero_copy_only=False), dtype=np.int64)) + 1
+        result = work.put(name, result, args.number,
+                          pa.array(ranks).cast(result.schema.field(args.number).type))
     work.tables[name] = result
 
 

@@ -73,14 +73,16 @@ def vectorise(node: nodes.Node, table: pa.Table, variables: Mapping[str, object]
             node.ops[0].op in ("in", "notin"):
         return _member(node, table, variables)
     if isinstance(node, nodes.Compare) and len(node.ops) == 1 and node.ops[0].op in _COMPARE:
-        left = vectorise(node.expr, table, variables)
-        right = vectorise(node.ops[0].expr, table, variables)
+        left, right = _unify(vectorise(node.expr, table, variables),
+                             vectorise(node.ops[0].expr, table, variables))
         if not _same_kind(left.type, right.type):
             raise Fallback("comparison of different kinds")
+        if node.ops[0].op in ("eq", "ne"):
+            return _equal(left, right, node.ops[0].op == "ne")
         return _COMPARE[node.ops[0].op](left, right)
     if isinstance(node, nodes.And | nodes.Or):
-        left = vectorise(node.left, table, variables)
-        right = vectorise(node.right, table, variables)
+        left, right = _unify(vectorise(node.left, table, variables),
+                             vectorise(node.right, table, variables))
         if left.type != right.type or not (_string(left.type) or _numeric(left.type)
                                            or pa.types.is_boolean(left.type)):
             raise Fallback("and/or of operands of different kinds")
@@ -127,8 +129,7 @@ def null_sensitive(node: nodes.Node, top: bool = True) -> set[str]:
         return set() if top else {node.name}
     if isinstance(node, nodes.CondExpr):
         names: set[str] = set()
-        if not isinstance(node.test, nodes.Name):
-            names |= null_sensitive(node.test, top=False)
+        names |= _test_sensitive(node.test)
         for branch in (node.expr1, node.expr2):
             if branch is not None:
                 names |= null_sensitive(branch, top=top)
@@ -145,6 +146,12 @@ def null_sensitive(node: nodes.Node, top: bool = True) -> set[str]:
         for arg in node.args:
             names |= null_sensitive(arg, top=False)
         return names
+    if isinstance(node, nodes.Compare) and len(node.ops) == 1 \
+            and node.ops[0].op in ("eq", "ne"):
+        # Missing values compare as jinja's None do (_equal): a name, or operands given by
+        # and/or of names, may be missing here.
+        return null_sensitive(node.expr, top=True) | null_sensitive(node.ops[0].expr,
+                                                                    top=True)
     if isinstance(node, nodes.And | nodes.Or) and top:
         # `a or b` gives b for a missing a, and a missing b as it is: here as in jinja.
         return null_sensitive(node.left, top=True) | null_sensitive(node.right, top=True)
@@ -152,6 +159,22 @@ def null_sensitive(node: nodes.Node, top: bool = True) -> set[str]:
     for child in node.iter_child_nodes():
         names |= null_sensitive(child, top=False)
     return names
+
+
+def _test_sensitive(node: nodes.Node) -> set[str]:
+    """The names whose missing values a condition's test would not see as jinja does: in
+    a test only truth counts, a missing value is false in both, so ``and``, ``or`` and
+    ``not`` of names and of (in)equalities are safe."""
+    if isinstance(node, nodes.Name):
+        return set()
+    if isinstance(node, nodes.And | nodes.Or):
+        return _test_sensitive(node.left) | _test_sensitive(node.right)
+    if isinstance(node, nodes.Not):
+        return _test_sensitive(node.node)
+    if isinstance(node, nodes.Compare) and len(node.ops) == 1 \
+            and node.ops[0].op in ("eq", "ne"):
+        return null_sensitive(node, top=True)
+    return null_sensitive(node, top=False)
 
 
 _DEFAULTS = ("default", "d")
@@ -194,6 +217,24 @@ def _test(node: nodes.Node, table: pa.Table, variables: Mapping[str, object]) ->
         return pc.invert(_test(node.node, table, variables))
     # A missing value is false, as None is in jinja (see null_sensitive).
     return pc.fill_null(_truth(vectorise(node, table, variables)), False)
+
+
+def _unify(left: Any, right: Any) -> tuple[Any, Any]:
+    """A column of nothing but missing values (Arrow's null type) as the other's type."""
+    if pa.types.is_null(left.type) and not pa.types.is_null(right.type):
+        left = pc.cast(left, right.type)
+    elif pa.types.is_null(right.type) and not pa.types.is_null(left.type):
+        right = pc.cast(right, left.type)
+    return left, right
+
+
+def _equal(left: Any, right: Any, negate: bool) -> Any:
+    """``==`` (or ``!=``) as jinja compares: a missing value equals only a missing one."""
+    same = pc.equal(left, right)
+    both = pc.and_(pc.is_null(left), pc.is_null(right))
+    either = pc.or_(pc.is_null(left), pc.is_null(right))
+    out = pc.if_else(either, both, same)
+    return pc.invert(out) if negate else out
 
 
 def _as_decimal(value: Any, other: Any) -> Any:
