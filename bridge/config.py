@@ -195,13 +195,35 @@ class Retention(Strict):
                                      "decision: kept for ever unless set).")
 
 
+class Approval(Strict):
+    """``approval: true``, or ``approval: {alert_after: 4h}``: every file waits for an
+    operator (``bridge approve``, whole or row by row); ``alert_after`` makes ``bridge status
+    --check`` fail once one of the flow's held files has waited longer (for this flow, in
+    place of ``--held-for``)."""
+
+    alert_after: Duration | None = Field(None, description="How long a held file may wait "
+                                         "before `status --check` fails (30m, 4h, 2d).")
+
+
+def _approval(value: object) -> object:
+    """``true`` or a mapping turn approval on, ``false`` (or nothing) leaves it off."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return {}
+    if isinstance(value, dict | Approval):
+        return value
+    raise ValueError("give true, false, or a mapping such as {alert_after: 4h}")
+
+
 class Flow(Strict):
     source: Source
     tracciato: str
     steps: list[StepSpec] = Field(default_factory=list)
     targets: list[Target]
     on_bad_rows: Literal["reject-file", "skip-rows"] = "reject-file"
-    approval: bool = Field(False, description="Outputs wait for `bridge approve`.")
+    approval: Annotated[Approval | None, BeforeValidator(_approval)] = Field(
+        None, description="Outputs wait for `bridge approve`: true, or {alert_after: 4h}.")
     archive: Literal["move", "delete", "leave"] = "move"
     archive_folder: str = "archive"
     quarantine_folder: str = "quarantine"
@@ -221,6 +243,12 @@ class Flow(Strict):
     chunk_bytes: int = Field(5 << 20, ge=0, description="The file is read, transformed and "
                              "written this many bytes at a time (groups are never split); "
                              "0: the whole file at once.")
+
+    @property
+    def alert_after(self) -> float | None:
+        """Seconds a held file of this flow may wait before `status --check` fails (None:
+        the command's --held-for)."""
+        return self.approval.alert_after if isinstance(self.approval, Approval) else None
 
     @field_validator("targets")
     @classmethod

@@ -88,3 +88,19 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, [k for k in known if not k.startswith("_")],
                                       n=1, cutoff=0.75)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def age(seconds: float) -> str:
+    """A duration as a person reads it, to the minute past an hour: ``45s``, ``12m``,
+    ``3h12m``, ``2d4h``."""
+    s = max(int(seconds), 0)
+    if s < 60:
+        return f"{s}s"
+    units = [("d", 86400), ("h", 3600), ("m", 60)]
+    parts: list[tuple[int, str]] = []
+    for name, size in units:
+        n, s = divmod(s, size)
+        if n or parts:
+            parts.append((n, name))
+    big, small = parts[0], parts[1] if len(parts) > 1 else (0, "")
+    return f"{big[0]}{big[1]}" + (f"{small[0]}{small[1]}" if small[0] else "")

@@ -100,8 +100,9 @@ CODES: dict[str, str] = {
                        "listed, or a file the server lists but refuses to serve",
     "internal-error": "bridge failed on this file because of a bug; the traceback is saved "
                       "beside it (bridge retry or bridge reject)",
-    "operator-rejected": "an operator refused the file (bridge reject); the reason is in the "
-                         "message",
+    "operator-rejected": "an operator refused the file (bridge reject), or rows of it while "
+                         "approving the others (bridge approve --rows/--except); the reason "
+                         "is in the message",
 }
 
 #: Codes that are notes, not errors: they never reject a file.

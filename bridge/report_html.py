@@ -98,9 +98,13 @@ def next_steps(report: FileReport) -> list[str]:
                 f"with 'bridge check'), then 'bridge replay' the file ('bridge show {name}' "
                 "gives its id)."]
     if report.outcome == "skipped-rows":
-        return ["The rows without issues were written; the rows listed here (and the rest "
-                "of their groups) were left out.",
-                "Have the left-out rows sent again in a new file, corrected."]
+        steps = ["The rows without issues were written; the rows listed here (and the rest "
+                 "of their groups) were left out."]
+        if any(i.code == "operator-rejected" for i in report.issues):
+            steps.append("The rows marked operator-rejected were refused by an operator who "
+                         "approved the others: they were never written to the ERP "
+                         f"('bridge show {name}' has the decision).")
+        return [*steps, "Have the left-out rows sent again in a new file, corrected."]
     if report.outcome == "held":
         return [f"The file waits for a person: 'bridge pending' lists it; 'bridge approve "
                 f"ID' lets it go on, 'bridge reject ID --reason TEXT' refuses it "

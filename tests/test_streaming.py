@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 import bridge.codecs
+import bridge.engine.chunking
 import bridge.engine.parts
-import bridge.engine.transform
 from bridge.config import Config, load
 from bridge.engine.runner import PassResult, run_pass
 from tests.test_samples import NOON, sample_copy, written
@@ -32,7 +32,7 @@ ORDERS = Path(__file__).parent.parent / "samples" / "inbox" / "shopify" / "order
 def with_chunks(cfg: Config, chunk: int) -> Config:
     """The configuration with every flow read in chunks of ``chunk`` bytes, and no flow
     waiting for an operator (so that every output is written and can be compared)."""
-    flows = {name: f.model_copy(update={"chunk_bytes": chunk, "approval": False})
+    flows = {name: f.model_copy(update={"chunk_bytes": chunk, "approval": None})
              for name, f in cfg.flows.items()}
     return cfg.model_copy(update={"flows": flows})
 
@@ -121,15 +121,15 @@ def test_orders_straddling_chunks_write_the_same_bytes(
     # The XML is rendered a few orders at a time: batches straddle chunks too.
     monkeypatch.setattr(bridge.engine.parts, "BATCH", 7)
     # and the order numbers sent go to a file of the work area past the first 100.
-    monkeypatch.setattr(bridge.engine.transform, "SPOOL_FROM", 100)
+    monkeypatch.setattr(bridge.engine.chunking, "SPOOL_FROM", 100)
     spooled: list[Path] = []
-    real_open = bridge.engine.transform.os.open
+    real_open = bridge.engine.chunking.os.open
 
     def noted(path: Any, *args: Any) -> int:
         spooled.append(Path(path))
         return real_open(path, *args)
 
-    monkeypatch.setattr(bridge.engine.transform.os, "open", noted)
+    monkeypatch.setattr(bridge.engine.chunking.os, "open", noted)
     root, chunked = run(tmp_path, "chunked", chunk, data)
     assert [o.state for o in whole.outcomes if o.flow == "ordini"] == ["done"]
     assert [o.outputs for o in chunked.outcomes] == [o.outputs for o in whole.outcomes]
@@ -372,9 +372,9 @@ def test_every_sample_flow_writes_the_same_bytes_with_expressions_per_row(
 @pytest.mark.parametrize("spool_from", [1, 50_000])
 def test_the_key_spool_gives_back_every_key_as_it_was(tmp_path: Path, spool_from: int,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from bridge.engine.transform import KeySpool
+    from bridge.engine.chunking import KeySpool
 
-    monkeypatch.setattr(bridge.engine.transform, "SPOOL_FROM", spool_from)
+    monkeypatch.setattr(bridge.engine.chunking, "SPOOL_FROM", spool_from)
     keys = ["#1001", "a\nb", "back\\slash\\n", "Niccolò D'Amico", "emoji 😀", "", "tab\tx",
             "a|b\\|c", "\r"]
     spool = KeySpool(tmp_path)

@@ -16,8 +16,9 @@ import bridge.cli.business  # noqa: F401  (report commissions, report sales)
 from bridge.cli.common import reports_errors
 from bridge.cli.connections import connections
 from bridge.cli.demo import demo
-from bridge.cli.files import ack, approve, history, pending, reject, retry, show, status
+from bridge.cli.files import ack, history, reject, retry, show, status
 from bridge.cli.flows import prune, replay, report_cmd, run, validate, watch
+from bridge.cli.held import approve, pending
 from bridge.cli.layouts import check, codes, tracciati
 from bridge.cli.metrics import metrics
 

@@ -1,5 +1,5 @@
-"""The commands about files: status, history, show, and an operator's decisions (pending,
-approve, reject, retry).
+"""The commands about files: status, history, show, and an operator's decisions (reject,
+retry; pending and approve are in :mod:`bridge.cli.held`).
 
 File names, reasons, events and issues come from senders and servers: every line holding
 one goes through :func:`bridge.display.printable` before it reaches the terminal."""
@@ -31,35 +31,45 @@ def _held_for(value: str) -> float:
               show_default=True, help="A table, or one JSON document for monitoring.")
 @click.option("--check", is_flag=True,
               help="Exit 1 if something needs a person: a failed file, a file held longer "
-                   "than --held-for, a file rejected since the last `bridge ack`.")
+                   "than its flow's approval.alert_after (else --held-for), a file rejected "
+                   "since the last `bridge ack`.")
 @click.option("--held-for", "held_for", default="24h", show_default=True,
-              help="With --check: how long a file may wait for an approval (30m, 12h, 2d).")
+              help="With --check: how long a file may wait for an approval (30m, 12h, 2d), "
+                   "in flows that set no approval.alert_after.")
 @click.pass_context
 @reports_errors
 def status(ctx: click.Context, fmt: str, check: bool, held_for: str) -> None:
-    """Per flow: files in progress, held, rejected, failed, and the last success."""
-    import time
+    """Per flow: files in progress, held (and for how long), rejected, failed, and the last
+    success."""
     from datetime import UTC, datetime
 
+    from bridge.display import age
+    from bridge.engine import clock
     from bridge.states import FAILED, HELD, REJECTED, RESUMABLE
     from bridge.templating import fmt_time
 
     patience = _held_for(held_for)
     cfg = load_config(ctx, secrets=False)
     ledger = open_config_ledger(cfg)
-    now = time.time()
+    now = clock.now().wall
     table: list[dict[str, Any]] = []
-    for name in cfg.flows:
+    held: list[dict[str, Any]] = []
+    for name, flow in cfg.flows.items():
         rows = ledger.files(flow=name)
         count = {s: sum(1 for r in rows if r.state == s) for s in (HELD, REJECTED, FAILED)}
         done = [r.updated for r in rows if r.state == "done" and r.updated is not None]
         # Waiting: seen and not taken yet (not complete), or taken and not finished.
         waiting = ledger.seen(name) + sum(1 for r in rows if r.state in RESUMABLE)
         acked = ledger.acknowledged(name)
+        limit = flow.alert_after if flow.alert_after is not None else patience
+        said = age(limit) if flow.alert_after is not None else held_for
+        mine = [{"flow": name, "id": r.id, "path": r.path, "seconds": round(now - r.updated, 3),
+                 "alert_after": limit, "overdue": now - r.updated > limit}
+                for r in rows if r.state == HELD]
+        held += mine
         attention = [f"{n} {what}" for n, what in (
             (count[FAILED], "failed"),
-            (sum(1 for r in rows if r.state == HELD and now - r.updated > patience),
-             f"held for more than {held_for}"),
+            (sum(1 for h in mine if h["overdue"]), f"held for more than {said}"),
             (sum(1 for r in rows if r.state == REJECTED and r.updated > acked),
              "rejected since the last `bridge ack`")) if n]
         table.append({"flow": name, "waiting": waiting,
@@ -73,7 +83,7 @@ def status(ctx: click.Context, fmt: str, check: bool, held_for: str) -> None:
             when = line["last_success"]
             line["last_success"] = None if when is None else datetime.fromtimestamp(
                 float(when), UTC).isoformat(timespec="seconds")
-        click.echo(json.dumps({"flows": table}, indent=2))
+        click.echo(json.dumps({"flows": table, "held": held}, indent=2))
     else:
         click.echo(f"{'flow':20} {'waiting':>8} {'held':>6} {'rejected':>9} {'failed':>7} "
                    "last success")
@@ -85,6 +95,11 @@ def status(ctx: click.Context, fmt: str, check: bool, held_for: str) -> None:
         if check:
             for need in needs:
                 click.echo(printable(f"needs a person: {need}"))
+            for h in held:
+                if h["overdue"]:
+                    click.echo(printable(
+                        f"held too long: {h['flow']}: file {h['id']} {h['path']}: held "
+                        f"{age(h['seconds'])}, more than {age(h['alert_after'])}"))
     if check and needs:
         sys.exit(1)
 
@@ -160,32 +175,6 @@ def show(ctx: click.Context, what: str) -> None:
                          f"{i.message}")
         for line in lines:
             click.echo(printable(line))
-
-
-@click.command()
-@click.pass_context
-@reports_errors
-def pending(ctx: click.Context) -> None:
-    """Files that wait for a person: held (approve or reject) and failed (retry or
-    reject)."""
-    ledger = open_config_ledger(load_config(ctx, secrets=False))
-    waiting = ledger.files(states=frozenset({"held", "failed"}))
-    for r in waiting:
-        click.echo(printable(f"{r.id:6} {r.flow:16} {r.state:7} {r.path}  ({r.reason})"))
-    if not waiting:
-        click.echo("nothing pending")
-
-
-@click.command()
-@click.argument("file_id", type=int)
-@click.pass_context
-@reports_errors
-def approve(ctx: click.Context, file_id: int) -> None:
-    """Let a held file go on: the next run writes its outputs."""
-    from bridge.engine.operator import approve as approve_file
-
-    row = approve_file(load_config(ctx), file_id)
-    click.echo(printable(f"file {file_id} ({row.path}): approved"))
 
 
 @click.command()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
+from bridge import faults
 from bridge.config import Config
 from bridge.engine import clock as clocks
 from bridge.engine import moves
@@ -18,7 +20,7 @@ from bridge.engine.runner import LockBusy, run_lock
 from bridge.engine.tables import load_tracciato
 from bridge.errors import ConfigError, TransientError
 from bridge.issues import Issue
-from bridge.ledger import FileRow, open_ledger
+from bridge.ledger import FileRow, IllegalTransition, open_ledger
 from bridge.states import APPROVED, DONE, FINAL, HELD, REJECTED, RETRYING, can_clear
 
 #: Seconds an operator's command waits for a running pass to let go of the lock.
@@ -50,14 +52,53 @@ def _row(pipe: Pipeline, file_id: int) -> FileRow:
         raise ConfigError(f"no file {file_id} in the ledger") from None
 
 
-def approve(cfg: Config, file_id: int) -> FileRow:
+@dataclass
+class Approved:
+    """An operator's approval: the file as it is now, and the rows left out (if any) of
+    the ``rows`` it has."""
+
+    file: FileRow
+    left_out: list[int] = field(default_factory=list)
+    rows: int = 0
+
+
+def approve(cfg: Config, file_id: int, *, rows: set[int] | None = None,
+            leave: set[int] | None = None, reason: str | None = None) -> Approved:
+    """Let a held file go on: whole, or only the rows ``rows`` (or all but ``leave``), the
+    others refused for ``reason``. The decision is in the ledger before anything of the
+    file is written; the next run writes what was approved."""
+    from bridge.engine.rows import choose, named, preview
+
     with session(cfg) as pipe:
         row = _row(pipe, file_id)
+        if row.state == APPROVED:
+            raise ConfigError(f"file {file_id} is approved already, not held: the next run "
+                              "writes it")
         if row.state != HELD:
             raise ConfigError(f"file {file_id} is {row.state}, not held: nothing to approve")
-        pipe.ledger.set_state(file_id, APPROVED, pipe.now.wall, "approved by an operator",
-                              approved=True)
-        return pipe.ledger.get(file_id)
+        left: list[int] = []
+        total = 0
+        if rows is not None or leave is not None:
+            flow = pipe.cfg.flows.get(row.flow)
+            if flow is None:
+                raise ConfigError(f"file {file_id}: flow {row.flow!r} is not configured")
+            seen = preview(pipe, row, flow, limit=0)
+            left, total = choose(seen, keep=rows, drop=leave), seen.total
+        if left and not (reason or "").strip():
+            raise ConfigError(f"file {file_id}: {named(left)} would be left out: say why "
+                              "with --reason (it goes in the ledger and the file's report)")
+        detail = "approved by an operator"
+        if left:
+            detail += (f": {total - len(left)} of {total} rows; left out: {named(left)}: "
+                       f"{reason}")
+        elif reason:
+            detail += f": {reason}"
+        try:
+            pipe.ledger.approve(file_id, pipe.now.wall, detail, left_out=left, reason=reason)
+        except IllegalTransition:  # decided meanwhile (under the lock: never, but say so)
+            raise ConfigError(f"file {file_id} is not held any more") from None
+        faults.point("after-approve")
+        return Approved(pipe.ledger.get(file_id), left, total)
 
 
 def reject(cfg: Config, file_id: int, reason: str) -> Outcome:

@@ -207,7 +207,7 @@ class Pipeline:
             self.ledger.set_state(row.id, HELD, self.now.wall, reason, reason=reason,
                                   issues=len(checked.issues))
             return Outcome(row.flow, row.path, HELD, row.id, len(checked.issues), message=reason)
-        if checked.skipped_rows:
+        if checked.skipped_rows or checked.left_out:  # rows left out: said in a report
             self._skipped_report(row, flow, source, checked)
         keep_rendered(self, row, checked.rendered)
         self.ledger.set_figures(row.id, Figures(

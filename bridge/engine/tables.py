@@ -115,3 +115,30 @@ def drop_bad_rows(tables: dict[str, pd.DataFrame], errors: list[Issue],
             hit = group.isin(group[hit].unique())
         out[name] = df.loc[~hit].reset_index(drop=True)
     return out
+
+
+def leave_out(tables: dict[str, pd.DataFrame], left: dict[int, str]
+              ) -> tuple[dict[str, pd.DataFrame], list[Issue]]:
+    """The tables without the rows an operator left out (``left``: row id, the ``_line`` a
+    row starts on, to the operator's reason; a child record goes with its parent), and an
+    ``operator-rejected`` issue for each row left out."""
+    lines = list(left)
+    out: dict[str, pd.DataFrame] = {}
+    issues: list[Issue] = []
+    for name, df in tables.items():
+        if "_line" not in df.columns or len(df) == 0:
+            out[name] = df
+            continue
+        hit = df["_line"].isin(lines)
+        parents = None
+        if "_parent_line" in df.columns:
+            parents = df["_parent_line"]
+            hit = hit | parents.isin(lines)
+        for at in hit.to_numpy(dtype=bool).nonzero()[0].tolist():
+            line = int(df["_line"].iloc[at])
+            reason = left.get(line) or left.get(int(parents.iloc[at]) if parents is not None
+                                                 else -1, "")
+            issues.append(Issue("operator-rejected", f"left out by an operator: {reason}",
+                                line, name))
+        out[name] = df.loc[~hit].reset_index(drop=True)
+    return out, issues

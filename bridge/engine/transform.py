@@ -23,19 +23,18 @@ the targets are rendered: its issue names the source line it came from.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from bridge import faults
+from bridge.engine.chunking import KeySpool, Together, give_back, stream_plan
 from bridge.engine.render import Rendered, data_rows
-from bridge.engine.tables import drop_bad_rows, load_tracciato, money_sum, reference
+from bridge.engine.tables import drop_bad_rows, leave_out, load_tracciato, money_sum, reference
 from bridge.errors import TransientError
 from bridge.issues import Issue
 
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from bridge.config import Flow
+    from bridge.engine.chunking import Watch
     from bridge.engine.context import Context
     from bridge.engine.parts import Data, TargetParts
     from bridge.ledger import FileRow
@@ -73,6 +73,7 @@ class Checked:
     rendered: list[Rendered] = field(default_factory=list)
     rejected: bool = False
     skipped_rows: bool = False
+    left_out: int = 0  # rows an operator left out when approving the others
     nothing_to_write: bool = False
 
     @property
@@ -93,36 +94,17 @@ class Checked:
         return [i for i in self.issues if not i.is_error]
 
 
-def stream_plan(flow: Flow, t: Tracciato) -> tuple[list[StepSpec], list[StepSpec]] | str:
-    """The steps run per chunk and the trailer steps run once at the end, or why the flow
-    must read a file whole."""
-    for target in flow.targets:
-        if target.template is not None and target.each is None:
-            return (f"the template {target.template.name} is rendered whole (declare `each` "
-                    "to render it record by record)")
-    steps = list(flow.steps)
-    first = next((i for i, s in enumerate(steps) if s.kind == "trailer"), len(steps))
-    if any(s.kind != "trailer" for s in steps[first:]):
-        return "a step follows the trailer"
-    from bridge.steps.spec import GroupArgs
-
-    for s in steps[:first]:
-        args = s.args
-        if not isinstance(args, GroupArgs):
-            continue
-        by = set(args.by)
-        if len(t.records) > 1 or args.table not in (None, t.single_record) \
-                or not t.group_by or not set(t.group_by) <= by:
-            return (f"a group step by {', '.join(args.by)}: the tracciato's group_by "
-                    f"({', '.join(t.group_by) or 'none'}) does not keep those rows together")
-    return steps[:first], steps[first:]
-
-
 def transform_file(ctx: Context, row: FileRow, flow: Flow, source: Path, *,
-                   folder: Path | None = None) -> Checked:
+                   folder: Path | None = None, watch: Watch | None = None) -> Checked:
     """Everything between the bytes taken and the bytes to write: the outputs are files of
-    ``folder`` (default: the file's render folder in the work area)."""
+    ``folder`` (default: the file's render folder in the work area). The rows an operator
+    left out (a replay: those of its original) never reach the steps; ``watch`` sees the
+    rows of every chunk and what the steps made of them."""
     from bridge.engine.outputs import render_folder
+
+    refused = ctx.ledger.left_out(row.id)
+    if not refused and row.replay_of is not None:
+        refused = ctx.ledger.left_out(row.replay_of)
 
     t = load_tracciato(ctx.cfg, flow.tracciato)
     folder = folder if folder is not None else render_folder(ctx, row)
@@ -133,13 +115,15 @@ def transform_file(ctx: Context, row: FileRow, flow: Flow, source: Path, *,
     if isinstance(plan, tuple) and flow.chunk_bytes:
         # A file of one chunk is read at once: no second thread, nothing to carry over.
         chunk = flow.chunk_bytes if source.stat().st_size > flow.chunk_bytes else None
-        got = _Run(ctx, row, flow, t, folder, plan[0], plan[1]).run(source, chunk)
+        got = _Run(ctx, row, flow, t, folder, plan[0], plan[1], refused, watch).run(source,
+                                                                                  chunk)
         if got is not None:
             return got
         why = "the rows of a group are not together in the file"
     else:
         why = "chunk_bytes is 0" if isinstance(plan, tuple) else plan
-    checked = _Run(ctx, row, flow, t, folder, list(flow.steps), []).run(source, None)
+    checked = _Run(ctx, row, flow, t, folder, list(flow.steps), [], refused, watch).run(
+        source, None)
     assert checked is not None
     if flow.chunk_bytes and source.stat().st_size > flow.chunk_bytes:
         checked.issues.insert(0, Issue("read-whole", f"read whole, not in chunks: {why}"))
@@ -150,9 +134,10 @@ class _Run:
     """One reading of a file: the chunks through the steps into the targets' parts."""
 
     def __init__(self, ctx: Context, row: FileRow, flow: Flow, t: Tracciato, folder: Path,
-                 body: Sequence[StepSpec], trailer: Sequence[StepSpec]) -> None:
+                 body: Sequence[StepSpec], trailer: Sequence[StepSpec],
+                 left: dict[int, str], watch: Watch | None) -> None:
         self.ctx, self.row, self.flow, self.t, self.folder = ctx, row, flow, t, folder
-        self.body, self.trailer = body, trailer
+        self.body, self.trailer, self.left, self.watch = body, trailer, left, watch
         self.checked = Checked(t)
         self.rows: Counter[str] = Counter()
         self.counts: dict[str, int] = {}  # rows of each table after the steps
@@ -190,8 +175,10 @@ class _Run:
             parts = open_parts(self.ctx.cfg, self.row, targets, self.folder)
         except OSError as exc:
             raise _work_area(exc) from None
+        if self.watch is not None:
+            self.watch.start()
         try:
-            together = _Together(self.t) if chunk is not None and self.t.group_by else None
+            together = Together(self.t) if chunk is not None and self.t.group_by else None
             for decoded in iter_decode(source, self.t, chunk_bytes=chunk):
                 if together is not None and not together.fresh(decoded.tables):
                     self._discard(parts)
@@ -218,6 +205,12 @@ class _Run:
             tables = self._drop(tables, errors)
         if c.rejected or self.nothing:
             return  # the file is refused: the rest is only decoded, for its issues
+        if self.left:
+            tables, refused = leave_out(tables, self.left)
+            c.issues.extend(refused)
+            c.left_out += len(refused)
+        if self.watch is not None:
+            self.watch.source(tables)
         for _ in range(MAX_STEP_PASSES):
             from bridge.steps import apply_steps
 
@@ -249,11 +242,13 @@ class _Run:
         for p, data, rows in made:
             p.write(data, rows)
         del made
-        _give_back()
+        give_back()
         faults.point("stream-part")
         c.issues.extend(result.issues)
         c.issues.extend(notes)
         self._gather(tables, result)
+        if self.watch is not None:
+            self.watch.result(result.tables)
 
     def _drop(self, tables: dict[str, pd.DataFrame], bad: list[Issue]
               ) -> dict[str, pd.DataFrame]:
@@ -346,121 +341,12 @@ class _Run:
             self.facts.remove()
 
 
-class KeySpool:
-    """The business keys a file sends, kept in memory up to :data:`SPOOL_FROM` and past
-    that written to a file of the work area as the chunks give them, read back once when
-    the ledger records them: memory does not grow with the orders of a large file. A key
-    met twice is recorded once by the ledger."""
-
-    def __init__(self, folder: Path, prefix: str = ".keys-") -> None:
-        self.folder = folder
-        self.prefix = prefix
-        self.kept: list[str] = []
-        self.path: Path | None = None
-        self.out: IO[bytes] | None = None
-
-    def add(self, keys: Iterable[str]) -> None:
-        if self.path is None:
-            self.kept.extend(keys)
-            if len(self.kept) < SPOOL_FROM:
-                return
-            import secrets
-
-            self.path = self.folder / f"{self.prefix}{secrets.token_hex(8)}"
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                         0o600)
-            self.out = os.fdopen(fd, "wb")
-            keys, self.kept = self.kept, []
-        assert self.out is not None
-        # One key a line, escaped as Python escapes a text (a line end in a key is "\n").
-        self.out.writelines(k.encode("unicode_escape") + b"\n" for k in keys)
-
-    def __iter__(self) -> Iterator[str]:
-        if self.path is None:
-            yield from self.kept
-            return
-        if self.out is not None:
-            self.out.close()
-            self.out = None
-        with self.path.open("rb") as f:
-            for line in f:
-                yield line[:-1].decode("unicode_escape")
-
-    def remove(self) -> None:
-        self.kept = []
-        if self.out is not None:
-            with contextlib.suppress(OSError):  # a full disk fails the last flush too
-                self.out.close()
-            self.out = None
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
-
-
-#: Business keys of a file kept in memory before they go to a file of the work area.
-SPOOL_FROM = 50_000
-
-
 def _work_area(exc: OSError) -> TransientError:
     return TransientError(f"cannot write the outputs in the work area: "
                           f"{exc.strerror or exc}")
-
-
-def _give_back() -> None:
-    """Memory freed by a chunk goes back to the system, not only to the allocators' free
-    lists: Arrow's pool and the C heap (two threads allocating make it fragment), so that
-    a long file does not creep up chunk after chunk."""
-    import pyarrow as pa
-
-    pa.default_memory_pool().release_unused()
-    if _TRIM is not None:
-        _TRIM(0)
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        import ctypes
-
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return None  # not glibc: nothing to do
-
-
-_TRIM = _malloc_trim()
 
 
 def _add(a: Decimal | None, b: Decimal | None) -> Decimal | None:
     return a if b is None else b if a is None else a + b
 
 
-class _Together:
-    """Are the rows of each group together? A group key met in an earlier chunk is not
-    (the chunks never split a group, so it would be one group written twice). Keys are
-    kept as 64-bit hashes in sorted runs merged as they grow: 8 bytes a group."""
-
-    def __init__(self, t: Tracciato) -> None:
-        import numpy as np
-
-        self.record, self.by = t.single_record, list(t.group_by)
-        self.runs: list[np.ndarray] = []
-
-    def fresh(self, tables: dict[str, pd.DataFrame]) -> bool:
-        import numpy as np
-        import pandas as pd
-
-        df = tables.get(self.record)
-        if df is None or not len(df) or any(c not in df.columns for c in self.by):
-            return True
-        keys = np.unique(pd.util.hash_pandas_object(df[self.by], index=False).to_numpy())
-        for run in self.runs:
-            at = np.searchsorted(run, keys)
-            at[at == len(run)] = 0
-            if len(run) and bool((run[at] == keys).any()):
-                return False
-        self.runs.append(keys)
-        while len(self.runs) > 1 and len(self.runs[-1]) >= len(self.runs[-2]):
-            last = self.runs.pop()
-            merged = np.concatenate([self.runs.pop(), last])  # no key is in both
-            del last
-            merged.sort()  # in place: the merge holds the two runs and one copy, no more
-            self.runs.append(merged)
-        return True

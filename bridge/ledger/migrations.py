@@ -95,4 +95,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX facts_file ON facts(file_id);
     CREATE INDEX facts_kind ON facts(kind, at);
     """,
+    # 11: the rows of a held file an operator left out when approving the rest (`bridge
+    # approve ID --rows/--except`), with the reason: recorded with the approval, before
+    # any output is planned, so that every later attempt leaves out the same rows
+    """
+    CREATE TABLE row_decisions (file_id INTEGER NOT NULL REFERENCES files(id),
+                                line INTEGER NOT NULL, reason TEXT NOT NULL, at REAL NOT NULL,
+                                PRIMARY KEY (file_id, line));
+    """,
 ]

@@ -30,6 +30,7 @@ from bridge.ledger.migrations import MIGRATIONS
 from bridge.ledger.sqlite_facts import FactsStore
 from bridge.ledger.sqlite_metrics import MetricsStore
 from bridge.ledger.sqlite_ready import ReadinessStore
+from bridge.ledger.sqlite_rows import RowsStore
 from bridge.states import ALL, CLAIMED, allowed
 
 #: Issues kept per file in the ledger; the full list is in the file's report.
@@ -47,7 +48,7 @@ def _file(r: tuple[object, ...]) -> FileRow:
     return FileRow(**values)
 
 
-class SqliteLedger(ReadinessStore, MetricsStore, FactsStore):
+class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore):
     def __init__(self, path: Path) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

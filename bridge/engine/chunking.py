@@ -1,0 +1,166 @@
+"""How a file is read in chunks: whether a flow may stream at all (:func:`stream_plan`),
+whether the rows of each group turn out to be together in the file (:class:`Together`),
+the business keys gathered across chunks (:class:`KeySpool`), the memory a chunk freed
+given back to the system (:func:`give_back`), and who may watch the rows go by
+(:class:`Watch`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from bridge.config import Flow
+    from bridge.spec.model import Tracciato
+    from bridge.steps import StepSpec
+
+
+class Watch(Protocol):
+    """Who looks at the rows of a file as a reading goes (``bridge pending --rows``): each
+    reading starts with ``start`` (a file found to need a whole reading is read again);
+    per chunk, ``source`` gets the rows decoded (less those an operator left out), then
+    ``result`` the tables the steps made of them."""
+
+    def start(self) -> None: ...
+    def source(self, tables: dict[str, pd.DataFrame]) -> None: ...
+    def result(self, tables: dict[str, pd.DataFrame]) -> None: ...
+
+
+def stream_plan(flow: Flow, t: Tracciato) -> tuple[list[StepSpec], list[StepSpec]] | str:
+    """The steps run per chunk and the trailer steps run once at the end, or why the flow
+    must read a file whole."""
+    for target in flow.targets:
+        if target.template is not None and target.each is None:
+            return (f"the template {target.template.name} is rendered whole (declare `each` "
+                    "to render it record by record)")
+    steps = list(flow.steps)
+    first = next((i for i, s in enumerate(steps) if s.kind == "trailer"), len(steps))
+    if any(s.kind != "trailer" for s in steps[first:]):
+        return "a step follows the trailer"
+    from bridge.steps.spec import GroupArgs
+
+    for s in steps[:first]:
+        args = s.args
+        if not isinstance(args, GroupArgs):
+            continue
+        by = set(args.by)
+        if len(t.records) > 1 or args.table not in (None, t.single_record) \
+                or not t.group_by or not set(t.group_by) <= by:
+            return (f"a group step by {', '.join(args.by)}: the tracciato's group_by "
+                    f"({', '.join(t.group_by) or 'none'}) does not keep those rows together")
+    return steps[:first], steps[first:]
+
+
+def give_back() -> None:
+    """Memory freed by a chunk goes back to the system, not only to the allocators' free
+    lists: Arrow's pool and the C heap (two threads allocating make it fragment), so that
+    a long file does not creep up chunk after chunk."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    if _TRIM is not None:
+        _TRIM(0)
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None  # not glibc: nothing to do
+
+
+_TRIM = _malloc_trim()
+
+
+class Together:
+    """Are the rows of each group together? A group key met in an earlier chunk is not
+    (the chunks never split a group, so it would be one group written twice). Keys are
+    kept as 64-bit hashes in sorted runs merged as they grow: 8 bytes a group."""
+
+    def __init__(self, t: Tracciato) -> None:
+        self.record, self.by = t.single_record, list(t.group_by)
+        self.runs: list[np.ndarray] = []
+
+    def fresh(self, tables: dict[str, pd.DataFrame]) -> bool:
+        import numpy as np
+        import pandas as pd
+
+        df = tables.get(self.record)
+        if df is None or not len(df) or any(c not in df.columns for c in self.by):
+            return True
+        keys = np.unique(pd.util.hash_pandas_object(df[self.by], index=False).to_numpy())
+        for run in self.runs:
+            at = np.searchsorted(run, keys)
+            at[at == len(run)] = 0
+            if len(run) and bool((run[at] == keys).any()):
+                return False
+        self.runs.append(keys)
+        while len(self.runs) > 1 and len(self.runs[-1]) >= len(self.runs[-2]):
+            last = self.runs.pop()
+            merged = np.concatenate([self.runs.pop(), last])  # no key is in both
+            del last
+            merged.sort()  # in place: the merge holds the two runs and one copy, no more
+            self.runs.append(merged)
+        return True
+
+
+class KeySpool:
+    """The business keys a file sends, kept in memory up to :data:`SPOOL_FROM` and past
+    that written to a file of the work area as the chunks give them, read back once when
+    the ledger records them: memory does not grow with the orders of a large file. A key
+    met twice is recorded once by the ledger."""
+
+    def __init__(self, folder: Path, prefix: str = ".keys-") -> None:
+        self.folder = folder
+        self.prefix = prefix
+        self.kept: list[str] = []
+        self.path: Path | None = None
+        self.out: IO[bytes] | None = None
+
+    def add(self, keys: Iterable[str]) -> None:
+        if self.path is None:
+            self.kept.extend(keys)
+            if len(self.kept) < SPOOL_FROM:
+                return
+            import secrets
+
+            self.path = self.folder / f"{self.prefix}{secrets.token_hex(8)}"
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                         0o600)
+            self.out = os.fdopen(fd, "wb")
+            keys, self.kept = self.kept, []
+        assert self.out is not None
+        # One key a line, escaped as Python escapes a text (a line end in a key is "\n").
+        self.out.writelines(k.encode("unicode_escape") + b"\n" for k in keys)
+
+    def __iter__(self) -> Iterator[str]:
+        if self.path is None:
+            yield from self.kept
+            return
+        if self.out is not None:
+            self.out.close()
+            self.out = None
+        with self.path.open("rb") as f:
+            for line in f:
+                yield line[:-1].decode("unicode_escape")
+
+    def remove(self) -> None:
+        self.kept = []
+        if self.out is not None:
+            with contextlib.suppress(OSError):  # a full disk fails the last flush too
+                self.out.close()
+            self.out = None
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+#: Business keys of a file kept in memory before they go to a file of the work area.
+SPOOL_FROM = 50_000
