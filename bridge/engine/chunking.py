@@ -118,9 +118,12 @@ class KeySpool:
     the ledger records them: memory does not grow with the orders of a large file. A key
     met twice is recorded once by the ledger."""
 
-    def __init__(self, folder: Path, prefix: str = ".keys-") -> None:
+    def __init__(self, folder: Path, prefix: str = ".keys-",
+                 spool_from: int | None = None) -> None:
         self.folder = folder
         self.prefix = prefix
+        #: Entries kept in memory before the file takes them (None: :data:`SPOOL_FROM`).
+        self.spool_from = spool_from
         self.kept: list[str] = []
         self.path: Path | None = None
         self.out: IO[bytes] | None = None
@@ -128,7 +131,7 @@ class KeySpool:
     def add(self, keys: Iterable[str]) -> None:
         if self.path is None:
             self.kept.extend(keys)
-            if len(self.kept) < SPOOL_FROM:
+            if len(self.kept) < (SPOOL_FROM if self.spool_from is None else self.spool_from):
                 return
             import secrets
 

@@ -145,7 +145,8 @@ class _Run:
         self.kept_source = 0
         self.nothing = False  # an error of the whole file under skip-rows: nothing is left
         self.sent = KeySpool(folder)
-        self.facts = KeySpool(folder, ".facts-") if flow.facts else None
+        # A chunk's facts are one large entry: to the file from the first one.
+        self.facts = KeySpool(folder, ".facts-", spool_from=1) if flow.facts else None
         self.step_ctx = self._step_context()
 
     def _step_context(self) -> StepContext:

@@ -19,8 +19,8 @@ from contextlib import AbstractContextManager
 from bridge.errors import TransientError
 from bridge.ledger.base import Fact
 
-#: Blocks of facts written per statement.
-BATCH = 500
+#: Blocks of facts written per statement (a block is a chunk's rows: a few MB at most).
+BATCH = 4
 
 
 class FactsStore:
