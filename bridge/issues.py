@@ -75,6 +75,8 @@ CODES: dict[str, str] = {
     "too-few-rows": "fewer rows than the tracciato's minimum",
     "too-many-rows": "more rows than the tracciato's maximum",
     "too-many-issues": "more issues than a file's report lists: the rest are counted by code",
+    "notes-counted": "more notes than a file's report lists (orders left waiting, VAT compared, "
+                     "keys already sent...): the rest are counted by code (a note)",
     "too-many-columns": "a row with far more cells than the tracciato declares; not read",
     # flows
     "no-match": "a lookup found no row in the reference table",
@@ -107,7 +109,7 @@ CODES: dict[str, str] = {
 
 #: Codes that are notes, not errors: they never reject a file.
 NOTE_CODES = frozenset({"already-sent", "waiting", "never-sent", "replaced", "transliterated",
-                        "read-whole", "suspect-encoding", "tax-mismatch"})
+                        "read-whole", "suspect-encoding", "tax-mismatch", "notes-counted"})
 
 #: Issues kept whole per file; past them, issues are only counted (:mod:`bridge.tally`).
 #: A person reads the first few hundred; the rest would cost memory, not information.

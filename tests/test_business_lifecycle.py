@@ -202,3 +202,19 @@ def test_the_sales_report_by_vat_and_by_day(story: list) -> None:  # type: ignor
         "2025-11-01", "5", "610.00", "0")
     assert (cancelled["day"], cancelled["orders"]) == ("2025-11-08", "0")
     assert D(cancelled["cancelled"]) == -(D("122.00") * 2 + D("10.00"))
+
+
+def test_notes_past_the_cap_are_counted_not_kept(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large re-export may note a million orders `already-sent` or `waiting`: the file
+    keeps the first notes and counts the others, so memory does not grow with them."""
+    import bridge.engine.transform as transform
+
+    monkeypatch.setattr(transform, "MAX_ISSUES", 2)
+    cfg = sample_copy(tmp_path)
+    for old in (cfg.parent / "inbox" / "shopify").glob("*.csv"):
+        old.unlink()
+    _, notes = run(cfg, export(FIRST), "orders_export_1.csv", NOON)
+    # 2 waiting + 4 never-sent: the first two kept, the other four counted
+    assert notes[:2] == [("waiting", "#4002"), ("waiting", "#4003")]
+    assert notes[2:] == [("notes-counted", "4")]

@@ -36,7 +36,7 @@ from bridge.engine.chunking import KeySpool, Together, give_back, stream_plan
 from bridge.engine.render import Rendered, data_rows
 from bridge.engine.tables import drop_bad_rows, leave_out, load_tracciato, money_sum, reference
 from bridge.errors import TransientError
-from bridge.issues import Issue
+from bridge.issues import MAX_ISSUES, Issue
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -144,6 +144,8 @@ class _Run:
         self.data_rows = 0
         self.kept_source = 0
         self.nothing = False  # an error of the whole file under skip-rows: nothing is left
+        self.notes_kept = 0
+        self.notes_over: Counter[str] = Counter()  # notes past the cap, by code
         self.sent = KeySpool(folder)
         # A chunk's facts are one large entry: to the file from the first one.
         self.facts = KeySpool(folder, ".facts-", spool_from=1) if flow.facts else None
@@ -245,11 +247,22 @@ class _Run:
         del made
         give_back()
         faults.point("stream-part")
-        c.issues.extend(result.issues)
-        c.issues.extend(notes)
+        self._keep(result.issues)
+        self._keep(notes)
         self._gather(tables, result)
         if self.watch is not None:
             self.watch.result(result.tables)
+
+    def _keep(self, issues: list[Issue]) -> None:
+        """Issues of the steps: every error; notes up to :data:`MAX_ISSUES` (an order left
+        waiting is a note, and a large file may hold a million), the rest counted."""
+        c = self.checked
+        for i in issues:
+            if i.is_error or self.notes_kept < MAX_ISSUES:
+                c.issues.append(i)
+                self.notes_kept += not i.is_error
+            else:
+                self.notes_over[i.code] += 1
 
     def _drop(self, tables: dict[str, pd.DataFrame], bad: list[Issue]
               ) -> dict[str, pd.DataFrame]:
@@ -283,6 +296,11 @@ class _Run:
         """The trailer, then every output finished; nothing kept of a refused file."""
         c, flow = self.checked, self.flow
         c.rows = dict(self.rows)
+        if self.notes_over:
+            by_code = ", ".join(f"{n:,} {code}" for code, n in self.notes_over.most_common())
+            c.issues.append(Issue("notes-counted", f"{sum(self.notes_over.values()):,} more "
+                                  f"notes are not listed, only counted: {by_code}",
+                                  value=str(sum(self.notes_over.values()))))
         if c.rejected or self.nothing or (c.skipped_rows and not self.kept_source):
             c.rejected = True  # nothing good is left: the whole file is refused
             self._discard(parts)
