@@ -5,7 +5,9 @@
   ``True: codice``, and an enum value ``NO`` (Norway) became False.
 - libyaml's parser when PyYAML has it (about eight times faster), with the same rules.
 - A syntax error says where (line and column) and what, in words, with a hint for the
-  usual traps: a ``${VAR}`` or a ``:`` inside ``{...}`` without quotes, a tab.
+  usual traps and the value written as it must be: a ``${VAR}``, a ``:`` or a `` #``
+  inside ``{...}`` without quotes, a value starting with ``%``, ``@``, a backtick or ``,``,
+  a ``: `` inside a value, a tab.
 """
 
 from __future__ import annotations
@@ -48,35 +50,124 @@ def load(text: str) -> Any:
         raise _plain(exc, text) from None
 
 
+def load_nodes(text: str) -> tuple[Any, yaml.Node | None]:
+    """The data of a YAML document and its node tree (where each value was written, and
+    how: plain or quoted), parsed once; :class:`YamlError` as :func:`load`."""
+    loader = Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        raise _plain(exc, text) from None
+    finally:
+        loader.dispose()
+    return data, node
+
+
 def _plain(exc: yaml.YAMLError, text: str) -> YamlError:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "?"
     problem = str(getattr(exc, "problem", None) or exc).strip()
-    message = f"not valid YAML: {problem}"
     lines = text.splitlines()
     # The line where it went wrong, and the one where the construct began (a {...} left
     # open is found at the end of the file).
     marks = [m for m in (mark, getattr(exc, "context_mark", None)) if m is not None]
     line = " ".join(lines[m.line] for m in marks if m.line < len(lines))
-    starts = (mark is not None and mark.line < len(lines)
-              and mark.column < len(lines[mark.line]))
-    if "\t" in line:
-        message += " (YAML does not allow tabs for indentation: use spaces)"
-    elif problem.startswith("found character that cannot start any token") and starts:
-        assert mark is not None
-        ch = lines[mark.line][mark.column]
-        rest = re.split(r"[,}\]]| #", lines[mark.line][mark.column:])[0].strip()
-        message += f" (a value starting with {ch!r} must be quoted: '{rest}')"
-    elif "{" in line and "${" in line:
-        message += (' (a ${VAR} inside {...} must be quoted: write "${VAR}", or the braces'
-                    " are read as YAML's own)")
-    elif "{" in line:
-        message += (" (inside {...}, a value holding ':', ',', '#', '{' or '}' must be "
-                    "quoted)")
-    elif problem.startswith("mapping values are not allowed"):
-        message += " (a value holding ': ' must be quoted)"
+    at = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
+    col = mark.column if mark is not None else 0
+    hint = _hint(problem, line, at, col, lines, marks)
+    return YamlError(where, f"not valid YAML: {problem}{hint}")
 
-    return YamlError(where, message)
+
+def _hint(problem: str, line: str, at: str, col: int, lines: list[str],
+          marks: list[Any]) -> str:
+    """A hint in words for one of the usual traps, with the value written as it must be."""
+    ch = at[col:col + 1]
+    in_flow = _open_flow(at[:col])
+    if "\t" in line:
+        return " (YAML does not allow tabs for indentation: use spaces)"
+    if ch and (problem.startswith("found character that cannot start any token")
+               or (ch == "," and problem.startswith("did not find expected node content")
+                   and not in_flow)):
+        value = _quoted(_value_at(at, col, in_flow))
+        return f" (a value starting with {ch!r} must be quoted: {value})"
+    comment = _comment_in_flow(lines, marks)
+    if comment:
+        return comment
+    if "{" in line and "${" in line:
+        return (' (a ${VAR} inside {...} must be quoted: write "${VAR}", or the braces'
+                " are read as YAML's own)")
+    if "{" in line:
+        fix = _flow_colon(at, col) if ch == ":" else None
+        empty = re.search(r"([^\s{},:#'\"][^{},:#]*):\s+,\s*$", at[:col])
+        if ch == "," and empty:  # {delimiter: ,, ...}: the first ',' ended an empty value
+            fix = f"{empty.group(1)}: ','"
+        return (" (inside {...}, a value holding ':', ',', '#', '{' or '}' must be "
+                f"quoted){'; write ' + fix if fix else ''}")
+    if problem.startswith("mapping values are not allowed"):
+        found = re.match(r"\s*(?:-\s+)?([^\s#'\"{\[][^:#]*?):\s+(.+?)\s*(?:\s#.*)?$", at)
+        fix = f": {found.group(1)}: {_quoted(found.group(2))}" if found else ""
+        return f" (a value holding ': ' must be quoted{fix})"
+    return ""
+
+
+_QUOTED = re.compile(r"'[^']*'|\"(?:[^\"\\]|\\.)*\"")
+
+
+def _unquoted(line: str) -> str:
+    """``line`` with its quoted values blanked out (same length): what YAML reads as syntax."""
+    return _QUOTED.sub(lambda m: "_" * len(m.group()), line)
+
+
+def _open_flow(before: str) -> bool:
+    """Whether a ``{`` or ``[`` is still open at the end of ``before`` (one line)."""
+    b = _unquoted(before)
+    return b.count("{") + b.count("[") > b.count("}") + b.count("]")
+
+
+def _value_at(at: str, col: int, in_flow: bool) -> str:
+    """The value that starts at ``col``: up to a comment, and inside {...} or [...] up to
+    the next ``,`` or closing bracket (there they end a value)."""
+    rest = re.split(r"\s#", at[col:])[0]
+    if in_flow:
+        rest = re.split(r"(?<=.)[,}\]]", rest)[0]
+    return rest.strip()
+
+
+def _quoted(value: str) -> str:
+    """``value`` in YAML quotes: single, or double when it holds a single one."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _flow_colon(at: str, col: int) -> str | None:
+    """``key: 'a: b'`` for a value inside {...} cut by the ``:`` at ``col``."""
+    found = re.search(r"[{,]\s*([^\s{},:#'\"][^{},:#]*?):\s+([^{},]*)$", at[:col])
+    if found is None:
+        return None
+    value = found.group(2) + re.split(r"[,}]", at[col:])[0]
+    return f"{found.group(1).strip()}: {_quoted(value.strip())}"
+
+
+def _comment_in_flow(lines: list[str], marks: list[Any]) -> str | None:
+    """A ``#`` inside an open {...} or [...] starts a comment: the rest of the line, the
+    closing bracket too, is gone, and the error is found a line or more later."""
+    if not marks:
+        return None
+    last = max(m.line for m in marks)
+    for n in range(max(min(m.line for m in marks) - 1, 0), min(last + 1, len(lines))):
+        for found in re.finditer(r"(?:(?<=\s)|(?<=[\[{,]))(#[^\s,}\]]*)",
+                                 _unquoted(lines[n])):
+            if _open_flow(lines[n][:found.start()]):
+                key = re.search(r"([^\s{},\[\]:#'\"][^{},\[\]:#]*):\s+$",
+                                lines[n][:found.start(1)])
+                fix = (f"{key.group(1)}: " if key else "") + _quoted(found.group(1))
+                return (f" (line {n + 1}: '#' starts a YAML comment there, which hides the rest "
+                        f"of the line, the closing bracket too: quote the value: {fix})")
+    return None
 
 
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

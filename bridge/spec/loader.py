@@ -13,13 +13,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from bridge.errors import TracciatoError
 from bridge.shipped import shipped
 from bridge.spec.model import Tracciato
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+
+    from bridge.spec.yamltraps import Trap
 
 SHIPPED = shipped("tracciati")
 
@@ -85,45 +90,73 @@ _CACHE: dict[tuple[str, int, int, int], Tracciato] = {}
 
 
 def parse(text: str, path: Path | str = "<string>") -> Tracciato:
+    """A tracciato from its YAML ``text``; every mistake, with ``path`` and where, raises
+    :class:`TracciatoError`. A value YAML read as something else than what was written
+    (``when: 01`` is the number 1, ``start: 010`` is 8) is a mistake too, with how to write
+    it, even where the model would take what YAML made of it."""
     path = Path(path)
-    from bridge.yamlio import YamlError, load
+    from bridge.spec.yamltraps import find
+    from bridge.yamlio import YamlError, load_nodes
 
     try:
-        data = load(text)
+        data, root = load_nodes(text)
     except YamlError as exc:
         raise TracciatoError(f"{path}: {exc}") from None
     if not isinstance(data, dict):
         raise TracciatoError(f"{path}: the file must hold a mapping (format, records, ...)")
     data.setdefault("name", f"{path.parent.name}/{path.stem}")
+    traps = find(Tracciato, root, text, data)
     try:
-        return Tracciato.model_validate(data)
+        tracciato = Tracciato.model_validate(data)
     except ValidationError as exc:
         raise TracciatoError("\n".join(f"{path}: {line}"
-                                        for line in describe(exc, text))) from None
+                                        for line in _explained(exc, traps))) from None
+    if traps:  # the model took them: what bridge would use is not what was written
+        raise TracciatoError("\n".join(f"{path}: {trap.message}" for trap in traps))
+    return tracciato
 
 
 def describe(exc: ValidationError, text: str | None = None) -> list[str]:
     """One plain line per pydantic error: ``records.testata.fields[3].length: must be > 0``.
-    With the YAML ``text``, a mistake that is one of YAML's traps (``01`` read as a number,
-    a comma that ended a value inside ``{...}``) says so, and how to write it."""
-    from bridge.spec.yamlhints import compose, hint
+    With the tracciato's YAML ``text``, a mistake that is one of YAML's traps (``01`` read
+    as a number, a comma that ended a value inside ``{...}``) says so, and how to write it."""
+    from bridge.spec.yamltraps import find
+    from bridge.yamlio import YamlError, load_nodes
 
-    root = compose(text) if text is not None else None
-    lines = []
-    seen: set[str] = set()
+    traps: list[Trap] = []
+    if text is not None:
+        try:
+            data, root = load_nodes(text)
+            traps = find(Tracciato, root, text, data)
+        except YamlError:
+            pass
+    return _explained(exc, traps)
+
+
+def _explained(exc: ValidationError, traps: Sequence[Trap]) -> list[str]:
+    """The errors in words, a trap's message in place of the errors it explains (one trap
+    may break several items of a list, or alternatives of a union); first the traps the
+    model did not notice (``start: 010`` read as 8 may be why two fields overlap)."""
+    unnoticed = [t for t in traps if not any(t.explains(_loc(e)) for e in exc.errors())]
+    lines = [t.message for t in unnoticed]
     for err in exc.errors():
-        where = _location(err["loc"])
-        better = hint(err, root, where) if root is not None else None
-        if better is not None:
-            if better not in seen:  # one trap may break several alternatives of a union
-                lines.append(better)
-                seen.add(better)
+        trap = next((t for t in traps if t.explains(_loc(err))), None)
+        if trap is not None:
+            if trap.message not in lines:
+                lines.append(trap.message)
             continue
+        where = _location(err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (a typo?)"
         lines.append(f"{where}: {msg}" if where else msg)
     return lines
+
+
+def _loc(err: ErrorDetails) -> list[Any]:
+    """An error's location without pydantic's names of validators and union members."""
+    return [p for p in err["loc"]
+            if not (isinstance(p, str) and p.startswith(("function-", "tagged-union")))]
 
 
 def _location(loc: Sequence[Any]) -> str:
