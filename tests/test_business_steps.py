@@ -181,7 +181,8 @@ NEW_KERNELS = ["s | digits", "q | decimal", "p | decimal", "s if s else 'x'",
                "q if s and s == (s or 'x') else -q", "p if not (s != 'a') else p",
                "q if (s or s) == 'a b' or q != 3 else 0",
                # a column of nothing but missing values beside one of text
-               "n or s", "s or n", "n == s", "s if n == s else n"]
+               "n or s", "s or n", "n == s", "s if n == s else n", "n | upper",
+               "n | truncate(3)", "(n | replace('a', 'b')) or s"]
 
 
 @settings(max_examples=60, deadline=None)

@@ -50,15 +50,55 @@ def spread(work: Work, args: sb.SpreadArgs) -> None:
     parents = table.column(PARENT_LINE).to_numpy(zero_copy_only=False)
     weights = _weights(table, ~picked & np.isin(parents, parents[picked]), args)
     at = np.flatnonzero(picked)
-    chosen_rows = table.take(pa.array(at)).to_pylist()  # only the rows spread go to Python
+    # An order of one rate (most): the row keeps its amount and takes the rate, in place,
+    # on whole columns. Only orders of several rates are split row by row.
+    single: list[int] = []
+    single_values: dict[str, list[Any]] = {f: [] for f in (args.by, *args.take)}
+    several: list[int] = []
+    for i in at.tolist():
+        parts = weights.get(int(parents[i]))
+        if not parts:
+            continue
+        if len(parts) == 1 or args.mode == "largest":
+            value = next(iter(parts)) if len(parts) == 1 else \
+                max(parts, key=lambda v: parts[v][0])
+            single.append(i)
+            single_values[args.by].append(value)
+            for f in args.take:
+                single_values[f].append(parts[value][1][f])
+        else:
+            several.append(i)
+    if single:
+        mask = np.zeros(table.num_rows, dtype=bool)
+        mask[single] = True
+        for f, values in single_values.items():
+            column = table.column(f)
+            patch = pa.array(values, column.type)
+            merged = pc.replace_with_mask(column.combine_chunks(), pa.array(mask), patch)
+            table = table.set_column(table.column_names.index(f), f, merged)
+    table = _split(table, several, weights, parents, args) if several else table
+    if args.number is not None and several:
+        from bridge.codecs.encoder import rank_within
+
+        ranks = rank_within(np.asarray(table.column(PARENT_LINE).to_numpy(
+            zero_copy_only=False), dtype=np.int64)) + 1
+        table = work.put(name, table, args.number,
+                         pa.array(ranks).cast(table.schema.field(args.number).type))
+    work.tables[name] = table
+
+
+def _split(table: pa.Table, rows: list[int], weights: Weights, parents: np.ndarray,
+           args: sb.SpreadArgs) -> pa.Table:
+    """The rows of orders of several rates replaced by their shares, in place."""
+    chosen = table.take(pa.array(rows)).to_pylist()  # only these rows go to Python
     made: list[dict[str, Any]] = []
     order: list[int] = []  # where each made row goes: after the row it replaces
     keep = np.ones(table.num_rows, dtype=bool)
     scale = _scale(table, args.amount)
-    for i, row in zip(at.tolist(), chosen_rows, strict=True):
-        parts = weights.get(int(parents[i]))
+    for i, row in zip(rows, chosen, strict=True):
+        parts = weights[int(parents[i])]
         amount = row[args.amount]
-        if not parts or amount is None:
+        if amount is None:
             continue
         keep[i] = False
         whole = Decimal(amount)
@@ -72,20 +112,12 @@ def spread(work: Work, args: sb.SpreadArgs) -> None:
             made.append(new)
             order.append(i)
     if not made:
-        return
+        return table
     # The rows kept and the rows made, each made row where the row it replaces was.
     positions = np.concatenate([np.flatnonzero(keep), np.asarray(order, dtype=np.int64)])
     extra = pa.Table.from_pylist(made, schema=table.schema)
     result = pa.concat_tables([table.filter(pa.array(keep)), extra])
-    result = result.take(pa.array(np.argsort(positions, kind="stable")))
-    if args.number is not None:
-        from bridge.codecs.encoder import rank_within
-
-        ranks = rank_within(np.asarray(result.column(PARENT_LINE).to_numpy(
-            zero_copy_only=False), dtype=np.int64)) + 1
-        result = work.put(name, result, args.number,
-                          pa.array(ranks).cast(result.schema.field(args.number).type))
-    work.tables[name] = result
+    return result.take(pa.array(np.argsort(positions, kind="stable")))
 
 
 def _scale(table: pa.Table, field: str) -> int:

@@ -377,9 +377,11 @@ def _filter(node: nodes.Filter, table: pa.Table, variables: Mapping[str, object]
         return pa.scalar(Decimal(str(node.node.value)))
     value = vectorise(node.node, table, variables)
     kind = value.type
+    if pa.types.is_null(kind) and node.name in _KEEP_NONE:
+        return value  # nothing but missing values: these filters leave them missing
     if node.name in ("upper", "lower") and not args and _string(kind):
         # Python and Arrow agree on case only for ASCII ('ß'.upper() is 'SS' in Python).
-        if not pc.all(pc.string_is_ascii(value)).as_py():
+        if pc.all(pc.string_is_ascii(value)).as_py() is False:  # None: no text at all
             raise Fallback("non-ASCII text")
         return (pc.ascii_upper if node.name == "upper" else pc.ascii_lower)(value)
     if node.name == "replace" and len(args) == 2 and _string(kind) and all(
