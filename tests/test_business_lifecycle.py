@@ -218,3 +218,15 @@ def test_notes_past_the_cap_are_counted_not_kept(tmp_path: Path,
     # 2 waiting + 4 never-sent: the first two kept, the other four counted
     assert notes[:2] == [("waiting", "#4002"), ("waiting", "#4003")]
     assert notes[2:] == [("notes-counted", "4")]
+
+
+def test_a_report_period_that_is_no_date(story: list) -> None:  # type: ignore[type-arg]
+    from click.testing import CliRunner
+
+    from bridge.cli import main
+
+    for command in ("commissions", "sales"):
+        got = CliRunner().invoke(main, ["--config", str(STORY_CFG[0]), "report", command,
+                                        "--since", "2025-13-01"])
+        assert got.exit_code == 2
+        assert "--since: '2025-13-01' is not a date (YYYY-MM-DD)" in got.output
