@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from bridge.cli.common import load_config, open_config_ledger, reports_errors
+from bridge.cli.common import emit_report, load_config, open_config_ledger, reports_errors
 from bridge.cli.flows import report_cmd
 from bridge.errors import ConfigError
 
@@ -30,20 +30,11 @@ def _period(since: date | None, until: date | None) -> str:
 def _emit(fmt: str, out: Path | None, title: str, period: str, columns: list[str],
           rows: list[list[str]], total: bool) -> None:
     from bridge import sales
-    from bridge.reconcile import save
 
     text = {"table": lambda: sales.as_text(columns, rows) + "\n",
             "csv": lambda: sales.as_csv(columns, rows),
             "html": lambda: sales.as_html(title, period, columns, rows, total)}[fmt]()
-    if out is None:
-        click.echo(text, nl=False)
-        return
-    from bridge.errors import TransientError
-
-    try:
-        click.echo(f"{fmt}: {save(text, out)}")
-    except OSError as exc:
-        raise TransientError(f"cannot write {out}: {exc.strerror or exc}") from None
+    emit_report(text, out, fmt)
 
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "csv", "html"]),

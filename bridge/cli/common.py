@@ -145,6 +145,21 @@ def printer(as_json: bool, say: Callable[[str], None] = click.echo
     return show
 
 
+def emit_report(text: str, out: Path | None, fmt: str) -> None:
+    """A report printed, or written whole (atomically) to ``out`` with one line saying so;
+    a file that cannot be written is a transient error (exit 3)."""
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    from bridge.errors import TransientError
+    from bridge.reconcile import save
+
+    try:
+        click.echo(f"{fmt}: {save(text, out)}")
+    except OSError as exc:
+        raise TransientError(f"cannot write {out}: {exc.strerror or exc}") from None
+
+
 def json_error(flow: str | None, error: str) -> str:
     """A failure of a pass as a ``--log-json`` line, with the fields of an outcome's."""
     from bridge.display import json_text

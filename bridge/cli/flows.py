@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from bridge.cli.common import (
+    emit_report,
     json_error,
     lines,
     load_config,
@@ -300,7 +301,7 @@ def report_cmd(ctx: click.Context, since: str | None, flow: str | None, fmt: str
     if ctx.invoked_subcommand is not None:
         return
 
-    from bridge.reconcile import as_csv, as_html, as_json, as_text, reconcile, save
+    from bridge.reconcile import as_csv, as_html, as_json, as_text, reconcile
 
     cfg = load_config(ctx, secrets=False)
     start = _date(since, "--since") if since else None
@@ -312,12 +313,4 @@ def report_cmd(ctx: click.Context, since: str | None, flow: str | None, fmt: str
             "json": lambda: as_json(rows, configured) + "\n",
             "html": lambda: as_html(rows, made=datetime.now(), flow=flow,
                                     configured=configured, since=since)}[fmt]()
-    if out is None:
-        click.echo(text, nl=False)
-    else:
-        from bridge.errors import TransientError
-
-        try:
-            click.echo(f"{fmt}: {save(text, out)}")
-        except OSError as exc:
-            raise TransientError(f"cannot write {out}: {exc.strerror or exc}") from None
+    emit_report(text, out, fmt)
