@@ -14,9 +14,23 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from bridge.spec.base import Discriminator, SignFrom, Strict
+from bridge.spec.checks import (
+    ControlTotal,
+    FileChecks,
+    FileTotal,
+    Link,
+    RowCount,
+    RowRule,
+    TrailerCount,
+    UniqueCheck,
+)
 from bridge.spec.links import check_links, check_refs
+
+__all__ = ["ControlTotal", "Discriminator", "FileChecks", "FileTotal", "Link", "RowCount",
+           "RowRule", "SignFrom", "Strict", "TrailerCount", "UniqueCheck"]
 
 NEWLINES = {"crlf": "\r\n", "lf": "\n", "cr": "\r"}
 
@@ -26,32 +40,6 @@ FieldType = Literal[
 ]
 Sign = Literal["none", "leading", "trailing", "leading_separate", "trailing_separate",
                "overpunch"]
-
-
-class Strict(BaseModel):
-    """Base of every part of the model: unknown keys are mistakes, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SignFrom(Strict):
-    """A number whose sign is written in another field of the record (its own column,
-    anywhere in the line): the digits are unsigned, the other field says which way."""
-
-    field: str = Field(description="The field (of the same record) that holds the sign.")
-    negative: list[str] = Field(default_factory=lambda: ["-"],
-                                description="Texts of that field meaning negative.")
-    positive: list[str] = Field(default_factory=lambda: ["+", ""],
-                                description="Texts meaning positive ('' : blank).")
-
-    @model_validator(mode="after")
-    def _apart(self) -> SignFrom:
-        if not self.negative or not self.positive:
-            raise ValueError("negative and positive each need at least one text")
-        both = set(self.negative) & set(self.positive)
-        if both:
-            raise ValueError(f"{sorted(both)[0]!r} is both negative and positive")
-        return self
 
 
 class FieldSpec(Strict):
@@ -203,58 +191,6 @@ class FieldSpec(Strict):
         return self.pad or ("0" if self.is_numeric else " ")
 
 
-class Discriminator(Strict):
-    """Where the record type of a line is read: a fixed position, or a column."""
-
-    start: Annotated[int, Field(gt=0)] | None = None
-    length: Annotated[int, Field(gt=0)] | None = None
-    column: str | None = Field(None, description="Header name (delimited).")
-    index: Annotated[int, Field(gt=0)] | None = Field(None, description="1-based position.")
-
-    @model_validator(mode="after")
-    def _one_place(self) -> Discriminator:
-        fixed = self.start is not None and self.length is not None
-        if sum([fixed, self.column is not None, self.index is not None]) != 1:
-            raise ValueError("give start and length, or column, or index (exactly one)")
-        return self
-
-
-class Link(Strict):
-    """A child's field that must equal a field of its parent (an order number repeated on
-    every detail line)."""
-
-    field: str = Field(description="The child's field.")
-    parent: str = Field(description="The parent's field it must equal.")
-
-
-class RowRule(Strict):
-    """A condition between the fields of one record, checked on every record of its type.
-
-    ``that`` and ``when`` are expressions of the step language (docs/steps.md) over the
-    record's fields, as in the ``check`` step: ``importo == (quantita * prezzo) | round2``.
-    A record where ``when`` is not true, or where the rule cannot be computed because a
-    value it reads is missing, is not judged by it (``x is none`` sees missing values).
-    """
-
-    that: str = Field(description="Expression that must be true.")
-    when: str | None = Field(None, description="Expression: the rule applies only where true.")
-    field: str | None = Field(None, description="Field the issue names (default: the first "
-                              "field the rule reads).")
-    code: str = Field("rule-failed", description="Issue code of a record that breaks it "
-                      "(one of `bridge codes`).")
-    message: str = Field("", description="What the issue says (default: the rule).")
-
-    @field_validator("code")
-    @classmethod
-    def _known_code(cls, v: str) -> str:
-        from bridge.issues import CODES, NOTE_CODES
-
-        if v not in CODES or v in NOTE_CODES:
-            raise ValueError(f"unknown issue code {v!r} (`bridge codes` lists them; "
-                             "rule-failed is the usual one)")
-        return v
-
-
 class RecordSpec(Strict):
     """One record type: its discriminator value(s), its fields, where it may occur."""
 
@@ -343,55 +279,6 @@ class FixedFormat(Strict):
         None, description="Every line has this length; None: lines may be shorter (variable)."
     )
     filler: str = Field(" ", description="Character written into gaps and filler fields.")
-
-
-class UniqueCheck(Strict):
-    record: str
-    fields: list[str]
-
-
-class ControlTotal(Strict):
-    """A parent's field equals the sum of a field of its children, within a tolerance."""
-
-    parent: str
-    field: str
-    child: str
-    sum: str
-    tolerance: Decimal = Decimal("0")
-
-
-class FileTotal(Strict):
-    """A field of one record equals the sum of a field over every record of a type in the
-    whole file, before or after it (a grand total in a trailer over the headers' totals)."""
-
-    record: str
-    field: str
-    over: str = Field(description="The record type summed over the whole file.")
-    sum: str = Field(description="Its field that is summed.")
-    tolerance: Decimal = Decimal("0")
-
-
-class TrailerCount(Strict):
-    """A trailer field holds the number of records of the listed types (all if empty)."""
-
-    record: str
-    field: str
-    counts: list[str] = Field(default_factory=list)
-    include_self: bool = Field(True, description="Whether the trailer counts itself.")
-
-
-class RowCount(Strict):
-    record: str | None = None
-    min: Annotated[int, Field(ge=0)] | None = None
-    max: Annotated[int, Field(ge=0)] | None = None
-
-
-class FileChecks(Strict):
-    unique: list[UniqueCheck] = Field(default_factory=list)
-    control_totals: list[ControlTotal] = Field(default_factory=list)
-    file_totals: list[FileTotal] = Field(default_factory=list)
-    trailer_count: TrailerCount | None = None
-    rows: list[RowCount] = Field(default_factory=list)
 
 
 class Tracciato(Strict):

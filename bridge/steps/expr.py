@@ -27,6 +27,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bridge.errors import ConfigError
 from bridge.steps import limits
+from bridge.steps.arrays import flat, probe, text_read, to_array
+
+__all__ = ["WHOLE", "Expression", "Failure", "compile_expression", "round2", "to_array",
+           "to_decimal", "to_int"]
 
 CENT = Decimal("0.01")
 _NOT_DIGIT = re.compile(r"[^0-9]")
@@ -196,7 +200,7 @@ class Expression:
         if self.column is not None:
             return table.column(self.column), []
         columns = [name for name in self.names if name in table.column_names]
-        budget = limits.Budget(n, _text_read(table, columns))
+        budget = limits.Budget(n, text_read(table, columns))
         if not columns:
             # Same value on every row: computed once, and failing on every row alike.
             value = self.run({k: v for k, v in variables.items() if k in self.names})
@@ -220,9 +224,9 @@ class Expression:
         """No rows, typed as rows would make it: the expression run once on a made-up row
         of the columns' types (a check before any file, on empty tables, must see a
         number where the rows will give one, not a column of nulls)."""
-        probe = {name: _probe(table.column(name).type) for name in columns}
+        made_up = {name: probe(table.column(name).type) for name in columns}
         base = {k: v for k, v in variables.items() if k in self.names}
-        value = self.run({**base, **probe})
+        value = self.run({**base, **made_up})
         if isinstance(value, Exception) or value is None:
             return pa.nulls(0)
         try:
@@ -262,14 +266,14 @@ class Expression:
         where = rows.to_pylist()
         failures = [f if f.row == WHOLE else Failure(where[f.row], f.error) for f in failures]
         mask = pc.fill_null(missing, False)
-        return pc.replace_with_mask(_flat(values), _flat(mask), patch), failures
+        return pc.replace_with_mask(flat(values), flat(mask), patch), failures
 
     def _per_row(
         self, table: pa.Table, variables: Mapping[str, object], columns: list[str],
         budget: limits.Budget | None = None,
     ) -> tuple[list[object], list[Failure]]:
         if budget is None:
-            budget = limits.Budget(table.num_rows, _text_read(table, columns))
+            budget = limits.Budget(table.num_rows, text_read(table, columns))
         values = [table.column(name).to_pylist() for name in columns]
         base = {k: v for k, v in variables.items() if k in self.names}
         out: list[object] = []
@@ -364,54 +368,9 @@ def _unbounded(expression: Expression, fields: tuple[str, ...]) -> str | None:
     key = (expression.source, fields)
     if key not in _BOUNDED:
         _BOUNDED[key] = None
-        for probe in _PROBES:
-            failed = expression.run(dict.fromkeys(fields, probe))
+        for value in _PROBES:
+            failed = expression.run(dict.fromkeys(fields, value))
             if isinstance(failed, limits.LimitError):
-                _BOUNDED[key] = f"{failed} (with every field {probe!r})"
+                _BOUNDED[key] = f"{failed} (with every field {value!r})"
                 break
     return _BOUNDED[key]
-
-
-def _probe(kind: pa.DataType) -> object:
-    """A value of an Arrow type, to learn what an expression makes of such values."""
-    if pa.types.is_decimal(kind):
-        return Decimal(1).scaleb(-kind.scale)
-    if pa.types.is_integer(kind):
-        return 1
-    if pa.types.is_floating(kind):
-        return 1.0
-    if pa.types.is_boolean(kind):
-        return True
-    if pa.types.is_timestamp(kind):
-        return datetime(2000, 1, 3, 12, 0)
-    if pa.types.is_date(kind):
-        return date(2000, 1, 3)
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return "1"
-    return None
-
-
-def _text_read(table: pa.Table, columns: list[str]) -> int:
-    """Characters of text the columns hold: an evaluation may build more text the more it
-    reads."""
-    total = 0
-    for name in columns:
-        col = table.column(name)
-        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-            total += int(pc.sum(pc.utf8_length(col)).as_py() or 0)
-    return total
-
-
-def _flat(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-
-
-def to_array(values: list[object]) -> pa.Array:
-    """An Arrow column from Python results, exact for decimals, text when types mix."""
-    kinds = {type(v) for v in values if v is not None}
-    if kinds == {Decimal, int} or kinds == {Decimal}:
-        values = [None if v is None else Decimal(v) for v in values]  # type: ignore[arg-type]
-    try:
-        return pa.array(values, from_pandas=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
-        return pa.array([None if v is None else str(v) for v in values], pa.string())

@@ -21,9 +21,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from jinja2 import nodes
 
+from bridge.steps.vector_ops import (
+    Fallback,
+    as_decimal,
+    equal,
+    fit,
+    unify,
+)
 
-class Fallback(Exception):
-    """This expression, or this data, is not one the kernels compute exactly like jinja."""
+__all__ = ["Fallback", "null_sensitive", "vectorise"]
+
+
 
 
 _ARITHMETIC: dict[type[nodes.Node], Callable[..., Any]] = {
@@ -67,21 +75,21 @@ def vectorise(node: nodes.Node, table: pa.Table, variables: Mapping[str, object]
         right = vectorise(node.right, table, variables)
         if not (_numeric(left.type) and _numeric(right.type)):
             raise Fallback("arithmetic on non-numbers")
-        left, right = _fit(left, right, isinstance(node, nodes.Mul))
+        left, right = fit(left, right, isinstance(node, nodes.Mul))
         return _ARITHMETIC[type(node)](left, right)
     if isinstance(node, nodes.Compare) and len(node.ops) == 1 and \
             node.ops[0].op in ("in", "notin"):
         return _member(node, table, variables)
     if isinstance(node, nodes.Compare) and len(node.ops) == 1 and node.ops[0].op in _COMPARE:
-        left, right = _unify(vectorise(node.expr, table, variables),
+        left, right = unify(vectorise(node.expr, table, variables),
                              vectorise(node.ops[0].expr, table, variables))
         if not _same_kind(left.type, right.type):
             raise Fallback("comparison of different kinds")
         if node.ops[0].op in ("eq", "ne"):
-            return _equal(left, right, node.ops[0].op == "ne")
+            return equal(left, right, node.ops[0].op == "ne")
         return _COMPARE[node.ops[0].op](left, right)
     if isinstance(node, nodes.And | nodes.Or):
-        left, right = _unify(vectorise(node.left, table, variables),
+        left, right = unify(vectorise(node.left, table, variables),
                              vectorise(node.right, table, variables))
         if left.type != right.type or not (_string(left.type) or _numeric(left.type)
                                            or pa.types.is_boolean(left.type)):
@@ -106,7 +114,7 @@ def vectorise(node: nodes.Node, table: pa.Table, variables: Mapping[str, object]
             raise Fallback("both branches none")
         yes = pa.scalar(None, no.type) if yes is None else yes
         no = pa.scalar(None, yes.type) if no is None else no
-        yes, no = _as_decimal(yes, no), _as_decimal(no, yes)
+        yes, no = as_decimal(yes, no), as_decimal(no, yes)
         if yes.type != no.type:
             raise Fallback("branches of different types")
         return pc.if_else(test, yes, no)
@@ -219,33 +227,6 @@ def _test(node: nodes.Node, table: pa.Table, variables: Mapping[str, object]) ->
     return pc.fill_null(_truth(vectorise(node, table, variables)), False)
 
 
-def _unify(left: Any, right: Any) -> tuple[Any, Any]:
-    """A column of nothing but missing values (Arrow's null type) as the other's type."""
-    if pa.types.is_null(left.type) and not pa.types.is_null(right.type):
-        left = pc.cast(left, right.type)
-    elif pa.types.is_null(right.type) and not pa.types.is_null(left.type):
-        right = pc.cast(right, left.type)
-    return left, right
-
-
-def _equal(left: Any, right: Any, negate: bool) -> Any:
-    """``==`` (or ``!=``) as jinja compares: a missing value equals only a missing one."""
-    same = pc.equal(left, right)
-    both = pc.and_(pc.is_null(left), pc.is_null(right))
-    either = pc.or_(pc.is_null(left), pc.is_null(right))
-    out = pc.if_else(either, both, same)
-    return pc.invert(out) if negate else out
-
-
-def _as_decimal(value: Any, other: Any) -> Any:
-    """A whole-number constant as the other branch's decimal: jinja gives 0 or a Decimal
-    per row, and a column of both is a column of decimals."""
-    if (isinstance(value, pa.Scalar) and pa.types.is_integer(value.type)
-            and pa.types.is_decimal(other.type) and value.is_valid):
-        return pa.scalar(Decimal(value.as_py()), other.type)
-    return value
-
-
 def _member(node: nodes.Compare, table: pa.Table, variables: Mapping[str, object]) -> Any:
     """``x in ['a', 'b']``: a value among constants of its own kind."""
     items = node.ops[0].expr
@@ -268,45 +249,6 @@ def _member(node: nodes.Compare, table: pa.Table, variables: Mapping[str, object
         raise Fallback("in of a constant")
     found = pc.is_in(left, value_set=choices)
     return pc.invert(found) if node.ops[0].op == "notin" else found
-
-
-def _fit(left: Any, right: Any, product: bool) -> tuple[Any, Any]:
-    """Decimals narrowed to the digits their values have, when Arrow's rule for the
-    precision of a result (the operands' precisions added) would pass 38 digits: a
-    quantity of decimal128(19, 0) times a price of decimal128(18, 4) is exact in 38."""
-    if not (pa.types.is_decimal(left.type) or pa.types.is_decimal(right.type)):
-        return left, right
-    grow = (_precision(left) + _precision(right) + 1) if product else \
-        (max(_precision(left) - _scale(left), _precision(right) - _scale(right))
-         + max(_scale(left), _scale(right)) + 1)
-    if grow <= 38:
-        return left, right
-    return _narrow(left), _narrow(right)
-
-
-def _precision(value: Any) -> int:
-    kind = value.type
-    return int(kind.precision) if pa.types.is_decimal(kind) else 19
-
-
-def _scale(value: Any) -> int:
-    kind = value.type
-    return int(kind.scale) if pa.types.is_decimal(kind) else 0
-
-
-def _narrow(value: Any) -> Any:
-    """A decimal with the precision its largest value needs (integers as they are)."""
-    kind = value.type
-    if not pa.types.is_decimal(kind):
-        return value
-    top = pc.max(pc.abs(value)) if isinstance(value, pa.Array | pa.ChunkedArray) else \
-        pc.abs(value)
-    biggest = top.as_py() if top.is_valid else None
-    digits = len(str(int(biggest))) if biggest else 1
-    try:
-        return pc.cast(value, pa.decimal128(max(digits + kind.scale, 1), kind.scale))
-    except pa.ArrowInvalid:
-        raise Fallback("a decimal that does not narrow") from None
 
 
 def _truth(value: Any) -> Any:
