@@ -257,6 +257,16 @@ class Flow(Strict):
             raise ValueError("a flow needs at least one target")
         return v
 
+    @field_validator("steps")
+    @classmethod
+    def _one_gone(cls, v: list[StepSpec]) -> list[StepSpec]:
+        gone = [i for i, s in enumerate(v) if getattr(s.args, "gone", None) is not None]
+        trailer = next((i for i, s in enumerate(v) if s.kind == "trailer"), len(v))
+        if len(gone) > 1 or (gone and gone[0] > trailer):
+            raise ValueError(f"steps[{gone[-1]}].delta: gone withdraws once per file: one "
+                             "delta with gone per flow, before any trailer")
+        return v
+
 
 class Reference(Strict):
     """A reference table (e.g. the ERP's customers), read with its own tracciato."""

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from bridge.cli import main
 from bridge.config import load
 from bridge.engine.runner import PassResult, run_pass
+from bridge.ledger import open_ledger
 from tests.test_samples import EXPECTED, NOON, run_twice, sample_copy, written
 
 
@@ -104,8 +105,14 @@ def test_an_unknown_article_stays_out_of_the_shop(tmp_path: Path) -> None:
     for shop, prefix in (("shopify", "products"), ("woocommerce", "prodotti")):
         text = shop_file(cfg, shop, prefix)
         assert "SCALA" not in text and "TRAP-18V" in text
-    report = issues_report(cfg, "listino.csv")
-    assert "no-match" in report and "SCALA-6" in report
+    ledger = open_ledger(cfg.parent / ".bridge" / "ledger.sqlite")
+    [row] = ledger.files(flow="articoli")
+    notes = [i for i in ledger.issues(row.id) if i.code == "waiting"]
+    ledger.close()
+    assert [n.message for n in notes] == [
+        "steps[2].filter: not in the article master: kept out of the shops (withdrawn if it "
+        "was sent)"]
+    assert notes[0].line == 10  # the price list's row of SCALA-6
 
 
 def test_a_bad_barcode_or_price_stays_out_of_the_shop(tmp_path: Path) -> None:
@@ -138,7 +145,7 @@ def test_a_price_list_with_nothing_good_is_refused_whole(tmp_path: Path) -> None
     cfg = sample_copy(tmp_path)
     listino = cfg.parent / "erp-exports" / "listino.csv"
     listino.write_bytes(b"CODICE;LISTINO;PREZZO;BARCODE;STATO\r\n"
-                        b"NOPE;1;1,00;;A\r\nTRAP-18V;1;1.122,87;;A\r\n")
+                        b"TRAP-18V;1;1,0O;;A\r\nTRAP-18V;1;1.122,87;;A\r\n")
     assert one(run_twice(cfg, ["articoli"]), "articoli") == "rejected"
     assert written(cfg.parent / "shop") == {}
     assert (cfg.parent / "quarantine" / "listino.csv").exists()

@@ -2,21 +2,26 @@
 whether the rows of each group turn out to be together in the file (:class:`Together`),
 the business keys gathered across chunks (:class:`KeySpool`), the memory a chunk freed
 given back to the system (:func:`give_back`), and who may watch the rows go by
-(:class:`Watch`)."""
+(:class:`Watch`); and what one reading found (:class:`Checked`)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
+
+from bridge.issues import Issue
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
     from bridge.config import Flow
+    from bridge.engine.render import Rendered
     from bridge.spec.model import Tracciato
     from bridge.steps import StepSpec
 
@@ -167,3 +172,39 @@ class KeySpool:
 
 #: Business keys of a file kept in memory before they go to a file of the work area.
 SPOOL_FROM = 50_000
+
+
+@dataclass
+class Checked:
+    tracciato: Tracciato | None
+    rows: dict[str, int] = field(default_factory=dict)  # rows read, per record type
+    money_in: Decimal | None = None
+    money_out: Decimal | None = None
+    issues: list[Issue] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+    sent_keys: Iterable[str] = field(default_factory=list)  # a KeySpool once streamed
+    #: The business facts (``facts:`` of the flow), one JSON line each; None: none declared.
+    facts: KeySpool | None = None
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    rendered: list[Rendered] = field(default_factory=list)
+    rejected: bool = False
+    skipped_rows: bool = False
+    left_out: int = 0  # rows an operator left out when approving the others
+    nothing_to_write: bool = False
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.is_error]
+
+    def forget_keys(self) -> None:
+        """The business keys are in the ledger (or will be gathered again): drop them."""
+        if isinstance(self.sent_keys, KeySpool):
+            self.sent_keys.remove()
+        self.sent_keys = []
+        if self.facts is not None:
+            self.facts.remove()
+            self.facts = None
+
+    @property
+    def notes(self) -> list[Issue]:
+        return [i for i in self.issues if not i.is_error]

@@ -97,9 +97,11 @@ def ready(ctx: Context, name: str, flow: Flow, busy: Busy | None = None) -> List
     keys = {e.name: shown(e.name) if problems[e.name] else e.name for e in wanted}
     seen = ctx.ledger.observe(name, [(keys[e.name], e.size, e.mtime) for e in wanted], ctx.now)
     out = Listing()
+    refs: list[str | None] = []  # the flow's references now, once a done file asks
     for e in wanted:
         obs = seen[keys[e.name]]
-        if obs.done_id is not None:
+        if obs.done_id is not None and (problems[e.name] is not None or not _read_again(
+                ctx, flow, obs.done_id, refs)):
             continue  # done (or refused), left in place, unchanged
         why = problems[e.name]
         if why is not None:
@@ -124,3 +126,15 @@ def ready(ctx: Context, name: str, flow: Flow, busy: Busy | None = None) -> List
     else:
         out.ready.sort(key=lambda p: p[0].name)
     return out
+
+
+def _read_again(ctx: Context, flow: Flow, done_id: int, refs: list[str | None]) -> bool:
+    """Whether a done file left in place is read again: the reference tables it was read
+    with have changed since (:mod:`bridge.engine.refdigest`)."""
+    from bridge.engine import refdigest
+
+    if not refdigest.watched(flow):
+        return False
+    if not refs:
+        refs.append(refdigest.now(ctx.cfg, flow))
+    return refs[0] is not None and ctx.ledger.get(done_id).refs != refs[0]

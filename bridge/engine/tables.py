@@ -3,6 +3,7 @@ sums, and the tables without their bad rows (and the rest of those rows' groups)
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -51,15 +52,19 @@ def reference(ctx: Refs, name: str) -> pd.DataFrame:
         t = load_tracciato(ctx.cfg, ref.tracciato)
         path = ctx.cfg.path(ref.file)
         try:
-            decoded = decode(path.read_bytes(), t)
+            data = path.read_bytes()
         except OSError as exc:
             raise ConfigError(f"reference {name!r}: cannot read {path}: {exc.strerror}") from None
+        decoded = decode(data, t)
         errors = [i for i in decoded.issues if i.is_error]
         if errors:
             first = errors[0]
             raise ConfigError(f"reference {name!r} ({path}): {len(errors)} issues, first: "
                               f"line {first.line}: {first.code}: {first.message}")
-        ctx.references[name] = decoded.tables[ref.record or t.single_record]
+        table = decoded.tables[ref.record or t.single_record]
+        # The bytes it was read from: a file left in its folder is read again when they change.
+        table.attrs["sha256"] = hashlib.sha256(data).hexdigest()
+        ctx.references[name] = table
     return ctx.references[name]
 
 

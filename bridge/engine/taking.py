@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge import faults
-from bridge.engine import moves
+from bridge.engine import moves, refdigest
 from bridge.engine.context import Outcome
 from bridge.engine.tables import load_tracciato
 from bridge.errors import TransientError
@@ -143,13 +143,15 @@ def fetch_in_place(ctx: Context, name: str, flow: Flow, entry: Entry, obs: Obser
         return Outcome(name, entry.name, "waiting",
                        message=f"incomplete ({truncated}): it waits for the rest")
     digest = sha256_of(tmp)
-    known = ctx.ledger.find(name, entry.name, got, digest)
+    refs = refdigest.used(ctx, flow)
+    # Unchanged since it was last read: bytes back to an older version are read again.
+    known = ctx.ledger.find(name, entry.name, got, digest, latest=True, refs=refs)
     if known is not None:
         tmp.unlink()
         ctx.ledger.remember_done(name, entry.name, entry.size, entry.mtime, known.id)
         return None
     row = ctx.ledger.create(name, entry.name, got, digest, ctx.run_id, ctx.now.wall,
-                            mtime=entry.mtime)
+                            mtime=entry.mtime, refs=refs)
     faults.point("after-claim")
     _into_work(ctx, row, tmp)
     ctx.ledger.set_state(row.id, FETCHED, ctx.now.wall, f"{got} bytes, sha256 {digest[:12]}")

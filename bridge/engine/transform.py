@@ -24,16 +24,16 @@ the targets are rendered: its issue names the source line it came from.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge import faults
-from bridge.engine.chunking import KeySpool, Together, give_back, stream_plan
-from bridge.engine.render import Rendered, data_rows
+from bridge.engine.chunking import Checked, KeySpool, Together, give_back, stream_plan
+from bridge.engine.gone import Withdrawals, gone_step
+from bridge.engine.render import data_rows
 from bridge.engine.tables import drop_bad_rows, leave_out, load_tracciato, money_sum, reference
 from bridge.errors import TransientError
 from bridge.issues import MAX_ISSUES, Issue
@@ -56,42 +56,6 @@ __all__ = ["Checked", "load_tracciato", "money_sum", "reference", "stream_plan",
 MAX_STEP_PASSES = 4
 #: Reasons a file waits for an operator, kept per file (the rest are counted).
 MAX_HELD = 50
-
-
-@dataclass
-class Checked:
-    tracciato: Tracciato | None
-    rows: dict[str, int] = field(default_factory=dict)  # rows read, per record type
-    money_in: Decimal | None = None
-    money_out: Decimal | None = None
-    issues: list[Issue] = field(default_factory=list)
-    held: list[str] = field(default_factory=list)
-    sent_keys: Iterable[str] = field(default_factory=list)  # a KeySpool once streamed
-    #: The business facts (``facts:`` of the flow), one JSON line each; None: none declared.
-    facts: KeySpool | None = None
-    fingerprints: dict[str, str] = field(default_factory=dict)
-    rendered: list[Rendered] = field(default_factory=list)
-    rejected: bool = False
-    skipped_rows: bool = False
-    left_out: int = 0  # rows an operator left out when approving the others
-    nothing_to_write: bool = False
-
-    @property
-    def errors(self) -> list[Issue]:
-        return [i for i in self.issues if i.is_error]
-
-    def forget_keys(self) -> None:
-        """The business keys are in the ledger (or will be gathered again): drop them."""
-        if isinstance(self.sent_keys, KeySpool):
-            self.sent_keys.remove()
-        self.sent_keys = []
-        if self.facts is not None:
-            self.facts.remove()
-            self.facts = None
-
-    @property
-    def notes(self) -> list[Issue]:
-        return [i for i in self.issues if not i.is_error]
 
 
 def transform_file(ctx: Context, row: FileRow, flow: Flow, source: Path, *,
@@ -150,6 +114,8 @@ class _Run:
         # A chunk's facts are one large entry: to the file from the first one.
         self.facts = KeySpool(folder, ".facts-", spool_from=1) if flow.facts else None
         self.step_ctx = self._step_context()
+        found = gone_step(body)
+        self.gone = Withdrawals(*found) if found else None
 
     def _step_context(self) -> StepContext:
         from bridge.steps import StepContext
@@ -218,6 +184,8 @@ class _Run:
             from bridge.steps import apply_steps
 
             result = apply_steps(self.body, tables, self.step_ctx)
+            if self.gone is not None:
+                self.gone.saw(result)
             bad = [i for i in result.issues if i.is_error]
             made: list[tuple[TargetParts, Data, int]] = []
             notes: list[Issue] = []
@@ -267,6 +235,8 @@ class _Run:
     def _drop(self, tables: dict[str, pd.DataFrame], bad: list[Issue]
               ) -> dict[str, pd.DataFrame]:
         self.checked.skipped_rows = True
+        if self.gone is not None:
+            self.gone.protect(tables, bad)
         if any(i.line is None for i in bad):
             self.nothing = True  # an error of the whole file: nothing of it is written
         return drop_bad_rows(tables, bad, self.t)
@@ -305,6 +275,8 @@ class _Run:
             c.rejected = True  # nothing good is left: the whole file is refused
             self._discard(parts)
             return c
+        if self.gone is not None and not self._withdraw(parts):
+            return c
         trailer = self._trailer()
         if trailer is None:
             self._discard(parts)
@@ -332,6 +304,39 @@ class _Run:
         c.facts = self.facts
         c.nothing_to_write = not c.rendered
         return c
+
+    def _withdraw(self, parts: list[TargetParts]) -> bool:
+        """The keys this file no longer has, through the steps after the delta into the
+        targets (:mod:`bridge.engine.gone`); False if they cannot be written."""
+        from bridge.engine.gone import note, withdrawn
+        from bridge.steps import apply_steps
+
+        assert self.gone is not None
+        row, c, gone = self.row, self.checked, self.gone.args.gone
+        assert gone is not None
+        known = self.ctx.ledger.last_prints(row.flow, besides=(row.id, row.replay_of or row.id))
+        made = withdrawn(self.gone.args, known, self.gone.seen, self.gone.types)
+        if made is None:
+            return True
+        table, prints = made
+        result = apply_steps(self.body[self.gone.index + 1:],
+                             {self.gone.table or "gone": table}, self.step_ctx)
+        out = [p.part(result.tables) for p in parts]
+        errors = [i for i in [*result.issues, *(i for o in out for i in o[1])] if i.is_error]
+        if errors:
+            c.issues.extend(errors)
+            c.rejected = True  # a withdrawal that cannot be written: no row to leave out
+            self._discard(parts)
+            return False
+        for p, (data, _, rows) in zip(parts, out, strict=True):
+            if data is not None:
+                p.write(data, rows)
+        result.fingerprints.update(prints)
+        self._gather({}, result)
+        issue, held = note(sorted(prints), len(known), gone.hold_above)
+        c.issues.append(issue)
+        c.held.extend([held] if held else [])
+        return True
 
     def _trailer(self) -> dict[str, pd.DataFrame] | None:
         """The trailer's tables, counted over every chunk; None if they fail."""

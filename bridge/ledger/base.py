@@ -49,6 +49,9 @@ class FileRow:
     approved: bool = False
     next_try: float | None = None
     kept_at: str | None = None  # where its bytes are kept once finished: archive, quarantine
+    #: A file left in its folder (``archive: leave``): the digest of the reference tables
+    #: it was read with; when they change it is read again.
+    refs: str | None = None
 
 
 @dataclass(frozen=True)
@@ -168,11 +171,15 @@ class Ledger(Protocol):
         ...
     def fetched(self, file_id: int, size: int, sha256: str, now: float,
                 detail: str | None = None) -> None: ...
-    def find(self, flow: str, path: str, size: int, sha256: str, *, besides: int = 0
-             ) -> FileRow | None: ...
+    def find(self, flow: str, path: str, size: int, sha256: str, *, besides: int = 0,
+             latest: bool = False, refs: str | None = None) -> FileRow | None:
+        """The first file of these bytes at this path, replays aside; with ``latest``, the
+        path's last file if it had these bytes and was read with the references ``refs``
+        (a file left in its folder: unchanged since it was last read)."""
+        ...
     def create(self, flow: str, path: str, size: int, sha256: str, run_id: int | None,
-               now: float, replay_of: int | None = None, mtime: float | None = None
-               ) -> FileRow: ...
+               now: float, replay_of: int | None = None, mtime: float | None = None,
+               refs: str | None = None) -> FileRow: ...
     def set_state(self, file_id: int, state: str, now: float, detail: str | None = None,
                   *, issues: int | None = None, reason: str | None = None,
                   attempt: bool = False, next_try: float | None = None,
@@ -250,3 +257,6 @@ class Ledger(Protocol):
     # delta sync: what was last sent for each business key
     def fingerprints(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()
                      ) -> dict[str, str]: ...
+    def last_prints(self, flow: str, *, besides: tuple[int, ...] = ()) -> dict[str, str]:
+        """Every key of the flow with the fingerprint last sent for it (a delta's gone)."""
+        ...

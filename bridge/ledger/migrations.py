@@ -103,4 +103,9 @@ MIGRATIONS: list[str] = [
                                 line INTEGER NOT NULL, reason TEXT NOT NULL, at REAL NOT NULL,
                                 PRIMARY KEY (file_id, line));
     """,
+    # 12: the reference tables a file left in its folder was read with (a digest of their
+    # bytes): when they change, the file is read again (a changed article master is sent)
+    """
+    ALTER TABLE files ADD COLUMN refs TEXT;
+    """,
 ]

@@ -37,7 +37,7 @@ from bridge.states import ALL, CLAIMED, allowed
 MAX_ISSUES = 1000
 
 _FILE_COLS = ("id, flow, path, size, sha256, state, attempts, issues, reason, replay_of, run_id, "
-              "created, updated, mtime, held_as, approved, next_try, kept_at")
+              "created, updated, mtime, held_as, approved, next_try, kept_at, refs")
 _FILE_FIELDS = [f.strip() for f in _FILE_COLS.split(",")]
 _OUT_COLS = "id, file_id, target, folder, name, sha256, rows, state"
 
@@ -165,8 +165,16 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore):
                        (size, sha256, file_id))
             self._move(db, file_id, "fetched", now, detail)
 
-    def find(self, flow: str, path: str, size: int, sha256: str, *, besides: int = 0
-             ) -> FileRow | None:
+    def find(self, flow: str, path: str, size: int, sha256: str, *, besides: int = 0,
+             latest: bool = False, refs: str | None = None) -> FileRow | None:
+        if latest:
+            row = self._read(
+                f"SELECT {_FILE_COLS} FROM files WHERE flow = ? AND path = ? AND "
+                "replay_of IS NULL AND id != ? ORDER BY id DESC LIMIT 1", (flow, path, besides))
+            last = _file(row[0]) if row else None
+            same = last is not None and (last.size, last.sha256, last.refs) == (size, sha256,
+                                                                                 refs)
+            return last if same else None
         row = self._read(
             f"SELECT {_FILE_COLS} FROM files WHERE flow = ? AND path = ? AND size = ? AND "
             "sha256 = ? AND replay_of IS NULL AND id != ? ORDER BY id LIMIT 1",
@@ -174,13 +182,13 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore):
         return _file(row[0]) if row else None
 
     def create(self, flow: str, path: str, size: int, sha256: str, run_id: int | None,
-               now: float, replay_of: int | None = None, mtime: float | None = None
-               ) -> FileRow:
+               now: float, replay_of: int | None = None, mtime: float | None = None,
+               refs: str | None = None) -> FileRow:
         with self._tx() as db:
             cur = db.execute(
                 "INSERT INTO files (flow, path, size, sha256, state, run_id, created, updated, "
-                "replay_of, mtime) VALUES (?, ?, ?, ?, 'claimed', ?, ?, ?, ?, ?)",
-                (flow, path, size, sha256, run_id, now, now, replay_of, mtime))
+                "replay_of, mtime, refs) VALUES (?, ?, ?, ?, 'claimed', ?, ?, ?, ?, ?, ?)",
+                (flow, path, size, sha256, run_id, now, now, replay_of, mtime, refs))
             file_id = int(cur.lastrowid or 0)
             db.execute("INSERT INTO events (file_id, state, at, detail) VALUES (?, ?, ?, ?)",
                        (file_id, CLAIMED, now, f"replay of {replay_of}" if replay_of else None))

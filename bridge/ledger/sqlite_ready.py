@@ -116,6 +116,15 @@ class ReadinessStore:
             found.update(rows)  # the latest file wins
         return found
 
+    def last_prints(self, flow: str, *, besides: tuple[int, ...] = ()) -> dict[str, str]:
+        found: dict[str, str] = {}
+        skip = ", ".join(str(int(b)) for b in besides) or "-1"
+        for key, fingerprint in self.db.execute(
+                f"SELECT key, fingerprint FROM fingerprints WHERE flow = ? AND file_id NOT IN "
+                f"({skip}) ORDER BY file_id", (flow,)):
+            found[key] = fingerprint  # the latest file wins
+        return found
+
     def forget_keys(self, flow: str, file_id: int) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM sent_keys WHERE flow = ? AND file_id = ?", (flow, file_id))

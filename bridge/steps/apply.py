@@ -36,6 +36,10 @@ class StepResult:
     #: remembers them once the outputs are written.
     fingerprints: dict[str, str] = field(default_factory=dict)
     unchanged: int = 0
+    #: A delta step with ``gone``: the keys that reached it, and the types of its fields.
+    delta_seen: list[str] = field(default_factory=list)
+    delta_types: dict[str, pa.DataType] = field(default_factory=dict)
+    delta_table: str | None = None
 
 
 def apply_steps(
@@ -62,7 +66,8 @@ def apply_steps(
         for name, t in work.tables.items()
     }
     return StepResult(out, work.issues, work.held, work.skipped, work.sent,
-                      work.fingerprints, work.unchanged)
+                      work.fingerprints, work.unchanged, work.delta_seen, work.delta_types,
+                      work.delta_table)
 
 
 def _to_arrow(df: pd.DataFrame) -> pa.Table:

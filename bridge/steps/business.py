@@ -241,6 +241,11 @@ def delta(work: Work, args: sb.DeltaArgs) -> None:
     cells = [pc.fill_null(pc.cast(table.column(f), pa.string()), "\x00") for f in args.fields]
     prints = cells[0] if len(cells) == 1 else pc.binary_join_element_wise(*cells, "\x1f")
     key_list, print_list = keys.to_pylist(), prints.to_pylist()
+    if args.gone is not None:  # what the file still has, and how to read a row back
+        work.delta_seen.extend(k for k in key_list if k is not None)
+        work.delta_table = name
+        work.delta_types.update({f: table.schema.field(f).type
+                                 for f in [*args.key, *args.fields]})
     known = {} if work.ctx.full else work.ctx.last_sent(
         sorted({k for k in key_list if k is not None}))
     if known:

@@ -137,9 +137,34 @@ class CheckArgs(Strict):
     rules: list[Rule] = Field(min_length=1)
 
 
+class GoneArgs(Strict):
+    """Keys sent before that a file no longer has (an article deleted from the ERP, or
+    missing from its master): sent once more, as last sent but for ``set``, to withdraw
+    them from where they went."""
+
+    set: dict[str, Scalar] = Field(
+        min_length=1, description="Fields (of the delta's `fields`) given these values on "
+        "a withdrawn key, e.g. {stato: X}; the steps after the delta make the rest.")
+    hold_above: float = Field(
+        0.2, ge=0, le=1, description="A file that would withdraw more than this share of "
+        "the keys last sent waits for an operator's approval (an export cut short must "
+        "not empty the shop).")
+
+
 class DeltaArgs(Strict):
     """Delta sync: only the rows whose data changed since they were last sent."""
 
     table: Table = None
     key: list[str] = Field(min_length=1, description="Fields that make the business key.")
     fields: list[str] = Field(min_length=1, description="Fields whose change means a send.")
+    gone: GoneArgs | None = Field(
+        None, description="Withdraw the keys sent before that are not in this file: the "
+        "rows of keys the steps before kept out (a filter), not of rows refused as bad.")
+
+    @model_validator(mode="after")
+    def _gone_fields(self) -> DeltaArgs:
+        stray = sorted(set(self.gone.set) - set(self.fields)) if self.gone else []
+        if stray:
+            raise ValueError(f"gone.set: {stray[0]!r} is not one of the delta's fields (the "
+                             "ledger remembers only those)")
+        return self

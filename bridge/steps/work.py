@@ -37,6 +37,10 @@ class Work:
         self.sent: list[str] = []
         self.fingerprints: dict[str, str] = {}
         self.unchanged = 0
+        #: A delta step with ``gone``: the keys it saw, and the types of its fields.
+        self.delta_seen: list[str] = []
+        self.delta_types: dict[str, pa.DataType] = {}
+        self.delta_table: str | None = None
         #: The parent table of each child table made by a step (righe of testata): a row
         #: left out takes with it the children of its own table only, not rows of another
         #: table that happen to carry the same line (a table mapped from the parent).
