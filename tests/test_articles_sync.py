@@ -8,6 +8,9 @@ from __future__ import annotations
 import csv
 import io
 import os
+import signal
+import subprocess
+import sys
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from bridge.engine.gone import key_parts
 from bridge.engine.runner import PassResult, run_pass
 from bridge.errors import ConfigError
 from bridge.ledger import open_ledger
+from tests.test_exactly_once import tree
 from tests.test_samples import NOON, sample_copy
 
 #: code, description, VAT code, net price, barcode, state
@@ -253,3 +257,48 @@ def test_key_parts_undoes_business_keys() -> None:
     keys = business_keys(table, ["a", "b"]).to_pylist()
     assert [key_parts(k, 2) for k in keys] == [["x|y", "1"], ["p\\q", "|"], [None, "z"],
                                                ["plain", None]]
+
+
+@pytest.mark.slow
+def test_a_withdrawal_killed_at_any_moment_is_written_once(tmp_path: Path) -> None:
+    """`bridge run` killed with SIGKILL at each moment of a file that withdraws an article,
+    then run to the end: the shops hold the same files, byte for byte, as a run never
+    killed (the withdrawal once, under the same name)."""
+    worlds = {}
+    for name in ("clean", "crash"):
+        c = Company(tmp_path / name)
+        text = c.cfg_path.read_text(encoding="utf-8")
+        old = 'patterns: ["listino*.csv"]\n      ready: {window: 5, min_age: 5}'
+        assert old in text  # taken as soon as it is seen: these runs use the real clock
+        c.cfg_path.write_text(text.replace(old, old.replace("5", "0")), encoding="utf-8")
+        c.write(ARTICLES)
+        code, out = bridge_articoli(c)
+        assert code == 0, out
+        c.write([a for a in ARTICLES if a[0] != "SEMI-BASILICO"])
+        worlds[name] = c
+    code, out = bridge_articoli(worlds["clean"])
+    assert code == 0, out
+    clean = tree(worlds["clean"].root / "shop")
+    assert len(clean) == 4  # each shop: the first version, then the withdrawal
+    assert shopify(worlds["clean"].sent("shopify"))["SEMI-BASILICO"][2] == "archived"
+
+    crash = worlds["crash"]
+    kills = 0
+    for point in ("after-claim", "stream-part", "after-plan", "mid-write", "after-rename",
+                  "before-output-commit", "before-written"):
+        code, _ = bridge_articoli(crash, {"BRIDGE_KILL_AT": f"{point}:1"})
+        kills += code == -signal.SIGKILL
+    assert kills >= 5
+    for _ in range(3):
+        code, out = bridge_articoli(crash)
+        assert code == 0, out
+    assert tree(crash.root / "shop") == clean
+
+
+def bridge_articoli(c: Company, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """`bridge run --flow articoli` in a child process."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bridge", "--config", str(c.cfg_path), "run", "--flow",
+         "articoli"], capture_output=True, text=True, env={**os.environ, **(env or {})},
+        timeout=120, check=False)
+    return proc.returncode, proc.stdout + proc.stderr

@@ -35,6 +35,7 @@ from bridge.states import (
     CLAIMED,
     DONE,
     FAILED,
+    FETCHED,
     FINAL,
     HELD,
     REJECTED,
@@ -171,6 +172,10 @@ class Pipeline:
             if isinstance(got, Outcome):
                 return got
             row, truncated = got.row, got.truncated
+        if row.state == CLAIMED:  # read in place, stopped before it was marked fetched
+            self._source(row, flow)  # bridge's copy, or the same bytes read again
+            self.ledger.set_state(row.id, FETCHED, self.now.wall, "taken again after a stop")
+            row = self.ledger.get(row.id)
         outputs = self.ledger.outputs(row.id)
         if row.state not in (CHECKED, WRITTEN) and not (row.state == RETRYING and outputs):
             cut = [i for i in self.ledger.issues(row.id) if i.code == "truncated-file"]
