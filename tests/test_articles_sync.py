@@ -219,6 +219,23 @@ def test_a_bad_row_withdraws_nothing(company: Company) -> None:
     assert company.issues("withdrawn") == []
 
 
+def test_withdrawals_see_every_chunk_of_a_price_list(tmp_path: Path) -> None:
+    c = Company(tmp_path)
+    text = c.cfg_path.read_text(encoding="utf-8")
+    old = "    archive: leave              # the ERP rewrites it every night; orders"
+    assert old in text
+    c.cfg_path.write_text(text.replace(old, "    chunk_bytes: 64\n" + old), encoding="utf-8")
+    many = [(f"ART-{n:03d}", f"Articolo {n}", "22", "1,00", "", "A") for n in range(60)]
+    c.write(many)
+    c.run()
+    assert len(shopify(c.sent("shopify"))) == 60
+    c.write([a for a in many if a[0] not in ("ART-007", "ART-052")])
+    assert [o.state for o in c.run().outcomes] == ["done"]
+    assert {k: v[2] for k, v in shopify(c.sent("shopify")).items()} == {
+        "ART-007": "archived", "ART-052": "archived"}
+    assert c.issues("read-whole") == []  # read in chunks, not whole
+
+
 def test_gone_names_only_fields_the_ledger_keeps(tmp_path: Path) -> None:
     cfg = sample_copy(tmp_path)
     text = cfg.read_text(encoding="utf-8")
