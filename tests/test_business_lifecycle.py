@@ -230,3 +230,58 @@ def test_a_report_period_that_is_no_date(story: list) -> None:  # type: ignore[t
                                         "--since", "2025-13-01"])
         assert got.exit_code == 2
         assert "--since: '2025-13-01' is not a date (YYYY-MM-DD)" in got.output
+
+
+def test_each_partial_refund_credits_only_what_was_refunded_since(tmp_path: Path) -> None:
+    """The shop's refunded amount adds up (10.00, then 25.00): the ERP gets a credit note of
+    10.00, then one of 15.00, never 25.00 on top of 10.00; a full refund then cancels the
+    order. The commission report reverses the share of all that was refunded, once."""
+    from click.testing import CliRunner
+
+    from bridge.cli import main
+
+    cfg = sample_copy(tmp_path)
+    for old in (cfg.parent / "inbox" / "shopify").glob("*.csv"):
+        old.unlink()
+    order = ("#4009", "partially_refunded", CARD)
+    steps = [("10.00", "testata"), ("10.00", "N"), ("25.00", "N"), ("25.00", None),
+             ("122.00", "A")]
+    credited = []
+    for n, (refunded, expect) in enumerate(steps):
+        status = "refunded" if refunded == "122.00" else order[1]
+        tables, _ = run(cfg, export([(order[0], status, order[2], refunded)]),
+                        f"orders_export_{n}.csv", NOON + 3600 * n)
+        if expect is None:
+            assert tables == {}  # the same refund again: nothing
+        elif expect == "testata":
+            assert names(tables, "testata") == ["#4009"] and names(tables, "annullo") == []
+        else:
+            [(causale, importo)] = zip(tables["annullo"]["causale"],
+                                       tables["annullo"]["importo"], strict=True)
+            assert causale == expect
+            credited.append(importo)
+    assert credited == [D("10.00"), D("15.00"), D("122.00")]
+    got = CliRunner().invoke(main, ["--config", str(cfg), "report", "commissions",
+                                    "--format", "csv"])
+    [a01, _total] = list(csv.DictReader(io.StringIO(got.output)))
+    assert D(a01["commission"]) == D("5.00") and D(a01["reversals"]) == D("-5.00")
+
+
+def test_a_partial_refund_is_reversed_by_its_share_of_the_total_refunded(
+        tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from bridge.cli import main
+
+    cfg = sample_copy(tmp_path)
+    for old in (cfg.parent / "inbox" / "shopify").glob("*.csv"):
+        old.unlink()
+    for n, refunded in enumerate(["0.00", "10.00", "25.00"]):
+        status = "paid" if refunded == "0.00" else "partially_refunded"
+        run(cfg, export([("#4010", status, CARD, refunded)]), f"orders_export_{n}.csv",
+            NOON + 3600 * n)
+    got = CliRunner().invoke(main, ["--config", str(cfg), "report", "commissions",
+                                    "--format", "csv"])
+    [a01, _total] = list(csv.DictReader(io.StringIO(got.output)))
+    share = (D("5.00") * D("25.00") / D("122.00")).quantize(D("0.01"))
+    assert D(a01["reversals"]) == -share  # 25.00 of 122.00 refunded in all: 1.02

@@ -248,6 +248,10 @@ def delta(work: Work, args: sb.DeltaArgs) -> None:
                                  for f in [*args.key, *args.fields]})
     known = {} if work.ctx.full else work.ctx.last_sent(
         sorted({k for k in key_list if k is not None}))
+    for f, into in args.previous.items():
+        table = work.put(name, table, into, _previous(known, key_list, args.fields.index(f),
+                                                      table.schema.field(f).type))
+        work.tables[name] = table
     if known:
         last = pa.array([known.get(k) if k is not None else None for k in key_list],
                         pa.string())
@@ -257,6 +261,21 @@ def delta(work: Work, args: sb.DeltaArgs) -> None:
     fresh = {k: fp for k, fp in zip(key_list, print_list, strict=True)
              if k is not None and known.get(k) != fp}
     work.fingerprints.update(fresh)
+
+
+def _previous(known: dict[str, str], keys: list[str | None], at: int, kind: pa.DataType
+              ) -> pa.Array:
+    """The value of the ``at``-th field of each key's last fingerprint, typed as now."""
+    values: list[str | None] = []
+    for k in keys:
+        parts = known[k].split("\x1f") if k is not None and k in known else []
+        value = parts[at] if at < len(parts) else None
+        values.append(None if value == "\x00" else value)
+    text = pa.array(values, pa.string())
+    try:
+        return pc.cast(text, kind)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return text
 
 
 BUSINESS: dict[str, Callable[[Work, Any], None]] = {

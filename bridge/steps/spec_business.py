@@ -160,11 +160,16 @@ class DeltaArgs(Strict):
     gone: GoneArgs | None = Field(
         None, description="Withdraw the keys sent before that are not in this file: the "
         "rows of keys the steps before kept out (a filter), not of rows refused as bad.")
+    previous: dict[str, str] = Field(
+        default_factory=dict, description="Field: new field that gets the value last sent "
+        "for the row's key (empty if never sent), e.g. a refund's amount already credited.")
 
     @model_validator(mode="after")
-    def _gone_fields(self) -> DeltaArgs:
-        stray = sorted(set(self.gone.set) - set(self.fields)) if self.gone else []
-        if stray:
-            raise ValueError(f"gone.set: {stray[0]!r} is not one of the delta's fields (the "
-                             "ledger remembers only those)")
+    def _known_fields(self) -> DeltaArgs:
+        for what, names in (("gone.set", self.gone.set if self.gone else {}),
+                            ("previous", self.previous)):
+            stray = sorted(set(names) - set(self.fields))
+            if stray:
+                raise ValueError(f"{what}: {stray[0]!r} is not one of the delta's fields "
+                                 "(the ledger remembers only those)")
         return self
