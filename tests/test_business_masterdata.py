@@ -12,7 +12,7 @@ from bridge.cli import main
 from bridge.config import load
 from bridge.engine.runner import PassResult, run_pass
 from bridge.ledger import open_ledger
-from tests.test_samples import EXPECTED, NOON, run_twice, sample_copy, written
+from tests.test_samples import EXPECTED, NOON, SAMPLES, run_twice, sample_copy, written
 
 
 def edited(tmp_path: Path, path: str, old: str, new: str, encoding: str = "utf-8") -> Path:
@@ -88,6 +88,21 @@ def test_known_customers_are_not_imported_again(tmp_path: Path, runner: CliRunne
     text = next(iter(out.values())).decode("cp1252")
     # By e-mail (Moretti) and by VAT number (Bianchi, another e-mail): both known.
     assert "Moretti" not in text and "Bianchi" not in text
+
+
+def test_a_file_with_nothing_to_send_does_not_wait_for_approval(tmp_path: Path,
+                                                                 runner: CliRunner) -> None:
+    cfg = sample_copy(tmp_path)
+    approve_all(cfg, run_twice(cfg, ["clienti"]), runner)
+    inbox = cfg.parent / "inbox" / "shopify"
+    again = inbox / "customers_export_2.csv"  # the same customers: every one sent already
+    again.write_bytes((SAMPLES / "inbox" / "shopify" / "customers_export_1.csv").read_bytes())
+    conf = load(cfg)
+    assert run_pass(conf, flows=["clienti"], clock=lambda: NOON + 600).outcomes == []
+    [outcome] = run_pass(conf, flows=["clienti"], clock=lambda: NOON + 700).outcomes
+    assert outcome.state == "done" and outcome.outputs == []
+    assert len(written(cfg.parent / "erp" / "clienti")) == len(
+        written(EXPECTED / "erp" / "clienti"))
 
 
 # --- articles and prices -----------------------------------------------------------------

@@ -200,11 +200,13 @@ class Pipeline:
             self.ledger.record_issues(row.id, checked.issues)
         rows_in = sum(checked.rows.values())
         self.ledger.set_figures(row.id, Figures(rows_in, None, checked.money_in, None))
-        if checked.rejected or (not row.approved and (checked.held or flow.approval)):
+        wait = not row.approved and (bool(checked.held) or (  # nothing to write: to approve
+            bool(flow.approval) and not checked.nothing_to_write))
+        if checked.rejected or wait:
             checked.forget_keys()
         if checked.rejected:
             return self._reject(row, flow, checked.errors, checked.tracciato, checked.rows)
-        if not row.approved and (checked.held or flow.approval):
+        if wait:
             for r in checked.rendered:  # rendered again once approved
                 if r.path is not None:
                     r.path.unlink(missing_ok=True)
@@ -297,8 +299,7 @@ class Pipeline:
 
     def _refuse_in_place(self, row: FileRow, flow: Flow, issue: Issue) -> Outcome:
         """Not a file bridge may read (a link, a device, a file the server will not serve):
-        given back under its name, never moved nor followed, recorded with its issue and
-        its report, and not looked at again while it stays the same."""
+        left, recorded with its issue and report, not looked at while it stays the same."""
         if row.held_as is not None:
             moves.give_back(self, row, flow)
         self.ledger.record_issues(row.id, [issue])
