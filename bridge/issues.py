@@ -85,6 +85,8 @@ CODES: dict[str, str] = {
                "remembered as sent, so a later file that shows them ready sends them (a note)",
     "never-sent": "rows whose business key no earlier file sent, where only sent keys go on "
                   "(a cancellation of an order the ERP never had); left out (a note)",
+    "shared-match": "a lookup matched a key that several rows of the reference share (a "
+                    "group's VAT number): the first was taken (a note)",
     "withdrawn": "business keys sent before that this file no longer has, sent once more "
                  "as withdrawn (a delta step's gone: an article deleted in the ERP; a note)",
     "bad-expression": "an expression of a step failed for this row",
@@ -112,7 +114,7 @@ CODES: dict[str, str] = {
 #: Codes that are notes, not errors: they never reject a file.
 NOTE_CODES = frozenset({"already-sent", "waiting", "never-sent", "replaced", "transliterated",
                         "read-whole", "suspect-encoding", "tax-mismatch", "notes-counted",
-                        "withdrawn"})
+                        "withdrawn", "shared-match"})
 
 #: Issues kept whole per file; past them, issues are only counted (:mod:`bridge.tally`).
 #: A person reads the first few hundred; the rest would cost memory, not information.

@@ -171,3 +171,29 @@ def test_hold_decides_per_order_not_per_line(tmp_path: Path) -> None:
     assert outcome.state == "held"
     assert "line 14: no row of 'clienti'" in outcome.message
     assert outcome.message.count("no row of 'clienti'") == 1
+
+
+def test_an_unknown_e_mail_with_a_group_s_vat_number_is_billed_to_the_head_office_and_said(
+        tmp_path: Path) -> None:
+    """A new buyer of the Serra group (an e-mail the ERP lacks, the VAT number the group's
+    three records share) orders for the Torino shop: billed to the first record with that
+    number, the head office, the goods to the branch; and a `shared-match` note says that
+    the customer was taken by a shared number, not found by its e-mail."""
+    from bridge.ledger import open_ledger
+
+    order = {"Name": "#5006", "Email": "nuovo.ufficio@colorificioserra.it",
+             "Note Attributes": "partita_iva: 07890123453", **SERRA_TORINO}
+    root, outcome = run(tmp_path, export([order]))
+    assert outcome.state == "done", outcome
+    [txt] = (root / "erp" / "ordini").glob("*.TXT")
+    t = decode(txt.read_bytes(), spec.load("gestionale/ordini")).tables["testata"]
+    assert t[["codice_cliente", "codice_destinazione", "codice_fatturazione"]
+             ].values.tolist() == [["C00110", "C00111", "C00110"]]
+    ledger = open_ledger(root / ".bridge" / "ledger.sqlite")
+    try:
+        notes = [i for i in ledger.issues(outcome.file_id) if i.code == "shared-match"]
+    finally:
+        ledger.close()
+    assert [(n.line, n.field, n.value) for n in notes] == [(2, "partita_iva", "07890123453")]
+    assert notes[0].message.endswith("'07890123453' is shared by 3 rows of 'clienti': the "
+                                     "first was taken (C00110)")

@@ -45,8 +45,10 @@ def lookup(work: Work, args: spec.LookupArgs) -> None:
         todo = found < 0
         if not todo.any():
             break
-        at = _positions(_key(probe, m.fields, m.ignore_case), _key(ref, m.columns, m.ignore_case),
-                        m.ignore_case)
+        keys = _key(ref, m.columns, m.ignore_case)
+        at = _positions(_key(probe, m.fields, m.ignore_case), keys, m.ignore_case)
+        if args.shared == "note":
+            _note_shared(work, args, m, (name, probe), np.where(todo, at, -1), (ref, keys))
         found = np.where(todo & (at >= 0), at, found)
 
     unmatched = firsts[found < 0]
@@ -90,6 +92,29 @@ def _positions(values: Column, keys: Column, ignore_case: bool) -> np.ndarray:
         values, keys = pc.utf8_lower(values), pc.utf8_lower(keys)
     at = pc.index_in(values, value_set=keys, skip_nulls=True)
     return np.asarray(pc.fill_null(at, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _note_shared(work: Work, args: spec.LookupArgs, m: spec.MatchKey,
+                 probe: tuple[str, pa.Table], at: np.ndarray, ref: tuple[pa.Table, Column]
+                 ) -> None:
+    """A ``shared-match`` note for each row matched on a key other rows of the reference
+    share: the first of them was taken (named by the first column taken)."""
+    if not (at >= 0).any():
+        return
+    (name, probe_table), (ref_table, keys) = probe, ref
+    shown = ref_table.column(next(iter(args.take.values())))
+    first = _positions(keys, keys, m.ignore_case)  # each reference row: its key's first row
+    counts = np.bincount(first[first >= 0], minlength=len(first))
+    lines = work.lines(probe_table)
+    for row in np.flatnonzero(at >= 0).tolist():
+        n = int(counts[at[row]])
+        if n > 1:
+            value = " + ".join(str(probe_table.column(f)[row].as_py()) for f in m.fields)
+            work.issues.append(Issue(
+                "shared-match", f"{work.where}: {'+'.join(m.fields)} {value!r} is shared by "
+                f"{n} rows of {args.reference!r}: the first was taken "
+                f"({shown[int(at[row])].as_py()})",
+                None if lines is None else lines[row], name, m.fields[0], clip(value)))
 
 
 def _choose(hit: pa.Array, taken: Column, other: Column) -> Column:

@@ -92,6 +92,9 @@ class LookupArgs(Strict):
         default_factory=list, description="Look up once per group of rows with equal values "
         "here, with the keys of its first row, for all its rows: an order is found, missed "
         "or held as a whole (Shopify gives the e-mail on an order's first line only).")
+    shared: Literal["first", "note"] = Field(
+        "first", description="A key several rows of the reference share (a group's VAT "
+        "number): the first row is taken; `note` also says so, with a `shared-match` note.")
 
     @model_validator(mode="after")
     def _defaults_known(self) -> LookupArgs:
