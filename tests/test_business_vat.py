@@ -251,3 +251,96 @@ def test_the_sample_flow_declares_the_rules(tmp_path: Path) -> None:
     text = (SAMPLES / "bridge.yaml").read_text(encoding="utf-8")
     assert "- spread:" in text and "code: line-amount-mismatch" in text
     assert "code: tax-mismatch" in text and "scale: 4" in text
+
+
+# --- discounts the export gives per line -------------------------------------------------
+
+#: (sku, quantity, gross unit price, the line's share of the discounts)
+PER_LINE = [("SMALTO-750", 3, D("18.30"), D("1.83")), ("LEGNA-15", 3, D("10.00"), D("1.00")),
+            ("MANUALE-FAI", 2, D("19.90"), D("1.99")), ("GUANTI-NIT", 1, D("10.00"), D("0"))]
+
+
+def per_line_export() -> str:
+    """One order whose export has `Lineitem discount`: 4.82 of discounts, spread by the
+    shop over three of its four lines."""
+    header = [*HEADER, "Lineitem discount"]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, header, lineterminator="\n")
+    w.writeheader()
+    goods = sum((qty * p for _, qty, p, _ in PER_LINE), D(0))
+    discount = sum((d for *_, d in PER_LINE), D(0))
+    vat = sum((v for *_, v in per_line_expected()), D(0))
+    for k, (sku, qty, price, disc) in enumerate(PER_LINE):
+        row: dict[str, Any] = {
+            "Name": "#3101", "Lineitem quantity": qty, "Lineitem name": f"Articolo {sku}",
+            "Lineitem price": price, "Lineitem sku": sku, "Lineitem taxable": "true",
+            "Lineitem discount": disc}
+        if k == 0:
+            row.update({
+                "Email": "acquisti@ediliziamoretti.it", "Financial Status": "paid",
+                "Currency": "EUR", "Subtotal": goods, "Shipping": "0.00", "Taxes": vat,
+                "Total": goods - discount, "Discount Code": "PROMO",
+                "Discount Amount": discount, "Shipping Method": "Corriere standard",
+                "Created at": "2025-12-01 09:58:00 +0100", "Billing Name": "Cliente",
+                "Billing Street": "Via Roma 1", "Billing City": "Milano",
+                "Billing Zip": "'20121", "Billing Province": "MI", "Billing Country": "IT",
+                "Payment Method": "Bonifico bancario"})
+        w.writerow(row)
+    return buf.getvalue()
+
+
+def per_line_expected() -> list[tuple[str, Decimal, Decimal, Decimal, int, Decimal]]:
+    """Each line net of its own discount, at its own rate: the gross unit price is what the
+    line costs over its quantity (to 4 decimals), then net of VAT as any line; no discount
+    line."""
+    out = []
+    for sku, qty, price, disc in PER_LINE:
+        rate, gross = RATES[sku], qty * price - disc
+        unit = price if not disc else q(gross / qty, BP)
+        net_unit = q(unit / (1 + D(rate) / 100), BP)
+        amount = q(qty * net_unit)
+        out.append((sku, D(qty), net_unit, amount, rate, gross - amount))
+    return out
+
+
+def test_a_discount_the_export_gives_per_line_stays_on_its_line(tmp_path: Path) -> None:
+    cfg = sample_copy(tmp_path)
+    orders = cfg.parent / "inbox" / "shopify" / "orders_export_1.csv"
+    orders.write_text(per_line_export(), encoding="utf-8")
+    [outcome] = run_twice(cfg, ["ordini"]).outcomes
+    assert outcome.state == "done", outcome
+    [txt] = sorted((cfg.parent / "erp" / "ordini").glob("*.TXT"))
+    back = decode(txt.read_bytes(), spec.load("gestionale/ordini"))
+    got = [(r.codice_articolo, r.quantita, r.prezzo_unitario, r.importo, int(r.aliquota_iva),
+            r.imposta) for r in back.tables["righe"].itertuples()]
+    assert got == per_line_expected()  # the 4% book's discount is taken at 4%, and so on
+    assert all(abs(g[1] * g[2] - g[3]) <= CENT for g in got)
+    # what the lines add up to is what the shop charged
+    assert sum((g[3] + g[5] for g in got), D(0)) == sum(
+        (qty * p - d for _, qty, p, d in PER_LINE), D(0)) == D("129.88")
+
+
+@pytest.mark.parametrize("expr, want", [
+    ("x | decimals(4)", [D("9.6667"), D("-9.6667"), None]),
+    ("x | decimals(0)", [D("10"), D("-10"), None]),
+])
+def test_decimals_rounds_half_up_on_columns_and_rows_alike(expr: str, want: list[Any]) -> None:
+    from bridge.steps.expr import compile_expression
+    from bridge.steps.limits import Budget
+
+    table = pa.table({"x": pa.array([D("9.66665"), D("-9.66665"), None],
+                                    pa.decimal128(18, 5))})
+    e = compile_expression(expr, table.column_names, "test", {}, "y")
+    assert e._vectorised(table, {}, ["x"], Budget(3, 0)) is not None  # on whole columns
+    values, failures = e.evaluate(table, {})
+    assert failures == [] and values.to_pylist() == want
+    rows, row_failures = e._per_row(table, {}, ["x"])  # and in jinja, row by row
+    assert row_failures == [] and rows == want
+
+
+def test_decimals_refuses_places_that_are_no_whole_number() -> None:
+    from bridge.steps.expr import decimals
+
+    with pytest.raises(ValueError, match="0 to 18"):
+        decimals(D("1.5"), 19)
+    assert decimals("2.345", 2) == D("2.35")

@@ -92,6 +92,15 @@ def round2(value: Any) -> Decimal:
     return d.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def decimals(value: Any, places: int) -> Decimal:
+    """Half-up to ``places`` decimals (0 to 18): a unit price to 4, as invoices carry it."""
+    if isinstance(places, bool) or not isinstance(places, int) or not 0 <= places <= 18:
+        raise ValueError(f"decimals({places!r}): the places are a whole number, 0 to 18")
+    d = to_decimal(value)
+    assert d is not None
+    return d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
 def to_int(value: Any) -> int:
     """A whole number, or an error: jinja's own int filter quietly turns 'abc' into 0."""
     if isinstance(value, bool):
@@ -128,6 +137,7 @@ def _environment() -> _Sandbox:
         "zfill": _keep_none(lambda s, n: str(s).zfill(n)),
         "digits": _keep_none(lambda s: _NOT_DIGIT.sub("", str(s))),
         "round2": _keep_none(round2),
+        "decimals": _keep_none(decimals),
         "int": _keep_none(to_int),
         "decimal": _keep_none(to_decimal),
         "date": _keep_none(_as_date),

@@ -188,7 +188,7 @@ def _test_sensitive(node: nodes.Node) -> set[str]:
 _DEFAULTS = ("default", "d")
 #: Filters that give a missing value for a missing value, in jinja as in the kernels.
 _KEEP_NONE = ("upper", "lower", "replace", "truncate", "digits", "round2", "int", "decimal",
-              "date")
+              "date", "decimals")
 
 
 def _concat(node: nodes.Concat, table: pa.Table, variables: Mapping[str, object]) -> Any:
@@ -364,4 +364,8 @@ def _filter(node: nodes.Filter, table: pa.Table, variables: Mapping[str, object]
     if node.name == "round2" and not args and pa.types.is_decimal(kind) and kind.scale >= 2:
         rounded = pc.round(value, ndigits=2, round_mode="half_towards_infinity")
         return pc.cast(rounded, pa.decimal128(min(38, kind.precision), 2))
+    if node.name == "decimals" and len(args) == 1 and type(args[0]) is int \
+            and 0 <= args[0] <= 18 and pa.types.is_decimal(kind) and kind.scale >= args[0]:
+        rounded = pc.round(value, ndigits=args[0], round_mode="half_towards_infinity")
+        return pc.cast(rounded, pa.decimal128(min(38, kind.precision), args[0]))
     raise Fallback(f"filter {node.name}")
