@@ -290,14 +290,13 @@ def per_line_export() -> str:
 
 
 def per_line_expected() -> list[tuple[str, Decimal, Decimal, Decimal, int, Decimal]]:
-    """Each line net of its own discount, at its own rate: the gross unit price is what the
-    line costs over its quantity (to 4 decimals), then net of VAT as any line; no discount
+    """Each line net of its own discount, at its own rate: the net unit price is what the
+    line costs over its quantity, net of VAT, rounded once to 4 decimals; no discount
     line."""
     out = []
     for sku, qty, price, disc in PER_LINE:
         rate, gross = RATES[sku], qty * price - disc
-        unit = price if not disc else q(gross / qty, BP)
-        net_unit = q(unit / (1 + D(rate) / 100), BP)
+        net_unit = q(gross / qty / (1 + D(rate) / 100), BP)
         amount = q(qty * net_unit)
         out.append((sku, D(qty), net_unit, amount, rate, gross - amount))
     return out
@@ -344,3 +343,24 @@ def test_decimals_refuses_places_that_are_no_whole_number() -> None:
     with pytest.raises(ValueError, match="0 to 18"):
         decimals(D("1.5"), 19)
     assert decimals("2.345", 2) == D("2.35")
+
+
+def test_vat_per_unit_divides_once_and_leaves_no_quantity_empty() -> None:
+    import pandas as pd
+
+    from bridge.steps.spec import Vat
+
+    table = pa.table({"lordo": pa.array([D("29.00"), D("9.99"), D("5.00"), D("1.00")],
+                                        pa.decimal128(18, 2)),
+                      "qty": pa.array([D("3"), D("1"), D("0"), None], pa.decimal128(19, 0)),
+                      "rate": pa.array([10, 22, 22, 22], pa.int64())})
+    step = Vat.model_validate({"vat": {"gross": "lordo", "per": "qty", "rate": "rate",
+                                       "net": "unit", "scale": 4}})
+    out = apply_steps([step], {"t": table.to_pandas(types_mapper=pd.ArrowDtype)},
+                      StepContext())
+    # 29.00 / 3 / 1.10 = 8.787878...: 8.7879, not 9.6667 / 1.10 rounded twice
+    assert out.tables["t"]["unit"].tolist()[:2] == [D("8.7879"), D("8.1885")]
+    assert out.tables["t"]["unit"].isna().tolist()[2:] == [True, True]  # 0 or no quantity
+    with pytest.raises(ValueError, match="per: the net is a unit price"):
+        Vat.model_validate({"vat": {"gross": "lordo", "per": "qty", "rate": "rate",
+                                    "net": "unit", "tax": "iva"}})

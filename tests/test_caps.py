@@ -195,7 +195,7 @@ def test_a_header_too_wide_is_refused_before_it_becomes_columns(chunk: int | Non
     issues = [i for p in parts for i in p.issues]
     assert [(i.code, i.line) for i in issues] == [("too-many-columns", 1)]
     assert issues[0].message == (f"more than {MAX_COLUMNS:,} cells in one row where the "
-                                 "tracciato declares 27: the file is not read")
+                                 "tracciato declares 28: the file is not read")
     assert sum(len(df) for p in parts for df in p.tables.values()) == 0
     # the limit leaves room: 1,900 columns more than declared are still a file
     ok = header + b"," * 1_900 + b"\n" + rest

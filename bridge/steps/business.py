@@ -97,6 +97,16 @@ def vat(work: Work, args: sb.VatArgs) -> None:
     num, den = _rescale(g, gs, args.scale)
     valid = gv & rv
     safe_rate = np.where(rv, r, 0)
+    if args.per is not None:  # a unit price from an amount: one division, one rounding
+        q, qs, qv = _numbers(work, name, table, args.per)
+        valid &= qv & (q > 0)
+        q = np.where(valid, q, 1)
+        top = int(np.abs(num).max(initial=0)) * 10**qs * hundred
+        bottom = int(np.abs(den).max(initial=1)) * int(q.max(initial=1)) * (
+            hundred + int(np.abs(safe_rate).max(initial=0)))
+        if max(top, bottom) >= SAFE // 2:  # Python's integers, past 64 bits
+            num, den, q = num.astype(object), den.astype(object), q.astype(object)
+        num, den = num * 10**qs, den * q
     net = divide_half_up(num * hundred, den * (hundred + safe_rate))
     table = work.put(name, table, args.net, from_unscaled(net, args.scale, valid))
     if args.tax is not None:

@@ -49,6 +49,16 @@ class VatArgs(Strict):
     net: str = Field(description="Field written: gross / (1 + rate/100), rounded.")
     tax: str | None = Field(None, description="Field written: gross - net.")
     scale: int = Field(2, ge=0, le=6, description="Decimals of the result.")
+    per: str | None = Field(None, description="Field of the quantity the gross amount is "
+                            "for: net is then per unit, gross / per / (1 + rate/100), "
+                            "rounded once (a line's amount net of its discount).")
+
+    @model_validator(mode="after")
+    def _per_no_tax(self) -> VatArgs:
+        if self.per is not None and self.tax is not None:
+            raise ValueError("per: the net is a unit price, so there is no tax of the "
+                             "same rows to write (compute it from the line's amount)")
+        return self
 
 
 class SpreadArgs(Strict):
