@@ -277,7 +277,9 @@ class Reference(Strict):
 
 
 class Config(Strict):
-    ledger: Path = Path(".bridge/ledger.sqlite")
+    ledger: str = Field(".bridge/ledger.sqlite", description="The ledger: a SQLite file (a "
+                        "path, or sqlite:///PATH) or a PostgreSQL URL (postgresql://user@host"
+                        "/db; the password from ${VAR}, PGPASSWORD or .pgpass).")
     work_dir: Path = Path(".bridge/work")
     lock_file: Path = Path(".bridge/run.lock")
     log_file: Path | None = Field(None, description="bridge's own log (0600): every pass, "
@@ -296,9 +298,20 @@ class Config(Strict):
         p = Path(p)
         return p if p.is_absolute() else self.base / p
 
+    def ledger_location(self) -> Path | str:
+        """The ledger's file, or its PostgreSQL URL."""
+        from bridge.ledger import is_url
+
+        if is_url(self.ledger):
+            return self.ledger
+        return self.path(self.ledger.removeprefix("sqlite:///"))
+
     def log_path(self) -> Path:
-        return self.path(self.log_file) if self.log_file else self.path(self.ledger).with_name(
-            "bridge.log")
+        if self.log_file:
+            return self.path(self.log_file)
+        where = self.ledger_location()
+        return (self.path(self.work_dir).parent if isinstance(where, str) else where.parent
+                ) / "bridge.log"
 
     def connection(self, name: str) -> LocalConnection | SftpConnection | FtpConnection:
         if name in self.connections:

@@ -81,7 +81,7 @@ def registry(cfg: Config) -> CollectorRegistry:
     from bridge.ledger import open_ledger
 
     def read() -> Tallies:
-        ledger = open_ledger(cfg.path(cfg.ledger))
+        ledger = open_ledger(cfg.ledger_location())
         try:
             return ledger.tallies()
         finally:

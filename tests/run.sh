@@ -19,6 +19,21 @@ if [ ! -x /usr/sbin/sshd ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/nul
   rm -f /usr/sbin/policy-rc.d
   trap - EXIT
 fi
+# The shared ledger's tests start a private PostgreSQL server (Debian's binaries, never the
+# system service, which policy-rc.d keeps from starting).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ "$(id -u)" = 0 ] \
+   && command -v apt-get >/dev/null; then
+  echo "== installing postgresql (for the tests of the shared ledger)"
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+         --no-install-recommends postgresql >/dev/null; }; then
+    echo "warning: could not install postgresql: the shared ledger's tests will fail" >&2
+  fi
+  rm -f /usr/sbin/policy-rc.d
+  trap - EXIT
+fi
 # The HTML reports are checked as a browser shows them: Debian's chromium, headless.
 if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "== installing chromium (for the tests of the HTML reports)"
@@ -43,3 +58,8 @@ echo "== mypy"
 "$venv/bin/mypy"
 echo "== pytest"
 "$venv/bin/python" -m pytest -q "$@"
+# The ledger's tests once more, every ledger a schema of a private PostgreSQL server.
+if [ "$#" = 0 ]; then
+  echo "== pytest, ledger on PostgreSQL"
+  "$venv/bin/python" -m pytest -q --ledger-backend=postgresql $(cat tests/on-postgresql.txt)
+fi

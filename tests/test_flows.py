@@ -193,6 +193,7 @@ connections:
     assert conn.password.get_secret_value() == "hunter2-very-secret"  # type: ignore[union-attr]
 
 
+@pytest.mark.sqlite_only
 def test_ledger_schema_is_versioned_and_migrates(tmp_path: Path) -> None:
     import sqlite3
 

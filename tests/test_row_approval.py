@@ -525,6 +525,7 @@ def test_a_replay_leaves_out_what_the_operator_left_out(tmp_path: Path, clock: P
     assert erp(tmp_path)["ORD00002.TXT"] == erp_file("1001", "1003")
 
 
+@pytest.mark.sqlite_only
 def test_the_decision_survives_sigkill_until_the_approved_rows_are_written_once(
         tmp_path: Path) -> None:
     """The approval is committed before anything of the file is written; bridge killed
@@ -565,6 +566,7 @@ def test_the_decision_survives_sigkill_until_the_approved_rows_are_written_once(
     assert "nothing to do" in bridge("run").stdout
 
 
+@pytest.mark.sqlite_only
 def test_migration_11_keeps_an_older_ledger_and_records_row_decisions(tmp_path: Path
                                                                       ) -> None:
     from bridge.ledger.migrations import MIGRATIONS

@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bridge.cli import main
@@ -109,6 +110,7 @@ def test_dry_run_writes_nothing(tmp_path: Path, runner: CliRunner) -> None:
     assert os.listdir(tmp_path / "inbox") == ["a.csv"]
 
 
+@pytest.mark.sqlite_only
 def test_a_long_replay_on_a_terminal_keeps_its_lines_whole(tmp_path: Path) -> None:
     """On a terminal, 25 replays show a progress bar with a count and an ETA; each result
     line is printed above it, through the bar's console, in one piece."""

@@ -20,6 +20,7 @@ from bridge.cli.files import ack, history, reject, retry, show, status
 from bridge.cli.flows import prune, replay, report_cmd, run, validate, watch
 from bridge.cli.held import approve, pending
 from bridge.cli.layouts import check, codes, tracciati
+from bridge.cli.ledger import ledger
 from bridge.cli.metrics import metrics
 
 __all__ = ["main", "reports_errors"]
@@ -83,5 +84,5 @@ def main(ctx: click.Context, config: Path | None, tracciati_dirs: tuple[Path, ..
 
 for command in (check, tracciati, codes, run, validate, watch, replay, prune, report_cmd, status,
                 history, show, pending, approve, reject, retry, ack, connections, demo,
-                metrics):
+                metrics, ledger):
     main.add_command(command)

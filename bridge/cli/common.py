@@ -110,7 +110,7 @@ def load_config(ctx: click.Context, *, secrets: bool = True) -> Config:
 def open_config_ledger(cfg: Config) -> Ledger:
     from bridge.ledger import open_ledger
 
-    return open_ledger(cfg.path(cfg.ledger))
+    return open_ledger(cfg.ledger_location())
 
 
 def printer(as_json: bool, say: Callable[[str], None] = click.echo

@@ -65,8 +65,16 @@ class PassResult:
 
 
 @contextmanager
-def run_lock(path: Path, *, wait: float = 0.0) -> Iterator[None]:
-    """The run lock; ``wait`` seconds for it (operators' commands), else LockBusy."""
+def run_lock(path: Path, *, wait: float = 0.0, ledger: Path | str | None = None
+             ) -> Iterator[None]:
+    """The run lock; ``wait`` seconds for it (operators' commands), else LockBusy. On a
+    PostgreSQL ``ledger`` the ledger's own run lock too: runs on other machines wait."""
+    if isinstance(ledger, str):
+        from bridge.ledger.postgres import run_lock as shared_lock
+
+        with run_lock(path, wait=wait), shared_lock(ledger, wait, LockBusy):
+            yield
+        return
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -102,11 +110,11 @@ def run_pass(cfg: Config, *, flows: list[str] | None = None, dry_run: bool = Fal
     for name in chosen:
         if name not in cfg.flows:
             raise ConfigError(f"no flow named {name!r} (known: {', '.join(cfg.flows)})")
-    with run_lock(cfg.path(cfg.lock_file)):
+    with run_lock(cfg.path(cfg.lock_file), ledger=cfg.ledger_location()):
         # Downloads left by a run that died: with the lock held, nobody else is writing.
         shutil.rmtree(cfg.path(cfg.work_dir) / "incoming", ignore_errors=True)
         private_dir(cfg.path(cfg.work_dir))
-        ledger = open_ledger(cfg.path(cfg.ledger))
+        ledger = open_ledger(cfg.ledger_location())
         pipe = Pipeline(cfg, ledger, {}, None, reading(clock), full=full, connect=connect)
         try:
             return _pass(pipe, chosen, dry_run, clock, report, should_stop, full, busy)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from bridge.ledger.base import (
@@ -36,5 +37,20 @@ __all__ = [
 ]
 
 
-def open_ledger(path: Path) -> Ledger:
-    return SqliteLedger(path)
+#: Where tests send every ledger they open (None: where it is asked for).
+ROUTE: Callable[[Path | str], Path | str] | None = None
+
+
+def is_url(where: Path | str) -> bool:
+    return isinstance(where, str) and where.startswith(("postgresql://", "postgres://"))
+
+
+def open_ledger(where: Path | str) -> Ledger:
+    """The ledger at a path (SQLite) or a ``postgresql://`` URL (PostgreSQL)."""
+    if ROUTE is not None:
+        where = ROUTE(where)
+    if is_url(where):
+        from bridge.ledger.postgres import PostgresLedger
+
+        return PostgresLedger(str(where))
+    return SqliteLedger(Path(where))
