@@ -105,8 +105,9 @@ def _note_shared(work: Work, args: spec.LookupArgs, m: spec.MatchKey,
     shown = ref_table.column(next(iter(args.take.values())))
     first = _positions(keys, keys, m.ignore_case)  # each reference row: its key's first row
     counts = np.bincount(first[first >= 0], minlength=len(first))
-    lines = work.lines(probe_table)
-    for row in np.flatnonzero(at >= 0).tolist():
+    shared = np.flatnonzero((at >= 0) & (counts[np.maximum(at, 0)] > 1))
+    lines = work.lines(probe_table) if len(shared) else None
+    for row in shared.tolist():
         n = int(counts[at[row]])
         if n > 1:
             value = " + ".join(str(probe_table.column(f)[row].as_py()) for f in m.fields)
