@@ -130,11 +130,11 @@ def ready(ctx: Context, name: str, flow: Flow, busy: Busy | None = None) -> List
 
 def _read_again(ctx: Context, flow: Flow, done_id: int, refs: list[str | None]) -> bool:
     """Whether a done file left in place is read again: the reference tables it was read
-    with have changed since (:mod:`bridge.engine.refdigest`)."""
-    from bridge.engine import refdigest
+    with have changed since (:func:`bridge.engine.tables.refs_now`)."""
+    from bridge.engine.tables import refs_now, watched
 
-    if not refdigest.watched(flow):
+    if not watched(flow):
         return False
     if not refs:
-        refs.append(refdigest.now(ctx.cfg, flow))
+        refs.append(refs_now(ctx.cfg, flow))
     return refs[0] is not None and ctx.ledger.get(done_id).refs != refs[0]

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge import faults
-from bridge.engine import moves, refdigest
+from bridge.engine import moves
 from bridge.engine.context import Outcome
-from bridge.engine.tables import load_tracciato
+from bridge.engine.tables import load_tracciato, refs_used
 from bridge.errors import TransientError
 from bridge.files import own_folder
 from bridge.issues import Issue
@@ -143,7 +143,7 @@ def fetch_in_place(ctx: Context, name: str, flow: Flow, entry: Entry, obs: Obser
         return Outcome(name, entry.name, "waiting",
                        message=f"incomplete ({truncated}): it waits for the rest")
     digest = sha256_of(tmp)
-    refs = refdigest.used(ctx, flow)
+    refs = refs_used(ctx, flow)
     # Unchanged since it was last read: bytes back to an older version are read again.
     known = ctx.ledger.find(name, entry.name, got, digest, latest=True, refs=refs)
     if known is not None:
