@@ -180,9 +180,15 @@ def test_a_run_waits_for_the_ledger_s_run_lock_held_on_another_machine(
     world(tmp_path, 3)
     url = pg.new_schema(f"{tmp_path}/lock")
     cfg = machine(tmp_path, "m2", url)
-    with run_lock(url, 0.0, LockBusy), pytest.raises(LockBusy, match="another bridge run "
-                                                     "holds the run lock of the ledger"):
+    # An operator's command holds the ledger alone: a run on any machine stops there.
+    with run_lock(url, 0.0, LockBusy, alone=True), pytest.raises(
+            LockBusy, match="another bridge command holds the run lock of the ledger"):
         run_pass(load(cfg))
+    # Another run handles the flow: this one leaves it for its next pass.
+    with run_lock(url, 0.0, LockBusy) as turns:
+        assert turns.take("articoli")
+        busy = run_pass(load(cfg))
+        assert (busy.outcomes, busy.elsewhere, busy.exit_code) == ([], ["articoli"], 0)
     assert len(run_pass(load(cfg)).outcomes) == 3  # let go: the next run goes
 
 

@@ -194,7 +194,7 @@ def replay(ctx: click.Context, ids: tuple[int, ...], flow: str | None, since: st
                 if r.replay_of is None]
     now = clock.now()
     worst = 0
-    with run_lock(cfg.path(cfg.lock_file), ledger=cfg.ledger_location()), \
+    with run_lock(cfg.path(cfg.lock_file), ledger=cfg.ledger_location(), alone=True), \
             _progress(len(rows), "replaying") as (say, step):
         show_one = printer(False, say)
         run_id = None if dry_run else ledger.start_run(now.wall, "replay")

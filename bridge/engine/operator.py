@@ -30,7 +30,8 @@ LOCK_WAIT = 30.0
 @contextmanager
 def session(cfg: Config) -> Iterator[Pipeline]:
     try:
-        with run_lock(cfg.path(cfg.lock_file), wait=LOCK_WAIT, ledger=cfg.ledger_location()):
+        with run_lock(cfg.path(cfg.lock_file), wait=LOCK_WAIT, ledger=cfg.ledger_location(),
+                      alone=True):
             ledger = open_ledger(cfg.ledger_location())
             now = clocks.now()
             pipe = Pipeline(cfg, ledger, {}, None, now)

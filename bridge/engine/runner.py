@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bridge.config import Config, Flow
 from bridge.engine import clock as clocks
@@ -32,6 +33,9 @@ from bridge.errors import BridgeError, ConfigError, TransientError
 from bridge.ledger import FileRow, Ledger, Now, open_ledger
 from bridge.states import CHECKED, RESUMABLE, RETRYING, WRITTEN
 from bridge.transport import Transport
+
+if TYPE_CHECKING:
+    from bridge.ledger.postgres import Turns
 
 log = logging.getLogger("bridge.runner")
 
@@ -50,6 +54,7 @@ class PassResult:
     internal_errors: list[str] = field(default_factory=list)
     waiting: int = 0  # files seen that wait for their readiness window
     made: list[str] = field(default_factory=list)  # target folders a write had to make
+    elsewhere: list[str] = field(default_factory=list)  # flows another run was handling
 
     @property
     def exit_code(self) -> int:
@@ -65,15 +70,18 @@ class PassResult:
 
 
 @contextmanager
-def run_lock(path: Path, *, wait: float = 0.0, ledger: Path | str | None = None
-             ) -> Iterator[None]:
-    """The run lock; ``wait`` seconds for it (operators' commands), else LockBusy. On a
-    PostgreSQL ``ledger`` the ledger's own run lock too: runs on other machines wait."""
+def run_lock(path: Path, *, wait: float = 0.0, ledger: Path | str | None = None,
+             alone: bool = False) -> Iterator[Turns | None]:
+    """The run lock of this work area; ``wait`` seconds for it (operators' commands), else
+    LockBusy. On a PostgreSQL ``ledger``, the ledger's run lock too, shared with the runs
+    of other work areas and machines, which take turns flow by flow (the Turns given);
+    ``alone``: an operator's command, that waits until no run is on."""
     if isinstance(ledger, str):
         from bridge.ledger.postgres import run_lock as shared_lock
 
-        with run_lock(path, wait=wait), shared_lock(ledger, wait, LockBusy):
-            yield
+        with run_lock(path, wait=wait), shared_lock(ledger, wait, LockBusy,
+                                                    alone=alone) as turns:
+            yield turns
         return
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -88,7 +96,7 @@ def run_lock(path: Path, *, wait: float = 0.0, ledger: Path | str | None = None
                     raise LockBusy(f"another bridge run holds {path}; this one stops "
                                    "here") from None
                 time.sleep(0.1)
-        yield
+        yield None
     finally:
         os.close(fd)
 
@@ -110,14 +118,15 @@ def run_pass(cfg: Config, *, flows: list[str] | None = None, dry_run: bool = Fal
     for name in chosen:
         if name not in cfg.flows:
             raise ConfigError(f"no flow named {name!r} (known: {', '.join(cfg.flows)})")
-    with run_lock(cfg.path(cfg.lock_file), ledger=cfg.ledger_location()):
+    with run_lock(cfg.path(cfg.lock_file), ledger=cfg.ledger_location()) as turns:
         # Downloads left by a run that died: with the lock held, nobody else is writing.
         shutil.rmtree(cfg.path(cfg.work_dir) / "incoming", ignore_errors=True)
         private_dir(cfg.path(cfg.work_dir))
         ledger = open_ledger(cfg.ledger_location())
         pipe = Pipeline(cfg, ledger, {}, None, reading(clock), full=full, connect=connect)
         try:
-            return _pass(pipe, chosen, dry_run, clock, report, should_stop, full, busy)
+            return _pass(pipe, chosen, dry_run, clock, report, should_stop, full, busy,
+                         turns)
         finally:
             for t in pipe.transports.values():
                 t.close()
@@ -126,7 +135,7 @@ def run_pass(cfg: Config, *, flows: list[str] | None = None, dry_run: bool = Fal
 
 def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
           report: Callable[[Outcome], None] | None, should_stop: Callable[[], bool],
-          full: bool, busy: Busy | None) -> PassResult:
+          full: bool, busy: Busy | None, turns: Turns | None = None) -> PassResult:
     ledger = pipe.ledger
     pipe.run_id = None if dry_run else ledger.start_run(pipe.now.wall,
                                                           "run --full" if full else "run")
@@ -142,6 +151,9 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
         return o
 
     for name in flows:
+        if turns is not None and not turns.take(name):
+            result.elsewhere.append(name)  # another run handles it now: next pass
+            continue
         try:
             _flow_pass(pipe, name, pipe.cfg.flows[name], dry_run, note, should_stop, busy,
                        result)
@@ -156,6 +168,9 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
             where = log_internal_error(exc, f"the pass over flow {name}")
             result.internal_errors.append(f"{name}: internal error: {type(exc).__name__}: "
                                           f"{exc} (traceback in {where})")
+        finally:
+            if turns is not None:
+                turns.give(name)
     result.made = list(pipe.made)
     if pipe.run_id is not None:
         ledger.end_run(pipe.run_id, reading(clock).wall, f"exit {result.exit_code}")

@@ -31,9 +31,11 @@ from bridge.ledger.sqlite import SqliteLedger
 
 #: The advisory lock every write transaction takes (one ledger per database or schema).
 WRITE_LOCK = 0x6272696467650001
-#: The advisory lock a run holds for its whole pass: one run at a time on a ledger, on
-#: any machine (the local lock file only sees the runs of its own machine).
+#: The advisory lock every run holds shared for its whole pass, and an operator's command
+#: alone (the local lock file only sees the runs of its own work area).
 RUN_LOCK = 0x6272696467650002
+#: The first key of each flow's advisory lock (the second is made from its name).
+FLOW_LOCKS = 0x62726964
 #: Tables whose rows have an ``id`` the stores ask for right after inserting them.
 _WITH_ID = ("runs", "files", "events", "outputs", "issues")
 _INSERT_ID = re.compile(r"^\s*INSERT INTO (" + "|".join(_WITH_ID) + r")\b", re.IGNORECASE)
@@ -218,11 +220,44 @@ class PostgresLedger(SqliteLedger):
         return int(row[0]) if row else 0
 
 
+class Turns:
+    """A run's hold on the ledger, on a connection of its own (session advisory locks: a
+    run that dies, or whose connection is cut, lets go of them at once). Runs hold the
+    ledger's run lock shared, and each flow exclusively while they handle it: several runs,
+    on one machine or several, handle different flows at once and take turns on each
+    one. An operator's command holds the run lock alone."""
+
+    def __init__(self, conn: Any, url: str) -> None:
+        self._conn, self._url = conn, url
+
+    def _try(self, sql: str, *args: object) -> bool:
+        import psycopg
+
+        try:
+            row = self._conn.execute(sql, args).fetchone()
+        except psycopg.Error as exc:
+            raise TransientError(f"ledger {redacted(self._url)}: {exc}") from None
+        return bool(row is not None and row[0])
+
+    def take(self, flow: str) -> bool:
+        """Whether this run may handle ``flow`` now (no other run is on it)."""
+        return self._try("SELECT pg_try_advisory_lock(%s, %s)", FLOW_LOCKS, _flow_key(flow))
+
+    def give(self, flow: str) -> None:
+        self._try("SELECT pg_advisory_unlock(%s, %s)", FLOW_LOCKS, _flow_key(flow))
+
+
+def _flow_key(flow: str) -> int:
+    import zlib
+
+    return zlib.crc32(flow.encode("utf-8")) - (1 << 31)  # a signed 32-bit key
+
+
 @contextmanager
-def run_lock(url: str, wait: float, busy: Callable[[str], BaseException]) -> Iterator[None]:
-    """Hold the ledger's run lock while the block runs (``wait`` seconds to get it, else
-    ``busy``). It is a session lock of a connection of its own: a run that dies, or whose
-    connection is cut, lets go of it at once."""
+def run_lock(url: str, wait: float, busy: Callable[[str], BaseException], *,
+             alone: bool = False) -> Iterator[Turns]:
+    """Hold the ledger's run lock while the block runs, shared with other runs (``alone``:
+    with none), ``wait`` seconds to get it, else ``busy``."""
     import time
 
     import psycopg
@@ -232,18 +267,15 @@ def run_lock(url: str, wait: float, busy: Callable[[str], BaseException]) -> Ite
     except psycopg.Error as exc:
         raise TransientError(f"ledger {redacted(url)}: cannot connect: "
                              f"{str(exc).strip().splitlines()[0]}") from None
+    turns = Turns(conn, url)
     try:
         deadline = time.monotonic() + wait
-        while True:
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (RUN_LOCK,)).fetchone()
-            if row is not None and row[0]:
-                break
+        how = "pg_try_advisory_lock" if alone else "pg_try_advisory_lock_shared"
+        while not turns._try(f"SELECT {how}(%s)", RUN_LOCK):
             if time.monotonic() >= deadline:
-                raise busy(f"another bridge run holds the run lock of the ledger "
-                           f"{redacted(url)}; this one stops here")
+                raise busy(f"another bridge {'run' if alone else 'command'} holds the run "
+                           f"lock of the ledger {redacted(url)}; this one stops here")
             time.sleep(0.1)
-        yield
-    except psycopg.Error as exc:
-        raise TransientError(f"ledger {redacted(url)}: {exc}") from None
+        yield turns
     finally:
         conn.close()
