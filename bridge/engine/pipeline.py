@@ -28,7 +28,7 @@ from bridge.engine.facts import record as record_facts
 from bridge.engine.outputs import keep_rendered, kept_rendered, plan_maker, write_output
 from bridge.errors import ConfigError, DataError, TransientError
 from bridge.issues import Issue
-from bridge.ledger import Figures, FileRow, Ledger, Now
+from bridge.ledger import Figures, FileRow, Ledger, Now, Written
 from bridge.states import (
     APPROVED,
     CHECKED,
@@ -194,8 +194,8 @@ class Pipeline:
         if checked.issues:
             self.ledger.record_issues(row.id, checked.issues)
         rows_in = sum(checked.rows.values())
-        self.ledger.set_figures(row.id, Figures(rows_in, None, checked.money_in, None))
         if checked.rejected or (not row.approved and (checked.held or flow.approval)):
+            self.ledger.set_figures(row.id, Figures(rows_in, None, checked.money_in, None))
             checked.forget_keys()
         if checked.rejected:
             return self._reject(row, flow, checked.errors, checked.tracciato, checked.rows)
@@ -210,31 +210,36 @@ class Pipeline:
         if checked.skipped_rows or checked.left_out:  # rows left out: said in a report
             self._skipped_report(row, flow, source, checked)
         keep_rendered(self, row, checked.rendered)
-        self.ledger.set_figures(row.id, Figures(
-            rows_in, checked.rendered[0].rows if checked.rendered else 0, checked.money_in,
-            checked.money_out))
         note = "nothing to write: no data rows left" if checked.nothing_to_write else None
         # Facts first: a crash before the plan redoes the file, and its facts with it (they
         # replace the file's own); once planned, the file is only written.
         record_facts(self, row, checked)
+        figures = Figures(rows_in, checked.rendered[0].rows if checked.rendered else 0,
+                          checked.money_in, checked.money_out)
         self.ledger.plan(row.id, plan_maker(row, flow, checked.rendered),
                          keys=checked.sent_keys, fingerprints=checked.fingerprints,
-                         now=self.now.wall, detail=note)
+                         now=self.now.wall, detail=note, figures=figures)
         checked.forget_keys()
         faults.point("after-plan")
         return None
 
     def _write(self, row: FileRow, flow: Flow) -> None:
+        """Every planned output written, each recorded once it is durable at its target;
+        the last one in the same transaction that makes the file ``written``."""
         pending = [o for o in self.ledger.outputs(row.id) if o.state == "planned"]
+        last: list[Written] = []
         if pending:
             kept = kept_rendered(self, row)
             if kept is None or any(o.target not in kept for o in pending):
                 kept = self._render_again(row, flow)
-            for out in pending:
+            for n, out in enumerate(pending):
                 rendered, staged = kept[out.target]
-                write_output(self, row, flow, out, rendered, staged)
+                at_end = n == len(pending) - 1
+                done = write_output(self, row, flow, out, rendered, staged, record=not at_end)
+                if at_end:
+                    last.append(done)
         faults.point("before-written")
-        self.ledger.set_state(row.id, WRITTEN, self.now.wall)
+        self.ledger.set_state(row.id, WRITTEN, self.now.wall, written=last)
 
     def _render_again(self, row: FileRow, flow: Flow) -> dict[str, tuple[Rendered, Path]]:
         """The kept bytes are gone (a cleaned work area): render again. The file's own keys
@@ -257,11 +262,11 @@ class Pipeline:
         faults.point("after-archive")
         if flow.archive == "leave" and row.replay_of is None and row.mtime is not None:
             self.ledger.remember_done(row.flow, row.path, row.size, row.mtime, row.id)
-        if where and where.startswith("archived to "):
-            self.ledger.set_kept(row.id, where.removeprefix("archived to "))
+        kept = (where.removeprefix("archived to ") if where and where.startswith("archived to ")
+                else None)
         outputs = [o for o in self.ledger.outputs(row.id) if o.state == "written"]
         note = "" if outputs else "nothing to write: no data rows left"
-        self.ledger.set_state(row.id, DONE, self.now.wall, where or note or None)
+        self.ledger.set_state(row.id, DONE, self.now.wall, where or note or None, kept_at=kept)
         return Outcome(row.flow, row.path, DONE, row.id, row.issues,
                        [(o.name, o.rows or 0) for o in outputs], message=note)
 

@@ -16,6 +16,7 @@ from bridge.ledger.base import (
     Observation,
     OutputRow,
     Tallies,
+    Written,
 )
 from bridge.ledger.sqlite import SqliteLedger
 
@@ -32,6 +33,7 @@ __all__ = [
     "OutputRow",
     "SqliteLedger",
     "Tallies",
+    "Written",
     "open_ledger",
 ]
 
