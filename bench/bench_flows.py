@@ -7,7 +7,7 @@ through the sample order flow (``--large``).
 Small files (the default): makes a world of small order files (about --size bytes each) on
 local folders, times one `bridge run` over all of them (a real subprocess, as cron starts it),
 then times an idle `bridge run` with every file already in the ledger. Targets: 2,000 files
-in under 20 s; an idle run under 0.5 s.
+in under 10 s; an idle run under 0.5 s.
 
 Large files (``--large ROWS``, may repeat): the shipped sample flow ``ordini``
 (samples/bridge.yaml) run by `python -m bridge --config CFG run` in a child process on one

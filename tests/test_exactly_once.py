@@ -105,3 +105,53 @@ def test_sigkill_at_any_moment_loses_nothing_and_writes_nothing_twice(tmp_path: 
     assert len(facts) == len(set(facts)) > 0
     clean_ledger.close()
     shutil.rmtree(crash_root / "state" / "work", ignore_errors=True)
+
+
+#: The world's flow writing every file to two targets, each with its done-file.
+TWO_TARGETS = CONFIG + """\
+      - folder: erp2
+        tracciato: test/out
+        filename: "DUE{{ seq | zfill(5) }}.TXT"
+        done_file: {content: rows}
+"""
+
+
+@pytest.mark.parametrize("point", ["before-output-commit:2", "before-written:1",
+                                   "after-archive:1"])
+def test_state_changes_merged_in_one_transaction_survive_a_kill_between(
+        tmp_path: Path, point: str) -> None:
+    """The last output is recorded in the transaction that makes its file written, the
+    figures in the plan's, where the file is kept in the one that makes it done: a kill
+    just before each leaves the file to finish, and nothing is written twice."""
+    worlds = {}
+    for name in ("clean", "crash"):
+        worlds[name] = make_world(tmp_path / name, TWO_TARGETS)
+        (tmp_path / name / "inbox" / "o0001.csv").write_text(order_file(1, 3), encoding="utf-8")
+    assert bridge_run(worlds["clean"])[0] == 0
+    code, _ = bridge_run(worlds["crash"], {"BRIDGE_KILL_AT": point})
+    assert code == -signal.SIGKILL
+    cfg = load(worlds["crash"])
+    ledger = open_ledger(cfg.path(cfg.ledger))
+    (f,) = ledger.files()
+    states = [o.state for o in ledger.outputs(f.id)]
+    if point == "after-archive:1":
+        assert (f.state, f.kept_at, states) == ("written", None, ["written", "written"])
+    else:  # the first output recorded on its own, the last not yet
+        assert (f.state, states) == ("checked", ["written", "planned"])
+    assert ledger.figures(f.id).rows_out == 3
+    ledger.close()
+
+    code, out = bridge_run(worlds["crash"])
+    assert code == 0, out
+    for folder in ("erp", "erp2"):
+        assert tree(tmp_path / "crash" / folder) == tree(tmp_path / "clean" / folder)
+        assert len(tree(tmp_path / "crash" / folder)) == 2
+    ledger = open_ledger(cfg.path(cfg.ledger))
+    (f,) = ledger.files()
+    assert f.state == "done"
+    # Killed once archived, the rerun finds it archived, no longer where (as before).
+    assert (f.kept_at is None) == (point == "after-archive:1")
+    assert [(o.state, o.rows) for o in ledger.outputs(f.id)] == [("written", 3)] * 2
+    figures = ledger.figures(f.id)
+    assert (figures.rows_in, figures.rows_out) == (3, 3)
+    ledger.close()

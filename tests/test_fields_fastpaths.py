@@ -90,3 +90,33 @@ def test_small_zero_padded_numbers_with_gaps_equal_the_text_path() -> None:
         assert fast.equals(slow), (field, values, width)
         assert fast_bad.rows.tolist() == slow_bad.rows.tolist()
         assert fast_bad.codes == slow_bad.codes and fast_bad.messages == slow_bad.messages
+
+
+def test_frames_handed_over_equal_pyarrows_own_conversions() -> None:
+    import datetime as dt
+
+    import numpy as np
+    import pandas as pd
+    import pandas.testing as pdt
+
+    from bridge.codecs import as_frame, as_table
+
+    table = pa.table({
+        "text": pa.array(["a", None, "è"]),
+        "amount": pa.array([Decimal("1.50"), None, Decimal("-2.00")], pa.decimal128(12, 2)),
+        "qty": pa.array([1, None, 3], pa.int64()),
+        "day": pa.array([dt.date(2026, 1, 2), None, dt.date(2026, 12, 3)]),
+        "flag": pa.array([True, None, False]),
+        "kind": pa.array(["x", "y", "x"]).dictionary_encode(),
+        "_line": pa.chunked_array([[1, 2], [3]], pa.int64()),
+    })
+    frame = as_frame(table)
+    pdt.assert_frame_equal(frame, table.to_pandas(types_mapper=pd.ArrowDtype))
+    back = as_table(frame)
+    assert back.equals(pa.Table.from_pandas(frame, preserve_index=False)
+                       .replace_schema_metadata(None))
+    assert back.schema.metadata is None
+    # Not all Arrow columns, names that are not text: pyarrow's own conversion.
+    plain = pd.DataFrame({"_": np.zeros(2, np.int8), 3: ["a", "b"]})
+    assert as_table(plain).column_names == ["_", "3"]
+    assert as_frame(pa.table({"a": [1], "b": [2]}).rename_columns(["a", "a"])).shape == (1, 2)

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from bridge.validate import FileChecker
 
 __all__ = ["DEFAULT_CHUNK", "LINE", "PARENT_LINE", "Decoded", "EncodeError", "Encoded",
-           "Source", "decode", "empty_tables", "encode", "encode_rows", "iter_decode"]
+           "Source", "as_frame", "as_table", "decode", "empty_tables", "encode", "encode_rows",
+           "iter_decode"]
 
 Source = bytes | IO[bytes] | Path
 LINE = "_line"
@@ -172,7 +173,6 @@ def empty_tables(t: Tracciato) -> dict[str, pd.DataFrame]:
 
 def _type_chunk(chunk: RawChunk, t: Tracciato) -> tuple[dict[str, pd.DataFrame], list[Batch]]:
     import numpy as np
-    import pandas as pd
     import pyarrow as pa
 
     from bridge.fields import parse_column
@@ -202,8 +202,35 @@ def _type_chunk(chunk: RawChunk, t: Tracciato) -> tuple[dict[str, pd.DataFrame],
             if parents is None:
                 parents = np.full(len(raw), -1, dtype=np.int64)
             arrays[PARENT_LINE] = pa.array(np.asarray(parents, dtype=np.int64))
-        tables[name] = pa.table(arrays).to_pandas(types_mapper=pd.ArrowDtype)
+        tables[name] = as_frame(pa.table(arrays))
     return tables, batches
+
+
+def as_frame(table: pa.Table) -> pd.DataFrame:
+    """``table.to_pandas(types_mapper=pd.ArrowDtype)``: each column handed to pandas as it
+    is, without pyarrow's general conversion (a third of its time on a small table)."""
+    import pandas as pd
+
+    names = table.column_names
+    if not names or len(set(names)) < len(names):
+        whole: pd.DataFrame = table.to_pandas(types_mapper=pd.ArrowDtype)
+        return whole
+    return pd.DataFrame({n: pd.arrays.ArrowExtensionArray(c)
+                         for n, c in zip(names, table.columns, strict=True)}, copy=False)
+
+
+def as_table(df: pd.DataFrame) -> pa.Table:
+    """``pa.Table.from_pandas(df, preserve_index=False)`` without its metadata: a frame
+    of ``pd.ArrowDtype`` columns hands over its Arrow data as it is."""
+    import pandas as pd
+    import pyarrow as pa
+
+    columns = list(df.items())
+    if (all(isinstance(n, str) and isinstance(c.dtype, pd.ArrowDtype) for n, c in columns)
+            and len({n for n, _ in columns}) == len(columns)):
+        return pa.Table.from_arrays([c.array.__arrow_array__() for _, c in columns],
+                                    names=[str(n) for n, _ in columns])
+    return pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None)
 
 
 def _signed(values: pa.Array, signs: pa.Array, f: FieldSpec, lines: np.ndarray, record: str

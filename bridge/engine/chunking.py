@@ -62,10 +62,22 @@ def stream_plan(flow: Flow, t: Tracciato) -> tuple[list[StepSpec], list[StepSpec
     return steps[:first], steps[first:]
 
 
-def give_back() -> None:
+#: Bytes read between two hand-backs of memory: after each chunk of a large file (5 MB by
+#: default), after every few hundred small files (a hand-back costs about 0.1 ms: as much
+#: as a tenth of a small file's time).
+GIVE_BACK_EVERY = 4 << 20
+_read = [0]
+
+
+def give_back(read: int = GIVE_BACK_EVERY) -> None:
     """Memory freed by a chunk goes back to the system, not only to the allocators' free
     lists: Arrow's pool and the C heap (two threads allocating make it fragment), so that
-    a long file does not creep up chunk after chunk."""
+    a long file does not creep up chunk after chunk; once :data:`GIVE_BACK_EVERY` bytes
+    were ``read`` since the last time."""
+    _read[0] += read
+    if _read[0] < GIVE_BACK_EVERY:
+        return
+    _read[0] = 0
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()

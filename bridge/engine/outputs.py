@@ -22,6 +22,7 @@ from bridge.atomic import save_atomic
 from bridge.engine.render import Rendered, target_name
 from bridge.errors import TransientError
 from bridge.files import own_folder
+from bridge.ledger import Written
 from bridge.transport import Entry, Refused, TargetExists
 
 if TYPE_CHECKING:
@@ -113,8 +114,10 @@ def plan_maker(row: FileRow, flow: Flow, rendered: list[Rendered]) -> PlanMaker:
 
 
 def write_output(ctx: Context, row: FileRow, flow: Flow, out: OutputRow, r: Rendered,
-                 staged: Path) -> None:
-    """Write one planned output (temporary name, then rename) and its done-file."""
+                 staged: Path, *, record: bool = True) -> Written:
+    """Write one planned output (temporary name, then rename) and its done-file; recorded
+    in the ledger as written unless ``record`` is false (the caller records what this
+    returns, in a transaction of its own making)."""
     target = _target(flow, out.target)
     dest = ctx.transport(target.connection)
     place = (target.connection, out.folder)
@@ -141,7 +144,9 @@ def write_output(ctx: Context, row: FileRow, flow: Flow, out: OutputRow, r: Rend
         _put(dest, done, out.folder, out.name + target.done_file.suffix,
              hashlib.sha256(body).hexdigest(), target.file_mode)
     faults.point("before-output-commit")
-    ctx.ledger.set_output(out.id, "written", sha256=r.sha256, rows=r.rows, size=r.size)
+    if record:
+        ctx.ledger.set_output(out.id, "written", sha256=r.sha256, rows=r.rows, size=r.size)
+    return Written(out.id, r.sha256, r.rows, r.size)
 
 
 def _next_name(ctx: Context, row: FileRow, flow: Flow, target: Target, out: OutputRow

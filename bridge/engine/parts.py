@@ -131,6 +131,11 @@ class TableParts(TargetParts):
         encoded = encode_rows(mine, self.t, head=self.first, tail=False)
         return encoded.data, encoded.issues, sum(len(df) for df in mine.values())
 
+    def tail(self, trailer: Tables) -> tuple[bytes | None, list[Issue], int]:
+        if not self.first and not any(n in self.t.records for n in trailer):
+            return b"", [], 0  # no trailer row, the head written: nothing to add
+        return self.part(trailer)
+
     def ends(self) -> tuple[bytes, bytes]:
         return self.strip, self.close
 

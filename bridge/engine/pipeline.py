@@ -26,9 +26,10 @@ from bridge.engine import moves, taking
 from bridge.engine.context import Outcome
 from bridge.engine.facts import record as record_facts
 from bridge.engine.outputs import keep_rendered, kept_rendered, plan_maker, write_output
+from bridge.engine.taking import Lost
 from bridge.errors import ConfigError, DataError, TransientError
 from bridge.issues import Issue
-from bridge.ledger import Figures, FileRow, Ledger, Now
+from bridge.ledger import Figures, FileRow, Ledger, Now, Written
 from bridge.states import (
     APPROVED,
     CHECKED,
@@ -55,10 +56,6 @@ if TYPE_CHECKING:
     from bridge.ledger import Observation
     from bridge.spec.model import Tracciato
     from bridge.transport import Entry, Transport
-
-class Lost(Exception):
-    """The claimed bytes are nowhere any more (no work copy, nothing at the source)."""
-
 
 class Pipeline:
     def __init__(self, cfg: Config, ledger: Ledger, transports: dict[str, Transport],
@@ -173,7 +170,7 @@ class Pipeline:
                 return got
             row, truncated = got.row, got.truncated
         if row.state == CLAIMED:  # read in place, stopped before it was marked fetched
-            self._source(row, flow)  # bridge's copy, or the same bytes read again
+            taking.work_copy(self, row, flow)  # bridge's copy, or the same bytes read again
             self.ledger.set_state(row.id, FETCHED, self.now.wall, "taken again after a stop")
             row = self.ledger.get(row.id)
         outputs = self.ledger.outputs(row.id)
@@ -194,15 +191,15 @@ class Pipeline:
         """Transform and render; then reject, hold, or fix the plan (state ``checked``)."""
         from bridge.engine.transform import transform_file
 
-        source = self._source(row, flow)
+        source = taking.work_copy(self, row, flow)
         checked = transform_file(self, row, flow, source)
         if checked.issues:
             self.ledger.record_issues(row.id, checked.issues)
         rows_in = sum(checked.rows.values())
-        self.ledger.set_figures(row.id, Figures(rows_in, None, checked.money_in, None))
         wait = not row.approved and (bool(checked.held) or (  # nothing to write: to approve
             bool(flow.approval) and not checked.nothing_to_write))
         if checked.rejected or wait:
+            self.ledger.set_figures(row.id, Figures(rows_in, None, checked.money_in, None))
             checked.forget_keys()
         if checked.rejected:
             return self._reject(row, flow, checked.errors, checked.tracciato, checked.rows)
@@ -217,38 +214,43 @@ class Pipeline:
         if checked.skipped_rows or checked.left_out:  # rows left out: said in a report
             self._skipped_report(row, flow, source, checked)
         keep_rendered(self, row, checked.rendered)
-        self.ledger.set_figures(row.id, Figures(
-            rows_in, checked.rendered[0].rows if checked.rendered else 0, checked.money_in,
-            checked.money_out))
         note = "nothing to write: no data rows left" if checked.nothing_to_write else None
         # Facts first: a crash before the plan redoes the file, and its facts with it (they
         # replace the file's own); once planned, the file is only written.
         record_facts(self, row, checked)
+        figures = Figures(rows_in, checked.rendered[0].rows if checked.rendered else 0,
+                          checked.money_in, checked.money_out)
         self.ledger.plan(row.id, plan_maker(row, flow, checked.rendered),
                          keys=checked.sent_keys, fingerprints=checked.fingerprints,
-                         now=self.now.wall, detail=note)
+                         now=self.now.wall, detail=note, figures=figures)
         checked.forget_keys()
         faults.point("after-plan")
         return None
 
     def _write(self, row: FileRow, flow: Flow) -> None:
+        """Every planned output written, each recorded once it is durable at its target;
+        the last one in the same transaction that makes the file ``written``."""
         pending = [o for o in self.ledger.outputs(row.id) if o.state == "planned"]
+        last: list[Written] = []
         if pending:
             kept = kept_rendered(self, row)
             if kept is None or any(o.target not in kept for o in pending):
                 kept = self._render_again(row, flow)
-            for out in pending:
+            for n, out in enumerate(pending):
                 rendered, staged = kept[out.target]
-                write_output(self, row, flow, out, rendered, staged)
+                at_end = n == len(pending) - 1
+                done = write_output(self, row, flow, out, rendered, staged, record=not at_end)
+                if at_end:
+                    last.append(done)
         faults.point("before-written")
-        self.ledger.set_state(row.id, WRITTEN, self.now.wall)
+        self.ledger.set_state(row.id, WRITTEN, self.now.wall, written=last)
 
     def _render_again(self, row: FileRow, flow: Flow) -> dict[str, tuple[Rendered, Path]]:
         """The kept bytes are gone (a cleaned work area): render again. The file's own keys
         do not count as sent, so the same rows come out."""
         from bridge.engine.transform import transform_file
 
-        checked = transform_file(self, row, flow, self._source(row, flow))
+        checked = transform_file(self, row, flow, taking.work_copy(self, row, flow))
         checked.forget_keys()  # planned already, with the ledger's keys
         if checked.rejected:
             raise RuntimeError(f"file {row.id} was planned, but rendered again it is refused: "
@@ -264,11 +266,11 @@ class Pipeline:
         faults.point("after-archive")
         if flow.archive == "leave" and row.replay_of is None and row.mtime is not None:
             self.ledger.remember_done(row.flow, row.path, row.size, row.mtime, row.id)
-        if where and where.startswith("archived to "):
-            self.ledger.set_kept(row.id, where.removeprefix("archived to "))
+        kept = (where.removeprefix("archived to ") if where and where.startswith("archived to ")
+                else None)
         outputs = [o for o in self.ledger.outputs(row.id) if o.state == "written"]
         note = "" if outputs else "nothing to write: no data rows left"
-        self.ledger.set_state(row.id, DONE, self.now.wall, where or note or None)
+        self.ledger.set_state(row.id, DONE, self.now.wall, where or note or None, kept_at=kept)
         return Outcome(row.flow, row.path, DONE, row.id, row.issues,
                        [(o.name, o.rows or 0) for o in outputs], message=note)
 
@@ -377,24 +379,6 @@ class Pipeline:
                               issues=row.issues + int(internal))
         return Outcome(row.flow, row.path, FAILED, row.id, message=why, internal=internal)
 
-    def _source(self, row: FileRow, flow: Flow) -> Path:
-        """bridge's copy of the file; fetched again from where it is held if it was lost."""
-        source = self.work(row.id) / "source"
-        if source.exists():
-            return source
-        held = moves.held_name(row)
-        src = self.transport(flow.source.connection)
-        if row.replay_of is not None or src.stat(flow.source.folder, held) is None:
-            raise Lost(f"the copy of {row.path} is gone from the work area and from the "
-                       "source: nothing left to process")
-        tmp = taking.incoming(self) / f"{row.id}.download"
-        src.download(flow.source.folder, held, tmp)
-        if taking.sha256_of(tmp) != row.sha256:
-            tmp.unlink()
-            raise Lost(f"{held} at the source is not the file claimed (sha256 differs)")
-        source.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp.replace(source)
-        return source
 
 
 __all__ = ["APPROVED", "Lost", "Outcome", "Pipeline"]

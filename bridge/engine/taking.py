@@ -238,3 +238,27 @@ def _incomplete(ctx: Context, flow: Flow, data: Path) -> str | None:
     from bridge.codecs.complete import incomplete
 
     return incomplete(data, load_tracciato(ctx.cfg, flow.tracciato))
+
+
+class Lost(Exception):
+    """The claimed bytes are nowhere any more (no work copy, nothing at the source)."""
+
+
+def work_copy(ctx: Context, row: FileRow, flow: Flow) -> Path:
+    """bridge's copy of the file; fetched again from where it is held if it was lost."""
+    source = ctx.work(row.id) / "source"
+    if source.exists():
+        return source
+    held = moves.held_name(row)
+    src = ctx.transport(flow.source.connection)
+    if row.replay_of is not None or src.stat(flow.source.folder, held) is None:
+        raise Lost(f"the copy of {row.path} is gone from the work area and from the "
+                   "source: nothing left to process")
+    tmp = incoming(ctx) / f"{row.id}.download"
+    src.download(flow.source.folder, held, tmp)
+    if sha256_of(tmp) != row.sha256:
+        tmp.unlink()
+        raise Lost(f"{held} at the source is not the file claimed (sha256 differs)")
+    source.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp.replace(source)
+    return source

@@ -23,6 +23,8 @@ the targets are rendered: its issue names the source line it came from.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
@@ -72,24 +74,29 @@ def transform_file(ctx: Context, row: FileRow, flow: Flow, source: Path, *,
 
     t = load_tracciato(ctx.cfg, flow.tracciato)
     folder = folder if folder is not None else render_folder(ctx, row)
-    for left in (*folder.glob(".stream-*"), *folder.glob(".keys-*"),
-                 *folder.glob(".facts-*")):  # a killed run's
-        left.unlink(missing_ok=True)
+    left: list[str] = []
+    with contextlib.suppress(FileNotFoundError), os.scandir(folder) as entries:
+        # A killed run's parts, keys and facts.
+        left = [e.path for e in entries if e.name.startswith((".stream-", ".keys-", ".facts-"))]
+    for path in left:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
     plan = stream_plan(flow, t)
+    size = source.stat().st_size
     if isinstance(plan, tuple) and flow.chunk_bytes:
         # A file of one chunk is read at once: no second thread, nothing to carry over.
-        chunk = flow.chunk_bytes if source.stat().st_size > flow.chunk_bytes else None
-        got = _Run(ctx, row, flow, t, folder, plan[0], plan[1], refused, watch).run(source,
-                                                                                  chunk)
+        chunk = flow.chunk_bytes if size > flow.chunk_bytes else None
+        got = _Run(ctx, row, flow, t, folder, plan[0], plan[1], refused, watch).run(
+            source, chunk, size)
         if got is not None:
             return got
         why = "the rows of a group are not together in the file"
     else:
         why = "chunk_bytes is 0" if isinstance(plan, tuple) else plan
     checked = _Run(ctx, row, flow, t, folder, list(flow.steps), [], refused, watch).run(
-        source, None)
+        source, None, size)
     assert checked is not None
-    if flow.chunk_bytes and source.stat().st_size > flow.chunk_bytes:
+    if flow.chunk_bytes and size > flow.chunk_bytes:
         checked.issues.insert(0, Issue("read-whole", f"read whole, not in chunks: {why}"))
     return checked
 
@@ -132,9 +139,10 @@ class _Run:
                        "now": datetime.fromtimestamp(row.created)},
         )
 
-    def run(self, source: Path, chunk: int | None) -> Checked | None:
-        """The file read in chunks of ``chunk`` bytes (None: whole); None when its groups
-        turn out not to be together (nothing is kept: read it whole)."""
+    def run(self, source: Path, chunk: int | None, size: int) -> Checked | None:
+        """The file (of ``size`` bytes) read in chunks of ``chunk`` bytes (None: whole);
+        None when its groups turn out not to be together (nothing is kept: read it
+        whole)."""
         from bridge.codecs import iter_decode
         from bridge.engine.parts import open_parts
         from bridge.engine.render import target_name
@@ -153,6 +161,7 @@ class _Run:
                     self._discard(parts)
                     return None
                 self._chunk(decoded.tables, decoded.issues, parts)
+                give_back(min(chunk or size, size))
             return self._end(parts)
         except OSError as exc:  # a full disk, a quota: the file waits and is tried again
             self._discard(parts)
@@ -213,7 +222,6 @@ class _Run:
         for p, data, rows in made:
             p.write(data, rows)
         del made
-        give_back()
         faults.point("stream-part")
         self._keep(result.issues)
         self._keep(notes)

@@ -17,6 +17,7 @@ from bridge.ledger.base import (
     Observation,
     OutputRow,
     Tallies,
+    Written,
 )
 from bridge.ledger.sqlite import SqliteLedger
 
@@ -33,6 +34,7 @@ __all__ = [
     "OutputRow",
     "SqliteLedger",
     "Tallies",
+    "Written",
     "open_ledger",
 ]
 

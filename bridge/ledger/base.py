@@ -80,6 +80,17 @@ class OutputRow:
 
 
 @dataclass(frozen=True)
+class Written:
+    """An output now at its target: what the ledger records of it."""
+
+    output_id: int
+    sha256: str | None
+    rows: int | None
+    size: int | None
+    state: str = "written"
+
+
+@dataclass(frozen=True)
 class Figures:
     """Rows and money in and out of one file (money as exact decimals)."""
 
@@ -183,9 +194,11 @@ class Ledger(Protocol):
     def set_state(self, file_id: int, state: str, now: float, detail: str | None = None,
                   *, issues: int | None = None, reason: str | None = None,
                   attempt: bool = False, next_try: float | None = None,
-                  approved: bool | None = None, reset_attempts: bool = False) -> None:
+                  approved: bool | None = None, reset_attempts: bool = False,
+                  kept_at: str | None = None, written: Iterable[Written] = ()) -> None:
         """Move a file to ``state`` (refused with IllegalTransition if the state machine
-        does not allow it) and record the event."""
+        does not allow it) and record the event; in the same transaction, where the file
+        is kept (``kept_at``) and the outputs ``written``."""
         ...
     def get(self, file_id: int) -> FileRow: ...
     def approve(self, file_id: int, now: float, detail: str, *, left_out: Iterable[int] = (),
@@ -205,10 +218,10 @@ class Ledger(Protocol):
 
     # outputs
     def plan(self, file_id: int, make: PlanMaker, *, keys: Iterable[str],
-             fingerprints: dict[str, str], now: float, detail: str | None = None
-             ) -> list[OutputRow]:
-        """Fix a file's outputs, business keys and fingerprints, and move it to
-        ``checked``, in one transaction. Planned already: returns the plan."""
+             fingerprints: dict[str, str], now: float, detail: str | None = None,
+             figures: Figures | None = None) -> list[OutputRow]:
+        """Fix a file's outputs, business keys and fingerprints (and its ``figures``), and
+        move it to ``checked``, in one transaction. Planned already: returns the plan."""
         ...
     def outputs(self, file_id: int) -> list[OutputRow]: ...
     def set_output(self, output_id: int, state: str, *, sha256: str | None = None,

@@ -25,6 +25,7 @@ from bridge.ledger.base import (
     IllegalTransition,
     OutputRow,
     PlanMaker,
+    Written,
 )
 from bridge.ledger.migrations import MIGRATIONS
 from bridge.ledger.sqlite_facts import FactsStore
@@ -197,14 +198,17 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore):
     def set_state(self, file_id: int, state: str, now: float, detail: str | None = None,
                   *, issues: int | None = None, reason: str | None = None,
                   attempt: bool = False, next_try: float | None = None,
-                  approved: bool | None = None, reset_attempts: bool = False) -> None:
+                  approved: bool | None = None, reset_attempts: bool = False,
+                  kept_at: str | None = None, written: Iterable[Written] = ()) -> None:
         with self._tx() as db:
             db.execute(
                 "UPDATE files SET issues = COALESCE(?, issues), reason = COALESCE(?, reason), "
                 "attempts = CASE WHEN ? THEN 0 ELSE attempts END + ?, next_try = ?, "
-                "approved = COALESCE(?, approved) WHERE id = ?",
+                "approved = COALESCE(?, approved), kept_at = COALESCE(?, kept_at) WHERE id = ?",
                 (issues, reason, reset_attempts, int(attempt), next_try,
-                 None if approved is None else int(approved), file_id))
+                 None if approved is None else int(approved), kept_at, file_id))
+            for w in written:
+                self._output_written(db, w)
             self._move(db, file_id, state, now, detail)
 
     @staticmethod
@@ -285,9 +289,11 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore):
     # -- outputs ------------------------------------------------------------------------
 
     def plan(self, file_id: int, make: PlanMaker, *, keys: Iterable[str],
-             fingerprints: dict[str, str], now: float, detail: str | None = None
-             ) -> list[OutputRow]:
+             fingerprints: dict[str, str], now: float, detail: str | None = None,
+             figures: Figures | None = None) -> list[OutputRow]:
         with self._tx() as db:
+            if figures is not None:
+                self._figures(db, file_id, figures)
             row = db.execute("SELECT flow FROM files WHERE id = ?", (file_id,)).fetchone()
             if not db.execute("SELECT 1 FROM outputs WHERE file_id = ?", (file_id,)).fetchone():
                 for target, folder, name in make(self._seq_in(db), self._taken_in(db)):
@@ -305,9 +311,13 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore):
     def set_output(self, output_id: int, state: str, *, sha256: str | None = None,
                    rows: int | None = None, size: int | None = None) -> None:
         with self._tx() as db:
-            db.execute("UPDATE outputs SET state = ?, sha256 = COALESCE(?, sha256), "
-                       "rows = COALESCE(?, rows), bytes = COALESCE(?, bytes) WHERE id = ?",
-                       (state, sha256, rows, size, output_id))
+            self._output_written(db, Written(output_id, sha256, rows, size, state))
+
+    @staticmethod
+    def _output_written(db: sqlite3.Connection, w: Written) -> None:
+        db.execute("UPDATE outputs SET state = ?, sha256 = COALESCE(?, sha256), "
+                   "rows = COALESCE(?, rows), bytes = COALESCE(?, bytes) WHERE id = ?",
+                   (w.state, w.sha256, w.rows, w.size, w.output_id))
 
     def rename_output(self, output_id: int, make: Callable[[Callable[[str], int]], str]
                       ) -> OutputRow:
@@ -341,10 +351,13 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore):
 
     def set_figures(self, file_id: int, figures: Figures) -> None:
         with self._tx() as db:
-            db.execute("UPDATE files SET rows_in = ?, rows_out = ?, money_in = ?, money_out = ? "
-                       "WHERE id = ?", (figures.rows_in, figures.rows_out,
-                                        _text(figures.money_in), _text(figures.money_out),
-                                        file_id))
+            self._figures(db, file_id, figures)
+
+    @staticmethod
+    def _figures(db: sqlite3.Connection, file_id: int, figures: Figures) -> None:
+        db.execute("UPDATE files SET rows_in = ?, rows_out = ?, money_in = ?, money_out = ? "
+                   "WHERE id = ?", (figures.rows_in, figures.rows_out,
+                                    _text(figures.money_in), _text(figures.money_out), file_id))
 
     def figures(self, file_id: int) -> Figures:
         row = self._read("SELECT rows_in, rows_out, money_in, money_out FROM files "

@@ -48,29 +48,24 @@ def apply_steps(
     """Run ``steps`` in order over ``tables`` (which are not modified)."""
     import pandas as pd
 
+    from bridge.codecs import as_frame, as_table
     from bridge.steps.business import BUSINESS
     from bridge.steps.combine import group, lookup
     from bridge.steps.ops import OPS
     from bridge.steps.spread import spread
     from bridge.steps.work import Work
 
-    work = Work({name: _to_arrow(df) for name, df in tables.items()}, ctx)
+    work = Work({name: as_table(df) for name, df in tables.items()}, ctx)
     runners: dict[str, Callable[[Work, Any], None]] = {**OPS, **BUSINESS, "lookup": lookup,
                                                 "group": group, "spread": spread}
     for i, step in enumerate(steps):
         work.where = f"steps[{i}].{step.kind}"
         runners[step.kind](work, step.args)
     out = {
-        name: t.to_pandas(types_mapper=pd.ArrowDtype) if t.num_columns
-        else pd.DataFrame(index=pd.RangeIndex(t.num_rows))
+        name: as_frame(t) if t.num_columns else pd.DataFrame(index=pd.RangeIndex(t.num_rows))
         for name, t in work.tables.items()
     }
     return StepResult(out, work.issues, work.held, work.skipped, work.sent,
                       work.fingerprints, work.unchanged, work.delta_seen, work.delta_types,
                       work.delta_table)
 
-
-def _to_arrow(df: pd.DataFrame) -> pa.Table:
-    import pyarrow as pa
-
-    return pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None)
