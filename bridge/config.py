@@ -277,9 +277,10 @@ class Reference(Strict):
 
 
 class Config(Strict):
-    ledger: str = Field(".bridge/ledger.sqlite", description="The ledger: a SQLite file (a "
-                        "path, or sqlite:///PATH) or a PostgreSQL URL (postgresql://user@host"
-                        "/db; the password from ${VAR}, PGPASSWORD or .pgpass).")
+    ledger: str = Field(".bridge/ledger.sqlite", repr=False,  # a URL may hold a password
+                        description="The ledger: a SQLite file (a path, or sqlite:///PATH) or "
+                        "a PostgreSQL URL (postgresql://user@host/db; the password from "
+                        "${VAR}, PGPASSWORD or .pgpass).")
     work_dir: Path = Path(".bridge/work")
     lock_file: Path = Path(".bridge/run.lock")
     log_file: Path | None = Field(None, description="bridge's own log (0600): every pass, "

@@ -261,3 +261,109 @@ def test_a_database_gone_mid_run_stops_the_pass_and_the_next_goes_on(
         assert [f.state for f in led.files()] == ["done"] * 6
     finally:
         led.close()
+
+
+def flows_world(root: Path, flows: int, files: int) -> Path:
+    """``flows`` copies of the world's flow, each with its own inbox and ERP folder, and
+    ``files`` files in each inbox."""
+    cfg = make_world(root, CONFIG)
+    text = cfg.read_text(encoding="utf-8")
+    head, flow = text.split("flows:\n", 1)
+    body = flow.replace("      - dedupe: {key: [codice]}   # an article code already sent "
+                        "is not sent again\n", "").replace("    steps:\n", "    steps: []\n")
+    parts = []
+    for k in range(flows):
+        parts.append(body.replace("  articoli:", f"  articoli{k}:")
+                     .replace("folder: inbox", f"folder: inbox{k}")
+                     .replace("folder: erp", f"folder: erp{k}"))
+        (root / f"inbox{k}").mkdir()
+        for n in range(files):
+            (root / f"inbox{k}" / f"o{n:03d}.csv").write_text(order_file(1000 * k + n, 2),
+                                                             encoding="utf-8")
+    cfg.write_text(head + "flows:\n" + "".join(parts), encoding="utf-8")
+    return cfg
+
+
+def outputs_of(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes()
+            for p in sorted(root.glob("erp*/*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_three_workers_killed_at_random_write_what_one_worker_writes(
+        tmp_path: Path, pg: PgServer) -> None:
+    """Three workers (processes with their own work areas, as on three machines) run at
+    once on one PostgreSQL ledger over four flows, killed with SIGKILL at random moments
+    and started again; in the end every file has exactly one output, byte for byte and
+    name for name what a single worker with a SQLite ledger writes, and nothing is left
+    claimed."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    flows, files = 4, 40
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    code = subprocess.run([sys.executable, "-m", "bridge", "--config",
+                           str(flows_world(clean, flows, files)), "run"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert code.returncode == 0, code.stdout + code.stderr
+    want = outputs_of(clean)
+    assert len(want) == 2 * flows * files  # a data file and its done-file each
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    flows_world(shared, flows, files)
+    url = pg.new_schema(f"{tmp_path}/workers")
+    workers = [machine(shared, f"w{k}", url) for k in range(3)]
+    rng = random.Random(20261203)
+    kills, deadline = 0, time.monotonic() + 180
+    while kills < 12 and time.monotonic() < deadline:
+        procs = [subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(w), "run"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for w in workers]
+        time.sleep(rng.uniform(0.6, 1.8))
+        victim = procs[rng.randrange(3)]
+        if victim.poll() is None:
+            victim.send_signal(signal.SIGKILL)
+            kills += 1
+        for p in procs:
+            p.wait(timeout=300)
+    assert kills >= 10
+    for _ in range(2):  # then all three to the end, at once
+        procs = [subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(w), "run"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for w in workers]
+        outs = [p.communicate(timeout=300)[0] for p in procs]
+        assert all(p.returncode == 0 for p in procs), outs
+    assert outputs_of(shared) == want
+    led = open_ledger(url)
+    try:
+        assert {f.state for f in led.files()} == {"done"}
+        assert len(led.files()) == flows * files
+    finally:
+        led.close()
+
+
+def test_a_worker_s_places_and_the_password_come_from_its_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The systemd template unit of docs/scale.md: one configuration, a work area and a
+    lock file per worker from ${BRIDGE_WORKER}, the password from the environment and
+    never in the configuration's repr."""
+    cfg = world(tmp_path, 0)
+    text = cfg.read_text(encoding="utf-8")
+    text = (text.replace("ledger: state/ledger.sqlite",
+                         "ledger: postgresql://bridge:${BRIDGE_DB_PASSWORD}@db.invalid/bridge")
+            .replace("work_dir: state/work", "work_dir: .bridge/work-${BRIDGE_WORKER}")
+            .replace("lock_file: state/run.lock", "lock_file: .bridge/run-${BRIDGE_WORKER}.lock"))
+    cfg.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("BRIDGE_WORKER", "2")
+    monkeypatch.setenv("BRIDGE_DB_PASSWORD", "pa55-w0rd")
+    loaded = load(cfg)
+    assert loaded.path(loaded.work_dir) == tmp_path / ".bridge" / "work-2"
+    assert loaded.path(loaded.lock_file) == tmp_path / ".bridge" / "run-2.lock"
+    assert loaded.ledger_location() == "postgresql://bridge:pa55-w0rd@db.invalid/bridge"
+    assert "pa55-w0rd" not in repr(loaded) and "pa55-w0rd" not in str(loaded)
+    assert loaded.log_path() == tmp_path / ".bridge" / "bridge.log"
