@@ -66,17 +66,24 @@ class TempNames:
     """Temporary names for local files: unguessable, yet the same for the same file written
     to the same place, so that what a killed run left is found and removed by the next.
 
-    With ``key_file``, the key is kept there (made on first use, 0600); without, it is new
-    for each instance (names then differ from one run to the next)."""
+    With ``key_file``, the key is kept there (made on first use, 0600); with ``shared``,
+    it is asked of it once (the ledger's, when workers in several work areas share one);
+    without either, it is new for each instance (names then differ from one run to the
+    next)."""
 
-    def __init__(self, key_file: Path | None = None) -> None:
-        self._key_file = key_file
-        self._key = None if key_file is not None else secrets.token_bytes(KEY_BYTES)
+    def __init__(self, key_file: Path | None = None,
+                 shared: Callable[[], bytes] | None = None) -> None:
+        self._key_file, self._shared = key_file, shared
+        self._key = (None if key_file is not None or shared is not None
+                     else secrets.token_bytes(KEY_BYTES))
 
     def beside(self, final: Path, source: str = "") -> Path:
         if self._key is None:
-            assert self._key_file is not None
-            self._key = load_key(self._key_file)
+            if self._shared is not None:
+                self._key = self._shared()
+            else:
+                assert self._key_file is not None
+                self._key = load_key(self._key_file)
         msg = os.fsencode(final) + b"\0" + source.encode("utf-8", "surrogateescape")
         tag = hmac.new(self._key, msg, hashlib.sha256).hexdigest()[:16]
         return final.with_name(temp_name(final.name, tag))

@@ -5,6 +5,7 @@ and never printing its password. (The rest of the ledger's tests run on PostgreS
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,12 @@ from bridge.engine.runner import run_pass
 from bridge.errors import ConfigError, TransientError
 from bridge.ledger import Ledger, SqliteLedger, open_ledger
 from bridge.ledger.postgres import PostgresLedger, redacted, schema
-from tests.flowkit import CONFIG, make_world, order_file
+from tests.flowkit import CONFIG, flows_world, machine, make_world, order_file
 from tests.pgserver import PgServer
+from tests.sshd import (
+    Sshd,
+    sshd_fixture,  # noqa: F401  (a fixture)
+)
 
 
 def world(tmp_path: Path, files: int, start: int = 0) -> Path:
@@ -156,21 +161,6 @@ def test_the_migrations_read_as_postgresql() -> None:
     assert "PRIMARY KEY (flow), rowid BIGINT GENERATED ALWAYS AS IDENTITY)" in ddl
 
 
-def machine(root: Path, name: str, url: str) -> Path:
-    """A configuration of the world in ``root`` as another machine would have it: the same
-    ledger, source and target, a work area and lock file of its own."""
-    text = (root / "bridge.yaml").read_text(encoding="utf-8")
-    text = (text.replace("ledger: state/ledger.sqlite", f"ledger: '{url}'")
-            .replace("work_dir: state/work", f"work_dir: {name}/work")
-            .replace("lock_file: state/run.lock", f"lock_file: {name}/run.lock"))
-    # No dedupe: a file done twice would show as a second output.
-    text = text.replace("      - dedupe: {key: [codice]}   # an article code already sent "
-                        "is not sent again\n", "")
-    text = text.replace("    steps:\n", "    steps: []\n")
-    cfg = root / f"{name}.yaml"
-    cfg.write_text(text, encoding="utf-8")
-    return cfg
-
 
 def test_a_run_waits_for_the_ledger_s_run_lock_held_on_another_machine(
         tmp_path: Path, pg: PgServer) -> None:
@@ -263,37 +253,37 @@ def test_a_database_gone_mid_run_stops_the_pass_and_the_next_goes_on(
         led.close()
 
 
-def flows_world(root: Path, flows: int, files: int) -> Path:
-    """``flows`` copies of the world's flow, each with its own inbox and ERP folder, and
-    ``files`` files in each inbox."""
-    cfg = make_world(root, CONFIG)
-    text = cfg.read_text(encoding="utf-8")
-    head, flow = text.split("flows:\n", 1)
-    body = flow.replace("      - dedupe: {key: [codice]}   # an article code already sent "
-                        "is not sent again\n", "").replace("    steps:\n", "    steps: []\n")
-    parts = []
-    for k in range(flows):
-        parts.append(body.replace("  articoli:", f"  articoli{k}:")
-                     .replace("folder: inbox", f"folder: inbox{k}")
-                     .replace("folder: erp", f"folder: erp{k}"))
-        (root / f"inbox{k}").mkdir()
-        for n in range(files):
-            (root / f"inbox{k}" / f"o{n:03d}.csv").write_text(order_file(1000 * k + n, 2),
-                                                             encoding="utf-8")
-    cfg.write_text(head + "flows:\n" + "".join(parts), encoding="utf-8")
-    return cfg
-
 
 def outputs_of(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes()
             for p in sorted(root.glob("erp*/*")) if p.is_file()}
 
 
+def over_sftp(root: Path, cfg: Path, server: Sshd) -> None:
+    """The sources of ``cfg``'s flows on the SFTP ``server``: its folder ``root``/shop."""
+    import json
+
+    shop = root / "shop"
+    shop.mkdir()
+    for inbox in sorted(root.glob("inbox*")):
+        inbox.rename(shop / inbox.name)
+    text = cfg.read_text(encoding="utf-8")
+    conns = json.dumps({"shop": server.connection(shop)})
+    text = text.replace("flows:\n", f"connections: {conns}\nflows:\n", 1)
+    text = text.replace("    source:\n      folder: inbox",
+                        "    source:\n      connection: shop\n      folder: inbox")
+    cfg.write_text(text, encoding="utf-8")
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("source, flows, files, kills", [
+    ("local", 6, 500, 30), ("sftp", 3, 40, 10)])
 def test_three_workers_killed_at_random_write_what_one_worker_writes(
-        tmp_path: Path, pg: PgServer) -> None:
+        tmp_path: Path, pg: PgServer, request: pytest.FixtureRequest, source: str,
+        flows: int, files: int, kills: int) -> None:
     """Three workers (processes with their own work areas, as on three machines) run at
-    once on one PostgreSQL ledger over four flows, killed with SIGKILL at random moments
+    once on one PostgreSQL ledger over several flows (local folders: 3,000 files; over
+    the real OpenSSH sshd: 120), each killed with SIGKILL at a random moment of each round,
     and started again; in the end every file has exactly one output, byte for byte and
     name for name what a single worker with a SQLite ledger writes, and nothing is left
     claimed."""
@@ -303,12 +293,11 @@ def test_three_workers_killed_at_random_write_what_one_worker_writes(
     import sys
     import time
 
-    flows, files = 4, 40
     clean = tmp_path / "clean"
     clean.mkdir()
     code = subprocess.run([sys.executable, "-m", "bridge", "--config",
                            str(flows_world(clean, flows, files)), "run"],
-                          capture_output=True, text=True, timeout=300, check=False)
+                          capture_output=True, text=True, timeout=600, check=False)
     assert code.returncode == 0, code.stdout + code.stderr
     want = outputs_of(clean)
     assert len(want) == 2 * flows * files  # a data file and its done-file each
@@ -318,25 +307,32 @@ def test_three_workers_killed_at_random_write_what_one_worker_writes(
     flows_world(shared, flows, files)
     url = pg.new_schema(f"{tmp_path}/workers")
     workers = [machine(shared, f"w{k}", url) for k in range(3)]
+    if source == "sftp":
+        over_sftp(shared, workers[0], request.getfixturevalue("sshd"))
+        first = workers[0].read_text(encoding="utf-8")
+        for w in workers[1:]:
+            w.write_text(first.replace("w0/", f"{w.stem}/"), encoding="utf-8")
     rng = random.Random(20261203)
-    kills, deadline = 0, time.monotonic() + 180
-    while kills < 12 and time.monotonic() < deadline:
+    killed, deadline = 0, time.monotonic() + 240
+    while killed < kills and time.monotonic() < deadline:
+        began = time.monotonic()
         procs = [subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(w), "run"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                  for w in workers]
-        time.sleep(rng.uniform(0.6, 1.8))
-        victim = procs[rng.randrange(3)]
-        if victim.poll() is None:
-            victim.send_signal(signal.SIGKILL)
-            kills += 1
+        for p, at in sorted(zip(procs, [rng.uniform(0.5, 2.5) for _ in procs],
+                                strict=True), key=lambda pa: pa[1]):
+            time.sleep(max(0.0, began + at - time.monotonic()))
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                killed += 1
         for p in procs:
             p.wait(timeout=300)
-    assert kills >= 10
-    for _ in range(2):  # then all three to the end, at once
+    assert killed >= kills
+    for _ in range(3):  # then all three to the end, at once
         procs = [subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(w), "run"],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                  for w in workers]
-        outs = [p.communicate(timeout=300)[0] for p in procs]
+        outs = [p.communicate(timeout=600)[0] for p in procs]
         assert all(p.returncode == 0 for p in procs), outs
     assert outputs_of(shared) == want
     led = open_ledger(url)
@@ -345,6 +341,8 @@ def test_three_workers_killed_at_random_write_what_one_worker_writes(
         assert len(led.files()) == flows * files
     finally:
         led.close()
+    leftovers = list(shared.rglob(".bridge-claim-*"))
+    assert leftovers == []  # nothing held under a private name at the source
 
 
 def test_a_worker_s_places_and_the_password_come_from_its_environment(
@@ -367,3 +365,72 @@ def test_a_worker_s_places_and_the_password_come_from_its_environment(
     assert loaded.ledger_location() == "postgresql://bridge:pa55-w0rd@db.invalid/bridge"
     assert "pa55-w0rd" not in repr(loaded) and "pa55-w0rd" not in str(loaded)
     assert loaded.log_path() == tmp_path / ".bridge" / "bridge.log"
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_watch_with_workers_splits_the_flows_and_starts_a_dead_worker_again(
+        tmp_path: Path, pg: PgServer) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def wait_for(what: str, ok: object, seconds: float = 90) -> None:
+        deadline = time.monotonic() + seconds
+        while not ok():  # type: ignore[operator]
+            assert time.monotonic() < deadline, f"{what} did not happen in {seconds} s"
+            time.sleep(0.2)
+
+    def data() -> list[str]:
+        return sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("erp*/ART*.TXT"))
+
+    root = tmp_path
+    flows_world(root, 3, 10)
+    cfg = machine(root, "w", pg.new_schema(f"{tmp_path}/watch"))
+    parent = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(cfg), "watch",
+                               "--workers", "2", "--interval", "0.3"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for("30 files written", lambda: len(data()) == 30)
+        first = children_of(parent.pid)
+        assert len(first) == 2
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        wait_for("the dead worker started again",
+                 lambda: len(children_of(parent.pid) - {victim}) == 2, 30)
+        for n in range(10, 15):
+            (root / "inbox1" / f"o{n:03d}.csv").write_text(order_file(1000 + n, 2),
+                                                          encoding="utf-8")
+        wait_for("5 more files written", lambda: len(data()) == 35)
+        workers = children_of(parent.pid)
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=60) == 0
+        assert not any(Path(f"/proc/{p}").exists() for p in workers)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    names = data()
+    for k in range(3):
+        want = 15 if k == 1 else 10
+        assert [n for n in names if n.startswith(f"erp{k}/")] == [
+            f"erp{k}/ART{i:05d}.TXT" for i in range(1, want + 1)]
+    # each worker had a work area of its own
+    assert {p.name for p in (root / "w" / "work").iterdir()} >= {"worker-1", "worker-2"}
+
+
+def test_workers_need_a_postgresql_ledger(tmp_path: Path, runner: CliRunner) -> None:
+    cfg = world(tmp_path, 0)
+    got = runner.invoke(main, ["--config", str(cfg), "watch", "--workers", "2"])
+    assert got.exit_code == 2
+    assert "--workers needs a PostgreSQL ledger" in got.output

@@ -24,6 +24,7 @@ from bridge.cli.common import (
     open_config_ledger,
     printer,
     reports_errors,
+    root_option,
 )
 from bridge.display import printable
 
@@ -141,17 +142,28 @@ def _lines_of(cfg: Config) -> Callable[[Mistake], str]:
               help="Serve Prometheus metrics on this port (/metrics).")
 @click.option("--metrics-address", default="127.0.0.1", show_default=True,
               help="The address the metrics are served on.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes, each with its own work area (a PostgreSQL ledger).")
+@click.option("--worker", type=click.IntRange(1, 64), default=None, hidden=True)
 @click.pass_context
 @reports_errors
 def watch(ctx: click.Context, interval: float, passes: int, heartbeat: float,
-          log_json: bool, metrics_port: int | None, metrics_address: str) -> None:
+          log_json: bool, metrics_port: int | None, metrics_address: str, workers: int,
+          worker: int | None) -> None:
     """Run passes for ever; SIGTERM or SIGINT finish the current file, then exit."""
     from bridge.engine.watch import watch_loop
+    from bridge.engine.workers import own_places, supervise, worker_argv
     from bridge.errors import ConfigError
+    from bridge.ledger import is_url
     from bridge.logs import to_stderr
 
     cfg = load_config(ctx)
     to_stderr(as_json=log_json)
+    if workers > 1 and not is_url(cfg.ledger):
+        raise ConfigError("--workers needs a PostgreSQL ledger (ledger: postgresql://...): "
+                          "on a SQLite ledger one process works at a time")
+    if worker is not None:
+        cfg = own_places(cfg, worker)
     if metrics_port is not None:
         from bridge.metrics import serve
 
@@ -160,6 +172,11 @@ def watch(ctx: click.Context, interval: float, passes: int, heartbeat: float,
         except OSError as exc:
             raise ConfigError(f"cannot serve metrics on {metrics_address}:{metrics_port}: "
                               f"{exc.strerror}") from None
+    if workers > 1:
+        argv = worker_argv(root_option(ctx, "config"), interval, passes, heartbeat, log_json)
+        for folder in root_option(ctx, "tracciati") or []:
+            argv[3:3] = ["--tracciati", str(folder)]
+        sys.exit(supervise(argv, workers))
     sys.exit(watch_loop(cfg, interval=interval, passes=passes, heartbeat=heartbeat))
 
 

@@ -270,6 +270,9 @@ class Ledger(Protocol):
     # delta sync: what was last sent for each business key
     def fingerprints(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()
                      ) -> dict[str, str]: ...
+    def shared_key(self, name: str, make: str) -> str:
+        """A value every worker of the ledger shares, ``make`` if it has none yet."""
+        ...
     def last_prints(self, flow: str, *, besides: tuple[int, ...] = ()) -> dict[str, str]:
         """Every key of the flow with the fingerprint last sent for it (a delta's gone)."""
         ...

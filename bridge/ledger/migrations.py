@@ -108,4 +108,9 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE files ADD COLUMN refs TEXT;
     """,
+    # 13: keys every worker of a ledger shares (the key of temporary names, so that a
+    # worker finds and removes what another worker, killed, left half-written)
+    """
+    CREATE TABLE keys (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
 ]

@@ -22,6 +22,14 @@ class MetricsStore:
             db.executemany("INSERT INTO acks (flow, at) VALUES (?, ?) ON CONFLICT(flow) "
                            "DO UPDATE SET at = excluded.at", [(f, now) for f in flows])
 
+    def shared_key(self, name: str, make: str) -> str:
+        """The value kept under ``name`` for every worker of the ledger: ``make`` if none
+        was kept yet (the first worker's wins)."""
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO keys (name, value) VALUES (?, ?)", (name, make))
+            row = db.execute("SELECT value FROM keys WHERE name = ?", (name,)).fetchone()
+        return str(row[0])
+
     def acknowledged(self, flow: str) -> float:
         """When a person last acknowledged the flow's refused files (0: never)."""
         try:

@@ -28,9 +28,12 @@ def connect(cfg: Config, name: str) -> Transport:
     from bridge.files import KEY_FILE, TempNames
 
     conn = cfg.connection(name)
-    # The key of local temporary names lives in the private work area, so that a run
-    # finds what a killed run left, and nobody else can tell the names in advance.
-    names = TempNames(cfg.path(cfg.work_dir) / KEY_FILE)
+    # The key of temporary names lives in the private work area, so that a run finds what
+    # a killed run left, and nobody else can tell the names in advance; on a PostgreSQL
+    # ledger in the ledger, which every worker, in every work area, shares.
+    where = cfg.ledger_location()
+    names = (TempNames(shared=lambda: _ledger_key(where)) if isinstance(where, str)
+             else TempNames(cfg.path(cfg.work_dir) / KEY_FILE))
     if isinstance(conn, LocalConnection):
         from bridge.transport.local import LocalTransport
 
@@ -44,3 +47,18 @@ def connect(cfg: Config, name: str) -> Transport:
 
         return FtpTransport(name, conn, cfg.path, names=names)
     raise AssertionError(conn)
+
+
+def _ledger_key(url: str) -> bytes:
+    """The key of temporary names the workers of the ledger at ``url`` share."""
+    import secrets
+
+    from bridge.files import KEY_BYTES
+    from bridge.ledger import open_ledger
+
+    ledger = open_ledger(url)
+    try:
+        return bytes.fromhex(ledger.shared_key("temporary-names",
+                                               secrets.token_hex(KEY_BYTES)))
+    finally:
+        ledger.close()

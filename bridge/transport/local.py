@@ -81,9 +81,12 @@ class LocalTransport:
             raise TransientError(f"cannot create {directory}: {exc.strerror}") from None
         try:
             # The source is bridge's own file (or, in tests, a FIFO fed slowly): no checks
-            # but the link.
+            # but the link. Its temporary name depends on the file's folder (its id) and
+            # name in the work area, not on where the work area is: a worker with another
+            # work area finds and removes what a killed one left.
+            mine = "/".join(src.parts[-2:])
             with files.reading(src, regular=False) as fin, \
-                    files.writing(final, name=self.names.beside(final, str(src)), perms=mode,
+                    files.writing(final, name=self.names.beside(final, mine), perms=mode,
                                   durable=True) as fout:
                 files.copy(fin, fout)
                 faults.point("mid-write")

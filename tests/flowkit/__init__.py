@@ -97,3 +97,40 @@ def sftp_connection(server: SftpServer, folder: Path) -> dict[str, object]:
     key = server.write_client_key(folder / "id_ed25519")
     return {"type": "sftp", "host": "127.0.0.1", "port": server.port, "user": server.user,
             "key_file": str(key), "known_hosts": str(folder / "known_hosts"), "timeout": 10}
+
+
+def machine(root: Path, name: str, url: str) -> Path:
+    """A configuration of the world in ``root`` as another machine would have it: the same
+    ledger, source and target, a work area and lock file of its own."""
+    text = (root / "bridge.yaml").read_text(encoding="utf-8")
+    text = (text.replace("ledger: state/ledger.sqlite", f"ledger: '{url}'")
+            .replace("work_dir: state/work", f"work_dir: {name}/work")
+            .replace("lock_file: state/run.lock", f"lock_file: {name}/run.lock"))
+    # No dedupe: a file done twice would show as a second output.
+    text = text.replace("      - dedupe: {key: [codice]}   # an article code already sent "
+                        "is not sent again\n", "")
+    text = text.replace("    steps:\n", "    steps: []\n")
+    cfg = root / f"{name}.yaml"
+    cfg.write_text(text, encoding="utf-8")
+    return cfg
+
+
+def flows_world(root: Path, flows: int, files: int, rows: int = 2) -> Path:
+    """``flows`` copies of the world's flow, each with its own inbox and ERP folder, and
+    ``files`` files of ``rows`` rows in each inbox."""
+    cfg = make_world(root, CONFIG)
+    text = cfg.read_text(encoding="utf-8")
+    head, flow = text.split("flows:\n", 1)
+    body = flow.replace("      - dedupe: {key: [codice]}   # an article code already sent "
+                        "is not sent again\n", "").replace("    steps:\n", "    steps: []\n")
+    parts = []
+    for k in range(flows):
+        parts.append(body.replace("  articoli:", f"  articoli{k}:")
+                     .replace("folder: inbox", f"folder: inbox{k}")
+                     .replace("folder: erp", f"folder: erp{k}"))
+        (root / f"inbox{k}").mkdir()
+        for n in range(files):
+            (root / f"inbox{k}" / f"o{n:03d}.csv").write_text(order_file(1000 * k + n, rows),
+                                                             encoding="utf-8")
+    cfg.write_text(head + "flows:\n" + "".join(parts), encoding="utf-8")
+    return cfg

@@ -1,0 +1,109 @@
+"""Files per second with 1, 2 and 4 workers on a PostgreSQL ledger, and 1 on SQLite.
+
+    python bench/bench_workers.py [--flows 8] [--files 100] [--rows 20] [--rounds 2]
+
+The world is tests.flowkit's flow copied --flows times (each its own inbox and ERP folder),
+--files small files of --rows rows in each inbox. A worker is a `bridge run` process with its
+own work area and lock file, as on a machine of its own (tests.flowkit.machine); N workers
+are started at once, round after round, until every file is done (a flow another worker is
+on is left for the next round, as `bridge watch` leaves it for its next pass). The time is
+the wall time of all rounds, from the first start to the last end, interpreter starts
+included. PostgreSQL is a private server started here (tests/pgserver.py), with fsync off:
+its figures are of bridge's work and the ledger's round trips, not of a disk.
+
+Configurations run in turn, --rounds times each; the figures printed are each one's best
+and median, and the ratio of files per second to one PostgreSQL worker's. They go to
+bench/out/workers.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.flowkit import flows_world, machine  # noqa: E402
+from tests.pgserver import PgServer, start  # noqa: E402
+
+
+def one_run(root: Path, flows: int, files: int, rows: int, workers: int,
+            pg: PgServer | None) -> float:
+    """Seconds until every file of a new world is done by ``workers`` processes."""
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    cfg = flows_world(root, flows, files, rows)
+    if pg is not None:
+        url = pg.new_schema(f"{root}/{time.monotonic_ns()}")
+        configs = [machine(root, f"w{k}", url) for k in range(workers)]
+    else:
+        configs = [cfg]
+    want = flows * files
+    began = time.perf_counter()
+    for _ in range(50):  # rounds; bounded
+        procs = [subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(c), "run"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                 for c in configs]
+        for p in procs:
+            _, err = p.communicate(timeout=1800)
+            if p.returncode not in (0, 1):
+                raise SystemExit(f"a worker failed ({p.returncode}): {err[-2000:]}")
+        if len(list(root.glob("erp*/*.TXT"))) >= want:
+            break
+    seconds = time.perf_counter() - began
+    got = len(list(root.glob("erp*/*.TXT")))
+    if got != want:
+        raise SystemExit(f"{got} outputs, {want} expected")
+    return seconds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--flows", type=int, default=8)
+    ap.add_argument("--files", type=int, default=100)
+    ap.add_argument("--rows", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    total = args.flows * args.files
+    work = Path(tempfile.mkdtemp(prefix="bridge-bench-workers-"))
+    pg = start(Path(tempfile.mkdtemp(prefix="bridge-bench-pg-")))
+    plan = [("sqlite", 1), ("postgresql", 1), ("postgresql", 2), ("postgresql", 4)]
+    times: dict[str, list[float]] = {f"{db} x{n}": [] for db, n in plan}
+    try:
+        for _ in range(args.rounds):
+            for db, n in plan:  # in turn, so that the machine's noise falls on all alike
+                seconds = one_run(work / "world", args.flows, args.files, args.rows, n,
+                                  pg if db == "postgresql" else None)
+                times[f"{db} x{n}"].append(seconds)
+                print(f"{db} x{n}: {seconds:.2f} s ({total / seconds:.1f} files/s)",
+                      flush=True)
+    finally:
+        pg.stop()
+        shutil.rmtree(pg.folder, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+    base = total / min(times["postgresql x1"])
+    out = {}
+    print(f"\n{total} files ({args.flows} flows x {args.files}, {args.rows} rows each)")
+    for name, ts in times.items():
+        best = total / min(ts)
+        out[name] = {"seconds": ts, "files_per_s_best": round(best, 1),
+                     "files_per_s_median": round(total / statistics.median(ts), 1),
+                     "ratio_to_postgresql_x1": round(best / base, 2)}
+        print(f"{name:14} best {best:6.1f} files/s, median "
+              f"{total / statistics.median(ts):6.1f} files/s, {best / base:.2f}x one "
+              "PostgreSQL worker")
+    dest = ROOT / "bench" / "out" / "workers.json"
+    dest.parent.mkdir(exist_ok=True)
+    dest.write_text(json.dumps({"files": total, **out}, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
