@@ -173,27 +173,14 @@ class PostgresLedger(SqliteLedger):
             self.db.close()
             raise TransientError(f"ledger {redacted(url)}: {exc}") from None
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _begin(self) -> None:
+        """Writers take turns on the ledger's advisory lock, as SQLite's BEGIN IMMEDIATE."""
         try:
             self.db.execute("BEGIN")
             self.db.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
-        except sqlite3.Error as exc:
-            self._rollback()
-            raise TransientError(f"ledger: {exc}") from None
-        try:
-            yield self.db
-        except sqlite3.Error as exc:
-            self._rollback()
-            raise TransientError(f"ledger: {exc}") from None
-        except BaseException:
+        except sqlite3.Error:
             self._rollback()
             raise
-        try:
-            self.db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._rollback()
-            raise TransientError(f"ledger: {exc}") from None
 
     def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):  # a connection gone committed nothing

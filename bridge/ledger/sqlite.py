@@ -69,22 +69,29 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore):
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         try:
-            self.db.execute("BEGIN IMMEDIATE")
+            self._begin()
         except sqlite3.Error as exc:
             raise TransientError(f"ledger: {exc}") from None
         try:
             yield self.db
         except sqlite3.Error as exc:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise TransientError(f"ledger: {exc}") from None
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise
         try:
             self.db.execute("COMMIT")
         except sqlite3.Error as exc:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise TransientError(f"ledger: {exc}") from None
+
+    def _begin(self) -> None:
+        """A writing transaction, writers taking turns (SQLite: its write lock at once)."""
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def _rollback(self) -> None:
+        self.db.execute("ROLLBACK")
 
     def _read(self, sql: str, args: tuple[object, ...] | list[object] = ()
               ) -> list[tuple[object, ...]]:

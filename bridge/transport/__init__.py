@@ -49,6 +49,10 @@ def connect(cfg: Config, name: str) -> Transport:
     raise AssertionError(conn)
 
 
+#: The keys of temporary names asked of each ledger, once per process.
+_KEYS: dict[str, bytes] = {}
+
+
 def _ledger_key(url: str) -> bytes:
     """The key of temporary names the workers of the ledger at ``url`` share."""
     import secrets
@@ -56,9 +60,11 @@ def _ledger_key(url: str) -> bytes:
     from bridge.files import KEY_BYTES
     from bridge.ledger import open_ledger
 
-    ledger = open_ledger(url)
-    try:
-        return bytes.fromhex(ledger.shared_key("temporary-names",
-                                               secrets.token_hex(KEY_BYTES)))
-    finally:
-        ledger.close()
+    if url not in _KEYS:
+        ledger = open_ledger(url)
+        try:
+            _KEYS[url] = bytes.fromhex(ledger.shared_key("temporary-names",
+                                                         secrets.token_hex(KEY_BYTES)))
+        finally:
+            ledger.close()
+    return _KEYS[url]
