@@ -267,3 +267,34 @@ def test_watch_says_it_is_alive(tmp_path: Path) -> None:
     assert "bridge watch stopped after 3 passes" in lines[-1]
     log = (tmp_path / "state" / "bridge.log").read_text(encoding="utf-8")
     assert "a.csv: done" in log
+
+
+LEDGER_ON_A_FULL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+from bridge.errors import TransientError
+from bridge.ledger import open_ledger
+folder = Path(sys.argv[1])
+ledger = open_ledger(folder / "ledger.sqlite")
+run = ledger.start_run(1.0, "run")
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+room = max(p.stat().st_size for p in folder.iterdir())
+resource.setrlimit(resource.RLIMIT_FSIZE, (room, resource.RLIM_INFINITY))
+try:
+    for i in range(2000):
+        ledger.claim("f", "x" * 3000 + str(i), 1, 1.0, run, 1.0)
+except TransientError as exc:
+    print("transient:", exc)
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+print("after:", ledger.claim("f", "again", 1, 1.0, run, 1.0).state)
+"""
+
+
+def test_a_ledger_write_on_a_full_disk_is_transient_and_the_ledger_goes_on(
+        tmp_path: Path) -> None:
+    # SQLite rolls the transaction back by itself when its file cannot grow: the
+    # ledger's own rollback must not turn that into an internal error.
+    got = subprocess.run([sys.executable, "-c", LEDGER_ON_A_FULL_DISK, str(tmp_path)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.splitlines() == ["transient: ledger: disk I/O error", "after: claimed"]

@@ -7,6 +7,7 @@ leaves the ledger at the last committed state, never half-way. SQLite errors aft
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
@@ -91,7 +92,11 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore):
         self.db.execute("BEGIN IMMEDIATE")
 
     def _rollback(self) -> None:
-        self.db.execute("ROLLBACK")
+        # SQLite rolls a transaction back by itself on some errors (a full disk,
+        # a file too large): then there is nothing left to roll back.
+        if self.db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
 
     def _read(self, sql: str, args: tuple[object, ...] | list[object] = ()
               ) -> list[tuple[object, ...]]:
