@@ -138,9 +138,12 @@ def null_sensitive(node: nodes.Node, top: bool = True) -> set[str]:
     if isinstance(node, nodes.CondExpr):
         names: set[str] = set()
         names |= _test_sensitive(node.test)
-        for branch in (node.expr1, node.expr2):
+        # A branch is taken only where the test says so: a name that the test proves
+        # present there (`d if d is not none else 0`) cannot be missing in that branch.
+        present = _present(node.test)
+        for branch, proven in ((node.expr1, present[0]), (node.expr2, present[1])):
             if branch is not None:
-                names |= null_sensitive(branch, top=top)
+                names |= null_sensitive(branch, top=top) - proven
         return names
     if (isinstance(node, nodes.Test) and node.name == "none" and not node.args
             and isinstance(node.node, nodes.Name)):
@@ -167,6 +170,25 @@ def null_sensitive(node: nodes.Node, top: bool = True) -> set[str]:
     for child in node.iter_child_nodes():
         names |= null_sensitive(child, top=False)
     return names
+
+
+def _present(test: nodes.Node) -> tuple[set[str], set[str]]:
+    """The names a condition's test proves present where it is true, and where it is
+    false: ``x is not none`` and a bare ``x`` (a missing value is false) prove ``x`` when
+    true, ``x is none`` when false; ``and``, ``or`` and ``not`` combine them."""
+    if isinstance(test, nodes.Name):
+        return {test.name}, set()
+    if (isinstance(test, nodes.Test) and test.name == "none" and not test.args
+            and isinstance(test.node, nodes.Name)):
+        return set(), {test.node.name}
+    if isinstance(test, nodes.Not):
+        when_true, when_false = _present(test.node)
+        return when_false, when_true
+    if isinstance(test, nodes.And):
+        return _present(test.left)[0] | _present(test.right)[0], set()
+    if isinstance(test, nodes.Or):
+        return set(), _present(test.left)[1] | _present(test.right)[1]
+    return set(), set()
 
 
 def _test_sensitive(node: nodes.Node) -> set[str]:
