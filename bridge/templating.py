@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from bridge.errors import ConfigError
 
 if TYPE_CHECKING:
-    from jinja2 import Template
+    from jinja2 import Template, nodes
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 
@@ -174,6 +174,28 @@ class Blocks:
             raise ConfigError(f"template {template}: a target with `each` renders the "
                               f"blocks head, each and tail; missing: {', '.join(missing)}")
 
+        self._source = env.loader.get_source(env, template.name)[0] if env.loader else ""
+        self._env = env
+
+    def fields(self, block: str, record: str, lines: str | None
+               ) -> dict[str, frozenset[str]] | None:
+        """The fields that ``block`` reads of the record (``testata.numero``) and of its
+        lines (``r['codice']`` in ``{% for r in righe %}``), by table; None when it may
+        read others: a row passed whole to a filter, a call or a ``set``, or read by a
+        computed key. The rows handed to the block can then hold these fields alone."""
+        from jinja2 import TemplateError, nodes
+
+        try:
+            tree = self._env.parse(self._source)
+        except TemplateError:
+            return None
+        found = [b for b in tree.find_all(nodes.Block) if b.name == block]
+        used: dict[str, set[str]] = {record: set(), **({lines: set()} if lines else {})}
+        if len(found) != 1 or not _row_reads(found[0], None, {lines} if lines else set(),
+                                               {record: record}, used):
+            return None
+        return {name: frozenset(names) for name, names in used.items()}
+
     def render(self, block: str, variables: dict[str, Any]) -> str:
         return self.render_each(block, variables, "", [None])[0]
 
@@ -198,3 +220,36 @@ class Blocks:
         except TemplateError as exc:
             raise ConfigError(f"template {self.where}, block {block}: {exc}") from None
         return out
+
+
+def _row_reads(node: nodes.Node, parent: nodes.Node | None, tables: set[str],
+               rows: dict[str, str], used: dict[str, set[str]]) -> bool:
+    """Collect in ``used`` the fields read from rows, by the table they come from
+    (``rows``: the record's name, and loop variables over a table of ``tables``); False
+    when a row or a table is used in any other way than reading a field by its name, or
+    looping over a table."""
+    from jinja2 import nodes
+
+    if isinstance(node, nodes.For) and isinstance(node.iter, nodes.Name) \
+            and node.iter.name in tables:
+        if not isinstance(node.target, nodes.Name):
+            return False
+        inner = {**rows, node.target.name: node.iter.name}
+        parts = [*node.body, *node.else_, *([node.test] if node.test else [])]
+        return all(_row_reads(child, node, tables, inner, used) for child in parts)
+    if isinstance(node, nodes.Name) and (node.name in rows or node.name in tables):
+        if node.ctx != "load" or node.name not in rows:
+            return False  # a row given to something else, a table not looped over
+        if isinstance(parent, nodes.Getattr) and parent.node is node:
+            used[rows[node.name]].add(parent.attr)
+            return True
+        if isinstance(parent, nodes.Getitem) and parent.node is node \
+                and isinstance(parent.arg, nodes.Const) and isinstance(parent.arg.value, str):
+            used[rows[node.name]].add(parent.arg.value)
+            return True
+        return False
+    if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr) \
+            and isinstance(node.node.node, nodes.Name) and node.node.node.name in rows:
+        return False  # testata.get('x'): a method of the row, not a field
+    return all(_row_reads(child, node, tables, rows, used)
+               for child in node.iter_child_nodes())

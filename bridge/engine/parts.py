@@ -36,6 +36,8 @@ Tables = dict[str, "pd.DataFrame"]
 Data = bytes | list[bytes]
 #: Records of a templated target turned into Python values and rendered at a time.
 BATCH = 2000
+#: The columns that tie a line to its record: every row handed to a template keeps them.
+LINKS = frozenset({"_line", "_parent_line"})
 
 
 class PartFile:
@@ -152,6 +154,15 @@ class EachRenderer:
         self.target, self.each = target, target.each
         self.blocks = Blocks(cfg.path(target.template), target.format)
         self.variables = {"source_name": row.path, "now": datetime.fromtimestamp(row.created)}
+        #: What the ``each`` block reads of a record and of its lines, by table (None: it
+        #: may read anything); their rows are made of those fields and the links alone.
+        self.fields = self.blocks.fields("each", target.each.table, target.each.lines)
+
+    def _only(self, table: str, df: pd.DataFrame) -> frozenset[str] | None:
+        fields = None if self.fields is None else self.fields.get(table)
+        if fields is None or not fields <= set(df.columns):
+            return None  # a name that is no field (a method of the row?): rows kept whole
+        return fields | LINKS
 
     def head(self) -> str:
         return self.blocks.render("head", self.variables)
@@ -174,12 +185,14 @@ class EachRenderer:
             if parents is not None and lines is not None and "_line" in batch.columns:
                 mine = np.flatnonzero(np.isin(parents, batch["_line"].to_numpy(
                     dtype=np.int64, na_value=-2)))
-                for child in template_rows(lines.iloc[mine]):
+                part = lines.iloc[mine]
+                for child in template_rows(part, self._only(self.each.lines or "", part)):
                     children.setdefault(child.get("_parent_line"), []).append(child)
             more = None if self.each.lines is None else (
                 lambda record, c=children, n=self.each.lines: {n: c.get(record.get("_line"), [])})
+            rows = template_rows(batch, self._only(self.each.table, batch))
             yield "".join(self.blocks.render_each("each", self.variables, self.each.table,
-                                                  template_rows(batch), more))
+                                                  rows, more))
 
     def tail(self, trailer: Tables) -> str:
         return self.blocks.render("tail", {**self.variables, "tables": {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -128,15 +129,18 @@ def template_bytes(target: Target, text: str, tables: dict[str, pd.DataFrame]
                             value=char)]
 
 
-def template_rows(df: pd.DataFrame) -> list[dict[str, object]]:
+def template_rows(df: pd.DataFrame, only: Collection[str] | None = None
+                  ) -> list[dict[str, object]]:
     """The rows of ``df`` as dicts, with the values ``DataFrame.to_dict("records")`` gives
     (None for a missing value, ``pd.Timestamp`` for a time), built column by column, with
-    Arrow for Arrow columns: three times faster than ``to_dict`` on wide tables."""
+    Arrow for Arrow columns: three times faster than ``to_dict`` on wide tables. With
+    ``only``, of those columns alone (the fields a template reads)."""
     import pandas as pd
     import pyarrow as pa
 
+    names = [c for c in df.columns if only is None or c in only]
     columns: list[list[object]] = []
-    for col in df.columns:
+    for col in names:
         series = df[col]
         kind = series.dtype.pyarrow_dtype if isinstance(series.dtype, pd.ArrowDtype) else None
         if kind is None:  # pandas' own boxing (numpy scalars made plain), as to_dict's
@@ -149,7 +153,6 @@ def template_rows(df: pd.DataFrame) -> list[dict[str, object]]:
             columns.append(pa.array(series).to_pylist())
     if not columns:
         return [{} for _ in range(len(df))]
-    names = list(df.columns)
     return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
