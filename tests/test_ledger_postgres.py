@@ -138,6 +138,38 @@ def test_the_password_is_never_in_a_message(pg: PgServer) -> None:
     assert redacted("postgresql://u@h/db") == "postgresql://u@h/db"
 
 
+def test_a_vanished_worker_is_noticed_in_half_a_minute_not_two_hours(pg: PgServer,
+                                                                     tmp_path: Path) -> None:
+    """A machine switched off says nothing: PostgreSQL ends its session, and lets go of its
+    flow's lock, only when TCP finds the peer gone. Both of a worker's connections (the
+    ledger's, the run lock's) ask for keepalive probes after 10 s, every 5 s, 3 of them,
+    on the server's side and on the client's; the URL's own options stay."""
+    from bridge.engine.runner import LockBusy
+    from bridge.ledger.postgres import run_lock
+
+    url = pg.new_schema(f"{tmp_path}/keepalive")
+    want = [("tcp_keepalives_idle", "10"), ("tcp_keepalives_interval", "5"),
+            ("tcp_keepalives_count", "3"), ("tcp_user_timeout", "30000")]  # ms
+    setting = "SELECT setting FROM pg_settings WHERE name = %s"
+    led = open_ledger(url)
+    try:
+        assert isinstance(led, PostgresLedger)
+        conn = led.db._conn  # type: ignore[attr-defined]
+        for name, value in want:
+            assert conn.execute(setting, (name,)).fetchone()[0] == value, name
+        assert conn.execute("SHOW search_path").fetchone()[0] == schema_of(url)
+        assert conn.info.get_parameters()["keepalives_idle"] == "10"
+        with run_lock(url, 5.0, LockBusy) as turns:
+            for name, value in want:
+                assert turns._conn.execute(setting, (name,)).fetchone()[0] == value, name
+    finally:
+        led.close()
+
+
+def schema_of(url: str) -> str:
+    return url.rsplit("%3D", 1)[1]
+
+
 def test_texts_with_nul_and_the_marker_come_back_exactly(pg: PgServer, tmp_path: Path) -> None:
     led = open_ledger(pg.new_schema(f"{tmp_path}/nul"))
     try:

@@ -45,6 +45,28 @@ class LedgerDbError(sqlite3.DatabaseError):
     """An error of the PostgreSQL server, as the stores catch SQLite's."""
 
 
+#: How soon a worker's connections notice a peer that went silent (a machine switched off,
+#: a network cut): TCP keepalive probes after 10 s without traffic, every 5 s, 3 unanswered
+#: and the connection is dropped; data left unacknowledged for 30 s drops it too. Set on the
+#: server's side as well, so that PostgreSQL ends a vanished worker's session, and lets go of
+#: its flow's lock, in about half a minute rather than after the system's two hours.
+KEEPALIVE = {"keepalives": "1", "keepalives_idle": "10", "keepalives_interval": "5",
+             "keepalives_count": "3", "tcp_user_timeout": "30000"}
+_SERVER_KEEPALIVE = ("-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 "
+                     "-c tcp_keepalives_count=3 -c tcp_user_timeout=30000")
+
+
+def connect(url: str, **kwargs: Any) -> Any:
+    """A psycopg connection to ``url`` with :data:`KEEPALIVE` on both sides; what the URL
+    itself says of them wins."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    params: dict[str, Any] = {**KEEPALIVE, **conninfo_to_dict(url)}
+    params["options"] = f"{_SERVER_KEEPALIVE} {params.get('options') or ''}".strip()
+    return psycopg.connect(**params, **kwargs)
+
+
 def redacted(url: str) -> str:
     """The URL without its password (``postgresql://user:***@host/db``)."""
     return re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", url)
@@ -119,8 +141,7 @@ class PgConnection:
 
         self._errors: tuple[type[BaseException], ...] = (psycopg.Error,)
         try:
-            self._conn = psycopg.connect(url, autocommit=True,
-                                         cursor_factory=psycopg.ClientCursor)
+            self._conn = connect(url, autocommit=True, cursor_factory=psycopg.ClientCursor)
         except psycopg.Error as exc:
             raise TransientError(f"ledger {redacted(url)}: cannot connect: "
                                  f"{str(exc).strip().splitlines()[0]}") from None
@@ -250,7 +271,7 @@ def run_lock(url: str, wait: float, busy: Callable[[str], BaseException], *,
     import psycopg
 
     try:
-        conn = psycopg.connect(url, autocommit=True)
+        conn = connect(url, autocommit=True)
     except psycopg.Error as exc:
         raise TransientError(f"ledger {redacted(url)}: cannot connect: "
                              f"{str(exc).strip().splitlines()[0]}") from None
