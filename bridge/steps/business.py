@@ -214,7 +214,9 @@ def check(work: Work, args: sb.CheckArgs) -> None:
             code, what = rule.code, rule.message or f"{rule.that!r} does not hold"
         else:
             broken, code, what = _invalid(table.column(rule.field), rule)
-        rows = np.flatnonzero(np.asarray(pa.array(broken).to_numpy(zero_copy_only=False)
+        if isinstance(broken, pa.ChunkedArray):  # pa.array() would take it value by value
+            broken = broken.combine_chunks()
+        rows = np.flatnonzero(np.asarray(broken.to_numpy(zero_copy_only=False)
                                          if not isinstance(broken, np.ndarray) else broken,
                                          dtype=bool))
         if not len(rows):
