@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, cast
 
 import pandas as pd
 import pytest
@@ -16,12 +18,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.config import load
-from bridge.engine.render import _not_xml
+from bridge.engine.render import _not_xml, template_bytes
 from bridge.errors import ConfigError
 from bridge.templating import render_file
 from tests.conftest import ROOT
 from tests.test_business_orders import ORDERS, with_orders
 from tests.test_samples import run_twice
+
+if TYPE_CHECKING:
+    from bridge.config import Target
 
 TEMPLATE = "template: templates/easyfatt-ordini.xml"
 
@@ -255,3 +260,42 @@ def test_a_template_reading_a_row_by_its_method_still_sees_every_field(tmp_path:
     comments = [d.findtext("InternalComment")
                 for d in ET.fromstring(xml.read_bytes()).iter("Document")]
     assert comments and all(c for c in comments) and "None" not in comments, comments
+
+
+def _target(fmt: str, encoding: str) -> Target:
+    return cast("Target", SimpleNamespace(template=Path("T.XML"), format=fmt,
+                                          template_encoding=encoding))
+
+
+NOT_XML_CHARS = ["\x00", "\x01", "\x08", "\x0b", "\x0c", "\x1b", "\x1f", "\ufffe", "\uffff",
+                 "\ud800", "\udfff"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "UTF8", "cp1252", "latin-1", "utf-16",
+                                      "iso2022_jp"])
+@pytest.mark.parametrize("char", NOT_XML_CHARS, ids=lambda c: f"U+{ord(c):04X}")
+def test_a_character_xml_cannot_hold_is_found_in_every_encoding(char: str, encoding: str
+                                                                 ) -> None:
+    """The bytes are checked for XML's controls only where an encoding writes them as
+    themselves; whatever the encoding, the character is the issue, not a missing glyph."""
+    surrogate = "\ud800" <= char <= "\udfff"  # Arrow's text cannot hold one: no row can
+    tables = {"testata": pd.DataFrame({"_line": [2, 3], "note": ["ok", f"a{char}b"]},
+                                      dtype=object if surrogate else None)}
+    data, issues = template_bytes(_target("xml", encoding), f"<a>ok</a><a>a{char}b</a>",
+                                  tables)
+    assert data is None
+    assert [(i.code, i.line) for i in issues] == [("not-xml-character",
+                                                   None if surrogate else 3)]
+    assert f"U+{ord(char):04X}" in issues[0].message
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252", "utf-16", "iso2022_jp"])
+def test_text_xml_can_hold_is_its_encoding_s_bytes(encoding: str) -> None:
+    text = "<a>\t" + {"cp1252": "è€", "iso2022_jp": "日本"}.get(encoding, "è日本") + \
+        "\r\n</a><b x='&amp;'>\x7f ~ \x20</b>"
+    assert template_bytes(_target("xml", encoding), text, {}) == (text.encode(encoding), [])
+    # Not markup: controls are the text's own business, a missing glyph is still unencodable.
+    assert template_bytes(_target("text", encoding), "a\x01b", {}) == (
+        "a\x01b".encode(encoding), [])
+    data, issues = template_bytes(_target("xml", "cp1252"), "<a>日</a>", {})
+    assert data is None and [i.code for i in issues] == ["unencodable"]

@@ -7,7 +7,10 @@ the default): the ERP never receives a file holding only its header or trailer.
 
 from __future__ import annotations
 
+import codecs
+import functools
 import hashlib
+import itertools
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -116,17 +119,47 @@ def template_bytes(target: Target, text: str, tables: dict[str, pd.DataFrame]
     """A templated target's text as its bytes, or the issues that stop them: a character
     XML cannot hold (on the rows of ``tables`` that hold it), one its encoding lacks."""
     assert target.template is not None
-    if target.format == "xml":
+    xml = target.format == "xml"
+    if xml and not _ascii_based(target.template_encoding):
         bad = NOT_XML.search(text)
         if bad is not None:
             return None, _not_xml(tables, bad.group(), target.template.name)
     try:
-        return text.encode(target.template_encoding), []
+        data = text.encode(target.template_encoding)
     except UnicodeEncodeError as exc:
+        bad = NOT_XML.search(text) if xml else None  # a lone surrogate: not XML, first
+        if bad is not None:
+            return None, _not_xml(tables, bad.group(), target.template.name)
         char = exc.object[exc.start:exc.end]
         return None, [Issue("unencodable", f"{char!r} cannot be written in "
                             f"{target.template_encoding} ({target.template.name})",
                             value=char)]
+    if xml and (len(data.translate(None, _C0_NOT_XML)) != len(data)
+                or "\ufffe" in text or "\uffff" in text):
+        bad = NOT_XML.search(text)
+        if bad is not None:
+            return None, _not_xml(tables, bad.group(), target.template.name)
+    return data, []
+
+
+#: The C0 controls XML 1.0 cannot hold: in an encoding that writes ASCII as ASCII they are
+#: these bytes, found by one pass of ``bytes.translate`` (a fourth of a regex search's time).
+_C0_NOT_XML = bytes(c for c in range(32) if c not in (9, 10, 13))
+
+
+#: Encodings whose bytes 0-31 are those C0 controls and nothing else, and that cannot write a
+#: lone surrogate: UTF-8 and the single-byte code pages of Italian ERPs.
+_PLAIN_BYTES = frozenset({"utf-8", "ascii", "iso8859-1", "iso8859-15", "cp1252", "cp850",
+                          "cp437", "cp1250", "iso8859-2"})
+
+
+@functools.lru_cache(maxsize=16)
+def _ascii_based(encoding: str) -> bool:
+    """Whether the text of ``encoding`` can be checked for XML's controls on its bytes."""
+    try:
+        return codecs.lookup(encoding).name in _PLAIN_BYTES
+    except LookupError:
+        return False
 
 
 def template_rows(df: pd.DataFrame, only: Collection[str] | None = None
@@ -153,7 +186,8 @@ def template_rows(df: pd.DataFrame, only: Collection[str] | None = None
             columns.append(pa.array(series).to_pylist())
     if not columns:
         return [{} for _ in range(len(df))]
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+    # Every column holds len(df) values; dicts made by map, not a comprehension: half the time
+    return list(map(dict, map(zip, itertools.repeat(names), zip(*columns, strict=True))))
 
 
 #: What XML 1.0 cannot hold, even escaped: C0 controls but TAB, LF and CR, U+FFFE, U+FFFF,
