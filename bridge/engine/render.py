@@ -119,26 +119,25 @@ def template_bytes(target: Target, text: str, tables: dict[str, pd.DataFrame]
     """A templated target's text as its bytes, or the issues that stop them: a character
     XML cannot hold (on the rows of ``tables`` that hold it), one its encoding lacks."""
     assert target.template is not None
-    xml = target.format == "xml"
-    if xml and not _ascii_based(target.template_encoding):
+    xml, template = target.format == "xml", target.template.name
+
+    def not_xml() -> list[Issue] | None:
         bad = NOT_XML.search(text)
-        if bad is not None:
-            return None, _not_xml(tables, bad.group(), target.template.name)
+        return None if bad is None else _not_xml(tables, bad.group(), template)
+
+    if xml and not _bytes_checkable(target.template_encoding) and (refused := not_xml()):
+        return None, refused
     try:
         data = text.encode(target.template_encoding)
     except UnicodeEncodeError as exc:
-        bad = NOT_XML.search(text) if xml else None  # a lone surrogate: not XML, first
-        if bad is not None:
-            return None, _not_xml(tables, bad.group(), target.template.name)
+        if xml and (refused := not_xml()):  # a lone surrogate: not XML, said first
+            return None, refused
         char = exc.object[exc.start:exc.end]
         return None, [Issue("unencodable", f"{char!r} cannot be written in "
-                            f"{target.template_encoding} ({target.template.name})",
-                            value=char)]
+                            f"{target.template_encoding} ({template})", value=char)]
     if xml and (len(data.translate(None, _C0_NOT_XML)) != len(data)
-                or "\ufffe" in text or "\uffff" in text):
-        bad = NOT_XML.search(text)
-        if bad is not None:
-            return None, _not_xml(tables, bad.group(), target.template.name)
+                or "\ufffe" in text or "\uffff" in text) and (refused := not_xml()):
+        return None, refused
     return data, []
 
 
@@ -154,7 +153,7 @@ _PLAIN_BYTES = frozenset({"utf-8", "ascii", "iso8859-1", "iso8859-15", "cp1252",
 
 
 @functools.lru_cache(maxsize=16)
-def _ascii_based(encoding: str) -> bool:
+def _bytes_checkable(encoding: str) -> bool:
     """Whether the text of ``encoding`` can be checked for XML's controls on its bytes."""
     try:
         return codecs.lookup(encoding).name in _PLAIN_BYTES
