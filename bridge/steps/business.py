@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bridge.fields.cells import to_numpy_mask
 from bridge.issues import Issue, clip
 from bridge.steps import spec_business as sb
 from bridge.steps.expr import to_array
@@ -214,11 +215,7 @@ def check(work: Work, args: sb.CheckArgs) -> None:
             code, what = rule.code, rule.message or f"{rule.that!r} does not hold"
         else:
             broken, code, what = _invalid(table.column(rule.field), rule)
-        if isinstance(broken, pa.ChunkedArray):  # pa.array() would take it value by value
-            broken = broken.combine_chunks()
-        rows = np.flatnonzero(np.asarray(broken.to_numpy(zero_copy_only=False)
-                                         if not isinstance(broken, np.ndarray) else broken,
-                                         dtype=bool))
+        rows = np.flatnonzero(to_numpy_mask(broken))
         if not len(rows):
             continue
         values = table.column(rule.field).take(pa.array(rows)).to_pylist()
