@@ -7,7 +7,9 @@
     │   └── TracciatoError       fix the tracciato file named in the message (exit 2)
     ├── DataError                the file cannot be read at all: quarantine  (exit 1)
     ├── TransientError           retry later: connection, disk, lock         (exit 3)
-    │   └── TargetExists         a name taken by a file bridge did not write (transport)
+    │   ├── TargetExists         a name taken by a file bridge did not write (transport)
+    │   └── LostTurn             this worker's hold on a flow is gone: stop the flow, write
+    │                            nothing more of it (another worker may hold it now)
     ├── UnsafeName               a name that could leave its folder          (transport)
     └── Refused                  not a file bridge may read: a link, a device, refused
                                  by the server: an issue on that file        (transport)
@@ -45,3 +47,9 @@ class TransientError(BridgeError):
     """A connection, disk or lock failed; the same work may succeed later."""
 
     exit_code = 3
+
+
+class LostTurn(TransientError):
+    """The ledger no longer confirms this worker's hold on a flow (its session was ended):
+    another worker may be handling the flow now, so this one publishes nothing more of it,
+    and records nothing of the file in hand."""

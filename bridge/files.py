@@ -161,9 +161,11 @@ def _left_by_us(path: Path) -> bool:
 
 @contextlib.contextmanager
 def writing(final: Path, *, name: Path | None = None, perms: int | None = 0o600,
-            replace: bool = False, durable: bool = False, suffix: str = PART) -> Iterator[int]:
+            replace: bool = False, durable: bool = False, suffix: str = PART,
+            fence: Callable[[], None] | None = None) -> Iterator[int]:
     """A descriptor to a new temporary file beside ``final`` (see :func:`new_file`); once
     the block ends well, the file gets ``perms`` and its final name, else it is removed.
+    ``fence``, called last before the rename, may still refuse it by raising.
 
     ``perms=None`` makes the file as ``open()`` would (0666 less the umask: what a
     target's reader expects by default); otherwise it is private while written. With
@@ -180,6 +182,8 @@ def writing(final: Path, *, name: Path | None = None, perms: int | None = 0o600,
                 os.fsync(fd)
         finally:
             os.close(fd)
+        if fence is not None:
+            fence()
         publish(tmp, final, replace=replace)
     except BaseException:
         with contextlib.suppress(OSError):

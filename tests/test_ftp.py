@@ -28,6 +28,7 @@ from bridge.ledger import open_ledger
 from bridge.transport import Refused, TargetExists, UnsafeName
 from bridge.transport.ftp import FtpTransport, _parse_list_line, _unwire, _wire
 from tests.flowkit import make_world, order_file
+from tests.flowkit.fence import refused_then_published
 from tests.ftpd import PASSWORD, USER, FtpServer, make_ca
 
 # How long a test waits for something another thread or process does: long enough for a
@@ -511,6 +512,13 @@ def test_a_failed_upload_removes_its_temporary_file(plain: FtpServer, home: Path
     with pytest.raises(faults.InjectedFault):
         t.upload(_small(tmp_path), "out", "A.TXT")
     assert os.listdir(home / "out") == []  # the temporary file, written whole, is gone
+
+
+def test_a_fence_that_refuses_publishes_nothing(plain: FtpServer, home: Path, tmp_path: Path,
+                                                ftp: Connect) -> None:
+    t = ftp(plain, tmp_path)
+    t.mkdir("out")
+    refused_then_published(t, home / "out", _small(tmp_path), "A.TXT")
 
 
 # -- pure helpers ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from bridge.transport import Entry, Refused
 from bridge.transport.local import LocalTransport
 from bridge.transport.sftp import SftpTransport
 from tests.flowkit import make_world, order_file
+from tests.flowkit.fence import refused_then_published
 from tests.flowkit.spy import Spying
 from tests.sshd import Sshd, shared_sshd_fixture  # noqa: F401  (a fixture)
 
@@ -443,3 +444,10 @@ def test_an_sftp_download_takes_no_more_than_listed(shared_sshd: Sshd, tmp_path:
     assert stat.S_IMODE((tmp_path / "copy").stat().st_mode) == 0o600
     t.download("", "a.csv", tmp_path / "all", expect=Entry("a.csv", 3_000_000, 0))
     assert (tmp_path / "all").stat().st_size == 3_000_000
+
+
+def test_a_local_upload_refused_by_its_fence_publishes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "erp").mkdir()
+    src = tmp_path / "src"
+    src.write_bytes(b"ART;1\r\n" * 1000)
+    refused_then_published(LocalTransport(tmp_path), tmp_path / "erp", src, "ART00001.TXT")

@@ -286,6 +286,104 @@ def test_a_database_gone_mid_run_stops_the_pass_and_the_next_goes_on(
 
 
 
+@pytest.mark.parametrize("other_first", [False, True], ids=["alone", "other-finished-it"])
+def test_a_worker_that_lost_its_flow_publishes_nothing_more(
+        tmp_path: Path, pg: PgServer, monkeypatch: pytest.MonkeyPatch,
+        other_first: bool) -> None:
+    """Worker m1's session is ended by the server once it has planned its second file's
+    output (as when it was cut off from the database for longer than the keepalive
+    allows): the flow's lock goes with it. When m1 goes on, the ledger no longer confirms
+    its hold: it publishes nothing more, records nothing of the file, and stops the flow
+    (exit 3); worker m2 then does the rest. Or m2 takes the flow at once, resumes that file
+    under its planned name and does the rest, and the ERP imports and removes everything
+    before m1 goes on: m1 finds the file finished by another, and stops the same way
+    (without the check, it would stop on an internal error)."""
+    from bridge import faults
+    from bridge.ledger.postgres import FLOW_LOCKS
+
+    world(tmp_path, 6)
+    url = pg.new_schema(f"{tmp_path}/fence")
+    m1, m2 = machine(tmp_path, "m1", url), machine(tmp_path, "m2", url)
+    erp = tmp_path / "erp"
+    planned, imported, other = [0], [], []
+    every = sorted(f"ART{n:05d}.TXT{ok}" for n in range(1, 7) for ok in ("", ".ok"))
+
+    def point(name: str) -> None:
+        if name != "after-plan" or other:
+            return
+        planned[0] += 1
+        if planned[0] == 2:
+            pg.sql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = "
+                   f"'advisory' AND classid = {FLOW_LOCKS} AND pid <> pg_backend_pid()")
+            if other_first:
+                other.append(run_pass(load(m2)))
+                for p in sorted(erp.iterdir()):  # the ERP imports what it finds, removes it
+                    imported.append(p.name)
+                    p.unlink()
+
+    monkeypatch.setattr(faults, "point", point)
+    first = run_pass(load(m1))
+    assert first.exit_code == 3 and len(first.errors) == 1, first
+    assert first.errors[0].startswith("articoli: flow articoli: the ledger cannot confirm "
+                                      "this run still holds the flow"), first.errors
+    assert [o.state for o in first.outcomes] == ["done"]  # the first file only
+    if not other_first:
+        assert sorted(p.name for p in erp.iterdir()) == every[:2]  # no temporary file left
+        other.append(run_pass(load(m2)))
+    assert other[0].exit_code == 0 and [o.state for o in other[0].outcomes] == ["done"] * 5
+    if other_first:
+        assert list(erp.iterdir()) == []  # nothing published again, no temporary file left
+        assert imported == every
+    else:
+        assert sorted(p.name for p in erp.iterdir()) == every
+    led = open_ledger(url)
+    try:
+        assert [f.state for f in led.files()] == ["done"] * 6
+        assert all(o.state == "written" for f in led.files() for o in led.outputs(f.id))
+    finally:
+        led.close()
+
+
+def test_a_pass_whose_session_was_ended_stops_its_flows_and_ends_as_a_pass(
+        tmp_path: Path, pg: PgServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session holding the run's locks is ended while the first flow's first file is
+    being written: that flow stops (nothing published), the second is not begun, and the
+    pass ends as a pass does (exit 3, the run recorded as ended), not on an exception. The
+    next pass writes everything once."""
+    from bridge import faults
+    from bridge.ledger.postgres import FLOW_LOCKS
+
+    flows_world(tmp_path, 2, 3)
+    url = pg.new_schema(f"{tmp_path}/ended")
+    m1 = machine(tmp_path, "m1", url)
+    ended: list[str] = []
+
+    def point(name: str) -> None:
+        if name == "after-plan" and not ended:
+            ended.append(name)
+            pg.sql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = "
+                   f"'advisory' AND classid = {FLOW_LOCKS} AND pid <> pg_backend_pid()")
+
+    monkeypatch.setattr(faults, "point", point)
+    first = run_pass(load(m1))
+    assert (first.exit_code, first.outcomes) == (3, []), first
+    assert [e.split(":", 1)[0] for e in first.errors] == ["articoli0", "articoli1"]
+    assert "cannot confirm this run still holds the flow" in first.errors[0]
+    assert first.errors[1].endswith("this flow and the ones after it wait for the next pass")
+    assert [p.name for p in tmp_path.glob("erp*/*")] == []
+    led = open_ledger(url)
+    try:
+        assert led.db.execute("SELECT count(*) FROM runs WHERE ended IS NULL"  # type: ignore[attr-defined]
+                              ).fetchone()[0] == 0
+    finally:
+        led.close()
+    second = run_pass(load(m1))
+    assert second.exit_code == 0 and len(second.outcomes) == 6, second
+    assert sorted(p.name for p in tmp_path.glob("erp*/ART*.TXT")) == \
+        ["ART00001.TXT", "ART00001.TXT", "ART00002.TXT", "ART00002.TXT", "ART00003.TXT",
+         "ART00003.TXT"]
+
+
 def outputs_of(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes()
             for p in sorted(root.glob("erp*/*")) if p.is_file()}

@@ -31,6 +31,7 @@ from bridge.sftpserver import SftpServer
 from bridge.transport import UnsafeName, sftp_pipe
 from bridge.transport.base import TargetExists
 from bridge.transport.sftp import SftpTransport
+from tests.flowkit.fence import refused_then_published
 from tests.sshd import (
     Sshd,
     _children,
@@ -244,6 +245,21 @@ def test_upload_makes_folders_renames_and_never_overwrites(remote: tuple[SftpTra
     assert sorted(p.name for p in final.parent.iterdir()) == ["ART 0001 è.TXT"]  # no temp left
 
 
+@pytest.mark.parametrize("link", [True, False], ids=["hardlink", "rename"])
+def test_a_fence_that_refuses_publishes_nothing(remote: tuple[SftpTransport, Path],
+                                                tmp_path: Path, link: bool) -> None:
+    """Over a hard link (OpenSSH) and over a rename alike, the fence is asked once the
+    file is written whole, and a refusal publishes nothing and leaves nothing behind."""
+    t, root = remote
+    src = tmp_path / "src"
+    src.write_bytes(b"ours" * 30_000)
+    t.upload(src, "out", "first.txt")  # the folder is made, the server's extensions known
+    assert t._hardlink
+    t._hardlink = link
+    refused_then_published(t, root / "out", src, "ART 0001.TXT")
+    assert t._hardlink == link
+
+
 def test_plain_rename_fallback_refuses_an_existing_name(remote: tuple[SftpTransport, Path],
                                                         tmp_path: Path) -> None:
     t, root = remote
@@ -283,7 +299,7 @@ def test_a_server_without_hardlink_gets_stat_and_rename(shared_sshd: Sshd, tmp_p
     sent = []
     real = sftp_pipe.Pipe.put
     monkeypatch.setattr(sftp_pipe.Pipe, "put",
-                        lambda self, *a: sent.append(a[1]) or real(self, *a))
+                        lambda self, *a, **kw: sent.append(a[1]) or real(self, *a, **kw))
     root = tmp_path / "remote"
     root.mkdir()
     src = tmp_path / "src"
@@ -310,7 +326,7 @@ def test_a_refused_link_sends_the_file_again_and_renames(tmp_path: Path,
     tried = []
     real = sftp_pipe.Pipe.put_linked
     monkeypatch.setattr(sftp_pipe.Pipe, "put_linked",
-                        lambda self, *a: tried.append(a[2]) or real(self, *a))
+                        lambda self, *a, **kw: tried.append(a[2]) or real(self, *a, **kw))
     with SftpServer(tmp_path / "root", user="shop") as srv:
         known = tmp_path / "known_hosts"
         known.write_text(srv.known_hosts_line(), encoding="ascii")

@@ -174,13 +174,14 @@ class Killing:
                  then: Callable[[], None]) -> None:
         self.inner, self.count, self.n, self.server, self.then = inner, count, n, server, then
 
-    def upload(self, src: Path, folder: str, name: str, mode: int | None = None) -> None:
+    def upload(self, src: Path, folder: str, name: str, mode: int | None = None, *,
+               fence: Callable[[], None] | None = None) -> None:
         if name.endswith(".TXT"):
             self.count[0] += 1
             if self.count[0] == self.n:
                 self.server.kill()
                 self.then()
-        self.inner.upload(src, folder, name, mode)
+        self.inner.upload(src, folder, name, mode, fence=fence)
 
     def list(self, folder: str) -> list[Entry]:
         return self.inner.list(folder)
@@ -223,9 +224,9 @@ def count_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     def counted(name: str) -> Callable[..., Any]:
         real = getattr(SftpTransport, name)
 
-        def call(self: SftpTransport, *args: Any) -> Any:
+        def call(self: SftpTransport, *args: Any, **kw: Any) -> Any:
             calls.append(name)
-            return real(self, *args)
+            return real(self, *args, **kw)
 
         return call
 

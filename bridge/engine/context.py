@@ -4,6 +4,7 @@ part imports the pipeline that calls it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -56,6 +57,9 @@ class Context(Protocol):
     #: and the ones a write had to make (said at the end of the pass: a typo makes one).
     folders: dict[tuple[str, str], bool]
     made: list[str]
+    #: Called right before each output is published (see ``Transport.upload``): raises
+    #: :class:`~bridge.errors.LostTurn` once this run no longer holds the flow.
+    fence: Callable[[], None] | None
 
     def transport(self, name: str) -> Transport: ...
     def work(self, file_id: int) -> Path: ...

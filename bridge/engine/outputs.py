@@ -125,7 +125,7 @@ def write_output(ctx: Context, row: FileRow, flow: Flow, out: OutputRow, r: Rend
         ctx.folders[place] = dest.is_folder(out.folder)
     for _ in range(MAX_NEXT_TRIES):
         try:
-            _put(dest, staged, out.folder, out.name, r.sha256, target.file_mode)
+            _put(dest, staged, out.folder, out.name, r.sha256, target.file_mode, ctx.fence)
             break
         except TargetExists:
             if target.if_exists == "fail":
@@ -142,7 +142,7 @@ def write_output(ctx: Context, row: FileRow, flow: Flow, out: OutputRow, r: Rend
         done = staged.with_name(staged.name + ".done")
         save_atomic(done, body, mode=0o600, durable=False)
         _put(dest, done, out.folder, out.name + target.done_file.suffix,
-             hashlib.sha256(body).hexdigest(), target.file_mode)
+             hashlib.sha256(body).hexdigest(), target.file_mode, ctx.fence)
     faults.point("before-output-commit")
     if record:
         ctx.ledger.set_output(out.id, "written", sha256=r.sha256, rows=r.rows, size=r.size)
@@ -174,9 +174,9 @@ def _target(flow: Flow, name: str) -> Target:
 
 
 def _put(dest: Transport, staged: Path, folder: str, name: str, sha: str,
-         mode: int | None = None) -> None:
+         mode: int | None = None, fence: Callable[[], None] | None = None) -> None:
     try:
-        dest.upload(staged, folder, name, mode=mode)
+        dest.upload(staged, folder, name, mode=mode, fence=fence)
     except TargetExists:
         # Written by an earlier attempt that died before the ledger heard of it?
         check = staged.with_name(staged.name + ".existing")

@@ -27,7 +27,7 @@ from bridge.engine.context import Outcome
 from bridge.engine.facts import record as record_facts
 from bridge.engine.outputs import keep_rendered, kept_rendered, plan_maker, write_output
 from bridge.engine.taking import Lost
-from bridge.errors import ConfigError, DataError, TransientError
+from bridge.errors import ConfigError, DataError, LostTurn, TransientError
 from bridge.issues import Issue
 from bridge.ledger import Figures, FileRow, Ledger, Now, Written
 from bridge.states import (
@@ -71,6 +71,7 @@ class Pipeline:
         self.run_id = run_id
         self.now = now
         self.references: dict[str, pd.DataFrame] = {}
+        self.fence: Callable[[], None] | None = None  # set by the pass, flow by flow
         self._connect = connect
 
     def transport(self, name: str) -> Transport:
@@ -120,20 +121,30 @@ class Pipeline:
         flow = self._flow(row)
         try:
             return self._advance(row, flow, obs, truncated)
-        except TransientError as exc:
+        except LostTurn:
+            raise  # another worker may hold the flow now: nothing is recorded of the file
+        except Exception as exc:
+            if self.fence is not None:
+                # Lost the flow? That explains the failure (a file another worker finished
+                # meanwhile, say): LostTurn, and nothing recorded of the file.
+                self.fence()
+            return self._failed(row, flow, exc)
+
+    def _failed(self, row: FileRow, flow: Flow, exc: Exception) -> Outcome:
+        """What a failure of the file's stages makes of it, by what the caller must do."""
+        if isinstance(exc, TransientError):
             return self._retry_later(row, flow, str(exc))
-        except Refused as exc:
+        if isinstance(exc, Refused):
             return self._refuse_in_place(self.ledger.get(row.id), flow,
                                          Issue("unreadable-file", str(exc)))
-        except Lost as exc:
+        if isinstance(exc, Lost):
             return self._fail(row, str(exc), internal=False)
-        except DataError as exc:
+        if isinstance(exc, DataError):
             issues = getattr(exc, "issues", None) or [Issue("internal-error", str(exc))]
             return self._reject(self.ledger.get(row.id), flow, issues, None, {})
-        except ConfigError:
-            raise
-        except Exception as exc:
-            return self._internal(row, exc)
+        if isinstance(exc, ConfigError):
+            raise exc
+        return self._internal(row, exc)
 
     def _too_big(self, flow_name: str, flow: Flow, entry: Entry) -> Outcome:
         """Refused without reading it: held under its private name (where the folder may be

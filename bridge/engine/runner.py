@@ -13,6 +13,7 @@ operator retries or rejects it; files of other flows go on.
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 import shutil
@@ -151,9 +152,18 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
         return o
 
     for name in flows:
-        if turns is not None and not turns.take(name):
+        try:
+            mine = turns is None or turns.take(name)
+        except TransientError as exc:
+            # The run's own connection to the ledger is gone (and its holds with it): the
+            # flows left wait for the next pass, and this one ends as a pass does.
+            result.errors.append(f"{name}: {exc}; this flow and the ones after it wait for "
+                                 "the next pass")
+            break
+        if not mine:
             result.elsewhere.append(name)  # another run handles it now: next pass
             continue
+        pipe.fence = None if turns is None else functools.partial(turns.confirm, name)
         try:
             _flow_pass(pipe, name, pipe.cfg.flows[name], dry_run, note, should_stop, busy,
                        result)
@@ -169,6 +179,7 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
             result.internal_errors.append(f"{name}: internal error: {type(exc).__name__}: "
                                           f"{exc} (traceback in {where})")
         finally:
+            pipe.fence = None
             if turns is not None:
                 turns.give(name)
     result.made = list(pipe.made)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from bridge.errors import ConfigError, TransientError
+from bridge.errors import ConfigError, LostTurn, TransientError
 from bridge.ledger.migrations import MIGRATIONS
 from bridge.ledger.sqlite import SqliteLedger
 
@@ -252,7 +252,27 @@ class Turns:
         return self._try("SELECT pg_try_advisory_lock(%s, %s)", FLOW_LOCKS, _flow_key(flow))
 
     def give(self, flow: str) -> None:
-        self._try("SELECT pg_advisory_unlock(%s, %s)", FLOW_LOCKS, _flow_key(flow))
+        """Let go of ``flow``; on a connection already gone, the lock went with it."""
+        with contextlib.suppress(TransientError):
+            self._try("SELECT pg_advisory_unlock(%s, %s)", FLOW_LOCKS, _flow_key(flow))
+
+    def confirm(self, flow: str) -> None:
+        """Raise :class:`LostTurn` unless the server says, now, that this run's session
+        still holds ``flow``'s lock: asked right before each output is published, so that
+        a worker whose session was ended (cut off from the database for longer than the
+        keepalive allows, terminated, a server restarted) never publishes what another
+        worker, now holding the flow, may be writing too."""
+        try:
+            held = self._try(
+                "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND pid = pg_backend_pid() AND classid = %s AND objid = %s AND objsubid = 2",
+                FLOW_LOCKS & 0xFFFFFFFF, _flow_key(flow) & 0xFFFFFFFF)
+        except TransientError as exc:
+            raise LostTurn(f"flow {flow}: the ledger cannot confirm this run still holds the "
+                           f"flow ({exc}); nothing more of it is written") from None
+        if not held:
+            raise LostTurn(f"flow {flow}: this run no longer holds the flow in the ledger "
+                           f"{redacted(self._url)}; nothing more of it is written")
 
 
 def _flow_key(flow: str) -> int:

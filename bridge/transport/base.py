@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -68,10 +69,14 @@ class Transport(Protocol):
         stat said of it), at most ``expect.size + 1`` bytes are copied (enough to see it
         grew, never a full disk) and a local file must be the very one listed."""
         ...
-    def upload(self, src: Path, folder: str, name: str, mode: int | None = None) -> None:
+    def upload(self, src: Path, folder: str, name: str, mode: int | None = None, *,
+               fence: Callable[[], None] | None = None) -> None:
         """Write ``src`` as ``folder/name`` under a temporary name, then rename it; if the
         name exists, raise :class:`TargetExists` and leave it untouched. ``mode`` gives the
-        file those permission bits (default: the server's usual mode for a new file)."""
+        file those permission bits (default: the server's usual mode for a new file).
+        ``fence`` is called once the whole file is written, right before the rename (or
+        link) that publishes it: what it raises is raised, with the temporary file removed
+        and nothing published."""
         ...
     def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None: ...
     def delete(self, folder: str, name: str) -> None: ...

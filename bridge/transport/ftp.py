@@ -130,7 +130,8 @@ class FtpTransport:
         except NameTaken as exc:
             raise TransientError(f"cannot write {exc.filename}: {exc.strerror}") from None
 
-    def upload(self, src: Path, folder: str, name: str, mode: int | None = None) -> None:
+    def upload(self, src: Path, folder: str, name: str, mode: int | None = None, *,
+               fence: Callable[[], None] | None = None) -> None:
         safe_name(name)
         made: list[str] = []  # temporary files of this upload that may still be there
 
@@ -155,6 +156,8 @@ class FtpTransport:
                 # Checked again right before the rename: the upload may have taken long.
                 if self._stat(ftp, final) is not None:
                     raise TargetExists(f"{self.name}:{final} exists already; not overwritten")
+                if fence is not None:
+                    fence()
                 ftp.rename(_wire(tmp), _wire(final))
             except BaseException:
                 with contextlib.suppress(*DROPPED, ftplib.error_perm):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import stat as st
+from collections.abc import Callable
 from pathlib import Path
 
 from bridge import faults, files
@@ -72,7 +73,8 @@ class LocalTransport:
         except OSError as exc:
             raise TransientError(f"cannot copy {src} to {dest}: {exc.strerror}") from None
 
-    def upload(self, src: Path, folder: str, name: str, mode: int | None = None) -> None:
+    def upload(self, src: Path, folder: str, name: str, mode: int | None = None, *,
+               fence: Callable[[], None] | None = None) -> None:
         directory = self._dir(folder)
         final = directory / safe_name(name)
         try:
@@ -87,7 +89,7 @@ class LocalTransport:
             mine = "/".join(src.parts[-2:])
             with files.reading(src, regular=False) as fin, \
                     files.writing(final, name=self.names.beside(final, mine), perms=mode,
-                                  durable=True) as fout:
+                                  durable=True, fence=fence) as fout:
                 files.copy(fin, fout)
                 faults.point("mid-write")
             faults.point("after-rename")

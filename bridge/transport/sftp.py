@@ -149,7 +149,8 @@ class SftpTransport:
         except NameTaken as exc:
             raise TransientError(f"cannot write {exc.filename}: {exc.strerror}") from None
 
-    def upload(self, src: Path, folder: str, name: str, mode: int | None = None) -> None:
+    def upload(self, src: Path, folder: str, name: str, mode: int | None = None, *,
+               fence: Callable[[], None] | None = None) -> None:
         folder_path = self._dir(folder)
         final = posixpath.join(folder_path, safe_name(name))
         made: builtins.list[str] = []  # temporary files of this upload that may still be there
@@ -191,7 +192,8 @@ class SftpTransport:
             pipe, sftp = self._pipe, self._sftp
             assert pipe is not None and sftp is not None
             if self._hardlink:
-                code, left = create(lambda tmp: pipe.put_linked(fin, tmp, final.encode(), mode))
+                code, left = create(lambda tmp: pipe.put_linked(fin, tmp, final.encode(), mode,
+                                                                fence=fence))
                 self._said_mode(pipe, mode)
                 if left is not None:
                     log.warning("%s: %s is left behind: %s", self.where, made[-1], plain(left))
@@ -209,6 +211,8 @@ class SftpTransport:
             self._said_mode(pipe, mode)
             if taken:
                 raise TargetExists(f"{self.where}: {final} exists already; not overwritten")
+            if fence is not None:
+                fence()
             self._rename(sftp, made[-1], final)
 
         self._run(f"write {final}", op)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+from collections.abc import Callable
 from typing import Protocol
 
 from bridge.transport.sftp_wire import (
@@ -136,13 +137,14 @@ class Pipe(Requests):
             raise status_error(body)
         return kind == ATTRS
 
-    def put_linked(self, src: Source, tmp: bytes, final: bytes, mode: int | None = None
-                   ) -> tuple[int, OSError | None]:
+    def put_linked(self, src: Source, tmp: bytes, final: bytes, mode: int | None = None, *,
+                   fence: Callable[[], None] | None = None) -> tuple[int, OSError | None]:
         """Create ``tmp`` (a new file, as :meth:`put` does) and write all of ``src`` to it
         (the close right behind the last write), and once every write is confirmed,
         hard-link it to ``final`` and remove ``tmp`` in one more round trip. The final name
         only ever shows a whole file: a write that fails is raised before anything is
-        linked, and ``tmp`` is removed.
+        linked, and ``tmp`` is removed; so is what ``fence`` raises, called right before
+        the link.
 
         Returns the link's status code (``OK`` once ``final`` holds the file; a link never
         replaces a name) and the remove's error, if any. The remove runs whatever the link
@@ -153,6 +155,12 @@ class Pipe(Requests):
             self._forget(tmp)
             raise failure
         self._check_mode(tmp, mode, answers)
+        if fence is not None:
+            try:
+                fence()
+            except BaseException:
+                self._forget(tmp)
+                raise
         link = string(b"hardlink@openssh.com") + string(tmp) + string(final)
         (kind, body), (rkind, rbody) = self._calls([(EXTENDED, link), (REMOVE, string(tmp))])
         code = int.from_bytes(body[:4], "big")

@@ -40,9 +40,10 @@ class Spy:
         self._before("download", folder, name)
         self.inner.download(folder, name, dest, expect)
 
-    def upload(self, src: Path, folder: str, name: str, mode: int | None = None) -> None:
+    def upload(self, src: Path, folder: str, name: str, mode: int | None = None, *,
+               fence: Callable[[], None] | None = None) -> None:
         self._before("upload", folder, name)
-        self.inner.upload(src, folder, name, mode)
+        self.inner.upload(src, folder, name, mode, fence=fence)
 
     def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None:
         self._before("move", folder, name, to_folder, to_name)
