@@ -51,9 +51,12 @@ from bridge.transport.sftp_connect import (
     Unreachable,
     authenticate,
     load_key,
+    lstat_of,
     open_transport,
     plain,
+    remove_quietly,
     scan_host_key,
+    stat_of,
 )
 from bridge.transport.sftp_pipe import OK, OP_UNSUPPORTED, Pipe
 from bridge.transport.sftp_wire import CreateRefused, Denied
@@ -122,7 +125,7 @@ class SftpTransport:
         path = posixpath.join(self._dir(folder), safe_name(name))
 
         def op(sftp: paramiko.SFTPClient, attempt: int) -> Entry | None:
-            a = _lstat(sftp, path)
+            a = lstat_of(sftp, path)
             if a is None or a.st_mode is None or not st.S_ISREG(a.st_mode):
                 return None
             return Entry(name, a.st_size or 0, float(a.st_mtime or 0))
@@ -182,7 +185,7 @@ class SftpTransport:
             except CreateRefused as exc:
                 made.remove(tmp)
                 assert self._sftp is not None
-                there = _lstat(self._sftp, tmp) is not None
+                there = lstat_of(self._sftp, tmp) is not None
                 raise TransientError(
                     f"{self.where}: cannot write {final}: " + (
                         f"its temporary name {tmp} exists already; left alone, not followed"
@@ -200,7 +203,7 @@ class SftpTransport:
                 del made[-1]  # removed by the link's round trip
                 if code == OK:
                     return
-                if code != OP_UNSUPPORTED and _stat(sftp, final) is not None:
+                if code != OP_UNSUPPORTED and stat_of(sftp, final) is not None:
                     raise TargetExists(f"{self.where}: {final} exists already; not overwritten")
                 # Refused for another reason (a file system without links, say): the
                 # temporary file is gone, so send it again the other way, from now on.
@@ -221,7 +224,7 @@ class SftpTransport:
         """Remove temporary files of a failed try; a refusal must not hide its failure."""
         while made:
             try:
-                _remove(sftp, made[-1])
+                remove_quietly(sftp, made[-1])
             except OSError as exc:
                 if self._dropped(exc):
                     raise
@@ -241,14 +244,14 @@ class SftpTransport:
         dest = posixpath.join(dest_dir, safe_name(to_name))
 
         def op(sftp: paramiko.SFTPClient, attempt: int) -> None:
-            if _stat(sftp, dest) is not None:
-                if attempt and _stat(sftp, src) is None:
+            if stat_of(sftp, dest) is not None:
+                if attempt and stat_of(sftp, src) is None:
                     return  # moved by the try whose answer the dropped connection lost
                 raise TargetExists(f"{self.where}: {dest} exists already")
             try:
                 self._rename(sftp, src, dest)
             except FileNotFoundError:
-                if _stat(sftp, src) is None:
+                if stat_of(sftp, src) is None:
                     raise
                 self._makedirs(sftp, dest_dir)
                 self._rename(sftp, src, dest)
@@ -257,7 +260,7 @@ class SftpTransport:
 
     def delete(self, folder: str, name: str) -> None:
         path = posixpath.join(self._dir(folder), safe_name(name))
-        self._run(f"delete {path}", lambda sftp, attempt: _remove(sftp, path))
+        self._run(f"delete {path}", lambda sftp, attempt: remove_quietly(sftp, path))
 
     def close(self) -> None:
         self._disconnect()
@@ -294,7 +297,7 @@ class SftpTransport:
         try:
             sftp.rename(old, new)
         except OSError:
-            if _stat(sftp, new) is not None:
+            if stat_of(sftp, new) is not None:
                 raise TargetExists(f"{self.where}: {new} exists already") from None
             raise
 
@@ -304,7 +307,7 @@ class SftpTransport:
             return
         except OSError:
             pass  # there already, or its parent is missing: stat tells which
-        a = _stat(sftp, path)
+        a = stat_of(sftp, path)
         if a is None:
             parent = posixpath.dirname(path)
             if parent in ("", "/", ".", path):
@@ -388,21 +391,3 @@ class SftpTransport:
         if t is not None:
             t.close()
 
-
-def _stat(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPAttributes | None:
-    try:
-        return sftp.stat(path)
-    except FileNotFoundError:
-        return None
-
-
-def _lstat(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPAttributes | None:
-    try:
-        return sftp.lstat(path)
-    except FileNotFoundError:
-        return None
-
-
-def _remove(sftp: paramiko.SFTPClient, path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        sftp.remove(path)

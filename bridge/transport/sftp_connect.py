@@ -5,6 +5,7 @@ before any secret), then logging in with a key or a password (:func:`authenticat
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -157,3 +158,25 @@ class Client(paramiko.SFTPClient):
                     found.append(attr)
         self._request(CMD_CLOSE, handle)  # type: ignore[attr-defined]
         return found
+
+
+def stat_of(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPAttributes | None:
+    """What the server says of ``path`` (links followed), or None where nothing is."""
+    try:
+        return sftp.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def lstat_of(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPAttributes | None:
+    """What the server says of ``path`` itself (a link is not followed), or None."""
+    try:
+        return sftp.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def remove_quietly(sftp: paramiko.SFTPClient, path: str) -> None:
+    """Remove ``path``; one already gone is not an error."""
+    with contextlib.suppress(FileNotFoundError):
+        sftp.remove(path)
