@@ -1,19 +1,22 @@
 """Files per second with 1, 2 and 4 workers on a PostgreSQL ledger, and 1 on SQLite.
 
     python bench/bench_workers.py [--flows 8] [--files 100] [--rows 20] [--rounds 2]
+                                  [--order arrival|any]
 
 The world is tests.flowkit's flow copied --flows times (each its own inbox and ERP folder),
---files small files of --rows rows in each inbox. A worker is a `bridge run` process with its
-own work area and lock file, as on a machine of its own (tests.flowkit.machine); N workers
-are started at once, round after round, until every file is done (a flow another worker is
-on is left for the next round, as `bridge watch` leaves it for its next pass). The time is
-the wall time of all rounds, from the first start to the last end, interpreter starts
-included. PostgreSQL is a private server started here (tests/pgserver.py), with fsync off:
-its figures are of bridge's work and the ledger's round trips, not of a disk.
+--files small files of --rows rows in each inbox, in --order (``any``: the workers share the
+files of each flow; ``arrival``: each flow is one worker's at a time). A worker is a
+`bridge run` process with its own work area and lock file, as on a machine of its own
+(tests.flowkit.machine); N workers are started at once, round after round, until every file
+is done (a flow another worker is on is left for the next round, as `bridge watch` leaves it
+for its next pass). The time is the wall time of all rounds, from the first start to the
+last end, interpreter starts included. PostgreSQL is a private server started here
+(tests/pgserver.py), with fsync off: its figures are of bridge's work and the ledger's round
+trips, not of a disk.
 
 Configurations run in turn, --rounds times each; the figures printed are each one's best
 and median, and the ratio of files per second to one PostgreSQL worker's. They go to
-bench/out/workers.json.
+bench/out/workers-ORDER.json.
 """
 
 from __future__ import annotations
@@ -36,11 +39,13 @@ from tests.pgserver import PgServer, start  # noqa: E402
 
 
 def one_run(root: Path, flows: int, files: int, rows: int, workers: int,
-            pg: PgServer | None) -> float:
+            pg: PgServer | None, order: str = "arrival") -> float:
     """Seconds until every file of a new world is done by ``workers`` processes."""
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     cfg = flows_world(root, flows, files, rows)
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace(
+        "    steps: []\n", f"    order: {order}\n    steps: []\n"), encoding="utf-8")
     if pg is not None:
         url = pg.new_schema(f"{root}/{time.monotonic_ns()}")
         configs = [machine(root, f"w{k}", url) for k in range(workers)]
@@ -71,6 +76,9 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=100)
     ap.add_argument("--rows", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--order", choices=("arrival", "any"), default="arrival",
+                    help="the flows' order: arrival (one worker per flow at a time) or any "
+                    "(every worker on the files of every flow)")
     args = ap.parse_args()
     total = args.flows * args.files
     work = Path(tempfile.mkdtemp(prefix="bridge-bench-workers-"))
@@ -81,7 +89,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for db, n in plan:  # in turn, so that the machine's noise falls on all alike
                 seconds = one_run(work / "world", args.flows, args.files, args.rows, n,
-                                  pg if db == "postgresql" else None)
+                                  pg if db == "postgresql" else None, args.order)
                 times[f"{db} x{n}"].append(seconds)
                 print(f"{db} x{n}: {seconds:.2f} s ({total / seconds:.1f} files/s)",
                       flush=True)
@@ -91,7 +99,8 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     base = total / min(times["postgresql x1"])
     out = {}
-    print(f"\n{total} files ({args.flows} flows x {args.files}, {args.rows} rows each)")
+    print(f"\n{total} files ({args.flows} flows x {args.files}, {args.rows} rows each, "
+          f"order: {args.order})")
     for name, ts in times.items():
         best = total / min(ts)
         out[name] = {"seconds": ts, "files_per_s_best": round(best, 1),
@@ -100,9 +109,10 @@ def main() -> None:
         print(f"{name:14} best {best:6.1f} files/s, median "
               f"{total / statistics.median(ts):6.1f} files/s, {best / base:.2f}x one "
               "PostgreSQL worker")
-    dest = ROOT / "bench" / "out" / "workers.json"
+    dest = ROOT / "bench" / "out" / f"workers-{args.order}.json"
     dest.parent.mkdir(exist_ok=True)
-    dest.write_text(json.dumps({"files": total, **out}, indent=2), encoding="utf-8")
+    dest.write_text(json.dumps({"files": total, "order": args.order, **out}, indent=2),
+                    encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -13,65 +13,24 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from bridge.config_connections import Connection as Connection  # the names are bridge.config's
+from bridge.config_connections import FtpConnection as FtpConnection
+from bridge.config_connections import LocalConnection as LocalConnection
+from bridge.config_connections import SftpConnection as SftpConnection
+from bridge.config_connections import Strict as Strict
 from bridge.errors import ConfigError
 from bridge.steps import StepSpec
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms]?)")
 NEVER_READY = ["*.part", "*.tmp", "~*", ".*"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LocalConnection(Strict):
-    type: Literal["local"] = "local"
-    root: Path = Field(Path("."), description="Folder that the flows' folders are relative to.")
-
-
-class SftpConnection(Strict):
-    type: Literal["sftp"]
-    host: str
-    port: int = 22
-    user: str
-    password: SecretStr | None = Field(None, description="Use ${ENV_VAR}; never write it here.")
-    key_file: Path | None = None
-    key_passphrase: SecretStr | None = Field(None, description="Use ${ENV_VAR}.")
-    known_hosts: Path | None = None
-    host_key_fingerprint: str | None = Field(None, description="SHA256:... pinned host key.")
-    insecure_skip_host_key_check: bool = False
-    root: str = "."
-    timeout: float = 30.0
-
-
-class FtpConnection(Strict):
-    """Plain FTP, or explicit FTPS (AUTH TLS) with ``type: ftps``."""
-
-    type: Literal["ftp", "ftps"]
-    host: str
-    port: int = 21
-    user: str = "anonymous"
-    password: SecretStr | None = Field(None, description="Use ${ENV_VAR}; never write it here.")
-    passive: bool = True
-    ca_file: Path | None = Field(None, description="CA bundle to verify the FTPS server.")
-    insecure_skip_tls_verify: bool = False
-    root: str = "."
-    timeout: float = 30.0
-
-
-Connection = Annotated[LocalConnection | SftpConnection | FtpConnection,
-                       Field(discriminator="type")]
 
 
 class Readiness(Strict):
@@ -243,6 +202,10 @@ class Flow(Strict):
     chunk_bytes: int = Field(5 << 20, ge=0, description="The file is read, transformed and "
                              "written this many bytes at a time (groups are never split); "
                              "0: the whole file at once.")
+    order: Literal["arrival", "any"] = Field(
+        "arrival", description="arrival: one worker at a time, files in the order they came, "
+        "a file waiting behind one not yet written. any: on a PostgreSQL ledger, every "
+        "worker carries on files of the flow at once, numbered as they are planned.")
 
     @property
     def alert_after(self) -> float | None:
@@ -256,6 +219,17 @@ class Flow(Strict):
         if not v:
             raise ValueError("a flow needs at least one target")
         return v
+
+    @model_validator(mode="after")
+    def _any_order_alone(self) -> Flow:
+        history = [f"steps[{i}].{s.kind}" for i, s in enumerate(self.steps)
+                   if s.kind in ("dedupe", "delta")]
+        if self.order == "any" and (history or self.archive == "leave"):
+            why = (f"{history[0]} compares a file with what the files before it sent"
+                   if history else "archive: leave reads the files in place, unclaimed")
+            raise ValueError(f"order: any carries on several files at once, but {why}: keep "
+                             "order: arrival for this flow")
+        return self
 
     @field_validator("steps")
     @classmethod

@@ -325,7 +325,7 @@ def test_a_worker_that_lost_its_flow_publishes_nothing_more(
     first = run_pass(load(m1))
     assert first.exit_code == 3 and len(first.errors) == 1, first
     assert first.errors[0].startswith("articoli: flow articoli: the ledger cannot confirm "
-                                      "this run still holds the flow"), first.errors
+                                      "this run still holds it"), first.errors
     assert [o.state for o in first.outcomes] == ["done"]  # the first file only
     if not other_first:
         assert sorted(p.name for p in erp.iterdir()) == every[:2]  # no temporary file left
@@ -368,7 +368,7 @@ def test_a_pass_whose_session_was_ended_stops_its_flows_and_ends_as_a_pass(
     first = run_pass(load(m1))
     assert (first.exit_code, first.outcomes) == (3, []), first
     assert [e.split(":", 1)[0] for e in first.errors] == ["articoli0", "articoli1"]
-    assert "cannot confirm this run still holds the flow" in first.errors[0]
+    assert "flow articoli0: the ledger cannot confirm this run still holds it" in first.errors[0]
     assert first.errors[1].endswith("this flow and the ones after it wait for the next pass")
     assert [p.name for p in tmp_path.glob("erp*/*")] == []
     led = open_ledger(url)
@@ -389,20 +389,22 @@ def outputs_of(root: Path) -> dict[str, bytes]:
             for p in sorted(root.glob("erp*/*")) if p.is_file()}
 
 
-def over_sftp(root: Path, cfg: Path, server: Sshd) -> None:
-    """The sources of ``cfg``'s flows on the SFTP ``server``: its folder ``root``/shop."""
+def over_sftp(root: Path, workers: list[Path], server: Sshd) -> None:
+    """The sources of the workers' flows on the SFTP ``server``: its folder ``root``/shop
+    (each worker's configuration keeps its own places)."""
     import json
 
     shop = root / "shop"
     shop.mkdir()
     for inbox in sorted(root.glob("inbox*")):
         inbox.rename(shop / inbox.name)
-    text = cfg.read_text(encoding="utf-8")
+    text = workers[0].read_text(encoding="utf-8")
     conns = json.dumps({"shop": server.connection(shop)})
     text = text.replace("flows:\n", f"connections: {conns}\nflows:\n", 1)
     text = text.replace("    source:\n      folder: inbox",
                         "    source:\n      connection: shop\n      folder: inbox")
-    cfg.write_text(text, encoding="utf-8")
+    for w in workers:
+        w.write_text(text.replace(f"{workers[0].stem}/", f"{w.stem}/"), encoding="utf-8")
 
 
 @pytest.mark.slow
@@ -438,10 +440,7 @@ def test_three_workers_killed_at_random_write_what_one_worker_writes(
     url = pg.new_schema(f"{tmp_path}/workers")
     workers = [machine(shared, f"w{k}", url) for k in range(3)]
     if source == "sftp":
-        over_sftp(shared, workers[0], request.getfixturevalue("sshd"))
-        first = workers[0].read_text(encoding="utf-8")
-        for w in workers[1:]:
-            w.write_text(first.replace("w0/", f"{w.stem}/"), encoding="utf-8")
+        over_sftp(shared, workers, request.getfixturevalue("sshd"))
     rng = random.Random(20261203)
     killed, deadline = 0, time.monotonic() + 240
     while killed < kills and time.monotonic() < deadline:
@@ -473,6 +472,98 @@ def test_three_workers_killed_at_random_write_what_one_worker_writes(
         led.close()
     leftovers = list(shared.rglob(".bridge-claim-*"))
     assert leftovers == []  # nothing held under a private name at the source
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source, files, kills", [("local", 600, 30), ("sftp", 60, 10)])
+def test_three_workers_share_the_files_of_one_flow_in_any_order(
+        tmp_path: Path, pg: PgServer, request: pytest.FixtureRequest, source: str,
+        files: int, kills: int) -> None:
+    """``order: any``: three workers on the files of one flow at once (600 in local
+    folders, 60 from the real OpenSSH sshd), each killed with SIGKILL at a random moment of
+    each round (30 kills or more; 10 over SFTP), then run to the end. Every
+    file has exactly one output, byte for byte what a single worker writes for it, the names
+    are unique and gapless (numbered as planned, so not in the single worker's order), each
+    done file matches its data, nothing is left claimed, and more than one worker did the
+    work."""
+    import random
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def data(root: Path) -> list[bytes]:
+        return sorted(p.read_bytes() for p in root.glob("erp0/ART*.TXT"))
+
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    code = subprocess.run([sys.executable, "-m", "bridge", "--config",
+                           str(flows_world(clean, 1, files)), "run"],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert code.returncode == 0, code.stdout + code.stderr
+    want = data(clean)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    cfg = flows_world(shared, 1, files)
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace(
+        "    steps: []\n", "    order: any\n    steps: []\n"), encoding="utf-8")
+    url = pg.new_schema(f"{tmp_path}/any")
+    workers = [machine(shared, f"w{k}", url) for k in range(3)]
+    if source == "sftp":
+        over_sftp(shared, workers, request.getfixturevalue("sshd"))
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    rng = random.Random(20261204)
+    killed, rounds, deadline = 0, 0, time.monotonic() + 240
+
+    def start(w: Path) -> subprocess.Popen[bytes]:
+        out = (logs / f"{w.stem}-{rounds}.log").open("wb")
+        try:
+            return subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(w),
+                                     "run"], stdout=out, stderr=subprocess.STDOUT,
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        finally:
+            out.close()
+
+    while killed < kills and time.monotonic() < deadline:
+        rounds += 1
+        began = time.monotonic()
+        procs = [start(w) for w in workers]
+        for p, at in sorted(zip(procs, [rng.uniform(0.5, 3.0) for _ in procs],
+                                strict=True), key=lambda pa: pa[1]):
+            time.sleep(max(0.0, began + at - time.monotonic()))
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                killed += 1
+        for p in procs:
+            p.wait(timeout=300)
+    assert killed >= kills
+    for _ in range(3):  # then all three to the end, at once
+        rounds += 1
+        procs = [start(w) for w in workers]
+        assert [p.wait(timeout=600) for p in procs] == [0, 0, 0], rounds
+    got = sorted(p.name for p in shared.glob("erp0/ART*.TXT"))
+    assert got == [f"ART{n:05d}.TXT" for n in range(1, files + 1)]  # unique and gapless
+    assert data(shared) == want  # one output per file, byte for byte a single worker's
+    for p in shared.glob("erp0/ART*.TXT"):
+        rows = len(p.read_bytes().splitlines())
+        assert (p.parent / f"{p.name}.ok").read_text(encoding="ascii") == f"{rows}\n"
+    led = open_ledger(url)
+    try:
+        assert {f.state for f in led.files()} == {"done"}
+        assert len(led.files()) == files
+    finally:
+        led.close()
+    assert list(shared.rglob(".bridge-claim-*")) == []  # nothing held at the source
+    # At once, not in turns: in some round two workers or more each carried files on (in
+    # arrival order, a worker that finds the flow taken ends at once).
+    done = [[len(re.findall(r": done", (logs / f"{w.stem}-{r}.log").read_text(
+        encoding="utf-8"))) for w in workers] for r in range(1, rounds + 1)]
+    # Every file said done once, by one worker (a worker killed between the ledger's record
+    # and its line says nothing of that file).
+    assert files - killed <= sum(map(sum, done)) <= files
+    assert any(sorted(counts)[-2] > 0 for counts in done), done
 
 
 def test_a_worker_s_places_and_the_password_come_from_its_environment(

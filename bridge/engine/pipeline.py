@@ -128,9 +128,9 @@ class Pipeline:
                 # Lost the flow? That explains the failure (a file another worker finished
                 # meanwhile, say): LostTurn, and nothing recorded of the file.
                 self.fence()
-            return self._failed(row, flow, exc)
+            return self.failed(row, flow, exc)
 
-    def _failed(self, row: FileRow, flow: Flow, exc: Exception) -> Outcome:
+    def failed(self, row: FileRow, flow: Flow, exc: Exception) -> Outcome:
         """What a failure of the file's stages makes of it, by what the caller must do."""
         if isinstance(exc, TransientError):
             return self._retry_later(row, flow, str(exc))
@@ -149,8 +149,7 @@ class Pipeline:
     def _too_big(self, flow_name: str, flow: Flow, entry: Entry) -> Outcome:
         """Refused without reading it: held under its private name (where the folder may be
         changed) and moved to quarantine, or recorded in place (archive: leave)."""
-        issue = Issue("file-too-large", f"{entry.size} bytes, over the flow's max_bytes "
-                                        f"({flow.max_bytes})")
+        issue = too_big(flow, entry)
         if flow.archive == "leave":
             row = self.ledger.refuse(flow_name, entry.name, entry.size, entry.mtime, issue,
                                      self.run_id, self.now.wall)
@@ -393,3 +392,8 @@ class Pipeline:
 
 
 __all__ = ["APPROVED", "Lost", "Outcome", "Pipeline"]
+
+
+def too_big(flow: Flow, entry: Entry) -> Issue:
+    return Issue("file-too-large", f"{entry.size} bytes, over the flow's max_bytes "
+                                   f"({flow.max_bytes})")

@@ -30,6 +30,7 @@ from bridge.engine.context import Outcome, private_dir
 from bridge.engine.pipeline import Pipeline
 from bridge.engine.readiness import Busy, ready
 from bridge.engine.retention import prune
+from bridge.engine.shared import flow_pass_any
 from bridge.errors import BridgeError, ConfigError, TransientError
 from bridge.ledger import FileRow, Ledger, Now, open_ledger
 from bridge.states import CHECKED, RESUMABLE, RETRYING, WRITTEN
@@ -152,8 +153,10 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
         return o
 
     for name in flows:
+        # Files any worker may carry on: the flow's lock only chooses who lists the source.
+        shared = pipe.cfg.flows[name].order == "any" and not dry_run
         try:
-            mine = turns is None or turns.take(name)
+            mine = turns is None or shared or turns.take(name)
         except TransientError as exc:
             # The run's own connection to the ledger is gone (and its holds with it): the
             # flows left wait for the next pass, and this one ends as a pass does.
@@ -163,10 +166,16 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
         if not mine:
             result.elsewhere.append(name)  # another run handles it now: next pass
             continue
-        pipe.fence = None if turns is None else functools.partial(turns.confirm, name)
+        pipe.fence = None if turns is None or shared else functools.partial(turns.confirm,
+                                                                            name)
         try:
-            _flow_pass(pipe, name, pipe.cfg.flows[name], dry_run, note, should_stop, busy,
-                       result)
+            _check(pipe, name)
+            if shared:
+                flow_pass_any(pipe, name, pipe.cfg.flows[name], note, should_stop, busy,
+                              result, turns)
+            else:
+                _flow_pass(pipe, name, pipe.cfg.flows[name], dry_run, note, should_stop,
+                           busy, result)
         except TransientError as exc:
             result.errors.append(f"{name}: {exc}")
         except ConfigError as exc:
@@ -180,7 +189,7 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
                                           f"{exc} (traceback in {where})")
         finally:
             pipe.fence = None
-            if turns is not None:
+            if turns is not None and not shared:
                 turns.give(name)
     result.made = list(pipe.made)
     if pipe.run_id is not None:
@@ -188,9 +197,7 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
     return result
 
 
-def _flow_pass(pipe: Pipeline, name: str, flow: Flow, dry_run: bool,
-               note: Callable[[Outcome | None], Outcome | None],
-               should_stop: Callable[[], bool], busy: Busy | None, result: PassResult) -> None:
+def _check(pipe: Pipeline, name: str) -> None:
     if name not in pipe.checked:
         # A mistake of the configuration is found at start, before any file is looked at,
         # even when none is there; checked again only once something it read changed.
@@ -205,6 +212,11 @@ def _flow_pass(pipe: Pipeline, name: str, flow: Flow, dry_run: bool,
                 raise ConfigError("; ".join(str(m) for m in mistakes))
             checked.remember_good(pipe.cfg, name, print_)
         pipe.checked.add(name)
+
+
+def _flow_pass(pipe: Pipeline, name: str, flow: Flow, dry_run: bool,
+               note: Callable[[Outcome | None], Outcome | None],
+               should_stop: Callable[[], bool], busy: Busy | None, result: PassResult) -> None:
     ledger = pipe.ledger
     if not dry_run:
         for row in _resumable(ledger, name, pipe.now.wall):

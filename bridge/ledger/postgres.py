@@ -36,6 +36,9 @@ WRITE_LOCK = 0x6272696467650001
 RUN_LOCK = 0x6272696467650002
 #: The first key of each flow's advisory lock (the second is made from its name).
 FLOW_LOCKS = 0x62726964
+#: The high half of each file's advisory lock (the low half is its id), for the flows whose
+#: files several workers carry on at once (``order: any``).
+FILE_LOCKS = 0x62726966
 #: Tables whose rows have an ``id`` the stores ask for right after inserting them.
 _WITH_ID = ("runs", "files", "events", "outputs", "issues")
 _INSERT_ID = re.compile(r"^\s*INSERT INTO (" + "|".join(_WITH_ID) + r")\b", re.IGNORECASE)
@@ -256,23 +259,42 @@ class Turns:
         with contextlib.suppress(TransientError):
             self._try("SELECT pg_advisory_unlock(%s, %s)", FLOW_LOCKS, _flow_key(flow))
 
+    def take_file(self, file_id: int) -> bool:
+        """Whether this run may carry on file ``file_id`` now (no other run is on it)."""
+        return self._try("SELECT pg_try_advisory_lock(%s)", _file_key(file_id))
+
+    def give_file(self, file_id: int) -> None:
+        with contextlib.suppress(TransientError):
+            self._try("SELECT pg_advisory_unlock(%s)", _file_key(file_id))
+
+    def confirm_file(self, flow: str, file_id: int) -> None:
+        """As :meth:`confirm`, for the lock of one file of an ``order: any`` flow."""
+        self._confirm(f"file {file_id} of flow {flow}", FILE_LOCKS, file_id & 0xFFFFFFFF, 1)
+
     def confirm(self, flow: str) -> None:
         """Raise :class:`LostTurn` unless the server says, now, that this run's session
         still holds ``flow``'s lock: asked right before each output is published, so that
         a worker whose session was ended (cut off from the database for longer than the
         keepalive allows, terminated, a server restarted) never publishes what another
         worker, now holding the flow, may be writing too."""
+        self._confirm(f"flow {flow}", FLOW_LOCKS, _flow_key(flow) & 0xFFFFFFFF, 2)
+
+    def _confirm(self, what: str, high: int, low: int, kind: int) -> None:
         try:
             held = self._try(
                 "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                " AND pid = pg_backend_pid() AND classid = %s AND objid = %s AND objsubid = 2",
-                FLOW_LOCKS & 0xFFFFFFFF, _flow_key(flow) & 0xFFFFFFFF)
+                " AND pid = pg_backend_pid() AND classid = %s AND objid = %s AND objsubid = %s",
+                high, low, kind)
         except TransientError as exc:
-            raise LostTurn(f"flow {flow}: the ledger cannot confirm this run still holds the "
-                           f"flow ({exc}); nothing more of it is written") from None
+            raise LostTurn(f"{what}: the ledger cannot confirm this run still holds it "
+                           f"({exc}); nothing more of it is written") from None
         if not held:
-            raise LostTurn(f"flow {flow}: this run no longer holds the flow in the ledger "
+            raise LostTurn(f"{what}: this run no longer holds it in the ledger "
                            f"{redacted(self._url)}; nothing more of it is written")
+
+
+def _file_key(file_id: int) -> int:
+    return (FILE_LOCKS << 32) | (file_id & 0xFFFFFFFF)
 
 
 def _flow_key(flow: str) -> int:
