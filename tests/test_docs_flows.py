@@ -84,3 +84,25 @@ def test_every_exit_code_is_documented() -> None:
     assert re.findall(r"^\| (\d+) \|", table, re.M) == ["0", "1", "2", "3", "4", "130", "141"]
     assert (common.EXIT_INTERNAL, common.EXIT_INTERRUPTED, common.EXIT_BROKEN_PIPE) == (
         4, 130, 141)
+
+
+def test_the_figures_of_scale_md_are_the_tests_own() -> None:
+    """The workers, files and kills docs/scale.md quotes are the tests' parameters."""
+    from tests import test_ledger_postgres as pg
+
+    text = " ".join((DOC.parent / "scale.md").read_text(encoding="utf-8").split())
+
+    def cases(test: object) -> list[tuple[object, ...]]:
+        marks = [m for m in getattr(test, "pytestmark", []) if m.name == "parametrize"]
+        return [tuple(c) for c in marks[0].args[1]]
+
+    split = cases(pg.test_three_workers_killed_at_random_write_what_one_worker_writes)
+    assert split == [("local", 6, 500, 30), ("sftp", 3, 40, 10)]
+    assert ("workers on six flows of 500 files each (3,000 files), each worker killed with "
+            "SIGKILL at a random moment of each round, 30 kills or more") in text
+    assert "OpenSSH sshd (three flows of 40 files, 10 kills or more)" in text
+    shared = cases(pg.test_three_workers_share_the_files_of_one_flow_in_any_order)
+    assert shared == [("local", 600, 30), ("sftp", 60, 10)]
+    assert ("three workers at once on the 600 files of one flow in any order, each killed "
+            "with SIGKILL at a random moment of each round (30 kills or more), and on 60 "
+            "files from the real OpenSSH sshd (10 kills or more)") in text

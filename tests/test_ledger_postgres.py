@@ -6,6 +6,8 @@ and never printing its password. (The rest of the ledger's tests run on PostgreS
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -216,7 +218,6 @@ def test_a_run_waits_for_the_ledger_s_run_lock_held_on_another_machine(
 
 def test_two_machines_running_at_once_write_each_file_once(tmp_path: Path,
                                                          pg: PgServer) -> None:
-    import subprocess
     import sys
 
     files = 150
@@ -237,12 +238,7 @@ def test_two_machines_running_at_once_write_each_file_once(tmp_path: Path,
     codes = [line[:10].strip() for p in (tmp_path / "erp").glob("ART*.TXT")
              for line in p.read_text(encoding="cp1252").splitlines()]
     assert sorted(codes) == sorted(f"A{n:04d}{i}" for n in range(files) for i in range(2))
-    led = open_ledger(url)
-    try:
-        assert {f.state for f in led.files()} == {"done"}
-        assert len(led.files()) == files
-    finally:
-        led.close()
+    all_done(url, files)
 
 
 def test_a_database_gone_mid_run_stops_the_pass_and_the_next_goes_on(
@@ -407,6 +403,41 @@ def over_sftp(root: Path, workers: list[Path], server: Sshd) -> None:
         w.write_text(text.replace(f"{workers[0].stem}/", f"{w.stem}/"), encoding="utf-8")
 
 
+def all_done(url: str, files: int) -> None:
+    """The ledger at ``url`` holds ``files`` files, every one done."""
+    led = open_ledger(url)
+    try:
+        assert {f.state for f in led.files()} == {"done"}
+        assert len(led.files()) == files
+    finally:
+        led.close()
+
+
+def killing_rounds(start: Callable[[Path], subprocess.Popen[bytes]], workers: list[Path],
+                   kills: int, seed: int, latest: float) -> int:
+    """Rounds of the workers started at once, each killed with SIGKILL at a random moment
+    of the round (0.5 to ``latest`` seconds in) if still running, until ``kills`` kills or
+    four minutes; the number of kills."""
+    import random
+    import signal
+    import time
+
+    rng = random.Random(seed)
+    killed, deadline = 0, time.monotonic() + 240
+    while killed < kills and time.monotonic() < deadline:
+        began = time.monotonic()
+        procs = [start(w) for w in workers]
+        for p, at in sorted(zip(procs, [rng.uniform(0.5, latest) for _ in procs],
+                                strict=True), key=lambda pa: pa[1]):
+            time.sleep(max(0.0, began + at - time.monotonic()))
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                killed += 1
+        for p in procs:
+            p.wait(timeout=300)
+    return killed
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("source, flows, files, kills", [
     ("local", 6, 500, 30), ("sftp", 3, 40, 10)])
@@ -419,11 +450,7 @@ def test_three_workers_killed_at_random_write_what_one_worker_writes(
     and started again; in the end every file has exactly one output, byte for byte and
     name for name what a single worker with a SQLite ledger writes, and nothing is left
     claimed."""
-    import random
-    import signal
-    import subprocess
     import sys
-    import time
 
     clean = tmp_path / "clean"
     clean.mkdir()
@@ -441,21 +468,9 @@ def test_three_workers_killed_at_random_write_what_one_worker_writes(
     workers = [machine(shared, f"w{k}", url) for k in range(3)]
     if source == "sftp":
         over_sftp(shared, workers, request.getfixturevalue("sshd"))
-    rng = random.Random(20261203)
-    killed, deadline = 0, time.monotonic() + 240
-    while killed < kills and time.monotonic() < deadline:
-        began = time.monotonic()
-        procs = [subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(w), "run"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                 for w in workers]
-        for p, at in sorted(zip(procs, [rng.uniform(0.5, 2.5) for _ in procs],
-                                strict=True), key=lambda pa: pa[1]):
-            time.sleep(max(0.0, began + at - time.monotonic()))
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-                killed += 1
-        for p in procs:
-            p.wait(timeout=300)
+    killed = killing_rounds(lambda w: subprocess.Popen(
+        [sys.executable, "-m", "bridge", "--config", str(w), "run"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), workers, kills, 20261203, 2.5)
     assert killed >= kills
     for _ in range(3):  # then all three to the end, at once
         procs = [subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(w), "run"],
@@ -464,12 +479,7 @@ def test_three_workers_killed_at_random_write_what_one_worker_writes(
         outs = [p.communicate(timeout=600)[0] for p in procs]
         assert all(p.returncode == 0 for p in procs), outs
     assert outputs_of(shared) == want
-    led = open_ledger(url)
-    try:
-        assert {f.state for f in led.files()} == {"done"}
-        assert len(led.files()) == flows * files
-    finally:
-        led.close()
+    all_done(url, flows * files)
     leftovers = list(shared.rglob(".bridge-claim-*"))
     assert leftovers == []  # nothing held under a private name at the source
 
@@ -486,12 +496,8 @@ def test_three_workers_share_the_files_of_one_flow_in_any_order(
     are unique and gapless (numbered as planned, so not in the single worker's order), each
     done file matches its data, nothing is left claimed, and more than one worker did the
     work."""
-    import random
     import re
-    import signal
-    import subprocess
     import sys
-    import time
 
     def data(root: Path) -> list[bytes]:
         return sorted(p.read_bytes() for p in root.glob("erp0/ART*.TXT"))
@@ -514,8 +520,7 @@ def test_three_workers_share_the_files_of_one_flow_in_any_order(
         over_sftp(shared, workers, request.getfixturevalue("sshd"))
     logs = tmp_path / "logs"
     logs.mkdir()
-    rng = random.Random(20261204)
-    killed, rounds, deadline = 0, 0, time.monotonic() + 240
+    rounds = 0
 
     def start(w: Path) -> subprocess.Popen[bytes]:
         out = (logs / f"{w.stem}-{rounds}.log").open("wb")
@@ -526,22 +531,15 @@ def test_three_workers_share_the_files_of_one_flow_in_any_order(
         finally:
             out.close()
 
-    while killed < kills and time.monotonic() < deadline:
-        rounds += 1
-        began = time.monotonic()
-        procs = [start(w) for w in workers]
-        for p, at in sorted(zip(procs, [rng.uniform(0.5, 3.0) for _ in procs],
-                                strict=True), key=lambda pa: pa[1]):
-            time.sleep(max(0.0, began + at - time.monotonic()))
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-                killed += 1
-        for p in procs:
-            p.wait(timeout=300)
+    def start_counted(w: Path) -> subprocess.Popen[bytes]:
+        nonlocal rounds
+        rounds += w == workers[0]
+        return start(w)
+
+    killed = killing_rounds(start_counted, workers, kills, 20261204, 3.0)
     assert killed >= kills
     for _ in range(3):  # then all three to the end, at once
-        rounds += 1
-        procs = [start(w) for w in workers]
+        procs = [start_counted(w) for w in workers]
         assert [p.wait(timeout=600) for p in procs] == [0, 0, 0], rounds
     got = sorted(p.name for p in shared.glob("erp0/ART*.TXT"))
     assert got == [f"ART{n:05d}.TXT" for n in range(1, files + 1)]  # unique and gapless
@@ -549,12 +547,7 @@ def test_three_workers_share_the_files_of_one_flow_in_any_order(
     for p in shared.glob("erp0/ART*.TXT"):
         rows = len(p.read_bytes().splitlines())
         assert (p.parent / f"{p.name}.ok").read_text(encoding="ascii") == f"{rows}\n"
-    led = open_ledger(url)
-    try:
-        assert {f.state for f in led.files()} == {"done"}
-        assert len(led.files()) == files
-    finally:
-        led.close()
+    all_done(url, files)
     assert list(shared.rglob(".bridge-claim-*")) == []  # nothing held at the source
     # At once, not in turns: in some round two workers or more each carried files on (in
     # arrival order, a worker that finds the flow taken ends at once).
@@ -603,7 +596,6 @@ def children_of(pid: int) -> set[int]:
 def test_watch_with_workers_splits_the_flows_and_starts_a_dead_worker_again(
         tmp_path: Path, pg: PgServer) -> None:
     import signal
-    import subprocess
     import sys
     import time
 

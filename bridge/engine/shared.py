@@ -13,7 +13,10 @@ outputs are not all written. With ``order: any`` the work is shared file by file
   sequence numbers are fixed in the order files are planned, unique and gapless across
   workers (the ledger's writers take turns). A file locked by another is left to it; a
   worker killed mid-file lets go of its locks with its session, and the next worker to look
-  carries the file on from the ledger's record, under the output names already planned;
+  carries the file on from the ledger's record, under the output names already planned.
+  A worker that finds nothing to carry on while the lister is still at work waits for
+  what it fetches (0.2 s between looks, 20 s idle at most); once the lister is done, the
+  worker lists what came since itself;
 - right before each output is published, the worker asks the server whether it still
   holds that file's lock (:meth:`~bridge.ledger.postgres.Turns.confirm_file`).
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -41,7 +45,7 @@ if TYPE_CHECKING:
     from bridge.config import Flow
     from bridge.engine.pipeline import Pipeline
     from bridge.engine.runner import PassResult
-    from bridge.ledger import Observation
+    from bridge.ledger import FileRow, Observation
     from bridge.ledger.postgres import Turns
     from bridge.transport import Entry
 
@@ -50,6 +54,10 @@ log = logging.getLogger("bridge.runner")
 Note = Callable[[Outcome | None], Outcome | None]
 #: At most this many sweeps over a flow's files in one pass (each carries a file or ends it).
 SWEEPS = 10_000
+#: A worker that is not the lister waits this long between sweeps that found nothing while
+#: the lister is still at work, this many times in a row at most (about 20 s).
+IDLE_WAIT = 0.2
+IDLE_WAITS = 100
 
 
 def flow_pass_any(pipe: Pipeline, name: str, flow: Flow, note: Note,
@@ -57,18 +65,27 @@ def flow_pass_any(pipe: Pipeline, name: str, flow: Flow, note: Note,
                   turns: Turns | None) -> None:
     lister = turns is None or turns.take(name)
     try:
-        if lister:
-            # Claims a lister left when it died, then what is ready now.
-            if not _carry(pipe, name, note, should_stop, turns, frozenset({CLAIMED})):
+        idle = 0
+        while not lister:
+            # Carry on what the lister fetched while it is listing, then list what came
+            # since once it is done (its lock is free), or give up after a while idle.
+            moved = _carry(pipe, name, note, should_stop, turns, RESUMABLE - {CLAIMED})
+            idle = 0 if moved else idle + 1
+            if moved is None or idle > IDLE_WAITS or should_stop():
                 return
-            if not _list(pipe, name, flow, note, should_stop, busy, result, turns):
-                return
-        if not _carry(pipe, name, note, should_stop, turns, RESUMABLE - {CLAIMED}):
+            assert turns is not None
+            lister = turns.take(name)
+            if not lister:
+                time.sleep(IDLE_WAIT)
+        # Claims a lister left when it died, then what is ready now, then every file.
+        if _carry(pipe, name, note, should_stop, turns, frozenset({CLAIMED})) is None:
             return
-        if lister:
-            for p in prune(pipe, name, flow):
-                log.info("[%s] file %d: pruned its %s (%s)", p.flow, p.file_id, p.what,
-                         p.where)
+        if not _list(pipe, name, flow, note, should_stop, busy, result, turns):
+            return
+        if _carry(pipe, name, note, should_stop, turns, RESUMABLE - {CLAIMED}) is None:
+            return
+        for p in prune(pipe, name, flow):
+            log.info("[%s] file %d: pruned its %s (%s)", p.flow, p.file_id, p.what, p.where)
     finally:
         if lister and turns is not None:
             turns.give(name)
@@ -115,33 +132,41 @@ def _fetch(pipe: Pipeline, flow: Flow, file_id: int, obs: Observation) -> Outcom
 
 
 def _carry(pipe: Pipeline, name: str, note: Note, should_stop: Callable[[], bool],
-           turns: Turns | None, states: frozenset[str]) -> bool:
+           turns: Turns | None, states: frozenset[str]) -> int | None:
     """Carry on every file of the flow in ``states`` that no other worker holds, sweep after
-    sweep while some file moves (another worker may be adding them); False when the pass
-    must stop here."""
+    sweep while some file moves (another worker may be adding them); how many moved, or
+    None when the pass must stop here."""
     ledger = pipe.ledger
+    count = 0
     for _ in range(SWEEPS):
-        moved = False
+        moved = 0
         for row in ledger.files(flow=name, states=states):
             if should_stop():
-                return False
-            if row.state == RETRYING and row.next_try and row.next_try > pipe.now.wall:
+                return None
+            if not _due(pipe, row):
                 continue
             o = note(_locked(pipe, name, row.id, turns,
                              functools.partial(_advance, pipe, row.id, states)))
             if o is None:
                 continue  # held by another worker, or carried on by one meanwhile
-            moved = True
+            moved += 1
             if o.state == RETRYING:
-                return False
+                return None
+        count += moved
         if not moved:
-            return True
-    return True
+            break
+    return count
+
+
+def _due(pipe: Pipeline, row: FileRow) -> bool:
+    """Not a file retrying later than now."""
+    return not (row.state == RETRYING and row.next_try and row.next_try > pipe.now.wall)
 
 
 def _advance(pipe: Pipeline, file_id: int, states: frozenset[str]) -> Outcome | None:
     # Read again under the lock: another worker may have carried it on meanwhile.
-    return pipe.advance(file_id) if pipe.ledger.get(file_id).state in states else None
+    row = pipe.ledger.get(file_id)
+    return pipe.advance(file_id) if row.state in states and _due(pipe, row) else None
 
 
 def _locked(pipe: Pipeline, flow: str, file_id: int, turns: Turns | None,
