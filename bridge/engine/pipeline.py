@@ -391,9 +391,10 @@ class Pipeline:
 
 
 
-__all__ = ["APPROVED", "Lost", "Outcome", "Pipeline"]
-
-
 def too_big(flow: Flow, entry: Entry) -> Issue:
+    """Why a file over the flow's ``max_bytes`` is refused without being read."""
     return Issue("file-too-large", f"{entry.size} bytes, over the flow's max_bytes "
                                    f"({flow.max_bytes})")
+
+
+__all__ = ["APPROVED", "Lost", "Outcome", "Pipeline", "too_big"]

@@ -38,7 +38,6 @@ from bridge.engine.context import Outcome
 from bridge.engine.pipeline import too_big
 from bridge.engine.readiness import Busy, ready
 from bridge.engine.retention import prune
-from bridge.errors import LostTurn
 from bridge.states import CLAIMED, RESUMABLE, RETRYING
 
 if TYPE_CHECKING:
@@ -124,8 +123,6 @@ def _fetch(pipe: Pipeline, flow: Flow, file_id: int, obs: Observation) -> Outcom
     row = pipe.ledger.get(file_id)
     try:
         got = taking.fetch(pipe, row, flow, obs)
-    except LostTurn:
-        raise
     except Exception as exc:
         return pipe.failed(row, flow, exc)
     return got if isinstance(got, Outcome) else None
