@@ -4,7 +4,7 @@ A file is the bytes that were claimed: its identity is (flow, path, size, sha256
 claim. Output names, business keys and fingerprints of a file are fixed together, in one
 transaction, before anything is written, so a run that restarts after a crash (or after an
 outage) writes the same outputs under the same names and never a second copy. SQLite is the
-embedded implementation; a shared PostgreSQL one can follow behind the same methods.
+embedded implementation; PostgreSQL, shared by several workers, runs the same SQL.
 """
 
 from __future__ import annotations
@@ -140,14 +140,17 @@ class Now:
     boot: str  # the monotonic clock restarts with the machine: windows restart with it
 
 
-class Ledger(Protocol):
-    def close(self) -> None: ...
+class Runs(Protocol):
+    """The ledger's connection, and the runs (passes and commands) it records."""
 
-    # runs
+    def close(self) -> None: ...
     def start_run(self, now: float, command: str) -> int: ...
     def end_run(self, run_id: int, now: float, status: str) -> None: ...
 
-    # readiness: what a folder looked like, by bridge's own clocks
+
+class Observations(Protocol):
+    """What a source folder looked like, by bridge's own clocks, and what people saw."""
+
     def observe(self, flow: str, listing: list[tuple[str, int, float]], now: Now
                 ) -> dict[str, Observation]: ...
     def mark_incomplete(self, flow: str, path: str, size: int, mtime: float) -> None: ...
@@ -167,7 +170,10 @@ class Ledger(Protocol):
     def remember_done(self, flow: str, path: str, size: int, mtime: float, file_id: int
                       ) -> None: ...
 
-    # files
+
+class Files(Protocol):
+    """Files and their states: claims, state changes, approvals, the history."""
+
     def claim(self, flow: str, path: str, size: int, mtime: float, run_id: int | None,
               now: float) -> FileRow:
         """A row for a file about to be taken, with its private name, before any move."""
@@ -216,7 +222,10 @@ class Ledger(Protocol):
     def events(self, file_id: int) -> list[Event]: ...
     def find_by_path(self, path: str) -> list[FileRow]: ...
 
-    # outputs
+
+class Outputs(Protocol):
+    """The outputs of a file and their sequence numbers, fixed before anything is written."""
+
     def plan(self, file_id: int, make: PlanMaker, *, keys: Iterable[str],
              fingerprints: dict[str, str], now: float, detail: str | None = None,
              figures: Figures | None = None) -> list[OutputRow]:
@@ -230,6 +239,10 @@ class Ledger(Protocol):
                       ) -> OutputRow:
         """Give a planned output another name (``if_exists: next``)."""
         ...
+
+
+class Records(Protocol):
+    """What is kept of a file: retention, figures, issues, business facts."""
 
     # retention: what of a finished file may be deleted, and what was
     def prunable(self, flow: str, what: str, before: float, states: frozenset[str],
@@ -257,6 +270,10 @@ class Ledger(Protocol):
               until: float | None = None) -> Iterator[Fact]: ...
     def issues(self, file_id: int) -> list[Issue]: ...
 
+
+class BusinessKeys(Protocol):
+    """Business keys already sent and the fingerprints of delta sync, across files."""
+
     # business keys already sent (de-duplication across files)
     def sent_keys(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()
                   ) -> set[str]:
@@ -276,3 +293,9 @@ class Ledger(Protocol):
     def last_prints(self, flow: str, *, besides: tuple[int, ...] = ()) -> dict[str, str]:
         """Every key of the flow with the fingerprint last sent for it (a delta's gone)."""
         ...
+
+
+class Ledger(Runs, Observations, Files, Outputs, Records, BusinessKeys, Protocol):
+    """The whole port, split by concern above: what the engine and the commands use. SQLite
+    (:mod:`bridge.ledger.sqlite`) and PostgreSQL (:mod:`bridge.ledger.postgres`) implement
+    it with the same SQL."""
