@@ -8,25 +8,45 @@ of the same parent, each carrying its share of the amount: shares rounded half u
 cents left over given to the largest share, so that the parts add up to the amount exactly.
 ``mode: largest`` gives the whole amount to the rate with the most goods instead.
 
-Money stays exact (Decimal); the loop runs over the rows spread (one or two per order),
-while the weights are summed by Arrow.
+Money stays exact: amounts are the unscaled integers of their decimals, worked on with
+numpy on whole columns (Python integers where a product could pass 64 bits), with no loop
+over the rows.
 """
 
 from __future__ import annotations
-
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from bridge.steps import spec_business as sb
+from bridge.steps.business import SAFE, divide_half_up, from_unscaled, unscaled
 from bridge.steps.work import PARENT_LINE, Work
 
-#: Per parent: for each value of the ``by`` field, in the order first seen, the summed
-#: weight and the values of the ``take`` fields of its first row.
-Weights = dict[int, dict[Any, tuple[Decimal, dict[str, Any]]]]
+
+class Parts:
+    """The rates of the parents, one entry per (parent, ``by`` value) in the order the
+    values first come in the parent's other rows: the summed weight and the row the value
+    (and the ``take`` fields) is read from."""
+
+    def __init__(self, parent: np.ndarray, weight: np.ndarray, first: np.ndarray) -> None:
+        self.parent, self.weight, self.first = parent, weight, first
+        new = np.r_[True, parent[1:] != parent[:-1]] if len(parent) else np.empty(0, bool)
+        starts = np.flatnonzero(new)
+        #: Per entry, its parent's place in ``total`` and ``largest``.
+        self.segment = np.cumsum(new) - 1
+        #: Per parent: its total weight and its largest entry (the first of equals).
+        self.total = np.add.reduceat(weight, starts) if len(starts) else weight[:0]
+        self.largest = np.empty(0, np.int64)
+        if len(starts):
+            top = np.flatnonzero(weight == np.maximum.reduceat(weight, starts)[self.segment])
+            _, at = np.unique(self.segment[top], return_index=True)
+            self.largest = top[at]
+
+    def of(self, parents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where each parent's entries start and how many it has."""
+        start = np.searchsorted(self.parent, parents, "left")
+        return start, np.searchsorted(self.parent, parents, "right") - start
 
 
 def spread(work: Work, args: sb.SpreadArgs) -> None:
@@ -47,37 +67,33 @@ def spread(work: Work, args: sb.SpreadArgs) -> None:
     picked = np.asarray(chosen.to_numpy(zero_copy_only=False), dtype=bool)
     if not picked.any():
         return
-    parents = table.column(PARENT_LINE).to_numpy(zero_copy_only=False)
-    weights = _weights(table, ~picked & np.isin(parents, parents[picked]), args)
+    parents = np.asarray(table.column(PARENT_LINE).to_numpy(zero_copy_only=False),
+                         dtype=np.int64)
+    parts = _parts(work, table, parents, ~picked & np.isin(parents, parents[picked]), args)
     at = np.flatnonzero(picked)
-    # An order of one rate (most): the row keeps its amount and takes the rate, in place,
-    # on whole columns. Only orders of several rates are split row by row.
-    single: list[int] = []
-    single_values: dict[str, list[Any]] = {f: [] for f in (args.by, *args.take)}
-    several: list[int] = []
-    for i in at.tolist():
-        parts = weights.get(int(parents[i]))
-        if not parts:
-            continue
-        if len(parts) == 1 or args.mode == "largest":
-            value = next(iter(parts)) if len(parts) == 1 else \
-                max(parts, key=lambda v: parts[v][0])
-            single.append(i)
-            single_values[args.by].append(value)
-            for f in args.take:
-                single_values[f].append(parts[value][1][f])
-        else:
-            several.append(i)
-    if single:
+    start, count = parts.of(parents[at])
+    at, start, count = at[count > 0], start[count > 0], count[count > 0]
+    if not len(at):
+        return
+    largest = parts.largest[parts.segment[start]]
+    amount, _, has_amount = _units(work, table, args.amount)
+    several = (count > 1) & has_amount[at] if args.mode == "proportional" else \
+        np.zeros(len(at), bool)
+    # An order of one rate (most), or all to the largest: the row keeps its amount and takes
+    # the rate, in place. Only orders of several rates are split into rows.
+    single = ~several & ((count == 1) | (args.mode == "largest"))
+    if single.any():
         mask = np.zeros(table.num_rows, dtype=bool)
-        mask[single] = True
-        for f, values in single_values.items():
-            column = table.column(f)
-            patch = pa.array(values, column.type)
-            merged = pc.replace_with_mask(column.combine_chunks(), pa.array(mask), patch)
+        mask[at[single]] = True
+        source = pa.array(parts.first[largest[single]])
+        for f in (args.by, *args.take):
+            column = table.column(f).combine_chunks()
+            merged = pc.replace_with_mask(column, pa.array(mask), column.take(source))
             table = table.set_column(table.column_names.index(f), f, merged)
-    table = _split(table, several, weights, parents, args) if several else table
-    if args.number is not None and several:
+    if several.any():
+        table = _split(work, table, at[several], start[several], count[several],
+                       largest[several], amount, parts, args)
+    if args.number is not None and args.mode == "proportional" and (count > 1).any():
         from bridge.codecs.encoder import rank_within
 
         ranks = rank_within(np.asarray(table.column(PARENT_LINE).to_numpy(
@@ -87,78 +103,94 @@ def spread(work: Work, args: sb.SpreadArgs) -> None:
     work.tables[name] = table
 
 
-def _split(table: pa.Table, rows: list[int], weights: Weights, parents: np.ndarray,
+def _split(work: Work, table: pa.Table, rows: np.ndarray, start: np.ndarray,
+           count: np.ndarray, largest: np.ndarray, amount: np.ndarray, parts: Parts,
            args: sb.SpreadArgs) -> pa.Table:
     """The rows of orders of several rates replaced by their shares, in place."""
-    chosen = table.take(pa.array(rows)).to_pylist()  # only these rows go to Python
-    made: list[dict[str, Any]] = []
-    order: list[int] = []  # where each made row goes: after the row it replaces
+    # One entry per (row, rate of its parent), the rates in the order first seen.
+    row_of = np.repeat(np.arange(len(rows)), count)
+    offsets = np.cumsum(count) - count
+    entry = start[row_of] + np.arange(len(row_of)) - offsets[row_of]
+    whole = amount[rows][row_of]
+    total = parts.total[parts.segment[entry]]
+    weight = parts.weight[entry]
+    is_largest = entry == largest[row_of]
+    share = np.where(is_largest, whole, 0)
+    weighed = total[offsets] != 0  # a parent whose weights sum to 0: all to the largest
+    if weighed.any():
+        on = weighed[row_of]
+        sign = np.sign(total[on])
+        share[on] = divide_half_up(_times(whole[on], weight[on] * sign), total[on] * sign)
+        # The cents left over go to the largest share: the parts add up to the amount.
+        left = amount[rows] - np.add.reduceat(share, offsets)
+        share[is_largest & on] += left[row_of[is_largest & on]]
+    emit = (share != 0) | is_largest
+    row_of, entry, share, whole = row_of[emit], entry[emit], share[emit], whole[emit]
+    made = table.take(pa.array(rows[row_of]))
+    source = pa.array(parts.first[entry])
+    for f in (args.by, *args.take):
+        made = made.set_column(made.column_names.index(f), f, table.column(f).take(source))
+    kind = table.schema.field(args.amount).type
+    made = made.set_column(made.column_names.index(args.amount), args.amount,
+                           _column(share, _scale(kind), np.ones(len(share), bool), kind))
+    for f in args.same:  # split in the same proportion (a price of the amount)
+        units, scale, valid = _units(work, made, f)
+        units = units.copy()
+        on = valid & (whole != 0)
+        sign = np.sign(whole[on])
+        units[on] = divide_half_up(_times(units[on], share[on] * sign), whole[on] * sign)
+        made = made.set_column(made.column_names.index(f), f,
+                               _column(units, scale, valid, made.schema.field(f).type))
     keep = np.ones(table.num_rows, dtype=bool)
-    scale = _scale(table, args.amount)
-    for i, row in zip(rows, chosen, strict=True):
-        parts = weights[int(parents[i])]
-        amount = row[args.amount]
-        if amount is None:
-            continue
-        keep[i] = False
-        whole = Decimal(amount)
-        for value, share, copied in _shares(whole, parts, args.mode, scale):
-            new = {**row, **copied, args.by: value, args.amount: share}
-            for f in args.same:  # split in the same proportion (a price of the amount)
-                if row[f] is not None and whole != 0:
-                    unit = Decimal(1).scaleb(-_scale(table, f))
-                    new[f] = (Decimal(row[f]) * share / whole).quantize(
-                        unit, rounding=ROUND_HALF_UP)
-            made.append(new)
-            order.append(i)
-    if not made:
-        return table
+    keep[rows] = False
     # The rows kept and the rows made, each made row where the row it replaces was.
-    positions = np.concatenate([np.flatnonzero(keep), np.asarray(order, dtype=np.int64)])
-    extra = pa.Table.from_pylist(made, schema=table.schema)
-    result = pa.concat_tables([table.filter(pa.array(keep)), extra])
+    positions = np.concatenate([np.flatnonzero(keep), rows[row_of]])
+    result = pa.concat_tables([table.filter(pa.array(keep)), made])
     return result.take(pa.array(np.argsort(positions, kind="stable")))
 
 
-def _scale(table: pa.Table, field: str) -> int:
-    kind = table.column(field).type
+def _parts(work: Work, table: pa.Table, parents: np.ndarray, use: np.ndarray,
+           args: sb.SpreadArgs) -> Parts:
+    """The weight of each ``by`` value among the rows of ``use``, per parent."""
+    weights, _, valid = _units(work, table, args.weight)
+    by = table.column(args.by)
+    rows = np.flatnonzero(use & valid & np.asarray(
+        pc.is_valid(by).to_numpy(zero_copy_only=False), dtype=bool))
+    if not len(rows):
+        return Parts(*(np.empty(0, np.int64) for _ in range(3)))
+    big = int(np.abs(weights[rows]).max()) * len(rows) >= SAFE
+    if big and np.abs(weights[rows]).astype(object).sum() >= SAFE:
+        raise work.fail(f"the weights in {args.weight!r} are too large to add up")
+    codes = pc.dictionary_encode(by.take(pa.array(rows)).combine_chunks()).indices
+    code = np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64)
+    pairs = np.stack([parents[rows], code], axis=1)
+    _, first, inverse = np.unique(pairs, axis=0, return_index=True, return_inverse=True)
+    sums = np.zeros(len(first), dtype=np.int64)
+    np.add.at(sums, inverse.reshape(-1), weights[rows])
+    parent, origin = parents[rows][first], rows[first]
+    order = np.lexsort((origin, parent))
+    return Parts(parent[order], sums[order], origin[order])
+
+
+def _units(work: Work, table: pa.Table, field: str) -> tuple[np.ndarray, int, np.ndarray]:
+    try:
+        return unscaled(table.column(field))
+    except OverflowError as exc:
+        raise work.fail(f"{field!r}: {exc}") from None
+
+
+def _times(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a * b, as Python integers where the product could pass 64 bits."""
+    if len(a) and int(np.abs(a).max()) * int(np.abs(b).max()) >= SAFE // 2:
+        return np.asarray(a.astype(object) * b.astype(object), dtype=object)
+    return np.asarray(a * b)
+
+
+def _scale(kind: pa.DataType) -> int:
     return int(kind.scale) if pa.types.is_decimal(kind) else 0
 
 
-def _weights(table: pa.Table, use: np.ndarray, args: sb.SpreadArgs) -> Weights:
-    """The weight of each ``by`` value among the rows of ``use``, per parent."""
-    rows = table.filter(pa.array(use))
-    valid = pc.and_(pc.is_valid(rows.column(args.weight)), pc.is_valid(rows.column(args.by)))
-    rows = rows.filter(valid)
-    out: Weights = {}
-    if rows.num_rows == 0:
-        return out
-    keys = [PARENT_LINE, args.by]
-    slim = rows.select([*keys, args.weight, *args.take]).append_column(
-        "_at", pa.array(np.arange(rows.num_rows)))
-    grouped = slim.group_by(keys, use_threads=False).aggregate(
-        [(args.weight, "sum"), ("_at", "min")])
-    firsts = grouped.column("_at_min").to_numpy()
-    copies = slim.select(list(args.take)).take(pa.array(firsts)).to_pylist() if args.take \
-        else [{} for _ in range(len(firsts))]
-    order = np.argsort(firsts, kind="stable")
-    parent_col = grouped.column(PARENT_LINE).to_pylist()
-    by_col = grouped.column(args.by).to_pylist()
-    sums = grouped.column(f"{args.weight}_sum").to_pylist()
-    for k in order.tolist():
-        out.setdefault(int(parent_col[k]), {})[by_col[k]] = (Decimal(sums[k]), copies[k])
-    return out
-
-
-def _shares(amount: Decimal, parts: dict[Any, tuple[Decimal, dict[str, Any]]], mode: str,
-            scale: int) -> list[tuple[Any, Decimal, dict[str, Any]]]:
-    """The amount's share for each value, in the order first seen, adding up exactly."""
-    total = sum((w for w, _ in parts.values()), Decimal(0))
-    largest = max(parts, key=lambda v: parts[v][0])  # first of equals: dicts keep order
-    if mode == "largest" or total == 0 or len(parts) == 1:
-        return [(largest, amount, parts[largest][1])]
-    unit = Decimal(1).scaleb(-scale)
-    shares = {v: (amount * w / total).quantize(unit, rounding=ROUND_HALF_UP)
-              for v, (w, _) in parts.items()}
-    shares[largest] += amount - sum(shares.values(), Decimal(0))
-    return [(v, shares[v], parts[v][1]) for v in parts if shares[v] != 0 or v == largest]
+def _column(units: np.ndarray, scale: int, valid: np.ndarray, kind: pa.DataType) -> pa.Array:
+    if pa.types.is_integer(kind):
+        return pa.array(units, pa.int64(), mask=~valid).cast(kind)
+    return from_unscaled(units, scale, valid).cast(kind)
