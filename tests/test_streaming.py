@@ -387,6 +387,32 @@ def test_the_key_spool_gives_back_every_key_as_it_was(tmp_path: Path, spool_from
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_key_spool_mixes_plain_and_escaped_batches(tmp_path: Path) -> None:
+    """Batches that need no escaping are written in one piece, the others key by key, and
+    the file is read back in blocks of about a megabyte: keys that need escaping in one
+    block and not in the next come back as they were."""
+    from bridge.engine.chunking import KeySpool
+
+    plain = [f"#{n:09d}" for n in range(150_000)]  # 1.5 MB: the file is read in 2 blocks
+    odd = ["x\\y", "a\nb", "\x7f", "Niccolò", "\\n"]
+    spool = KeySpool(tmp_path, spool_from=1)
+    spool.add(plain[:100_000])
+    spool.add(odd)
+    spool.add(iter(plain[100_000:]))  # any iterable
+    spool.add([])
+    assert list(spool) == plain[:100_000] + odd + plain[100_000:]
+    (path,) = tmp_path.iterdir()
+    text = path.read_bytes()
+    assert text.startswith(b"#000000000\n") and b"Niccol\\xf2\n" in text
+    spool.remove()
+    facts = KeySpool(tmp_path, ".facts-", spool_from=1, plain=True)
+    lines = ['"ordine" {"numero": ["#1001", "a\\\\b"]}', '"riga" {"sku": ["\\u00e8"]}']
+    facts.add(lines)
+    assert list(facts) == lines
+    facts.remove()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_note_of_a_target_does_not_refuse_the_file(tmp_path: Path) -> None:
     """A character the ERP's code page lacks, in a field that says `on_unencodable:
     transliterate`, is written as the closest letter with a note: the file is done."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -136,9 +137,11 @@ class KeySpool:
     met twice is recorded once by the ledger."""
 
     def __init__(self, folder: Path, prefix: str = ".keys-",
-                 spool_from: int | None = None) -> None:
+                 spool_from: int | None = None, *, plain: bool = False) -> None:
         self.folder = folder
         self.prefix = prefix
+        #: The entries are texts of one line (JSON): kept in the file as they are.
+        self.plain = plain
         #: Entries kept in memory before the file takes them (None: :data:`SPOOL_FROM`).
         self.spool_from = spool_from
         self.kept: list[str] = []
@@ -158,8 +161,7 @@ class KeySpool:
             self.out = os.fdopen(fd, "wb")
             keys, self.kept = self.kept, []
         assert self.out is not None
-        # One key a line, escaped as Python escapes a text (a line end in a key is "\n").
-        self.out.writelines(k.encode("unicode_escape") + b"\n" for k in keys)
+        self.out.write(_lines(keys if isinstance(keys, list) else list(keys), self.plain))
 
     def __iter__(self) -> Iterator[str]:
         if self.path is None:
@@ -169,8 +171,12 @@ class KeySpool:
             self.out.close()
             self.out = None
         with self.path.open("rb") as f:
-            for line in f:
-                yield line[:-1].decode("unicode_escape")
+            while block := f.readlines(1 << 20):
+                data = b"".join(block)
+                if self.plain or b"\\" not in data:  # nothing was escaped in these lines
+                    yield from data[:-1].decode("utf-8").split("\n")
+                else:
+                    yield from (line[:-1].decode("unicode_escape") for line in block)
 
     def remove(self) -> None:
         self.kept = []
@@ -184,6 +190,20 @@ class KeySpool:
 
 #: Business keys of a file kept in memory before they go to a file of the work area.
 SPOOL_FROM = 50_000
+#: What Python's ``unicode_escape`` changes in an ASCII text, besides the line ends.
+_ESCAPED = re.compile(r"[\x00-\x09\x0b-\x1f\x7f\\]")
+
+
+def _lines(keys: list[str], plain: bool) -> bytes:
+    """One key a line, escaped as Python escapes a text (a line end in a key is "\\n"):
+    written in one piece when no key needs it (the usual case), else key by key."""
+    if not keys:
+        return b""
+    text = "\n".join(keys)
+    if plain or (text.isascii() and text.count("\n") == len(keys) - 1
+                 and not _ESCAPED.search(text)):
+        return text.encode("utf-8") + b"\n"
+    return b"".join(k.encode("unicode_escape") + b"\n" for k in keys)
 
 
 @dataclass

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 
 def fact_lines(specs: list[FactSpec], tables: dict[str, pd.DataFrame]) -> Iterator[str]:
-    """One JSON line ``[kind, {field: [text, ...]}]`` per table a spec names: the chunk's
-    rows as columns of text (exact decimals, ISO dates), made by Arrow, not row by row."""
+    """One line ``"kind" {field: [text, ...]}`` (two JSON texts) per table a spec names:
+    the chunk's rows as columns of text (exact decimals, ISO dates), made by Arrow, not row
+    by row. The columns' JSON goes to the ledger as it is, never read back and made again."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -45,7 +46,7 @@ def fact_lines(specs: list[FactSpec], tables: dict[str, pd.DataFrame]) -> Iterat
                 columns[name] = [_text(v) for v in values.to_pylist()]
             else:
                 columns[name] = pc.cast(values, pa.string()).to_pylist()
-        yield json.dumps([spec.kind, columns])
+        yield f"{json.dumps(spec.kind)} {json.dumps(columns)}"
 
 
 def _text(value: object) -> str | None:
@@ -57,10 +58,12 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
-def read_lines(lines: Iterable[str]) -> Iterator[tuple[str, dict[str, list[str | None]]]]:
+def read_lines(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """The kind and the JSON text of the columns of each line."""
+    decoder = json.JSONDecoder()
     for line in lines:
-        kind, columns = json.loads(line)
-        yield kind, columns
+        kind, end = decoder.raw_decode(line)
+        yield kind, line[end + 1:]
 
 
 def record(ctx: Context, row: FileRow, checked: Checked) -> None:

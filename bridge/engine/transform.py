@@ -119,7 +119,8 @@ class _Run:
         self.notes_over: Counter[str] = Counter()  # notes past the cap, by code
         self.sent = KeySpool(folder)
         # A chunk's facts are one large entry: to the file from the first one.
-        self.facts = KeySpool(folder, ".facts-", spool_from=1) if flow.facts else None
+        self.facts = KeySpool(folder, ".facts-", spool_from=1, plain=True) \
+            if flow.facts else None
         self.step_ctx = self._step_context()
         found = gone_step(body)
         self.gone = Withdrawals(*found) if found else None

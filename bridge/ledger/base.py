@@ -261,9 +261,8 @@ class Records(Protocol):
 
     # issues found in a file (the first MAX_ISSUES; the report has them all)
     def record_issues(self, file_id: int, issues: list[Issue]) -> None: ...
-    # business facts (commissions, sales)
-    def record_facts(self, file_id: int, flow: str,
-                     facts: Iterable[tuple[str, dict[str, list[str | None]]]],
+    # business facts (commissions, sales): blocks of (kind, {field: [text, ...]} as JSON)
+    def record_facts(self, file_id: int, flow: str, facts: Iterable[tuple[str, str]],
                      at: float) -> None: ...
     def forget_facts(self, file_id: int) -> None: ...
     def facts(self, kinds: Iterable[str], *, since: float | None = None,

@@ -29,16 +29,16 @@ class FactsStore:
     def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError
 
-    def record_facts(self, file_id: int, flow: str,
-                     facts: Iterable[tuple[str, dict[str, list[str | None]]]],
+    def record_facts(self, file_id: int, flow: str, facts: Iterable[tuple[str, str]],
                      at: float) -> None:
         """The file's facts, replacing those it had: blocks of rows of one kind, as
-        columns of text (one statement per block, not per row)."""
+        columns of text in JSON, ``{field: [text, ...]}`` (one statement per block, not
+        per row)."""
         with self._tx() as db:
             db.execute("DELETE FROM facts WHERE file_id = ?", (file_id,))
             batch: list[tuple[int, str, str, float, str]] = []
             for kind, columns in facts:
-                batch.append((file_id, flow, kind, at, json.dumps(columns)))
+                batch.append((file_id, flow, kind, at, columns))
                 if len(batch) >= BATCH:
                     db.executemany("INSERT INTO facts VALUES (?, ?, ?, ?, ?)", batch)
                     batch.clear()
