@@ -413,6 +413,34 @@ def test_the_key_spool_mixes_plain_and_escaped_batches(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_fact_lines_keep_every_value_as_text_and_their_json_whole() -> None:
+    """Exact decimals, ISO dates and times, nulls and quotes: the columns' JSON text is what
+    the ledger stores, read back without being parsed and made again."""
+    import datetime as dt
+    from decimal import Decimal
+
+    import pandas as pd
+    import pyarrow as pa
+
+    from bridge.config import FactSpec
+    from bridge.engine.facts import fact_lines, read_lines
+
+    rome = dt.timezone(dt.timedelta(hours=2))
+    table = pa.table({
+        "n": pa.array(["#1001", 'say "hi"\n'], pa.string()),
+        "day": pa.array([dt.date(2025, 10, 7), None], pa.date32()),
+        "at": pa.array([dt.datetime(2025, 10, 7, 9, 50, 26, tzinfo=rome), None],
+                       pa.timestamp("s", tz="+02:00")),
+        "eur": pa.array([Decimal("12.50"), Decimal("-0.01")], pa.decimal128(12, 2))})
+    specs = [FactSpec(table="t", kind="order", fields={"numero": "n", "giorno": "day",
+                                                       "ora": "at", "importo": "eur"})]
+    lines = list(fact_lines(specs, {"t": table.to_pandas(types_mapper=pd.ArrowDtype)}))
+    ((kind, text),) = read_lines(lines)
+    assert kind == "order"
+    assert text == ('{"numero": ["#1001", "say \\"hi\\"\\n"], "giorno": ["2025-10-07", null], '
+                    '"ora": ["2025-10-07T09:50:26+02:00", null], "importo": ["12.50", "-0.01"]}')
+
+
 def test_a_note_of_a_target_does_not_refuse_the_file(tmp_path: Path) -> None:
     """A character the ERP's code page lacks, in a field that says `on_unencodable:
     transliterate`, is written as the closest letter with a note: the file is done."""

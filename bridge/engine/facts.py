@@ -42,7 +42,7 @@ def fact_lines(specs: list[FactSpec], tables: dict[str, pd.DataFrame]) -> Iterat
         columns = {}
         for name, source in spec.fields.items():
             values = pa.array(df[source], from_pandas=True)
-            if pa.types.is_timestamp(values.type) or pa.types.is_date(values.type):
+            if pa.types.is_timestamp(values.type):
                 columns[name] = [_text(v) for v in values.to_pylist()]
             else:
                 columns[name] = pc.cast(values, pa.string()).to_pylist()

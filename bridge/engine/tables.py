@@ -133,8 +133,24 @@ def drop_bad_rows(tables: dict[str, pd.DataFrame], errors: list[Issue],
             # of its own), so the rows of every group with a bad row go with it.
             group = df.groupby(list(t.group_by), dropna=False, sort=False).ngroup()
             hit = group.isin(group[hit].unique())
-        out[name] = df.loc[~hit].reset_index(drop=True)
+        out[name] = _without(df, hit)
     return out
+
+
+def _without(df: pd.DataFrame, hit: pd.Series) -> pd.DataFrame:
+    """``df`` without the rows ``hit`` marks, filtered by Arrow when its columns are."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from bridge.codecs import as_frame, as_table
+
+    keep = ~hit.to_numpy(dtype=bool, na_value=False)
+    if keep.all():
+        return df.reset_index(drop=True)
+    if all(isinstance(t, pd.ArrowDtype) for t in df.dtypes) and len(set(df.columns)) == \
+            len(df.columns):
+        return as_frame(as_table(df).filter(pa.array(keep)))
+    return df.loc[keep].reset_index(drop=True)
 
 
 def leave_out(tables: dict[str, pd.DataFrame], left: dict[int, str]

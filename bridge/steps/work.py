@@ -103,10 +103,11 @@ class Work:
         """Keep the rows of ``name`` where ``mask`` is true; their children follow them."""
         table = self.tables[name]
         mask = pc.fill_null(mask, False)
-        gone = table.filter(pc.invert(mask))
+        if pc.all(mask).as_py():  # every row kept (or none to keep): nothing to filter
+            return
         self.tables[name] = table.filter(mask)
-        if gone.num_rows and LINE in gone.column_names:
-            self._drop_children(name, gone.column(LINE), {name})
+        if LINE in table.column_names:
+            self._drop_children(name, table.column(LINE).filter(pc.invert(mask)), {name})
 
     def _drop_children(self, parent: str, lines: Column, seen: set[str]) -> None:
         for child, table in list(self.tables.items()):
@@ -115,11 +116,11 @@ class Work:
             if self.parent_of.get(child, parent) != parent:
                 continue
             orphan = pc.fill_null(pc.is_in(table.column(PARENT_LINE), value_set=lines), False)
-            gone = table.filter(orphan)
-            if gone.num_rows:
+            if pc.any(orphan).as_py():
                 self.tables[child] = table.filter(pc.invert(orphan))
-                if LINE in gone.column_names:
-                    self._drop_children(child, gone.column(LINE), seen | {child})
+                if LINE in table.column_names:
+                    self._drop_children(child, table.column(LINE).filter(orphan),
+                                        seen | {child})
 
     def put(self, name: str, table: pa.Table, field: str, values: Column) -> pa.Table:
         """``table`` with ``field`` set to ``values`` (replaced in place when it exists)."""
