@@ -273,3 +273,32 @@ def test_config_errors_name_the_step(steps: str, message: str) -> None:
 def test_default_table_must_be_named_when_there_are_several() -> None:
     with pytest.raises(ConfigError, match="name the table"):
         run("- set: {fields: {a: 1}}", {"a": frame(x=[1]), "b": frame(y=[1])})
+
+
+def test_group_numbers_follow_first_appearance_as_pandas_numbers_them() -> None:
+    """Groups by one and by several fields, nulls a value of their own, tables in chunks:
+    the same numbers as pandas' ``groupby(sort=False, dropna=False).ngroup()``."""
+    import random
+    from decimal import Decimal
+
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    from bridge.steps.ops import group_ids
+
+    rng = random.Random(7)
+    for _ in range(60):
+        n = rng.randint(0, 40)
+        part = pa.table({
+            "a": pa.array([rng.choice([None, "x", "y", ""]) for _ in range(n)], pa.string()),
+            "b": pa.array([rng.choice([None, 1, 2]) for _ in range(n)], pa.int64()),
+            "c": pa.array([rng.choice([None, Decimal("1.50"), Decimal("2.00")])
+                           for _ in range(n)], pa.decimal128(5, 2))})
+        table = pa.concat_tables([part, part.slice(0, n // 2)])  # two chunks
+        for by in (["a"], ["b"], ["a", "b"], ["c", "a", "b"]):
+            frame = table.select(by).to_pandas(types_mapper=pd.ArrowDtype)
+            want = frame.groupby(by, sort=False, dropna=False).ngroup().to_numpy(np.int64)
+            groups, firsts = group_ids(table, by)
+            assert groups.tolist() == want.tolist()
+            assert firsts.tolist() == np.unique(want, return_index=True)[1].tolist()

@@ -220,7 +220,8 @@ class Expression:
             if isinstance(value, str) and len(value) * n > budget.text:
                 return pa.nulls(n), [Failure(WHOLE, f"{len(value):,} characters on each of "
                                                     f"{n:,} rows is more than allowed")]
-            return to_array([value] * n), []
+            one = to_array([value])  # typed as a column of n such values would be
+            return (pa.repeat(one[0], n) if n else one.slice(0, 0)), []
         fast = self._vectorised(table, variables, columns, budget)
         if fast is not None:
             return fast
