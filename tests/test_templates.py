@@ -166,6 +166,31 @@ def test_template_rows_box_what_steps_make_as_to_dict_does() -> None:
     assert template_rows(pd.DataFrame(index=range(2))) == [{}, {}]
 
 
+def test_python_values_are_arrow_s_own_values_and_types() -> None:
+    """Decimals made from their text and dates from their day numbers are the values, the
+    exponents and the types ``to_pylist`` gives, nulls and chunks included."""
+    import datetime as dt
+    from decimal import Decimal
+
+    import pyarrow as pa
+
+    from bridge.fields.buffers import python_values
+
+    cases = [
+        pa.array([Decimal("12.50"), None, Decimal("-0.01"), Decimal("0.00")], pa.decimal128(12, 2)),
+        pa.array([Decimal("7"), Decimal("-3")], pa.decimal128(5, 0)),
+        pa.array([Decimal("1.2E+4")], pa.decimal128(5, -2)),
+        pa.array([Decimal("1.0000")], pa.decimal256(40, 4)),
+        pa.chunked_array([[dt.date(1, 1, 1), None], [dt.date(9999, 12, 31)],
+                          [dt.date(1969, 12, 31)]]),
+        pa.array([dt.date(2025, 10, 7)], pa.date64()),
+        pa.array(["a", None]), pa.array([], pa.decimal128(9, 2)),
+    ]
+    for values in cases:
+        got, want = python_values(values), values.to_pylist()
+        assert [(type(v), str(v)) for v in got] == [(type(v), str(v)) for v in want]
+
+
 def test_a_row_field_is_found_first_and_the_sandbox_still_holds(tmp_path: Path) -> None:
     """``row.field`` takes the row's value even where a dict has a method of that name;
     what is not a field still goes through the sandbox, which refuses internals."""

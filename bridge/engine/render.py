@@ -170,6 +170,8 @@ def template_rows(df: pd.DataFrame, only: Collection[str] | None = None
     import pandas as pd
     import pyarrow as pa
 
+    from bridge.fields.buffers import python_values
+
     names = [c for c in df.columns if only is None or c in only]
     columns: list[list[object]] = []
     for col in names:
@@ -182,7 +184,7 @@ def template_rows(df: pd.DataFrame, only: Collection[str] | None = None
             columns.append([None if v is pd.NaT else v
                             for v in df[[col]].to_dict("list")[col]])
         else:
-            columns.append(pa.array(series).to_pylist())
+            columns.append(python_values(pa.array(series)))
     if not columns:
         return [{} for _ in range(len(df))]
     # Every column holds len(df) values; dicts made by map, not a comprehension: half the time
