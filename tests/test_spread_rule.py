@@ -8,7 +8,7 @@ scale the vectorised step gets wrong shows as a difference.
 from __future__ import annotations
 
 import random
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 import pyarrow as pa
@@ -25,6 +25,12 @@ SCHEMA = pa.schema([("_parent_line", pa.int64()), ("codice", pa.string()),
 
 
 def oracle(rows: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
+    with localcontext() as exact:
+        exact.prec = 120  # every digit of a product of two 38-digit amounts
+        return _oracle(rows, mode)
+
+
+def _oracle(rows: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
     parts: dict[int, dict[Any, list[Any]]] = {}  # parent -> rate -> [weight, first row]
     for r in rows:
         if r["codice"] != "X" and r["lordo"] is not None and r["aliquota"] is not None:
@@ -71,17 +77,19 @@ def oracle(rows: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
     return out
 
 
-def generated(seed: int) -> list[dict[str, Any]]:
+def generated(seed: int, big: int = 1) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     rows = []
     for parent in rng.sample(range(1, 10_000), 40):
         for _ in range(rng.randint(0, 6)):
             code = rng.choice("ABCDX")
-            lordo = rng.choice([None, Decimal(0), Decimal(rng.randint(-5000, 90000)) / 100,
+            lordo = rng.choice([None, Decimal(0),
+                                Decimal(rng.randint(-5000, 90000) * big) / 100,
                                 Decimal(rng.choice([1, 2, 3, 7])) / 100])
             rows.append({
                 "_parent_line": parent, "codice": code, "lordo": lordo,
-                "prezzo": rng.choice([None, Decimal(rng.randint(-99999, 999999)) / 10000]),
+                "prezzo": rng.choice([None,
+                                      Decimal(rng.randint(-99999, 999999) * big) / 10000]),
                 "pezzi": rng.choice([None, rng.randint(-3, 40)]),
                 "aliquota": rng.choice([None, 4, 10, 22, 22]),
                 "codice_iva": rng.choice(["N4", "IVA", "E"]), "n": 0})
@@ -92,17 +100,25 @@ def generated(seed: int) -> list[dict[str, Any]]:
     return rows
 
 
+#: Amounts past 64 bits (up to 9e26), in columns wide enough to hold them.
+WIDE = pa.schema([pa.field(f.name, pa.decimal128(38, f.type.scale))
+                  if pa.types.is_decimal(f.type) else f for f in SCHEMA])
+
+
 @pytest.mark.parametrize("mode", ["proportional", "largest"])
-@pytest.mark.parametrize("seed", range(12))
-def test_the_step_follows_the_rule_row_by_row(seed: int, mode: str) -> None:
+@pytest.mark.parametrize(("seed", "big"), [*((s, 1) for s in range(12)),
+                                           (12, 10**19), (13, 10**21), (14, 10**22)])
+def test_the_step_follows_the_rule_row_by_row(seed: int, big: int, mode: str) -> None:
+    """Every order spread as the rule says; with ``big``, amounts whose unscaled integers
+    or their products pass 64 bits: worked on as Python integers, never a stopped flow."""
     import pandas as pd
 
-    rows = generated(seed)
+    rows = generated(seed, big)
     step = Spread.model_validate({"spread": {
         "table": "righe", "rows": "codice == 'X'", "amount": "lordo",
         "same": ["prezzo", "pezzi"], "weight": "lordo", "by": "aliquota",
         "take": ["codice_iva"], "number": "n", "mode": mode}})
-    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    table = pa.Table.from_pylist(rows, schema=SCHEMA if big == 1 else WIDE)
     out = apply_steps([step], {"righe": table.to_pandas(types_mapper=pd.ArrowDtype)},
                       StepContext())
     got = pa.Table.from_pandas(out.tables["righe"], preserve_index=False).to_pylist()

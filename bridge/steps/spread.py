@@ -9,11 +9,14 @@ cents left over given to the largest share, so that the parts add up to the amou
 ``mode: largest`` gives the whole amount to the rate with the most goods instead.
 
 Money stays exact: amounts are the unscaled integers of their decimals, worked on with
-numpy on whole columns (Python integers where a product could pass 64 bits), with no loop
-over the rows.
+numpy on whole columns, with no loop over the rows; where a value, a sum or a product
+could pass 64 bits the same arithmetic runs on Python integers (a bad value in a file must
+not stop its flow).
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
@@ -120,7 +123,7 @@ def _split(work: Work, table: pa.Table, rows: np.ndarray, start: np.ndarray,
     if weighed.any():
         on = weighed[row_of]
         sign = np.sign(total[on])
-        share[on] = divide_half_up(_times(whole[on], weight[on] * sign), total[on] * sign)
+        share[on] = _half_up(_times(whole[on], weight[on] * sign), total[on] * sign)
         # The cents left over go to the largest share: the parts add up to the amount.
         left = amount[rows] - np.add.reduceat(share, offsets)
         share[is_largest & on] += left[row_of[is_largest & on]]
@@ -138,7 +141,7 @@ def _split(work: Work, table: pa.Table, rows: np.ndarray, start: np.ndarray,
         units = units.copy()
         on = valid & (whole != 0)
         sign = np.sign(whole[on])
-        units[on] = divide_half_up(_times(units[on], share[on] * sign), whole[on] * sign)
+        units[on] = _half_up(_times(units[on], share[on] * sign), whole[on] * sign)
         made = made.set_column(made.column_names.index(f), f,
                                _column(units, scale, valid, made.schema.field(f).type))
     keep = np.ones(table.num_rows, dtype=bool)
@@ -158,25 +161,38 @@ def _parts(work: Work, table: pa.Table, parents: np.ndarray, use: np.ndarray,
         pc.is_valid(by).to_numpy(zero_copy_only=False), dtype=bool))
     if not len(rows):
         return Parts(*(np.empty(0, np.int64) for _ in range(3)))
-    big = int(np.abs(weights[rows]).max()) * len(rows) >= SAFE
-    if big and np.abs(weights[rows]).astype(object).sum() >= SAFE:
-        raise work.fail(f"the weights in {args.weight!r} are too large to add up")
     codes = pc.dictionary_encode(by.take(pa.array(rows)).combine_chunks()).indices
     code = np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64)
     pairs = np.stack([parents[rows], code], axis=1)
     _, first, inverse = np.unique(pairs, axis=0, return_index=True, return_inverse=True)
-    sums = np.zeros(len(first), dtype=np.int64)
-    np.add.at(sums, inverse.reshape(-1), weights[rows])
+    big = weights.dtype == object or int(np.abs(weights[rows]).max()) * len(rows) >= SAFE
+    sums = np.zeros(len(first), dtype=object if big else np.int64)
+    np.add.at(sums, inverse.reshape(-1), weights[rows].astype(sums.dtype))
     parent, origin = parents[rows][first], rows[first]
     order = np.lexsort((origin, parent))
     return Parts(parent[order], sums[order], origin[order])
 
 
 def _units(work: Work, table: pa.Table, field: str) -> tuple[np.ndarray, int, np.ndarray]:
+    """The unscaled integers of a column (Python integers past 64 bits), its scale and
+    where it holds a value."""
     try:
         return unscaled(table.column(field))
-    except OverflowError as exc:
-        raise work.fail(f"{field!r}: {exc}") from None
+    except OverflowError:
+        values = table.column(field).to_pylist()
+        scale = _scale(table.schema.field(field).type)
+        ints = np.array([0 if v is None else int(v.scaleb(scale)) for v in values], object)
+        return ints, scale, np.array([v is not None for v in values], dtype=bool)
+
+
+def _half_up(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den (den > 0) rounded half away from zero, on Python integers when either
+    holds them."""
+    if num.dtype != object and den.dtype != object:
+        return divide_half_up(num, den)
+    n, d = num.astype(object), den.astype(object)
+    q = (2 * np.abs(n) + d) // (2 * d)
+    return np.asarray(np.where(n < 0, -q, q), dtype=object)
 
 
 def _times(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -191,6 +207,12 @@ def _scale(kind: pa.DataType) -> int:
 
 
 def _column(units: np.ndarray, scale: int, valid: np.ndarray, kind: pa.DataType) -> pa.Array:
+    if units.dtype == object:  # past 64 bits: made from Python values
+        values = [int(u) if ok else None for u, ok in zip(units.tolist(), valid, strict=True)]
+        if pa.types.is_integer(kind):
+            return pa.array(values, kind)
+        return pa.array([None if v is None else Decimal(v).scaleb(-scale) for v in values],
+                        kind)
     if pa.types.is_integer(kind):
         return pa.array(units, pa.int64(), mask=~valid).cast(kind)
     return from_unscaled(units, scale, valid).cast(kind)
