@@ -364,3 +364,62 @@ def test_vat_per_unit_divides_once_and_leaves_no_quantity_empty() -> None:
     with pytest.raises(ValueError, match="per: the net is a unit price"):
         Vat.model_validate({"vat": {"gross": "lordo", "per": "qty", "rate": "rate",
                                     "net": "unit", "tax": "iva"}})
+
+
+# --- amounts past 64 bits ------------------------------------------------------------------
+
+def test_vat_and_percent_past_64_bits_are_exact_or_a_bad_row() -> None:
+    """A product of unscaled amounts past 2**63 is worked out on Python integers, exact
+    (it used to wrap around silently); a result of more than 18 digits is null with an
+    ``amount-too-large`` issue on its row, and the other rows are untouched."""
+    import pandas as pd
+
+    from bridge.steps.spec import Percent, Vat
+
+    big = D("9000000000000000.00")  # 9e17 unscaled: times a rate of 225 passes 2**63
+    table = pa.table({
+        "_line": pa.array([2, 3, 4], pa.int64()),
+        "lordo": pa.array([big, D("122.00"), D("10.00")], pa.decimal128(18, 2)),
+        "rate": pa.array([D("22.5"), D("22.0"), D("22.0")], pa.decimal128(4, 1)),
+        "wide": pa.array([D("1E+30"), D("1.00"), None], pa.decimal128(38, 2))})
+    steps = [Percent.model_validate({"percent": {"base": "lordo", "rate": "rate",
+                                                 "into": "provvigione"}}),
+             Vat.model_validate({"vat": {"gross": "lordo", "rate": "rate", "net": "netto",
+                                         "tax": "iva"}}),
+             Percent.model_validate({"percent": {"base": "wide", "rate": "rate",
+                                                 "into": "troppo"}})]
+    out = apply_steps(steps, {"t": table.to_pandas(types_mapper=pd.ArrowDtype)},
+                      StepContext())
+    t = out.tables["t"]
+    assert t["provvigione"].tolist() == [D("2025000000000000.00"), D("26.84"), D("2.20")]
+    assert t["netto"].tolist()[0] == (big * 1000 / D("1225")).quantize(D("0.01"),
+                                                                       ROUND_HALF_UP)
+    assert t["netto"].tolist()[1:] == [D("100.00"), D("8.20")]
+    assert t["netto"].tolist()[0] + t["iva"].tolist()[0] == big
+    assert t["troppo"].isna().tolist() == [True, False, True]
+    assert t["troppo"].tolist()[1] == D("0.22")
+    assert [(i.code, i.line, i.field) for i in out.issues] == [
+        ("amount-too-large", 2, "troppo")]
+
+
+def test_a_huge_amount_in_the_shop_s_export_rejects_its_file_not_the_flow(
+        tmp_path: Path) -> None:
+    """A quantity and a price whose product has more digits than an amount may hold: the
+    file is rejected with the rows' issues, and the flow is not stopped by it (it used to
+    stop with a configuration error at every run)."""
+    cfg = sample_copy(tmp_path)
+    inbox = cfg.parent / "inbox" / "shopify"
+    (inbox / "customers_export_1.csv").unlink()
+    src = inbox / "orders_export_1.csv"
+    rows = list(csv.reader(io.StringIO(src.read_text(encoding="utf-8"))))
+    rows[1][rows[0].index("Lineitem quantity")] = "999999999999"
+    rows[1][rows[0].index("Lineitem price")] = "99999999.99"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    src.write_text(out.getvalue(), encoding="utf-8")
+    result = run_twice(cfg, ["ordini"])
+    assert result.config_errors == [] and result.internal_errors == []
+    assert [o.state for o in result.outcomes] == ["rejected"]
+    issues = (cfg.parent / "quarantine" / "orders_export_1.csv.issues.csv").read_text(
+        encoding="utf-8-sig")
+    assert "amount-too-large" in issues

@@ -9,6 +9,7 @@ Python loop over the rows.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -59,21 +60,35 @@ def from_unscaled(units: np.ndarray, scale: int, valid: np.ndarray) -> pa.Array:
 
 
 def divide_half_up(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den rounded half away from zero; den > 0."""
-    big = (np.abs(num).max(initial=0) >= SAFE // 2) or (np.abs(den).max(initial=0) >= SAFE // 2)
-    if big:
+    """num / den rounded half away from zero; den > 0. On Python integers (an array of
+    objects) when either holds them or a value could pass 64 bits."""
+    if num.dtype == object or den.dtype == object or _big(num) or _big(den):
         n, d = num.astype(object), den.astype(object)
-    else:
-        n, d = num.astype(np.int64), den.astype(np.int64)
-    q = (2 * abs(n) + d) // (2 * d)
-    return np.asarray(np.where(n < 0, -q, q), dtype=np.int64)
+        q = (2 * np.abs(n) + d) // (2 * d)
+        return np.asarray(np.where(n < 0, -q, q), dtype=object)
+    q = (2 * np.abs(num) + den) // (2 * den)
+    return np.asarray(np.where(num < 0, -q, q), dtype=np.int64)
+
+
+def times(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
+    """a * b, on Python integers where the product could pass 64 bits."""
+    top = int(np.abs(a).max(initial=0)) * int(np.abs(b).max(initial=0)) \
+        if isinstance(b, np.ndarray) else int(np.abs(a).max(initial=0)) * abs(b)
+    if a.dtype == object or top >= SAFE // 2 or (isinstance(b, np.ndarray) and b.dtype == object):
+        return np.asarray(a.astype(object) * (b.astype(object) if isinstance(b, np.ndarray)
+                                              else b), dtype=object)
+    return np.asarray(a * b)
+
+
+def _big(values: np.ndarray) -> bool:
+    return bool(len(values)) and int(np.abs(values).max()) >= SAFE // 2
 
 
 def _rescale(units: np.ndarray, have: int, want: int) -> tuple[np.ndarray, np.ndarray]:
     """``units`` at scale ``have`` as a fraction num/den at scale ``want``."""
     if want >= have:
-        return units * 10 ** (want - have), np.ones_like(units)
-    return units, np.full_like(units, 10 ** (have - want))
+        return times(units, 10 ** (want - have)), np.ones(len(units), dtype=np.int64)
+    return units, np.full(len(units), 10 ** (have - want), dtype=np.int64)
 
 
 def _numbers(work: Work, name: str, table: pa.Table, field: str) -> tuple[np.ndarray, int,
@@ -84,8 +99,37 @@ def _numbers(work: Work, name: str, table: pa.Table, field: str) -> tuple[np.nda
     except TypeError:
         raise work.fail(f"field {field!r} holds {table.column(field).type}, "
                         "not numbers") from None
-    except OverflowError as exc:
-        raise work.fail(str(exc)) from None
+    except OverflowError:  # past 64 bits: Python's integers, exact
+        return wide_unscaled(table.column(field))
+
+
+def wide_unscaled(values: Column) -> tuple[np.ndarray, int, np.ndarray]:
+    """:func:`unscaled` as Python integers (an array of objects), for values past 64 bits."""
+    kind = values.type
+    scale = int(kind.scale) if pa.types.is_decimal(kind) else 0
+    items = values.to_pylist()
+    ints = np.array([0 if v is None else int(v.scaleb(scale)) if scale else int(v)
+                     for v in items], dtype=object)
+    return ints, scale, np.array([v is not None for v in items], dtype=bool)
+
+
+def put_amounts(work: Work, name: str, table: pa.Table, field: str, units: np.ndarray,
+                scale: int, valid: np.ndarray) -> pa.Table:
+    """``table`` with ``field`` set to the amounts (decimal128(18, scale)); an amount of
+    more than 18 digits is null, with an ``amount-too-large`` issue on its row: a bad row,
+    not a stopped flow."""
+    over = valid & (np.abs(units) >= 10**18)
+    if over.any():
+        lines = work.lines(table)
+        for row in np.flatnonzero(over).tolist():
+            shown = str(Decimal(int(units[row])).scaleb(-scale))
+            work.issues.append(Issue(
+                "amount-too-large", f"{work.where}: {field} would be {clip(shown)}, more "
+                "than 18 digits", None if lines is None else lines[row], name, field,
+                clip(shown)))
+        valid = valid & ~over
+        units = np.where(over, 0, units)
+    return work.put(name, table, field, from_unscaled(units.astype(np.int64), scale, valid))
 
 
 def vat(work: Work, args: sb.VatArgs) -> None:
@@ -102,18 +146,12 @@ def vat(work: Work, args: sb.VatArgs) -> None:
         q, qs, qv = _numbers(work, name, table, args.per)
         valid &= qv & (q > 0)
         q = np.where(valid, q, 1)
-        top = int(np.abs(num).max(initial=0)) * 10**qs * hundred
-        bottom = int(np.abs(den).max(initial=1)) * int(q.max(initial=1)) * (
-            hundred + int(np.abs(safe_rate).max(initial=0)))
-        if max(top, bottom) >= SAFE // 2:  # Python's integers, past 64 bits
-            num, den, q = num.astype(object), den.astype(object), q.astype(object)
-        num, den = num * 10**qs, den * q
-    net = divide_half_up(num * hundred, den * (hundred + safe_rate))
-    table = work.put(name, table, args.net, from_unscaled(net, args.scale, valid))
+        num, den = times(num, 10**qs), times(den, q)
+    net = divide_half_up(times(num, hundred), times(den, hundred + safe_rate))
+    table = put_amounts(work, name, table, args.net, net, args.scale, valid)
     if args.tax is not None:
         gross_at = divide_half_up(num, den)
-        table = work.put(name, table, args.tax,
-                         from_unscaled(gross_at - net, args.scale, valid))
+        table = put_amounts(work, name, table, args.tax, gross_at - net, args.scale, valid)
     work.tables[name] = table
 
 
@@ -122,9 +160,8 @@ def percent(work: Work, args: sb.PercentArgs) -> None:
     b, bs, bv = _numbers(work, name, table, args.base)
     r, rs, rv = _numbers(work, name, table, args.rate)
     num, den = _rescale(b, bs, args.scale)
-    amount = divide_half_up(num * r, den * (100 * 10**rs))
-    work.tables[name] = work.put(name, table, args.into,
-                                 from_unscaled(amount, args.scale, bv & rv))
+    amount = divide_half_up(times(num, r), times(den, 100 * 10**rs))
+    work.tables[name] = put_amounts(work, name, table, args.into, amount, args.scale, bv & rv)
 
 
 def totals(work: Work, args: sb.TotalsArgs) -> None:

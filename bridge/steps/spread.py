@@ -23,7 +23,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bridge.steps import spec_business as sb
-from bridge.steps.business import SAFE, divide_half_up, from_unscaled, unscaled
+from bridge.steps.business import (
+    SAFE,
+    divide_half_up,
+    from_unscaled,
+    times,
+    unscaled,
+    wide_unscaled,
+)
 from bridge.steps.work import PARENT_LINE, Work
 
 
@@ -123,7 +130,7 @@ def _split(work: Work, table: pa.Table, rows: np.ndarray, start: np.ndarray,
     if weighed.any():
         on = weighed[row_of]
         sign = np.sign(total[on])
-        share[on] = _half_up(_times(whole[on], weight[on] * sign), total[on] * sign)
+        share[on] = divide_half_up(times(whole[on], weight[on] * sign), total[on] * sign)
         # The cents left over go to the largest share: the parts add up to the amount.
         left = amount[rows] - np.add.reduceat(share, offsets)
         share[is_largest & on] += left[row_of[is_largest & on]]
@@ -141,7 +148,7 @@ def _split(work: Work, table: pa.Table, rows: np.ndarray, start: np.ndarray,
         units = units.copy()
         on = valid & (whole != 0)
         sign = np.sign(whole[on])
-        units[on] = _half_up(_times(units[on], share[on] * sign), whole[on] * sign)
+        units[on] = divide_half_up(times(units[on], share[on] * sign), whole[on] * sign)
         made = made.set_column(made.column_names.index(f), f,
                                _column(units, scale, valid, made.schema.field(f).type))
     keep = np.ones(table.num_rows, dtype=bool)
@@ -179,27 +186,7 @@ def _units(work: Work, table: pa.Table, field: str) -> tuple[np.ndarray, int, np
     try:
         return unscaled(table.column(field))
     except OverflowError:
-        values = table.column(field).to_pylist()
-        scale = _scale(table.schema.field(field).type)
-        ints = np.array([0 if v is None else int(v.scaleb(scale)) for v in values], object)
-        return ints, scale, np.array([v is not None for v in values], dtype=bool)
-
-
-def _half_up(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den (den > 0) rounded half away from zero, on Python integers when either
-    holds them."""
-    if num.dtype != object and den.dtype != object:
-        return divide_half_up(num, den)
-    n, d = num.astype(object), den.astype(object)
-    q = (2 * np.abs(n) + d) // (2 * d)
-    return np.asarray(np.where(n < 0, -q, q), dtype=object)
-
-
-def _times(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a * b, as Python integers where the product could pass 64 bits."""
-    if len(a) and int(np.abs(a).max()) * int(np.abs(b).max()) >= SAFE // 2:
-        return np.asarray(a.astype(object) * b.astype(object), dtype=object)
-    return np.asarray(a * b)
+        return wide_unscaled(table.column(field))
 
 
 def _scale(kind: pa.DataType) -> int:
