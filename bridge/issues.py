@@ -90,6 +90,8 @@ CODES: dict[str, str] = {
     "withdrawn": "business keys sent before that this file no longer has, sent once more "
                  "as withdrawn (a delta step's gone: an article deleted in the ERP; a note)",
     "bad-expression": "an expression of a step failed for this row",
+    "bad-vat-rate": "a VAT rate of -100% or less, from which no net amount can be worked "
+                    "out",
     "amount-too-large": "an amount a step worked out (a VAT, a net price, a percentage) "
                         "has more digits than an amount may hold (18)",
     "line-amount-mismatch": "a line's amount differs from quantity x unit price by more than "

@@ -423,3 +423,20 @@ def test_a_huge_amount_in_the_shop_s_export_rejects_its_file_not_the_flow(
     issues = (cfg.parent / "quarantine" / "orders_export_1.csv.issues.csv").read_text(
         encoding="utf-8-sig")
     assert "amount-too-large" in issues
+
+
+def test_a_vat_rate_of_minus_100_is_a_bad_row_not_a_stopped_flow() -> None:
+    import pandas as pd
+
+    from bridge.steps.spec import Vat
+
+    table = pa.table({"_line": pa.array([2, 3, 4], pa.int64()),
+                      "lordo": pa.array([D("122.00")] * 3, pa.decimal128(18, 2)),
+                      "rate": pa.array([22, -100, -150], pa.int64())})
+    step = Vat.model_validate({"vat": {"gross": "lordo", "rate": "rate", "net": "netto"}})
+    out = apply_steps([step], {"t": table.to_pandas(types_mapper=pd.ArrowDtype)},
+                      StepContext())
+    assert out.tables["t"]["netto"].tolist()[0] == D("100.00")
+    assert out.tables["t"]["netto"].isna().tolist() == [False, True, True]
+    assert [(i.code, i.line, i.value) for i in out.issues] == [
+        ("bad-vat-rate", 3, "-100"), ("bad-vat-rate", 4, "-150")]

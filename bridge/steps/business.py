@@ -137,11 +137,10 @@ def vat(work: Work, args: sb.VatArgs) -> None:
     g, gs, gv = _numbers(work, name, table, args.gross)
     r, rs, rv = _numbers(work, name, table, args.rate)
     hundred = 100 * 10**rs
-    if np.any(rv & (r <= -hundred)):
-        raise work.fail(f"a VAT rate of -100% or less in {args.rate!r}")
     num, den = _rescale(g, gs, args.scale)
-    valid = gv & rv
-    safe_rate = np.where(rv, r, 0)
+    usable = rv & ~_impossible_rates(work, name, table, args.rate, rv & (r <= -hundred))
+    valid = gv & usable
+    safe_rate = np.where(usable, r, 0)
     if args.per is not None:  # a unit price from an amount: one division, one rounding
         q, qs, qv = _numbers(work, name, table, args.per)
         valid &= qv & (q > 0)
@@ -153,6 +152,21 @@ def vat(work: Work, args: sb.VatArgs) -> None:
         gross_at = divide_half_up(num, den)
         table = put_amounts(work, name, table, args.tax, gross_at - net, args.scale, valid)
     work.tables[name] = table
+
+
+def _impossible_rates(work: Work, name: str, table: pa.Table, field: str,
+                      rows: np.ndarray) -> np.ndarray:
+    """A ``bad-vat-rate`` issue on each row of ``rows`` (a rate of -100% or less, from
+    which no net amount can be worked out): a bad row, not a stopped flow."""
+    if rows.any():
+        lines = work.lines(table)
+        rates = table.column(field).to_pylist()
+        for row in np.flatnonzero(rows).tolist():
+            work.issues.append(Issue(
+                "bad-vat-rate", f"{work.where}: a VAT rate of {rates[row]}%: no net amount "
+                "can be worked out of it", None if lines is None else lines[row], name,
+                field, clip(str(rates[row]))))
+    return rows
 
 
 def percent(work: Work, args: sb.PercentArgs) -> None:
