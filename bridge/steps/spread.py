@@ -79,14 +79,14 @@ def spread(work: Work, args: sb.SpreadArgs) -> None:
         return
     parents = np.asarray(table.column(PARENT_LINE).to_numpy(zero_copy_only=False),
                          dtype=np.int64)
-    parts = _parts(work, table, parents, ~picked & np.isin(parents, parents[picked]), args)
+    parts = _parts(table, parents, ~picked & np.isin(parents, parents[picked]), args)
     at = np.flatnonzero(picked)
     start, count = parts.of(parents[at])
     at, start, count = at[count > 0], start[count > 0], count[count > 0]
     if not len(at):
         return
     largest = parts.largest[parts.segment[start]]
-    amount, _, has_amount = _units(work, table, args.amount)
+    amount, _, has_amount = _units(table, args.amount)
     several = (count > 1) & has_amount[at] if args.mode == "proportional" else \
         np.zeros(len(at), bool)
     # An order of one rate (most), or all to the largest: the row keeps its amount and takes
@@ -101,7 +101,7 @@ def spread(work: Work, args: sb.SpreadArgs) -> None:
             merged = pc.replace_with_mask(column, pa.array(mask), column.take(source))
             table = table.set_column(table.column_names.index(f), f, merged)
     if several.any():
-        table = _split(work, table, at[several], start[several], count[several],
+        table = _split(table, at[several], start[several], count[several],
                        largest[several], amount, parts, args)
     if args.number is not None and args.mode == "proportional" and (count > 1).any():
         from bridge.codecs.encoder import rank_within
@@ -113,7 +113,7 @@ def spread(work: Work, args: sb.SpreadArgs) -> None:
     work.tables[name] = table
 
 
-def _split(work: Work, table: pa.Table, rows: np.ndarray, start: np.ndarray,
+def _split(table: pa.Table, rows: np.ndarray, start: np.ndarray,
            count: np.ndarray, largest: np.ndarray, amount: np.ndarray, parts: Parts,
            args: sb.SpreadArgs) -> pa.Table:
     """The rows of orders of several rates replaced by their shares, in place."""
@@ -144,7 +144,7 @@ def _split(work: Work, table: pa.Table, rows: np.ndarray, start: np.ndarray,
     made = made.set_column(made.column_names.index(args.amount), args.amount,
                            _column(share, _scale(kind), np.ones(len(share), bool), kind))
     for f in args.same:  # split in the same proportion (a price of the amount)
-        units, scale, valid = _units(work, made, f)
+        units, scale, valid = _units(made, f)
         units = units.copy()
         on = valid & (whole != 0)
         sign = np.sign(whole[on])
@@ -159,10 +159,10 @@ def _split(work: Work, table: pa.Table, rows: np.ndarray, start: np.ndarray,
     return result.take(pa.array(np.argsort(positions, kind="stable")))
 
 
-def _parts(work: Work, table: pa.Table, parents: np.ndarray, use: np.ndarray,
+def _parts(table: pa.Table, parents: np.ndarray, use: np.ndarray,
            args: sb.SpreadArgs) -> Parts:
     """The weight of each ``by`` value among the rows of ``use``, per parent."""
-    weights, _, valid = _units(work, table, args.weight)
+    weights, _, valid = _units(table, args.weight)
     by = table.column(args.by)
     rows = np.flatnonzero(use & valid & np.asarray(
         pc.is_valid(by).to_numpy(zero_copy_only=False), dtype=bool))
@@ -180,7 +180,7 @@ def _parts(work: Work, table: pa.Table, parents: np.ndarray, use: np.ndarray,
     return Parts(parent[order], sums[order], origin[order])
 
 
-def _units(work: Work, table: pa.Table, field: str) -> tuple[np.ndarray, int, np.ndarray]:
+def _units(table: pa.Table, field: str) -> tuple[np.ndarray, int, np.ndarray]:
     """The unscaled integers of a column (Python integers past 64 bits), its scale and
     where it holds a value."""
     try:
