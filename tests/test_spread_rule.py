@@ -8,7 +8,7 @@ scale the vectorised step gets wrong shows as a difference.
 from __future__ import annotations
 
 import random
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Any
 
 import pyarrow as pa
@@ -77,6 +77,11 @@ def _oracle(rows: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
     return out
 
 
+def exact(units: int, places: int) -> Decimal:
+    """The decimal of ``units`` at ``places`` decimals, every digit kept (38 at most)."""
+    return Decimal(units).scaleb(-places, Context(prec=100))
+
+
 def generated(seed: int, big: int = 1) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     rows = []
@@ -84,12 +89,12 @@ def generated(seed: int, big: int = 1) -> list[dict[str, Any]]:
         for _ in range(rng.randint(0, 6)):
             code = rng.choice("ABCDX")
             lordo = rng.choice([None, Decimal(0),
-                                Decimal(rng.randint(-5000, 90000) * big) / 100,
+                                exact(rng.randint(-5000, 90000) * big + rng.randint(0, 99), 2),
                                 Decimal(rng.choice([1, 2, 3, 7])) / 100])
             rows.append({
                 "_parent_line": parent, "codice": code, "lordo": lordo,
-                "prezzo": rng.choice([None,
-                                      Decimal(rng.randint(-99999, 999999) * big) / 10000]),
+                "prezzo": rng.choice([None, exact(rng.randint(-99999, 999999) * big
+                                                  + rng.randint(0, 9999), 4)]),
                 "pezzi": rng.choice([None, rng.randint(-3, 40)]),
                 "aliquota": rng.choice([None, 4, 10, 22, 22]),
                 "codice_iva": rng.choice(["N4", "IVA", "E"]), "n": 0})
@@ -100,14 +105,15 @@ def generated(seed: int, big: int = 1) -> list[dict[str, Any]]:
     return rows
 
 
-#: Amounts past 64 bits (up to 9e26), in columns wide enough to hold them.
+#: Amounts past 64 bits (up to 9e35: 38 digits with the cents), in columns wide enough.
 WIDE = pa.schema([pa.field(f.name, pa.decimal128(38, f.type.scale))
                   if pa.types.is_decimal(f.type) else f for f in SCHEMA])
 
 
 @pytest.mark.parametrize("mode", ["proportional", "largest"])
 @pytest.mark.parametrize(("seed", "big"), [*((s, 1) for s in range(12)),
-                                           (12, 10**19), (13, 10**21), (14, 10**22)])
+                                           (12, 10**19), (13, 10**21), (14, 10**22),
+                                           (15, 10**31)])
 def test_the_step_follows_the_rule_row_by_row(seed: int, big: int, mode: str) -> None:
     """Every order spread as the rule says; with ``big``, amounts whose unscaled integers
     or their products pass 64 bits: worked on as Python integers, never a stopped flow."""

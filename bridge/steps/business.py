@@ -9,7 +9,7 @@ Python loop over the rows.
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import numpy as np
@@ -108,9 +108,18 @@ def wide_unscaled(values: Column) -> tuple[np.ndarray, int, np.ndarray]:
     kind = values.type
     scale = int(kind.scale) if pa.types.is_decimal(kind) else 0
     items = values.to_pylist()
-    ints = np.array([0 if v is None else int(v.scaleb(scale)) if scale else int(v)
-                     for v in items], dtype=object)
+    with localcontext() as exact:
+        exact.prec = 100  # every digit of a decimal256, never rounded
+        ints = np.array([0 if v is None else int(v.scaleb(scale)) if scale else int(v)
+                         for v in items], dtype=object)
     return ints, scale, np.array([v is not None for v in items], dtype=bool)
+
+
+def decimal_of(units: int, scale: int) -> Decimal:
+    """The decimal whose unscaled integer is ``units``, every digit kept."""
+    with localcontext() as exact:
+        exact.prec = 100
+        return Decimal(units).scaleb(-scale)
 
 
 def put_amounts(work: Work, name: str, table: pa.Table, field: str, units: np.ndarray,
@@ -122,7 +131,7 @@ def put_amounts(work: Work, name: str, table: pa.Table, field: str, units: np.nd
     if over.any():
         lines = work.lines(table)
         for row in np.flatnonzero(over).tolist():
-            shown = str(Decimal(int(units[row])).scaleb(-scale))
+            shown = str(decimal_of(int(units[row]), scale))
             work.issues.append(Issue(
                 "amount-too-large", f"{work.where}: {field} would be {clip(shown)}, more "
                 "than 18 digits", None if lines is None else lines[row], name, field,

@@ -16,8 +16,6 @@ not stop its flow).
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,6 +23,7 @@ import pyarrow.compute as pc
 from bridge.steps import spec_business as sb
 from bridge.steps.business import (
     SAFE,
+    decimal_of,
     divide_half_up,
     from_unscaled,
     times,
@@ -198,8 +197,7 @@ def _column(units: np.ndarray, scale: int, valid: np.ndarray, kind: pa.DataType)
         values = [int(u) if ok else None for u, ok in zip(units.tolist(), valid, strict=True)]
         if pa.types.is_integer(kind):
             return pa.array(values, kind)
-        return pa.array([None if v is None else Decimal(v).scaleb(-scale) for v in values],
-                        kind)
+        return pa.array([None if v is None else decimal_of(v, scale) for v in values], kind)
     if pa.types.is_integer(kind):
         return pa.array(units, pa.int64(), mask=~valid).cast(kind)
     return from_unscaled(units, scale, valid).cast(kind)
