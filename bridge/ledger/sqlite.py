@@ -285,8 +285,12 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore):
         order = "ORDER BY id DESC LIMIT ?" if last else "ORDER BY id"
         if last:
             args.append(last)
-        rows = self._read(f"SELECT {_FILE_COLS} FROM files WHERE {' AND '.join(where)} {order}",
-                          args)
+        # A flow's files in a few states (what a pass resumes) are few among many done
+        # ones, which statistics that hold averages cannot tell (after an ANALYZE SQLite
+        # read all 100,000 files of a large ledger in id order): the index, always.
+        use = " INDEXED BY files_state" if flow is not None and states and not last else ""
+        rows = self._read(f"SELECT {_FILE_COLS} FROM files{use} WHERE {' AND '.join(where)} "
+                          f"{order}", args)
         return sorted((_file(r) for r in rows), key=lambda f: f.id)
 
     def events(self, file_id: int) -> list[Event]:
