@@ -188,6 +188,9 @@ class PgConnection:
 class PostgresLedger(SqliteLedger):
     """The ledger's stores on PostgreSQL (see the module's text)."""
 
+    #: PostgreSQL's statistics know which states are rare: no hint (SQLite's is no SQL).
+    STATE_INDEX = ""
+
     def __init__(self, url: str) -> None:
         self.url = url
         self.db = PgConnection(url)  # type: ignore[assignment]

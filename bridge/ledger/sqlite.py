@@ -51,6 +51,9 @@ def _file(r: tuple[object, ...]) -> FileRow:
 
 
 class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore):
+    #: How the files of a flow in a few states are looked up (see :meth:`files`).
+    STATE_INDEX = " INDEXED BY files_state"
+
     def __init__(self, path: Path) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -288,7 +291,7 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore):
         # A flow's files in a few states (what a pass resumes) are few among many done
         # ones, which statistics that hold averages cannot tell (after an ANALYZE SQLite
         # read all 100,000 files of a large ledger in id order): the index, always.
-        use = " INDEXED BY files_state" if flow is not None and states and not last else ""
+        use = self.STATE_INDEX if flow is not None and states and not last else ""
         rows = self._read(f"SELECT {_FILE_COLS} FROM files{use} WHERE {' AND '.join(where)} "
                           f"{order}", args)
         return sorted((_file(r) for r in rows), key=lambda f: f.id)
