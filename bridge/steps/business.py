@@ -72,12 +72,11 @@ def divide_half_up(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 def times(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
     """a * b, on Python integers where the product could pass 64 bits."""
-    top = int(np.abs(a).max(initial=0)) * int(np.abs(b).max(initial=0)) \
-        if isinstance(b, np.ndarray) else int(np.abs(a).max(initial=0)) * abs(b)
-    if a.dtype == object or top >= SAFE // 2 or (isinstance(b, np.ndarray) and b.dtype == object):
-        return np.asarray(a.astype(object) * (b.astype(object) if isinstance(b, np.ndarray)
-                                              else b), dtype=object)
-    return np.asarray(a * b)
+    factor = np.asarray(b)
+    top = int(np.abs(a).max(initial=0)) * int(np.abs(factor).max(initial=0))
+    if a.dtype == object or factor.dtype == object or top >= SAFE // 2:
+        return np.asarray(a.astype(object) * factor.astype(object), dtype=object)
+    return np.asarray(a * factor)
 
 
 def _big(values: np.ndarray) -> bool:
