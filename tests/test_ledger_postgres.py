@@ -414,10 +414,16 @@ def all_done(url: str, files: int) -> None:
 
 
 def killing_rounds(start: Callable[[Path], subprocess.Popen[bytes]], workers: list[Path],
-                   kills: int, seed: int, latest: float) -> int:
+                   kills: int, seed: int, latest: float,
+                   progress: Callable[[], int] | None = None) -> int:
     """Rounds of the workers started at once, each killed with SIGKILL at a random moment
     of the round (0.5 to ``latest`` seconds in) if still running, until ``kills`` kills or
-    four minutes; the number of kills."""
+    four minutes; the number of kills.
+
+    With ``progress`` (the outputs written so far), a round's moments are counted from its
+    first new output instead (0.05 to ``latest`` seconds after it, or from 30 s in), so
+    that the kills land in the work however fast the machine is, and a round that writes
+    nothing ends the rounds: the work is done."""
     import random
     import signal
     import time
@@ -425,9 +431,16 @@ def killing_rounds(start: Callable[[Path], subprocess.Popen[bytes]], workers: li
     rng = random.Random(seed)
     killed, deadline = 0, time.monotonic() + 240
     while killed < kills and time.monotonic() < deadline:
+        before = progress() if progress is not None else 0
         began = time.monotonic()
         procs = [start(w) for w in workers]
-        for p, at in sorted(zip(procs, [rng.uniform(0.5, latest) for _ in procs],
+        earliest = 0.5
+        if progress is not None:
+            while progress() == before and time.monotonic() < began + 30 \
+                    and any(p.poll() is None for p in procs):
+                time.sleep(0.01)
+            began, earliest = time.monotonic(), 0.05
+        for p, at in sorted(zip(procs, [rng.uniform(earliest, latest) for _ in procs],
                                 strict=True), key=lambda pa: pa[1]):
             time.sleep(max(0.0, began + at - time.monotonic()))
             if p.poll() is None:
@@ -435,6 +448,8 @@ def killing_rounds(start: Callable[[Path], subprocess.Popen[bytes]], workers: li
                 killed += 1
         for p in procs:
             p.wait(timeout=300)
+        if progress is not None and progress() == before:
+            break
     return killed
 
 
@@ -491,7 +506,8 @@ def test_three_workers_share_the_files_of_one_flow_in_any_order(
         files: int, kills: int) -> None:
     """``order: any``: three workers on the files of one flow at once (600 in local
     folders, 60 from the real OpenSSH sshd), each killed with SIGKILL at a random moment of
-    each round (30 kills or more; 10 over SFTP), then run to the end. Every
+    each round, within 0.15 seconds of the round's first output (30 kills or more; 10
+    over SFTP), then, with the last quarter of the files put in, run to the end. Every
     file has exactly one output, byte for byte what a single worker writes for it, the names
     are unique and gapless (numbered as planned, so not in the single worker's order), each
     done file matches its data, nothing is left claimed, and more than one worker did the
@@ -536,8 +552,18 @@ def test_three_workers_share_the_files_of_one_flow_in_any_order(
         rounds += w == workers[0]
         return start(w)
 
-    killed = killing_rounds(start_counted, workers, kills, 20261204, 3.0)
+    # A quarter of the files comes after the kills, so that the rounds run to the end
+    # always have files to share, however many the killed rounds wrote.
+    inbox = next((shared / "shop" if source == "sftp" else shared).glob("inbox*"))
+    later = tmp_path / "later"
+    later.mkdir()
+    for f in sorted(inbox.iterdir())[-(files // 4):]:
+        f.rename(later / f.name)
+    killed = killing_rounds(start_counted, workers, kills, 20261204, 0.15,
+                            lambda: len(list(shared.glob("erp0/ART*.TXT"))))
     assert killed >= kills
+    for f in sorted(later.iterdir()):
+        f.rename(inbox / f.name)
     for _ in range(3):  # then all three to the end, at once
         procs = [start_counted(w) for w in workers]
         assert [p.wait(timeout=600) for p in procs] == [0, 0, 0], rounds
