@@ -94,12 +94,18 @@ def _numbers(work: Work, name: str, table: pa.Table, field: str) -> tuple[np.nda
                                                                               np.ndarray]:
     work.need(name, table, [field])
     try:
-        return unscaled(table.column(field))
+        return exact_units(table.column(field))
     except TypeError:
         raise work.fail(f"field {field!r} holds {table.column(field).type}, "
                         "not numbers") from None
-    except OverflowError:  # past 64 bits: Python's integers, exact
-        return wide_unscaled(table.column(field))
+
+
+def exact_units(values: Column) -> tuple[np.ndarray, int, np.ndarray]:
+    """:func:`unscaled`, and past 64 bits Python's integers (exact) instead of an error."""
+    try:
+        return unscaled(values)
+    except OverflowError:
+        return wide_unscaled(values)
 
 
 def wide_unscaled(values: Column) -> tuple[np.ndarray, int, np.ndarray]:

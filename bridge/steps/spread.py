@@ -25,10 +25,9 @@ from bridge.steps.business import (
     SAFE,
     decimal_of,
     divide_half_up,
+    exact_units,
     from_unscaled,
     times,
-    unscaled,
-    wide_unscaled,
 )
 from bridge.steps.work import PARENT_LINE, Work
 
@@ -85,7 +84,7 @@ def spread(work: Work, args: sb.SpreadArgs) -> None:
     if not len(at):
         return
     largest = parts.largest[parts.segment[start]]
-    amount, _, has_amount = _units(table, args.amount)
+    amount, _, has_amount = exact_units(table.column(args.amount))
     several = (count > 1) & has_amount[at] if args.mode == "proportional" else \
         np.zeros(len(at), bool)
     # An order of one rate (most), or all to the largest: the row keeps its amount and takes
@@ -143,7 +142,7 @@ def _split(table: pa.Table, rows: np.ndarray, start: np.ndarray,
     made = made.set_column(made.column_names.index(args.amount), args.amount,
                            _column(share, _scale(kind), np.ones(len(share), bool), kind))
     for f in args.same:  # split in the same proportion (a price of the amount)
-        units, scale, valid = _units(made, f)
+        units, scale, valid = exact_units(made.column(f))
         units = units.copy()
         on = valid & (whole != 0)
         sign = np.sign(whole[on])
@@ -161,7 +160,7 @@ def _split(table: pa.Table, rows: np.ndarray, start: np.ndarray,
 def _parts(table: pa.Table, parents: np.ndarray, use: np.ndarray,
            args: sb.SpreadArgs) -> Parts:
     """The weight of each ``by`` value among the rows of ``use``, per parent."""
-    weights, _, valid = _units(table, args.weight)
+    weights, _, valid = exact_units(table.column(args.weight))
     by = table.column(args.by)
     rows = np.flatnonzero(use & valid & np.asarray(
         pc.is_valid(by).to_numpy(zero_copy_only=False), dtype=bool))
@@ -177,15 +176,6 @@ def _parts(table: pa.Table, parents: np.ndarray, use: np.ndarray,
     parent, origin = parents[rows][first], rows[first]
     order = np.lexsort((origin, parent))
     return Parts(parent[order], sums[order], origin[order])
-
-
-def _units(table: pa.Table, field: str) -> tuple[np.ndarray, int, np.ndarray]:
-    """The unscaled integers of a column (Python integers past 64 bits), its scale and
-    where it holds a value."""
-    try:
-        return unscaled(table.column(field))
-    except OverflowError:
-        return wide_unscaled(table.column(field))
 
 
 def _scale(kind: pa.DataType) -> int:
