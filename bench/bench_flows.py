@@ -7,7 +7,8 @@ through the sample order flow (``--large``).
 Small files (the default): makes a world of small order files (about --size bytes each) on
 local folders, times one `bridge run` over all of them (a real subprocess, as cron starts it),
 then times an idle `bridge run` with every file already in the ledger. Targets: 2,000 files
-in under 10 s; an idle run under 0.5 s.
+in under 10 s; an idle run under 0.5 s. The same files are first run once in a world with
+``transform_ahead: false`` (no helper process: docs/flows.md), for the comparison.
 
 Large files (``--large ROWS``, may repeat): the shipped sample flow ``ordini``
 (samples/bridge.yaml) run by `python -m bridge --config CFG run` in a child process on one
@@ -51,7 +52,7 @@ sys.path.insert(0, str(HERE))
 
 import bench_core  # noqa: E402
 
-from tests.flowkit import make_world, order_file  # noqa: E402
+from tests.flowkit import CONFIG, make_world, order_file  # noqa: E402
 
 SAMPLES = ROOT / "samples"
 OUT = HERE / "out"
@@ -87,14 +88,23 @@ def timed_run(cfg: Path) -> tuple[float, str]:
     return took, proc.stdout
 
 
-def small(args: argparse.Namespace) -> None:
+def small_world(work: Path, args: argparse.Namespace, ahead: bool) -> Path:
+    """The small-files world: with the helper that transforms files ahead, or without."""
+    cfg = make_world(work, ("" if ahead else "transform_ahead: false\n") + CONFIG)
     rows = max(1, args.size // 50)
+    for n in range(args.files):
+        (work / "inbox" / f"o{n:05d}.csv").write_text(order_file(n, rows), encoding="utf-8")
+    return cfg
+
+
+def small(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="bridge-bench-"))
     try:
-        cfg = make_world(work)
-        for n in range(args.files):
-            (work / "inbox" / f"o{n:05d}.csv").write_text(order_file(n, rows), encoding="utf-8")
-        size = sum(p.stat().st_size for p in (work / "inbox").iterdir()) / args.files
+        alone = small_world(work / "alone", args, ahead=False)
+        one_process, _ = timed_run(alone)
+        shutil.rmtree(work / "alone")
+        cfg = small_world(work / "ahead", args, ahead=True)
+        size = sum(p.stat().st_size for p in (work / "ahead" / "inbox").iterdir()) / args.files
         busy, out = timed_run(cfg)
         done = out.count(": done")
         idle_times = [timed_run(cfg)[0] for _ in range(3)]
@@ -105,6 +115,7 @@ def small(args: argparse.Namespace) -> None:
         figures = {
             "files": args.files, "bytes_per_file": round(size), "done": done,
             "busy_seconds": round(busy, 2), "files_per_second": round(done / busy, 1),
+            "one_process_seconds": round(one_process, 2),
             "idle_run_seconds": round(min(idle_times), 3), "help_seconds": round(help_time, 3),
         }
     finally:
@@ -112,6 +123,8 @@ def small(args: argparse.Namespace) -> None:
     print(f"{figures['done']} files of ~{figures['bytes_per_file']} bytes in "
           f"{figures['busy_seconds']} s: {figures['files_per_second']} files/s "
           "(target: 2,000 in under 10 s)")
+    print(f"the same without the helper (transform_ahead: false): "
+          f"{figures['one_process_seconds']} s")
     print(f"idle run with {args.files} files in the ledger: {figures['idle_run_seconds']} s "
           "(target: under 0.5 s)")
     print(f"bridge --help: {figures['help_seconds']} s (target: under 0.3 s)")

@@ -262,6 +262,9 @@ class Config(Strict):
     reports_dir: Path = Field(Path(".bridge/reports"), description="Unused: `bridge report "
                               "--out FILE` names the file. Kept so that older files load.")
     tracciati: list[Path] = Field(default_factory=list)
+    transform_ahead: bool = Field(True, description="With many small files ready, a second "
+                                  "process transforms the next ones while this one writes "
+                                  "(on two cores or more).")
     connections: dict[str, Connection] = Field(default_factory=dict)
     references: dict[str, Reference] = Field(default_factory=dict)
     flows: dict[str, Flow]

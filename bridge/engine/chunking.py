@@ -178,6 +178,12 @@ class KeySpool:
                 else:
                     yield from (line[:-1].decode("unicode_escape") for line in block)
 
+    def seal(self) -> None:
+        """The file written out and closed: read by another process from here."""
+        if self.out is not None:
+            self.out.close()
+            self.out = None
+
     def remove(self) -> None:
         self.kept = []
         if self.out is not None:

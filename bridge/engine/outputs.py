@@ -44,20 +44,26 @@ def render_folder(ctx: Context, row: FileRow) -> Path:
     return own_folder(ctx.work(row.id) / "render", depth=2)
 
 
-def keep_rendered(ctx: Context, row: FileRow, rendered: list[Rendered]) -> None:
+def keep_rendered(ctx: Context, row: FileRow, rendered: list[Rendered]
+                  ) -> dict[str, tuple[Rendered, Path]]:
     """Save every target's bytes in the work area, the index last. No fsync: the index holds
     each one's sha256, and bytes that do not match it are rendered again. Bytes streamed
-    into a file of the work area while rendered are moved, not copied."""
+    into a file of the work area while rendered are moved, not copied. Returns what
+    :func:`kept_rendered` would read back (without reading it)."""
     folder = render_folder(ctx, row)
     index = {}
+    kept = {}
     for n, r in enumerate(rendered):
+        path = folder / f"{n}.out"
         if r.data is None:
             assert r.path is not None
-            r.path.replace(folder / f"{n}.out")
+            r.path.replace(path)
         else:
-            save_atomic(folder / f"{n}.out", r.data, mode=0o600, durable=False)
+            save_atomic(path, r.data, mode=0o600, durable=False)
         index[r.target] = {"file": f"{n}.out", "rows": r.rows, "sha256": r.sha256}
+        kept[r.target] = (Rendered(r.target, None, r.rows, path, r.sha256, r.size), path)
     save_atomic(folder / "index.json", json.dumps(index).encode(), mode=0o600, durable=False)
+    return kept
 
 
 def kept_rendered(ctx: Context, row: FileRow) -> dict[str, tuple[Rendered, Path]] | None:
@@ -76,6 +82,24 @@ def kept_rendered(ctx: Context, row: FileRow) -> dict[str, tuple[Rendered, Path]
     except (OSError, ValueError, KeyError):
         return None
     return out
+
+
+def render_again(ctx: Context, row: FileRow, flow: Flow) -> dict[str, tuple[Rendered, Path]]:
+    """The kept bytes are gone (a cleaned work area): render again. The file's own keys
+    do not count as sent, so the same rows come out."""
+    from bridge.engine.taking import work_copy
+    from bridge.engine.transform import transform_file
+
+    checked = transform_file(ctx, row, flow, work_copy(ctx, row, flow))
+    checked.forget_keys()  # planned already, with the ledger's keys
+    if checked.rejected:
+        raise RuntimeError(f"file {row.id} was planned, but rendered again it is refused: "
+                           "did its tracciato or steps change?")
+    keep_rendered(ctx, row, checked.rendered)
+    kept = kept_rendered(ctx, row)
+    if kept is None:
+        raise TransientError(f"cannot keep the rendered outputs of file {row.id}")
+    return kept
 
 
 def _digest(path: Path) -> tuple[str, int]:

@@ -25,7 +25,13 @@ from bridge.atomic import save_atomic
 from bridge.engine import moves, taking
 from bridge.engine.context import Outcome
 from bridge.engine.facts import record as record_facts
-from bridge.engine.outputs import keep_rendered, kept_rendered, plan_maker, write_output
+from bridge.engine.outputs import (
+    keep_rendered,
+    kept_rendered,
+    plan_maker,
+    render_again,
+    write_output,
+)
 from bridge.engine.taking import Lost
 from bridge.errors import ConfigError, DataError, LostTurn, TransientError
 from bridge.issues import Issue
@@ -51,6 +57,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from bridge.config import Config, Flow
+    from bridge.engine.ahead import Helper
     from bridge.engine.render import Rendered
     from bridge.engine.transform import Checked
     from bridge.ledger import Observation
@@ -72,6 +79,8 @@ class Pipeline:
         self.now = now
         self.references: dict[str, pd.DataFrame] = {}
         self.fence: Callable[[], None] | None = None  # set by the pass, flow by flow
+        self.ahead: Helper | None = None  # transforms small files ahead (engine.ahead)
+        self.just_kept: tuple[int, dict[str, tuple[Rendered, Path]]] | None = None
         self._connect = connect
 
     def transport(self, name: str) -> Transport:
@@ -189,7 +198,11 @@ class Pipeline:
             if truncated or cut:
                 return self._reject(row, flow, cut or [taking.truncated_issue(truncated or "")],
                                     None, {})
-            early = self._prepare(row, flow)
+            try:
+                early = self._prepare(row, flow)
+            finally:
+                if self.ahead is not None:
+                    self.ahead.forget(row.id)
             if early is not None:
                 return early
             row = self.ledger.get(row.id)
@@ -202,7 +215,8 @@ class Pipeline:
         from bridge.engine.transform import transform_file
 
         source = taking.work_copy(self, row, flow)
-        checked = transform_file(self, row, flow, source)
+        checked = (self.ahead and self.ahead.result(self, row)) or transform_file(
+            self, row, flow, source)
         if checked.issues:
             self.ledger.record_issues(row.id, checked.issues)
         rows_in = sum(checked.rows.values())
@@ -223,7 +237,7 @@ class Pipeline:
             return Outcome(row.flow, row.path, HELD, row.id, len(checked.issues), message=reason)
         if checked.skipped_rows or checked.left_out:  # rows left out: said in a report
             self._skipped_report(row, flow, source, checked)
-        keep_rendered(self, row, checked.rendered)
+        self.just_kept = (row.id, keep_rendered(self, row, checked.rendered))
         note = "nothing to write: no data rows left" if checked.nothing_to_write else None
         # Facts first: a crash before the plan redoes the file, and its facts with it (they
         # replace the file's own); once planned, the file is only written.
@@ -243,9 +257,12 @@ class Pipeline:
         pending = [o for o in self.ledger.outputs(row.id) if o.state == "planned"]
         last: list[Written] = []
         if pending:
-            kept = kept_rendered(self, row)
+            # Kept by this pass a moment ago: not read back from the work area.
+            just, self.just_kept = self.just_kept, None
+            kept = just[1] if just is not None and just[0] == row.id else kept_rendered(
+                self, row)
             if kept is None or any(o.target not in kept for o in pending):
-                kept = self._render_again(row, flow)
+                kept = render_again(self, row, flow)
             for n, out in enumerate(pending):
                 rendered, staged = kept[out.target]
                 at_end = n == len(pending) - 1
@@ -254,22 +271,6 @@ class Pipeline:
                     last.append(done)
         faults.point("before-written")
         self.ledger.set_state(row.id, WRITTEN, self.now.wall, written=last)
-
-    def _render_again(self, row: FileRow, flow: Flow) -> dict[str, tuple[Rendered, Path]]:
-        """The kept bytes are gone (a cleaned work area): render again. The file's own keys
-        do not count as sent, so the same rows come out."""
-        from bridge.engine.transform import transform_file
-
-        checked = transform_file(self, row, flow, taking.work_copy(self, row, flow))
-        checked.forget_keys()  # planned already, with the ledger's keys
-        if checked.rejected:
-            raise RuntimeError(f"file {row.id} was planned, but rendered again it is refused: "
-                               "did its tracciato or steps change?")
-        keep_rendered(self, row, checked.rendered)
-        kept = kept_rendered(self, row)
-        if kept is None:
-            raise TransientError(f"cannot keep the rendered outputs of file {row.id}")
-        return kept
 
     def _finish(self, row: FileRow, flow: Flow) -> Outcome:
         where = moves.archive(self, row, flow)
@@ -388,7 +389,6 @@ class Pipeline:
         self.ledger.set_state(row.id, FAILED, self.now.wall, why, reason=why, attempt=attempt,
                               issues=row.issues + int(internal))
         return Outcome(row.flow, row.path, FAILED, row.id, message=why, internal=internal)
-
 
 
 def too_big(flow: Flow, entry: Entry) -> Issue:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from bridge.config import Config, Flow
 from bridge.engine import clock as clocks
+from bridge.engine.ahead import take_all
 from bridge.engine.context import Outcome, private_dir
 from bridge.engine.pipeline import Pipeline
 from bridge.engine.readiness import Busy, ready
@@ -130,6 +131,8 @@ def run_pass(cfg: Config, *, flows: list[str] | None = None, dry_run: bool = Fal
             return _pass(pipe, chosen, dry_run, clock, report, should_stop, full, busy,
                          turns)
         finally:
+            if pipe.ahead is not None:
+                pipe.ahead.close()
             for t in pipe.transports.values():
                 t.close()
             ledger.close()
@@ -236,18 +239,15 @@ def _flow_pass(pipe: Pipeline, name: str, flow: Flow, dry_run: bool,
     for entry, key, why in listing.refused:
         if not dry_run:
             note(pipe.refuse_name(name, entry, key, why))
-    for entry, obs in listing.ready:
-        if should_stop():
-            return
-        if dry_run:
+    if dry_run:
+        for entry, _ in listing.ready:
             note(Outcome(name, entry.name, "ready", message="would be taken"))
-            continue
-        o = note(pipe.take(name, flow, entry, obs))
-        if o is not None and o.state == RETRYING:
-            return  # a server or a disk failed: the flow's other files wait for next pass
-    if not dry_run:
-        for p in prune(pipe, name, flow):
-            log.info("[%s] file %d: pruned its %s (%s)", p.flow, p.file_id, p.what, p.where)
+        return
+    # A server or a disk failed (a file retrying): the flow's other files wait for the next
+    # pass. Small files are transformed ahead in a second process where it helps.
+    take_all(pipe, name, flow, listing.ready, note, should_stop)
+    for p in prune(pipe, name, flow):
+        log.info("[%s] file %d: pruned its %s (%s)", p.flow, p.file_id, p.what, p.where)
 
 
 def _resumable(ledger: Ledger, flow: str, now: float) -> list[FileRow]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
@@ -73,7 +74,10 @@ def transform_file(ctx: Context, row: FileRow, flow: Flow, source: Path, *,
         refused = ctx.ledger.left_out(row.replay_of)
 
     t = load_tracciato(ctx.cfg, flow.tracciato)
-    folder = folder if folder is not None else render_folder(ctx, row)
+    if folder is None:
+        folder = render_folder(ctx, row)
+        for gone in ctx.work(row.id).glob("ahead-*"):  # a helper's, left by a run that died
+            shutil.rmtree(gone, ignore_errors=True)
     left: list[str] = []
     with contextlib.suppress(FileNotFoundError), os.scandir(folder) as entries:
         # A killed run's parts, keys and facts.

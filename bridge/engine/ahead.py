@@ -1,0 +1,398 @@
+"""Small files transformed ahead, in a second process, while this one writes.
+
+A pass over many small files spends about half of each file in its transform (decoding,
+steps, encoding: pure work on the file's own bytes) and the other half in what must stay in
+order and in this process (claiming, fetching, planning, writing, archiving: the ledger and
+the servers). With a second core the two halves overlap: while this process plans and writes
+file N, a helper process transforms file N+1, already fetched, into a folder of its own.
+
+The helper only ever saves work. It writes nothing but that folder, never the ledger (it
+reads it, for the keys and fingerprints that ``dedupe`` and ``delta`` compare with), and
+this process checks what it hands back before using it: the helper's questions to the ledger
+are asked again, and an answer that changed since (a key another file sent meanwhile) means
+the file is transformed here, as without a helper. A helper that fails, dies, or is slow to
+answer costs its work and nothing else: the file is transformed here. Planning, sequence
+numbers, writing and every record stay in this process, in the order of the files, so the
+exactly-once rules are those of one process.
+
+The helper is started for a flow pass with at least :data:`AHEAD_FROM` files ready, on a
+machine with two cores or more, unless ``transform_ahead: false``; it takes the files that
+are read at once (not over ``chunk_bytes``: a large file streams in this process, in bounded
+memory), of a flow that does not withdraw keys and does not leave its files in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bridge import faults
+from bridge.engine import taking
+from bridge.engine.context import Outcome
+from bridge.errors import LostTurn
+from bridge.states import RETRYING
+
+if TYPE_CHECKING:
+    from bridge.config import Flow
+    from bridge.engine.chunking import Checked
+    from bridge.engine.pipeline import Pipeline
+    from bridge.ledger import FileRow, Ledger, Observation
+    from bridge.transport import Entry
+
+#: Files of a flow ready in one listing before a helper is worth its start (about half a
+#: second of imports, spent while this process takes the first files itself).
+AHEAD_FROM = 8
+#: Seconds this process waits for the helper's answer on a file before it gives up on the
+#: helper and transforms the file itself.
+WAIT = 120.0
+#: Files handed to the helper and not yet taken back: enough to keep it busy while this
+#: process writes, few enough that a stop leaves little done for nothing.
+DEPTH = 2
+#: The ledger's answers a transform may depend on; asked again before its result is used.
+ASKED = ("sent_keys", "fingerprints")
+#: The fault points of the tests (:mod:`bridge.faults`), and their names for the helper.
+_FAULTS = {"BRIDGE_KILL_AT": "BRIDGE_HELPER_KILL_AT", "BRIDGE_RAISE_AT": "BRIDGE_HELPER_RAISE_AT"}
+log = logging.getLogger("bridge.ahead")
+
+
+def take_all(pipe: Pipeline, name: str, flow: Flow, ready: Sequence[tuple[Entry, Observation]],
+             note: Callable[[Outcome | None], Outcome | None],
+             should_stop: Callable[[], bool]) -> None:
+    """Every ready file of a flow taken in order; with a helper, each small one fetched and
+    handed to it before the file before it is planned and written. A file that must wait
+    (``retrying``) stops the flow, as one at a time: the files fetched after it wait, fetched,
+    for the next pass."""
+    ahead = helper_for(pipe, flow, len(ready))
+    pending: deque[Outcome | tuple[int, str | None]] = deque()
+
+    def settle(got: Outcome | tuple[int, str | None] | None) -> bool:
+        """Note the outcome of one file: False once the flow must stop."""
+        if isinstance(got, tuple):
+            got = pipe.advance(got[0], truncated=got[1])
+        o = note(got)
+        return o is None or o.state != RETRYING
+
+    for entry, obs in ready:
+        if should_stop():
+            return
+        if ahead is None or not fits(flow, entry):
+            while pending:
+                if not settle(pending.popleft()):
+                    return
+            if not settle(pipe.take(name, flow, entry, obs)):
+                return
+            continue
+        got = fetch_new(pipe, name, flow, entry, obs)
+        if isinstance(got, tuple) and got[1] is None:
+            ahead.send(pipe, got[0], flow)
+        pending.append(got if isinstance(got, Outcome) else (got[0].id, got[1]))
+        if isinstance(got, Outcome) and got.state == RETRYING:
+            break  # the files fetched before it are still carried on, in order
+        while len(pending) > 1:
+            if not settle(pending.popleft()):
+                return
+    while pending:
+        if not settle(pending.popleft()):
+            return
+
+
+def fits(flow: Flow, entry: Entry) -> bool:
+    """A file the helper may take: read at once, and claimed and fetched as usual."""
+    return entry.size <= flow.max_bytes and (not flow.chunk_bytes
+                                             or entry.size <= flow.chunk_bytes)
+
+
+def helper_for(pipe: Pipeline, flow: Flow, files: int) -> Helper | None:
+    """The pass's helper (started now if need be), or None where it would not help."""
+    if (files < AHEAD_FROM or not pipe.cfg.transform_ahead or flow.archive == "leave"
+            or _cores() < 2 or _withdraws(flow)):
+        return None
+    if pipe.ahead is None:
+        pipe.ahead = Helper.start(pipe)
+    return pipe.ahead if pipe.ahead.alive else None
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _withdraws(flow: Flow) -> bool:
+    from bridge.engine.gone import gone_step
+
+    return gone_step(list(flow.steps)) is not None
+
+
+def fetch_new(pipe: Pipeline, name: str, flow: Flow, entry: Entry, obs: Observation
+              ) -> Outcome | tuple[FileRow, str | None]:
+    """A ready file claimed and fetched into the work area (what :meth:`Pipeline.take` does
+    first); its outcome if that is as far as it goes, else its record and why it is cut
+    short."""
+    row = pipe.ledger.claim(name, entry.name, entry.size, entry.mtime, pipe.run_id,
+                            pipe.now.wall)
+    faults.point("after-claim")
+    try:
+        got = taking.fetch(pipe, row, flow, obs)
+    except LostTurn:
+        raise
+    except Exception as exc:  # as Pipeline.advance does
+        if pipe.fence is not None:
+            pipe.fence()
+        return pipe.failed(row, flow, exc)
+    if isinstance(got, Outcome):
+        return got
+    return got.row, got.truncated
+
+
+class Helper:
+    """This process's side of the helper: files handed over, answers taken back in order."""
+
+    def __init__(self, proc: subprocess.Popen[bytes] | None, inbox: Connection | None,
+                 outbox: Connection | None) -> None:
+        self.proc, self.inbox, self.outbox = proc, inbox, outbox
+        self.alive = proc is not None
+        self.ready = False
+        self.asked: dict[int, Path] = {}  # file id -> the helper's folder for it
+        self.answers: dict[int, tuple[Any, ...]] = {}
+        #: What became of the files handed over: used, transformed here again because the
+        #: ledger had moved on, or because the helper failed on them or was lost.
+        self.tally: Counter[str] = Counter()
+
+    @classmethod
+    def start(cls, pipe: Pipeline) -> Helper:
+        from bridge import ledger as ledgers
+
+        where = pipe.cfg.ledger_location()
+        if ledgers.ROUTE is not None:
+            where = ledgers.ROUTE(where)
+        child_in, parent_out = os.pipe()
+        parent_in, child_out = os.pipe()
+        # A test's fault points are this process's; the helper's own are named apart.
+        env = {k: v for k, v in os.environ.items() if k not in _FAULTS}
+        env.update({k: v for k, helper in _FAULTS.items() if (v := os.environ.get(helper))})
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bridge.engine.ahead", str(child_in), str(child_out),
+                 str(os.getpid())],
+                pass_fds=(child_in, child_out), env=env, stdin=subprocess.DEVNULL)
+        except OSError:
+            os.close(parent_in)
+            os.close(parent_out)
+            return cls(None, None, None)  # no helper: every file is transformed here
+        finally:
+            os.close(child_in)
+            os.close(child_out)
+        helper = cls(proc, Connection(parent_in, writable=False),
+                     Connection(parent_out, readable=False))
+        helper._put((pipe.cfg, where, pipe.full, pipe.now))
+        return helper
+
+    def send(self, pipe: Pipeline, row: FileRow, flow: Flow) -> None:
+        """Hand a fetched file over, if the helper is up and not too far behind."""
+        if not self.alive or len(self.asked) >= DEPTH or not self._is_ready():
+            return
+        source = taking.work_copy(pipe, row, flow)
+        folder = pipe.work(row.id) / f"ahead-{self.proc.pid if self.proc else 0}"
+        if self._put((row, source, folder)):
+            self.asked[row.id] = folder
+
+    def result(self, pipe: Pipeline, row: FileRow) -> Checked | None:
+        """The helper's transform of a file, checked against the ledger as it is now (its
+        files are in the helper's folder, removed by :meth:`forget`); None: transform it
+        here."""
+        if row.id not in self.asked:
+            return None
+        answer = self._answer(row.id)
+        if answer is None or answer[0] != "done":
+            self.tally["failed" if answer else "lost"] += 1
+            if answer:
+                log.info("file %d: the helper could not transform it (%s): done here",
+                         row.id, answer[2])
+            return None
+        _, _, got, asked = answer
+        checked: Checked = got
+        for method, args, kwargs, then in asked:
+            if method not in ASKED or getattr(pipe.ledger, method)(*args, **kwargs) != then:
+                self.tally["stale"] += 1
+                return None  # the ledger moved on since: what the helper made is stale
+        self.tally["used"] += 1
+        from bridge.engine.tables import load_tracciato
+
+        checked.tracciato = load_tracciato(pipe.cfg, pipe.cfg.flows[row.flow].tracciato)
+        return checked
+
+    def forget(self, file_id: int) -> None:
+        """The helper's folder of a file removed, once its answer is in (or it is dead)."""
+        folder = self.asked.get(file_id)
+        if folder is None or (file_id not in self.answers and self.alive):
+            return
+        del self.asked[file_id]
+        self.answers.pop(file_id, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def close(self) -> None:
+        """Every answer taken in and its folder removed, then the helper ends."""
+        for file_id in list(self.asked):
+            self._answer(file_id)
+            self.forget(file_id)
+        if self.tally:
+            log.info("a second process transformed %d file(s) ahead; %d transformed here "
+                     "again because the ledger had moved on, %d because the helper failed "
+                     "on them, %d because it was lost", self.tally["used"],
+                     self.tally["stale"], self.tally["failed"], self.tally["lost"])
+        for conn in (self.outbox, self.inbox):
+            if conn is not None:
+                conn.close()
+        self.outbox = self.inbox = None
+        if self.proc is not None and not self.ready:
+            self._lost()  # still starting: it has nothing to do
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.alive = False
+
+    # -- the pipes ----------------------------------------------------------------------
+
+    def _is_ready(self) -> bool:
+        if not self.ready and self.inbox is not None:
+            with contextlib.suppress(OSError, EOFError):
+                if self.inbox.poll(0):
+                    self.ready = self._get() == ("ready",)
+            if not self.ready and self.proc is not None and self.proc.poll() is not None:
+                self._lost()
+        return self.ready
+
+    def _answer(self, file_id: int) -> tuple[Any, ...] | None:
+        while file_id not in self.answers and self.alive:
+            got = None
+            with contextlib.suppress(OSError, EOFError):
+                if self.inbox is not None and self.inbox.poll(WAIT):
+                    got = self._get()
+            if not (isinstance(got, tuple) and len(got) >= 2 and got[1] in self.asked):
+                self._lost()  # dead, mute or confused: no more work for it
+                break
+            self.answers[got[1]] = got
+        return self.answers.get(file_id)
+
+    def _get(self) -> Any:
+        assert self.inbox is not None
+        return pickle.loads(self.inbox.recv_bytes())
+
+    def _put(self, message: object) -> bool:
+        try:
+            assert self.outbox is not None
+            self.outbox.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+            return True
+        except (OSError, AssertionError):
+            self._lost()
+            return False
+
+    def _lost(self) -> None:
+        if self.alive and self.ready and self.proc is not None:
+            log.warning("the helper process %d stopped answering: the files left are "
+                        "transformed here", self.proc.pid)
+        self.alive = False
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# -- the helper process -------------------------------------------------------------------
+
+
+class _Recording:
+    """The ledger as the helper sees it: the answers a transform depends on are recorded,
+    so that the main process can ask again before it uses the result."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.inner = ledger
+        self.asked: list[tuple[str, tuple[Any, ...], dict[str, Any], Any]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        got = getattr(self.inner, name)
+        if name not in ASKED:
+            return got
+
+        def asking(*args: Any, **kwargs: Any) -> Any:
+            answer = got(*args, **kwargs)
+            self.asked.append((name, args, kwargs, answer))
+            return answer
+        return asking
+
+
+def _die_with_parent(parent: int) -> None:
+    """Killed with the main process (SIGKILL included), not left writing."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(0)
+
+
+def serve(inbox: Connection, outbox: Connection) -> None:
+    """The helper's loop: a file in, its transform (or why not) out, until the main process
+    closes its end."""
+    from bridge.engine.chunking import KeySpool
+    from bridge.engine.pipeline import Pipeline
+    from bridge.engine.transform import transform_file
+    from bridge.files import own_folder
+    from bridge.ledger import open_ledger
+
+    cfg, where, full, now = pickle.loads(inbox.recv_bytes())
+    recording = _Recording(open_ledger(where))
+    pipe = Pipeline(cfg, recording, {}, None, now, full=full)
+    import pandas  # noqa: F401  (imported before it says it is ready)
+    import pyarrow.compute  # noqa: F401
+
+    outbox.send_bytes(pickle.dumps(("ready",)))
+    while True:
+        try:
+            row, source, folder = pickle.loads(inbox.recv_bytes())
+        except EOFError:
+            break
+        recording.asked = []
+        try:
+            checked = transform_file(pipe, row, cfg.flows[row.flow], source,
+                                     folder=own_folder(folder, depth=2))
+            checked.tracciato = None  # loaded again there: a tracciato is large to send
+            for spool in (checked.sent_keys, checked.facts):
+                if isinstance(spool, KeySpool):
+                    spool.seal()
+            answer: tuple[Any, ...] = ("done", row.id, checked, recording.asked)
+            data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # any failure: the file is transformed there
+            data = pickle.dumps(("failed", row.id, f"{type(exc).__name__}: {exc}"))
+        outbox.send_bytes(data)
+    recording.inner.close()
+
+
+def main(argv: list[str]) -> None:
+    _die_with_parent(int(argv[3]))
+    # The main process closes its ends when it is done (or dies): that is the end of it.
+    with contextlib.suppress(EOFError, OSError):
+        serve(Connection(int(argv[1]), writable=False),
+              Connection(int(argv[2]), readable=False))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
+
+
+__all__ = ["AHEAD_FROM", "Helper", "fetch_new", "fits", "helper_for", "take_all"]

@@ -1,0 +1,241 @@
+"""Small files transformed ahead by a second process (bridge.engine.ahead): the same bytes,
+the same ledger, whatever the helper does (answers, answers late, fails, dies), and nothing
+left behind when `bridge run` itself is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bridge.config import load
+from bridge.engine.ahead import AHEAD_FROM, Helper, fetch_new
+from bridge.engine.pipeline import Pipeline
+from bridge.engine.readiness import ready
+from bridge.engine.runner import reading
+from bridge.ledger import open_ledger
+from tests.flowkit import CONFIG, make_world, order_file
+
+pytestmark = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2,
+                                reason="the helper is for machines of two cores or more")
+
+FILES = 120
+#: The world's flow, with facts, bad rows skipped, and files of 1,500 bytes or more read in
+#: chunks (so some are the helper's and some are not).
+FLOW = CONFIG.replace("    retry_backoff: 0\n", """\
+    retry_backoff: 0
+    on_bad_rows: skip-rows
+    chunk_bytes: 1500
+    facts: [{table: articolo, kind: item, fields: {code: codice, qty: qty}}]
+""")
+
+
+def fill(root: Path) -> None:
+    """FILES inputs: small ones, a few over chunk_bytes, one with a bad row, one with a bad
+    file, and articles sent again by the next file (dedupe drops them there)."""
+    inbox = root / "inbox"
+    for n in range(FILES):
+        text = order_file(n, 60 if n % 9 == 4 else 3)
+        if n % 5 == 1:  # the first article of the file before, sent again
+            text += f"A{n - 1:04d}0;Di nuovo;1,00;1\n"
+        if n == 17:
+            text += "TROPPO-LUNGO-CODICE;riga cattiva;1,00;1\n"
+        if n == 23:
+            text = "codice;descrizione;prezzo;qty\nA1;x;non un numero;1\n"
+        (inbox / f"o{n:04d}.csv").write_text(text, encoding="utf-8")
+
+
+def run(cfg: Path, env: dict[str, str] | None = None, kill_after: float | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(cfg), "run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})})
+    out, _ = proc.communicate(timeout=300)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out)
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def ledger_view(cfg_path: Path) -> dict[str, object]:
+    """What the ledger says of every file, output, sent key and fact (ids and times aside)."""
+    cfg = load(cfg_path)
+    ledger = open_ledger(cfg.path(cfg.ledger))
+    try:
+        files = sorted(ledger.files(), key=lambda f: f.path)
+        view: dict[str, object] = {
+            "files": [(f.path, f.state, f.issues) for f in files],
+            "outputs": [(f.path, o.name, o.state, o.rows) for f in files
+                        for o in ledger.outputs(f.id)],
+            "issues": [(f.path, i.code, i.line, i.value) for f in files
+                       for i in ledger.issues(f.id)],
+            "facts": sorted(str(f.data) for f in ledger.facts(["item"])),
+        }
+    finally:
+        ledger.close()
+    db = sqlite3.connect(cfg.path(cfg.ledger))
+    view["keys"] = sorted(db.execute(
+        "SELECT f.path, k.key FROM sent_keys k JOIN files f ON f.id = k.file_id").fetchall())
+    db.close()
+    return view
+
+
+def helper_line(root: Path) -> str:
+    lines = [line for line in (root / "state" / "bridge.log").read_text().splitlines()
+             if "transformed" in line and "ahead" in line]
+    return lines[-1] if lines else ""
+
+
+def two_worlds(tmp_path: Path) -> tuple[Path, Path]:
+    """The same inputs, with and without the helper."""
+    alone = make_world(tmp_path / "alone", "transform_ahead: false\n" + FLOW)
+    ahead = make_world(tmp_path / "ahead", FLOW)
+    fill(tmp_path / "alone")
+    fill(tmp_path / "ahead")
+    got = run(alone)
+    assert got.returncode == 1, got.stdout  # two files rejected
+    assert helper_line(tmp_path / "alone") == ""
+    return alone, ahead
+
+
+def test_files_transformed_ahead_write_what_one_process_writes(tmp_path: Path) -> None:
+    alone, ahead = two_worlds(tmp_path)
+    got = run(ahead)
+    assert got.returncode == 1, got.stdout
+    line = helper_line(tmp_path / "ahead")
+    used = int(line.split("transformed ")[1].split(" file")[0])
+    assert used >= 5, line  # once up (it starts while this process takes the first ones)
+    assert tree(tmp_path / "ahead" / "erp") == tree(tmp_path / "alone" / "erp")
+    assert len(tree(tmp_path / "ahead" / "erp")) == 2 * (FILES - 1)
+    assert ledger_view(ahead) == ledger_view(alone)
+    # The reports of the files with bad rows too, and no helper folder is left.
+    reports = sorted(p.name for p in (tmp_path / "ahead").rglob("*report*") if p.is_file())
+    assert reports == sorted(p.name for p in (tmp_path / "alone").rglob("*report*")
+                             if p.is_file())
+    assert list((tmp_path / "ahead" / "state" / "work").glob("*/ahead-*")) == []
+
+
+def test_a_key_sent_while_the_helper_worked_makes_the_file_transformed_again(
+        tmp_path: Path) -> None:
+    """The helper transforms file 2 before file 1 is planned: both send article A00010.
+    Asked again, the ledger now has it as sent: the helper's work is set aside and file 2
+    is transformed here, without the article, as one process does it."""
+    cfg_path = make_world(tmp_path, FLOW)
+    (tmp_path / "inbox" / "o1.csv").write_text(order_file(1, 2), encoding="utf-8")
+    (tmp_path / "inbox" / "o2.csv").write_text(order_file(2, 2) + "A00010;Di nuovo;1,00;1\n",
+                                               encoding="utf-8")
+    cfg = load(cfg_path)
+    ledger = open_ledger(cfg.path(cfg.ledger))
+    pipe = Pipeline(cfg, ledger, {}, None, reading(time.time))
+    flow = cfg.flows["articoli"]
+    try:
+        listing = ready(pipe, "articoli", flow, None)
+        (r1, _), (r2, _) = [fetch_new(pipe, "articoli", flow, e, o) for e, o in listing.ready]
+        helper = Helper.start(pipe)
+        deadline = time.monotonic() + 60
+        while not helper._is_ready():
+            assert time.monotonic() < deadline, "the helper never said it was ready"
+            time.sleep(0.05)
+        helper.send(pipe, r2, flow)  # type: ignore[arg-type]
+        assert helper._answer(r2.id)[0] == "done"  # type: ignore[union-attr]
+        assert pipe.advance(r1.id).state == "done"  # type: ignore[union-attr]
+        pipe.ahead = helper
+        assert pipe.advance(r2.id).state == "done"  # type: ignore[union-attr]
+        assert helper.tally == {"stale": 1}
+        helper.close()
+    finally:
+        ledger.close()
+    second = (tmp_path / "erp" / "ART00002.TXT").read_bytes().decode("cp1252")
+    assert "A00010" not in second and second.count("\r\n") == 2
+    assert list((tmp_path / "state" / "work").glob("*/ahead-*")) == []
+
+
+@pytest.mark.parametrize("fault", ["BRIDGE_HELPER_KILL_AT", "BRIDGE_HELPER_RAISE_AT"])
+def test_a_helper_that_dies_or_fails_costs_its_work_and_nothing_else(
+        tmp_path: Path, fault: str) -> None:
+    alone, ahead = two_worlds(tmp_path)
+    got = run(ahead, {fault: "stream-part:6"})
+    assert got.returncode == 1, got.stdout
+    line = helper_line(tmp_path / "ahead")
+    if fault == "BRIDGE_HELPER_KILL_AT":
+        assert "stopped answering" in (tmp_path / "ahead" / "state" / "bridge.log").read_text()
+        assert "because it was lost" in line and not line.endswith(" 0 because it was lost")
+    else:
+        assert " 1 because the helper failed on them" in line, line
+    assert tree(tmp_path / "ahead" / "erp") == tree(tmp_path / "alone" / "erp")
+    assert ledger_view(ahead) == ledger_view(alone)
+
+
+def _helpers_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"bridge.engine.ahead" in argv and argv[-2:-1] == [str(pid).encode()]:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("point", ["after-plan:40", "before-written:70", "after-claim:100"])
+def test_bridge_run_killed_takes_its_helper_with_it_and_the_rerun_finishes(
+        tmp_path: Path, point: str) -> None:
+    alone, ahead = two_worlds(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(ahead), "run"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "BRIDGE_KILL_AT": point})
+    assert proc.wait(timeout=300) == -signal.SIGKILL
+    deadline = time.monotonic() + 10
+    while _helpers_of(proc.pid):  # the helper dies with it, not left writing
+        assert time.monotonic() < deadline, "the helper outlived bridge run"
+        time.sleep(0.05)
+    got = run(ahead)
+    assert got.returncode in (0, 1), got.stdout  # 1: the bad file came after the kill
+    assert "Traceback" not in got.stdout
+    assert tree(tmp_path / "ahead" / "erp") == tree(tmp_path / "alone" / "erp")
+    assert ledger_view(ahead) == ledger_view(alone)
+    assert list((tmp_path / "ahead" / "state" / "work").glob("*/ahead-*")) == []
+
+
+def test_no_helper_for_a_few_files(tmp_path: Path) -> None:
+    cfg = make_world(tmp_path, FLOW)
+    for n in range(AHEAD_FROM - 1):
+        (tmp_path / "inbox" / f"o{n}.csv").write_text(order_file(n, 2), encoding="utf-8")
+    got = run(cfg)
+    assert got.returncode == 0, got.stdout
+    assert len(list((tmp_path / "erp").glob("*.TXT"))) == AHEAD_FROM - 1
+    assert helper_line(tmp_path) == ""
+
+
+@pytest.mark.parametrize("harm", ["gone", "changed"])
+def test_kept_bytes_gone_or_changed_after_the_plan_are_rendered_again(
+        tmp_path: Path, harm: str) -> None:
+    """Within a pass, a file's outputs go from its plan to its targets without being read
+    back; across a kill they are read back from the work area and checked against their
+    sha256: gone or changed, they are rendered again, the same bytes."""
+    worlds = {}
+    for name in ("clean", "crash"):
+        worlds[name] = make_world(tmp_path / name, FLOW)
+        (tmp_path / name / "inbox" / "o1.csv").write_text(order_file(1, 4), encoding="utf-8")
+    assert run(worlds["clean"]).returncode == 0
+    got = run(worlds["crash"], {"BRIDGE_KILL_AT": "after-plan:1"})
+    assert got.returncode == -signal.SIGKILL
+    (kept,) = (tmp_path / "crash" / "state" / "work").glob("*/render/0.out")
+    if harm == "gone":
+        kept.unlink()
+    else:
+        kept.write_bytes(kept.read_bytes().replace(b"A00010", b"Z99999"))
+    got = run(worlds["crash"])
+    assert got.returncode == 0, got.stdout
+    assert tree(tmp_path / "crash" / "erp") == tree(tmp_path / "clean" / "erp")
+    assert len(tree(tmp_path / "clean" / "erp")) == 2
