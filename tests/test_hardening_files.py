@@ -451,3 +451,34 @@ def test_a_local_upload_refused_by_its_fence_publishes_nothing(tmp_path: Path) -
     src = tmp_path / "src"
     src.write_bytes(b"ART;1\r\n" * 1000)
     refused_then_published(LocalTransport(tmp_path), tmp_path / "erp", src, "ART00001.TXT")
+
+
+# -- folders made once per pass -------------------------------------------------------------
+
+
+def test_a_folder_removed_mid_pass_is_made_again_and_a_missing_file_still_fails(
+        tmp_path: Path) -> None:
+    """A local transport makes a target or archive folder once, not before every file; a
+    folder an operator removes between two files is made again by the next one that finds
+    it gone, and a file that is itself missing fails as before."""
+    from bridge.transport.local import LocalTransport
+
+    t = LocalTransport(tmp_path)
+    src = tmp_path / "staged"
+    src.write_bytes(b"riga\r\n")
+    t.upload(src, "erp/oggi", "A.TXT")
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "a.csv").write_bytes(b"x")
+    (tmp_path / "inbox" / "b.csv").write_bytes(b"y")
+    t.move("inbox", "a.csv", "archive/2026", "a.csv")
+    shutil.rmtree(tmp_path / "erp")
+    shutil.rmtree(tmp_path / "archive")
+    t.upload(src, "erp/oggi", "B.TXT")
+    t.move("inbox", "b.csv", "archive/2026", "b.csv")
+    assert (tmp_path / "erp" / "oggi" / "B.TXT").read_bytes() == b"riga\r\n"
+    assert (tmp_path / "archive" / "2026" / "b.csv").read_bytes() == b"y"
+    with pytest.raises(TransientError, match="cannot write .*C.TXT: No such file"):
+        t.upload(tmp_path / "missing", "erp/oggi", "C.TXT")
+    with pytest.raises(TransientError, match="cannot move .*gone.csv: No such file"):
+        t.move("inbox", "gone.csv", "archive/2026", "gone.csv")
+    assert sorted(p.name for p in (tmp_path / "erp" / "oggi").iterdir()) == ["B.TXT"]

@@ -27,6 +27,7 @@ class LocalTransport:
     def __init__(self, root: Path, *, names: TempNames | None = None) -> None:
         self.root = root
         self.names = names or TempNames()
+        self._made: set[Path] = set()  # folders made or found by this transport (a pass)
 
     def _dir(self, folder: str) -> Path:
         return self.root / folder
@@ -73,14 +74,46 @@ class LocalTransport:
         except OSError as exc:
             raise TransientError(f"cannot copy {src} to {dest}: {exc.strerror}") from None
 
+    def _folder(self, directory: Path, *, again: bool = False) -> None:
+        """``directory`` made if missing, once per transport: a folder removed meanwhile is
+        made again when a file put there finds it gone (:meth:`_gone`)."""
+        if again or directory not in self._made:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._made.add(directory)
+
+    def _gone(self, directory: Path) -> bool:
+        """A write found no folder: made again (True) if it was removed since."""
+        if directory not in self._made or directory.is_dir():
+            return False
+        self._folder(directory, again=True)
+        return True
+
     def upload(self, src: Path, folder: str, name: str, mode: int | None = None, *,
                fence: Callable[[], None] | None = None) -> None:
         directory = self._dir(folder)
         final = directory / safe_name(name)
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            self._folder(directory)
         except OSError as exc:
             raise TransientError(f"cannot create {directory}: {exc.strerror}") from None
+        for attempt in range(2):
+            try:
+                self._write(src, final, mode, fence)
+                break
+            except FileNotFoundError as exc:
+                try:
+                    again = attempt == 0 and self._gone(directory)
+                except OSError as err:
+                    raise TransientError(f"cannot create {directory}: {err.strerror}"
+                                         ) from None
+                if not again:
+                    raise TransientError(f"cannot write {final}: {exc.strerror}") from None
+        fsync_dir(directory)
+
+    def _write(self, src: Path, final: Path, mode: int | None,
+               fence: Callable[[], None] | None) -> None:
+        """``src`` copied to ``final`` under a temporary name, durable, then renamed;
+        failures as bridge's errors (a missing folder as FileNotFoundError)."""
         try:
             # The source is bridge's own file (or, in tests, a FIFO fed slowly): no checks
             # but the link. Its temporary name depends on the file's folder (its id) and
@@ -98,9 +131,10 @@ class LocalTransport:
                                  "nothing was written") from None
         except FileExistsError:
             raise TargetExists(f"{final} exists already; not overwritten") from None
+        except FileNotFoundError:
+            raise
         except OSError as exc:
             raise TransientError(f"cannot write {final}: {exc.strerror}") from None
-        fsync_dir(directory)
 
     def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None:
         """One rename(2), refusing an existing destination. Never link + unlink: a sender
@@ -109,8 +143,13 @@ class LocalTransport:
         dest_dir = self._dir(to_folder)
         dest = dest_dir / safe_name(to_name)
         try:
-            dest_dir.mkdir(parents=True, exist_ok=True)
-            rename_noreplace(src, dest)
+            self._folder(dest_dir)
+            try:
+                rename_noreplace(src, dest)
+            except FileNotFoundError:
+                if not self._gone(dest_dir):
+                    raise
+                rename_noreplace(src, dest)
         except FileExistsError:
             raise TargetExists(f"{dest} exists already") from None
         except OSError as exc:
