@@ -477,8 +477,8 @@ def test_a_folder_removed_mid_pass_is_made_again_and_a_missing_file_still_fails(
     t.move("inbox", "b.csv", "archive/2026", "b.csv")
     assert (tmp_path / "erp" / "oggi" / "B.TXT").read_bytes() == b"riga\r\n"
     assert (tmp_path / "archive" / "2026" / "b.csv").read_bytes() == b"y"
-    with pytest.raises(TransientError, match="cannot write .*C.TXT: No such file"):
+    with pytest.raises(TransientError, match=r"cannot write .*C\.TXT: No such file"):
         t.upload(tmp_path / "missing", "erp/oggi", "C.TXT")
-    with pytest.raises(TransientError, match="cannot move .*gone.csv: No such file"):
+    with pytest.raises(TransientError, match=r"cannot move .*gone\.csv: No such file"):
         t.move("inbox", "gone.csv", "archive/2026", "gone.csv")
     assert sorted(p.name for p in (tmp_path / "erp" / "oggi").iterdir()) == ["B.TXT"]

@@ -1,24 +1,17 @@
 """Small files transformed ahead, in a second process, while this one writes.
 
-A pass over many small files spends about half of each file in its transform (decoding,
-steps, encoding: pure work on the file's own bytes) and the other half in what must stay in
-order and in this process (claiming, fetching, planning, writing, archiving: the ledger and
-the servers). With a second core the two halves overlap: while this process plans and writes
-file N, a helper process transforms file N+1, already fetched, into a folder of its own.
+A small file spends about half its time in its transform (decoding, steps, encoding: work
+on its own bytes) and half in what must stay in order and in this process (claiming,
+fetching, planning, writing, archiving). With a second core they overlap: while this
+process plans and writes file N, a helper process transforms file N+1, already fetched,
+into a folder of its own. The helper writes nothing else and never the ledger; the ledger
+questions its steps asked (``dedupe``'s keys, ``delta``'s fingerprints) are asked again
+here before its result is used, and an answer that changed means the file is transformed
+here, as without a helper. A helper that fails, dies or is slow costs its work only.
 
-The helper only ever saves work. It writes nothing but that folder, never the ledger (it
-reads it, for the keys and fingerprints that ``dedupe`` and ``delta`` compare with), and
-this process checks what it hands back before using it: the helper's questions to the ledger
-are asked again, and an answer that changed since (a key another file sent meanwhile) means
-the file is transformed here, as without a helper. A helper that fails, dies, or is slow to
-answer costs its work and nothing else: the file is transformed here. Planning, sequence
-numbers, writing and every record stay in this process, in the order of the files, so the
-exactly-once rules are those of one process.
-
-The helper is started for a flow pass with at least :data:`AHEAD_FROM` files ready, on a
-machine with two cores or more, unless ``transform_ahead: false``; it takes the files that
-are read at once (not over ``chunk_bytes``: a large file streams in this process, in bounded
-memory), of a flow that does not withdraw keys and does not leave its files in place.
+Started for a flow pass with :data:`AHEAD_FROM` files or more ready, on two cores or more,
+unless ``transform_ahead: false``; for files read at once (not over ``chunk_bytes``), of
+flows that neither withdraw keys nor leave their files in place (docs/flows.md).
 """
 
 from __future__ import annotations
@@ -384,7 +377,12 @@ def serve(inbox: Connection, outbox: Connection) -> None:
 
 
 def main(argv: list[str]) -> None:
+    import signal
+
     _die_with_parent(int(argv[3]))
+    # Ctrl-C reaches the whole process group: the main process stops, closes its ends, and
+    # that ends the helper without a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The main process closes its ends when it is done (or dies): that is the end of it.
     with contextlib.suppress(EOFError, OSError):
         serve(Connection(int(argv[1]), writable=False),
