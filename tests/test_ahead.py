@@ -239,3 +239,35 @@ def test_kept_bytes_gone_or_changed_after_the_plan_are_rendered_again(
     assert got.returncode == 0, got.stdout
     assert tree(tmp_path / "crash" / "erp") == tree(tmp_path / "clean" / "erp")
     assert len(tree(tmp_path / "clean" / "erp")) == 2
+
+
+def test_a_file_that_must_wait_stops_the_flow_with_one_file_fetched_ahead(
+        tmp_path: Path) -> None:
+    """The target is a file where its folder should be: the first file is retrying, the
+    flow stops there. The one file fetched ahead of it waits, fetched, and the others are
+    not touched; once the target is fixed, the next pass writes them all, in order, the
+    bytes of a run that never failed."""
+    clean = make_world(tmp_path / "clean", FLOW)
+    stuck = make_world(tmp_path / "stuck", FLOW)
+    for root in (tmp_path / "clean", tmp_path / "stuck"):
+        for n in range(12):
+            (root / "inbox" / f"o{n:04d}.csv").write_text(order_file(n, 3), encoding="utf-8")
+    assert run(clean).returncode == 0
+    (tmp_path / "stuck" / "erp").write_text("not a folder", encoding="utf-8")
+    got = run(stuck)
+    assert got.returncode == 3, got.stdout
+    assert "o0000.csv: retrying" in got.stdout and "o0001.csv" not in got.stdout
+    cfg = load(stuck)
+    ledger = open_ledger(cfg.path(cfg.ledger))
+    states = sorted((f.path, f.state) for f in ledger.files())
+    ledger.close()
+    assert states in ([("o0000.csv", "retrying")],
+                      [("o0000.csv", "retrying"), ("o0001.csv", "fetched")])
+    left = sorted(p.name for p in (tmp_path / "stuck" / "inbox").iterdir()
+                  if not p.name.startswith("."))
+    assert left == [f"o{n:04d}.csv" for n in range(len(states), 12)]
+    (tmp_path / "stuck" / "erp").unlink()
+    got = run(stuck)
+    assert got.returncode == 0, got.stdout
+    assert tree(tmp_path / "stuck" / "erp") == tree(tmp_path / "clean" / "erp")
+    assert len(tree(tmp_path / "clean" / "erp")) == 24

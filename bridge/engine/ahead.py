@@ -60,11 +60,11 @@ log = logging.getLogger("bridge.ahead")
 
 def take_all(pipe: Pipeline, name: str, flow: Flow, ready: Sequence[tuple[Entry, Observation]],
              note: Callable[[Outcome | None], Outcome | None],
-             should_stop: Callable[[], bool]) -> None:
+             should_stop: Callable[[], bool]) -> bool:
     """Every ready file of a flow taken in order; with a helper, each small one fetched and
     handed to it before the file before it is planned and written. A file that must wait
     (``retrying``) stops the flow, as one at a time: the files fetched after it wait, fetched,
-    for the next pass."""
+    for the next pass. False if the flow stopped so, or the pass is asked to stop."""
     ahead = helper_for(pipe, flow, len(ready))
     pending: deque[Outcome | tuple[int, str | None]] = deque()
 
@@ -77,13 +77,13 @@ def take_all(pipe: Pipeline, name: str, flow: Flow, ready: Sequence[tuple[Entry,
 
     for entry, obs in ready:
         if should_stop():
-            return
-        if ahead is None or not fits(flow, entry):
+            return False
+        if ahead is None or not ahead.alive or not fits(flow, entry):
             while pending:
                 if not settle(pending.popleft()):
-                    return
+                    return False
             if not settle(pipe.take(name, flow, entry, obs)):
-                return
+                return False
             continue
         got = fetch_new(pipe, name, flow, entry, obs)
         if isinstance(got, tuple) and got[1] is None:
@@ -93,10 +93,11 @@ def take_all(pipe: Pipeline, name: str, flow: Flow, ready: Sequence[tuple[Entry,
             break  # the files fetched before it are still carried on, in order
         while len(pending) > 1:
             if not settle(pending.popleft()):
-                return
+                return False
     while pending:
         if not settle(pending.popleft()):
-            return
+            return False
+    return True
 
 
 def fits(flow: Flow, entry: Entry) -> bool:

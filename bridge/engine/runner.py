@@ -245,7 +245,8 @@ def _flow_pass(pipe: Pipeline, name: str, flow: Flow, dry_run: bool,
         return
     # A server or a disk failed (a file retrying): the flow's other files wait for the next
     # pass. Small files are transformed ahead in a second process where it helps.
-    take_all(pipe, name, flow, listing.ready, note, should_stop)
+    if not take_all(pipe, name, flow, listing.ready, note, should_stop):
+        return
     for p in prune(pipe, name, flow):
         log.info("[%s] file %d: pruned its %s (%s)", p.flow, p.file_id, p.what, p.where)
 
