@@ -12,7 +12,6 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +29,11 @@ from bridge.ledger.base import (
 )
 from bridge.ledger.migrations import MIGRATIONS
 from bridge.ledger.sqlite_facts import FactsStore
+from bridge.ledger.sqlite_figures import FiguresStore
 from bridge.ledger.sqlite_metrics import MetricsStore
 from bridge.ledger.sqlite_ready import ReadinessStore
 from bridge.ledger.sqlite_rows import RowsStore
 from bridge.states import ALL, CLAIMED, allowed
-
-#: Issues kept per file in the ledger; the full list is in the file's report.
-MAX_ISSUES = 1000
 
 _FILE_COLS = ("id, flow, path, size, sha256, state, attempts, issues, reason, replay_of, run_id, "
               "created, updated, mtime, held_as, approved, next_try, kept_at, refs")
@@ -50,7 +47,7 @@ def _file(r: tuple[object, ...]) -> FileRow:
     return FileRow(**values)
 
 
-class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore):
+class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore, FiguresStore):
     #: How the files of a flow in a few states are looked up (see :meth:`files`).
     STATE_INDEX = " INDEXED BY files_state"
 
@@ -365,48 +362,3 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore):
                               (folder, name)).fetchone() is not None
 
         return taken
-
-    # -- figures ----------------------------------------------------------------------------
-
-    def set_figures(self, file_id: int, figures: Figures) -> None:
-        with self._tx() as db:
-            self._figures(db, file_id, figures)
-
-    @staticmethod
-    def _figures(db: sqlite3.Connection, file_id: int, figures: Figures) -> None:
-        db.execute("UPDATE files SET rows_in = ?, rows_out = ?, money_in = ?, money_out = ? "
-                   "WHERE id = ?", (figures.rows_in, figures.rows_out,
-                                    _text(figures.money_in), _text(figures.money_out), file_id))
-
-    def figures(self, file_id: int) -> Figures:
-        row = self._read("SELECT rows_in, rows_out, money_in, money_out FROM files "
-                         "WHERE id = ?", (file_id,))
-        if not row:
-            raise KeyError(file_id)
-        r = row[0]
-        return Figures(r[0], r[1], _decimal(r[2]), _decimal(r[3]))  # type: ignore[arg-type]
-
-    # -- issues ---------------------------------------------------------------------------
-
-    def record_issues(self, file_id: int, issues: list[Issue]) -> None:
-        with self._tx() as db:
-            db.execute("UPDATE files SET issues = ? WHERE id = ?", (len(issues), file_id))
-            db.execute("DELETE FROM issues WHERE file_id = ?", (file_id,))
-            db.executemany(
-                "INSERT INTO issues (file_id, line, record, field, code, value, message) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(file_id, i.line, i.record, i.field, i.code, i.value, i.message)
-                 for i in issues[:MAX_ISSUES]])
-
-    def issues(self, file_id: int) -> list[Issue]:
-        rows = self._read("SELECT code, message, line, record, field, value FROM issues "
-                          "WHERE file_id = ? ORDER BY id", (file_id,))
-        return [Issue(*r) for r in rows]  # type: ignore[arg-type]
-
-
-def _text(d: Decimal | None) -> str | None:
-    return None if d is None else str(d)
-
-
-def _decimal(s: object) -> Decimal | None:
-    return None if s is None else Decimal(str(s))
