@@ -1,7 +1,7 @@
 """Files per second with 1, 2 and 4 workers on a PostgreSQL ledger, and 1 on SQLite.
 
     python bench/bench_workers.py [--flows 8] [--files 100] [--rows 20] [--rounds 2]
-                                  [--order arrival|any]
+                                  [--order arrival|any] [--helper on|off|both]
 
 The world is tests.flowkit's flow copied --flows times (each its own inbox and ERP folder),
 --files small files of --rows rows in each inbox, in --order (``any``: the workers share the
@@ -12,7 +12,9 @@ is done (a flow another worker is on is left for the next round, as `bridge watc
 for its next pass). The time is the wall time of all rounds, from the first start to the
 last end, interpreter starts included. PostgreSQL is a private server started here
 (tests/pgserver.py), with fsync off: its figures are of bridge's work and the ledger's round
-trips, not of a disk.
+trips, not of a disk. ``--helper``: each worker with its helper process that transforms
+files ahead (``on``, the default, as bridge runs), without it (``off``: ``transform_ahead:
+false``), or both in turn.
 
 Configurations run in turn, --rounds times each; the figures printed are each one's best
 and median, and the ratio of files per second to one PostgreSQL worker's. They go to
@@ -39,13 +41,14 @@ from tests.pgserver import PgServer, start  # noqa: E402
 
 
 def one_run(root: Path, flows: int, files: int, rows: int, workers: int,
-            pg: PgServer | None, order: str = "arrival") -> float:
+            pg: PgServer | None, order: str = "arrival", helper: bool = True) -> float:
     """Seconds until every file of a new world is done by ``workers`` processes."""
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     cfg = flows_world(root, flows, files, rows)
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace(
-        "    steps: []\n", f"    order: {order}\n    steps: []\n"), encoding="utf-8")
+    cfg.write_text(("" if helper else "transform_ahead: false\n") + cfg.read_text(
+        encoding="utf-8").replace("    steps: []\n", f"    order: {order}\n    steps: []\n"),
+        encoding="utf-8")
     if pg is not None:
         url = pg.new_schema(f"{root}/{time.monotonic_ns()}")
         configs = [machine(root, f"w{k}", url) for k in range(workers)]
@@ -79,25 +82,29 @@ def main() -> None:
     ap.add_argument("--order", choices=("arrival", "any"), default="arrival",
                     help="the flows' order: arrival (one worker per flow at a time) or any "
                     "(every worker on the files of every flow)")
+    ap.add_argument("--helper", choices=("on", "off", "both"), default="on",
+                    help="each worker with its helper process (on), without (off), or both")
     args = ap.parse_args()
     total = args.flows * args.files
     work = Path(tempfile.mkdtemp(prefix="bridge-bench-workers-"))
     pg = start(Path(tempfile.mkdtemp(prefix="bridge-bench-pg-")))
-    plan = [("sqlite", 1), ("postgresql", 1), ("postgresql", 2), ("postgresql", 4)]
-    times: dict[str, list[float]] = {f"{db} x{n}": [] for db, n in plan}
+    helpers = {"on": (True,), "off": (False,), "both": (True, False)}[args.helper]
+    plan = [(db, n, h) for db, n in (("sqlite", 1), ("postgresql", 1), ("postgresql", 2),
+                                     ("postgresql", 4)) for h in helpers]
+    times: dict[str, list[float]] = {_name(*p, args.helper): [] for p in plan}
     try:
         for _ in range(args.rounds):
-            for db, n in plan:  # in turn, so that the machine's noise falls on all alike
+            for db, n, h in plan:  # in turn, so that the machine's noise falls on all alike
                 seconds = one_run(work / "world", args.flows, args.files, args.rows, n,
-                                  pg if db == "postgresql" else None, args.order)
-                times[f"{db} x{n}"].append(seconds)
-                print(f"{db} x{n}: {seconds:.2f} s ({total / seconds:.1f} files/s)",
-                      flush=True)
+                                  pg if db == "postgresql" else None, args.order, h)
+                times[_name(db, n, h, args.helper)].append(seconds)
+                print(f"{_name(db, n, h, args.helper)}: {seconds:.2f} s "
+                      f"({total / seconds:.1f} files/s)", flush=True)
     finally:
         pg.stop()
         shutil.rmtree(pg.folder, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
-    base = total / min(times["postgresql x1"])
+    base = total / min(times[_name("postgresql", 1, helpers[0], args.helper)])
     out = {}
     print(f"\n{total} files ({args.flows} flows x {args.files}, {args.rows} rows each, "
           f"order: {args.order})")
@@ -106,13 +113,18 @@ def main() -> None:
         out[name] = {"seconds": ts, "files_per_s_best": round(best, 1),
                      "files_per_s_median": round(total / statistics.median(ts), 1),
                      "ratio_to_postgresql_x1": round(best / base, 2)}
-        print(f"{name:14} best {best:6.1f} files/s, median "
+        print(f"{name:24} best {best:6.1f} files/s, median "
               f"{total / statistics.median(ts):6.1f} files/s, {best / base:.2f}x one "
               "PostgreSQL worker")
     dest = ROOT / "bench" / "out" / f"workers-{args.order}.json"
     dest.parent.mkdir(exist_ok=True)
-    dest.write_text(json.dumps({"files": total, "order": args.order, **out}, indent=2),
-                    encoding="utf-8")
+    dest.write_text(json.dumps({"files": total, "order": args.order, "helper": args.helper,
+                                **out}, indent=2), encoding="utf-8")
+
+
+def _name(db: str, workers: int, helper: bool, asked: str) -> str:
+    return f"{db} x{workers}" + ("" if asked != "both" else
+                                 " helper" if helper else " no helper")
 
 
 if __name__ == "__main__":

@@ -303,8 +303,9 @@ def own_folder(path: Path, depth: int = 1) -> Path:
     for part in [*reversed(path.parents[:depth - 1]), path]:
         try:
             os.mkdir(part, 0o700)
+            continue  # made here and now: our own (0700), a folder, no link
         except FileExistsError:
-            pass  # checked below, as a new one is
+            pass
         except FileNotFoundError:  # the work area itself is missing (the operator's)
             part.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError):

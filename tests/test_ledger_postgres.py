@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from bridge.cli import main
 from bridge.config import load
+from bridge.engine.ahead import cores_here
 from bridge.engine.runner import run_pass
 from bridge.errors import ConfigError, TransientError
 from bridge.ledger import Ledger, SqliteLedger, open_ledger
@@ -607,6 +608,13 @@ def test_a_worker_s_places_and_the_password_come_from_its_environment(
     assert loaded.log_path() == tmp_path / ".bridge" / "bridge.log"
 
 
+def command_of(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # ended meanwhile
+        return b""
+
+
 def children_of(pid: int) -> set[int]:
     found = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -637,13 +645,16 @@ def test_watch_with_workers_splits_the_flows_and_starts_a_dead_worker_again(
     root = tmp_path
     flows_world(root, 3, 10)
     cfg = machine(root, "w", pg.new_schema(f"{tmp_path}/watch"))
+    log = (tmp_path / "watch.log").open("w")
     parent = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(cfg), "watch",
                                "--workers", "2", "--interval", "0.3"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=log)
     try:
         wait_for("30 files written", lambda: len(data()) == 30)
         first = children_of(parent.pid)
         assert len(first) == 2
+        for w in first:  # a worker is started as one, never as a parent of workers again
+            assert not any(b"watch" in command_of(c) for c in children_of(w))
         victim = min(first)
         os.kill(victim, signal.SIGKILL)
         wait_for("the dead worker started again",
@@ -659,6 +670,10 @@ def test_watch_with_workers_splits_the_flows_and_starts_a_dead_worker_again(
     finally:
         if parent.poll() is None:
             parent.kill()
+        log.close()
+    # two workers take the cores of a machine of fewer than 4: no helpers then
+    said = (tmp_path / "watch.log").read_text(encoding="utf-8")
+    assert ("2 workers on" in said) == (cores_here() < 4)
     names = data()
     for k in range(3):
         want = 15 if k == 1 else 10

@@ -163,7 +163,7 @@ def watch(ctx: click.Context, interval: float, passes: int, heartbeat: float,
         raise ConfigError("--workers needs a PostgreSQL ledger (ledger: postgresql://...): "
                           "on a SQLite ledger one process works at a time")
     if worker is not None:
-        cfg = own_places(cfg, worker)
+        cfg = own_places(cfg, worker, workers)
     if metrics_port is not None:
         from bridge.metrics import serve
 
@@ -172,7 +172,7 @@ def watch(ctx: click.Context, interval: float, passes: int, heartbeat: float,
         except OSError as exc:
             raise ConfigError(f"cannot serve metrics on {metrics_address}:{metrics_port}: "
                               f"{exc.strerror}") from None
-    if workers > 1:
+    if workers > 1 and worker is None:
         argv = worker_argv(root_option(ctx, "config"), interval, passes, heartbeat, log_json)
         for folder in root_option(ctx, "tracciati") or []:
             argv[3:3] = ["--tracciati", str(folder)]

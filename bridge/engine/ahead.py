@@ -109,14 +109,14 @@ def fits(flow: Flow, entry: Entry) -> bool:
 def helper_for(pipe: Pipeline, flow: Flow, files: int) -> Helper | None:
     """The pass's helper (started now if need be), or None where it would not help."""
     if (files < AHEAD_FROM or not pipe.cfg.transform_ahead or flow.archive == "leave"
-            or _cores() < 2 or _withdraws(flow)):
+            or cores_here() < 2 or _withdraws(flow)):
         return None
     if pipe.ahead is None:
         pipe.ahead = Helper.start(pipe)
     return pipe.ahead if pipe.ahead.alive else None
 
 
-def _cores() -> int:
+def cores_here() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -234,7 +234,10 @@ class Helper:
             return
         del self.asked[file_id]
         self.answers.pop(file_id, None)
-        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            os.rmdir(folder)  # emptied by the answer taken in: the usual case
+        except OSError:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def close(self) -> None:
         """Every answer taken in and its folder removed, then the helper ends."""

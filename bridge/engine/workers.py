@@ -7,6 +7,11 @@ starts them, starts again one that dies (a SIGKILL, a crash) after a pause, and 
 SIGTERM or SIGINT on to all of them: each finishes its current file, then they end, and so
 does the parent, with the worst of their exit codes. A worker that ends by itself (after
 ``--passes``, or on a configuration error) is not started again.
+
+A worker starts the helper process that transforms files ahead (``transform_ahead``,
+:mod:`bridge.engine.ahead`) only when the machine has two cores for each worker: with fewer,
+the workers already keep the cores busy, and helpers would only take turns with them
+(bench/README.md, "Workers on a PostgreSQL ledger").
 """
 
 from __future__ import annotations
@@ -31,17 +36,30 @@ RESTART_PAUSE = 2.0
 TICK = 0.2
 
 
-def own_places(cfg: Config, worker: int) -> Config:
-    """The configuration as worker ``worker`` runs it: its own work area and lock file."""
+def own_places(cfg: Config, worker: int, workers: int = 1, cores: int | None = None
+               ) -> Config:
+    """The configuration as worker ``worker`` of ``workers`` runs it: its own work area and
+    lock file; no helper process unless the machine (``cores``: this process's) has two
+    cores for each worker."""
+    from bridge.engine.ahead import cores_here
+
     lock = Path(cfg.lock_file)
-    return cfg.model_copy(update={
+    update: dict[str, object] = {
         "work_dir": Path(cfg.work_dir) / f"worker-{worker}",
         "lock_file": lock.with_name(f"{lock.stem}-{worker}{lock.suffix}"),
-    })
+    }
+    cores = cores_here() if cores is None else cores
+    if cfg.transform_ahead and cores < 2 * workers:
+        update["transform_ahead"] = False
+        if worker == 1:
+            log.info("%d workers on %d cores: no helper process transforms files ahead",
+                     workers, cores)
+    return cfg.model_copy(update=update)
 
 
 def supervise(argv: list[str], workers: int) -> int:
-    """Run ``workers`` children ``argv + ['--worker', K]`` until a signal or their end."""
+    """Run ``workers`` children ``argv + ['--workers', N, '--worker', K]`` until a signal
+    or their end."""
     stopping: list[int] = []
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -51,7 +69,7 @@ def supervise(argv: list[str], workers: int) -> int:
                 p.send_signal(signum)
 
     def start(k: int) -> subprocess.Popen[bytes]:
-        p = subprocess.Popen([*argv, "--worker", str(k)])
+        p = subprocess.Popen([*argv, "--workers", str(workers), "--worker", str(k)])
         log.info("worker %d started (pid %d)", k, p.pid)
         return p
 
