@@ -207,6 +207,42 @@ def test_bridge_run_killed_takes_its_helper_with_it_and_the_rerun_finishes(
     assert list((tmp_path / "ahead" / "state" / "work").glob("*/ahead-*")) == []
 
 
+def test_ctrl_c_ends_bridge_run_and_its_helper_and_the_rerun_finishes(tmp_path: Path) -> None:
+    """SIGINT to the process group, as a terminal's Ctrl-C sends it, mid-run."""
+    worlds = {}
+    for name, head in (("alone", "transform_ahead: false\n"), ("ahead", "")):
+        worlds[name] = make_world(tmp_path / name, head + FLOW)
+        fill(tmp_path / name)
+        for n in range(1000, 1400):  # enough files that the run is still busy at the signal
+            (tmp_path / name / "inbox" / f"p{n}.csv").write_text(order_file(n, 3),
+                                                                 encoding="utf-8")
+    assert run(worlds["alone"]).returncode == 1  # two files rejected
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(worlds["ahead"]),
+                             "run"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    erp, work = tmp_path / "ahead" / "erp", tmp_path / "ahead" / "state" / "work"
+    deadline = time.monotonic() + 120
+    # the helper at work (a folder of its own for a file), and outputs written
+    while not (list(work.glob("*/ahead-*")) and len(list(erp.glob("*.TXT"))) >= 30):
+        assert proc.poll() is None and time.monotonic() < deadline, "no helper at work"
+        time.sleep(0.01)
+    assert _helpers_of(proc.pid), "no helper was running"
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    assert "interrupted" in out and "Traceback" not in out
+    assert len(list(erp.glob("*.TXT"))) < FILES + 400 - 2  # it stopped before the end
+    deadline = time.monotonic() + 10
+    while _helpers_of(proc.pid):
+        assert time.monotonic() < deadline, "the helper outlived bridge run"
+        time.sleep(0.05)
+    got = run(worlds["ahead"])
+    assert got.returncode in (0, 1), got.stdout
+    assert tree(erp) == tree(tmp_path / "alone" / "erp")
+    assert ledger_view(worlds["ahead"]) == ledger_view(worlds["alone"])
+    assert list(work.glob("*/ahead-*")) == []
+
+
 def test_no_helper_for_a_few_files(tmp_path: Path) -> None:
     cfg = make_world(tmp_path, FLOW)
     for n in range(AHEAD_FROM - 1):
