@@ -313,11 +313,10 @@ def load(path: Path, *, secrets: bool = True) -> Config:
 
     ``secrets=False``: for commands that never connect, a connection's secret whose
     variable is not set is left out instead of being an error."""
-    from bridge.yamlio import YamlError
-    from bridge.yamlio import load as load_yaml
+    from bridge.yamlio import YamlError, line_of, load_nodes
 
     try:
-        raw = load_yaml(path.read_text(encoding="utf-8"))
+        raw, root = load_nodes(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
     except YamlError as exc:
@@ -334,14 +333,16 @@ def load(path: Path, *, secrets: bool = True) -> Config:
     except ValidationError as exc:
         from bridge.spec.loader import describe
 
-        raise ConfigError("\n".join(f"{path}: {line}" for line in describe(exc))) from None
+        raise ConfigError("\n".join(f"{path}: {line}" for line in describe(exc, root=root))
+                          ) from None
     for name, flow in cfg.flows.items():
-        for where, conn in [("source", flow.source.connection)] + [
-            (f"targets[{i}]", t.connection) for i, t in enumerate(flow.targets)
+        for where, loc, conn in [("source", ("source",), flow.source.connection)] + [
+            (f"targets[{i}]", ("targets", i), t.connection) for i, t in enumerate(flow.targets)
         ]:
             if conn != "local" and conn not in cfg.connections:
-                raise ConfigError(f"{path}: flows.{name}.{where}.connection: no connection "
-                                  f"named {conn!r}")
+                line = line_of(root, ("flows", name, *loc, "connection"))
+                raise ConfigError(f"{path}: line {line}: flows.{name}.{where}.connection: no "
+                                  f"connection named {conn!r}")
     return cfg
 
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
@@ -62,6 +63,29 @@ def load_nodes(text: str) -> tuple[Any, yaml.Node | None]:
     finally:
         loader.dispose()
     return data, node
+
+
+def line_of(root: yaml.Node | None, loc: Sequence[Any]) -> int | None:
+    """The line (from 1) where the value at ``loc`` (keys and list indexes, as a model's
+    error names it) is written: the key's own line for a key, else the nearest value
+    written above it (a key that is missing: its mapping's); None for the whole document.
+    A part that names no key there (the name of one of a union's members) is passed over."""
+    node: yaml.Node | None = root
+    mark: yaml.Mark | None = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            entry = next(((k, v) for k, v in node.value
+                          if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None)
+            if entry is None:
+                continue
+            mark, node = entry[0].start_mark, entry[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) \
+                and 0 <= part < len(node.value):
+            node = node.value[part]
+            mark = node.start_mark
+        else:
+            break
+    return None if mark is None else mark.line + 1
 
 
 def _plain(exc: yaml.YAMLError, text: str) -> YamlError:

@@ -41,7 +41,8 @@ def test_a_broken_tracciato_exits_2_with_its_location(runner: CliRunner, tmp_pat
     data.write_text("x\n", encoding="utf-8")
     result = runner.invoke(main, ["check", str(data), "--tracciato", str(bad)])
     assert result.exit_code == 2
-    assert "ordini.yaml: records.r.fields[0].length: length must be > 0" in result.output
+    # the line of the key, in the file's 5 lines
+    assert "ordini.yaml: line 5: records.r.fields[0].length: length must be > 0" in result.output
     assert "Traceback" not in result.output
     lint = runner.invoke(main, ["tracciati", "lint", str(tmp_path)])
     assert lint.exit_code == 2 and "length must be > 0" in lint.output

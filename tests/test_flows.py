@@ -168,7 +168,8 @@ def test_cli_run_status_show_history(world: Path, runner: CliRunner) -> None:
 
 def test_configuration_mistakes_name_file_and_key(tmp_path: Path) -> None:
     cfg = make_world(tmp_path, CONFIG.replace("folder: erp", "folder: erp\n        colour: red"))
-    with pytest.raises(ConfigError, match=r"bridge.yaml: flows.articoli.targets\[0\].colour"):
+    with pytest.raises(ConfigError, match=r"bridge.yaml: line \d+: flows.articoli.targets\[0\]"
+                       r"\.colour"):
         load(cfg)
     secret = CONFIG + """
 connections:
@@ -178,6 +179,46 @@ connections:
     os.environ.pop("BRIDGE_TEST_NO_SUCH_VAR", None)
     with pytest.raises(ConfigError, match="BRIDGE_TEST_NO_SUCH_VAR is not set"):
         load(cfg)
+
+
+def test_configuration_mistakes_say_their_line(tmp_path: Path) -> None:
+    """The line of each mistake in bridge.yaml: a key's own line, a missing key's mapping,
+    a value inside a connection of one type or another, a connection no one declared."""
+    text = CONFIG.replace("folder: erp", "folder: erp\n        colour: red") + """
+connections:
+  erp:
+    type: sftp
+    host: 127.0.0.1
+    user: u
+    port: many
+"""
+    cfg = make_world(tmp_path, text.replace("        filename:", "        filenam:"))
+    lines = cfg.read_text(encoding="utf-8").splitlines()
+
+    def line(needle: str) -> int:
+        return next(n for n, text in enumerate(lines, 1) if needle in text)
+
+    with pytest.raises(ConfigError) as bad:
+        load(cfg)
+    said = str(bad.value).splitlines()
+    where = f"{cfg}: line"
+    assert f"{where} {line('colour: red')}: flows.articoli.targets[0].colour: unknown key " \
+        "(a typo?)" in said
+    assert f"{where} {line('filenam:')}: flows.articoli.targets[0].filenam: unknown key " \
+        "(a typo?)" in said
+    # a key that is missing: the line where its mapping starts (the target's "- folder")
+    assert f"{where} {line('- folder: erp')}: flows.articoli.targets[0].filename: Field " \
+        "required" in said
+    assert any(s.startswith(f"{where} {line('port: many')}: connections.erp.sftp.port: ")
+               for s in said), said
+    cfg.write_text(text.replace("port: many", "port: 22").replace(
+        "      - folder: erp\n", "      - folder: erp\n        connection: nowhere\n"
+    ).replace("        colour: red\n", ""), encoding="utf-8")
+    lines = cfg.read_text(encoding="utf-8").splitlines()
+    with pytest.raises(ConfigError) as bad:
+        load(cfg)
+    assert str(bad.value) == (f"{where} {line('connection: nowhere')}: flows.articoli."
+                              "targets[0].connection: no connection named 'nowhere'")
 
 
 def test_secrets_never_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

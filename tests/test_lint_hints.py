@@ -79,7 +79,9 @@ def test_no_hint_where_yaml_did_what_was_meant() -> None:
     got = mistake("length: 8}", "length: -8}")
     assert "must be > 0" in got and "read by YAML" not in got
     got = mistake("description: 'the trailer'", "descrption: 'the trailer'")
-    assert got == "x/ordini.yaml: records.coda.fields[0].descrption: unknown key (a typo?)"
+    line = BASE.splitlines().index(next(x for x in BASE.splitlines() if "the trailer" in x)) + 1
+    assert got == (f"x/ordini.yaml: line {line}: records.coda.fields[0].descrption: unknown key "
+                   "(a typo?)")
 
 
 def test_every_shipped_tracciato_lints_clean() -> None:

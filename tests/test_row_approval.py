@@ -502,8 +502,10 @@ def test_approval_takes_true_or_a_mapping_with_alert_after(tmp_path: Path) -> No
     cfg.write_text(textwrap.dedent(CONFIG).replace("4h}", "soon}"), encoding="utf-8")
     with pytest.raises(ConfigError) as bad:
         load(cfg)
-    assert str(bad.value) == (f"{cfg}: flows.ordini.approval.alert_after: 'soon': give a "
-                              "number of seconds, or a number with d, h, m or s (30d, 12h)")
+    line = next(n for n, text in enumerate(cfg.read_text().splitlines(), 1) if "soon" in text)
+    assert str(bad.value) == (f"{cfg}: line {line}: flows.ordini.approval.alert_after: 'soon': "
+                              "give a number of seconds, or a number with d, h, m or s (30d, "
+                              "12h)")
     refused = cli(cfg, "validate")
     assert refused.exit_code == 2 and "approval.alert_after" in refused.output
     cfg.write_text(textwrap.dedent(CONFIG).replace("{alert_after: 4h}", "sometimes"),

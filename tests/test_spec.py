@@ -136,7 +136,9 @@ def test_lint_lists_every_broken_file(tmp_path: Path) -> None:
                                              encoding="utf-8")
     problems = lint([tmp_path])
     assert len(problems) == 1
-    assert "bad.yaml: records.testata.fields[1].length: length must be > 0" in problems[0]
+    line = next(n for n, text in enumerate(FIXED.splitlines(), 1) if "length: 6" in text)
+    assert (f"bad.yaml: line {line}: records.testata.fields[1].length: length must be > 0"
+            in problems[0])
 
 
 def test_json_schema_describes_the_language() -> None:

@@ -53,6 +53,11 @@ records:
 """
 
 
+def line_with(text: str, needle: str) -> int:
+    """The line (from 1) of the first line of ``text`` holding ``needle``."""
+    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
 def mistake(old: str, new: str, base: str = BASE) -> str:
     """The message of the layout ``base`` with ``old`` written as ``new``."""
     assert old in base
@@ -173,9 +178,11 @@ def test_numbers_where_numbers_are_meant_get_no_hint() -> None:
     got = mistake("length: 8}", "length: -8}")
     assert "must be > 0" in got and "read by YAML" not in got
     assert mistake("description: 'the trailer'", "descrption: 'the trailer'") == (
-        "x/ordini.yaml: records.coda.fields[0].descrption: unknown key (a typo?)")
+        f"x/ordini.yaml: line {line_with(BASE, 'the trailer')}: records.coda.fields[0]."
+        "descrption: unknown key (a typo?)")
     assert mistake("sign: none", "sign: 1") == (
-        "x/ordini.yaml: records.testata.fields[1].sign: Input should be 'none', 'leading', "
+        f"x/ordini.yaml: line {line_with(BASE, 'sign: none')}: records.testata.fields[1].sign: "
+        "Input should be 'none', 'leading', "
         "'trailing', 'leading_separate', 'trailing_separate' or 'overpunch'")
 
 

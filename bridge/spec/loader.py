@@ -22,6 +22,7 @@ from bridge.shipped import shipped
 from bridge.spec.model import Tracciato
 
 if TYPE_CHECKING:
+    import yaml
     from pydantic_core import ErrorDetails
 
     from bridge.spec.yamltraps import Trap
@@ -110,14 +111,16 @@ def parse(text: str, path: Path | str = "<string>") -> Tracciato:
         tracciato = Tracciato.model_validate(data)
     except ValidationError as exc:
         raise TracciatoError("\n".join(f"{path}: {line}"
-                                        for line in _explained(exc, traps))) from None
+                                        for line in _explained(exc, traps, root))) from None
     if traps:  # the model took them: what bridge would use is not what was written
         raise TracciatoError("\n".join(f"{path}: {trap.message}" for trap in traps))
     return tracciato
 
 
-def describe(exc: ValidationError, text: str | None = None) -> list[str]:
-    """One plain line per pydantic error: ``records.testata.fields[3].length: must be > 0``.
+def describe(exc: ValidationError, text: str | None = None, root: yaml.Node | None = None
+             ) -> list[str]:
+    """One plain line per pydantic error: ``line 12: records.testata.fields[3].length: must
+    be > 0`` (the line where ``root``, the YAML's nodes, has it; none without them).
     With the tracciato's YAML ``text``, a mistake that is one of YAML's traps (``01`` read
     as a number, a comma that ended a value inside ``{...}``) says so, and how to write it."""
     from bridge.spec.yamltraps import find
@@ -130,13 +133,16 @@ def describe(exc: ValidationError, text: str | None = None) -> list[str]:
             traps = find(Tracciato, root, text, data)
         except YamlError:
             pass
-    return _explained(exc, traps)
+    return _explained(exc, traps, root)
 
 
-def _explained(exc: ValidationError, traps: Sequence[Trap]) -> list[str]:
+def _explained(exc: ValidationError, traps: Sequence[Trap], root: yaml.Node | None = None
+               ) -> list[str]:
     """The errors in words, a trap's message in place of the errors it explains (one trap
     may break several items of a list, or alternatives of a union); first the traps the
     model did not notice (``start: 010`` read as 8 may be why two fields overlap)."""
+    from bridge.yamlio import line_of
+
     unnoticed = [t for t in traps if not any(t.explains(_loc(e)) for e in exc.errors())]
     lines = [t.message for t in unnoticed]
     for err in exc.errors():
@@ -149,7 +155,9 @@ def _explained(exc: ValidationError, traps: Sequence[Trap]) -> list[str]:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (a typo?)"
-        lines.append(f"{where}: {msg}" if where else msg)
+        line = line_of(root, _loc(err)) if root is not None else None
+        at = f"line {line}: " if line is not None else ""
+        lines.append(f"{at}{where}: {msg}" if where else f"{at}{msg}")
     return lines
 
 
