@@ -325,7 +325,7 @@ def load(path: Path, *, secrets: bool = True) -> Config:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: must hold a mapping with flows")
-    data = _expand(raw, path, (), secrets)
+    data = _expand(raw, path, (), secrets, root)
     data["base"] = path.resolve().parent
     data["source"] = path.resolve()
     try:
@@ -346,15 +346,18 @@ def load(path: Path, *, secrets: bool = True) -> Config:
     return cfg
 
 
-def _expand(value: Any, path: Path, where: tuple[str, ...], secrets: bool = True) -> Any:
-    """Replace ${VAR} by the environment's value; a missing variable is an error (but for
-    a connection's secret when ``secrets`` is False: left out).
+def _expand(value: Any, path: Path, where: tuple[str, ...], secrets: bool = True,
+            root: Any = None) -> Any:
+    """Replace ${VAR} by the environment's value; a missing variable is an error, with the
+    line where ``root`` (the file's YAML nodes) has it (but for a connection's secret when
+    ``secrets`` is False: left out).
 
     Fields that hold secrets are SecretStr, so the value never shows in a repr or a log."""
     if isinstance(value, dict):
-        return {k: _expand(v, path, (*where, str(k)), secrets) for k, v in value.items()}
+        return {k: _expand(v, path, (*where, str(k)), secrets, root) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v, path, (*where, str(i)), secrets) for i, v in enumerate(value)]
+        return [_expand(v, path, (*where, str(i)), secrets, root)
+                for i, v in enumerate(value)]
     if isinstance(value, str) and ENV_REF.search(value):
         if (not secrets and len(where) == 3 and where[0] == "connections"
                 and where[2] in SECRET_KEYS
@@ -364,8 +367,12 @@ def _expand(value: Any, path: Path, where: tuple[str, ...], secrets: bool = True
         def sub(m: re.Match[str]) -> str:
             name = m.group(1)
             if name not in os.environ:
-                raise ConfigError(f"{path}: {'.'.join(where)}: environment variable {name} "
-                                  "is not set")
+                from bridge.yamlio import line_of
+
+                line = line_of(root, [int(w) if w.isdigit() else w for w in where])
+                at = f"line {line}: " if line is not None else ""
+                raise ConfigError(f"{path}: {at}{'.'.join(where)}: environment variable "
+                                  f"{name} is not set")
             return os.environ[name]
 
         return ENV_REF.sub(sub, value)

@@ -177,8 +177,11 @@ connections:
 """
     (tmp_path / "bridge.yaml").write_text(secret, encoding="utf-8")
     os.environ.pop("BRIDGE_TEST_NO_SUCH_VAR", None)
-    with pytest.raises(ConfigError, match="BRIDGE_TEST_NO_SUCH_VAR is not set"):
+    with pytest.raises(ConfigError, match="BRIDGE_TEST_NO_SUCH_VAR is not set") as bad:
         load(cfg)
+    line = next(n for n, text in enumerate(secret.splitlines(), 1) if "NO_SUCH_VAR" in text)
+    assert str(bad.value) == (f"{cfg}: line {line}: connections.erp.password: environment "
+                              "variable BRIDGE_TEST_NO_SUCH_VAR is not set")
 
 
 def test_configuration_mistakes_say_their_line(tmp_path: Path) -> None:
