@@ -369,7 +369,7 @@ def _expand(value: Any, path: Path, where: tuple[str, ...], secrets: bool = True
             if name not in os.environ:
                 from bridge.yamlio import line_of
 
-                line = line_of(root, [int(w) if w.isdigit() else w for w in where])
+                line = line_of(root, where)
                 at = f"line {line}: " if line is not None else ""
                 raise ConfigError(f"{path}: {at}{'.'.join(where)}: environment variable "
                                   f"{name} is not set")

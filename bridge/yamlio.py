@@ -67,9 +67,10 @@ def load_nodes(text: str) -> tuple[Any, yaml.Node | None]:
 
 def line_of(root: yaml.Node | None, loc: Sequence[Any]) -> int | None:
     """The line (from 1) where the value at ``loc`` (keys and list indexes, as a model's
-    error names it) is written: the key's own line for a key, else the nearest value
-    written above it (a key that is missing: its mapping's); None for the whole document.
-    A part that names no key there (the name of one of a union's members) is passed over."""
+    error names it; an index may be text) is written: the key's own line for a key, else
+    the nearest value written above it (a key that is missing: its mapping's); None for the
+    whole document. A part that names no key there (the name of one of a union's members)
+    is passed over."""
     node: yaml.Node | None = root
     mark: yaml.Mark | None = None
     for part in loc:
@@ -79,9 +80,9 @@ def line_of(root: yaml.Node | None, loc: Sequence[Any]) -> int | None:
             if entry is None:
                 continue
             mark, node = entry[0].start_mark, entry[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) \
-                and 0 <= part < len(node.value):
-            node = node.value[part]
+        elif isinstance(node, yaml.SequenceNode) and str(part).isdigit() \
+                and int(part) < len(node.value):
+            node = node.value[int(part)]
             mark = node.start_mark
         else:
             break
