@@ -90,6 +90,19 @@ def ftp() -> Iterator[Connect]:
         yield connect
 
 
+def test_bytes_are_uploaded_as_a_file_is(server: FtpServer, home: Path, tmp_path: Path,
+                                         ftp: Connect) -> None:
+    """A done-file's few bytes go up with no local file made for them: byte exact, a taken
+    name left alone, no temporary name left behind."""
+    t = ftp(server, tmp_path)
+    t.upload(b"1234\r\n", "out", "ART0001.TXT.ok")
+    final = home / "out" / "ART0001.TXT.ok"
+    assert final.read_bytes() == b"1234\r\n"
+    with pytest.raises(TargetExists):
+        t.upload(b"other", "out", "ART0001.TXT.ok")
+    assert final.read_bytes() == b"1234\r\n" and os.listdir(home / "out") == [final.name]
+
+
 def test_the_port_contract(server: FtpServer, home: Path, tmp_path: Path,
                             ftp: Connect) -> None:
     t = ftp(server, tmp_path)

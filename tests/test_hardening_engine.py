@@ -4,6 +4,7 @@ Each test is written as the attack or the fault, through the CLI where a user wo
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -183,3 +184,46 @@ def test_the_documented_defaults_are_the_ones_in_force() -> None:
     assert Flow.model_fields["max_bytes"].default == 1 << 30
     r = Retention()
     assert (r.work, r.reports, r.archive) == (30 * DAY, 90 * DAY, None)
+
+
+def test_the_helpers_folder_becomes_the_render_folder_only_when_it_holds_just_the_outputs(
+        tmp_path: Path) -> None:
+    """Kept outputs: the folder a helper streamed them into is renamed as the render
+    folder (no folder made), unless it holds anything else or a render folder is there
+    already; then the outputs are moved one by one. Either way the same bytes, under the
+    same names, with an index that reads back."""
+    from types import SimpleNamespace
+
+    from bridge.engine.outputs import keep_rendered, kept_rendered
+    from bridge.engine.render import Rendered
+
+    def kept_from(case: str) -> tuple[Path, dict[str, tuple[Rendered, Path]]]:
+        ctx = SimpleNamespace(work=lambda file_id: tmp_path / case / str(file_id))
+        row = SimpleNamespace(id=7)
+        ahead = tmp_path / case / "7" / "ahead-99"
+        ahead.mkdir(parents=True, mode=0o700)
+        (ahead / "stream-0.out").write_bytes(b"ORD00001\r\n")
+        if case == "spool":
+            (ahead / ".keys-0").write_bytes(b"keys")
+        if case == "render":
+            (tmp_path / case / "7" / "render").mkdir(mode=0o700)
+        digest = hashlib.sha256(b"ORD00001\r\n").hexdigest()
+        rendered = [Rendered("erp", None, 1, ahead / "stream-0.out", digest, 10),
+                    Rendered("csv", b"a;b\r\n", 1)]
+        return ahead, keep_rendered(ctx, row, rendered)  # type: ignore[arg-type]
+
+    for case in ("adopted", "spool", "render"):
+        ahead, kept = kept_from(case)
+        render = tmp_path / case / "7" / "render"
+        assert {t: p for t, (_, p) in kept.items()} == {"erp": render / "0.out",
+                                                        "csv": render / "1.out"}
+        assert (render / "0.out").read_bytes() == b"ORD00001\r\n"
+        assert (render / "1.out").read_bytes() == b"a;b\r\n"
+        assert sorted(os.listdir(render)) == ["0.out", "1.out", "index.json"]
+        assert stat.S_IMODE(render.stat().st_mode) == 0o700
+        ctx = SimpleNamespace(work=lambda file_id, c=case: tmp_path / c / str(file_id))
+        assert kept_rendered(ctx, SimpleNamespace(id=7)) == kept  # type: ignore[arg-type]
+        if case == "adopted":
+            assert not ahead.exists()
+        else:  # not adopted: what else was there stays for its owner to remove
+            assert sorted(os.listdir(ahead)) == ([".keys-0"] if case == "spool" else [])

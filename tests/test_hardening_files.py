@@ -129,6 +129,22 @@ def test_whatever_is_under_the_temporary_name_is_left_alone(tmp_path: Path,
         assert tmp.read_bytes() == PRECIOUS
 
 
+def test_bytes_uploaded_to_a_local_folder_are_written_as_a_file_is(tmp_path: Path) -> None:
+    """A done-file's bytes: private while written, durable, published by a rename that
+    never replaces; a name taken (by a link, too) is left alone, nothing followed."""
+    t = LocalTransport(tmp_path, names=TempNames(tmp_path / KEY_FILE))
+    t.upload(b"1234\n", "erp", "ART0001.TXT.ok", mode=0o640)
+    final = tmp_path / "erp" / "ART0001.TXT.ok"
+    assert final.read_bytes() == b"1234\n" and stat.S_IMODE(final.stat().st_mode) == 0o640
+    (tmp_path / "secret").write_bytes(b"keep")
+    (tmp_path / "erp" / "ART0002.TXT.ok").symlink_to(tmp_path / "secret")
+    for name in ("ART0001.TXT.ok", "ART0002.TXT.ok"):
+        with pytest.raises(TransientError, match="exists already"):
+            t.upload(b"other\n", "erp", name)
+    assert final.read_bytes() == b"1234\n" and (tmp_path / "secret").read_bytes() == b"keep"
+    assert sorted(os.listdir(tmp_path / "erp")) == ["ART0001.TXT.ok", "ART0002.TXT.ok"]
+
+
 def test_what_a_killed_run_left_is_found_and_removed_by_the_next(tmp_path: Path) -> None:
     key = tmp_path / "work" / KEY_FILE
     src = tmp_path / "work" / "render.out"

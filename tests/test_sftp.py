@@ -246,6 +246,23 @@ def test_upload_makes_folders_renames_and_never_overwrites(remote: tuple[SftpTra
 
 
 @pytest.mark.parametrize("link", [True, False], ids=["hardlink", "rename"])
+def test_bytes_are_uploaded_as_a_file_is(remote: tuple[SftpTransport, Path], link: bool
+                                         ) -> None:
+    """A done-file's few bytes go up with no local file made for them, the same way: byte
+    exact, a taken name left alone, no temporary name left behind."""
+    t, root = remote
+    t.upload(b"first", "out", "first.txt")  # the server's extensions known
+    t._hardlink = link
+    t.upload(b"1234\n", "out", "ART 0001.TXT.ok", mode=0o640)
+    final = root / "out" / "ART 0001.TXT.ok"
+    assert final.read_bytes() == b"1234\n" and final.stat().st_mode & 0o777 == 0o640
+    with pytest.raises(TargetExists, match="exists already"):
+        t.upload(b"other\n", "out", "ART 0001.TXT.ok")
+    assert final.read_bytes() == b"1234\n"
+    assert sorted(p.name for p in final.parent.iterdir()) == ["ART 0001.TXT.ok", "first.txt"]
+
+
+@pytest.mark.parametrize("link", [True, False], ids=["hardlink", "rename"])
 def test_a_fence_that_refuses_publishes_nothing(remote: tuple[SftpTransport, Path],
                                                 tmp_path: Path, link: bool) -> None:
     """Over a hard link (OpenSSH) and over a rename alike, the fence is asked once the

@@ -174,7 +174,7 @@ class Killing:
                  then: Callable[[], None]) -> None:
         self.inner, self.count, self.n, self.server, self.then = inner, count, n, server, then
 
-    def upload(self, src: Path, folder: str, name: str, mode: int | None = None, *,
+    def upload(self, src: Path | bytes, folder: str, name: str, mode: int | None = None, *,
                fence: Callable[[], None] | None = None) -> None:
         if name.endswith(".TXT"):
             self.count[0] += 1

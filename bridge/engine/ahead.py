@@ -235,7 +235,9 @@ class Helper:
         del self.asked[file_id]
         self.answers.pop(file_id, None)
         try:
-            os.rmdir(folder)  # emptied by the answer taken in: the usual case
+            os.rmdir(folder)  # emptied, or made the render folder: the usual cases
+        except FileNotFoundError:
+            pass
         except OSError:
             shutil.rmtree(folder, ignore_errors=True)
 

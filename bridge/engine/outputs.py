@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from bridge import faults
 from bridge.atomic import save_atomic
 from bridge.engine.render import Rendered, target_name
 from bridge.errors import TransientError
-from bridge.files import own_folder
+from bridge.files import own_folder, rename_noreplace
 from bridge.ledger import Written
 from bridge.transport import Entry, Refused, TargetExists
 
@@ -50,20 +51,43 @@ def keep_rendered(ctx: Context, row: FileRow, rendered: list[Rendered]
     each one's sha256, and bytes that do not match it are rendered again. Bytes streamed
     into a file of the work area while rendered are moved, not copied. Returns what
     :func:`kept_rendered` would read back (without reading it)."""
-    folder = render_folder(ctx, row)
+    adopted = _adopted(ctx, row, rendered)
+    folder = adopted or render_folder(ctx, row)
     index = {}
     kept = {}
     for n, r in enumerate(rendered):
         path = folder / f"{n}.out"
         if r.data is None:
             assert r.path is not None
-            r.path.replace(path)
+            (folder / r.path.name if adopted else r.path).replace(path)
         else:
             save_atomic(path, r.data, mode=0o600, durable=False)
         index[r.target] = {"file": f"{n}.out", "rows": r.rows, "sha256": r.sha256}
         kept[r.target] = (Rendered(r.target, None, r.rows, path, r.sha256, r.size), path)
     save_atomic(folder / "index.json", json.dumps(index).encode(), mode=0o600, durable=False)
     return kept
+
+
+def _adopted(ctx: Context, row: FileRow, rendered: list[Rendered]) -> Path | None:
+    """The folder the transform streamed into (a helper's), renamed as the render folder
+    when it holds those outputs and nothing else and there is no render folder yet: one
+    folder fewer to make (a file system may spend a millisecond making one). None: the
+    outputs are moved one by one."""
+    paths = [r.path for r in rendered if r.path is not None]
+    there = {p.parent for p in paths}
+    if len(there) != 1:
+        return None
+    (source,) = there
+    dest = ctx.work(row.id) / "render"
+    if source == dest or source.parent != dest.parent:
+        return None
+    try:
+        if sorted(os.listdir(source)) != sorted(p.name for p in paths):
+            return None
+        rename_noreplace(source, dest)
+    except OSError:  # a render folder there already, say: moved one by one
+        return None
+    return dest
 
 
 def kept_rendered(ctx: Context, row: FileRow) -> dict[str, tuple[Rendered, Path]] | None:
@@ -163,10 +187,9 @@ def write_output(ctx: Context, row: FileRow, flow: Flow, out: OutputRow, r: Rend
     if target.done_file is not None:
         content = {"empty": "", "rows": f"{r.rows}\n", "sha256": f"{r.sha256}\n"}
         body = content[target.done_file.content].encode()
-        done = staged.with_name(staged.name + ".done")
-        save_atomic(done, body, mode=0o600, durable=False)
-        _put(dest, done, out.folder, out.name + target.done_file.suffix,
-             hashlib.sha256(body).hexdigest(), target.file_mode, ctx.fence)
+        _put(dest, body, out.folder, out.name + target.done_file.suffix,
+             hashlib.sha256(body).hexdigest(), target.file_mode, ctx.fence,
+             beside=staged.with_name(staged.name + ".done"))
     faults.point("before-output-commit")
     if record:
         ctx.ledger.set_output(out.id, "written", sha256=r.sha256, rows=r.rows, size=r.size)
@@ -197,16 +220,23 @@ def _target(flow: Flow, name: str) -> Target:
     return next(t for i, t in enumerate(flow.targets) if target_name(flow, i) == name)
 
 
-def _put(dest: Transport, staged: Path, folder: str, name: str, sha: str,
-         mode: int | None = None, fence: Callable[[], None] | None = None) -> None:
+def _put(dest: Transport, staged: Path | bytes, folder: str, name: str, sha: str,
+         mode: int | None = None, fence: Callable[[], None] | None = None, *,
+         beside: Path | None = None) -> None:
+    """``staged`` (a file, or bytes: then read back, if need be, ``beside`` that path)
+    written at the target, or found there already as an earlier attempt wrote it."""
     try:
         dest.upload(staged, folder, name, mode=mode, fence=fence)
     except TargetExists:
         # Written by an earlier attempt that died before the ledger heard of it?
-        check = staged.with_name(staged.name + ".existing")
+        if isinstance(staged, bytes):
+            assert beside is not None
+            check, size = beside.with_name(beside.name + ".existing"), len(staged)
+        else:
+            check, size = staged.with_name(staged.name + ".existing"), staged.stat().st_size
         try:
             # A byte more than ours is enough to tell; a link or a FIFO there is not ours.
-            dest.download(folder, name, check, expect=Entry(name, staged.stat().st_size, 0))
+            dest.download(folder, name, check, expect=Entry(name, size, 0))
         except Refused:
             raise TargetExists(f"{folder}/{name} exists and is not a file bridge wrote; not "
                                "overwritten") from None

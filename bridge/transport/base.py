@@ -14,9 +14,12 @@ exclusively wherever the protocol can say so, so nothing planted under them is e
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import io
+import os
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -69,9 +72,11 @@ class Transport(Protocol):
         stat said of it), at most ``expect.size + 1`` bytes are copied (enough to see it
         grew, never a full disk) and a local file must be the very one listed."""
         ...
-    def upload(self, src: Path, folder: str, name: str, mode: int | None = None, *,
+    def upload(self, src: Path | bytes, folder: str, name: str, mode: int | None = None, *,
                fence: Callable[[], None] | None = None) -> None:
-        """Write ``src`` as ``folder/name`` under a temporary name, then rename it; if the
+        """Write ``src`` (a file of bridge's own, or the bytes themselves: a done-file
+        needs no file made for it first) as ``folder/name`` under a temporary name, then
+        rename it; if the
         name exists, raise :class:`TargetExists` and leave it untouched. ``mode`` gives the
         file those permission bits (default: the server's usual mode for a new file).
         ``fence`` is called once the whole file is written, right before the rename (or
@@ -81,6 +86,20 @@ class Transport(Protocol):
     def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None: ...
     def delete(self, folder: str, name: str) -> None: ...
     def close(self) -> None: ...
+
+
+@contextlib.contextmanager
+def upload_source(src: Path | bytes) -> Iterator[io.BytesIO | io.FileIO]:
+    """What an upload reads: bytes, or bridge's own file opened without following a link
+    at its name (unbuffered: a transport reads it in blocks of its own)."""
+    from bridge import files  # which imports this module's Refused
+
+    if isinstance(src, bytes):
+        yield io.BytesIO(src)
+        return
+    with files.reading(src, regular=False) as fd, \
+            os.fdopen(fd, "rb", buffering=0, closefd=False) as fin:
+        yield fin
 
 
 def safe_name(name: str) -> str:

@@ -32,7 +32,6 @@ import builtins
 import contextlib
 import ftplib
 import logging
-import os
 import posixpath
 import random
 import ssl
@@ -44,7 +43,7 @@ from typing import TYPE_CHECKING, TypeVar
 from bridge import faults, files
 from bridge.errors import ConfigError, TransientError
 from bridge.files import NameTaken, TempNames, temp_name
-from bridge.transport.base import Entry, Refused, TargetExists, safe_name
+from bridge.transport.base import Entry, Refused, TargetExists, safe_name, upload_source
 from bridge.transport.ftp_lines import WIRE
 from bridge.transport.ftp_lines import facts as _facts
 from bridge.transport.ftp_lines import mtime as _mtime
@@ -130,7 +129,7 @@ class FtpTransport:
         except NameTaken as exc:
             raise TransientError(f"cannot write {exc.filename}: {exc.strerror}") from None
 
-    def upload(self, src: Path, folder: str, name: str, mode: int | None = None, *,
+    def upload(self, src: Path | bytes, folder: str, name: str, mode: int | None = None, *,
                fence: Callable[[], None] | None = None) -> None:
         safe_name(name)
         made: list[str] = []  # temporary files of this upload that may still be there
@@ -147,8 +146,7 @@ class FtpTransport:
                 raise TargetExists(f"{self.name}:{final} exists already; not overwritten")
             made.append(tmp)
             try:
-                with files.reading(src, regular=False) as fd, \
-                        os.fdopen(fd, "rb", closefd=False) as fin:
+                with upload_source(src) as fin:
                     ftp.storbinary(f"STOR {_wire(tmp)}", fin, BLOCK)
                 faults.point("mid-write")
                 if mode is not None:

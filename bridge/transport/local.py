@@ -88,7 +88,7 @@ class LocalTransport:
         self._folder(directory, again=True)
         return True
 
-    def upload(self, src: Path, folder: str, name: str, mode: int | None = None, *,
+    def upload(self, src: Path | bytes, folder: str, name: str, mode: int | None = None, *,
                fence: Callable[[], None] | None = None) -> None:
         directory = self._dir(folder)
         final = directory / safe_name(name)
@@ -110,7 +110,7 @@ class LocalTransport:
                     raise TransientError(f"cannot write {final}: {exc.strerror}") from None
         fsync_dir(directory)
 
-    def _write(self, src: Path, final: Path, mode: int | None,
+    def _write(self, src: Path | bytes, final: Path, mode: int | None,
                fence: Callable[[], None] | None) -> None:
         """``src`` copied to ``final`` under a temporary name, durable, then renamed;
         failures as bridge's errors (a missing folder as FileNotFoundError)."""
@@ -118,12 +118,15 @@ class LocalTransport:
             # The source is bridge's own file (or, in tests, a FIFO fed slowly): no checks
             # but the link. Its temporary name depends on the file's folder (its id) and
             # name in the work area, not on where the work area is: a worker with another
-            # work area finds and removes what a killed one left.
-            mine = "/".join(src.parts[-2:])
-            with files.reading(src, regular=False) as fin, \
-                    files.writing(final, name=self.names.beside(final, mine), perms=mode,
-                                  durable=True, fence=fence) as fout:
-                files.copy(fin, fout)
+            # work area finds and removes what a killed one left. Bytes: on the name alone.
+            mine = "" if isinstance(src, bytes) else "/".join(src.parts[-2:])
+            with files.writing(final, name=self.names.beside(final, mine), perms=mode,
+                               durable=True, fence=fence) as fout:
+                if isinstance(src, bytes):
+                    files.write_all(fout, src)
+                else:
+                    with files.reading(src, regular=False) as fin:
+                        files.copy(fin, fout)
                 faults.point("mid-write")
             faults.point("after-rename")
         except NameTaken as exc:

@@ -30,7 +30,6 @@ import builtins
 import contextlib
 import io
 import logging
-import os
 import posixpath
 import random
 import stat as st
@@ -44,7 +43,7 @@ import paramiko
 from bridge import files, hostkeys
 from bridge.errors import ConfigError, TransientError
 from bridge.files import NameTaken, TempNames, temp_name
-from bridge.transport.base import Entry, Refused, TargetExists, safe_name
+from bridge.transport.base import Entry, Refused, TargetExists, safe_name, upload_source
 from bridge.transport.sftp_connect import (
     DROPPED,
     Client,
@@ -152,7 +151,7 @@ class SftpTransport:
         except NameTaken as exc:
             raise TransientError(f"cannot write {exc.filename}: {exc.strerror}") from None
 
-    def upload(self, src: Path, folder: str, name: str, mode: int | None = None, *,
+    def upload(self, src: Path | bytes, folder: str, name: str, mode: int | None = None, *,
                fence: Callable[[], None] | None = None) -> None:
         folder_path = self._dir(folder)
         final = posixpath.join(folder_path, safe_name(name))
@@ -160,8 +159,7 @@ class SftpTransport:
 
         def op(sftp: paramiko.SFTPClient, attempt: int) -> None:
             self._forget(sftp, made)  # left by a try whose connection dropped
-            with files.reading(src, regular=False) as fd, \
-                    os.fdopen(fd, "rb", buffering=0, closefd=False) as fin:
+            with upload_source(src) as fin:
                 try:
                     try:
                         send(fin)
@@ -191,7 +189,7 @@ class SftpTransport:
                         f"its temporary name {tmp} exists already; left alone, not followed"
                         if there else f"cannot create {tmp}: {plain(exc)}")) from None
 
-        def send(fin: io.FileIO) -> None:
+        def send(fin: io.BytesIO | io.FileIO) -> None:
             pipe, sftp = self._pipe, self._sftp
             assert pipe is not None and sftp is not None
             if self._hardlink:

@@ -40,7 +40,7 @@ class Spy:
         self._before("download", folder, name)
         self.inner.download(folder, name, dest, expect)
 
-    def upload(self, src: Path, folder: str, name: str, mode: int | None = None, *,
+    def upload(self, src: Path | bytes, folder: str, name: str, mode: int | None = None, *,
                fence: Callable[[], None] | None = None) -> None:
         self._before("upload", folder, name)
         self.inner.upload(src, folder, name, mode, fence=fence)
