@@ -322,3 +322,40 @@ def test_unquoted_delimited_never_raises_and_what_it_writes_reads_back(
     for line, (value, read) in enumerate(zip(texts, got, strict=True), start=2):
         if line not in flagged:
             assert (None if pd.isna(read) else read) == read_back(value)
+
+
+def _cases() -> list[tuple[str, dict[str, pd.DataFrame], Tracciato]]:
+    bad = ordini()
+    bad["righe"]["numero_riga"] = ["1", "due", "3", "1"]
+    emoji = ordini()
+    emoji["righe"].loc[0, "descrizione"] = "Conti 😀"
+    return [
+        ("the sample", ordini(), ORDINI),
+        ("a value that cannot be cast", bad, ORDINI),
+        ("an emoji in cp1252", emoji, ORDINI),
+        ("many bad values", {"cliente": pd.DataFrame({
+            "codice": ["C1"] * 3000, "fido": ["molto"] * 3000, "_line": range(1, 3001)})},
+         SEMI),
+        ("too many decimals", {"cliente": pd.DataFrame({
+            "codice": ["C1", "C2"], "fido": [1500.5, 0.1 + 0.2], "_line": [2, 3]})}, SEMI),
+        ("no lines, a ';' in a name", clienti("Rossi; Bianchi", "Verdi"), SEMI),
+        ("no _line column", {"cliente": pd.DataFrame({"codice": ["C1", "C2000000001"]})},
+         SEMI),
+    ]
+
+
+@pytest.mark.parametrize("case", range(7))
+def test_arrow_tables_are_written_as_their_pandas_view(case: int) -> None:
+    """A flow hands the steps' Arrow tables to the writer; the same tables as pandas (what
+    every other caller gives) make the same bytes and the same issues, errors included."""
+    name, frames, t = _cases()[case]
+    arrow = {n: pa.Table.from_pandas(df, preserve_index=False) for n, df in frames.items()}
+    assert all(isinstance(a, pa.Table) for a in arrow.values())
+    by_pandas, by_arrow = encode_rows(frames, t), encode_rows(arrow, t)
+    assert by_arrow.data == by_pandas.data, name
+    assert facts(by_arrow.issues) == facts(by_pandas.issues), name
+    assert [i.message for i in by_arrow.issues] == [i.message for i in by_pandas.issues]
+    if case == 0:
+        assert by_arrow.data == SAMPLE
+    else:
+        assert by_arrow.issues, name

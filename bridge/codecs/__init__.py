@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from bridge.validate import FileChecker
 
 __all__ = ["DEFAULT_CHUNK", "LINE", "PARENT_LINE", "Decoded", "EncodeError", "Encoded",
-           "Source", "as_frame", "as_table", "decode", "empty_tables", "encode", "encode_rows",
-           "iter_decode"]
+           "Source", "as_frame", "as_table", "column_of", "decode", "empty_tables", "encode",
+           "encode_rows", "iter_decode"]
 
 Source = bytes | IO[bytes] | Path
 LINE = "_line"
@@ -231,6 +231,19 @@ def as_table(df: pd.DataFrame) -> pa.Table:
         return pa.Table.from_arrays([c.array.__arrow_array__() for _, c in columns],
                                     names=[str(n) for n, _ in columns])
     return pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None)
+
+
+def column_of(table: pd.DataFrame | pa.Table, name: str) -> pa.Array | None:
+    """A column of a pandas or an Arrow table as one Arrow array; None if there is none."""
+    import pyarrow as pa
+
+    if isinstance(table, pa.Table):
+        if name not in table.column_names:
+            return None
+        return table.column(name).combine_chunks()
+    if name not in table.columns:
+        return None
+    return pa.array(table[name], from_pandas=True)
 
 
 def _signed(values: pa.Array, signs: pa.Array, f: FieldSpec, lines: np.ndarray, record: str

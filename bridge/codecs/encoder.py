@@ -70,14 +70,15 @@ class Encoded:
         return {i.line for i in self.errors if i.line is not None}
 
 
-def encode_rows(tables: Mapping[str, pd.DataFrame], t: Tracciato, *, head: bool = True,
-                tail: bool = True) -> Encoded:
+def encode_rows(tables: Mapping[str, pd.DataFrame | pa.Table], t: Tracciato, *,
+                head: bool = True, tail: bool = True) -> Encoded:
     """The bytes of a file holding these tables, exactly as the layout says, or the
     issues of the rows that cannot be written.
 
     Rows are put in file order by ``_line`` (rows of one line in the order of the
     tracciato's record types); children without ``_line`` follow their parent's ``_line``
-    through ``_parent_line``. Never raises on the values of the rows;
+    through ``_parent_line``. The tables may be pandas or Arrow ones. Never raises on the
+    values of the rows;
     raises :class:`ConfigError` for a table of a record the tracciato lacks, a column
     whose type can never become its field's, or a layout whose own text (pads,
     separators, headers...) cannot be written. ``head``/``tail``: see
@@ -122,10 +123,11 @@ def encode(tables: Mapping[str, pd.DataFrame], t: Tracciato) -> bytes:
     return out.data
 
 
-def _table(df: pd.DataFrame, rec: RecordSpec, name: str, t: Tracciato
+def _table(df: pd.DataFrame | pa.Table, rec: RecordSpec, name: str, t: Tracciato
            ) -> tuple[RawTable, np.ndarray, list[Issue]]:
     """One table's cells as text, its rows' lines (-1: none), and its issues."""
     import numpy as np
+    import pyarrow.compute as pc
 
     from bridge.codecs.guards import screen
     from bridge.codecs.raw import RawTable
@@ -146,7 +148,7 @@ def _table(df: pd.DataFrame, rec: RecordSpec, name: str, t: Tracciato
         if f.name in signs:
             values = _sign_text(_values(df, signs[f.name], name)[0], signs[f.name])
         elif f.sign_from is not None:
-            values = _unsigned(values)
+            values = pc.abs_checked(values)
         found: list[Problem] = []
         if f.type in TEXT_TYPES:
             cells, bad = render_column(values, f)
@@ -186,13 +188,8 @@ def _sign_text(number: pa.Array, f: FieldSpec) -> pa.Array:
     return pc.if_else(below, pa.scalar(neg), pa.scalar(pos))
 
 
-def _unsigned(values: pa.Array) -> pa.Array:
-    import pyarrow.compute as pc
-
-    return pc.abs_checked(values)
-
-
-def _values(df: pd.DataFrame, f: FieldSpec, record: str) -> tuple[pa.Array, list[Problem]]:
+def _values(df: pd.DataFrame | pa.Table, f: FieldSpec, record: str
+            ) -> tuple[pa.Array, list[Problem]]:
     """The column as the field's pyarrow type; values that cannot be cast become nulls,
     each with a problem on its row."""
     import numpy as np
@@ -203,10 +200,12 @@ def _values(df: pd.DataFrame, f: FieldSpec, record: str) -> tuple[pa.Array, list
 
     n = len(df)
     want = arrow_type(f)
-    if f.name not in df.columns:
+    if not _has(df, f.name):
         if f.type == "constant":
             return pa.array([f.value], pa.string()).take(np.zeros(n, dtype=np.int32)), []
         return pa.nulls(n, want), []
+    if isinstance(df, pa.Table):
+        return _arrow_values(df.column(f.name).combine_chunks(), want, f, record)
     col = df[f.name]
     try:
         # An ArrowDtype column hands over its pyarrow data as is: no conversion copy.
@@ -215,21 +214,47 @@ def _values(df: pd.DataFrame, f: FieldSpec, record: str) -> tuple[pa.Array, list
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         got = None  # objects of mixed kinds: read piece by piece below
     if got is not None:
-        values: pa.Array = (got.combine_chunks() if isinstance(got, pa.ChunkedArray)
-                            else got)
-        if values.type == want:
-            return values, []
-        try:
-            return _cast(values, want), _rounded(values, want, f)
-        except pa.ArrowNotImplementedError:
-            raise ConfigError(f"record {record!r}, field {f.name!r}: a column of "
-                              f"{values.type} cannot be written as a {f.type} field") from None
-        except pa.ArrowInvalid:
-            pass  # some values do not convert: find them
-        return _by_parts(lambda a, b: _cast(values.slice(a, b - a), want), n, want, f,
-                         lambda row: values[row].as_py())
+        return _arrow_values(got.combine_chunks() if isinstance(got, pa.ChunkedArray) else got,
+                             want, f, record)
     return _by_parts(lambda a, b: _cast(pa.array(col.iloc[a:b], from_pandas=True), want),
                      n, want, f, lambda row: col.iloc[row])
+
+
+def _arrow_values(values: pa.Array, want: pa.DataType, f: FieldSpec, record: str
+                  ) -> tuple[pa.Array, list[Problem]]:
+    import pyarrow as pa
+
+    if values.type == want:
+        return values, []
+    try:
+        return _cast(values, want), _rounded(values, want, f)
+    except pa.ArrowNotImplementedError:
+        raise ConfigError(f"record {record!r}, field {f.name!r}: a column of "
+                          f"{values.type} cannot be written as a {f.type} field") from None
+    except pa.ArrowInvalid:
+        pass  # some values do not convert: find them
+    return _by_parts(lambda a, b: _cast(values.slice(a, b - a), want), len(values), want, f,
+                     lambda row: values[row].as_py())
+
+
+def _has(df: pd.DataFrame | pa.Table, name: str) -> bool:
+    import pyarrow as pa
+
+    return name in (df.column_names if isinstance(df, pa.Table) else df.columns)
+
+
+def _ints(df: pd.DataFrame | pa.Table, name: str) -> np.ndarray:
+    """A column of line numbers as int64, -1 where missing."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(df, pa.Table):
+        column = pc.fill_null(df.column(name).cast(pa.int64()), -1)
+        got: np.ndarray = column.to_numpy()
+        return got.astype(np.int64, copy=False)
+    ints: np.ndarray = df[name].to_numpy(dtype=np.int64, na_value=-1)
+    return ints
 
 
 def _cast(values: pa.Array, want: pa.DataType) -> pa.Array:
@@ -315,19 +340,19 @@ def _issue(p: Problem, lines: np.ndarray, record: str, field_name: str) -> Issue
     return Issue(code, message, line if line >= 0 else None, record, field_name, value)
 
 
-def _lines(df: pd.DataFrame) -> np.ndarray:
+def _lines(df: pd.DataFrame | pa.Table) -> np.ndarray:
     """Each row's ``_line`` (-1 where the table has none)."""
     import numpy as np
 
     from bridge.codecs import LINE
 
-    if LINE not in df.columns:
+    if not _has(df, LINE):
         return np.full(len(df), -1, dtype=np.int64)
-    lines: np.ndarray = df[LINE].to_numpy(dtype=np.int64, na_value=-1)
-    return lines
+    return _ints(df, LINE)
 
 
-def _order_keys(df: pd.DataFrame, rec: RecordSpec, lines: np.ndarray) -> np.ndarray:
+def _order_keys(df: pd.DataFrame | pa.Table, rec: RecordSpec, lines: np.ndarray
+                ) -> np.ndarray:
     """A sort key per row that puts every record where it belongs in the file."""
     import numpy as np
 
@@ -335,7 +360,7 @@ def _order_keys(df: pd.DataFrame, rec: RecordSpec, lines: np.ndarray) -> np.ndar
 
     n = len(df)
     shift = np.int64(1 << 20)
-    if LINE in df.columns:
+    if _has(df, LINE):
         keys: np.ndarray = lines * shift
         known = lines >= 0
         if not known.all():
@@ -345,8 +370,8 @@ def _order_keys(df: pd.DataFrame, rec: RecordSpec, lines: np.ndarray) -> np.ndar
             base = np.where(last >= 0, keys[np.maximum(last, 0)], 0)
             keys = np.where(known, keys, base + pos - last)
         return keys
-    if rec.parent is not None and PARENT_LINE in df.columns:
-        parent: np.ndarray = df[PARENT_LINE].to_numpy(dtype=np.int64, na_value=-1)
+    if rec.parent is not None and _has(df, PARENT_LINE):
+        parent = _ints(df, PARENT_LINE)
         keys = parent * shift + 1 + rank_within(parent)
         return keys
     if rec.occurs == "last":

@@ -131,9 +131,8 @@ def _withdraws(flow: Flow) -> bool:
 
 def fetch_new(pipe: Pipeline, name: str, flow: Flow, entry: Entry, obs: Observation
               ) -> Outcome | tuple[FileRow, str | None]:
-    """A ready file claimed and fetched into the work area (what :meth:`Pipeline.take` does
-    first); its outcome if that is as far as it goes, else its record and why it is cut
-    short."""
+    """A ready file claimed and fetched into the work area (as :meth:`Pipeline.take` does
+    first); its outcome if that is all, else its record and why it is cut short."""
     row = pipe.ledger.claim(name, entry.name, entry.size, entry.mtime, pipe.run_id,
                             pipe.now.wall)
     faults.point("after-claim")
@@ -234,12 +233,11 @@ class Helper:
             return
         del self.asked[file_id]
         self.answers.pop(file_id, None)
-        try:
-            os.rmdir(folder)  # emptied, or made the render folder: the usual cases
-        except FileNotFoundError:
-            pass
-        except OSError:
-            shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):  # made the file's render folder
+            try:
+                os.rmdir(folder)  # emptied by the answer taken in
+            except OSError:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def close(self) -> None:
         """Every answer taken in and its folder removed, then the helper ends."""

@@ -10,7 +10,7 @@ and recorded so, one block per chunk and kind, just before the file's outputs ar
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ from bridge.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from bridge.config import FactSpec
     from bridge.engine.context import Context
@@ -25,23 +26,27 @@ if TYPE_CHECKING:
     from bridge.ledger import FileRow
 
 
-def fact_lines(specs: list[FactSpec], tables: dict[str, pd.DataFrame]) -> Iterator[str]:
+def fact_lines(specs: list[FactSpec], tables: Mapping[str, pd.DataFrame | pa.Table]
+               ) -> Iterator[str]:
     """One line ``"kind" {field: [text, ...]}`` (two JSON texts) per table a spec names:
     the chunk's rows as columns of text (exact decimals, ISO dates), made by Arrow, not row
     by row. The columns' JSON goes to the ledger as it is, never read back and made again."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from bridge.codecs import column_of
+
     for k, spec in enumerate(specs):
         df = tables.get(spec.table)
         if df is None or not len(df):
             continue
-        missing = [f for f in spec.fields.values() if f not in df.columns]
+        got = {name: column_of(df, source) for name, source in spec.fields.items()}
+        missing = [spec.fields[n] for n, values in got.items() if values is None]
         if missing:
             raise ConfigError(f"facts[{k}]: table {spec.table!r} has no field {missing[0]!r}")
         columns = {}
-        for name, source in spec.fields.items():
-            values = pa.array(df[source], from_pandas=True)
+        for name, values in got.items():
+            assert values is not None
             if pa.types.is_timestamp(values.type):
                 columns[name] = [_text(v) for v in values.to_pylist()]
             else:

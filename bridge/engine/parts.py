@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bridge import files
 from bridge.engine.render import Rendered, template_bytes, template_rows
@@ -26,12 +26,15 @@ from bridge.issues import Issue
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from bridge.config import Config, Target
     from bridge.ledger import FileRow
     from bridge.spec.model import Tracciato
 
 Tables = dict[str, "pd.DataFrame"]
+#: The Arrow tables of a chunk, or the pandas ones (:attr:`TargetParts.arrow` says which).
+AnyTables = dict[str, "pd.DataFrame | pa.Table"]
 #: A part's bytes: one block, or the blocks of its batches in order.
 Data = bytes | list[bytes]
 #: Records of a templated target turned into Python values and rendered at a time.
@@ -95,7 +98,10 @@ class TargetParts:
         self.rows = 0
         self.first = True
 
-    def part(self, tables: Tables) -> tuple[Data | None, list[Issue], int]:
+    #: Whether :meth:`part` reads the steps' Arrow tables (else their pandas view).
+    arrow = False
+
+    def part(self, tables: Any) -> tuple[Data | None, list[Issue], int]:
         raise NotImplementedError
 
     def write(self, data: Data, rows: int) -> None:
@@ -126,14 +132,16 @@ class TableParts(TargetParts):
         self.strip, self.close = file_tail(t)
         self.keep_back = len(self.strip)
 
-    def part(self, tables: Tables) -> tuple[bytes | None, list[Issue], int]:
+    arrow = True
+
+    def part(self, tables: AnyTables) -> tuple[bytes | None, list[Issue], int]:
         from bridge.codecs import encode_rows
 
         mine = {name: df for name, df in tables.items() if name in self.t.records}
         encoded = encode_rows(mine, self.t, head=self.first, tail=False)
         return encoded.data, encoded.issues, sum(len(df) for df in mine.values())
 
-    def tail(self, trailer: Tables) -> tuple[bytes | None, list[Issue], int]:
+    def tail(self, trailer: AnyTables) -> tuple[bytes | None, list[Issue], int]:
         if not self.first and not any(n in self.t.records for n in trailer):
             return b"", [], 0  # no trailer row, the head written: nothing to add
         return self.part(trailer)

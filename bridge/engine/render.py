@@ -12,7 +12,7 @@ import functools
 import hashlib
 import itertools
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from bridge.issues import Issue, clip
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from bridge.config import Config, Flow, Target
     from bridge.ledger import FileRow
@@ -60,7 +61,8 @@ def target_name(flow: Flow, index: int) -> str:
     return flow.targets[index].name or str(index)
 
 
-def data_rows(cfg: Config, flow: Flow, tables: dict[str, pd.DataFrame]) -> int:
+def data_rows(cfg: Config, flow: Flow, tables: Mapping[str, pd.DataFrame | pa.Table]
+              ) -> int:
     """Rows that are data: every table but the headers and trailers of the targets."""
     skip: set[str] = set()
     for target in flow.targets:

@@ -19,6 +19,7 @@ again, so a master rewritten between the two is never missed, at worst read once
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -27,6 +28,7 @@ from bridge.issues import Issue
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from bridge.config import Config, Flow
     from bridge.spec.model import Tracciato
@@ -83,10 +85,13 @@ def reference(ctx: Refs, name: str) -> pd.DataFrame:
     return ctx.references[name]
 
 
-def money_sum(tables: dict[str, pd.DataFrame], where: str | None) -> Decimal | None:
-    """The exact sum of ``record.field`` (or ``field`` of the only table), None if absent."""
-    import pyarrow as pa
+def money_sum(tables: Mapping[str, pd.DataFrame | pa.Table], where: str | None
+              ) -> Decimal | None:
+    """The exact sum of ``record.field`` (or ``field`` of the only table), None if absent;
+    of pandas or Arrow tables."""
     import pyarrow.compute as pc
+
+    from bridge.codecs import column_of
 
     if where is None:
         return None
@@ -94,9 +99,10 @@ def money_sum(tables: dict[str, pd.DataFrame], where: str | None) -> Decimal | N
     if not record and len(tables) == 1:
         record = next(iter(tables))
     df = tables.get(record)
-    if df is None or name not in df.columns:
+    values = None if df is None else column_of(df, name)
+    if values is None:
         return None
-    total = pc.sum(pa.array(df[name], from_pandas=True)).as_py()
+    total = pc.sum(values).as_py()
     return None if total is None else Decimal(total)
 
 

@@ -205,7 +205,7 @@ class _Run:
             notes: list[Issue] = []
             if not bad:
                 for p in parts:
-                    data, found, rows = p.part(result.tables)
+                    data, found, rows = p.part(result.arrow if p.arrow else result.tables)
                     bad.extend(i for i in found if i.is_error)
                     notes.extend(i for i in found if not i.is_error)
                     if data is not None:
@@ -268,12 +268,12 @@ class _Run:
         if self.facts is not None:
             from bridge.engine.facts import fact_lines
 
-            self.facts.add(fact_lines(self.flow.facts, result.tables))
+            self.facts.add(fact_lines(self.flow.facts, result.arrow))
         c.fingerprints.update(result.fingerprints)
-        for name, df in result.tables.items():
-            self.counts[name] = self.counts.get(name, 0) + len(df)
-        self.data_rows += data_rows(self.ctx.cfg, self.flow, result.tables)
-        c.money_out = _add(c.money_out, money_sum(result.tables, self.flow.totals.money_out))
+        for name, table in result.arrow.items():
+            self.counts[name] = self.counts.get(name, 0) + len(table)
+        self.data_rows += data_rows(self.ctx.cfg, self.flow, result.arrow)
+        c.money_out = _add(c.money_out, money_sum(result.arrow, self.flow.totals.money_out))
 
     def _end(self, parts: list[TargetParts]) -> Checked:
         """The trailer, then every output finished; nothing kept of a refused file."""
@@ -334,7 +334,7 @@ class _Run:
         table, prints = made
         result = apply_steps(self.body[self.gone.index + 1:],
                              {self.gone.table or "gone": table}, self.step_ctx)
-        out = [p.part(result.tables) for p in parts]
+        out = [p.part(result.arrow if p.arrow else result.tables) for p in parts]
         errors = [i for i in [*result.issues, *(i for o in out for i in o[1])] if i.is_error]
         if errors:
             c.issues.extend(errors)

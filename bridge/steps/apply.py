@@ -1,7 +1,8 @@
 """Running the steps of a flow over the decoded tables.
 
 :func:`apply_steps` takes pandas tables (typed with ``pd.ArrowDtype``, as the codecs give
-them), works on Arrow tables inside, and hands pandas tables back. Configuration mistakes
+them), works on Arrow tables inside, and hands them back as Arrow tables, and as pandas
+ones when asked. Configuration mistakes
 (a missing table or field, an expression that does not parse) raise
 :class:`bridge.errors.ConfigError` naming the step; bad data becomes issues. Pandas,
 pyarrow and jinja2 are imported only when steps run, so loading a configuration stays fast.
@@ -9,6 +10,7 @@ pyarrow and jinja2 are imported only when steps run, so loading a configuration 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,9 +27,11 @@ if TYPE_CHECKING:
 
 @dataclass
 class StepResult:
-    """The tables to write, and what the run found on the way."""
+    """The tables to write, and what the run found on the way. ``arrow`` are the tables as
+    the steps left them; ``tables`` the same as pandas, made when first asked (a writer of
+    fixed-width or CSV files reads the Arrow ones, and a small file's hand-overs cost)."""
 
-    tables: dict[str, pd.DataFrame]
+    arrow: dict[str, pa.Table]
     issues: list[Issue] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
     skipped_keys: list[str] = field(default_factory=list)
@@ -41,14 +45,22 @@ class StepResult:
     delta_types: dict[str, pa.DataType] = field(default_factory=dict)
     delta_table: str | None = None
 
+    @functools.cached_property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        import pandas as pd
+
+        from bridge.codecs import as_frame
+
+        return {name: as_frame(t) if t.num_columns else
+                pd.DataFrame(index=pd.RangeIndex(t.num_rows)) for name, t in self.arrow.items()}
+
 
 def apply_steps(
     steps: Sequence[StepSpec], tables: dict[str, pd.DataFrame], ctx: StepContext
 ) -> StepResult:
     """Run ``steps`` in order over ``tables`` (which are not modified)."""
-    import pandas as pd
 
-    from bridge.codecs import as_frame, as_table
+    from bridge.codecs import as_table
     from bridge.steps.business import BUSINESS
     from bridge.steps.combine import group, lookup
     from bridge.steps.ops import OPS
@@ -61,11 +73,7 @@ def apply_steps(
     for i, step in enumerate(steps):
         work.where = f"steps[{i}].{step.kind}"
         runners[step.kind](work, step.args)
-    out = {
-        name: as_frame(t) if t.num_columns else pd.DataFrame(index=pd.RangeIndex(t.num_rows))
-        for name, t in work.tables.items()
-    }
-    return StepResult(out, work.issues, work.held, work.skipped, work.sent,
+    return StepResult(dict(work.tables), work.issues, work.held, work.skipped, work.sent,
                       work.fingerprints, work.unchanged, work.delta_seen, work.delta_types,
                       work.delta_table)
 

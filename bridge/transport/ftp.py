@@ -44,8 +44,9 @@ from bridge import faults, files
 from bridge.errors import ConfigError, TransientError
 from bridge.files import NameTaken, TempNames, temp_name
 from bridge.transport.base import Entry, Refused, TargetExists, safe_name, upload_source
-from bridge.transport.ftp_lines import WIRE
+from bridge.transport.ftp_lines import WIRE, quietly
 from bridge.transport.ftp_lines import facts as _facts
+from bridge.transport.ftp_lines import features as _features
 from bridge.transport.ftp_lines import mtime as _mtime
 from bridge.transport.ftp_lines import parse_list_line as _parse_list_line
 from bridge.transport.ftp_lines import text_of as _text
@@ -136,7 +137,7 @@ class FtpTransport:
 
         def put(ftp: ftplib.FTP) -> None:
             for left in made:  # left by a try whose connection dropped
-                _quietly(ftp, f"DELE {_wire(left)}")
+                quietly(ftp, f"DELE {_wire(left)}")
             made.clear()
             directory = self._path(folder)
             final = posixpath.join(directory, name)
@@ -270,10 +271,10 @@ class FtpTransport:
             ftp.set_pasv(c.passive)
             self._features = _features(ftp)
             if "UTF8" in self._features:
-                _quietly(ftp, "OPTS UTF8 ON")
+                quietly(ftp, "OPTS UTF8 ON")
             self._mlst = any(f.startswith("MLST") for f in self._features)
             if self._mlst:
-                _quietly(ftp, "OPTS MLST type;size;modify;")
+                quietly(ftp, "OPTS MLST type;size;modify;")
             ftp.voidcmd("TYPE I")  # SIZE is refused in ASCII mode by some servers
             home = _unwire(ftp.pwd())
         except ssl.SSLCertVerificationError as exc:
@@ -389,16 +390,3 @@ class FtpTransport:
             if not self._is_dir(ftp, path):
                 raise ftplib.error_perm(f"550 cannot create folder {path}")
         self._folders.add(path)
-
-
-def _features(ftp: ftplib.FTP) -> set[str]:
-    try:
-        reply = ftp.sendcmd("FEAT")
-    except ftplib.error_perm:
-        return set()  # FEAT is RFC 2389; older servers have none of these
-    return {line.strip().upper() for line in reply.splitlines()[1:-1] if line.strip()}
-
-
-def _quietly(ftp: ftplib.FTP, cmd: str) -> None:
-    with contextlib.suppress(ftplib.error_perm):
-        ftp.sendcmd(cmd)

@@ -9,6 +9,7 @@ tested without a server.
 from __future__ import annotations
 
 import calendar
+import contextlib
 import ftplib
 import re
 import time
@@ -82,3 +83,18 @@ def parse_list_line(line: str) -> tuple[str, int, float] | None:
             return None
         return unwire(m["name"]), int(m["size"]), float(calendar.timegm(parsed))
     return None
+
+
+def features(ftp: ftplib.FTP) -> set[str]:
+    """What the server says it can do (FEAT), upper case."""
+    try:
+        reply = ftp.sendcmd("FEAT")
+    except ftplib.error_perm:
+        return set()  # FEAT is RFC 2389; older servers have none of these
+    return {line.strip().upper() for line in reply.splitlines()[1:-1] if line.strip()}
+
+
+def quietly(ftp: ftplib.FTP, cmd: str) -> None:
+    """A command whose refusal changes nothing (an option the server may lack)."""
+    with contextlib.suppress(ftplib.error_perm):
+        ftp.sendcmd(cmd)
