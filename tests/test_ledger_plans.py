@@ -35,3 +35,42 @@ def test_the_files_a_pass_resumes_are_found_by_index_after_analyze(tmp_path: Pat
     # the statistics are the ones that misled the planner
     stats = dict(ledger.db.execute("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'files'"))
     assert stats["files_state"].startswith("3000 3000")
+
+
+def test_a_commit_that_bridge_acts_on_is_synced_and_one_that_costs_only_work_is_not(
+        tmp_path: Path) -> None:
+    """A power cut must not take back a commit that bridge has acted on outside the ledger:
+    the claim (the file is then renamed at the source), the plan (outputs are published
+    under its names), the outputs written (the file is archived). Those commits are synced
+    (synchronous=FULL, 2); a folder's listing, a file fetched or done are not (1): lost,
+    the work is done again, and the next synced commit carries them (WAL keeps order)."""
+    from bridge.ledger.base import Now, Written
+    from bridge.states import DONE, WRITTEN
+
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+    mode: dict[str, int] = {}
+
+    def after(name: str) -> None:
+        mode[name] = ledger.db.execute("PRAGMA synchronous").fetchone()[0]
+
+    ledger.observe("ordini", [("a.csv", 10, 1.0)], Now(1.0, 1.0, "boot"))
+    after("observe")
+    row = ledger.claim("ordini", "a.csv", 10, 1.0, None, 1.0)
+    after("claim")
+    ledger.fetched(row.id, 10, "ab" * 32, 2.0)
+    after("fetched")
+    [out] = ledger.plan(row.id, lambda seq, taken: [("erp", "erp", f"ORD{seq('o'):05d}.TXT")],
+                        keys=["1001"], fingerprints={}, now=3.0)
+    after("plan")
+    ledger.set_state(row.id, WRITTEN, 4.0, written=[Written(out.id, "cd" * 32, 3, 30)])
+    after("written")
+    ledger.set_state(row.id, DONE, 5.0)
+    after("done")
+    ledger.set_state(row.id, DONE, 5.0, "again")  # still not synced on its own
+    after("done again")
+    assert ledger.get(row.id).state == DONE and ledger.outputs(row.id)[0].state == "written"
+    assert mode == {"observe": 1, "claim": 2, "fetched": 1, "plan": 2, "written": 2,
+                    "done": 1, "done again": 1}
+    # Opened afresh, the ledger syncs every commit but those few.
+    again = SqliteLedger(tmp_path / "ledger.sqlite")
+    assert again.db.execute("PRAGMA synchronous").fetchone()[0] == 2

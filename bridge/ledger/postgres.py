@@ -200,8 +200,9 @@ class PostgresLedger(SqliteLedger):
             self.db.close()
             raise TransientError(f"ledger {redacted(url)}: {exc}") from None
 
-    def _begin(self) -> None:
-        """Writers take turns on the ledger's advisory lock, as SQLite's BEGIN IMMEDIATE."""
+    def _begin(self, durable: bool = True) -> None:
+        """Writers take turns on the ledger's advisory lock, as SQLite's BEGIN IMMEDIATE.
+        Every commit is durable (``synchronous_commit`` as the server has it)."""
         try:
             self.db.execute("BEGIN")
             self.db.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")

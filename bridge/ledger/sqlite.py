@@ -1,7 +1,12 @@
 """The embedded ledger: one SQLite file in WAL mode, schema migrations numbered in order.
 
 Every change is one transaction (``BEGIN IMMEDIATE``), so a process killed at any moment
-leaves the ledger at the last committed state, never half-way. SQLite errors after opening
+leaves the ledger at the last committed state, never half-way. A commit is durable (synced
+to the disk, ``synchronous=FULL``) unless it says otherwise: what bridge does after it (a
+file renamed at the source, an output published, a file archived) must find its record
+after a power cut. The few commits whose loss only costs work done again (a file fetched,
+a file done, a folder's listing) are not synced on their own; WAL keeps the order, so the
+next durable commit carries them to the disk too. SQLite errors after opening
 (a full disk, a locked or damaged file) are transient failures, never tracebacks.
 """
 
@@ -33,7 +38,7 @@ from bridge.ledger.sqlite_figures import FiguresStore
 from bridge.ledger.sqlite_metrics import MetricsStore
 from bridge.ledger.sqlite_ready import ReadinessStore
 from bridge.ledger.sqlite_rows import RowsStore
-from bridge.states import ALL, CLAIMED, allowed
+from bridge.states import ALL, CLAIMED, DONE, allowed
 
 _FILE_COLS = ("id, flow, path, size, sha256, state, attempts, issues, reason, replay_of, run_id, "
               "created, updated, mtime, held_as, approved, next_try, kept_at, refs")
@@ -58,7 +63,8 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore, FiguresS
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
             self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self._durable = True
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate(path)
         except (sqlite3.Error, OSError) as exc:
@@ -68,9 +74,9 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore, FiguresS
         self.db.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
         try:
-            self._begin()
+            self._begin(durable)
         except sqlite3.Error as exc:
             raise TransientError(f"ledger: {exc}") from None
         try:
@@ -87,8 +93,12 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore, FiguresS
             self._rollback()
             raise TransientError(f"ledger: {exc}") from None
 
-    def _begin(self) -> None:
-        """A writing transaction, writers taking turns (SQLite: its write lock at once)."""
+    def _begin(self, durable: bool = True) -> None:
+        """A writing transaction, writers taking turns (SQLite: its write lock at once);
+        synced to the disk at its commit if ``durable``."""
+        if durable != self._durable:
+            self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self._durable = durable
         self.db.execute("BEGIN IMMEDIATE")
 
     def _rollback(self) -> None:
@@ -173,7 +183,8 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore, FiguresS
 
     def fetched(self, file_id: int, size: int, sha256: str, now: float,
                 detail: str | None = None) -> None:
-        with self._tx() as db:
+        # Lost, the file is fetched again from where it is held.
+        with self._tx(durable=False) as db:
             db.execute("UPDATE files SET size = ?, sha256 = ? WHERE id = ?",
                        (size, sha256, file_id))
             self._move(db, file_id, "fetched", now, detail)
@@ -212,7 +223,8 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore, FiguresS
                   attempt: bool = False, next_try: float | None = None,
                   approved: bool | None = None, reset_attempts: bool = False,
                   kept_at: str | None = None, written: Iterable[Written] = ()) -> None:
-        with self._tx() as db:
+        # Done, and lost: the file is finished again (its archive is found already made).
+        with self._tx(durable=state != DONE) as db:
             db.execute(
                 "UPDATE files SET issues = COALESCE(?, issues), reason = COALESCE(?, reason), "
                 "attempts = CASE WHEN ? THEN 0 ELSE attempts END + ?, next_try = ?, "

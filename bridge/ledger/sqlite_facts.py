@@ -26,7 +26,7 @@ BATCH = 4
 class FactsStore:
     db: sqlite3.Connection
 
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+    def _tx(self, durable: bool = True) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError
 
     def record_facts(self, file_id: int, flow: str, facts: Iterable[tuple[str, str]],

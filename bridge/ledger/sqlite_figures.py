@@ -21,7 +21,7 @@ MAX_ISSUES = 1000
 
 
 class FiguresStore:
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+    def _tx(self, durable: bool = True) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError
 
     def _read(self, sql: str, args: tuple[object, ...] | list[object] = ()

@@ -13,7 +13,7 @@ from bridge.ledger.base import Tallies
 class MetricsStore:
     db: sqlite3.Connection
 
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+    def _tx(self, durable: bool = True) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError
 
     def acknowledge(self, flows: list[str], now: float) -> None:

@@ -18,13 +18,14 @@ from bridge.ledger.base import Now, Observation
 class ReadinessStore:
     db: sqlite3.Connection
 
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+    def _tx(self, durable: bool = True) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError
 
     def observe(self, flow: str, listing: list[tuple[str, int, float]], now: Now
                 ) -> dict[str, Observation]:
-        """Record what a folder looks like now (one transaction for the whole listing)."""
-        with self._tx() as db:
+        """Record what a folder looks like now (one transaction for the whole listing; lost,
+        the folder is only looked at again)."""
+        with self._tx(durable=False) as db:
             known = {r[0]: r[1:] for r in db.execute(
                 "SELECT path, size, mtime, mono_first, mono_stable, boot, done_id, incomplete "
                 "FROM observations WHERE flow = ?", (flow,))}

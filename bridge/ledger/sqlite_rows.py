@@ -21,7 +21,7 @@ from bridge.states import APPROVED, HELD
 class RowsStore:
     db: sqlite3.Connection
 
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+    def _tx(self, durable: bool = True) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError
 
     @staticmethod
