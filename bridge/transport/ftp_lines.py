@@ -1,9 +1,10 @@
-"""What an FTP server says, read: names on the wire, MLSD facts and times, and LIST lines.
+"""What an FTP server says, read: names on the wire, MLSD facts and times, LIST lines, and
+what FEAT says it can do (with the commands whose refusal changes nothing).
 
 Names travel on the wire as bytes: the control channel is read and written as latin-1 (which
 maps every byte to one character and back), and names are turned to and from UTF-8 here, with
-``surrogateescape`` so that a name in another code page still round-trips. Plain functions,
-tested without a server.
+``surrogateescape`` so that a name in another code page still round-trips. Plain functions (but
+the last two, which ask the server), tested without a server.
 """
 
 from __future__ import annotations
