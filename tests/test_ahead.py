@@ -4,6 +4,7 @@ left behind when `bridge run` itself is killed."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -187,6 +188,14 @@ def _helpers_of(pid: int) -> list[int]:
     return found
 
 
+def _helper_at_work(work: Path) -> bool:
+    """Whether one of the newest files of the work area has a helper's folder in it."""
+    with contextlib.suppress(OSError):
+        ids = sorted(int(p.name) for p in work.iterdir() if p.name.isdigit())
+        return any(list((work / str(i)).glob("ahead-*")) for i in ids[-3:])
+    return False
+
+
 @pytest.mark.parametrize("point", ["after-plan:40", "before-written:70", "after-claim:100"])
 def test_bridge_run_killed_takes_its_helper_with_it_and_the_rerun_finishes(
         tmp_path: Path, point: str) -> None:
@@ -222,10 +231,14 @@ def test_ctrl_c_ends_bridge_run_and_its_helper_and_the_rerun_finishes(tmp_path: 
                             text=True, start_new_session=True)
     erp, work = tmp_path / "ahead" / "erp", tmp_path / "ahead" / "state" / "work"
     deadline = time.monotonic() + 120
-    # the helper at work (a folder of its own for a file), and outputs written
-    while not (list(work.glob("*/ahead-*")) and len(list(erp.glob("*.TXT"))) >= 30):
+    # The helper at work on a file (a folder of its own for it), and outputs written. Such a
+    # folder lives a few milliseconds only (it becomes the file's render folder): looked
+    # for among the newest files alone, often.
+    seen = False
+    while not (seen and len(list(erp.glob("*.TXT"))) >= 30):
         assert proc.poll() is None and time.monotonic() < deadline, "no helper at work"
-        time.sleep(0.01)
+        seen = seen or _helper_at_work(work)
+        time.sleep(0.002)
     assert _helpers_of(proc.pid), "no helper was running"
     os.killpg(proc.pid, signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
