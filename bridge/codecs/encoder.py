@@ -205,7 +205,9 @@ def _values(df: pd.DataFrame | pa.Table, f: FieldSpec, record: str
             return pa.array([f.value], pa.string()).take(np.zeros(n, dtype=np.int32)), []
         return pa.nulls(n, want), []
     if isinstance(df, pa.Table):
-        return _arrow_values(df.column(f.name).combine_chunks(), want, f, record)
+        from bridge.codecs import column_of
+
+        return _arrow_values(column_of(df, f.name), want, f, record)
     col = df[f.name]
     try:
         # An ArrowDtype column hands over its pyarrow data as is: no conversion copy.
