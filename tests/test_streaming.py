@@ -441,6 +441,29 @@ def test_fact_lines_keep_every_value_as_text_and_their_json_whole() -> None:
                     '"ora": ["2025-10-07T09:50:26+02:00", null], "importo": ["12.50", "-0.01"]}')
 
 
+@pytest.mark.parametrize("values", [
+    [], [None], [""], ["#1001", None, ""], ['say "hi"', "a\\b", '\\"', "\\"],
+    ["plain", "tab\tin", "cr\rlf\n"], ["\x7f", "ok"], ["Niccolò", "ok"], ["🍕", None],
+    ["x" * 5000, "y"], ['"' * 3, "\\" * 3],
+])
+def test_a_column_of_facts_is_the_json_that_json_itself_writes(values: list[str | None]
+                                                               ) -> None:
+    """Made by Arrow where every value is printable ASCII, by json otherwise: to the byte
+    what ``json.dumps`` writes of the column, in one chunk or in two."""
+    import json
+
+    import pyarrow as pa
+
+    from bridge.engine.facts import json_list
+
+    assert json_list(pa.array(values, pa.string())) == json.dumps(values)
+    half = len(values) // 2
+    chunked = pa.chunked_array([values[:half], values[half:]], pa.string())
+    assert json_list(chunked) == json.dumps(values)
+    wider = pa.array(['"', "è", *values, "\\", None], pa.string())
+    assert json_list(wider.slice(2, len(values))) == json.dumps(values)
+
+
 def test_a_note_of_a_target_does_not_refuse_the_file(tmp_path: Path) -> None:
     """A character the ERP's code page lacks, in a field that says `on_unencodable:
     transliterate`, is written as the closest letter with a note: the file is done."""

@@ -44,14 +44,50 @@ def fact_lines(specs: list[FactSpec], tables: Mapping[str, pd.DataFrame | pa.Tab
         missing = [spec.fields[n] for n, values in got.items() if values is None]
         if missing:
             raise ConfigError(f"facts[{k}]: table {spec.table!r} has no field {missing[0]!r}")
-        columns = {}
+        columns = []
         for name, values in got.items():
             assert values is not None
             if pa.types.is_timestamp(values.type):
-                columns[name] = [_text(v) for v in values.to_pylist()]
+                text = json.dumps([_text(v) for v in values.to_pylist()])
             else:
-                columns[name] = pc.cast(values, pa.string()).to_pylist()
-        yield f"{json.dumps(spec.kind)} {json.dumps(columns)}"
+                text = json_list(pc.cast(values, pa.string()))
+            columns.append(f"{json.dumps(name)}: {text}")
+        yield f"{json.dumps(spec.kind)} {{{', '.join(columns)}}}"
+
+
+def json_list(values: pa.Array | pa.ChunkedArray) -> str:
+    """``json.dumps(values.to_pylist())`` of a column of text, to the byte: made by Arrow
+    when every value is printable ASCII (``"`` and ``\\`` then the only escapes), by json
+    otherwise (its ``\\uXXXX`` escapes)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not len(values):
+        return "[]"
+    if values.null_count == len(values):
+        return json.dumps([None] * len(values))
+    if not pc.all(pc.ascii_is_printable(values)).as_py():
+        return json.dumps(values.to_pylist())
+    buffer = values.buffers()[2]  # the bytes of every value (and, sliced, of others)
+    data = b"" if buffer is None else buffer.to_pybytes()
+    if b'"' in data or b"\\" in data:
+        values = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"),
+                                      '"', '\\"')
+    if values.null_count:
+        quoted = pc.fill_null(pc.binary_join_element_wise('"', values, '"', ""), "null")
+        return f"[{_joined(quoted, ', ')}]"
+    sep = '", "'
+    return f'["{_joined(values, sep)}"]'
+
+
+def _joined(values: pa.Array, sep: str) -> str:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    whole = pa.ListArray.from_arrays(pa.array([0, len(values)], pa.int32()), values)
+    return str(pc.binary_join(whole, sep)[0].as_py())
 
 
 def _text(value: object) -> str | None:
