@@ -7,7 +7,9 @@ folder. Four transfers are timed, each from a new connection (so connecting is c
 both): one big file down and up, then many small files down and up. bridge's uploads are
 its real ones (temporary name, then hard link and remove, as OpenSSH's server allows); the
 small downloads follow a listing, as a pass does. Both sides use aes128-gcm@openssh.com.
-Best of ``--repeat`` runs is kept.
+Both sides ask the server to sync every file they upload (bridge by itself, OpenSSH's client
+with ``-f``): fsync@openssh.com, before the file gets its final name. Best of ``--repeat``
+runs is kept.
 
 Targets (issue 4): MB/s at least 90% of OpenSSH's; files/s at least OpenSSH's.
 The figures go to the terminal and to ``bench/out/sftp.json``.
@@ -47,12 +49,16 @@ def best(repeat: int, prepare: Callable[[], None], run: Callable[[], None]) -> f
     return min(times)
 
 
-def openssh(server: Sshd, batch: list[str], work: Path) -> Callable[[], None]:
+def openssh(server: Sshd, batch: list[str], work: Path, *, synced: bool = False
+            ) -> Callable[[], None]:
+    """OpenSSH's client running ``batch``; ``synced``: asking the server to sync every file
+    it uploads (``-f``), as bridge does."""
     script = work / "batch.txt"
 
     def run() -> None:
         script.write_text("\n".join(batch) + "\n", encoding="utf-8")
-        subprocess.run(["sftp", "-q", "-b", str(script), "-P", str(server.port),
+        subprocess.run(["sftp", "-q", *(["-f"] if synced else []), "-b", str(script),
+                        "-P", str(server.port),
                         "-i", str(server.user_key), "-c", CIPHER,
                         "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
                         "-o", f"UserKnownHostsFile={server.known_hosts}",
@@ -132,7 +138,7 @@ def measure(server: Sshd, work: Path, args: argparse.Namespace) -> dict[str, dic
         "bridge": best(args.repeat, lambda: fresh(up),
                        bridge(lambda t: t.upload(big, "up", "file.bin"))),
         "openssh": best(args.repeat, lambda: fresh(up), openssh(
-            server, [f'put "{big}" "{up / "file.bin"}"'], work)),
+            server, [f'put "{big}" "{up / "file.bin"}"'], work, synced=True)),
         "units": size_mb}
     out["download small"] = {
         "bridge": best(args.repeat, lambda: fresh(local), bridge(down_many)),
@@ -142,7 +148,8 @@ def measure(server: Sshd, work: Path, args: argparse.Namespace) -> dict[str, dic
     out["upload small"] = {
         "bridge": best(args.repeat, lambda: fresh(up), bridge(up_many)),
         "openssh": best(args.repeat, lambda: fresh(up), openssh(
-            server, [f'put "{root / "small" / n}" "{up / n}"' for n in names], work)),
+            server, [f'put "{root / "small" / n}" "{up / n}"' for n in names], work,
+            synced=True)),
         "units": float(args.files)}
     return out
 

@@ -29,15 +29,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 SSHD = Path("/usr/sbin/sshd")
+#: OpenSSH's own SFTP server program (Debian's openssh-sftp-server), run by a server that
+#: logs its requests (``sftp_log``).
+SFTP_SERVER = Path("/usr/lib/openssh/sftp-server")
 #: Seconds sshd may take to listen: a machine busy with other jobs can be slow to start it.
 START_TIMEOUT = 30.0
 
 
-def require_sshd() -> None:
-    if SSHD.is_file() and os.access(SSHD, os.X_OK):
+def require_sshd(program: Path = SSHD) -> None:
+    if program.is_file() and os.access(program, os.X_OK):
         return
-    why = f"OpenSSH's sshd is not installed ({SSHD} is missing): run tests/run.sh as root, " \
-          "or apt-get install openssh-server"
+    why = f"OpenSSH's {program.name} is not installed ({program} is missing): run " \
+          "tests/run.sh as root, or apt-get install openssh-server"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(why, pytrace=False)
     pytest.skip(why)
@@ -121,6 +124,10 @@ class Sshd:
     port: int = field(default_factory=free_port)
     user: str = field(default_factory=getpass.getuser)
     password_auth: bool = False
+    #: With a path: the SFTP server is OpenSSH's program, logging every request it serves
+    #: there (``-l VERBOSE``), refusing the requests named in ``sftp_denied`` (``-P``).
+    sftp_log: Path | None = None
+    sftp_denied: str = ""
     proc: subprocess.Popen[bytes] | None = None
     started: bool = field(default=False, init=False)  # then a restart keeps its port
 
@@ -161,8 +168,18 @@ class Sshd:
             MaxStartups 100
             MaxSessions 100
             LogLevel ERROR
-            Subsystem sftp internal-sftp
+            Subsystem sftp {self._sftp_subsystem()}
             """))
+
+    def _sftp_subsystem(self) -> str:
+        if self.sftp_log is None:
+            return "internal-sftp"
+        denied = f" -P {self.sftp_denied}" if self.sftp_denied else ""
+        script = self.home / "sftp-server.sh"
+        script.write_text(f"#!/bin/sh\nexec {SFTP_SERVER} -e -l VERBOSE{denied} "
+                          f"2>>'{self.sftp_log}'\n")
+        script.chmod(0o755)
+        return str(script)
 
     def new_host_key(self) -> None:
         """Replace the server's key (a reinstalled server, or an impostor); restart it."""
@@ -248,6 +265,8 @@ class Sshd:
 @contextlib.contextmanager
 def running(home: Path, **kwargs: object) -> Iterator[Sshd]:
     require_sshd()
+    if kwargs.get("sftp_log") is not None:
+        require_sshd(SFTP_SERVER)
     server = Sshd(home, **kwargs)  # type: ignore[arg-type]
     server.start()
     try:

@@ -195,7 +195,7 @@ class SftpTransport:
             if self._hardlink:
                 code, left = create(lambda tmp: pipe.put_linked(fin, tmp, final.encode(), mode,
                                                                 fence=fence))
-                self._said_mode(pipe, mode)
+                self._said_refusals(pipe, mode)
                 if left is not None:
                     log.warning("%s: %s is left behind: %s", self.where, made[-1], plain(left))
                 del made[-1]  # removed by the link's round trip
@@ -209,7 +209,7 @@ class SftpTransport:
                 self._hardlink = False
                 fin.seek(0)
             taken = create(lambda tmp: pipe.put(fin, tmp, final.encode("utf-8"), mode))
-            self._said_mode(pipe, mode)
+            self._said_refusals(pipe, mode)
             if taken:
                 raise TargetExists(f"{self.where}: {final} exists already; not overwritten")
             if fence is not None:
@@ -229,7 +229,12 @@ class SftpTransport:
                 log.warning("%s: %s is left behind: %s", self.where, made[-1], plain(exc))
             del made[-1]
 
-    def _said_mode(self, pipe: Pipe, mode: int | None) -> None:
+    def _said_refusals(self, pipe: Pipe, mode: int | None) -> None:
+        if pipe.sync_refused is not None:
+            log.warning("%s: the server refused to sync an uploaded file (%s): files are "
+                        "uploaded without asking it from now on", self.where,
+                        plain(pipe.sync_refused))
+            pipe.sync_refused = None
         if mode is not None and pipe.mode_refused is not None and not self._mode_refused:
             self._mode_refused = True
             log.warning("%s: the server refused to set the mode %o of uploaded files (%s): "
@@ -376,7 +381,9 @@ class SftpTransport:
             t.close()
             raise
         self._ssh, self._sftp, self._pipe = t, sftp, pipe
-        self._hardlink = (sftp.extensions or {}).get(b"hardlink@openssh.com") == b"1"
+        offered = sftp.extensions or {}
+        self._hardlink = offered.get(b"hardlink@openssh.com") == b"1"
+        pipe.sync = offered.get(b"fsync@openssh.com") == b"1"
         return sftp
 
     def _disconnect(self) -> None:

@@ -9,8 +9,9 @@ server allows (limits@openssh.com, as OpenSSH's client asks; 32 KB otherwise), a
 them is kept in flight, answers are parsed out of large channel reads and written at their
 offsets with pwrite, and writes are sent from the buffer the file was read into.
 
-Only OPEN, READ, WRITE, FSETSTAT, CLOSE, the limits query and what an upload sends behind its
-close (STAT, or hardlink@openssh.com and REMOVE) are spoken here; paramiko keeps the rest.
+Only OPEN, READ, WRITE, FSETSTAT, CLOSE, the limits query, the sync an upload asks before
+its close where the server offers it (fsync@openssh.com) and what it sends behind the close
+(STAT, or hardlink@openssh.com and REMOVE) are spoken here; paramiko keeps the rest.
 Request ids come from a range paramiko's own counter never reaches, and every request's answer
 is taken before a method returns, so the session stays in step for paramiko. A server error
 (a :class:`~bridge.transport.sftp_wire.ServerError`) or a local disk error is raised only after
@@ -95,6 +96,11 @@ class Pipe(Requests):
         self.read_size = self.write_size = DEFAULT_SIZE
         #: Set by the last upload given a mode: the server's refusal to set it, if any.
         self.mode_refused: ServerError | None = None
+        #: Ask the server to sync every upload to its disk before the close
+        #: (fsync@openssh.com), where it offers that; off for good after a refusal, which
+        #: ``sync_refused`` keeps.
+        self.sync = False
+        self.sync_refused: ServerError | None = None
 
     # -- whole files --------------------------------------------------------------------
 
@@ -126,7 +132,7 @@ class Pipe(Requests):
         ``then_stat`` exists, asked in the same round trip as the close. A write that fails
         removes ``path``."""
         handle = self._create(path, mode)
-        failure, answers = self._store(src, handle, self._mode(handle, mode),
+        failure, answers = self._store(src, handle, self._before_close(handle, mode),
                                        [(STAT, string(then_stat))])
         if failure is not None:
             self._forget(path)
@@ -150,7 +156,7 @@ class Pipe(Requests):
         replaces a name) and the remove's error, if any. The remove runs whatever the link
         answers, so after a failed link ``tmp`` is gone and the file must be sent again."""
         handle = self._create(tmp, mode)
-        failure, answers = self._store(src, handle, self._mode(handle, mode), [])
+        failure, answers = self._store(src, handle, self._before_close(handle, mode), [])
         if failure is not None:
             self._forget(tmp)
             raise failure
@@ -185,11 +191,26 @@ class Pipe(Requests):
         """The FSETSTAT that gives the open file its mode, sent behind the last write."""
         return [] if mode is None else [(FSETSTAT, string(handle) + permissions(mode))]
 
+    def _before_close(self, handle: bytes, mode: int | None) -> list[tuple[int, bytes]]:
+        """The mode (if given), then the server's sync if it offers one: the data is on its
+        disk before the file gets its final name."""
+        synced = [(EXTENDED, string(b"fsync@openssh.com") + string(handle))] if self.sync else []
+        return [*self._mode(handle, mode), *synced]
+
     def _check_mode(self, path: bytes, mode: int | None, answers: list[tuple[int, bytes]]
                     ) -> None:
+        """The answers to :meth:`_before_close`'s requests: a mode refused is said by
+        ``mode_refused``; a sync refused turns syncing off (``sync_refused`` says why)."""
         self.mode_refused = None
         if mode is not None and int.from_bytes(answers[0][1][:4], "big") != OK:
             self.mode_refused = status_error(answers[0][1])
+        if self.sync:
+            kind, body = answers[0 if mode is None else 1]
+            if kind != STATUS:
+                raise ProtocolError(f"sftp: answer of type {kind} to a sync")
+            if int.from_bytes(body[:4], "big") != OK:
+                self.sync = False
+                self.sync_refused = status_error(body)
 
     def _forget(self, path: bytes) -> None:
         """Remove a temporary file after a failure; a refusal must not hide the failure."""
