@@ -13,6 +13,7 @@ from bridge.errors import ConfigError
 from bridge.issues import Issue, clip
 from bridge.steps import spec
 from bridge.steps.ops import group_ids
+from bridge.steps.refs import RefKeys, key_of, prepared
 from bridge.steps.work import LINE, PARENT_LINE, Column, Work, constant
 
 #: Reasons to hold a file, listed one by one up to here, then counted.
@@ -28,7 +29,8 @@ def lookup(work: Work, args: spec.LookupArgs) -> None:
         raise work.fail(str(exc)) from None
     except KeyError:
         raise work.fail(f"no reference table {args.reference!r}") from None
-    ref = pa.Table.from_pandas(frame, preserve_index=False)
+    ready = prepared(frame)  # as Arrow, with its keys: once, not once per file
+    ref = ready.table
     missing = [c for c in [c for m in args.match for c in m.columns] + list(args.take.values())
                if c not in ref.column_names]
     if missing:
@@ -45,8 +47,8 @@ def lookup(work: Work, args: spec.LookupArgs) -> None:
         todo = found < 0
         if not todo.any():
             break
-        keys = _key(ref, m.columns, m.ignore_case)
-        at = _positions(_key(probe, m.fields, m.ignore_case), keys, m.ignore_case)
+        keys = ready.keys(m.columns, m.ignore_case, m.ignore_case)
+        at = keys.positions(key_of(probe, m.fields, m.ignore_case))
         if args.shared == "note":
             _note_shared(work, args, m, (name, probe), np.where(todo, at, -1), (ref, keys))
         found = np.where(todo & (at >= 0), at, found)
@@ -72,30 +74,8 @@ def lookup(work: Work, args: spec.LookupArgs) -> None:
         _missing(work, args, name, table, unmatched)
 
 
-def _key(table: pa.Table, fields: list[str], loose: bool) -> Column:
-    """The column a key is matched on: the field itself, or several joined (null when any
-    is null); ``loose``: text trimmed and its runs of spaces made one."""
-    if len(fields) == 1 and not loose:
-        return table.column(fields[0])
-    parts = [pc.cast(table.column(f), pa.string()) for f in fields]
-    if loose:
-        parts = [pc.replace_substring_regex(pc.utf8_trim_whitespace(p), r"\s+", " ")
-                 for p in parts]
-    return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\x1f")
-
-
-def _positions(values: Column, keys: Column, ignore_case: bool) -> np.ndarray:
-    """Row of the reference table whose key equals each value (the first one), or -1."""
-    if values.type != keys.type:
-        values, keys = pc.cast(values, pa.string()), pc.cast(keys, pa.string())
-    if ignore_case and pa.types.is_string(values.type):
-        values, keys = pc.utf8_lower(values), pc.utf8_lower(keys)
-    at = pc.index_in(values, value_set=keys, skip_nulls=True)
-    return np.asarray(pc.fill_null(at, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
 def _note_shared(work: Work, args: spec.LookupArgs, m: spec.MatchKey,
-                 probe: tuple[str, pa.Table], at: np.ndarray, ref: tuple[pa.Table, Column]
+                 probe: tuple[str, pa.Table], at: np.ndarray, ref: tuple[pa.Table, RefKeys]
                  ) -> None:
     """A ``shared-match`` note for each row matched on a key other rows of the reference
     share: the first of them was taken (named by the first column taken)."""
@@ -103,7 +83,7 @@ def _note_shared(work: Work, args: spec.LookupArgs, m: spec.MatchKey,
         return
     (name, probe_table), (ref_table, keys) = probe, ref
     shown = ref_table.column(next(iter(args.take.values())))
-    first = _positions(keys, keys, m.ignore_case)  # each reference row: its key's first row
+    first = keys.positions(keys.keys)  # each reference row: its key's first row
     counts = np.bincount(first[first >= 0], minlength=len(first))
     shared = np.flatnonzero((at >= 0) & (counts[np.maximum(at, 0)] > 1))
     lines = work.lines(probe_table) if len(shared) else None
