@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bridge.config import load
-from bridge.engine.ahead import AHEAD_FROM, Helper, fetch_new
+from bridge.engine.ahead import AHEAD_FROM, AHEAD_HERE, Helper, fetch_new
 from bridge.engine.pipeline import Pipeline
 from bridge.engine.readiness import ready
 from bridge.engine.runner import reading
@@ -183,7 +183,7 @@ def _helpers_of(pid: int) -> list[int]:
                 argv = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"bridge.engine.ahead" in argv and argv[-2:-1] == [str(pid).encode()]:
+            if b"bridge.engine.ahead_serve" in argv and argv[-2:-1] == [str(pid).encode()]:
                 found.append(int(entry.name))
     return found
 
@@ -192,7 +192,7 @@ def _helper_at_work(work: Path) -> bool:
     """Whether one of the newest files of the work area has a helper's folder in it."""
     with contextlib.suppress(OSError):
         ids = sorted(int(p.name) for p in work.iterdir() if p.name.isdigit())
-        return any(list((work / str(i)).glob("ahead-*")) for i in ids[-3:])
+        return any(list((work / str(i)).glob("ahead-[0-9]*")) for i in ids[-3:])
     return False
 
 
@@ -307,12 +307,13 @@ def test_kept_bytes_gone_or_changed_after_the_plan_are_rendered_again(
     assert len(tree(tmp_path / "clean" / "erp")) == 2
 
 
-def test_a_file_that_must_wait_stops_the_flow_with_one_file_fetched_ahead(
+def test_a_file_that_must_wait_stops_the_flow_with_the_files_fetched_ahead(
         tmp_path: Path) -> None:
     """The target is a file where its folder should be: the first file is retrying, the
-    flow stops there. The one file fetched ahead of it waits, fetched, and the others are
-    not touched; once the target is fixed, the next pass writes them all, in order, the
-    bytes of a run that never failed."""
+    flow stops there. The files fetched ahead of it (the helper's, and one for this process
+    to transform while it waits) wait, fetched, and the others are not touched; once the
+    target is fixed, the next pass writes them all, in order, the bytes of a run that never
+    failed."""
     clean = make_world(tmp_path / "clean", FLOW)
     stuck = make_world(tmp_path / "stuck", FLOW)
     for root in (tmp_path / "clean", tmp_path / "stuck"):
@@ -327,8 +328,8 @@ def test_a_file_that_must_wait_stops_the_flow_with_one_file_fetched_ahead(
     ledger = open_ledger(cfg.path(cfg.ledger))
     states = sorted((f.path, f.state) for f in ledger.files())
     ledger.close()
-    assert states in ([("o0000.csv", "retrying")],
-                      [("o0000.csv", "retrying"), ("o0001.csv", "fetched")])
+    ahead = [(f"o{n:04d}.csv", "fetched") for n in range(1, AHEAD_HERE + 2)]
+    assert states in [[("o0000.csv", "retrying"), *ahead[:n]] for n in range(len(ahead) + 1)]
     left = sorted(p.name for p in (tmp_path / "stuck" / "inbox").iterdir()
                   if not p.name.startswith("."))
     assert left == [f"o{n:04d}.csv" for n in range(len(states), 12)]

@@ -8,6 +8,8 @@ into a folder of its own. The helper writes nothing else and never the ledger; t
 questions its steps asked (``dedupe``'s keys, ``delta``'s fingerprints) are asked again
 here before its result is used, and an answer that changed means the file is transformed
 here, as without a helper. A helper that fails, dies or is slow costs its work only.
+Where the helper is the slower half (a flow of many steps), this process transforms the
+next file itself while it would wait for the helper's answer (:mod:`ahead_here`).
 
 Started for a flow pass with :data:`AHEAD_FROM` files or more ready, on two cores or more,
 unless ``transform_ahead: false``; for files read at once (not over ``chunk_bytes``), of
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from bridge import faults
 from bridge.engine import taking
+from bridge.engine.ahead_here import ASKED, Pace, hand_over, meanwhile
 from bridge.engine.context import Outcome
 from bridge.errors import LostTurn
 from bridge.states import RETRYING
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
     from bridge.config import Flow
     from bridge.engine.chunking import Checked
     from bridge.engine.pipeline import Pipeline
-    from bridge.ledger import FileRow, Ledger, Observation
+    from bridge.ledger import FileRow, Observation
     from bridge.transport import Entry
 
 #: Files of a flow ready in one listing before a helper is worth its start (about half a
@@ -51,8 +54,9 @@ WAIT = 120.0
 #: Files handed to the helper and not yet taken back: enough to keep it busy while this
 #: process writes, few enough that a stop leaves little done for nothing.
 DEPTH = 2
-#: The ledger's answers a transform may depend on; asked again before its result is used.
-ASKED = ("sent_keys", "fingerprints")
+#: Files fetched beyond the next one handed over: one of them is for this process to
+#: transform while it would otherwise wait for the helper (``ahead_here``).
+AHEAD_HERE = 1
 #: The fault points of the tests (:mod:`bridge.faults`), and their names for the helper.
 _FAULTS = {"BRIDGE_KILL_AT": "BRIDGE_HELPER_KILL_AT", "BRIDGE_RAISE_AT": "BRIDGE_HELPER_RAISE_AT"}
 log = logging.getLogger("bridge.ahead")
@@ -71,7 +75,11 @@ def take_all(pipe: Pipeline, name: str, flow: Flow, ready: Sequence[tuple[Entry,
     def settle(got: Outcome | tuple[int, str | None] | None) -> bool:
         """Note the outcome of one file: False once the flow must stop."""
         if isinstance(got, tuple):
+            if ahead is not None and ahead.alive:
+                meanwhile(pipe, ahead, got[0], flow, pending)
             got = pipe.advance(got[0], truncated=got[1])
+            if ahead is not None and ahead.alive:
+                hand_over(pipe, ahead, flow, pending)
         o = note(got)
         return o is None or o.state != RETRYING
 
@@ -91,7 +99,7 @@ def take_all(pipe: Pipeline, name: str, flow: Flow, ready: Sequence[tuple[Entry,
         pending.append(got if isinstance(got, Outcome) else (got[0].id, got[1]))
         if isinstance(got, Outcome) and got.state == RETRYING:
             break  # the files fetched before it are still carried on, in order
-        while len(pending) > 1:
+        while len(pending) > AHEAD_HERE + 1:
             if not settle(pending.popleft()):
                 return False
     while pending:
@@ -159,6 +167,8 @@ class Helper:
         self.ready = False
         self.asked: dict[int, Path] = {}  # file id -> the helper's folder for it
         self.answers: dict[int, tuple[Any, ...]] = {}
+        self.here: set[int] = set()  # of those, the files this process transformed ahead
+        self.pace = Pace()
         #: What became of the files handed over: used, transformed here again because the
         #: ledger had moved on, or because the helper failed on them or was lost.
         self.tally: Counter[str] = Counter()
@@ -177,7 +187,7 @@ class Helper:
         env.update({k: v for k, helper in _FAULTS.items() if (v := os.environ.get(helper))})
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "bridge.engine.ahead", str(child_in), str(child_out),
+                [sys.executable, "-m", "bridge.engine.ahead_serve", str(child_in), str(child_out),
                  str(os.getpid())],
                 pass_fds=(child_in, child_out), env=env, stdin=subprocess.DEVNULL)
         except OSError:
@@ -194,7 +204,8 @@ class Helper:
 
     def send(self, pipe: Pipeline, row: FileRow, flow: Flow) -> None:
         """Hand a fetched file over, if the helper is up and not too far behind."""
-        if not self.alive or len(self.asked) >= DEPTH or not self._is_ready():
+        if not self.alive or len(self.asked) - len(self.here) >= DEPTH or \
+                not self._is_ready():
             return
         source = taking.work_copy(pipe, row, flow)
         folder = pipe.work(row.id) / f"ahead-{self.proc.pid if self.proc else 0}"
@@ -207,7 +218,8 @@ class Helper:
         here."""
         if row.id not in self.asked:
             return None
-        answer = self._answer(row.id)
+        with self.pace.waiting(row.id in self.answers):
+            answer = self._answer(row.id)
         if answer is None or answer[0] != "done":
             self.tally["failed" if answer else "lost"] += 1
             if answer:
@@ -220,7 +232,7 @@ class Helper:
             if method not in ASKED or getattr(pipe.ledger, method)(*args, **kwargs) != then:
                 self.tally["stale"] += 1
                 return None  # the ledger moved on since: what the helper made is stale
-        self.tally["used"] += 1
+        self.tally["here" if row.id in self.here else "used"] += 1
         from bridge.engine.tables import load_tracciato
 
         checked.tracciato = load_tracciato(pipe.cfg, pipe.cfg.flows[row.flow].tracciato)
@@ -233,6 +245,7 @@ class Helper:
             return
         del self.asked[file_id]
         self.answers.pop(file_id, None)
+        self.here.discard(file_id)
         with contextlib.suppress(FileNotFoundError):  # made the file's render folder
             try:
                 os.rmdir(folder)  # emptied by the answer taken in
@@ -245,10 +258,11 @@ class Helper:
             self._answer(file_id)
             self.forget(file_id)
         if self.tally:
-            log.info("a second process transformed %d file(s) ahead; %d transformed here "
-                     "again because the ledger had moved on, %d because the helper failed "
-                     "on them, %d because it was lost", self.tally["used"],
-                     self.tally["stale"], self.tally["failed"], self.tally["lost"])
+            log.info("a second process transformed %d file(s) ahead (and this one %d while "
+                     "it waited); %d transformed again because the ledger had moved on, %d "
+                     "because the helper failed on them, %d because it was lost",
+                     self.tally["used"], self.tally["here"], self.tally["stale"],
+                     self.tally["failed"], self.tally["lost"])
         for conn in (self.outbox, self.inbox):
             if conn is not None:
                 conn.close()
@@ -286,6 +300,19 @@ class Helper:
             self.answers[got[1]] = got
         return self.answers.get(file_id)
 
+    def answered(self, file_id: int) -> bool:
+        """Whether the helper's answer on a file is in, taking in what came without
+        waiting."""
+        with contextlib.suppress(OSError, EOFError):
+            while file_id not in self.answers and self.alive and self.inbox is not None \
+                    and self.inbox.poll(0):
+                got = self._get()
+                if not (isinstance(got, tuple) and len(got) >= 2 and got[1] in self.asked):
+                    self._lost()
+                    break
+                self.answers[got[1]] = got
+        return file_id in self.answers
+
     def _get(self) -> Any:
         assert self.inbox is not None
         return pickle.loads(self.inbox.recv_bytes())
@@ -309,92 +336,4 @@ class Helper:
             self.proc.wait()
 
 
-# -- the helper process -------------------------------------------------------------------
-
-
-class _Recording:
-    """The ledger as the helper sees it: the answers a transform depends on are recorded,
-    so that the main process can ask again before it uses the result."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        self.inner = ledger
-        self.asked: list[tuple[str, tuple[Any, ...], dict[str, Any], Any]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        got = getattr(self.inner, name)
-        if name not in ASKED:
-            return got
-
-        def asking(*args: Any, **kwargs: Any) -> Any:
-            answer = got(*args, **kwargs)
-            self.asked.append((name, args, kwargs, answer))
-            return answer
-        return asking
-
-
-def _die_with_parent(parent: int) -> None:
-    """Killed with the main process (SIGKILL included), not left writing."""
-    import ctypes
-    import signal
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:
-        os._exit(0)
-
-
-def serve(inbox: Connection, outbox: Connection) -> None:
-    """The helper's loop: a file in, its transform (or why not) out, until the main process
-    closes its end."""
-    from bridge.engine.chunking import KeySpool
-    from bridge.engine.pipeline import Pipeline
-    from bridge.engine.transform import transform_file
-    from bridge.files import own_folder
-    from bridge.ledger import open_ledger
-
-    cfg, where, full, now = pickle.loads(inbox.recv_bytes())
-    recording = _Recording(open_ledger(where))
-    pipe = Pipeline(cfg, recording, {}, None, now, full=full)
-    import pandas  # noqa: F401  (imported before it says it is ready)
-    import pyarrow.compute  # noqa: F401
-
-    outbox.send_bytes(pickle.dumps(("ready",)))
-    while True:
-        try:
-            row, source, folder = pickle.loads(inbox.recv_bytes())
-        except EOFError:
-            break
-        recording.asked = []
-        try:
-            checked = transform_file(pipe, row, cfg.flows[row.flow], source,
-                                     folder=own_folder(folder, depth=2))
-            checked.tracciato = None  # loaded again there: a tracciato is large to send
-            for spool in (checked.sent_keys, checked.facts):
-                if isinstance(spool, KeySpool):
-                    spool.seal()
-            answer: tuple[Any, ...] = ("done", row.id, checked, recording.asked)
-            data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # any failure: the file is transformed there
-            data = pickle.dumps(("failed", row.id, f"{type(exc).__name__}: {exc}"))
-        outbox.send_bytes(data)
-    recording.inner.close()
-
-
-def main(argv: list[str]) -> None:
-    import signal
-
-    _die_with_parent(int(argv[3]))
-    # Ctrl-C reaches the whole process group: the main process stops, closes its ends, and
-    # that ends the helper without a traceback.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The main process closes its ends when it is done (or dies): that is the end of it.
-    with contextlib.suppress(EOFError, OSError):
-        serve(Connection(int(argv[1]), writable=False),
-              Connection(int(argv[2]), readable=False))
-
-
-if __name__ == "__main__":
-    main(sys.argv)
-
-
-__all__ = ["AHEAD_FROM", "Helper", "fetch_new", "fits", "helper_for", "take_all"]
+__all__ = ["AHEAD_FROM", "AHEAD_HERE", "Helper", "fetch_new", "fits", "helper_for", "take_all"]

@@ -1,0 +1,136 @@
+"""Work for this process while the helper works: a file fetched ahead, transformed here.
+
+With a flow whose steps cost more than what must stay in order (claiming, fetching,
+planning, writing: the sample order flow, with its lookups, groups and checks), the helper is
+the slower half and this process waits for its answers. Meanwhile it takes the next fetched
+file that was not handed over and transforms it itself, into a folder of its own
+(``ahead-here``), exactly as the helper would: the answer is kept beside the helper's and
+used the same way, once the ledger's answers it depended on are asked again
+(:class:`Recording`). A file is still planned and written in the order it came. Nothing is
+recorded before then: a stop or a crash here costs the work only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bridge.config import Flow
+    from bridge.engine.ahead import Helper
+    from bridge.engine.context import Outcome
+    from bridge.engine.pipeline import Pipeline
+    from bridge.ledger import FileRow, Ledger
+
+#: The ledger's answers a transform may depend on; asked again before its result is used.
+ASKED = ("sent_keys", "fingerprints")
+
+
+class Recording:
+    """The ledger as a transform done ahead sees it: the answers it depends on are
+    recorded, so that they can be asked again before its result is used."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.inner = ledger
+        self.asked: list[tuple[str, tuple[Any, ...], dict[str, Any], Any]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        got = getattr(self.inner, name)
+        if name not in ASKED:
+            return got
+
+        def asking(*args: Any, **kwargs: Any) -> Any:
+            answer = got(*args, **kwargs)
+            self.asked.append((name, args, kwargs, answer))
+            return answer
+        return asking
+
+
+#: Seconds this process must have waited for the helper, lately and on average, before it
+#: tries a transform itself (then: half what one took it).
+FIRST_TRY = 0.005
+#: The weight of the last file in those averages.
+WEIGHT = 0.25
+
+
+class Pace:
+    """How long this process waits for the helper's answers, and how long a transform takes
+    it, lately: a file is transformed here only while the waits would cover about half of
+    it. Where this process is the slower half (a flow of few steps), it waits little and
+    keeps to its own work."""
+
+    def __init__(self) -> None:
+        self.wait = 0.0
+        self.cost: float | None = None
+
+    @contextlib.contextmanager
+    def waiting(self, answered: bool) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        took = 0.0 if answered else time.perf_counter() - start
+        self.wait += WEIGHT * (took - self.wait)
+
+    def worth_it(self) -> bool:
+        return self.wait >= (FIRST_TRY if self.cost is None else self.cost / 2)
+
+    def took(self, seconds: float) -> None:
+        self.cost = seconds if self.cost is None else self.cost + WEIGHT * (seconds - self.cost)
+
+
+def meanwhile(pipe: Pipeline, helper: Helper, file_id: int, flow: Flow,
+              pending: Iterable[Outcome | tuple[int, str | None]]) -> None:
+    """Before waiting for the helper's answer on ``file_id``: if it is not in yet and the
+    waits are worth it, the first file of ``pending`` neither handed over nor cut short is
+    transformed here."""
+    if file_id not in helper.asked or file_id in helper.here or helper.answered(file_id) \
+            or not helper.pace.worth_it():
+        return
+    for got in pending:
+        if isinstance(got, tuple) and got[1] is None and got[0] not in helper.asked:
+            start = time.perf_counter()
+            transform_here(pipe, helper, pipe.ledger.get(got[0]), flow)
+            helper.pace.took(time.perf_counter() - start)
+            return
+
+
+def hand_over(pipe: Pipeline, helper: Helper, flow: Flow,
+              pending: Iterable[Outcome | tuple[int, str | None]]) -> None:
+    """The files of ``pending`` fetched when the helper had no room, handed over now that
+    it may have, in order; none of them is left for this process to transform in its turn
+    but the ones it takes while it waits."""
+    for got in pending:
+        if isinstance(got, tuple) and got[1] is None and got[0] not in helper.asked:
+            helper.send(pipe, pipe.ledger.get(got[0]), flow)
+            if got[0] not in helper.asked:
+                return  # no room yet
+
+
+def transform_here(pipe: Pipeline, helper: Helper, row: FileRow, flow: Flow) -> None:
+    """``row`` transformed by this process into its folder of its own, the answer kept as
+    the helper's are; a failure is kept as the helper's are (the file is transformed again
+    when its turn comes, and fails there for all to see)."""
+    from bridge.engine import taking
+    from bridge.engine.chunking import KeySpool
+    from bridge.engine.transform import transform_file
+    from bridge.files import own_folder
+
+    folder = pipe.work(row.id) / "ahead-here"
+    helper.asked[row.id] = folder
+    helper.here.add(row.id)
+    recording = Recording(pipe.ledger)
+    here = copy.copy(pipe)  # the same configuration, references and work area
+    here.ledger = recording
+    here.ahead = None
+    try:
+        checked = transform_file(here, row, flow, taking.work_copy(pipe, row, flow),
+                                 folder=own_folder(folder, depth=2))
+        for spool in (checked.sent_keys, checked.facts):
+            if isinstance(spool, KeySpool):
+                spool.seal()
+        answer: tuple[Any, ...] = ("done", row.id, checked, recording.asked)
+    except Exception as exc:  # any failure: the file is transformed again in its turn
+        answer = ("failed", row.id, f"{type(exc).__name__}: {exc}")
+    helper.answers[row.id] = answer

@@ -1,0 +1,84 @@
+"""The helper process of :mod:`bridge.engine.ahead`: files in, their transforms out.
+
+Started by :meth:`bridge.engine.ahead.Helper.start` as ``python -m
+bridge.engine.ahead_serve IN OUT PARENT`` (the two ends of its pipes, and the main
+process, with which it dies). It opens the ledger to read it only (through
+:class:`~bridge.engine.ahead_here.Recording`, which keeps what it asked), writes nothing but
+the files of the folder it is given for each file, and ends when the main process closes its
+end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import sys
+from multiprocessing.connection import Connection
+from typing import Any
+
+
+def _die_with_parent(parent: int) -> None:
+    """Killed with the main process (SIGKILL included), not left writing."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(0)
+
+
+def serve(inbox: Connection, outbox: Connection) -> None:
+    """The helper's loop: a file in, its transform (or why not) out, until the main process
+    closes its end."""
+    from bridge.engine.ahead_here import Recording
+    from bridge.engine.chunking import KeySpool
+    from bridge.engine.pipeline import Pipeline
+    from bridge.engine.transform import transform_file
+    from bridge.files import own_folder
+    from bridge.ledger import open_ledger
+
+    cfg, where, full, now = pickle.loads(inbox.recv_bytes())
+    recording = Recording(open_ledger(where))
+    pipe = Pipeline(cfg, recording, {}, None, now, full=full)
+    import pandas  # noqa: F401  (imported before it says it is ready)
+    import pyarrow.compute  # noqa: F401
+
+    outbox.send_bytes(pickle.dumps(("ready",)))
+    while True:
+        try:
+            row, source, folder = pickle.loads(inbox.recv_bytes())
+        except EOFError:
+            break
+        recording.asked = []
+        try:
+            checked = transform_file(pipe, row, cfg.flows[row.flow], source,
+                                     folder=own_folder(folder, depth=2))
+            checked.tracciato = None  # loaded again there: a tracciato is large to send
+            for spool in (checked.sent_keys, checked.facts):
+                if isinstance(spool, KeySpool):
+                    spool.seal()
+            answer: tuple[Any, ...] = ("done", row.id, checked, recording.asked)
+            data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # any failure: the file is transformed there
+            data = pickle.dumps(("failed", row.id, f"{type(exc).__name__}: {exc}"))
+        outbox.send_bytes(data)
+    recording.inner.close()
+
+
+def main(argv: list[str]) -> None:
+    import signal
+
+    _die_with_parent(int(argv[3]))
+    # Ctrl-C reaches the whole process group: the main process stops, closes its ends, and
+    # that ends the helper without a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The main process closes its ends when it is done (or dies): that is the end of it.
+    with contextlib.suppress(EOFError, OSError):
+        serve(Connection(int(argv[1]), writable=False),
+              Connection(int(argv[2]), readable=False))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
