@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import load
+from bridge.config import Flow, load
 from bridge.engine.ahead import AHEAD_FROM, AHEAD_HERE, Helper, fetch_new
 from bridge.engine.pipeline import Pipeline
 from bridge.engine.readiness import ready
 from bridge.engine.runner import reading
-from bridge.ledger import open_ledger
+from bridge.ledger import FileRow, open_ledger
 from tests.flowkit import CONFIG, make_world, order_file
 
 pytestmark = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2,
@@ -124,6 +124,18 @@ def test_files_transformed_ahead_write_what_one_process_writes(tmp_path: Path) -
     assert list((tmp_path / "ahead" / "state" / "work").glob("*/ahead-*")) == []
 
 
+def fetched_two(cfg_path: Path) -> tuple[Pipeline, Flow, FileRow, FileRow]:
+    """A pipeline on the world's ledger, with the world's two files claimed and fetched."""
+    cfg = load(cfg_path)
+    pipe = Pipeline(cfg, open_ledger(cfg.path(cfg.ledger)), {}, None, reading(time.time))
+    flow = cfg.flows["articoli"]
+    listing = ready(pipe, "articoli", flow, None)
+    rows = [fetch_new(pipe, "articoli", flow, e, o) for e, o in listing.ready]
+    assert len(rows) == 2 and all(isinstance(r, tuple) for r in rows)
+    (r1, _), (r2, _) = rows  # type: ignore[misc]
+    return pipe, flow, r1, r2
+
+
 def test_a_key_sent_while_the_helper_worked_makes_the_file_transformed_again(
         tmp_path: Path) -> None:
     """The helper transforms file 2 before file 1 is planned: both send article A00010.
@@ -133,13 +145,9 @@ def test_a_key_sent_while_the_helper_worked_makes_the_file_transformed_again(
     (tmp_path / "inbox" / "o1.csv").write_text(order_file(1, 2), encoding="utf-8")
     (tmp_path / "inbox" / "o2.csv").write_text(order_file(2, 2) + "A00010;Di nuovo;1,00;1\n",
                                                encoding="utf-8")
-    cfg = load(cfg_path)
-    ledger = open_ledger(cfg.path(cfg.ledger))
-    pipe = Pipeline(cfg, ledger, {}, None, reading(time.time))
-    flow = cfg.flows["articoli"]
+    pipe, flow, r1, r2 = fetched_two(cfg_path)
+    ledger = pipe.ledger
     try:
-        listing = ready(pipe, "articoli", flow, None)
-        (r1, _), (r2, _) = [fetch_new(pipe, "articoli", flow, e, o) for e, o in listing.ready]
         helper = Helper.start(pipe)
         deadline = time.monotonic() + 60
         while not helper._is_ready():

@@ -14,15 +14,10 @@ from pathlib import Path
 import pytest
 
 import bridge.engine.transform
-from bridge.config import load
-from bridge.engine.ahead import Helper, fetch_new
+from bridge.engine.ahead import Helper
 from bridge.engine.ahead_here import Pace, transform_here
-from bridge.engine.pipeline import Pipeline
-from bridge.engine.readiness import ready
-from bridge.engine.runner import reading
-from bridge.ledger import open_ledger
 from tests.flowkit import make_world, order_file
-from tests.test_ahead import FILES, FLOW, fill, helper_line, ledger_view, tree
+from tests.test_ahead import FILES, FLOW, fetched_two, fill, helper_line, ledger_view, tree
 
 pytestmark = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2,
                                 reason="the helper is for machines of two cores or more")
@@ -62,24 +57,21 @@ def _two_files(tmp_path: Path, again: bool) -> tuple[Path, Path, Path]:
 def _carried(cfg_path: Path, here: bool) -> Iterator[dict[str, int]]:
     """Both files fetched; the second transformed here first (``here``), then both carried
     on in order. Yields the helper's tally."""
-    cfg = load(cfg_path)
-    ledger = open_ledger(cfg.path(cfg.ledger))
-    pipe = Pipeline(cfg, ledger, {}, None, reading(time.time))
-    flow = cfg.flows["articoli"]
+    pipe, flow, r1, r2 = fetched_two(cfg_path)
+    cfg = pipe.cfg
     try:
-        listing = ready(pipe, "articoli", flow, None)
-        (r1, _), (r2, _) = [fetch_new(pipe, "articoli", flow, e, o) for e, o in listing.ready]
         helper = Helper(None, None, None)  # no process: only what this one does
         if here:
             transform_here(pipe, helper, r2, flow)  # type: ignore[arg-type]
-            assert list((cfg.path(cfg.work_dir) / str(r2.id)).glob("ahead-here/*"))
+            made = list((cfg.path(cfg.work_dir) / str(r2.id)).glob("ahead-here/*"))
+            assert bool(made) is (helper.answers[r2.id][0] == "done")  # type: ignore[union-attr]
         pipe.ahead = helper
         assert pipe.advance(r1.id).state == "done"  # type: ignore[union-attr]
         assert pipe.advance(r2.id).state == "done"  # type: ignore[union-attr]
         yield dict(helper.tally)
         helper.close()
     finally:
-        ledger.close()
+        pipe.ledger.close()
     assert list(cfg.path(cfg.work_dir).glob("*/ahead-*")) == []
 
 
@@ -113,31 +105,10 @@ def test_a_transform_here_that_fails_costs_its_work_only(tmp_path: Path,
 
     monkeypatch.setattr(bridge.engine.transform, "transform_file", once_broken)
     cfg, _, second = _two_files(tmp_path, False)
-    (tally,) = _carried_failing(cfg)
+    (tally,) = _carried(cfg, here=True)
     assert tally == {"failed": 1}
     assert calls[0] is not None and calls[0].name == "ahead-here"
     assert second.read_bytes().decode("cp1252").count("\r\n") == 2
-
-
-def _carried_failing(cfg_path: Path) -> Iterator[dict[str, int]]:
-    cfg = load(cfg_path)
-    ledger = open_ledger(cfg.path(cfg.ledger))
-    pipe = Pipeline(cfg, ledger, {}, None, reading(time.time))
-    flow = cfg.flows["articoli"]
-    try:
-        listing = ready(pipe, "articoli", flow, None)
-        (r1, _), (r2, _) = [fetch_new(pipe, "articoli", flow, e, o) for e, o in listing.ready]
-        helper = Helper(None, None, None)
-        transform_here(pipe, helper, r2, flow)  # type: ignore[arg-type]
-        assert helper.answers[r2.id][0] == "failed"  # type: ignore[union-attr]
-        pipe.ahead = helper
-        assert pipe.advance(r1.id).state == "done"  # type: ignore[union-attr]
-        assert pipe.advance(r2.id).state == "done"  # type: ignore[union-attr]
-        yield dict(helper.tally)
-        helper.close()
-    finally:
-        ledger.close()
-    assert list(cfg.path(cfg.work_dir).glob("*/ahead-*")) == []
 
 
 def test_the_pace_tries_once_the_waits_are_long_and_keeps_on_while_they_cover_half() -> None:
