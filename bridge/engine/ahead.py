@@ -290,28 +290,31 @@ class Helper:
 
     def _answer(self, file_id: int) -> tuple[Any, ...] | None:
         while file_id not in self.answers and self.alive:
-            got = None
-            with contextlib.suppress(OSError, EOFError):
-                if self.inbox is not None and self.inbox.poll(WAIT):
-                    got = self._get()
-            if not (isinstance(got, tuple) and len(got) >= 2 and got[1] in self.asked):
-                self._lost()  # dead, mute or confused: no more work for it
-                break
-            self.answers[got[1]] = got
+            if not self._take_in(WAIT):
+                self._lost()  # mute for WAIT seconds: no more work for it
         return self.answers.get(file_id)
 
     def answered(self, file_id: int) -> bool:
         """Whether the helper's answer on a file is in, taking in what came without
         waiting."""
-        with contextlib.suppress(OSError, EOFError):
-            while file_id not in self.answers and self.alive and self.inbox is not None \
-                    and self.inbox.poll(0):
-                got = self._get()
-                if not (isinstance(got, tuple) and len(got) >= 2 and got[1] in self.asked):
-                    self._lost()
-                    break
-                self.answers[got[1]] = got
+        while file_id not in self.answers and self.alive and self._take_in(0):
+            pass
         return file_id in self.answers
+
+    def _take_in(self, wait: float) -> bool:
+        """One answer taken in, if one comes within ``wait`` seconds; a helper that is dead
+        or answers what it was not asked is lost."""
+        try:
+            if self.inbox is None or not self.inbox.poll(wait):
+                return False
+            got = self._get()
+        except (OSError, EOFError):
+            got = None
+        if isinstance(got, tuple) and len(got) >= 2 and got[1] in self.asked:
+            self.answers[got[1]] = got
+            return True
+        self._lost()  # dead or confused: no more work for it
+        return False
 
     def _get(self) -> Any:
         assert self.inbox is not None
