@@ -66,9 +66,7 @@ def json_list(values: pa.Array | pa.ChunkedArray) -> str:
         values = values.combine_chunks()
     if not len(values):
         return "[]"
-    if values.null_count == len(values):
-        return json.dumps([None] * len(values))
-    if not pc.all(pc.ascii_is_printable(values)).as_py():
+    if not pc.all(pc.ascii_is_printable(values)).as_py():  # all null: None, json's too
         return json.dumps(values.to_pylist())
     buffer = values.buffers()[2]  # the bytes of every value (and, sliced, of others)
     data = b"" if buffer is None else buffer.to_pybytes()

@@ -137,7 +137,7 @@ class Pipe(Requests):
         if failure is not None:
             self._forget(path)
             raise failure
-        self._check_mode(path, mode, answers)
+        self._check_before_close(path, mode, answers)
         kind, body = answers[-1]
         if kind == STATUS and int.from_bytes(body[:4], "big") != NO_SUCH_FILE:
             raise status_error(body)
@@ -160,7 +160,7 @@ class Pipe(Requests):
         if failure is not None:
             self._forget(tmp)
             raise failure
-        self._check_mode(tmp, mode, answers)
+        self._check_before_close(tmp, mode, answers)
         if fence is not None:
             try:
                 fence()
@@ -197,7 +197,7 @@ class Pipe(Requests):
         synced = [(EXTENDED, string(b"fsync@openssh.com") + string(handle))] if self.sync else []
         return [*self._mode(handle, mode), *synced]
 
-    def _check_mode(self, path: bytes, mode: int | None, answers: list[tuple[int, bytes]]
+    def _check_before_close(self, path: bytes, mode: int | None, answers: list[tuple[int, bytes]]
                     ) -> None:
         """The answers to :meth:`_before_close`'s requests: a mode refused is said by
         ``mode_refused``; a sync refused turns syncing off (``sync_refused`` says why)."""
