@@ -50,6 +50,9 @@ class Decoded:
     tables: dict[str, pd.DataFrame]
     issues: list[Issue] = field(default_factory=list)
     left_out: dict[Key, int] = field(default_factory=dict)
+    #: The same tables as Arrow ones, as typing made them (empty when it did not make
+    #: them so): the steps read these, without turning the pandas ones back.
+    arrow: dict[str, pa.Table] = field(default_factory=dict)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -110,13 +113,14 @@ def _typed(chunks: Iterator[RawChunk], t: Tracciato, checker: FileChecker, tally
     for chunk in chunks:
         if pending is not None:
             yield pending
-        tables, batches = _type_chunk(chunk, t)
+        arrow: dict[str, pa.Table] = {}
+        tables, batches = _type_chunk(chunk, t, arrow)
         batches += checker.feed(tables, chunk)
         whole = [i for i in chunk.issues if i.line is None or i.code in _ONCE]
         rows = [i for i in chunk.issues if not (i.line is None or i.code in _ONCE)]
         issues = whole + tally.keep([Batch.of(rows), *batches])
         issues.sort(key=lambda i: (i.line or 0))
-        pending = Decoded(tables, issues)
+        pending = Decoded(tables, issues, arrow=arrow)
     if pending is None:
         pending = Decoded({})
     pending.issues.extend(tally.extra(checker.finish()))
@@ -171,7 +175,10 @@ def empty_tables(t: Tracciato) -> dict[str, pd.DataFrame]:
     return _type_chunk(empty_chunk(t), t)[0]
 
 
-def _type_chunk(chunk: RawChunk, t: Tracciato) -> tuple[dict[str, pd.DataFrame], list[Batch]]:
+def _type_chunk(chunk: RawChunk, t: Tracciato, arrow: dict[str, pa.Table] | None = None
+                ) -> tuple[dict[str, pd.DataFrame], list[Batch]]:
+    """The chunk's typed tables (and, into ``arrow``, the same as Arrow tables), and the
+    batches of cells that could not be typed."""
     import numpy as np
     import pyarrow as pa
 
@@ -202,7 +209,10 @@ def _type_chunk(chunk: RawChunk, t: Tracciato) -> tuple[dict[str, pd.DataFrame],
             if parents is None:
                 parents = np.full(len(raw), -1, dtype=np.int64)
             arrays[PARENT_LINE] = pa.array(np.asarray(parents, dtype=np.int64))
-        tables[name] = as_frame(pa.table(arrays))
+        typed = pa.table(arrays)
+        tables[name] = as_frame(typed)
+        if arrow is not None:
+            arrow[name] = typed
     return tables, batches
 
 
@@ -211,7 +221,7 @@ def as_frame(table: pa.Table) -> pd.DataFrame:
     is, without pyarrow's general conversion (a third of its time on a small table)."""
     import pandas as pd
 
-    names = table.column_names
+    names = table.schema.names
     if not names or len(set(names)) < len(names):
         whole: pd.DataFrame = table.to_pandas(types_mapper=pd.ArrowDtype)
         return whole
@@ -219,12 +229,15 @@ def as_frame(table: pa.Table) -> pd.DataFrame:
                          for n, c in zip(names, table.columns, strict=True)}, copy=False)
 
 
-def as_table(df: pd.DataFrame) -> pa.Table:
+def as_table(df: pd.DataFrame | pa.Table) -> pa.Table:
     """``pa.Table.from_pandas(df, preserve_index=False)`` without its metadata: a frame
-    of ``pd.ArrowDtype`` columns hands over its Arrow data as it is."""
+    of ``pd.ArrowDtype`` columns hands over its Arrow data as it is (and an Arrow table
+    is returned as it is)."""
     import pandas as pd
     import pyarrow as pa
 
+    if isinstance(df, pa.Table):
+        return df
     columns = list(df.items())
     if (all(isinstance(n, str) and isinstance(c.dtype, pd.ArrowDtype) for n, c in columns)
             and len({n for n, _ in columns}) == len(columns)):
@@ -238,7 +251,7 @@ def column_of(table: pd.DataFrame | pa.Table, name: str) -> pa.Array | None:
     import pyarrow as pa
 
     if isinstance(table, pa.Table):
-        if name not in table.column_names:
+        if name not in table.schema.names:
             return None
         return table.column(name).combine_chunks()
     if name not in table.columns:

@@ -242,7 +242,7 @@ def _arrow_values(values: pa.Array, want: pa.DataType, f: FieldSpec, record: str
 def _has(df: pd.DataFrame | pa.Table, name: str) -> bool:
     import pyarrow as pa
 
-    return name in (df.column_names if isinstance(df, pa.Table) else df.columns)
+    return name in (df.schema.names if isinstance(df, pa.Table) else df.columns)
 
 
 def _ints(df: pd.DataFrame | pa.Table, name: str) -> np.ndarray:

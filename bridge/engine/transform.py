@@ -43,6 +43,7 @@ from bridge.issues import MAX_ISSUES, Issue
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from bridge.config import Flow
     from bridge.engine.chunking import Watch
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from bridge.engine.parts import Data, TargetParts
     from bridge.ledger import FileRow
     from bridge.spec.model import Tracciato
-    from bridge.steps import StepContext, StepSpec
+    from bridge.steps import StepContext, StepResult, StepSpec
 
 __all__ = ["Checked", "load_tracciato", "money_sum", "reference", "stream_plan",
            "transform_file"]
@@ -165,7 +166,7 @@ class _Run:
                 if together is not None and not together.fresh(decoded.tables):
                     self._discard(parts)
                     return None
-                self._chunk(decoded.tables, decoded.issues, parts)
+                self._chunk(decoded.tables, decoded.issues, parts, decoded.arrow)
                 give_back(min(chunk or size, size))
             return self._end(parts)
         except OSError as exc:  # a full disk, a quota: the file waits and is tried again
@@ -176,7 +177,9 @@ class _Run:
             raise
 
     def _chunk(self, tables: dict[str, pd.DataFrame], issues: list[Issue],
-               parts: list[TargetParts]) -> None:
+               parts: list[TargetParts], arrow: dict[str, pa.Table] | None = None) -> None:
+        """One chunk through the steps into the parts; ``arrow``: the same ``tables`` as
+        Arrow ones (used while no row is left out of them)."""
         c, flow = self.checked, self.flow
         self.rows.update({n: len(df) for n, df in tables.items()})
         c.money_in = _add(c.money_in, money_sum(tables, flow.totals.money_in))
@@ -185,11 +188,12 @@ class _Run:
         if errors and flow.on_bad_rows == "reject-file":
             c.rejected = True
         elif errors:
-            tables = self._drop(tables, errors)
+            tables, arrow = self._drop(tables, errors), None
         if c.rejected or self.nothing:
             return  # the file is refused: the rest is only decoded, for its issues
         if self.left:
             tables, refused = leave_out(tables, self.left)
+            arrow = None
             c.issues.extend(refused)
             c.left_out += len(refused)
         if self.watch is not None:
@@ -197,7 +201,9 @@ class _Run:
         for _ in range(MAX_STEP_PASSES):
             from bridge.steps import apply_steps
 
-            result = apply_steps(self.body, tables, self.step_ctx)
+            same = arrow and arrow.keys() == tables.keys()
+            result = apply_steps(self.body, arrow if arrow and same else tables,
+                                 self.step_ctx)
             if self.gone is not None:
                 self.gone.saw(result)
             bad = [i for i in result.issues if i.is_error]
@@ -218,7 +224,7 @@ class _Run:
                 return
             # skip-rows: leave the bad source rows (and their groups) out, then run the
             # steps again, so that totals and trailers count only what is written.
-            tables = self._drop(tables, bad)
+            tables, arrow = self._drop(tables, bad), None
             if self.nothing:
                 return
         else:
@@ -296,7 +302,7 @@ class _Run:
             return c
         made = []
         for p in parts:
-            data, found, rows = p.tail(trailer)
+            data, found, rows = p.tail(trailer.arrow if p.arrow else trailer.tables)
             errors = [i for i in found if i.is_error]
             if errors or data is None:
                 c.issues.extend(errors)
@@ -307,7 +313,7 @@ class _Run:
             made.append((p, data, rows))
         for p, data, rows in made:
             p.write(data, rows)
-        c.money_out = _add(c.money_out, money_sum(trailer, flow.totals.money_out))
+        c.money_out = _add(c.money_out, money_sum(trailer.arrow, flow.totals.money_out))
         for p, target in zip(parts, flow.targets, strict=True):
             if self.data_rows or target.write_empty:
                 c.rendered.append(p.finish())
@@ -351,24 +357,27 @@ class _Run:
         c.held.extend([held] if held else [])
         return True
 
-    def _trailer(self) -> dict[str, pd.DataFrame] | None:
-        """The trailer's tables, counted over every chunk; None if they fail."""
-        if not self.trailer:
-            return {}
-        import numpy as np
-        import pandas as pd
+    def _trailer(self) -> StepResult | None:
+        """The trailer's tables, counted over every chunk (the tables counted left out:
+        see :func:`_tail`); None if they fail."""
+        from bridge.steps import StepResult, apply_steps
 
-        from bridge.steps import apply_steps
+        if not self.trailer:
+            return StepResult({})
+        import numpy as np
+        import pyarrow as pa
 
         # Tables of the right lengths (a byte a row): all a trailer counts.
-        shapes = {n: pd.DataFrame({"_": np.zeros(k, np.int8)}) for n, k in self.counts.items()}
+        shapes = {n: pa.table({"_": np.zeros(k, np.int8)}) for n, k in self.counts.items()}
         result = apply_steps(self.trailer, shapes, self.step_ctx)
         bad = [i for i in result.issues if i.is_error]
         self.checked.issues.extend(result.issues)
         if bad:
             self.checked.rejected = True
             return None
-        return {n: df for n, df in result.tables.items() if n not in shapes}
+        for n in shapes:
+            result.arrow.pop(n, None)
+        return result
 
     def _discard(self, parts: list[TargetParts]) -> None:
         for p in parts:

@@ -11,7 +11,7 @@ pyarrow and jinja2 are imported only when steps run, so loading a configuration 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +56,7 @@ class StepResult:
 
 
 def apply_steps(
-    steps: Sequence[StepSpec], tables: dict[str, pd.DataFrame], ctx: StepContext
+    steps: Sequence[StepSpec], tables: Mapping[str, pd.DataFrame | pa.Table], ctx: StepContext
 ) -> StepResult:
     """Run ``steps`` in order over ``tables`` (which are not modified)."""
 

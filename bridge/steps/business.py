@@ -195,7 +195,7 @@ def percent(work: Work, args: sb.PercentArgs) -> None:
 def totals(work: Work, args: sb.TotalsArgs) -> None:
     child_name, child = work.get(args.table)
     parent_name, parent = work.get(args.into)
-    if PARENT_LINE not in child.column_names or LINE not in parent.column_names:
+    if PARENT_LINE not in child.schema.names or LINE not in parent.schema.names:
         raise work.fail(f"{child_name!r} rows are not children of {parent_name!r} rows "
                         "(make them with a group step)")
     for field, total in args.fields.items():

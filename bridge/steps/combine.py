@@ -12,7 +12,7 @@ from bridge.display import did_you_mean
 from bridge.errors import ConfigError
 from bridge.issues import Issue, clip
 from bridge.steps import spec
-from bridge.steps.ops import group_ids
+from bridge.steps.ops import group_ids, rows_of
 from bridge.steps.refs import RefKeys, key_of, prepared
 from bridge.steps.work import LINE, PARENT_LINE, Column, Work, constant
 
@@ -32,16 +32,17 @@ def lookup(work: Work, args: spec.LookupArgs) -> None:
     ready = prepared(frame)  # as Arrow, with its keys: once, not once per file
     ref = ready.table
     missing = [c for c in [c for m in args.match for c in m.columns] + list(args.take.values())
-               if c not in ref.column_names]
+               if c not in ref.schema.names]
     if missing:
         raise work.fail(f"reference {args.reference!r} has no field {missing[0]!r}"
-                        + did_you_mean(missing[0], ref.column_names))
+                        + did_you_mean(missing[0], ref.schema.names))
 
     # Per group (``by``): the keys of each group's first row decide for all its rows
     # (Shopify gives an order's e-mail on its first line only).
     groups, firsts = (group_ids(table, args.by) if args.by else
                       (None, np.arange(table.num_rows, dtype=np.int64)))
-    probe = table.take(pa.array(firsts)) if args.by else table
+    probe = (rows_of(table, firsts, [f for m in args.match for f in m.fields]) if args.by
+             else table)
     found = np.full(probe.num_rows, -1, dtype=np.int64)
     for m in args.match:
         todo = found < 0
@@ -64,7 +65,7 @@ def lookup(work: Work, args: spec.LookupArgs) -> None:
         taken = pc.take(ref.column(column), rows)
         if use_default and field in args.default:
             other = constant(args.default[field], table.num_rows)
-        elif field in table.column_names:
+        elif field in table.schema.names:
             other = table.column(field)  # no match: the row keeps what it had
         else:
             other = pa.nulls(table.num_rows, taken.type)
@@ -138,16 +139,20 @@ def group(work: Work, args: spec.GroupArgs) -> None:
     for into in made:
         if into in work.tables and into != name:
             raise work.fail(f"table {into!r} exists already")
-    if LINE not in table.column_names:
+    if LINE not in table.schema.names:
         # Headers and lines are tied by line numbers; rows built in memory get their own.
         table = table.append_column(LINE, pa.array(np.arange(1, table.num_rows + 1)))
     groups, firsts = group_ids(table, args.by)
     gids = pa.array(groups)
-    first_rows = table.take(pa.array(firsts))
+    heads = {field: work.expression(source, name, table)
+             for field, source in args.header.fields.items()}
+    extras = [work.expression(source, name, table) for extra in args.extra_lines
+              for source in [extra.when, *extra.fields.values()]]
+    first_rows = rows_of(table, firsts, {n for e in [*heads.values(), *extras]
+                                         for n in e.names})
 
     header = pa.table({LINE: first_rows.column(LINE)})
-    for field, source in args.header.fields.items():
-        expr = work.expression(source, name, table)
+    for field, expr in heads.items():
         header = work.put(args.header.into, header, field,
                           work.evaluate(expr, name, first_rows, field))
 
@@ -167,7 +172,7 @@ def group(work: Work, args: spec.GroupArgs) -> None:
 
     for field, total in args.totals.items():
         ids = gids
-        if lines is not None and total.sum in lines.column_names:
+        if lines is not None and total.sum in lines.schema.names:
             values, ids = lines.column(total.sum), pa.array(line_groups)
         else:
             work.need(name, table, [total.sum])
@@ -200,14 +205,14 @@ def _extra_lines(work: Work, args: spec.GroupArgs, name: str, first_rows: pa.Tab
         zero_copy_only=False), dtype=np.int64))
     parts, all_groups = [lines], [groups]
     for k, extra in enumerate(args.extra_lines):
-        when = work.expression(extra.when, name, first_rows)
+        when = work.expression(extra.when, name, table)
         keep = pc.fill_null(pc.cast(work.evaluate(when, name, first_rows,
                                                   f"extra_lines[{k}].when"), pa.bool_()), False)
         picked = np.flatnonzero(np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool))
         rows = first_rows.take(pa.array(picked))
         made = pa.table({LINE: pa.array(last_line[picked]), PARENT_LINE: rows.column(LINE)})
         for field, source in extra.fields.items():
-            expr = work.expression(source, name, rows)
+            expr = work.expression(source, name, table)
             made = work.put(args.lines.into, made, field,
                             work.evaluate(expr, name, rows, field))
         parts.append(made)

@@ -209,7 +209,8 @@ class Expression:
         n = table.num_rows
         if self.column is not None:
             return table.column(self.column), []
-        columns = [name for name in self.names if name in table.column_names]
+        there = table.schema.names
+        columns = [name for name in self.names if name in there]
         budget = limits.Budget(n, text_read(table, columns))
         if not columns:
             # Same value on every row: computed once, and failing on every row alike.
@@ -269,7 +270,8 @@ class Expression:
         rows = pc.indices_nonzero(missing)
         if len(rows) == 0:
             return values, []
-        out, failures = self._per_row(table.take(rows), variables, columns, budget)
+        out, failures = self._per_row(table.select(columns).take(rows), variables, columns,
+                                      budget)
         try:
             patch = pa.array(out, values.type)
         except (pa.ArrowException, TypeError, ValueError):

@@ -4,7 +4,7 @@ drop, and the trailer that counts what the others made.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ from bridge.steps.work import LINE, PARENT_LINE, Work, constant
 def rename(work: Work, args: spec.RenameArgs) -> None:
     name, table = work.get(args.table)
     work.need(name, table, args.fields)
-    names = [args.fields.get(c, c) for c in table.column_names]
+    names = [args.fields.get(c, c) for c in table.schema.names]
     if len(set(names)) != len(names):
         clash = next(n for n in names if names.count(n) > 1)
         raise work.fail(f"table {name!r} would have two fields named {clash!r}")
@@ -52,7 +52,7 @@ def filter_(work: Work, args: spec.FilterArgs) -> None:
         work.keep(name, kept)
         return
     groups, firsts = group_ids(table, args.by)
-    decided = _truth(work.evaluate(expr, name, table.take(firsts), "keep"))
+    decided = _truth(work.evaluate(expr, name, rows_of(table, firsts, expr.names), "keep"))
     _waiting(work, args, name, table, decided, firsts)
     work.keep(name, pc.take(decided, pa.array(groups)))
 
@@ -159,17 +159,26 @@ def group_ids(table: pa.Table, by: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return rank[inverse.reshape(-1)], firsts[order].astype(np.int64)
 
 
+def rows_of(table: pa.Table, rows: np.ndarray, names: Iterable[str]) -> pa.Table:
+    """The ``rows`` of ``table``, with only its columns named in ``names`` and its line
+    numbers: what a key or an expression reads of a group's first rows, without taking
+    every other column of the file too (an export has dozens)."""
+    wanted = {*names, LINE}
+    columns = [c for c in table.schema.names if c in wanted] or table.schema.names[:1]
+    return table.select(columns).take(pa.array(rows))
+
+
 def map_(work: Work, args: spec.MapArgs) -> None:
     name, table = work.get(args.table)
     if args.into in work.tables and args.into != name:
         raise work.fail(f"table {args.into!r} exists already")
-    out = pa.table({c: table.column(c) for c in (LINE, PARENT_LINE) if c in table.column_names})
+    out = pa.table({c: table.column(c) for c in (LINE, PARENT_LINE) if c in table.schema.names})
     if out.num_columns == 0:
         out = pa.table({"__n": pa.nulls(table.num_rows)})
     for field, source in args.fields.items():
         expr = work.expression(source, name, table)
         out = work.put(args.into, out, field, work.evaluate(expr, name, table, field))
-    if "__n" in out.column_names:
+    if "__n" in out.schema.names:
         out = out.drop_columns(["__n"])
     work.tables[args.into] = out
 

@@ -59,7 +59,7 @@ class Parts:
 
 def spread(work: Work, args: sb.SpreadArgs) -> None:
     name, table = work.get(args.table)
-    if PARENT_LINE not in table.column_names:
+    if PARENT_LINE not in table.schema.names:
         raise work.fail(f"{name!r} rows have no parent to spread over (make them with a "
                         "group step)")
     work.need(name, table, [args.amount, args.weight, args.by, *args.same, *args.take])
@@ -97,7 +97,7 @@ def spread(work: Work, args: sb.SpreadArgs) -> None:
         for f in (args.by, *args.take):
             column = table.column(f).combine_chunks()
             merged = pc.replace_with_mask(column, pa.array(mask), column.take(source))
-            table = table.set_column(table.column_names.index(f), f, merged)
+            table = table.set_column(table.schema.names.index(f), f, merged)
     if several.any():
         table = _split(table, at[several], start[several], count[several],
                        largest[several], amount, parts, args)
@@ -137,9 +137,9 @@ def _split(table: pa.Table, rows: np.ndarray, start: np.ndarray,
     made = table.take(pa.array(rows[row_of]))
     source = pa.array(parts.first[entry])
     for f in (args.by, *args.take):
-        made = made.set_column(made.column_names.index(f), f, table.column(f).take(source))
+        made = made.set_column(made.schema.names.index(f), f, table.column(f).take(source))
     kind = table.schema.field(args.amount).type
-    made = made.set_column(made.column_names.index(args.amount), args.amount,
+    made = made.set_column(made.schema.names.index(args.amount), args.amount,
                            _column(share, _scale(kind), np.ones(len(share), bool), kind))
     for f in args.same:  # split in the same proportion (a price of the amount)
         units, scale, valid = exact_units(made.column(f))
@@ -147,7 +147,7 @@ def _split(table: pa.Table, rows: np.ndarray, start: np.ndarray,
         on = valid & (whole != 0)
         sign = np.sign(whole[on])
         units[on] = divide_half_up(times(units[on], share[on] * sign), whole[on] * sign)
-        made = made.set_column(made.column_names.index(f), f,
+        made = made.set_column(made.schema.names.index(f), f,
                                _column(units, scale, valid, made.schema.field(f).type))
     keep = np.ones(table.num_rows, dtype=bool)
     keep[rows] = False

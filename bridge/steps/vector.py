@@ -59,7 +59,7 @@ def _same_kind(a: pa.DataType, b: pa.DataType) -> bool:
 def vectorise(node: nodes.Node, table: pa.Table, variables: Mapping[str, object]) -> Any:
     """An Arrow array (or scalar) equal to the expression on every row without nulls."""
     if isinstance(node, nodes.Name):
-        if node.name in table.column_names:
+        if node.name in table.schema.names:
             return table.column(node.name)
         return _scalar(variables.get(node.name))
     if isinstance(node, nodes.Const):

@@ -66,12 +66,12 @@ class Work:
 
     def need(self, name: str, table: pa.Table, fields: Iterable[str]) -> None:
         for f in fields:
-            if f not in table.column_names:
+            if f not in table.schema.names:
                 raise self.fail(f"table {name!r} has no field {f!r}"
-                                + did_you_mean(f, table.column_names))
+                                + did_you_mean(f, table.schema.names))
 
     def expression(self, source: str, name: str, table: pa.Table) -> Expression:
-        return compile_expression(source, table.column_names, self.where,
+        return compile_expression(source, table.schema.names, self.where,
                                   self.ctx.variables, name)
 
     def evaluate(self, expr: Expression, name: str, table: pa.Table, target: str) -> Column:
@@ -95,7 +95,7 @@ class Work:
             ))
 
     def lines(self, table: pa.Table) -> list[int | None] | None:
-        if LINE not in table.column_names:
+        if LINE not in table.schema.names:
             return None
         return table.column(LINE).to_pylist()  # type: ignore[no-any-return]
 
@@ -106,26 +106,27 @@ class Work:
         if pc.all(mask).as_py():  # every row kept (or none to keep): nothing to filter
             return
         self.tables[name] = table.filter(mask)
-        if LINE in table.column_names:
+        if LINE in table.schema.names:
             self._drop_children(name, table.column(LINE).filter(pc.invert(mask)), {name})
 
     def _drop_children(self, parent: str, lines: Column, seen: set[str]) -> None:
         for child, table in list(self.tables.items()):
-            if child in seen or PARENT_LINE not in table.column_names:
+            if child in seen or PARENT_LINE not in table.schema.names:
                 continue
             if self.parent_of.get(child, parent) != parent:
                 continue
             orphan = pc.fill_null(pc.is_in(table.column(PARENT_LINE), value_set=lines), False)
             if pc.any(orphan).as_py():
                 self.tables[child] = table.filter(pc.invert(orphan))
-                if LINE in table.column_names:
+                if LINE in table.schema.names:
                     self._drop_children(child, table.column(LINE).filter(orphan),
                                         seen | {child})
 
     def put(self, name: str, table: pa.Table, field: str, values: Column) -> pa.Table:
         """``table`` with ``field`` set to ``values`` (replaced in place when it exists)."""
-        if field in table.column_names:
-            return table.set_column(table.column_names.index(field), field, values)
+        names = table.schema.names  # (a table's column_names is several times slower)
+        if field in names:
+            return table.set_column(names.index(field), field, values)
         return table.append_column(field, values)
 
 
@@ -135,5 +136,5 @@ def constant(value: object, n: int) -> pa.Array:
 
 def _inputs(table: pa.Table, expr: Expression, row: int) -> str:
     shown = [f"{n}={table.column(n)[row].as_py()!r}" for n in expr.names
-             if n in table.column_names]
+             if n in table.schema.names]
     return ", ".join(shown)
