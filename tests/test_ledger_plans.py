@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bridge.issues import Issue
 from bridge.ledger.sqlite import SqliteLedger
 
 
@@ -59,6 +60,12 @@ def test_a_commit_that_bridge_acts_on_is_synced_and_one_that_costs_only_work_is_
     after("claim")
     ledger.fetched(row.id, 10, "ab" * 32, 2.0)
     after("fetched")
+    # what the transform found: a synced commit (the plan, here) comes before any use of it
+    ledger.record_issues(row.id, [Issue("no-match", "no article")], durable=False)
+    after("issues")
+    ledger.record_facts(row.id, "ordini", [("sale", '{"total": ["1.00"]}')], 2.5,
+                        durable=False)
+    after("facts")
     [out] = ledger.plan(row.id, lambda seq, taken: [("erp", "erp", f"ORD{seq('o'):05d}.TXT")],
                         keys=["1001"], fingerprints={}, now=3.0)
     after("plan")
@@ -69,8 +76,12 @@ def test_a_commit_that_bridge_acts_on_is_synced_and_one_that_costs_only_work_is_
     ledger.set_state(row.id, DONE, 5.0, "again")  # still not synced on its own
     after("done again")
     assert ledger.get(row.id).state == DONE and ledger.outputs(row.id)[0].state == "written"
-    assert mode == {"observe": 1, "claim": 2, "fetched": 1, "plan": 2, "written": 2,
-                    "done": 1, "done again": 1}
+    assert mode == {"observe": 1, "claim": 2, "fetched": 1, "issues": 1, "facts": 1,
+                    "plan": 2, "written": 2, "done": 1, "done again": 1}
+    assert [i.code for i in ledger.issues(row.id)] == ["no-match"]
+    assert len(list(ledger.facts(["sale"]))) == 1
+    ledger.record_issues(row.id, [])  # by default, synced (a refusal's, before quarantine)
+    assert ledger.db.execute("PRAGMA synchronous").fetchone()[0] == 2
     # Opened afresh, the ledger syncs every commit but those few.
     again = SqliteLedger(tmp_path / "ledger.sqlite")
     assert again.db.execute("PRAGMA synchronous").fetchone()[0] == 2

@@ -106,6 +106,8 @@ def read_lines(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
 
 
 def record(ctx: Context, row: FileRow, checked: Checked) -> None:
-    """The file's facts into the ledger (replacing any it had)."""
+    """The file's facts into the ledger (replacing any it had), not synced on their own:
+    the plan's commit, which comes next and is synced, carries them to the disk."""
     if checked.facts is not None:
-        ctx.ledger.record_facts(row.id, row.flow, read_lines(checked.facts), ctx.now.wall)
+        ctx.ledger.record_facts(row.id, row.flow, read_lines(checked.facts), ctx.now.wall,
+                                durable=False)

@@ -218,7 +218,7 @@ class Pipeline:
         checked = (self.ahead and self.ahead.result(self, row)) or transform_file(
             self, row, flow, source)
         if checked.issues:
-            self.ledger.record_issues(row.id, checked.issues)
+            self.ledger.record_issues(row.id, checked.issues, durable=False)  # synced next
         rows_in = sum(checked.rows.values())
         wait = not row.approved and (bool(checked.held) or (  # nothing to write: to approve
             bool(flow.approval) and not checked.nothing_to_write))

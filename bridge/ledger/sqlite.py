@@ -5,9 +5,10 @@ leaves the ledger at the last committed state, never half-way. A commit is durab
 to the disk, ``synchronous=FULL``) unless it says otherwise: what bridge does after it (a
 file renamed at the source, an output published, a file archived) must find its record
 after a power cut. The few commits whose loss only costs work done again (a file fetched,
-a file done, a folder's listing) are not synced on their own; WAL keeps the order, so the
-next durable commit carries them to the disk too. SQLite errors after opening
-(a full disk, a locked or damaged file) are transient failures, never tracebacks.
+a file done, a folder's listing, the issues and facts of a transform before its plan) are
+not synced on their own; WAL keeps the order, so the next durable commit carries them to
+the disk too. SQLite errors after opening (a full disk, a locked or damaged file) are
+transient failures, never tracebacks.
 """
 
 from __future__ import annotations

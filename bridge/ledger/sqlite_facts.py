@@ -30,11 +30,11 @@ class FactsStore:
         raise NotImplementedError
 
     def record_facts(self, file_id: int, flow: str, facts: Iterable[tuple[str, str]],
-                     at: float) -> None:
+                     at: float, *, durable: bool = True) -> None:
         """The file's facts, replacing those it had: blocks of rows of one kind, as
         columns of text in JSON, ``{field: [text, ...]}`` (one statement per block, not
         per row)."""
-        with self._tx() as db:
+        with self._tx(durable) as db:
             db.execute("DELETE FROM facts WHERE file_id = ?", (file_id,))
             batch: list[tuple[int, str, str, float, str]] = []
             for kind, columns in facts:

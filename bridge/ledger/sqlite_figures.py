@@ -50,8 +50,9 @@ class FiguresStore:
 
     # -- issues ---------------------------------------------------------------------------
 
-    def record_issues(self, file_id: int, issues: list[Issue]) -> None:
-        with self._tx() as db:
+    def record_issues(self, file_id: int, issues: list[Issue], *, durable: bool = True
+                      ) -> None:
+        with self._tx(durable) as db:
             db.execute("UPDATE files SET issues = ? WHERE id = ?", (len(issues), file_id))
             db.execute("DELETE FROM issues WHERE file_id = ?", (file_id,))
             db.executemany(
