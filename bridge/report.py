@@ -260,7 +260,7 @@ def _each_cell(columns: list[pa.Array], fn: Callable[[pa.Array], pa.Array]
             batch, size = [], 0
         batch.append(cells)
         size += cells.nbytes
-    return out + _run_cells(batch, fn) if batch else out
+    return (out + _run_cells(batch, fn)) if batch else out
 
 
 def _run_cells(batch: list[pa.Array], fn: Callable[[pa.Array], pa.Array]) -> list[pa.Array]:

@@ -201,9 +201,8 @@ class _Run:
         for _ in range(MAX_STEP_PASSES):
             from bridge.steps import apply_steps
 
-            same = arrow and arrow.keys() == tables.keys()
-            result = apply_steps(self.body, arrow if arrow and same else tables,
-                                 self.step_ctx)
+            given = arrow if arrow is not None and arrow.keys() == tables.keys() else tables
+            result = apply_steps(self.body, given, self.step_ctx)
             if self.gone is not None:
                 self.gone.saw(result)
             bad = [i for i in result.issues if i.is_error]
@@ -358,8 +357,8 @@ class _Run:
         return True
 
     def _trailer(self) -> StepResult | None:
-        """The trailer's tables, counted over every chunk (the tables counted left out:
-        see :func:`_tail`); None if they fail."""
+        """The trailer's steps run on the rows counted over every chunk: the tables they
+        make (the counted ones left out); None if they fail."""
         from bridge.steps import StepResult, apply_steps
 
         if not self.trailer:
