@@ -16,6 +16,7 @@ import contextlib
 import copy
 import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -88,12 +89,11 @@ def meanwhile(pipe: Pipeline, helper: Helper, file_id: int, flow: Flow,
     if file_id not in helper.asked or file_id in helper.here or helper.answered(file_id) \
             or not helper.pace.worth_it():
         return
-    for got in pending:
-        if isinstance(got, tuple) and got[1] is None and got[0] not in helper.asked:
-            start = time.perf_counter()
-            transform_here(pipe, helper, pipe.ledger.get(got[0]), flow)
-            helper.pace.took(time.perf_counter() - start)
-            return
+    for waiting in _not_handed(helper, pending):
+        start = time.perf_counter()
+        transform_here(pipe, helper, pipe.ledger.get(waiting), flow)
+        helper.pace.took(time.perf_counter() - start)
+        return
 
 
 def hand_over(pipe: Pipeline, helper: Helper, flow: Flow,
@@ -101,22 +101,24 @@ def hand_over(pipe: Pipeline, helper: Helper, flow: Flow,
     """The files of ``pending`` fetched when the helper had no room, handed over now that
     it may have, in order; none of them is left for this process to transform in its turn
     but the ones it takes while it waits."""
+    for waiting in _not_handed(helper, pending):
+        helper.send(pipe, pipe.ledger.get(waiting), flow)
+        if waiting not in helper.asked:
+            return  # no room yet
+
+
+def _not_handed(helper: Helper, pending: Iterable[Outcome | tuple[int, str | None]]
+                ) -> Iterator[int]:
+    """The files of ``pending``, in order, fetched whole and not handed over yet."""
     for got in pending:
         if isinstance(got, tuple) and got[1] is None and got[0] not in helper.asked:
-            helper.send(pipe, pipe.ledger.get(got[0]), flow)
-            if got[0] not in helper.asked:
-                return  # no room yet
+            yield got[0]
 
 
 def transform_here(pipe: Pipeline, helper: Helper, row: FileRow, flow: Flow) -> None:
     """``row`` transformed by this process into its folder of its own, the answer kept as
     the helper's are; a failure is kept as the helper's are (the file is transformed again
     when its turn comes, and fails there for all to see)."""
-    from bridge.engine import taking
-    from bridge.engine.chunking import KeySpool
-    from bridge.engine.transform import transform_file
-    from bridge.files import own_folder
-
     folder = pipe.work(row.id) / "ahead-here"
     helper.asked[row.id] = folder
     helper.here.add(row.id)
@@ -124,13 +126,28 @@ def transform_here(pipe: Pipeline, helper: Helper, row: FileRow, flow: Flow) -> 
     here = copy.copy(pipe)  # the same configuration, references and work area
     here.ledger = recording
     here.ahead = None
+    helper.answers[row.id] = answer_of(here, recording, row, flow, folder)
+
+
+def answer_of(pipe: Pipeline, recording: Recording, row: FileRow, flow: Flow, folder: Path,
+              source: Path | None = None) -> tuple[Any, ...]:
+    """A transform done ahead (by the helper, or here), as the main process takes it in:
+    ``("done", id, checked, the ledger's answers it asked)``, or ``("failed", id, why)`` on
+    any failure, and the file is transformed again in its turn. ``source``: the work copy
+    (None: found, or made, here)."""
+    from bridge.engine import taking
+    from bridge.engine.chunking import KeySpool
+    from bridge.engine.transform import transform_file
+    from bridge.files import own_folder
+
+    recording.asked = []
     try:
-        checked = transform_file(here, row, flow, taking.work_copy(pipe, row, flow),
+        checked = transform_file(pipe, row, flow, source or taking.work_copy(pipe, row, flow),
                                  folder=own_folder(folder, depth=2))
+        checked.tracciato = None  # loaded again where it is used: a tracciato is large
         for spool in (checked.sent_keys, checked.facts):
             if isinstance(spool, KeySpool):
                 spool.seal()
-        answer: tuple[Any, ...] = ("done", row.id, checked, recording.asked)
-    except Exception as exc:  # any failure: the file is transformed again in its turn
-        answer = ("failed", row.id, f"{type(exc).__name__}: {exc}")
-    helper.answers[row.id] = answer
+    except Exception as exc:
+        return ("failed", row.id, f"{type(exc).__name__}: {exc}")
+    return ("done", row.id, checked, recording.asked)

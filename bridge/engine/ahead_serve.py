@@ -15,7 +15,6 @@ import os
 import pickle
 import sys
 from multiprocessing.connection import Connection
-from typing import Any
 
 
 def _die_with_parent(parent: int) -> None:
@@ -32,11 +31,8 @@ def _die_with_parent(parent: int) -> None:
 def serve(inbox: Connection, outbox: Connection) -> None:
     """The helper's loop: a file in, its transform (or why not) out, until the main process
     closes its end."""
-    from bridge.engine.ahead_here import Recording
-    from bridge.engine.chunking import KeySpool
+    from bridge.engine.ahead_here import Recording, answer_of
     from bridge.engine.pipeline import Pipeline
-    from bridge.engine.transform import transform_file
-    from bridge.files import own_folder
     from bridge.ledger import open_ledger
 
     cfg, where, full, now = pickle.loads(inbox.recv_bytes())
@@ -51,15 +47,8 @@ def serve(inbox: Connection, outbox: Connection) -> None:
             row, source, folder = pickle.loads(inbox.recv_bytes())
         except EOFError:
             break
-        recording.asked = []
+        answer = answer_of(pipe, recording, row, cfg.flows[row.flow], folder, source)
         try:
-            checked = transform_file(pipe, row, cfg.flows[row.flow], source,
-                                     folder=own_folder(folder, depth=2))
-            checked.tracciato = None  # loaded again there: a tracciato is large to send
-            for spool in (checked.sent_keys, checked.facts):
-                if isinstance(spool, KeySpool):
-                    spool.seal()
-            answer: tuple[Any, ...] = ("done", row.id, checked, recording.asked)
             data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # any failure: the file is transformed there
             data = pickle.dumps(("failed", row.id, f"{type(exc).__name__}: {exc}"))
