@@ -17,7 +17,6 @@ formula are defused. jinja2 loads only when a report is rendered, never for ``--
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +26,13 @@ from bridge.atomic import save_atomic
 from bridge.display import defuse_cells
 from bridge.errors import DataError
 from bridge.issues import MAX_ISSUES, Issue
+from bridge.report_cells import (
+    Found,
+    RawRows,
+    _clipped,
+    _each_cell,
+    sender_columns,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,10 +45,6 @@ SHOWN_ISSUES = 500
 #: The most bytes an issues CSV takes: an 11 MB file with a bad cell in every column made
 #: 400 MB of CSV, as each issue repeats its row.
 MAX_CSV_BYTES = 50 << 20
-#: Characters of one cell shown in a report; a longer cell is cut, with a mark.
-CELL_LIMIT = 1_000
-#: Room above ``CELL_LIMIT`` for the mark, so that cutting a cell twice cuts it once.
-_MARK_ROOM = 50
 #: Issues turned into CSV rows at a time, to stop at the byte limit without making more.
 _PIECE = 256
 #: The issue columns of the CSV, before the sender's own columns.
@@ -50,9 +52,6 @@ ISSUE_COLUMNS = ("line", "record", "code", "field", "value", "message")
 #: Bytes of the source split at a time when looking for the rows with issues: a flow's own
 #: chunk, so that the report of a large file holds no more than its reading did.
 _CHUNK_BYTES = 5 << 20
-#: Bytes of cells run through a function of each cell together (:func:`_each_cell`): far
-#: below the 2 GiB of text one Arrow string array can hold.
-_BATCH_BYTES = 64 << 20
 OUTCOMES = ("rejected", "held", "done", "skipped-rows")
 
 
@@ -83,22 +82,27 @@ def report_names(source_name: str) -> tuple[str, str]:
 
 
 def write_reports(
-    folder: Path, report: FileReport, source: bytes | BinaryIO, tracciato: Tracciato
+    folder: Path, report: FileReport, source: bytes | BinaryIO, tracciato: Tracciato,
+    rows: RawRows | None = None,
 ) -> tuple[Path, Path]:
     """Write ``NAME.issues.csv`` and ``NAME.report.html`` into ``folder``; their paths.
+    ``rows``: the rows with issues, gathered while the file was read (see
+    :func:`rejected_rows_csv`).
 
     Each file appears whole or not at all: it is written under a temporary name in the
     same folder, flushed to disk, then renamed over the final name.
     """
     csv_name, html_name = report_names(report.source_name)
-    csv_path = save_atomic(folder / csv_name, rejected_rows_csv(report, source, tracciato))
+    csv_path = save_atomic(folder / csv_name,
+                           rejected_rows_csv(report, source, tracciato, rows=rows))
     html_path = save_atomic(folder / html_name,
                             render_html(report, tracciato).encode("utf-8"))
     return csv_path, html_path
 
 
 def rejected_rows_csv(report: FileReport, source: bytes | BinaryIO, tracciato: Tracciato, *,
-                      max_issues: int = MAX_ISSUES, max_bytes: int = MAX_CSV_BYTES) -> bytes:
+                      max_issues: int = MAX_ISSUES, max_bytes: int = MAX_CSV_BYTES,
+                      rows: RawRows | None = None) -> bytes:
     """One CSV row per issue: the issue, then the row's raw cells in the sender's columns.
 
     UTF-8 with a BOM (so Excel guesses the encoding right), ``,``-separated, quoted only
@@ -106,17 +110,24 @@ def rejected_rows_csv(report: FileReport, source: bytes | BinaryIO, tracciato: T
     on the same line keep the order they were found in. Built column by column with
     pyarrow, so many issues cost no Python work per cell. At most the first ``max_issues``
     issues, in at most ``max_bytes`` bytes: a last row says how many were left out.
+
+    The rows are those of ``rows`` (gathered while the file was read) when it holds a row
+    on each line the listed issues name; else the source is split again to find them.
     """
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    headers, where = _sender_columns(tracciato)
+    headers, _ = sender_columns(tracciato)
     ordered = _first(report.issues, max_issues)
     lines = np.array([-1 if i.line is None else i.line for i in ordered], dtype=np.int64)
     wanted = np.unique(lines[lines >= 0])
-    found = (_rows_at(source, tracciato, wanted, where, len(headers)) if len(wanted)
-             else _Found.empty(len(headers)))
+    if not len(wanted):
+        found = Found.empty(len(headers))
+    elif rows is not None and rows.has(wanted):
+        found = rows.found()
+    else:
+        found = _rows_at(source, tracciato, wanted)
     at = found.index_of(lines)
     take = pa.array(at, mask=at < 0)
     # Every cell is defused, the sender's and bridge's alike: a message quotes the sender.
@@ -135,6 +146,25 @@ def rejected_rows_csv(report: FileReport, source: bytes | BinaryIO, tracciato: T
     return _bounded(head, columns, len(report.issues) - len(ordered), max_issues, max_bytes)
 
 
+def _rows_at(source: bytes | BinaryIO, t: Tracciato, wanted: np.ndarray) -> Found:
+    """The raw cells of the rows starting on the ``wanted`` lines.
+
+    The file (its bytes, or a stream of them) is split again chunk by chunk and only the
+    wanted rows are kept, so memory follows the number of issues, not the size of the
+    file. A file that cannot be split at all yields no rows: its issues are still listed,
+    with empty cells.
+    """
+    from bridge.codecs.split import split
+
+    rows = RawRows(t)
+    try:
+        for chunk in split(source, t, chunk_bytes=_CHUNK_BYTES):
+            rows.feed(chunk, wanted)
+    except DataError:
+        pass
+    return rows.found()
+
+
 def render_html(report: FileReport, tracciato: Tracciato | None = None) -> str:
     """The HTML summary of one file (see :mod:`bridge.report_html`)."""
     from bridge.report_html import render
@@ -147,138 +177,6 @@ def render_html(report: FileReport, tracciato: Tracciato | None = None) -> str:
 
 def _issue_order(issue: Issue) -> tuple[int, int]:
     return (0, 0) if issue.line is None else (1, issue.line)
-
-
-def _sender_columns(t: Tracciato) -> tuple[list[str], dict[tuple[str, str], int]]:
-    """The sender's column titles, and where each record's field goes among them.
-
-    With several record types, the columns are the union of their fields in tracciato
-    order; fields with the same title share one column.
-    """
-    headers: list[str] = []
-    index: dict[str, int] = {}
-    where: dict[tuple[str, str], int] = {}
-    for rname, rec in t.records.items():
-        for f in rec.data_fields:
-            title = f.header if t.format == "delimited" else f.name
-            if title not in index:
-                index[title] = len(headers)
-                headers.append(title)
-            where[(rname, f.name)] = index[title]
-    return headers, where
-
-
-@dataclass
-class _Found:
-    """The sender's rows that have issues: their lines (sorted), record types and cells."""
-
-    lines: np.ndarray
-    records: pa.Array
-    columns: list[pa.Array]  # one per sender column, already defused, "" where absent
-
-    @classmethod
-    def empty(cls, width: int) -> _Found:
-        import numpy as np
-        import pyarrow as pa
-
-        return cls(np.empty(0, np.int64), pa.array([], pa.string()),
-                   [pa.array([], pa.string())] * width)
-
-    def index_of(self, lines: np.ndarray) -> np.ndarray:
-        """For each line, the index of its row here, or -1 when no row starts there."""
-        import numpy as np
-
-        if not len(self.lines):
-            return np.full(len(lines), -1, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self.lines, lines), len(self.lines) - 1)
-        hit = (self.lines[pos] == lines) & (lines >= 0)
-        return np.where(hit, pos, -1).astype(np.int64)
-
-
-def _rows_at(
-    source: bytes | BinaryIO,
-    t: Tracciato,
-    wanted: np.ndarray,
-    where: dict[tuple[str, str], int],
-    width: int,
-) -> _Found:
-    """The raw cells of the rows starting on the ``wanted`` lines.
-
-    The file (its bytes, or a stream of them) is split again chunk by chunk and only the
-    wanted rows are kept, so memory follows the number of issues, not the size of the
-    file. A file that cannot be split at all yields no rows: its issues are still listed,
-    with empty cells.
-    """
-    import numpy as np
-    import pyarrow as pa
-
-    from bridge.codecs.split import split
-
-    lines: list[np.ndarray] = []
-    records: list[pa.Array] = []
-    columns: list[list[pa.Array]] = [[] for _ in range(width)]
-    try:
-        for chunk in split(source, t, chunk_bytes=_CHUNK_BYTES):
-            for rname, raw in chunk.tables.items():
-                at = np.asarray(raw.lines, dtype=np.int64)
-                picked = np.flatnonzero(np.isin(at, wanted))
-                if not len(picked):
-                    continue
-                take = pa.array(picked)
-                lines.append(at[picked])
-                records.append(pa.repeat(pa.scalar(rname, pa.string()), len(picked)))
-                got = {where[(rname, f)]: c for f, c in raw.columns.items() if (rname, f) in where}
-                cut = _each_cell([got[col].take(take) if col in got else
-                                  pa.nulls(len(picked), pa.string()) for col in range(width)],
-                                 _clipped)
-                for col in range(width):
-                    columns[col].append(cut[col])
-    except DataError:
-        pass
-    if not lines:
-        return _Found.empty(width)
-    all_lines = np.concatenate(lines)
-    order = pa.array(np.argsort(all_lines, kind="stable"))
-    return _Found(
-        all_lines[order.to_numpy()],
-        pa.concat_arrays(records).take(order),
-        _each_cell([pa.concat_arrays(c).take(order) for c in columns], defuse_cells),
-    )
-
-
-def _each_cell(columns: list[pa.Array], fn: Callable[[pa.Array], pa.Array]
-               ) -> list[pa.Array]:
-    """``fn``, a function of each cell alone, over equal-length columns as text: run on
-    many columns' cells at once (one pass of its kernels, not one per column: a sender's
-    file may have 80), up to :data:`_BATCH_BYTES` at a time."""
-    out: list[pa.Array] = []
-    batch: list[pa.Array] = []
-    size = 0
-    for cells in map(_plain, columns):
-        if batch and size + cells.nbytes > _BATCH_BYTES:
-            out += _run_cells(batch, fn)
-            batch, size = [], 0
-        batch.append(cells)
-        size += cells.nbytes
-    return (out + _run_cells(batch, fn)) if batch else out
-
-
-def _run_cells(batch: list[pa.Array], fn: Callable[[pa.Array], pa.Array]) -> list[pa.Array]:
-    import pyarrow as pa
-
-    if len(batch) == 1:
-        return [fn(batch[0])]
-    n = len(batch[0])
-    done = fn(pa.concat_arrays(batch))
-    return [done.slice(k * n, n) for k in range(len(batch))]
-
-
-def _plain(cells: pa.Array | pa.ChunkedArray) -> pa.Array:
-    import pyarrow as pa
-
-    if isinstance(cells, pa.ChunkedArray):
-        cells = cells.combine_chunks()
-    return cells.cast(pa.string())
 
 
 def _first(issues: list[Issue], limit: int) -> list[Issue]:
@@ -330,22 +228,6 @@ def _as_cells(value: str | None) -> pa.Array:
     import pyarrow as pa
 
     return pa.array([value], pa.string())
-
-
-def _clipped(cells: pa.Array) -> pa.Array:
-    """The cells, each longer than ``CELL_LIMIT`` characters cut there with a mark saying
-    how long it was: one cell of a file must not make a report of its own size."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    length = pc.utf8_length(cells)
-    long = pc.greater(length, CELL_LIMIT + _MARK_ROOM)
-    if not pc.any(long).as_py():
-        return cells
-    mark = pc.binary_join_element_wise("… [cut: ", pc.cast(length, pa.string()),
-                                       " characters in all]", "")
-    cut = pc.binary_join_element_wise(pc.utf8_slice_codeunits(cells, 0, CELL_LIMIT), mark, "")
-    return pc.if_else(long, cut, cells)
 
 
 def _csv_text(columns: list[pa.Array]) -> str:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge.issues import CODES, MAX_ISSUES, NOTE_CODES, Issue, clip, count_by_code
-from bridge.report import CELL_LIMIT, SHOWN_ISSUES, FileReport, _issue_order, report_names
+from bridge.report import SHOWN_ISSUES, FileReport, _issue_order, report_names
+from bridge.report_cells import CELL_LIMIT
 
 if TYPE_CHECKING:
     import jinja2

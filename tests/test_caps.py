@@ -20,13 +20,13 @@ from bridge.codecs import Decoded, decode, iter_decode
 from bridge.codecs.chunks import MAX_COLUMNS, WIDTH_MARGIN
 from bridge.issues import MAX_ISSUES, Issue
 from bridge.report import (
-    CELL_LIMIT,
     MAX_CSV_BYTES,
     SHOWN_ISSUES,
     FileReport,
     rejected_rows_csv,
     render_html,
 )
+from bridge.report_cells import CELL_LIMIT
 from bridge.spec import parse
 from bridge.spec.model import Tracciato
 from tests.conftest import ROOT

@@ -220,20 +220,20 @@ def test_cells_of_many_columns_at_once_are_each_columns_own(
     what it would alone, whether the batch holds one column, a few or all of them."""
     import pyarrow as pa
 
-    from bridge import report
+    from bridge import report, report_cells
     from bridge.display import defuse_cells
 
-    monkeypatch.setattr(report, "_BATCH_BYTES", batch_bytes)
+    monkeypatch.setattr(report_cells, "_BATCH_BYTES", batch_bytes)
     columns = [
         pa.array(["a,b", None, '"q"', "=1+1", "x" * 1_200], pa.string()),
         pa.array(["", "riga\nnuova", "-3", "@SUM(A1)", "Niccolò 😀"], pa.string()),
         pa.chunked_array([["1", "2"], ["3", "+4", "ok"]]),
         pa.nulls(5, pa.string()),
     ]
-    for fn in (report._clipped, defuse_cells, report._quoted):
-        alone = [fn(report._plain(c)).to_pylist() for c in columns]
-        assert [c.to_pylist() for c in report._each_cell(columns, fn)] == alone
-    rows = report._csv_rows(report._each_cell(columns, report._clipped))
+    for fn in (report_cells._clipped, defuse_cells, report._quoted):
+        alone = [fn(report_cells._plain(c)).to_pylist() for c in columns]
+        assert [c.to_pylist() for c in report_cells._each_cell(columns, fn)] == alone
+    rows = report._csv_rows(report_cells._each_cell(columns, report_cells._clipped))
     assert rows[0] == '"a,b",,1,\n'
     assert len(rows[4]) < 1_200 and rows[4].startswith("x" * 1_000 + "… [cut: 1200")
     assert report._csv_rows([]) == []

@@ -53,6 +53,9 @@ class Decoded:
     #: The same tables as Arrow ones, as typing made them (empty when it did not make
     #: them so): the steps read these, without turning the pandas ones back.
     arrow: dict[str, pa.Table] = field(default_factory=dict)
+    #: The chunk's cells as the sender wrote them (when asked for with ``keep_raw``): what
+    #: a report of its bad rows shows, without splitting the file again.
+    raw: RawChunk | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -76,14 +79,14 @@ def decode(source: Source, t: Tracciato, *, max_issues: int = MAX_ISSUES) -> Dec
 
 def iter_decode(
     source: Source, t: Tracciato, *, chunk_bytes: int | None = DEFAULT_CHUNK,
-    max_issues: int = MAX_ISSUES,
+    max_issues: int = MAX_ISSUES, keep_raw: bool = False,
 ) -> Iterator[Decoded]:
     """Chunk after chunk, with bounded memory; record groups are never split.
 
     The file checks that need the whole file (trailer count, row counts) report in the
     last chunk's issues. Of the issues of rows, the first ``max_issues`` of the file (by
     line) are kept, whatever the chunks; the others are counted and summed up in the last
-    chunk (see :mod:`bridge.tally`).
+    chunk (see :mod:`bridge.tally`). ``keep_raw``: each chunk keeps its cells as text too.
     """
     from bridge.codecs.ahead import read_ahead
     from bridge.codecs.split import split
@@ -91,7 +94,7 @@ def iter_decode(
 
     def typed(stream: bytes | IO[bytes]) -> Iterator[Decoded]:
         parts = _typed(split(stream, t, chunk_bytes=chunk_bytes), t, FileChecker(t),
-                       Tally(max_issues))
+                       Tally(max_issues), keep_raw=keep_raw)
         # In chunks, the next one is decoded while the caller works on this one.
         return parts if chunk_bytes is None else read_ahead(parts)
 
@@ -108,7 +111,7 @@ _ONCE = frozenset({"nul-byte", "bom-in-middle", "bad-encoding"})
 
 
 def _typed(chunks: Iterator[RawChunk], t: Tracciato, checker: FileChecker, tally: Tally,
-           ) -> Iterator[Decoded]:
+           *, keep_raw: bool = False) -> Iterator[Decoded]:
     pending: Decoded | None = None
     for chunk in chunks:
         if pending is not None:
@@ -120,7 +123,7 @@ def _typed(chunks: Iterator[RawChunk], t: Tracciato, checker: FileChecker, tally
         rows = [i for i in chunk.issues if not (i.line is None or i.code in _ONCE)]
         issues = whole + tally.keep([Batch.of(rows), *batches])
         issues.sort(key=lambda i: (i.line or 0))
-        pending = Decoded(tables, issues, arrow=arrow)
+        pending = Decoded(tables, issues, arrow=arrow, raw=chunk if keep_raw else None)
     if pending is None:
         pending = Decoded({})
     pending.issues.extend(tally.extra(checker.finish()))

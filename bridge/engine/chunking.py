@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
     from bridge.config import Flow
     from bridge.engine.render import Rendered
+    from bridge.report_cells import RawRows
     from bridge.spec.model import Tracciato
-    from bridge.steps import StepSpec
+    from bridge.steps import StepContext, StepResult, StepSpec
 
 
 class Watch(Protocol):
@@ -229,6 +230,9 @@ class Checked:
     skipped_rows: bool = False
     left_out: int = 0  # rows an operator left out when approving the others
     nothing_to_write: bool = False
+    #: The sender's cells of the rows with errors, kept while the file was read: what the
+    #: report of its bad rows shows (None: split the file again for them).
+    raw_rows: RawRows | None = None
 
     @property
     def errors(self) -> list[Issue]:
@@ -246,3 +250,22 @@ class Checked:
     @property
     def notes(self) -> list[Issue]:
         return [i for i in self.issues if not i.is_error]
+
+
+def trailer_result(trailer: Sequence[StepSpec], counts: dict[str, int], ctx: StepContext
+                   ) -> StepResult:
+    """The trailer's steps run on the rows counted over every chunk (``counts``: rows of
+    each table after the steps): the tables they make, the counted ones left out."""
+    from bridge.steps import StepResult, apply_steps
+
+    if not trailer:
+        return StepResult({})
+    import numpy as np
+    import pyarrow as pa
+
+    # Tables of the right lengths (a byte a row): all a trailer counts.
+    shapes = {n: pa.table({"_": np.zeros(k, np.int8)}) for n, k in counts.items()}
+    result = apply_steps(trailer, shapes, ctx)
+    for n in shapes:
+        result.arrow.pop(n, None)
+    return result

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from bridge.engine.context import Context
     from bridge.issues import Issue
     from bridge.ledger import FileRow
+    from bridge.report_cells import RawRows
     from bridge.spec.model import Tracciato
 
 #: The done-file of a claimed file, beside it under its private name.
@@ -138,9 +139,11 @@ def _drop_marker(ctx: Context, row: FileRow, flow: Flow) -> None:
 
 def write_report(ctx: Context, row: FileRow, flow: Flow, source: Path | None,
                  issues: list[Issue], t: Tracciato | None, outcome: str,
-                 rows: dict[str, int], name: str | None = None) -> str:
+                 rows: dict[str, int], name: str | None = None, *,
+                 raw_rows: RawRows | None = None) -> str:
     """The CSV of bad rows and the HTML summary: kept in the work area, and put in the
-    flow's quarantine folder beside the file (under ``name``, the file's name there)."""
+    flow's quarantine folder beside the file (under ``name``, the file's name there);
+    ``raw_rows``: the bad rows' cells, kept while the file was read."""
     from bridge.report import FileReport, write_reports
 
     if t is None:
@@ -153,7 +156,7 @@ def write_report(ctx: Context, row: FileRow, flow: Flow, source: Path | None,
         folder = own_folder(folder, depth=2)  # never through a link planted there
         if source is not None and source.exists():
             with source.open("rb") as stream:  # read again in chunks, never whole
-                paths = write_reports(folder, rep, stream, t)
+                paths = write_reports(folder, rep, stream, t, raw_rows)
         else:
             paths = write_reports(folder, rep, b"", t)
     except OSError as exc:

@@ -337,7 +337,7 @@ class Pipeline:
     def _skipped_report(self, row: FileRow, flow: Flow, source: Path, checked: Checked
                         ) -> None:
         moves.write_report(self, row, flow, source, checked.errors, checked.tracciato,
-                           "skipped-rows", checked.rows)
+                           "skipped-rows", checked.rows, raw_rows=checked.raw_rows)
 
     def _retry_later(self, row: FileRow, flow: Flow, why: str) -> Outcome:
         row = self.ledger.get(row.id)

@@ -8,17 +8,16 @@ across chunks: a ``trailer`` (its counts summed) runs once at the end; business 
 fingerprints are gathered. So memory holds a chunk or two, whatever the file's size.
 
 A flow is read whole when chunks could change what it writes (:func:`stream_plan`): a
-``group`` step by fields that are not the tracciato's ``group_by``, a step after the
-trailer, a template without ``each``; and, found while reading, a group whose rows are not
-together in the file. A file larger than a chunk that is read whole gets a ``read-whole``
-note saying why.
+``group`` step by other fields than the tracciato's ``group_by``, a step after the
+trailer, a template without ``each``; or a group found apart in the file (then a
+``read-whole`` note says why).
 
 The policy on bad rows decides what an error does: ``reject-file`` refuses the whole file
-(a bad order line must not half-import an order); the report then lists every decoding
-issue and the issues of steps and targets up to the chunk that refused it. ``skip-rows``
-drops the bad rows, and with them every row of the same group (the whole order), and goes
-on with the rest. A value the target cannot hold is a bad row like any other, found when
-the targets are rendered: its issue names the source line it came from.
+(a bad order line must not half-import an order); ``skip-rows`` drops the bad rows, and
+with them every row of the same group (the whole order), and goes on with the rest. A
+value the target cannot hold is a bad row like any other, found when the targets are
+rendered: its issue names the source line it came from. The sender's cells of the rows
+with errors are kept as each chunk passes, for the report of the bad rows.
 """
 
 from __future__ import annotations
@@ -34,17 +33,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge import faults
-from bridge.engine.chunking import Checked, KeySpool, Together, give_back, stream_plan
+from bridge.engine.chunking import (
+    Checked,
+    KeySpool,
+    Together,
+    give_back,
+    stream_plan,
+    trailer_result,
+)
 from bridge.engine.gone import Withdrawals, gone_step
 from bridge.engine.render import data_rows
 from bridge.engine.tables import drop_bad_rows, leave_out, load_tracciato, money_sum, reference
 from bridge.errors import TransientError
 from bridge.issues import MAX_ISSUES, Issue
+from bridge.report_cells import RawRows
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from bridge.codecs import Decoded
     from bridge.config import Flow
     from bridge.engine.chunking import Watch
     from bridge.engine.context import Context
@@ -127,6 +135,7 @@ class _Run:
         self.facts = KeySpool(folder, ".facts-", spool_from=1, plain=True) \
             if flow.facts else None
         self.step_ctx = self._step_context()
+        self.checked.raw_rows = RawRows(t, limit=MAX_ISSUES)  # for the bad rows' report
         found = gone_step(body)
         self.gone = Withdrawals(*found) if found else None
 
@@ -162,11 +171,13 @@ class _Run:
             self.watch.start()
         try:
             together = Together(self.t) if chunk is not None and self.t.group_by else None
-            for decoded in iter_decode(source, self.t, chunk_bytes=chunk):
+            for decoded in iter_decode(source, self.t, chunk_bytes=chunk, keep_raw=True):
                 if together is not None and not together.fresh(decoded.tables):
                     self._discard(parts)
                     return None
+                mark = len(self.checked.issues)
                 self._chunk(decoded.tables, decoded.issues, parts, decoded.arrow)
+                self._bad_rows(decoded, mark)
                 give_back(min(chunk or size, size))
             return self._end(parts)
         except OSError as exc:  # a full disk, a quota: the file waits and is tried again
@@ -238,6 +249,12 @@ class _Run:
         self._gather(tables, result)
         if self.watch is not None:
             self.watch.result(result.tables)
+
+    def _bad_rows(self, decoded: Decoded, mark: int) -> None:
+        """The sender's cells of the chunk's rows with errors kept for the report."""
+        rows, raw, decoded.raw = self.checked.raw_rows, decoded.raw, None
+        if rows is not None and raw is not None:
+            rows.feed_issues(raw, self.checked.issues[mark:])
 
     def _keep(self, issues: list[Issue]) -> None:
         """Issues of the steps: every error; notes up to :data:`MAX_ISSUES` (an order left
@@ -357,25 +374,12 @@ class _Run:
         return True
 
     def _trailer(self) -> StepResult | None:
-        """The trailer's steps run on the rows counted over every chunk: the tables they
-        make (the counted ones left out); None if they fail."""
-        from bridge.steps import StepResult, apply_steps
-
-        if not self.trailer:
-            return StepResult({})
-        import numpy as np
-        import pyarrow as pa
-
-        # Tables of the right lengths (a byte a row): all a trailer counts.
-        shapes = {n: pa.table({"_": np.zeros(k, np.int8)}) for n, k in self.counts.items()}
-        result = apply_steps(self.trailer, shapes, self.step_ctx)
-        bad = [i for i in result.issues if i.is_error]
+        """The trailer's steps on the rows counted over every chunk (None if they fail)."""
+        result = trailer_result(self.trailer, self.counts, self.step_ctx)
         self.checked.issues.extend(result.issues)
-        if bad:
+        if any(i.is_error for i in result.issues):
             self.checked.rejected = True
             return None
-        for n in shapes:
-            result.arrow.pop(n, None)
         return result
 
     def _discard(self, parts: list[TargetParts]) -> None:
@@ -387,8 +391,7 @@ class _Run:
 
 
 def _work_area(exc: OSError) -> TransientError:
-    return TransientError(f"cannot write the outputs in the work area: "
-                          f"{exc.strerror or exc}")
+    return TransientError(f"cannot write the outputs in the work area: {exc.strerror or exc}")
 
 
 def _add(a: Decimal | None, b: Decimal | None) -> Decimal | None:
