@@ -64,10 +64,16 @@ def stream_plan(flow: Flow, t: Tracciato) -> tuple[list[StepSpec], list[StepSpec
     return steps[:first], steps[first:]
 
 
-#: Bytes read between two hand-backs of memory: after each chunk of a large file (5 MB by
-#: default), after every few hundred small files (a hand-back costs about 0.1 ms: as much
-#: as a tenth of a small file's time).
-GIVE_BACK_EVERY = 4 << 20
+#: Bytes read between two hand-backs of memory: after every third or fourth chunk of a
+#: large file (5 MB by default), after every thousand or two small files. Memory handed
+#: back is taken again, page by page, by the chunks after it: after every chunk, the
+#: kernel's work of giving those pages again cost a 1M-row file a tenth of its time
+#: (bench/README.md).
+GIVE_BACK_EVERY = 16 << 20
+#: Resident bytes past which memory is handed back after every chunk all the same: the
+#: pages kept between hand-backs are about 30 MB of a large file with an XML target, which
+#: this keeps under 500 MB.
+GIVE_BACK_ABOVE = 448 << 20
 _read = [0]
 
 
@@ -75,9 +81,10 @@ def give_back(read: int = GIVE_BACK_EVERY) -> None:
     """Memory freed by a chunk goes back to the system, not only to the allocators' free
     lists: Arrow's pool and the C heap (two threads allocating make it fragment), so that
     a long file does not creep up chunk after chunk; once :data:`GIVE_BACK_EVERY` bytes
-    were ``read`` since the last time."""
+    were ``read`` since the last time, or while the process holds more than
+    :data:`GIVE_BACK_ABOVE`."""
     _read[0] += read
-    if _read[0] < GIVE_BACK_EVERY:
+    if _read[0] < GIVE_BACK_EVERY and resident() <= GIVE_BACK_ABOVE:
         return
     _read[0] = 0
     import pyarrow as pa
@@ -85,6 +92,15 @@ def give_back(read: int = GIVE_BACK_EVERY) -> None:
     pa.default_memory_pool().release_unused()
     if _TRIM is not None:
         _TRIM(0)
+
+
+def resident() -> int:
+    """The bytes of memory this process holds now (0 where the system does not say)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -97,6 +113,7 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 _TRIM = _malloc_trim()
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 class Together:
