@@ -128,6 +128,29 @@ def test_the_bad_rows_report_is_made_without_splitting_the_file_again(
     assert b",x2," in got and b"1,2,3" in got  # the sender's own cells of the bad rows
 
 
+def test_a_refused_files_report_is_made_without_splitting_it_again(
+        tmp_path: Path, splits: list[int]) -> None:
+    """reject-file: the file goes to quarantine, its report lists every decoding error of
+    every chunk (the reading goes on after the refusal, for them), from the rows kept."""
+    data = broken_orders(200, 97)
+    cfg_path = sample_copy(tmp_path / "refused")  # the sample refuses a file for a bad row
+    (cfg_path.parent / "inbox" / "shopify" / "orders_export_1.csv").write_bytes(data)
+    cfg = with_chunks(load(cfg_path), 4096)
+    run_pass(cfg, flows=["ordini"], clock=lambda: NOON)
+    splits.clear()
+    (ordini,) = run_pass(cfg, flows=["ordini"], clock=lambda: NOON + 60).outcomes
+    assert ordini.state == "rejected" and ordini.issues >= 20
+    ledger = open_ledger(cfg_path.parent / ".bridge" / "ledger.sqlite")
+    issues = ledger.issues(ordini.file_id or 0)
+    ledger.close()
+    assert max(i.line or 0 for i in issues) > data.count(b"\n") * 0.9  # the last chunks too
+    assert len(splits) == 1 and splits[0] >= len(data) // 4096
+    got = report_of(cfg_path)
+    (cfg_path.parent / "inbox" / "shopify" / "orders_export_1.csv").write_bytes(data)
+    assert got == split_again(cfg_path, issues)
+    assert got.count(b"\n") == len([i for i in issues if i.is_error]) + 1
+
+
 def test_more_bad_rows_than_kept_split_the_file_again_to_the_same_report(
         tmp_path: Path, splits: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
     data = broken_orders(120, 61)

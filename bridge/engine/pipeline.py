@@ -59,8 +59,8 @@ if TYPE_CHECKING:
     from bridge.config import Config, Flow
     from bridge.engine.ahead import Helper
     from bridge.engine.render import Rendered
-    from bridge.engine.transform import Checked
     from bridge.ledger import Observation
+    from bridge.report_cells import RawRows
     from bridge.spec.model import Tracciato
     from bridge.transport import Entry, Transport
 
@@ -226,7 +226,8 @@ class Pipeline:
             self.ledger.set_figures(row.id, Figures(rows_in, None, checked.money_in, None))
             checked.forget_keys()
         if checked.rejected:
-            return self._reject(row, flow, checked.errors, checked.tracciato, checked.rows)
+            return self._reject(row, flow, checked.errors, checked.tracciato, checked.rows,
+                                checked.raw_rows)
         if wait:
             for r in checked.rendered:  # rendered again once approved
                 if r.path is not None:
@@ -236,7 +237,8 @@ class Pipeline:
                                   issues=len(checked.issues))
             return Outcome(row.flow, row.path, HELD, row.id, len(checked.issues), message=reason)
         if checked.skipped_rows or checked.left_out:  # rows left out: said in a report
-            self._skipped_report(row, flow, source, checked)
+            moves.write_report(self, row, flow, source, checked.errors, checked.tracciato,
+                               "skipped-rows", checked.rows, raw_rows=checked.raw_rows)
         self.just_kept = (row.id, keep_rendered(self, row, checked.rendered))
         note = "nothing to write: no data rows left" if checked.nothing_to_write else None
         # Facts first: a crash before the plan redoes the file, and its facts with it (they
@@ -288,7 +290,7 @@ class Pipeline:
     # -- the failure exits --------------------------------------------------------------
 
     def _reject(self, row: FileRow, flow: Flow, issues: list[Issue], t: Tracciato | None,
-                rows: dict[str, int]) -> Outcome:
+                rows: dict[str, int], raw: RawRows | None = None) -> Outcome:
         from bridge.engine.tables import load_tracciato
 
         if t is None:
@@ -300,7 +302,8 @@ class Pipeline:
         if flow.archive == "leave" and row.mtime is not None and row.replay_of is None:
             self.ledger.remember_done(row.flow, row.path, row.size, row.mtime, row.id)
         source = self.work(row.id) / "source"
-        report = moves.write_report(self, row, flow, source, issues, t, "rejected", rows, name)
+        report = moves.write_report(self, row, flow, source, issues, t, "rejected", rows, name,
+                                    raw_rows=raw)
         for out in self.ledger.outputs(row.id):
             if out.state == "planned":
                 self.ledger.set_output(out.id, "abandoned")
@@ -333,11 +336,6 @@ class Pipeline:
             self.ledger.drop_claim(row.id)
             return Outcome(row.flow, row.path, "gone", message="vanished before bridge took it")
         return self._reject(self.ledger.get(row.id), flow, self.ledger.issues(row.id), None, {})
-
-    def _skipped_report(self, row: FileRow, flow: Flow, source: Path, checked: Checked
-                        ) -> None:
-        moves.write_report(self, row, flow, source, checked.errors, checked.tracciato,
-                           "skipped-rows", checked.rows, raw_rows=checked.raw_rows)
 
     def _retry_later(self, row: FileRow, flow: Flow, why: str) -> Outcome:
         row = self.ledger.get(row.id)
