@@ -135,7 +135,6 @@ class _Run:
         self.facts = KeySpool(folder, ".facts-", spool_from=1, plain=True) \
             if flow.facts else None
         self.step_ctx = self._step_context()
-        self.checked.raw_rows = RawRows(t, limit=MAX_ISSUES)  # for the bad rows' report
         found = gone_step(body)
         self.gone = Withdrawals(*found) if found else None
 
@@ -252,9 +251,10 @@ class _Run:
 
     def _bad_rows(self, decoded: Decoded, mark: int) -> None:
         """The sender's cells of the chunk's rows with errors kept for the report."""
-        rows, raw, decoded.raw = self.checked.raw_rows, decoded.raw, None
-        if rows is not None and raw is not None:
-            rows.feed_issues(raw, self.checked.issues[mark:])
+        raw, decoded.raw, c = decoded.raw, None, self.checked
+        if raw is not None and any(i.is_error and i.line for i in c.issues[mark:]):
+            c.raw_rows = c.raw_rows or RawRows(self.t, limit=MAX_ISSUES)
+            c.raw_rows.feed_issues(raw, c.issues[mark:])
 
     def _keep(self, issues: list[Issue]) -> None:
         """Issues of the steps: every error; notes up to :data:`MAX_ISSUES` (an order left
