@@ -174,7 +174,8 @@ class Blocks:
             raise ConfigError(f"template {template}: a target with `each` renders the "
                               f"blocks head, each and tail; missing: {', '.join(missing)}")
 
-        self._source = env.loader.get_source(env, template.name)[0] if env.loader else ""
+        #: The template's text, as read when it was compiled.
+        self.source = env.loader.get_source(env, template.name)[0] if env.loader else ""
         self._env = env
 
     def fields(self, block: str, record: str, lines: str | None
@@ -186,7 +187,7 @@ class Blocks:
         from jinja2 import TemplateError, nodes
 
         try:
-            tree = self._env.parse(self._source)
+            tree = self._env.parse(self.source)
         except TemplateError:
             return None
         found = [b for b in tree.find_all(nodes.Block) if b.name == block]

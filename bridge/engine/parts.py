@@ -23,6 +23,7 @@ from bridge import files
 from bridge.engine.render import Rendered, template_bytes, template_rows
 from bridge.engine.tables import load_tracciato
 from bridge.issues import Issue
+from bridge.template_columns import compile_block
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -165,6 +166,9 @@ class EachRenderer:
         #: What the ``each`` block reads of a record and of its lines, by table (None: it
         #: may read anything); their rows are made of those fields and the links alone.
         self.fields = self.blocks.fields("each", target.each.table, target.each.lines)
+        #: The ``each`` block made of Arrow kernels over a batch of records, when it can be.
+        self.columns = compile_block(self.blocks.source, "each", target.each.table,
+                                     target.each.lines, escape=target.format != "text")
 
     def _only(self, table: str, df: pd.DataFrame) -> frozenset[str] | None:
         fields = None if self.fields is None else self.fields.get(table)
@@ -189,6 +193,11 @@ class EachRenderer:
             parents = lines["_parent_line"].to_numpy(dtype=np.int64, na_value=-1)
         for start in range(0, len(records), BATCH):
             batch = records.iloc[start:start + BATCH]
+            if self.columns is not None:
+                text = self.columns.render(batch, lines, parents, self.variables)
+                if text is not None:
+                    yield text
+                    continue
             children: dict[object, list[dict[str, object]]] = {}
             if parents is not None and lines is not None and "_line" in batch.columns:
                 mine = np.flatnonzero(np.isin(parents, batch["_line"].to_numpy(

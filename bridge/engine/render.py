@@ -163,30 +163,30 @@ def _bytes_checkable(encoding: str) -> bool:
         return False
 
 
+def column_values(series: pd.Series) -> list[object]:
+    """The values of a column as :func:`template_rows` gives them."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from bridge.fields.buffers import python_values
+
+    kind = series.dtype.pyarrow_dtype if isinstance(series.dtype, pd.ArrowDtype) else None
+    if kind is None:  # pandas' own boxing (numpy scalars made plain), as to_dict's
+        return series.to_frame(name=0).to_dict("list")[0]  # type: ignore[no-any-return]
+    if pa.types.is_timestamp(kind) or pa.types.is_duration(kind):
+        # Timestamps and Timedeltas as pandas boxes them; a missing one is None
+        return [None if v is pd.NaT else v for v in series.to_frame(name=0).to_dict("list")[0]]
+    return python_values(pa.array(series))
+
+
 def template_rows(df: pd.DataFrame, only: Collection[str] | None = None
                   ) -> list[dict[str, object]]:
     """The rows of ``df`` as dicts, with the values ``DataFrame.to_dict("records")`` gives
     (None for a missing value, ``pd.Timestamp`` for a time), built column by column, with
     Arrow for Arrow columns: three times faster than ``to_dict`` on wide tables. With
     ``only``, of those columns alone (the fields a template reads)."""
-    import pandas as pd
-    import pyarrow as pa
-
-    from bridge.fields.buffers import python_values
-
     names = [c for c in df.columns if only is None or c in only]
-    columns: list[list[object]] = []
-    for col in names:
-        series = df[col]
-        kind = series.dtype.pyarrow_dtype if isinstance(series.dtype, pd.ArrowDtype) else None
-        if kind is None:  # pandas' own boxing (numpy scalars made plain), as to_dict's
-            columns.append(df[[col]].to_dict("list")[col])
-        elif pa.types.is_timestamp(kind) or pa.types.is_duration(kind):
-            # Timestamps and Timedeltas as pandas boxes them; a missing one is None
-            columns.append([None if v is pd.NaT else v
-                            for v in df[[col]].to_dict("list")[col]])
-        else:
-            columns.append(python_values(pa.array(series)))
+    columns = [column_values(df[col]) for col in names]
     if not columns:
         return [{} for _ in range(len(df))]
     # Every column holds len(df) values; dicts made by map, not a comprehension: half the time
