@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
 
@@ -72,14 +73,40 @@ def _text_cells(values: pa.Array, escape: bool, what: str) -> pa.Array:
     values = values.cast(pa.string())
     if what == "truth":
         return pc.fill_null(pc.greater(pc.binary_length(values), 0), False)
-    if escape and pc.any(pc.match_substring_regex(values, "[&<>'\"]")).as_py():
-        for char, entity in _ENTITIES:
-            values = pc.replace_substring(values, char, entity)
+    if escape:
+        values = escaped(values)
     return pc.fill_null(values, "None")
 
 
-#: What markupsafe writes for the characters it escapes, ``&`` first.
-_ENTITIES = (("&", "&amp;"), (">", "&gt;"), ("<", "&lt;"), ("'", "&#39;"), ('"', "&#34;"))
+def escaped(values: pa.Array) -> pa.Array:
+    """``values`` (UTF-8 text) with ``&<>'"`` written as markupsafe writes them, edited on
+    their bytes: these five are ASCII, never a byte of a longer character."""
+    import numpy as np
+
+    from bridge.fields.buffers import build, view
+
+    offsets, data = view(values)
+    grow = _GROW[data]  # the bytes each byte's entity adds (0: the byte stays as it is)
+    if not grow.any():
+        return values
+    ends = np.cumsum(grow + 1)  # where each byte's text ends in the escaped bytes
+    if ends[-1] >= 2**31:
+        raise ValueError("more escaped text than one Arrow array holds")
+    starts = ends - (grow + 1)
+    out = np.empty(int(ends[-1]), dtype=np.uint8)
+    plain = grow == 0
+    out[starts[plain]] = data[plain]
+    for byte, entity in _ENTITIES.items():
+        at = starts[data == byte]
+        for k, b in enumerate(entity):
+            out[at + k] = b
+    valid = values.is_valid().to_numpy(zero_copy_only=False) if values.null_count else None
+    return build(np.concatenate(([0], ends))[offsets], out, valid)
+
+
+#: What markupsafe writes for the characters it escapes, by their byte.
+_ENTITIES = {ord("&"): b"&amp;", ord(">"): b"&gt;", ord("<"): b"&lt;", ord("'"): b"&#39;",
+             ord('"'): b"&#34;"}
 
 
 def _number_cells(values: pa.Array, escape: bool, what: str) -> pa.Array:
@@ -115,6 +142,17 @@ def _date_cells(values: pa.Array, escape: bool, what: str) -> pa.Array | None:
 #: 0001-01-01 and 9999-12-31 as Arrow's day numbers (days from 1970-01-01).
 _FIRST_DAY, _LAST_DAY = -719_162, 2_932_896
 
+
+def _grow() -> np.ndarray:
+    import numpy as np
+
+    grow = np.zeros(256, dtype=np.int64)
+    for byte, entity in _ENTITIES.items():
+        grow[byte] = len(entity) - 1
+    return grow
+
+
+_GROW = _grow()
 
 _ARROW: dict[str | None, Callable[[pa.Array, bool, str], pa.Array | None]] = {
     "text": _text_cells, "integer": _number_cells, "decimal": _number_cells,

@@ -54,16 +54,18 @@ class ColumnBlock:
         """The block over every record of ``records``, its lines those of ``lines`` whose
         ``_parent_line`` (``parents``, -1 for none) is the record's ``_line``; None when
         jinja2 must render these tables."""
-        import pyarrow as pa
-
         try:
             scope = _Scope(self, records, lines, parents, variables)
             text = _join([_piece(p, scope, RECORD) for p in self.pieces], len(records))
-        except (Unsupported, TypeError, ValueError, pa.ArrowException):
+        except Exception:  # anything else: jinja2 renders these tables, or says what is wrong
             return None
         if isinstance(text, str):
             return text * len(records)
-        return "".join(text.to_pylist())
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        whole = pa.ListArray.from_arrays(pa.array([0, len(text)], pa.int32()), text)
+        return str(pc.binary_join(whole, "")[0].as_py())  # one text, no text per record
 
 
 def compile_block(source: str, block: str, record: str, lines: str | None,
