@@ -56,7 +56,7 @@ class ColumnBlock:
         jinja2 must render these tables."""
         try:
             scope = _Scope(self, records, lines, parents, variables)
-            text = _join([_piece(p, scope, RECORD) for p in self.pieces], len(records))
+            text = _join([_piece(p, scope, RECORD) for p in self.pieces])
         except Exception:  # anything else: jinja2 renders these tables, or says what is wrong
             return None
         if isinstance(text, str):
@@ -216,6 +216,13 @@ class _Scope:
         self.n[LINE] = len(self.owner)
 
     def field(self, table: str, name: str, level: str, what: str) -> Any:
+        """The text or truth of a field of ``table``, for every row of ``level`` (a record's
+        value repeated for each of its lines)."""
+        if table == RECORD and level == LINE:
+            key = (table, name, what + "@line")
+            if key not in self.cache:
+                self.cache[key] = self.field(table, name, RECORD, what).take(self.owner)
+            return self.cache[key]
         key = (table, name, what)
         if key not in self.cache:
             frame = self.frames.get(table)
@@ -229,10 +236,7 @@ class _Scope:
                 from bridge.template_cells import column
 
                 self.cache[key] = column(frame[name], self.block.escape, what)
-        value = self.cache[key]
-        if table == RECORD and level == LINE:
-            return value.take(self.owner)
-        return value
+        return self.cache[key]
 
 
 def _piece(piece: Piece, scope: _Scope, level: str) -> Texts:
@@ -246,21 +250,21 @@ def _piece(piece: Piece, scope: _Scope, level: str) -> Texts:
         return _text(piece[1], scope, level)
     n = scope.n[level]
     if kind == "if":
-        result = _join([_piece(p, scope, level) for p in piece[2]], n)
+        result = _join([_piece(p, scope, level) for p in piece[2]])
         for test, body in reversed(piece[1]):
             truth = _truth(test, scope, level)
-            text = _join([_piece(p, scope, level) for p in body], n)
+            text = _join([_piece(p, scope, level) for p in body])
             result = _choose(truth, text, result, n)
         return result
     assert kind == "for" and level == RECORD
-    each = _join([_piece(p, scope, LINE) for p in piece[1]], scope.n[LINE])
+    each = _join([_piece(p, scope, LINE) for p in piece[1]])
     if isinstance(each, str):
         each = pa.array([each] * scope.n[LINE], pa.string())
     offsets = pa.array(_offsets(scope.counts), pa.int32())
     joined = pc.binary_join(pa.ListArray.from_arrays(offsets, each), "")
     if not piece[2]:
         return joined
-    empty = _join([_piece(p, scope, RECORD) for p in piece[2]], n)
+    empty = _join([_piece(p, scope, RECORD) for p in piece[2]])
     return _choose(pa.array(scope.counts == 0), empty, joined, n)
 
 
@@ -270,7 +274,7 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
     return np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
 
 
-def _join(texts: list[Texts], n: int) -> Texts:
+def _join(texts: list[Texts]) -> Texts:
     """The texts laid end to end, row by row."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -293,7 +297,6 @@ def _choose(truth: Truths, a: Texts, b: Texts, n: int) -> Texts:
 
 def _text(expr: Expr, scope: _Scope, level: str) -> Texts:
     """What jinja2 writes for ``expr``: its value's text, escaped if the block escapes."""
-    import pyarrow.compute as pc
 
     kind = expr[0]
     if kind in ("const", "var"):
@@ -308,12 +311,8 @@ def _text(expr: Expr, scope: _Scope, level: str) -> Texts:
     assert kind == "default"
     if not expr[3]:  # the value is always defined: default gives it back
         return _text(expr[1], scope, level)
-    fallback = _write(expr[2], scope.block.escape)
-    truth = _truth(expr[1], scope, level)
-    text = _text(expr[1], scope, level)
-    if isinstance(truth, bool):
-        return text if truth else fallback
-    return pc.if_else(truth, text, fallback)
+    return _choose(_truth(expr[1], scope, level), _text(expr[1], scope, level),
+                   _write(expr[2], scope.block.escape), scope.n[level])
 
 
 def _truth(expr: Expr, scope: _Scope, level: str) -> Truths:

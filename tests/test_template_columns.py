@@ -208,8 +208,8 @@ def test_tables_the_columns_cannot_render_go_to_jinja_and_write_the_same(
     assert got == want and got.count("[") == 9
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(st.one_of(st.none(), st.text(st.characters(exclude_categories=("Cs",)))),
                 min_size=1, max_size=12))
 def test_any_text_is_escaped_as_jinja_escapes_it(tmp_path: Path, values: list[str | None]
