@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from bridge import faults
 from bridge.engine import taking
 from bridge.engine.ahead_here import ASKED, Pace, hand_over, meanwhile
+from bridge.engine.claims import Claims
 from bridge.engine.context import Outcome
 from bridge.errors import LostTurn
 from bridge.states import RETRYING
@@ -65,11 +66,13 @@ log = logging.getLogger("bridge.ahead")
 def take_all(pipe: Pipeline, name: str, flow: Flow, ready: Sequence[tuple[Entry, Observation]],
              note: Callable[[Outcome | None], Outcome | None],
              should_stop: Callable[[], bool]) -> bool:
-    """Every ready file of a flow taken in order; with a helper, each small one fetched and
-    handed to it before the file before it is planned and written. A file that must wait
+    """Every ready file of a flow taken in order, claimed a few at a time (:mod:`claims`);
+    with a helper, each small one fetched and handed to it before the file before it is
+    planned and written. A file that must wait
     (``retrying``) stops the flow, as one at a time: the files fetched after it wait, fetched,
     for the next pass. False if the flow stopped so, or the pass is asked to stop."""
     ahead = helper_for(pipe, flow, len(ready))
+    claims = Claims(pipe, name, flow, ready)
     pending: deque[Outcome | tuple[int, str | None]] = deque()
 
     def settle(got: Outcome | tuple[int, str | None] | None) -> bool:
@@ -83,29 +86,34 @@ def take_all(pipe: Pipeline, name: str, flow: Flow, ready: Sequence[tuple[Entry,
         o = note(got)
         return o is None or o.state != RETRYING
 
-    for entry, obs in ready:
-        if should_stop():
-            return False
-        if ahead is None or not ahead.alive or not fits(flow, entry):
-            while pending:
+    def carry() -> bool:
+        for at, (entry, obs) in enumerate(ready):
+            if should_stop():
+                return False
+            if ahead is None or not ahead.alive or not fits(flow, entry):
+                while pending:
+                    if not settle(pending.popleft()):
+                        return False
+                if not settle(pipe.take(name, flow, entry, obs, claimed=claims.take(at))):
+                    return False
+                continue
+            got = fetch_new(pipe, name, flow, entry, obs, claims.take(at))
+            if isinstance(got, tuple) and got[1] is None:
+                ahead.send(pipe, got[0], flow)
+            pending.append(got if isinstance(got, Outcome) else (got[0].id, got[1]))
+            if isinstance(got, Outcome) and got.state == RETRYING:
+                break  # the files fetched before it are still carried on, in order
+            while len(pending) > AHEAD_HERE + 1:
                 if not settle(pending.popleft()):
                     return False
-            if not settle(pipe.take(name, flow, entry, obs)):
-                return False
-            continue
-        got = fetch_new(pipe, name, flow, entry, obs)
-        if isinstance(got, tuple) and got[1] is None:
-            ahead.send(pipe, got[0], flow)
-        pending.append(got if isinstance(got, Outcome) else (got[0].id, got[1]))
-        if isinstance(got, Outcome) and got.state == RETRYING:
-            break  # the files fetched before it are still carried on, in order
-        while len(pending) > AHEAD_HERE + 1:
+        while pending:
             if not settle(pending.popleft()):
                 return False
-    while pending:
-        if not settle(pending.popleft()):
-            return False
-    return True
+        return True
+
+    went_on = carry()
+    claims.drop_unused()  # not after an error: another worker may carry them on by then
+    return went_on
 
 
 def fits(flow: Flow, entry: Entry) -> bool:
@@ -137,12 +145,13 @@ def _withdraws(flow: Flow) -> bool:
     return gone_step(list(flow.steps)) is not None
 
 
-def fetch_new(pipe: Pipeline, name: str, flow: Flow, entry: Entry, obs: Observation
-              ) -> Outcome | tuple[FileRow, str | None]:
-    """A ready file claimed and fetched into the work area (as :meth:`Pipeline.take` does
-    first); its outcome if that is all, else its record and why it is cut short."""
-    row = pipe.ledger.claim(name, entry.name, entry.size, entry.mtime, pipe.run_id,
-                            pipe.now.wall)
+def fetch_new(pipe: Pipeline, name: str, flow: Flow, entry: Entry, obs: Observation,
+              claimed: FileRow | None = None) -> Outcome | tuple[FileRow, str | None]:
+    """A ready file claimed (unless ``claimed`` already) and fetched into the work area (as
+    :meth:`Pipeline.take` does first); its outcome if that is all, else its record and why
+    it is cut short."""
+    row = claimed or pipe.ledger.claim(name, entry.name, entry.size, entry.mtime,
+                                       pipe.run_id, pipe.now.wall)
     faults.point("after-claim")
     try:
         got = taking.fetch(pipe, row, flow, obs)

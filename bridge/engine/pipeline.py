@@ -95,9 +95,10 @@ class Pipeline:
 
     # -- the entry points ---------------------------------------------------------------
 
-    def take(self, flow_name: str, flow: Flow, entry: Entry, obs: Observation
-             ) -> Outcome | None:
-        """A ready file: claim it, then carry it as far as it goes."""
+    def take(self, flow_name: str, flow: Flow, entry: Entry, obs: Observation, *,
+             claimed: FileRow | None = None) -> Outcome | None:
+        """A ready file: claim it (unless ``claimed`` already), then carry it as far as it
+        goes."""
         if entry.size > flow.max_bytes:
             return self._too_big(flow_name, flow, entry)
         if flow.archive == "leave":
@@ -108,8 +109,8 @@ class Pipeline:
             if got is None or isinstance(got, Outcome):
                 return got
             return self.advance(got.row.id, truncated=got.truncated)
-        row = self.ledger.claim(flow_name, entry.name, entry.size, entry.mtime, self.run_id,
-                                self.now.wall)
+        row = claimed or self.ledger.claim(flow_name, entry.name, entry.size, entry.mtime,
+                                           self.run_id, self.now.wall)
         faults.point("after-claim")
         return self.advance(row.id, obs=obs)
 

@@ -178,6 +178,11 @@ class Files(Protocol):
               now: float) -> FileRow:
         """A row for a file about to be taken, with its private name, before any move."""
         ...
+    def claim_many(self, flow: str, files: Iterable[tuple[str, int, float]],
+                   run_id: int | None, now: float) -> list[FileRow]:
+        """:meth:`claim` for several files (path, size, mtime), in their order, in one
+        transaction: one durable commit for them all."""
+        ...
     def refuse(self, flow: str, path: str, size: int, mtime: float, issue: Issue,
                run_id: int | None, now: float) -> FileRow:
         """A file refused before it is taken (a name bridge cannot handle): recorded

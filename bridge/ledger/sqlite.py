@@ -146,17 +146,24 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore, FiguresS
 
     def claim(self, flow: str, path: str, size: int, mtime: float, run_id: int | None,
               now: float) -> FileRow:
+        return self.claim_many(flow, [(path, size, mtime)], run_id, now)[0]
+
+    def claim_many(self, flow: str, files: Iterable[tuple[str, int, float]],
+                   run_id: int | None, now: float) -> list[FileRow]:
+        ids: list[int] = []
         with self._tx() as db:
-            cur = db.execute(
-                "INSERT INTO files (flow, path, size, sha256, state, run_id, created, updated, "
-                "mtime) VALUES (?, ?, ?, '', 'claimed', ?, ?, ?, ?)",
-                (flow, path, size, run_id, now, now, mtime))
-            file_id = int(cur.lastrowid or 0)
-            db.execute("UPDATE files SET held_as = ? WHERE id = ?",
-                       (f"{CLAIM_PREFIX}{file_id}", file_id))
-            db.execute("INSERT INTO events (file_id, state, at, detail) VALUES (?, ?, ?, ?)",
-                       (file_id, CLAIMED, now, f"{size} bytes"))
-        return self.get(file_id)
+            for path, size, mtime in files:
+                cur = db.execute(
+                    "INSERT INTO files (flow, path, size, sha256, state, run_id, created, "
+                    "updated, mtime) VALUES (?, ?, ?, '', 'claimed', ?, ?, ?, ?)",
+                    (flow, path, size, run_id, now, now, mtime))
+                file_id = int(cur.lastrowid or 0)
+                db.execute("UPDATE files SET held_as = ? WHERE id = ?",
+                           (f"{CLAIM_PREFIX}{file_id}", file_id))
+                db.execute("INSERT INTO events (file_id, state, at, detail) VALUES (?, ?, ?, ?)",
+                           (file_id, CLAIMED, now, f"{size} bytes"))
+                ids.append(file_id)
+        return [self.get(file_id) for file_id in ids]
 
     def refuse(self, flow: str, path: str, size: int, mtime: float, issue: Issue,
                run_id: int | None, now: float) -> FileRow:
