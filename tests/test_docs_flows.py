@@ -74,6 +74,9 @@ def test_the_figures_in_the_docs_are_the_tests_own() -> None:
     assert len(test_chaos.POISONS) == 10
     assert "100 times on a local folder and 100 times over SFTP" in text
     assert test_name_reuse.TRIALS == 100
+    from bridge.engine.claims import CLAIM_BATCH
+
+    assert f"the next {CLAIM_BATCH} ready files of a flow" in text
 
 
 def test_every_exit_code_is_documented() -> None:
