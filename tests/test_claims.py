@@ -6,14 +6,18 @@ the file again meanwhile."""
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 import pytest
 
 from bridge import faults
 from bridge.config import load
-from bridge.engine.claims import CLAIM_BATCH
-from bridge.engine.runner import run_pass
+from bridge.engine.claims import CLAIM_BATCH, Claims
+from bridge.engine.pipeline import Pipeline
+from bridge.engine.readiness import ready
+from bridge.engine.runner import reading, run_pass
+from bridge.errors import LostTurn
 from bridge.ledger import CLAIM_PREFIX, FileRow, open_ledger
 from tests.flowkit import CONFIG, make_world, order_file
 from tests.test_ahead import ledger_view, run, tree
@@ -139,6 +143,38 @@ def test_claims_not_used_are_dropped_when_a_file_must_wait(tmp_path: Path, clean
     again = run_pass(load(cfg))
     assert [o.state for o in again.outcomes] == ["done"] * FILES
     assert tree(tmp_path / "w" / "erp") == tree(clean)
+
+
+def test_claims_are_dropped_only_while_the_flow_is_this_workers(tmp_path: Path) -> None:
+    """A worker that lost its turn on the flow (the fence says so) leaves its unused claims
+    to whoever holds the flow now; holding it, it drops them."""
+    c = load(world(tmp_path))
+    pipe = Pipeline(c, open_ledger(c.path(c.ledger)), {}, None, reading(time.time))
+    try:
+        flow = c.flows["articoli"]
+        listing = ready(pipe, "articoli", flow, None).ready
+        claims = Claims(pipe, "articoli", flow, listing)
+        first = claims.take(0)
+        assert first is not None and first.path == "o0000.csv"
+        assert claims.take(1) == pipe.ledger.get(first.id + 1)  # claimed with the first
+        held: list[str] = []
+
+        def lost() -> None:
+            held.append("asked")
+            raise LostTurn("another worker holds the flow now")
+
+        pipe.fence = lost
+        with pytest.raises(LostTurn):
+            claims.drop_unused()
+        assert held == ["asked"]
+        assert len(pipe.ledger.files(states=frozenset({"claimed"}))) == CLAIM_BATCH
+        pipe.fence = held.clear
+        claims.drop_unused()
+        assert [f.path for f in pipe.ledger.files()] == ["o0000.csv", "o0001.csv"]
+        assert claims.take(2) is not None  # taken later: claimed again, with the next ones
+        assert len(pipe.ledger.files()) == 2 + CLAIM_BATCH
+    finally:
+        pipe.ledger.close()
 
 
 @pytest.mark.sqlite_only

@@ -64,7 +64,10 @@ class Claims:
         return rows[0]
 
     def drop_unused(self) -> None:
-        """The claims not taken given up (the pass ends well before their turn)."""
+        """The claims not taken given up (the pass ends well before their turn), while the
+        flow is still this worker's (:class:`LostTurn` otherwise, and they stay)."""
+        if self.unused and self.pipe.fence is not None:
+            self.pipe.fence()
         for row in self.unused.values():
             self.pipe.ledger.drop_claim(row.id)
         self.unused.clear()
