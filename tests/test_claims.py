@@ -98,6 +98,38 @@ def test_an_error_after_a_batch_of_claims_leaves_them_to_the_next_pass(
     assert inbox(tmp_path / "w") == []
 
 
+def test_a_file_read_in_chunks_is_claimed_on_its_own(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch stops before a file over ``chunk_bytes``: that one is claimed in its turn,
+    alone, and the small files after it in a batch of their own; the outputs are those of
+    a pass that nothing stopped."""
+    worlds = {}
+    for name in ("clean", "w"):
+        worlds[name] = world(tmp_path / name, "")
+        text = worlds[name].read_text(encoding="utf-8")
+        worlds[name].write_text(text.replace("    retry_backoff: 0\n",
+                                             "    retry_backoff: 0\n    chunk_bytes: 1500\n"),
+                                encoding="utf-8")
+        (tmp_path / name / "inbox" / "o0005.csv").write_text(order_file(5, 60), encoding="utf-8")
+    assert (tmp_path / "w" / "inbox" / "o0005.csv").stat().st_size > 1500
+    assert all(o.state == "done" for o in run_pass(load(worlds["clean"])).outcomes)
+    monkeypatch.setattr(faults, "_counts", {})
+    monkeypatch.setattr(faults, "_raise", "after-claim:1")
+    run_pass(load(worlds["w"]))
+    assert [f.path for f in rows(worlds["w"])] == [f"o{n:04d}.csv" for n in range(5)]
+    monkeypatch.setattr(faults, "_counts", {})
+    # the claims left are carried on first; then the large file's claim, then the next
+    monkeypatch.setattr(faults, "_raise", "after-claim:2")
+    run_pass(load(worlds["w"]))
+    got = rows(worlds["w"])
+    assert [f.state for f in got] == ["done"] * 5 + ["done"] + ["claimed"] * CLAIM_BATCH
+    assert got[5].path == "o0005.csv" and got[6].path == "o0006.csv"
+    monkeypatch.setattr(faults, "_raise", "")
+    run_pass(load(worlds["w"]))
+    assert tree(tmp_path / "w" / "erp") == tree(tmp_path / "clean" / "erp")
+    assert inbox(tmp_path / "w") == []
+
+
 def test_a_claimed_file_written_again_before_its_turn_is_taken_as_it_is_then(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Claimed in a batch, then written again by its sender before bridge renamed it: its

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from bridge import faults
 from bridge.engine import taking
 from bridge.engine.ahead_here import ASKED, Pace, hand_over, meanwhile
-from bridge.engine.claims import Claims
+from bridge.engine.claims import Claims, read_at_once
 from bridge.engine.context import Outcome
 from bridge.errors import LostTurn
 from bridge.states import RETRYING
@@ -90,7 +90,7 @@ def take_all(pipe: Pipeline, name: str, flow: Flow, ready: Sequence[tuple[Entry,
         for at, (entry, obs) in enumerate(ready):
             if should_stop():
                 return False
-            if ahead is None or not ahead.alive or not fits(flow, entry):
+            if ahead is None or not ahead.alive or not read_at_once(flow, entry):
                 while pending:
                     if not settle(pending.popleft()):
                         return False
@@ -114,12 +114,6 @@ def take_all(pipe: Pipeline, name: str, flow: Flow, ready: Sequence[tuple[Entry,
     went_on = carry()
     claims.drop_unused()  # not after an error: another worker may carry them on by then
     return went_on
-
-
-def fits(flow: Flow, entry: Entry) -> bool:
-    """A file the helper may take: read at once, and claimed and fetched as usual."""
-    return entry.size <= flow.max_bytes and (not flow.chunk_bytes
-                                             or entry.size <= flow.chunk_bytes)
 
 
 def helper_for(pipe: Pipeline, flow: Flow, files: int) -> Helper | None:
@@ -348,4 +342,4 @@ class Helper:
             self.proc.wait()
 
 
-__all__ = ["AHEAD_FROM", "AHEAD_HERE", "Helper", "fetch_new", "fits", "helper_for", "take_all"]
+__all__ = ["AHEAD_FROM", "AHEAD_HERE", "Helper", "fetch_new", "helper_for", "take_all"]

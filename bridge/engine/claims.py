@@ -2,10 +2,12 @@
 
 A claim is on the disk before its file is renamed to its private name: after a power cut,
 a file under a private name that no claim names would be a file nobody takes. Claimed one
-by one, that is one synced commit a file. Here the next :data:`CLAIM_BATCH` ready files of
-a flow (those claimed as usual: not over ``max_bytes``, not left in place) are claimed in
-one transaction, and then taken one by one, in order, exactly as before: each renamed,
-fetched and carried on when its turn comes.
+by one, that is one synced commit a file. Here the next :data:`CLAIM_BATCH` small ready
+files of a flow (read at once, not in chunks; claimed before they are read: not over
+``max_bytes``, not left in place) are claimed in one transaction, and then taken one by
+one, in order, exactly as before: each renamed, fetched and carried on when its turn comes.
+A larger file is claimed on its own, in its turn: a sync is nothing to its cost, and a
+batch would leave the files after it claimed, and open to change, for as long as it takes.
 
 A claim not used when the flow's pass ends well (the pass asked to stop, a file that must
 wait stopping the flow) is dropped: its file was never touched, and is listed again by a
@@ -32,6 +34,13 @@ if TYPE_CHECKING:
 CLAIM_BATCH = 16
 
 
+def read_at_once(flow: Flow, entry: Entry) -> bool:
+    """A file neither refused for its size nor read in chunks: claimed in a batch, and
+    one the helper may transform (:mod:`ahead`)."""
+    return entry.size <= flow.max_bytes and (not flow.chunk_bytes
+                                             or entry.size <= flow.chunk_bytes)
+
+
 class Claims:
     """Claims made ahead for the ready files of one flow pass, by their place in ``ready``."""
 
@@ -40,21 +49,21 @@ class Claims:
         self.pipe, self.name, self.flow, self.ready = pipe, name, flow, ready
         self.unused: dict[int, FileRow] = {}
 
-    def claimed_as_usual(self, at: int) -> bool:
-        """Whether the file at ``at`` is claimed before it is read (see Pipeline.take)."""
-        return (self.flow.archive != "leave"
-                and self.ready[at][0].size <= self.flow.max_bytes)
+    def small(self, at: int) -> bool:
+        """Whether the file at ``at`` is claimed in a batch: claimed before it is read (see
+        Pipeline.take), and read at once."""
+        return self.flow.archive != "leave" and read_at_once(self.flow, self.ready[at][0])
 
     def take(self, at: int) -> FileRow | None:
         """The claim of the file at ``at``: made now, with the next files' own, if it was
-        not made yet; None for a file that is not claimed so."""
+        not made yet; None for a file that is not claimed so (it claims itself)."""
         if at in self.unused:
             return self.unused.pop(at)
-        if not self.claimed_as_usual(at):
+        if not self.small(at):
             return None
         places = [at]
         while (len(places) < CLAIM_BATCH and places[-1] + 1 < len(self.ready)
-               and self.claimed_as_usual(places[-1] + 1)):
+               and self.small(places[-1] + 1)):
             places.append(places[-1] + 1)
         pipe = self.pipe
         rows = pipe.ledger.claim_many(
