@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,12 +66,12 @@ def test_claim_many_is_all_or_none(tmp_path: Path) -> None:
         assert got[0].id < got[1].id
         assert [r.held_as for r in got] == [f"{CLAIM_PREFIX}{r.id}" for r in got]
 
-        def broken() -> object:
+        def broken() -> Iterator[tuple[str, int, float]]:
             yield ("c.csv", 1, 1.0)
             raise OSError("the listing failed half-way")
 
         with pytest.raises(OSError):
-            ledger.claim_many("articoli", broken(), None, 6.0)  # type: ignore[arg-type]
+            ledger.claim_many("articoli", broken(), None, 6.0)
         assert [f.path for f in ledger.files()] == ["a.csv", "b.csv"]
     finally:
         ledger.close()

@@ -68,9 +68,9 @@ def take_all(pipe: Pipeline, name: str, flow: Flow, ready: Sequence[tuple[Entry,
              should_stop: Callable[[], bool]) -> bool:
     """Every ready file of a flow taken in order, claimed a few at a time (:mod:`claims`);
     with a helper, each small one fetched and handed to it before the file before it is
-    planned and written. A file that must wait
-    (``retrying``) stops the flow, as one at a time: the files fetched after it wait, fetched,
-    for the next pass. False if the flow stopped so, or the pass is asked to stop."""
+    planned and written. A file that must wait (``retrying``) stops the flow, as one at a
+    time: the files fetched after it wait, fetched, for the next pass, and the claims not
+    used are dropped. False if the flow stopped so, or the pass is asked to stop."""
     ahead = helper_for(pipe, flow, len(ready))
     claims = Claims(pipe, name, flow, ready)
     pending: deque[Outcome | tuple[int, str | None]] = deque()
