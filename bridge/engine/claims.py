@@ -65,10 +65,10 @@ class Claims:
         while (len(places) < CLAIM_BATCH and places[-1] + 1 < len(self.ready)
                and self.small(places[-1] + 1)):
             places.append(places[-1] + 1)
-        pipe = self.pipe
-        rows = pipe.ledger.claim_many(
-            self.name, [(self.ready[i][0].name, self.ready[i][0].size, self.ready[i][0].mtime)
-                        for i in places], pipe.run_id, pipe.now.wall)
+        entries = [self.ready[i][0] for i in places]
+        rows = self.pipe.ledger.claim_many(
+            self.name, [(e.name, e.size, e.mtime) for e in entries], self.pipe.run_id,
+            self.pipe.now.wall)
         self.unused.update(zip(places[1:], rows[1:], strict=True))
         return rows[0]
 
