@@ -227,3 +227,57 @@ def test_the_helpers_folder_becomes_the_render_folder_only_when_it_holds_just_th
             assert not ahead.exists()
         else:  # not adopted: what else was there stays for its owner to remove
             assert sorted(os.listdir(ahead)) == ([".keys-0"] if case == "spool" else [])
+
+
+def test_a_helper_indexes_its_outputs_and_the_main_process_only_renames_the_folder(
+        tmp_path: Path) -> None:
+    """index_ahead: the helper names its outputs as they are kept and writes the index; the
+    main process then renames the folder and leaves the index as it is (the same inode).
+    An index that says anything else is written again; outputs held in memory are not
+    indexed ahead."""
+    import json
+    from types import SimpleNamespace
+
+    from bridge.engine.outputs import index_ahead, keep_rendered, kept_rendered, render_index
+    from bridge.engine.render import Rendered
+
+    def streamed(case: str) -> tuple[SimpleNamespace, Path, list[Rendered]]:
+        ctx = SimpleNamespace(work=lambda file_id: tmp_path / case / str(file_id))
+        ahead = tmp_path / case / "7" / "ahead-99"
+        ahead.mkdir(parents=True, mode=0o700)
+        rendered = []
+        for n, (target, body) in enumerate((("erp", b"ORD00001\r\n"), ("xml", b"<a/>\n"))):
+            (ahead / f"stream-{n}.out").write_bytes(body)
+            rendered.append(Rendered(target, None, 1 + n, ahead / f"stream-{n}.out",
+                                     hashlib.sha256(body).hexdigest(), len(body)))
+        return ctx, ahead, rendered
+
+    ctx, ahead, rendered = streamed("indexed")
+    named = index_ahead(ahead, rendered)
+    assert sorted(os.listdir(ahead)) == ["0.out", "1.out", "index.json"]
+    assert [r.path for r in named] == [ahead / "0.out", ahead / "1.out"]
+    assert [(r.target, r.rows, r.sha256, r.size) for r in named] == [
+        (r.target, r.rows, r.sha256, r.size) for r in rendered]
+    assert (ahead / "index.json").read_bytes() == render_index(named)
+    inode = (ahead / "index.json").stat().st_ino
+    kept = keep_rendered(ctx, SimpleNamespace(id=7), named)  # type: ignore[arg-type]
+    render = tmp_path / "indexed" / "7" / "render"
+    assert not ahead.exists()  # renamed, not copied
+    assert (render / "index.json").stat().st_ino == inode  # not written again
+    assert kept_rendered(ctx, SimpleNamespace(id=7)) == kept  # type: ignore[arg-type]
+    assert (render / "1.out").read_bytes() == b"<a/>\n"
+
+    ctx, ahead, rendered = streamed("wrong")
+    named = index_ahead(ahead, rendered)
+    said = json.loads((ahead / "index.json").read_text())
+    said["erp"]["rows"] = 99
+    (ahead / "index.json").write_text(json.dumps(said))
+    kept = keep_rendered(ctx, SimpleNamespace(id=7), named)  # type: ignore[arg-type]
+    render = tmp_path / "wrong" / "7" / "render"
+    assert (render / "index.json").read_bytes() == render_index(named)
+    assert kept_rendered(ctx, SimpleNamespace(id=7)) == kept  # type: ignore[arg-type]
+
+    ctx, ahead, rendered = streamed("memory")
+    mixed = [rendered[0], Rendered("csv", b"a;b\r\n", 1)]
+    assert index_ahead(ahead, mixed) is mixed
+    assert sorted(os.listdir(ahead)) == ["stream-0.out", "stream-1.out"]

@@ -137,6 +137,7 @@ def answer_of(pipe: Pipeline, recording: Recording, row: FileRow, flow: Flow, fo
     (None: found, or made, here)."""
     from bridge.engine import taking
     from bridge.engine.chunking import KeySpool
+    from bridge.engine.outputs import index_ahead
     from bridge.engine.transform import transform_file
     from bridge.files import own_folder
 
@@ -144,6 +145,7 @@ def answer_of(pipe: Pipeline, recording: Recording, row: FileRow, flow: Flow, fo
     try:
         checked = transform_file(pipe, row, flow, source or taking.work_copy(pipe, row, flow),
                                  folder=own_folder(folder, depth=2))
+        checked.rendered = index_ahead(folder, checked.rendered)  # less to do in turn
         checked.tracciato = None  # loaded again where it is used: a tracciato is large
         for spool in (checked.sent_keys, checked.facts):
             if isinstance(spool, KeySpool):

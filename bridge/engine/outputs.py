@@ -49,30 +49,60 @@ def keep_rendered(ctx: Context, row: FileRow, rendered: list[Rendered]
                   ) -> dict[str, tuple[Rendered, Path]]:
     """Save every target's bytes in the work area, the index last. No fsync: the index holds
     each one's sha256, and bytes that do not match it are rendered again. Bytes streamed
-    into a file of the work area while rendered are moved, not copied. Returns what
-    :func:`kept_rendered` would read back (without reading it)."""
+    into a file of the work area while rendered are moved, not copied; a folder a helper
+    streamed them into and indexed already (:func:`index_ahead`) is only renamed. Returns
+    what :func:`kept_rendered` would read back (without reading it)."""
     adopted = _adopted(ctx, row, rendered)
     folder = adopted or render_folder(ctx, row)
-    index = {}
     kept = {}
     for n, r in enumerate(rendered):
         path = folder / f"{n}.out"
         if r.data is None:
             assert r.path is not None
-            (folder / r.path.name if adopted else r.path).replace(path)
+            moved = folder / r.path.name if adopted else r.path
+            if moved != path:
+                moved.replace(path)
         else:
             save_atomic(path, r.data, mode=0o600, durable=False)
-        index[r.target] = {"file": f"{n}.out", "rows": r.rows, "sha256": r.sha256}
         kept[r.target] = (Rendered(r.target, None, r.rows, path, r.sha256, r.size), path)
-    save_atomic(folder / "index.json", json.dumps(index).encode(), mode=0o600, durable=False)
+    index = render_index(rendered)
+    if not (adopted and _holds(folder / "index.json", index)):
+        save_atomic(folder / "index.json", index, mode=0o600, durable=False)
     return kept
+
+
+def render_index(rendered: list[Rendered]) -> bytes:
+    """The bytes of a render folder's ``index.json``: each target's file (``{n}.out``, in
+    their order), rows and sha256."""
+    return json.dumps({r.target: {"file": f"{n}.out", "rows": r.rows, "sha256": r.sha256}
+                       for n, r in enumerate(rendered)}).encode()
+
+
+def index_ahead(folder: Path, rendered: list[Rendered]) -> list[Rendered]:
+    """Outputs streamed into ``folder`` (by a helper, ahead of their turn) given the names
+    they are kept under, and the index written beside them: the process that writes them
+    then only renames the folder. Outputs held in memory, or elsewhere, are left as they
+    are, and so is the folder (no index)."""
+    if not rendered or any(r.data is not None or r.path is None or r.path.parent != folder
+                           for r in rendered):
+        return rendered
+    named = []
+    for n, r in enumerate(rendered):
+        assert r.path is not None
+        path = folder / f"{n}.out"
+        if r.path != path:
+            r.path.replace(path)
+        named.append(Rendered(r.target, None, r.rows, path, r.sha256, r.size))
+    save_atomic(folder / "index.json", render_index(named), mode=0o600, durable=False)
+    return named
 
 
 def _adopted(ctx: Context, row: FileRow, rendered: list[Rendered]) -> Path | None:
     """The folder the transform streamed into (a helper's), renamed as the render folder
     when it holds those outputs and nothing else and there is no render folder yet: one
     folder fewer to make (a file system may spend a millisecond making one). None: the
-    outputs are moved one by one."""
+    outputs are moved one by one. An ``index.json`` there (:func:`index_ahead`) is kept if
+    it says what this one would."""
     paths = [r.path for r in rendered if r.path is not None]
     there = {p.parent for p in paths}
     if len(there) != 1:
@@ -82,12 +112,19 @@ def _adopted(ctx: Context, row: FileRow, rendered: list[Rendered]) -> Path | Non
     if source == dest or source.parent != dest.parent:
         return None
     try:
-        if sorted(os.listdir(source)) != sorted(p.name for p in paths):
+        if set(os.listdir(source)) - {"index.json"} != {p.name for p in paths}:
             return None
         rename_noreplace(source, dest)
     except OSError:  # a render folder there already, say: moved one by one
         return None
     return dest
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def kept_rendered(ctx: Context, row: FileRow) -> dict[str, tuple[Rendered, Path]] | None:
