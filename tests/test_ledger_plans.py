@@ -85,3 +85,46 @@ def test_a_commit_that_bridge_acts_on_is_synced_and_one_that_costs_only_work_is_
     # Opened afresh, the ledger syncs every commit but those few.
     again = SqliteLedger(tmp_path / "ledger.sqlite")
     assert again.db.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+def test_a_files_own_keys_and_fingerprints_are_found_by_index_not_by_reading_its_flows(
+        tmp_path: Path) -> None:
+    """A plan replaces the file's own fingerprints, and an operator's reject forgets its
+    keys: each by the file's id (migration 14). Before, the fingerprints of every plan were
+    looked for among all of the flow's, and a reject read every sent key of the ledger."""
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+    with ledger.db:
+        ledger.db.executemany(
+            "INSERT INTO files (id, flow, path, size, sha256, state, created, updated) "
+            "VALUES (?, 'articoli', ?, 10, '', 'done', 0, 0)",
+            ((i, f"a{i}.csv") for i in range(1, 3001)))
+        ledger.db.executemany("INSERT INTO sent_keys VALUES ('articoli', ?, ?)",
+                              ((f"K{i}", i) for i in range(1, 3001)))
+        ledger.db.executemany("INSERT INTO fingerprints VALUES ('articoli', ?, 'p', ?)",
+                              ((f"K{i}", i) for i in range(1, 3001)))
+        ledger.db.execute("UPDATE files SET state = 'fetched' WHERE id = 3000")
+    ledger.db.execute("ANALYZE")
+    said: list[str] = []
+    ledger.db.set_trace_callback(said.append)
+    try:
+        ledger.plan(3000, lambda seq, taken: [], keys=["N1", "N2"], fingerprints={"N1": "q"},
+                    now=1.0)
+        ledger.forget_keys("articoli", 2999)
+    finally:
+        ledger.db.set_trace_callback(None)
+    deletes = [s for s in said if s.lstrip().upper().startswith("DELETE")]
+    assert len(deletes) == 3, said
+    for query in deletes:
+        plan = " ".join(r[3] for r in ledger.db.execute("EXPLAIN QUERY PLAN " + query))
+        table = "sent_keys" if "sent_keys" in query else "fingerprints"
+        assert f"USING INDEX {table}_file (file_id=?)" in plan, plan
+    # what they did: file 3000's fingerprints replaced, file 2999's keys forgotten
+    def of(table: str, file_id: int) -> list[str]:
+        return [r[0] for r in ledger.db.execute(
+            f"SELECT key FROM {table} WHERE file_id = ? ORDER BY key", (file_id,))]
+
+    assert of("fingerprints", 3000) == ["N1"]
+    assert of("sent_keys", 3000) == ["K3000", "N1", "N2"]
+    assert of("sent_keys", 2999) == of("fingerprints", 2999) == []
+    assert of("sent_keys", 2998) == of("fingerprints", 2998) == ["K2998"]
+    assert ledger.db.execute("SELECT COUNT(*) FROM sent_keys").fetchone()[0] == 3001

@@ -113,4 +113,11 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE keys (name TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 14: a file's sent keys and fingerprints found by the file: a plan made again replaces
+    # the file's own fingerprints, an operator's reject forgets its keys; without these
+    # each read all of its flow's (every plan of a delta flow; millions of keys)
+    """
+    CREATE INDEX sent_keys_file ON sent_keys(file_id);
+    CREATE INDEX fingerprints_file ON fingerprints(file_id);
+    """,
 ]

@@ -17,6 +17,10 @@ from bridge.ledger.base import Now, Observation
 
 class ReadinessStore:
     db: sqlite3.Connection
+    #: A file's own keys and fingerprints are found by its id (migration 14), whatever
+    #: SQLite's statistics say of the flow's index (PostgreSQL: no hint).
+    KEYS_INDEX = " INDEXED BY sent_keys_file"
+    PRINTS_INDEX = " INDEXED BY fingerprints_file"
 
     def _tx(self, durable: bool = True) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError
@@ -128,16 +132,15 @@ class ReadinessStore:
 
     def forget_keys(self, flow: str, file_id: int) -> None:
         with self._tx() as db:
-            db.execute("DELETE FROM sent_keys WHERE flow = ? AND file_id = ?", (flow, file_id))
-            db.execute("DELETE FROM fingerprints WHERE flow = ? AND file_id = ?",
-                       (flow, file_id))
+            for table in (f"sent_keys{self.KEYS_INDEX}", f"fingerprints{self.PRINTS_INDEX}"):
+                db.execute(f"DELETE FROM {table} WHERE flow = ? AND file_id = ?", (flow, file_id))
 
-    @staticmethod
-    def _record_keys(db: sqlite3.Connection, flow: str, file_id: int, keys: Iterable[str],
-                     fingerprints: dict[str, str]) -> None:
+    def _record_keys(self, db: sqlite3.Connection, flow: str, file_id: int,
+                     keys: Iterable[str], fingerprints: dict[str, str]) -> None:
         db.executemany("INSERT OR IGNORE INTO sent_keys VALUES (?, ?, ?)",
                        ((flow, k, file_id) for k in keys))
-        db.execute("DELETE FROM fingerprints WHERE flow = ? AND file_id = ?", (flow, file_id))
+        db.execute(f"DELETE FROM fingerprints{self.PRINTS_INDEX} WHERE flow = ? AND file_id = ?",
+                   (flow, file_id))
         db.executemany("INSERT INTO fingerprints VALUES (?, ?, ?, ?)",
                        [(flow, k, v, file_id) for k, v in fingerprints.items()])
 
