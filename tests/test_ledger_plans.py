@@ -17,10 +17,7 @@ from bridge.ledger.sqlite import SqliteLedger
 def test_the_files_a_pass_resumes_are_found_by_index_after_analyze(tmp_path: Path) -> None:
     ledger = SqliteLedger(tmp_path / "ledger.sqlite")
     with ledger.db:
-        ledger.db.executemany(
-            "INSERT INTO files (id, flow, path, size, sha256, state, created, updated) "
-            "VALUES (?, 'ordini', ?, 10, '', 'done', 0, 0)",
-            ((i, f"o{i}.csv") for i in range(1, 3001)))
+        _done_files(ledger, "ordini")
         ledger.db.execute("UPDATE files SET state = 'retrying' WHERE id = 1500")
     ledger.db.execute("ANALYZE")
     said: list[str] = []
@@ -94,10 +91,7 @@ def test_a_files_own_keys_and_fingerprints_are_found_by_index_not_by_reading_its
     looked for among all of the flow's, and a reject read every sent key of the ledger."""
     ledger = SqliteLedger(tmp_path / "ledger.sqlite")
     with ledger.db:
-        ledger.db.executemany(
-            "INSERT INTO files (id, flow, path, size, sha256, state, created, updated) "
-            "VALUES (?, 'articoli', ?, 10, '', 'done', 0, 0)",
-            ((i, f"a{i}.csv") for i in range(1, 3001)))
+        _done_files(ledger, "articoli")
         ledger.db.executemany("INSERT INTO sent_keys VALUES ('articoli', ?, ?)",
                               ((f"K{i}", i) for i in range(1, 3001)))
         ledger.db.executemany("INSERT INTO fingerprints VALUES ('articoli', ?, 'p', ?)",
@@ -128,3 +122,11 @@ def test_a_files_own_keys_and_fingerprints_are_found_by_index_not_by_reading_its
     assert of("sent_keys", 2999) == of("fingerprints", 2999) == []
     assert of("sent_keys", 2998) == of("fingerprints", 2998) == ["K2998"]
     assert ledger.db.execute("SELECT COUNT(*) FROM sent_keys").fetchone()[0] == 3001
+
+
+def _done_files(ledger: SqliteLedger, flow: str, count: int = 3000) -> None:
+    """``count`` files of ``flow``, done (ids 1 to ``count``)."""
+    ledger.db.executemany(
+        "INSERT INTO files (id, flow, path, size, sha256, state, created, updated) "
+        "VALUES (?, ?, ?, 10, '', 'done', 0, 0)",
+        ((i, flow, f"{flow}{i}.csv") for i in range(1, count + 1)))
