@@ -64,7 +64,7 @@ def keep_rendered(ctx: Context, row: FileRow, rendered: list[Rendered]
                 moved.replace(path)
         else:
             save_atomic(path, r.data, mode=0o600, durable=False)
-        kept[r.target] = (Rendered(r.target, None, r.rows, path, r.sha256, r.size), path)
+        kept[r.target] = (_kept_at(r, path), path)
     index = render_index(rendered)
     if not (adopted and _holds(folder / "index.json", index)):
         save_atomic(folder / "index.json", index, mode=0o600, durable=False)
@@ -92,7 +92,7 @@ def index_ahead(folder: Path, rendered: list[Rendered]) -> list[Rendered]:
         path = folder / f"{n}.out"
         if r.path != path:
             r.path.replace(path)
-        named.append(Rendered(r.target, None, r.rows, path, r.sha256, r.size))
+        named.append(_kept_at(r, path))
     save_atomic(folder / "index.json", render_index(named), mode=0o600, durable=False)
     return named
 
@@ -118,6 +118,11 @@ def _adopted(ctx: Context, row: FileRow, rendered: list[Rendered]) -> Path | Non
     except OSError:  # a render folder there already, say: moved one by one
         return None
     return dest
+
+
+def _kept_at(r: Rendered, path: Path) -> Rendered:
+    """``r`` as kept: its bytes in the file at ``path``, no longer in memory."""
+    return Rendered(r.target, None, r.rows, path, r.sha256, r.size)
 
 
 def _holds(path: Path, data: bytes) -> bool:
