@@ -175,13 +175,13 @@ class Killing:
         self.inner, self.count, self.n, self.server, self.then = inner, count, n, server, then
 
     def upload(self, src: Path | bytes, folder: str, name: str, mode: int | None = None, *,
-               fence: Callable[[], None] | None = None) -> None:
+               fence: Callable[[], None] | None = None, durable: bool = True) -> None:
         if name.endswith(".TXT"):
             self.count[0] += 1
             if self.count[0] == self.n:
                 self.server.kill()
                 self.then()
-        self.inner.upload(src, folder, name, mode, fence=fence)
+        self.inner.upload(src, folder, name, mode, fence=fence, durable=durable)
 
     def list(self, folder: str) -> list[Entry]:
         return self.inner.list(folder)

@@ -215,7 +215,12 @@ def write_output(ctx: Context, row: FileRow, flow: Flow, out: OutputRow, r: Rend
         ctx.folders[place] = dest.is_folder(out.folder)
     for _ in range(MAX_NEXT_TRIES):
         try:
-            _put(dest, staged, out.folder, out.name, r.sha256, target.file_mode, ctx.fence)
+            # With a done-file, one folder sync after its rename makes both renames durable:
+            # a power cut between them can leave the done-file without its output, never
+            # the output's rename durable and its bytes not (those are synced before it).
+            # The ledger has not heard of either, so the output is written again then.
+            _put(dest, staged, out.folder, out.name, r.sha256, target.file_mode, ctx.fence,
+                 durable=target.done_file is None)
             break
         except TargetExists:
             if target.if_exists == "fail":
@@ -264,11 +269,11 @@ def _target(flow: Flow, name: str) -> Target:
 
 def _put(dest: Transport, staged: Path | bytes, folder: str, name: str, sha: str,
          mode: int | None = None, fence: Callable[[], None] | None = None, *,
-         beside: Path | None = None) -> None:
+         beside: Path | None = None, durable: bool = True) -> None:
     """``staged`` (a file, or bytes: then read back, if need be, ``beside`` that path)
     written at the target, or found there already as an earlier attempt wrote it."""
     try:
-        dest.upload(staged, folder, name, mode=mode, fence=fence)
+        dest.upload(staged, folder, name, mode=mode, fence=fence, durable=durable)
     except TargetExists:
         # Written by an earlier attempt that died before the ledger heard of it?
         if isinstance(staged, bytes):

@@ -73,7 +73,7 @@ class Transport(Protocol):
         grew, never a full disk) and a local file must be the very one listed."""
         ...
     def upload(self, src: Path | bytes, folder: str, name: str, mode: int | None = None, *,
-               fence: Callable[[], None] | None = None) -> None:
+               fence: Callable[[], None] | None = None, durable: bool = True) -> None:
         """Write ``src`` (a file of bridge's own, or the bytes themselves: a done-file
         needs no file made for it first) as ``folder/name`` under a temporary name, then
         rename it; if the
@@ -81,7 +81,10 @@ class Transport(Protocol):
         file those permission bits (default: the server's usual mode for a new file).
         ``fence`` is called once the whole file is written, right before the rename (or
         link) that publishes it: what it raises is raised, with the temporary file removed
-        and nothing published."""
+        and nothing published. The file's bytes are durable before the rename; the rename
+        is made durable too (the folder synced, where the transport can) unless
+        ``durable`` is false: then the next upload into the same folder (an output's
+        done-file) makes both durable with one sync."""
         ...
     def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None: ...
     def delete(self, folder: str, name: str) -> None: ...

@@ -131,7 +131,7 @@ class FtpTransport:
             raise TransientError(f"cannot write {exc.filename}: {exc.strerror}") from None
 
     def upload(self, src: Path | bytes, folder: str, name: str, mode: int | None = None, *,
-               fence: Callable[[], None] | None = None) -> None:
+               fence: Callable[[], None] | None = None, durable: bool = True) -> None:
         safe_name(name)
         made: list[str] = []  # temporary files of this upload that may still be there
 

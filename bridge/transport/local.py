@@ -9,6 +9,7 @@ replaces a name.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat as st
@@ -28,6 +29,9 @@ class LocalTransport:
         self.root = root
         self.names = names or TempNames()
         self._made: set[Path] = set()  # folders made or found by this transport (a pass)
+        #: Folders with a rename not yet made durable (an upload with ``durable=False``):
+        #: synced by the next upload there, even one that finds its name taken.
+        self._unsynced: set[Path] = set()
 
     def _dir(self, folder: str) -> Path:
         return self.root / folder
@@ -89,7 +93,7 @@ class LocalTransport:
         return True
 
     def upload(self, src: Path | bytes, folder: str, name: str, mode: int | None = None, *,
-               fence: Callable[[], None] | None = None) -> None:
+               fence: Callable[[], None] | None = None, durable: bool = True) -> None:
         directory = self._dir(folder)
         final = directory / safe_name(name)
         try:
@@ -100,6 +104,10 @@ class LocalTransport:
             try:
                 self._write(src, final, mode, fence)
                 break
+            except TargetExists:
+                if directory in self._unsynced:
+                    self._sync(directory)
+                raise
             except FileNotFoundError as exc:
                 try:
                     again = attempt == 0 and self._gone(directory)
@@ -108,7 +116,17 @@ class LocalTransport:
                                          ) from None
                 if not again:
                     raise TransientError(f"cannot write {final}: {exc.strerror}") from None
-        fsync_dir(directory)
+        if durable:
+            self._sync(directory)
+        else:
+            self._unsynced.add(directory)
+
+    def _sync(self, directory: Path) -> None:
+        try:
+            fsync_dir(directory)
+        except OSError as exc:
+            raise TransientError(f"cannot sync {directory}: {exc.strerror}") from None
+        self._unsynced.discard(directory)
 
     def _write(self, src: Path | bytes, final: Path, mode: int | None,
                fence: Callable[[], None] | None) -> None:
@@ -186,4 +204,6 @@ class LocalTransport:
             raise TransientError(f"cannot delete {name}: {exc.strerror}") from None
 
     def close(self) -> None:
-        pass
+        for directory in list(self._unsynced):  # a done-file that failed: its output
+            with contextlib.suppress(TransientError):
+                self._sync(directory)

@@ -152,7 +152,7 @@ class SftpTransport:
             raise TransientError(f"cannot write {exc.filename}: {exc.strerror}") from None
 
     def upload(self, src: Path | bytes, folder: str, name: str, mode: int | None = None, *,
-               fence: Callable[[], None] | None = None) -> None:
+               fence: Callable[[], None] | None = None, durable: bool = True) -> None:
         folder_path = self._dir(folder)
         final = posixpath.join(folder_path, safe_name(name))
         made: builtins.list[str] = []  # temporary files of this upload that may still be there

@@ -41,9 +41,9 @@ class Spy:
         self.inner.download(folder, name, dest, expect)
 
     def upload(self, src: Path | bytes, folder: str, name: str, mode: int | None = None, *,
-               fence: Callable[[], None] | None = None) -> None:
+               fence: Callable[[], None] | None = None, durable: bool = True) -> None:
         self._before("upload", folder, name)
-        self.inner.upload(src, folder, name, mode, fence=fence)
+        self.inner.upload(src, folder, name, mode, fence=fence, durable=durable)
 
     def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None:
         self._before("move", folder, name, to_folder, to_name)
