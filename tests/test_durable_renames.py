@@ -112,3 +112,41 @@ def test_a_rename_left_unsynced_is_synced_by_the_next_upload_there_whatever_it_f
     t.close()  # nothing left to sync
     assert syncs.count(("folder", "erp")) == 3
     assert sorted(os.listdir(tmp_path / "erp")) == ["A.TXT", "A.TXT.ok", "B.TXT", "C.TXT"]
+
+
+def test_a_done_file_left_without_its_output_gets_its_output_from_the_next_run(
+        tmp_path: Path) -> None:
+    """What a power cut between the two renames may leave: the done-file on the disk and
+    the output's rename lost, the file planned and not recorded as written. Staged here
+    by a kill after both renames and the output then removed: the next run writes the
+    output again, byte-identical to a clean run's, and keeps the done-file it finds."""
+    import signal
+
+    from bridge.ledger import open_ledger
+    from tests.test_exactly_once import bridge_run, tree
+
+    worlds = {}
+    for name in ("clean", "cut"):
+        worlds[name] = make_world(tmp_path / name)
+        for n in range(2):
+            (tmp_path / name / "inbox" / f"o{n}.csv").write_text(order_file(n),
+                                                                   encoding="utf-8")
+    assert bridge_run(worlds["clean"])[0] == 0
+    code, _ = bridge_run(worlds["cut"], {"BRIDGE_KILL_AT": "before-output-commit:2"})
+    assert code == -signal.SIGKILL
+    erp = tmp_path / "cut" / "erp"
+    assert sorted(os.listdir(erp)) == ["ART00001.TXT", "ART00001.TXT.ok", "ART00002.TXT",
+                                       "ART00002.TXT.ok"]
+    (erp / "ART00002.TXT").unlink()  # its rename lost; its done-file kept
+    code, out = bridge_run(worlds["cut"])
+    assert code == 0, out
+    assert tree(erp) == tree(tmp_path / "clean" / "erp")
+    assert len(tree(erp)) == 4
+    cfg = load(worlds["cut"])
+    ledger = open_ledger(cfg.path(cfg.ledger))
+    try:
+        assert [f.state for f in ledger.files()] == ["done", "done"]
+        assert [o.state for f in ledger.files() for o in ledger.outputs(f.id)] == [
+            "written", "written"]
+    finally:
+        ledger.close()
