@@ -10,6 +10,7 @@ to the kernel) and what each one was of.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,11 +18,13 @@ import pytest
 
 from bridge.config import load
 from bridge.engine.runner import run_pass
+from bridge.ledger import open_ledger
 from bridge.ledger.sqlite import SqliteLedger
 from bridge.transport import TargetExists
 from bridge.transport import local as local_transport
 from bridge.transport.local import LocalTransport
 from tests.flowkit import CONFIG, make_world, order_file
+from tests.test_exactly_once import bridge_run, tree
 
 Events = list[tuple[str, str]]
 
@@ -120,11 +123,6 @@ def test_a_done_file_left_without_its_output_gets_its_output_from_the_next_run(
     the output's rename lost, the file planned and not recorded as written. Staged here
     by a kill after both renames and the output then removed: the next run writes the
     output again, byte-identical to a clean run's, and keeps the done-file it finds."""
-    import signal
-
-    from bridge.ledger import open_ledger
-    from tests.test_exactly_once import bridge_run, tree
-
     worlds = {}
     for name in ("clean", "cut"):
         worlds[name] = make_world(tmp_path / name)
