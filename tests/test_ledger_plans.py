@@ -29,10 +29,11 @@ def test_the_files_a_pass_resumes_are_found_by_index_after_analyze(tmp_path: Pat
     assert [f.id for f in found] == [1500]
     (query,) = [s for s in said if s.lstrip().upper().startswith("SELECT")]
     plan = " ".join(r[3] for r in ledger.db.execute("EXPLAIN QUERY PLAN " + query))
-    assert "USING INDEX files_state" in plan, plan
+    assert "USING INDEX files_updated" in plan, plan
     # the statistics are the ones that misled the planner
     stats = dict(ledger.db.execute("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'files'"))
-    assert stats["files_state"].startswith("3000 3000")
+    assert stats["files_updated"].startswith("3000 3000 ")
+    assert "files_state" not in stats  # schema 15: files_updated starts with (flow, state)
 
 
 def test_a_commit_that_bridge_acts_on_is_synced_and_one_that_costs_only_work_is_not(

@@ -55,7 +55,7 @@ def _file(r: tuple[object, ...]) -> FileRow:
 
 class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore, FiguresStore):
     #: How the files of a flow in a few states are looked up (see :meth:`files`).
-    STATE_INDEX = " INDEXED BY files_state"
+    STATE_INDEX = " INDEXED BY files_updated"
 
     def __init__(self, path: Path) -> None:
         try:
