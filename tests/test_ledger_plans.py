@@ -8,9 +8,13 @@ queries a flow, on every idle pass).
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+import pytest
+
 from bridge.issues import Issue
+from bridge.ledger.migrations import MIGRATIONS
 from bridge.ledger.sqlite import SqliteLedger
 
 
@@ -34,6 +38,33 @@ def test_the_files_a_pass_resumes_are_found_by_index_after_analyze(tmp_path: Pat
     stats = dict(ledger.db.execute("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'files'"))
     assert stats["files_updated"].startswith("3000 3000 ")
     assert "files_state" not in stats  # schema 15: files_updated starts with (flow, state)
+
+
+@pytest.mark.parametrize("by_hand", [False, True], ids=["as-made", "index-dropped-by-hand"])
+def test_schema_15_drops_the_index_files_updated_starts_with(tmp_path: Path,
+                                                             by_hand: bool) -> None:
+    """A ledger of schema 14 (files_state and files_updated both) opens at schema 15 with
+    files_state gone, its files kept, and the pass's query on files_updated; a ledger whose
+    files_state someone dropped already opens all the same."""
+    path = tmp_path / "ledger.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(";".join(MIGRATIONS[:14]) + "; PRAGMA user_version = 14;")
+    old.executemany("INSERT INTO files (flow, path, size, sha256, state, created, updated) "
+                    "VALUES ('ordini', ?, 10, '', ?, 0, 0)",
+                    [("a.csv", "done"), ("b.csv", "retrying"), ("c.csv", "done")])
+    if by_hand:
+        old.execute("DROP INDEX files_state")
+    old.commit()
+    old.close()
+    ledger = SqliteLedger(path)
+    assert ledger.schema_version == 15
+    names = {r[0] for r in ledger.db.execute("SELECT name FROM sqlite_master WHERE type = "
+                                             "'index'")}
+    assert "files_state" not in names and "files_updated" in names
+    found = ledger.files(flow="ordini", states=frozenset({"retrying"}))
+    assert [(f.id, f.path) for f in found] == [(2, "b.csv")]
+    assert [f.path for f in ledger.files(flow="ordini")] == ["a.csv", "b.csv", "c.csv"]
+    ledger.close()
 
 
 def test_a_commit_that_bridge_acts_on_is_synced_and_one_that_costs_only_work_is_not(

@@ -124,6 +124,6 @@ MIGRATIONS: list[str] = [
     # starts with it: the index of schema 1 was one more to change at every state change
     # (four or five a file), and about a ninth of the ledger's writes
     """
-    DROP INDEX files_state;
+    DROP INDEX IF EXISTS files_state;
     """,
 ]
