@@ -122,7 +122,7 @@ MIGRATIONS: list[str] = [
     """,
     # 15: a file's (flow, state) found by files_updated (flow, state, updated), which
     # starts with it: the index of schema 1 was one more to change at every state change
-    # (four or five a file), and about a ninth of the ledger's writes
+    # (four or five a file), and about an eighth of the ledger's writes
     """
     DROP INDEX IF EXISTS files_state;
     """,
