@@ -239,13 +239,11 @@ connections:
 
 @pytest.mark.sqlite_only
 def test_ledger_schema_is_versioned_and_migrates(tmp_path: Path) -> None:
-    import sqlite3
-
     from bridge.ledger.migrations import MIGRATIONS
+    from tests.flowkit import ledger_at_schema
 
     path = tmp_path / "l.sqlite"
-    old = sqlite3.connect(path)  # a ledger made by the first version of bridge
-    old.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+    old = ledger_at_schema(path, 1)  # a ledger made by the first version of bridge
     old.execute("INSERT INTO files (flow, path, size, sha256, state) VALUES ('f', 'a', 1, 'x', "
                 "'done')")
     old.commit()

@@ -8,7 +8,6 @@ queries a flow, on every idle pass).
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from bridge.issues import Issue
 from bridge.ledger.migrations import MIGRATIONS
 from bridge.ledger.sqlite import SqliteLedger
+from tests.flowkit import ledger_at_schema
 
 
 def test_the_files_a_pass_resumes_are_found_by_index_after_analyze(tmp_path: Path) -> None:
@@ -47,8 +47,7 @@ def test_schema_15_drops_the_index_files_updated_starts_with(tmp_path: Path,
     files_state gone, its files kept, and the pass's query on files_updated; a ledger whose
     files_state someone dropped already opens all the same."""
     path = tmp_path / "ledger.sqlite"
-    old = sqlite3.connect(path)
-    old.executescript(";".join(MIGRATIONS[:14]) + "; PRAGMA user_version = 14;")
+    old = ledger_at_schema(path, 14)
     old.executemany("INSERT INTO files (flow, path, size, sha256, state, created, updated) "
                     "VALUES ('ordini', ?, 10, '', ?, 0, 0)",
                     [("a.csv", "done"), ("b.csv", "retrying"), ("c.csv", "done")])

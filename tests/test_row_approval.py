@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -25,6 +24,7 @@ from bridge.config import load
 from bridge.errors import ConfigError
 from bridge.ledger import open_ledger
 from bridge.ledger.base import Ledger
+from tests.flowkit import ledger_at_schema
 
 IN = """
 description: order lines, one row per line, grouped by order
@@ -574,8 +574,7 @@ def test_migration_11_keeps_an_older_ledger_and_records_row_decisions(tmp_path: 
     from bridge.ledger.migrations import MIGRATIONS
 
     path = tmp_path / "ledger.sqlite"
-    old = sqlite3.connect(path)  # a ledger of the bridge before row decisions
-    old.executescript(";".join(MIGRATIONS[:10]) + "; PRAGMA user_version = 10;")
+    old = ledger_at_schema(path, 10)  # a ledger of the bridge before row decisions
     old.execute("INSERT INTO files (flow, path, size, sha256, state, updated) VALUES "
                 "('ordini', 'a.csv', 1, 'x', 'held', 0)")
     old.commit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -134,3 +135,12 @@ def flows_world(root: Path, flows: int, files: int, rows: int = 2) -> Path:
                                                              encoding="utf-8")
     cfg.write_text(head + "flows:\n" + "".join(parts), encoding="utf-8")
     return cfg
+
+
+def ledger_at_schema(path: Path, version: int) -> sqlite3.Connection:
+    """A SQLite ledger as a bridge of schema ``version`` made it, open to add rows to."""
+    from bridge.ledger.migrations import MIGRATIONS
+
+    db = sqlite3.connect(path)
+    db.executescript(";".join(MIGRATIONS[:version]) + f"; PRAGMA user_version = {version};")
+    return db
