@@ -10,7 +10,9 @@ local folders, times one `bridge run` over all of them (a real subprocess, as cr
 `bridge run` with every file already in the ledger. Targets: 2,000 files in under 10 s; an
 idle run under 0.5 s. The same files are first run once in a world with
 ``transform_ahead: false`` (no helper process: docs/flows.md), for the comparison. Every
-world is made before the first timed run and removed after the last.
+world is made before the first timed run and removed after the last. The runs' CPU time
+(user and system, the helper's included) is printed too: a system time over 40% of the user
+time says the file system was slow to make new files (bench/README.md).
 
 Large files (``--large ROWS``, may repeat): the shipped sample flow ``ordini``
 (samples/bridge.yaml) run by `python -m bridge --config CFG run` in a child process on one
@@ -91,6 +93,19 @@ def timed_run(cfg: Path) -> tuple[float, str]:
     return took, proc.stdout
 
 
+def children_cpu() -> tuple[float, float]:
+    """User and system seconds of this process's finished children so far, theirs included
+    (a run's helper process is its child)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime, used.ru_stime
+
+
+#: A run's system time over this share of its user time: the file system was slow to give
+#: new files their inodes (bench/README.md, "What a removal costs on this machine"); quiet,
+#: the share is about a quarter.
+SLOW_SYSTEM = 0.4
+
+
 def small_world(work: Path, args: argparse.Namespace, ahead: bool) -> Path:
     """The small-files world: with the helper that transforms files ahead, or without."""
     cfg = make_world(work, ("" if ahead else "transform_ahead: false\n") + CONFIG)
@@ -113,10 +128,13 @@ def small(args: argparse.Namespace) -> None:
         size = sum(p.stat().st_size for p in (work / "ahead-0" / "inbox").iterdir()) / args.files
         os.sync()  # what the bench wrote, on the disk before the first clock starts
         one_process, _ = timed_run(alone)
-        busy_times, done = [], []
+        busy_times, done, cpu = [], [], []
         for cfg in worlds:
+            before = children_cpu()
             took, out = timed_run(cfg)
+            after = children_cpu()
             busy_times.append(took)
+            cpu.append((after[0] - before[0], after[1] - before[1]))
             done.append(out.count(": done"))
         busy = statistics.median(busy_times)
         idle_times = [timed_run(worlds[0])[0] for _ in range(3)]
@@ -128,6 +146,8 @@ def small(args: argparse.Namespace) -> None:
             "files": args.files, "bytes_per_file": round(size), "done": min(done),
             "busy_seconds": round(busy, 2), "busy_runs": [round(t, 2) for t in busy_times],
             "files_per_second": round(min(done) / busy, 1),
+            "busy_user_seconds": [round(u, 2) for u, _ in cpu],
+            "busy_system_seconds": [round(s, 2) for _, s in cpu],
             "one_process_seconds": round(one_process, 2),
             "idle_run_seconds": round(min(idle_times), 3), "help_seconds": round(help_time, 3),
         }
@@ -138,6 +158,14 @@ def small(args: argparse.Namespace) -> None:
     print(f"{figures['done']} files of ~{figures['bytes_per_file']} bytes in "
           f"{figures['busy_seconds']} s{runs}: {figures['files_per_second']} files/s "
           "(target: 2,000 in under 10 s)")
+    user, system = figures["busy_user_seconds"], figures["busy_system_seconds"]
+    slow = statistics.median(system) > SLOW_SYSTEM * statistics.median(user)
+    print(f"their CPU, both processes: user {', '.join(f'{t} s' for t in user)}; system "
+          f"{', '.join(f'{t} s' for t in system)}" + (
+              f" (system time over {SLOW_SYSTEM:.0%} of the user time: new files were slow "
+              "to make here, as in the minutes after a removal of many files; "
+              "bench/README.md)"
+              if slow else ""))
     print(f"the same without the helper (transform_ahead: false): "
           f"{figures['one_process_seconds']} s")
     print(f"idle run with {args.files} files in the ledger: {figures['idle_run_seconds']} s "
