@@ -11,8 +11,9 @@ local folders, times one `bridge run` over all of them (a real subprocess, as cr
 idle run under 0.5 s. The same files are first run once in a world with
 ``transform_ahead: false`` (no helper process: docs/flows.md), for the comparison. Every
 world is made before the first timed run and removed after the last. The runs' CPU time
-(user and system, the helper's included) is printed too: a system time over 40% of the user
-time says the file system was slow to make new files (bench/README.md).
+(user and system, the helper's included) is printed too, and a system time over 40% of the
+user time is said: the kernel was slow for the run (on the machine of bench/README.md, in
+the minutes after a removal of many files).
 
 Large files (``--large ROWS``, may repeat): the shipped sample flow ``ordini``
 (samples/bridge.yaml) run by `python -m bridge --config CFG run` in a child process on one
@@ -100,9 +101,9 @@ def children_cpu() -> tuple[float, float]:
     return used.ru_utime, used.ru_stime
 
 
-#: A run's system time over this share of its user time: the file system was slow to give
-#: new files their inodes (bench/README.md, "What a removal costs on this machine"); quiet,
-#: the share is about a quarter.
+#: A run's system time over this share of its user time: the kernel was slow for the run
+#: (bench/README.md, "What a removal costs on this machine": new files are slow to make in
+#: the minutes after a removal of many files); quiet, the share is about a quarter.
 SLOW_SYSTEM = 0.4
 
 
@@ -162,8 +163,8 @@ def small(args: argparse.Namespace) -> None:
     slow = statistics.median(system) > SLOW_SYSTEM * statistics.median(user)
     print(f"their CPU, both processes: user {', '.join(f'{t} s' for t in user)}; system "
           f"{', '.join(f'{t} s' for t in system)}" + (
-              f" (system time over {SLOW_SYSTEM:.0%} of the user time: new files were slow "
-              "to make here, as in the minutes after a removal of many files; "
+              f" (system time over {SLOW_SYSTEM:.0%} of the user time: the kernel was slow "
+              "for these runs, as it is here in the minutes after a removal of many files; "
               "bench/README.md)"
               if slow else ""))
     print(f"the same without the helper (transform_ahead: false): "
