@@ -20,12 +20,18 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import warnings
 from collections.abc import Collection
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import asyncssh
+with warnings.catch_warnings():
+    # asyncssh (and pyOpenSSL, which it imports where installed) names cryptography's DSA
+    # types as it is imported, and cryptography 51 warns of each use: ten lines a user of
+    # `bridge demo` can do nothing about. No DSA key is made or taken here (ed25519 only).
+    warnings.filterwarnings("ignore", message="DSA is deprecated")
+    import asyncssh
 
 #: Seconds any one step of start() or stop() may take: a demo must never hang.
 STEP_TIMEOUT = 5.0
