@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -153,9 +155,6 @@ def test_the_demo_server_says_nothing_of_cryptographys_dsa_deprecation(module: s
     """asyncssh names the DSA types as it is imported: with cryptography 51 `bridge demo`
     printed ten lines of warnings before its own. The demo's server imports asyncssh with
     that one warning silenced; asyncssh imported bare still warns (the shim is faithful)."""
-    import subprocess
-    import sys
-
     got = subprocess.run([sys.executable, "-c", DSA_WARNS.replace("IMPORT", f"import {module}")],
                          capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
     if quiet:
