@@ -10,11 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge.config import load
 from bridge.engine.runner import run_pass
+from bridge.ledger import Ledger, open_ledger, sqlite_ready
+from bridge.ledger.sqlite import SqliteLedger
 from bridge.steps.ops import business_keys
 from tests.flowkit import CONFIG, make_world
 from tests.test_steps import frame, run
@@ -77,3 +80,33 @@ def test_a_key_holds_its_fields_unambiguously(parts: list[str]) -> None:
     table = pa.table({f"f{i}": [p] for i, p in enumerate(parts)})
     (key,) = business_keys(table, list(table.column_names)).to_pylist()
     assert parts_of(key) == parts
+
+
+#: Keys a sender can make: emoji, a combining accent, a SKU of 5,000 characters, quotes, a
+#: backslash before "u0000", a line break, a BOM, nothing, a space.
+ODD_KEYS = ["😀", "e\u0301", "x" * 5000, '"q"', "\\u0000", "line\nbreak", "\ufeffbom", "", " "]
+
+
+def _planned_with(ledger: Ledger, keys: list[str]) -> None:
+    row = ledger.claim("f", "a.csv", 1, 0.0, None, 0.0)
+    ledger.set_state(row.id, "fetched", 0.0)
+    ledger.plan(row.id, lambda seq, taken: [], keys=keys, fingerprints={}, now=1.0)
+
+
+@pytest.mark.parametrize("batch", [sqlite_ready.KEY_BATCH, 2])
+def test_sent_keys_are_recorded_exactly_whatever_they_hold(tmp_path: Path, batch: int,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    # SQLite records them as JSON arrays, a batch at a time (2: batches of both kinds).
+    monkeypatch.setattr(sqlite_ready, "KEY_BATCH", batch)
+    ledger = open_ledger(tmp_path / "ledger.sqlite")
+    _planned_with(ledger, [*ODD_KEYS, "😀"])  # a key twice is recorded once
+    assert ledger.sent_keys("f", [*ODD_KEYS, "x", "e", "q"]) == set(ODD_KEYS)
+
+
+def test_a_key_holding_a_nul_is_recorded_whole(tmp_path: Path) -> None:
+    # SQLite's JSON would read "a\x00b" as "a": that key goes a statement a key, so "a"
+    # (another article) is not taken for sent.
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+    _planned_with(ledger, ["a\x00b", "c"])
+    assert ledger.sent_keys("f", ["a", "a\x00b", "c"]) == {"a\x00b", "c"}

@@ -191,6 +191,7 @@ class PostgresLedger(SqliteLedger):
     #: PostgreSQL's statistics know which states are rare: no hint (SQLite's is no SQL).
     STATE_INDEX = ""
     KEYS_INDEX = PRINTS_INDEX = ""
+    KEYS_AS_JSON = False
 
     def __init__(self, url: str) -> None:
         self.url = url

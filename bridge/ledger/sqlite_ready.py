@@ -7,9 +7,11 @@ name seen before a reboot starts its windows again.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
+from itertools import islice
 
 from bridge.errors import TransientError
 from bridge.ledger.base import Now, Observation
@@ -21,6 +23,9 @@ class ReadinessStore:
     #: SQLite's statistics say of the flow's index (PostgreSQL: no hint).
     KEYS_INDEX = " INDEXED BY sent_keys_file"
     PRINTS_INDEX = " INDEXED BY fingerprints_file"
+    #: A file's sent keys recorded as one JSON array a batch (SQLite's ``json_each``): half
+    #: the time of a statement a key (bench/README.md). PostgreSQL: a statement a key.
+    KEYS_AS_JSON = True
 
     def _tx(self, durable: bool = True) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError
@@ -137,12 +142,26 @@ class ReadinessStore:
 
     def _record_keys(self, db: sqlite3.Connection, flow: str, file_id: int,
                      keys: Iterable[str], fingerprints: dict[str, str]) -> None:
-        db.executemany("INSERT OR IGNORE INTO sent_keys VALUES (?, ?, ?)",
-                       ((flow, k, file_id) for k in keys))
+        given = iter(keys)  # a large file's keys come from its spool: a batch at a time
+        while batch := list(islice(given, KEY_BATCH)):
+            text = json.dumps(batch, ensure_ascii=False) if self.KEYS_AS_JSON else ""
+            # SQLite's JSON gives a string back cut at a NUL (\u0000): such a batch, and one
+            # where a backslash happens to be followed by u0000, goes a key at a time.
+            if text and "\\u0000" not in text:
+                db.execute("INSERT OR IGNORE INTO sent_keys SELECT ?, value, ? FROM "
+                           "json_each(?)", (flow, file_id, text))
+            else:
+                db.executemany("INSERT OR IGNORE INTO sent_keys VALUES (?, ?, ?)",
+                               ((flow, k, file_id) for k in batch))
         db.execute(f"DELETE FROM fingerprints{self.PRINTS_INDEX} WHERE flow = ? AND file_id = ?",
                    (flow, file_id))
         db.executemany("INSERT INTO fingerprints VALUES (?, ?, ?, ?)",
                        [(flow, k, v, file_id) for k, v in fingerprints.items()])
+
+
+#: Sent keys recorded a batch at a time: a large file's hundreds of thousands never all in
+#: memory at once.
+KEY_BATCH = 10_000
 
 
 def _batches(keys: list[str], besides: tuple[int, ...]) -> Iterator[tuple[list[str], str]]:
