@@ -161,7 +161,7 @@ class ReadinessStore:
 
 #: Sent keys recorded a batch at a time: a large file's hundreds of thousands never all in
 #: memory at once.
-KEY_BATCH = 10_000
+KEY_BATCH = 2_000
 
 
 def _batches(keys: list[str], besides: tuple[int, ...]) -> Iterator[tuple[list[str], str]]:
