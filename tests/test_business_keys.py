@@ -83,8 +83,10 @@ def test_a_key_holds_its_fields_unambiguously(parts: list[str]) -> None:
 
 
 #: Keys a sender can make: emoji, a combining accent, a SKU of 5,000 characters, quotes, a
-#: backslash before "u0000", a line break, a BOM, nothing, a space.
-ODD_KEYS = ["😀", "e\u0301", "x" * 5000, '"q"', "\\u0000", "line\nbreak", "\ufeffbom", "", " "]
+#: backslash before "u0000", a line break, a BOM, nothing, a space, JSON's line separator,
+#: the last code point.
+ODD_KEYS = ["😀", "e\u0301", "x" * 5000, '"q"', "\\u0000", "line\nbreak", "\ufeffbom", "", " ",
+            "\u2028", "\U0010ffff"]
 
 
 def _planned_with(ledger: Ledger, keys: list[str]) -> None:
