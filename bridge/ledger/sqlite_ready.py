@@ -144,10 +144,10 @@ class ReadinessStore:
                      keys: Iterable[str], fingerprints: dict[str, str]) -> None:
         given = iter(keys)  # a large file's keys come from its spool: a batch at a time
         while batch := list(islice(given, KEY_BATCH)):
-            text = json.dumps(batch, ensure_ascii=False) if self.KEYS_AS_JSON else ""
             # SQLite's JSON gives a string back cut at a NUL (\u0000): such a batch, and one
             # where a backslash happens to be followed by u0000, goes a key at a time.
-            if text and "\\u0000" not in text:
+            if self.KEYS_AS_JSON and "\\u0000" not in (
+                    text := json.dumps(batch, ensure_ascii=False)):
                 db.execute("INSERT OR IGNORE INTO sent_keys SELECT ?, value, ? FROM "
                            "json_each(?)", (flow, file_id, text))
             else:
