@@ -50,22 +50,32 @@ class ColumnBlock:
     names: tuple[str, str | None]
 
     def render(self, records: pd.DataFrame, lines: pd.DataFrame | None,
-               parents: np.ndarray | None, variables: Mapping[str, Any]) -> str | None:
+               parents: np.ndarray | None, variables: Mapping[str, Any], *,
+               utf8: bool = False) -> str | memoryview | None:
         """The block over every record of ``records``, its lines those of ``lines`` whose
         ``_parent_line`` (``parents``, -1 for none) is the record's ``_line``; None when
-        jinja2 must render these tables."""
+        jinja2 must render these tables. ``utf8``: the text as its UTF-8 bytes, as Arrow
+        made them (a target written in UTF-8 needs no Python text: two passes fewer)."""
         try:
             scope = _Scope(self, records, lines, parents, variables)
             text = _join([_piece(p, scope, RECORD) for p in self.pieces])
         except Exception:  # anything else: jinja2 renders these tables, or says what is wrong
             return None
         if isinstance(text, str):
-            return text * len(records)
+            return memoryview((text * len(records)).encode("utf-8")) if utf8 \
+                else text * len(records)
         import pyarrow as pa
         import pyarrow.compute as pc
 
         whole = pa.ListArray.from_arrays(pa.array([0, len(text)], pa.int32()), text)
-        return str(pc.binary_join(whole, "")[0].as_py())  # one text, no text per record
+        joined = pc.binary_join(whole, "")  # one text, no text per record
+        if not utf8:
+            return str(joined[0].as_py())
+        try:
+            joined.validate(full=True)  # what a Python text would refuse, refused here too
+        except pa.ArrowInvalid:
+            return None
+        return memoryview(joined[0].as_buffer())
 
 
 def compile_block(source: str, block: str, record: str, lines: str | None,

@@ -105,9 +105,14 @@ def renderer(tmp_path: Path, text: str, kind: str, lines_name: str | None = "rig
 
 
 def both(r: EachRenderer, tables: dict[str, pd.DataFrame]) -> tuple[str, str]:
-    """The records' text on columns, then through jinja2."""
-    assert r.columns is not None
+    """The records' text on columns, then through jinja2. On the way, the same batches as
+    the UTF-8 bytes a target written in UTF-8 takes (:meth:`EachRenderer.pieces`) are
+    checked to be that text's bytes."""
+    assert r.columns is not None and r.utf8
     by_columns = "".join(r.records(tables))
+    pieces = list(r.pieces(tables))
+    assert b"".join(p if isinstance(p, memoryview) else p.encode("utf-8")
+                    for p in pieces) == by_columns.encode("utf-8")
     r.columns = None
     return by_columns, "".join(r.records(tables))
 
@@ -117,11 +122,11 @@ def test_every_construct_and_type_writes_what_jinja_writes(tmp_path: Path, kind:
     r = renderer(tmp_path, EVERYTHING, kind)
     block = r.columns
     assert block is not None
-    rendered: list[str | None] = []
+    rendered: list[str | memoryview | None] = []
     real = ColumnBlock.render
 
-    def counted(self: ColumnBlock, *args: Any) -> str | None:
-        rendered.append(real(self, *args))
+    def counted(self: ColumnBlock, *args: Any, **kwargs: Any) -> str | memoryview | None:
+        rendered.append(real(self, *args, **kwargs))
         return rendered[-1]
 
     with pytest.MonkeyPatch.context() as m:
@@ -234,11 +239,11 @@ def test_every_sample_flow_writes_the_same_xml_on_columns_as_through_jinja(
     of 7 (batches cut orders' lines apart), is rendered on columns, and writes what jinja2
     writes."""
     monkeypatch.setattr(bridge.engine.parts, "BATCH", 7)
-    rendered: list[str | None] = []
+    rendered: list[str | memoryview | None] = []
     real = ColumnBlock.render
 
-    def counted(self: ColumnBlock, *args: Any) -> str | None:
-        rendered.append(real(self, *args))
+    def counted(self: ColumnBlock, *args: Any, **kwargs: Any) -> str | memoryview | None:
+        rendered.append(real(self, *args, **kwargs))
         return rendered[-1]
 
     monkeypatch.setattr(ColumnBlock, "render", counted)

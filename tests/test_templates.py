@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.config import load
-from bridge.engine.render import _not_xml, template_bytes
+from bridge.engine.render import _not_xml, template_bytes, template_utf8
 from bridge.errors import ConfigError
 from bridge.templating import render_file
 from tests.conftest import ROOT
@@ -312,6 +312,48 @@ def test_a_character_xml_cannot_hold_is_found_in_every_encoding(char: str, encod
     assert [(i.code, i.line) for i in issues] == [("not-xml-character",
                                                    None if surrogate else 3)]
     assert f"U+{ord(char):04X}" in issues[0].message
+
+
+def _same_as_text(fmt: str, text: str, tables: dict[str, pd.DataFrame]) -> None:
+    """The UTF-8 bytes of ``text`` given to :func:`template_utf8` make what ``text`` given to
+    :func:`template_bytes` makes: the same bytes, or the same issues."""
+    want = template_bytes(_target(fmt, "utf-8"), text, tables)
+    data, issues = template_utf8(_target(fmt, "utf-8"), memoryview(text.encode("utf-8")),
+                                 tables)
+    assert (None if data is None else bytes(data), issues) == want
+
+
+@pytest.mark.parametrize("char", [c for c in NOT_XML_CHARS if not "\ud800" <= c <= "\udfff"],
+                         ids=lambda c: f"U+{ord(c):04X}")
+def test_utf8_bytes_find_what_the_text_finds(char: str) -> None:
+    """A template's records rendered on columns reach a UTF-8 target as bytes: a character
+    XML cannot hold is found there too, on its row."""
+    tables = {"testata": pd.DataFrame({"_line": [2, 3], "note": ["ok", f"a{char}b"]})}
+    _same_as_text("xml", f"<a>ok</a><a>a{char}b</a>", tables)
+    data, issues = template_utf8(_target("xml", "utf-8"),
+                                 memoryview(f"<a>a{char}b</a>".encode()), tables)
+    assert data is None and [(i.code, i.line) for i in issues] == [("not-xml-character", 3)]
+
+
+@pytest.mark.parametrize("text", [
+    "<a>\tè日本\r\n</a><b x='&amp;'>\x7f ~ \x20</b>",
+    # Lead byte 0xEF, and XML holds them: the long way, the same bytes.
+    "<a>\ufeff \ufffd \uf8ff \ufffc \uff21</a>",
+    "", "\n" * 3,
+])
+def test_utf8_bytes_xml_can_hold_are_written_as_they_are(text: str) -> None:
+    _same_as_text("xml", text, {})
+    _same_as_text("text", text + "\x01\ufffe", {})  # not markup: nothing to look for
+    given_bytes = memoryview(text.encode("utf-8"))
+    if "\uf000" > max(text, default=" "):  # no lead byte 0xEF: the bytes given, not a copy
+        assert template_utf8(_target("xml", "utf-8"), given_bytes, {})[0] is given_bytes
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
+def test_utf8_bytes_and_text_agree_on_any_text(text: str) -> None:
+    tables = {"testata": pd.DataFrame({"_line": [7], "note": [text]})}
+    _same_as_text("xml", f"<a>{text}</a>", tables)
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "cp1252", "utf-16", "iso2022_jp"])

@@ -10,6 +10,7 @@ the parts make, laid end to end, is byte for byte what one render of the whole f
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import hashlib
 import itertools
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bridge import files
-from bridge.engine.render import Rendered, template_bytes, template_rows
+from bridge.engine.render import Rendered, template_bytes, template_rows, template_utf8
 from bridge.engine.tables import load_tracciato
 from bridge.issues import Issue
 from bridge.template_columns import compile_block
@@ -37,7 +38,7 @@ Tables = dict[str, "pd.DataFrame"]
 #: The Arrow tables of a chunk, or the pandas ones (:attr:`TargetParts.arrow` says which).
 AnyTables = dict[str, "pd.DataFrame | pa.Table"]
 #: A part's bytes: one block, or the blocks of its batches in order.
-Data = bytes | list[bytes]
+Data = bytes | list[bytes | memoryview]
 #: Records of a templated target turned into Python values and rendered at a time.
 BATCH = 2000
 #: The columns that tie a line to its record: every row handed to a template keeps them.
@@ -55,7 +56,7 @@ class PartFile:
         self.size = 0
         self.held = b""  # the last bytes, kept back while the file may lose them
 
-    def write(self, data: bytes, keep_back: int = 0) -> None:
+    def write(self, data: bytes | memoryview, keep_back: int = 0) -> None:
         if len(data) < keep_back:  # too short to hold the line end kept back: join them
             data, self.held = self.held + data, b""
             if len(data) < keep_back:
@@ -169,6 +170,8 @@ class EachRenderer:
         #: The ``each`` block made of Arrow kernels over a batch of records, when it can be.
         self.columns = compile_block(self.blocks.source, "each", target.each.table,
                                      target.each.lines, escape=target.format != "text")
+        #: Written in UTF-8: the records rendered on columns stay the bytes Arrow made.
+        self.utf8 = codecs.lookup(target.template_encoding).name == "utf-8"
 
     def _only(self, table: str, df: pd.DataFrame) -> frozenset[str] | None:
         fields = None if self.fields is None else self.fields.get(table)
@@ -182,6 +185,16 @@ class EachRenderer:
     def records(self, tables: Tables) -> Iterator[str]:
         """The ``each`` block of every record, a text per :data:`BATCH` records: the rows
         as Python values, and their text, are held for one batch, not for the chunk."""
+        for text in self._records(tables, utf8=False):
+            assert isinstance(text, str)
+            yield text
+
+    def pieces(self, tables: Tables) -> Iterator[str | memoryview]:
+        """:meth:`records`, a batch rendered on columns as its UTF-8 bytes where the target
+        is written in UTF-8."""
+        return self._records(tables, utf8=self.utf8)
+
+    def _records(self, tables: Tables, *, utf8: bool) -> Iterator[str | memoryview]:
         import numpy as np
 
         records = tables.get(self.each.table)
@@ -194,7 +207,8 @@ class EachRenderer:
         for start in range(0, len(records), BATCH):
             batch = records.iloc[start:start + BATCH]
             if self.columns is not None:
-                text = self.columns.render(batch, lines, parents, self.variables)
+                text = self.columns.render(batch, lines, parents, self.variables,
+                                           utf8=utf8)
                 if text is not None:
                     yield text
                     continue
@@ -215,7 +229,11 @@ class EachRenderer:
         return self.blocks.render("tail", {**self.variables, "tables": {
             n: template_rows(df) for n, df in trailer.items()}})
 
-    def encoded(self, text: str, tables: Tables) -> tuple[bytes | None, list[Issue]]:
+    def encoded(self, text: str | memoryview, tables: Tables
+                ) -> tuple[bytes | memoryview | None, list[Issue]]:
+        """The bytes of a text, or of the UTF-8 bytes :meth:`pieces` gives."""
+        if isinstance(text, memoryview):
+            return template_utf8(self.target, text, tables)
         return template_bytes(self.target, text, tables)
 
 
@@ -228,7 +246,7 @@ def render_each(cfg: Config, row: FileRow, target: Target, tables: Tables
     mine = (target.each.table, target.each.lines)
     text = "".join(r.records(tables))
     trailer = {n: df for n, df in tables.items() if n not in mine}
-    data, bad = r.encoded(r.head() + text + r.tail(trailer), tables)
+    data, bad = template_bytes(target, r.head() + text + r.tail(trailer), tables)
     return data, sum(len(df) for df in tables.values()), bad
 
 
@@ -241,8 +259,8 @@ class TemplateParts(TargetParts):
     def part(self, tables: Tables) -> tuple[Data | None, list[Issue], int]:
         """The bytes of a batch of records at a time (never the chunk's whole text)."""
         rows = sum(len(df) for df in tables.values())
-        pieces: list[bytes] = []
-        texts = self.r.records(tables)
+        pieces: list[bytes | memoryview] = []
+        texts = self.r.pieces(tables)
         for text in itertools.chain([self.r.head()] if self.first else [], texts):
             data, bad = self.r.encoded(text, tables)
             if data is None:
@@ -252,7 +270,7 @@ class TemplateParts(TargetParts):
 
     def tail(self, trailer: Tables) -> tuple[bytes | None, list[Issue], int]:
         text = (self.r.head() if self.first else "") + self.r.tail(trailer)
-        data, bad = self.r.encoded(text, trailer)
+        data, bad = template_bytes(self.r.target, text, trailer)
         return data, bad, sum(len(df) for df in trailer.values())
 
 

@@ -22,6 +22,7 @@ from bridge.engine.tables import load_tracciato
 from bridge.issues import Issue, clip
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
 
@@ -141,6 +142,32 @@ def template_bytes(target: Target, text: str, tables: dict[str, pd.DataFrame]
                 or "\ufffe" in text or "\uffff" in text) and (refused := not_xml()):
         return None, refused
     return data, []
+
+
+def template_utf8(target: Target, data: memoryview, tables: dict[str, pd.DataFrame]
+                  ) -> tuple[bytes | memoryview | None, list[Issue]]:
+    """A templated target's text given as its UTF-8 bytes (valid UTF-8, as Arrow made it),
+    for a target written in UTF-8: what :func:`template_bytes` gives for the same text,
+    without making the text and encoding it again. In XML, a byte below 32 that is not a
+    tab or a line end, or the lead byte of U+F000-U+FFFF (where U+FFFE and U+FFFF are),
+    sends the text the long way, which finds the character and says where it is."""
+    import numpy as np
+
+    if target.format == "xml":
+        cells = np.frombuffer(data, np.uint8)
+        if _c0_not_xml()[cells[cells < 32]].any() or (cells == 0xEF).any():
+            return template_bytes(target, bytes(data).decode("utf-8"), tables)
+    return data, []
+
+
+@functools.lru_cache(maxsize=1)
+def _c0_not_xml() -> np.ndarray:
+    """For each byte, whether it is one of :data:`_C0_NOT_XML`."""
+    import numpy as np
+
+    table = np.zeros(256, dtype=bool)
+    table[list(_C0_NOT_XML)] = True
+    return table
 
 
 #: The C0 controls XML 1.0 cannot hold: in an encoding that writes ASCII as ASCII they are
