@@ -7,6 +7,7 @@ Relative paths are relative to the folder of the configuration file.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from pathlib import Path
@@ -95,6 +96,15 @@ class Target(Strict):
                                                  "(only a header or a trailer).")
     file_mode: int | None = Field(None, ge=0, le=0o777, description="Permissions of the files "
                                   "written, for the ERP's user (0640); default: the umask's.")
+
+    @field_validator("template_encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        try:
+            codecs.lookup(v)
+        except LookupError:  # else every run of the flow would fail on it, as a bug
+            raise ValueError(f"unknown encoding {v!r}") from None
+        return v
 
     @model_validator(mode="after")
     def _template_kind(self) -> Target:

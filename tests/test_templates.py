@@ -104,6 +104,16 @@ def test_a_template_without_its_kind_is_a_configuration_error(tmp_path: Path) ->
     assert "targets[1]" in str(err.value) and "format: xml, html or text" in str(err.value)
 
 
+def test_an_encoding_python_does_not_know_is_a_configuration_error(tmp_path: Path) -> None:
+    """Not an internal error of every run and of `bridge validate`, as it was."""
+    cfg = with_orders(tmp_path, config=("template_encoding: utf-8",
+                                        "template_encoding: no-such-codec"))
+    with pytest.raises(ConfigError) as err:
+        load(cfg)
+    assert "targets[1]" in str(err.value) and "unknown encoding 'no-such-codec'" in str(
+        err.value)
+
+
 def test_a_character_no_row_holds_refuses_the_whole_file() -> None:
     # Say it came from the sender's file name: no row to blame, so the file is refused.
     tables = {"testata": pd.DataFrame({"_line": [2], "note": ["fine"]})}
