@@ -526,3 +526,32 @@ def test_a_full_disk_mid_stream_leaves_the_file_retrying_and_nothing_published(
     code, out = bridge_run(full)
     assert code == 0, out
     assert outputs(full.parent) == want
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_a_template_encoding_with_a_byte_order_mark_writes_it_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encoding: str) -> None:
+    """A templated target's batches are encoded apart: the mark such an encoding writes
+    before its text starts the file, once, read whole or in chunks (it started every
+    batch of seven orders, and the head and the tail)."""
+    monkeypatch.setattr(bridge.engine.parts, "BATCH", 7)
+    data = big_orders(30)
+    roots: dict[str, Path] = {}
+    for name, chunk in (("whole", 0), ("chunked", 4096)):
+        cfg_path = sample_copy(tmp_path / name)
+        text = cfg_path.read_text(encoding="utf-8")
+        assert text.count("template_encoding: utf-8\n") == 1
+        cfg_path.write_text(text.replace("template_encoding: utf-8\n",
+                                         f"template_encoding: {encoding}\n"), encoding="utf-8")
+        (cfg_path.parent / "inbox" / "shopify" / "orders_export_1.csv").write_bytes(data)
+        cfg = with_chunks(load(cfg_path), chunk)
+        assert run_pass(cfg, clock=lambda: NOON).outcomes == []
+        result = run_pass(cfg, clock=lambda: NOON + 60)
+        assert [o.state for o in result.outcomes if o.flow == "ordini"] == ["done"]
+        roots[name] = cfg_path.parent
+    got, want = outputs(roots["chunked"]), outputs(roots["whole"])
+    assert got == want
+    [xml] = [v for k, v in got.items() if k.endswith(".xml")]
+    assert xml.startswith("".encode(encoding))
+    text = xml.decode(encoding)  # the mark read as such, not as text
+    assert "\ufeff" not in text and text.count("<Document>") == 180

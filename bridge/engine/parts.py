@@ -255,6 +255,9 @@ class TemplateParts(TargetParts):
                  ) -> None:
         super().__init__(name, final)
         self.r = EachRenderer(cfg, target, row)
+        #: What the encoding writes before any text (a byte order mark: utf-8-sig,
+        #: utf-16): the file's first bytes, not those of every batch encoded apart.
+        self.lead = "".encode(target.template_encoding)
 
     def part(self, tables: Tables) -> tuple[Data | None, list[Issue], int]:
         """The bytes of a batch of records at a time (never the chunk's whole text)."""
@@ -265,13 +268,19 @@ class TemplateParts(TargetParts):
             data, bad = self.r.encoded(text, tables)
             if data is None:
                 return None, bad, rows
-            pieces.append(data)
+            pieces.append(data if self.first and not pieces else self._unled(data))
         return pieces, [], rows
 
     def tail(self, trailer: Tables) -> tuple[bytes | None, list[Issue], int]:
         text = (self.r.head() if self.first else "") + self.r.tail(trailer)
         data, bad = template_bytes(self.r.target, text, trailer)
+        if data is not None and not self.first:
+            data = bytes(self._unled(data))
         return data, bad, sum(len(df) for df in trailer.values())
+
+    def _unled(self, data: bytes | memoryview) -> bytes | memoryview:
+        lead = self.lead
+        return data[len(lead):] if lead and data[:len(lead)] == lead else data
 
 
 class WholeTemplateParts(TargetParts):
