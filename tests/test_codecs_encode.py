@@ -33,7 +33,7 @@ _latin = st.text(alphabet=st.sampled_from(list("ab ,èé€Œ\u0100\u4e2d")), ma
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(_latin, _latin), min_size=1, max_size=10),
-       st.sampled_from(["cp1252", "iso-8859-15", "cp850", "utf-16-le"]))
+       st.sampled_from(["cp1252", "iso-8859-15", "cp850", "cp500", "shift_jis"]))
 def test_join_encodes_like_python(rows: list[tuple[str, str]], encoding: str) -> None:
     t = one_record(["a", "b"], encoding=encoding,
                    delimited={"header_rows": 0, "quoting": "all"})

@@ -316,8 +316,7 @@ def strange_layouts() -> dict[str, Tracciato]:
         "coda, no quotes": with_coda(quote_char=None, escape_char="\\"),
         "escape only": layout(delimited={"quote_char": None, "escape_char": "\\"}),
         "shift_jis": layout(encoding="shift_jis", delimited={"escape_char": "\\"}),
-        "utf-16": layout(encoding="utf-16", final_newline=False),
-        "not a text codec": layout(encoding="rot13"),
+        "EBCDIC": layout(encoding="cp500", final_newline=False),
         "non-ASCII delimiter": layout(delimited={"delimiter": "§", "double_quote": False}),
         "fixed utf-8 with a coda": coda_fixed,
     }

@@ -74,6 +74,14 @@ def test_a_valid_layout_loads_with_its_name_from_the_path() -> None:
         (("    parent: testata", "    parent: righe"),
          "records.righe.parent: the parents go round in a loop (righe -> righe)"),
         (("encoding: cp1252", "encoding: klingon"), "encoding: unknown encoding 'klingon'"),
+        # Records are found on the bytes: a line end of two bytes, or a mark before every
+        # text encoded, is misread (a UTF-16 file was reported as a NUL byte and bad lines).
+        (("encoding: cp1252", "encoding: utf-16"), "encoding: encoding 'utf-16' does not "
+         "write a line end as one byte: bridge finds records on a file's bytes and cannot "
+         "read or write it (UTF-16 and UTF-32 are such); convert the file first"),
+        (("encoding: cp1252", "encoding: utf-16-le"), "encoding 'utf-16-le' does not write"),
+        (("encoding: cp1252", "encoding: UTF-32"), "encoding 'UTF-32' does not write"),
+        (("encoding: cp1252", "encoding: rot13"), "encoding 'rot13' does not write"),
         (("format: fixed", "format: fixed\nformat: [x"), "not valid YAML"),
     ],
 )

@@ -309,6 +309,15 @@ class Tracciato(Strict):
             codecs.lookup(v)
         except LookupError:
             raise ValueError(f"unknown encoding {v!r}") from None
+        try:  # the bytes a line end adds to a text (a mark before it is not counted)
+            line_end = len("x\n".encode(v)) - len("x".encode(v))
+        except (LookupError, UnicodeError):  # a codec of bytes or of texts, not of text files
+            line_end = 0
+        if line_end != 1:
+            raise ValueError(
+                f"encoding {v!r} does not write a line end as one byte: bridge finds records "
+                "on a file's bytes and cannot read or write it (UTF-16 and UTF-32 are such); "
+                "convert the file first (iconv -f UTF-16 -t UTF-8)")
         return v
 
     @model_validator(mode="after")
