@@ -62,8 +62,10 @@ class ColumnBlock:
         except Exception:  # anything else: jinja2 renders these tables, or says what is wrong
             return None
         if isinstance(text, str):
-            return memoryview((text * len(records)).encode("utf-8")) if utf8 \
-                else text * len(records)
+            text *= len(records)
+            if utf8 and text.isascii():  # never a lone surrogate: as bytes, without a check
+                return memoryview(text.encode("ascii"))
+            return text  # as a text, whose bytes are checked where it is encoded
         import pyarrow as pa
         import pyarrow.compute as pc
 

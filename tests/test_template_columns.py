@@ -277,3 +277,22 @@ def test_text_is_escaped_on_its_bytes_as_markupsafe_escapes_it(values: list[str 
                                for v in values]
     if not any(c in v for v in values if v for c in "&<>'\""):
         assert got is column
+
+
+def test_a_lone_surrogate_in_the_template_s_own_text_is_an_issue_not_a_crash(
+        tmp_path: Path) -> None:
+    """Text of the template itself (a constant in ``each``) that UTF-8 cannot write comes
+    as a text, whose check says what XML cannot hold, not as bytes that fail to be made."""
+    r = renderer(tmp_path, '{% block head %}{% endblock %}{% block each %}<a>{{ "\\ud800" }}'
+                 '</a>{% endblock %}{% block tail %}{% endblock %}', "xml")
+    assert r.columns is not None and r.utf8
+    tables = {"testata": records()}
+    pieces = list(r.pieces(tables))
+    assert pieces and all(isinstance(p, str) for p in pieces)
+    data, issues = r.encoded(pieces[0], tables)
+    assert data is None and [i.code for i in issues] == ["not-xml-character"]
+    # A constant of ASCII stays bytes.
+    r = renderer(tmp_path, "{% block head %}{% endblock %}{% block each %}<a/>{% endblock %}"
+                 "{% block tail %}{% endblock %}", "xml")
+    assert [bytes(p) for p in r.pieces(tables) if isinstance(p, memoryview)] == [
+        b"<a/>" * len(records())]
