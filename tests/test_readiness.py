@@ -9,12 +9,14 @@ than the window, are never taken half-written.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import paramiko
@@ -178,10 +180,12 @@ def test_100_slow_uploads_over_sftp_are_never_taken_half(shared_sshd: Sshd, tmp_
     files = {f"s{n:03d}.txt": fixed_file(n, rng.randint(5, 60)) for n in range(100)}
     stop = threading.Event()
     passes: list[int] = []
+    begun: list[float] = []  # when each pass began
     gave_back: list[str] = []
 
     def bridge_passes() -> None:
         while not stop.is_set():  # cron's `bridge run`, as often as it can
+            begun.append(time.monotonic())
             got = bridge_cli(cfg, "run", "--log-json")
             passes.append(got.returncode)
             outcomes = [json.loads(line) for line in got.stdout.splitlines()]
@@ -190,7 +194,7 @@ def test_100_slow_uploads_over_sftp_are_never_taken_half(shared_sshd: Sshd, tmp_
     runner = threading.Thread(target=bridge_passes)
     runner.start()
     try:
-        _upload_slowly(shared_sshd, world.inbox, files, rng)
+        _upload_slowly(shared_sshd, world.inbox, files, rng, lambda: _stall(begun))
         deadline = time.monotonic() + 120
         while len(list((world.erp / "erp").glob("*.TXT"))) < len(files):
             assert time.monotonic() < deadline, "not every upload was delivered"
@@ -204,15 +208,27 @@ def test_100_slow_uploads_over_sftp_are_never_taken_half(shared_sshd: Sshd, tmp_
     assert set(passes) <= {0}
     # the stalls did make half files look stable: bridge took them, saw them incomplete,
     # and gave them back
-    assert len(gave_back) >= 50, gave_back
+    gaps = [round(b - a, 2) for a, b in itertools.pairwise(begun)]
+    assert len(gave_back) >= 50, (gave_back, f"{len(begun)} passes, begun apart: {gaps}")
     reasons = ("incomplete", "still being written", "changed since it was listed")
     assert all(m.startswith(reasons) for m in gave_back), set(gave_back)
     print(f"\n100 slow uploads: {len(gave_back)} times a stalled half file was looked at "
           "and given back; 0 taken half")
 
 
-def _upload_slowly(server: Sshd, inbox: Path, files: dict[str, bytes], rng: random.Random
-                   ) -> None:
+def _stall(begun: list[float]) -> None:
+    """A writer that stalls: for twice the window (1 s), and until two passes have begun
+    since, so that a pass sees the half files again a window after one first saw them,
+    however long a pass takes on a slow machine (bounded: 60 s)."""
+    since = time.monotonic()
+    while time.monotonic() < since + 60:
+        if time.monotonic() - since >= 2.0 and sum(t > since for t in begun) >= 2:
+            return
+        time.sleep(0.05)
+
+
+def _upload_slowly(server: Sshd, inbox: Path, files: dict[str, bytes], rng: random.Random,
+                   stall: Callable[[], None]) -> None:
     cuts = {name: sorted(rng.sample(range(1, len(data)), 2)) for name, data in files.items()}
     ssh = paramiko.SSHClient()
     ssh.get_host_keys().add(f"[127.0.0.1]:{server.port}", "ssh-ed25519",
@@ -229,7 +245,7 @@ def _upload_slowly(server: Sshd, inbox: Path, files: dict[str, bytes], rng: rand
                 handles[name].write(data[a:b])
                 handles[name].flush()
             if part < 2:
-                time.sleep(2.0)  # twice the window: a writer that stalls
+                stall()
         for h in handles.values():
             h.close()
         sftp.close()
