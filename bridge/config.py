@@ -7,7 +7,6 @@ Relative paths are relative to the folder of the configuration file.
 
 from __future__ import annotations
 
-import codecs
 import os
 import re
 from pathlib import Path
@@ -27,6 +26,7 @@ from bridge.config_connections import LocalConnection as LocalConnection
 from bridge.config_connections import SftpConnection as SftpConnection
 from bridge.config_connections import Strict as Strict
 from bridge.errors import ConfigError
+from bridge.spec.base import known_encoding
 from bridge.steps import StepSpec
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -100,11 +100,7 @@ class Target(Strict):
     @field_validator("template_encoding")
     @classmethod
     def _known_encoding(cls, v: str) -> str:
-        try:
-            codecs.lookup(v)
-        except LookupError:  # else every run of the flow would fail on it, as a bug
-            raise ValueError(f"unknown encoding {v!r}") from None
-        return v
+        return known_encoding(v)  # else every run of the flow would fail on it, as a bug
 
     @model_validator(mode="after")
     def _template_kind(self) -> Target:

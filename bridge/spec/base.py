@@ -3,6 +3,7 @@ and its small parts: where a record type is read, where a sign is written."""
 
 from __future__ import annotations
 
+import codecs
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -48,3 +49,12 @@ class Discriminator(Strict):
         if sum([fixed, self.column is not None, self.index is not None]) != 1:
             raise ValueError("give start and length, or column, or index (exactly one)")
         return self
+
+
+def known_encoding(v: str) -> str:
+    """``v``, when Python has a codec of that name; else the mistake, for a validator."""
+    try:
+        codecs.lookup(v)
+    except LookupError:
+        raise ValueError(f"unknown encoding {v!r}") from None
+    return v

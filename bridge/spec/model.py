@@ -8,7 +8,6 @@ checked, and which checks run on the whole file. Nothing here reads files or imp
 
 from __future__ import annotations
 
-import codecs
 import re
 from decimal import Decimal
 from itertools import pairwise
@@ -16,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from bridge.spec.base import Discriminator, SignFrom, Strict
+from bridge.spec.base import Discriminator, SignFrom, Strict, known_encoding
 from bridge.spec.checks import (
     ControlTotal,
     FileChecks,
@@ -305,10 +304,7 @@ class Tracciato(Strict):
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, v: str) -> str:
-        try:
-            codecs.lookup(v)
-        except LookupError:
-            raise ValueError(f"unknown encoding {v!r}") from None
+        known_encoding(v)
         try:  # the bytes a line end adds to a text (a mark before it is not counted)
             line_end = len("x\n".encode(v)) - len("x".encode(v))
         except (LookupError, UnicodeError):  # a codec of bytes or of texts, not of text files
