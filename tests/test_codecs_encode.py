@@ -80,3 +80,17 @@ def test_rank_within_counts_like_pandas(keys: list[int]) -> None:
     arr = np.array(keys, dtype=np.int64)
     expected = pd.Series(arr).groupby(arr).cumcount().to_numpy()
     assert rank_within(arr).tolist() == expected.tolist()
+
+
+def test_an_ebcdic_file_written_is_read_back_as_it_was() -> None:
+    """cp500 (EBCDIC, as IBM i writes it) writes ASCII as other bytes, a line end as one:
+    docs/tracciati.md says such a file is read and written."""
+    from bridge.codecs import decode
+
+    t = one_record(["a", "b"], encoding="cp500", delimited={"header_rows": 0})
+    rows = [("Città", "£ 2"), ("plain", "1"), ("l'ape", "x,y")]
+    data, issues = join([table(rows)], t)
+    assert issues == [] and b"\n" not in data and data.decode("cp500").count("\r\n") == 3
+    got = decode(data, t)
+    assert got.issues == []
+    assert list(zip(got.tables["r"]["a"], got.tables["r"]["b"], strict=True)) == rows
