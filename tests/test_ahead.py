@@ -160,6 +160,7 @@ def test_a_key_sent_while_the_helper_worked_makes_the_file_transformed_again(
         assert pipe.advance(r2.id).state == "done"  # type: ignore[union-attr]
         assert helper.tally == {"stale": 1}
         helper.close()
+        assert helper.proc is not None and helper.proc.returncode == 0  # ended by itself
     finally:
         ledger.close()
     second = (tmp_path / "erp" / "ART00002.TXT").read_bytes().decode("cp1252")
