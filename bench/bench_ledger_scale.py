@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_flows import timed_run  # noqa: E402
+from bench.bench_flows import bytecode, timed_run  # noqa: E402
 from tests.flowkit import make_world, order_file  # noqa: E402
 
 FLOW = "articoli"  # the flow of tests.flowkit's world
@@ -79,6 +79,7 @@ def main() -> None:
     ap.add_argument("--keys", type=int, default=2_000_000)
     ap.add_argument("--rounds", type=int, default=4)
     args = ap.parse_args()
+    bytecode()
     base = Path(tempfile.mkdtemp(prefix="bridge-bench-ledger-"))
     times: dict[str, list[float]] = {"empty": [], "large": []}
     idle: list[float] = []

@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--articles", type=int, default=20000)
     ap.add_argument("--timeout", type=float, default=1800)
     args = ap.parse_args(argv)
+    flows.bytecode()
     with tempfile.TemporaryDirectory(prefix="bench-orders-") as tmp:
         root = Path(tmp)
         cfg, files, items = world(root, args.files, args.orders_rows, args.articles)

@@ -36,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_flows import bytecode  # noqa: E402
 from tests.flowkit import flows_world, machine  # noqa: E402
 from tests.pgserver import PgServer, start  # noqa: E402
 
@@ -85,6 +86,7 @@ def main() -> None:
     ap.add_argument("--helper", choices=("on", "off", "both"), default="on",
                     help="each worker with its helper process (on), without (off), or both")
     args = ap.parse_args()
+    bytecode()
     total = args.flows * args.files
     work = Path(tempfile.mkdtemp(prefix="bridge-bench-workers-"))
     pg = start(Path(tempfile.mkdtemp(prefix="bridge-bench-pg-")))
