@@ -53,13 +53,16 @@ def chunks_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return counts
 
 
-def run(tmp_path: Path, name: str, chunk: int, orders: bytes | None = None
-        ) -> tuple[Path, PassResult]:
+def run(tmp_path: Path, name: str, chunk: int, orders: bytes | None = None,
+        skip_rows: bool = False) -> tuple[Path, PassResult]:
     cfg_path = sample_copy(tmp_path / name)
     root = cfg_path.parent
     if orders is not None:
         (root / "inbox" / "shopify" / "orders_export_1.csv").write_bytes(orders)
     cfg = with_chunks(load(cfg_path), chunk)
+    if skip_rows:
+        cfg = cfg.model_copy(update={"flows": {
+            n: f.model_copy(update={"on_bad_rows": "skip-rows"}) for n, f in cfg.flows.items()}})
     first = run_pass(cfg, clock=lambda: NOON)
     assert first.outcomes == []
     return root, run_pass(cfg, clock=lambda: NOON + 60)
@@ -104,6 +107,62 @@ def big_orders(copies: int) -> bytes:
         for r in body:
             w.writerow([f"#{100000 + k * 10 + names.index(r[0])}", *r[1:]])
     return out.getvalue().encode("utf-8")
+
+
+def hostile_orders(copies: int) -> bytes:
+    """The sample's orders again and again, as a shop may really export them: a byte order
+    mark, CRLF line ends, and every few rows one of a note of three lines (quoted, with
+    quotes inside and a CRLF), an emoji and letters of two bytes, a line separator
+    (U+2028) in a name, an SKU longer than the ERP's field, a quantity that is not a
+    number."""
+    text = ORDERS.read_text(encoding="utf-8")
+    rows = list(csv.reader(io.StringIO(text)))
+    head, body = rows[0], rows[1:]
+    names = sorted({r[0] for r in body})
+    faults = itertools.cycle(["note", "emoji", "", "separator", "sku", "", "quantity", ""])
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(head)
+    for k in range(copies):
+        for r in body:
+            r = [f"#{100000 + k * 10 + names.index(r[0])}", *r[1:]]
+            fault = next(faults)
+            if fault == "note":
+                r[30] += '\nseconda riga "citata"\r\nterza 😀'
+            elif fault == "emoji":
+                r[16] += " 😀 ümlaut ß"
+            elif fault == "separator" and r[22]:
+                r[22] = "Nome\u2028Cognome"
+            elif fault == "sku":
+                r[19] = "SKU-" + "X" * 40
+            elif fault == "quantity":
+                r[15] = "abc"
+            w.writerow(r)
+    return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
+
+
+def test_hostile_orders_in_small_chunks_write_what_the_whole_file_writes(
+        tmp_path: Path, chunks_read: list[int]) -> None:
+    """Skip-rows on orders whose bad rows, multi-line notes and characters of several bytes
+    fall on chunk cuts of 97 bytes (inside a line, a quoted note, a character): the same
+    outcomes, the same issues and the same bytes as the file read whole."""
+    data = hostile_orders(20)
+    whole_root, whole = run(tmp_path, "whole", 0, data, skip_rows=True)
+    chunks_read.clear()
+    root, chunked = run(tmp_path, "chunked", 97, data, skip_rows=True)
+    assert max(chunks_read) >= 100  # the orders (200 rows) were read in many chunks
+    seen = [(o.flow, o.state, o.issues, o.outputs) for o in whole.outcomes]
+    assert [(o.flow, o.state, o.issues, o.outputs) for o in chunked.outcomes] == seen
+    orders = next(o for o in whole.outcomes if o.flow == "ordini")
+    assert orders.state == "done" and orders.issues > 0  # bad rows were found and skipped
+    got, want = outputs(root), outputs(whole_root)
+    assert sorted(got) == sorted(want)
+    for name in want:
+        assert got[name] == want[name], name
+    xml = next(v for k, v in want.items() if k.endswith(".xml"))
+    # The note of three lines, its emoji, and the name with a line separator went through.
+    assert 'seconda riga &#34;citata&#34;\r\nterza 😀'.encode() in xml
+    assert "<CustomerName>Nome\u2028Cognome</CustomerName>".encode() in xml
 
 
 def test_orders_straddling_chunks_write_the_same_bytes(
