@@ -39,7 +39,9 @@ FLOW = CONFIG.replace("    retry_backoff: 0\n", """\
 
 def fill(root: Path) -> None:
     """FILES inputs: small ones, a few over chunk_bytes, one with a bad row, one with a bad
-    file, and articles sent again by the next file (dedupe drops them there)."""
+    file, and articles sent again by the next file (dedupe drops them there); some with CRLF
+    line ends or a byte order mark, and rows the target's cp1252 cannot hold, or holding a
+    byte that is not UTF-8 or a NUL (each an issue, its row left out)."""
     inbox = root / "inbox"
     for n in range(FILES):
         text = order_file(n, 60 if n % 9 == 4 else 3)
@@ -49,7 +51,18 @@ def fill(root: Path) -> None:
             text += "TROPPO-LUNGO-CODICE;riga cattiva;1,00;1\n"
         if n == 23:
             text = "codice;descrizione;prezzo;qty\nA1;x;non un numero;1\n"
-        (inbox / f"o{n:04d}.csv").write_text(text, encoding="utf-8")
+        if n == 30:
+            text += "A99990;emoji \U0001f600 fuori da cp1252;1,00;1\n"
+        data = text.encode("utf-8")
+        if n == 32:
+            data += b"A99991;byte \xff non UTF-8;1,00;1\n"
+        if n == 33:
+            data += b"A99992;un \x00 qui;1,00;1\n"
+        if n % 11 == 7:
+            data = data.replace(b"\n", b"\r\n")
+        if n % 13 == 8:
+            data = b"\xef\xbb\xbf" + data
+        (inbox / f"o{n:04d}.csv").write_bytes(data)
 
 
 def run(cfg: Path, env: dict[str, str] | None = None, kill_after: float | None = None
@@ -116,7 +129,13 @@ def test_files_transformed_ahead_write_what_one_process_writes(tmp_path: Path) -
     assert used >= 5, line  # once up (it starts while this process takes the first ones)
     assert tree(tmp_path / "ahead" / "erp") == tree(tmp_path / "alone" / "erp")
     assert len(tree(tmp_path / "ahead" / "erp")) == 2 * (FILES - 1)
-    assert ledger_view(ahead) == ledger_view(alone)
+    view = ledger_view(ahead)
+    assert view == ledger_view(alone)
+    issues = view["issues"]
+    assert isinstance(issues, list)
+    codes = {(path, code) for path, code, _, _ in issues}
+    assert {("o0030.csv", "unencodable"), ("o0032.csv", "bad-encoding"),
+            ("o0033.csv", "nul-byte")} <= codes
     # The reports of the files with bad rows too, and no helper folder is left.
     reports = sorted(p.name for p in (tmp_path / "ahead").rglob("*report*") if p.is_file())
     assert reports == sorted(p.name for p in (tmp_path / "alone").rglob("*report*")
