@@ -103,7 +103,20 @@ def render_name(template: str, variables: dict[str, Any]) -> str:
         name = _compiled(template).render(**variables)
     except TemplateError as exc:
         raise ConfigError(f"file name template {template!r}: {exc}") from None
+    except Exception as exc:
+        raise _raised(f"file name template {template!r}", exc) from None
     return name.strip()
+
+
+def _raised(where: str, exc: Exception) -> Exception:
+    """What a template's own code raised on the values it was given (``{{ a // b }}`` with
+    ``b`` zero, a text added to a number): a mistake of the template, said as one, so that
+    the file waits for the template to be mended, as with any template error, instead of
+    failing as a fault of bridge's. Running out of memory stays what it is."""
+    if isinstance(exc, MemoryError):
+        return exc
+    return ConfigError(f"{where}: {type(exc).__name__}: {exc} (raised by the template's own "
+                       "code on the values of this file)")
 
 
 @lru_cache(maxsize=64)
@@ -142,6 +155,8 @@ def render_file(template: Path, variables: dict[str, Any], kind: str) -> str:
         return env.get_template(template.name).render(**variables)
     except TemplateError as exc:
         raise ConfigError(f"template {template}: {exc}") from None
+    except Exception as exc:
+        raise _raised(f"template {template}", exc) from None
 
 
 def fmt_time(ts: float) -> str:
@@ -220,6 +235,8 @@ class Blocks:
                 out.append("".join(render(context)))
         except TemplateError as exc:
             raise ConfigError(f"template {self.where}, block {block}: {exc}") from None
+        except Exception as exc:
+            raise _raised(f"template {self.where}, block {block}", exc) from None
         return out
 
 
