@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bridge.errors import ConfigError
+from bridge.errors import BridgeError, ConfigError
 
 if TYPE_CHECKING:
     from jinja2 import Template, nodes
@@ -112,8 +112,9 @@ def _raised(where: str, exc: Exception) -> Exception:
     """What a template's own code raised on the values it was given (``{{ a // b }}`` with
     ``b`` zero, a text added to a number): a mistake of the template, said as one, so that
     the file waits for the template to be mended, as with any template error, instead of
-    failing as a fault of bridge's. Running out of memory stays what it is."""
-    if isinstance(exc, MemoryError):
+    failing as a fault of bridge's. Running out of memory, and bridge's own errors (what
+    the caller must do about them is theirs), stay what they are."""
+    if isinstance(exc, (MemoryError, BridgeError)):
         return exc
     return ConfigError(f"{where}: {type(exc).__name__}: {exc} (raised by the template's own "
                        "code on the values of this file)")

@@ -14,7 +14,7 @@ import pytest
 
 from bridge.config import load
 from bridge.engine.runner import run_pass
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, TransientError
 from bridge.ledger import open_ledger
 from bridge.templating import render_file, render_name
 from tests.test_samples import NOON, sample_copy
@@ -77,3 +77,10 @@ def test_a_whole_template_or_a_file_name_raising_is_a_configuration_error(tmp_pa
         render_file(template, {"n": 1}, "xml")
     with pytest.raises(ConfigError, match=r"file name template .*: TypeError: "):
         render_name("OUT{{ seq + 'x' }}.TXT", {"seq": 1})
+
+    def away() -> None:
+        raise TransientError("the server went away")
+
+    template.write_text("<a>{{ away() }}</a>", encoding="utf-8")
+    with pytest.raises(TransientError):  # bridge's own errors stay what they are
+        render_file(template, {"away": away}, "xml")
