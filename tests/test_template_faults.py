@@ -36,7 +36,7 @@ def passes(root: Path, chunk: int, *clocks: float) -> list[tuple[int, list[str]]
 @pytest.mark.parametrize("chunk", [0, 4096])
 def test_a_template_raising_on_a_file_stops_the_flow_and_the_mended_template_writes_it(
         tmp_path: Path, chunk: int) -> None:
-    data = big_orders(30)  # 300 orders: read in several chunks of 4 KB
+    data = big_orders(30)  # 180 orders, 74 KB: read in chunks of 4 KB, or whole
     clean = sample_copy(tmp_path / "clean").parent
     (clean / "inbox" / "shopify" / "orders_export_1.csv").write_bytes(data)
     assert passes(clean, chunk, NOON, NOON + 60) == [(0, []), (0, [])]
