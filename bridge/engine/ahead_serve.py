@@ -67,9 +67,10 @@ def main(argv: list[str]) -> None:
     with contextlib.suppress(EOFError, OSError):
         serve(Connection(int(argv[1]), writable=False),
               Connection(int(argv[2]), readable=False))
-    # Its answers are sent and its ledger closed: nothing is left to flush or remove. The
-    # interpreter's own end (pandas, Arrow and their modules undone) took about 0.2 s, that
-    # the main process waited for at the end of every pass with a helper.
+    # The loop is over: the main process closed its end (every answer sent, the ledger
+    # closed) or is gone. Nothing is left to flush or remove. The interpreter's own end
+    # (pandas, Arrow and their modules undone) took about 0.2 s, that the main process
+    # waited for at the end of every pass with a helper.
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
