@@ -97,23 +97,24 @@ _PLAIN = frozenset({int, bool, float, Decimal, date, datetime, type(None)})
 
 def render_name(template: str, variables: dict[str, Any]) -> str:
     """A file name from its template, e.g. ``ORD{{ seq | zfill(6) }}_{{ now:%Y%m%d }}.TXT``."""
-    from jinja2 import TemplateError
-
     try:
         name = _compiled(template).render(**variables)
-    except TemplateError as exc:
-        raise ConfigError(f"file name template {template!r}: {exc}") from None
     except Exception as exc:
         raise _raised(f"file name template {template!r}", exc) from None
     return name.strip()
 
 
 def _raised(where: str, exc: Exception) -> Exception:
-    """What a template's own code raised on the values it was given (``{{ a // b }}`` with
-    ``b`` zero, a text added to a number): a mistake of the template, said as one, so that
-    the file waits for the template to be mended, as with any template error, instead of
-    failing as a fault of bridge's. Running out of memory, and bridge's own errors (what
-    the caller must do about them is theirs), stay what they are."""
+    """What a render of a template raised, as its caller must take it: jinja2's errors (an
+    undefined name) and what the template's own code raised on the values it was given
+    (``{{ a // b }}`` with ``b`` zero, a text added to a number) are mistakes of the
+    template, so that the file waits for the template to be mended instead of failing as
+    a fault of bridge's. Running out of memory, and bridge's own errors (what the caller
+    must do about them is theirs), stay what they are."""
+    from jinja2 import TemplateError
+
+    if isinstance(exc, TemplateError):
+        return ConfigError(f"{where}: {exc}")
     if isinstance(exc, (MemoryError, BridgeError)):
         return exc
     return ConfigError(f"{where}: {type(exc).__name__}: {exc} (raised by the template's own "
@@ -146,16 +147,12 @@ def render_file(template: Path, variables: dict[str, Any], kind: str) -> str:
     """A templated output of the declared ``kind``: in XML and HTML every value is escaped,
     so data cannot break the markup. The kind is declared (a target's ``format``), never
     guessed from the template's name: ``ORDERS.XML`` or ``orders.xml.tmpl`` is markup too."""
-    from jinja2 import TemplateError
-
     if kind not in KINDS:
         raise ConfigError(f"template {template}: format {kind!r} is not one of "
                           f"{', '.join(KINDS)}")
     env = environment(autoescape=kind != "text", folder=str(template.parent))
     try:
         return env.get_template(template.name).render(**variables)
-    except TemplateError as exc:
-        raise ConfigError(f"template {template}: {exc}") from None
     except Exception as exc:
         raise _raised(f"template {template}", exc) from None
 
@@ -222,8 +219,6 @@ class Blocks:
         """``block`` once per value, the value as the variable ``name`` (and the variables
         ``more`` gives for it): one context for them all, its variables changed between
         renders (a context per record costs more than many a record's render)."""
-        from jinja2 import TemplateError
-
         render = self.template.blocks[block]
         out = []
         try:
@@ -234,8 +229,6 @@ class Blocks:
                 if more is not None:
                     scope.update(more(value))
                 out.append("".join(render(context)))
-        except TemplateError as exc:
-            raise ConfigError(f"template {self.where}, block {block}: {exc}") from None
         except Exception as exc:
             raise _raised(f"template {self.where}, block {block}", exc) from None
         return out
