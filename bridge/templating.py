@@ -104,21 +104,23 @@ def render_name(template: str, variables: dict[str, Any]) -> str:
     return name.strip()
 
 
-def _raised(where: str, exc: Exception) -> Exception:
+def _raised(where: str, exc: Exception, line: object = None) -> Exception:
     """What a render of a template raised, as its caller must take it: jinja2's errors (an
     undefined name) and what the template's own code raised on the values it was given
     (``{{ a // b }}`` with ``b`` zero, a text added to a number) are mistakes of the
     template, so that the file waits for the template to be mended instead of failing as
     a fault of bridge's. Running out of memory, and bridge's own errors (what the caller
-    must do about them is theirs), stay what they are."""
+    must do about them is theirs), stay what they are. ``line``: the line of the source file
+    the record being rendered came from, said so that its values can be found."""
     from jinja2 import TemplateError
 
     if isinstance(exc, TemplateError):
         return ConfigError(f"{where}: {exc}")
     if isinstance(exc, (MemoryError, BridgeError)):
         return exc
+    at = "" if line is None else f", the record of line {line}"
     return ConfigError(f"{where}: {type(exc).__name__}: {exc} (raised by the template's own "
-                       "code on the values of this file)")
+                       f"code on the values of this file{at})")
 
 
 @lru_cache(maxsize=64)
@@ -221,6 +223,7 @@ class Blocks:
         renders (a context per record costs more than many a record's render)."""
         render = self.template.blocks[block]
         out = []
+        value = None
         try:
             context = self.template.new_context(dict(variables))
             scope = context.parent  # where the block looks its variables up
@@ -230,7 +233,8 @@ class Blocks:
                     scope.update(more(value))
                 out.append("".join(render(context)))
         except Exception as exc:
-            raise _raised(f"template {self.where}, block {block}", exc) from None
+            line = value.get("_line") if isinstance(value, dict) else None
+            raise _raised(f"template {self.where}, block {block}", exc, line) from None
         return out
 
 

@@ -51,6 +51,8 @@ def test_a_template_raising_on_a_file_stops_the_flow_and_the_mended_template_wri
     assert first == (0, []) and code == 2
     assert len(second) == 1 and second[0].startswith("ordini: template ")
     assert "block each: ZeroDivisionError: integer division or modulo by zero" in second[0]
+    # The first order (lines 2-3 of the file) holds the line of 10 pieces: its line is said.
+    assert second[0].endswith("on the values of this file, the record of line 2)")
     assert not (root / "erp" / "ordini").exists() or not any((root / "erp" / "ordini").iterdir())
     assert not (root / "erp" / "easyfatt").exists() or \
         not any((root / "erp" / "easyfatt").iterdir())
