@@ -234,6 +234,8 @@ class Blocks:
                 out.append("".join(render(context)))
         except Exception as exc:
             line = value.get("_line") if isinstance(value, dict) else None
+            if line is not None and variables.get("source_name"):
+                line = f"{line} of {variables['source_name']}"
             raise _raised(f"template {self.where}, block {block}", exc, line) from None
         return out
 

@@ -52,7 +52,8 @@ def test_a_template_raising_on_a_file_stops_the_flow_and_the_mended_template_wri
     assert len(second) == 1 and second[0].startswith("ordini: template ")
     assert "block each: ZeroDivisionError: integer division or modulo by zero" in second[0]
     # The first order (lines 2-3 of the file) holds the line of 10 pieces: its line is said.
-    assert second[0].endswith("on the values of this file, the record of line 2)")
+    assert second[0].endswith("on the values of this file, the record of line 2 of "
+                              "orders_export_1.csv)")
     assert not (root / "erp" / "ordini").exists() or not any((root / "erp" / "ordini").iterdir())
     assert not (root / "erp" / "easyfatt").exists() or \
         not any((root / "erp" / "easyfatt").iterdir())
