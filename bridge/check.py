@@ -10,7 +10,7 @@ import csv
 import io
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -76,7 +76,7 @@ def check_file(path: Path, t: Tracciato, *, chunk_bytes: int | None = None,
     return result
 
 
-def _keep_records(kept: dict[str, list[dict[str, object]]], tables: dict[str, Any],
+def _keep_records(kept: dict[str, list[dict[str, object]]], tables: Mapping[str, Any],
                   show: int) -> None:
     import pyarrow as pa
 

@@ -14,9 +14,11 @@ the file totals keep only a sum per rule and the distinct values to compare with
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from bridge.codecs.frames import rows_in
 from bridge.issues import Issue, clip
 from bridge.tally import Batch
 
@@ -43,12 +45,12 @@ class Relations:
         self.seen: list[dict[Decimal, list[int]]] = [defaultdict(list)
                                                      for _ in t.checks.file_totals]
 
-    def feed(self, tables: dict[str, pd.DataFrame]) -> list[Batch]:
+    def feed(self, tables: Mapping[str, pd.DataFrame]) -> list[Batch]:
         out: list[Batch] = []
         for name, rec in self.t.records.items():
-            df = tables.get(name)
-            if df is None or not len(df):
-                continue
+            if not (rec.link or rec.rules) or name not in tables or not rows_in(tables, name):
+                continue  # nothing to check (its frame is not made for nothing)
+            df = tables[name]
             if rec.link and rec.parent is not None and rec.parent in tables:
                 out += [_link(name, rec, k, df, tables[rec.parent])
                         for k in range(len(rec.link))]

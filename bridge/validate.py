@@ -16,12 +16,13 @@ from collections import Counter
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
+from bridge.codecs.frames import rows_in
 from bridge.issues import Issue, clip
 from bridge.relations import Relations
 from bridge.tally import Batch
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     import numpy as np
     import pandas as pd
@@ -47,10 +48,10 @@ class FileChecker:
         self.trailer_values: list[tuple[int, int | None]] = []
         self.relations = Relations(t)
 
-    def feed(self, tables: dict[str, pd.DataFrame], chunk: RawChunk) -> list[Batch]:
+    def feed(self, tables: Mapping[str, pd.DataFrame], chunk: RawChunk) -> list[Batch]:
         issues: list[Batch] = []
-        for name, df in tables.items():
-            self.counts[name] += len(df)
+        for name in tables:
+            self.counts[name] += rows_in(tables, name)
         for i, rule in enumerate(self.t.checks.unique):
             if rule.record in tables:
                 issues.append(self._unique(i, rule, tables[rule.record]))
@@ -125,7 +126,7 @@ class FileChecker:
 
         return Batch.alike(lines, ("duplicate-key", rule.record, rule.fields[0]), make)
 
-    def _linkage(self, tables: dict[str, pd.DataFrame]) -> list[Batch]:
+    def _linkage(self, tables: Mapping[str, pd.DataFrame]) -> list[Batch]:
         import numpy as np
 
         out = []

@@ -9,12 +9,13 @@ issues beside the typed tables, or beside the bytes written.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from bridge.codecs.encoder import Encoded, EncodeError, encode, encode_rows
+from bridge.codecs.frames import Frames, as_frame, rows_in
 from bridge.issues import MAX_ISSUES, Issue, clip
 from bridge.tally import Batch, Key, Tally
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_CHUNK", "LINE", "PARENT_LINE", "Decoded", "EncodeError", "Encoded",
            "Source", "as_frame", "as_table", "column_of", "decode", "empty_tables", "encode",
-           "encode_rows", "iter_decode"]
+           "encode_rows", "iter_decode", "rows_in"]
 
 Source = bytes | IO[bytes] | Path
 LINE = "_line"
@@ -47,7 +48,7 @@ class Decoded:
     ``too-many-issues`` issue of the whole file says so.
     """
 
-    tables: dict[str, pd.DataFrame]
+    tables: Mapping[str, pd.DataFrame]
     issues: list[Issue] = field(default_factory=list)
     left_out: dict[Key, int] = field(default_factory=dict)
     #: The same tables as Arrow ones, as typing made them (empty when it did not make
@@ -59,7 +60,7 @@ class Decoded:
 
     @property
     def counts(self) -> dict[str, int]:
-        return {name: len(df) for name, df in self.tables.items()}
+        return {name: rows_in(self.tables, name) for name in self.tables}
 
 
 def decode(source: Source, t: Tracciato, *, max_issues: int = MAX_ISSUES) -> Decoded:
@@ -175,20 +176,21 @@ def empty_tables(t: Tracciato) -> dict[str, pd.DataFrame]:
     """The tables of a file of ``t`` without rows, typed as decoding types them."""
     from bridge.codecs.chunks import empty_chunk
 
-    return _type_chunk(empty_chunk(t), t)[0]
+    return dict(_type_chunk(empty_chunk(t), t)[0])
 
 
 def _type_chunk(chunk: RawChunk, t: Tracciato, arrow: dict[str, pa.Table] | None = None
-                ) -> tuple[dict[str, pd.DataFrame], list[Batch]]:
+                ) -> tuple[Frames, list[Batch]]:
     """The chunk's typed tables (and, into ``arrow``, the same as Arrow tables), and the
-    batches of cells that could not be typed."""
+    batches of cells that could not be typed. A table's pandas frame is made when it is
+    first read (:class:`Frames`)."""
     import numpy as np
     import pyarrow as pa
 
     from bridge.fields import parse_column
 
     batches: list[Batch] = []
-    tables: dict[str, pd.DataFrame] = {}
+    tables: dict[str, pa.Table] = {}
     for name, raw in chunk.tables.items():
         rec = t.records[name]
         arrays: dict[str, pa.Array] = {}
@@ -212,24 +214,10 @@ def _type_chunk(chunk: RawChunk, t: Tracciato, arrow: dict[str, pa.Table] | None
             if parents is None:
                 parents = np.full(len(raw), -1, dtype=np.int64)
             arrays[PARENT_LINE] = pa.array(np.asarray(parents, dtype=np.int64))
-        typed = pa.table(arrays)
-        tables[name] = as_frame(typed)
-        if arrow is not None:
-            arrow[name] = typed
-    return tables, batches
-
-
-def as_frame(table: pa.Table) -> pd.DataFrame:
-    """``table.to_pandas(types_mapper=pd.ArrowDtype)``: each column handed to pandas as it
-    is, without pyarrow's general conversion (a third of its time on a small table)."""
-    import pandas as pd
-
-    names = table.schema.names
-    if not names or len(set(names)) < len(names):
-        whole: pd.DataFrame = table.to_pandas(types_mapper=pd.ArrowDtype)
-        return whole
-    return pd.DataFrame({n: pd.arrays.ArrowExtensionArray(c)
-                         for n, c in zip(names, table.columns, strict=True)}, copy=False)
+        tables[name] = pa.table(arrays)
+    if arrow is not None:
+        arrow.update(tables)
+    return Frames(tables), batches
 
 
 def as_table(df: pd.DataFrame | pa.Table) -> pa.Table:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 from bridge.issues import Issue, clip
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import pandas as pd
 
 #: Distinct non-ASCII values of a column looked at, per file.
@@ -60,7 +62,7 @@ class EncodingHints:
         self.votes: dict[tuple[str, str], dict[str, list[tuple[str, str]]]] = {}
         self.done: set[tuple[str, str]] = set()
 
-    def feed(self, tables: dict[str, pd.DataFrame]) -> list[Issue]:
+    def feed(self, tables: Mapping[str, pd.DataFrame]) -> list[Issue]:
         if not self.others:
             return []
         import pyarrow as pa

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -35,7 +35,7 @@ class Watch(Protocol):
     ``result`` the tables the steps made of them."""
 
     def start(self) -> None: ...
-    def source(self, tables: dict[str, pd.DataFrame]) -> None: ...
+    def source(self, tables: Mapping[str, pd.DataFrame]) -> None: ...
     def result(self, tables: dict[str, pd.DataFrame]) -> None: ...
 
 
@@ -125,7 +125,7 @@ class Together:
         self.record, self.by = t.single_record, list(t.group_by)
         self.runs: list[np.ndarray] = []
 
-    def fresh(self, tables: dict[str, pd.DataFrame]) -> bool:
+    def fresh(self, tables: Mapping[str, pd.DataFrame]) -> bool:
         import numpy as np
         import pandas as pd
 

@@ -16,7 +16,7 @@ the keys last sent waits for an operator: an export cut short must not empty a s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from bridge.issues import Issue
@@ -160,7 +160,7 @@ class Withdrawals:
         self.types.update(result.delta_types)
         self.table = self.table or result.delta_table
 
-    def protect(self, tables: dict[str, pd.DataFrame], bad: list[Issue]) -> None:
+    def protect(self, tables: Mapping[str, pd.DataFrame], bad: list[Issue]) -> None:
         """Rows refused as bad keep their keys: read from the source rows, when the key's
         fields are columns of the delta's table there."""
         import pyarrow as pa

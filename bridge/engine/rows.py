@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -184,7 +184,7 @@ class _Watcher:
         self.parent: dict[int, int] = {}
         self.records: dict[int, list[Record]] = {}
 
-    def source(self, tables: dict[str, pd.DataFrame]) -> None:
+    def source(self, tables: Mapping[str, pd.DataFrame]) -> None:
         found = sorted(n for df in tables.values() if "_line" in df.columns
                        for n in map(_int, df["_line"].tolist()) if n is not None)
         for n in found:

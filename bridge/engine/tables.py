@@ -106,7 +106,7 @@ def money_sum(tables: Mapping[str, pd.DataFrame | pa.Table], where: str | None
     return None if total is None else Decimal(total)
 
 
-def drop_bad_rows(tables: dict[str, pd.DataFrame], errors: list[Issue],
+def drop_bad_rows(tables: Mapping[str, pd.DataFrame], errors: list[Issue],
                   t: Tracciato | None) -> dict[str, pd.DataFrame]:
     """The tables without the rows that have errors, and without the rest of their group.
 
@@ -159,7 +159,7 @@ def _without(df: pd.DataFrame, hit: pd.Series) -> pd.DataFrame:
     return df.loc[keep].reset_index(drop=True)
 
 
-def leave_out(tables: dict[str, pd.DataFrame], left: dict[int, str]
+def leave_out(tables: Mapping[str, pd.DataFrame], left: dict[int, str]
               ) -> tuple[dict[str, pd.DataFrame], list[Issue]]:
     """The tables without the rows an operator left out (``left``: row id, the ``_line`` a
     row starts on, to the operator's reason; a child record goes with its parent), and an

@@ -26,7 +26,7 @@ import contextlib
 import os
 import shutil
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -186,12 +186,14 @@ class _Run:
             self._discard(parts)
             raise
 
-    def _chunk(self, tables: dict[str, pd.DataFrame], issues: list[Issue],
+    def _chunk(self, tables: Mapping[str, pd.DataFrame], issues: list[Issue],
                parts: list[TargetParts], arrow: dict[str, pa.Table] | None = None) -> None:
         """One chunk through the steps into the parts; ``arrow``: the same ``tables`` as
         Arrow ones (used while no row is left out of them)."""
         c, flow = self.checked, self.flow
-        self.rows.update({n: len(df) for n, df in tables.items()})
+        from bridge.codecs import rows_in
+
+        self.rows.update({n: rows_in(tables, n) for n in tables})
         c.money_in = _add(c.money_in, money_sum(tables, flow.totals.money_in))
         c.issues.extend(issues)
         errors = [i for i in issues if i.is_error]
@@ -267,7 +269,7 @@ class _Run:
             else:
                 self.notes_over[i.code] += 1
 
-    def _drop(self, tables: dict[str, pd.DataFrame], bad: list[Issue]
+    def _drop(self, tables: Mapping[str, pd.DataFrame], bad: list[Issue]
               ) -> dict[str, pd.DataFrame]:
         self.checked.skipped_rows = True
         if self.gone is not None:
@@ -276,12 +278,13 @@ class _Run:
             self.nothing = True  # an error of the whole file: nothing of it is written
         return drop_bad_rows(tables, bad, self.t)
 
-    def _gather(self, tables: dict[str, pd.DataFrame], result: object) -> None:
+    def _gather(self, tables: Mapping[str, pd.DataFrame], result: object) -> None:
+        from bridge.codecs import rows_in
         from bridge.steps import StepResult
 
         assert isinstance(result, StepResult)
         c = self.checked
-        self.kept_source += sum(len(df) for df in tables.values())
+        self.kept_source += sum(rows_in(tables, n) for n in tables)
         room = MAX_HELD - len(c.held)
         c.held.extend(result.held[:max(room, 0)])
         if len(result.held) > room:
