@@ -329,6 +329,8 @@ _CAST_CODES = {t: f"bad-{t}" for t in ("integer", "decimal", "date", "time", "da
 
 
 def _problems(bad: BadCells) -> list[Problem]:
+    if not bad:
+        return []  # most columns: no list made of nothing
     return [(int(r), code, msg, clip(value)) for r, code, value, msg
             in zip(bad.rows, bad.codes, bad.values, bad.messages, strict=True)]
 

@@ -119,9 +119,11 @@ def render_column(values: pa.Array | pa.ChunkedArray, field: FieldSpec,
             text.check_constant(out, field, bad)
         elif kind == "enum":
             text.check_enum(out, field, bad)
-    if field.required:
-        bad.add(pc.is_null(out), "missing-required", "the field is required and has no value")
-    out = pc.fill_null(out, "")
+    if out.null_count:
+        if field.required:
+            bad.add(pc.is_null(out), "missing-required",
+                    "the field is required and has no value")
+        out = pc.fill_null(out, "")
     if width is not None:
         out = fit(out, field, width, bad)
     return out, bad.build()

@@ -148,6 +148,17 @@ def with_nulls(arr: pa.Array, valid: np.ndarray) -> pa.Array:
     return build(offsets, data, valid)
 
 
+def byte_span(arr: pa.Array) -> tuple[int, int] | None:
+    """The fewest and the most bytes of a row (a null row counts what its slot holds), read
+    from the offsets; None for no rows. A row has no more characters than bytes, and as
+    many when it is ASCII: a bound on lengths without counting characters."""
+    if not len(arr):
+        return None
+    offsets, _ = view(arr)
+    sizes = np.diff(offsets)
+    return int(sizes.min()), int(sizes.max())
+
+
 def is_ascii(arr: pa.Array) -> bool:
     """Whether every byte is ASCII (then ASCII kernels give the same result, faster)."""
     _, data = view(arr)

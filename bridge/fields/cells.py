@@ -233,6 +233,6 @@ def to_numpy_mask(mask: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
         keep = np.unpackbits(np.frombuffer(valid, dtype=np.uint8), bitorder="little")
         both: np.ndarray = (bits[start : start + n] & keep[start : start + n]).astype(bool)
         return both
-    filled = pc.fill_null(mask, False)
+    filled = pc.fill_null(mask, False) if mask.null_count else mask
     out: np.ndarray = filled.to_numpy(zero_copy_only=False)
     return out.astype(bool, copy=False)

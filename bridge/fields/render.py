@@ -295,11 +295,12 @@ def fit(text: pa.Array, field: FieldSpec, width: int, bad: Collector) -> pa.Arra
     """Pad every cell to ``width`` with the field's pad and alignment; cut longer ones."""
     # No cell has more characters than bytes: when no cell has more bytes than the width
     # (the common case), counting characters is not needed.
-    span = pc.min_max(pc.binary_length(text)).as_py()
+    # ``text`` has no nulls here (see render_column).
+    least, most = buffers.byte_span(text) or (-1, 0)
     ascii_ = buffers.is_ascii(text)
-    if span["min"] == span["max"] == width and ascii_:
+    if least == most == width and ascii_:
         return text  # every cell is exactly ``width`` characters already (numbers, codes)
-    if (span["max"] or 0) > width:
+    if most > width:
         long = pc.greater(pc.utf8_length(text), width)
         flags = bad.add(long, "too-long", f"{{value}} is longer than the field's {width} "
                         "characters", text)

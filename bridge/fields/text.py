@@ -91,9 +91,12 @@ def check_constraints(text: pa.Array, typed: pa.Array, good: np.ndarray, field: 
     if not good.any():
         return
     goods = pa.array(good)
-    if field.max_length is not None or field.min_length is not None:
+    # No cell has more characters than bytes: under ``max_length`` bytes, none is too long.
+    span = buffers.byte_span(text) if field.max_length is not None else None
+    too_long = field.max_length is not None and (span is None or span[1] > field.max_length)
+    if too_long or field.min_length is not None:
         length = pc.utf8_length(text)
-        if field.max_length is not None:
+        if too_long:
             long = pc.and_(goods, pc.greater(length, field.max_length))
             bad.add(long, "too-long", f"{{value}} is longer than {field.max_length} "
                     "characters", text)
