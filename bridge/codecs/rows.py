@@ -172,6 +172,10 @@ def empty_lines(data: bytes, first_line: int, lines: np.ndarray) -> np.ndarray:
     return empty
 
 
+#: Bytes of a block of a parallel read; a text no larger is read by this thread alone.
+THREADED_FROM = 1 << 20
+
+
 class BlockReader:
     """pyarrow's CSV reader set up for a dialect: every cell as text, bad rows collected."""
 
@@ -200,7 +204,9 @@ class BlockReader:
 
         One pyarrow block for the whole text: no row can straddle two, and skipped rows
         get their number, which only a single-threaded read gives. ``threads`` first tries
-        a parallel read, kept if no row was skipped.
+        a parallel read, kept if no row was skipped, for a text of more than one block of
+        :data:`THREADED_FROM` bytes (a smaller one is read by one thread anyway, and waiting
+        for a pool thread costs it most on a machine whose cores are all busy).
         """
         # pyarrow drops a byte-order mark that starts what it reads; a block of rows from
         # the middle of a file may start with one, which is text there: an empty first
@@ -210,8 +216,9 @@ class BlockReader:
             data = b"\n" + data
         opts: list[dict[str, Any]] = [
             {"use_threads": False, "block_size": min(len(data) + 1, (1 << 31) - 1)}]
-        if threads:
-            opts.insert(0, {"use_threads": True, "block_size": max(1 << 20, len(data) // 8)})
+        if threads and len(data) > THREADED_FROM:
+            block = max(THREADED_FROM, len(data) // 8)
+            opts.insert(0, {"use_threads": True, "block_size": block})
         for opt in opts:
             self.invalid.clear()
             try:
