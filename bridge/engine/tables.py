@@ -44,17 +44,22 @@ class Refs(Protocol):
 
 def load_tracciato(cfg: Config, name: str) -> Tracciato:
     """A tracciato by name, found once per configuration (a pass asks for it per file)."""
+    from bridge.errors import TracciatoError
     from bridge.spec import load_file
     from bridge.spec.loader import find
 
-    roots = tuple(str(cfg.path(p)) for p in cfg.tracciati)
-    key = (roots, name)
-    if key not in _FOUND or not _FOUND[key].exists():
-        _FOUND[key] = find(name, roots)
-    return load_file(_FOUND[key])
+    key = (cfg.base, tuple(str(p) for p in cfg.tracciati), name)
+    found = _FOUND.get(key)
+    if found is not None:
+        try:
+            return load_file(found)  # parsed again only if the file changed
+        except TracciatoError:
+            pass  # gone since, or broken: looked for again, and what is found is read
+    _FOUND[key] = found = find(name, tuple(str(cfg.path(p)) for p in cfg.tracciati))
+    return load_file(found)
 
 
-_FOUND: dict[tuple[tuple[str, ...], str], Path] = {}
+_FOUND: dict[tuple[Path, tuple[str, ...], str], Path] = {}
 
 
 def reference(ctx: Refs, name: str) -> pd.DataFrame:
