@@ -82,6 +82,7 @@ class Pipeline:
         self.ahead: Helper | None = None  # transforms small files ahead (engine.ahead)
         self.just_kept: tuple[int, dict[str, tuple[Rendered, Path]]] | None = None
         self._connect = connect
+        self.work_dir = cfg.path(cfg.work_dir)  # asked for several times a file
 
     def transport(self, name: str) -> Transport:
         if name not in self.transports:
@@ -91,7 +92,7 @@ class Pipeline:
         return self.transports[name]
 
     def work(self, file_id: int) -> Path:
-        return self.cfg.path(self.cfg.work_dir) / str(file_id)
+        return self.work_dir / str(file_id)
 
     # -- the entry points ---------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import fnmatch
 import io
 import os
 import posixpath
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,10 +106,14 @@ def upload_source(src: Path | bytes) -> Iterator[io.BytesIO | io.FileIO]:
         yield fin
 
 
+#: A control character (C0 or DEL): never part of a name bridge handles.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def safe_name(name: str) -> str:
     """``name`` if it is a plain file name; otherwise :class:`UnsafeName`."""
     if (not name or name in (".", "..") or "/" in name or "\\" in name
-            or any(ord(c) < 32 or ord(c) == 127 for c in name)):
+            or _CONTROL.search(name)):
         raise UnsafeName(f"refused file name {name!r}: it could leave its folder")
     try:
         name.encode("utf-8")
