@@ -169,6 +169,8 @@ class Helper:
         self.alive = proc is not None
         self.ready = False
         self.asked: dict[int, Path] = {}  # file id -> the helper's folder for it
+        #: Where the ledger's keys stood when each file was handed over (``keys_mark``).
+        self.marks: dict[int, tuple[int, int] | None] = {}
         self.answers: dict[int, tuple[Any, ...]] = {}
         self.here: set[int] = set()  # of those, the files this process transformed ahead
         self.pace = Pace()
@@ -212,8 +214,10 @@ class Helper:
             return
         source = taking.work_copy(pipe, row, flow)
         folder = pipe.work(row.id) / f"ahead-{self.proc.pid if self.proc else 0}"
+        mark = pipe.ledger.keys_mark()  # before the helper can ask anything
         if self._put((row, source, folder)):
             self.asked[row.id] = folder
+            self.marks[row.id] = mark
 
     def result(self, pipe: Pipeline, row: FileRow) -> Checked | None:
         """The helper's transform of a file, checked against the ledger as it is now (its
@@ -231,8 +235,14 @@ class Helper:
             return None
         _, _, got, asked = answer
         checked: Checked = got
+        mark = self.marks.get(row.id)
         for method, args, kwargs, then in asked:
-            if method not in ASKED or getattr(pipe.ledger, method)(*args, **kwargs) != then:
+            if method not in ASKED:
+                self.tally["stale"] += 1
+                return None
+            if len(args) >= 2 and pipe.ledger.keys_unchanged(mark, args[0], args[1]):
+                continue  # nothing written since that could change the answer
+            if getattr(pipe.ledger, method)(*args, **kwargs) != then:
                 self.tally["stale"] += 1
                 return None  # the ledger moved on since: what the helper made is stale
         self.tally["here" if row.id in self.here else "used"] += 1
@@ -247,6 +257,7 @@ class Helper:
         if folder is None or (file_id not in self.answers and self.alive):
             return
         del self.asked[file_id]
+        self.marks.pop(file_id, None)
         self.answers.pop(file_id, None)
         self.here.discard(file_id)
         with contextlib.suppress(FileNotFoundError):  # made the file's render folder

@@ -291,6 +291,16 @@ class BusinessKeys(Protocol):
         """A file refused before any of its outputs was written: its keys were never
         sent, nor its fingerprints."""
         ...
+    def keys_mark(self) -> tuple[int, int] | None:
+        """Where the keys stand now (None: this ledger cannot tell), for
+        :meth:`keys_unchanged`."""
+        ...
+    def keys_unchanged(self, mark: tuple[int, int] | None, flow: str, keys: Iterable[str]
+                       ) -> bool:
+        """True when no key of ``keys`` of ``flow`` can have been recorded or forgotten
+        since ``mark``, by any connection: an answer about them given since still holds.
+        False when unsure."""
+        ...
     # delta sync: what was last sent for each business key
     def fingerprints(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()
                      ) -> dict[str, str]: ...

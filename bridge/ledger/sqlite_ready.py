@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from itertools import islice
@@ -135,7 +136,38 @@ class ReadinessStore:
             found[key] = fingerprint  # the latest file wins
         return found
 
+    # -- whether an answer on keys still holds ------------------------------------------
+
+    def keys_mark(self) -> tuple[int, int] | None:
+        """Where the keys stand now, for :meth:`keys_unchanged`: SQLite's count of the
+        commits of other connections (``data_version``), and of this one's key writes."""
+        (version,) = self.db.execute("PRAGMA data_version").fetchone()
+        return int(version), self._journal().count
+
+    def keys_unchanged(self, mark: tuple[int, int] | None, flow: str, keys: Iterable[str]
+                       ) -> bool:
+        """True when none of ``keys`` of ``flow`` can have been recorded or forgotten since
+        ``mark`` (a :meth:`keys_mark`): no other connection committed anything since, and
+        this one's key writes since hold none of them. False when unsure: ask again."""
+        now = self.keys_mark()
+        if mark is None or now is None or now[0] != mark[0]:
+            return False  # no mark, or another connection (a worker, a command) committed
+        journal = self._journal()
+        since = journal.count - mark[1]  # this connection's key writes since the mark
+        if since > len(journal.writes):
+            return False  # older than what is kept
+        wanted = set(keys)
+        return not any(written_flow == flow and (written is None or not wanted.isdisjoint(written))
+                       for written_flow, written in journal.last(since))
+
+    def _journal(self) -> KeyJournal:
+        journal: KeyJournal | None = getattr(self, "_keys_written", None)
+        if journal is None:
+            journal = self._keys_written = KeyJournal()
+        return journal
+
     def forget_keys(self, flow: str, file_id: int) -> None:
+        self._journal().add(flow, None)
         with self._tx() as db:
             for table in (f"sent_keys{self.KEYS_INDEX}", f"fingerprints{self.PRINTS_INDEX}"):
                 db.execute(f"DELETE FROM {table} WHERE flow = ? AND file_id = ?", (flow, file_id))
@@ -143,7 +175,11 @@ class ReadinessStore:
     def _record_keys(self, db: sqlite3.Connection, flow: str, file_id: int,
                      keys: Iterable[str], fingerprints: dict[str, str]) -> None:
         given = iter(keys)  # a large file's keys come from its spool: a batch at a time
+        kept: set[str] | None = set(fingerprints)  # for the journal, unless too many
         while batch := list(islice(given, KEY_BATCH)):
+            if kept is not None:
+                kept.update(batch)
+                kept = kept if len(kept) <= KeyJournal.KEYS else None
             # SQLite's JSON gives a string back cut at a NUL (\u0000): such a batch, and one
             # where a backslash happens to be followed by u0000, goes a key at a time.
             if self.KEYS_AS_JSON and "\\u0000" not in (
@@ -157,6 +193,28 @@ class ReadinessStore:
                    (flow, file_id))
         db.executemany("INSERT INTO fingerprints VALUES (?, ?, ?, ?)",
                        [(flow, k, v, file_id) for k, v in fingerprints.items()])
+        self._journal().add(flow, None if kept is None else frozenset(kept))
+
+
+class KeyJournal:
+    """A connection's latest writes of keys and fingerprints: (flow, the keys written;
+    None: any key of the flow), and how many there were in all."""
+
+    #: Writes kept: a mark older than that many writes is too old to tell.
+    KEPT = 64
+    #: Keys kept a write: a larger file's write counts as any key of its flow.
+    KEYS = 20_000
+
+    def __init__(self) -> None:
+        self.writes: deque[tuple[str, frozenset[str] | None]] = deque(maxlen=self.KEPT)
+        self.count = 0
+
+    def add(self, flow: str, keys: frozenset[str] | None) -> None:
+        self.writes.append((flow, keys))
+        self.count += 1
+
+    def last(self, n: int) -> list[tuple[str, frozenset[str] | None]]:
+        return list(self.writes)[len(self.writes) - n:] if n > 0 else []
 
 
 #: Sent keys recorded a batch at a time: a large file's hundreds of thousands never all in
