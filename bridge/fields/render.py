@@ -295,7 +295,7 @@ def fit(text: pa.Array, field: FieldSpec, width: int, bad: Collector) -> pa.Arra
     """Pad every cell to ``width`` with the field's pad and alignment; cut longer ones."""
     # No cell has more characters than bytes: when no cell has more bytes than the width
     # (the common case), counting characters is not needed.
-    # ``text`` has no nulls here (see render_column).
+    # No nulls reach here (render_column fills them); one would only loosen the bound.
     least, most = buffers.byte_span(text) or (-1, 0)
     ascii_ = buffers.is_ascii(text)
     if least == most == width and ascii_:
