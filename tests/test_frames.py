@@ -48,7 +48,7 @@ def test_decoded_frames_are_made_when_first_read_and_once() -> None:
 
 def test_a_flow_of_arrow_steps_makes_no_pandas_frame(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """The sample world's flow (a dedupe, a fixed-width target with a done-file) reads
+    """The test world's flow (a dedupe, a fixed-width target with a done-file) reads
     and writes Arrow tables only: no file of it pays for a frame. The outputs are those
     of the flow with every frame made, as before."""
     made: list[int] = []
