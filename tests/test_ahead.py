@@ -155,6 +155,16 @@ def fetched_two(cfg_path: Path) -> tuple[Pipeline, Flow, FileRow, FileRow]:
     return pipe, flow, r1, r2
 
 
+def ready_helper(pipe: Pipeline) -> Helper:
+    """A helper started for ``pipe``, once it has said it is ready (within a minute)."""
+    helper = Helper.start(pipe)
+    deadline = time.monotonic() + 60
+    while not helper._is_ready():
+        assert time.monotonic() < deadline, "the helper never said it was ready"
+        time.sleep(0.05)
+    return helper
+
+
 def test_a_key_sent_while_the_helper_worked_makes_the_file_transformed_again(
         tmp_path: Path) -> None:
     """The helper transforms file 2 before file 1 is planned: both send article A00010.
@@ -167,11 +177,7 @@ def test_a_key_sent_while_the_helper_worked_makes_the_file_transformed_again(
     pipe, flow, r1, r2 = fetched_two(cfg_path)
     ledger = pipe.ledger
     try:
-        helper = Helper.start(pipe)
-        deadline = time.monotonic() + 60
-        while not helper._is_ready():
-            assert time.monotonic() < deadline, "the helper never said it was ready"
-            time.sleep(0.05)
+        helper = ready_helper(pipe)
         helper.send(pipe, r2, flow)  # type: ignore[arg-type]
         assert helper._answer(r2.id)[0] == "done"  # type: ignore[union-attr]
         assert pipe.advance(r1.id).state == "done"  # type: ignore[union-attr]

@@ -11,13 +11,12 @@ from typing import Any
 
 import pytest
 
-from bridge.engine.ahead import Helper
 from bridge.engine.pipeline import Pipeline
 from bridge.engine.runner import reading
 from bridge.ledger import open_ledger
 from bridge.ledger.sqlite_ready import KeyJournal
 from tests.flowkit import make_world, order_file
-from tests.test_ahead import FLOW, fetched_two
+from tests.test_ahead import FLOW, fetched_two, ready_helper
 
 
 def _plan(ledger: Any, file_id: int, keys: list[str], prints: dict[str, str] | None = None
@@ -72,15 +71,6 @@ def test_what_a_mark_tells_and_what_it_does_not(tmp_path: Path) -> None:
         ledger.close()
 
 
-def _ready_helper(pipe: Pipeline) -> Helper:
-    helper = Helper.start(pipe)
-    deadline = time.monotonic() + 60
-    while not helper._is_ready():
-        assert time.monotonic() < deadline, "the helper never said it was ready"
-        time.sleep(0.05)
-    return helper
-
-
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2,
                     reason="the helper is for machines of two cores or more")
 @pytest.mark.parametrize("who", ["this process", "another worker"])
@@ -97,7 +87,7 @@ def test_a_key_sent_since_the_hand_over_makes_the_answer_stale(tmp_path: Path,
     other = Pipeline(pipe.cfg, open_ledger(pipe.cfg.path(pipe.cfg.ledger)), {}, None,
                      reading(time.time))
     try:
-        helper = _ready_helper(pipe)
+        helper = ready_helper(pipe)
         helper.send(pipe, r2, flow)
         assert helper._answer(r2.id)[0] == "done"  # type: ignore[index]
         writer = pipe if who == "this process" else other
@@ -132,7 +122,7 @@ def test_an_answer_nothing_could_change_is_used_without_asking_again(
         return real(flow_name, keys, **kw)
 
     try:
-        helper = _ready_helper(pipe)
+        helper = ready_helper(pipe)
         helper.send(pipe, r2, flow)
         assert helper._answer(r2.id)[0] == "done"  # type: ignore[index]
         assert pipe.advance(r1.id).state == "done"  # type: ignore[union-attr]
