@@ -15,7 +15,7 @@ import pytest
 
 import bridge.engine.transform
 from bridge.engine.ahead import Helper
-from bridge.engine.ahead_here import Pace, transform_here
+from bridge.engine.ahead_here import KEEP, Pace, transform_here
 from tests.flowkit import make_world, order_file
 from tests.test_ahead import FILES, FLOW, fetched_two, fill, helper_line, ledger_view, tree
 
@@ -111,19 +111,34 @@ def test_a_transform_here_that_fails_costs_its_work_only(tmp_path: Path,
     assert second.read_bytes().decode("cp1252").count("\r\n") == 2
 
 
-def test_the_pace_tries_once_the_waits_are_long_and_keeps_on_while_they_cover_half() -> None:
+def test_the_pace_takes_a_file_once_the_waits_add_up_to_one() -> None:
     pace = Pace()
     assert not pace.worth_it()  # nothing waited yet
-    for _ in range(10):
+    for _ in range(3):
         with pace.waiting(answered=False):
-            time.sleep(0.01)
-    assert pace.worth_it()  # waits of 10 ms: a first try
-    pace.took(0.05)  # a transform here took 50 ms: waits of 10 ms do not cover half
-    assert not pace.worth_it()
-    for _ in range(10):  # they got quicker: 15 ms, and waits of 10 ms cover half
-        pace.took(0.015)
+            time.sleep(0.002)
+    assert pace.worth_it()  # waits of 6 ms or more: a first try
+    pace.took(0.05)  # a transform here took 50 ms, and paid the waits off
+    assert pace.owed == 0 and not pace.worth_it()
+    # The helper slower by a little on every file (1 ms, here a wait of 1 ms each time):
+    # the waits fade as they come, never adding up to a transform of 50 ms.
+    for _ in range(200):
+        pace.owed = pace.owed * KEEP + 0.001  # as waiting() adds a wait of 1 ms
+    assert 0.015 < pace.owed < 0.0161 and not pace.worth_it()
+    # Slower by 5 ms a file: they add up to one transform within a dozen files.
+    for _ in range(12):
+        pace.owed = pace.owed * KEEP + 0.005
+        if pace.worth_it():
+            break
     assert pace.worth_it()
-    for _ in range(20):
-        with pace.waiting(answered=True):  # the answers were in: no wait
+    pace.took(0.05)
+    assert 0 <= pace.owed < 0.005 and not pace.worth_it()
+    for _ in range(40):  # the answers were in: no wait, and the rest fades
+        with pace.waiting(answered=True):
             pass
-    assert not pace.worth_it()
+    assert pace.owed < 0.0005 and not pace.worth_it()
+    for _ in range(10):  # transforms here got quicker: 10 ms, and waits of 5 ms...
+        pace.took(0.01)
+    for _ in range(3):  # ...add up to one in three files
+        pace.owed = pace.owed * KEEP + 0.005
+    assert pace.worth_it()

@@ -50,21 +50,26 @@ class Recording:
         return asking
 
 
-#: Seconds this process must have waited for the helper, lately and on average, before it
-#: tries a transform itself (then: half what one took it).
+#: Seconds this process must have waited for the helper before it first tries a transform
+#: itself (after that: as long as a transform here takes).
 FIRST_TRY = 0.005
-#: The weight of the last file in those averages.
+#: The weight of the last file in the average cost of a transform here.
 WEIGHT = 0.25
+#: How much of the waits so far still counts after each file: waits that add up to a
+#: transform's cost over the last dozen files or so are worth one.
+KEEP = 15 / 16
 
 
 class Pace:
-    """How long this process waits for the helper's answers, and how long a transform takes
-    it, lately: a file is transformed here only while the waits would cover about half of
-    it. Where this process is the slower half (a flow of few steps), it waits little and
-    keeps to its own work."""
+    """How long this process has waited for the helper's answers lately, and how long a
+    transform takes it: a file is transformed here once the waits add up to one. Where the
+    helper is the slower half by a little on every file, the little waits add up, and this
+    process takes a file now and then, as many as keep the two halves even. Where this
+    process is the slower half (a flow of few steps), it waits little, the waits fade
+    before they add up, and it keeps to its own work."""
 
     def __init__(self) -> None:
-        self.wait = 0.0
+        self.owed = 0.0
         self.cost: float | None = None
 
     @contextlib.contextmanager
@@ -72,13 +77,15 @@ class Pace:
         start = time.perf_counter()
         yield
         took = 0.0 if answered else time.perf_counter() - start
-        self.wait += WEIGHT * (took - self.wait)
+        self.owed = self.owed * KEEP + took
 
     def worth_it(self) -> bool:
-        return self.wait >= (FIRST_TRY if self.cost is None else self.cost / 2)
+        return self.owed >= (FIRST_TRY if self.cost is None else self.cost)
 
     def took(self, seconds: float) -> None:
+        """A transform here took ``seconds``: the waits it made good are paid off."""
         self.cost = seconds if self.cost is None else self.cost + WEIGHT * (seconds - self.cost)
+        self.owed = max(0.0, self.owed - seconds)
 
 
 def meanwhile(pipe: Pipeline, helper: Helper, file_id: int, flow: Flow,
