@@ -300,6 +300,41 @@ def test_no_helper_for_a_few_files(tmp_path: Path) -> None:
     assert helper_line(tmp_path) == ""
 
 
+def test_the_helper_starts_while_a_new_configuration_is_checked(tmp_path: Path) -> None:
+    """A flow whose configuration is not known good yet is checked first, which takes this
+    process about half a second: the helper is started before that check, so that its own
+    imports overlap it. Not where the check is skipped (known good), not for a dry run or
+    a flow another worker may carry on (``early`` false), and not where it could not help
+    (``transform_ahead: false``)."""
+    from bridge.engine import runner
+
+    def pipe_of(cfg_path: Path) -> Pipeline:
+        cfg = load(cfg_path)
+        return Pipeline(cfg, open_ledger(cfg.path(cfg.ledger)), {}, None,
+                        reading(time.time))
+
+    first = pipe_of(make_world(tmp_path / "new", FLOW))
+    runner._check(first, "articoli", early=True)
+    helper = first.ahead
+    assert helper is not None and helper.alive and helper.proc is not None
+    assert helper.proc.poll() is None  # started, and running
+    helper.close()
+    assert helper.proc.poll() is not None and not helper.alive  # ended with the pass
+    first.ledger.close()
+    known = pipe_of(tmp_path / "new" / "bridge.yaml")  # the same, checked once already
+    runner._check(known, "articoli", early=True)
+    assert known.ahead is None and "articoli" in known.checked
+    known.ledger.close()
+    later = pipe_of(make_world(tmp_path / "later", FLOW))
+    runner._check(later, "articoli", early=False)
+    assert later.ahead is None and "articoli" in later.checked
+    later.ledger.close()
+    off = pipe_of(make_world(tmp_path / "off", "transform_ahead: false\n" + FLOW))
+    runner._check(off, "articoli", early=True)
+    assert off.ahead is None and "articoli" in off.checked
+    off.ledger.close()
+
+
 def test_workers_start_helpers_only_with_two_cores_each(tmp_path: Path) -> None:
     from bridge.engine.workers import own_places
 

@@ -13,7 +13,9 @@ next file itself while it would wait for the helper's answer (:mod:`ahead_here`)
 
 Started for a flow pass with :data:`AHEAD_FROM` files or more ready, on two cores or more,
 unless ``transform_ahead: false``; for files read at once (not over ``chunk_bytes``), of
-flows that neither withdraw keys nor leave their files in place (docs/flows.md).
+flows that neither withdraw keys nor leave their files in place (docs/flows.md). On a pass
+that checks a flow's configuration first, it is started before that check
+(:func:`start_early`).
 """
 
 from __future__ import annotations
@@ -118,12 +120,26 @@ def take_all(pipe: Pipeline, name: str, flow: Flow, ready: Sequence[tuple[Entry,
 
 def helper_for(pipe: Pipeline, flow: Flow, files: int) -> Helper | None:
     """The pass's helper (started now if need be), or None where it would not help."""
-    if (files < AHEAD_FROM or not pipe.cfg.transform_ahead or flow.archive == "leave"
-            or cores_here() < 2 or _withdraws(flow)):
+    if files < AHEAD_FROM or not may_help(pipe, flow):
         return None
     if pipe.ahead is None:
         pipe.ahead = Helper.start(pipe)
     return pipe.ahead if pipe.ahead.alive else None
+
+
+def may_help(pipe: Pipeline, flow: Flow) -> bool:
+    """Whether a helper could transform this flow's small files, however many are ready."""
+    return (pipe.cfg.transform_ahead and flow.archive != "leave" and cores_here() >= 2
+            and not _withdraws(flow))
+
+
+def start_early(pipe: Pipeline, flow: Flow) -> None:
+    """The pass's helper started before the check of a flow's configuration, which takes
+    this process about half a second (pandas' imports, the steps run on empty tables): the
+    helper's own imports overlap it. Started whatever the files ready, as they are not
+    listed yet: where fewer than :data:`AHEAD_FROM` come, it ends with the pass, idle."""
+    if pipe.ahead is None and may_help(pipe, flow):
+        pipe.ahead = Helper.start(pipe)
 
 
 def cores_here() -> int:
@@ -353,4 +369,5 @@ class Helper:
             self.proc.wait()
 
 
-__all__ = ["AHEAD_FROM", "AHEAD_HERE", "Helper", "fetch_new", "helper_for", "take_all"]
+__all__ = ["AHEAD_FROM", "AHEAD_HERE", "Helper", "fetch_new", "helper_for", "may_help",
+           "start_early", "take_all"]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from bridge.config import Config, Flow
 from bridge.engine import clock as clocks
-from bridge.engine.ahead import take_all
+from bridge.engine.ahead import start_early, take_all
 from bridge.engine.context import Outcome, private_dir
 from bridge.engine.pipeline import Pipeline
 from bridge.engine.readiness import Busy, ready
@@ -172,7 +172,7 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
         pipe.fence = None if turns is None or shared else functools.partial(turns.confirm,
                                                                             name)
         try:
-            _check(pipe, name)
+            _check(pipe, name, early=not (shared or dry_run))
             if shared:
                 flow_pass_any(pipe, name, pipe.cfg.flows[name], note, should_stop, busy,
                               result, turns)
@@ -200,7 +200,9 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
     return result
 
 
-def _check(pipe: Pipeline, name: str) -> None:
+def _check(pipe: Pipeline, name: str, *, early: bool = False) -> None:
+    """The flow's configuration checked (:mod:`preflight`) unless known good; ``early``:
+    the helper may start meanwhile (:func:`~bridge.engine.ahead.start_early`)."""
     if name not in pipe.checked:
         # A mistake of the configuration is found at start, before any file is looked at,
         # even when none is there; checked again only once something it read changed.
@@ -209,6 +211,9 @@ def _check(pipe: Pipeline, name: str) -> None:
         print_ = checked.fingerprint(pipe.cfg, name)
         if not checked.known_good(pipe.cfg, name, print_):
             from bridge.engine.preflight import preflight
+
+            if early:
+                start_early(pipe, pipe.cfg.flows[name])
 
             mistakes = [m for m in preflight(pipe, [name]) if not m.note]
             if mistakes:
