@@ -335,6 +335,36 @@ def test_the_helper_starts_while_a_new_configuration_is_checked(tmp_path: Path) 
     off.ledger.close()
 
 
+def test_a_helper_started_before_a_check_that_fails_ends_with_the_pass(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check refuses the configuration (a field the steps use renamed in the
+    tracciato): the flow is not carried on, and the helper started before the check is
+    not left running once the pass is over."""
+    from bridge.engine.runner import run_pass
+
+    started: list[Helper] = []
+    real = Helper.start.__func__  # type: ignore[attr-defined]
+
+    def spied(cls: type[Helper], pipe: Pipeline) -> Helper:
+        started.append(real(cls, pipe))
+        return started[-1]
+
+    monkeypatch.setattr(Helper, "start", classmethod(spied))
+    cfg = make_world(tmp_path, FLOW)
+    for n in range(AHEAD_FROM):
+        (tmp_path / "inbox" / f"o{n}.csv").write_text(order_file(n, 2), encoding="utf-8")
+    layout = tmp_path / "tracciati" / "test" / "in.yaml"
+    layout.write_text(layout.read_text(encoding="utf-8").replace(
+        "name: codice,", "name: codic,"), encoding="utf-8")
+    result = run_pass(load(cfg))
+    assert result.exit_code == 2 and "has no field 'codice'" in result.config_errors[0]
+    assert len(started) == 1  # before the check, which then failed
+    proc = started[0].proc
+    assert proc is not None and proc.poll() is not None and not started[0].alive
+    assert _helpers_of(os.getpid()) == []
+    assert len(list((tmp_path / "inbox").glob("*.csv"))) == AHEAD_FROM  # none taken
+
+
 def test_workers_start_helpers_only_with_two_cores_each(tmp_path: Path) -> None:
     from bridge.engine.workers import own_places
 
