@@ -143,11 +143,16 @@ def test_files_transformed_ahead_write_what_one_process_writes(tmp_path: Path) -
     assert list((tmp_path / "ahead" / "state" / "work").glob("*/ahead-*")) == []
 
 
+def pipeline_of(cfg_path: Path) -> Pipeline:
+    """A pipeline on the world's configuration and ledger, as a pass makes one."""
+    cfg = load(cfg_path)
+    return Pipeline(cfg, open_ledger(cfg.path(cfg.ledger)), {}, None, reading(time.time))
+
+
 def fetched_two(cfg_path: Path) -> tuple[Pipeline, Flow, FileRow, FileRow]:
     """A pipeline on the world's ledger, with the world's two files claimed and fetched."""
-    cfg = load(cfg_path)
-    pipe = Pipeline(cfg, open_ledger(cfg.path(cfg.ledger)), {}, None, reading(time.time))
-    flow = cfg.flows["articoli"]
+    pipe = pipeline_of(cfg_path)
+    flow = pipe.cfg.flows["articoli"]
     listing = ready(pipe, "articoli", flow, None)
     rows = [fetch_new(pipe, "articoli", flow, e, o) for e, o in listing.ready]
     assert len(rows) == 2 and all(isinstance(r, tuple) for r in rows)
@@ -308,12 +313,7 @@ def test_the_helper_starts_while_a_new_configuration_is_checked(tmp_path: Path) 
     (``transform_ahead: false``)."""
     from bridge.engine import runner
 
-    def pipe_of(cfg_path: Path) -> Pipeline:
-        cfg = load(cfg_path)
-        return Pipeline(cfg, open_ledger(cfg.path(cfg.ledger)), {}, None,
-                        reading(time.time))
-
-    first = pipe_of(make_world(tmp_path / "new", FLOW))
+    first = pipeline_of(make_world(tmp_path / "new", FLOW))
     runner._check(first, "articoli", early=True)
     helper = first.ahead
     assert helper is not None and helper.alive and helper.proc is not None
@@ -321,15 +321,15 @@ def test_the_helper_starts_while_a_new_configuration_is_checked(tmp_path: Path) 
     helper.close()
     assert helper.proc.poll() is not None and not helper.alive  # ended with the pass
     first.ledger.close()
-    known = pipe_of(tmp_path / "new" / "bridge.yaml")  # the same, checked once already
+    known = pipeline_of(tmp_path / "new" / "bridge.yaml")  # the same, checked once already
     runner._check(known, "articoli", early=True)
     assert known.ahead is None and "articoli" in known.checked
     known.ledger.close()
-    later = pipe_of(make_world(tmp_path / "later", FLOW))
+    later = pipeline_of(make_world(tmp_path / "later", FLOW))
     runner._check(later, "articoli", early=False)
     assert later.ahead is None and "articoli" in later.checked
     later.ledger.close()
-    off = pipe_of(make_world(tmp_path / "off", "transform_ahead: false\n" + FLOW))
+    off = pipeline_of(make_world(tmp_path / "off", "transform_ahead: false\n" + FLOW))
     runner._check(off, "articoli", early=True)
     assert off.ahead is None and "articoli" in off.checked
     off.ledger.close()

@@ -149,8 +149,7 @@ class ReadinessStore:
         """True when none of ``keys`` of ``flow`` can have been recorded or forgotten since
         ``mark`` (a :meth:`keys_mark`): no other connection committed anything since, and
         this one's key writes since hold none of them. False when unsure: ask again."""
-        now = None if mark is None else self.keys_mark()
-        if mark is None or now is None or now[0] != mark[0]:
+        if mark is None or (now := self.keys_mark()) is None or now[0] != mark[0]:
             return False  # no mark, or another connection (a worker, a command) committed
         journal = self._journal()
         since = journal.count - mark[1]  # this connection's key writes since the mark
