@@ -380,3 +380,41 @@ def test_an_open_quote_across_a_block_boundary_in_a_large_file(tmp_path: Path) -
     assert incomplete(path, t) == f"the file ends inside a quoted cell opened on line {line}"
     path.write_bytes(before + note + b'fine"\n')
     assert incomplete(path, t) is None
+
+
+#: Two where the quote and the escape character are bytes of their own, and one where a
+#: byte of them may be the second byte of another character (the scan reads characters).
+ENCODINGS = ["utf-8", "cp1252", "shift_jis"]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: f"dq={d['double_quote']}"
+                         f",esc={d['escape_char']}")
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # patched per example
+@given(text=st.text(alphabet='ab,"\r\n\\ é€ソ', max_size=40),
+       final=st.booleans())
+def test_a_small_file_is_judged_as_the_full_scan_judges_it(
+        dialect: dict[str, Any], encoding: str, text: str, final: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file read whole whose text holds neither the quote nor the escape character is
+    judged without the scan of its quotes: the answer is the scan's, on texts with and
+    without them, in encodings whose special characters are bytes of their own and one
+    where they are not."""
+    from bridge.codecs import complete
+
+    t = layout(delimited=dialect, encoding=encoding, final_newline=final)
+    data = text.encode(encoding, "replace")
+    quick = incomplete(data, t)
+    with monkeypatch.context() as m:
+        m.setattr(complete, "_plain", lambda *_: False)  # every file scanned
+        assert incomplete(data, t) == quick
+
+
+def test_a_quote_without_its_byte_is_still_found() -> None:
+    """In UTF-7 a quote may be written in base64 (``+ACI-``), without the byte of ``"``:
+    such a file is scanned, as the text it decodes to says."""
+    t = layout(encoding="utf-7")
+    assert incomplete(b'a,b\r\n1,+ACI-x\r\n', t) == (
+        "the file ends inside a quoted cell opened on line 2")
+    assert incomplete(b'a,b\r\n1,+ACI-x+ACI-\r\n', t) is None

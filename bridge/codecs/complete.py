@@ -216,6 +216,8 @@ def _delimited(data: _Data, start: int, end: int, tail: bytes, whole: bool,
             return Units(text_codec(t.encoding), specials)
 
         into = units()
+        if not closing and whole and _plain(tail, into, d.quote_char, d.escape_char):
+            return None  # the scan below finds no open cell where no cell can open
         delimiter = into.code(d.delimiter)
         assert delimiter is not None
         scanner = QuoteScanner(into.code(d.quote_char), delimiter, into.code(d.escape_char),
@@ -246,6 +248,15 @@ def _delimited(data: _Data, start: int, end: int, tail: bytes, whole: bool,
         return None  # the last record cannot be read, or its type cannot be told
     last = rows[-1]
     return _not_closing(t.record_of(last[column] if column < len(last) else ""), t)
+
+
+def _plain(content: bytes, units: Units, *specials: str | None) -> bool:
+    """Whether ``content`` (the whole text) holds none of ``specials`` (the quote and the
+    escape character): then no cell is quoted and no line end escaped. Told from the bytes
+    only where the file's bytes are its units (``raw``): in UTF-7, say, a quote may be
+    written without its byte."""
+    return units.raw and not any(ch.encode(units.encoding) in content
+                                 for ch in specials if ch is not None)
 
 
 def _line_at(data: _Data, start: int, end: int, offset: int, units: Units) -> int:
