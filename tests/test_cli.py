@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -25,6 +26,28 @@ def test_help_is_fast_and_imports_no_heavy_library() -> None:
     subprocess.run([sys.executable, "-m", "bridge", "--help"], capture_output=True, check=True)
     # Generous bound: a regression to importing pandas costs well over a second here.
     assert time.perf_counter() - start < 1.0
+
+
+def test_numpy_starts_no_blas_thread_under_bridge() -> None:
+    """A command of bridge's, then numpy (as a command and the helper import it): no
+    OpenBLAS thread is started, unless the user asked for some."""
+    code = ("import os, sys; from bridge.cli import main\n"
+            "main(['codes'], standalone_mode=False)\n"
+            "import numpy\n"
+            "print(os.environ['OPENBLAS_NUM_THREADS'], len(os.listdir('/proc/self/task')),"
+            " file=sys.stderr)")
+    seen = {}
+    for asked in (None, "2"):
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+        if asked:
+            env["OPENBLAS_NUM_THREADS"] = asked
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env=env)
+        value, threads = out.stderr.split()
+        seen[asked] = (value, int(threads))
+    assert seen[None][0] == "1" and seen["2"][0] == "2"  # the user's value is kept
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert seen[None][1] < seen["2"][1]  # one BLAS thread fewer
 
 
 def test_tracciati_schema_is_json(runner: CliRunner) -> None:
