@@ -382,9 +382,10 @@ def test_an_open_quote_across_a_block_boundary_in_a_large_file(tmp_path: Path) -
     assert incomplete(path, t) is None
 
 
-#: Two where the quote and the escape character are bytes of their own, and one where a
-#: byte of them may be the second byte of another character (the scan reads characters).
-ENCODINGS = ["utf-8", "cp1252", "shift_jis"]
+#: Three where the quote and the escape character are bytes of their own (UTF-8-SIG's
+#: ``'"'.encode`` starts with its byte order mark), and one where a byte of them may be
+#: the second byte of another character (the scan reads characters).
+ENCODINGS = ["utf-8", "utf-8-sig", "cp1252", "shift_jis"]
 
 
 @pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: f"dq={d['double_quote']}"
@@ -418,3 +419,15 @@ def test_a_quote_without_its_byte_is_still_found() -> None:
     assert incomplete(b'a,b\r\n1,+ACI-x\r\n', t) == (
         "the file ends inside a quoted cell opened on line 2")
     assert incomplete(b'a,b\r\n1,+ACI-x+ACI-\r\n', t) is None
+
+
+def test_an_open_quote_is_found_in_a_utf8_sig_file() -> None:
+    """``bridge tracciati draft`` proposes ``utf-8-sig`` for a file opening with a byte order
+    mark; ``'"'.encode("utf-8-sig")`` is that mark and the quote, so the quote's byte is
+    taken without it (before, the scan looked for the mark's first byte and found no
+    quote at all)."""
+    t = layout(encoding="utf-8-sig")
+    for bom in (b"", b"\xef\xbb\xbf"):
+        assert incomplete(bom + b'a,b\r\n1,"x\r\n', t) == (
+            "the file ends inside a quoted cell opened on line 2")
+        assert incomplete(bom + b'a,b\r\n1,"x\r\n"\r\n', t) is None

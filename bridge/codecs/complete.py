@@ -255,7 +255,9 @@ def _plain(content: bytes, units: Units, *specials: str | None) -> bool:
     escape character): then no cell is quoted and no line end escaped. Told from the bytes
     only where the file's bytes are its units (``raw``): in UTF-7, say, a quote may be
     written without its byte."""
-    return units.raw and not any(ch.encode(units.encoding) in content
+    from bridge.codecs.quotes import char_bytes
+
+    return units.raw and not any(char_bytes(ch, units.encoding) in content
                                  for ch in specials if ch is not None)
 
 

@@ -55,7 +55,7 @@ class Units:
         self._decoder = codecs.getincrementaldecoder(self.encoding)("replace")
         for i, ch in enumerate(dict.fromkeys(specials)):
             if self.raw:
-                self._codes[ch] = ch.encode(self.encoding)[0]
+                self._codes[ch] = char_bytes(ch, self.encoding)[0]
             elif ch.isascii():
                 self._codes[ch] = ord(ch)
             else:
@@ -81,13 +81,19 @@ class Units:
         return units.decode("utf-8", "replace")
 
 
+def char_bytes(ch: str, encoding: str) -> bytes:
+    """The bytes of ``ch`` inside a text in ``encoding``: without what the codec writes at
+    the start of every text (UTF-8-SIG's byte order mark, which ``"x".encode`` gives too)."""
+    return ch.encode(encoding)[len("".encode(encoding)):]
+
+
 def _raw_safe(encoding: str, specials: Sequence[str]) -> bool:
     """Whether every byte of the file that looks like a special character is one."""
     if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"):
         return all(ch.isascii() for ch in specials)
     try:
         table = bytes(range(256)).decode(encoding, "replace")
-        singles = all(len(ch.encode(encoding)) == 1 for ch in specials)
+        singles = all(len(char_bytes(ch, encoding)) == 1 for ch in specials)
     except (UnicodeError, LookupError, ValueError):
         return False
     return singles and len(table) == 256 and table[:128] == bytes(range(128)).decode("ascii")
