@@ -239,7 +239,6 @@ class BlockReader:
             return table
         return None
 
-
     def _read(self, data: bytes, opt: dict[str, Any]) -> pa.Table:
         """One read of ``data``: a small text on one thread by pyarrow's streaming reader,
         any other by ``read_csv`` (see :data:`STREAMED_UP_TO`)."""
