@@ -254,11 +254,9 @@ def _plain(content: bytes, units: Units, *specials: str | None) -> bool:
     """Whether ``content`` (the whole text) holds none of ``specials`` (the quote and the
     escape character): then no cell is quoted and no line end escaped. Told from the bytes
     only where the file's bytes are its units (``raw``): in UTF-7, say, a quote may be
-    written without its byte."""
-    from bridge.codecs.quotes import char_bytes
-
-    return units.raw and not any(char_bytes(ch, units.encoding) in content
-                                 for ch in specials if ch is not None)
+    written without its byte; there, each special is the one byte of its unit."""
+    return units.raw and not any(bytes([code]) in content
+                                 for code in map(units.code, specials) if code is not None)
 
 
 def _line_at(data: _Data, start: int, end: int, offset: int, units: Units) -> int:
