@@ -7,11 +7,12 @@ and never reach the ERP.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.config import load
@@ -104,6 +105,67 @@ def test_sent_keys_are_recorded_exactly_whatever_they_hold(tmp_path: Path, batch
     ledger = open_ledger(tmp_path / "ledger.sqlite")
     _planned_with(ledger, [*ODD_KEYS, "😀"])  # a key twice is recorded once
     assert ledger.sent_keys("f", [*ODD_KEYS, "x", "e", "q"]) == set(ODD_KEYS)
+
+
+def _planned_file(ledger: Ledger, name: str, keys: list[str], prints: dict[str, str]) -> int:
+    row = ledger.claim("f", name, 1, 0.0, None, 0.0)
+    ledger.set_state(row.id, "fetched", 0.0)
+    ledger.plan(row.id, lambda seq, taken: [], keys=keys, fingerprints=prints, now=1.0)
+    return row.id
+
+
+def test_keys_asked_in_padded_batches_find_exactly_what_was_sent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keys and fingerprints asked, a batch at a time padded with its last key: what
+    another file sent, never the asking file's own (``besides``), whatever the batch."""
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+    pool = [*ODD_KEYS, "a\x00b", "a", "b", "c", "d"]
+    other = pool[::2]
+    other_id = _planned_file(ledger, "other.csv", other, {k: f"o-{k}" for k in other})
+    mine = pool[1::3]
+    mine_id = _planned_file(ledger, "mine.csv", mine, {k: f"m-{k}" for k in mine})
+
+    @settings(max_examples=150, deadline=None)
+    @given(asked=st.lists(st.sampled_from([*pool, "never", "x"]), max_size=40),
+           batch=st.sampled_from([1, 3, sqlite_ready.ASK_BATCH]),
+           besides=st.sampled_from([(), (mine_id,), (mine_id, mine_id), (other_id, mine_id)]))
+    def check(asked: list[str], batch: int, besides: tuple[int, ...]) -> None:
+        monkeypatch.setattr(sqlite_ready, "ASK_BATCH", batch)
+        sent = {other_id: set(other), mine_id: set(mine)}
+        seen = set().union(*(keys for fid, keys in sent.items() if fid not in besides))
+        assert ledger.sent_keys("f", asked, besides=besides) == seen & set(asked)
+        latest = {**({k: f"o-{k}" for k in other} if other_id not in besides else {}),
+                  **({k: f"m-{k}" for k in mine} if mine_id not in besides else {})}
+        assert ledger.fingerprints("f", asked, besides=besides) == {
+            k: v for k, v in latest.items() if k in asked}
+        assert ledger.last_prints("f", besides=besides) == latest
+
+    check()
+
+
+def test_keys_are_asked_with_the_same_statement_whatever_the_file(tmp_path: Path) -> None:
+    """The ids left out and the keys are bound, and a batch is padded to a power of two:
+    files asking 1 to 16 keys, each leaving out its own id, send SQLite one statement
+    text, which it prepares once (with the ids in the text: one per file)."""
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+    fid = _planned_file(ledger, "a.csv", ["k1", "k5"], {"k1": "p1"})
+    texts: set[str] = set()
+    db = ledger.db
+
+    class Seen:  # the statements' texts as given to SQLite, before their values
+        def execute(self, sql: str, values: tuple[object, ...] = ()) -> sqlite3.Cursor:
+            texts.add(sql)
+            return db.execute(sql, values)
+
+    ledger.db = Seen()  # type: ignore[assignment]
+    for n in range(1, 17):
+        mine = (fid + n, fid + n)
+        keys = [f"k{i}" for i in range(n)]
+        assert ledger.sent_keys("f", keys, besides=mine) == {"k1", "k5"} & set(keys)
+        assert ledger.fingerprints("f", keys, besides=mine) == ({"k1": "p1"} if n > 1 else {})
+    ledger.db = db
+    assert len([t for t in texts if "FROM sent_keys" in t]) == 1
+    assert len([t for t in texts if "FROM fingerprints" in t]) == 1
 
 
 def test_a_key_holding_a_nul_is_recorded_whole(tmp_path: Path) -> None:
