@@ -436,6 +436,23 @@ def test_an_idle_run_finds_a_mistake_of_the_configuration(tmp_path: Path) -> Non
     assert "did you mean 'codice'" in got.stderr
 
 
+def test_an_idle_run_of_a_checked_flow_builds_no_layout(tmp_path: Path) -> None:
+    """Once a flow passed its check, a run with nothing to do looks at its tracciati's
+    files (changed?) without building the layouts' models, and without pandas, pyarrow or
+    numpy: an idle run from cron costs its start and little else."""
+    cfg = make_world(tmp_path)
+    first = bridge_cli(cfg, "run")  # checked, and remembered as good
+    assert first.returncode == 0, first.stdout + first.stderr
+    heavy = ("bridge.spec.model", "bridge.spec.loader", "pandas", "pyarrow", "numpy")
+    code = ("import sys\nfrom bridge.cli import main\n"
+            f"try:\n    main(['--config', {str(cfg)!r}, 'run'], standalone_mode=False)\n"
+            f"finally:\n    print(sorted(m for m in {heavy!r} if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False)
+    assert "nothing to do" in out.stdout, out.stdout + out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
 def test_a_flow_that_passed_its_check_is_checked_again_only_after_a_change(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import bridge.engine.preflight

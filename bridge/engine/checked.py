@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 def fingerprint(cfg: Config, name: str) -> str:
     """What a check of flow ``name`` depends on, hashed: stat calls only, no parsing."""
     import bridge
-    from bridge.spec.loader import find
+    from bridge.spec.finding import find
 
     flow = cfg.flows[name]
     sha = hashlib.sha256()

@@ -18,7 +18,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from bridge.errors import TracciatoError
-from bridge.shipped import shipped
+from bridge.spec.finding import SHIPPED as SHIPPED  # the names are the loader's too
+from bridge.spec.finding import available as available
+from bridge.spec.finding import find as find
+from bridge.spec.finding import search_roots as search_roots
 from bridge.spec.model import Tracciato
 
 if TYPE_CHECKING:
@@ -26,42 +29,6 @@ if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
 
     from bridge.spec.yamltraps import Trap
-
-SHIPPED = shipped("tracciati")
-
-
-def search_roots(extra: Iterable[Path | str] = ()) -> list[Path]:
-    roots = [Path(p) for p in extra]
-    env = os.environ.get("BRIDGE_TRACCIATI", "")
-    roots += [Path(p) for p in env.split(os.pathsep) if p]
-    roots.append(SHIPPED)
-    seen: list[Path] = []
-    for r in roots:
-        if r.is_dir() and r.resolve() not in {s.resolve() for s in seen}:
-            seen.append(r)
-    return seen
-
-
-def available(extra: Iterable[Path | str] = ()) -> dict[str, Path]:
-    """Every tracciato name found, with its file; earlier roots win."""
-    found: dict[str, Path] = {}
-    for root in search_roots(extra):
-        for path in sorted(root.glob("*/*.yaml")) + sorted(root.glob("*/*.yml")):
-            found.setdefault(f"{path.parent.name}/{path.stem}", path)
-    return found
-
-
-def find(name: str, extra: Iterable[Path | str] = ()) -> Path:
-    """The file of a tracciato given by name (``system/name``) or by path."""
-    as_path = Path(name)
-    if as_path.suffix in (".yaml", ".yml") and as_path.is_file():
-        return as_path
-    files = available(extra)
-    if name in files:
-        return files[name]
-    known = ", ".join(sorted(files)) or "none"
-    raise TracciatoError(f"no tracciato named {name!r} (known: {known})")
-
 
 def load(name: str, extra: Iterable[Path | str] = ()) -> Tracciato:
     """Load a tracciato by name or path; a mistake raises :class:`TracciatoError`."""
