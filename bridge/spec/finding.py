@@ -1,5 +1,13 @@
-"""Where a tracciato's file is, by its name: the folders searched, without reading any
-layout (a check of whether anything changed needs no more)."""
+"""Where a tracciato's file is, by its name, without reading any layout (a check of
+whether anything changed needs no more).
+
+Tracciati live in folders laid out as ``<root>/<system>/<name>.yaml`` and are named
+``system/name``. The roots searched, in order: folders given by the caller (``--tracciati``,
+the ``tracciati:`` list of bridge.yaml), the folders in ``$BRIDGE_TRACCIATI`` (separated by
+``os.pathsep``) and the ``tracciati`` folder shipped with bridge (:mod:`bridge.shipped`).
+Never the current directory: a layout decides what bridge writes, and a stray ``tracciati``
+folder wherever cron happens to start must not replace a shipped one.
+"""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""Find and load tracciati from YAML, reporting mistakes with their file and location.
-
-Tracciati live in folders laid out as ``<root>/<system>/<name>.yaml`` and are named
-``system/name``. The roots searched, in order: folders given by the caller (``--tracciati``,
-the ``tracciati:`` list of bridge.yaml), the folders in ``$BRIDGE_TRACCIATI`` (separated by
-``os.pathsep``) and the ``tracciati`` folder shipped with bridge (:mod:`bridge.shipped`).
-Never the current directory: a layout decides what bridge writes, and a stray ``tracciati``
-folder wherever cron happens to start must not replace a shipped one.
+"""Load tracciati from YAML, reporting mistakes with their file and location. Where a
+tracciato's file is found by its name: :mod:`bridge.spec.finding` (its names are given
+here too).
 """
 
 from __future__ import annotations
