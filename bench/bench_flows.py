@@ -13,7 +13,12 @@ idle run under 0.5 s. The same files are first run once in a world with
 world is made before the first timed run and removed after the last. The runs' CPU time
 (user and system, the helper's included) is printed too, and a system time over 40% of the
 user time is said: the kernel was slow for the run (on the machine of bench/README.md, in
-the minutes after a removal of many files).
+the minutes after a removal of many files). Just before each timed run, ``small_floor.py``
+takes the same files in a world of their own with nothing of bridge (read, one parse and
+one write by pyarrow, the same syncs and renames): each run's ratio to its floor is printed,
+and their median. The floor is mostly syncs and new files, so it says how quick the disk is
+in those minutes, not the processor (bench/README.md: it moves by a fifth from one run to
+the next even in a quiet minute).
 
 Large files (``--large ROWS``, may repeat): the shipped sample flow ``ordini``
 (samples/bridge.yaml) run by `python -m bridge --config CFG run` in a child process on one
@@ -106,6 +111,18 @@ def timed_run(cfg: Path) -> tuple[float, str]:
     return took, proc.stdout
 
 
+def timed_floor(world: Path, files: int) -> float:
+    """The seconds of ``bench/small_floor.py`` over ``world`` (its interpreter's start
+    included, as a timed run's is)."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(HERE / "small_floor.py"), str(world)],
+                          capture_output=True, text=True, check=False)
+    took = time.perf_counter() - start
+    if proc.returncode != 0 or json.loads(proc.stdout.splitlines()[-1])["files"] != files:
+        raise SystemExit(f"the floor failed ({proc.returncode}): {proc.stdout}{proc.stderr}")
+    return took
+
+
 def children_cpu() -> tuple[float, float]:
     """User and system seconds of this process's finished children so far, theirs included
     (a run's helper process is its child)."""
@@ -138,11 +155,14 @@ def small(args: argparse.Namespace) -> None:
         alone = small_world(work / "alone", args, ahead=False)
         worlds = [small_world(work / f"ahead-{n}", args, ahead=True)
                   for n in range(args.repeat)]
+        floors = [small_world(work / f"floor-{n}", args, ahead=True).parent
+                  for n in range(args.repeat)]
         size = sum(p.stat().st_size for p in (work / "ahead-0" / "inbox").iterdir()) / args.files
         os.sync()  # what the bench wrote, on the disk before the first clock starts
         one_process, _ = timed_run(alone)
-        busy_times, done, cpu = [], [], []
-        for cfg in worlds:
+        busy_times, done, cpu, floor_times = [], [], [], []
+        for cfg, floor_world in zip(worlds, floors, strict=True):
+            floor_times.append(timed_floor(floor_world, args.files))  # just before its run
             before = children_cpu()
             took, out = timed_run(cfg)
             after = children_cpu()
@@ -150,6 +170,7 @@ def small(args: argparse.Namespace) -> None:
             cpu.append((after[0] - before[0], after[1] - before[1]))
             done.append(out.count(": done"))
         busy = statistics.median(busy_times)
+        ratios = [t / f for t, f in zip(busy_times, floor_times, strict=True)]
         idle_times = [timed_run(worlds[0])[0] for _ in range(3)]
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "bridge", "--help"], capture_output=True,
@@ -163,6 +184,9 @@ def small(args: argparse.Namespace) -> None:
             "busy_system_seconds": [round(s, 2) for _, s in cpu],
             "one_process_seconds": round(one_process, 2),
             "idle_run_seconds": round(min(idle_times), 3), "help_seconds": round(help_time, 3),
+            "floor_runs": [round(t, 2) for t in floor_times],
+            "over_floor": [round(r, 2) for r in ratios],
+            "over_floor_median": round(statistics.median(ratios), 2),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -179,6 +203,10 @@ def small(args: argparse.Namespace) -> None:
               "for these runs, as it is here in the minutes after a removal of many files; "
               "bench/README.md)"
               if slow else ""))
+    print(f"the floor of the same files (bench/small_floor.py, timed just before each run): "
+          f"{', '.join(f'{t} s' for t in figures['floor_runs'])}; each run over its floor: "
+          f"{', '.join(f'{r}x' for r in figures['over_floor'])}, median "
+          f"{figures['over_floor_median']}x")
     print(f"the same without the helper (transform_ahead: false): "
           f"{figures['one_process_seconds']} s")
     print(f"idle run with {args.files} files in the ledger: {figures['idle_run_seconds']} s "
