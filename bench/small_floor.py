@@ -90,8 +90,12 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
         return 2
+    world = Path(argv[0])
+    if not (world / "inbox").is_dir():
+        print(f"small_floor.py: {world} has no inbox folder", file=sys.stderr)
+        return 2
     start = time.perf_counter()
-    figures = floor(Path(argv[0]))
+    figures = floor(world)
     figures["seconds"] = round(time.perf_counter() - start, 3)
     print(json.dumps(figures))
     return 0

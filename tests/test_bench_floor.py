@@ -46,8 +46,13 @@ def test_the_floor_writes_every_file_once_with_its_done_file_and_archives_it(
         for stem, data in sent.items())
 
 
-def test_the_floor_refuses_to_run_without_its_world() -> None:
+def test_the_floor_refuses_to_run_without_its_world(tmp_path: Path) -> None:
     got = subprocess.run([sys.executable, str(FLOOR)], capture_output=True, text=True,
                          timeout=60, check=False)
     assert got.returncode == 2
     assert "small_floor.py WORLD" in got.stderr
+    got = subprocess.run([sys.executable, str(FLOOR), str(tmp_path / "nowhere")],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert got.returncode == 2
+    assert got.stderr == f"small_floor.py: {tmp_path / 'nowhere'} has no inbox folder\n"
+    assert not (tmp_path / "nowhere").exists()  # nothing made where there was nothing
