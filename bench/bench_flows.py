@@ -17,8 +17,8 @@ the minutes after a removal of many files). Just before each timed run, ``small_
 takes the same files in a world of their own with nothing of bridge (read, one parse and
 one write by pyarrow, the same syncs and renames): each run's ratio to its floor is printed,
 and their median. The floor is mostly syncs and new files, so it says how quick the disk is
-in those minutes, not the processor (bench/README.md: it moves by a fifth from one run to
-the next even in a quiet minute).
+in those minutes, not the processor (bench/README.md: five floors in a row in one quiet
+minute took 3.17-4.44 s).
 
 Large files (``--large ROWS``, may repeat): the shipped sample flow ``ordini``
 (samples/bridge.yaml) run by `python -m bridge --config CFG run` in a child process on one
@@ -157,6 +157,7 @@ def small(args: argparse.Namespace) -> None:
         alone = small_world(work / "alone", args, ahead=False)
         worlds = [small_world(work / f"ahead-{n}", args, ahead=True)
                   for n in range(args.repeat)]
+        # The floors' worlds: the same files (small_floor.py reads only the inbox).
         floors = [small_world(work / f"floor-{n}", args, ahead=True).parent
                   for n in range(args.repeat)]
         size = sum(p.stat().st_size for p in (work / "ahead-0" / "inbox").iterdir()) / args.files
