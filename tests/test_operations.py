@@ -448,7 +448,7 @@ def test_an_idle_run_of_a_checked_flow_builds_no_layout(tmp_path: Path) -> None:
             f"try:\n    main(['--config', {str(cfg)!r}, 'run'], standalone_mode=False)\n"
             f"finally:\n    print(sorted(m for m in {heavy!r} if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=False)
+                         timeout=120, check=False)
     assert "nothing to do" in out.stdout, out.stdout + out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
 
