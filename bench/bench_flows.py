@@ -32,6 +32,12 @@ this process, which stays small: on Linux a child's peak RSS starts from its par
 Targets: the fixed-width flow within 1.5x of the core path; with XML within 2x of
 fixed-only; peak RSS under 500 MB, flat from 100k to 3M rows. Figures go to
 bench/out/flows_large.json.
+
+``--apart``: the export with its first order's second row moved to its end, so that the
+flow finds a group apart and must read the file whole; ``--whole-max-mb M`` sets the
+flow's ``whole_max_bytes`` (default: the flow's own, 64 MB; 0: no limit). Over the limit
+the file is refused (state ``rejected``) after the chunked reading that found the group
+apart; under it, the run shows what reading whole costs.
 """
 
 from __future__ import annotations
@@ -276,8 +282,32 @@ def write_articoli(path: Path, products: list[tuple[str, str, int, str]]) -> Non
                           price, price, price])
 
 
+def apart_export(export: Path) -> Path:
+    """``export`` with the second row of its first order moved to its end (cached beside
+    it): an order whose rows are not together, as a sender's sort by another column would
+    leave it. Streamed, so that this process stays small (a child's peak RSS starts from
+    its parent's)."""
+    path = export.with_name(export.stem + "-apart.csv")
+    if path.exists():
+        return path
+    part = path.with_suffix(".part")
+    with export.open("rb") as src, part.open("wb") as dst:
+        head = [src.readline() for _ in range(3)]
+        first = head[1].split(b",", 1)[0] + b","
+        if not head[2].startswith(first) or any(line.count(b'"') % 2 for line in head):
+            raise SystemExit(f"{export.name}: its first order has no second row of one line")
+        dst.write(head[0] + head[1])
+        shutil.copyfileobj(src, dst, 1 << 20)
+        src.seek(-1, os.SEEK_END)
+        if src.read(1) != b"\n" or not head[2].endswith(b"\n"):
+            raise SystemExit(f"{export.name}: a row without its line end")
+        dst.write(head[2])
+    part.replace(path)
+    return path
+
+
 def large_world(root: Path, export: Path, variant: str, on_bad_rows: str,
-                generated: dict[str, Any]) -> Path:
+                generated: dict[str, Any], whole_max: int | None = None) -> Path:
     """A folder holding a copy of the sample config restricted to the ordini flow, its
     reference tables and the export in the inbox; returns the config's path."""
     import yaml
@@ -287,6 +317,8 @@ def large_world(root: Path, export: Path, variant: str, on_bad_rows: str,
     flow["source"]["ready"] = {"window": 0, "min_age": 0}
     flow["on_bad_rows"] = on_bad_rows
     flow["retry_backoff"] = 0
+    if whole_max is not None:
+        flow["whole_max_bytes"] = whole_max
     flow["targets"] = [dict(t, template=str(SAMPLES / t["template"])) if "template" in t
                        else t for t in flow["targets"] if t["name"] in VARIANTS[variant]]
     # The generator's payment and shipping methods get ERP codes, as a shop would set them
@@ -359,11 +391,12 @@ def count_records(path: Path) -> tuple[int, int]:
 
 
 def run_flow(work: Path, export: Path, rows: int, variant: str, on_bad_rows: str,
-             generated: dict[str, Any], timeout: float) -> dict[str, Any]:
+             generated: dict[str, Any], timeout: float, whole_max: int | None = None
+             ) -> dict[str, Any]:
     root = work / variant
     root.mkdir()
     try:
-        cfg = large_world(root, export, variant, on_bad_rows, generated)
+        cfg = large_world(root, export, variant, on_bad_rows, generated, whole_max)
         cmd = [sys.executable, "-m", "bridge", "--config", str(cfg), "run", "--log-json"]
         r = supervise(cmd, timeout=timeout, logs=work / f"{variant}.log")
         outcomes = []
@@ -475,6 +508,7 @@ def large(args: argparse.Namespace, argv: Sequence[str]) -> int:
     variants = XML_CHOICES[args.xml]
     generated = generator_tables()
     timeout = args.timeout * 60
+    whole_max = None if args.whole_max_mb is None else int(args.whole_max_mb * (1 << 20))
     print(f"flow {FLOW!r} of samples/bridge.yaml, on_bad_rows: {args.on_bad_rows}"
           + (" (the sample says reject-file, which refuses the whole generated file for its"
              " ~0.1% bad rows; set here so that the good orders are written)"
@@ -486,12 +520,15 @@ def large(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "flow": FLOW, "on_bad_rows": args.on_bad_rows, "timeout_seconds": timeout,
-        "core_chunk_mb": args.chunk_mb, "inputs": inputs, "results": results,
+        "core_chunk_mb": args.chunk_mb, "apart": args.apart, "whole_max_bytes": whole_max,
+        "inputs": inputs, "results": results,
     }
     work = Path(tempfile.mkdtemp(prefix="bridge-bench-large-"))
     try:
         for rows in args.large:
             export = b2b_export(rows, args.seed)
+            if args.apart:
+                export = apart_export(export)
             inputs[str(rows)] = {"file": export.name, "rows": rows, "seed": args.seed,
                                  "bytes": export.stat().st_size}
             per: dict[str, Any] = {}
@@ -501,7 +538,7 @@ def large(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 say(rows, "core", per["core"])
             for variant in variants:
                 per[variant] = run_flow(work, export, rows, variant, args.on_bad_rows,
-                                        generated, timeout)
+                                        generated, timeout, whole_max)
                 say(rows, variant, per[variant])
             # After each size, so that a later size that fails leaves the earlier figures
             report["targets"] = large_targets(results)
@@ -549,6 +586,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     default="skip-rows", help="large: the flow's policy for the run")
     ap.add_argument("--chunk-mb", type=int, default=5, help="large: the core path's chunk")
     ap.add_argument("--no-core", action="store_true", help="large: skip the core path")
+    ap.add_argument("--apart", action="store_true",
+                    help="large: one order's row moved to the end (the file is read whole)")
+    ap.add_argument("--whole-max-mb", type=float, default=None,
+                    help="large: the flow's whole_max_bytes, in MB (0: no limit)")
     ap.add_argument("--timeout", type=float, default=30,
                     help="large: minutes each child may run before it is killed")
     args = ap.parse_args(argv)

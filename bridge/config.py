@@ -208,6 +208,11 @@ class Flow(Strict):
     chunk_bytes: int = Field(5 << 20, ge=0, description="The file is read, transformed and "
                              "written this many bytes at a time (groups are never split); "
                              "0: the whole file at once.")
+    whole_max_bytes: int = Field(
+        64 << 20, ge=0, description="A file larger than this that would be read whole (its "
+        "groups apart, a template without `each`, chunk_bytes 0...) is refused "
+        "(too-large-to-read-whole) instead: read whole, it takes many times its size in "
+        "memory. 0: no limit.")
     order: Literal["arrival", "any"] = Field(
         "arrival", description="arrival: one worker at a time, files in the order they came, "
         "a file waiting behind one not yet written. any: on a PostgreSQL ledger, every "
@@ -235,6 +240,13 @@ class Flow(Strict):
                    if history else "archive: leave reads the files in place, unclaimed")
             raise ValueError(f"order: any carries on several files at once, but {why}: keep "
                              "order: arrival for this flow")
+        return self
+
+    @model_validator(mode="after")
+    def _whole_past_a_chunk(self) -> Flow:
+        if 0 < self.whole_max_bytes < self.chunk_bytes:
+            raise ValueError(f"whole_max_bytes ({self.whole_max_bytes}) is under chunk_bytes "
+                             f"({self.chunk_bytes}), whose chunks are each read at once")
         return self
 
     @field_validator("steps")

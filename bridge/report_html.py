@@ -89,6 +89,15 @@ def grouped(issues: list[Issue], titles: dict[tuple[str, str], str]) -> list[Gro
 def next_steps(report: FileReport) -> list[str]:
     """What a person does now, by outcome, in the words of bridge's commands."""
     name = report.source_name
+    if report.outcome == "rejected" and any(i.code == "too-large-to-read-whole"
+                                            for i in report.issues):
+        return [f"Nothing of {name} was written to the ERP: the file waits in quarantine "
+                "beside this report. Its rows were not checked: it is larger than the flow's "
+                "whole_max_bytes, and would have to be read whole (the issue says why).",
+                "If the rows of an order are apart in the file: have the sender sort it by "
+                "order and send it again (a new file is taken as new).",
+                "Or, where the server has the memory: raise whole_max_bytes in bridge.yaml, "
+                f"then 'bridge replay' the file ('bridge show {name}' gives its id)."]
     if report.outcome == "rejected":
         return [f"Nothing of {name} was written to the ERP: the file waits in quarantine "
                 "beside this report.",

@@ -2,7 +2,8 @@
 whether the rows of each group turn out to be together in the file (:class:`Together`),
 the business keys gathered across chunks (:class:`KeySpool`), the memory a chunk freed
 given back to the system (:func:`give_back`), and who may watch the rows go by
-(:class:`Watch`); and what one reading found (:class:`Checked`)."""
+(:class:`Watch`); what one reading found (:class:`Checked`), and the files too large to
+read whole (:func:`too_big_to_read_whole`)."""
 
 from __future__ import annotations
 
@@ -267,6 +268,18 @@ class Checked:
     @property
     def notes(self) -> list[Issue]:
         return [i for i in self.issues if not i.is_error]
+
+
+def too_big_to_read_whole(flow: Flow, t: Tracciato, size: int, why: str) -> Checked | None:
+    """A file of ``size`` bytes that would be read whole (``why``) though larger than the
+    flow's ``whole_max_bytes``: refused, unread; None when it may be read whole."""
+    if not flow.whole_max_bytes or size <= flow.whole_max_bytes:
+        return None
+    return Checked(t, rejected=True, issues=[Issue(
+        "too-large-to-read-whole", f"{size:,} bytes would be read whole ({why}), over the "
+        f"flow's whole_max_bytes ({flow.whole_max_bytes:,}): a file read whole takes many "
+        "times its size in memory. Remove the cause, or raise whole_max_bytes, then replay "
+        "the file")])
 
 
 def trailer_result(trailer: Sequence[StepSpec], counts: dict[str, int], ctx: StepContext

@@ -10,7 +10,8 @@ fingerprints are gathered. So memory holds a chunk or two, whatever the file's s
 A flow is read whole when chunks could change what it writes (:func:`stream_plan`): a
 ``group`` step by other fields than the tracciato's ``group_by``, a step after the
 trailer, a template without ``each``; or a group found apart in the file (then a
-``read-whole`` note says why).
+``read-whole`` note says why). A file over the flow's ``whole_max_bytes`` is refused
+instead (``too-large-to-read-whole``).
 
 The policy on bad rows decides what an error does: ``reject-file`` refuses the whole file
 (a bad order line must not half-import an order); ``skip-rows`` drops the bad rows, and
@@ -39,6 +40,7 @@ from bridge.engine.chunking import (
     Together,
     give_back,
     stream_plan,
+    too_big_to_read_whole,
     trailer_result,
 )
 from bridge.engine.gone import Withdrawals, gone_step
@@ -106,6 +108,8 @@ def transform_file(ctx: Context, row: FileRow, flow: Flow, source: Path, *,
         why = "the rows of a group are not together in the file"
     else:
         why = "chunk_bytes is 0" if isinstance(plan, tuple) else plan
+    if (too_big := too_big_to_read_whole(flow, t, size, why)) is not None:
+        return too_big
     checked = _Run(ctx, row, flow, t, folder, list(flow.steps), [], refused, watch).run(
         source, None, size)
     assert checked is not None

@@ -1,0 +1,168 @@
+"""A file that would be read whole (its groups apart, a flow that needs the whole file) but
+is larger than the flow's ``whole_max_bytes`` is refused, never held whole in memory: an
+issue says why and what to do, nothing is published, and once the limit is raised the same
+file replays whole and writes what a whole reading writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import bridge.codecs
+from bridge.cli import main
+from bridge.config import load
+from bridge.errors import ConfigError
+from bridge.ledger import open_ledger
+from tests.test_samples import run_twice, sample_copy, written
+from tests.test_streaming import big_orders, run, sent_keys
+
+LIMIT = 16_384
+ORDERS = "orders_export_1.csv"
+
+
+@pytest.fixture
+def chunks_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many chunks each reading of the order export took (the real decoder, counted;
+    the reference tables' readings are not counted)."""
+    real = bridge.codecs.iter_decode
+    counts: list[int] = []
+
+    def counted(source: object, *args: object, **kwargs: object
+                ) -> Iterator[bridge.codecs.Decoded]:
+        mine = getattr(source, "name", None) in (ORDERS, "source")
+        at = len(counts)
+        counts.extend([0] if mine else [])
+        for part in real(source, *args, **kwargs):  # type: ignore[arg-type]
+            if mine:
+                counts[at] += 1
+            yield part
+
+    monkeypatch.setattr(bridge.codecs, "iter_decode", counted)
+    return counts
+
+
+def apart(copies: int) -> bytes:
+    """Orders whose first one has its last row moved to the end of the file."""
+    lines = big_orders(copies).split(b"\n")
+    moved = lines.pop(2)
+    assert moved.startswith(b"#100000,") and lines[1].startswith(b"#100000,")
+    return b"\n".join([*lines[:-1], moved, b""])
+
+
+def world(tmp_path: Path, data: bytes, **ordini: object) -> Path:
+    """The sample company with ``data`` as its order export and the ordini flow set as
+    ``ordini`` says (written in its bridge.yaml, as an operator would)."""
+    cfg_path = sample_copy(tmp_path)
+    (cfg_path.parent / "inbox" / "shopify" / "orders_export_1.csv").write_bytes(data)
+    configure(cfg_path, **ordini)
+    return cfg_path
+
+
+def configure(cfg_path: Path, **ordini: object) -> None:
+    conf = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+    conf["flows"]["ordini"].update(ordini)
+    cfg_path.write_text(yaml.safe_dump(conf, sort_keys=False, allow_unicode=True),
+                        encoding="utf-8")
+
+
+def undated(orders: bytes) -> bytes:
+    """The fixed-width orders with the date of their trailer (``Z``, its last record) out."""
+    body, _, trailer = orders.rstrip(b"\r\n").rpartition(b"\r\n")
+    assert trailer.startswith(b"Z") and trailer[8:16].isdigit(), trailer[:20]
+    return body + trailer[:8] + trailer[16:]
+
+
+def only_issue(cfg_path: Path, file_id: int) -> tuple[str, str]:
+    cfg = load(cfg_path)
+    ledger = open_ledger(cfg.path(cfg.ledger))
+    try:
+        issues = ledger.issues(file_id)
+    finally:
+        ledger.close()
+    assert len(issues) == 1, issues
+    return issues[0].code, issues[0].message
+
+
+def test_groups_apart_over_the_limit_are_refused_then_replay_whole_once_raised(
+        tmp_path: Path, chunks_read: list[int], runner: CliRunner) -> None:
+    data = apart(300)
+    assert len(data) > 4 * LIMIT
+    cfg_path = world(tmp_path / "limited", data, chunk_bytes=8192, whole_max_bytes=LIMIT)
+    root = cfg_path.parent
+    result = run_twice(cfg_path, ["ordini"])
+    [o] = result.outcomes
+    assert (o.state, o.file_id) == ("rejected", 1)
+    code, message = only_issue(cfg_path, 1)
+    assert code == "too-large-to-read-whole"
+    assert f"{len(data):,} bytes would be read whole (the rows of a group are not together " \
+           f"in the file), over the flow's whole_max_bytes ({LIMIT:,})" in message
+    assert "raise whole_max_bytes, then replay the file" in message
+    # One reading in chunks, which found the order apart; no second reading, whole.
+    assert len(chunks_read) == 1 and chunks_read[0] > len(data) // 8192 - 2, chunks_read
+    # Nothing published, nothing remembered as sent, nothing left in the work area.
+    assert written(root / "erp") == {}
+    assert sent_keys(root) == []
+    assert [p for p in (root / ".bridge" / "work").rglob(".*")] == []
+    # The sender's file in quarantine as it came, beside its report.
+    quarantine = root / "quarantine"
+    assert (quarantine / "orders_export_1.csv").read_bytes() == data
+    report = (quarantine / "orders_export_1.csv.report.html").read_text(encoding="utf-8")
+    assert "Its rows were not checked: it is larger than the flow&#39;s whole_max_bytes" \
+        in report and "raise whole_max_bytes in bridge.yaml" in report
+
+    # The operator lifts the limit and replays: the file is read whole, and writes the
+    # bytes a whole reading of the same file writes.
+    configure(cfg_path, whole_max_bytes=0)
+    replayed = runner.invoke(main, ["--config", str(cfg_path), "replay", "1"])
+    assert replayed.exit_code == 0, replayed.output
+    assert chunks_read[1:] == [chunks_read[0], 1]  # in chunks again, then whole
+    whole_root, _ = run(tmp_path, "whole", 0, data)
+    got, want = written(root / "erp"), written(whole_root / "erp")
+    want = {n: v for n, v in want.items() if n.startswith(("ordini/", "easyfatt/"))}
+    assert sorted(got) == sorted(want) == [
+        "easyfatt/ordini_000001.xml", "ordini/ORD000001.TXT", "ordini/ORD000001.TXT.ok"]
+    # The trailer dates the replay today, the whole run at the tests' noon.
+    for out in (got, want):
+        out["ordini/ORD000001.TXT"] = undated(out["ordini/ORD000001.TXT"])
+    assert got == want
+    assert len(sent_keys(root)) == 300 * len({r.split(b",")[0] for r in
+                                              big_orders(1).split(b"\n")[1:] if r})
+
+
+def test_a_flow_that_reads_whole_refuses_a_larger_file_without_reading_it(
+        tmp_path: Path, chunks_read: list[int]) -> None:
+    data = big_orders(100)
+    cfg_path = world(tmp_path, data, chunk_bytes=0, whole_max_bytes=LIMIT)
+    [o] = run_twice(cfg_path, ["ordini"]).outcomes
+    assert o.state == "rejected"
+    code, message = only_issue(cfg_path, o.file_id or 0)
+    assert code == "too-large-to-read-whole" and "(chunk_bytes is 0)" in message
+    assert chunks_read == []  # not a byte of it decoded
+    assert written(cfg_path.parent / "erp") == {}
+
+
+def test_a_file_of_exactly_the_limit_is_read_whole(tmp_path: Path,
+                                                   chunks_read: list[int]) -> None:
+    data = apart(40)
+    cfg_path = world(tmp_path, data, chunk_bytes=8192, whole_max_bytes=len(data))
+    [o] = run_twice(cfg_path, ["ordini"]).outcomes
+    assert o.state == "done"
+    assert chunks_read[-1] == 1 and len(chunks_read) == 2  # in chunks, then whole
+    assert "ordini/ORD000001.TXT" in written(cfg_path.parent / "erp")
+
+
+@pytest.mark.parametrize(("limit", "chunk", "fine"), [
+    (4096, 8192, False), (8192, 8192, True), (0, 8192, True), (4096, 0, True)])
+def test_whole_max_bytes_is_no_smaller_than_a_chunk(tmp_path: Path, limit: int, chunk: int,
+                                                     fine: bool) -> None:
+    cfg_path = world(tmp_path, big_orders(1), chunk_bytes=chunk, whole_max_bytes=limit)
+    if fine:
+        assert load(cfg_path).flows["ordini"].whole_max_bytes == limit
+        return
+    with pytest.raises(ConfigError, match=r"whole_max_bytes \(4096\) is under chunk_bytes "
+                                          r"\(8192\)"):
+        load(cfg_path)
