@@ -107,9 +107,9 @@ CODES: dict[str, str] = {
                      "path separator or a control character): the file is left where it is",
     "file-too-large": "the file is larger than the flow's max_bytes: refused without reading it",
     "too-large-to-read-whole": "the file would be read whole (its groups apart in the file, "
-                               "or a flow that needs the whole file) but is larger than the "
-                               "flow's whole_max_bytes: refused, as reading it whole takes "
-                               "many times its size in memory",
+                               "or a flow that needs the whole file), or one group of its rows "
+                               "held whole, past the flow's whole_max_bytes: refused, as that "
+                               "takes many times its size in memory",
     "unreadable-file": "not a file bridge may read: a link, a device or a FIFO where a file was "
                        "listed, or a file the server lists but refuses to serve",
     "internal-error": "bridge failed on this file because of a bug; the traceback is saved "

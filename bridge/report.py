@@ -52,6 +52,9 @@ ISSUE_COLUMNS = ("line", "record", "code", "field", "value", "message")
 #: Bytes of the source split at a time when looking for the rows with issues: a flow's own
 #: chunk, so that the report of a large file holds no more than its reading did.
 _CHUNK_BYTES = 5 << 20
+#: The bytes of one group held at most while looking for the bad rows' cells (a flow's
+#: whole_max_bytes by default): a file of one endless group shows its issues, not its cells.
+_GROUP_MAX = 64 << 20
 OUTCOMES = ("rejected", "held", "done", "skipped-rows")
 
 
@@ -152,13 +155,13 @@ def _rows_at(source: bytes | BinaryIO, t: Tracciato, wanted: np.ndarray) -> Foun
     The file (its bytes, or a stream of them) is split again chunk by chunk and only the
     wanted rows are kept, so memory follows the number of issues, not the size of the
     file. A file that cannot be split at all yields no rows: its issues are still listed,
-    with empty cells.
+    with empty cells; nor do the rows from a group larger than ``_GROUP_MAX`` on.
     """
     from bridge.codecs.split import split
 
     rows = RawRows(t)
     try:
-        for chunk in split(source, t, chunk_bytes=_CHUNK_BYTES):
+        for chunk in split(source, t, chunk_bytes=_CHUNK_BYTES, group_max=_GROUP_MAX):
             rows.feed(chunk, wanted)
     except DataError:
         pass

@@ -166,3 +166,47 @@ def test_whole_max_bytes_is_no_smaller_than_a_chunk(tmp_path: Path, limit: int, 
     with pytest.raises(ConfigError, match=r"whole_max_bytes \(4096\) is under chunk_bytes "
                                           r"\(8192\)"):
         load(cfg_path)
+
+
+def one_order(copies: int) -> bytes:
+    """The sample's order rows again and again, every one under the same order number: one
+    group that never ends (a broken export, or the order column shifted)."""
+    lines = big_orders(copies).split(b"\n")
+    return b"\n".join([lines[0], *(b"#1" + ln[ln.index(b","):] for ln in lines[1:] if ln),
+                       b""])
+
+
+def test_a_group_that_never_ends_is_refused_not_held_whole(
+        tmp_path: Path, chunks_read: list[int]) -> None:
+    data = one_order(300)
+    assert len(data) > 4 * LIMIT
+    cfg_path = world(tmp_path, data, chunk_bytes=8192, whole_max_bytes=LIMIT)
+    root = cfg_path.parent
+    [o] = run_twice(cfg_path, ["ordini"]).outcomes
+    assert o.state == "rejected"
+    code, message = only_issue(cfg_path, o.file_id or 0)
+    assert code == "too-large-to-read-whole"
+    assert " bytes from line 2 on are one group (the rows of one name) not ended yet, over " \
+           f"the flow's whole_max_bytes ({LIMIT:,})" in message
+    assert chunks_read == [0]  # stopped before its first chunk: no chunk holds the group
+    assert written(root / "erp") == {} and sent_keys(root) == []
+    assert [p for p in (root / ".bridge" / "work").rglob(".*")] == []
+    assert (root / "quarantine" / "orders_export_1.csv").read_bytes() == data
+
+
+def test_the_report_looks_for_cells_past_no_endless_group(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from bridge import report
+    from bridge.engine.tables import load_tracciato
+
+    t = load_tracciato(load(world(tmp_path, b"")), "shopify/ordini-b2b")
+    data = one_order(300)
+    assert len(data) > 4 * LIMIT
+    last = data.count(b"\n")  # the line of the last row
+    whole = report._rows_at(data, t, np.array([2, last]))
+    assert len(whole.lines) == 2  # with no limit, both rows' cells are found
+    monkeypatch.setattr(report, "_GROUP_MAX", LIMIT)
+    monkeypatch.setattr(report, "_CHUNK_BYTES", 4096)
+    assert len(report._rows_at(data, t, np.array([2, last])).lines) == 0

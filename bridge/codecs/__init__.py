@@ -80,7 +80,7 @@ def decode(source: Source, t: Tracciato, *, max_issues: int = MAX_ISSUES) -> Dec
 
 def iter_decode(
     source: Source, t: Tracciato, *, chunk_bytes: int | None = DEFAULT_CHUNK,
-    max_issues: int = MAX_ISSUES, keep_raw: bool = False,
+    max_issues: int = MAX_ISSUES, keep_raw: bool = False, group_max: int | None = None,
 ) -> Iterator[Decoded]:
     """Chunk after chunk, with bounded memory; record groups are never split.
 
@@ -88,14 +88,15 @@ def iter_decode(
     last chunk's issues. Of the issues of rows, the first ``max_issues`` of the file (by
     line) are kept, whatever the chunks; the others are counted and summed up in the last
     chunk (see :mod:`bridge.tally`). ``keep_raw``: each chunk keeps its cells as text too.
+    ``group_max``: the bytes of one group held at most (past them, ``GroupTooLarge``).
     """
     from bridge.codecs.ahead import read_ahead
     from bridge.codecs.split import split
     from bridge.validate import FileChecker
 
     def typed(stream: bytes | IO[bytes]) -> Iterator[Decoded]:
-        parts = _typed(split(stream, t, chunk_bytes=chunk_bytes), t, FileChecker(t),
-                       Tally(max_issues), keep_raw=keep_raw)
+        parts = _typed(split(stream, t, chunk_bytes=chunk_bytes, group_max=group_max), t,
+                       FileChecker(t), Tally(max_issues), keep_raw=keep_raw)
         # In chunks, the next one is decoded while the caller works on this one.
         return parts if chunk_bytes is None else read_ahead(parts)
 

@@ -247,6 +247,7 @@ def split_rows(src: TextSource, lines: Iterator[str], first_line: int, t: Tracci
             expected[r] = len(rec.fields)
     keys = [dict(layouts[t.single_record])[g] for g in t.group_by] if t.group_by else []
     last_key: tuple[str, ...] | None = None
+    group = (first_line, 0)  # where the group being read starts: its line, the buffer's size
     rows = 0
     while True:
         raw.clear()
@@ -293,13 +294,16 @@ def split_rows(src: TextSource, lines: Iterator[str], first_line: int, t: Tracci
             issues.append(wrong_count(wide or len(row), want, line, rname, "".join(raw)))
             continue
         key = tuple(row[i] if i is not None and i < len(row) else "" for i in keys)
-        if (chunk_bytes and buf.size >= chunk_bytes and cuttable[names.index(rname)]
-                and (not keys or key != last_key)):
-            chunk = buf.take()
-            chunk.issues = [*issues, *src.take_issues()]
-            issues = []
-            yield chunk
+        if cuttable[names.index(rname)] and (not keys or key != last_key):  # a group starts
+            if chunk_bytes and buf.size >= chunk_bytes:
+                chunk = buf.take()
+                chunk.issues = [*issues, *src.take_issues()]
+                issues = []
+                yield chunk
+            group = (line, buf.size)
         buf.add(rname, line, row)
+        if chunk_bytes:
+            src.hold(buf.size - group[1], group[0])
         last_key = key
     chunk = buf.take()
     if rows == 0 and report_empty:

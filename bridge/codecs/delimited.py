@@ -237,9 +237,9 @@ def plan(t: Tracciato, pre: Prelude) -> Plan:
 
 
 def split_delimited(
-    source: bytes | Any, t: Tracciato, chunk_bytes: int | None
+    source: bytes | Any, t: Tracciato, chunk_bytes: int | None, group_max: int | None = None
 ) -> Iterator[RawChunk]:
-    src = TextSource(source, t.encoding, chunk_bytes)
+    src = TextSource(source, t.encoding, chunk_bytes, group_max=group_max)
     blocks = src.blocks()
     # The rows of one record type are read by pyarrow, which needs the number of columns
     # and cannot tell a file of empty lines from one without lines: both come from a look

@@ -127,8 +127,9 @@ class _Splitter:
         return RawTable(name, cols, nums.astype(np.int64), parents)
 
 
-def split_fixed(source: Any, t: Tracciato, chunk_bytes: int | None) -> Iterator[RawChunk]:
-    src = TextSource(source, t.encoding, chunk_bytes)
+def split_fixed(source: Any, t: Tracciato, chunk_bytes: int | None,
+                group_max: int | None = None) -> Iterator[RawChunk]:
+    src = TextSource(source, t.encoding, chunk_bytes, group_max=group_max)
     splitter = _Splitter(t)
     grouped = any(rec.parent is not None for rec in t.records.values())
     carry: tuple[bytes, int] | None = None
@@ -146,9 +147,11 @@ def split_fixed(source: Any, t: Tracciato, chunk_bytes: int | None) -> Iterator[
             cut = int(cuts[-1]) if len(cuts) else 0
             if cut == 0:
                 carry = ("\n".join(lines.to_pylist()).encode("utf-8") + b"\n", first)
+                src.hold(len(carry[0]), carry[1])
                 continue
             rest = lines.slice(cut).to_pylist()
             carry = ("\n".join(rest).encode("utf-8") + b"\n", first + cut)
+            src.hold(len(carry[0]), carry[1])
             lines, kinds = lines.slice(0, cut), kinds[:cut]
             values = values.slice(0, cut) if values is not None else None
         nums = np.arange(first, first + len(lines), dtype=np.int64)

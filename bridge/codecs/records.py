@@ -172,6 +172,8 @@ def stream(src: TextSource, first: Block, blocks: Iterator[Block], t: Tracciato,
         else:
             cut = chunks.group_start(tab, t.group_by)
         held = chunks.slice_table(tab, cut)
+        if rest is None and not piece.final and len(held):
+            src.hold(sum(c.nbytes for c in held.columns.values()), int(held.lines[0]))
         if cut:
             # Issues on the lines of the rows held back go with them: a chunk's issues
             # come after those of the chunks before it (the cap on issues counts on it).

@@ -23,20 +23,22 @@ from bridge.spec.model import DelimitedFormat, Tracciato
 
 
 def split(
-    source: bytes | IO[bytes], t: Tracciato, *, chunk_bytes: int | None = None
+    source: bytes | IO[bytes], t: Tracciato, *, chunk_bytes: int | None = None,
+    group_max: int | None = None
 ) -> Iterator[RawChunk]:
     """The cells of each record type, one chunk for the whole input or one per ~chunk_bytes.
 
     Streams: a stream is read ``chunk_bytes`` at a time, line numbers go on across chunks,
     and a record group (a parent with its children, or the rows sharing ``t.group_by``)
     never straddles two chunks. Problems with the bytes or the structure come back as
-    issues in the chunk where they were found; nothing here raises on bad input.
+    issues in the chunk where they were found; nothing here raises on bad input, but for
+    a group still open past ``group_max`` bytes (:class:`~bridge.codecs.text.GroupTooLarge`).
     """
     if chunk_bytes is not None and chunk_bytes <= 0:
         raise ValueError("chunk_bytes must be positive")
     if t.format == "fixed":
-        return fixed.split_fixed(source, t, chunk_bytes)
-    return delimited.split_delimited(source, t, chunk_bytes)
+        return fixed.split_fixed(source, t, chunk_bytes, group_max)
+    return delimited.split_delimited(source, t, chunk_bytes, group_max)
 
 
 def join(tables: Sequence[RawTable], t: Tracciato, *,

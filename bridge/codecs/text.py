@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
+from bridge.errors import DataError
 from bridge.issues import Issue
 
 BOM = codecs.BOM_UTF8
@@ -47,6 +48,16 @@ def _cut(buf: bytes, final: bool) -> int:
     return max(lf, cr) + 1
 
 
+class GroupTooLarge(DataError):
+    """One group of rows (the rows of one group key, or a record and its children) still
+    open past ``limit`` bytes: a reading in chunks would hold it all at once."""
+
+    def __init__(self, line: int, held: int, limit: int) -> None:
+        super().__init__(f"{held:,} bytes from line {line} on are one group, not ended, "
+                         f"over {limit:,} bytes")
+        self.line, self.held, self.limit = line, held, limit
+
+
 @dataclass
 class Block:
     """UTF-8 text of whole lines, with where it starts in the source."""
@@ -64,7 +75,8 @@ class TextSource:
     """Reads a source as blocks of whole lines of UTF-8 text, checking the bytes on the way.
 
     ``issues`` gathers the byte-level issues found so far; ``take_issues`` hands them over
-    so that each chunk reports those found while reading it.
+    so that each chunk reports those found while reading it. ``group_max``: the bytes of
+    one group the splitters may hold while waiting for its end (:meth:`hold`).
     """
 
     source: bytes | IO[bytes]
@@ -79,6 +91,13 @@ class TextSource:
     _bad_reported: bool = False
     _nul_reported: bool = False
     _bom_reported: bool = False
+    group_max: int | None = None
+
+    def hold(self, held: int, line: int) -> None:
+        """The splitter holds ``held`` bytes of one group, from ``line`` on, waiting for its
+        end: past ``group_max``, :class:`GroupTooLarge`."""
+        if self.group_max is not None and held > self.group_max:
+            raise GroupTooLarge(line, held, self.group_max)
 
     def take_issues(self) -> list[Issue]:
         # Another thread (pyarrow's reader) may append meanwhile: take only what is there.

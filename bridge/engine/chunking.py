@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from bridge.codecs.text import GroupTooLarge
     from bridge.config import Flow
     from bridge.engine.render import Rendered
     from bridge.report_cells import RawRows
@@ -280,6 +281,17 @@ def too_big_to_read_whole(flow: Flow, t: Tracciato, size: int, why: str) -> Chec
         f"flow's whole_max_bytes ({flow.whole_max_bytes:,}): a file read whole takes many "
         "times its size in memory. Remove the cause, or raise whole_max_bytes, then replay "
         "the file")])
+
+
+def group_too_large(t: Tracciato, exc: GroupTooLarge) -> Checked:
+    """A file refused while read in chunks: one of its groups would be held whole."""
+    what = (f"the rows of one {', '.join(t.group_by)}" if t.group_by else
+            "a record and its children")
+    return Checked(t, rejected=True, issues=[Issue(
+        "too-large-to-read-whole", f"{exc.held:,} bytes from line {exc.line} on are one group "
+        f"({what}) not ended yet, over the flow's whole_max_bytes ({exc.limit:,}): it would "
+        "be held whole in memory. Check the file (a key empty or the same on every row?), "
+        "or raise whole_max_bytes, then replay the file", line=exc.line)])
 
 
 def trailer_result(trailer: Sequence[StepSpec], counts: dict[str, int], ctx: StepContext

@@ -305,6 +305,17 @@ class WholeTemplateParts(TargetParts):
         return b"", [], 0
 
 
+def clear_killed(folder: Path) -> None:
+    """What a killed reading left in ``folder``: its parts (``.stream-``), its keys and facts
+    (:class:`~bridge.engine.chunking.KeySpool`)."""
+    left: list[str] = []
+    with contextlib.suppress(FileNotFoundError), os.scandir(folder) as entries:
+        left = [e.path for e in entries if e.name.startswith((".stream-", ".keys-", ".facts-"))]
+    for path in left:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
 def open_parts(cfg: Config, row: FileRow, targets: list[tuple[str, Target]], folder: Path
                ) -> list[TargetParts]:
     """A writer per target, each into its own file of ``folder``."""

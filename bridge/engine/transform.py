@@ -11,7 +11,7 @@ A flow is read whole when chunks could change what it writes (:func:`stream_plan
 ``group`` step by other fields than the tracciato's ``group_by``, a step after the
 trailer, a template without ``each``; or a group found apart in the file (then a
 ``read-whole`` note says why). A file over the flow's ``whole_max_bytes`` is refused
-instead (``too-large-to-read-whole``).
+instead (``too-large-to-read-whole``), and so is one whose chunk would hold a group past it.
 
 The policy on bad rows decides what an error does: ``reject-file`` refuses the whole file
 (a bad order line must not half-import an order); ``skip-rows`` drops the bad rows, and
@@ -23,8 +23,6 @@ with errors are kept as each chunk passes, for the report of the bad rows.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -34,11 +32,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge import faults
+from bridge.codecs.text import GroupTooLarge
 from bridge.engine.chunking import (
     Checked,
     KeySpool,
     Together,
     give_back,
+    group_too_large,
     stream_plan,
     too_big_to_read_whole,
     trailer_result,
@@ -79,6 +79,7 @@ def transform_file(ctx: Context, row: FileRow, flow: Flow, source: Path, *,
     left out (a replay: those of its original) never reach the steps; ``watch`` sees the
     rows of every chunk and what the steps made of them."""
     from bridge.engine.outputs import render_folder
+    from bridge.engine.parts import clear_killed
 
     refused = ctx.ledger.left_out(row.id)
     if not refused and row.replay_of is not None:
@@ -89,20 +90,17 @@ def transform_file(ctx: Context, row: FileRow, flow: Flow, source: Path, *,
         folder = render_folder(ctx, row)
         for gone in ctx.work(row.id).glob("ahead-*"):  # a helper's, left by a run that died
             shutil.rmtree(gone, ignore_errors=True)
-    left: list[str] = []
-    with contextlib.suppress(FileNotFoundError), os.scandir(folder) as entries:
-        # A killed run's parts, keys and facts.
-        left = [e.path for e in entries if e.name.startswith((".stream-", ".keys-", ".facts-"))]
-    for path in left:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+    clear_killed(folder)
     plan = stream_plan(flow, t)
     size = source.stat().st_size
     if isinstance(plan, tuple) and flow.chunk_bytes:
         # A file of one chunk is read at once: no second thread, nothing to carry over.
         chunk = flow.chunk_bytes if size > flow.chunk_bytes else None
-        got = _Run(ctx, row, flow, t, folder, plan[0], plan[1], refused, watch).run(
-            source, chunk, size)
+        try:
+            got = _Run(ctx, row, flow, t, folder, plan[0], plan[1], refused, watch).run(
+                source, chunk, size)
+        except GroupTooLarge as exc:
+            return group_too_large(t, exc)
         if got is not None:
             return got
         why = "the rows of a group are not together in the file"
@@ -174,7 +172,8 @@ class _Run:
             self.watch.start()
         try:
             together = Together(self.t) if chunk is not None and self.t.group_by else None
-            for decoded in iter_decode(source, self.t, chunk_bytes=chunk, keep_raw=True):
+            for decoded in iter_decode(source, self.t, chunk_bytes=chunk, keep_raw=True,
+                                       group_max=self.flow.whole_max_bytes or None):
                 if together is not None and not together.fresh(decoded.tables):
                     self._discard(parts)
                     return None
