@@ -1,0 +1,106 @@
+"""Reference tables are read chunk by chunk, keeping only the fields the lookups use: a
+large article master is not held whole, and the flows write the same bytes as when the
+master was read whole with every column."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
+
+import pytest
+
+import bridge.codecs
+import bridge.engine.tables as tables
+from bridge.codecs import decode
+from bridge.config import load
+from bridge.errors import ConfigError
+from tests.test_samples import run_twice, sample_copy, written
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MASTER = Path("erp-exports") / "articoli.csv"
+
+
+def bigger_master(cfg_path: Path, extra: int) -> bytes:
+    """The sample's article master and ``extra`` more articles (Mexal's 17 columns)."""
+    path = cfg_path.parent / MASTER
+    text = path.read_bytes().decode("cp1252")  # its CRLF kept
+    rows = "".join(f"A;X{i:06d};Articolo {i};Nota {i};22;PZ;;;ATT;0101;1,00;1,00;66,67;"
+                   "1,00;2,00;2,00;2,00\r\n" for i in range(extra))
+    path.write_text(text + rows, encoding="cp1252", newline="")
+    return path.read_bytes()
+
+
+def loaded(cfg_path: Path, name: str = "articoli") -> pd.DataFrame:
+    ctx = SimpleNamespace(cfg=load(cfg_path), references={})
+    return tables.reference(ctx, name)  # type: ignore[arg-type]
+
+
+def test_a_master_in_chunks_keeps_the_looked_up_fields_of_every_row(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg_path = sample_copy(tmp_path)
+    data = bigger_master(cfg_path, 3000)
+    readings: list[int] = []
+    real = bridge.codecs.iter_decode
+
+    def counted(*args: object, **kwargs: object) -> Iterator[bridge.codecs.Decoded]:
+        readings.append(0)
+        for part in real(*args, **kwargs):  # type: ignore[arg-type]
+            readings[-1] += 1
+            yield part
+
+    monkeypatch.setattr(bridge.codecs, "iter_decode", counted)
+    monkeypatch.setattr(tables, "REFERENCE_CHUNK", 8192)
+    got = loaded(cfg_path)
+    assert readings[0] > len(data) // 8192 - 2  # in chunks
+    # The sample's lookups on articoli match on codice and take descrizione and codice_iva.
+    assert list(got.columns) == ["codice", "descrizione", "codice_iva"]
+    t = tables.load_tracciato(load(cfg_path), "mexal/articoli")
+    whole = decode(data, t).tables["articolo"]
+    assert len(got) == len(whole) > 3000
+    for column in got.columns:
+        assert got[column].tolist() == whole[column].tolist(), column
+    assert got.attrs["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_flows_write_the_same_bytes_with_the_master_in_chunks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    roots = []
+    for name, chunk in (("whole", 1 << 30), ("chunked", 4096)):
+        monkeypatch.setattr(tables, "REFERENCE_CHUNK", chunk)
+        cfg_path = sample_copy(tmp_path / name)
+        bigger_master(cfg_path, 500)
+        result = run_twice(cfg_path, ["ordini", "articoli"])
+        assert {o.state for o in result.outcomes} == {"done"}
+        roots.append(cfg_path.parent)
+    whole, chunked = (written(r / "erp") | written(r / "shop") for r in roots)
+    assert whole == chunked and len(whole) >= 4
+
+
+def test_a_bad_row_of_a_master_read_in_chunks_is_a_configuration_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg_path = sample_copy(tmp_path)
+    bigger_master(cfg_path, 2000)
+    path = cfg_path.parent / MASTER
+    lines = path.read_bytes().split(b"\r\n")
+    lines[1500] = lines[1500].replace(b";22;", b";ventidue;")  # a VAT code too long
+    path.write_bytes(b"\r\n".join(lines))
+    monkeypatch.setattr(tables, "REFERENCE_CHUNK", 8192)
+    with pytest.raises(ConfigError, match=r"reference 'articoli' \(.*\): 1 issues, first: "
+                                          r"line 1501: "):
+        loaded(cfg_path)
+
+
+def test_a_lookup_of_a_field_the_master_lacks_keeps_every_field_for_its_error(
+        tmp_path: Path) -> None:
+    cfg_path = sample_copy(tmp_path)
+    text = cfg_path.read_text(encoding="utf-8")
+    assert text.count("take: {descrizione: descrizione}") == 1
+    cfg_path.write_text(text.replace("take: {descrizione: descrizione}",
+                                     "take: {descrizione: descrizion}"), encoding="utf-8")
+    got = loaded(cfg_path)
+    assert len(got.columns) > 10 and "descrizione" in got.columns
