@@ -1,5 +1,6 @@
 """The small files' floor (bench/small_floor.py): it does the whole of the exchange it stands
-for, so that a run's ratio to it compares like with like."""
+for, so that a run's ratio to it compares like with like. And the large master's bench
+(bench/bench_reference.py): its runs send what they say they send."""
 
 from __future__ import annotations
 
@@ -56,3 +57,19 @@ def test_the_floor_refuses_to_run_without_its_world(tmp_path: Path) -> None:
     assert got.returncode == 2
     assert got.stderr == f"small_floor.py: {tmp_path / 'nowhere'} has no inbox folder\n"
     assert not (tmp_path / "nowhere").exists()  # nothing made where there was nothing
+
+
+def test_the_reference_bench_sends_every_article_then_the_changed_ones(
+        tmp_path: Path) -> None:
+    bench = FLOOR.with_name("bench_reference.py")
+    out = tmp_path / "reference.json"
+    got = subprocess.run([sys.executable, str(bench), "--articles", "300", "--changed", "0.1",
+                          "--json", str(out)], capture_output=True, text=True, timeout=300,
+                         check=False)
+    assert got.returncode == 0, got.stdout + got.stderr
+    runs = json.loads(out.read_text(encoding="utf-8"))["runs"]
+    # Two shops' files: every article twice, then the tenth whose price moved, twice.
+    assert [(r["states"], r["rows_written"]) for r in runs] == [(["done"], 600),
+                                                                  (["done"], 60)]
+    assert all(r["peak_rss_mb"] > 0 for r in runs)
+    assert "run 2 (10% changed): done (exit 0), 60 rows written" in got.stdout
