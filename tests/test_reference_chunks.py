@@ -5,19 +5,20 @@ master was read whole with every column."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import pytest
 
-import bridge.codecs
 import bridge.engine.tables as tables
 from bridge.codecs import decode
 from bridge.config import load
 from bridge.errors import ConfigError
 from tests.test_samples import run_twice, sample_copy, written
+from tests.test_streaming import chunks_read
+
+__all__ = ["chunks_read"]  # a fixture, used by name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,22 +42,12 @@ def loaded(cfg_path: Path, name: str = "articoli") -> pd.DataFrame:
 
 
 def test_a_master_in_chunks_keeps_the_looked_up_fields_of_every_row(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunks_read: list[int]) -> None:
     cfg_path = sample_copy(tmp_path)
     data = bigger_master(cfg_path, 3000)
-    readings: list[int] = []
-    real = bridge.codecs.iter_decode
-
-    def counted(*args: object, **kwargs: object) -> Iterator[bridge.codecs.Decoded]:
-        readings.append(0)
-        for part in real(*args, **kwargs):  # type: ignore[arg-type]
-            readings[-1] += 1
-            yield part
-
-    monkeypatch.setattr(bridge.codecs, "iter_decode", counted)
     monkeypatch.setattr(tables, "REFERENCE_CHUNK", 8192)
     got = loaded(cfg_path)
-    assert readings[0] > len(data) // 8192 - 2  # in chunks
+    assert chunks_read[0] > len(data) // 8192 - 2  # in chunks
     # The sample's lookups on articoli match on codice and take descrizione and codice_iva.
     assert list(got.columns) == ["codice", "descrizione", "codice_iva"]
     t = tables.load_tracciato(load(cfg_path), "mexal/articoli")
