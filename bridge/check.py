@@ -60,18 +60,27 @@ def check_file(path: Path, t: Tracciato, *, chunk_bytes: int | None = None,
     first ``show`` records of each type are kept as typed values."""
     from bridge.codecs import DEFAULT_CHUNK, iter_decode
     from bridge.codecs.hints import EncodingHints
+    from bridge.codecs.text import GroupTooLarge
+    from bridge.config import WHOLE_MAX_BYTES
 
     result = CheckResult(str(path), t.name)
     hints = EncodingHints(t.encoding)
     with path.open("rb") as stream:
         source = stream if seen is None else _Counted(stream, seen)
-        for part in iter_decode(source, t,  # type: ignore[arg-type]
-                                chunk_bytes=chunk_bytes or DEFAULT_CHUNK):
-            result.rows.update(part.counts)
-            result.issues.extend(part.issues)
-            result.issues.extend(hints.feed(part.tables))
-            if show:
-                _keep_records(result.records, part.tables, show)
+        try:
+            for part in iter_decode(source, t,  # type: ignore[arg-type]
+                                    chunk_bytes=chunk_bytes or DEFAULT_CHUNK,
+                                    group_max=max(WHOLE_MAX_BYTES, chunk_bytes or 0)):
+                result.rows.update(part.counts)
+                result.issues.extend(part.issues)
+                result.issues.extend(hints.feed(part.tables))
+                if show:
+                    _keep_records(result.records, part.tables, show)
+        except GroupTooLarge as exc:
+            result.issues.append(Issue(
+                "too-large-to-read-whole", f"{exc}: the rows of one group, held at once; the "
+                "check stops here (a flow would refuse the file unless its whole_max_bytes "
+                "is raised)", line=exc.line))
     result.issues.sort(key=lambda i: -1 if i.line is None else i.line)  # stable: file first
     return result
 

@@ -29,6 +29,10 @@ from bridge.errors import ConfigError
 from bridge.spec.base import known_encoding
 from bridge.steps import StepSpec
 
+#: Bytes of a file read whole, or of one group of its rows held at once, at most: a flow's
+#: ``whole_max_bytes`` unless it says otherwise, and the bound of reads outside a flow.
+WHOLE_MAX_BYTES = 64 << 20
+
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms]?)")
 NEVER_READY = ["*.part", "*.tmp", "~*", ".*"]
@@ -209,7 +213,7 @@ class Flow(Strict):
                              "written this many bytes at a time (groups are never split); "
                              "0: the whole file at once.")
     whole_max_bytes: int = Field(
-        64 << 20, ge=0, description="A file larger than this that would be read whole (its "
+        WHOLE_MAX_BYTES, ge=0, description="A file larger than this that would be read whole (its "
         "groups apart, a template without `each`, chunk_bytes 0...) is refused "
         "(too-large-to-read-whole) instead: read whole, it takes many times its size in "
         "memory. 0: no limit.")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from bridge.atomic import save_atomic
+from bridge.config import WHOLE_MAX_BYTES
 from bridge.display import defuse_cells
 from bridge.errors import DataError
 from bridge.issues import MAX_ISSUES, Issue
@@ -52,9 +53,9 @@ ISSUE_COLUMNS = ("line", "record", "code", "field", "value", "message")
 #: Bytes of the source split at a time when looking for the rows with issues: a flow's own
 #: chunk, so that the report of a large file holds no more than its reading did.
 _CHUNK_BYTES = 5 << 20
-#: The bytes of one group held at most while looking for the bad rows' cells (a flow's
-#: whole_max_bytes by default): a file of one endless group shows its issues, not its cells.
-_GROUP_MAX = 64 << 20
+#: The bytes of one group held at most while looking for the bad rows' cells: a file of one
+#: endless group shows its issues, not its cells.
+_GROUP_MAX = WHOLE_MAX_BYTES
 OUTCOMES = ("rejected", "held", "done", "skipped-rows")
 
 

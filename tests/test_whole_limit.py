@@ -210,3 +210,23 @@ def test_the_report_looks_for_cells_past_no_endless_group(
     monkeypatch.setattr(report, "_GROUP_MAX", LIMIT)
     monkeypatch.setattr(report, "_CHUNK_BYTES", 4096)
     assert len(report._rows_at(data, t, np.array([2, last])).lines) == 0
+
+
+def test_bridge_check_stops_at_a_group_that_never_ends(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bridge.config
+    from bridge.check import check_file
+    from bridge.engine.tables import load_tracciato
+
+    t = load_tracciato(load(world(tmp_path, b"")), "shopify/ordini-b2b")
+    path = tmp_path / "one.csv"
+    path.write_bytes(one_order(300))
+    monkeypatch.setattr(bridge.config, "WHOLE_MAX_BYTES", LIMIT)
+    got = check_file(path, t, chunk_bytes=8192)
+    last = got.issues[-1]
+    assert (last.code, last.line) == ("too-large-to-read-whole", 2)
+    assert "the check stops here" in last.message and not got.clean
+    ordinary = tmp_path / "many.csv"
+    ordinary.write_bytes(big_orders(300))
+    assert all(i.code != "too-large-to-read-whole"
+               for i in check_file(ordinary, t, chunk_bytes=8192).issues)
