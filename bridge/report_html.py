@@ -92,10 +92,12 @@ def next_steps(report: FileReport) -> list[str]:
     if report.outcome == "rejected" and any(i.code == "too-large-to-read-whole"
                                             for i in report.issues):
         return [f"Nothing of {name} was written to the ERP: the file waits in quarantine "
-                "beside this report. Its rows were not checked: it is larger than the flow's "
-                "whole_max_bytes, and would have to be read whole (the issue says why).",
-                "If the rows of an order are apart in the file: have the sender sort it by "
-                "order and send it again (a new file is taken as new).",
+                "beside this report. Its rows were not checked: the file, or one group of its "
+                "rows, would have to be held whole, past the flow's whole_max_bytes (the "
+                "issue says why).",
+                "If the rows of an order are apart in the file, or one order number runs "
+                "through it: have the sender put it right and send it again (a new file is "
+                "taken as new).",
                 "Or, where the server has the memory: raise whole_max_bytes in bridge.yaml, "
                 f"then 'bridge replay' the file ('bridge show {name}' gives its id)."]
     if report.outcome == "rejected":
