@@ -15,9 +15,10 @@ from click.testing import CliRunner
 import bridge.codecs
 from bridge.cli import main
 from bridge.config import load
+from bridge.engine.runner import run_pass
 from bridge.errors import ConfigError
 from bridge.ledger import open_ledger
-from tests.test_samples import run_twice, sample_copy, written
+from tests.test_samples import NOON, run_twice, sample_copy, written
 from tests.test_streaming import big_orders, run, sent_keys
 
 LIMIT = 16_384
@@ -62,9 +63,9 @@ def world(tmp_path: Path, data: bytes, **ordini: object) -> Path:
     return cfg_path
 
 
-def configure(cfg_path: Path, **ordini: object) -> None:
+def configure(cfg_path: Path, flow: str = "ordini", **settings: object) -> None:
     conf = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
-    conf["flows"]["ordini"].update(ordini)
+    conf["flows"][flow].update(settings)
     cfg_path.write_text(yaml.safe_dump(conf, sort_keys=False, allow_unicode=True),
                         encoding="utf-8")
 
@@ -231,3 +232,28 @@ def test_bridge_check_stops_at_a_group_that_never_ends(
     ordinary.write_bytes(big_orders(300))
     assert all(i.code != "too-large-to-read-whole"
                for i in check_file(ordinary, t, chunk_bytes=8192).issues)
+
+
+def test_a_price_list_left_in_place_refused_for_its_size_waits_until_it_changes(
+        tmp_path: Path, runner: CliRunner) -> None:
+    """``archive: leave``: the refused file stays where the ERP wrote it, is not read again
+    at every pass while it stays the same, and replays once the limit is raised."""
+    cfg_path = sample_copy(tmp_path)
+    root = cfg_path.parent
+    listino = root / "erp-exports" / "listino.csv"
+    head, *rows = listino.read_bytes().split(b"\r\n")
+    body = b"\r\n".join(r for r in rows if r)
+    listino.write_bytes(b"\r\n".join([head, *[body] * 60, b""]))  # the articles, 60 times
+    assert listino.stat().st_size > LIMIT
+    configure(cfg_path, "articoli", chunk_bytes=0, whole_max_bytes=LIMIT)
+    [o] = run_twice(cfg_path, ["articoli"]).outcomes
+    assert o.state == "rejected" and listino.exists()
+    code, message = only_issue(cfg_path, o.file_id or 0)
+    assert code == "too-large-to-read-whole" and "(chunk_bytes is 0)" in message
+    again = run_pass(load(cfg_path), flows=["articoli"], clock=lambda: NOON + 120)
+    assert again.outcomes == []  # the same file, not read again
+    assert written(root / "shop") == {}
+    configure(cfg_path, "articoli", whole_max_bytes=0)
+    replayed = runner.invoke(main, ["--config", str(cfg_path), "replay", str(o.file_id)])
+    assert replayed.exit_code == 0, replayed.output
+    assert "done" in replayed.output and written(root / "shop") != {}
