@@ -213,10 +213,11 @@ class Flow(Strict):
                              "written this many bytes at a time (groups are never split); "
                              "0: the whole file at once.")
     whole_max_bytes: int = Field(
-        WHOLE_MAX_BYTES, ge=0, description="A file larger than this that would be read whole (its "
-        "groups apart, a template without `each`, chunk_bytes 0...) is refused "
-        "(too-large-to-read-whole) instead: read whole, it takes many times its size in "
-        "memory. 0: no limit.")
+        WHOLE_MAX_BYTES, ge=0, description="A file larger than this that would be read whole "
+        "(its groups apart, a template without `each`, chunk_bytes 0...), or one group of its "
+        "rows held at once past it, is refused (too-large-to-read-whole) instead: read whole, "
+        "it takes many times its size in memory. 0: no limit. Default 64 MB, or chunk_bytes "
+        "when that is larger.")
     order: Literal["arrival", "any"] = Field(
         "arrival", description="arrival: one worker at a time, files in the order they came, "
         "a file waiting behind one not yet written. any: on a PostgreSQL ledger, every "
@@ -245,6 +246,16 @@ class Flow(Strict):
             raise ValueError(f"order: any carries on several files at once, but {why}: keep "
                              "order: arrival for this flow")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_follows_a_larger_chunk(cls, data: Any) -> Any:
+        # A configuration from before whole_max_bytes, with chunks over its default: the
+        # default follows the chunk (a chunk is read at once anyway), not an error.
+        chunk = data.get("chunk_bytes") if isinstance(data, dict) else None
+        if isinstance(chunk, int) and chunk > WHOLE_MAX_BYTES and "whole_max_bytes" not in data:
+            return {**data, "whole_max_bytes": chunk}
+        return data
 
     @model_validator(mode="after")
     def _whole_past_a_chunk(self) -> Flow:

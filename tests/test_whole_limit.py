@@ -157,6 +157,16 @@ def test_a_file_of_exactly_the_limit_is_read_whole(tmp_path: Path,
     assert "ordini/ORD000001.TXT" in written(cfg_path.parent / "erp")
 
 
+def test_a_chunk_over_the_default_limit_raises_the_default_not_an_error(
+        tmp_path: Path) -> None:
+    big = 100 << 20  # a configuration written before whole_max_bytes, with large chunks
+    cfg_path = world(tmp_path, big_orders(1), chunk_bytes=big)
+    assert load(cfg_path).flows["ordini"].whole_max_bytes == big
+    configure(cfg_path, whole_max_bytes=64 << 20)  # said: then it must be no smaller
+    with pytest.raises(ConfigError, match=r"whole_max_bytes \(67108864\) is under"):
+        load(cfg_path)
+
+
 @pytest.mark.parametrize(("limit", "chunk", "fine"), [
     (4096, 8192, False), (8192, 8192, True), (0, 8192, True), (4096, 0, True)])
 def test_whole_max_bytes_is_no_smaller_than_a_chunk(tmp_path: Path, limit: int, chunk: int,
