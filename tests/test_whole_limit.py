@@ -1,7 +1,9 @@
 """A file that would be read whole (its groups apart, a flow that needs the whole file) but
 is larger than the flow's ``whole_max_bytes`` is refused, never held whole in memory: an
 issue says why and what to do, nothing is published, and once the limit is raised the same
-file replays whole and writes what a whole reading writes."""
+file replays whole and writes what a whole reading writes. So is a file one of whose groups
+never ends, which a chunk would hold whole; the report's search for cells and `bridge
+check` stop at such a group too."""
 
 from __future__ import annotations
 
@@ -206,7 +208,7 @@ def test_a_group_that_never_ends_is_refused_not_held_whole(
     assert (root / "quarantine" / "orders_export_1.csv").read_bytes() == data
 
 
-def test_the_report_looks_for_cells_past_no_endless_group(
+def test_the_reports_search_for_cells_stops_at_an_endless_group(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import numpy as np
 
