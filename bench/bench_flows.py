@@ -58,7 +58,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -268,7 +268,7 @@ def b2b_export(rows: int, seed: int) -> Path:
     return path
 
 
-def write_articoli(path: Path, products: list[tuple[str, str, int, str]]) -> None:
+def write_articoli(path: Path, products: Iterable[tuple[str, str, int, str]]) -> None:
     """The sample's article master (Mexal layout) plus the generator's articles, so that
     every SKU of the export is an ERP article with a VAT code."""
     sample = (SAMPLES / "erp-exports" / "articoli.csv").read_text(encoding="cp1252")
@@ -334,11 +334,20 @@ def large_world(root: Path, export: Path, variant: str, on_bad_rows: str,
     refs = {name: dict(ref, file=str(root / "articoli.csv") if name == "articoli"
                        else str(SAMPLES / ref["file"]))
             for name, ref in sample["references"].items()}
+    cfg = sample_config(root, sample, FLOW, flow, refs)
+    shutil.copyfile(export, root / flow["source"]["folder"] / "orders_export_bench.csv")
+    return cfg
+
+
+def sample_config(root: Path, sample: dict[str, Any], name: str, flow: dict[str, Any],
+                  references: dict[str, Any]) -> Path:
+    """``root``/bridge.yaml: the sample's ledger and folders, ``references`` and the one
+    flow ``name``; its source folder made."""
+    import yaml
+
     conf = {k: sample[k] for k in ("ledger", "work_dir", "lock_file", "reports_dir")}
-    conf.update(references=refs, flows={FLOW: yaml_on_keys(flow)})
-    inbox = root / flow["source"]["folder"]
-    inbox.mkdir(parents=True)
-    shutil.copyfile(export, inbox / "orders_export_bench.csv")
+    conf.update(references=references, flows={name: yaml_on_keys(flow)})
+    (root / flow["source"]["folder"]).mkdir(parents=True)
     cfg = root / "bridge.yaml"
     cfg.write_text(yaml.safe_dump(conf, sort_keys=False, allow_unicode=True),
                    encoding="utf-8")

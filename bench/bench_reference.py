@@ -2,16 +2,16 @@
 
     python bench/bench_reference.py [--articles 1000000] [--changed 0.1]
 
-Makes, in a temporary folder, an ERP article master of ``--articles`` rows (Mexal's layout,
-17 columns, the `articoli` reference) and a price list of as many articles
-(`gestionale/listino`), then runs the sample's `articoli` flow (samples/bridge.yaml: the
-lookup of each price in the master, VAT added, barcodes checked, the `delta` with `gone`)
-by `python -m bridge --config CFG run` in a child process, twice: the first run sends
-every article, the second a price list where ``--changed`` of the prices moved (the delta
-sends those, and asks the ledger for the fingerprints of every article). Prints each run's
-rows written for the shops, wall time, CPU time and peak RSS (the child's, from
-``os.wait4``; this process stays small, so the figure is the child's own). Figures go to
-bench/out/reference.json (``--json``).
+Makes, in a temporary folder, an ERP article master of ``--articles`` rows after the
+sample's own (Mexal's layout, 17 columns, the `articoli` reference) and a price list of as
+many articles (`gestionale/listino`), then runs the sample's `articoli` flow
+(samples/bridge.yaml: the lookup of each price in the master, VAT added, barcodes checked,
+the `delta` with `gone`) by `python -m bridge --config CFG run` in a child process, twice:
+the first run sends every article, the second a price list where ``--changed`` of the
+prices moved (the delta sends those, and asks the ledger for the fingerprints of every
+article). Prints each run's rows written for the shops, wall time, CPU time and peak RSS
+(the child's, from ``os.wait4``; this process stays small, so the figure is the child's
+own). Figures go to bench/out/reference.json (``--json``).
 """
 
 from __future__ import annotations
@@ -27,25 +27,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_flows import OUT, SAMPLES, supervise, yaml_on_keys  # noqa: E402
+from bench_flows import OUT, SAMPLES, sample_config, supervise, write_articoli  # noqa: E402
 
-MASTER_HEAD = ("_ARTIP(A);_ARCOD;_ARDES;_ARAGG;_ARIVA;_ARUM1;_ARUM2;_ARKOEPTA;_ARSTA;_ARSTN;"
-               "_ARVUL;_ARCUL;_ARRIC;_ARCOS;_ARPRZ(1);_ARPRZ(2);_ARPRZ(3)\r\n")
+from tests.flowkit import ean_digit  # noqa: E402
 
-
-def ean13(n: int) -> str:
-    body = f"80{n:010d}"
-    total = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(body))
-    return body + str(-total % 10)
+#: SKU prefixes by VAT code in bench_flows.write_articoli: 4%, 10% and 22% in turn.
+PREFIXES = ("PG-", "FC-", "AR-")
 
 
-def write_master(path: Path, articles: int) -> None:
-    with path.open("w", encoding="cp1252", newline="") as fh:
-        fh.write(MASTER_HEAD)
-        for i in range(articles):
-            vat = ("22", "10", "4")[i % 3]
-            fh.write(f"A;ART{i:07d};Articolo numero {i};Confezione da {i % 12 + 1};{vat};PZ;"
-                     ";;ATT;0101;1,00;1,00;66,67;1,00;2,00;2,00;2,00\r\n")
+def sku(i: int) -> str:
+    return f"{PREFIXES[i % 3]}{i:07d}"
 
 
 def write_prices(path: Path, articles: int, changed: float) -> None:
@@ -54,25 +45,23 @@ def write_prices(path: Path, articles: int, changed: float) -> None:
         fh.write("CODICE;LISTINO;PREZZO;BARCODE;STATO\r\n")
         for i in range(articles):
             cents = 100 + i % 997 + (1 if every and i % every == 0 else 0)
-            fh.write(f"ART{i:07d};1;{cents // 100},{cents % 100:02d};{ean13(i)};A\r\n")
+            ean = f"80{i:010d}"
+            fh.write(f"{sku(i)};1;{cents // 100},{cents % 100:02d};{ean}{ean_digit(ean)};A\r\n")
 
 
 def world(root: Path, articles: int) -> Path:
+    """The sample's articoli flow alone, its master the sample's articles and ``articles``
+    more (Mexal's layout, through bench_flows.write_articoli, written as they are made)."""
     import yaml
 
     sample = yaml.safe_load((SAMPLES / "bridge.yaml").read_text(encoding="utf-8"))
     flow = sample["flows"]["articoli"]
     flow["source"]["ready"] = {"window": 0, "min_age": 0}
+    write_articoli(root / "articoli.csv", ((f"Articolo numero {i}", sku(i), 200, "")
+                                           for i in range(articles)))
     refs = {"articoli": dict(sample["references"]["articoli"],
                              file=str(root / "articoli.csv"))}
-    conf = {k: sample[k] for k in ("ledger", "work_dir", "lock_file", "reports_dir")}
-    conf.update(references=refs, flows={"articoli": yaml_on_keys(flow)})
-    write_master(root / "articoli.csv", articles)
-    (root / flow["source"]["folder"]).mkdir(parents=True)
-    cfg = root / "bridge.yaml"
-    cfg.write_text(yaml.safe_dump(conf, sort_keys=False, allow_unicode=True),
-                   encoding="utf-8")
-    return cfg
+    return sample_config(root, sample, "articoli", flow, refs)
 
 
 def rows_written(folder: Path) -> int:

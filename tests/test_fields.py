@@ -17,6 +17,7 @@ from bridge.fields import BadCells, arrow_type, parse_column
 from bridge.fields.numbers import PUNCH_NEGATIVE, PUNCH_POSITIVE
 from bridge.issues import CODES
 from bridge.spec.model import FieldSpec
+from tests.flowkit import ean_digit
 
 ROME = "Europe/Rome"
 def spec(**kw: Any) -> FieldSpec:
@@ -502,11 +503,6 @@ def cf_letter(first15: str) -> str:
         else:
             total += int(ch) if ch.isdigit() else ord(ch) - ord("A")
     return chr(ord("A") + total % 26)
-
-
-def ean_digit(first12: str) -> str:
-    total = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(first12))
-    return str((10 - total % 10) % 10)
 
 
 def other_digit(d: str) -> str:

@@ -83,6 +83,12 @@ def order_file(n: int, rows: int = 3) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ean_digit(first12: str) -> str:
+    """The check digit of an EAN-13 whose first twelve digits are ``first12``."""
+    total = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(first12))
+    return str((10 - total % 10) % 10)
+
+
 def bridge_cli(cfg: Path, *args: str, env: dict[str, str] | None = None,
                timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """`bridge --config CFG ARGS...` in a subprocess, as cron would run it."""
