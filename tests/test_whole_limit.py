@@ -269,3 +269,19 @@ def test_a_price_list_left_in_place_refused_for_its_size_waits_until_it_changes(
     replayed = runner.invoke(main, ["--config", str(cfg_path), "replay", str(o.file_id)])
     assert replayed.exit_code == 0, replayed.output
     assert "done" in replayed.output and written(root / "shop") != {}
+
+
+def test_the_pass_goes_on_past_a_refused_file_and_its_exit_says_so(
+        tmp_path: Path, runner: CliRunner) -> None:
+    data = apart(300)
+    cfg_path = world(tmp_path, data, chunk_bytes=8192, whole_max_bytes=LIMIT,
+                     source={"folder": "inbox/shopify", "patterns": ["orders_export*.csv"],
+                             "ready": {"window": 0, "min_age": 0}})
+    inbox = cfg_path.parent / "inbox" / "shopify"
+    (inbox / "orders_export_2.csv").write_bytes(big_orders(2))  # small, its orders together
+    got = runner.invoke(main, ["--config", str(cfg_path), "run", "--flow", "ordini"])
+    assert got.exit_code == 1, got.output  # a file was rejected
+    assert f"orders_export_1.csv: rejected (file 1); 1 issues; {len(data):,} bytes would be " \
+        "read whole (the rows of a group are not together in the file)" in got.output
+    assert "orders_export_2.csv: done" in got.output
+    assert "ordini/ORD000001.TXT" in written(cfg_path.parent / "erp")
