@@ -1,7 +1,12 @@
 """Reference tables made ready once (``bridge.steps.refs``): a few values are matched
-through a dict made once, many through ``index_in``; both find the same rows."""
+through the keys' hashes sorted once, many through ``index_in``; both find the same rows,
+whatever the hashes (two keys of one hash each find their own row)."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -9,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from bridge.steps.refs import RefKeys, key_of, prepared
+from bridge.steps import refs
+from bridge.steps.refs import HashedKeys, RefKeys, key_of, prepared
 
 KEYS = ["SKU-1", "sku-1", None, "Perù ", "SKU-2", "SKU-1", "", "ÈLITE", "a\x1fb", "7",
         *(f"F{i}" for i in range(30))]
@@ -33,7 +39,7 @@ def oracle(values: list[object], keys: list[str | None], fold: bool) -> list[int
 def test_a_few_values_and_many_find_the_same_rows(values: list[object], fold: bool) -> None:
     ref = RefKeys(pa.array(KEYS, pa.string()), fold)
     again = values * (len(KEYS) // len(values) + 1)
-    assert len(values) * 2 < len(KEYS) <= 2 * len(again)  # the dict, then index_in
+    assert len(values) * 2 < len(KEYS) <= 2 * len(again)  # the hashes, then index_in
     few = ref.positions(pa.array(values))
     many = ref.positions(pa.chunked_array([pa.array(again)]))
     assert few.tolist() == oracle(values, KEYS, fold)
@@ -44,6 +50,45 @@ def test_a_few_values_and_many_find_the_same_rows(values: list[object], fold: bo
 def test_the_first_row_with_a_key_is_found_and_a_null_matches_nothing() -> None:
     ref = RefKeys(pa.array(KEYS, pa.string()), True)
     assert ref.positions(pa.array(["sku-1", None, "", "èlite"])).tolist() == [0, -1, 6, 7]
+
+
+@pytest.mark.parametrize("coarse", [lambda s: len(s) % 3, lambda s: 0, lambda s: -len(s)],
+                         ids=["three-hashes", "one-hash", "negative"])
+@pytest.mark.parametrize("fold", [False, True], ids=["exact", "ignore-case"])
+def test_keys_of_one_hash_each_find_their_own_first_row(
+        monkeypatch: pytest.MonkeyPatch, coarse: object, fold: bool) -> None:
+    monkeypatch.setattr(refs, "_hash", coarse)  # every key shares its hash with others
+    ref = RefKeys(pa.chunked_array([pa.array(KEYS[:7], pa.string()),
+                                    pa.array(KEYS[7:], pa.string())]), fold)
+    values = [*VALUES, "F29", "F3", "f3", "F30"]
+    assert ref.positions(pa.array(values)).tolist() == oracle(values, KEYS, fold)
+
+
+MADE_THERE = """
+import pickle, sys
+import pyarrow as pa
+from bridge.steps.refs import HashedKeys
+if sys.argv[1] == "make":
+    sys.stdout.buffer.write(pickle.dumps(HashedKeys(pa.array(["b", None, "a", "b"]))))
+else:
+    index = pickle.loads(sys.stdin.buffer.read())
+    print(index.positions(pa.array(["b", "a", None, "c"])).tolist())
+"""
+
+
+def test_hashed_keys_are_made_again_in_a_process_of_other_hashes() -> None:
+    def child(seed: str, role: str, given: bytes = b"") -> bytes:
+        return subprocess.run([sys.executable, "-c", MADE_THERE, role], input=given,
+                              env={**os.environ, "PYTHONHASHSEED": seed},
+                              capture_output=True, check=True, timeout=60).stdout
+
+    assert child("2", "find", child("1", "make")).decode().strip() == "[0, 2, -1, -1]"
+
+
+def test_hashed_keys_of_nothing_find_nothing() -> None:
+    assert HashedKeys(pa.array([], pa.string())).positions(pa.array(["a"])).tolist() == [-1]
+    assert HashedKeys(pa.array([None], pa.string())).positions(
+        pa.array(["a", None])).tolist() == [-1, -1]
 
 
 def test_a_reference_is_made_ready_once_for_as_long_as_it_is_the_one_read() -> None:

@@ -8,6 +8,11 @@ table and the keys of each way of matching are kept beside the table they came f
 of a few rows is matched through a dict of the keys, made once; a chunk as large as the
 reference or larger, through ``index_in`` as before. Both give the first row of the
 reference with the key, or -1 (a null matches nothing).
+
+The few-values way is not a dict of the keys: with a master of a million articles that dict
+took about 120 MB (a Python string and an int a key). It is the keys' hashes, sorted, with
+the row of each (8 bytes each, twice): a value's hash is searched for, and the key at the row
+found is compared with the value, so two keys of the same hash still find their own rows.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ if TYPE_CHECKING:
 #: a pass has a few; a table read again (its file changed) is a new entry, the oldest go.
 _READY: dict[int, tuple[pd.DataFrame, Prepared]] = {}
 MAX_READY = 16
+
+_hash = hash  # a key's hash (tests make them collide)
 
 
 class Prepared:
@@ -50,11 +57,11 @@ class RefKeys:
         self.keys = keys
         self.ignore_case = ignore_case
         self.folded = _fold(keys, ignore_case)
-        self._first: dict[str, int] | None = None
+        self._index: HashedKeys | None = None
 
     def positions(self, values: Column) -> np.ndarray:
         """The row of the reference whose key equals each value (the first such row), or
-        -1; the dict for a few values of text, ``index_in`` for many."""
+        -1; the hashed keys for a few values of text, ``index_in`` for many."""
         keys = self.folded
         if values.type != self.keys.type:
             values, keys = pc.cast(values, pa.string()), _fold(
@@ -62,20 +69,58 @@ class RefKeys:
         values = _fold(values, self.ignore_case)
         if pa.types.is_string(values.type) and keys is self.folded and \
                 2 * len(values) < len(keys):
-            first = self._first_rows()
-            return np.fromiter((-1 if v is None else first.get(v, -1)
-                                for v in values.to_pylist()), np.int64, len(values))
+            return self._hashed().positions(values)
         at = pc.index_in(values, value_set=keys, skip_nulls=True)
         return np.asarray(pc.fill_null(at, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
-    def _first_rows(self) -> dict[str, int]:
-        if self._first is None:
-            first: dict[str, int] = {}
-            for row, key in enumerate(self.folded.to_pylist()):
-                if key is not None:
-                    first.setdefault(key, row)
-            self._first = first
-        return self._first
+    def _hashed(self) -> HashedKeys:
+        if self._index is None:
+            self._index = HashedKeys(self.folded)
+        return self._index
+
+
+class HashedKeys:
+    """The rows of a column of text found by the hash of their key: the hashes sorted
+    (stable, so equal hashes keep their rows in order) and the row of each."""
+
+    BATCH = 65_536  # keys turned into Python strings at a time, while hashing
+
+    def __init__(self, keys: Column) -> None:
+        self.keys = keys
+        hashes = np.concatenate([_hashes(keys.slice(at, self.BATCH))
+                                 for at in range(0, len(keys), self.BATCH)] or
+                                [np.empty(0, np.int64)])
+        rows = np.flatnonzero(_numpy(pc.is_valid(keys)))  # a null key matches nothing
+        hashes = hashes[rows]
+        order = np.argsort(hashes, kind="stable")
+        self.hashes, self.rows = hashes[order], rows[order]
+
+    def __reduce__(self) -> tuple[type[HashedKeys], tuple[Column]]:
+        return HashedKeys, (self.keys,)  # str hashes differ between processes: made again
+
+    def positions(self, values: Column) -> np.ndarray:
+        """The first row whose key equals each value, or -1."""
+        texts = values.to_pylist()
+        wanted = np.fromiter((0 if v is None else _hash(v) for v in texts), np.int64, len(texts))
+        low = np.searchsorted(self.hashes, wanted, "left")
+        high = np.searchsorted(self.hashes, wanted, "right")
+        found = np.where(low < high, self.rows[np.minimum(low, max(len(self.rows) - 1, 0))]
+                         if len(self.rows) else -1, -1)
+        found[_numpy(pc.is_null(values))] = -1
+        if not (found >= 0).any():
+            return found
+        candidate = pc.take(self.keys, pa.array(np.maximum(found, 0)))
+        same = _numpy(pc.fill_null(pc.equal(candidate, values), False))
+        for i in np.flatnonzero((found >= 0) & ~same).tolist():
+            # another key of the same hash came first: the first row of the run that has it
+            found[i] = next((int(r) for r in self.rows[low[i] + 1:high[i]]
+                             if self.keys[int(r)].as_py() == texts[i]), -1)
+        return found
+
+
+def _hashes(keys: Column) -> np.ndarray:
+    return np.fromiter((0 if k is None else _hash(k) for k in keys.to_pylist()), np.int64,
+                       len(keys))
 
 
 def prepared(frame: pd.DataFrame) -> Prepared:
@@ -99,6 +144,10 @@ def key_of(table: pa.Table, fields: list[str], loose: bool) -> Column:
         parts = [pc.replace_substring_regex(pc.utf8_trim_whitespace(p), r"\s+", " ")
                  for p in parts]
     return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\x1f")
+
+
+def _numpy(values: Column) -> np.ndarray:
+    return np.asarray(values.to_numpy(zero_copy_only=False))
 
 
 def _fold(values: Column, ignore_case: bool) -> Column:
