@@ -9,6 +9,7 @@ import csv
 import io
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from decimal import ROUND_HALF_UP, Decimal
@@ -234,6 +235,30 @@ def test_withdrawals_see_every_chunk_of_a_price_list(tmp_path: Path) -> None:
     assert {k: v[2] for k, v in shopify(c.sent("shopify")).items()} == {
         "ART-007": "archived", "ART-052": "archived"}
     assert c.issues("read-whole") == []  # read in chunks, not whole
+
+
+def test_an_article_twice_in_a_price_list_read_in_chunks_keeps_its_last_price(
+        tmp_path: Path) -> None:
+    c = Company(tmp_path)
+    text = c.cfg_path.read_text(encoding="utf-8")
+    old = "    archive: leave              # the ERP rewrites it every night; orders"
+    c.cfg_path.write_text(text.replace(old, "    chunk_bytes: 64\n" + old), encoding="utf-8")
+    many = [(f"ART-{n:03d}", f"Articolo {n}", "22", "1,00", "", "A") for n in range(40)]
+    again = ("ART-003", "Articolo 3", "22", "2,00", "", "A")  # chunks later, a new price
+    c.write([*many, again])
+    assert [o.state for o in c.run().outcomes] == ["done"]
+    rows = [r for r in c.sent("shopify") if r["Variant SKU"] == "ART-003"]
+    assert [r["Variant Price"] for r in rows] == ["1.22", "2.44"]  # the shop ends at 2.44
+    ledger = sqlite3.connect(c.root / ".bridge" / "ledger.sqlite")
+    try:
+        prints = ledger.execute("SELECT fingerprint FROM fingerprints WHERE flow = 'articoli' "
+                                "AND key = 'ART-003'").fetchall()
+    finally:
+        ledger.close()
+    assert len(prints) == 1 and "2.44" in prints[0][0]  # the last one given, once
+    c.write(many)  # back to 1,00: the shop has 2.44, so it is sent again
+    assert [o.state for o in c.run().outcomes] == ["done"]
+    assert shopify(c.sent("shopify")) == {"ART-003": ("Articolo 3", "1.22", "active")}
 
 
 def test_gone_names_only_fields_the_ledger_keeps(tmp_path: Path) -> None:

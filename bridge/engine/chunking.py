@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
+from bridge.engine.prints import Prints
 from bridge.issues import Issue
 
 if TYPE_CHECKING:
@@ -243,7 +244,7 @@ class Checked:
     sent_keys: Iterable[str] = field(default_factory=list)  # a KeySpool once streamed
     #: The business facts (``facts:`` of the flow), one JSON line each; None: none declared.
     facts: KeySpool | None = None
-    fingerprints: dict[str, str] = field(default_factory=dict)
+    fingerprints: Prints = field(default_factory=Prints)  # as Arrow text, chunk by chunk
     rendered: list[Rendered] = field(default_factory=list)
     rejected: bool = False
     skipped_rows: bool = False

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from bridge.engine.prints import SeenKeys
 from bridge.issues import Issue
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ def _constant(value: object, n: int, kind: pa.DataType | None) -> pa.Array:
         return pa.array([value] * n)
 
 
-def withdrawn(args: DeltaArgs, known: dict[str, str], seen: set[str],
+def withdrawn(args: DeltaArgs, known: dict[str, str], seen: SeenKeys,
               types: dict[str, pa.DataType]) -> tuple[pd.DataFrame, dict[str, str]] | None:
     """The rows to withdraw (key and delta fields, typed as the delta saw them) and their
     new fingerprints; None when there are none."""
@@ -103,7 +104,7 @@ def withdrawn(args: DeltaArgs, known: dict[str, str], seen: set[str],
     import pyarrow as pa
 
     assert args.gone is not None
-    candidates = sorted(k for k in known if k not in seen)
+    candidates = sorted(seen.missing(list(known)))
     if not candidates:
         return None
     n = len(candidates)
@@ -147,7 +148,7 @@ class Withdrawals:
 
     def __init__(self, index: int, args: DeltaArgs) -> None:
         self.index, self.args = index, args
-        self.seen: set[str] = set()
+        self.seen = SeenKeys()
         self.types: dict[str, pa.DataType] = {}
         self.table: str | None = args.table
 
@@ -176,5 +177,5 @@ class Withdrawals:
             return
         rows = df[df["_line"].isin(lines)]
         table = pa.Table.from_pandas(rows[list(self.args.key)], preserve_index=False)
-        self.seen.update(k for k in business_keys(table, self.args.key).to_pylist()
-                         if k is not None)
+        self.seen.update([k for k in business_keys(table, self.args.key).to_pylist()
+                          if k is not None])

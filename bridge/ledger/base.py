@@ -228,11 +228,19 @@ class Files(Protocol):
     def find_by_path(self, path: str) -> list[FileRow]: ...
 
 
+class PrintPairs(Protocol):
+    """A file's new delta fingerprints: a dict, or what gathers them as a large file is read
+    (each key once, with its last fingerprint; ``len``: at least the keys there are)."""
+
+    def __len__(self) -> int: ...
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
+
 class Outputs(Protocol):
     """The outputs of a file and their sequence numbers, fixed before anything is written."""
 
     def plan(self, file_id: int, make: PlanMaker, *, keys: Iterable[str],
-             fingerprints: dict[str, str], now: float, detail: str | None = None,
+             fingerprints: PrintPairs, now: float, detail: str | None = None,
              figures: Figures | None = None) -> list[OutputRow]:
         """Fix a file's outputs, business keys and fingerprints (and its ``figures``), and
         move it to ``checked``, in one transaction. Planned already: returns the plan."""

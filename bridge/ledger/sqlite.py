@@ -31,6 +31,7 @@ from bridge.ledger.base import (
     IllegalTransition,
     OutputRow,
     PlanMaker,
+    PrintPairs,
     Written,
 )
 from bridge.ledger.migrations import MIGRATIONS
@@ -325,7 +326,7 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore, FiguresS
     # -- outputs ------------------------------------------------------------------------
 
     def plan(self, file_id: int, make: PlanMaker, *, keys: Iterable[str],
-             fingerprints: dict[str, str], now: float, detail: str | None = None,
+             fingerprints: PrintPairs, now: float, detail: str | None = None,
              figures: Figures | None = None) -> list[OutputRow]:
         with self._tx() as db:
             if figures is not None:

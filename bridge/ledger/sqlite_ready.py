@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from itertools import islice
 
 from bridge.errors import TransientError
-from bridge.ledger.base import Now, Observation
+from bridge.ledger.base import Now, Observation, PrintPairs
 
 
 class ReadinessStore:
@@ -171,9 +171,10 @@ class ReadinessStore:
                 db.execute(f"DELETE FROM {table} WHERE flow = ? AND file_id = ?", (flow, file_id))
 
     def _record_keys(self, db: sqlite3.Connection, flow: str, file_id: int,
-                     keys: Iterable[str], fingerprints: dict[str, str]) -> None:
+                     keys: Iterable[str], fingerprints: PrintPairs) -> None:
         given = iter(keys)  # a large file's keys come from its spool: a batch at a time
-        kept: set[str] | None = set(fingerprints)  # for the journal, unless too many
+        kept: set[str] | None = ({k for k, _ in fingerprints.items()}  # for the journal,
+                                 if len(fingerprints) <= KeyJournal.KEYS else None)  # or too many
         while batch := list(islice(given, KEY_BATCH)):
             if kept is not None:
                 kept.update(batch)
@@ -190,7 +191,7 @@ class ReadinessStore:
         db.execute(f"DELETE FROM fingerprints{self.PRINTS_INDEX} WHERE flow = ? AND file_id = ?",
                    (flow, file_id))
         db.executemany("INSERT INTO fingerprints VALUES (?, ?, ?, ?)",
-                       [(flow, k, v, file_id) for k, v in fingerprints.items()])
+                       ((flow, k, v, file_id) for k, v in fingerprints.items()))
         self._journal().add(flow, None if kept is None else frozenset(kept))
 
 
