@@ -117,7 +117,8 @@ def _planned_file(ledger: Ledger, name: str, keys: list[str], prints: dict[str, 
 def test_keys_asked_in_padded_batches_find_exactly_what_was_sent(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The keys and fingerprints asked, a batch at a time padded with its last key: what
-    another file sent, never the asking file's own (``besides``), whatever the batch."""
+    another file sent, never the asking file's own (``besides``), whatever the batch; and
+    every key with a fingerprint (``known_keys``), each once, whatever its batch."""
     ledger = SqliteLedger(tmp_path / "ledger.sqlite")
     pool = [*ODD_KEYS, "a\x00b", "a", "b", "c", "d"]
     other = pool[::2]
@@ -138,7 +139,10 @@ def test_keys_asked_in_padded_batches_find_exactly_what_was_sent(
                   **({k: f"m-{k}" for k in mine} if mine_id not in besides else {})}
         assert ledger.fingerprints("f", asked, besides=besides) == {
             k: v for k, v in latest.items() if k in asked}
-        assert ledger.last_prints("f", besides=besides) == latest
+        monkeypatch.setattr(sqlite_ready, "KNOWN_BATCH", batch)  # the keys of gone
+        known = [list(keys) for keys in ledger.known_keys("f", besides=besides)]
+        assert all(0 < len(keys) <= batch for keys in known)
+        assert sorted(k for keys in known for k in keys) == sorted(latest)  # each once
 
     check()
 

@@ -18,7 +18,7 @@ from bridge.config import load
 from bridge.engine.ahead import cores_here
 from bridge.engine.runner import run_pass
 from bridge.errors import ConfigError, TransientError
-from bridge.ledger import Ledger, SqliteLedger, open_ledger
+from bridge.ledger import Ledger, SqliteLedger, open_ledger, sqlite_ready
 from bridge.ledger.postgres import PostgresLedger, redacted, schema
 from tests.flowkit import CONFIG, flows_world, machine, make_world, order_file
 from tests.pgserver import PgServer
@@ -173,7 +173,8 @@ def schema_of(url: str) -> str:
     return url.rsplit("%3D", 1)[1]
 
 
-def test_texts_with_nul_and_the_marker_come_back_exactly(pg: PgServer, tmp_path: Path) -> None:
+def test_texts_with_nul_and_the_marker_come_back_exactly(
+        pg: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     led = open_ledger(pg.new_schema(f"{tmp_path}/nul"))
     try:
         row = led.create("f", "a\x00b\ue000c.csv", 1, "x", None, 1.0)
@@ -182,7 +183,9 @@ def test_texts_with_nul_and_the_marker_come_back_exactly(pg: PgServer, tmp_path:
         led.plan(row.id, lambda seq, taken: [], keys=keys,
                  fingerprints={k: f"{k}\x1f\x00" for k in keys}, now=2.0)
         assert led.get(row.id).path == "a\x00b\ue000c.csv"
-        assert led.last_prints("f") == {k: f"{k}\x1f\x00" for k in keys}
+        assert led.fingerprints("f", keys) == {k: f"{k}\x1f\x00" for k in keys}
+        monkeypatch.setattr(sqlite_ready, "KNOWN_BATCH", 1)  # a key a statement, after the last
+        assert sorted(k for batch in led.known_keys("f") for k in batch) == sorted(keys)
         assert led.sent_keys("f", keys) == set(keys)
     finally:
         led.close()

@@ -48,9 +48,9 @@ def test_nothing_given_is_nothing() -> None:
 
 def test_the_keys_not_seen_are_found_in_their_order() -> None:
     seen = SeenKeys()
-    assert seen.missing(["a", "b"]) == ["a", "b"]  # nothing seen yet
+    assert seen.missing([["a", "b"]]) == (2, ["a", "b"])  # nothing seen yet
     seen.update(["b", "x"])
     seen.update([])
     seen.update(["d", "é"])
-    assert seen.missing(["a", "b", "c", "d", "é", "E"]) == ["a", "c", "E"]
-    assert seen.missing([]) == []
+    assert seen.missing([["a", "b", "c"], [], ["d", "é", "E"]]) == (6, ["a", "c", "E"])
+    assert seen.missing([]) == (0, []) == seen.missing([[]])

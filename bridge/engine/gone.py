@@ -96,15 +96,16 @@ def _constant(value: object, n: int, kind: pa.DataType | None) -> pa.Array:
         return pa.array([value] * n)
 
 
-def withdrawn(args: DeltaArgs, known: dict[str, str], seen: SeenKeys,
-              types: dict[str, pa.DataType]) -> tuple[pd.DataFrame, dict[str, str]] | None:
+def withdrawn(args: DeltaArgs, known: dict[str, str], types: dict[str, pa.DataType]
+              ) -> tuple[pd.DataFrame, dict[str, str]] | None:
     """The rows to withdraw (key and delta fields, typed as the delta saw them) and their
-    new fingerprints; None when there are none."""
+    new fingerprints, of the keys sent before and not in the file (``known``: the
+    fingerprint last sent for each); None when there are none."""
     import pandas as pd
     import pyarrow as pa
 
     assert args.gone is not None
-    candidates = sorted(seen.missing(list(known)))
+    candidates = sorted(known)
     if not candidates:
         return None
     n = len(candidates)

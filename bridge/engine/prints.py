@@ -9,7 +9,7 @@ arrays they take the bytes of the text and an offset each, about a quarter of th
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -83,13 +83,14 @@ class SeenKeys:
         if keys:
             self._keys.append(pa.array(keys, pa.string()))
 
-    def missing(self, keys: list[str]) -> list[str]:
-        """Those of ``keys`` not seen, in their order."""
+    def missing(self, batches: Iterable[list[str]]) -> tuple[int, list[str]]:
+        """How many keys the ``batches`` give, and those of them not seen, in their order
+        (the seen keys are hashed once, for all the batches)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        if not keys:
-            return []
-        given = pa.array(keys, pa.string())
+        given = pa.chunked_array([pa.array(b, pa.string()) for b in batches], pa.string())
+        if not len(given):
+            return 0, []
         seen = pc.is_in(given, value_set=pa.chunked_array(self._keys, pa.string()))
-        return given.filter(pc.invert(seen)).to_pylist()  # type: ignore[no-any-return]
+        return len(given), given.filter(pc.invert(seen)).to_pylist()

@@ -355,8 +355,11 @@ class _Run:
         assert self.gone is not None
         row, c, gone = self.row, self.checked, self.gone.args.gone
         assert gone is not None
-        known = self.ctx.ledger.last_prints(row.flow, besides=(row.id, row.replay_of or row.id))
-        made = withdrawn(self.gone.args, known, self.gone.seen, self.gone.types)
+        ledger, besides = self.ctx.ledger, (row.id, row.replay_of or row.id)
+        # The keys sent before (how many), and those of them not in this file.
+        known, missing = self.gone.seen.missing(ledger.known_keys(row.flow, besides=besides))
+        last = ledger.fingerprints(row.flow, missing, besides=besides) if missing else {}
+        made = withdrawn(self.gone.args, last, self.gone.types)
         if made is None:
             return True
         table, prints = made
@@ -374,7 +377,7 @@ class _Run:
                 p.write(data, rows)
         result.fingerprints.update(prints)
         self._gather({}, result)
-        issue, held = note(sorted(prints), len(known), gone.hold_above)
+        issue, held = note(sorted(prints), known, gone.hold_above)
         c.issues.append(issue)
         c.held.extend([held] if held else [])
         return True

@@ -315,8 +315,10 @@ class BusinessKeys(Protocol):
     def shared_key(self, name: str, make: str) -> str:
         """A value every worker of the ledger shares, ``make`` if it has none yet."""
         ...
-    def last_prints(self, flow: str, *, besides: tuple[int, ...] = ()) -> dict[str, str]:
-        """Every key of the flow with the fingerprint last sent for it (a delta's gone)."""
+    def known_keys(self, flow: str, *, besides: tuple[int, ...] = ()
+                   ) -> Iterator[list[str]]:
+        """Every key of the flow with a fingerprint (a delta's gone), each once, in
+        batches: a flow of a million articles is not held in memory at once."""
         ...
 
 

@@ -126,14 +126,21 @@ class ReadinessStore:
             found.update(rows)  # the latest file wins
         return found
 
-    def last_prints(self, flow: str, *, besides: tuple[int, ...] = ()) -> dict[str, str]:
-        found: dict[str, str] = {}
+    def known_keys(self, flow: str, *, besides: tuple[int, ...] = ()
+                   ) -> Iterator[list[str]]:
         ids = _ids(besides)
-        for key, fingerprint in self.db.execute(
-                f"SELECT key, fingerprint FROM fingerprints WHERE flow = ? AND file_id NOT IN "
-                f"({_marks(len(ids))}) ORDER BY file_id", (flow, *ids)):
-            found[key] = fingerprint  # the latest file wins
-        return found
+        after: str | None = None
+        while True:  # a batch a statement, from where the last ended: by the (flow, key) index
+            rows = self.db.execute(
+                f"SELECT DISTINCT key FROM fingerprints WHERE flow = ? AND file_id NOT IN "
+                f"({_marks(len(ids))}){'' if after is None else ' AND key > ?'} ORDER BY key "
+                f"LIMIT {KNOWN_BATCH}", (flow, *ids, *([] if after is None else [after]))
+            ).fetchall()
+            if rows:
+                yield [r[0] for r in rows]
+            if len(rows) < KNOWN_BATCH:
+                return
+            after = rows[-1][0]
 
     # -- whether an answer on keys still holds ------------------------------------------
 
@@ -223,6 +230,8 @@ KEY_BATCH = 2_000
 
 #: Keys asked in one statement: with the ids, under SQLite's oldest limit of 999 values.
 ASK_BATCH = 512
+#: Keys of a flow read at a time for a delta's ``gone``.
+KNOWN_BATCH = 50_000
 #: The fewest places a batch of keys asked is given (a power of two, as every size).
 ASK_LEAST = 16
 
