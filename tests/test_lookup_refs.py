@@ -33,10 +33,18 @@ def oracle(values: list[object], keys: list[str | None], fold: bool) -> list[int
     return pc.fill_null(pc.index_in(v, value_set=k, skip_nulls=True), -1).to_pylist()
 
 
+@pytest.fixture(params=["dict", "hashes"])
+def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A few values matched through a dict (a small reference) or the sorted hashes."""
+    monkeypatch.setattr(refs, "DICT_KEYS", 10**9 if request.param == "dict" else 0)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("fold", [False, True], ids=["exact", "ignore-case"])
 @pytest.mark.parametrize("values", [VALUES, [7, None, 8], ["SKU-2"]],
                          ids=["text", "numbers-against-text", "one"])
-def test_a_few_values_and_many_find_the_same_rows(values: list[object], fold: bool) -> None:
+def test_a_few_values_and_many_find_the_same_rows(values: list[object], fold: bool,
+                                                  way: str) -> None:
     ref = RefKeys(pa.array(KEYS, pa.string()), fold)
     again = values * (len(KEYS) // len(values) + 1)
     assert len(values) * 2 < len(KEYS) <= 2 * len(again)  # the hashes, then index_in
@@ -45,9 +53,10 @@ def test_a_few_values_and_many_find_the_same_rows(values: list[object], fold: bo
     assert few.tolist() == oracle(values, KEYS, fold)
     assert many.tolist() == oracle(again, KEYS, fold)
     assert few.dtype == many.dtype == np.int64
+    assert isinstance(ref._hashed(), refs.FirstRows if way == "dict" else HashedKeys)
 
 
-def test_the_first_row_with_a_key_is_found_and_a_null_matches_nothing() -> None:
+def test_the_first_row_with_a_key_is_found_and_a_null_matches_nothing(way: str) -> None:
     ref = RefKeys(pa.array(KEYS, pa.string()), True)
     assert ref.positions(pa.array(["sku-1", None, "", "èlite"])).tolist() == [0, -1, 6, 7]
 
@@ -57,11 +66,26 @@ def test_the_first_row_with_a_key_is_found_and_a_null_matches_nothing() -> None:
 @pytest.mark.parametrize("fold", [False, True], ids=["exact", "ignore-case"])
 def test_keys_of_one_hash_each_find_their_own_first_row(
         monkeypatch: pytest.MonkeyPatch, coarse: object, fold: bool) -> None:
+    monkeypatch.setattr(refs, "DICT_KEYS", 0)
     monkeypatch.setattr(refs, "_hash", coarse)  # every key shares its hash with others
     ref = RefKeys(pa.chunked_array([pa.array(KEYS[:7], pa.string()),
                                     pa.array(KEYS[7:], pa.string())]), fold)
     values = [*VALUES, "F29", "F3", "f3", "F30"]
     assert ref.positions(pa.array(values)).tolist() == oracle(values, KEYS, fold)
+
+
+@pytest.mark.parametrize("few", [0, refs.FEW, 10**6], ids=["arrow", "default", "python"])
+def test_more_values_than_a_few_and_a_few_find_the_same_rows(
+        monkeypatch: pytest.MonkeyPatch, few: int) -> None:
+    """Past FEW values the hashed keys compare the rows found in Arrow; up to it, in Python;
+    both with keys sharing hashes (a coarse hash), keys repeated, and empty keys (of the
+    hash a null value is given)."""
+    monkeypatch.setattr(refs, "FEW", few)
+    monkeypatch.setattr(refs, "_hash", lambda s: len(s) % 5)
+    keys = [None if i % 97 == 0 else "" if i % 89 == 0 else f"k{i % 700}" for i in range(1000)]
+    values = [None if i % 31 == 0 else f"k{(i * 7) % 900}" for i in range(200)]
+    index = HashedKeys(pa.array(keys, pa.string()))
+    assert index.positions(pa.array(values, pa.string())).tolist() == oracle(values, keys, False)
 
 
 MADE_THERE = """

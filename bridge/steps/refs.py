@@ -9,10 +9,12 @@ of a few rows is matched through a dict of the keys, made once; a chunk as large
 reference or larger, through ``index_in`` as before. Both give the first row of the
 reference with the key, or -1 (a null matches nothing).
 
-The few-values way is not a dict of the keys: with a master of a million articles that dict
-took about 120 MB (a Python string and an int a key). It is the keys' hashes, sorted, with
-the row of each (8 bytes each, twice): a value's hash is searched for, and the key at the row
-found is compared with the value, so two keys of the same hash still find their own rows.
+The few-values way is a dict of the keys to their first rows up to :data:`DICT_KEYS` keys
+(quickest: about 2 microseconds a question). Past that it is the keys' hashes, sorted, with
+the row of each (8 bytes each, twice): with a master of a million articles the dict took
+about 120 MB (a Python string and an int a key). A value's hash is searched for, and the
+key at the row found is compared with the value, so two keys of one hash still find their
+own rows; about 15 microseconds a question of a few values.
 """
 
 from __future__ import annotations
@@ -57,11 +59,11 @@ class RefKeys:
         self.keys = keys
         self.ignore_case = ignore_case
         self.folded = _fold(keys, ignore_case)
-        self._index: HashedKeys | None = None
+        self._index: FirstRows | HashedKeys | None = None
 
     def positions(self, values: Column) -> np.ndarray:
         """The row of the reference whose key equals each value (the first such row), or
-        -1; the hashed keys for a few values of text, ``index_in`` for many."""
+        -1; a dict or the hashed keys for a few values of text, ``index_in`` for many."""
         keys = self.folded
         if values.type != self.keys.type:
             values, keys = pc.cast(values, pa.string()), _fold(
@@ -73,10 +75,32 @@ class RefKeys:
         at = pc.index_in(values, value_set=keys, skip_nulls=True)
         return np.asarray(pc.fill_null(at, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
-    def _hashed(self) -> HashedKeys:
+    def _hashed(self) -> FirstRows | HashedKeys:
         if self._index is None:
-            self._index = HashedKeys(self.folded)
+            self._index = (FirstRows(self.folded) if len(self.folded) <= DICT_KEYS else
+                           HashedKeys(self.folded))
         return self._index
+
+
+#: Keys of a reference up to which a few values are matched through a dict (about 120 bytes
+#: a key, 12 MB at this many), past which through the keys' hashes sorted (16 bytes a key).
+DICT_KEYS = 100_000
+
+
+class FirstRows:
+    """The first row of each key of a column of text, in a dict."""
+
+    def __init__(self, keys: Column) -> None:
+        first: dict[str, int] = {}
+        for row, key in enumerate(keys.to_pylist()):
+            if key is not None:
+                first.setdefault(key, row)
+        self.first = first
+
+    def positions(self, values: Column) -> np.ndarray:
+        first = self.first
+        return np.fromiter((-1 if v is None else first.get(v, -1) for v in values.to_pylist()),
+                           np.int64, len(values))
 
 
 class HashedKeys:
@@ -102,9 +126,13 @@ class HashedKeys:
         """The first row whose key equals each value, or -1."""
         texts = values.to_pylist()
         wanted = np.fromiter((0 if v is None else _hash(v) for v in texts), np.int64, len(texts))
-        low = np.searchsorted(self.hashes, wanted, "left")
-        high = np.searchsorted(self.hashes, wanted, "right")
-        found = np.where(low < high, self.rows[np.minimum(low, max(len(self.rows) - 1, 0))]
+        low = np.searchsorted(self.hashes, wanted, "left").tolist()
+        high = np.searchsorted(self.hashes, wanted, "right").tolist()
+        if len(texts) <= FEW:  # each compared here: quicker than four Arrow calls
+            return np.fromiter((-1 if v is None else self._first(v, lo, hi)
+                                for v, lo, hi in zip(texts, low, high, strict=True)),
+                               np.int64, len(texts))
+        found = np.where(np.less(low, high), self.rows[np.minimum(low, max(len(self.rows) - 1, 0))]
                          if len(self.rows) else -1, -1)
         found[_numpy(pc.is_null(values))] = -1
         if not (found >= 0).any():
@@ -113,9 +141,17 @@ class HashedKeys:
         same = _numpy(pc.fill_null(pc.equal(candidate, values), False))
         for i in np.flatnonzero((found >= 0) & ~same).tolist():
             # another key of the same hash came first: the first row of the run that has it
-            found[i] = next((int(r) for r in self.rows[low[i] + 1:high[i]]
-                             if self.keys[int(r)].as_py() == texts[i]), -1)
+            found[i] = self._first(texts[i], low[i] + 1, high[i])
         return found
+
+    def _first(self, value: str, low: int, high: int) -> int:
+        """The first of the rows ``low:high`` of the sorted hashes whose key is ``value``."""
+        return next((r for r in self.rows[low:high].tolist()
+                     if self.keys[r].as_py() == value), -1)
+
+
+#: Values matched one by one in Python rather than through Arrow's take and compare.
+FEW = 64
 
 
 def _hashes(keys: Column) -> np.ndarray:
