@@ -143,6 +143,41 @@ def test_files_transformed_ahead_write_what_one_process_writes(tmp_path: Path) -
     assert list((tmp_path / "ahead" / "state" / "work").glob("*/ahead-*")) == []
 
 
+def test_a_deltas_fingerprints_made_ahead_are_those_made_alone(tmp_path: Path) -> None:
+    """A delta (no gone: the helper takes its files) gathers its fingerprints in the
+    helper; handed over, they are recorded as one process records them, and each file
+    sends what changed since the files before it."""
+    flow = FLOW.replace("      - dedupe: {key: [codice]}   # an article code already sent is not "
+                        "sent again\n", "      - delta: {key: [codice], fields: [prezzo]}\n")
+    assert "delta" in flow
+    worlds = {name: make_world(tmp_path / name, extra + flow)
+              for name, extra in (("alone", "transform_ahead: false\n"), ("ahead", ""))}
+    for name in worlds:
+        for n in range(40):
+            text = order_file(n, 3)
+            if n >= 5:  # the first article of five files back, its price changed or not
+                text += f"A{n - 5:04d}0;Di nuovo;{n - 5},{'05' if n % 2 else '99'};1\n"
+            (tmp_path / name / "inbox" / f"o{n:04d}.csv").write_text(text, encoding="utf-8")
+    for cfg in worlds.values():
+        assert run(cfg).returncode == 0
+    line = helper_line(tmp_path / "ahead")
+    assert int(line.split("transformed ")[1].split(" file")[0]) >= 5, line
+    assert helper_line(tmp_path / "alone") == ""
+    assert tree(tmp_path / "ahead" / "erp") == tree(tmp_path / "alone" / "erp")
+
+    def prints(cfg: Path) -> list[tuple[str, str, str]]:
+        db = sqlite3.connect(load(cfg).path(load(cfg).ledger))
+        try:
+            return sorted(db.execute("SELECT f.path, p.key, p.fingerprint FROM fingerprints p "
+                                     "JOIN files f ON f.id = p.file_id").fetchall())
+        finally:
+            db.close()
+
+    recorded = prints(worlds["ahead"])
+    assert recorded == prints(worlds["alone"])
+    assert len(recorded) == 40 * 3 + 17  # every new article, and the prices changed (n even)
+
+
 def pipeline_of(cfg_path: Path) -> Pipeline:
     """A pipeline on the world's configuration and ledger, as a pass makes one."""
     cfg = load(cfg_path)
