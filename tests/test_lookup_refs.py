@@ -53,7 +53,7 @@ def test_a_few_values_and_many_find_the_same_rows(values: list[object], fold: bo
     assert few.tolist() == oracle(values, KEYS, fold)
     assert many.tolist() == oracle(again, KEYS, fold)
     assert few.dtype == many.dtype == np.int64
-    assert isinstance(ref._hashed(), refs.FirstRows if way == "dict" else HashedKeys)
+    assert isinstance(ref._few_values(), refs.FirstRows if way == "dict" else HashedKeys)
 
 
 def test_the_first_row_with_a_key_is_found_and_a_null_matches_nothing(way: str) -> None:

@@ -46,6 +46,8 @@ class Prints:
 
     def items(self) -> Iterator[tuple[str, str]]:
         """Each key once, with its last fingerprint, a batch at a time."""
+        if not self._keys:  # a flow without a delta, a file with nothing changed
+            return
         keys, prints = self._last()
         for at in range(0, len(keys), BATCH):
             yield from zip(keys.slice(at, BATCH).to_pylist(),

@@ -180,8 +180,9 @@ class ReadinessStore:
     def _record_keys(self, db: sqlite3.Connection, flow: str, file_id: int,
                      keys: Iterable[str], fingerprints: PrintPairs) -> None:
         given = iter(keys)  # a large file's keys come from its spool: a batch at a time
-        kept: set[str] | None = ({k for k, _ in fingerprints.items()}  # for the journal,
-                                 if len(fingerprints) <= KeyJournal.KEYS else None)  # or too many
+        # The keys written, for the journal; None: too many to keep there.
+        kept: set[str] | None = ({k for k, _ in fingerprints.items()}
+                                 if len(fingerprints) <= KeyJournal.KEYS else None)
         while batch := list(islice(given, KEY_BATCH)):
             if kept is not None:
                 kept.update(batch)

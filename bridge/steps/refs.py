@@ -71,11 +71,12 @@ class RefKeys:
         values = _fold(values, self.ignore_case)
         if pa.types.is_string(values.type) and keys is self.folded and \
                 2 * len(values) < len(keys):
-            return self._hashed().positions(values)
+            return self._few_values().positions(values)
         at = pc.index_in(values, value_set=keys, skip_nulls=True)
         return np.asarray(pc.fill_null(at, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
-    def _hashed(self) -> FirstRows | HashedKeys:
+    def _few_values(self) -> FirstRows | HashedKeys:
+        """How a few values find their rows: made once, on the first question."""
         if self._index is None:
             self._index = (FirstRows(self.folded) if len(self.folded) <= DICT_KEYS else
                            HashedKeys(self.folded))
