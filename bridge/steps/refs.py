@@ -133,8 +133,9 @@ class HashedKeys:
             return np.fromiter((-1 if v is None else self._first(v, lo, hi)
                                 for v, lo, hi in zip(texts, low, high, strict=True)),
                                np.int64, len(texts))
-        found = np.where(np.less(low, high), self.rows[np.minimum(low, max(len(self.rows) - 1, 0))]
-                         if len(self.rows) else -1, -1)
+        if not len(self.rows):
+            return np.full(len(texts), -1, np.int64)
+        found = np.where(np.less(low, high), self.rows[np.minimum(low, len(self.rows) - 1)], -1)
         found[_numpy(pc.is_null(values))] = -1
         if not (found >= 0).any():
             return found
