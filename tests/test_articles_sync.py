@@ -9,7 +9,6 @@ import csv
 import io
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from decimal import ROUND_HALF_UP, Decimal
@@ -23,7 +22,7 @@ from bridge.config import load
 from bridge.engine.gone import key_parts
 from bridge.engine.runner import PassResult, run_pass
 from bridge.errors import ConfigError
-from bridge.ledger import open_ledger
+from bridge.ledger import SqliteLedger, open_ledger
 from tests.test_exactly_once import tree
 from tests.test_samples import NOON, sample_copy
 
@@ -249,10 +248,11 @@ def test_an_article_twice_in_a_price_list_read_in_chunks_keeps_its_last_price(
     assert [o.state for o in c.run().outcomes] == ["done"]
     rows = [r for r in c.sent("shopify") if r["Variant SKU"] == "ART-003"]
     assert [r["Variant Price"] for r in rows] == ["1.22", "2.44"]  # the shop ends at 2.44
-    ledger = sqlite3.connect(c.root / ".bridge" / "ledger.sqlite")
+    ledger = open_ledger(c.root / ".bridge" / "ledger.sqlite")  # or the tests' PostgreSQL
     try:
-        prints = ledger.execute("SELECT fingerprint FROM fingerprints WHERE flow = 'articoli' "
-                                "AND key = 'ART-003'").fetchall()
+        assert isinstance(ledger, SqliteLedger)  # PostgresLedger is one too: the same SQL
+        prints = ledger.db.execute("SELECT fingerprint FROM fingerprints WHERE flow = ? AND "
+                                   "key = ?", ("articoli", "ART-003")).fetchall()
     finally:
         ledger.close()
     assert len(prints) == 1 and "2.44" in prints[0][0]  # the last one given, once
