@@ -358,7 +358,7 @@ class _Run:
         ledger, besides = self.ctx.ledger, (row.id, row.replay_of or row.id)
         # The keys sent before (how many), and those of them not in this file.
         known, missing = self.gone.seen.missing(ledger.known_keys(row.flow, besides=besides))
-        last = ledger.fingerprints(row.flow, missing, besides=besides) if missing else {}
+        last = ledger.fingerprints(row.flow, missing, besides=besides)
         made = withdrawn(self.gone.args, last, self.gone.types)
         if made is None:
             return True

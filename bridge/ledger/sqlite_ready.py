@@ -180,9 +180,11 @@ class ReadinessStore:
     def _record_keys(self, db: sqlite3.Connection, flow: str, file_id: int,
                      keys: Iterable[str], fingerprints: PrintPairs) -> None:
         given = iter(keys)  # a large file's keys come from its spool: a batch at a time
-        # The keys written, for the journal; None: too many to keep there.
-        kept: set[str] | None = ({k for k, _ in fingerprints.items()}
-                                 if len(fingerprints) <= KeyJournal.KEYS else None)
+        # The fingerprints, given once (a few held here, to journal their keys too); the
+        # keys written, for the journal (None: too many to keep there).
+        few = len(fingerprints) <= KeyJournal.KEYS
+        pairs = list(fingerprints.items()) if few else fingerprints.items()
+        kept: set[str] | None = {k for k, _ in pairs} if few else None
         while batch := list(islice(given, KEY_BATCH)):
             if kept is not None:
                 kept.update(batch)
@@ -199,7 +201,7 @@ class ReadinessStore:
         db.execute(f"DELETE FROM fingerprints{self.PRINTS_INDEX} WHERE flow = ? AND file_id = ?",
                    (flow, file_id))
         db.executemany("INSERT INTO fingerprints VALUES (?, ?, ?, ?)",
-                       ((flow, k, v, file_id) for k, v in fingerprints.items()))
+                       ((flow, k, v, file_id) for k, v in pairs))
         self._journal().add(flow, None if kept is None else frozenset(kept))
 
 
