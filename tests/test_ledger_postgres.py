@@ -286,6 +286,77 @@ def test_a_database_gone_mid_run_stops_the_pass_and_the_next_goes_on(
 
 
 
+@pytest.mark.parametrize("question", ["sent_keys", "fingerprints", "known_keys"])
+def test_a_database_gone_when_keys_are_asked_is_a_transient_error(pg: PgServer,
+                                                                  tmp_path: Path,
+                                                                  question: str) -> None:
+    """The server ends the ledger's session; the next question on business keys (a dedupe,
+    a delta, a `gone`) says the ledger cannot be reached, as every other read does, so that
+    the file waits and is tried again instead of failing as a bug."""
+    led = PostgresLedger(pg.new_schema(f"{tmp_path}/{question}"))
+    try:
+        pg.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+               "WHERE datname = 'bridge' AND pid <> pg_backend_pid()")
+        with pytest.raises(TransientError, match="ledger"):
+            if question == "known_keys":
+                list(led.known_keys("articoli"))
+            else:
+                getattr(led, question)("articoli", ["A1", "A2"])
+    finally:
+        led.close()
+
+
+def test_a_database_gone_while_a_dedupe_asks_makes_the_file_wait_not_fail(
+        tmp_path: Path, pg: PgServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run of the dedupe flow: the server ends the session of the run's ledger (not the
+    one holding its turns) right when the second file's dedupe asks which codes were sent.
+    The pass ends with the ledger's error (not an internal error, no traceback saved, no
+    file failed); the next pass writes every file once, and the codes the first file sent
+    are not sent again."""
+    url = pg.new_schema(f"{tmp_path}/dedupe")
+    # No helper process: the cut must come when this process asks.
+    cfg = make_world(tmp_path, CONFIG.replace("ledger: state/ledger.sqlite",
+                                              f"ledger: '{url}'\ntransform_ahead: false"))
+    for n in range(3):
+        (tmp_path / "inbox" / f"o{n:03d}.csv").write_text(order_file(n % 2, 2 + n // 2),
+                                                          encoding="utf-8")
+    asked = [0]
+    original = SqliteLedger.sent_keys
+
+    def cut_then_ask(self: SqliteLedger, flow: str, keys: list[str], **kw: object
+                     ) -> set[str]:
+        asked[0] += 1
+        if asked[0] == 2:
+            pid = self.db._conn.info.backend_pid  # type: ignore[attr-defined]
+            pg.sql(f"SELECT pg_terminate_backend({int(pid)})")
+        return original(self, flow, keys, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SqliteLedger, "sent_keys", cut_then_ask)
+    try:
+        first = run_pass(load(cfg))
+    except TransientError as exc:
+        first = None
+        assert "ledger" in str(exc)
+    if first is not None:
+        assert first.exit_code == 3, first
+        assert not first.internal_errors, first.internal_errors
+        assert any("ledger" in e for e in first.errors), first
+    assert asked[0] >= 2
+    assert not list((tmp_path / "state" / "work").rglob("error.txt"))
+    monkeypatch.setattr(SqliteLedger, "sent_keys", original)
+    second = run_pass(load(cfg))
+    assert second.exit_code == 0, second
+    led = open_ledger(url)
+    try:
+        assert sorted(f.state for f in led.files()) == ["done"] * 3
+        assert not any(f.attempts > 1 for f in led.files())
+    finally:
+        led.close()
+    data = [p.read_bytes().count(b"\n") for p in sorted((tmp_path / "erp").glob("ART*.TXT"))]
+    # o002 repeats the two codes o000 sent: only its third one goes
+    assert data == [2, 2, 1], data
+
+
 @pytest.mark.parametrize("other_first", [False, True], ids=["alone", "other-finished-it"])
 def test_a_worker_that_lost_its_flow_publishes_nothing_more(
         tmp_path: Path, pg: PgServer, monkeypatch: pytest.MonkeyPatch,

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from itertools import islice
+from typing import cast
 
 from bridge.errors import TransientError
 from bridge.ledger.base import Now, Observation, PrintPairs
@@ -29,6 +30,10 @@ class ReadinessStore:
     KEYS_AS_JSON = True
 
     def _tx(self, durable: bool = True) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    def _read(self, sql: str, args: tuple[object, ...] | list[object] = ()
+              ) -> list[tuple[object, ...]]:
         raise NotImplementedError
 
     def observe(self, flow: str, listing: list[tuple[str, int, float]], now: Now
@@ -110,20 +115,22 @@ class ReadinessStore:
                   ) -> set[str]:
         found: set[str] = set()
         for skip, asked, values in _asked(keys, besides):
-            rows = self.db.execute(
+            # Read as every question of the ledger is: a connection gone is a transient
+            # error (the file waits), not a bug of the step that asked.
+            rows = self._read(
                 f"SELECT key FROM sent_keys WHERE flow = ? AND file_id NOT IN ({skip}) AND key "
-                f"IN ({asked})", (flow, *values)).fetchall()
-            found.update(r[0] for r in rows)
+                f"IN ({asked})", (flow, *values))
+            found.update(str(r[0]) for r in rows)
         return found
 
     def fingerprints(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()
                      ) -> dict[str, str]:
         found: dict[str, str] = {}
         for skip, asked, values in _asked(keys, besides):
-            rows = self.db.execute(
+            rows = self._read(
                 f"SELECT key, fingerprint FROM fingerprints WHERE flow = ? AND file_id NOT IN "
-                f"({skip}) AND key IN ({asked}) ORDER BY file_id", (flow, *values)).fetchall()
-            found.update(rows)  # the latest file wins
+                f"({skip}) AND key IN ({asked}) ORDER BY file_id", (flow, *values))
+            found.update((str(k), str(p)) for k, p in rows)  # the latest file wins
         return found
 
     def known_keys(self, flow: str, *, besides: tuple[int, ...] = ()
@@ -131,24 +138,24 @@ class ReadinessStore:
         ids = _ids(besides)
         after: str | None = None
         while True:  # a batch a statement, from where the last ended: by the (flow, key) index
-            rows = self.db.execute(
+            rows = self._read(
                 f"SELECT DISTINCT key FROM fingerprints WHERE flow = ? AND file_id NOT IN "
                 f"({_marks(len(ids))}){'' if after is None else ' AND key > ?'} ORDER BY key "
-                f"LIMIT {KNOWN_BATCH}", (flow, *ids, *([] if after is None else [after]))
-            ).fetchall()
-            if rows:
-                yield [r[0] for r in rows]
-            if len(rows) < KNOWN_BATCH:
+                f"LIMIT {KNOWN_BATCH}", (flow, *ids, *([] if after is None else [after])))
+            keys = [str(r[0]) for r in rows]
+            if keys:
+                yield keys
+            if len(keys) < KNOWN_BATCH:
                 return
-            after = rows[-1][0]
+            after = keys[-1]
 
     # -- whether an answer on keys still holds ------------------------------------------
 
     def keys_mark(self) -> tuple[int, int] | None:
         """Where the keys stand now, for :meth:`keys_unchanged`: SQLite's count of the
         commits of other connections (``data_version``), and of this one's key writes."""
-        (version,) = self.db.execute("PRAGMA data_version").fetchone()
-        return int(version), self._journal().count
+        ((version,),) = self._read("PRAGMA data_version")
+        return int(cast(int, version)), self._journal().count
 
     def keys_unchanged(self, mark: tuple[int, int] | None, flow: str, keys: Iterable[str]
                        ) -> bool:
