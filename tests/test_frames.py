@@ -84,6 +84,40 @@ def test_a_flow_of_arrow_steps_makes_no_pandas_frame(tmp_path: Path,
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(lazy, eager, strict=True))
 
 
+def test_the_money_of_a_file_is_summed_without_a_frame(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flow that reconciles the money it takes in (``totals.money_in``) sums it from
+    the decoded Arrow tables: no frame is made for the sum, and the sum is exact."""
+    from decimal import Decimal
+
+    from bridge.config import load
+    from bridge.engine.runner import run_pass
+    from bridge.ledger import open_ledger
+
+    made: list[int] = []
+    real = frames.as_frame
+
+    def counted(table: pa.Table) -> pd.DataFrame:
+        made.append(table.num_rows)
+        return real(table)
+
+    cfg = make_world(tmp_path, "transform_ahead: false\n" + CONFIG.replace(
+        "    retry_backoff: 0\n", "    retry_backoff: 0\n    totals: {money_in: articolo.prezzo}\n"))
+    for n in range(3):
+        (tmp_path / "inbox" / f"o{n}.csv").write_text(order_file(n, 4), encoding="utf-8")
+    monkeypatch.setattr(frames, "as_frame", counted)
+    outcomes = run_pass(load(cfg)).outcomes
+    assert [o.state for o in outcomes] == ["done"] * 3
+    assert made == [0]  # the check of the steps on empty tables, as without the sum
+    ledger = open_ledger(tmp_path / "state" / "ledger.sqlite")
+    try:
+        got = sorted(ledger.figures(o.file_id or 0).money_in for o in outcomes)
+    finally:
+        ledger.close()
+    # order_file(n, 4): prices n,05 n,15 n,25 n,35 (its rows' i % 10 after the comma)
+    assert got == [Decimal(n * 4) + Decimal("0.80") for n in range(3)]
+
+
 def _eager_init(self: Frames, arrow: dict[str, pa.Table]) -> None:
     self.arrow = arrow
     self._made = {name: frames.as_frame(table) for name, table in arrow.items()}

@@ -151,10 +151,13 @@ def money_sum(tables: Mapping[str, pd.DataFrame | pa.Table], where: str | None
 
     if where is None:
         return None
+    from bridge.codecs.frames import Frames
+
     record, _, name = where.rpartition(".")
     if not record and len(tables) == 1:
         record = next(iter(tables))
-    df = tables.get(record)
+    # Decoded tables are summed from their Arrow ones: a frame is not made for one sum.
+    df = (tables.arrow if isinstance(tables, Frames) else tables).get(record)
     values = None if df is None else column_of(df, name)
     if values is None:
         return None
