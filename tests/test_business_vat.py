@@ -330,7 +330,7 @@ def test_decimals_rounds_half_up_on_columns_and_rows_alike(expr: str, want: list
     table = pa.table({"x": pa.array([D("9.66665"), D("-9.66665"), None],
                                     pa.decimal128(18, 5))})
     e = compile_expression(expr, table.column_names, "test", {}, "y")
-    assert e._vectorised(table, {}, ["x"], Budget(3, 0)) is not None  # on whole columns
+    assert e._vectorised(table, {}, ["x"], lambda: Budget(3, 0)) is not None  # on columns
     values, failures = e.evaluate(table, {})
     assert failures == [] and values.to_pylist() == want
     rows, row_failures = e._per_row(table, {}, ["x"])  # and in jinja, row by row

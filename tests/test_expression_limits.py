@@ -116,3 +116,25 @@ def test_the_limits_in_the_docs_are_the_limits() -> None:
                   f"({limits.TIME_BASE:.0f} s plus {limits.TIME_PER_ROW * 1000:.0f} ms a row)",
                   f"{limits.TEXT_BUDGET >> 20} Mi characters"):
         assert claim in text
+
+
+def test_rows_left_to_jinja_run_under_the_budget_of_the_whole_table(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows the Arrow kernels leave to jinja (a missing quantity) run under the budget of
+    the whole evaluation: every row of the table, and the text of every row it reads. A
+    table the kernels take whole makes no budget: its text is not even counted."""
+    made: list[tuple[int, int]] = []
+
+    class Spy(limits.Budget):
+        def __init__(self, rows: int, read: int) -> None:
+            made.append((rows, read))
+            super().__init__(rows, read)
+
+    monkeypatch.setattr(limits, "Budget", Spy)
+    expr = compile_expression("qty * 2 if nota == 'ab' else 0", ["nota", "qty"], "test")
+    for qty, budgets in (([1, 2, 3], []), ([1, None, 3], [(3, 5)])):
+        made.clear()
+        table = pa.table({"nota": ["ab", "cde", None], "qty": pa.array(qty, pa.int64())})
+        values, failures = expr.evaluate(table, {})
+        assert values.to_pylist() == [2, 0, 0] and failures == []
+        assert made == budgets

@@ -11,6 +11,7 @@ operator's, and must not make the operator's expression run away.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -202,6 +203,14 @@ class Expression:
     code: Any = None
     tree: nodes.Node | None = None
 
+    @functools.cached_property
+    def sensitive(self) -> frozenset[str]:
+        """The names whose missing values its Arrow kernels would not treat as jinja does
+        (:func:`~bridge.steps.vector.null_sensitive`): found once, not per table."""
+        from bridge.steps.vector import null_sensitive
+
+        return frozenset(null_sensitive(self.tree)) if self.tree is not None else frozenset()
+
     def evaluate(
         self, table: pa.Table, variables: Mapping[str, object]
     ) -> tuple[pa.Array | pa.ChunkedArray, list[Failure]]:
@@ -211,14 +220,19 @@ class Expression:
             return table.column(self.column), []
         there = table.schema.names
         columns = [name for name in self.names if name in there]
-        budget = limits.Budget(n, text_read(table, columns))
+
+        def budget() -> limits.Budget:
+            # Made when rows are run through jinja: counting the text a table holds is
+            # not free, and the Arrow kernels do not need it.
+            return limits.Budget(n, text_read(table, columns))
+
         if not columns:
             # Same value on every row: computed once, and failing on every row alike.
             value = self.run({k: v for k, v in variables.items() if k in self.names})
             if isinstance(value, Exception):
                 error = f"{type(value).__name__}: {value}"
                 return pa.nulls(n), [Failure(i, error) for i in range(n)]
-            if isinstance(value, str) and len(value) * n > budget.text:
+            if isinstance(value, str) and len(value) * n > budget().text:
                 return pa.nulls(n), [Failure(WHOLE, f"{len(value):,} characters on each of "
                                                     f"{n:,} rows is more than allowed")]
             one = to_array([value])  # typed as a column of n such values would be
@@ -228,7 +242,7 @@ class Expression:
             return fast
         if n == 0:
             return self._empty(table, variables, columns), []
-        out, failures = self._per_row(table, variables, columns, budget)
+        out, failures = self._per_row(table, variables, columns, budget())
         return to_array(out), failures
 
     def _empty(self, table: pa.Table, variables: Mapping[str, object], columns: list[str]
@@ -248,10 +262,10 @@ class Expression:
 
     def _vectorised(
         self, table: pa.Table, variables: Mapping[str, object], columns: list[str],
-        budget: limits.Budget,
+        budget: Callable[[], limits.Budget],
     ) -> tuple[pa.Array | pa.ChunkedArray, list[Failure]] | None:
         """Arrow kernels for the rows without nulls, jinja for the others; None: all jinja."""
-        from bridge.steps.vector import Fallback, null_sensitive, vectorise
+        from bridge.steps.vector import Fallback, vectorise
 
         if self.tree is None:
             return None
@@ -261,7 +275,7 @@ class Expression:
             return None
         if isinstance(values, pa.Scalar):
             values = pa.repeat(values, table.num_rows)
-        sensitive = [name for name in columns if name in null_sensitive(self.tree)]
+        sensitive = [name for name in columns if name in self.sensitive]
         if not sensitive:
             return values, []
         missing = pc.is_null(table.column(sensitive[0]))
@@ -271,7 +285,7 @@ class Expression:
         if len(rows) == 0:
             return values, []
         out, failures = self._per_row(table.select(columns).take(rows), variables, columns,
-                                      budget)
+                                      budget())
         try:
             patch = pa.array(out, values.type)
         except (pa.ArrowException, TypeError, ValueError):
