@@ -198,15 +198,19 @@ def totals(work: Work, args: sb.TotalsArgs) -> None:
     if PARENT_LINE not in child.schema.names or LINE not in parent.schema.names:
         raise work.fail(f"{child_name!r} rows are not children of {parent_name!r} rows "
                         "(make them with a group step)")
-    for field, total in args.fields.items():
+    columns = {"p": child.column(PARENT_LINE)}
+    for n, (field, total) in enumerate(args.fields.items()):
         work.need(child_name, child, [total.sum])
         values = child.column(total.sum)
         if not (pa.types.is_decimal(values.type) or pa.types.is_integer(values.type)):
             raise work.fail(f"fields.{field}: {total.sum!r} holds {values.type}, not numbers")
-        summed = pa.table({"p": child.column(PARENT_LINE), "v": values}).group_by(
-            "p", use_threads=False).aggregate([("v", "sum")])
-        at = pc.index_in(parent.column(LINE), value_set=summed.column("p"))
-        got = pc.take(summed.column("v_sum"), at)
+        columns[f"v{n}"] = values
+    # Every total in one grouping of the children by their parent's line.
+    summed = pa.table(columns).group_by("p", use_threads=False).aggregate(
+        [(f"v{n}", "sum") for n in range(len(args.fields))])
+    at = pc.index_in(parent.column(LINE), value_set=summed.column("p"))
+    for n, field in enumerate(args.fields):
+        got = pc.take(summed.column(f"v{n}_sum"), at)
         zero = pa.scalar(0, pa.int64()).cast(got.type) if pa.types.is_integer(got.type) \
             else pa.scalar(0, pa.int64()).cast(pa.decimal128(38, got.type.scale)).cast(got.type)
         parent = work.put(parent_name, parent, field, pc.fill_null(got, zero))
