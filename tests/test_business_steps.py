@@ -116,6 +116,28 @@ def test_totals_sum_children_onto_parents() -> None:
     assert rows["_line"].tolist() == [1, 2, 3, 4, 2, 4]
 
 
+def test_totals_of_one_step_each_keep_their_sum_and_type() -> None:
+    """Several totals in one step, summed in one grouping: the same field twice, a whole
+    number beside money, and a parent left without children (a zero of each type)."""
+    steps = """
+- group:
+    by: [o]
+    header: {into: head, fields: {o: o}}
+    lines: {into: rows, fields: {v: v, q: q}}
+- filter: {table: rows, keep: "v > 1"}
+- totals: {table: rows, into: head, fields: {total: {sum: v}, again: {sum: v}, pieces: {sum: q}}}
+"""
+    result = run(steps, {"x": {"o": [1, 1, 2, 3], "v": money("1.10", "2.20", "3.30", "0.01"),
+                               "q": [1, 2, 3, 4]}}, {"v": DEC})
+    head = result.tables["head"]
+    assert head["total"].tolist() == head["again"].tolist() == money("3.30", "3.30", "0.00")
+    assert head["pieces"].tolist() == [3, 3, 0]
+    arrow = result.arrow["head"]
+    assert pa.types.is_integer(arrow.schema.field("pieces").type)
+    assert arrow.schema.field("total").type == arrow.schema.field("again").type
+    assert pa.types.is_decimal(arrow.schema.field("total").type)
+
+
 def test_extract_and_check_identifiers() -> None:
     steps = r"""
 - extract: {field: notes, pattern: 'partita_iva:\s*(?P<piva>\d+)'}
