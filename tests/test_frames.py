@@ -101,8 +101,9 @@ def test_the_money_of_a_file_is_summed_without_a_frame(tmp_path: Path,
         made.append(table.num_rows)
         return real(table)
 
-    cfg = make_world(tmp_path, "transform_ahead: false\n" + CONFIG.replace(
-        "    retry_backoff: 0\n", "    retry_backoff: 0\n    totals: {money_in: articolo.prezzo}\n"))
+    totals = "    retry_backoff: 0\n    totals: {money_in: articolo.prezzo}\n"
+    cfg = make_world(tmp_path, "transform_ahead: false\n"
+                     + CONFIG.replace("    retry_backoff: 0\n", totals))
     for n in range(3):
         (tmp_path / "inbox" / f"o{n}.csv").write_text(order_file(n, 4), encoding="utf-8")
     monkeypatch.setattr(frames, "as_frame", counted)
