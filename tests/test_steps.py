@@ -302,3 +302,29 @@ def test_group_numbers_follow_first_appearance_as_pandas_numbers_them() -> None:
             groups, firsts = group_ids(table, by)
             assert groups.tolist() == want.tolist()
             assert firsts.tolist() == np.unique(want, return_index=True)[1].tolist()
+
+
+def test_an_expression_made_once_is_taken_again_only_where_its_names_mean_the_same() -> None:
+    """The steps make each expression once and take it again for the next chunk or file,
+    where its names are columns or variables as before (a column reads the table's values
+    all the same); a table where one of them is missing gets it compiled again, and the
+    same error as compiled afresh."""
+    from bridge.steps.work import Work
+
+    src = "qty * 2 + bonus"
+    work = Work({}, StepContext(variables={"bonus": 1}))
+    wide = pa.table({"qty": [1, 2], "other": ["a", "b"]})
+    first = work.expression(src, "t", wide)
+    assert work.expression(src, "t", pa.table({"qty": [5], "x": [0]})) is first
+    assert first.evaluate(wide, {"bonus": 1})[0].to_pylist() == [3, 5]
+    # bonus a column of this table: its own values, not the variable's
+    own = work.expression(src, "t", pa.table({"qty": [1], "bonus": [10]}))
+    assert own.evaluate(pa.table({"qty": [1], "bonus": [10]}), {"bonus": 1})[0].to_pylist() \
+        == [12]
+    with pytest.raises(ConfigError, match="has no field 'qty'"):
+        work.expression(src, "t", pa.table({"other": ["a"]}))
+    # The name of a column is that column; elsewhere, the same text is an expression.
+    assert work.expression("bonus", "t", pa.table({"bonus": [7]})).column == "bonus"
+    assert work.expression("bonus", "t", wide).column is None
+    with pytest.raises(ConfigError, match="has no field 'bonus'"):
+        Work({}, StepContext()).expression(src, "t", wide)

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 LINE = "_line"
 PARENT_LINE = "_parent_line"
 Column: TypeAlias = "pa.Array | pa.ChunkedArray"
+#: Expressions made for the steps (:meth:`Work.expression`), by source and whether it is a
+#: column of the table: each with the names it read that were columns or variables.
+_MADE: dict[tuple[str, bool], tuple[Expression, frozenset[str]]] = {}
+MAX_MADE = 4096
 
 
 class Work:
@@ -71,8 +75,25 @@ class Work:
                                 + did_you_mean(f, table.schema.names))
 
     def expression(self, source: str, name: str, table: pa.Table) -> Expression:
-        return compile_expression(source, table.schema.names, self.where,
-                                  self.ctx.variables, name)
+        """``compile_expression`` over the table's columns: made once per source and kept
+        (a chunk, and every small file, asks for each of the flow's expressions again), and
+        taken again while the names it read are what they were: columns or variables the
+        same, the rest the environment's (``range``...). Else compiled, errors and all."""
+        schema, variables = table.schema, self.ctx.variables
+        key = (source, schema.get_field_index(source) >= 0)
+        made = _MADE.get(key)
+        if made is not None:
+            expr, known = made
+            if all((schema.get_field_index(n) >= 0 or n in variables) == (n in known)
+                   for n in expr.names):
+                return expr
+        expr = compile_expression(source, schema.names, self.where, variables, name)
+        if (expr.column is not None) == key[1]:  # not so with two columns of one name
+            if len(_MADE) >= MAX_MADE:
+                _MADE.clear()
+            _MADE[key] = (expr, frozenset(n for n in expr.names if n in schema.names
+                                          or n in variables))
+        return expr
 
     def evaluate(self, expr: Expression, name: str, table: pa.Table, target: str) -> Column:
         """The column of values; rows that fail become ``bad-expression`` issues."""
