@@ -165,3 +165,15 @@ def test_lengths_read_from_bytes_flag_what_counted_characters_flag(
 def _rows(bad: Any, code: str) -> list[int]:
     return sorted(int(r) for r, c in zip(bad.rows.tolist(), bad.codes, strict=True)
                   if c == code)
+
+
+def test_has_column_says_what_the_list_of_names_says() -> None:
+    """``has_column`` answers from the schema's index what ``name in schema.names`` does:
+    for a column there once, twice (an export may repeat a header) or not at all, of a
+    table or of its schema."""
+    from bridge.codecs.frames import has_column
+
+    table = pa.table([pa.array([1]), pa.array([2]), pa.array([3])], names=["a", "dup", "dup"])
+    for name in ("a", "dup", "absent", ""):
+        assert has_column(table, name) is (name in table.schema.names)
+        assert has_column(table.schema, name) is (name in table.schema.names)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from bridge.codecs.encoder import Encoded, EncodeError, encode, encode_rows
-from bridge.codecs.frames import Frames, as_frame, rows_in
+from bridge.codecs.frames import Frames, as_frame, has_column, rows_in
 from bridge.issues import MAX_ISSUES, Issue, clip
 from bridge.tally import Batch, Key, Tally
 
@@ -243,7 +243,7 @@ def column_of(table: pd.DataFrame | pa.Table, name: str) -> pa.Array | None:
     import pyarrow as pa
 
     if isinstance(table, pa.Table):
-        if name not in table.schema.names:
+        if not has_column(table, name):
             return None
         return table.column(name).combine_chunks()
     if name not in table.columns:

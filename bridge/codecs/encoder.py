@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from bridge.codecs.frames import has_column
 from bridge.errors import ConfigError, DataError
 from bridge.issues import Issue, clip
 
@@ -242,7 +243,7 @@ def _arrow_values(values: pa.Array, want: pa.DataType, f: FieldSpec, record: str
 def _has(df: pd.DataFrame | pa.Table, name: str) -> bool:
     import pyarrow as pa
 
-    return name in (df.schema.names if isinstance(df, pa.Table) else df.columns)
+    return has_column(df, name) if isinstance(df, pa.Table) else name in df.columns
 
 
 def _ints(df: pd.DataFrame | pa.Table, name: str) -> np.ndarray:

@@ -17,6 +17,14 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
+def has_column(table: pa.Table | pa.Schema, name: str) -> bool:
+    """``name in table.schema.names``, asked of the schema's index: under a microsecond,
+    where the list of names is made anew at each call (about 10 us on an export's 80
+    columns, and the steps and the encoder ask hundreds of times a chunk)."""
+    schema: pa.Schema = getattr(table, "schema", table)  # a table's, or a schema
+    return bool(schema.get_all_field_indices(name))
+
+
 class Frames(Mapping[str, "pd.DataFrame"]):
     """Read-only: record name -> its frame, made from its Arrow table when first read."""
 

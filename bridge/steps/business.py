@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bridge.codecs.frames import has_column
 from bridge.fields.cells import to_numpy_mask
 from bridge.issues import Issue, clip
 from bridge.steps import spec_business as sb
@@ -195,7 +196,7 @@ def percent(work: Work, args: sb.PercentArgs) -> None:
 def totals(work: Work, args: sb.TotalsArgs) -> None:
     child_name, child = work.get(args.table)
     parent_name, parent = work.get(args.into)
-    if PARENT_LINE not in child.schema.names or LINE not in parent.schema.names:
+    if not has_column(child, PARENT_LINE) or not has_column(parent, LINE):
         raise work.fail(f"{child_name!r} rows are not children of {parent_name!r} rows "
                         "(make them with a group step)")
     columns = {"p": child.column(PARENT_LINE)}

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bridge.codecs.frames import has_column
 from bridge.display import did_you_mean
 from bridge.errors import ConfigError
 from bridge.issues import Issue, clip
@@ -65,7 +66,7 @@ def lookup(work: Work, args: spec.LookupArgs) -> None:
         taken = pc.take(ref.column(column), rows)
         if use_default and field in args.default:
             other = constant(args.default[field], table.num_rows)
-        elif field in table.schema.names:
+        elif has_column(table, field):
             other = table.column(field)  # no match: the row keeps what it had
         else:
             other = pa.nulls(table.num_rows, taken.type)
@@ -139,7 +140,7 @@ def group(work: Work, args: spec.GroupArgs) -> None:
     for into in made:
         if into in work.tables and into != name:
             raise work.fail(f"table {into!r} exists already")
-    if LINE not in table.schema.names:
+    if not has_column(table, LINE):
         # Headers and lines are tied by line numbers; rows built in memory get their own.
         table = table.append_column(LINE, pa.array(np.arange(1, table.num_rows + 1)))
     groups, firsts = group_ids(table, args.by)
@@ -172,7 +173,7 @@ def group(work: Work, args: spec.GroupArgs) -> None:
 
     for field, total in args.totals.items():
         ids = gids
-        if lines is not None and total.sum in lines.schema.names:
+        if lines is not None and has_column(lines, total.sum):
             values, ids = lines.column(total.sum), pa.array(line_groups)
         else:
             work.need(name, table, [total.sum])

@@ -26,6 +26,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from bridge.codecs.frames import has_column
 from bridge.errors import ConfigError
 from bridge.steps import limits
 from bridge.steps.arrays import flat, probe, text_read, to_array
@@ -218,8 +219,7 @@ class Expression:
         n = table.num_rows
         if self.column is not None:
             return table.column(self.column), []
-        there = table.schema.names
-        columns = [name for name in self.names if name in there]
+        columns = [name for name in self.names if has_column(table, name)]
 
         def budget() -> limits.Budget:
             # Made when rows are run through jinja: counting the text a table holds is

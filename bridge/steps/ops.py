@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bridge.codecs.frames import has_column
 from bridge.issues import Issue, clip
 from bridge.steps import spec
 from bridge.steps.work import LINE, PARENT_LINE, Work, constant
@@ -172,13 +173,13 @@ def map_(work: Work, args: spec.MapArgs) -> None:
     name, table = work.get(args.table)
     if args.into in work.tables and args.into != name:
         raise work.fail(f"table {args.into!r} exists already")
-    out = pa.table({c: table.column(c) for c in (LINE, PARENT_LINE) if c in table.schema.names})
+    out = pa.table({c: table.column(c) for c in (LINE, PARENT_LINE) if has_column(table, c)})
     if out.num_columns == 0:
         out = pa.table({"__n": pa.nulls(table.num_rows)})
     for field, source in args.fields.items():
         expr = work.expression(source, name, table)
         out = work.put(args.into, out, field, work.evaluate(expr, name, table, field))
-    if "__n" in out.schema.names:
+    if has_column(out, "__n"):
         out = out.drop_columns(["__n"])
     work.tables[args.into] = out
 

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bridge.codecs.frames import has_column
 from bridge.steps import spec_business as sb
 from bridge.steps.business import (
     SAFE,
@@ -59,7 +60,7 @@ class Parts:
 
 def spread(work: Work, args: sb.SpreadArgs) -> None:
     name, table = work.get(args.table)
-    if PARENT_LINE not in table.schema.names:
+    if not has_column(table, PARENT_LINE):
         raise work.fail(f"{name!r} rows have no parent to spread over (make them with a "
                         "group step)")
     work.need(name, table, [args.amount, args.weight, args.by, *args.same, *args.take])

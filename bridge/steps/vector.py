@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from jinja2 import nodes
 
+from bridge.codecs.frames import has_column
 from bridge.steps.vector_ops import (
     Fallback,
     as_decimal,
@@ -59,7 +60,7 @@ def _same_kind(a: pa.DataType, b: pa.DataType) -> bool:
 def vectorise(node: nodes.Node, table: pa.Table, variables: Mapping[str, object]) -> Any:
     """An Arrow array (or scalar) equal to the expression on every row without nulls."""
     if isinstance(node, nodes.Name):
-        if node.name in table.schema.names:
+        if has_column(table, node.name):
             return table.column(node.name)
         return _scalar(variables.get(node.name))
     if isinstance(node, nodes.Const):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypeAlias
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bridge.codecs.frames import has_column
 from bridge.display import did_you_mean
 from bridge.errors import ConfigError
 from bridge.issues import Issue, clip
@@ -70,7 +71,7 @@ class Work:
 
     def need(self, name: str, table: pa.Table, fields: Iterable[str]) -> None:
         for f in fields:
-            if f not in table.schema.names:
+            if not has_column(table, f):
                 raise self.fail(f"table {name!r} has no field {f!r}"
                                 + did_you_mean(f, table.schema.names))
 
@@ -80,18 +81,18 @@ class Work:
         taken again while the names it read are what they were: columns or variables the
         same, the rest the environment's (``range``...). Else compiled, errors and all."""
         schema, variables = table.schema, self.ctx.variables
-        key = (source, schema.get_field_index(source) >= 0)
+        key = (source, has_column(schema, source))
         made = _MADE.get(key)
         if made is not None:
             expr, known = made
-            if all((schema.get_field_index(n) >= 0 or n in variables) == (n in known)
+            if all((has_column(schema, n) or n in variables) == (n in known)
                    for n in expr.names):
                 return expr
         expr = compile_expression(source, schema.names, self.where, variables, name)
-        if (expr.column is not None) == key[1]:  # not so with two columns of one name
+        if (expr.column is not None) == key[1]:  # (both ask whether it is a column)
             if len(_MADE) >= MAX_MADE:
                 _MADE.clear()
-            _MADE[key] = (expr, frozenset(n for n in expr.names if n in schema.names
+            _MADE[key] = (expr, frozenset(n for n in expr.names if has_column(schema, n)
                                           or n in variables))
         return expr
 
@@ -116,7 +117,7 @@ class Work:
             ))
 
     def lines(self, table: pa.Table) -> list[int | None] | None:
-        if LINE not in table.schema.names:
+        if not has_column(table, LINE):
             return None
         return table.column(LINE).to_pylist()  # type: ignore[no-any-return]
 
@@ -127,27 +128,27 @@ class Work:
         if pc.all(mask).as_py():  # every row kept (or none to keep): nothing to filter
             return
         self.tables[name] = table.filter(mask)
-        if LINE in table.schema.names:
+        if has_column(table, LINE):
             self._drop_children(name, table.column(LINE).filter(pc.invert(mask)), {name})
 
     def _drop_children(self, parent: str, lines: Column, seen: set[str]) -> None:
         for child, table in list(self.tables.items()):
-            if child in seen or PARENT_LINE not in table.schema.names:
+            if child in seen or not has_column(table, PARENT_LINE):
                 continue
             if self.parent_of.get(child, parent) != parent:
                 continue
             orphan = pc.fill_null(pc.is_in(table.column(PARENT_LINE), value_set=lines), False)
             if pc.any(orphan).as_py():
                 self.tables[child] = table.filter(pc.invert(orphan))
-                if LINE in table.schema.names:
+                if has_column(table, LINE):
                     self._drop_children(child, table.column(LINE).filter(orphan),
                                         seen | {child})
 
     def put(self, name: str, table: pa.Table, field: str, values: Column) -> pa.Table:
         """``table`` with ``field`` set to ``values`` (replaced in place when it exists)."""
-        names = table.schema.names  # (a table's column_names is several times slower)
-        if field in names:
-            return table.set_column(names.index(field), field, values)
+        at = table.schema.get_all_field_indices(field)  # (not the list of every name)
+        if at:
+            return table.set_column(at[0], field, values)
         return table.append_column(field, values)
 
 
@@ -157,5 +158,5 @@ def constant(value: object, n: int) -> pa.Array:
 
 def _inputs(table: pa.Table, expr: Expression, row: int) -> str:
     shown = [f"{n}={table.column(n)[row].as_py()!r}" for n in expr.names
-             if n in table.schema.names]
+             if has_column(table, n)]
     return ", ".join(shown)
