@@ -117,20 +117,20 @@ class ReadinessStore:
         for skip, asked, values in _asked(keys, besides):
             # Read as every question of the ledger is: a connection gone is a transient
             # error (the file waits), not a bug of the step that asked.
-            rows = self._read(
+            rows = cast("list[tuple[str]]", self._read(
                 f"SELECT key FROM sent_keys WHERE flow = ? AND file_id NOT IN ({skip}) AND key "
-                f"IN ({asked})", (flow, *values))
-            found.update(str(r[0]) for r in rows)
+                f"IN ({asked})", (flow, *values)))
+            found.update(r[0] for r in rows)
         return found
 
     def fingerprints(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()
                      ) -> dict[str, str]:
         found: dict[str, str] = {}
         for skip, asked, values in _asked(keys, besides):
-            rows = self._read(
+            rows = cast("list[tuple[str, str]]", self._read(
                 f"SELECT key, fingerprint FROM fingerprints WHERE flow = ? AND file_id NOT IN "
-                f"({skip}) AND key IN ({asked}) ORDER BY file_id", (flow, *values))
-            found.update((str(k), str(p)) for k, p in rows)  # the latest file wins
+                f"({skip}) AND key IN ({asked}) ORDER BY file_id", (flow, *values)))
+            found.update(rows)  # the latest file wins
         return found
 
     def known_keys(self, flow: str, *, besides: tuple[int, ...] = ()
@@ -138,16 +138,15 @@ class ReadinessStore:
         ids = _ids(besides)
         after: str | None = None
         while True:  # a batch a statement, from where the last ended: by the (flow, key) index
-            rows = self._read(
+            rows = cast("list[tuple[str]]", self._read(
                 f"SELECT DISTINCT key FROM fingerprints WHERE flow = ? AND file_id NOT IN "
                 f"({_marks(len(ids))}){'' if after is None else ' AND key > ?'} ORDER BY key "
-                f"LIMIT {KNOWN_BATCH}", (flow, *ids, *([] if after is None else [after])))
-            keys = [str(r[0]) for r in rows]
-            if keys:
-                yield keys
-            if len(keys) < KNOWN_BATCH:
+                f"LIMIT {KNOWN_BATCH}", (flow, *ids, *([] if after is None else [after]))))
+            if rows:
+                yield [r[0] for r in rows]
+            if len(rows) < KNOWN_BATCH:
                 return
-            after = keys[-1]
+            after = rows[-1][0]
 
     # -- whether an answer on keys still holds ------------------------------------------
 

@@ -89,11 +89,10 @@ class Work:
                    for n in expr.names):
                 return expr
         expr = compile_expression(source, schema.names, self.where, variables, name)
-        if (expr.column is not None) == key[1]:  # (both ask whether it is a column)
-            if len(_MADE) >= MAX_MADE:
-                _MADE.clear()
-            _MADE[key] = (expr, frozenset(n for n in expr.names if has_column(schema, n)
-                                          or n in variables))
+        if len(_MADE) >= MAX_MADE:
+            _MADE.clear()
+        _MADE[key] = (expr, frozenset(n for n in expr.names if has_column(schema, n)
+                                      or n in variables))
         return expr
 
     def evaluate(self, expr: Expression, name: str, table: pa.Table, target: str) -> Column:
