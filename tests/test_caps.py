@@ -13,6 +13,7 @@ import io
 import tracemalloc
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -231,3 +232,83 @@ def test_the_docs_state_the_caps_in_force() -> None:
     assert f"every cell cut at {CELL_LIMIT:,} characters" in text
     assert f"lists the first {SHOWN_ISSUES}" in text
     assert f"more than {MAX_COLUMNS:,} cells, or {WIDTH_MARGIN} more than" in text
+
+
+
+NOTING = """
+ledger: state/ledger.sqlite
+work_dir: state/work
+lock_file: state/run.lock
+tracciati: [tracciati]
+flows:
+  articoli:
+    source: {folder: inbox, patterns: ["*.csv"], ready: {window: 0, min_age: 0}}
+    tracciato: test/in
+    chunk_bytes: 2048
+    steps:
+      - filter: {keep: "qty != 3", note: "qty 3 waits"}
+      - check:
+          rules: [{that: "qty < 6", field: qty, code: tax-mismatch, message: "qty 6 or 7"}]
+      - dedupe: {key: [codice], keep: sent}
+    retry_backoff: 0
+    targets:
+      - {folder: erp, tracciato: test/out, filename: "ART{{ seq | zfill(5) }}.TXT"}
+"""
+
+
+def noted_run(root: Path, built: Counter[str]) -> tuple[list[Issue], Counter[str]]:
+    """One file of 400 rows, in chunks, through steps that note most of its rows: the
+    issues the ledger keeps of it, and the issues made on the way, by code (``built``
+    counts every issue made)."""
+    from bridge.config import load
+    from bridge.engine.runner import run_pass
+    from bridge.ledger import open_ledger
+    from tests.flowkit import make_world, order_file
+
+    cfg = make_world(root, NOTING)
+    (root / "inbox" / "big.csv").write_text(order_file(1, 400), encoding="utf-8")
+    conf = load(cfg)
+    built.clear()
+    [outcome] = run_pass(conf).outcomes
+    assert outcome.state == "done", outcome
+    made = Counter(built)
+    ledger = open_ledger(conf.path(conf.ledger))
+    try:
+        return ledger.issues(outcome.file_id), made
+    finally:
+        ledger.close()
+
+
+def test_notes_past_the_cap_are_counted_without_being_built(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The steps of a large file note far more rows than the file keeps (the sample's
+    tax-mismatch on 190,000 orders of a million rows): they build no more notes of a kind
+    than the file still keeps, and count the rest, and the file keeps the same issues as
+    when every note is built."""
+    import bridge.engine.transform as transform
+    from bridge.steps.work import Work
+
+    built: Counter[str] = Counter()
+    checked = Issue.__post_init__
+
+    def counting(self: Issue) -> None:
+        built[self.code] += 1
+        checked(self)
+
+    monkeypatch.setattr(Issue, "__post_init__", counting)
+    monkeypatch.setattr(transform, "MAX_ISSUES", 5)
+    kept, made = noted_run(tmp_path / "capped", built)
+    with monkeypatch.context() as every:
+        every.setattr(Work, "to_build", lambda self, code, count: count)
+        all_kept, all_made = noted_run(tmp_path / "every", built)
+    notes = ("waiting", "tax-mismatch", "never-sent")
+    # 400 rows: qty 3 on 57 (waiting); of the 343 others, qty 6 or 7 on 114
+    # (tax-mismatch); the 343 never sent before
+    assert [all_made[c] for c in notes] == [57, 114, 343]
+    assert kept == all_kept
+    # the first notes of the first chunk, then the others counted
+    assert [(i.code, i.line) for i in kept[:5]] == [("waiting", n) for n in (4, 11, 18, 25, 32)]
+    assert kept[5:] == [Issue("notes-counted", "509 more notes are not listed, only counted: "
+                              "343 never-sent, 114 tax-mismatch, 52 waiting", value="509")]
+    # the first chunk builds at most 5 of each kind; the chunks after it, none
+    assert [made[c] for c in notes] == [5, 5, 5], made

@@ -23,6 +23,7 @@ with errors are kept as each chunk passes, for the report of the bad rows.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -213,11 +214,13 @@ class _Run:
             c.left_out += len(refused)
         if self.watch is not None:
             self.watch.source(tables)
+        # The notes this file still keeps: the steps build no more than that of a kind.
+        step_ctx = dataclasses.replace(self.step_ctx, notes_room=MAX_ISSUES - self.notes_kept)
         for _ in range(MAX_STEP_PASSES):
             from bridge.steps import apply_steps
 
             given = arrow if arrow is not None and arrow.keys() == tables.keys() else tables
-            result = apply_steps(self.body, given, self.step_ctx)
+            result = apply_steps(self.body, given, step_ctx)
             if self.gone is not None:
                 self.gone.saw(result)
             bad = [i for i in result.issues if i.is_error]
@@ -250,6 +253,7 @@ class _Run:
         faults.point("stream-part")
         self._keep(result.issues)
         self._keep(notes)
+        self.notes_over.update(result.counted)
         self._gather(tables, result)
         if self.watch is not None:
             self.watch.result(result.tables)
@@ -308,7 +312,8 @@ class _Run:
         c, flow = self.checked, self.flow
         c.rows = dict(self.rows)
         if self.notes_over:
-            by_code = ", ".join(f"{n:,} {code}" for code, n in self.notes_over.most_common())
+            by_code = ", ".join(f"{n:,} {code}" for code, n in sorted(
+                self.notes_over.items(), key=lambda kv: (-kv[1], kv[0])))
             c.issues.append(Issue("notes-counted", f"{sum(self.notes_over.values()):,} more "
                                   f"notes are not listed, only counted: {by_code}",
                                   value=str(sum(self.notes_over.values()))))

@@ -11,6 +11,7 @@ pyarrow and jinja2 are imported only when steps run, so loading a configuration 
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,8 @@ class StepResult:
     delta_seen: list[str] = field(default_factory=list)
     delta_types: dict[str, pa.DataType] = field(default_factory=dict)
     delta_table: str | None = None
+    #: Notes past the caller's room, counted by code and not built.
+    counted: Counter[str] = field(default_factory=Counter)
 
     @functools.cached_property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -75,5 +78,5 @@ def apply_steps(
         runners[step.kind](work, step.args)
     return StepResult(dict(work.tables), work.issues, work.held, work.skipped, work.sent,
                       work.fingerprints, work.unchanged, work.delta_seen, work.delta_types,
-                      work.delta_table)
+                      work.delta_table, work.counted)
 

@@ -274,7 +274,6 @@ def extract(work: Work, args: sb.ExtractArgs) -> None:
 
 def check(work: Work, args: sb.CheckArgs) -> None:
     name, table = work.get(args.table)
-    lines = work.lines(table)
     for rule in args.rules:
         work.need(name, table, [rule.field])
         if rule.that is not None:
@@ -286,13 +285,13 @@ def check(work: Work, args: sb.CheckArgs) -> None:
         else:
             broken, code, what = _invalid(table.column(rule.field), rule)
         rows = np.flatnonzero(to_numpy_mask(broken))
+        rows = rows[:work.to_build(code, len(rows))]
         if not len(rows):
             continue
         values = table.column(rule.field).take(pa.array(rows)).to_pylist()
-        for row, value in zip(rows.tolist(), values, strict=True):
-            work.issues.append(Issue(code, f"{work.where}: {what}",
-                                     None if lines is None else lines[row], name, rule.field,
-                                     clip(value)))
+        message = f"{work.where}: {what}"
+        for line, value in zip(work.lines_at(table, rows), values, strict=True):
+            work.issues.append(Issue(code, message, line, name, rule.field, clip(value)))
 
 
 def _invalid(values: Column, rule: sb.Rule) -> tuple[np.ndarray, str, str]:

@@ -88,16 +88,14 @@ def _note_shared(work: Work, args: spec.LookupArgs, m: spec.MatchKey,
     first = keys.positions(keys.keys)  # each reference row: its key's first row
     counts = np.bincount(first[first >= 0], minlength=len(first))
     shared = np.flatnonzero((at >= 0) & (counts[np.maximum(at, 0)] > 1))
-    lines = work.lines(probe_table) if len(shared) else None
-    for row in shared.tolist():
+    shared = shared[:work.to_build("shared-match", len(shared))]
+    for row, line in zip(shared.tolist(), work.lines_at(probe_table, shared), strict=True):
         n = int(counts[at[row]])
-        if n > 1:
-            value = " + ".join(str(probe_table.column(f)[row].as_py()) for f in m.fields)
-            work.issues.append(Issue(
-                "shared-match", f"{work.where}: {'+'.join(m.fields)} {value!r} is shared by "
-                f"{n} rows of {args.reference!r}: the first was taken "
-                f"({shown[int(at[row])].as_py()})",
-                None if lines is None else lines[row], name, m.fields[0], clip(value)))
+        value = " + ".join(str(probe_table.column(f)[row].as_py()) for f in m.fields)
+        work.issues.append(Issue(
+            "shared-match", f"{work.where}: {'+'.join(m.fields)} {value!r} is shared by "
+            f"{n} rows of {args.reference!r}: the first was taken "
+            f"({shown[int(at[row])].as_py()})", line, name, m.fields[0], clip(value)))
 
 
 def _choose(hit: pa.Array, taken: Column, other: Column) -> Column:

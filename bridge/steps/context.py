@@ -36,3 +36,8 @@ class StepContext:
     last_sent: Callable[[list[str]], dict[str, str]] = _nothing_remembered
     #: Delta steps send every row (`--full`), and still report the fingerprints.
     full: bool = False
+    #: How many more notes the caller keeps of the file (None: every one). A step builds
+    #: no more notes of one kind than that, and counts the others by code
+    #: (:meth:`bridge.steps.work.Work.to_build`): a large file's millions of notes past
+    #: the cap are never made only to be counted.
+    notes_room: int | None = None

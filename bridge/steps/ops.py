@@ -65,15 +65,15 @@ def _waiting(work: Work, args: spec.FilterArgs, name: str, table: pa.Table,
         return
     out = np.flatnonzero(~np.asarray(pc.fill_null(kept, True).to_numpy(
         zero_copy_only=False), dtype=bool))
+    out = rows[out[:work.to_build("waiting", len(out))]]
     if not len(out):
         return
-    lines = work.lines(table)
     field = ",".join(args.by) or None
-    shown = (business_keys(table, args.by).take(pa.array(rows[out])).to_pylist()
+    shown = (business_keys(table, args.by).take(pa.array(out)).to_pylist()
              if args.by else [None] * len(out))
-    for k, key in zip(rows[out].tolist(), shown, strict=True):
-        work.issues.append(Issue("waiting", f"{work.where}: {args.note}",
-                                 None if lines is None else lines[k], name, field, clip(key)))
+    message = f"{work.where}: {args.note}"
+    for line, key in zip(work.lines_at(table, out), shown, strict=True):
+        work.issues.append(Issue("waiting", message, line, name, field, clip(key)))
 
 
 def _truth(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -95,12 +95,12 @@ def dedupe(work: Work, args: spec.DedupeArgs) -> None:
         return
     skipped = [k for k in unique if k in sent]
     if skipped:
-        lines = work.lines(table)
-        first = pc.index_in(pa.array(skipped), value_set=keys).to_pylist()
-        for key, row in zip(skipped, first, strict=True):
+        noted = skipped[:work.to_build("already-sent", len(skipped))]
+        first = pc.index_in(pa.array(noted, pa.string()), value_set=keys).to_pylist()
+        for key, line in zip(noted, work.lines_at(table, first), strict=True):
             work.issues.append(Issue(
                 "already-sent", f"{work.where}: {key!r} was sent before; its rows are skipped",
-                None if lines is None else lines[row], name, ",".join(args.key), clip(key)))
+                line, name, ",".join(args.key), clip(key)))
         work.keep(name, pc.invert(pc.fill_null(pc.is_in(keys, value_set=pa.array(skipped)),
                                                False)))
     work.skipped.extend(skipped)
@@ -111,12 +111,12 @@ def _only_sent(work: Work, args: spec.DedupeArgs, name: str, table: pa.Table,
                keys: pa.Array | pa.ChunkedArray, unsent: list[str]) -> None:
     """Keep the rows whose key an earlier file sent; note the others ``never-sent``."""
     if unsent:
-        lines = work.lines(table)
-        first = pc.index_in(pa.array(unsent, pa.string()), value_set=keys).to_pylist()
-        for key, row in zip(unsent, first, strict=True):
+        noted = unsent[:work.to_build("never-sent", len(unsent))]
+        first = pc.index_in(pa.array(noted, pa.string()), value_set=keys).to_pylist()
+        for key, line in zip(noted, work.lines_at(table, first), strict=True):
             work.issues.append(Issue(
                 "never-sent", f"{work.where}: {key!r} was never sent; its rows are left out",
-                None if lines is None else lines[row], name, ",".join(args.key), clip(key)))
+                line, name, ",".join(args.key), clip(key)))
     work.keep(name, pc.fill_null(pc.invert(pc.is_in(keys, value_set=pa.array(
         unsent, pa.string()))), False))
 

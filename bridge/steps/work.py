@@ -7,7 +7,8 @@ an issue on the row's line in the source file.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
 import pyarrow as pa
@@ -16,10 +17,12 @@ import pyarrow.compute as pc
 from bridge.codecs.frames import has_column
 from bridge.display import did_you_mean
 from bridge.errors import ConfigError
-from bridge.issues import Issue, clip
+from bridge.issues import NOTE_CODES, Issue, clip
 from bridge.steps.expr import WHOLE, Expression, Failure, compile_expression
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from bridge.steps.context import StepContext
 
 LINE = "_line"
@@ -37,6 +40,8 @@ class Work:
         self.ctx = ctx
         self.where = "steps"
         self.issues: list[Issue] = []
+        #: Notes not built, by code (past the caller's room: :meth:`to_build`).
+        self.counted: Counter[str] = Counter()
         self.held: list[str] = []
         self.skipped: list[str] = []
         self.sent: list[str] = []
@@ -119,6 +124,26 @@ class Work:
         if not has_column(table, LINE):
             return None
         return table.column(LINE).to_pylist()  # type: ignore[no-any-return]
+
+    def lines_at(self, table: pa.Table, rows: Sequence[int] | np.ndarray
+                 ) -> list[int | None]:
+        """The source lines of these rows (None each, for rows made in memory)."""
+        if not has_column(table, LINE):
+            return [None] * len(rows)
+        taken = table.column(LINE).take(pa.array(rows, pa.int64()))
+        return taken.to_pylist()  # type: ignore[no-any-return]
+
+    def to_build(self, code: str, count: int) -> int:
+        """How many of ``count`` issues of ``code`` a step builds, the first ones in row
+        order: every error; notes no more than the caller still keeps
+        (:attr:`StepContext.notes_room`), the others counted in :attr:`counted`. The
+        caller keeps the first notes of the file whatever a step builds past them, so
+        what it keeps is the same."""
+        room = self.ctx.notes_room
+        if room is None or count <= room or code not in NOTE_CODES:
+            return count
+        self.counted[code] += count - room
+        return room
 
     def keep(self, name: str, mask: Column) -> None:
         """Keep the rows of ``name`` where ``mask`` is true; their children follow them."""
