@@ -78,9 +78,10 @@ def check_file(path: Path, t: Tracciato, *, chunk_bytes: int | None = None,
                     _keep_records(result.records, part.tables, show)
         except GroupTooLarge as exc:
             result.issues.append(Issue(
-                "too-large-to-read-whole", f"{exc}: the rows of one group, held at once; the "
-                "check stops here (a flow would refuse the file unless its whole_max_bytes "
-                "is raised)", line=exc.line))
+                "too-large-to-read-whole", f"{exc}: " + (
+                    "one line, held at once" if exc.one_line else
+                    "the rows of one group, held at once") + "; the check stops here (a flow "
+                "would refuse the file unless its whole_max_bytes is raised)", line=exc.line))
     result.issues.sort(key=lambda i: -1 if i.line is None else i.line)  # stable: file first
     return result
 

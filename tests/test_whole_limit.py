@@ -285,3 +285,41 @@ def test_the_pass_goes_on_past_a_refused_file_and_its_exit_says_so(
         "read whole (the rows of a group are not together in the file)" in got.output
     assert "orders_export_2.csv: done" in got.output
     assert "ordini/ORD000001.TXT" in written(cfg_path.parent / "erp")
+
+
+def test_a_file_whose_line_ends_were_lost_is_refused_not_held_whole(
+        tmp_path: Path, runner: CliRunner, chunks_read: list[int],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An export whose line ends were lost on the way (here turned into record separators)
+    is one endless line: it was read whole, and copied again at every block (a 150 MB line
+    took 886 MB), so a large one could take the machine's memory. Past whole_max_bytes
+    without a line end it is refused, no chunk read, and the pass goes on."""
+    import bridge.config
+    from bridge.check import check_file
+    from bridge.engine.tables import load_tracciato
+
+    head, _, body = big_orders(300).partition(b"\n")
+    data = head + b"\n" + body.rstrip(b"\n").replace(b"\n", b"\x1e") + b"\n"
+    assert len(data) > 4 * LIMIT and data.count(b"\n") == 2  # the header's, the last
+    cfg_path = world(tmp_path, data, chunk_bytes=8192, whole_max_bytes=LIMIT,
+                     source={"folder": "inbox/shopify", "patterns": ["orders_export*.csv"],
+                             "ready": {"window": 0, "min_age": 0}})
+    root = cfg_path.parent
+    (root / "inbox" / "shopify" / "orders_export_2.csv").write_bytes(big_orders(2))
+    got = runner.invoke(main, ["--config", str(cfg_path), "run", "--flow", "ordini"])
+    assert got.exit_code == 1, got.output  # a file was rejected
+    assert "orders_export_1.csv: rejected (file 1); 1 issues; " in got.output
+    assert f"bytes from line 2 on hold no line end, over the flow's whole_max_bytes " \
+           f"({LIMIT:,}): one line would be held whole in memory" in got.output
+    assert "orders_export_2.csv: done" in got.output
+    assert chunks_read[0] == 0  # refused before its first chunk
+    assert (root / "quarantine" / "orders_export_1.csv").read_bytes() == data
+    assert [p for p in (root / ".bridge" / "work").rglob(".*")] == []
+    # `bridge check` stops there too, and says why
+    monkeypatch.setattr(bridge.config, "WHOLE_MAX_BYTES", LIMIT)
+    t = load_tracciato(load(cfg_path), "shopify/ordini-b2b")
+    path = tmp_path / "lost.csv"
+    path.write_bytes(data)
+    last = check_file(path, t, chunk_bytes=8192).issues[-1]
+    assert (last.code, last.line) == ("too-large-to-read-whole", 2)
+    assert "one line, held at once; the check stops here" in last.message

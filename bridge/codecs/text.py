@@ -52,10 +52,12 @@ class GroupTooLarge(DataError):
     """One group of rows (the rows of one group key, or a record and its children) still
     open past ``limit`` bytes: a reading in chunks would hold it all at once."""
 
-    def __init__(self, line: int, held: int, limit: int) -> None:
-        super().__init__(f"{held:,} bytes from line {line} on are one group, not ended, "
-                         f"over {limit:,} bytes")
+    def __init__(self, line: int, held: int, limit: int, *, one_line: bool = False) -> None:
+        super().__init__(f"{held:,} bytes from line {line} on are one "
+                         f"{'line' if one_line else 'group'}, not ended, over {limit:,} bytes")
         self.line, self.held, self.limit = line, held, limit
+        #: No line end at all in those bytes (a file of another kind, or cut lines).
+        self.one_line = one_line
 
 
 @dataclass
@@ -145,10 +147,14 @@ class TextSource:
                 yield buf, True
                 return
             end = _cut(buf, False)
-            # A line longer than a block: keep reading until it ends.
+            # A line longer than a block: keep reading until it ends, up to ``group_max``
+            # (a file with no line end would otherwise be held whole, and copied again
+            # at every block).
             carry = buf[end:]
             if end:
                 yield buf[:end], False
+            elif self.group_max is not None and len(carry) > self.group_max:
+                raise GroupTooLarge(self._line, len(carry), self.group_max, one_line=True)
 
     def _check(self, data: bytes, final: bool) -> Block:
         line, offset = self._line, self._offset

@@ -286,6 +286,12 @@ def too_big_to_read_whole(flow: Flow, t: Tracciato, size: int, why: str) -> Chec
 
 def group_too_large(t: Tracciato, exc: GroupTooLarge) -> Checked:
     """A file refused while read in chunks: one of its groups would be held whole."""
+    if exc.one_line:
+        return Checked(t, rejected=True, issues=[Issue(
+            "too-large-to-read-whole", f"{exc.held:,} bytes from line {exc.line} on hold no "
+            f"line end, over the flow's whole_max_bytes ({exc.limit:,}): one line would be "
+            "held whole in memory. Check the file (is it of this format? were its line ends "
+            "lost?), or raise whole_max_bytes, then replay the file", line=exc.line)])
     what = (f"the rows of one {', '.join(t.group_by)}" if t.group_by else
             "a record and its children")
     return Checked(t, rejected=True, issues=[Issue(
