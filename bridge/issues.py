@@ -77,6 +77,8 @@ CODES: dict[str, str] = {
     "too-many-issues": "more issues than a file's report lists: the rest are counted by code",
     "notes-counted": "more notes than a file's report lists (orders left waiting, VAT compared, "
                      "keys already sent...): the rest are counted by code (a note)",
+    "errors-counted": "more errors of rows than a file's report lists: the rest are counted "
+                      "by code (with skip-rows, their rows are left out all the same)",
     "too-many-columns": "a row with far more cells than the tracciato declares; not read",
     # flows
     "no-match": "a lookup found no row in the reference table",

@@ -208,9 +208,9 @@ def test_notes_past_the_cap_are_counted_not_kept(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """A large re-export may note a million orders `already-sent` or `waiting`: the file
     keeps the first notes and counts the others, so memory does not grow with them."""
-    import bridge.engine.transform as transform
+    import bridge.engine.chunking as chunking
 
-    monkeypatch.setattr(transform, "MAX_ISSUES", 2)
+    monkeypatch.setattr(chunking, "MAX_ISSUES", 2)
     cfg = sample_copy(tmp_path)
     for old in (cfg.parent / "inbox" / "shopify").glob("*.csv"):
         old.unlink()

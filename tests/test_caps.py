@@ -256,7 +256,8 @@ flows:
 """
 
 
-def noted_run(root: Path, built: Counter[str]) -> tuple[list[Issue], Counter[str]]:
+def noted_run(root: Path, built: Counter[str], config: str = NOTING
+              ) -> tuple[list[Issue], Counter[str]]:
     """One file of 400 rows, in chunks, through steps that note most of its rows: the
     issues the ledger keeps of it, and the issues made on the way, by code (``built``
     counts every issue made)."""
@@ -265,7 +266,7 @@ def noted_run(root: Path, built: Counter[str]) -> tuple[list[Issue], Counter[str
     from bridge.ledger import open_ledger
     from tests.flowkit import make_world, order_file
 
-    cfg = make_world(root, NOTING)
+    cfg = make_world(root, config)
     (root / "inbox" / "big.csv").write_text(order_file(1, 400), encoding="utf-8")
     conf = load(cfg)
     built.clear()
@@ -285,7 +286,7 @@ def test_notes_past_the_cap_are_counted_without_being_built(
     tax-mismatch on 190,000 orders of a million rows): they build no more notes of a kind
     than the file still keeps, and count the rest, and the file keeps the same issues as
     when every note is built."""
-    import bridge.engine.transform as transform
+    import bridge.engine.chunking as chunking
     from bridge.steps.work import Work
 
     built: Counter[str] = Counter()
@@ -296,7 +297,7 @@ def test_notes_past_the_cap_are_counted_without_being_built(
         checked(self)
 
     monkeypatch.setattr(Issue, "__post_init__", counting)
-    monkeypatch.setattr(transform, "MAX_ISSUES", 5)
+    monkeypatch.setattr(chunking, "MAX_ISSUES", 5)
     kept, made = noted_run(tmp_path / "capped", built)
     with monkeypatch.context() as every:
         every.setattr(Work, "to_build", lambda self, code, count: count)
@@ -312,3 +313,38 @@ def test_notes_past_the_cap_are_counted_without_being_built(
                               "343 never-sent, 114 tax-mismatch, 52 waiting", value="509")]
     # the first chunk builds at most 5 of each kind; the chunks after it, none
     assert [made[c] for c in notes] == [5, 5, 5], made
+
+
+REFUSING = NOTING.replace(
+    '      - filter: {keep: "qty != 3", note: "qty 3 waits"}\n', "").replace(
+    "code: tax-mismatch", "code: rule-failed").replace(
+    "      - dedupe: {key: [codice], keep: sent}\n", "").replace(
+    "tracciato: test/in\n", "tracciato: test/in\n    on_bad_rows: skip-rows\n")
+
+
+def test_errors_of_rows_left_out_past_the_cap_are_counted_not_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stale reference table makes an error on every row of a large file (a million
+    rows: 3.6 million errors kept, 1.77 GB at the peak). Under skip-rows the file keeps
+    the first errors and counts the others; every row with an error is left out all the
+    same, and the rows without one are written as before."""
+    import bridge.engine.chunking as chunking
+
+    assert "skip-rows" in REFUSING and "rule-failed" in REFUSING
+    assert "filter" not in REFUSING and "dedupe" not in REFUSING
+    built: Counter[str] = Counter()
+    every, _ = noted_run(tmp_path / "every", built, REFUSING)
+    monkeypatch.setattr(chunking, "MAX_ISSUES", 5)
+    kept, _ = noted_run(tmp_path / "capped", built, REFUSING)
+    # 400 rows, qty 6 or 7 on 114 of them: each refused, the others written
+    assert [i.code for i in every].count("rule-failed") == 114
+    assert kept[:5] == [i for i in every if i.code == "rule-failed"][:5]
+    assert [i for i in kept if i.code == "rule-failed"] == kept[:5]
+    [summary] = [i for i in kept if i.code == "errors-counted"]
+    assert (summary.value, summary.line) == ("109", None)
+    assert summary.message == "109 more errors of rows are not listed, only counted: " \
+        "109 rule-failed"
+    written = {p.name: p.read_bytes() for p in (tmp_path / "capped" / "erp").iterdir()}
+    assert written == {p.name: p.read_bytes() for p in (tmp_path / "every" / "erp").iterdir()}
+    [data] = written.values()
+    assert data.count(b"\r\n") == 400 - 114

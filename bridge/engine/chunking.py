@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
 from bridge.engine.prints import Prints
-from bridge.issues import Issue
+from bridge.issues import MAX_ISSUES, Issue
 
 if TYPE_CHECKING:
     import numpy as np
@@ -282,6 +283,58 @@ def too_big_to_read_whole(flow: Flow, t: Tracciato, size: int, why: str) -> Chec
         f"flow's whole_max_bytes ({flow.whole_max_bytes:,}): a file read whole takes many "
         "times its size in memory. Remove the cause, or raise whole_max_bytes, then replay "
         "the file")])
+
+
+class Caps:
+    """The issues one reading of a file keeps past the decoder's (which caps its own):
+    the first :data:`MAX_ISSUES` notes of the steps and the targets, and the first
+    :data:`MAX_ISSUES` errors of rows left out; the others counted by code. A large file
+    may note a million orders, or, its reference table stale, refuse every row: kept,
+    they took gigabytes. Errors of a pass that refuses the file are kept alike."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        self.issues = issues
+        self.notes_kept = self.errors_kept = 0
+        self.notes_over: Counter[str] = Counter()
+        self.errors_over: Counter[str] = Counter()
+
+    @property
+    def notes_room(self) -> int:
+        """Notes still kept: the steps build no more than that of a kind."""
+        return MAX_ISSUES - self.notes_kept
+
+    def keep(self, issues: list[Issue], counted: Counter[str] | None = None) -> None:
+        """Issues of a pass that is written: every error (there are none past a pass's
+        own); notes up to the cap, the rest counted, with the notes ``counted`` unbuilt."""
+        for i in issues:
+            if i.is_error or self.notes_kept < MAX_ISSUES:
+                self.issues.append(i)
+                self.notes_kept += not i.is_error
+            else:
+                self.notes_over[i.code] += 1
+        self.notes_over.update(counted or {})
+
+    def keep_errors(self, bad: list[Issue]) -> None:
+        """Errors whose rows are left out (or the file refused): their rows go all the
+        same, whether kept or counted."""
+        room = max(MAX_ISSUES - self.errors_kept, 0)
+        self.issues.extend(bad[:room])
+        self.errors_kept += min(len(bad), room)
+        self.errors_over.update(i.code for i in bad[room:])
+
+    def summaries(self) -> list[Issue]:
+        """One issue of the whole file for each kind counted: how many, by code (ties by
+        code: the same words whatever order they came in)."""
+        out = []
+        for code, over, what in (("errors-counted", self.errors_over, "errors of rows"),
+                                 ("notes-counted", self.notes_over, "notes")):
+            if over:
+                by_code = ", ".join(f"{n:,} {k}" for k, n in sorted(
+                    over.items(), key=lambda kv: (-kv[1], kv[0])))
+                total = sum(over.values())
+                out.append(Issue(code, f"{total:,} more {what} are not listed, only "
+                                 f"counted: {by_code}", value=str(total)))
+        return out
 
 
 def group_too_large(t: Tracciato, exc: GroupTooLarge) -> Checked:

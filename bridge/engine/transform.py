@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from bridge import faults
 from bridge.codecs.text import GroupTooLarge
 from bridge.engine.chunking import (
+    Caps,
     Checked,
     KeySpool,
     Together,
@@ -131,8 +132,7 @@ class _Run:
         self.data_rows = 0
         self.kept_source = 0
         self.nothing = False  # an error of the whole file under skip-rows: nothing is left
-        self.notes_kept = 0
-        self.notes_over: Counter[str] = Counter()  # notes past the cap, by code
+        self.caps = Caps(self.checked.issues)
         self.sent = KeySpool(folder)
         # A chunk's facts are one large entry: to the file from the first one.
         self.facts = KeySpool(folder, ".facts-", spool_from=1, plain=True) \
@@ -215,7 +215,7 @@ class _Run:
         if self.watch is not None:
             self.watch.source(tables)
         # The notes this file still keeps: the steps build no more than that of a kind.
-        step_ctx = dataclasses.replace(self.step_ctx, notes_room=MAX_ISSUES - self.notes_kept)
+        step_ctx = dataclasses.replace(self.step_ctx, notes_room=self.caps.notes_room)
         for _ in range(MAX_STEP_PASSES):
             from bridge.steps import apply_steps
 
@@ -235,7 +235,7 @@ class _Run:
                         made.append((p, data, rows))
             if not bad:
                 break
-            c.issues.extend(bad)
+            self.caps.keep_errors(bad)
             if flow.on_bad_rows == "reject-file":
                 c.rejected = True
                 return
@@ -251,9 +251,8 @@ class _Run:
             p.write(data, rows)
         del made
         faults.point("stream-part")
-        self._keep(result.issues)
-        self._keep(notes)
-        self.notes_over.update(result.counted)
+        self.caps.keep(result.issues, result.counted)
+        self.caps.keep(notes)
         self._gather(tables, result)
         if self.watch is not None:
             self.watch.result(result.tables)
@@ -264,17 +263,6 @@ class _Run:
         if raw is not None and any(i.is_error and i.line for i in c.issues[mark:]):
             c.raw_rows = c.raw_rows or RawRows(self.t, limit=MAX_ISSUES)
             c.raw_rows.feed_issues(raw, c.issues[mark:])
-
-    def _keep(self, issues: list[Issue]) -> None:
-        """Issues of the steps: every error; notes up to :data:`MAX_ISSUES` (an order left
-        waiting is a note, and a large file may hold a million), the rest counted."""
-        c = self.checked
-        for i in issues:
-            if i.is_error or self.notes_kept < MAX_ISSUES:
-                c.issues.append(i)
-                self.notes_kept += not i.is_error
-            else:
-                self.notes_over[i.code] += 1
 
     def _drop(self, tables: Mapping[str, pd.DataFrame], bad: list[Issue]
               ) -> dict[str, pd.DataFrame]:
@@ -311,12 +299,7 @@ class _Run:
         """The trailer, then every output finished; nothing kept of a refused file."""
         c, flow = self.checked, self.flow
         c.rows = dict(self.rows)
-        if self.notes_over:
-            by_code = ", ".join(f"{n:,} {code}" for code, n in sorted(
-                self.notes_over.items(), key=lambda kv: (-kv[1], kv[0])))
-            c.issues.append(Issue("notes-counted", f"{sum(self.notes_over.values()):,} more "
-                                  f"notes are not listed, only counted: {by_code}",
-                                  value=str(sum(self.notes_over.values()))))
+        c.issues += self.caps.summaries()
         if c.rejected or self.nothing or (c.skipped_rows and not self.kept_source):
             c.rejected = True  # nothing good is left: the whole file is refused
             self._discard(parts)
