@@ -99,6 +99,18 @@ def test_decimal_arithmetic_is_exact() -> None:
     assert x["u"].tolist() == [D("0.40"), D("0.3")]
     assert codes(result) == ["bad-expression"]  # None + 0.20 on the second row
     assert result.issues[0].line == 3 and result.issues[0].field == "s"
+    assert result.issues[0].value == "a=None, b=Decimal('0.20')"  # what the row gave
+
+
+def test_each_failed_row_says_what_it_gave_the_expression() -> None:
+    """The inputs of every failed row, by name, each row its own (they are taken for all
+    the failed rows at once)."""
+    rows = frame(q=[1, None, 3, None, 5], p=money("1.00", "2.00", None, "4.00", "5.00"),
+                 other=["x", "y", "z", "w", "v"])
+    result = run('- compute: {fields: {t: "q * p"}}', {"x": rows})
+    assert codes(result) == ["bad-expression"] * 3
+    assert [(i.line, i.value) for i in result.issues] == [
+        (3, "p=Decimal('2.00'), q=None"), (4, "p=None, q=3"), (5, "p=Decimal('4.00'), q=None")]
 
 
 def test_filters_for_erps_keep_missing_values_missing() -> None:

@@ -110,14 +110,16 @@ class Work:
                target: str) -> None:
         if not failures:
             return
-        lines = self.lines(table)
+        rows = [f.row for f in failures if f.row != WHOLE]
+        lines = iter(self.lines_at(table, rows))
+        inputs = iter(_inputs(table, expr, rows))
         for f in failures:
             whole = f.row == WHOLE  # stopped: no row of the table is to be trusted
             self.issues.append(Issue(
                 "bad-expression",
                 f"{self.where}: {target} = {expr.source!r} failed: {f.error}",
-                None if lines is None or whole else lines[f.row], name, target,
-                None if whole else clip(_inputs(table, expr, f.row)),
+                None if whole else next(lines), name, target,
+                None if whole else clip(next(inputs)),
             ))
 
     def lines(self, table: pa.Table) -> list[int | None] | None:
@@ -180,7 +182,10 @@ def constant(value: object, n: int) -> pa.Array:
     return pa.nulls(n) if value is None else pa.repeat(value, n)
 
 
-def _inputs(table: pa.Table, expr: Expression, row: int) -> str:
-    shown = [f"{n}={table.column(n)[row].as_py()!r}" for n in expr.names
-             if has_column(table, n)]
-    return ", ".join(shown)
+def _inputs(table: pa.Table, expr: Expression, rows: list[int]) -> list[str]:
+    """What each of ``rows`` gave the expression (``name=value, ...``): each column taken
+    once for all the rows (a stale reference table fails a million of them)."""
+    at = pa.array(rows, pa.int64())
+    columns = [(n, table.column(n).take(at).to_pylist()) for n in expr.names
+               if has_column(table, n)]
+    return [", ".join(f"{n}={values[k]!r}" for n, values in columns) for k in range(len(rows))]
