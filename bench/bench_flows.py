@@ -307,9 +307,12 @@ def apart_export(export: Path) -> Path:
 
 
 def large_world(root: Path, export: Path, variant: str, on_bad_rows: str,
-                generated: dict[str, Any], whole_max: int | None = None) -> Path:
+                generated: dict[str, Any], whole_max: int | None = None,
+                stale: bool = False) -> Path:
     """A folder holding a copy of the sample config restricted to the ordini flow, its
-    reference tables and the export in the inbox; returns the config's path."""
+    reference tables and the export in the inbox; returns the config's path. ``stale``:
+    the article table without the generator's articles (only the sample's own), so that
+    every row of the export fails its lookup, as with an ERP export gone stale."""
     import yaml
 
     sample = yaml.safe_load((SAMPLES / "bridge.yaml").read_text(encoding="utf-8"))
@@ -330,7 +333,7 @@ def large_world(root: Path, export: Path, variant: str, on_bad_rows: str,
             for name in names[tr["field"]]:
                 tr["values"].setdefault(name, EXTRA_CODES[tr["field"]].get(name)
                                         or name[:4].upper())
-    write_articoli(root / "articoli.csv", generated["PRODUCTS"])
+    write_articoli(root / "articoli.csv", [] if stale else generated["PRODUCTS"])
     refs = {name: dict(ref, file=str(root / "articoli.csv") if name == "articoli"
                        else str(SAMPLES / ref["file"]))
             for name, ref in sample["references"].items()}
@@ -400,12 +403,12 @@ def count_records(path: Path) -> tuple[int, int]:
 
 
 def run_flow(work: Path, export: Path, rows: int, variant: str, on_bad_rows: str,
-             generated: dict[str, Any], timeout: float, whole_max: int | None = None
-             ) -> dict[str, Any]:
+             generated: dict[str, Any], timeout: float, whole_max: int | None = None,
+             stale: bool = False) -> dict[str, Any]:
     root = work / variant
     root.mkdir()
     try:
-        cfg = large_world(root, export, variant, on_bad_rows, generated, whole_max)
+        cfg = large_world(root, export, variant, on_bad_rows, generated, whole_max, stale)
         cmd = [sys.executable, "-m", "bridge", "--config", str(cfg), "run", "--log-json"]
         r = supervise(cmd, timeout=timeout, logs=work / f"{variant}.log")
         outcomes = []
@@ -530,6 +533,7 @@ def large(args: argparse.Namespace, argv: Sequence[str]) -> int:
                     "platform": platform.platform()},
         "flow": FLOW, "on_bad_rows": args.on_bad_rows, "timeout_seconds": timeout,
         "core_chunk_mb": args.chunk_mb, "apart": args.apart, "whole_max_bytes": whole_max,
+        "stale_articles": args.stale_articles,
         "inputs": inputs, "results": results,
     }
     work = Path(tempfile.mkdtemp(prefix="bridge-bench-large-"))
@@ -547,7 +551,7 @@ def large(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 say(rows, "core", per["core"])
             for variant in variants:
                 per[variant] = run_flow(work, export, rows, variant, args.on_bad_rows,
-                                        generated, timeout, whole_max)
+                                        generated, timeout, whole_max, args.stale_articles)
                 say(rows, variant, per[variant])
             # After each size, so that a later size that fails leaves the earlier figures
             report["targets"] = large_targets(results)
@@ -597,6 +601,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-core", action="store_true", help="large: skip the core path")
     ap.add_argument("--apart", action="store_true",
                     help="large: one order's row moved to the end (the file is read whole)")
+    ap.add_argument("--stale-articles", action="store_true",
+                    help="large: the ERP's article table without the export's articles, "
+                         "so that every row fails its lookup (memory with an error a row)")
     ap.add_argument("--whole-max-mb", type=float, default=None,
                     help="large: the flow's whole_max_bytes, in MB (0: no limit)")
     ap.add_argument("--timeout", type=float, default=30,
