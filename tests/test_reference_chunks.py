@@ -95,3 +95,24 @@ def test_a_lookup_of_a_field_the_master_lacks_keeps_every_field_for_its_error(
                                      "take: {descrizione: descrizion}"), encoding="utf-8")
     got = loaded(cfg_path)
     assert len(got.columns) > 10 and "descrizione" in got.columns
+
+
+def test_a_master_whose_line_ends_were_lost_is_a_configuration_error_not_read_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ERP export whose line ends were lost on the way is one endless line: it was held
+    whole and copied again at every chunk (minutes for a large one, at every pass). Past
+    the limit of one line it is a configuration error naming the table, unread beyond."""
+    import bridge.config
+
+    cfg_path = sample_copy(tmp_path)
+    bigger_master(cfg_path, 3000)
+    path = cfg_path.parent / MASTER
+    head, _, body = path.read_bytes().partition(b"\r\n")
+    path.write_bytes(head + b"\r\n" + body.rstrip(b"\r\n").replace(b"\r\n", b"|") + b"\r\n")
+    monkeypatch.setattr(tables, "REFERENCE_CHUNK", 8192)
+    monkeypatch.setattr(bridge.config, "WHOLE_MAX_BYTES", 65536)
+    assert path.stat().st_size > 2 * 65536
+    with pytest.raises(ConfigError, match=r"reference 'articoli' \(.*\): [\d,]+ bytes from "
+                       r"line 2 on are one line, not ended, over 65,536 bytes: is it a file "
+                       r"of tracciato 'mexal/articoli'\?"):
+        loaded(cfg_path)

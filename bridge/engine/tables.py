@@ -72,6 +72,8 @@ def reference(ctx: Refs, name: str) -> pd.DataFrame:
     import pandas as pd
 
     from bridge.codecs import iter_decode
+    from bridge.codecs.text import GroupTooLarge
+    from bridge.config import WHOLE_MAX_BYTES
     from bridge.errors import ConfigError
 
     if name not in ctx.references:
@@ -89,8 +91,11 @@ def reference(ctx: Refs, name: str) -> pd.DataFrame:
                 stream = _Hashed(fh, digest)
                 # A table of one chunk is read at once: no second thread for it.
                 big = os.fstat(fh.fileno()).st_size > REFERENCE_CHUNK
+                # A line (or group) past WHOLE_MAX_BYTES stops the reading: a table whose
+                # line ends were lost is not held whole, copied again at every chunk.
                 for part in iter_decode(cast("IO[bytes]", stream), t,
-                                        chunk_bytes=REFERENCE_CHUNK if big else None):
+                                        chunk_bytes=REFERENCE_CHUNK if big else None,
+                                        group_max=WHOLE_MAX_BYTES):
                     errors += [i for i in part.issues if i.is_error]
                     df = part.tables[record]
                     frames.append(df if keep is None else df[[c for c in df if c in keep]])
@@ -98,6 +103,9 @@ def reference(ctx: Refs, name: str) -> pd.DataFrame:
                     pass
         except OSError as exc:
             raise ConfigError(f"reference {name!r}: cannot read {path}: {exc.strerror}") from None
+        except GroupTooLarge as exc:
+            raise ConfigError(f"reference {name!r} ({path}): {exc}: is it a file of "
+                              f"tracciato {ref.tracciato!r}?") from None
         if errors:
             first = errors[0]
             raise ConfigError(f"reference {name!r} ({path}): {len(errors)} issues, first: "
