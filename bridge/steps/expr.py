@@ -383,7 +383,11 @@ def _compiled(source: str) -> tuple[nodes.Node, tuple[str, ...], Any] | str:
     template = _exact_literals(nodes.Template([assign], lineno=1))
     assert isinstance(template, nodes.Template)
     template.set_environment(env)
-    return assign.node, names, env.from_string(template)
+    made = env.from_string(template)
+    # Its globals as one plain dict (jinja gives a ChainMap over the environment's): every
+    # row's context copies them, and a ChainMap is copied key by key in Python.
+    made.globals = dict(made.globals)
+    return assign.node, names, made
 
 
 _BOUNDED: dict[tuple[str, tuple[str, ...]], str | None] = {}
