@@ -31,6 +31,7 @@ from bridge.report_cells import CELL_LIMIT
 from bridge.spec import parse
 from bridge.spec.model import Tracciato
 from tests.conftest import ROOT
+from tests.flowkit import CONFIG
 
 ARTICOLI = """
 format: delimited
@@ -235,25 +236,14 @@ def test_the_docs_state_the_caps_in_force() -> None:
 
 
 
-NOTING = """
-ledger: state/ledger.sqlite
-work_dir: state/work
-lock_file: state/run.lock
-tracciati: [tracciati]
-flows:
-  articoli:
-    source: {folder: inbox, patterns: ["*.csv"], ready: {window: 0, min_age: 0}}
-    tracciato: test/in
-    chunk_bytes: 2048
-    steps:
-      - filter: {keep: "qty != 3", note: "qty 3 waits"}
-      - check:
-          rules: [{that: "qty < 6", field: qty, code: tax-mismatch, message: "qty 6 or 7"}]
-      - dedupe: {key: [codice], keep: sent}
-    retry_backoff: 0
-    targets:
-      - {folder: erp, tracciato: test/out, filename: "ART{{ seq | zfill(5) }}.TXT"}
-"""
+NOTING = CONFIG.replace(
+    "    steps:\n      - dedupe: {key: [codice]}   # an article code already sent is not sent "
+    "again\n",
+    "    chunk_bytes: 2048\n    steps:\n"
+    '      - filter: {keep: "qty != 3", note: "qty 3 waits"}\n'
+    "      - check:\n"
+    '          rules: [{that: "qty < 6", field: qty, code: tax-mismatch, message: "qty 6 or 7"}]\n'
+    "      - dedupe: {key: [codice], keep: sent}\n")
 
 
 def noted_run(root: Path, built: Counter[str], config: str = NOTING
@@ -344,7 +334,7 @@ def test_errors_of_rows_left_out_past_the_cap_are_counted_not_kept(
     assert (summary.value, summary.line) == ("109", None)
     assert summary.message == "109 more errors of rows are not listed, only counted: " \
         "109 rule-failed"
-    written = {p.name: p.read_bytes() for p in (tmp_path / "capped" / "erp").iterdir()}
-    assert written == {p.name: p.read_bytes() for p in (tmp_path / "every" / "erp").iterdir()}
+    written = {p.name: p.read_bytes() for p in (tmp_path / "capped" / "erp").glob("*.TXT")}
+    assert written == {p.name: p.read_bytes() for p in (tmp_path / "every" / "erp").glob("*.TXT")}
     [data] = written.values()
     assert data.count(b"\r\n") == 400 - 114

@@ -304,8 +304,9 @@ class Caps:
         return MAX_ISSUES - self.notes_kept
 
     def keep(self, issues: list[Issue], counted: Counter[str] | None = None) -> None:
-        """Issues of a pass that is written: every error (there are none past a pass's
-        own); notes up to the cap, the rest counted, with the notes ``counted`` unbuilt."""
+        """Issues of a pass whose rows are written (a pass with errors is run again
+        without their rows, so an error here is kept): notes up to the cap, the rest
+        counted, with ``counted``, the notes the steps counted without building them."""
         for i in issues:
             if i.is_error or self.notes_kept < MAX_ISSUES:
                 self.issues.append(i)
