@@ -144,8 +144,8 @@ class Tally:
             codes[code] += n
             fields[".".join(p for p in (record, field) if p) or "the file"] += n
         total = sum(codes.values())
-        by_code = ", ".join(f"{n:,} {code}" for code, n in _most(codes))
-        top = _most(fields)[:SHOWN_FIELDS]
+        by_code = ", ".join(f"{n:,} {code}" for code, n in most_first(codes))
+        top = most_first(fields)[:SHOWN_FIELDS]
         by_field = ", ".join(f"{name} {n:,}" for name, n in top)
         if len(fields) > len(top):
             by_field += f" and {len(fields) - len(top)} more"
@@ -155,6 +155,6 @@ class Tally:
                      value=str(total))
 
 
-def _most(counts: Counter[str]) -> list[tuple[str, int]]:
+def most_first(counts: Counter[str]) -> list[tuple[str, int]]:
     # Ties by name: the same words whatever order the issues came in.
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))

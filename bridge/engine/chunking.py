@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING, Protocol
 
 from bridge.engine.prints import Prints
 from bridge.issues import MAX_ISSUES, Issue
+from bridge.tally import most_first
 
 if TYPE_CHECKING:
     import numpy as np
@@ -324,14 +325,13 @@ class Caps:
         self.errors_over.update(i.code for i in bad[room:])
 
     def summaries(self) -> list[Issue]:
-        """One issue of the whole file for each kind counted: how many, by code (ties by
-        code: the same words whatever order they came in)."""
+        """One issue of the whole file for each kind counted: how many, by code (as the
+        decoder's ``too-many-issues`` lists them)."""
         out = []
         for code, over, what in (("errors-counted", self.errors_over, "errors of rows"),
                                  ("notes-counted", self.notes_over, "notes")):
             if over:
-                by_code = ", ".join(f"{n:,} {k}" for k, n in sorted(
-                    over.items(), key=lambda kv: (-kv[1], kv[0])))
+                by_code = ", ".join(f"{n:,} {k}" for k, n in most_first(over))
                 total = sum(over.values())
                 out.append(Issue(code, f"{total:,} more {what} are not listed, only "
                                  f"counted: {by_code}", value=str(total)))

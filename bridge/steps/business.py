@@ -135,13 +135,12 @@ def put_amounts(work: Work, name: str, table: pa.Table, field: str, units: np.nd
     not a stopped flow."""
     over = valid & (np.abs(units) >= 10**18)
     if over.any():
-        lines = work.lines(table)
-        for row in np.flatnonzero(over).tolist():
+        rows = np.flatnonzero(over)
+        for row, line in zip(rows.tolist(), work.lines_at(table, rows), strict=True):
             shown = str(decimal_of(int(units[row]), scale))
             work.issues.append(Issue(
                 "amount-too-large", f"{work.where}: {field} would be {clip(shown)}, more "
-                "than 18 digits", None if lines is None else lines[row], name, field,
-                clip(shown)))
+                "than 18 digits", line, name, field, clip(shown)))
         valid = valid & ~over
         units = np.where(over, 0, units)
     return work.put(name, table, field, from_unscaled(units.astype(np.int64), scale, valid))
@@ -174,13 +173,12 @@ def _impossible_rates(work: Work, name: str, table: pa.Table, field: str,
     """A ``bad-vat-rate`` issue on each row of ``rows`` (a rate of -100% or less, from
     which no net amount can be worked out): a bad row, not a stopped flow."""
     if rows.any():
-        lines = work.lines(table)
-        rates = table.column(field).to_pylist()
-        for row in np.flatnonzero(rows).tolist():
+        at = np.flatnonzero(rows)
+        rates = table.column(field).take(pa.array(at)).to_pylist()
+        for rate, line in zip(rates, work.lines_at(table, at), strict=True):
             work.issues.append(Issue(
-                "bad-vat-rate", f"{work.where}: a VAT rate of {rates[row]}%: no net amount "
-                "can be worked out of it", None if lines is None else lines[row], name,
-                field, clip(str(rates[row]))))
+                "bad-vat-rate", f"{work.where}: a VAT rate of {rate}%: no net amount can be "
+                "worked out of it", line, name, field, clip(str(rate))))
     return rows
 
 
@@ -246,10 +244,8 @@ def _unknown(work: Work, args: sb.TranslateArgs, name: str, table: pa.Table,
              rows: np.ndarray) -> None:
     if args.missing not in ("issue", "hold"):
         return
-    lines = work.lines(table)
     values = table.column(args.field).take(pa.array(rows)).to_pylist()
-    for row, value in zip(rows.tolist(), values, strict=True):
-        line = None if lines is None else lines[row]
+    for line, value in zip(work.lines_at(table, rows), values, strict=True):
         message = f"{work.where}: {value!r} is not in the table of {args.field!r}"
         if args.missing == "issue":
             work.issues.append(Issue("no-match", message, line, name, args.field, clip(value)))

@@ -111,12 +111,10 @@ def _missing(work: Work, args: spec.LookupArgs, name: str, table: pa.Table,
              unmatched: np.ndarray) -> None:
     if args.missing in ("default", "ignore"):
         return
-    lines = work.lines(table)
     keys = {f: table.column(f).take(pa.array(unmatched)).to_pylist()
             for m in args.match for f in m.fields}
-    for k, row in enumerate(unmatched.tolist()):
+    for k, line in enumerate(work.lines_at(table, unmatched)):
         tried = ", ".join(f"{f}={v[k]!r}" for f, v in keys.items())
-        line = None if lines is None else lines[row]
         if args.missing == "issue":
             first = next((f for f, v in keys.items() if v[k] is not None),
                          args.match[0].fields[0])

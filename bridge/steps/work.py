@@ -122,11 +122,6 @@ class Work:
                 None if whole else clip(next(inputs)),
             ))
 
-    def lines(self, table: pa.Table) -> list[int | None] | None:
-        if not has_column(table, LINE):
-            return None
-        return table.column(LINE).to_pylist()  # type: ignore[no-any-return]
-
     def lines_at(self, table: pa.Table, rows: Sequence[int] | np.ndarray
                  ) -> list[int | None]:
         """The source lines of these rows (None each, for rows made in memory)."""
