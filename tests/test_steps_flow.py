@@ -138,3 +138,63 @@ def test_a_guarded_branch_runs_on_columns_where_the_value_is_missing(
     compile_expression("q * p - (d if q else 0)", table.column_names, "test").evaluate(
         table, {})
     assert jinja_rows == [2]
+
+
+def runs_of(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the rows jinja runs an expression on (one item per run)."""
+    from bridge.steps.expr import Expression
+
+    runs: list[int] = []
+    real = Expression.run
+
+    def counted(self: Expression, env_vars: dict[str, object]) -> object:
+        runs.append(1)
+        return real(self, env_vars)
+
+    monkeypatch.setattr(Expression, "run", counted)
+    return runs
+
+
+def test_rows_of_the_same_values_run_through_jinja_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stale reference table leaves a looked-up price missing on every row of a million:
+    jinja runs once per distinct row, and every row gets its value and its failure, the
+    same as when every row is run."""
+    import bridge.steps.expr as expr_module
+
+    n = 3_000
+    table = pa.table({"q": pa.array([1, 2, None] * (n // 3), pa.int64()),
+                      "p": pa.array([None, Decimal("1.50"), None] * (n // 3),
+                                    pa.decimal128(18, 2))})
+    expr = compile_expression("(q * p) | round2", table.column_names, "test")
+    runs = runs_of(monkeypatch)
+    values, failures = expr.evaluate(table, {})
+    assert len(runs) == 2  # (1, None) and (None, None); the rows (2, 1.50) on columns
+    assert values.to_pylist()[:3] == [None, Decimal("3.00"), None]
+    assert [f.row for f in failures] == [r for r in range(n) if r % 3 != 1]
+    assert {f.error for f in failures} == {
+        "TypeError: unsupported operand type(s) for *: 'int' and 'NoneType'",
+        "TypeError: unsupported operand type(s) for *: 'NoneType' and 'NoneType'"}
+    monkeypatch.setattr(expr_module, "MEMO_MAX", 0)  # nothing remembered: every row run
+    runs.clear()
+    every, every_failures = expr.evaluate(table, {})
+    assert len(runs) == 2 * n // 3
+    assert (every.to_pylist(), every_failures) == (values.to_pylist(), failures)
+
+
+def test_rows_are_run_each_where_equal_values_may_differ(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not remembered: an expression that is not a function of its values (``random``),
+    and floats, whose 0.0 and -0.0 are equal and read apart."""
+    table = pa.table({"s": pa.array(["ab"] * 40), "x": pa.array([0.0, -0.0] * 20)})
+    drawn, shown, upper = (compile_expression(source, table.column_names, "test")
+                           for source in ("s | random", "x | string", "s | upper"))
+    runs = runs_of(monkeypatch)
+    values, _ = drawn._per_row(table, {}, ["s"])
+    assert len(runs) == 40 and set(values) <= {"a", "b"}
+    runs.clear()
+    values, _ = shown._per_row(table, {}, ["x"])
+    assert len(runs) == 40 and values == ["0.0", "-0.0"] * 20
+    runs.clear()
+    values, _ = upper._per_row(table, {}, ["s"])
+    assert len(runs) == 1 and values == ["AB"] * 40

@@ -12,153 +12,30 @@ operator's, and must not make the operator's expression run away.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
+from jinja2 import TemplateSyntaxError, Undefined, nodes
 from jinja2.parser import Parser
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bridge.codecs.frames import has_column
 from bridge.errors import ConfigError
 from bridge.steps import limits
 from bridge.steps.arrays import flat, probe, text_read, to_array
+from bridge.steps.sandbox import decimals, environment, round2, to_decimal, to_int
 
-__all__ = ["WHOLE", "Expression", "Failure", "compile_expression", "round2", "to_array",
-           "to_decimal", "to_int"]
+__all__ = ["WHOLE", "Expression", "Failure", "compile_expression", "decimals", "round2",
+           "to_array", "to_decimal", "to_int"]
 
-CENT = Decimal("0.01")
-_NOT_DIGIT = re.compile(r"[^0-9]")
 #: Values every name is given in turn when an expression is compiled: an expression that
 #: breaks a bound on such small values breaks it on every row, and is a mistake.
 _PROBES: tuple[object, ...] = ("", 2)
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The sandbox, with every operation that may build much checked by :mod:`limits`."""
-
-    intercepted_binops = frozenset({"*", "**", "+", "%"})
-
-    def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
-        return limits.binop(operator_, left, right, self.binop_table[operator_])
-
-    def call(__self, __context: Any, __obj: Any, *args: Any,
-             **kwargs: Any) -> Any:
-        args = limits.before_call(__obj, args, kwargs)
-        return limits.checked(super().call(__context, __obj, *args, **kwargs))
-
-
-def _keep_none(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A filter that leaves a missing value missing: jinja would turn None into 'None'."""
-
-    if getattr(fn, "jinja_pass_arg", None) is None:
-        def plain(value: Any, *args: Any, **kwargs: Any) -> Any:
-            return None if value is None else fn(value, *args, **kwargs)
-
-        return plain
-
-    # jinja hands a context first to the filters marked for it; keep the mark and the order.
-    def passing(ctx: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
-        return None if value is None else fn(ctx, value, *args, **kwargs)
-
-    passing.jinja_pass_arg = fn.jinja_pass_arg  # type: ignore[attr-defined]
-    return passing
-
-
-def to_decimal(value: Any) -> Decimal | None:
-    """Exact Decimal from text, integers or Decimals; floats through their shortest repr."""
-    if value is None or isinstance(value, Decimal):
-        return value
-    if isinstance(value, bool):
-        raise TypeError("a boolean is not a number")
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    try:
-        return Decimal(str(value).strip().replace(",", ".")) if isinstance(value, str) \
-            else Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not a number") from None
-
-
-def round2(value: Any) -> Decimal:
-    """Half-up to cents, as invoices round (Python's round() is half-even)."""
-    d = to_decimal(value)
-    assert d is not None
-    return d.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def decimals(value: Any, places: int) -> Decimal:
-    """Half-up to ``places`` decimals (0 to 18): a unit price to 4, as invoices carry it."""
-    if isinstance(places, bool) or not isinstance(places, int) or not 0 <= places <= 18:
-        raise ValueError(f"decimals({places!r}): the places are a whole number, 0 to 18")
-    d = to_decimal(value)
-    assert d is not None
-    return d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-
-
-def to_int(value: Any) -> int:
-    """A whole number, or an error: jinja's own int filter quietly turns 'abc' into 0."""
-    if isinstance(value, bool):
-        raise TypeError("a boolean is not a number")
-    if isinstance(value, int):
-        return value
-    d = to_decimal(value)
-    assert d is not None
-    if d != d.to_integral_value():
-        raise ValueError(f"{value!r} is not a whole number")
-    if d.adjusted() > limits.MAX_INT_BITS * 3 // 10:  # digits: a sender's 1E999999 stays Decimal
-        raise ValueError(f"{value!r} has too many digits")
-    return int(d)
-
-
-def _as_date(value: Any) -> date:
-    return value.date() if isinstance(value, datetime) else value
-
-
-def _default(value: Any, fallback: Any = "", boolean: bool = False) -> Any:
-    # A missing cell is None here, not Undefined: jinja's own default would keep it.
-    if value is None or isinstance(value, Undefined) or (boolean and not value):
-        return fallback
-    return value
-
-
-def _environment() -> _Sandbox:
-    env = _Sandbox(undefined=StrictUndefined, autoescape=False)
-    builtin = env.filters
-    for name in ("upper", "lower", "replace", "trim", "title", "capitalize", "string"):
-        env.filters[name] = _keep_none(builtin[name])
-    env.filters.update({
-        "truncate": _keep_none(lambda s, n: str(s)[:n]),
-        "zfill": _keep_none(lambda s, n: str(s).zfill(n)),
-        "digits": _keep_none(lambda s: _NOT_DIGIT.sub("", str(s))),
-        "round2": _keep_none(round2),
-        "decimals": _keep_none(decimals),
-        "int": _keep_none(to_int),
-        "decimal": _keep_none(to_decimal),
-        "date": _keep_none(_as_date),
-        "default": _default,
-        "d": _default,
-    })
-    env.filters = {name: limits.guard_filter(name, fn) for name, fn in env.filters.items()}
-    del env.globals["lipsum"]  # text of any length, and of no use to a flow
-    return env
-
-
-_ENV: _Sandbox | None = None
-
-
-def environment() -> _Sandbox:
-    global _ENV
-    if _ENV is None:
-        _ENV = _environment()
-    return _ENV
+#: Results of distinct rows one evaluation remembers (rows of the same values run once).
+MEMO_MAX = 65_536
 
 
 def _exact_literals(node: nodes.Node) -> nodes.Node:
@@ -203,6 +80,15 @@ class Expression:
     names: tuple[str, ...]
     code: Any = None
     tree: nodes.Node | None = None
+
+    @functools.cached_property
+    def pure(self) -> bool:
+        """Whether its result is a function of its values alone (the ``random`` filter is
+        the one of the sandbox that is not)."""
+        if self.tree is None:
+            return False
+        found = [self.tree, *self.tree.find_all(nodes.Filter)]  # find_all skips the root
+        return not any(isinstance(f, nodes.Filter) and f.name == "random" for f in found)
 
     @functools.cached_property
     def sensitive(self) -> frozenset[str]:
@@ -285,37 +171,50 @@ class Expression:
         if len(rows) == 0:
             return values, []
         out, failures = self._per_row(table.select(columns).take(rows), variables, columns,
-                                      budget())
+                                      budget(), rows.to_pylist())
         try:
             patch = pa.array(out, values.type)
         except (pa.ArrowException, TypeError, ValueError):
             return None
-        where = rows.to_pylist()
-        failures = [f if f.row == WHOLE else Failure(where[f.row], f.error) for f in failures]
         mask = pc.fill_null(missing, False)
         return pc.replace_with_mask(flat(values), flat(mask), patch), failures
 
     def _per_row(
         self, table: pa.Table, variables: Mapping[str, object], columns: list[str],
-        budget: limits.Budget | None = None,
+        budget: limits.Budget | None = None, at: list[int] | None = None,
     ) -> tuple[list[object], list[Failure]]:
+        """The value of each row (None where it failed), and the rows that failed: by
+        their place in ``table``, or in ``at`` (the rows' places in the caller's table)."""
         if budget is None:
             budget = limits.Budget(table.num_rows, text_read(table, columns))
         values = [table.column(name).to_pylist() for name in columns]
         base = {k: v for k, v in variables.items() if k in self.names}
         out: list[object] = []
         failures: list[Failure] = []
-        for i, row in enumerate(zip(*values, strict=True)):
-            result = self.run({**base, **dict(zip(columns, row, strict=True))})
-            if isinstance(result, Exception):
-                failures.append(Failure(i, f"{type(result).__name__}: {result}"))
+        # Rows of the same values give the same result: run once (a stale lookup gives a
+        # million rows of the same missing values), unless the values could be equal and
+        # differ in text (0.0 and -0.0) or the expression is not a function of its values.
+        seen: dict[tuple[object, ...], object] | None = (
+            {} if self.pure and all(_exact_key(table.column(n).type) for n in columns)
+            else None)
+        for i, row in zip(at or range(table.num_rows), zip(*values, strict=True),
+                          strict=True):
+            result = _UNSEEN if seen is None else seen.get(row, _UNSEEN)
+            if result is _UNSEEN:
+                result = self.run({**base, **dict(zip(columns, row, strict=True))})
+                if isinstance(result, Exception):
+                    result = _Failed(f"{type(result).__name__}: {result}")
+                if seen is not None and len(seen) < MEMO_MAX:
+                    seen[row] = result
+            if type(result) is _Failed:
+                failures.append(Failure(i, result.error))
                 result = None
             out.append(result)
             stop = budget.spend(result)
             if stop is not None:
                 # The rows left are not computed: none of them may be written.
-                failures.append(Failure(WHOLE, f"stopped at row {i + 1} of {table.num_rows}: "
-                                               f"{stop}"))
+                failures.append(Failure(WHOLE, f"stopped at row {len(out)} of "
+                                               f"{table.num_rows}: {stop}"))
                 out.extend([None] * (table.num_rows - len(out)))
                 break
         return out, failures
@@ -333,6 +232,22 @@ class Expression:
         except Exception as exc:  # any error of one row's data becomes an issue
             return exc
         return result
+
+
+_UNSEEN = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """A row's evaluation that raised: why, as its issue says it."""
+
+    error: str
+
+
+def _exact_key(kind: pa.DataType) -> bool:
+    """Whether values of this type are equal only when they read the same (not floats:
+    0.0 and -0.0) and can be a key (not lists, structs or maps)."""
+    return not (pa.types.is_floating(kind) or pa.types.is_nested(kind))
 
 
 def compile_expression(
