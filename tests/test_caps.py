@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 import tracemalloc
 from collections import Counter
 from collections.abc import Callable
@@ -338,3 +339,45 @@ def test_errors_of_rows_left_out_past_the_cap_are_counted_not_kept(
     assert written == {p.name: p.read_bytes() for p in (tmp_path / "every" / "erp").glob("*.TXT")}
     [data] = written.values()
     assert data.count(b"\r\n") == 400 - 114
+
+
+FAILING = REFUSING.replace(
+    'message: "qty 6 or 7"}]\n',
+    'message: "qty 6 or 7"},\n'
+    '                  {that: "(10 // (qty - 3)) is number", field: qty, code: rule-failed}]\n')
+
+
+def test_errors_past_the_cap_are_not_built_in_full(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stale reference table fails every row of a large file, in several steps: the
+    steps build no more errors in full (message, value, inputs) than the file still keeps;
+    the others carry their line alone, enough to leave their rows out and count them. The
+    file keeps the same issues and writes the same bytes as when every error is built."""
+    import bridge.engine.chunking as chunking
+    from bridge.steps.work import Work
+
+    assert FAILING != REFUSING
+    full: Counter[str] = Counter()
+    checked = Issue.__post_init__
+
+    def counting(self: Issue) -> None:  # issues with their text, made by the steps
+        made_in = Path(sys._getframe(2).f_code.co_filename)
+        full[self.code] += bool(self.message) and made_in.parent.name == "steps"
+        checked(self)
+
+    monkeypatch.setattr(Issue, "__post_init__", counting)
+    monkeypatch.setattr(chunking, "MAX_ISSUES", 5)
+    kept, made = noted_run(tmp_path / "capped", full, FAILING)
+    with monkeypatch.context() as every:
+        every.setattr(Work, "to_build", lambda self, code, count: count)
+        all_kept, all_made = noted_run(tmp_path / "every", full, FAILING)
+    # 400 rows: qty 6 or 7 on 114 (rule-failed), qty 3 on 57 (10 // 0: bad-expression)
+    assert (all_made["rule-failed"], all_made["bad-expression"]) == (114, 57)
+    assert kept == all_kept
+    [summary] = [i for i in kept if i.code == "errors-counted"]
+    assert summary.value == "166"
+    assert (made["rule-failed"], made["bad-expression"]) == (5, 0), made
+    written = {p.name: p.read_bytes() for p in (tmp_path / "capped" / "erp").glob("*.TXT")}
+    assert written == {p.name: p.read_bytes() for p in (tmp_path / "every" / "erp").glob("*.TXT")}
+    [data] = written.values()
+    assert data.count(b"\r\n") == 400 - 114 - 57

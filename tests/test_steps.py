@@ -234,6 +234,32 @@ def test_lookup_missing_policies(missing: str, fourth: str | None, n_issues: int
         assert "line 5" in result.held[0]
 
 
+def test_errors_past_the_callers_room_carry_their_line_alone() -> None:
+    """A stale reference fails every row of a large file in several steps: past the
+    errors its caller still keeps, a step adds each error with its code and line alone
+    (enough to leave the row out and count it), the first ones as ever."""
+    steps = (LOOKUP % "issue").replace("    default: {codice_cliente: WEB0001}\n", "") + """
+- translate: {field: pay, values: {Carta: CC}}
+- compute: {fields: {quota: "10 // zero"}}
+- check: {rules: [{that: "zero > 0", field: zero, code: rule-failed}]}
+"""
+    n = 4
+    tables = {"o": frame(email=[f"{i}@example.it" for i in range(n)], piva=[None] * n,
+                         pay=["Altro"] * n, zero=[0] * n)}
+    every = run(steps, tables, reference=lambda name: CLIENTI)
+    lines = list(range(2, n + 2))
+    assert [(i.code, i.line) for i in every.issues] == [
+        (code, line) for code in ("no-match", "no-match", "bad-expression", "rule-failed")
+        for line in lines]
+    for room in (0, 3, 9, 4 * n):
+        capped = run(steps, tables, reference=lambda name: CLIENTI, errors_room=room)
+        assert [(i.code, i.line) for i in capped.issues] == \
+            [(i.code, i.line) for i in every.issues]
+        assert capped.issues[:room] == every.issues[:room]
+        assert all(i.message == "" and i.value is None for i in capped.issues[room:])
+        assert capped.tables["o"].equals(every.tables["o"])
+
+
 def test_group_makes_headers_lines_numbers_and_exact_totals() -> None:
     rows = frame(name=["#1", "#1", "#2", "#1"], email=["a@x.it", None, "b@x.it", None],
                  qty=[1, 2, 1, 3], price=money("0.10", "0.10", "5.00", "0.00"))

@@ -304,6 +304,11 @@ class Caps:
         """Notes still kept: the steps build no more than that of a kind."""
         return MAX_ISSUES - self.notes_kept
 
+    @property
+    def errors_room(self) -> int:
+        """Errors of rows still kept: the steps build no more in full."""
+        return max(MAX_ISSUES - self.errors_kept, 0)
+
     def keep(self, issues: list[Issue], counted: Counter[str] | None = None) -> None:
         """Issues of a pass whose rows are written (a pass with errors is run again
         without their rows, so an error here is kept): notes up to the cap, the rest
@@ -319,7 +324,7 @@ class Caps:
     def keep_errors(self, bad: list[Issue]) -> None:
         """Errors whose rows are left out (or the file refused): their rows go all the
         same, whether kept or counted."""
-        room = max(MAX_ISSUES - self.errors_kept, 0)
+        room = self.errors_room
         self.issues.extend(bad[:room])
         self.errors_kept += min(len(bad), room)
         self.errors_over.update(i.code for i in bad[room:])

@@ -214,11 +214,12 @@ class _Run:
             c.left_out += len(refused)
         if self.watch is not None:
             self.watch.source(tables)
-        # The notes this file still keeps: the steps build no more than that of a kind.
-        step_ctx = dataclasses.replace(self.step_ctx, notes_room=self.caps.notes_room)
         for _ in range(MAX_STEP_PASSES):
             from bridge.steps import apply_steps
 
+            # The notes and errors this file still keeps: the steps build no more.
+            step_ctx = dataclasses.replace(self.step_ctx, notes_room=self.caps.notes_room,
+                                           errors_room=self.caps.errors_room)
             given = arrow if arrow is not None and arrow.keys() == tables.keys() else tables
             result = apply_steps(self.body, given, step_ctx)
             if self.gone is not None:

@@ -244,13 +244,17 @@ def _unknown(work: Work, args: sb.TranslateArgs, name: str, table: pa.Table,
              rows: np.ndarray) -> None:
     if args.missing not in ("issue", "hold"):
         return
+    issue = args.missing == "issue"
+    rows, past = np.split(rows, [work.to_build("no-match", len(rows)) if issue else len(rows)])
     values = table.column(args.field).take(pa.array(rows)).to_pylist()
     for line, value in zip(work.lines_at(table, rows), values, strict=True):
         message = f"{work.where}: {value!r} is not in the table of {args.field!r}"
-        if args.missing == "issue":
+        if issue:
             work.issues.append(Issue("no-match", message, line, name, args.field, clip(value)))
         else:
             work.held.append(("" if line is None else f"line {line}: ") + message)
+    if len(past):
+        work.bare("no-match", name, args.field, work.lines_at(table, past))
 
 
 def extract(work: Work, args: sb.ExtractArgs) -> None:
@@ -281,13 +285,14 @@ def check(work: Work, args: sb.CheckArgs) -> None:
         else:
             broken, code, what = _invalid(table.column(rule.field), rule)
         rows = np.flatnonzero(to_numpy_mask(broken))
-        rows = rows[:work.to_build(code, len(rows))]
-        if not len(rows):
-            continue
-        values = table.column(rule.field).take(pa.array(rows)).to_pylist()
-        message = f"{work.where}: {what}"
-        for line, value in zip(work.lines_at(table, rows), values, strict=True):
-            work.issues.append(Issue(code, message, line, name, rule.field, clip(value)))
+        rows, past = np.split(rows, [work.to_build(code, len(rows))])
+        if len(rows):
+            values = table.column(rule.field).take(pa.array(rows)).to_pylist()
+            message = f"{work.where}: {what}"
+            for line, value in zip(work.lines_at(table, rows), values, strict=True):
+                work.issues.append(Issue(code, message, line, name, rule.field, clip(value)))
+        if len(past):
+            work.bare(code, name, rule.field, work.lines_at(table, past))
 
 
 def _invalid(values: Column, rule: sb.Rule) -> tuple[np.ndarray, str, str]:

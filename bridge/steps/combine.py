@@ -111,19 +111,24 @@ def _missing(work: Work, args: spec.LookupArgs, name: str, table: pa.Table,
              unmatched: np.ndarray) -> None:
     if args.missing in ("default", "ignore"):
         return
-    keys = {f: table.column(f).take(pa.array(unmatched)).to_pylist()
+    issue = args.missing == "issue"
+    shown, past = np.split(unmatched, [work.to_build("no-match", len(unmatched)) if issue
+                                       else MAX_HELD_REASONS])
+    keys = {f: table.column(f).take(pa.array(shown)).to_pylist()
             for m in args.match for f in m.fields}
-    for k, line in enumerate(work.lines_at(table, unmatched)):
+    for k, line in enumerate(work.lines_at(table, shown)):
         tried = ", ".join(f"{f}={v[k]!r}" for f, v in keys.items())
-        if args.missing == "issue":
+        if issue:
             first = next((f for f, v in keys.items() if v[k] is not None),
                          args.match[0].fields[0])
             work.issues.append(Issue(
                 "no-match", f"{work.where}: no row of {args.reference!r} for {tried}",
                 line, name, first, clip(keys[first][k])))
-        elif k < MAX_HELD_REASONS:
+        else:
             where = "" if line is None else f"line {line}: "
             work.held.append(f"{where}no row of {args.reference!r} for {tried}")
+    if issue and len(past):
+        work.bare("no-match", name, args.match[0].fields[0], work.lines_at(table, past))
     if args.missing == "hold" and len(unmatched) > MAX_HELD_REASONS:
         work.held.append(f"and {len(unmatched) - MAX_HELD_REASONS} more rows with no row of "
                          f"{args.reference!r}")

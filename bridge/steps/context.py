@@ -41,3 +41,7 @@ class StepContext:
     #: (:meth:`bridge.steps.work.Work.to_build`): a large file's millions of notes past
     #: the cap are never made only to be counted.
     notes_room: int | None = None
+    #: How many more errors of rows the caller keeps of the file (None: every one). Past
+    #: that, a step's errors carry their code and line alone (:meth:`Work.in_full`): their
+    #: rows are left out all the same, and the caller counts them by code.
+    errors_room: int | None = None

@@ -110,10 +110,11 @@ class Work:
                target: str) -> None:
         if not failures:
             return
+        full = self.to_build("bad-expression", len(failures))
         rows = [f.row for f in failures if f.row != WHOLE]
         lines = iter(self.lines_at(table, rows))
-        inputs = iter(_inputs(table, expr, rows))
-        for f in failures:
+        inputs = iter(_inputs(table, expr, [f.row for f in failures[:full] if f.row != WHOLE]))
+        for f in failures[:full]:
             whole = f.row == WHOLE  # stopped: no row of the table is to be trusted
             self.issues.append(Issue(
                 "bad-expression",
@@ -121,6 +122,8 @@ class Work:
                 None if whole else next(lines), name, target,
                 None if whole else clip(next(inputs)),
             ))
+        self.bare("bad-expression", name, target,
+                  (None if f.row == WHOLE else next(lines) for f in failures[full:]))
 
     def lines_at(self, table: pa.Table, rows: Sequence[int] | np.ndarray
                  ) -> list[int | None]:
@@ -131,16 +134,32 @@ class Work:
         return taken.to_pylist()  # type: ignore[no-any-return]
 
     def to_build(self, code: str, count: int) -> int:
-        """How many of ``count`` issues of ``code`` a step builds, the first ones in row
-        order: every error; notes no more than the caller still keeps
-        (:attr:`StepContext.notes_room`), the others counted in :attr:`counted`. The
-        caller keeps the first notes of the file whatever a step builds past them, so
-        what it keeps is the same."""
+        """How many of ``count`` issues of ``code`` a step builds in full, the first ones
+        in row order; the caller keeps the first issues of the file whatever a step builds
+        past them, so what it keeps is the same:
+        - notes: no more than the caller still keeps (:attr:`StepContext.notes_room`),
+          the others counted in :attr:`counted`;
+        - errors: no more than the caller still keeps (:attr:`StepContext.errors_room`)
+          less the errors found so far; the step adds the others with :meth:`bare`."""
+        if code not in NOTE_CODES:
+            room = self.ctx.errors_room
+            if room is None:
+                return count
+            return max(0, min(count, room - sum(1 for i in self.issues if i.is_error)))
         room = self.ctx.notes_room
-        if room is None or count <= room or code not in NOTE_CODES:
+        if room is None or count <= room:
             return count
         self.counted[code] += count - room
         return room
+
+    def bare(self, code: str, name: str, field: str | None, lines: Iterable[int | None]
+             ) -> None:
+        """The issues of ``code`` past those :meth:`to_build` let a step build: errors
+        with their line alone, enough to leave their rows out and count them, which is
+        all the caller does with them (a stale reference table fails a million rows);
+        notes, counted already, not at all."""
+        if code not in NOTE_CODES:
+            self.issues.extend(Issue(code, "", line, name, field) for line in lines)
 
     def keep(self, name: str, mask: Column) -> None:
         """Keep the rows of ``name`` where ``mask`` is true; their children follow them."""
