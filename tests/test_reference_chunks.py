@@ -5,6 +5,7 @@ master was read whole with every column."""
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ import pytest
 import bridge.engine.tables as tables
 from bridge.codecs import decode
 from bridge.config import load
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, TransientError
 from tests.test_samples import run_twice, sample_copy, written
 from tests.test_streaming import chunks_read
 
@@ -116,3 +117,84 @@ def test_a_master_whose_line_ends_were_lost_is_a_configuration_error_not_read_wh
                        r"line 2 on are one line, not ended, over 65,536 bytes: is it a file "
                        r"of tracciato 'mexal/articoli'\?"):
         loaded(cfg_path)
+
+
+ONE_MORE = ("A;Y000001;Articolo nuovo;;22;PZ;;;ATT;0101;1,00;1,00;66,67;1,00;2,00;2,00;2,00\r\n"
+            .encode("cp1252"))
+
+
+def _grown(path: Path) -> None:
+    with path.open("ab") as fh:
+        fh.write(ONE_MORE)
+
+
+CHANGES = {
+    "grown": _grown,  # the ERP still writing it
+    "cut": lambda p: os.truncate(p, p.stat().st_size // 2),  # the ERP starting again
+}
+
+
+def changed_after_first_read(monkeypatch: pytest.MonkeyPatch, path: Path, how: str) -> None:
+    """The master changed (``CHANGES``) just after bridge's first read of its bytes."""
+    real = tables._Hashed.read
+    done: list[bool] = []
+
+    def read(self: tables._Hashed, n: int = -1) -> bytes:
+        data = real(self, n)
+        if not done:
+            done.append(True)
+            CHANGES[how](path)
+        return data
+
+    monkeypatch.setattr(tables._Hashed, "read", read)
+
+
+@pytest.mark.parametrize("how", list(CHANGES))
+def test_a_master_written_while_it_is_read_is_read_again_later(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """Half of a master, or of two versions of it, is no table to look orders up in: a
+    master that changes while it is read is a failure to try again, not a mistake of the
+    configuration (the halves' bad lines) nor a table (the orders of the missing half
+    refused, or given the wrong article)."""
+    cfg_path = sample_copy(tmp_path)
+    data = bigger_master(cfg_path, 2000)
+    monkeypatch.setattr(tables, "REFERENCE_CHUNK", 8192)
+    with monkeypatch.context() as writing:
+        changed_after_first_read(writing, cfg_path.parent / MASTER, how)
+        with pytest.raises(TransientError, match=r"reference 'articoli' \(.*articoli.csv\) "
+                           r"changed while it was read \(is it being written\?\): it is "
+                           r"read again at the next pass"):
+            loaded(cfg_path)
+    final = data + ONE_MORE  # the ERP done writing
+    (cfg_path.parent / MASTER).write_bytes(final)
+    got = loaded(cfg_path)
+    assert got.attrs["sha256"] == hashlib.sha256(final).hexdigest()
+    assert got["codice"].tolist()[-1] == "Y000001"
+
+
+def test_orders_wait_while_their_master_is_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass that finds the master being written leaves the orders for the next pass,
+    which writes what a pass with the master at rest writes."""
+    from bridge.engine.runner import run_pass
+    from tests.test_samples import NOON
+
+    outs = []
+    for name in ("rest", "writing"):
+        cfg_path = sample_copy(tmp_path / name)
+        bigger_master(cfg_path, 200)
+        assert run_pass(load(cfg_path), flows=["ordini"], clock=lambda: NOON).outcomes == []
+        if name == "writing":
+            with monkeypatch.context() as writing:
+                changed_after_first_read(writing, cfg_path.parent / MASTER, "grown")
+                waited = run_pass(load(cfg_path), flows=["ordini"], clock=lambda: NOON + 60)
+            assert not written(cfg_path.parent / "erp" / "ordini")
+            [outcome] = waited.outcomes
+            assert outcome.state == "retrying" and waited.exit_code == 3
+            assert "changed while it was read" in (outcome.message or ""), outcome
+            (cfg_path.parent / MASTER).write_bytes(  # the ERP done writing, as at rest
+                (tmp_path / "rest" / "samples" / MASTER).read_bytes())
+        result = run_pass(load(cfg_path), flows=["ordini"], clock=lambda: NOON + 120)
+        assert [o.state for o in result.outcomes] == ["done"], result
+        outs.append(written(cfg_path.parent / "erp" / "ordini"))
+    assert outs[0] == outs[1] and outs[0]

@@ -74,7 +74,7 @@ def reference(ctx: Refs, name: str) -> pd.DataFrame:
     from bridge.codecs import iter_decode
     from bridge.codecs.text import GroupTooLarge
     from bridge.config import WHOLE_MAX_BYTES
-    from bridge.errors import ConfigError
+    from bridge.errors import ConfigError, TransientError
 
     if name not in ctx.references:
         if name not in ctx.cfg.references:
@@ -86,26 +86,38 @@ def reference(ctx: Refs, name: str) -> pd.DataFrame:
         path = ctx.cfg.path(ref.file)
         digest = hashlib.sha256()
         frames, errors = [], []
+        too_large: GroupTooLarge | None = None
         try:
             with path.open("rb") as fh:
                 stream = _Hashed(fh, digest)
+                before = _version(fh)
                 # A table of one chunk is read at once: no second thread for it.
-                big = os.fstat(fh.fileno()).st_size > REFERENCE_CHUNK
-                # A line (or group) past WHOLE_MAX_BYTES stops the reading: a table whose
-                # line ends were lost is not held whole, copied again at every chunk.
-                for part in iter_decode(cast("IO[bytes]", stream), t,
-                                        chunk_bytes=REFERENCE_CHUNK if big else None,
-                                        group_max=WHOLE_MAX_BYTES):
-                    errors += [i for i in part.issues if i.is_error]
-                    df = part.tables[record]
-                    frames.append(df if keep is None else df[[c for c in df if c in keep]])
-                while stream.read(1 << 20):  # the digest is of every byte, read or not
-                    pass
+                big = before[0] > REFERENCE_CHUNK
+                try:
+                    # A line (or group) past WHOLE_MAX_BYTES stops the reading: a table whose
+                    # line ends were lost is not held whole, copied again at every chunk.
+                    for part in iter_decode(cast("IO[bytes]", stream), t,
+                                            chunk_bytes=REFERENCE_CHUNK if big else None,
+                                            group_max=WHOLE_MAX_BYTES):
+                        errors += [i for i in part.issues if i.is_error]
+                        df = part.tables[record]
+                        frames.append(df if keep is None else df[[c for c in df if c in keep]])
+                    while stream.read(1 << 20):  # the digest is of every byte, read or not
+                        pass
+                except GroupTooLarge as exc:
+                    too_large = exc
+                # Written to while it was read (the ERP exporting it in place): what was
+                # read may be half of it, or of two versions, and no mistake of the table.
+                if _version(fh) != before or (too_large is None and stream.read_bytes
+                                              != before[0]):
+                    raise TransientError(
+                        f"reference {name!r} ({path}) changed while it was read (is it being "
+                        "written?): it is read again at the next pass")
         except OSError as exc:
             raise ConfigError(f"reference {name!r}: cannot read {path}: {exc.strerror}") from None
-        except GroupTooLarge as exc:
-            raise ConfigError(f"reference {name!r} ({path}): {exc}: is it a file of "
-                              f"tracciato {ref.tracciato!r}?") from None
+        if too_large is not None:
+            raise ConfigError(f"reference {name!r} ({path}): {too_large}: is it a file of "
+                              f"tracciato {ref.tracciato!r}?")
         if errors:
             first = errors[0]
             raise ConfigError(f"reference {name!r} ({path}): {len(errors)} issues, first: "
@@ -126,11 +138,20 @@ class _Hashed:
 
     def __init__(self, fh: BinaryIO, digest: hashlib._Hash) -> None:
         self.fh, self.digest = fh, digest
+        self.read_bytes = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self.fh.read(n)
         self.digest.update(data)
+        self.read_bytes += len(data)
         return data
+
+
+def _version(fh: BinaryIO) -> tuple[int, int]:
+    """The size and modification time of an open file: another version of it, or the
+    same one being written, differs in one of them."""
+    st = os.fstat(fh.fileno())
+    return st.st_size, st.st_mtime_ns
 
 
 def _looked_up(cfg: Config, name: str, t: Tracciato, record: str) -> set[str] | None:
