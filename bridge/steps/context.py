@@ -42,6 +42,7 @@ class StepContext:
     #: the cap are never made only to be counted.
     notes_room: int | None = None
     #: How many more errors of rows the caller keeps of the file (None: every one). Past
-    #: that, a step's errors carry their code and line alone (:meth:`Work.in_full`): their
-    #: rows are left out all the same, and the caller counts them by code.
+    #: that, a step's errors carry their code and line alone (:meth:`Work.to_build`,
+    #: :meth:`Work.bare`): their rows are left out all the same, and the caller counts
+    #: them by code.
     errors_room: int | None = None
