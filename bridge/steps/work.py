@@ -40,6 +40,7 @@ class Work:
         self.ctx = ctx
         self.where = "steps"
         self.issues: list[Issue] = []
+        self._errors = self._seen = 0  # errors among the first _seen issues (to_build)
         #: Notes not built, by code (past the caller's room: :meth:`to_build`).
         self.counted: Counter[str] = Counter()
         self.held: list[str] = []
@@ -145,7 +146,10 @@ class Work:
             room = self.ctx.errors_room
             if room is None:
                 return count
-            return max(0, min(count, room - sum(1 for i in self.issues if i.is_error)))
+            # The steps only ever add issues: those added since the last call are counted.
+            self._errors += sum(1 for i in self.issues[self._seen:] if i.is_error)
+            self._seen = len(self.issues)
+            return max(0, min(count, room - self._errors))
         room = self.ctx.notes_room
         if room is None or count <= room:
             return count
