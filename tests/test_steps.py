@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -253,11 +254,28 @@ def test_errors_past_the_callers_room_carry_their_line_alone() -> None:
         for line in lines]
     for room in (0, 3, 9, 4 * n):
         capped = run(steps, tables, reference=lambda name: CLIENTI, errors_room=room)
-        assert [(i.code, i.line) for i in capped.issues] == \
-            [(i.code, i.line) for i in every.issues]
-        assert capped.issues[:room] == every.issues[:room]
-        assert all(i.message == "" and i.value is None for i in capped.issues[room:])
+        assert capped.issues == every.issues[:room]
+        past = every.issues[room:]
+        assert capped.unbuilt == Counter(i.code for i in past)
+        assert sorted(line for lines in capped.unbuilt_lines for line in lines.to_pylist()) \
+            == sorted(i.line for i in past)
         assert capped.tables["o"].equals(every.tables["o"])
+
+
+def test_errors_not_built_leave_their_rows_out_and_a_whole_one_everything() -> None:
+    """The lines of errors past the room leave their rows out as built errors' do; a
+    null among them (an expression stopped on the whole table) leaves nothing."""
+    from bridge.engine.tables import bad_lines, drop_bad_rows
+    from bridge.issues import Issue
+
+    t = frame(ordine=["1", "1", "2", "3", "3"])
+    tables = {"o": t}
+    built = [Issue("rule-failed", "x", 2, "o", "ordine")]
+    assert bad_lines(built, [pa.array([6], pa.int64())]) == {2, 6}
+    kept = drop_bad_rows(tables, built, None, [pa.chunked_array([[6]], pa.int64())])
+    assert kept["o"]["_line"].tolist() == [3, 4, 5]
+    assert bad_lines([], [pa.array([4, None], pa.int64())]) is None
+    assert len(drop_bad_rows(tables, [], None, [pa.array([None], pa.int64())])["o"]) == 0
 
 
 def test_group_makes_headers_lines_numbers_and_exact_totals() -> None:

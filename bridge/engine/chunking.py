@@ -321,13 +321,15 @@ class Caps:
                 self.notes_over[i.code] += 1
         self.notes_over.update(counted or {})
 
-    def keep_errors(self, bad: list[Issue]) -> None:
+    def keep_errors(self, bad: list[Issue], unbuilt: Counter[str] | None = None) -> None:
         """Errors whose rows are left out (or the file refused): their rows go all the
-        same, whether kept or counted."""
+        same, whether kept or counted; ``unbuilt``, those the steps counted past the room
+        without building them."""
         room = self.errors_room
         self.issues.extend(bad[:room])
         self.errors_kept += min(len(bad), room)
         self.errors_over.update(i.code for i in bad[room:])
+        self.errors_over.update(unbuilt or {})
 
     def summaries(self) -> list[Issue]:
         """One issue of the whole file for each kind counted: how many, by code (as the

@@ -162,9 +162,11 @@ class Withdrawals:
         self.types.update(result.delta_types)
         self.table = self.table or result.delta_table
 
-    def protect(self, tables: Mapping[str, pd.DataFrame], bad: list[Issue]) -> None:
+    def protect(self, tables: Mapping[str, pd.DataFrame], bad: list[Issue],
+                more: Sequence[pa.Array | pa.ChunkedArray] = ()) -> None:
         """Rows refused as bad keep their keys: read from the source rows, when the key's
-        fields are columns of the delta's table there."""
+        fields are columns of the delta's table there. ``more``: the lines of errors not
+        built (:attr:`bridge.steps.StepResult.unbuilt_lines`)."""
         import pyarrow as pa
 
         from bridge.steps.ops import business_keys
@@ -172,6 +174,8 @@ class Withdrawals:
         name = self.table or (next(iter(tables)) if len(tables) == 1 else None)
         df = tables.get(name) if name is not None else None
         lines = {i.line for i in bad if i.line is not None}
+        for found in more:
+            lines.update(found.drop_null().to_pylist())
         if df is None or "_line" not in df.columns or not lines:
             return
         if any(f not in df.columns for f in self.args.key):

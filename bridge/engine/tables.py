@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, BinaryIO, Protocol, cast
@@ -194,18 +194,34 @@ def money_sum(tables: Mapping[str, pd.DataFrame | pa.Table], where: str | None
     return None if total is None else Decimal(total)
 
 
+def bad_lines(errors: list[Issue], more: Sequence[pa.Array | pa.ChunkedArray] = ()
+              ) -> set[int] | None:
+    """The source lines of the rows with errors: ``errors``'s, and the ``more`` lines of
+    errors not built (:attr:`bridge.steps.StepResult.unbuilt_lines`); None if one is an
+    error of the whole file (no line)."""
+    if any(i.line is None for i in errors) or any(a.null_count for a in more):
+        return None
+    bad = {i.line for i in errors if i.line is not None}
+    for lines in more:
+        bad.update(lines.to_pylist())
+    return bad
+
+
 def drop_bad_rows(tables: Mapping[str, pd.DataFrame], errors: list[Issue],
-                  t: Tracciato | None) -> dict[str, pd.DataFrame]:
+                  t: Tracciato | None, more: Sequence[pa.Array | pa.ChunkedArray] = ()
+                  ) -> dict[str, pd.DataFrame]:
     """The tables without the rows that have errors, and without the rest of their group.
 
     A group is a parent with its children (by ``_line``/``_parent_line``), or the rows that
     share the tracciato's ``group_by`` key (an order's line items). An error of the whole
-    file (no line), or a group key that cannot be read, leaves nothing.
+    file (no line), or a group key that cannot be read, leaves nothing. ``more``: the lines
+    of errors not built (:func:`bad_lines`).
     """
-    bad = {i.line for i in errors if i.line is not None}
+    found = bad_lines(errors, more)
     nothing = {name: df.iloc[0:0] for name, df in tables.items()}
-    if any(i.line is None for i in errors):
+    if found is None:
         return nothing
+    bad = found
     out: dict[str, pd.DataFrame] = {}
     bad_parents: set[int] = set()
     for df in tables.values():

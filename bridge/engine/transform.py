@@ -227,22 +227,23 @@ class _Run:
             bad = [i for i in result.issues if i.is_error]
             made: list[tuple[TargetParts, Data, int]] = []
             notes: list[Issue] = []
-            if not bad:
+            unbuilt = result.unbuilt_lines  # errors past the file's room: their lines alone
+            if not bad and not unbuilt:
                 for p in parts:
                     data, found, rows = p.part(result.arrow if p.arrow else result.tables)
                     bad.extend(i for i in found if i.is_error)
                     notes.extend(i for i in found if not i.is_error)
                     if data is not None:
                         made.append((p, data, rows))
-            if not bad:
+            if not bad and not unbuilt:
                 break
-            self.caps.keep_errors(bad)
+            self.caps.keep_errors(bad, result.unbuilt)
             if flow.on_bad_rows == "reject-file":
                 c.rejected = True
                 return
             # skip-rows: leave the bad source rows (and their groups) out, then run the
             # steps again, so that totals and trailers count only what is written.
-            tables, arrow = self._drop(tables, bad), None
+            tables, arrow = self._drop(tables, bad, unbuilt), None
             if self.nothing:
                 return
         else:
@@ -265,14 +266,14 @@ class _Run:
             c.raw_rows = c.raw_rows or RawRows(self.t, limit=MAX_ISSUES)
             c.raw_rows.feed_issues(raw, c.issues[mark:])
 
-    def _drop(self, tables: Mapping[str, pd.DataFrame], bad: list[Issue]
-              ) -> dict[str, pd.DataFrame]:
+    def _drop(self, tables: Mapping[str, pd.DataFrame], bad: list[Issue],
+              more: Sequence[pa.Array | pa.ChunkedArray] = ()) -> dict[str, pd.DataFrame]:
         self.checked.skipped_rows = True
         if self.gone is not None:
-            self.gone.protect(tables, bad)
-        if any(i.line is None for i in bad):
+            self.gone.protect(tables, bad, more)
+        if any(i.line is None for i in bad) or any(a.null_count for a in more):
             self.nothing = True  # an error of the whole file: nothing of it is written
-        return drop_bad_rows(tables, bad, self.t)
+        return drop_bad_rows(tables, bad, self.t, more)
 
     def _gather(self, tables: Mapping[str, pd.DataFrame], result: object) -> None:
         from bridge.codecs import rows_in

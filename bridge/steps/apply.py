@@ -47,6 +47,10 @@ class StepResult:
     delta_table: str | None = None
     #: Notes past the caller's room, counted by code and not built.
     counted: Counter[str] = field(default_factory=Counter)
+    #: Errors past the caller's room, not built: how many of each code, and the source
+    #: lines of their rows (null: an error of the whole table), to leave them out.
+    unbuilt: Counter[str] = field(default_factory=Counter)
+    unbuilt_lines: list[pa.Array | pa.ChunkedArray] = field(default_factory=list)
 
     @functools.cached_property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -78,5 +82,5 @@ def apply_steps(
         runners[step.kind](work, step.args)
     return StepResult(dict(work.tables), work.issues, work.held, work.skipped, work.sent,
                       work.fingerprints, work.unchanged, work.delta_seen, work.delta_types,
-                      work.delta_table, work.counted)
+                      work.delta_table, work.counted, work.unbuilt, work.unbuilt_lines)
 

@@ -254,7 +254,7 @@ def _unknown(work: Work, args: sb.TranslateArgs, name: str, table: pa.Table,
         else:
             work.held.append(("" if line is None else f"line {line}: ") + message)
     if len(past):
-        work.bare("no-match", name, args.field, work.lines_at(table, past))
+        work.bare("no-match", work.line_array(table, past))
 
 
 def extract(work: Work, args: sb.ExtractArgs) -> None:
@@ -292,7 +292,7 @@ def check(work: Work, args: sb.CheckArgs) -> None:
             for line, value in zip(work.lines_at(table, rows), values, strict=True):
                 work.issues.append(Issue(code, message, line, name, rule.field, clip(value)))
         if len(past) and code not in NOTE_CODES:  # notes past the room: counted already
-            work.bare(code, name, rule.field, work.lines_at(table, past))
+            work.bare(code, work.line_array(table, past))
 
 
 def _invalid(values: Column, rule: sb.Rule) -> tuple[np.ndarray, str, str]:

@@ -128,7 +128,7 @@ def _missing(work: Work, args: spec.LookupArgs, name: str, table: pa.Table,
             where = "" if line is None else f"line {line}: "
             work.held.append(f"{where}no row of {args.reference!r} for {tried}")
     if issue and len(past):
-        work.bare("no-match", name, args.match[0].fields[0], work.lines_at(table, past))
+        work.bare("no-match", work.line_array(table, past))
     if args.missing == "hold" and len(unmatched) > MAX_HELD_REASONS:
         work.held.append(f"and {len(unmatched) - MAX_HELD_REASONS} more rows with no row of "
                          f"{args.reference!r}")

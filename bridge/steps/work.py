@@ -41,6 +41,10 @@ class Work:
         self.where = "steps"
         self.issues: list[Issue] = []
         self._errors = self._seen = 0  # errors among the first _seen issues (to_build)
+        #: Errors past the caller's room (:meth:`bare`): how many of each code, and the
+        #: source lines of their rows (null: an error of the whole table).
+        self.unbuilt: Counter[str] = Counter()
+        self.unbuilt_lines: list[Column] = []
         #: Notes not built, by code (past the caller's room: :meth:`to_build`).
         self.counted: Counter[str] = Counter()
         self.held: list[str] = []
@@ -112,9 +116,9 @@ class Work:
         if not failures:
             return
         full = self.to_build("bad-expression", len(failures))
-        rows = [f.row for f in failures if f.row != WHOLE]
+        rows = [f.row for f in failures[:full] if f.row != WHOLE]
         lines = iter(self.lines_at(table, rows))
-        inputs = iter(_inputs(table, expr, [f.row for f in failures[:full] if f.row != WHOLE]))
+        inputs = iter(_inputs(table, expr, rows))
         for f in failures[:full]:
             whole = f.row == WHOLE  # stopped: no row of the table is to be trusted
             self.issues.append(Issue(
@@ -123,8 +127,9 @@ class Work:
                 None if whole else next(lines), name, target,
                 None if whole else clip(next(inputs)),
             ))
-        self.bare("bad-expression", name, target,
-                  (None if f.row == WHOLE else next(lines) for f in failures[full:]))
+        past = [f.row for f in failures[full:] if f.row != WHOLE]
+        self.bare("bad-expression", self.line_array(table, past))
+        self.bare("bad-expression", pa.nulls(len(failures) - full - len(past), pa.int64()))
 
     def lines_at(self, table: pa.Table, rows: Sequence[int] | np.ndarray
                  ) -> list[int | None]:
@@ -156,14 +161,20 @@ class Work:
         self.counted[code] += count - room
         return room
 
-    def bare(self, code: str, name: str, field: str | None, lines: Iterable[int | None]
-             ) -> None:
-        """The issues of ``code`` past those :meth:`to_build` let a step build: errors
-        with their line alone, enough to leave their rows out and count them, which is
-        all the caller does with them (a stale reference table fails a million rows);
-        notes, counted already, not at all."""
-        if code not in NOTE_CODES:
-            self.issues.extend(Issue(code, "", line, name, field) for line in lines)
+    def line_array(self, table: pa.Table, rows: Sequence[int] | np.ndarray) -> Column:
+        """The source lines of these rows, as Arrow (nulls, for rows made in memory)."""
+        if not has_column(table, LINE):
+            return pa.nulls(len(rows), pa.int64())
+        return table.column(LINE).take(pa.array(rows, pa.int64()))
+
+    def bare(self, code: str, lines: Column) -> None:
+        """The issues of ``code`` past those :meth:`to_build` let a step build, by the
+        source ``lines`` of their rows: errors counted, with their lines, which is all the
+        caller does with them (leave the rows out, count them by code); no object a row
+        (a stale reference table fails a million rows). Notes, counted already: none."""
+        if code not in NOTE_CODES and len(lines):
+            self.unbuilt[code] += len(lines)
+            self.unbuilt_lines.append(lines)
 
     def keep(self, name: str, mask: Column) -> None:
         """Keep the rows of ``name`` where ``mask`` is true; their children follow them."""
