@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from bridge.codecs.frames import has_column
 from bridge.fields.cells import to_numpy_mask
-from bridge.issues import NOTE_CODES, Issue, clip
+from bridge.issues import Issue, clip
 from bridge.steps import spec_business as sb
 from bridge.steps.expr import to_array
 from bridge.steps.work import LINE, PARENT_LINE, Column, Work
@@ -253,8 +253,7 @@ def _unknown(work: Work, args: sb.TranslateArgs, name: str, table: pa.Table,
             work.issues.append(Issue("no-match", message, line, name, args.field, clip(value)))
         else:
             work.held.append(("" if line is None else f"line {line}: ") + message)
-    if len(past):
-        work.bare("no-match", work.line_array(table, past))
+    work.bare("no-match", table, past)
 
 
 def extract(work: Work, args: sb.ExtractArgs) -> None:
@@ -291,8 +290,7 @@ def check(work: Work, args: sb.CheckArgs) -> None:
             message = f"{work.where}: {what}"
             for line, value in zip(work.lines_at(table, rows), values, strict=True):
                 work.issues.append(Issue(code, message, line, name, rule.field, clip(value)))
-        if len(past) and code not in NOTE_CODES:  # notes past the room: counted already
-            work.bare(code, work.line_array(table, past))
+        work.bare(code, table, past)
 
 
 def _invalid(values: Column, rule: sb.Rule) -> tuple[np.ndarray, str, str]:

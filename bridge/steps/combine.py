@@ -127,8 +127,8 @@ def _missing(work: Work, args: spec.LookupArgs, name: str, table: pa.Table,
         else:
             where = "" if line is None else f"line {line}: "
             work.held.append(f"{where}no row of {args.reference!r} for {tried}")
-    if issue and len(past):
-        work.bare("no-match", work.line_array(table, past))
+    if issue:  # (held, the rows past the reasons shown are said in one line below)
+        work.bare("no-match", table, past)
     if args.missing == "hold" and len(unmatched) > MAX_HELD_REASONS:
         work.held.append(f"and {len(unmatched) - MAX_HELD_REASONS} more rows with no row of "
                          f"{args.reference!r}")

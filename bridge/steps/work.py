@@ -128,8 +128,7 @@ class Work:
                 None if whole else clip(next(inputs)),
             ))
         past = [f.row for f in failures[full:] if f.row != WHOLE]
-        self.bare("bad-expression", self.line_array(table, past))
-        self.bare("bad-expression", pa.nulls(len(failures) - full - len(past), pa.int64()))
+        self.bare("bad-expression", table, past, whole=len(failures) - full - len(past))
 
     def lines_at(self, table: pa.Table, rows: Sequence[int] | np.ndarray
                  ) -> list[int | None]:
@@ -161,20 +160,23 @@ class Work:
         self.counted[code] += count - room
         return room
 
-    def line_array(self, table: pa.Table, rows: Sequence[int] | np.ndarray) -> Column:
-        """The source lines of these rows, as Arrow (nulls, for rows made in memory)."""
-        if not has_column(table, LINE):
-            return pa.nulls(len(rows), pa.int64())
-        return table.column(LINE).take(pa.array(rows, pa.int64()))
-
-    def bare(self, code: str, lines: Column) -> None:
-        """The issues of ``code`` past those :meth:`to_build` let a step build, by the
-        source ``lines`` of their rows: errors counted, with their lines, which is all the
-        caller does with them (leave the rows out, count them by code); no object a row
-        (a stale reference table fails a million rows). Notes, counted already: none."""
-        if code not in NOTE_CODES and len(lines):
-            self.unbuilt[code] += len(lines)
-            self.unbuilt_lines.append(lines)
+    def bare(self, code: str, table: pa.Table, rows: Sequence[int] | np.ndarray,
+             whole: int = 0) -> None:
+        """The issues of ``code`` past those :meth:`to_build` let a step build, on ``rows``
+        of ``table`` and ``whole`` of the whole table: errors counted, with the source
+        lines of their rows (null for the whole table, and for rows made in memory), which
+        is all the caller does with them (leave the rows out, count them by code); no
+        object a row (a stale reference table fails a million rows). Notes, counted
+        already: nothing."""
+        if code in NOTE_CODES or not len(rows) + whole:
+            return
+        self.unbuilt[code] += len(rows) + whole
+        if len(rows):
+            self.unbuilt_lines.append(
+                table.column(LINE).take(pa.array(rows, pa.int64())) if has_column(table, LINE)
+                else pa.nulls(len(rows), pa.int64()))
+        if whole:
+            self.unbuilt_lines.append(pa.nulls(whole, pa.int64()))
 
     def keep(self, name: str, mask: Column) -> None:
         """Keep the rows of ``name`` where ``mask`` is true; their children follow them."""
