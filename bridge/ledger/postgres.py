@@ -339,4 +339,8 @@ def run_lock(url: str, wait: float, busy: Callable[[str], BaseException], *,
             time.sleep(0.1)
         yield turns
     finally:
+        # Let go before closing: a closed connection's locks go only when the server has
+        # ended its session, which a run started right after may not see yet.
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("SELECT pg_advisory_unlock_all()")
         conn.close()
