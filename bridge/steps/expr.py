@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from jinja2 import TemplateSyntaxError, Undefined, nodes
@@ -26,9 +27,10 @@ from bridge.codecs.frames import has_column
 from bridge.errors import ConfigError
 from bridge.steps import limits
 from bridge.steps.arrays import flat, probe, text_read, to_array
+from bridge.steps.distinct import WHOLE, Failure, Failures, by_distinct
 from bridge.steps.sandbox import decimals, environment, round2, to_decimal, to_int
 
-__all__ = ["WHOLE", "Expression", "Failure", "compile_expression", "decimals", "round2",
+__all__ = ["WHOLE", "Expression", "Failure", "Failures", "compile_expression", "decimals", "round2",
            "to_array", "to_decimal", "to_int"]
 
 #: Values every name is given in turn when an expression is compiled: an expression that
@@ -56,19 +58,6 @@ def _exact_literals(node: nodes.Node) -> nodes.Node:
 def _decimal_of(const: nodes.Const) -> nodes.Filter:
     text = nodes.Const(repr(const.value), lineno=const.lineno)
     return nodes.Filter(text, "decimal", [], [], None, None, lineno=const.lineno)
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One row an expression could not compute: its position and the error, for an issue.
-    Row :data:`WHOLE`: the evaluation was stopped (its budget spent), and no row is to be
-    trusted: an issue of the whole file."""
-
-    row: int
-    error: str
-
-
-WHOLE = -1
 
 
 @dataclass
@@ -100,11 +89,11 @@ class Expression:
 
     def evaluate(
         self, table: pa.Table, variables: Mapping[str, object]
-    ) -> tuple[pa.Array | pa.ChunkedArray, list[Failure]]:
+    ) -> tuple[pa.Array | pa.ChunkedArray, Failures]:
         """One value per row of ``table``, and the rows that failed."""
         n = table.num_rows
         if self.column is not None:
-            return table.column(self.column), []
+            return table.column(self.column), Failures()
         columns = [name for name in self.names if has_column(table, name)]
 
         def budget() -> limits.Budget:
@@ -117,19 +106,18 @@ class Expression:
             value = self.run({k: v for k, v in variables.items() if k in self.names})
             if isinstance(value, Exception):
                 error = f"{type(value).__name__}: {value}"
-                return pa.nulls(n), [Failure(i, error) for i in range(n)]
+                return pa.nulls(n), Failures.every(n, error)
             if isinstance(value, str) and len(value) * n > budget().text:
-                return pa.nulls(n), [Failure(WHOLE, f"{len(value):,} characters on each of "
-                                                    f"{n:,} rows is more than allowed")]
+                return pa.nulls(n), Failures(stopped=f"{len(value):,} characters on each of "
+                                                     f"{n:,} rows is more than allowed")
             one = to_array([value])  # typed as a column of n such values would be
-            return (pa.repeat(one[0], n) if n else one.slice(0, 0)), []
+            return (pa.repeat(one[0], n) if n else one.slice(0, 0)), Failures()
         fast = self._vectorised(table, variables, columns, budget)
         if fast is not None:
             return fast
         if n == 0:
-            return self._empty(table, variables, columns), []
-        out, failures = self._per_row(table, variables, columns, budget())
-        return to_array(out), failures
+            return self._empty(table, variables, columns), Failures()
+        return self._rows(table, variables, columns, budget(), to_array)
 
     def _empty(self, table: pa.Table, variables: Mapping[str, object], columns: list[str]
                ) -> pa.Array:
@@ -149,7 +137,7 @@ class Expression:
     def _vectorised(
         self, table: pa.Table, variables: Mapping[str, object], columns: list[str],
         budget: Callable[[], limits.Budget],
-    ) -> tuple[pa.Array | pa.ChunkedArray, list[Failure]] | None:
+    ) -> tuple[pa.Array | pa.ChunkedArray, Failures] | None:
         """Arrow kernels for the rows without nulls, jinja for the others; None: all jinja."""
         from bridge.steps.vector import Fallback, vectorise
 
@@ -163,21 +151,38 @@ class Expression:
             values = pa.repeat(values, table.num_rows)
         sensitive = [name for name in columns if name in self.sensitive]
         if not sensitive:
-            return values, []
+            return values, Failures()
         missing = pc.is_null(table.column(sensitive[0]))
         for name in sensitive[1:]:
             missing = pc.or_(missing, pc.is_null(table.column(name)))
         rows = pc.indices_nonzero(missing)
         if len(rows) == 0:
-            return values, []
-        out, failures = self._per_row(table.select(columns).take(rows), variables, columns,
-                                      budget(), rows.to_pylist())
+            return values, Failures()
         try:
-            patch = pa.array(out, values.type)
+            patch, failures = self._rows(table.select(columns).take(rows), variables, columns,
+                                         budget(), lambda out: pa.array(out, values.type),
+                                         rows.to_numpy())
         except (pa.ArrowException, TypeError, ValueError):
             return None
         mask = pc.fill_null(missing, False)
         return pc.replace_with_mask(flat(values), flat(mask), patch), failures
+
+    def _rows(
+        self, table: pa.Table, variables: Mapping[str, object], columns: list[str],
+        budget: limits.Budget, make: Callable[[list[object]], pa.Array],
+        at: np.ndarray | None = None,
+    ) -> tuple[pa.Array, Failures]:
+        """Rows through jinja: once per distinct row where the rows of the same values are
+        sure to give the same result (:func:`~bridge.steps.distinct.by_distinct`), else
+        one by one (:meth:`_per_row`). ``make`` builds the column of results."""
+        if self.pure and all(_exact_key(table.column(n).type) for n in columns):
+            base = {k: v for k, v in variables.items() if k in self.names}
+            got = by_distinct(self.run, base, table, columns, budget, MEMO_MAX, make, at)
+            if got is not None:
+                return got
+        out, failures = self._per_row(table, variables, columns, budget,
+                                      None if at is None else at.tolist())
+        return make(out), Failures.of(failures)
 
     def _per_row(
         self, table: pa.Table, variables: Mapping[str, object], columns: list[str],

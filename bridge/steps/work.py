@@ -18,7 +18,7 @@ from bridge.codecs.frames import has_column
 from bridge.display import did_you_mean
 from bridge.errors import ConfigError
 from bridge.issues import NOTE_CODES, Issue, clip
-from bridge.steps.expr import WHOLE, Expression, Failure, compile_expression
+from bridge.steps.expr import WHOLE, Expression, Failures, compile_expression
 
 if TYPE_CHECKING:
     import numpy as np
@@ -111,15 +111,16 @@ class Work:
         self.report(failures, expr, name, table, target)
         return values
 
-    def report(self, failures: list[Failure], expr: Expression, name: str, table: pa.Table,
+    def report(self, failures: Failures, expr: Expression, name: str, table: pa.Table,
                target: str) -> None:
         if not failures:
             return
         full = self.to_build("bad-expression", len(failures))
-        rows = [f.row for f in failures[:full] if f.row != WHOLE]
+        built = failures[:full]
+        rows = [f.row for f in built if f.row != WHOLE]
         lines = iter(self.lines_at(table, rows))
         inputs = iter(_inputs(table, expr, rows))
-        for f in failures[:full]:
+        for f in built:
             whole = f.row == WHOLE  # stopped: no row of the table is to be trusted
             self.issues.append(Issue(
                 "bad-expression",
@@ -127,7 +128,7 @@ class Work:
                 None if whole else next(lines), name, target,
                 None if whole else clip(next(inputs)),
             ))
-        past = [f.row for f in failures[full:] if f.row != WHOLE]
+        past = failures.past(full)
         self.bare("bad-expression", table, past, whole=len(failures) - full - len(past))
 
     def lines_at(self, table: pa.Table, rows: Sequence[int] | np.ndarray
