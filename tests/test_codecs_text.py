@@ -51,15 +51,18 @@ def test_single_byte_encodings_become_utf8(tmp_path: Path, encoding: str) -> Non
     assert issues == []
 
 
-def test_bad_utf8_gives_one_issue_with_line_and_offset(tmp_path: Path) -> None:
-    data = b"a,b\n1,2\n" + "caff\xe8,3\n".encode("cp1252") + b"x\xe9,4\n"
+def test_bad_utf8_gives_an_issue_a_line_with_line_and_offset(tmp_path: Path) -> None:
+    """Every line holding a bad byte is told (its first one): under skip-rows each of
+    those rows is left out, none is written with U+FFFD in place of its byte."""
+    data = b"a,b\n1,2\n" + "caff\xe8,3\n".encode("cp1252") + b"x\xe9\xe9,4\r\n\ry\xff\n"
     path = tmp_path / "f.csv"
     path.write_bytes(data)
     whole, _, issues = _blocks(path, "utf-8", None)
-    assert [i.code for i in issues] == ["bad-encoding"]
-    assert issues[0].line == 3
+    assert [(i.code, i.line, i.value) for i in issues] == [
+        ("bad-encoding", 3, "0xE8"), ("bad-encoding", 4, "0xE9"), ("bad-encoding", 6, "0xFF")]
     assert "byte 0xE8 at offset 12 (line 3)" in issues[0].message
-    assert whole.decode("utf-8").count("\ufffd") == 2  # the rest is still read
+    assert "byte 0xE9 at offset 17 (line 4)" in issues[1].message
+    assert whole.decode("utf-8").count("\ufffd") == 4  # the rest is still read
 
 
 def test_bad_byte_in_a_later_block_counts_lines_from_the_start() -> None:

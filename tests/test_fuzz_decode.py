@@ -55,8 +55,9 @@ def assert_same(whole: Decoded, parts: list[Decoded]) -> None:
 
 #: A cap on issues that most mutated samples go past.
 CAP = 3
-#: Issues of the whole file, kept outside the cap: found once, or only at the end.
-FILE_CODES = {"nul-byte", "bom-in-middle", "bad-encoding", "trailer-count-mismatch"}
+#: Issues of the whole file, kept outside the cap: found once, or only at the end (a
+#: ``bad-encoding`` is an issue of its line's row, one a line).
+FILE_CODES = {"nul-byte", "bom-in-middle", "trailer-count-mismatch"}
 
 
 def of_file(i: Issue) -> bool:

@@ -107,9 +107,8 @@ def iter_decode(
         yield from typed(source)
 
 
-#: Codes a file reports once at most, found while its bytes are read: a chunk may report
-#: one on a line past its own rows, so they are kept outside the cap.
-_ONCE = frozenset({"nul-byte", "bom-in-middle", "bad-encoding"})
+#: Codes a file reports once at most, found while its bytes are read: kept outside the cap.
+_ONCE = frozenset({"nul-byte", "bom-in-middle"})
 
 
 def _typed(chunks: Iterator[RawChunk], t: Tracciato, checker: FileChecker, tally: Tally,

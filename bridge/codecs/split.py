@@ -37,8 +37,42 @@ def split(
     if chunk_bytes is not None and chunk_bytes <= 0:
         raise ValueError("chunk_bytes must be positive")
     if t.format == "fixed":
-        return fixed.split_fixed(source, t, chunk_bytes, group_max)
-    return delimited.split_delimited(source, t, chunk_bytes, group_max)
+        return _with_their_rows(fixed.split_fixed(source, t, chunk_bytes, group_max))
+    return _with_their_rows(delimited.split_delimited(source, t, chunk_bytes, group_max))
+
+
+#: Issues found while a block of bytes is read, before its rows are cut into chunks.
+BYTE_CODES = frozenset({"nul-byte", "bom-in-middle", "bad-encoding"})
+
+
+def _with_their_rows(chunks: Iterator[RawChunk]) -> Iterator[RawChunk]:
+    """Each issue of the bytes moved to the chunk that holds its line's row. A splitter
+    that ends a chunk within a block hands it the issues of the whole block, and those of
+    the rows it keeps for the next chunk (the rest of a group) with them: ``skip-rows``
+    would find no row to leave out in the one chunk, and the row without its issue in the
+    other. So each chunk is held until the next one is cut."""
+    held: RawChunk | None = None
+    for chunk in chunks:
+        if held is not None:
+            last, after = _row_line(held, -1), _row_line(chunk, 0)
+            later = [i for i in held.issues if i.code in BYTE_CODES and i.line is not None
+                     and (last is None or i.line > last) and (after is None or i.line >= after)]
+            if later:
+                moved = {id(i) for i in later}
+                held.issues = [i for i in held.issues if id(i) not in moved]
+                chunk.issues = [*later, *chunk.issues]
+            yield held
+        held = chunk
+    if held is not None:
+        yield held
+
+
+def _row_line(chunk: RawChunk, end: int) -> int | None:
+    """The line of the chunk's first (``end`` 0) or last (-1) row; None without rows."""
+    lines = [int(table.lines[end]) for table in chunk.tables.values() if len(table)]
+    if not lines:
+        return None
+    return min(lines) if end == 0 else max(lines)
 
 
 def join(tables: Sequence[RawTable], t: Tracciato, *,

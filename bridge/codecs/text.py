@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -90,7 +91,6 @@ class TextSource:
     lone_cr: bool = False
     _line: int = 1
     _offset: int = 0
-    _bad_reported: bool = False
     _nul_reported: bool = False
     _bom_reported: bool = False
     group_max: int | None = None
@@ -183,44 +183,69 @@ class TextSource:
         return Block(text, line, offset, final, self._line)
 
     def _to_utf8(self, data: bytes, line: int, offset: int) -> bytes:
+        """The block as UTF-8; every line holding bytes not valid in the encoding gets a
+        ``bad-encoding`` issue (its first such byte), each byte read as U+FFFD: under
+        ``skip-rows`` each of those rows is left out, none reaches the ERP altered."""
         enc = self.encoding
-        bad: int | None = None
-        if is_utf8(enc) and _valid_utf8(data):
-            return data
         if is_utf8(enc):
-            view = memoryview(data)
-            pos = 0
-            while pos < len(data):
-                try:
-                    _, used = codecs.utf_8_decode(view[pos:pos + _CHECK_SLICE], "strict", False)
-                except UnicodeDecodeError as exc:
-                    bad = pos + exc.start
-                    break
-                if used == 0:
-                    # Only a truncated character left: decoding it as final reports it.
-                    try:
-                        codecs.utf_8_decode(view[pos:], "strict", True)
-                    except UnicodeDecodeError as exc:
-                        bad = pos + exc.start
-                    break
-                pos += used
-            if bad is None:
+            if _valid_utf8(data):
                 return data
-            text = data.decode("utf-8", "replace")
         else:
             try:
                 return data.decode(enc).encode("utf-8")
-            except UnicodeDecodeError as exc:
-                bad = exc.start
-            text = data.decode(enc, "replace")
-        if not self._bad_reported:
-            self._bad_reported = True
-            where = line + count_lines(data[:bad])
-            name = codecs.lookup(enc).name
+            except UnicodeDecodeError:
+                pass
+        text, bad = _decode_marking(data, enc)
+        name = codecs.lookup(enc).name
+        for pos, where in zip(*_first_of_each_line(data, bad, line), strict=True):
             self.issues.append(Issue(
-                "bad-encoding", f"byte 0x{data[bad]:02X} at offset {offset + bad} (line "
-                f"{where}) is not valid {name}", line=where, value=f"0x{data[bad]:02X}"))
+                "bad-encoding", f"byte 0x{data[pos]:02X} at offset {offset + pos} (line "
+                f"{where}) is not valid {name}", line=where, value=f"0x{data[pos]:02X}"))
         return text.encode("utf-8")
+
+
+_MARKS = threading.local()
+
+
+def _mark(exc: UnicodeError) -> tuple[str, int]:
+    """The error handler of :func:`_decode_marking`: what ``replace`` does, remembered."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    _MARKS.found.append(exc.start)
+    return "\ufffd", exc.end
+
+
+codecs.register_error("bridge-mark-bad-bytes", _mark)
+
+
+def _decode_marking(data: bytes, encoding: str) -> tuple[str, list[int]]:
+    """``data`` decoded with each undecodable byte sequence as U+FFFD, and where each
+    starts (in this thread: pyarrow's reader decodes in its own)."""
+    found: list[int] = []
+    _MARKS.found = found
+    try:
+        return data.decode(encoding, "bridge-mark-bad-bytes"), found
+    finally:
+        _MARKS.found = None
+
+
+def _first_of_each_line(data: bytes, found: list[int], line: int
+                        ) -> tuple[list[int], list[int]]:
+    """Of the positions ``found`` (in order), the first on each line, and their lines
+    (``data`` starting at ``line``; CR LF one line end, a lone CR or LF one each)."""
+    import numpy as np
+
+    if not found:
+        return [], []
+    raw = np.frombuffer(data, dtype=np.uint8)
+    lf = np.flatnonzero(raw == 0x0A)
+    cr = np.flatnonzero(raw == 0x0D)
+    lone = cr[(cr + 1 >= len(raw)) | (raw[np.minimum(cr + 1, len(raw) - 1)] != 0x0A)]
+    ends = np.sort(np.concatenate([lf, lone]))
+    at = np.asarray(found, dtype=np.int64)
+    lines = line + np.searchsorted(ends, at, side="left")
+    _, first = np.unique(lines, return_index=True)
+    return at[first].tolist(), lines[first].tolist()
 
 
 def _valid_utf8(data: bytes) -> bool:
