@@ -64,18 +64,28 @@ def _plain(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def group_start(tab: RawTable, group_by: list[str]) -> int:
-    """Index of the first row of the trailing group (rows equal to the last on group_by)."""
+    """Index of the first row of the trailing group (rows equal to the last on group_by).
+
+    Keys are compared as their fields will read them, or looser: without the spaces
+    around them (a field trims them unless told not to), a missing cell as an empty one.
+    A cut between two rows the fields read as one key would make that group look split
+    (:class:`~bridge.engine.chunking.Together`); keeping two groups in one chunk costs
+    nothing."""
     n = len(tab)
     if n == 0 or not group_by:
         return n
     same = np.ones(n, dtype=bool)
     for name in group_by:
-        col = tab.columns[name]
-        last = col[n - 1]
-        eq = pc.fill_null(pc.equal(col, last), False) if last.is_valid else pc.is_null(col)
+        col = loose_key(tab.columns[name])
+        eq = pc.equal(col, col[n - 1])
         same &= np.asarray(eq.to_numpy(zero_copy_only=False), dtype=bool)
     differs = np.flatnonzero(~same)
     return int(differs[-1]) + 1 if len(differs) else 0
+
+
+def loose_key(cells: pa.Array) -> pa.Array:
+    """Cells of a group key as :func:`group_start` compares them."""
+    return pc.utf8_trim_whitespace(pc.fill_null(cells, ""))
 
 
 def cut_kinds(t: Tracciato) -> np.ndarray:
@@ -293,7 +303,8 @@ def split_rows(src: TextSource, lines: Iterator[str], first_line: int, t: Tracci
         if wide or short:
             issues.append(wrong_count(wide or len(row), want, line, rname, "".join(raw)))
             continue
-        key = tuple(row[i] if i is not None and i < len(row) else "" for i in keys)
+        # as group_start compares them (loose_key)
+        key = tuple(row[i].strip() if i is not None and i < len(row) else "" for i in keys)
         if cuttable[names.index(rname)] and (not keys or key != last_key):  # a group starts
             if chunk_bytes and buf.size >= chunk_bytes:
                 chunk = buf.take()

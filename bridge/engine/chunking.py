@@ -129,6 +129,11 @@ class Together:
     def __init__(self, t: Tracciato) -> None:
         self.record, self.by = t.single_record, list(t.group_by)
         self.runs: list[np.ndarray] = []
+        fields = {f.name: f for f in t.records[self.record].fields} if self.record else {}
+        #: Every field of the key is required: a row missing one is a bad row of its own
+        #: (left out, or the file refused), in no group; else the rows missing it are one
+        #: group, as the steps group them.
+        self.required = all(n in fields and fields[n].required for n in self.by)
 
     def fresh(self, tables: Mapping[str, pd.DataFrame]) -> bool:
         import numpy as np
@@ -137,6 +142,8 @@ class Together:
         df = tables.get(self.record)
         if df is None or not len(df) or any(c not in df.columns for c in self.by):
             return True
+        if self.required:
+            df = df[df[self.by].notna().all(axis=1)]
         keys = np.unique(pd.util.hash_pandas_object(df[self.by], index=False).to_numpy())
         for run in self.runs:
             at = np.searchsorted(run, keys)
