@@ -121,8 +121,10 @@ class Failures(Sequence[Failure]):
 def distinct_rows(table: pa.Table, columns: Sequence[str]
                   ) -> tuple[np.ndarray, np.ndarray] | None:
     """The first row of each distinct combination of the columns' values, in row order,
-    and for each row the number of its combination; None where a column cannot be told
-    apart by value (a type Arrow does not encode)."""
+    and for each row the number of its combination (numbered in the order of their first
+    rows; a missing value is a value of its own); None where a column cannot be told
+    apart by value (a type Arrow does not encode). The groups of the steps too
+    (:func:`bridge.steps.ops.group_ids`)."""
     key = np.zeros(table.num_rows, dtype=np.int64)
     size = 1
     for name in columns:

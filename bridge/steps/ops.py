@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 from bridge.codecs.frames import has_column
 from bridge.issues import Issue, clip
 from bridge.steps import spec
+from bridge.steps.distinct import distinct_rows
 from bridge.steps.work import LINE, PARENT_LINE, Work, constant
 
 
@@ -143,21 +144,12 @@ def business_keys(table: pa.Table, fields: list[str]) -> pa.ChunkedArray | pa.Ar
 def group_ids(table: pa.Table, by: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Group number of each row (in order of first appearance) and each group's first row.
     A missing value is a value of its own."""
-    codes = np.zeros(table.num_rows, dtype=np.int64)
-    for name in by:
-        column = table.column(name)
-        encoded = pc.dictionary_encode(column.combine_chunks() if isinstance(
-            column, pa.ChunkedArray) else column, null_encoding="encode")
-        size = max(len(encoded.dictionary), 1)
-        codes = codes * size + np.asarray(encoded.indices.to_numpy(zero_copy_only=False),
-                                          dtype=np.int64)
-        if len(by) > 1:  # numbered again from 0 to keep the next product small
-            codes = np.unique(codes, return_inverse=True)[1].reshape(-1)
-    _, firsts, inverse = np.unique(codes, return_index=True, return_inverse=True)
-    order = np.argsort(firsts, kind="stable")  # groups in order of first appearance
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    return rank[inverse.reshape(-1)], firsts[order].astype(np.int64)
+    found = distinct_rows(table, by)
+    if found is None:
+        raise pa.ArrowNotImplementedError(f"rows cannot be grouped by {by}: a field's type "
+                                          "cannot be compared by value")
+    firsts, groups = found
+    return groups, firsts
 
 
 def rows_of(table: pa.Table, rows: np.ndarray, names: Iterable[str]) -> pa.Table:
