@@ -126,6 +126,9 @@ NOTE_CODES = frozenset({"already-sent", "waiting", "never-sent", "replaced", "tr
                         "read-whole", "suspect-encoding", "tax-mismatch", "notes-counted",
                         "withdrawn", "shared-match"})
 
+#: Codes of the issues that count the others past a file's cap: of the whole file, first.
+COUNT_CODES = frozenset({"too-many-issues", "notes-counted", "errors-counted"})
+
 #: Issues kept whole per file; past them, issues are only counted (:mod:`bridge.tally`).
 #: A person reads the first few hundred; the rest would cost memory, not information.
 MAX_ISSUES = 10_000

@@ -298,10 +298,11 @@ def test_notes_past_the_cap_are_counted_without_being_built(
     # (tax-mismatch); the 343 never sent before
     assert [all_made[c] for c in notes] == [57, 114, 343]
     assert kept == all_kept
-    # the first notes of the first chunk, then the others counted
-    assert [(i.code, i.line) for i in kept[:5]] == [("waiting", n) for n in (4, 11, 18, 25, 32)]
-    assert kept[5:] == [Issue("notes-counted", "509 more notes are not listed, only counted: "
-                              "343 never-sent, 114 tax-mismatch, 52 waiting", value="509")]
+    # the count of the others (an issue of the whole file) first, then the first notes of
+    # the first chunk
+    assert kept[0] == Issue("notes-counted", "509 more notes are not listed, only counted: "
+                            "343 never-sent, 114 tax-mismatch, 52 waiting", value="509")
+    assert [(i.code, i.line) for i in kept[1:]] == [("waiting", n) for n in (4, 11, 18, 25, 32)]
     # the first chunk builds at most 5 of each kind; the chunks after it, none
     assert [made[c] for c in notes] == [5, 5, 5], made
 
@@ -329,8 +330,8 @@ def test_errors_of_rows_left_out_past_the_cap_are_counted_not_kept(
     kept, _ = noted_run(tmp_path / "capped", built, REFUSING)
     # 400 rows, qty 6 or 7 on 114 of them: each refused, the others written
     assert [i.code for i in every].count("rule-failed") == 114
-    assert kept[:5] == [i for i in every if i.code == "rule-failed"][:5]
-    assert [i for i in kept if i.code == "rule-failed"] == kept[:5]
+    assert kept[1:6] == [i for i in every if i.code == "rule-failed"][:5]
+    assert [i for i in kept if i.code == "rule-failed"] == kept[1:6]
     [summary] = [i for i in kept if i.code == "errors-counted"]
     assert (summary.value, summary.line) == ("109", None)
     assert summary.message == "109 more errors of rows are not listed, only counted: " \
@@ -381,3 +382,29 @@ def test_errors_past_the_cap_are_not_built_in_full(
     assert written == {p.name: p.read_bytes() for p in (tmp_path / "every" / "erp").glob("*.TXT")}
     [data] = written.values()
     assert data.count(b"\r\n") == 400 - 114 - 57
+
+
+def test_a_file_refused_past_the_cap_gives_its_first_error_as_the_reason(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issues of the whole file come first, the count of those not listed among them:
+    the reason the ledger gives names the first error of a row, not that count."""
+    import bridge.engine.chunking as chunking
+    from bridge.config import load
+    from bridge.engine.runner import run_pass
+    from bridge.ledger import open_ledger
+    from tests.flowkit import make_world, order_file
+
+    monkeypatch.setattr(chunking, "MAX_ISSUES", 5)
+    refusing = REFUSING.replace("    on_bad_rows: skip-rows\n", "")
+    assert refusing != REFUSING
+    conf = load(make_world(tmp_path, refusing))
+    (tmp_path / "inbox" / "big.csv").write_text(order_file(1, 400), encoding="utf-8")
+    [outcome] = run_pass(conf).outcomes
+    assert outcome.state == "rejected"
+    ledger = open_ledger(conf.path(conf.ledger))
+    try:
+        issues = ledger.issues(outcome.file_id)
+        assert issues[0].code == "errors-counted"
+        assert ledger.get(outcome.file_id).reason == f"{len(issues)} issue(s): rule-failed"
+    finally:
+        ledger.close()

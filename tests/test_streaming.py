@@ -265,6 +265,39 @@ def test_a_bad_row_in_a_late_chunk_skips_its_order_only(tmp_path: Path) -> None:
     assert chunked.outcomes[0].issues == whole.outcomes[0].issues >= 1
 
 
+def test_the_issues_are_the_same_list_in_chunks_as_whole(tmp_path: Path) -> None:
+    """An unknown SKU early (found by the lookup step) and a quantity that is not a number
+    late (found by the decoder): read whole, the decoder's issues of every line came
+    first; now the list is in the order of the lines either way."""
+    import sqlite3
+
+    data = big_orders(100)
+    lines = data.split(b"\n")
+    for n, column, value in ((5, 19, b"NOPE-1"), (len(lines) - 40, 15, b"x2")):
+        cells = lines[n].split(b",")
+        cells[column] = value
+        lines[n] = b",".join(cells)
+    data = b"\n".join(lines)
+    found = {}
+    for name, chunk in (("whole", 0), ("chunked", 4096)):
+        root = sample_copy(tmp_path / name).parent
+        (root / "inbox" / "shopify" / "orders_export_1.csv").write_bytes(data)
+        cfg = with_chunks(load(root / "bridge.yaml"), chunk)
+        cfg = cfg.model_copy(update={"flows": {  # every row read, under reject-file too
+            n: f.model_copy(update={"on_bad_rows": "skip-rows"}) for n, f in cfg.flows.items()}})
+        run_pass(cfg, flows=["ordini"], clock=lambda: NOON)
+        [outcome] = run_pass(cfg, flows=["ordini"], clock=lambda: NOON + 60).outcomes
+        assert outcome.state == "done"
+        with sqlite3.connect(root / ".bridge" / "ledger.sqlite") as db:
+            found[name] = (db.execute("SELECT reason FROM files").fetchall(), db.execute(
+                "SELECT line, code, record, field FROM issues ORDER BY id").fetchall())
+    _, issues = found["whole"]
+    assert issues[0][:2] == (6, "no-match")
+    assert [line for line, *_ in issues] == sorted(line for line, *_ in issues)
+    assert (len(lines) - 39, "bad-integer") in [issue[:2] for issue in issues]
+    assert found["chunked"] == found["whole"]
+
+
 def test_reject_file_in_chunks_publishes_nothing(tmp_path: Path) -> None:
     data = big_orders(200)
     lines = data.split(b"\n")

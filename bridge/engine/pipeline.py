@@ -34,7 +34,7 @@ from bridge.engine.outputs import (
 )
 from bridge.engine.taking import Lost
 from bridge.errors import ConfigError, DataError, LostTurn, TransientError
-from bridge.issues import Issue
+from bridge.issues import COUNT_CODES, Issue
 from bridge.ledger import Figures, FileRow, Ledger, Now, Written
 from bridge.states import (
     APPROVED,
@@ -309,7 +309,10 @@ class Pipeline:
         for out in self.ledger.outputs(row.id):
             if out.state == "planned":
                 self.ledger.set_output(out.id, "abandoned")
-        why = f"{len(issues)} issue(s): {issues[0].code}" if issues else "rejected"
+        # the first error of a row or of the file, not a count of the others
+        first = next((i for i in issues if i.is_error and i.code not in COUNT_CODES),
+                     issues[0] if issues else None)
+        why = f"{len(issues)} issue(s): {first.code}" if first is not None else "rejected"
         self.ledger.set_state(row.id, REJECTED, self.now.wall, f"{why}; {report}",
                               issues=len(issues), reason=why)
         return Outcome(row.flow, row.path, REJECTED, row.id, len(issues), report=report,

@@ -104,7 +104,7 @@ def transform_file(ctx: Context, row: FileRow, flow: Flow, source: Path, *,
         except GroupTooLarge as exc:
             return group_too_large(t, exc)
         if got is not None:
-            return got
+            return in_line_order(got)
         why = "the rows of a group are not together in the file"
     else:
         why = "chunk_bytes is 0" if isinstance(plan, tuple) else plan
@@ -115,6 +115,15 @@ def transform_file(ctx: Context, row: FileRow, flow: Flow, source: Path, *,
     assert checked is not None
     if flow.chunk_bytes and size > flow.chunk_bytes:
         checked.issues.insert(0, Issue("read-whole", f"read whole, not in chunks: {why}"))
+    return in_line_order(checked)
+
+
+def in_line_order(checked: Checked) -> Checked:
+    """The file's issues in the order of their lines, those of the whole file first (in
+    the order found): the same list whether the file was read in chunks or whole, where
+    the decoder's issues of every line would otherwise come before the steps'. Past the
+    file's cap, which issues are kept may still differ (docs/flows.md)."""
+    checked.issues.sort(key=lambda i: i.line or 0)
     return checked
 
 
