@@ -125,3 +125,17 @@ def test_skip_rows_leaves_out_every_bad_row_whole_or_in_chunks(tmp_path: Path) -
         heads = [line for line in written[chunk].split(b"\r\n") if line[:1] == b"T"]
         assert len(heads) == 100 - 4  # the orders from lines 1, 37, 149 and 299 left out
     assert written[0] == written[1_000]
+
+
+@pytest.mark.parametrize("chunk", [None, 40])
+def test_a_bad_byte_in_a_cell_of_several_lines_is_told_on_its_row(chunk: int | None) -> None:
+    """A quoted note of three lines, the byte on its second: the issue is on the line
+    where the row starts (the line by which a row is left out), its message names the
+    byte's. On a row of its own that is no row (the wrong count of cells), it stays."""
+    t = grouped(escape=False)
+    data = (b'o;d\r\nO1;uno\r\nO2;"nota\r\nse\x81conda\r\nterza"\r\nO3;tre\r\n'
+            b"O3;x;\x81;y\r\nO4;quattro\r\n")
+    issues = [i for part in iter_decode(data, t, chunk_bytes=chunk) for i in part.issues]
+    assert [(i.code, i.line) for i in issues] == [
+        ("bad-encoding", 3), ("wrong-column-count", 7), ("bad-encoding", 7)]
+    assert "(line 4)" in issues[0].message

@@ -6,6 +6,7 @@ decode/encode in :mod:`bridge.codecs` sits on top of them. Cells stay text both 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
@@ -61,10 +62,39 @@ def _with_their_rows(chunks: Iterator[RawChunk]) -> Iterator[RawChunk]:
                 moved = {id(i) for i in later}
                 held.issues = [i for i in held.issues if id(i) not in moved]
                 chunk.issues = [*later, *chunk.issues]
-            yield held
+            yield _on_their_rows(held)
         held = chunk
     if held is not None:
-        yield held
+        yield _on_their_rows(held)
+
+
+def _on_their_rows(chunk: RawChunk) -> RawChunk:
+    """Each issue of the bytes on a later line of a row that spans several (a quoted cell
+    holding line ends) given the line where its row starts, the line by which a row is
+    left out; its message keeps the line of the byte. Not where another issue lies
+    between the two (a line that is no row of its own, such as a row of the wrong count
+    of cells)."""
+    found = [i for i in chunk.issues if i.code in BYTE_CODES and i.line is not None]
+    if not found:
+        return chunk
+    starts = np.unique(np.concatenate(
+        [np.asarray(t.lines, dtype=np.int64) for t in chunk.tables.values()] or
+        [np.zeros(0, dtype=np.int64)]))
+    others = sorted({i.line for i in chunk.issues
+                     if i.line is not None and i.code not in BYTE_CODES})
+    moved: dict[int, Issue] = {}
+    for issue in found:
+        line = int(issue.line or 0)
+        k = int(np.searchsorted(starts, line, side="right")) - 1
+        if k < 0 or starts[k] == line:
+            continue
+        start = int(starts[k])
+        if any(start < other <= line for other in others):
+            continue
+        moved[id(issue)] = dataclasses.replace(issue, line=start)
+    if moved:
+        chunk.issues = [moved.get(id(i), i) for i in chunk.issues]
+    return chunk
 
 
 def _row_line(chunk: RawChunk, end: int) -> int | None:
