@@ -113,6 +113,22 @@ def test_missing_column_error_and_empty(tmp_path: Path) -> None:
     assert cells(chunk.tables["r"]) == [["1", None]]
 
 
+def test_a_column_read_by_name_that_the_header_holds_twice_refuses_the_file(
+        tmp_path: Path) -> None:
+    """Which of the two holds the field is not known: no row is read rather than the
+    first column taken silently (an export with a second `Lineitem sku` where its vendor
+    was), whatever missing columns may do. A doubled column not read is no matter."""
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"a,b,a,c,c\n1,2,3,4,5\n")
+    for missing in ("error", "empty"):
+        [chunk] = read(path, one_record(["b", "a"], delimited={"missing_columns": missing}))
+        assert [(i.code, i.field, i.line) for i in chunk.issues] == [("bad-header", "a", 1)]
+        assert "the column 'a' 2 times (columns 1, 3)" in chunk.issues[0].message
+        assert len(chunk.tables["r"]) == 0
+    [chunk] = read(path, one_record(["b", "a"], delimited={"match_columns": "position"}))
+    assert chunk.issues == [] and cells(chunk.tables["r"]) == [["1", "2"]]
+
+
 def test_position_skip_rows_comments_and_no_header(tmp_path: Path) -> None:
     fields = [{"name": "x", "index": 2}, {"name": "y", "index": 1}]
     t = one_record([], fields=fields, delimited={

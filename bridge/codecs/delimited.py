@@ -199,12 +199,20 @@ def plan(t: Tracciato, pre: Prelude) -> Plan:
     layouts: dict[str, chunks.Layout] = {}
     issues: list[Issue] = []
     used: set[int] = set()
+    doubled = False
     for rname, rec in t.records.items():
         layout: chunks.Layout = []
         for pos, f in enumerate(rec.fields):
             idx: int | None = (f.index or pos + 1) - 1
             if by_name and names is not None and not t.by_place(rname):
                 idx = names.index(f.header.strip()) if f.header.strip() in names else None
+                if f.type != "filler" and (twice := _doubled(names, f.header.strip())):
+                    doubled = True  # which of them holds the field is not known: refused
+                    issues.append(Issue(
+                        "bad-header", f"the header has the column {f.header!r} "
+                        f"{len(twice)} times (columns {', '.join(map(str, twice))}): which "
+                        "of them holds the field is not known", line=pre.names_line or None,
+                        record=rname, field=f.name, value=f.header))
             elif names is not None and idx is not None and idx >= len(names):
                 idx = None
             if idx is not None:
@@ -232,8 +240,15 @@ def plan(t: Tracciato, pre: Prelude) -> Plan:
             if i not in used and i != disc:
                 issues.append(Issue("extra-column", f"column {i + 1} {clip(n)!r} is not "
                                     "declared", line=pre.names_line or None, value=clip(n)))
-    fatal = d.missing_columns != "empty" and any(i.code == "bad-header" for i in issues)
+    fatal = doubled or (d.missing_columns != "empty"
+                        and any(i.code == "bad-header" for i in issues))
     return Plan(layouts, len(names) if names is not None else None, disc, issues, fatal)
+
+
+def _doubled(names: list[str], name: str) -> list[int]:
+    """The columns (1-based) of a name the header holds more than once; else none."""
+    at = [i + 1 for i, n in enumerate(names) if n == name]
+    return at if len(at) > 1 else []
 
 
 def split_delimited(
