@@ -51,7 +51,8 @@ def _with_their_rows(chunks: Iterator[RawChunk]) -> Iterator[RawChunk]:
     that ends a chunk within a block hands it the issues of the whole block, and those of
     the rows it keeps for the next chunk (the rest of a group) with them: ``skip-rows``
     would find no row to leave out in the one chunk, and the row without its issue in the
-    other. So each chunk is held until the next one is cut."""
+    other. So a chunk with such an issue past its last row is held until the next one is
+    cut (any other goes on at once)."""
     held: RawChunk | None = None
     for chunk in chunks:
         if held is not None:
@@ -63,7 +64,13 @@ def _with_their_rows(chunks: Iterator[RawChunk]) -> Iterator[RawChunk]:
                 held.issues = [i for i in held.issues if id(i) not in moved]
                 chunk.issues = [*later, *chunk.issues]
             yield _on_their_rows(held)
-        held = chunk
+            held = None
+        last = _row_line(chunk, -1)
+        if any(i.code in BYTE_CODES and i.line is not None and (last is None or i.line > last)
+               for i in chunk.issues):
+            held = chunk
+        else:
+            yield _on_their_rows(chunk)
     if held is not None:
         yield _on_their_rows(held)
 
