@@ -13,6 +13,7 @@ from bridge.config import load as load_config
 from bridge.engine.runner import run_pass
 from bridge.spec import load
 from bridge.spec.model import Tracciato
+from tests.flowkit import STATE
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "tracciati"
 NOON = 1_760_000_000.0
@@ -81,11 +82,7 @@ def test_each_bad_delimited_row_is_told_in_the_chunk_of_its_row(
     assert told == sorted(BAD)
 
 
-FLOW = """\
-ledger: state/ledger.sqlite
-work_dir: state/work
-lock_file: state/run.lock
-tracciati: [tracciati]
+FLOW = STATE + """\
 flows:
   ordini:
     source: {folder: inbox, patterns: ["*.TXT"], ready: {window: 0, min_age: 0}}

@@ -14,6 +14,7 @@ import pytest
 
 from bridge.config import load
 from bridge.engine.runner import run_pass
+from tests.flowkit import STATE
 
 NOON = 1_760_000_000.0
 
@@ -42,11 +43,7 @@ records:
       - {name: codice, column: CODICE}
       - {name: qty, column: QTY, type: integer}
 """
-FLOW = """\
-ledger: state/ledger.sqlite
-work_dir: state/work
-lock_file: state/run.lock
-tracciati: [tracciati]
+FLOW = STATE + """\
 flows:
   righe:
     source: {folder: inbox, patterns: ["*.csv"], ready: {window: 0, min_age: 0}}

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from bridge.steps import distinct, limits
 from bridge.steps.distinct import WHOLE, Failure, Failures, distinct_rows
 from bridge.steps.expr import Expression, compile_expression, to_array
+from tests.test_steps_flow import runs_of
 
 #: Expressions jinja runs row by row (none of them has a column kernel), failing on some
 #: rows (a missing value, a division by zero) and building text on others.
@@ -26,18 +27,6 @@ SOURCES = [
     "(p if q else none) | default('nothing')",
     "[s, q] | join('-') if s else q // 0",
 ]
-
-
-def jinja_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    runs: list[int] = []
-    real = Expression.run
-
-    def counted(self: Expression, env_vars: dict[str, object]) -> object:
-        runs.append(1)
-        return real(self, env_vars)
-
-    monkeypatch.setattr(Expression, "run", counted)
-    return runs
 
 
 def both(expr: Expression, table: pa.Table) -> tuple[tuple[list[object], list[Failure]],
@@ -125,7 +114,7 @@ def test_more_distinct_rows_than_remembered_go_row_by_row(
 
     table = pa.table({"q": pa.array(list(range(100)) * 2, pa.int64())})
     expr = compile_expression("q // (q - 1)", table.column_names, "test")
-    runs = jinja_runs(monkeypatch)
+    runs = runs_of(monkeypatch)
     values, failures = expr.evaluate(table, {})
     assert len(runs) == 100
     monkeypatch.setattr(expr_module, "MEMO_MAX", 99)

@@ -109,6 +109,16 @@ def big_orders(copies: int) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+def edited(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
+    """``data`` (rows without quoted commas) with each (line index, cell, value) set."""
+    lines = data.split(b"\n")
+    for n, column, value in edits:
+        cells = lines[n].split(b",")
+        cells[column] = value
+        lines[n] = b",".join(cells)
+    return b"\n".join(lines)
+
+
 def hostile_orders(copies: int) -> bytes:
     """The sample's orders again and again, as a shop may really export them: a byte order
     mark, CRLF line ends, and every few rows one of a note of three lines (quoted, with
@@ -241,12 +251,8 @@ def test_an_order_whose_rows_are_apart_is_read_whole_with_a_note(
 
 def test_a_bad_row_in_a_late_chunk_skips_its_order_only(tmp_path: Path) -> None:
     data = big_orders(200)
-    lines = data.split(b"\n")
-    bad = len(lines) - 40  # a row near the end, in the last chunks
-    cells = lines[bad].split(b",")
-    cells[15] = b"x2"  # Lineitem quantity
-    lines[bad] = b",".join(cells)
-    data = b"\n".join(lines)
+    # a row near the end, in the last chunks: its Lineitem quantity
+    data = edited(data, [(data.count(b"\n") - 39, 15, b"x2")])
     results = {}
     for name, chunk in (("whole", 0), ("chunked", 4096)):
         root = sample_copy(tmp_path / name).parent
@@ -272,12 +278,8 @@ def test_the_issues_are_the_same_list_in_chunks_as_whole(tmp_path: Path) -> None
     import sqlite3
 
     data = big_orders(100)
-    lines = data.split(b"\n")
-    for n, column, value in ((5, 19, b"NOPE-1"), (len(lines) - 40, 15, b"x2")):
-        cells = lines[n].split(b",")
-        cells[column] = value
-        lines[n] = b",".join(cells)
-    data = b"\n".join(lines)
+    last = data.count(b"\n") - 39
+    data = edited(data, [(5, 19, b"NOPE-1"), (last, 15, b"x2")])
     found = {}
     for name, chunk in (("whole", 0), ("chunked", 4096)):
         root = sample_copy(tmp_path / name).parent
@@ -294,7 +296,7 @@ def test_the_issues_are_the_same_list_in_chunks_as_whole(tmp_path: Path) -> None
     _, issues = found["whole"]
     assert issues[0][:2] == (6, "no-match")
     assert [line for line, *_ in issues] == sorted(line for line, *_ in issues)
-    assert (len(lines) - 39, "bad-integer") in [issue[:2] for issue in issues]
+    assert (last + 1, "bad-integer") in [issue[:2] for issue in issues]
     assert found["chunked"] == found["whole"]
 
 

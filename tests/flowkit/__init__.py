@@ -43,12 +43,15 @@ records:
       - {name: qty, type: integer, start: 51, length: 5}
 """
 
-CONFIG = """
+#: Where a world keeps its ledger, work area and lock, and finds its tracciati.
+STATE = """\
 ledger: state/ledger.sqlite
 work_dir: state/work
 lock_file: state/run.lock
 tracciati: [tracciati]
-flows:
+"""
+
+CONFIG = "\n" + STATE + """flows:
   articoli:
     source:
       folder: inbox
