@@ -21,8 +21,6 @@ from bridge.issues import Issue
 
 BOM = codecs.BOM_UTF8
 EOF_MARKER = b"\x1a"
-#: Bytes decoded (and dropped) at a time when only checking UTF-8, to keep memory flat.
-_CHECK_SLICE = 8 << 20
 
 
 def count_lines(data: bytes | str) -> int:

@@ -122,7 +122,7 @@ def in_line_order(checked: Checked) -> Checked:
     """The file's issues in the order of their lines, those of the whole file first (in
     the order found): the same list whether the file was read in chunks or whole, where
     the decoder's issues of every line would otherwise come before the steps'. Past the
-    file's cap, which issues are kept may still differ (docs/flows.md)."""
+    file's cap, which issues are kept may still differ (docs/issue-codes.md)."""
     checked.issues.sort(key=lambda i: i.line or 0)
     return checked
 
