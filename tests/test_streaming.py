@@ -237,6 +237,16 @@ def test_an_order_whose_rows_are_apart_is_read_whole_with_a_note(
     assert outputs(root) == outputs(whole_root)
     ordini = next(o for o in chunked.outcomes if o.flow == "ordini")
     assert ordini.state == "done"
+    # Each riga of the ERP file under its own testata (an ERP takes a riga for the order of
+    # the testata before it): the moved row too, not under the last order of the file.
+    [erp] = [v for k, v in outputs(root).items() if k.endswith(".TXT")]
+    testata = b""
+    for record in erp.split(b"\r\n"):
+        if record[:1] == b"T":
+            testata = record[1:11]
+        elif record[:1] == b"R":
+            assert record[1:11] == testata, (record[:40], testata)
+    assert b"R0000100000" in erp
     from bridge.ledger import open_ledger
 
     ledger = open_ledger(root / ".bridge" / "ledger.sqlite")

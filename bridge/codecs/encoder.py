@@ -367,6 +367,15 @@ def _order_keys(df: pd.DataFrame | pa.Table, rec: RecordSpec, lines: np.ndarray
     shift = np.int64(1 << 20)
     if _has(df, LINE):
         keys: np.ndarray = lines * shift
+        if rec.parent is not None and _has(df, PARENT_LINE):
+            # A child right after its parent's line, by its distance from it: the same
+            # order as its own line where an order's rows are together, and where they are
+            # apart in the source (an order's row moved to the end of the export), still
+            # within its parent's block, not under the parent before it.
+            parent = _ints(df, PARENT_LINE)
+            off = lines - parent
+            near = (parent >= 0) & (lines >= 0) & (off >= 0) & (off < shift)
+            keys = np.where(near, parent * shift + off, keys)
         known = lines >= 0
         if not known.all():
             # A row without a line stays right after the row before it.
