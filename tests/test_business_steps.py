@@ -78,6 +78,23 @@ def test_percent_is_a_commission_half_up() -> None:
     assert pd.isna(out["c"].iloc[2])
 
 
+def test_percent_of_a_rate_of_many_decimals_is_exact() -> None:
+    """A rate made by a division (``provvigione / 3``) has 28 decimals: its scale's factor
+    (10 ** 30) passes 64 bits. It was an internal error on every pass; now it is computed
+    on Python integers, rounded half up."""
+    rate = pa.decimal128(38, 28)
+    out = run("- percent: {base: b, rate: r, into: c}",
+              {"x": {"b": money("305.74", "100.00"),
+                     "r": [Decimal(5) / 3, Decimal("0.0000000000000000000000000001")]}},
+              {"b": DEC, "r": rate}).tables["x"]
+    assert out["c"].tolist() == money("5.10", "0.00")  # 305.74 * 1.666...% = 5.0957
+    # and a base of 28 decimals, brought to the amount's 2 (a divisor of 10 ** 26)
+    out = run("- percent: {base: b, rate: r, into: c}",
+              {"x": {"b": [Decimal(100) / 3], "r": money("5.00")}},
+              {"b": rate, "r": pa.decimal128(5, 2)}).tables["x"]
+    assert out["c"].tolist() == money("1.67")  # 33.333... * 5% = 1.6666...
+
+
 def test_translate_maps_codes_and_reports_the_unknown() -> None:
     steps = """
 - translate: {field: pay, into: code, values: {Carta: CC, Bonifico: BB, 22: X}}

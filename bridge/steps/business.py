@@ -74,10 +74,18 @@ def divide_half_up(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 def times(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
     """a * b, on Python integers where the product could pass 64 bits."""
     factor = np.asarray(b)
-    top = int(np.abs(a).max(initial=0)) * int(np.abs(factor).max(initial=0))
+    top = _largest(a) * _largest(factor)
     if a.dtype == object or factor.dtype == object or top >= SAFE // 2:
         return np.asarray(a.astype(object) * factor.astype(object), dtype=object)
     return np.asarray(a * factor)
+
+
+def _largest(values: np.ndarray) -> int:
+    """The largest magnitude among ``values`` (a 0-d array too: a factor past 64 bits,
+    such as 10 ** 26, is a Python integer there, whose ``abs`` has no ``max``)."""
+    if values.ndim == 0:
+        return abs(int(values.item()))
+    return int(np.abs(values).max(initial=0))
 
 
 def _big(values: np.ndarray) -> bool:
@@ -88,7 +96,8 @@ def _rescale(units: np.ndarray, have: int, want: int) -> tuple[np.ndarray, np.nd
     """``units`` at scale ``have`` as a fraction num/den at scale ``want``."""
     if want >= have:
         return times(units, 10 ** (want - have)), np.ones(len(units), dtype=np.int64)
-    return units, np.full(len(units), 10 ** (have - want), dtype=np.int64)
+    den = 10 ** (have - want)
+    return units, np.full(len(units), den, dtype=np.int64 if den < SAFE // 2 else object)
 
 
 def _numbers(work: Work, name: str, table: pa.Table, field: str) -> tuple[np.ndarray, int,
