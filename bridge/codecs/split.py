@@ -6,6 +6,7 @@ decode/encode in :mod:`bridge.codecs` sits on top of them. Cells stay text both 
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
@@ -54,9 +55,10 @@ def _with_their_rows(chunks: Iterator[RawChunk]) -> Iterator[RawChunk]:
     other. So a chunk with such an issue past its last row is held until the next one is
     cut (any other goes on at once)."""
     held: RawChunk | None = None
+    held_last: int | None = None
     for chunk in chunks:
         if held is not None:
-            last, after = _row_line(held, -1), _row_line(chunk, 0)
+            last, after = held_last, _row_line(chunk, 0)
             later = [i for i in held.issues if i.code in BYTE_CODES and i.line is not None
                      and (last is None or i.line > last) and (after is None or i.line >= after)]
             if later:
@@ -68,7 +70,7 @@ def _with_their_rows(chunks: Iterator[RawChunk]) -> Iterator[RawChunk]:
         last = _row_line(chunk, -1)
         if any(i.code in BYTE_CODES and i.line is not None and (last is None or i.line > last)
                for i in chunk.issues):
-            held = chunk
+            held, held_last = chunk, last
         else:
             yield _on_their_rows(chunk)
     if held is not None:
@@ -96,8 +98,8 @@ def _on_their_rows(chunk: RawChunk) -> RawChunk:
         if k < 0 or starts[k] == line:
             continue
         start = int(starts[k])
-        if any(start < other <= line for other in others):
-            continue
+        if bisect.bisect_right(others, line) > bisect.bisect_right(others, start):
+            continue  # another issue on a line in (start, line]
         moved[id(issue)] = dataclasses.replace(issue, line=start)
     if moved:
         chunk.issues = [moved.get(id(i), i) for i in chunk.issues]

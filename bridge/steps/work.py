@@ -134,10 +134,7 @@ class Work:
     def lines_at(self, table: pa.Table, rows: Sequence[int] | np.ndarray
                  ) -> list[int | None]:
         """The source lines of these rows (None each, for rows made in memory)."""
-        if not has_column(table, LINE):
-            return [None] * len(rows)
-        taken = table.column(LINE).take(pa.array(rows, pa.int64()))
-        return taken.to_pylist()  # type: ignore[no-any-return]
+        return _lines_of(table, rows).to_pylist()  # type: ignore[no-any-return]
 
     def to_build(self, code: str, count: int) -> int:
         """How many of ``count`` issues of ``code`` a step builds in full, the first ones
@@ -173,9 +170,7 @@ class Work:
             return
         self.unbuilt[code] += len(rows) + whole
         if len(rows):
-            self.unbuilt_lines.append(
-                table.column(LINE).take(pa.array(rows, pa.int64())) if has_column(table, LINE)
-                else pa.nulls(len(rows), pa.int64()))
+            self.unbuilt_lines.append(_lines_of(table, rows))
         if whole:
             self.unbuilt_lines.append(pa.nulls(whole, pa.int64()))
 
@@ -221,3 +216,10 @@ def _inputs(table: pa.Table, expr: Expression, rows: list[int]) -> list[str]:
     columns = [(n, table.column(n).take(at).to_pylist()) for n in expr.names
                if has_column(table, n)]
     return [", ".join(f"{n}={values[k]!r}" for n, values in columns) for k in range(len(rows))]
+
+
+def _lines_of(table: pa.Table, rows: Sequence[int] | np.ndarray) -> pa.Array:
+    """The source lines of these rows, as Arrow (nulls, for rows made in memory)."""
+    if not has_column(table, LINE):
+        return pa.nulls(len(rows), pa.int64())
+    return table.column(LINE).take(pa.array(rows, pa.int64()))
