@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bridge import files
+from bridge.engine.out_keys import OutputKeys
 from bridge.engine.render import Rendered, template_bytes, template_rows, template_utf8
 from bridge.engine.tables import load_tracciato
 from bridge.issues import Issue
@@ -133,6 +134,7 @@ class TableParts(TargetParts):
 
         self.strip, self.close = file_tail(t)
         self.keep_back = len(self.strip)
+        self.keys = OutputKeys(t, name) if t.checks.unique else None
 
     arrow = True
 
@@ -141,7 +143,17 @@ class TableParts(TargetParts):
 
         mine = {name: df for name, df in tables.items() if name in self.t.records}
         encoded = encode_rows(mine, self.t, head=self.first, tail=False)
-        return encoded.data, encoded.issues, sum(len(df) for df in mine.values())
+        rows = sum(len(df) for df in mine.values())
+        twice = self.keys.check(mine) if self.keys is not None else []
+        if twice:  # a key the file holds already: nothing of the part is written
+            issues = sorted([*encoded.issues, *twice], key=lambda i: i.line or 0)
+            return None, issues, rows
+        return encoded.data, encoded.issues, rows
+
+    def write(self, data: Data, rows: int) -> None:
+        super().write(data, rows)
+        if self.keys is not None:
+            self.keys.keep()
 
     def tail(self, trailer: AnyTables) -> tuple[bytes | None, list[Issue], int]:
         if not self.first and not any(n in self.t.records for n in trailer):

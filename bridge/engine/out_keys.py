@@ -1,0 +1,163 @@
+"""A target's unique keys over the whole file bridge writes: what its tracciato's
+``checks.unique`` says a file must not hold twice, checked on the rows written, part after
+part, as ``bridge check`` checks a file it reads.
+
+Two shop orders can become one ERP order number (``#2004`` and ``#2004-B``, both 2004 by
+``name | digits``): each row is fine alone, and the ERP would book two orders under one
+number, or refuse the file. The row that repeats a key gets a ``duplicate-key`` error on its
+source line, so the policy on bad rows decides, as for a value the target cannot hold:
+``reject-file`` refuses the file, ``skip-rows`` leaves that order out and writes the rest.
+
+Keys are compared as text, trimmed, a missing value as an empty one (a fixed-width field
+pads, and reads back trimmed). Each key seen is kept as a 64-bit hash with the line that
+wrote it first: 16 bytes a key, whatever the file's size. A part's keys are added only once
+the part is written (:meth:`OutputKeys.keep`): a part checked again, after skip-rows left
+rows out, is checked against the parts before it alone.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bridge.issues import Issue, clip
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    from bridge.spec.checks import UniqueCheck
+    from bridge.spec.model import Tracciato
+
+#: What joins the fields of a key of several fields (not a character of a key's text).
+SEPARATOR = "\x1f"
+
+
+class OutputKeys:
+    """Feed :meth:`check` each part's tables; call :meth:`keep` once the part is written."""
+
+    def __init__(self, t: Tracciato, target: str) -> None:
+        import numpy as np
+
+        self.t, self.target = t, target
+        self.rules = list(t.checks.unique)
+        empty = (np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64))
+        self.seen: list[tuple[np.ndarray, np.ndarray]] = [empty for _ in self.rules]
+        self.pending: list[tuple[np.ndarray, np.ndarray] | None] = [None for _ in self.rules]
+
+    def check(self, tables: Mapping[str, pd.DataFrame | pa.Table]) -> list[Issue]:
+        """The ``duplicate-key`` errors of these tables: keys written by an earlier part,
+        or by an earlier row of this one."""
+        issues: list[Issue] = []
+        for i, rule in enumerate(self.rules):
+            table = tables.get(rule.record)
+            self.pending[i] = None
+            if table is None or not len(table):
+                continue
+            found, self.pending[i] = self._rule(i, rule, table)
+            issues.extend(found)
+        return issues
+
+    def keep(self) -> None:
+        """The keys of the part last checked are in the file now."""
+        import numpy as np
+
+        for i, new in enumerate(self.pending):
+            if new is None or not len(new[0]):
+                continue
+            hashes, lines = self.seen[i]
+            # Merged into the sorted keys (the new ones come sorted): a copy of them, never
+            # a sort of them all again.
+            mine = np.searchsorted(hashes, new[0]) + np.arange(len(new[0]))
+            taken = np.zeros(len(hashes) + len(mine), dtype=bool)
+            taken[mine] = True
+            merged = []
+            for old, add in ((hashes, new[0]), (lines, new[1])):
+                both = np.empty(len(taken), dtype=old.dtype)
+                both[mine], both[~taken] = add, old
+                merged.append(both)
+            self.seen[i] = (merged[0], merged[1])
+        self.pending = [None for _ in self.rules]
+
+    def _rule(self, i: int, rule: UniqueCheck, table: pd.DataFrame | pa.Table
+              ) -> tuple[list[Issue], tuple[np.ndarray, np.ndarray]]:
+        """The part's repeated keys, and its new keys sorted (with their lines)."""
+        import numpy as np
+        import pandas as pd
+
+        text = key_text(table, rule.fields)
+        hashes = pd.util.hash_array(text, categorize=False)
+        n = len(hashes)
+        # Everything in the order of the keys' hashes: rows of one key side by side, the
+        # first of them first, and a quick search among the keys seen before.
+        order = np.argsort(hashes, kind="stable")
+        ranked, lines = hashes[order], _lines(table)[order]
+        starts = np.ones(n, dtype=bool)
+        starts[1:] = ranked[1:] != ranked[:-1]
+        again = ~starts  # within the part: every row after the first of its key
+        first = lines[np.maximum.accumulate(np.where(starts, np.arange(n), 0))]
+        seen, seen_lines = self.seen[i]
+        if len(seen):  # against the parts before it: the line that wrote the key first
+            at = np.minimum(np.searchsorted(seen, ranked), len(seen) - 1)
+            before = seen[at] == ranked
+            first = np.where(before, seen_lines[at], first)
+            again |= before
+        twice = np.flatnonzero(again)
+        twice = twice[np.argsort(order[twice], kind="stable")]  # in the table's order
+        issues = [self._issue(rule, str(text[order[k]]), int(lines[k]), int(first[k]))
+                  for k in twice.tolist()]
+        return issues, (ranked[~again], lines[~again])
+
+    def _issue(self, rule: UniqueCheck, key: str, line: int, first: int) -> Issue:
+        value = clip(key.replace(SEPARATOR, "/"))
+        where = f"line {first} has it too" if first >= 0 else "an earlier row has it too"
+        return Issue(
+            "duplicate-key",
+            f"{rule.record}.{'+'.join(rule.fields)} {value!r} would be written twice in one "
+            f"file of target {self.target!r} ({where}): tracciato {self.t.name or '?'} "
+            "wants it once", line if line >= 0 else None, rule.record, rule.fields[0], value)
+
+
+def key_text(table: pd.DataFrame | pa.Table, fields: list[str]) -> np.ndarray:
+    """Each row's key as text (an object array): its fields trimmed, a missing one empty,
+    joined by :data:`SEPARATOR`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = []
+    for name in fields:
+        if isinstance(table, pa.Table):
+            col = table.column(name) if name in table.column_names else None
+        else:
+            col = pa.array(table[name], from_pandas=True) if name in table.columns else None
+        if col is None:
+            col = pa.nulls(len(table), pa.string())
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks()
+        if pa.types.is_dictionary(col.type):
+            col = col.dictionary_decode()
+        cell = col if pa.types.is_string(col.type) else pc.cast(col, pa.string())
+        columns.append(pc.utf8_trim_whitespace(pc.fill_null(cell, "")))
+    joined = columns[0] if len(columns) == 1 else pc.binary_join_element_wise(
+        *columns, SEPARATOR)
+    text: np.ndarray = joined.to_numpy(zero_copy_only=False)
+    return text
+
+
+def _lines(table: pd.DataFrame | pa.Table) -> np.ndarray:
+    """Each row's source line (-1 where the table has none)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from bridge.codecs import LINE
+
+    names = table.column_names if isinstance(table, pa.Table) else list(table.columns)
+    if LINE not in names:
+        return np.full(len(table), -1, dtype=np.int64)
+    col = table.column(LINE) if isinstance(table, pa.Table) else pa.array(table[LINE],
+                                                                          from_pandas=True)
+    col = pc.fill_null(pc.cast(col, pa.int64()), -1)
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.int64)
