@@ -91,6 +91,12 @@ CODES: dict[str, str] = {
                     "group's VAT number): the first was taken (a note)",
     "withdrawn": "business keys sent before that this file no longer has, sent once more "
                  "as withdrawn (a delta step's gone: an article deleted in the ERP; a note)",
+    "not-withdrawn": "business keys sent before that this file no longer has, over the "
+                     "delta's gone.hold_above, not withdrawn: an operator approved only some "
+                     "of the file's rows (a note; approve a whole file to withdraw them)",
+    "superseded": "a file of a flow whose files each hold the whole state (read in place, "
+                  "or a delta that withdraws) that a newer file of the flow was done after: "
+                  "writing it would send older data over newer; refused",
     "bad-expression": "an expression of a step failed for this row",
     "bad-vat-rate": "a VAT rate of -100% or less, from which no net amount can be worked "
                     "out",
@@ -124,7 +130,7 @@ CODES: dict[str, str] = {
 #: Codes that are notes, not errors: they never reject a file.
 NOTE_CODES = frozenset({"already-sent", "waiting", "never-sent", "replaced", "transliterated",
                         "read-whole", "suspect-encoding", "tax-mismatch", "notes-counted",
-                        "withdrawn", "shared-match"})
+                        "withdrawn", "not-withdrawn", "shared-match"})
 
 #: Codes of the issues that count the others past a file's cap: of the whole file, first.
 COUNT_CODES = frozenset({"too-many-issues", "notes-counted", "errors-counted"})

@@ -11,7 +11,9 @@ file that still lacks it withdraws nothing; a file that has it again sends it ag
 What a file has is every key that reached the delta step, in any pass of the steps, and
 every key of a row refused as bad (a bad barcode keeps an article out of one file; it is
 not a reason to withdraw it). A file that would withdraw more than ``gone.hold_above`` of
-the keys last sent waits for an operator: an export cut short must not empty a shop.
+the keys sent and not withdrawn waits for an operator: an export cut short must not empty
+a shop. Rows an operator left out are not withdrawn either; see :func:`superseded_by` for a
+file approved after a newer one.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from bridge.config import Flow
+    from bridge.ledger import FileRow, Ledger
     from bridge.steps import StepSpec
     from bridge.steps.spec_business import DeltaArgs
 
@@ -129,19 +133,48 @@ def withdrawn(args: DeltaArgs, known: dict[str, str], types: dict[str, pa.DataTy
     return rows, {candidates[i]: prints[i] for i in fresh}
 
 
-def note(keys: list[str], known: int, hold_above: float) -> tuple[Issue, str | None]:
-    """The note that says what was withdrawn, and why the file waits if it does."""
-    named = ", ".join(keys[:NAMED]) + (f" and {len(keys) - NAMED} more"
-                                        if len(keys) > NAMED else "")
+def note(keys: list[str], live: int, hold_above: float) -> tuple[Issue, str | None]:
+    """The note that says what was withdrawn, and why the file waits if it does: ``live``,
+    the keys sent and not withdrawn since (a shop emptied a few articles a night is
+    emptied all the same)."""
     issue = Issue("withdrawn", f"{len(keys)} sent before and not in this file, sent as "
-                  f"withdrawn: {named}", value=str(len(keys)))
-    share = len(keys) / known if known else 1.0
+                  f"withdrawn: {_named(keys)}", value=str(len(keys)))
+    share = len(keys) / live if live else 1.0
     held = None
     if share > hold_above:
-        held = (f"it would withdraw {len(keys)} of the {known} keys last sent ({share:.0%}, "
-                f"over the {hold_above:.0%} of gone.hold_above): approve it if the ERP "
-                f"really dropped them")
+        held = (f"it would withdraw {len(keys)} of the {live} keys sent and not withdrawn "
+                f"({share:.0%}, over the {hold_above:.0%} of gone.hold_above): approve it "
+                f"if the ERP really dropped them")
     return issue, held
+
+
+def not_withdrawn(keys: list[str], live: int) -> Issue:
+    """The note of withdrawals left out: the file's approval chose some of its rows."""
+    return Issue("not-withdrawn", f"{len(keys)} of the {live} keys sent and not withdrawn "
+                 f"are not in this file: {_named(keys)}; not withdrawn, as the approval chose "
+                 "some rows of the file (a file approved whole withdraws them)",
+                 value=str(len(keys)))
+
+
+def _named(keys: list[str]) -> str:
+    return ", ".join(keys[:NAMED]) + (f" and {len(keys) - NAMED} more"
+                                      if len(keys) > NAMED else "")
+
+
+def superseded_by(ledger: Ledger, row: FileRow, flow: Flow) -> FileRow | None:
+    """A newer file of a flow whose files each hold the whole state (a delta that
+    withdraws; or a file read in place, then of the same name) done already: ``row``'s
+    data is older than what it sent, and must not go over it (an approval given late)."""
+    from bridge.states import DONE
+
+    if gone_step(flow.steps) is not None:
+        newer = ledger.files(flow=row.flow, states=frozenset({DONE}), last=1)
+    elif flow.archive == "leave":
+        newer = [f for f in ledger.find_by_path(row.path)
+                 if f.flow == row.flow and f.state == DONE and f.replay_of is None]
+    else:
+        return None
+    return next((f for f in reversed(newer) if f.id > row.id), None)
 
 
 class Withdrawals:

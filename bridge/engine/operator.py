@@ -15,6 +15,7 @@ from bridge.config import Config
 from bridge.engine import clock as clocks
 from bridge.engine import moves
 from bridge.engine.context import Outcome
+from bridge.engine.gone import superseded_by
 from bridge.engine.pipeline import Pipeline
 from bridge.engine.runner import LockBusy, run_lock
 from bridge.engine.tables import load_tracciato
@@ -77,10 +78,15 @@ def approve(cfg: Config, file_id: int, *, rows: set[int] | None = None,
                               "writes it")
         if row.state != HELD:
             raise ConfigError(f"file {file_id} is {row.state}, not held: nothing to approve")
+        flow = pipe.cfg.flows.get(row.flow)
+        newer = superseded_by(pipe.ledger, row, flow) if flow is not None else None
+        if newer is not None:
+            raise ConfigError(f"file {file_id} is older than file {newer.id} ({newer.path}), "
+                              f"done since: approving it would send older data over newer; "
+                              f"refuse it with `bridge reject {file_id} --reason superseded`")
         left: list[int] = []
         total = 0
         if rows is not None or leave is not None:
-            flow = pipe.cfg.flows.get(row.flow)
             if flow is None:
                 raise ConfigError(f"file {file_id}: flow {row.flow!r} is not configured")
             seen = preview(pipe, row, flow, limit=0)

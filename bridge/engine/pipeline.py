@@ -214,8 +214,12 @@ class Pipeline:
 
     def _prepare(self, row: FileRow, flow: Flow) -> Outcome | None:
         """Transform and render; then reject, hold, or fix the plan (state ``checked``)."""
+        from bridge.engine.gone import superseded_by
         from bridge.engine.transform import transform_file
 
+        newer = superseded_by(self.ledger, row, flow)
+        if newer is not None:  # held, then approved or retried after a newer file went
+            return self._reject(row, flow, [superseded(newer)], None, {})
         source = taking.work_copy(self, row, flow)
         checked = (self.ahead and self.ahead.result(self, row)) or transform_file(
             self, row, flow, source)
@@ -392,6 +396,13 @@ class Pipeline:
         self.ledger.set_state(row.id, FAILED, self.now.wall, why, reason=why, attempt=attempt,
                               issues=row.issues + int(internal))
         return Outcome(row.flow, row.path, FAILED, row.id, message=why, internal=internal)
+
+
+def superseded(newer: FileRow) -> Issue:
+    """Why a file older than one its flow has done since is refused."""
+    return Issue("superseded", f"file {newer.id} ({newer.path}) of the same flow, newer, was "
+                 "done since: this file's data is older and would be sent over it; nothing "
+                 "of it is written")
 
 
 def too_big(flow: Flow, entry: Entry) -> Issue:

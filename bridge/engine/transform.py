@@ -217,6 +217,9 @@ class _Run:
         if c.rejected or self.nothing:
             return  # the file is refused: the rest is only decoded, for its issues
         if self.left:
+            if self.gone is not None:  # left out by an operator: not gone from the ERP
+                self.gone.protect(tables, [Issue("operator-rejected", "", line)
+                                           for line in self.left])
             tables, refused = leave_out(tables, self.left)
             arrow = None
             c.issues.extend(refused)
@@ -348,7 +351,7 @@ class _Run:
     def _withdraw(self, parts: list[TargetParts]) -> bool:
         """The keys this file no longer has, through the steps after the delta into the
         targets (:mod:`bridge.engine.gone`); False if they cannot be written."""
-        from bridge.engine.gone import note, withdrawn
+        from bridge.engine.gone import not_withdrawn, note, withdrawn
         from bridge.steps import apply_steps
 
         assert self.gone is not None
@@ -362,6 +365,13 @@ class _Run:
         if made is None:
             return True
         table, prints = made
+        # Of the keys sent, those withdrawn already are not in the shop: not in the share.
+        live = known - (len(last) - len(prints))
+        issue, held = note(sorted(prints), live, gone.hold_above)
+        if held and self.left and row.approved:
+            # An operator chose rows: the withdrawals, no row of the file, were not chosen.
+            c.issues.append(not_withdrawn(sorted(prints), live))
+            return True
         result = apply_steps(self.body[self.gone.index + 1:],
                              {self.gone.table or "gone": table}, self.step_ctx)
         out = [p.part(result.arrow if p.arrow else result.tables) for p in parts]
@@ -376,7 +386,6 @@ class _Run:
                 p.write(data, rows)
         result.fingerprints.update(prints)
         self._gather({}, result)
-        issue, held = note(sorted(prints), known, gone.hold_above)
         c.issues.append(issue)
         c.held.extend([held] if held else [])
         return True

@@ -157,8 +157,8 @@ class GoneArgs(Strict):
         "a withdrawn key, e.g. {stato: X}; the steps after the delta make the rest.")
     hold_above: float = Field(
         0.2, ge=0, le=1, description="A file that would withdraw more than this share of "
-        "the keys last sent waits for an operator's approval (an export cut short must "
-        "not empty the shop).")
+        "the keys sent and not withdrawn waits for an operator's approval (an export cut "
+        "short must not empty the shop).")
 
 
 class DeltaArgs(Strict):
