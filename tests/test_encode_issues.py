@@ -359,3 +359,41 @@ def test_arrow_tables_are_written_as_their_pandas_view(case: int) -> None:
         assert by_arrow.data == SAMPLE
     else:
         assert by_arrow.issues, name
+
+
+RANGED = parse("""
+format: fixed
+encoding: cp1252
+records:
+  riga:
+    fields:
+      - {name: numero, type: integer, start: 1, length: 6, minimum: 1, maximum: 99999,
+         sign: none}
+      - {name: sconto, type: decimal, scale: 2, start: 7, length: 6, minimum: -10,
+         maximum: 50}
+""", "prova/ranged.yaml")
+
+
+def test_a_number_out_of_its_fields_range_is_not_written() -> None:
+    """The layout's minimum and maximum hold when writing, as when reading: order number 0
+    made from a shop order named '#0' was written, and bridge check of the file refused it.
+    A negative number in a field of no sign and a minimum is told once."""
+    from decimal import Decimal
+
+    rows = {"riga": pa.table({
+        "numero": pa.array([0, 7, 100000, None, -3], pa.int64()),
+        "sconto": pa.array([Decimal("0"), Decimal("-10.01"), Decimal("50.00"),
+                            Decimal("50.01"), None], pa.decimal128(10, 2)),
+        "_line": pa.array([2, 3, 4, 5, 6], pa.int64())})}
+    out = encode_rows(rows, RANGED)
+    assert out.data is None
+    assert [(i.line, i.code, i.field, i.value) for i in out.errors] == [
+        (2, "below-minimum", "numero", "0"),
+        (3, "below-minimum", "sconto", "-10.01"),
+        (4, "above-maximum", "numero", "100000"),
+        (5, "above-maximum", "sconto", "50.01"),
+        (6, "below-minimum", "numero", "-3"),
+    ]
+    good = {"riga": rows["riga"].slice(1, 1).set_column(
+        1, "sconto", pa.array([Decimal("-10")], pa.decimal128(10, 2)))}
+    assert encode_rows(good, RANGED).data == b"000007-10.00\r\n"

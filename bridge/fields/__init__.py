@@ -107,6 +107,9 @@ def render_column(values: pa.Array | pa.ChunkedArray, field: FieldSpec,
     bad = Collector(lambda: _shown(values), len(values))
     kind = field.type
     if field.is_numeric:
+        if field.minimum is not None or field.maximum is not None:
+            # As a file is read: the ERP's own layout refuses a number out of its range.
+            text.check_range(values, pc.is_valid(values), field, bad)
         out = render_number(values, field, bad, width)
     elif kind in ("date", "time", "datetime"):
         out = render_temporal(values, field)

@@ -37,7 +37,7 @@ def render_number(values: pa.Array, field: FieldSpec, bad: Collector,
         cells = _fixed_digits(*unscaled, field, width)
         if cells is not None:
             if field.sign == "none":
-                bad.add(unscaled[0], "below-minimum",
+                bad.add(unscaled[0] & ~bad.flagged, "below-minimum",
                         "{value} is negative and the field has no sign")
             return cells
     fast = None if unscaled is None else _as_arrow(*unscaled)
@@ -61,8 +61,9 @@ def render_number(values: pa.Array, field: FieldSpec, bad: Collector,
         body = whole if frac is None else _join(whole, field.decimal_separator, frac)
     if field.sign == "overpunch":
         return _punch(body, neg)
-    if field.sign == "none":
-        bad.add(neg, "below-minimum", "{value} is negative and the field has no sign")
+    if field.sign == "none":  # told once, where the field's minimum told it already
+        bad.add(pc.and_(neg, pa.array(~bad.flagged)), "below-minimum",
+                "{value} is negative and the field has no sign")
         return body
     sign = pc.if_else(neg, "-", "+" if field.sign.endswith("_separate") else "")
     if field.sign.startswith("trailing"):

@@ -125,8 +125,14 @@ def full_match(text: pa.Array, pattern: str) -> pa.Array:
     return pc.is_in(text, value_set=pa.array(hits, pa.string()))
 
 
+def check_range(typed: pa.Array, goods: pa.Array, field: FieldSpec, bad: Collector,
+                text: pa.Array | None = None) -> None:
+    """``below-minimum`` and ``above-maximum`` of the typed numbers where ``goods``."""
+    _check_range(typed, goods, field, bad, text)
+
+
 def _check_range(typed: pa.Array, goods: pa.Array, field: FieldSpec, bad: Collector,
-                 text: pa.Array) -> None:
+                 text: pa.Array | None) -> None:
     # Bounds are moved onto the column's own grid (ceil for a minimum, floor for a
     # maximum) so the comparison is exact and needs no wider type.
     for bound, is_min in ((field.minimum, True), (field.maximum, False)):
