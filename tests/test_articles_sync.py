@@ -236,18 +236,26 @@ def test_withdrawals_see_every_chunk_of_a_price_list(tmp_path: Path) -> None:
     assert c.issues("read-whole") == []  # read in chunks, not whole
 
 
-def test_an_article_twice_in_a_price_list_read_in_chunks_keeps_its_last_price(
-        tmp_path: Path) -> None:
+@pytest.mark.parametrize("chunk", [0, 64])
+def test_an_article_twice_in_a_price_list_goes_once_and_never_flips(
+        tmp_path: Path, chunk: int) -> None:
+    """The same code twice in one price list, chunks apart: its first row is the one sent,
+    the second refused (`duplicate-key`). Once the shop took both rows, and the ledger kept
+    the last one's price: each later reading sent the first row as a change, the shop's
+    price flipping at every reading."""
     c = Company(tmp_path)
     text = c.cfg_path.read_text(encoding="utf-8")
     old = "    archive: leave              # the ERP rewrites it every night; orders"
-    c.cfg_path.write_text(text.replace(old, "    chunk_bytes: 64\n" + old), encoding="utf-8")
+    c.cfg_path.write_text(text.replace(old, f"    chunk_bytes: {chunk}\n" + old),
+                          encoding="utf-8")
     many = [(f"ART-{n:03d}", f"Articolo {n}", "22", "1,00", "", "A") for n in range(40)]
     again = ("ART-003", "Articolo 3", "22", "2,00", "", "A")  # chunks later, a new price
     c.write([*many, again])
     assert [o.state for o in c.run().outcomes] == ["done"]
     rows = [r for r in c.sent("shopify") if r["Variant SKU"] == "ART-003"]
-    assert [r["Variant Price"] for r in rows] == ["1.22", "2.44"]  # the shop ends at 2.44
+    assert [r["Variant Price"] for r in rows] == ["1.22"]
+    [dup] = c.issues("duplicate-key")
+    assert "'ART-003' again (line 5 gave it first)" in dup
     ledger = open_ledger(c.root / ".bridge" / "ledger.sqlite")  # or the tests' PostgreSQL
     try:
         assert isinstance(ledger, SqliteLedger)  # PostgresLedger is one too: the same SQL
@@ -255,10 +263,16 @@ def test_an_article_twice_in_a_price_list_read_in_chunks_keeps_its_last_price(
                                    "key = ?", ("articoli", "ART-003")).fetchall()
     finally:
         ledger.close()
-    assert len(prints) == 1 and "2.44" in prints[0][0]  # the last one given, once
-    c.write(many)  # back to 1,00: the shop has 2.44, so it is sent again
-    assert [o.state for o in c.run().outcomes] == ["done"]
-    assert shopify(c.sent("shopify")) == {"ART-003": ("Articolo 3", "1.22", "active")}
+    assert len(prints) == 1 and "1.22" in prints[0][0]
+    # Read again and again (another article's price changes each time): ART-003 stays.
+    files = c.files("shopify")
+    for n, price in enumerate(("1,01", "1,02", "1,03")):
+        c.write([*[(code, d, v, price if code == "ART-010" else p, b, s)
+                   for code, d, v, p, b, s in many], again])
+        assert [o.state for o in c.run().outcomes] == ["done"]
+        assert sorted(shopify(c.sent("shopify"))) == ["ART-010"]
+        assert c.files("shopify") == files + n + 1
+    assert c.issues("read-whole") == []  # read in chunks where asked, not whole
 
 
 def test_gone_names_only_fields_the_ledger_keeps(tmp_path: Path) -> None:

@@ -164,4 +164,4 @@ def test_every_repeated_key_of_many_parts_is_found_with_its_first_line() -> None
         got = keys.check(table(values, ["k"] * size, lines))
         assert [(i.line, int(i.message.split("(line ")[1].split()[0])) for i in got] == want
         keys.keep()
-    assert len(keys.seen[0][0]) == len(first)
+    assert len(keys.keys) == len(first)

@@ -9,10 +9,8 @@ source line, so the policy on bad rows decides, as for a value the target cannot
 ``reject-file`` refuses the file, ``skip-rows`` leaves that order out and writes the rest.
 
 Keys are compared as text, trimmed, a missing value as an empty one (a fixed-width field
-pads, and reads back trimmed). Each key seen is kept as a 64-bit hash with the line that
-wrote it first: 16 bytes a key, whatever the file's size. A part's keys are added only once
-the part is written (:meth:`OutputKeys.keep`): a part checked again, after skip-rows left
-rows out, is checked against the parts before it alone.
+pads, and reads back trimmed), in bounded memory (:class:`bridge.steps.once.KeysOnce`). A
+part's keys are added only once the part is written (:meth:`OutputKeys.keep`).
 """
 
 from __future__ import annotations
@@ -39,76 +37,31 @@ class OutputKeys:
     """Feed :meth:`check` each part's tables; call :meth:`keep` once the part is written."""
 
     def __init__(self, t: Tracciato, target: str) -> None:
-        import numpy as np
+        from bridge.steps.once import KeysOnce
 
         self.t, self.target = t, target
         self.rules = list(t.checks.unique)
-        empty = (np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64))
-        self.seen: list[tuple[np.ndarray, np.ndarray]] = [empty for _ in self.rules]
-        self.pending: list[tuple[np.ndarray, np.ndarray] | None] = [None for _ in self.rules]
+        self.keys = KeysOnce()
 
     def check(self, tables: Mapping[str, pd.DataFrame | pa.Table]) -> list[Issue]:
         """The ``duplicate-key`` errors of these tables: keys written by an earlier part,
         or by an earlier row of this one."""
         issues: list[Issue] = []
+        self.keys.pending.clear()
         for i, rule in enumerate(self.rules):
             table = tables.get(rule.record)
-            self.pending[i] = None
             if table is None or not len(table):
                 continue
-            found, self.pending[i] = self._rule(i, rule, table)
-            issues.extend(found)
+            text = key_text(table, rule.fields)
+            lines = _lines(table)
+            rows, first = self.keys.again(i, text, lines)
+            issues += [self._issue(rule, str(text[r]), int(lines[r]), int(f))
+                       for r, f in zip(rows.tolist(), first.tolist(), strict=True)]
         return issues
 
     def keep(self) -> None:
         """The keys of the part last checked are in the file now."""
-        import numpy as np
-
-        for i, new in enumerate(self.pending):
-            if new is None or not len(new[0]):
-                continue
-            hashes, lines = self.seen[i]
-            # Merged into the sorted keys (the new ones come sorted): a copy of them, never
-            # a sort of them all again.
-            mine = np.searchsorted(hashes, new[0]) + np.arange(len(new[0]))
-            taken = np.zeros(len(hashes) + len(mine), dtype=bool)
-            taken[mine] = True
-            merged = []
-            for old, add in ((hashes, new[0]), (lines, new[1])):
-                both = np.empty(len(taken), dtype=old.dtype)
-                both[mine], both[~taken] = add, old
-                merged.append(both)
-            self.seen[i] = (merged[0], merged[1])
-        self.pending = [None for _ in self.rules]
-
-    def _rule(self, i: int, rule: UniqueCheck, table: pd.DataFrame | pa.Table
-              ) -> tuple[list[Issue], tuple[np.ndarray, np.ndarray]]:
-        """The part's repeated keys, and its new keys sorted (with their lines)."""
-        import numpy as np
-        import pandas as pd
-
-        text = key_text(table, rule.fields)
-        hashes = pd.util.hash_array(text, categorize=False)
-        n = len(hashes)
-        # Everything in the order of the keys' hashes: rows of one key side by side, the
-        # first of them first, and a quick search among the keys seen before.
-        order = np.argsort(hashes, kind="stable")
-        ranked, lines = hashes[order], _lines(table)[order]
-        starts = np.ones(n, dtype=bool)
-        starts[1:] = ranked[1:] != ranked[:-1]
-        again = ~starts  # within the part: every row after the first of its key
-        first = lines[np.maximum.accumulate(np.where(starts, np.arange(n), 0))]
-        seen, seen_lines = self.seen[i]
-        if len(seen):  # against the parts before it: the line that wrote the key first
-            at = np.minimum(np.searchsorted(seen, ranked), len(seen) - 1)
-            before = seen[at] == ranked
-            first = np.where(before, seen_lines[at], first)
-            again |= before
-        twice = np.flatnonzero(again)
-        twice = twice[np.argsort(order[twice], kind="stable")]  # in the table's order
-        issues = [self._issue(rule, str(text[order[k]]), int(lines[k]), int(first[k]))
-                  for k in twice.tolist()]
-        return issues, (ranked[~again], lines[~again])
+        self.keys.keep()
 
     def _issue(self, rule: UniqueCheck, key: str, line: int, first: int) -> Issue:
         value = clip(key.replace(SEPARATOR, "/"))

@@ -51,6 +51,7 @@ from bridge.engine.tables import drop_bad_rows, leave_out, load_tracciato, money
 from bridge.errors import TransientError
 from bridge.issues import MAX_ISSUES, Issue
 from bridge.report_cells import RawRows
+from bridge.steps.once import KeysOnce
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -143,6 +144,7 @@ class _Run:
         self.nothing = False  # an error of the whole file under skip-rows: nothing is left
         self.caps = Caps(self.checked.issues)
         self.sent = KeySpool(folder)
+        self.once = KeysOnce()  # each delta's keys, one state per key and file
         # A chunk's facts are one large entry: to the file from the first one.
         self.facts = KeySpool(folder, ".facts-", spool_from=1, plain=True) \
             if flow.facts else None
@@ -161,6 +163,7 @@ class _Run:
             already_sent=lambda keys: ctx.ledger.sent_keys(row.flow, keys, besides=mine),
             last_sent=lambda keys: ctx.ledger.fingerprints(row.flow, keys, besides=mine),
             full=ctx.full,
+            once=self.once,
             variables={"source_name": row.path, "flow": row.flow,
                        "now": datetime.fromtimestamp(row.created)},
         )
@@ -299,6 +302,7 @@ class _Run:
         if len(result.held) > room:
             c.held.append(f"and {len(result.held) - room} more reasons")
         self.sent.add(result.sent_keys)
+        self.once.keep()
         if self.facts is not None:
             from bridge.engine.facts import fact_lines
 

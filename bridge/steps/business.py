@@ -327,6 +327,7 @@ def delta(work: Work, args: sb.DeltaArgs) -> None:
     cells = [pc.fill_null(pc.cast(table.column(f), pa.string()), "\x00") for f in args.fields]
     prints = cells[0] if len(cells) == 1 else pc.binary_join_element_wise(*cells, "\x1f")
     key_list, print_list = keys.to_pylist(), prints.to_pylist()
+    again = _once(work, name, table, args, key_list)
     if args.gone is not None:  # what the file still has, and how to read a row back
         work.delta_seen.extend(k for k in key_list if k is not None)
         work.delta_table = name
@@ -344,9 +345,35 @@ def delta(work: Work, args: sb.DeltaArgs) -> None:
         same = pc.fill_null(pc.equal(last, prints), False)
         work.unchanged += int(pc.sum(same).as_py() or 0)
         work.keep(name, pc.invert(same))
-    fresh = {k: fp for k, fp in zip(key_list, print_list, strict=True)
-             if k is not None and known.get(k) != fp}
+    fresh = {k: fp for k, fp, twice in zip(key_list, print_list, again, strict=True)
+             if k is not None and not twice and known.get(k) != fp}
     work.fingerprints.update(fresh)
+
+
+def _once(work: Work, name: str, table: pa.Table, args: sb.DeltaArgs,
+          keys: list[str | None]) -> np.ndarray:
+    """A file gives each key of a delta once: its one state. A key given again (by a later
+    row, or a later chunk) is an error of that row; the first row is compared and sent.
+    Two rows of an article in one price list made the shop's price flip at each reading:
+    the ledger kept the last row's fingerprint, the next reading sent the first row."""
+    from bridge.steps.once import KeysOnce
+
+    once = work.ctx.once if work.ctx.once is not None else KeysOnce()
+    lines = (np.asarray(pc.fill_null(table.column(LINE), -1).to_numpy(zero_copy_only=False),
+                        dtype=np.int64) if has_column(table, LINE)
+             else np.full(len(keys), -1, dtype=np.int64))
+    rows, first = once.again(work.where, np.array(keys, dtype=object), lines)
+    again = np.zeros(len(keys), dtype=bool)
+    again[rows] = True
+    full = work.to_build("duplicate-key", len(rows))
+    for r, f in zip(rows[:full].tolist(), first[:full].tolist(), strict=True):
+        where = f"line {f} gave it first" if f >= 0 else "an earlier row gave it"
+        work.issues.append(Issue(
+            "duplicate-key", f"{work.where}: the key {clip(keys[r])!r} again ({where}): a "
+            "file gives each key one state; its first row is the one compared and sent",
+            int(lines[r]) if lines[r] >= 0 else None, name, args.key[0], clip(keys[r])))
+    work.bare("duplicate-key", table, rows[full:])
+    return again
 
 
 def _previous(known: dict[str, str], keys: list[str | None], at: int, kind: pa.DataType

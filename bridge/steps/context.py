@@ -12,6 +12,8 @@ from bridge.errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from bridge.steps.once import KeysOnce
+
 
 def _no_reference(name: str) -> pd.DataFrame:
     raise ConfigError(f"no reference table {name!r} is configured")
@@ -46,3 +48,6 @@ class StepContext:
     #: :meth:`Work.bare`): their rows are left out all the same, and the caller counts
     #: them by code.
     errors_room: int | None = None
+    #: The keys each delta step took in the file's chunks before this one (the caller
+    #: keeps them as each chunk is accepted); None: the tables are the whole file.
+    once: KeysOnce | None = None

@@ -1,0 +1,82 @@
+"""Keys given once in a file, checked part after part in bounded memory.
+
+A file read in chunks gives its rows a chunk at a time, and a key may come again many chunks
+after its first row. :class:`KeysOnce` keeps each key taken as a 64-bit hash with the line
+that gave it first (16 bytes a key, whatever the file's size), sorted, and finds the rows
+of a part whose key came before: in an earlier part, or in an earlier row of the same part.
+A part's keys are taken only once the caller accepts the part (:meth:`KeysOnce.keep`): a
+part checked again, after skip-rows left rows out, is checked against the parts before it
+alone. Used for a target's ``checks.unique`` (:mod:`bridge.engine.out_keys`) and for the
+keys of a ``delta`` step (one state per key and file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class KeysOnce:
+    """Keys by name (a rule, a step), each checked with :meth:`again`, taken by
+    :meth:`keep`."""
+
+    def __init__(self) -> None:
+        self.seen: dict[Hashable, tuple[np.ndarray, np.ndarray]] = {}
+        self.pending: dict[Hashable, tuple[np.ndarray, np.ndarray]] = {}
+
+    def again(self, name: Hashable, text: np.ndarray, lines: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """The rows (in order) whose key ``text`` (an object array of strings; None is no
+        key, never repeated) came before under ``name``, and the line of each key's first
+        row (-1: none known). The part's new keys wait for :meth:`keep`."""
+        import numpy as np
+        import pandas as pd
+
+        rows = np.flatnonzero(pd.notna(text))
+        hashes = pd.util.hash_array(text[rows], categorize=False)
+        n = len(hashes)
+        # Everything in the order of the keys' hashes: rows of one key side by side, the
+        # first of them first, and a quick search among the keys seen before.
+        order = np.argsort(hashes, kind="stable")
+        ranked, ranked_lines = hashes[order], lines[rows][order]
+        starts = np.ones(n, dtype=bool)
+        starts[1:] = ranked[1:] != ranked[:-1]
+        again = ~starts  # within the part: every row after the first of its key
+        first = ranked_lines[np.maximum.accumulate(np.where(starts, np.arange(n), 0))]
+        seen, seen_lines = self.seen.get(name, (ranked[:0], ranked_lines[:0]))
+        if len(seen):  # against the parts before it: the line that gave the key first
+            at = np.minimum(np.searchsorted(seen, ranked), len(seen) - 1)
+            before = seen[at] == ranked
+            first = np.where(before, seen_lines[at], first)
+            again |= before
+        self.pending[name] = (ranked[~again], ranked_lines[~again])
+        twice = np.flatnonzero(again)
+        twice = twice[np.argsort(order[twice], kind="stable")]  # in the part's order
+        return rows[order[twice]], first[twice]
+
+    def keep(self) -> None:
+        """The keys of the parts last checked are taken."""
+        import numpy as np
+
+        for name, (new, new_lines) in self.pending.items():
+            if not len(new):
+                continue
+            hashes, lines = self.seen.get(name, (new[:0], new_lines[:0]))
+            # Merged into the sorted keys (the new ones come sorted): a copy of them, never
+            # a sort of them all again.
+            mine = np.searchsorted(hashes, new) + np.arange(len(new))
+            taken = np.zeros(len(hashes) + len(mine), dtype=bool)
+            taken[mine] = True
+            merged = []
+            for old, add in ((hashes, new), (lines, new_lines)):
+                both = np.empty(len(taken), dtype=old.dtype)
+                both[mine], both[~taken] = add, old
+                merged.append(both)
+            self.seen[name] = (merged[0], merged[1])
+        self.pending.clear()
+
+    def __len__(self) -> int:
+        return sum(len(h) for h, _ in self.seen.values())
