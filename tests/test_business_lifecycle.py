@@ -268,6 +268,26 @@ def test_each_partial_refund_credits_only_what_was_refunded_since(tmp_path: Path
     assert D(a01["commission"]) == D("5.00") and D(a01["reversals"]) == D("-5.00")
 
 
+def test_an_older_refund_export_read_after_a_newer_one_credits_nothing(tmp_path: Path
+                                                                       ) -> None:
+    """25.00 refunded, then an older export saying 10.00 arrives: it credited -15.00 (the
+    customer charged again) and left 10.00 as the amount credited, so the next refund of
+    30.00 credited 20.00. Now the older export credits nothing, and 30.00 credits 5.00."""
+    cfg = sample_copy(tmp_path)
+    for old in (cfg.parent / "inbox" / "shopify").glob("*.csv"):
+        old.unlink()
+    order = ("#4011", "partially_refunded", CARD)
+    credited, notes = [], []
+    for n, refunded in enumerate(["0.00", "25.00", "10.00", "25.00", "30.00"]):
+        status = "paid" if refunded == "0.00" else order[1]
+        tables, found = run(cfg, export([(order[0], status, order[2], refunded)]),
+                            f"orders_export_{n}.csv", NOON + 3600 * n)
+        credited.append(list(tables["annullo"]["importo"]) if "annullo" in tables else [])
+        notes.append([code for code, _ in found])
+    assert credited == [[], [D("25.00")], [], [], [D("5.00")]]
+    assert "waiting" in notes[2]  # said: refunded no more than credited already
+
+
 def test_a_partial_refund_is_reversed_by_its_share_of_the_total_refunded(
         tmp_path: Path) -> None:
     from click.testing import CliRunner

@@ -348,6 +348,7 @@ def delta(work: Work, args: sb.DeltaArgs) -> None:
     fresh = {k: fp for k, fp, twice in zip(key_list, print_list, again, strict=True)
              if k is not None and not twice and known.get(k) != fp}
     work.fingerprints.update(fresh)
+    work.delta_keys[name] = list(args.key)
 
 
 def _once(work: Work, name: str, table: pa.Table, args: sb.DeltaArgs,

@@ -56,6 +56,9 @@ class Work:
         self.delta_seen: list[str] = []
         self.delta_types: dict[str, pa.DataType] = {}
         self.delta_table: str | None = None
+        #: The key fields of the delta step on each table: a row a later step drops was
+        #: never sent, so its fingerprint is not remembered (:meth:`keep`).
+        self.delta_keys: dict[str, list[str]] = {}
         #: The parent table of each child table made by a step (righe of testata): a row
         #: left out takes with it the children of its own table only, not rows of another
         #: table that happen to carry the same line (a table mapped from the parent).
@@ -181,6 +184,12 @@ class Work:
         if pc.all(mask).as_py():  # every row kept (or none to keep): nothing to filter
             return
         self.tables[name] = table.filter(mask)
+        if name in self.delta_keys and self.fingerprints:
+            from bridge.steps.ops import business_keys
+
+            dropped = table.filter(pc.invert(mask))
+            for key in business_keys(dropped, self.delta_keys[name]).to_pylist():
+                self.fingerprints.pop(key, None)
         if has_column(table, LINE):
             self._drop_children(name, table.column(LINE).filter(pc.invert(mask)), {name})
 
