@@ -31,10 +31,24 @@ def renamed(data: bytes, old: bytes, new: bytes) -> bytes:
                       for line in data.split(b"\n"))
 
 
-def ordini(tmp_path: Path, name: str, data: bytes, *, skip_rows: bool, chunk: int = 0
+#: The sample's rule that refuses an order name other than its number (#2004-B): without
+#: it, two names become one ERP number, as a flow of another shop's names may make them.
+NAME_RULE = """            - {field: name, that: "(name | replace('#', '')) == (name | digits | int | string)",
+               code: bad-pattern, message: "the ERP order number is the name's number: a
+               name of other characters would share another order's number"}
+"""
+
+
+def ordini(tmp_path: Path, name: str, data: bytes, *, skip_rows: bool, chunk: int = 0,
+           rule: bool = False
            ) -> tuple[Path, str, list[tuple[int | None, str, str | None, str | None, str]]]:
-    """The sample's order flow over ``data``: its root, the file's state and its issues."""
+    """The sample's order flow over ``data`` (without its rule on names, unless ``rule``):
+    its root, the file's state and its issues."""
     root = sample_copy(tmp_path / name).parent
+    config = (root / "bridge.yaml").read_text(encoding="utf-8")
+    assert NAME_RULE in config
+    if not rule:
+        (root / "bridge.yaml").write_text(config.replace(NAME_RULE, ""), encoding="utf-8")
     (root / "inbox" / "shopify" / "orders_export_1.csv").write_bytes(data)
     cfg = with_chunks(load(root / "bridge.yaml"), chunk)
     if skip_rows:
@@ -66,6 +80,19 @@ def test_two_shop_orders_of_one_erp_number_refuse_the_file(tmp_path: Path) -> No
     assert "'2004'" in dup[0][4] and "line 9 has it too" in dup[0][4]
     assert "target 'erp'" in dup[0][4]
     assert outputs(root) == {}  # neither the ERP file nor the XML
+
+
+def test_the_sample_refuses_an_order_name_other_than_its_number(tmp_path: Path) -> None:
+    """The sample flow's own rule: #2004-B (or #02004) is refused on its line, before it
+    could become ERP order 2004 in this file or after #2004 was sent in an earlier one."""
+    for n, new in enumerate((b"#2004-B", b"#02004")):
+        data = renamed(ORDERS.read_bytes(), b"#2005", new)
+        root, state, issues = ordini(tmp_path, f"rule{n}", data, skip_rows=True, rule=True)
+        assert state == "done"
+        assert [i[:4] for i in issues if i[1] != "tax-mismatch"] == [
+            (10, "bad-pattern", "riga", "name")]
+        numbers, found = erp_testate(root)
+        assert numbers == [2001, 2002, 2003, 2004, 2006] and found == []
 
 
 def test_under_skip_rows_the_later_order_is_left_out(tmp_path: Path) -> None:
