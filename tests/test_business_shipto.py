@@ -47,6 +47,13 @@ ORDERS: list[dict[str, Any]] = [
      "Billing Street": "Via Po 3", "Billing City": "Pavia", "Billing Zip": "'27100",
      "Billing Province": "PV", "Billing Country": "IT",
      "Note Attributes": "partita_iva: 07654321004\ncodice_fiscale: nrigli80a41g388i"},
+    # the Torino branch ships to a building site: no record of the group, so no code
+    {"Name": "#5006", "Email": "torino@colorificioserra.it",
+     "Shipping Company": "Cantiere Serra", "Shipping Street": "Via del Cantiere 5",
+     "Shipping City": "Roma", "Shipping Zip": "'00100", "Shipping Province": "RM",
+     "Shipping Country": "IT"},
+    # the Torino branch ships to its head office
+    {"Name": "#5007", "Email": "torino@colorificioserra.it", **SERRA_MILANO},
 ]
 
 
@@ -131,8 +138,22 @@ def test_an_address_that_is_no_branch_of_the_buyer(erp: dict[str, Any]) -> None:
     assert pd.isna(t.loc["#5004", "codice_destinazione"])
     d = erp["tables"]["destinazione"].set_index("numero_ordine")
     # the address still goes with the order, without a code
-    assert d.index.tolist() == [5001, 5002, 5003, 5004]
+    assert d.index.tolist() == [5001, 5002, 5003, 5004, 5006, 5007]
     assert pd.isna(d.loc[5004, "codice_destinazione"])
+
+
+def test_a_branch_shipping_elsewhere_names_no_place_it_does_not_ship_to(
+        erp: dict[str, Any]) -> None:
+    """The Torino branch ships to a building site in Rome: the code was the branch's own
+    (an ERP routing by code ships to Torino); to its head office: the head office's."""
+    t = header(erp)
+    assert t.loc["#5006", "codice_cliente"] == "C00111"
+    assert pd.isna(t.loc["#5006", "codice_destinazione"])
+    d = erp["tables"]["destinazione"].set_index("numero_ordine")
+    assert pd.isna(d.loc[5006, "codice_destinazione"])
+    assert d.loc[5006, ["indirizzo", "citta"]].tolist() == ["Via del Cantiere 5", "Roma"]
+    assert t.loc["#5007", ["codice_destinazione", "codice_fatturazione"]].tolist() == [
+        "C00110", "C00110"]
     assert d.loc[5004, "ragione_sociale"] == "Colorificio Serra PV Torino"
 
 
