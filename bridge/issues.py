@@ -106,6 +106,9 @@ CODES: dict[str, str] = {
                             "the cent an e-invoice allows (SdI check 00423)",
     "tax-mismatch": "the VAT computed for an order differs from the shop's own tax total by "
                     "more than the flow's tolerance (a note: the ERP's VAT is what is written)",
+    "encoding-mismatch": "a file read in a one-byte code page (cp1252) whose bytes are all "
+                         "UTF-8, letters of several bytes among them: every accented letter "
+                         "would arrive as two (è as Ã¨); refused",
     "suspect-encoding": "text that reads like another code page's bytes (cp850 read as "
                         "cp1252: 'Nard•' for 'Nardò'): check the tracciato's encoding (a note)",
     "read-whole": "a file larger than one chunk was read whole, not chunk by chunk (the "

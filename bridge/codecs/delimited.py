@@ -254,7 +254,8 @@ def _doubled(names: list[str], name: str) -> list[int]:
 def split_delimited(
     source: bytes | Any, t: Tracciato, chunk_bytes: int | None, group_max: int | None = None
 ) -> Iterator[RawChunk]:
-    src = TextSource(source, t.encoding, chunk_bytes, group_max=group_max)
+    src = TextSource(source, t.encoding, chunk_bytes, group_max=group_max,
+                     refuse_utf8=t.refuse_utf8)
     blocks = src.blocks()
     # The rows of one record type are read by pyarrow, which needs the number of columns
     # and cannot tell a file of empty lines from one without lines: both come from a look

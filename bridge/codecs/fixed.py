@@ -129,7 +129,8 @@ class _Splitter:
 
 def split_fixed(source: Any, t: Tracciato, chunk_bytes: int | None,
                 group_max: int | None = None) -> Iterator[RawChunk]:
-    src = TextSource(source, t.encoding, chunk_bytes, group_max=group_max)
+    src = TextSource(source, t.encoding, chunk_bytes, group_max=group_max,
+                     refuse_utf8=t.refuse_utf8)
     splitter = _Splitter(t)
     grouped = any(rec.parent is not None for rec in t.records.values())
     carry: tuple[bytes, int] | None = None

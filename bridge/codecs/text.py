@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -92,6 +93,11 @@ class TextSource:
     _nul_reported: bool = False
     _bom_reported: bool = False
     group_max: int | None = None
+    #: A one-byte code page: refuse a file that is UTF-8 (Tracciato.refuse_utf8); the line
+    #: of its first letter of several bytes, and whether a byte UTF-8 refuses was seen.
+    refuse_utf8: bool = True
+    _utf8_at: int = 0
+    _not_utf8: bool = False
 
     def hold(self, held: int, line: int) -> None:
         """The splitter holds ``held`` bytes of one group, from ``line`` on, waiting for its
@@ -178,6 +184,8 @@ class TextSource:
         self.lone_cr = self.lone_cr or cr > crlf
         self._line = line + lf + cr - crlf
         self._offset = offset + len(data)
+        if final and self._utf8_at and not self._not_utf8:
+            self.issues.append(utf8_issue(self._utf8_at, self.encoding))
         return Block(text, line, offset, final, self._line)
 
     def _to_utf8(self, data: bytes, line: int, offset: int) -> bytes:
@@ -189,6 +197,13 @@ class TextSource:
             if _valid_utf8(data):
                 return data
         else:
+            if self.refuse_utf8 and not self._not_utf8 and not data.isascii():
+                if not _valid_utf8(data):  # lines end in ASCII: a block cuts no letter
+                    self._not_utf8 = True
+                elif not self._utf8_at:
+                    first = _HIGH.search(data)
+                    assert first is not None
+                    self._utf8_at = line + count_lines(data[:first.start()])
             try:
                 return data.decode(enc).encode("utf-8")
             except UnicodeDecodeError:
@@ -203,6 +218,8 @@ class TextSource:
 
 
 _MARKS = threading.local()
+#: A byte that is not ASCII.
+_HIGH = re.compile(rb"[\x80-\xff]")
 
 
 def _mark(exc: UnicodeError) -> tuple[str, int]:
@@ -244,6 +261,15 @@ def _first_of_each_line(data: bytes, found: list[int], line: int
     lines = line + np.searchsorted(ends, at, side="left")
     _, first = np.unique(lines, return_index=True)
     return at[first].tolist(), lines[first].tolist()
+
+
+def utf8_issue(line: int, encoding: str) -> Issue:
+    """A file of one-byte code page that is all UTF-8: an error of the whole file."""
+    name = codecs.lookup(encoding).name
+    return Issue("encoding-mismatch", f"the file is UTF-8 (letters of several bytes from "
+                 f"line {line} on, and no byte UTF-8 refuses), its tracciato says {name}: "
+                 "every accented letter would arrive as two (è as Ã¨); set the tracciato's "
+                 "encoding to utf-8 (or refuse_utf8: false to read it as declared)")
 
 
 def _valid_utf8(data: bytes) -> bool:

@@ -120,8 +120,9 @@ def reference(ctx: Refs, name: str) -> pd.DataFrame:
                               f"tracciato {ref.tracciato!r}?")
         if errors:
             first = errors[0]
+            where = f"line {first.line}" if first.line is not None else "the whole file"
             raise ConfigError(f"reference {name!r} ({path}): {len(errors)} issues, first: "
-                              f"line {first.line}: {first.code}: {first.message}")
+                              f"{where}: {first.code}: {first.message}")
         table = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         # The bytes it was read from: a file left in its folder is read again when they change.
         table.attrs["sha256"] = digest.hexdigest()

@@ -290,6 +290,11 @@ class Tracciato(Strict):
     newline: Literal["crlf", "lf", "cr"] = "crlf"
     final_newline: bool = True
     eof_marker: bool = Field(False, description="Write a DOS end-of-file byte (0x1A) at the end.")
+    refuse_utf8: bool = Field(
+        True, description="A file read in a one-byte code page (cp1252, latin-1...) whose "
+        "bytes are all valid UTF-8, letters of several bytes among them, is refused "
+        "(encoding-mismatch): read as declared, every accented letter would arrive as two "
+        "(è as Ã¨). false: read it as declared all the same.")
     delimited: DelimitedFormat | None = None
     fixed: FixedFormat | None = None
     discriminator: Discriminator | None = None
