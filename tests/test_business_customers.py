@@ -138,3 +138,33 @@ def test_the_erp_s_customers_reach_the_shop_with_their_terms_once(cfg: Path) -> 
         (shop / second.outputs[0][0]).read_text("utf-8"))))
     assert [(r["Email"], r["Tags"]) for r in again] == [
         ("acquisti@ediliziamoretti.it", "B2B, listino-2, pagamento-BB60, agente-A01")]
+
+
+def test_one_shop_customer_per_e_mail_and_no_address_that_is_none(cfg: Path) -> None:
+    """Two ERP customers with one e-mail (a branch given its head office's; in capitals,
+    which the ERP's tracciato reads in small letters):
+    Shopify keeps one customer per e-mail, and the second row overwrote the head office's
+    price list and company with the branch's. Now the second is refused (duplicate-key)
+    and the head office goes as it is; an e-mail that is no address is refused too."""
+    import sqlite3
+
+    conf = load(cfg)
+    exports = cfg.parent / "erp-exports" / "clienti.csv"
+    text = exports.read_bytes().decode("cp1252")
+    exports.write_bytes((text + "C00150;Moretti Cantiere Nord;ACQUISTI@ediliziamoretti.it;;;"
+                         "A01;5,00;;BB30;Via Po 1;24100;Bergamo;BG;1\r\n"
+                         "C00151;Rossi;n/a;;;A01;5,00;;BB30;Via Po 2;24100;Bergamo;BG;1\r\n"
+                         ).encode("cp1252"))
+    assert run_pass(conf, flows=["clienti-negozio"], clock=lambda: NOON).outcomes == []
+    [done] = run_pass(conf, flows=["clienti-negozio"], clock=lambda: NOON + 60).outcomes
+    assert done.state == "done"
+    shop = cfg.parent / "shop" / "shopify"
+    rows = list(csv.DictReader(io.StringIO((shop / done.outputs[0][0]).read_text("utf-8"))))
+    moretti = [r for r in rows if r["Email"] == "acquisti@ediliziamoretti.it"]
+    assert [(r["Default Address Company"], r["Tags"]) for r in moretti] == [
+        ("Edilizia Moretti S.r.l.", "B2B, listino-2, pagamento-BB30, agente-A01")]
+    assert len(rows) == 8 and "n/a" not in [r["Email"] for r in rows]
+    with sqlite3.connect(cfg.parent / ".bridge" / "ledger.sqlite") as db:
+        codes = db.execute("SELECT code, field FROM issues WHERE file_id = ?",
+                           (done.file_id,)).fetchall()
+    assert sorted(codes) == [("bad-pattern", "email"), ("duplicate-key", "email")]
