@@ -33,10 +33,12 @@ def renamed(data: bytes, old: bytes, new: bytes) -> bytes:
 
 #: The sample's rule that refuses an order name other than its number (#2004-B): without
 #: it, two names become one ERP number, as a flow of another shop's names may make them.
-NAME_RULE = """            - {field: name, that: "(name | replace('#', '')) == (name | digits | int | string)",
-               code: bad-pattern, message: "the ERP order number is the name's number: a
-               name of other characters would share another order's number"}
-"""
+NAME_RULE = (
+    "            - {field: name, that: \"(name | replace('#', '')) == "
+    "(name | digits | int | string)\",\n"
+    "               code: bad-pattern, message: \"the ERP order number is the name's "
+    "number: a\n"
+    "               name of other characters would share another order's number\"}\n")
 
 
 def ordini(tmp_path: Path, name: str, data: bytes, *, skip_rows: bool, chunk: int = 0,

@@ -7,9 +7,9 @@ values holding non-ASCII characters are encoded back to their bytes and decoded 
 other usual code page; when most of them, and three at least, gain accented letters that
 way (and so lose the odd symbols they had), the column gets one ``suspect-encoding`` note
 naming the likely code page, with an example. It is a hint for whoever writes a tracciato:
-`bridge check` gives it, decoding in a flow does not. (A file that is UTF-8 all through is
-refused in both: ``encoding-mismatch``, :class:`bridge.codecs.text.TextSource`.) Clean text never gains: `Caffè` in
-cp1252 read as cp850 is `CaffÞ`, and `n°` is `n░`.
+`bridge check` gives it, decoding in a flow does not (a file that is UTF-8 all through is
+refused in both: ``encoding-mismatch``, :class:`bridge.codecs.text.TextSource`). Clean text
+never gains: `Caffè` in cp1252 read as cp850 is `CaffÞ`, and `n°` is `n░`.
 """
 
 from __future__ import annotations
