@@ -87,6 +87,9 @@ CODES: dict[str, str] = {
                "remembered as sent, so a later file that shows them ready sends them (a note)",
     "never-sent": "rows whose business key no earlier file sent, where only sent keys go on "
                   "(a cancellation of an order the ERP never had); left out (a note)",
+    "ambiguous-match": "a lookup matched a key that several rows of the reference share "
+                       "with other values to take (an article twice in the master at two "
+                       "VAT rates): the row is not given a guess",
     "shared-match": "a lookup matched a key that several rows of the reference share (a "
                     "group's VAT number): the first was taken (a note)",
     "withdrawn": "business keys sent before that this file no longer has, sent once more "

@@ -190,3 +190,21 @@ def test_an_unknown_article_or_bad_quantity_stays_out_of_stock_files(tmp_path: P
     assert "SCALA" not in woo and "VITI-4X40" not in woo and "TRAP-18V" in woo
     report = issues_report(cfg, "giacenze.txt")
     assert "no-match" in report and "bad-integer" in report
+
+
+def test_an_article_twice_in_the_master_at_two_rates_is_no_guess(tmp_path: Path) -> None:
+    """TRAP-18V in the article master a second time at VAT code 10: its order line took
+    the first row's 22% as a guess; now the orders file is refused on that line
+    (`ambiguous-match`), and the articles flow leaves the article out of the shops."""
+    master = SAMPLES / "erp-exports" / "articoli.csv"
+    line = next(t for t in master.read_bytes().decode("cp1252").splitlines()
+                if ";TRAP-18V;" in t)
+    cfg = edited(tmp_path, "erp-exports/articoli.csv", line,
+                 line + "\r\n" + line.replace(";22;", ";10;", 1), encoding="cp1252")
+    result = run_twice(cfg)
+    assert one(result, "ordini") == "rejected"
+    report = issues_report(cfg, "orders_export_1.csv")
+    assert "ambiguous-match" in report and "TRAP-18V" in report
+    assert one(result, "articoli") == "done"
+    products = shop_file(cfg, "shopify", "products")
+    assert "TRAP-18V" not in products and "VITI-4X40" in products

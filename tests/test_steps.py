@@ -384,3 +384,32 @@ def test_an_expression_made_once_is_taken_again_only_where_its_names_mean_the_sa
     assert work.expression("bonus", "t", wide).column is None
     with pytest.raises(ConfigError, match="has no field 'bonus'"):
         Work({}, StepContext()).expression(src, "t", wide)
+
+
+def test_a_key_shared_by_rows_that_differ_is_refused_where_asked() -> None:
+    """An article twice in the master at two VAT rates: `shared: first` (the default)
+    takes the first row, which was a guess; `shared: refuse` makes the line an
+    `ambiguous-match` error. Rows that share a key and agree are one; a null agrees with a
+    null; `note` and `first` are unchanged."""
+    master = frame(codice=["TRAP", "VITI", "TRAP", "NASTRO", "NASTRO", "COLLA", "COLLA"],
+                   iva=["22", "22", "10", "4", "4", None, None],
+                   nome=["t", "v", "t", "n", "n", "c", "c2"])
+    orders = {"riga": frame(sku=["VITI", "TRAP", "NASTRO", "NOPE", "COLLA", "TRAP"])}
+    step = """
+      - lookup: {reference: articoli, match: [{field: sku, on: codice}], take: {iva: iva},
+                 missing: ignore, shared: SHARED}
+    """
+    refused = run(step.replace("SHARED", "refuse"), orders, reference=lambda n: master)
+    assert [(i.code, i.line, i.value) for i in refused.issues] == [
+        ("ambiguous-match", 3, "TRAP"), ("ambiguous-match", 7, "TRAP")]
+    assert "several rows of 'articoli' with other values of iva" in refused.issues[0].message
+    # Taking the name too: COLLA's two rows now differ.
+    both = run(step.replace("SHARED", "refuse").replace("take: {iva: iva}",
+                                                        "take: {iva: iva, nome: nome}"),
+               orders, reference=lambda n: master)
+    assert [i.line for i in both.issues] == [3, 6, 7]
+    for shared in ("first", "note"):
+        got = run(step.replace("SHARED", shared), orders, reference=lambda n: master)
+        assert "ambiguous-match" not in codes(got)
+        assert got.arrow["riga"].column("iva").to_pylist() == ["22", "22", "4", None, None,
+                                                              "22"]

@@ -53,6 +53,8 @@ def lookup(work: Work, args: spec.LookupArgs) -> None:
         at = keys.positions(key_of(probe, m.fields, m.ignore_case))
         if args.shared == "note":
             _note_shared(work, args, m, (name, probe), np.where(todo, at, -1), (ref, keys))
+        elif args.shared == "refuse":
+            _ambiguous(work, args, m, (name, probe), np.where(todo, at, -1), (ref, keys))
         found = np.where(todo & (at >= 0), at, found)
 
     unmatched = firsts[found < 0]
@@ -96,6 +98,32 @@ def _note_shared(work: Work, args: spec.LookupArgs, m: spec.MatchKey,
             "shared-match", f"{work.where}: {'+'.join(m.fields)} {value!r} is shared by "
             f"{n} rows of {args.reference!r}: the first was taken "
             f"({shown[int(at[row])].as_py()})", line, name, m.fields[0], clip(value)))
+
+
+def _ambiguous(work: Work, args: spec.LookupArgs, m: spec.MatchKey,
+               probe: tuple[str, pa.Table], at: np.ndarray, ref: tuple[pa.Table, RefKeys]
+               ) -> None:
+    """An ``ambiguous-match`` error for each row matched on a key that rows of the
+    reference share with other values to take (an article twice in the master, at 22% and
+    at 10%): taking the first would be a guess. Rows that share a key and agree are one."""
+    (name, probe_table), (ref_table, keys) = probe, ref
+    if not (at >= 0).any():
+        return
+    columns = tuple(args.take.values())
+    twice = keys.differing(ref_table, columns)
+    bad = np.flatnonzero((at >= 0) & twice[np.maximum(at, 0)])
+    if not len(bad):
+        return
+    full = work.to_build("ambiguous-match", len(bad))
+    for row, line in zip(bad[:full].tolist(), work.lines_at(probe_table, bad[:full]),
+                         strict=True):
+        value = " + ".join(str(probe_table.column(f)[row].as_py()) for f in m.fields)
+        work.issues.append(Issue(
+            "ambiguous-match", f"{work.where}: {'+'.join(m.fields)} {value!r} is the key "
+            f"of several rows of {args.reference!r} with other values of "
+            f"{', '.join(columns)}: which one is meant?",
+            line, name, m.fields[0], clip(value)))
+    work.bare("ambiguous-match", probe_table, bad[full:])
 
 
 def _choose(hit: pa.Array, taken: Column, other: Column) -> Column:

@@ -60,6 +60,27 @@ class RefKeys:
         self.ignore_case = ignore_case
         self.folded = _fold(keys, ignore_case)
         self._index: FirstRows | HashedKeys | None = None
+        self._differing: dict[tuple[str, ...], np.ndarray] = {}
+
+    def differing(self, table: pa.Table, columns: tuple[str, ...]) -> np.ndarray:
+        """For each row of the reference ``table``: whether it is the first of a key that
+        other rows share with other values in ``columns`` (an article twice in the master,
+        at two VAT rates); made once per way of matching and columns taken."""
+        if columns not in self._differing:
+            first = self.positions(self.keys)  # each row: its key's first row (-1: no key)
+            has = first >= 0
+            at = pa.array(np.where(has, first, 0))
+            other = np.zeros(len(first), dtype=bool)
+            for name in columns:
+                col = table.column(name)
+                base = pc.take(col, at)
+                same = pc.or_kleene(pc.equal(col, base),
+                                    pc.and_(pc.is_null(col), pc.is_null(base)))
+                other |= ~_numpy(pc.fill_null(same, False))
+            found = np.zeros(len(first), dtype=bool)
+            found[first[has & other]] = True
+            self._differing[columns] = found
+        return self._differing[columns]
 
     def positions(self, values: Column) -> np.ndarray:
         """The row of the reference whose key equals each value (the first such row), or

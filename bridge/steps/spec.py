@@ -92,9 +92,11 @@ class LookupArgs(Strict):
         default_factory=list, description="Look up once per group of rows with equal values "
         "here, with the keys of its first row, for all its rows: an order is found, missed "
         "or held as a whole (Shopify gives the e-mail on an order's first line only).")
-    shared: Literal["first", "note"] = Field(
+    shared: Literal["first", "note", "refuse"] = Field(
         "first", description="A key several rows of the reference share (a group's VAT "
-        "number): the first row is taken; `note` also says so, with a `shared-match` note.")
+        "number): the first row is taken; `note` also says so, with a `shared-match` note; "
+        "`refuse`, for a key that should be one row's (an article's code): rows that "
+        "share it with other values to take make the row an `ambiguous-match` error.")
 
     @model_validator(mode="after")
     def _defaults_known(self) -> LookupArgs:
