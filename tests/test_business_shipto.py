@@ -218,3 +218,17 @@ def test_an_unknown_e_mail_with_a_group_s_vat_number_is_billed_to_the_head_offic
     assert [(n.line, n.field, n.value) for n in notes] == [(2, "partita_iva", "07890123453")]
     assert notes[0].message.endswith("'07890123453' is shared by 3 rows of 'clienti': the "
                                      "first was taken (C00110)")
+
+
+def test_a_vat_number_with_its_country_prefix_finds_its_customer(tmp_path: Path) -> None:
+    """`partita_iva: IT09123456783` at the checkout, from an e-mail the ERP lacks: the
+    check accepted it, the lookup missed C00120 (the ERP holds it without IT), and the
+    order went to WEB001 with a VAT number too long for the ERP's field: the file was
+    refused. Now the prefix is not part of the number."""
+    order = {"Name": "#5101", "Email": "ufficio@bianchi-edile.it",
+             "Note Attributes": "partita_iva: IT09123456783"}
+    root, outcome = run(tmp_path, export([order]))
+    assert outcome.state == "done", outcome
+    back = decode(next((root / "erp" / "ordini").glob("*.TXT")).read_bytes(),
+                  spec.load("gestionale/ordini"))
+    assert back.tables["testata"]["codice_cliente"].tolist() == ["C00120"]
