@@ -93,10 +93,12 @@ def commissions(facts: list[Fact], *, since: date | None = None, until: date | N
             a.rates.add(f.data["rate"])
     cancels = latest_orders(f for f in facts if f.kind == "cancel")
     for key, f in cancels.items():
-        who = f.data.get("agent")
+        order = orders.get(key)
+        # The commission goes back from the agent who earned it, the order's: the ERP's
+        # customer may have another agent by the time of the refund.
+        who = f.data.get("agent") if order is None else order.data.get("agent")
         if not who or (agent and who != agent) or not _within(f, since, until):
             continue
-        order = orders.get(key)
         if order is None:
             line(who).unknown += 1
             continue

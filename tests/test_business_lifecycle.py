@@ -306,3 +306,31 @@ def test_a_partial_refund_is_reversed_by_its_share_of_the_total_refunded(
     [a01, _total] = list(csv.DictReader(io.StringIO(got.output)))
     share = (D("5.00") * D("25.00") / D("122.00")).quantize(D("0.01"))
     assert D(a01["reversals"]) == -share  # 25.00 of 122.00 refunded in all: 1.02
+
+
+def test_a_refund_takes_the_commission_back_from_the_agent_who_earned_it(
+        tmp_path: Path) -> None:
+    """Moretti's order goes with agent A01; the ERP then gives Moretti to A02, and the
+    order is refunded: the commission report reversed it from A02, who never had it, and
+    A01 kept it. The reversal follows the order's agent."""
+    from click.testing import CliRunner
+
+    from bridge.cli import main
+
+    cfg = sample_copy(tmp_path)
+    for old in (cfg.parent / "inbox" / "shopify").glob("*.csv"):
+        old.unlink()
+    run(cfg, export([("#4012", "paid", CARD, "0.00")]), "orders_export_0.csv", NOON)
+    clienti = cfg.parent / "erp-exports" / "clienti.csv"
+    text = clienti.read_bytes().decode("cp1252")
+    old = "acquisti@ediliziamoretti.it;01234567897;01234567897;A01;"
+    assert old in text
+    clienti.write_bytes(text.replace(old, old.replace("A01", "A02")).encode("cp1252"))
+    run(cfg, export([("#4012", "refunded", CARD, "122.00")]), "orders_export_1.csv",
+        NOON + 3600)
+    got = CliRunner().invoke(main, ["--config", str(cfg), "report", "commissions",
+                                    "--format", "csv"])
+    agents = {r["agent"]: r for r in csv.DictReader(io.StringIO(got.output))}
+    assert sorted(agents) == ["A01", "total"]
+    assert D(agents["A01"]["commission"]) == D("5.00")
+    assert D(agents["A01"]["reversals"]) == D("-5.00") and D(agents["A01"]["net"]) == 0
