@@ -413,3 +413,16 @@ def test_a_key_shared_by_rows_that_differ_is_refused_where_asked() -> None:
         assert "ambiguous-match" not in codes(got)
         assert got.arrow["riga"].column("iva").to_pylist() == ["22", "22", "4", None, None,
                                                               "22"]
+
+
+def test_a_row_left_out_after_the_delta_leaves_no_fingerprint() -> None:
+    """Its state was never sent: remembered, the next file would compare with it. Where a
+    later step renamed the key's field, the row cannot be named: it is kept as before."""
+    prices = {"p": frame(codice=["A", "B", "C"], prezzo=money("1.00", "2.00", "3.00"))}
+    delta = "- delta: {table: p, key: [codice], fields: [prezzo]}\n"
+    kept = run(delta + "- filter: {table: p, keep: 'prezzo > 1.5'}", prices)
+    assert sorted(kept.fingerprints) == ["B", "C"]
+    renamed = run(delta + "- rename: {table: p, fields: {codice: sku}}\n"
+                  "- filter: {table: p, keep: 'prezzo > 1.5'}", prices)
+    assert sorted(renamed.fingerprints) == ["A", "B", "C"]
+    assert renamed.arrow["p"].column("sku").to_pylist() == ["B", "C"]

@@ -184,11 +184,12 @@ class Work:
         if pc.all(mask).as_py():  # every row kept (or none to keep): nothing to filter
             return
         self.tables[name] = table.filter(mask)
-        if name in self.delta_keys and self.fingerprints:
+        fields = self.delta_keys.get(name)
+        if fields and self.fingerprints and all(has_column(table, f) for f in fields):
             from bridge.steps.ops import business_keys
 
             dropped = table.filter(pc.invert(mask))
-            for key in business_keys(dropped, self.delta_keys[name]).to_pylist():
+            for key in business_keys(dropped, fields).to_pylist():
                 self.fingerprints.pop(key, None)
         if has_column(table, LINE):
             self._drop_children(name, table.column(LINE).filter(pc.invert(mask)), {name})
