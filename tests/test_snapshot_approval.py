@@ -146,3 +146,42 @@ def test_a_shop_emptied_a_little_at_a_time_is_held_all_the_same(tmp_path: Path) 
     [held] = company.run().outcomes
     assert held.state == "held"
     assert "would withdraw 2 of the 8 keys sent and not withdrawn (25%" in (held.message or "")
+
+
+def test_a_replay_of_an_older_list_is_refused_and_of_the_newest_goes(
+        listed: Company, runner: CliRunner) -> None:
+    newer = [(c, d, v, "30,00" if c == "PALA-INOX" else p, b, s)
+             for c, d, v, p, b, s in ARTICLES]
+    listed.write(newer)
+    [done] = listed.run().outcomes
+    files = listed.files("shopify")
+    old_id = done.file_id - 1
+    assert state_and_issues(listed, old_id)[0] == "done"
+    cfg = ["--config", str(listed.cfg_path)]
+    got = runner.invoke(main, [*cfg, "replay", str(old_id)])
+    assert got.exit_code == 2 and f"older than file {done.file_id}" in got.output
+    got = runner.invoke(main, [*cfg, "replay", str(old_id), "--dry-run"])
+    assert got.exit_code == 2  # the dry run says so too, not "identical"
+    assert listed.files("shopify") == files
+    # By flow: the older is skipped, said; the newest is replayed (its prices again).
+    got = runner.invoke(main, [*cfg, "replay", "--flow", "articoli"])
+    assert got.exit_code == 0, got.output
+    assert f"file {old_id} (listino.csv): skipped: " in got.output
+    assert listed.files("shopify") == files + 1
+    assert shopify(listed.sent("shopify"))["PALA-INOX"][1] == "36.60"
+
+
+def test_a_file_not_finished_is_not_replayed(tmp_path: Path, runner: CliRunner) -> None:
+    """A held (or retrying, failed) file is carried on by approve or retry: a replay of it
+    delivered its rows a second time, once each."""
+    from tests.test_samples import sample_copy
+
+    cfg = sample_copy(tmp_path)
+    conf = load(cfg)
+    run_pass(conf, flows=["clienti"], clock=lambda: 1762603200.0)
+    [held] = run_pass(conf, flows=["clienti"], clock=lambda: 1762603260.0).outcomes
+    assert held.state == "held"
+    got = runner.invoke(main, ["--config", str(cfg), "replay", str(held.file_id)])
+    assert got.exit_code == 2 and "is held, not finished" in got.output
+    got = runner.invoke(main, ["--config", str(cfg), "pending"])
+    assert got.output.count("customers_export_1.csv") == 1

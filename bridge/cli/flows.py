@@ -192,6 +192,7 @@ def replay(ctx: click.Context, ids: tuple[int, ...], flow: str | None, since: st
     """Process files again from bridge's copy; new outputs are linked to the original."""
     from bridge.engine import clock
     from bridge.engine.pipeline import Pipeline
+    from bridge.engine.replay import Superseded
     from bridge.engine.replay import replay as replay_one
     from bridge.engine.runner import run_lock
     from bridge.errors import ConfigError
@@ -217,7 +218,14 @@ def replay(ctx: click.Context, ids: tuple[int, ...], flow: str | None, since: st
         run_id = None if dry_run else ledger.start_run(now.wall, "replay")
         pipe = Pipeline(cfg, ledger, {}, run_id, now)
         for row in rows:
-            result = replay_one(pipe, row, dry_run=dry_run)
+            try:
+                result = replay_one(pipe, row, dry_run=dry_run)
+            except Superseded as exc:
+                if ids:
+                    raise
+                say(f"file {row.id} ({printable(row.path)}): skipped: {exc}")
+                step()
+                continue
             if dry_run:
                 say(f"file {row.id} ({printable(row.path)}):")
                 for line in result.diff:

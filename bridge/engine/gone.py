@@ -162,19 +162,33 @@ def _named(keys: list[str]) -> str:
 
 
 def superseded_by(ledger: Ledger, row: FileRow, flow: Flow) -> FileRow | None:
-    """A newer file of a flow whose files each hold the whole state (a delta that
-    withdraws; or a file read in place, then of the same name) done already: ``row``'s
-    data is older than what it sent, and must not go over it (an approval given late)."""
+    """A file of a flow whose files each hold the whole state (a delta that withdraws; or
+    a file read in place, then of the same name), done already, with newer data than
+    ``row``'s: ``row`` must not go over it (an approval given late, a replay of an older
+    list). A replay's data is its original's."""
     from bridge.states import DONE
 
+    origin = _origin(ledger, row)
     if gone_step(flow.steps) is not None:
-        newer = ledger.files(flow=row.flow, states=frozenset({DONE}), last=1)
+        # Only a file taken after the origin can hold newer data than it.
+        done = ledger.files(flow=row.flow, states=frozenset({DONE}), since=origin.created)
     elif flow.archive == "leave":
-        newer = [f for f in ledger.find_by_path(row.path)
-                 if f.flow == row.flow and f.state == DONE and f.replay_of is None]
+        done = [f for f in ledger.find_by_path(row.path)
+                if f.flow == row.flow and f.state == DONE]
     else:
         return None
-    return next((f for f in reversed(newer) if f.id > row.id), None)
+    return next((f for f in reversed(done) if f.id > origin.id and f.id != row.id
+                 and _origin(ledger, f).id > origin.id), None)
+
+
+def _origin(ledger: Ledger, row: FileRow) -> FileRow:
+    """The file whose bytes ``row`` holds: itself, or the original a replay (of a
+    replay...) was made from."""
+    for _ in range(100):
+        if row.replay_of is None:
+            break
+        row = ledger.get(row.replay_of)
+    return row
 
 
 class Withdrawals:

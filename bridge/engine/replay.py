@@ -33,16 +33,32 @@ class ReplayResult:
     diff: list[str]
 
 
-def replay(pipe: Pipeline, original: FileRow, *, dry_run: bool) -> ReplayResult:
-    from bridge.engine.transform import transform_file
-    from bridge.states import FETCHED
+class Superseded(ConfigError):
+    """A file of a flow whose files hold the whole state, older than one done since."""
 
+
+def replay(pipe: Pipeline, original: FileRow, *, dry_run: bool) -> ReplayResult:
+    from bridge.engine.gone import superseded_by
+    from bridge.engine.transform import transform_file
+    from bridge.states import FETCHED, FINAL
+
+    if original.state not in FINAL:
+        # Its outputs may still be written by a later pass: a replay now would be a second
+        # delivery of the same rows (retry carries the file itself on).
+        raise ConfigError(f"file {original.id} ({original.path}) is {original.state}, not "
+                          f"finished: `bridge retry {original.id}` carries it on; a replay "
+                          "processes a finished file again")
     source = pipe.work(original.id) / "source"
     if not source.exists():
         raise ConfigError(f"file {original.id} ({original.path}): no copy kept to replay from")
     flow = pipe.cfg.flows.get(original.flow)
     if flow is None:
         raise ConfigError(f"file {original.id}: flow {original.flow!r} is not configured")
+    newer = superseded_by(pipe.ledger, original, flow)
+    if newer is not None:
+        raise Superseded(f"file {original.id} ({original.path}) is older than file "
+                         f"{newer.id}, done since: each file of flow {original.flow!r} is the "
+                         "whole state, and a replay would send older data over newer")
     if dry_run:
         with tempfile.TemporaryDirectory(dir=pipe.work(original.id)) as scratch:
             checked = transform_file(pipe, original, flow, source, folder=Path(scratch))
