@@ -37,6 +37,13 @@ class TracciatoError(ConfigError):
     """A tracciato cannot be loaded; the message names the file and the location."""
 
 
+class ReferenceDataError(ConfigError):
+    """A reference table (an ERP export) cannot be read as its tracciato says: missing,
+    cut short, bad rows. The flows that look it up stop, as for a mistake of the
+    configuration; but the ERP rewrites such files, so ``watch`` says so and looks again
+    at each pass instead of stopping."""
+
+
 class DataError(BridgeError):
     """A file's content is unusable as a whole; it goes to quarantine with a report."""
 

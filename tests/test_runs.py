@@ -70,6 +70,71 @@ def test_watch_wakes_on_a_new_file_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert "a.csv: done" in output
 
 
+def test_watch_is_not_woken_by_the_reads_of_its_own_passes(tmp_path: Path) -> None:
+    """The sample's ERP exports are a watched source folder and the reference tables its
+    passes read: each read (an open, a close without a write) woke watch for another pass,
+    about 20 passes a second, for ever. Now only a change wakes it."""
+
+    from tests.test_samples import sample_copy
+
+    cfg = sample_copy(tmp_path)
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace(
+        "ready: {window: 5, min_age: 5}", "ready: {window: 0, min_age: 0}"), encoding="utf-8")
+    assert run_pass(load(cfg)).outcomes  # everything taken: nothing left to do
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(cfg), "watch",
+                             "--interval", "60"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(6.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    [stopped] = [ln for ln in output.splitlines() if "bridge watch stopped after" in ln]
+    passes = int(stopped.split("stopped after ")[1].split()[0])
+    assert 1 <= passes <= 3, output  # the first pass, and none woken by its own reads
+
+
+def test_watch_waits_out_a_reference_table_the_erp_is_rewriting(tmp_path: Path) -> None:
+    """The ERP's article master gone for a moment (rewritten), then back: watch stopped
+    with exit 2 for good, as for a mistake of the configuration, and no file of the flows
+    that look it up was taken again until someone restarted it. Now it says so, once,
+    and takes the next orders file once the master is back."""
+    import shutil
+
+    from tests.test_samples import sample_copy
+
+    cfg = sample_copy(tmp_path)
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace(
+        "ready: {window: 5, min_age: 5}", "ready: {window: 0, min_age: 0}"), encoding="utf-8")
+    assert run_pass(load(cfg)).outcomes
+    master = cfg.parent / "erp-exports" / "articoli.csv"
+    away = tmp_path / "articoli.csv"
+    shutil.move(master, away)
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(cfg), "watch",
+                             "--interval", "0.5"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    orders = cfg.parent / "inbox" / "shopify" / "orders_export_2.csv"
+    try:
+        time.sleep(3.0)
+        assert proc.poll() is None, "watch stopped on a missing reference table"
+        shutil.move(away, master)
+        orders.write_bytes((SAMPLE_ORDERS).read_bytes().replace(b"#200", b"#300"))
+        deadline = time.monotonic() + 30
+        while orders.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert "orders_export_2.csv: done" in output, output
+    assert output.count("cannot read") == 3, output  # each flow that looks it up, once
+
+
+SAMPLE_ORDERS = Path(__file__).parent.parent / "samples" / "inbox" / "shopify" / \
+    "orders_export_1.csv"
+
+
 def test_replay_links_new_outputs_and_dry_run_shows_the_difference(
         tmp_path: Path, runner: CliRunner) -> None:
     cfg = make_world(tmp_path)

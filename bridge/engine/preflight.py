@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, ReferenceDataError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,6 +35,9 @@ class Mistake:
     message: str
     #: Worth saying, not wrong: a target folder that the first output will create.
     note: bool = False
+    #: A reference table's data (the ERP's export), not the configuration: see
+    #: :class:`~bridge.errors.ReferenceDataError`.
+    reference: bool = False
 
     def __str__(self) -> str:
         where = f"flows.{self.flow}.{self.where}" if self.flow else self.where
@@ -67,7 +70,8 @@ def _references(ctx: Refs) -> list[Mistake]:
         try:
             reference(ctx, name)
         except BridgeError as exc:
-            found.append(Mistake("", f"references.{name}", str(exc)))
+            found.append(Mistake("", f"references.{name}", str(exc),
+                                 reference=isinstance(exc, ReferenceDataError)))
     return found
 
 
@@ -92,7 +96,8 @@ def _flow(ctx: Refs, name: str, flow: Flow) -> list[Mistake]:
     try:
         tables = _run_steps(ctx, name, flow, empty_tables(t))
     except BridgeError as exc:
-        return [*found, Mistake(name, "steps", str(exc))]
+        return [*found, Mistake(name, "steps", str(exc),
+                                reference=isinstance(exc, ReferenceDataError))]
     if not targets_ok:
         return found
     try:

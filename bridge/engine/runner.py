@@ -32,7 +32,7 @@ from bridge.engine.pipeline import Pipeline
 from bridge.engine.readiness import Busy, ready
 from bridge.engine.retention import prune
 from bridge.engine.shared import flow_pass_any
-from bridge.errors import BridgeError, ConfigError, TransientError
+from bridge.errors import BridgeError, ConfigError, ReferenceDataError, TransientError
 from bridge.ledger import FileRow, Ledger, Now, open_ledger
 from bridge.states import CHECKED, RESUMABLE, RETRYING, WRITTEN
 from bridge.transport import Transport
@@ -54,6 +54,8 @@ class PassResult:
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # transient: a server, a disk
     config_errors: list[str] = field(default_factory=list)
+    #: Those of them that are a reference table's data (ReferenceDataError): watch goes on.
+    reference_errors: list[str] = field(default_factory=list)
     internal_errors: list[str] = field(default_factory=list)
     waiting: int = 0  # files seen that wait for their readiness window
     made: list[str] = field(default_factory=list)  # target folders a write had to make
@@ -184,6 +186,8 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
         except ConfigError as exc:
             # An unknown host key, a missing tracciato...: this flow stops, the others go on.
             result.config_errors.append(f"{name}: {exc}")
+            if isinstance(exc, ReferenceDataError):
+                result.reference_errors.append(f"{name}: {exc}")
         except Exception as exc:
             from bridge.logs import log_internal_error
 
@@ -217,7 +221,10 @@ def _check(pipe: Pipeline, name: str, *, early: bool = False) -> None:
 
             mistakes = [m for m in preflight(pipe, [name]) if not m.note]
             if mistakes:
-                raise ConfigError("; ".join(str(m) for m in mistakes))
+                said = "; ".join(str(m) for m in mistakes)
+                if all(m.reference for m in mistakes):
+                    raise ReferenceDataError(said)
+                raise ConfigError(said)
             checked.remember_good(pipe.cfg, name, print_)
         pipe.checked.add(name)
 

@@ -74,7 +74,7 @@ def reference(ctx: Refs, name: str) -> pd.DataFrame:
     from bridge.codecs import iter_decode
     from bridge.codecs.text import GroupTooLarge
     from bridge.config import WHOLE_MAX_BYTES
-    from bridge.errors import ConfigError, TransientError
+    from bridge.errors import ConfigError, ReferenceDataError, TransientError
 
     if name not in ctx.references:
         if name not in ctx.cfg.references:
@@ -114,15 +114,16 @@ def reference(ctx: Refs, name: str) -> pd.DataFrame:
                         f"reference {name!r} ({path}) changed while it was read (is it being "
                         "written?): it is read again at the next pass")
         except OSError as exc:
-            raise ConfigError(f"reference {name!r}: cannot read {path}: {exc.strerror}") from None
+            raise ReferenceDataError(f"reference {name!r}: cannot read {path}: "
+                                     f"{exc.strerror}") from None
         if too_large is not None:
-            raise ConfigError(f"reference {name!r} ({path}): {too_large}: is it a file of "
-                              f"tracciato {ref.tracciato!r}?")
+            raise ReferenceDataError(f"reference {name!r} ({path}): {too_large}: is it a "
+                                     f"file of tracciato {ref.tracciato!r}?")
         if errors:
             first = errors[0]
             where = f"line {first.line}" if first.line is not None else "the whole file"
-            raise ConfigError(f"reference {name!r} ({path}): {len(errors)} issues, first: "
-                              f"{where}: {first.code}: {first.message}")
+            raise ReferenceDataError(f"reference {name!r} ({path}): {len(errors)} issues, "
+                                     f"first: {where}: {first.code}: {first.message}")
         table = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         # The bytes it was read from: a file left in its folder is read again when they change.
         table.attrs["sha256"] = digest.hexdigest()

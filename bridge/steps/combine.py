@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 
 from bridge.codecs.frames import has_column
 from bridge.display import did_you_mean
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, ReferenceDataError
 from bridge.issues import Issue, clip
 from bridge.steps import spec
 from bridge.steps.ops import group_ids, rows_of
@@ -26,6 +26,8 @@ def lookup(work: Work, args: spec.LookupArgs) -> None:
     work.need(name, table, [f for m in args.match for f in m.fields] + args.by)
     try:
         frame = work.ctx.reference(args.reference)
+    except ReferenceDataError as exc:  # the ERP's export, not the configuration: said so
+        raise ReferenceDataError(f"{work.where}: {exc}") from None
     except ConfigError as exc:
         raise work.fail(str(exc)) from None
     except KeyError:
