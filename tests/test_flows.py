@@ -329,3 +329,48 @@ def test_a_key_already_sent_is_skipped_and_noted(world: Path, runner: CliRunner)
     assert [line[:10].strip() for line in written if line] == [b"B1"]
     story = runner.invoke(main, ["--config", str(world), "show", "b.csv"]).output
     assert "already-sent" in story
+
+
+def test_the_same_bytes_again_after_bridge_refused_them_are_read_again(
+        tmp_path: Path, runner: CliRunner) -> None:
+    """An orders file refused for an article the ERP's master lacked; the master fixed, the
+    shop sends the very same file again: it was dropped as a duplicate of the refused one,
+    exit 0, and its orders never reached the ERP. Refused by bridge, it wrote nothing: the
+    same bytes are read again. Refused by an operator, they stay refused."""
+    from tests.test_samples import SAMPLES, sample_copy
+
+    cfg = sample_copy(tmp_path)
+    root = cfg.parent
+    master = root / "erp-exports" / "articoli.csv"
+    good = master.read_bytes()
+    master.write_bytes(b"\r\n".join(ln for ln in good.split(b"\r\n")
+                                    if b";VITI-4X40;" not in ln))
+    orders = (SAMPLES / "inbox" / "shopify" / "orders_export_1.csv").read_bytes()
+    conf = load(cfg)
+    clock = iter(range(1762603200, 1762603200 + 6000, 60))
+    run_pass(conf, flows=["ordini"], clock=lambda: float(next(clock)))
+    [first] = run_pass(conf, flows=["ordini"], clock=lambda: float(next(clock))).outcomes
+    assert first.state == "rejected"
+    master.write_bytes(good)
+    inbox = root / "inbox" / "shopify" / "orders_export_1.csv"
+    inbox.write_bytes(orders)
+    run_pass(conf, flows=["ordini"], clock=lambda: float(next(clock)))
+    [again] = run_pass(conf, flows=["ordini"], clock=lambda: float(next(clock))).outcomes
+    assert again.state == "done" and next(n for n, _ in again.outputs) == "ORD000001.TXT"
+    # A third copy is a duplicate of the one done; an operator's refusal holds too.
+    inbox.write_bytes(orders)
+    run_pass(conf, flows=["ordini"], clock=lambda: float(next(clock)))
+    [third] = run_pass(conf, flows=["ordini"], clock=lambda: float(next(clock))).outcomes
+    assert third.state == "duplicate" and f"file {again.file_id}" in (third.message or "")
+    customers = root / "inbox" / "shopify" / "customers_export_1.csv"
+    kept = customers.read_bytes()
+    run_pass(conf, flows=["clienti"], clock=lambda: float(next(clock)))
+    [held] = run_pass(conf, flows=["clienti"], clock=lambda: float(next(clock))).outcomes
+    assert held.state == "held"
+    got = runner.invoke(main, ["--config", str(cfg), "reject", str(held.file_id),
+                               "--reason", "sent by mistake"])
+    assert got.exit_code == 0, got.output
+    customers.write_bytes(kept)
+    run_pass(conf, flows=["clienti"], clock=lambda: float(next(clock)))
+    [back] = run_pass(conf, flows=["clienti"], clock=lambda: float(next(clock))).outcomes
+    assert back.state == "duplicate" and f"file {held.file_id}" in (back.message or "")

@@ -195,7 +195,8 @@ class Files(Protocol):
                 detail: str | None = None) -> None: ...
     def find(self, flow: str, path: str, size: int, sha256: str, *, besides: int = 0,
              latest: bool = False, refs: str | None = None) -> FileRow | None:
-        """The first file of these bytes at this path, replays aside; with ``latest``, the
+        """The first file of these bytes at this path, replays aside, and those bridge
+        refused or found duplicate (not one an operator refused); with ``latest``, the
         path's last file if it had these bytes and was read with the references ``refs``
         (a file left in its folder: unchanged since it was last read)."""
         ...

@@ -208,9 +208,14 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore, FiguresS
             same = last is not None and (last.size, last.sha256, last.refs) == (size, sha256,
                                                                                  refs)
             return last if same else None
+        # Not one bridge refused (it wrote nothing: the same bytes sent again, once the ERP's
+        # master or the tracciato was fixed, are read again), nor a duplicate (its original
+        # decides); one an operator refused, still.
         row = self._read(
             f"SELECT {_FILE_COLS} FROM files WHERE flow = ? AND path = ? AND size = ? AND "
-            "sha256 = ? AND replay_of IS NULL AND id != ? ORDER BY id LIMIT 1",
+            "sha256 = ? AND replay_of IS NULL AND id != ? AND (state NOT IN ('rejected', "
+            "'duplicate') OR EXISTS (SELECT 1 FROM issues WHERE issues.file_id = files.id "
+            "AND issues.code = 'operator-rejected')) ORDER BY id LIMIT 1",
             (flow, path, size, sha256, besides))
         return _file(row[0]) if row else None
 
