@@ -518,3 +518,23 @@ def test_validate_online_says_which_server_does_not_answer(tmp_path: Path) -> No
     assert any("connections.muto:" in e for e in errors), errors
     assert any("connections.chiuso:" in e for e in errors), errors
     assert took < 10, took  # one try each (a timeout of 2 s), not a run's retries
+
+
+def test_an_ack_during_a_pass_leaves_that_pass_s_refusals_counted(tmp_path: Path) -> None:
+    """A pass stamps what it records with the time it started: an ack given while it ran
+    covered the files it refused after the ack, and `status --check` said nothing of
+    them. During a pass, an ack covers what was there when the pass started."""
+    from bridge.config import load
+    from bridge.ledger import open_ledger
+
+    cfg = make_world(tmp_path)
+    ledger = open_ledger(load(cfg).path(load(cfg).ledger))
+    try:
+        ledger.start_run(1000.0, "run")  # a pass in progress, started at 1000
+        ledger.acknowledge(["articoli"], 1500.0)
+        assert ledger.acknowledged("articoli") < 1000.0
+        ledger.end_run(1, 1600.0, "exit 1")
+        ledger.acknowledge(["articoli"], 1700.0)  # no pass running: up to now
+        assert ledger.acknowledged("articoli") == 1700.0
+    finally:
+        ledger.close()

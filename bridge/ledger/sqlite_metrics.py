@@ -17,8 +17,15 @@ class MetricsStore:
         raise NotImplementedError
 
     def acknowledge(self, flows: list[str], now: float) -> None:
-        """A person has seen the refused files of ``flows`` up to ``now``."""
+        """A person has seen the refused files of ``flows`` up to ``now``; during a pass,
+        up to its start: a pass stamps what it records with the time it started, and a
+        file it refuses after the ack was not seen (``status --check`` counted it as
+        acknowledged, and said nothing)."""
         with self._tx() as db:
+            last = db.execute("SELECT started, ended FROM runs ORDER BY id DESC LIMIT 1"
+                              ).fetchone()
+            if last is not None and last[1] is None and last[0] is not None:
+                now = min(now, float(last[0]) - 0.001)
             db.executemany("INSERT INTO acks (flow, at) VALUES (?, ?) ON CONFLICT(flow) "
                            "DO UPDATE SET at = excluded.at", [(f, now) for f in flows])
 
