@@ -79,14 +79,15 @@ def _text_cells(values: pa.Array, escape: bool, what: str) -> pa.Array:
 
 
 def escaped(values: pa.Array) -> pa.Array:
-    """``values`` (UTF-8 text) with ``&<>'"`` written as markupsafe writes them, edited on
-    their bytes: these five are ASCII, never a byte of a longer character."""
+    """``values`` (UTF-8 text) with ``&<>'"`` written as markupsafe writes them (and CR as
+    ``&#13;``), edited on their bytes: these six are ASCII, never a byte of a longer
+    character."""
     import numpy as np
 
     from bridge.fields.buffers import build, view
 
     offsets, data = view(values)
-    special = data == ord("&")  # five comparisons: a fraction of a look-up of every byte
+    special = data == ord("&")  # six comparisons: a fraction of a look-up of every byte
     for byte in _MORE_ENTITIES:
         special |= data == byte
     at = np.flatnonzero(special)
@@ -110,9 +111,11 @@ def escaped(values: pa.Array) -> pa.Array:
     return build(np.concatenate(([0], ends))[offsets], out, valid)
 
 
-#: What markupsafe writes for the characters it escapes, by their byte.
+#: What markupsafe writes for the characters it escapes, by their byte; and a carriage
+#: return as its reference, which an XML parser would read as a line feed
+#: (:func:`bridge.templating.escape_value` alike).
 _ENTITIES = {ord("&"): b"&amp;", ord(">"): b"&gt;", ord("<"): b"&lt;", ord("'"): b"&#39;",
-             ord('"'): b"&#34;"}
+             ord('"'): b"&#34;", ord("\r"): b"&#13;"}
 _MORE_ENTITIES = tuple(b for b in _ENTITIES if b != ord("&"))
 
 

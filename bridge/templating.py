@@ -70,15 +70,18 @@ def environment(autoescape: bool = False, folder: str | None = None
 
 def escape_value(value: Any) -> Any:
     """What markupsafe's ``escape`` writes for ``value``, as a plain text when the value is
-    one (``&``, ``<``, ``>``, ``'`` and ``"`` as its entities) or a number, a date or None
+    one (``&``, ``<``, ``>``, ``'`` and ``"`` as its entities, and a carriage return as
+    ``&#13;``) or a number, a date or None
     (whose text holds none of them); anything else through ``escape`` itself (a
     ``Markup`` stays as it is)."""
     kind = type(value)
     if kind is str:
         if "&" in value or "<" in value or ">" in value or "'" in value or '"' in value:
-            return (value.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
-                    .replace("'", "&#39;").replace('"', "&#34;"))
-        return value
+            value = (value.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
+                     .replace("'", "&#39;").replace('"', "&#34;"))
+        # A carriage return as its reference: an XML parser reads a raw one (and CR LF)
+        # as a line feed, and the note would reach the ERP with other line ends.
+        return value.replace("\r", "&#13;") if "\r" in value else value
     if kind in _PLAIN:
         return str(value)
     return _escape()(value)

@@ -171,7 +171,12 @@ def test_hostile_orders_in_small_chunks_write_what_the_whole_file_writes(
         assert got[name] == want[name], name
     xml = next(v for k, v in want.items() if k.endswith(".xml"))
     # The note of three lines, its emoji, and the name with a line separator went through.
-    assert 'seconda riga &#34;citata&#34;\r\nterza 😀'.encode() in xml
+    assert 'seconda riga &#34;citata&#34;&#13;\nterza 😀'.encode() in xml
+    # read back by an XML parser as sent: a raw CR (and CR LF) would come back as LF
+    import xml.etree.ElementTree as ET
+
+    texts = list(ET.fromstring(xml).itertext())
+    assert any('seconda riga "citata"\r\nterza 😀' in t for t in texts)
     assert "<CustomerName>Nome\u2028Cognome</CustomerName>".encode() in xml
 
 
