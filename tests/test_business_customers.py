@@ -146,7 +146,7 @@ def test_one_shop_customer_per_e_mail_and_no_address_that_is_none(cfg: Path) -> 
     Shopify keeps one customer per e-mail, and the second row overwrote the head office's
     price list and company with the branch's. Now the second is refused (duplicate-key)
     and the head office goes as it is; an e-mail that is no address is refused too."""
-    import sqlite3
+    from bridge.ledger import open_ledger
 
     conf = load(cfg)
     exports = cfg.parent / "erp-exports" / "clienti.csv"
@@ -164,7 +164,9 @@ def test_one_shop_customer_per_e_mail_and_no_address_that_is_none(cfg: Path) -> 
     assert [(r["Default Address Company"], r["Tags"]) for r in moretti] == [
         ("Edilizia Moretti S.r.l.", "B2B, listino-2, pagamento-BB30, agente-A01")]
     assert len(rows) == 8 and "n/a" not in [r["Email"] for r in rows]
-    with sqlite3.connect(cfg.parent / ".bridge" / "ledger.sqlite") as db:
-        codes = db.execute("SELECT code, field FROM issues WHERE file_id = ?",
-                           (done.file_id,)).fetchall()
+    ledger = open_ledger(cfg.parent / ".bridge" / "ledger.sqlite")  # or the tests' PostgreSQL
+    try:
+        codes = [(i.code, i.field) for i in ledger.issues(done.file_id)]
+    finally:
+        ledger.close()
     assert sorted(codes) == [("bad-pattern", "email"), ("duplicate-key", "email")]

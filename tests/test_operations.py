@@ -530,10 +530,10 @@ def test_an_ack_during_a_pass_leaves_that_pass_s_refusals_counted(tmp_path: Path
     cfg = make_world(tmp_path)
     ledger = open_ledger(load(cfg).path(load(cfg).ledger))
     try:
-        ledger.start_run(1000.0, "run")  # a pass in progress, started at 1000
+        run = ledger.start_run(1000.0, "run")  # a pass in progress, started at 1000
         ledger.acknowledge(["articoli"], 1500.0)
         assert ledger.acknowledged("articoli") < 1000.0
-        ledger.end_run(1, 1600.0, "exit 1")
+        ledger.end_run(run, 1600.0, "exit 1")
         ledger.acknowledge(["articoli"], 1700.0)  # no pass running: up to now
         assert ledger.acknowledged("articoli") == 1700.0
     finally:

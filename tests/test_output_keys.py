@@ -9,7 +9,6 @@ skip-rows leaves that order out and writes the rest, read whole or in chunks ali
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,6 +19,7 @@ from bridge.config import load
 from bridge.engine.out_keys import OutputKeys
 from bridge.engine.runner import run_pass
 from bridge.engine.tables import load_tracciato
+from bridge.ledger import open_ledger
 from bridge.spec.model import Tracciato
 from tests.test_samples import NOON, sample_copy
 from tests.test_streaming import ORDERS, big_orders, outputs, with_chunks
@@ -58,9 +58,12 @@ def ordini(tmp_path: Path, name: str, data: bytes, *, skip_rows: bool, chunk: in
             n: f.model_copy(update={"on_bad_rows": "skip-rows"}) for n, f in cfg.flows.items()}})
     run_pass(cfg, flows=["ordini"], clock=lambda: NOON)
     [outcome] = run_pass(cfg, flows=["ordini"], clock=lambda: NOON + 60).outcomes
-    with sqlite3.connect(root / ".bridge" / "ledger.sqlite") as db:
-        issues = db.execute("SELECT line, code, record, field, message FROM issues "
-                            "ORDER BY id").fetchall()
+    ledger = open_ledger(root / ".bridge" / "ledger.sqlite")  # or the tests' PostgreSQL
+    try:
+        issues = [(i.line, i.code, i.record, i.field, i.message)
+                  for i in ledger.issues(outcome.file_id)]
+    finally:
+        ledger.close()
     return root, outcome.state, issues
 
 

@@ -70,6 +70,7 @@ def test_watch_wakes_on_a_new_file_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert "a.csv: done" in output
 
 
+@pytest.mark.sqlite_only  # bridge in a child process, after a pass here
 def test_watch_is_not_woken_by_the_reads_of_its_own_passes(tmp_path: Path) -> None:
     """The sample's ERP exports are a watched source folder and the reference tables its
     passes read: each read (an open, a close without a write) woke watch for another pass,
@@ -95,6 +96,7 @@ def test_watch_is_not_woken_by_the_reads_of_its_own_passes(tmp_path: Path) -> No
     assert 1 <= passes <= 3, output  # the first pass, and none woken by its own reads
 
 
+@pytest.mark.sqlite_only  # bridge in a child process, after a pass here
 def test_watch_waits_out_a_reference_table_the_erp_is_rewriting(tmp_path: Path) -> None:
     """The ERP's article master gone for a moment (rewritten), then back: watch stopped
     with exit 2 for good, as for a mistake of the configuration, and no file of the flows
