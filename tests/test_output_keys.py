@@ -34,11 +34,11 @@ def renamed(data: bytes, old: bytes, new: bytes) -> bytes:
 #: The sample's rule that refuses an order name other than its number (#2004-B): without
 #: it, two names become one ERP number, as a flow of another shop's names may make them.
 NAME_RULE = (
-    "            - {field: name, that: \"(name | replace('#', '')) == "
-    "(name | digits | int | string)\",\n"
-    "               code: bad-pattern, message: \"the ERP order number is the name's "
-    "number: a\n"
-    "               name of other characters would share another order's number\"}\n")
+    "            - {field: name, code: bad-pattern,\n"
+    "               that: \"(name | replace('#', '')) == (name | digits)\n"
+    "                      and (name | replace('#', '') | truncate(1)) != '0'\",\n"
+    "               message: \"the ERP order number is the name's number: a name of other\n"
+    "               characters would share another order's number\"}\n")
 
 
 def ordini(tmp_path: Path, name: str, data: bytes, *, skip_rows: bool, chunk: int = 0,
