@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from bridge.codecs.frames import rows_in
 from bridge.issues import Issue, clip
+from bridge.once import KeysOnce
 from bridge.relations import Relations
 from bridge.tally import Batch
 
@@ -42,7 +43,7 @@ class FileChecker:
     def __init__(self, t: Tracciato) -> None:
         self.t = t
         self.counts: Counter[str] = Counter()
-        self.seen_keys: list[np.ndarray] = [_empty() for _ in t.checks.unique]
+        self.seen_keys = KeysOnce()  # each unique rule's keys, by its index
         self.last_seen = False  # a record that must be the last one has been seen
         self.any_line = False  # some line of the file has been seen
         self.trailer_values: list[tuple[int, int | None]] = []
@@ -106,13 +107,9 @@ class FileChecker:
             return _none()
         keys = df[rule.fields]
         hashes = pd.util.hash_pandas_object(_as_text(keys), index=False).to_numpy()
-        # The keys seen so far are kept sorted: a binary search per key, not a set rebuilt.
-        seen = self.seen_keys[i]
-        at = np.searchsorted(seen, hashes)
-        before = seen[np.minimum(at, len(seen) - 1)] == hashes if len(seen) else \
-            np.zeros(len(hashes), dtype=bool)
-        dup = np.flatnonzero(keys.duplicated().to_numpy() | before)
-        self.seen_keys[i] = np.sort(np.concatenate([seen, hashes]), kind="stable")
+        # The keys seen so far are kept sorted, each with its first line (bridge.once).
+        dup, _ = self.seen_keys.again_hashed(i, hashes, df[LINE].to_numpy(dtype=np.int64))
+        self.seen_keys.keep()
         lines = df[LINE].to_numpy(dtype=np.int64)[dup]
 
         def make(positions: np.ndarray) -> list[Issue]:
@@ -303,9 +300,3 @@ def _alike(lines: np.ndarray, code: str, message: str, record: str) -> Batch:
 
 def _none() -> Batch:
     return Batch.of([])
-
-
-def _empty() -> np.ndarray:
-    import numpy as np
-
-    return np.array([], dtype=np.uint64)

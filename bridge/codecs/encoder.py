@@ -136,7 +136,7 @@ def _table(df: pd.DataFrame | pa.Table, rec: RecordSpec, name: str, t: Tracciato
     from bridge.fields.cells import TEXT_TYPES, Collector
     from bridge.fields.render import check_written, fit
 
-    lines = _lines(df)
+    lines = row_lines(df)
     columns: dict[str, pa.Array] = {}
     issues: list[Issue] = []
     fixed = t.format == "fixed"
@@ -345,7 +345,7 @@ def _issue(p: Problem, lines: np.ndarray, record: str, field_name: str) -> Issue
     return Issue(code, message, line if line >= 0 else None, record, field_name, value)
 
 
-def _lines(df: pd.DataFrame | pa.Table) -> np.ndarray:
+def row_lines(df: pd.DataFrame | pa.Table) -> np.ndarray:
     """Each row's ``_line`` (-1 where the table has none)."""
     import numpy as np
 

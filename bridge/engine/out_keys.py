@@ -9,7 +9,7 @@ source line, so the policy on bad rows decides, as for a value the target cannot
 ``reject-file`` refuses the file, ``skip-rows`` leaves that order out and writes the rest.
 
 Keys are compared as text, trimmed, a missing value as an empty one (a fixed-width field
-pads, and reads back trimmed), in bounded memory (:class:`bridge.steps.once.KeysOnce`). A
+pads, and reads back trimmed), in bounded memory (:class:`bridge.once.KeysOnce`). A
 part's keys are added only once the part is written (:meth:`OutputKeys.keep`).
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bridge.codecs.encoder import row_lines
 from bridge.issues import Issue, clip
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class OutputKeys:
     """Feed :meth:`check` each part's tables; call :meth:`keep` once the part is written."""
 
     def __init__(self, t: Tracciato, target: str) -> None:
-        from bridge.steps.once import KeysOnce
+        from bridge.once import KeysOnce
 
         self.t, self.target = t, target
         self.rules = list(t.checks.unique)
@@ -53,7 +54,7 @@ class OutputKeys:
             if table is None or not len(table):
                 continue
             text = key_text(table, rule.fields)
-            lines = _lines(table)
+            lines = row_lines(table)
             rows, first = self.keys.again(i, text, lines)
             issues += [self._issue(rule, str(text[r]), int(lines[r]), int(f))
                        for r, f in zip(rows.tolist(), first.tolist(), strict=True)]
@@ -79,6 +80,8 @@ def key_text(table: pd.DataFrame | pa.Table, fields: list[str]) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from bridge.codecs.chunks import loose_key
+
     columns = []
     for name in fields:
         if isinstance(table, pa.Table):
@@ -92,25 +95,8 @@ def key_text(table: pd.DataFrame | pa.Table, fields: list[str]) -> np.ndarray:
         if pa.types.is_dictionary(col.type):
             col = col.dictionary_decode()
         cell = col if pa.types.is_string(col.type) else pc.cast(col, pa.string())
-        columns.append(pc.utf8_trim_whitespace(pc.fill_null(cell, "")))
+        columns.append(loose_key(cell))  # as a chunk's cut compares group keys
     joined = columns[0] if len(columns) == 1 else pc.binary_join_element_wise(
         *columns, SEPARATOR)
     text: np.ndarray = joined.to_numpy(zero_copy_only=False)
     return text
-
-
-def _lines(table: pd.DataFrame | pa.Table) -> np.ndarray:
-    """Each row's source line (-1 where the table has none)."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from bridge.codecs import LINE
-
-    names = table.column_names if isinstance(table, pa.Table) else list(table.columns)
-    if LINE not in names:
-        return np.full(len(table), -1, dtype=np.int64)
-    col = table.column(LINE) if isinstance(table, pa.Table) else pa.array(table[LINE],
-                                                                          from_pandas=True)
-    col = pc.fill_null(pc.cast(col, pa.int64()), -1)
-    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.int64)

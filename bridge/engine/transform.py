@@ -50,8 +50,8 @@ from bridge.engine.render import data_rows
 from bridge.engine.tables import drop_bad_rows, leave_out, load_tracciato, money_sum, reference
 from bridge.errors import TransientError
 from bridge.issues import MAX_ISSUES, Issue
+from bridge.once import KeysOnce
 from bridge.report_cells import RawRows
-from bridge.steps.once import KeysOnce
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -221,8 +221,9 @@ class _Run:
             return  # the file is refused: the rest is only decoded, for its issues
         if self.left:
             if self.gone is not None:  # left out by an operator: not gone from the ERP
-                self.gone.protect(tables, [Issue("operator-rejected", "", line)
-                                           for line in self.left])
+                import pyarrow as pa
+
+                self.gone.protect(tables, [], [pa.array(list(self.left), pa.int64())])
             tables, refused = leave_out(tables, self.left)
             arrow = None
             c.issues.extend(refused)

@@ -357,12 +357,11 @@ def _once(work: Work, name: str, table: pa.Table, args: sb.DeltaArgs,
     row, or a later chunk) is an error of that row; the first row is compared and sent.
     Two rows of an article in one price list made the shop's price flip at each reading:
     the ledger kept the last row's fingerprint, the next reading sent the first row."""
-    from bridge.steps.once import KeysOnce
+    from bridge.codecs.encoder import row_lines
+    from bridge.once import KeysOnce
 
     once = work.ctx.once if work.ctx.once is not None else KeysOnce()
-    lines = (np.asarray(pc.fill_null(table.column(LINE), -1).to_numpy(zero_copy_only=False),
-                        dtype=np.int64) if has_column(table, LINE)
-             else np.full(len(keys), -1, dtype=np.int64))
+    lines = row_lines(table)
     rows, first = once.again(work.where, np.array(keys, dtype=object), lines)
     again = np.zeros(len(keys), dtype=bool)
     again[rows] = True

@@ -12,7 +12,7 @@ from bridge.errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bridge.steps.once import KeysOnce
+    from bridge.once import KeysOnce
 
 
 def _no_reference(name: str) -> pd.DataFrame:

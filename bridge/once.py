@@ -36,12 +36,20 @@ class KeysOnce:
         import pandas as pd
 
         rows = np.flatnonzero(pd.notna(text))
-        hashes = pd.util.hash_array(text[rows], categorize=False)
+        at, first = self.again_hashed(name, pd.util.hash_array(text[rows], categorize=False),
+                                      lines[rows])
+        return rows[at], first
+
+    def again_hashed(self, name: Hashable, hashes: np.ndarray, lines: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`again` for keys already hashed (64 bits each, one per row)."""
+        import numpy as np
+
         n = len(hashes)
         # Everything in the order of the keys' hashes: rows of one key side by side, the
         # first of them first, and a quick search among the keys seen before.
         order = np.argsort(hashes, kind="stable")
-        ranked, ranked_lines = hashes[order], lines[rows][order]
+        ranked, ranked_lines = hashes[order], lines[order]
         starts = np.ones(n, dtype=bool)
         starts[1:] = ranked[1:] != ranked[:-1]
         again = ~starts  # within the part: every row after the first of its key
@@ -55,7 +63,7 @@ class KeysOnce:
         self.pending[name] = (ranked[~again], ranked_lines[~again])
         twice = np.flatnonzero(again)
         twice = twice[np.argsort(order[twice], kind="stable")]  # in the part's order
-        return rows[order[twice]], first[twice]
+        return order[twice], first[twice]
 
     def keep(self) -> None:
         """The keys of the parts last checked are taken."""
