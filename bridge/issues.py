@@ -57,6 +57,8 @@ CODES: dict[str, str] = {
     "replaced": "characters the output encoding lacks, written as its replacement (a note)",
     "transliterated": "characters the output encoding lacks, written as the closest ones "
                       "(a note)",
+    "cut": "a value longer than its field, written cut to it, as the field's on_too_long "
+           "says (a note)",
     # records and file
     "duplicate-key": "a key that must be unique appears again",
     "orphan-riga": "a child record with no parent record before it",
@@ -135,7 +137,7 @@ CODES: dict[str, str] = {
 
 #: Codes that are notes, not errors: they never reject a file.
 NOTE_CODES = frozenset({"already-sent", "waiting", "never-sent", "replaced", "transliterated",
-                        "read-whole", "suspect-encoding", "tax-mismatch", "notes-counted",
+                        "cut", "read-whole", "suspect-encoding", "tax-mismatch", "notes-counted",
                         "withdrawn", "not-withdrawn", "shared-match"})
 
 #: Codes of the issues that count the others past a file's cap: of the whole file, first.

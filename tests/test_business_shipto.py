@@ -232,3 +232,40 @@ def test_a_vat_number_with_its_country_prefix_finds_its_customer(tmp_path: Path)
     back = decode(next((root / "erp" / "ordini").glob("*.TXT")).read_bytes(),
                   spec.load("gestionale/ordini"))
     assert back.tables["testata"]["codice_cliente"].tolist() == ["C00120"]
+
+
+def test_a_new_customer_s_long_name_and_address_are_cut_where_written_and_said(
+        tmp_path: Path) -> None:
+    """A new customer from Prato, its company name in Chinese, a long street and e-mail;
+    the goods to a long address too. The sample cut names and addresses in its steps,
+    silently, and before the ERP's layout transliterated them: the name of 16 characters
+    became 42 and the whole orders file was refused (`too-long`). Now the ERP's layout cuts
+    each value where it is written, after the transliteration, and a `cut` note names it."""
+    from bridge.ledger import open_ledger
+
+    name = "浙江温州贸易有限公司普拉托分公司"  # 16 characters, 46 transliterated
+    street = "Via del Molinuzzo, 123 - Zona Industriale Macrolotto 2"  # 54 characters
+    email = "ufficio.acquisti.amministrazione.contabilita@grande-distribuzione-prato.it"
+    order = {"Name": "#5201", "Email": email, "Billing Company": name,
+             "Billing Street": street, "Billing City": "Prato", "Billing Zip": "'59100",
+             "Billing Province": "PO", "Shipping Company": "Magazzino Macrolotto",
+             "Shipping Street": street, "Shipping City": "Prato", "Shipping Zip": "'59100",
+             "Shipping Province": "PO", "Shipping Country": "IT",
+             "Note Attributes": "partita_iva: 07654321004"}
+    root, outcome = run(tmp_path, export([order]))
+    assert outcome.state == "done", outcome
+    data = next((root / "erp" / "ordini").glob("*.TXT")).read_bytes()
+    back = decode(data, spec.load("gestionale/ordini"))
+    assert back.issues == []
+    c = back.tables["cliente"].iloc[0]
+    assert (c["ragione_sociale"], c["indirizzo"]) == (
+        "ZheJiangWenZhouMaoYiYouXianGongSiPuLaTuo", street[:35])
+    assert back.tables["destinazione"].iloc[0]["indirizzo"] == street[:33]
+    assert back.tables["fiscale"].iloc[0]["email"] == email[:60]
+    ledger = open_ledger(root / ".bridge" / "ledger.sqlite")
+    try:
+        cut = [(i.record, i.field) for i in ledger.issues(outcome.file_id) if i.code == "cut"]
+    finally:
+        ledger.close()
+    assert sorted(cut) == [("cliente", "indirizzo"), ("cliente", "ragione_sociale"),
+                           ("destinazione", "indirizzo"), ("fiscale", "email")]

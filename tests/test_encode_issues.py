@@ -203,6 +203,45 @@ def test_a_transliteration_is_held_to_the_same_rules() -> None:
     assert out.data is None
 
 
+def test_on_too_long_cut_writes_the_width_and_notes_it() -> None:
+    t = changed(ORDINI, "righe", "descrizione", on_too_long="cut")
+    tables = ordini(t)
+    name = "Caffè macinato per moka 250 g, tostatura media"  # 46 characters
+    tables["righe"].loc[1, "descrizione"] = name
+    out = encode_rows(tables, t)
+    line = SAMPLE.split(b"\r\n")[2].decode("cp1252")
+    new_line = line[:30] + name[:40] + line[70:]
+    assert out.data == SAMPLE.replace(line.encode("cp1252"), new_line.encode("cp1252"))
+    assert facts(out.issues) == [("cut", 3, "righe", "descrizione", name)]
+    assert not out.issues[0].is_error and out.error_lines == set()
+    assert "written cut" in out.issues[0].message
+    # Without the option, the same value is a bad row and nothing is written
+    plain = encode_rows({**ordini(ORDINI), "righe": tables["righe"]}, ORDINI)
+    assert plain.data is None and [i.code for i in plain.issues] == ["too-long"]
+
+
+def test_a_transliteration_longer_than_the_field_is_cut_after_it() -> None:
+    # Cut before transliterating (a `truncate` in a step), a name of 16 Chinese characters
+    # fits its field, then becomes three times as long: cut where it is written, it fits.
+    t = changed(changed(SEMI, "cliente", "nome", on_unencodable="transliterate"),
+                "cliente", "nome", on_too_long="cut")
+    name = "北京市朝阳区建国门外大街一号国贸"
+    out = encode_rows(clienti("Rossi", name), t)
+    assert [(i.code, i.line) for i in out.issues] == [("transliterated", 3), ("cut", 3)]
+    assert out.data is not None
+    assert out.data.decode("cp1252").splitlines()[2] == \
+        "C2;BeiJingShiChaoYangQuJianGuoMenWaiDaJieYi;1500,00"
+
+
+def test_on_too_long_cut_on_a_delimited_max_length() -> None:
+    t = changed(SEMI, "cliente", "nome", on_too_long="cut")
+    name = "Cooperativa Agricola Produttori Riuniti della Valle"  # 51 characters
+    out = encode_rows(clienti("Rossi", name), t)
+    assert facts(out.issues) == [("cut", 3, "cliente", "nome", name)]
+    assert out.data is not None
+    assert out.data.decode("cp1252").splitlines()[2] == f"C2;{name[:40]};1500,00"
+
+
 def test_a_value_that_cannot_be_cast_is_an_issue_on_its_line() -> None:
     tables = ordini()
     righe = tables["righe"]

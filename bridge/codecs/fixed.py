@@ -228,8 +228,9 @@ def _fit(col: pa.Array, f: Any, width: int, filler: str,
     if col.null_count == 0 and span["min"] == span["max"] == width:
         return col  # already fitted, as the typed encoder renders them
     lens = pc.fill_null(lengths, 0).to_numpy(zero_copy_only=False)
+    code = "cut" if f.on_too_long == "cut" else "too-long"
     for i in np.flatnonzero(lens > width):
-        problems.append((int(i), "too-long", f"{lens[i]} characters in a field of "
+        problems.append((int(i), code, f"{lens[i]} characters in a field of "
                          f"{width}: cut", f.name, clip(col[int(i)].as_py())))
     col = pc.utf8_slice_codeunits(col, 0, width)
     pad = pc.utf8_lpad if f.out_align == "right" else pc.utf8_rpad

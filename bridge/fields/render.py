@@ -303,8 +303,7 @@ def fit(text: pa.Array, field: FieldSpec, width: int, bad: Collector) -> pa.Arra
         return text  # every cell is exactly ``width`` characters already (numbers, codes)
     if most > width:
         long = pc.greater(pc.utf8_length(text), width)
-        flags = bad.add(long, "too-long", f"{{value}} is longer than the field's {width} "
-                        "characters", text)
+        flags = bad.add(long, *too_long(field, f"the field's {width} characters"), text)
         if flags.any():
             text = pc.utf8_slice_codeunits(text, 0, width)
     if ascii_ and field.out_pad.isascii():
@@ -313,6 +312,14 @@ def fit(text: pa.Array, field: FieldSpec, width: int, bad: Collector) -> pa.Arra
     else:
         pad = pc.utf8_lpad if field.out_align == "right" else pc.utf8_rpad
     return pad(text, width, field.out_pad)
+
+
+def too_long(field: FieldSpec, limit: str) -> tuple[str, str]:
+    """The code and message of a value longer than ``limit`` (its words): an error, or a
+    note that it was cut, as the field's ``on_too_long`` says."""
+    if field.on_too_long == "cut":
+        return "cut", f"{{value}} is longer than {limit}: written cut to them"
+    return "too-long", f"{{value}} is longer than {limit}"
 
 
 def check_written(text: pa.Array, field: FieldSpec, width: int | None,
@@ -328,9 +335,11 @@ def check_written(text: pa.Array, field: FieldSpec, width: int | None,
     narrower = limit is not None and (width is None or limit < width)
     # No cell has more characters than bytes: most columns need no count of characters.
     if narrower and (pc.max(pc.binary_length(text)).as_py() or 0) > (limit or 0):
-        flags = bad.add(pc.greater(pc.utf8_length(text), limit), "too-long",
-                        f"{{value}} is longer than {limit} characters (its max_length)", text)
-        if width is not None and flags.any():
+        flags = bad.add(pc.greater(pc.utf8_length(text), limit),
+                        *too_long(field, f"{limit} characters (its max_length)"), text)
+        if flags.any() and field.on_too_long == "cut":
+            text = pc.utf8_slice_codeunits(text, 0, limit)
+        elif width is not None and flags.any():
             text = pc.utf8_slice_codeunits(text, 0, width)
     if field.min_length:
         length = pc.utf8_length(text)

@@ -114,6 +114,11 @@ class FieldSpec(Strict):
         "written as the encoding's replacement ('?'), or as its closest characters; the "
         "last two are noted in the report.",
     )
+    on_too_long: Literal["error", "cut"] = Field(
+        "error",
+        description="Output: a value longer than the field (its width in fixed width, or its "
+        "max_length) is an error (too-long), or is cut to it and noted in the report (cut).",
+    )
 
     @model_validator(mode="before")
     @classmethod
