@@ -117,8 +117,15 @@ def test_watch_waits_out_a_reference_table_the_erp_is_rewriting(tmp_path: Path) 
                              "--interval", "0.5"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     orders = cfg.parent / "inbox" / "shopify" / "orders_export_2.csv"
+    log = load(cfg).log_path()
     try:
-        time.sleep(3.0)
+        # Until each of the three flows that look the master up has met it missing (a
+        # fixed sleep was too short on a busy machine); a pass every 0.5 s.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None and (
+                not log.exists() or log.read_text(encoding="utf-8").count("cannot read") < 3):
+            time.sleep(0.2)
+        time.sleep(1.0)  # a pass or two more with the master still away
         assert proc.poll() is None, "watch stopped on a missing reference table"
         shutil.move(away, master)
         orders.write_bytes((SAMPLE_ORDERS).read_bytes().replace(b"#200", b"#300"))
@@ -145,7 +152,8 @@ def test_replay_links_new_outputs_and_dry_run_shows_the_difference(
     args = ["--config", str(cfg), "replay"]
     same = runner.invoke(main, [*args, "1", "--dry-run"])
     assert same.exit_code == 0, same.output
-    assert "ART00001.TXT: identical" in same.output
+    assert "ART00001.TXT: identical; a replay writes its 3 rows again, in a new file" \
+        in same.output, same.output
     # The ERP's layout changes: a dry run shows what a replay would write differently.
     out_yaml = tmp_path / "tracciati" / "test" / "out.yaml"
     out_yaml.write_text(out_yaml.read_text().replace("start: 51, length: 5",

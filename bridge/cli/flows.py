@@ -227,7 +227,8 @@ def replay(ctx: click.Context, ids: tuple[int, ...], flow: str | None, since: st
                 step()
                 continue
             if dry_run:
-                say(f"file {row.id} ({printable(row.path)}):")
+                say(f"file {row.id} ({printable(row.path)}): a replay writes new files, "
+                    "beside those written before:")
                 for line in result.diff:
                     say(f"  {printable(line)}")
             elif result.outcome is not None:

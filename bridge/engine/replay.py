@@ -90,7 +90,9 @@ def _diff(pipe: Pipeline, original: FileRow, rendered: list[Rendered]) -> list[s
             out.append(f"{r.target}: new output ({r.rows} rows)")
             continue
         if old.sha256 == r.sha256:
-            out.append(f"{r.target}: {old.name}: identical")
+            # Not "nothing to do": a replay delivers the same rows a second time.
+            out.append(f"{r.target}: {old.name}: identical; a replay writes its {r.rows} "
+                       "rows again, in a new file")
             continue
         if r.target not in kept:
             out.append(f"{r.target}: {old.name}: differs (old copy not kept)")
