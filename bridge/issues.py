@@ -87,8 +87,9 @@ CODES: dict[str, str] = {
     "already-sent": "a business key already sent in an earlier file; skipped (a note)",
     "waiting": "rows a filter leaves out for now (an order not paid yet): nothing is "
                "remembered as sent, so a later file that shows them ready sends them (a note)",
-    "never-sent": "rows whose business key no earlier file sent, where only sent keys go on "
-                  "(a cancellation of an order the ERP never had); left out (a note)",
+    "never-sent": "rows whose business key no file sent, earlier or this one, where only "
+                  "sent keys go on (a cancellation of an order the ERP never had); left out "
+                  "(a note)",
     "ambiguous-match": "a lookup matched a key that several rows of the reference share "
                        "with other values to take (an article twice in the master at two "
                        "VAT rates): the row is not given a guess",

@@ -56,7 +56,7 @@ FIRST = [
     ("#4006", "refunded", CARD, "122.00"),         # never sent: nothing to cancel
     ("#4007", "voided", CARD, "0.00"),
     ("#4008", "expired", PAYPAL, "0.00"),
-    ("#4009", "partially_refunded", CARD, "10.00"),  # paid, part refunded: goes as an order
+    ("#4009", "partially_refunded", CARD, "10.00"),  # part refunded: order + credit note
 ]
 SECOND = [
     ("#4001", "refunded", CARD, "122.00"),         # sent, now refunded: a cancellation
@@ -64,7 +64,7 @@ SECOND = [
     ("#4003", "authorized", PAYPAL, "0.00"),       # still waits
     ("#4004", "voided", BANK, "0.00"),             # sent, now voided: a cancellation
     ("#4005", "paid", BANK, "0.00"),               # sent already: skipped
-    ("#4009", "partially_refunded", CARD, "10.00"),  # sent: a credit note for 10.00
+    ("#4009", "partially_refunded", CARD, "10.00"),  # credited already: nothing
 ]
 
 
@@ -115,11 +115,13 @@ def names(tables: dict[str, pd.DataFrame], record: str) -> list[str]:
 def test_the_first_export_sends_what_is_payable(story: list) -> None:  # type: ignore[type-arg]
     tables, notes = story[0]
     assert names(tables, "testata") == ["#4001", "#4004", "#4005", "#4009"]
-    assert names(tables, "annullo") == []
+    # refunded in part before its first export: the order goes whole, with its credit note
+    annullo = tables["annullo"]
+    assert (names(tables, "annullo"), annullo["causale"].tolist(),
+            annullo["importo"].tolist()) == (["#4009"], ["N"], [D("10.00")])
     assert sorted(v for c, v in notes if c == "waiting") == ["#4002", "#4003"]
     # cancelled before the ERP had them: nothing to cancel, said so
-    assert sorted(v for c, v in notes if c == "never-sent") == [
-        "#4006", "#4007", "#4008", "#4009"]
+    assert sorted(v for c, v in notes if c == "never-sent") == ["#4006", "#4007", "#4008"]
     testata = tables["testata"].set_index("riferimento")
     assert testata.loc["#4001", "importo_provvigione"] == D("5.00")  # 5% of 100.00
 
@@ -129,18 +131,20 @@ def test_the_second_export_sends_the_paid_and_cancels_the_refunded(
     tables, notes = story[1]
     assert names(tables, "testata") == ["#4002"]  # was waiting, paid now
     annullo = tables["annullo"].set_index("riferimento")
-    assert annullo.index.tolist() == ["#4001", "#4004", "#4009"]
-    assert annullo["causale"].tolist() == ["A", "A", "N"]
-    assert annullo["importo"].tolist() == [D("122.00"), D("122.00"), D("10.00")]
-    assert annullo["stato_negozio"].tolist() == ["refunded", "voided", "partially_refunded"]
-    assert annullo["numero_ordine"].tolist() == [4001, 4004, 4009]
+    assert annullo.index.tolist() == ["#4001", "#4004"]
+    assert annullo["causale"].tolist() == ["A", "A"]
+    assert annullo["importo"].tolist() == [D("122.00"), D("122.00")]
+    assert annullo["stato_negozio"].tolist() == ["refunded", "voided"]
+    assert annullo["numero_ordine"].tolist() == [4001, 4004]
     # the agent travels with it, so the ERP reverses the commission on that order
-    assert annullo["codice_agente"].tolist() == ["A01"] * 3
+    assert annullo["codice_agente"].tolist() == ["A01"] * 2
     assert (annullo["codice_cliente"] == "C00101").all()
     assert [v for c, v in notes if c == "waiting"] == ["#4003"]
-    assert sorted(v for c, v in notes if c == "already-sent") == ["#4005", "#4009"]
+    # #4009's credit note of 10.00 went with the order: not again
+    assert sorted(v for c, v in notes if c == "already-sent") == [
+        "#4005", "#4009", "#4009|N|10.00"]
     # the coda counts the cancellations too
-    assert tables["coda"]["numero_record"].tolist() == [1 + 1 + 3 + 1]
+    assert tables["coda"]["numero_record"].tolist() == [1 + 1 + 2 + 1]
 
 
 def test_the_same_export_again_sends_each_cancellation_once(
@@ -215,9 +219,9 @@ def test_notes_past_the_cap_are_counted_not_kept(tmp_path: Path,
     for old in (cfg.parent / "inbox" / "shopify").glob("*.csv"):
         old.unlink()
     _, notes = run(cfg, export(FIRST), "orders_export_1.csv", NOON)
-    # 2 waiting + 4 never-sent: the first two kept, the other four counted (the count,
+    # 2 waiting + 3 never-sent: the first two kept, the other three counted (the count,
     # an issue of the whole file, first)
-    assert notes[0] == ("notes-counted", "4")
+    assert notes[0] == ("notes-counted", "3")
     assert notes[1:] == [("waiting", "#4002"), ("waiting", "#4003")]
 
 
@@ -235,8 +239,9 @@ def test_a_report_period_that_is_no_date(story: list) -> None:  # type: ignore[t
 
 def test_each_partial_refund_credits_only_what_was_refunded_since(tmp_path: Path) -> None:
     """The shop's refunded amount adds up (10.00, then 25.00): the ERP gets a credit note of
-    10.00, then one of 15.00, never 25.00 on top of 10.00; a full refund then cancels the
-    order. The commission report reverses the share of all that was refunded, once."""
+    10.00 (with the order, the first export showing it refunded in part already), then one
+    of 15.00, never 25.00 on top of 10.00; a full refund then cancels the order. The
+    commission report reverses the share of all that was refunded, once."""
     from click.testing import CliRunner
 
     from bridge.cli import main
@@ -245,7 +250,7 @@ def test_each_partial_refund_credits_only_what_was_refunded_since(tmp_path: Path
     for old in (cfg.parent / "inbox" / "shopify").glob("*.csv"):
         old.unlink()
     order = ("#4009", "partially_refunded", CARD)
-    steps = [("10.00", "testata"), ("10.00", "N"), ("25.00", "N"), ("25.00", None),
+    steps = [("10.00", "N"), ("10.00", None), ("25.00", "N"), ("25.00", None),
              ("122.00", "A")]
     credited = []
     for n, (refunded, expect) in enumerate(steps):
@@ -254,9 +259,9 @@ def test_each_partial_refund_credits_only_what_was_refunded_since(tmp_path: Path
                         f"orders_export_{n}.csv", NOON + 3600 * n)
         if expect is None:
             assert tables == {}  # the same refund again: nothing
-        elif expect == "testata":
-            assert names(tables, "testata") == ["#4009"] and names(tables, "annullo") == []
         else:
+            # the order goes once, with the export that first holds it
+            assert names(tables, "testata") == (["#4009"] if n == 0 else [])
             [(causale, importo)] = zip(tables["annullo"]["causale"],
                                        tables["annullo"]["importo"], strict=True)
             assert causale == expect
@@ -334,3 +339,81 @@ def test_a_refund_takes_the_commission_back_from_the_agent_who_earned_it(
     assert sorted(agents) == ["A01", "total"]
     assert D(agents["A01"]["commission"]) == D("5.00")
     assert D(agents["A01"]["reversals"]) == D("-5.00") and D(agents["A01"]["net"]) == 0
+
+
+def bridge_run(cfg: Path, clock: Path, text: str, name: str, at: float) -> dict[str, bytes]:
+    """One export through ``bridge run`` (two passes, the second past the readiness window,
+    on the clock the test sets): the files it wrote in the ERP's folder, by name."""
+    from click.testing import CliRunner
+
+    from bridge.cli import main
+
+    (cfg.parent / "inbox" / "shopify" / name).write_text(text, encoding="utf-8")
+    erp = cfg.parent / "erp" / "ordini"
+    before = set(erp.iterdir()) if erp.exists() else set()
+    for now in (at, at + 60):
+        clock.write_text(f"{now}", encoding="ascii")
+        got = CliRunner().invoke(main, ["--config", str(cfg), "run", "--flow", "ordini"])
+        assert got.exit_code == 0, got.output
+    assert f"{name}: done" in got.output, got.output
+    return {p.name: p.read_bytes() for p in sorted(set(erp.iterdir()) - before)
+            if p.suffix == ".TXT"} if erp.exists() else {}
+
+
+def erp_records(*records: str) -> bytes:
+    """The ERP's file: records of 120 characters, CRLF, cp1252."""
+    assert all(len(r) == 120 for r in records), [len(r) for r in records]
+    return "".join(f"{r}\r\n" for r in records).encode("cp1252")
+
+
+#: Order #4020 as the ERP gets it: Edilizia Moretti (C00101, agent A01 at 5%), 2 x Trapano,
+#: 100.00 net + 22.00 VAT.
+T4020 = ("T000000402020251101C00101  A01 00500            CC  #4020               "
+         "000000010000+EUR0000000050000000002200STD       ")
+R4020 = ("R00000040200001TRAP-18V       Trapano                                 "
+         "0000020000000050000000000001000{22 22000000002200 ")
+
+
+def credit_note(cents: int) -> str:
+    """The annullo record of a credit note (causale N) on #4020, dated the day of the run."""
+    return (f"A000000402020251108C00101  N{cents:012d}+A01 #4020               "
+            f"{'partially_refunded':<20}{'':35}")
+
+
+def coda(records: int) -> str:
+    return f"Z{records:07d}20251108{'':104}"
+
+
+def test_an_order_first_seen_refunded_in_part_goes_with_its_credit_note(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first export that holds #4020 says 10.00 of it refunded already (the shop
+    exported late): the ERP got the order whole and no credit note, noted `never-sent`
+    though the order went; the note waited for a later export, and without one the ERP
+    billed 122.00 for 112.00 paid. Now the order and its credit note go in one file, the
+    order first; the same refund again sends nothing, a larger one only the difference. An
+    order refunded in full before it was ever sent still sends nothing: no order, nothing
+    to cancel."""
+    clock = tmp_path / "clock"
+    monkeypatch.setenv("BRIDGE_FAKE_CLOCK", str(clock))
+    cfg = sample_copy(tmp_path)
+    for old in (cfg.parent / "inbox" / "shopify").glob("*.csv"):
+        old.unlink()
+    first = bridge_run(cfg, clock, export([("#4020", "partially_refunded", CARD, "10.00"),
+                                           ("#4021", "refunded", CARD, "122.00")]),
+                       "orders_export_1.csv", NOON)
+    assert first == {"ORD000001.TXT": erp_records(T4020, R4020, credit_note(1000), coda(4))}
+    conf = load(cfg)
+    ledger = open_ledger(conf.path(conf.ledger))
+    try:
+        [row] = [r for r in ledger.files(flow="ordini")]
+        notes = [(i.code, i.value) for i in ledger.issues(row.id)]
+    finally:
+        ledger.close()
+    # #4020 went: no note says it never did; #4021, refunded before it was sent, did not
+    assert [v for c, v in notes if c == "never-sent"] == ["#4021"]
+    again = bridge_run(cfg, clock, export([("#4020", "partially_refunded", CARD, "10.00")]),
+                       "orders_export_2.csv", NOON + 3600)
+    assert again == {}  # credited already: nothing, not a second credit note
+    more = bridge_run(cfg, clock, export([("#4020", "partially_refunded", CARD, "25.00")]),
+                      "orders_export_3.csv", NOON + 7200)
+    assert more == {"ORD000002.TXT": erp_records(credit_note(1500), coda(2))}

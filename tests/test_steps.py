@@ -173,6 +173,22 @@ def test_dedupe_skips_keys_sent_before_and_lists_the_new_ones() -> None:
     assert codes(result) == ["already-sent"] and result.issues[0].line == 4
 
 
+def test_dedupe_keep_sent_counts_the_keys_this_file_sends() -> None:
+    """A credit note (table n) goes for an order the ERP has: sent by an earlier file (#2),
+    or by this one, through a `dedupe` before (#1); the others are `never-sent` (#3)."""
+    tables = {"o": frame(name=["#1", "#2", "#3"], _line=pa.array([2, 3, 4])),
+              "n": frame(name=["#1", "#2", "#3"], _line=pa.array([2, 3, 4]))}
+    result = run("- filter: {table: o, keep: \"name != '#3'\"}\n"
+                 "- dedupe: {table: o, key: [name]}\n"
+                 "- dedupe: {table: n, key: [name], keep: sent}",
+                 tables, already_sent=lambda keys: {"#2"} & set(keys))
+    assert result.tables["o"]["name"].tolist() == ["#1"]
+    assert result.tables["n"]["name"].tolist() == ["#1", "#2"]
+    assert [(i.code, i.value) for i in result.issues] == [("already-sent", "#2"),
+                                                        ("never-sent", "#3")]
+    assert result.sent_keys == ["#1"]
+
+
 def test_dedupe_of_headers_drops_their_lines_too() -> None:
     tables = {"testata": frame(numero=[1, 2], _line=pa.array([1, 3])),
               "righe": frame(sku=["a", "b", "c"], _line=pa.array([2, 4, 5]),

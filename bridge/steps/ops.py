@@ -92,7 +92,11 @@ def dedupe(work: Work, args: spec.DedupeArgs) -> None:
     unique = pc.unique(pc.drop_null(keys)).to_pylist()
     sent = work.ctx.already_sent(list(unique))
     if args.keep == "sent":
-        _only_sent(work, args, name, table, keys, [k for k in unique if k not in sent])
+        unsent = [k for k in unique if k not in sent]
+        if unsent and work.sent:  # or sent with this file, by a step before (an order)
+            here = set(work.sent)
+            unsent = [k for k in unsent if k not in here]
+        _only_sent(work, args, name, table, keys, unsent)
         return
     skipped = [k for k in unique if k in sent]
     if skipped:
@@ -110,7 +114,9 @@ def dedupe(work: Work, args: spec.DedupeArgs) -> None:
 
 def _only_sent(work: Work, args: spec.DedupeArgs, name: str, table: pa.Table,
                keys: pa.Array | pa.ChunkedArray, unsent: list[str]) -> None:
-    """Keep the rows whose key an earlier file sent; note the others ``never-sent``."""
+    """Keep the rows whose key is sent, by an earlier file or by this one (a ``dedupe``
+    before this one let it through: an order that goes with its own credit note); note
+    the others ``never-sent``."""
     if unsent:
         noted = unsent[:work.to_build("never-sent", len(unsent))]
         first = pc.index_in(pa.array(noted, pa.string()), value_set=keys).to_pylist()

@@ -126,9 +126,10 @@ class DedupeArgs(Strict):
     key: list[str] = Field(min_length=1, description="Fields that make the business key.")
     keep: Literal["new", "sent"] = Field(
         "new", description="new: skip the keys an earlier file sent (noted `already-sent`), "
-        "and remember the others as sent once written; sent: keep only the keys an earlier "
-        "file sent (a cancellation of an order the ERP has), noting the others `never-sent`, "
-        "and remember nothing.")
+        "and remember the others as sent once written; sent: keep only the keys sent, by an "
+        "earlier file or by this one through a dedupe before (a cancellation of an order the "
+        "ERP has, or gets with this file), noting the others `never-sent`, and remember "
+        "nothing.")
 
 
 class Part(Strict):
