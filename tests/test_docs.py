@@ -116,3 +116,47 @@ def test_the_worked_example_decodes_as_the_text_says() -> None:
     without_discount = without_discount.replace(b"Z0000005", b"Z0000004")
     codes = [(i.code, i.line, i.record, i.field) for i in decode(without_discount, t).issues]
     assert codes == [("control-total-mismatch", 1, "testata", "totale")]
+
+
+def test_the_layout_mistake_quoted_is_the_one_bridge_prints() -> None:
+    """README.md and tracciati.md quote a mistake in a layout: it is the message, word for word."""
+    from bridge.errors import TracciatoError
+
+    # fields[3] of testata is on line 14, with a length of 0.
+    text = "".join(line + "\n" for line in [
+        "# A layout with one mistake.", "#", "#", "#", "#",
+        "format: fixed",
+        "fixed: {record_length: 20}",
+        "records:",
+        "  testata:",
+        "    fields:",
+        "      - {name: tipo, type: constant, value: T, start: 1, length: 1}",
+        "      - {name: a, start: 2, length: 1}",
+        "      - {name: b, start: 3, length: 1}",
+        "      - {name: c, start: 4, length: 0}",
+    ])
+    assert text.splitlines()[13].startswith("      - {name: c,")
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    language = " ".join(LANGUAGE.read_text(encoding="utf-8").split())
+    quoted = (("tracciati/x/ordini.yaml", readme), ("tracciati/acme/ordini.yaml", language))
+    for name, doc in quoted:
+        with pytest.raises(TracciatoError) as raised:
+            parse(text, name)
+        assert f"`{raised.value}`" in doc or f"\n{raised.value}\n" in doc, str(raised.value)
+
+
+@pytest.mark.parametrize("code", ["bad-partita-iva", "bad-codice-fiscale", "bad-ean13"])
+def test_the_check_digit_examples_are_right(code: str) -> None:
+    """`X`, whose check digit (letter) should be Y: X is refused, X with Y is not."""
+    from bridge.codecs import decode
+
+    row = next(line for line in CODES_DOC.read_text(encoding="utf-8").splitlines()
+               if line.startswith(f"| `{code}` |"))
+    found = re.search(r"`(\w+)`, whose check (?:digit|letter) should be (\w)", row)
+    assert found is not None, row
+    bad, right = found.group(1), found.group(1)[:-1] + found.group(2)
+    kind = code.removeprefix("bad-").replace("-", "_")
+    t = parse("format: delimited\ndelimited: {header_rows: 0, match_columns: position}\n"
+              f"records:\n  r:\n    fields:\n      - {{name: v, type: {kind}}}\n", "x/y.yaml")
+    assert [i.code for i in decode(f"{bad}\r\n".encode(), t).issues] == [code]
+    assert decode(f"{right}\r\n".encode(), t).issues == []

@@ -111,3 +111,16 @@ def test_the_figures_of_scale_md_are_the_tests_own() -> None:
             "round's first output so that the kills land in the work however fast the "
             "machine (30 kills or more), and on 60 files from the real OpenSSH sshd (10 "
             "kills or more)") in text
+
+
+def test_the_steps_the_sample_leaves_out_are_named() -> None:
+    """steps.md says which steps samples/bridge.yaml uses: every one, but those it names."""
+    from bridge.steps import KINDS
+
+    cfg = load(DOC.parents[1] / "samples" / "bridge.yaml")
+    used = {s.kind for flow in cfg.flows.values() for s in flow.steps}  # type: ignore[attr-defined]
+    text = " ".join((DOC.parent / "steps.md").read_text(encoding="utf-8").split())
+    said = re.search(r"`samples/bridge.yaml` uses every one of them"
+                     r"((?: but)?(?:,? (?:and )?`[a-z]+`)*)", text)
+    assert said is not None
+    assert set(re.findall(r"`([a-z]+)`", said.group(1))) == set(KINDS) - used

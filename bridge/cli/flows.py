@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 @click.option("--log-json", is_flag=True, help="One JSON line per file outcome.")
 @click.option("--full", is_flag=True, help="Delta flows send every row, not only changes.")
 @click.option("--quiet", "-q", is_flag=True,
-              help="Print only what needs a person (rejected, held, failures): for cron, "
-                   "which mails whatever a job prints.")
+              help="Print only what needs a person (rejected, held, failures, and once a target "
+                   "folder it made): for cron, which mails whatever a job prints.")
 @click.pass_context
 @reports_errors
 def run(ctx: click.Context, flows: tuple[str, ...], dry_run: bool, log_json: bool,
