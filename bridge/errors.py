@@ -4,7 +4,11 @@
 
     BridgeError                  exit 2 unless a subclass says otherwise
     ├── ConfigError              fix the configuration, then run again      (exit 2)
-    │   └── TracciatoError       fix the tracciato file named in the message (exit 2)
+    │   ├── TracciatoError       fix the tracciato file named in the message (exit 2)
+    │   └── WaitedOut            what the configuration names is not as it was: `watch`
+    │       │                    says so and looks again at each pass
+    │       ├── ReferenceDataError   a reference table the ERP is rewriting
+    │       └── SourceGone       a local source folder gone since the check
     ├── DataError                the file cannot be read at all: quarantine  (exit 1)
     ├── TransientError           retry later: connection, disk, lock         (exit 3)
     │   ├── TargetExists         a name taken by a file bridge did not write (transport)
@@ -37,11 +41,22 @@ class TracciatoError(ConfigError):
     """A tracciato cannot be loaded; the message names the file and the location."""
 
 
-class ReferenceDataError(ConfigError):
+class WaitedOut(ConfigError):
+    """Something outside ``bridge.yaml`` that the configuration names is not as it was when
+    the flow was checked. The flow stops, as for a mistake of the configuration (a run
+    exits 2); but it may come back by itself, so ``watch`` says so and looks again at each
+    pass instead of stopping."""
+
+
+class ReferenceDataError(WaitedOut):
     """A reference table (an ERP export) cannot be read as its tracciato says: missing,
-    cut short, bad rows. The flows that look it up stop, as for a mistake of the
-    configuration; but the ERP rewrites such files, so ``watch`` says so and looks again
-    at each pass instead of stopping."""
+    cut short, bad rows. The ERP rewrites such files."""
+
+
+class SourceGone(WaitedOut):
+    """A local source folder is not there, though the flow's check found it (a check finds
+    a folder missing from the start, a mistake that stops ``watch``): a share mounted
+    again, a folder a sync tool makes again."""
 
 
 class DataError(BridgeError):

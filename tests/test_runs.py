@@ -17,7 +17,7 @@ from bridge.cli import main
 from bridge.config import load
 from bridge.engine.runner import run_pass
 from bridge.ledger import open_ledger
-from tests.flowkit import CONFIG, make_world, order_file
+from tests.flowkit import CONFIG, bridge_cli, make_world, order_file
 
 
 def test_a_slow_writer_is_not_taken_until_complete(tmp_path: Path) -> None:
@@ -138,6 +138,40 @@ def test_watch_waits_out_a_reference_table_the_erp_is_rewriting(tmp_path: Path) 
     assert proc.returncode == 0, output
     assert "orders_export_2.csv: done" in output, output
     assert output.count("cannot read") == 3, output  # each flow that looks it up, once
+
+
+@pytest.mark.sqlite_only  # bridge in a child process, after a pass here
+def test_watch_waits_out_a_local_source_folder_that_goes_away(tmp_path: Path) -> None:
+    """The shop's drop folder gone for a moment while watch runs (a share mounted again, a
+    sync tool that makes the folder again): watch stopped with exit 2 for good, as for a
+    mistake of the configuration, and systemd does not restart it after a 2, so no file was
+    taken again until someone came. Now it says so, once, and takes the next file once the
+    folder is back; a single run still exits 2."""
+    cfg = make_world(tmp_path)
+    inbox, away = tmp_path / "inbox", tmp_path / "inbox.away"
+    (inbox / "a.csv").write_text(order_file(1), encoding="utf-8")
+    assert [o.state for o in run_pass(load(cfg)).outcomes] == ["done"]  # checked, known good
+    inbox.rename(away)
+    assert bridge_cli(cfg, "run").returncode == 2
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(cfg), "watch",
+                             "--interval", "0.3"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(3.0)
+        assert proc.poll() is None, "watch stopped on a source folder gone for a moment"
+        away.rename(inbox)
+        (inbox / "b.csv").write_text(order_file(2), encoding="utf-8")
+        deadline = time.monotonic() + 30
+        while (inbox / "b.csv").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert "b.csv: done" in output, output
+    assert output.count(f"the source folder '{inbox}' does not exist") == 1, output
+    assert sorted(p.name for p in (tmp_path / "erp").iterdir()) == [
+        "ART00001.TXT", "ART00001.TXT.ok", "ART00002.TXT", "ART00002.TXT.ok"]
 
 
 SAMPLE_ORDERS = Path(__file__).parent.parent / "samples" / "inbox" / "shopify" / \

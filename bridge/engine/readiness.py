@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bridge.errors import ConfigError, TransientError
+from bridge.errors import SourceGone, TransientError
 from bridge.ledger import CLAIM_PREFIX
 from bridge.transport import UnsafeName, matches, safe_name
 
@@ -87,7 +87,8 @@ def ready(ctx: Context, name: str, flow: Flow, busy: Busy | None = None) -> List
         conn = ctx.cfg.connection(flow.source.connection)
         if conn.type == "local":
             where = ctx.cfg.path(conn.root) / flow.source.folder
-            raise ConfigError(f"the source folder {str(where)!r} does not exist")
+            # Found by the flow's check at start: gone since (a run exits 2; watch waits).
+            raise SourceGone(f"the source folder {str(where)!r} does not exist")
         raise TransientError(f"the source folder {flow.source.folder!r} does not exist on "
                              f"connection {flow.source.connection!r}")
     names = {e.name for e in listing}

@@ -32,7 +32,13 @@ from bridge.engine.pipeline import Pipeline
 from bridge.engine.readiness import Busy, ready
 from bridge.engine.retention import prune
 from bridge.engine.shared import flow_pass_any
-from bridge.errors import BridgeError, ConfigError, ReferenceDataError, TransientError
+from bridge.errors import (
+    BridgeError,
+    ConfigError,
+    ReferenceDataError,
+    TransientError,
+    WaitedOut,
+)
 from bridge.ledger import FileRow, Ledger, Now, open_ledger
 from bridge.states import CHECKED, RESUMABLE, RETRYING, WRITTEN
 from bridge.transport import Transport
@@ -54,8 +60,9 @@ class PassResult:
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # transient: a server, a disk
     config_errors: list[str] = field(default_factory=list)
-    #: Those of them that are a reference table's data (ReferenceDataError): watch goes on.
-    reference_errors: list[str] = field(default_factory=list)
+    #: Those of them that may mend by themselves (WaitedOut: a reference table's data, a
+    #: local source folder gone): watch goes on.
+    waited_errors: list[str] = field(default_factory=list)
     internal_errors: list[str] = field(default_factory=list)
     waiting: int = 0  # files seen that wait for their readiness window
     made: list[str] = field(default_factory=list)  # target folders a write had to make
@@ -186,8 +193,8 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
         except ConfigError as exc:
             # An unknown host key, a missing tracciato...: this flow stops, the others go on.
             result.config_errors.append(f"{name}: {exc}")
-            if isinstance(exc, ReferenceDataError):
-                result.reference_errors.append(f"{name}: {exc}")
+            if isinstance(exc, WaitedOut):
+                result.waited_errors.append(f"{name}: {exc}")
         except Exception as exc:
             from bridge.logs import log_internal_error
 

@@ -92,12 +92,13 @@ def watch_loop(cfg: Config, *, interval: float, passes: int = 0,
                     if line not in seen:
                         log.error("%s", line)
                 seen = set(problems)
-                if set(result.config_errors) - set(result.reference_errors):
+                if set(result.config_errors) - set(result.waited_errors):
                     log.error("configuration error: bridge watch stops (fix it, then start "
                               "it again)")
                     return 2
-                # A reference table the ERP is rewriting (or left broken): its flows wait,
-                # said once above, and are looked at again at the next pass.
+                # A reference table the ERP is rewriting (or left broken), a local source
+                # folder gone since the check: its flows wait, said once above, and are
+                # looked at again at the next pass.
             done += 1
             if passes and done >= passes:
                 return code
