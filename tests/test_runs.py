@@ -156,8 +156,15 @@ def test_watch_waits_out_a_local_source_folder_that_goes_away(tmp_path: Path) ->
     proc = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(cfg), "watch",
                              "--interval", "0.3"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
+    log = load(cfg).log_path()
     try:
-        time.sleep(3.0)
+        # Until watch has met the folder missing (a pass every 0.3 s; the run above said it
+        # once in the log already), and a little more
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None and \
+                log.read_text(encoding="utf-8").count("does not exist") < 2:
+            time.sleep(0.2)
+        time.sleep(1.0)
         assert proc.poll() is None, "watch stopped on a source folder gone for a moment"
         away.rename(inbox)
         (inbox / "b.csv").write_text(order_file(2), encoding="utf-8")
