@@ -123,6 +123,9 @@ CODES: dict[str, str] = {
     "bad-file-name": "a file name bridge cannot handle safely (not valid UTF-8, too long, a "
                      "path separator or a control character): the file is left where it is",
     "file-too-large": "the file is larger than the flow's max_bytes: refused without reading it",
+    "stray-claim": "a file under bridge's private name (.bridge-claim-ID) that its ledger does "
+                   "not know as file ID's (a ledger restored from a backup): put in "
+                   "quarantine, not imported",
     "too-large-to-read-whole": "the file would be read whole (its groups apart in the file, "
                                "or a flow that needs the whole file), or one group of its rows "
                                "held whole, past the flow's whole_max_bytes: refused, as that "

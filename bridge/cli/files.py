@@ -32,7 +32,8 @@ def _held_for(value: str) -> float:
 @click.option("--check", is_flag=True,
               help="Exit 1 if something needs a person: a failed file, a file held longer "
                    "than its flow's approval.alert_after (else --held-for), a file rejected "
-                   "since the last `bridge ack`.")
+                   "since the last `bridge ack` (a claim file its ledger did not know, "
+                   "named).")
 @click.option("--held-for", "held_for", default="24h", show_default=True,
               help="With --check: how long a file may wait for an approval (30m, 12h, 2d), "
                    "in flows that set no approval.alert_after.")
@@ -45,6 +46,7 @@ def status(ctx: click.Context, fmt: str, check: bool, held_for: str) -> None:
 
     from bridge.display import age
     from bridge.engine import clock
+    from bridge.engine.strays import STRAY
     from bridge.states import FAILED, HELD, REJECTED, RESUMABLE
     from bridge.templating import fmt_time
 
@@ -54,6 +56,7 @@ def status(ctx: click.Context, fmt: str, check: bool, held_for: str) -> None:
     now = clock.now().wall
     table: list[dict[str, Any]] = []
     held: list[dict[str, Any]] = []
+    strays: list[dict[str, Any]] = []  # claim files set aside since the last ack
     for name, flow in cfg.flows.items():
         rows = ledger.files(flow=name)
         count = {s: sum(1 for r in rows if r.state == s) for s in (HELD, REJECTED, FAILED)}
@@ -67,6 +70,9 @@ def status(ctx: click.Context, fmt: str, check: bool, held_for: str) -> None:
                  "alert_after": limit, "overdue": now - r.updated > limit}
                 for r in rows if r.state == HELD]
         held += mine
+        strays += [{"flow": name, "id": r.id, "path": r.path, "kept_at": r.kept_at}
+                   for r in rows if r.state == REJECTED and r.reason == STRAY
+                   and r.updated > acked]
         attention = [f"{n} {what}" for n, what in (
             (count[FAILED], "failed"),
             (sum(1 for h in mine if h["overdue"]), f"held for more than {said}"),
@@ -83,7 +89,7 @@ def status(ctx: click.Context, fmt: str, check: bool, held_for: str) -> None:
             when = line["last_success"]
             line["last_success"] = None if when is None else datetime.fromtimestamp(
                 float(when), UTC).isoformat(timespec="seconds")
-        click.echo(json.dumps({"flows": table, "held": held}, indent=2))
+        click.echo(json.dumps({"flows": table, "held": held, "strays": strays}, indent=2))
     else:
         click.echo(f"{'flow':20} {'waiting':>8} {'held':>6} {'rejected':>9} {'failed':>7} "
                    "last success")
@@ -100,6 +106,10 @@ def status(ctx: click.Context, fmt: str, check: bool, held_for: str) -> None:
                     click.echo(printable(
                         f"held too long: {h['flow']}: file {h['id']} {h['path']}: held "
                         f"{age(h['seconds'])}, more than {age(h['alert_after'])}"))
+            for s in strays:
+                click.echo(printable(
+                    f"stray claim file: {s['flow']}: {s['path']} (file {s['id']}): "
+                    f"not imported, set aside in {s['kept_at']} (bridge show {s['id']})"))
     if check and needs:
         sys.exit(1)
 

@@ -97,6 +97,18 @@ def give_back(ctx: Context, row: FileRow, flow: Flow) -> bool:
     return True
 
 
+def set_aside(ctx: Context, flow: Flow, name: str, file_id: int) -> str:
+    """Move a file found at the source that is no file's claim (:mod:`strays`) into
+    quarantine, under its name without a leading dot, with its done-file; where it went."""
+    src = ctx.transport(flow.source.connection)
+    where = _move_beside(ctx, flow, name, flow.quarantine_folder, name.lstrip("."), file_id)
+    marker = name + MARKER_SUFFIX
+    if src.stat(flow.source.folder, marker) is not None:
+        _move_beside(ctx, flow, marker, flow.quarantine_folder,
+                     where.rsplit("/", 1)[-1] + MARKER_SUFFIX, file_id)
+    return where
+
+
 def _move_beside(ctx: Context, flow: Flow, name: str, dest: str, want: str, file_id: int
                  ) -> str:
     src = ctx.transport(flow.source.connection)

@@ -5,7 +5,8 @@
   bridge's wall clock are never trusted for a window);
 - ``done-file``: the sender's ``NAME<suffix>`` is there.
 
-Besides: a name bridge holds as its own (``.bridge-claim-ID``) is never a candidate; a file
+Besides: a name bridge holds as its own (``.bridge-claim-ID``) is never a candidate (one its
+ledger does not know as its own is listed apart, :mod:`strays`); a file
 found incomplete at this very size and mtime waits until it changes, or until
 ``max_wait``; on local folders watched with close-after-write events, a file still open for
 writing waits too (``busy``).
@@ -76,6 +77,8 @@ class Listing:
     ready: list[tuple[Entry, Observation]] = field(default_factory=list)
     refused: list[tuple[Entry, str, str]] = field(default_factory=list)  # entry, shown, why
     waiting: int = 0
+    #: Claim files that are not their ledger row's (:mod:`strays`), each with why.
+    strays: list[tuple[Entry, str]] = field(default_factory=list)
 
 
 def ready(ctx: Context, name: str, flow: Flow, busy: Busy | None = None) -> Listing:
@@ -98,6 +101,10 @@ def ready(ctx: Context, name: str, flow: Flow, busy: Busy | None = None) -> List
     keys = {e.name: shown(e.name) if problems[e.name] else e.name for e in wanted}
     seen = ctx.ledger.observe(name, [(keys[e.name], e.size, e.mtime) for e in wanted], ctx.now)
     out = Listing()
+    if flow.archive != "leave":  # bridge never renames a file there
+        from bridge.engine.strays import strays
+
+        out.strays = strays(ctx.ledger, name, listing)
     refs: list[str | None] = []  # the flow's references now, once a done file asks
     for e in wanted:
         obs = seen[keys[e.name]]

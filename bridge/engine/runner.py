@@ -32,6 +32,7 @@ from bridge.engine.pipeline import Pipeline
 from bridge.engine.readiness import Busy, ready
 from bridge.engine.retention import prune
 from bridge.engine.shared import flow_pass_any
+from bridge.engine.strays import set_aside
 from bridge.errors import (
     BridgeError,
     ConfigError,
@@ -258,6 +259,10 @@ def _flow_pass(pipe: Pipeline, name: str, flow: Flow, dry_run: bool,
     for entry, key, why in listing.refused:
         if not dry_run:
             note(pipe.refuse_name(name, entry, key, why))
+    for entry, why in listing.strays:  # before any claim: a new one might get its ID
+        note(Outcome(name, entry.name, "waiting", message=f"not its ledger's claim ({why}): "
+                     "a run puts it in quarantine") if dry_run
+             else set_aside(pipe, name, flow, entry, why))
     if dry_run:
         for entry, _ in listing.ready:
             note(Outcome(name, entry.name, "ready", message="would be taken"))

@@ -38,6 +38,7 @@ from bridge.engine.context import Outcome
 from bridge.engine.pipeline import too_big
 from bridge.engine.readiness import Busy, ready
 from bridge.engine.retention import prune
+from bridge.engine.strays import set_aside
 from bridge.states import CLAIMED, RESUMABLE, RETRYING
 
 if TYPE_CHECKING:
@@ -97,6 +98,8 @@ def _list(pipe: Pipeline, name: str, flow: Flow, note: Note, should_stop: Callab
     result.waiting += listing.waiting
     for entry, key, why in listing.refused:
         note(pipe.refuse_name(name, entry, key, why))
+    for entry, why in listing.strays:  # before any claim: a new one might get its ID
+        note(set_aside(pipe, name, flow, entry, why))
     for entry, obs in listing.ready:
         if should_stop():
             return False
