@@ -137,6 +137,10 @@ CODES: dict[str, str] = {
     "operator-rejected": "an operator refused the file (bridge reject), or rows of it while "
                          "approving the others (bridge approve --rows/--except); the reason "
                          "is in the message",
+    "left-unsent": "on a file an operator rejected before any of its outputs was written: "
+                   "a later file of its flow skipped some of its business keys as already "
+                   "sent; forgotten with the file, they reach no target until that file is "
+                   "replayed with --unsent (the message names it)",
 }
 
 #: Codes that are notes, not errors: they never reject a file.

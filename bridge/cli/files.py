@@ -193,10 +193,17 @@ def show(ctx: click.Context, what: str) -> None:
 @click.pass_context
 @reports_errors
 def reject(ctx: click.Context, file_id: int, reason: str) -> None:
-    """Refuse a file in any state that is not final: it goes to quarantine with a report."""
+    """Refuse a file in any state that is not final: it goes to quarantine with a report.
+    Exit 1 when later files skipped keys it held, which now reach no target: each is named
+    with the command that sends them."""
     from bridge.engine.operator import reject as reject_file
 
-    printer(False)(reject_file(load_config(ctx), file_id, reason))
+    done = reject_file(load_config(ctx), file_id, reason)
+    printer(False)(done.outcome)
+    for line in done.left_unsent:
+        click.echo(printable(f"left unsent: {line}"))
+    if done.left_unsent:
+        sys.exit(1)
 
 
 @click.command()

@@ -185,10 +185,14 @@ def watch(ctx: click.Context, interval: float, passes: int, heartbeat: float,
 @click.option("--flow", default=None, help="Replay this flow's files...")
 @click.option("--since", default=None, help="...received since this date (YYYY-MM-DD).")
 @click.option("--dry-run", is_flag=True, help="Write nothing; show the difference.")
+@click.option("--unsent", is_flag=True,
+              help="Send only the rows whose business keys no file holds now (the "
+                   "original's own count as sent): the orders it skipped for a file an "
+                   "operator rejected since.")
 @click.pass_context
 @reports_errors
 def replay(ctx: click.Context, ids: tuple[int, ...], flow: str | None, since: str | None,
-           dry_run: bool) -> None:
+           dry_run: bool, unsent: bool) -> None:
     """Process files again from bridge's copy; new outputs are linked to the original."""
     from bridge.engine import clock
     from bridge.engine.pipeline import Pipeline
@@ -219,7 +223,7 @@ def replay(ctx: click.Context, ids: tuple[int, ...], flow: str | None, since: st
         pipe = Pipeline(cfg, ledger, {}, run_id, now)
         for row in rows:
             try:
-                result = replay_one(pipe, row, dry_run=dry_run)
+                result = replay_one(pipe, row, dry_run=dry_run, unsent=unsent)
             except Superseded as exc:
                 if ids:
                     raise

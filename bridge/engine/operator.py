@@ -22,7 +22,7 @@ from bridge.engine.tables import load_tracciato
 from bridge.errors import ConfigError, TransientError
 from bridge.issues import Issue
 from bridge.ledger import FileRow, IllegalTransition, open_ledger
-from bridge.states import APPROVED, DONE, FINAL, HELD, REJECTED, RETRYING, can_clear
+from bridge.states import APPROVED, DONE, DUPLICATE, FINAL, HELD, REJECTED, RETRYING, can_clear
 
 #: Seconds an operator's command waits for a running pass to let go of the lock.
 LOCK_WAIT = 30.0
@@ -108,9 +108,23 @@ def approve(cfg: Config, file_id: int, *, rows: set[int] | None = None,
         return Approved(pipe.ledger.get(file_id), left, total)
 
 
-def reject(cfg: Config, file_id: int, reason: str) -> Outcome:
+@dataclass
+class Rejected:
+    """An operator's refusal: the file's outcome, and one line for each other file of its
+    flow that skipped some of its business keys as sent (empty: none did)."""
+
+    outcome: Outcome
+    left_unsent: list[str] = field(default_factory=list)
+
+
+def reject(cfg: Config, file_id: int, reason: str) -> Rejected:
     """Refuse a file in any state that is not final: its bytes go to quarantine with a
-    report, its unwritten outputs are abandoned (outputs already written stay written)."""
+    report, its unwritten outputs are abandoned (outputs already written stay written).
+
+    With no output written, its business keys are forgotten (none reached a target). A
+    later file that skipped them as ``already-sent`` did not send them either: each is
+    named, here and in a ``left-unsent`` issue of this file, with the command that sends
+    what it skipped (``bridge replay ID --unsent``, which sends no key twice)."""
     with session(cfg) as pipe:
         row = _row(pipe, file_id)
         if not can_clear(row.state):
@@ -119,8 +133,10 @@ def reject(cfg: Config, file_id: int, reason: str) -> Outcome:
         if flow is None:
             raise ConfigError(f"file {file_id}: flow {row.flow!r} is not configured")
         written = [o.name for o in pipe.ledger.outputs(file_id) if o.state == "written"]
+        left = [] if written else _left_unsent(pipe, row)
         issue = Issue("operator-rejected", f"rejected by an operator: {reason}")
-        issues = [issue, *pipe.ledger.issues(file_id)]
+        issues = [issue, *(Issue("left-unsent", line) for line in left),
+                  *pipe.ledger.issues(file_id)]
         pipe.ledger.record_issues(file_id, issues)
         name = moves.quarantine(pipe, row, flow)
         report = moves.write_report(pipe, row, flow, pipe.work(row.id) / "source", issues,
@@ -134,8 +150,28 @@ def reject(cfg: Config, file_id: int, reason: str) -> Outcome:
         pipe.ledger.set_state(file_id, REJECTED, pipe.now.wall, f"{reason}; {report}",
                               reason=reason)
         note = f"; outputs already written stay: {', '.join(written)}" if written else ""
-        return Outcome(row.flow, row.path, REJECTED, row.id, report=report,
-                       message=f"rejected by an operator: {reason}{note}")
+        return Rejected(Outcome(row.flow, row.path, REJECTED, row.id, report=report,
+                                message=f"rejected by an operator: {reason}{note}"), left)
+
+
+def _left_unsent(pipe: Pipeline, row: FileRow) -> list[str]:
+    """What the other files of ``row``'s flow skipped because ``row`` held the keys, one
+    line each, with what to do: asked before its keys are forgotten."""
+    lines = []
+    for other_id, keys in pipe.ledger.skipped_for(row.flow, row.id).items():
+        other = pipe.ledger.get(other_id)
+        if other.state == DUPLICATE:
+            continue
+        then = "" if other.state in FINAL else f" once it is done (it is {other.state})"
+        send = f"`bridge replay {other.id} --unsent`{then} sends them, and no key twice"
+        if not keys:
+            lines.append(f"file {other.id} ({other.path}) may have skipped keys of file "
+                         f"{row.id} as already-sent (its notes are not all kept): {send}")
+            continue
+        shown = ", ".join(repr(k) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
+        lines.append(f"file {other.id} ({other.path}) skipped {len(keys)} key(s) of file "
+                     f"{row.id} as already-sent ({shown}): they reach no target now; {send}")
+    return lines
 
 
 def retry(cfg: Config, file_id: int, say: Callable[[Outcome], None] | None = None

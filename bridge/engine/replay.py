@@ -37,7 +37,11 @@ class Superseded(ConfigError):
     """A file of a flow whose files hold the whole state, older than one done since."""
 
 
-def replay(pipe: Pipeline, original: FileRow, *, dry_run: bool) -> ReplayResult:
+def replay(pipe: Pipeline, original: FileRow, *, dry_run: bool, unsent: bool = False
+           ) -> ReplayResult:
+    """``original`` processed again; with ``unsent``, only its rows whose business keys no
+    file holds now go (the original's own count as sent: what it sent is not sent twice),
+    as after an operator rejected a file whose orders the original skipped."""
     from bridge.engine.gone import superseded_by
     from bridge.engine.transform import transform_file
     from bridge.states import FETCHED, FINAL
@@ -59,6 +63,9 @@ def replay(pipe: Pipeline, original: FileRow, *, dry_run: bool) -> ReplayResult:
         raise Superseded(f"file {original.id} ({original.path}) is older than file "
                          f"{newer.id}, done since: each file of flow {original.flow!r} is the "
                          "whole state, and a replay would send older data over newer")
+    if dry_run and unsent:
+        raise ConfigError("a dry run shows a whole replay: --unsent is not shown dry, run "
+                          "it (it sends only the keys no file holds)")
     if dry_run:
         with tempfile.TemporaryDirectory(dir=pipe.work(original.id)) as scratch:
             checked = transform_file(pipe, original, flow, source, folder=Path(scratch))
@@ -67,7 +74,8 @@ def replay(pipe: Pipeline, original: FileRow, *, dry_run: bool) -> ReplayResult:
                                                      f"{len(checked.errors)} issues"])
             return ReplayResult(original, None, _diff(pipe, original, checked.rendered))
     row = pipe.ledger.create(original.flow, original.path, original.size, original.sha256,
-                             pipe.run_id, pipe.now.wall, replay_of=original.id)
+                             pipe.run_id, pipe.now.wall, replay_of=original.id,
+                             unsent_only=unsent)
     work = pipe.work(row.id)
     work.mkdir(parents=True, exist_ok=True, mode=0o700)
     shutil.copyfile(source, work / "source")

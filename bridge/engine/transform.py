@@ -157,7 +157,7 @@ class _Run:
 
         ctx, row = self.ctx, self.row
         # A file redone after a crash, or replayed, must not see its own keys as sent.
-        mine = (row.id, row.replay_of or row.id)
+        mine = row.own_keys
         return StepContext(
             reference=lambda name: reference(ctx, name),
             already_sent=lambda keys: ctx.ledger.sent_keys(row.flow, keys, besides=mine),
@@ -362,7 +362,7 @@ class _Run:
         assert self.gone is not None
         row, c, gone = self.row, self.checked, self.gone.args.gone
         assert gone is not None
-        ledger, besides = self.ctx.ledger, (row.id, row.replay_of or row.id)
+        ledger, besides = self.ctx.ledger, row.own_keys
         # The keys sent before (how many), and those of them not in this file.
         known, missing = self.gone.seen.missing(ledger.known_keys(row.flow, besides=besides))
         last = ledger.fingerprints(row.flow, missing, besides=besides)

@@ -52,6 +52,15 @@ class FileRow:
     #: A file left in its folder (``archive: leave``): the digest of the reference tables
     #: it was read with; when they change it is read again.
     refs: str | None = None
+    #: A replay that sends only the keys no file holds (``bridge replay --unsent``).
+    unsent_only: bool = False
+
+    @property
+    def own_keys(self) -> tuple[int, ...]:
+        """The files whose sent keys and fingerprints do not count for this one: itself (a
+        file redone after a crash), and the original of a replay, unless the replay sends
+        only what no file holds."""
+        return (self.id,) if self.unsent_only else (self.id, self.replay_of or self.id)
 
 
 @dataclass(frozen=True)
@@ -202,7 +211,7 @@ class Files(Protocol):
         ...
     def create(self, flow: str, path: str, size: int, sha256: str, run_id: int | None,
                now: float, replay_of: int | None = None, mtime: float | None = None,
-               refs: str | None = None) -> FileRow: ...
+               refs: str | None = None, unsent_only: bool = False) -> FileRow: ...
     def set_state(self, file_id: int, state: str, now: float, detail: str | None = None,
                   *, issues: int | None = None, reason: str | None = None,
                   attempt: bool = False, next_try: float | None = None,
@@ -299,6 +308,12 @@ class BusinessKeys(Protocol):
     def forget_keys(self, flow: str, file_id: int) -> None:
         """A file refused before any of its outputs was written: its keys were never
         sent, nor its fingerprints."""
+        ...
+    def skipped_for(self, flow: str, file_id: int) -> dict[int, list[str]]:
+        """The other files of ``flow`` that skipped keys ``file_id`` holds, as noted
+        (``already-sent``, the key as its value, clipped as issues are): {file id: the
+        values}, by id; a file taken after it whose notes are not all kept, with none
+        (it may have skipped some). Asked before :meth:`forget_keys`."""
         ...
     def keys_mark(self) -> tuple[int, int] | None:
         """Where the keys stand now (None: this ledger cannot tell), for

@@ -126,4 +126,10 @@ MIGRATIONS: list[str] = [
     """
     DROP INDEX IF EXISTS files_state;
     """,
+    # 16: a replay that sends only the business keys no file holds (`bridge replay ID
+    # --unsent`: the orders a later file skipped for a file since rejected): the original's
+    # keys count as sent on every attempt, a run that resumes it after a crash included
+    """
+    ALTER TABLE files ADD COLUMN unsent_only INTEGER NOT NULL DEFAULT 0;
+    """,
 ]

@@ -43,7 +43,7 @@ from bridge.ledger.sqlite_rows import RowsStore
 from bridge.states import ALL, CLAIMED, DONE, allowed
 
 _FILE_COLS = ("id, flow, path, size, sha256, state, attempts, issues, reason, replay_of, run_id, "
-              "created, updated, mtime, held_as, approved, next_try, kept_at, refs")
+              "created, updated, mtime, held_as, approved, next_try, kept_at, refs, unsent_only")
 _FILE_FIELDS = [f.strip() for f in _FILE_COLS.split(",")]
 _OUT_COLS = "id, file_id, target, folder, name, sha256, rows, state"
 
@@ -51,6 +51,7 @@ _OUT_COLS = "id, file_id, target, folder, name, sha256, rows, state"
 def _file(r: tuple[object, ...]) -> FileRow:
     values: dict[str, Any] = dict(zip(_FILE_FIELDS, r, strict=True))
     values["approved"] = bool(values["approved"])
+    values["unsent_only"] = bool(values["unsent_only"])
     return FileRow(**values)
 
 
@@ -221,15 +222,19 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore, FiguresS
 
     def create(self, flow: str, path: str, size: int, sha256: str, run_id: int | None,
                now: float, replay_of: int | None = None, mtime: float | None = None,
-               refs: str | None = None) -> FileRow:
+               refs: str | None = None, unsent_only: bool = False) -> FileRow:
+        detail = (f"replay of {replay_of}" + (", only the keys no file holds" if unsent_only
+                                              else "")) if replay_of else None
         with self._tx() as db:
             cur = db.execute(
                 "INSERT INTO files (flow, path, size, sha256, state, run_id, created, updated, "
-                "replay_of, mtime, refs) VALUES (?, ?, ?, ?, 'claimed', ?, ?, ?, ?, ?, ?)",
-                (flow, path, size, sha256, run_id, now, now, replay_of, mtime, refs))
+                "replay_of, mtime, refs, unsent_only) VALUES (?, ?, ?, ?, 'claimed', ?, ?, ?, "
+                "?, ?, ?, ?)",
+                (flow, path, size, sha256, run_id, now, now, replay_of, mtime, refs,
+                 int(unsent_only)))
             file_id = int(cur.lastrowid or 0)
             db.execute("INSERT INTO events (file_id, state, at, detail) VALUES (?, ?, ?, ?)",
-                       (file_id, CLAIMED, now, f"replay of {replay_of}" if replay_of else None))
+                       (file_id, CLAIMED, now, detail))
         return self.get(file_id)
 
     def set_state(self, file_id: int, state: str, now: float, detail: str | None = None,

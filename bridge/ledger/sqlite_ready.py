@@ -16,6 +16,7 @@ from itertools import islice
 from typing import cast
 
 from bridge.errors import TransientError
+from bridge.issues import clip
 from bridge.ledger.base import Now, Observation, PrintPairs
 
 
@@ -183,6 +184,29 @@ class ReadinessStore:
             for table in (f"sent_keys{self.KEYS_INDEX}", f"fingerprints{self.PRINTS_INDEX}"):
                 db.execute(f"DELETE FROM {table} WHERE flow = ? AND file_id = ?", (flow, file_id))
 
+    def skipped_for(self, flow: str, file_id: int) -> dict[int, list[str]]:
+        skipped: dict[int, list[str]] = {}
+        noted = ("SELECT i.file_id, i.value FROM files f JOIN issues i ON i.file_id = f.id "
+                 "WHERE f.flow = ? AND f.id != ? AND i.code = 'already-sent' AND ")
+        rows = self._read(noted + "i.value IN (SELECT key FROM sent_keys WHERE flow = ? AND "
+                          "file_id = ?) ORDER BY i.id", (flow, file_id, flow, file_id))
+        # A key longer than an issue's value is noted clipped (:func:`bridge.issues.clip`).
+        long = [str(k) for (k,) in self._read(
+            f"SELECT key FROM sent_keys{self.KEYS_INDEX} WHERE file_id = ? AND flow = ? AND "
+            f"length(key) > {CLIPPED}", (file_id, flow))]
+        for start in range(0, len(long), 500):
+            part = sorted({clip(k, CLIPPED) or "" for k in long[start:start + 500]})
+            rows += self._read(noted + f"i.value IN ({', '.join('?' * len(part))}) "
+                               "ORDER BY i.id", (flow, file_id, *part))
+        for other, value in rows:
+            skipped.setdefault(int(cast(int, other)), []).append(str(value))
+        # A file taken since whose notes were not all kept may have skipped some unnoted.
+        for (other,) in self._read(
+                "SELECT f.id FROM files f WHERE f.flow = ? AND f.id > ? AND f.issues > "
+                "(SELECT COUNT(*) FROM issues i WHERE i.file_id = f.id)", (flow, file_id)):
+            skipped.setdefault(int(cast(int, other)), [])
+        return dict(sorted(skipped.items()))
+
     def _record_keys(self, db: sqlite3.Connection, flow: str, file_id: int,
                      keys: Iterable[str], fingerprints: PrintPairs) -> None:
         given = iter(keys)  # a large file's keys come from its spool: a batch at a time
@@ -243,6 +267,10 @@ ASK_BATCH = 512
 KNOWN_BATCH = 50_000
 #: The fewest places a batch of keys asked is given (a power of two, as every size).
 ASK_LEAST = 16
+
+
+#: The length of an issue's value: a longer key is noted clipped to it.
+CLIPPED = 200
 
 
 def _asked(keys: list[str], besides: tuple[int, ...]
