@@ -170,3 +170,39 @@ def test_one_shop_customer_per_e_mail_and_no_address_that_is_none(cfg: Path) -> 
     finally:
         ledger.close()
     assert sorted(codes) == [("bad-pattern", "email"), ("duplicate-key", "email")]
+
+
+def test_a_customer_gone_from_the_erp_is_withdrawn_from_the_shop_once(cfg: Path) -> None:
+    """A customer deleted in the ERP stayed in the shop with its B2B tags (price list,
+    payment terms), done, exit 0, nothing sent: the shop went on giving it the ERP's
+    terms. Now it goes once more with its tags replaced by `cliente-ritirato`; a master
+    cut short (three customers of eight) withdraws nobody until an operator approves."""
+    from bridge.ledger import open_ledger
+
+    conf = load(cfg)
+    exports = cfg.parent / "erp-exports" / "clienti.csv"
+    lines = exports.read_bytes().split(b"\r\n")
+    shop = cfg.parent / "shop" / "shopify"
+
+    def take(data: bytes, at: float) -> Any:
+        exports.write_bytes(data)
+        assert run_pass(conf, flows=["clienti-negozio"], clock=lambda: at).outcomes == []
+        [done] = run_pass(conf, flows=["clienti-negozio"], clock=lambda: at + 60).outcomes
+        return done
+
+    assert take(b"\r\n".join(lines), NOON).state == "done"
+    gone = take(b"\r\n".join(x for x in lines if not x.startswith(b"C00102")), NOON + 600)
+    assert gone.state == "done"
+    rows = list(csv.DictReader(io.StringIO((shop / gone.outputs[0][0]).read_text("utf-8"))))
+    assert [(r["Email"], r["Tags"], r["Note"], r["Default Address Province Code"])
+            for r in rows] == [("ordini@ferramentaverdi.it", "cliente-ritirato",
+                                "Cliente C00102 ritirato dal gestionale", "LO")]
+    before = sorted(p.name for p in shop.iterdir())
+    cut = take(b"\r\n".join(lines[:4]) + b"\r\n", NOON + 1200)
+    assert cut.state == "held" and sorted(p.name for p in shop.iterdir()) == before
+    ledger = open_ledger(cfg.parent / ".bridge" / "ledger.sqlite")  # or the tests' PostgreSQL
+    try:
+        assert [i.code for i in ledger.issues(cut.file_id)] == ["withdrawn"]
+    finally:
+        ledger.close()
+
