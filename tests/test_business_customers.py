@@ -206,3 +206,16 @@ def test_a_customer_gone_from_the_erp_is_withdrawn_from_the_shop_once(cfg: Path)
     finally:
         ledger.close()
 
+
+def test_a_customer_registering_again_is_not_a_second_new_customer(cfg: Path) -> None:
+    """A shop customer deleted and registered again (a new id; the e-mail typed in
+    capitals) before the ERP's export had the first went to the ERP as a second new
+    customer (N), exit 0: two ERP customers of one e-mail. Now a new customer goes once
+    per e-mail too, whatever its case; the second is noted already-sent."""
+    first = run(cfg, [NEW], "customers_export_1.csv", NOON)
+    assert brief(first) == [("N", None, None, "nuovo@example.it", "Via Po 1")]
+    again = {**NEW, "Customer ID": "'7012345000299", "Email": "Nuovo@Example.IT"}
+    other = customer("7012345000298", "altro@example.it", "Via Po 2", "10123", "Torino")
+    got = run(cfg, [again, other], "customers_export_2.csv", NOON + 3600)
+    assert brief(got) == [("N", None, None, "altro@example.it", "Via Po 2")]
+    assert [r["id_web"] for r in got] == ["7012345000298"]
