@@ -137,3 +137,34 @@ def test_a_claim_file_its_ledger_knows_is_carried_on(tmp_path: Path) -> None:
     assert len(erp_codes(tmp_path)) == 3 + 5
     assert not (tmp_path / "quarantine").exists() or not any(
         (tmp_path / "quarantine").iterdir())
+
+
+def test_a_claim_of_another_flow_reading_the_same_folder_is_left_to_it(tmp_path: Path) -> None:
+    """A shop's drop folder read by two flows (its orders and its customers): the customers
+    file held for approval under its private name was taken by the orders flow's pass for a
+    stray (its ledger row is of the other flow) and quarantined, before the operator could
+    approve it. Not a stray: the flow it is held by judges it, in its own pass."""
+    from bridge.engine.runner import run_pass
+    from tests.flowkit import CONFIG
+
+    two = CONFIG.replace('patterns: ["*.csv"]', 'patterns: ["a*.csv"]') + \
+        CONFIG.split("flows:\n", 1)[1].replace("articoli:", "listini:").replace(
+            'patterns: ["*.csv"]', 'patterns: ["l*.csv"]').replace(
+            "retry_backoff: 0", "retry_backoff: 0\n    approval: true").replace(
+            "folder: erp", "folder: erp-listini")
+    root = tmp_path
+    cfg = make_world(root, two)
+    (root / "inbox" / "l1.csv").write_text(order_file(1), encoding="utf-8")
+    (root / "inbox" / "a2.csv").write_text(order_file(2), encoding="utf-8")
+    first = run_pass(load(cfg)).outcomes
+    assert {o.flow: o.state for o in first} == {"listini": "held", "articoli": "done"}
+    held = next(o.file_id for o in first if o.flow == "listini")
+    (root / "inbox" / "a3.csv").write_text(order_file(3), encoding="utf-8")
+    again = run_pass(load(cfg)).outcomes
+    assert [(o.flow, o.name, o.state) for o in again] == [("articoli", "a3.csv", "done")]
+    assert [p.name for p in (root / "inbox").iterdir()] == [f".bridge-claim-{held}"]
+    assert not (root / "quarantine").exists()
+    assert bridge_cli(cfg, "approve", str(held)).returncode == 0
+    assert [o.state for o in run_pass(load(cfg)).outcomes] == ["done"]
+    assert sorted(p.name for p in (root / "erp-listini").iterdir()) == ["ART00001.TXT",
+                                                                         "ART00001.TXT.ok"]

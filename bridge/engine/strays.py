@@ -49,23 +49,29 @@ def claim_id(name: str) -> int | None:
     return int(rest) if rest != name and rest.isascii() and rest.isdigit() else None
 
 
-def strays(ledger: Ledger, flow_name: str, listing: list[Entry]) -> list[tuple[Entry, str]]:
-    """The claim files of a listing that are not their ledger row's, each with why."""
+def strays(ledger: Ledger, flow_name: str, listing: list[Entry],
+           neighbours: frozenset[str] = frozenset()) -> list[tuple[Entry, str]]:
+    """The claim files of a listing that are not their ledger row's, each with why.
+    ``neighbours``: the flows that read the same folder; a claim file of theirs (its row
+    theirs, held under its name) is theirs to judge, in their own pass."""
     found = []
     for e in listing:
         file_id = claim_id(e.name)
         if file_id is not None:
-            why = _not_its_claim(ledger, flow_name, e, file_id)
+            why = _not_its_claim(ledger, flow_name, e, file_id, neighbours)
             if why is not None:
                 found.append((e, why))
     return found
 
 
-def _not_its_claim(ledger: Ledger, flow_name: str, e: Entry, file_id: int) -> str | None:
+def _not_its_claim(ledger: Ledger, flow_name: str, e: Entry, file_id: int,
+                   neighbours: frozenset[str]) -> str | None:
     try:
         row = ledger.get(file_id)
     except KeyError:
         return f"the ledger has no file {file_id}"
+    if row.flow in neighbours and row.held_as == e.name:
+        return None  # another flow's, in the same folder: its own pass judges it
     if row.flow != flow_name or row.held_as != e.name:
         return (f"file {file_id} of the ledger is {row.path!r} of flow {row.flow!r}, not "
                 "held under this name")
