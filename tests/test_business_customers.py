@@ -219,3 +219,26 @@ def test_a_customer_registering_again_is_not_a_second_new_customer(cfg: Path) ->
     got = run(cfg, [again, other], "customers_export_2.csv", NOON + 3600)
     assert brief(got) == [("N", None, None, "altro@example.it", "Via Po 2")]
     assert [r["id_web"] for r in got] == ["7012345000298"]
+
+
+def test_an_italian_postcode_that_lost_its_zeros_is_refused_not_sent(cfg: Path) -> None:
+    """`00187` read back from a spreadsheet as `187`: the ERP got `187` as the new
+    customer's postcode, exit 0. Now that customer is refused (`bad-pattern` on its line,
+    with what happened) and the others go; a foreign postcode of four digits still goes."""
+    from bridge.ledger import open_ledger
+
+    roma = customer("7012345000301", "roma@example.it", "Via Po 10", "187", "Roma")
+    wien = {**customer("7012345000302", "wien@example.at", "Ring 1", "1010", "Wien"),
+            "Default Address Country Code": "AT", "Default Address Province Code": ""}
+    got = run(cfg, [roma, NEW, wien], "customers_export_1.csv", NOON)
+    assert [(r["email"], r["cap"]) for r in got] == [("nuovo@example.it", "10123"),
+                                                     ("wien@example.at", "1010")]
+    conf = load(cfg)
+    ledger = open_ledger(conf.path(conf.ledger))
+    try:
+        [row] = [f for f in ledger.files() if f.path == "customers_export_1.csv"]
+        bad = [(i.code, i.line, i.field, i.value) for i in ledger.issues(row.id)
+               if i.is_error]
+    finally:
+        ledger.close()
+    assert bad == [("bad-pattern", 2, "cap", "187")]
