@@ -31,7 +31,8 @@ import os
 import secrets
 import stat
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
+from typing import TypeVar
 
 from bridge.errors import TransientError
 from bridge.transport.base import Refused
@@ -62,6 +63,9 @@ def temp_name(name: str, tag: str | None = None, suffix: str = PART) -> str:
     return f".{name}.{tag or secrets.token_hex(8)}{suffix}"
 
 
+P = TypeVar("P", bound=PurePath)
+
+
 class TempNames:
     """Temporary names for local files: unguessable, yet the same for the same file written
     to the same place, so that what a killed run left is found and removed by the next.
@@ -77,7 +81,7 @@ class TempNames:
         self._key = (None if key_file is not None or shared is not None
                      else secrets.token_bytes(KEY_BYTES))
 
-    def beside(self, final: Path, source: str = "") -> Path:
+    def beside(self, final: P, source: str = "") -> P:
         if self._key is None:
             if self._shared is not None:
                 self._key = self._shared()
@@ -87,6 +91,14 @@ class TempNames:
         msg = os.fsencode(final) + b"\0" + source.encode("utf-8", "surrogateescape")
         tag = hmac.new(self._key, msg, hashlib.sha256).hexdigest()[:16]
         return final.with_name(temp_name(final.name, tag))
+
+    def of_upload(self, final: P, src: Path | bytes) -> P:
+        """The temporary name of ``src`` (bridge's own file, or bytes) sent to ``final``,
+        local or remote (a :class:`PurePosixPath`). It depends on the file's folder (its
+        id) and name in the work area, not on where the work area is: a worker with
+        another work area finds and removes what a killed or failed one left. Bytes: on the
+        name alone."""
+        return self.beside(final, "" if isinstance(src, bytes) else "/".join(src.parts[-2:]))
 
 
 def load_key(path: Path) -> bytes:

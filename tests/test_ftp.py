@@ -561,3 +561,33 @@ def test_names_round_trip_through_the_wire(name: str) -> None:
 @given(st.binary())
 def test_any_bytes_from_the_server_round_trip(raw: bytes) -> None:
     assert _wire(_unwire(raw.decode("latin-1"))).encode("latin-1") == raw
+
+
+def test_what_an_earlier_pass_left_under_the_temporary_name_is_written_over(
+        plain: FtpServer, home: Path, tmp_path: Path) -> None:
+    """As over SFTP: the temporary file of a try that died stayed in the ERP's folder for
+    good under a random name. Keyed now, the same for every try of the output: the next
+    pass writes it over and renames it, and nothing is left."""
+    from pathlib import PurePosixPath
+
+    from bridge.files import TempNames
+
+    (home / "out").mkdir()
+    src = tmp_path / "work" / "7" / "0.out"
+    src.parent.mkdir(parents=True)
+    src.write_bytes(b"codice;qty\r\nA1;2\r\n" * 500)
+    key = tmp_path / "work" / "names.key"
+    conn = FtpConnection.model_validate({
+        "type": "ftp", "host": "127.0.0.1", "port": plain.port, "user": USER,
+        "password": PASSWORD, "timeout": 5.0})
+    t = FtpTransport("erp", conn, lambda p: tmp_path / p, names=TempNames(key))
+    try:
+        t.upload(b"x", "out", "first.ok")  # connected: the root is known
+        final = PurePosixPath(t._path("out", "ORD1.TXT"))
+        dead = TempNames(key).of_upload(final, src)
+        (home / "out" / dead.name).write_bytes(b"codice;q")  # what the try that died left
+        t.upload(src, "out", "ORD1.TXT")
+    finally:
+        t.close()
+    assert sorted(os.listdir(home / "out")) == ["ORD1.TXT", "first.ok"]
+    assert (home / "out" / "ORD1.TXT").read_bytes() == src.read_bytes()

@@ -360,10 +360,14 @@ def sftp_to() -> Iterator[Connect]:
 
 
 @pytest.mark.parametrize("linked", [True, False], ids=["hardlink", "rename"])
-@pytest.mark.parametrize("planted", ["link", "file", "old name"])
+@pytest.mark.parametrize("planted", ["link", "file", "old name", "again"])
 def test_an_sftp_upload_never_overwrites_nor_follows_its_temporary_name(
         shared_sshd: Sshd, tmp_path: Path, sftp_to: Connect,
         monkeypatch: pytest.MonkeyPatch, linked: bool, planted: str) -> None:
+    """The temporary name is keyed with the work area's secret: what is there is what an
+    earlier try of bridge left (a file, or anything it may have become), removed without
+    following it, and the name made again; one taken again is left alone, and the upload
+    fails cleanly."""
     if not linked:  # as against a server without hardlink@openssh.com
         monkeypatch.setattr("bridge.transport.sftp_connect.version_extensions", lambda data: {})
     root = tmp_path / "remote"
@@ -373,27 +377,30 @@ def test_an_sftp_upload_never_overwrites_nor_follows_its_temporary_name(
     victim = tmp_path / "victim"
     if planted == "old name":  # the predictable name uploads used to write through
         plant(root / "out" / ".ART1.TXT.part", victim)
-    else:  # as if the random name had been guessed
-        monkeypatch.setattr("bridge.transport.sftp.temp_name",
-                            lambda name: f".{name}.0123456789abcdef.part")
+    else:  # as if the keyed name had been guessed, or left by an earlier try
+        monkeypatch.setattr("bridge.files.TempNames.of_upload",
+                            lambda self, final, src: final.with_name(
+                                f".{final.name}.0123456789abcdef.part"))
         there = root / "out" / ".ART1.TXT.0123456789abcdef.part"
-        if planted == "link":
-            plant(there, victim)
-        else:
+        if planted == "file":
             there.write_bytes(PRECIOUS)
+        else:
+            plant(there, victim)
+    if planted == "again":  # taken again as soon as it is removed
+        monkeypatch.setattr("bridge.transport.sftp.remove_quietly", lambda sftp, path: None)
     t = sftp_to(shared_sshd.connection(root))
-    if planted == "old name":
+    if planted != "again":
         t.upload(src, "out", "ART1.TXT")
         assert (root / "out" / "ART1.TXT").read_bytes() == src.read_bytes()
-        assert victim.read_bytes() == PRECIOUS
+        if planted != "file":
+            assert victim.read_bytes() == PRECIOUS  # never followed
+        assert sorted(os.listdir(root / "out")) == (
+            [".ART1.TXT.part", "ART1.TXT"] if planted == "old name" else ["ART1.TXT"])
         return
     with pytest.raises(TransientError, match="exists already; left alone, not followed"):
         t.upload(src, "out", "ART1.TXT")
     assert not (root / "out" / "ART1.TXT").exists()
-    if planted == "link":
-        assert victim.read_bytes() == PRECIOUS and there.is_symlink()
-    else:
-        assert there.read_bytes() == PRECIOUS
+    assert victim.read_bytes() == PRECIOUS and there.is_symlink()
     assert os.listdir(root / "out") == [there.name]  # nothing of ours left behind
     there.unlink()
     t.upload(src, "out", "ART1.TXT")  # the same session goes on

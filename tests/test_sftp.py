@@ -712,3 +712,33 @@ def test_known_hosts_patterns_markers_and_replacement(tmp_path: Path) -> None:
     assert not any("kept" in ln for ln in lines) and len(lines) == 4
     assert oct(known.stat().st_mode & 0o777) == "0o600"
     assert hostkeys.normalise_fingerprint("  xyz=") == "SHA256:xyz"
+
+
+def test_what_an_earlier_pass_left_under_the_temporary_name_is_removed(
+        shared_sshd: Sshd, tmp_path: Path) -> None:
+    """The server gone in the middle of an upload, and the tries run out: the hidden
+    temporary file stayed in the ERP's folder for good, since every try took a new random
+    name that no later pass knew (an ERP that imports its whole folder would find it). The
+    name is keyed now, the same for every try of the output, whatever the pass: the next
+    pass removes what is there, and publishes the file."""
+    from pathlib import PurePosixPath
+
+    from bridge.files import TempNames
+
+    root = tmp_path / "remote"
+    (root / "out").mkdir(parents=True)
+    src = tmp_path / "work" / "7" / "0.out"
+    src.parent.mkdir(parents=True)
+    src.write_bytes(b"ours" * 3000)
+    key = tmp_path / "work" / "names.key"
+    conn = SftpConnection.model_validate(shared_sshd.connection(root))
+    dead = TempNames(key).of_upload(PurePosixPath(str(root / "out" / "a.txt")), src)
+    Path(str(dead)).write_bytes(b"ou")  # what the try that died left
+    for name in ("a.txt", "b.txt"):  # the first removes it; the second has none to remove
+        t = SftpTransport("shop", conn, lambda p: p, names=TempNames(key))  # a later pass
+        try:
+            t.upload(src, "out", name)
+        finally:
+            t.close()
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["a.txt", "b.txt"]
+    assert (root / "out" / "a.txt").read_bytes() == b"ours" * 3000

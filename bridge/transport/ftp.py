@@ -18,8 +18,11 @@ FTP has no rename that refuses to overwrite, so an upload checks that the final 
 (MLST or SIZE) just before RNTO. Another client creating that name between the check and the
 rename would be overwritten; that window is a few milliseconds, and bridge's own writers never
 share a target name, since output names are fixed in the ledger first. FTP has no exclusive
-create either: STOR writes through whatever is under a name. So the temporary name is new and
-unguessable for every try (``.NAME.<random>.part``): nobody can have put anything under it.
+create either: STOR writes through whatever is under a name. So the temporary name
+(``.NAME.<tag>.part``) is keyed with the work area's secret (:class:`bridge.files.TempNames`):
+nobody else can tell it in advance, so nobody can have put anything under it; every try of
+the same output uses it, and what an earlier one left (the server gone, the tries run out)
+is written over, then renamed, by the next.
 
 Plain FTP sends the password and the files in clear: every connection logs a warning. A file
 the server lists but refuses to send (a permanent 550 on RETR of a file that is there) is
@@ -37,12 +40,12 @@ import random
 import ssl
 import time
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, TypeVar
 
 from bridge import faults, files
 from bridge.errors import ConfigError, TransientError
-from bridge.files import NameTaken, TempNames, temp_name
+from bridge.files import NameTaken, TempNames
 from bridge.transport.base import Entry, Refused, TargetExists, safe_name, upload_source
 from bridge.transport.ftp_lines import WIRE, quietly
 from bridge.transport.ftp_lines import facts as _facts
@@ -141,7 +144,7 @@ class FtpTransport:
             made.clear()
             directory = self._path(folder)
             final = posixpath.join(directory, name)
-            tmp = posixpath.join(directory, temp_name(name))
+            tmp = str(self.names.of_upload(PurePosixPath(final), src))
             self._mkdirs(ftp, directory)
             if self._stat(ftp, final) is not None:
                 raise TargetExists(f"{self.name}:{final} exists already; not overwritten")

@@ -134,11 +134,8 @@ class LocalTransport:
         failures as bridge's errors (a missing folder as FileNotFoundError)."""
         try:
             # The source is bridge's own file (or, in tests, a FIFO fed slowly): no checks
-            # but the link. Its temporary name depends on the file's folder (its id) and
-            # name in the work area, not on where the work area is: a worker with another
-            # work area finds and removes what a killed one left. Bytes: on the name alone.
-            mine = "" if isinstance(src, bytes) else "/".join(src.parts[-2:])
-            with files.writing(final, name=self.names.beside(final, mine), perms=mode,
+            # but the link.
+            with files.writing(final, name=self.names.of_upload(final, src), perms=mode,
                                durable=True, fence=fence) as fout:
                 if isinstance(src, bytes):
                     files.write_all(fout, src)

@@ -18,9 +18,13 @@ posix-rename@openssh.com replaces an existing file, a file created by someone el
 two would be replaced: a window of one round trip, on names bridge chose itself (sequence
 numbers), which we accept. The plain SFTPv3 rename refuses an existing name by itself.
 
-The temporary name is new for every try (``.NAME.<random>.part``) and made exclusively: a
-name there already (a link included) fails the upload cleanly and is left alone. What a
-failed try left is removed (by the next try, when the connection dropped). ``stat`` does not
+The temporary name (``.NAME.<tag>.part``) is keyed with the work area's secret
+(:class:`bridge.files.TempNames`): nobody else can tell it in advance, and every try of the
+same output uses it. It is made exclusively. A file there already is what an earlier try
+left, when the server died and the tries ran out (an ERP that imports the whole folder
+would find it): it is removed, and the name made again once; a name taken again (a link
+included) fails the upload cleanly and is left alone. What a failed try of this pass left is
+removed by the next try, when the connection dropped. ``stat`` does not
 follow links, and a file the server lists but will not serve is :class:`Refused`.
 """
 
@@ -35,14 +39,14 @@ import random
 import stat as st
 import time
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, TypeVar
 
 import paramiko
 
 from bridge import files, hostkeys
 from bridge.errors import ConfigError, TransientError
-from bridge.files import NameTaken, TempNames, temp_name
+from bridge.files import NameTaken, TempNames
 from bridge.transport.base import Entry, Refused, TargetExists, safe_name, upload_source
 from bridge.transport.sftp_connect import (
     DROPPED,
@@ -155,6 +159,7 @@ class SftpTransport:
                fence: Callable[[], None] | None = None, durable: bool = True) -> None:
         folder_path = self._dir(folder)
         final = posixpath.join(folder_path, safe_name(name))
+        tmp = str(self.names.of_upload(PurePosixPath(final), src))
         made: builtins.list[str] = []  # temporary files of this upload that may still be there
 
         def op(sftp: paramiko.SFTPClient, attempt: int) -> None:
@@ -175,19 +180,26 @@ class SftpTransport:
             made.clear()
 
         def create(put: Callable[[bytes], T]) -> T:
-            """``put`` to a new temporary name; a name taken fails, and is left alone."""
-            tmp = posixpath.join(folder_path, temp_name(name))
+            """``put`` to the temporary name; one an earlier try left is removed first, and
+            a name taken again fails, and is left alone."""
             made.append(tmp)
-            try:
-                return put(tmp.encode("utf-8"))
-            except CreateRefused as exc:
-                made.remove(tmp)
-                assert self._sftp is not None
-                there = lstat_of(self._sftp, tmp) is not None
-                raise TransientError(
-                    f"{self.where}: cannot write {final}: " + (
-                        f"its temporary name {tmp} exists already; left alone, not followed"
-                        if there else f"cannot create {tmp}: {plain(exc)}")) from None
+            for first in (True, False):
+                try:
+                    return put(tmp.encode("utf-8"))
+                except CreateRefused as exc:
+                    assert self._sftp is not None
+                    there = lstat_of(self._sftp, tmp) is not None
+                    if first and there:  # nothing read from the source yet
+                        log.info("%s: removing %s, left by an earlier try", self.where, tmp)
+                        remove_quietly(self._sftp, tmp)
+                        continue
+                    made.remove(tmp)
+                    raise TransientError(
+                        f"{self.where}: cannot write {final}: " + (
+                            f"its temporary name {tmp} exists already; left alone, not "
+                            "followed" if there else f"cannot create {tmp}: {plain(exc)}")
+                    ) from None
+            raise AssertionError("unreachable")
 
         def send(fin: io.BytesIO | io.FileIO) -> None:
             pipe, sftp = self._pipe, self._sftp
