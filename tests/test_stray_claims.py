@@ -143,7 +143,8 @@ def test_a_claim_of_another_flow_reading_the_same_folder_is_left_to_it(tmp_path:
     """A shop's drop folder read by two flows (its orders and its customers): the customers
     file held for approval under its private name was taken by the orders flow's pass for a
     stray (its ledger row is of the other flow) and quarantined, before the operator could
-    approve it. Not a stray: the flow it is held by judges it, in its own pass."""
+    approve it. Not a stray: the flow it is held by judges it, in its own pass, however
+    each flow spells the folder."""
     from bridge.engine.runner import run_pass
     from tests.flowkit import CONFIG
 
@@ -151,7 +152,8 @@ def test_a_claim_of_another_flow_reading_the_same_folder_is_left_to_it(tmp_path:
         CONFIG.split("flows:\n", 1)[1].replace("articoli:", "listini:").replace(
             'patterns: ["*.csv"]', 'patterns: ["l*.csv"]').replace(
             "retry_backoff: 0", "retry_backoff: 0\n    approval: true").replace(
-            "folder: erp", "folder: erp-listini")
+            "folder: erp", "folder: erp-listini").replace(
+            "folder: inbox", "folder: ./inbox")  # the same folder, spelt another way
     root = tmp_path
     cfg = make_world(root, two)
     (root / "inbox" / "l1.csv").write_text(order_file(1), encoding="utf-8")

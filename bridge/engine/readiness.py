@@ -27,7 +27,7 @@ from bridge.ledger import CLAIM_PREFIX
 from bridge.transport import UnsafeName, matches, safe_name
 
 if TYPE_CHECKING:
-    from bridge.config import Config, Flow
+    from bridge.config import Flow
     from bridge.engine.context import Context
     from bridge.ledger import Observation
     from bridge.transport import Entry
@@ -104,7 +104,7 @@ def ready(ctx: Context, name: str, flow: Flow, busy: Busy | None = None) -> List
     if flow.archive != "leave":  # bridge never renames a file there
         from bridge.engine.strays import strays
 
-        out.strays = strays(ctx.ledger, name, listing, _neighbours(ctx.cfg, name, flow))
+        out.strays = strays(ctx.ledger, name, listing)
     refs: list[str | None] = []  # the flow's references now, once a done file asks
     for e in wanted:
         obs = seen[keys[e.name]]
@@ -134,14 +134,6 @@ def ready(ctx: Context, name: str, flow: Flow, busy: Busy | None = None) -> List
     else:
         out.ready.sort(key=lambda p: p[0].name)
     return out
-
-
-def _neighbours(cfg: Config, name: str, flow: Flow) -> frozenset[str]:
-    """The other flows that read the same folder of the same connection (a shop's drop
-    folder with its orders and its customers): their claim files are theirs to judge."""
-    here = (flow.source.connection, flow.source.folder.strip("/"))
-    return frozenset(n for n, f in cfg.flows.items()
-                     if n != name and (f.source.connection, f.source.folder.strip("/")) == here)
 
 
 def _read_again(ctx: Context, flow: Flow, done_id: int, refs: list[str | None]) -> bool:

@@ -15,8 +15,10 @@ quarantine, under its name without the leading dot, recorded as a rejected file 
 claims anything. A person looks at it and puts it back in the source folder under its own
 name if its data belongs in the ERP; it is then taken as any new file.
 
-A claim file is its row's when the row is of the same flow, held under that very name, not
-final, and, once the row knows the bytes (``fetched`` and after), of the size it recorded.
+A claim file is its row's when the row is held under that very name, not final, and, once
+the row knows the bytes (``fetched`` and after), of the size it recorded. A row of another
+flow held so and not final is that flow's claim (two flows reading one folder, however
+each spells it): that flow's own pass judges it.
 A row still ``claimed`` knows only the size it listed, and a sender may have written more
 before the rename: that case stays with :func:`bridge.engine.taking.fetch`, which gives
 the file back under its name to wait.
@@ -49,35 +51,34 @@ def claim_id(name: str) -> int | None:
     return int(rest) if rest != name and rest.isascii() and rest.isdigit() else None
 
 
-def strays(ledger: Ledger, flow_name: str, listing: list[Entry],
-           neighbours: frozenset[str] = frozenset()) -> list[tuple[Entry, str]]:
-    """The claim files of a listing that are not their ledger row's, each with why.
-    ``neighbours``: the flows that read the same folder; a claim file of theirs (its row
-    theirs, held under its name) is theirs to judge, in their own pass."""
+def strays(ledger: Ledger, flow_name: str, listing: list[Entry]) -> list[tuple[Entry, str]]:
+    """The claim files of a listing that are not their ledger row's, each with why."""
     found = []
     for e in listing:
         file_id = claim_id(e.name)
         if file_id is not None:
-            why = _not_its_claim(ledger, flow_name, e, file_id, neighbours)
+            why = _not_its_claim(ledger, flow_name, e, file_id)
             if why is not None:
                 found.append((e, why))
     return found
 
 
-def _not_its_claim(ledger: Ledger, flow_name: str, e: Entry, file_id: int,
-                   neighbours: frozenset[str]) -> str | None:
+def _not_its_claim(ledger: Ledger, flow_name: str, e: Entry, file_id: int) -> str | None:
     try:
         row = ledger.get(file_id)
     except KeyError:
         return f"the ledger has no file {file_id}"
-    if row.flow in neighbours and row.held_as == e.name:
-        return None  # another flow's, in the same folder: its own pass judges it
-    if row.flow != flow_name or row.held_as != e.name:
+    if row.held_as != e.name:
         return (f"file {file_id} of the ledger is {row.path!r} of flow {row.flow!r}, not "
                 "held under this name")
     # A duplicate is archived after it is marked so: one cut short there is its own file.
     if row.state in FINAL and not (row.state == DUPLICATE and row.size == e.size):
         return f"file {file_id} of the ledger ({row.path}) is already {row.state}"
+    if row.flow != flow_name:
+        # Held, and not finished, by another flow reading this folder (a shop's drop folder
+        # with its orders and its customers, however each spells the folder): its own pass
+        # judges it.
+        return None
     if row.sha256 and row.size != e.size:
         return (f"file {file_id} of the ledger ({row.path}) is {row.size} bytes, the file "
                 f"found {e.size}")
