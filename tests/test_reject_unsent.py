@@ -114,3 +114,31 @@ def test_a_reject_no_later_file_skipped_from_says_nothing_more(
     assert "left-unsent" not in runner.invoke(main, ["--config", str(cfg), "show", "2"]).output
     assert "already-sent" in runner.invoke(main, ["--config", str(cfg), "show", "3"]).output
     assert codes(erp(tmp_path)) == [b"A00010", b"B1"]
+
+
+def test_a_later_file_rejected_itself_is_not_to_be_replayed(tmp_path: Path,
+                                                            runner: CliRunner) -> None:
+    """b.csv refused by the operator on purpose (wrong prices), then a.csv rejected: the
+    warning told to `replay 2 --unsent`, which sent all five rows of the refused b.csv to
+    the ERP, its own orders with a.csv's (found by a review). A file rejected itself is
+    not named; `replay --unsent` of a file that is not done is refused."""
+    cfg = make_world(tmp_path, CONFIG.replace("retry_backoff: 0",
+                                              "retry_backoff: 0\n    max_attempts: 1"))
+    args = ["--config", str(cfg)]
+    (tmp_path / "erp").mkdir()
+    for name in ("ART00001.TXT", "ART00002.TXT"):  # both files fail, out of attempts
+        (tmp_path / "erp" / name).write_bytes(FOREIGN)
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    assert runner.invoke(main, [*args, "run"]).exit_code == 3
+    (tmp_path / "inbox" / "b.csv").write_text(AGAIN, encoding="utf-8")
+    assert runner.invoke(main, [*args, "run"]).exit_code == 3
+    assert runner.invoke(main, [*args, "reject", "2", "--reason", "wrong prices"]
+                         ).exit_code == 0
+    got = runner.invoke(main, [*args, "reject", "1", "--reason", "a foreign file"])
+    assert got.exit_code == 0 and "left unsent" not in got.output, got.output
+    before = erp(tmp_path)
+    refused = runner.invoke(main, [*args, "replay", "2", "--unsent"])
+    assert refused.exit_code == 2, refused.output
+    assert "file 2 (b.csv) is rejected: --unsent sends the rows no file holds" in \
+        refused.output
+    assert erp(tmp_path) == before

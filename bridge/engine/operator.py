@@ -160,7 +160,9 @@ def _left_unsent(pipe: Pipeline, row: FileRow) -> list[str]:
     lines = []
     for other_id, keys in pipe.ledger.skipped_for(row.flow, row.id).items():
         other = pipe.ledger.get(other_id)
-        if other.state == DUPLICATE:
+        if other.state in (DUPLICATE, REJECTED):
+            # Refused itself (by an operator, or by bridge): none of its rows go, the
+            # skipped ones no more than the others; a replay would send them all.
             continue
         then = "" if other.state in FINAL else f" once it is done (it is {other.state})"
         send = f"`bridge replay {other.id} --unsent`{then} sends them, and no key twice"

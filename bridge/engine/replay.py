@@ -44,7 +44,7 @@ def replay(pipe: Pipeline, original: FileRow, *, dry_run: bool, unsent: bool = F
     as after an operator rejected a file whose orders the original skipped."""
     from bridge.engine.gone import superseded_by
     from bridge.engine.transform import transform_file
-    from bridge.states import FETCHED, FINAL
+    from bridge.states import DONE, FETCHED, FINAL
 
     if original.state not in FINAL:
         # Its outputs may still be written by a later pass: a replay now would be a second
@@ -63,6 +63,11 @@ def replay(pipe: Pipeline, original: FileRow, *, dry_run: bool, unsent: bool = F
         raise Superseded(f"file {original.id} ({original.path}) is older than file "
                          f"{newer.id}, done since: each file of flow {original.flow!r} is the "
                          "whole state, and a replay would send older data over newer")
+    if unsent and original.state != DONE:
+        raise ConfigError(f"file {original.id} ({original.path}) is {original.state}: "
+                          "--unsent sends the rows no file holds, and none of its rows was "
+                          "sent, so it would send them all; a plain replay does that, if "
+                          "that is what is meant")
     if dry_run and unsent:
         raise ConfigError("a dry run shows a whole replay: --unsent is not shown dry, run "
                           "it (it sends only the keys no file holds)")
