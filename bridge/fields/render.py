@@ -329,18 +329,41 @@ def check_written(text: pa.Array, field: FieldSpec, width: int | None,
     Empty cells are not held to them, as when reading.
 
     The width of a fixed-width field is :func:`fit`'s to check; cells too long for both
-    come back cut to the width, so that each is reported once.
+    come back cut to the width, so that each is reported once. A field that says
+    ``on_too_long: cut`` is cut here, to its max_length or width, whichever is less, and
+    its other rules hold on what is written (a pattern, on the cut value), as in CSV.
     """
     limit = field.max_length
+    if field.on_too_long == "cut" and (limit is not None or width is not None):
+        room = min(n for n in (limit, width) if n is not None)
+        words = (f"the field's {width} characters" if room == width
+                 else f"{room} characters (its max_length)")
+        return _rules(_cut(text, field, room, words, bad), field, bad)
     narrower = limit is not None and (width is None or limit < width)
     # No cell has more characters than bytes: most columns need no count of characters.
     if narrower and (pc.max(pc.binary_length(text)).as_py() or 0) > (limit or 0):
         flags = bad.add(pc.greater(pc.utf8_length(text), limit),
                         *too_long(field, f"{limit} characters (its max_length)"), text)
-        if flags.any() and field.on_too_long == "cut":
-            text = pc.utf8_slice_codeunits(text, 0, limit)
-        elif width is not None and flags.any():
+        if width is not None and flags.any():
             text = pc.utf8_slice_codeunits(text, 0, width)
+    return _rules(text, field, bad)
+
+
+def _cut(text: pa.Array, field: FieldSpec, room: int, words: str, bad: Collector
+         ) -> pa.Array:
+    """Cells over ``room`` characters cut to it (the spaces the cut leaves at the end
+    too), each noted ``cut``."""
+    if (pc.max(pc.binary_length(text)).as_py() or 0) <= room:
+        return text
+    flags = bad.add(pc.greater(pc.utf8_length(text), room), *too_long(field, words), text)
+    if not flags.any():
+        return text
+    cut = pc.utf8_rtrim(pc.utf8_slice_codeunits(text, 0, room), characters=" ")
+    return pc.if_else(pa.array(flags), cut, text)
+
+
+def _rules(text: pa.Array, field: FieldSpec, bad: Collector) -> pa.Array:
+    """``min_length`` and ``pattern`` on the text as it will be written."""
     if field.min_length:
         length = pc.utf8_length(text)
         short = pc.and_(pc.greater(length, 0), pc.less(length, field.min_length))

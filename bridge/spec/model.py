@@ -162,6 +162,10 @@ class FieldSpec(Strict):
             raise ValueError("an enum field needs values")
         if self.type == "constant" and self.value is None:
             raise ValueError("a constant field needs a value")
+        if self.on_too_long == "cut" and self.type not in (
+                "string", "enum", "partita_iva", "codice_fiscale", "ean13"):
+            raise ValueError(f"on_too_long: cut is for text: a {self.type} cut short would "
+                             "be another value")
         if self.thousands_separator is not None and (
             self.thousands_separator == self.decimal_separator
         ):
