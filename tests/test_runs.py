@@ -141,17 +141,24 @@ def test_watch_waits_out_a_reference_table_the_erp_is_rewriting(tmp_path: Path) 
 
 
 @pytest.mark.sqlite_only  # bridge in a child process, after a pass here
-def test_watch_waits_out_a_local_source_folder_that_goes_away(tmp_path: Path) -> None:
+@pytest.mark.parametrize("changed", [False, True], ids=["as-checked", "checked-again"])
+def test_watch_waits_out_a_local_source_folder_that_goes_away(tmp_path: Path,
+                                                             changed: bool) -> None:
     """The shop's drop folder gone for a moment while watch runs (a share mounted again, a
     sync tool that makes the folder again): watch stopped with exit 2 for good, as for a
     mistake of the configuration, and systemd does not restart it after a 2, so no file was
     taken again until someone came. Now it says so, once, and takes the next file once the
-    folder is back; a single run still exits 2."""
+    folder is back; a single run still exits 2. ``changed``: a file the flow's check reads
+    changed meanwhile (the ERP rewrites its reference tables every night), so the check
+    runs again and finds the folder missing: waited out too (found by a review)."""
     cfg = make_world(tmp_path)
     inbox, away = tmp_path / "inbox", tmp_path / "inbox.away"
     (inbox / "a.csv").write_text(order_file(1), encoding="utf-8")
     assert [o.state for o in run_pass(load(cfg)).outcomes] == ["done"]  # checked, known good
     inbox.rename(away)
+    if changed:
+        layout = tmp_path / "tracciati" / "test" / "in.yaml"
+        os.utime(layout, ns=(layout.stat().st_atime_ns, layout.stat().st_mtime_ns + 10**9))
     assert bridge_cli(cfg, "run").returncode == 2
     proc = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(cfg), "watch",
                              "--interval", "0.3"], stdout=subprocess.PIPE,
@@ -260,3 +267,14 @@ def test_a_long_replay_on_a_terminal_keeps_its_lines_whole(tmp_path: Path) -> No
     whole = re.findall(r"\[articoli\] o(\d\d)\.csv: done; -> ART\d{5}\.TXT \(1000 rows\)", text)
     assert sorted(whole) == [f"{n:02d}" for n in range(25)], text[-2000:]
     assert "replaying" in text and "/25" in text  # the bar was there, with its count
+
+
+@pytest.mark.sqlite_only  # bridge in a child process
+def test_watch_stops_on_a_source_folder_that_never_was(tmp_path: Path) -> None:
+    """A folder missing when the flow was never checked good (a typo) is a mistake of the
+    configuration: watch stops with exit 2, as before."""
+    cfg = make_world(tmp_path)
+    (tmp_path / "inbox").rmdir()
+    got = bridge_cli(cfg, "watch", "--interval", "0.3", timeout=60)
+    assert got.returncode == 2, got.stdout + got.stderr
+    assert "configuration error: bridge watch stops" in got.stdout + got.stderr

@@ -82,6 +82,18 @@ def known_good(cfg: Config, name: str, print_: str) -> bool:
         return False
 
 
+def was_good(cfg: Config, name: str) -> bool:
+    """Whether flow ``name`` passed a check once with its source folder as it is
+    configured now (its fingerprint otherwise whatever): the folder was there then."""
+    return _source_seen(cfg, name).is_file()
+
+
+def _source_seen(cfg: Config, name: str) -> Path:
+    source = cfg.flows[name].source
+    what = f"{name}\0{source.connection}\0{source.folder}".encode()
+    return cfg.path(cfg.work_dir) / "checked" / hashlib.sha256(what).hexdigest()[:32]
+
+
 def remember_good(cfg: Config, name: str, print_: str) -> None:
     """Flow ``name`` passed its check: not checked again while nothing changes."""
     if not print_:
@@ -90,5 +102,8 @@ def remember_good(cfg: Config, name: str, print_: str) -> None:
     try:
         folder = own_folder(where.parent, depth=2)
         save_atomic(folder / where.name, print_.encode("ascii"), mode=0o600, durable=False)
+        seen = _source_seen(cfg, name)
+        if not seen.exists():
+            save_atomic(folder / seen.name, b"", mode=0o600, durable=False)
     except (OSError, BridgeError):
         pass  # not remembered: checked again next time, which is only slower

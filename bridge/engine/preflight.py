@@ -38,6 +38,9 @@ class Mistake:
     #: A reference table's data (the ERP's export), not the configuration: see
     #: :class:`~bridge.errors.ReferenceDataError`.
     reference: bool = False
+    #: The local source folder missing: a mistake, unless the flow passed its check
+    #: before (the folder was there): see :class:`~bridge.errors.SourceGone`.
+    gone: bool = False
 
     def __str__(self) -> str:
         where = f"flows.{self.flow}.{self.where}" if self.flow else self.where
@@ -139,7 +142,7 @@ def _folders(cfg: Config, name: str, flow: Flow) -> list[Mistake]:
     where = cfg.path(conn.root) / flow.source.folder if conn.type == "local" else None
     if where is not None and not where.is_dir():
         found.append(Mistake(name, "source.folder", f"the source folder {str(where)!r} does "
-                             "not exist"))
+                             "not exist", gone=True))
     for i, target in enumerate(flow.targets):
         conn = cfg.connection(target.connection)
         where = cfg.path(conn.root) / target.folder if conn.type == "local" else None

@@ -37,6 +37,7 @@ from bridge.errors import (
     BridgeError,
     ConfigError,
     ReferenceDataError,
+    SourceGone,
     TransientError,
     WaitedOut,
 )
@@ -232,6 +233,11 @@ def _check(pipe: Pipeline, name: str, *, early: bool = False) -> None:
                 said = "; ".join(str(m) for m in mistakes)
                 if all(m.reference for m in mistakes):
                     raise ReferenceDataError(said)
+                # The source folder gone since a check found it (with a reference table
+                # rewritten meanwhile, say: checked again): watch waits, as for the others.
+                if all(m.reference or m.gone for m in mistakes) and \
+                        checked.was_good(pipe.cfg, name):
+                    raise SourceGone(said)
                 raise ConfigError(said)
             checked.remember_good(pipe.cfg, name, print_)
         pipe.checked.add(name)
