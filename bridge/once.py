@@ -65,6 +65,18 @@ class KeysOnce:
         twice = twice[np.argsort(order[twice], kind="stable")]  # in the part's order
         return order[twice], first[twice]
 
+    def taken(self, name: Hashable, hashes: np.ndarray) -> np.ndarray:
+        """Which of the keys ``hashes`` (hashed as :meth:`again` hashes them) parts before
+        gave under ``name``, as a boolean mask."""
+        import numpy as np
+
+        seen = self.seen.get(name, (hashes[:0], None))[0]
+        if not len(seen):
+            return np.zeros(len(hashes), dtype=bool)
+        at = np.minimum(np.searchsorted(seen, hashes), len(seen) - 1)
+        found: np.ndarray = seen[at] == hashes
+        return found
+
     def keep(self) -> None:
         """The keys of the parts last checked are taken."""
         import numpy as np

@@ -74,6 +74,9 @@ MAX_STEP_PASSES = 4
 #: Reasons a file waits for an operator, kept per file (the rest are counted).
 MAX_HELD = 50
 
+#: The name under which the keys a file sent in its chunks so far are kept (KeysOnce).
+_SENT = ("dedupe", "sent by the chunks before")
+
 
 def transform_file(ctx: Context, row: FileRow, flow: Flow, source: Path, *,
                    folder: Path | None = None, watch: Watch | None = None) -> Checked:
@@ -145,6 +148,9 @@ class _Run:
         self.caps = Caps(self.checked.issues)
         self.sent = KeySpool(folder)
         self.once = KeysOnce()  # each delta's keys, one state per key and file
+        # The keys sent by the chunks before, asked by a `dedupe keep: sent` (a
+        # cancellation many chunks after its order): kept only for such a flow.
+        self.keeps_sent = any(getattr(s.args, "keep", None) == "sent" for s in body)
         # A chunk's facts are one large entry: to the file from the first one.
         self.facts = KeySpool(folder, ".facts-", spool_from=1, plain=True) \
             if flow.facts else None
@@ -162,11 +168,20 @@ class _Run:
             reference=lambda name: reference(ctx, name),
             already_sent=lambda keys: ctx.ledger.sent_keys(row.flow, keys, besides=mine),
             last_sent=lambda keys: ctx.ledger.fingerprints(row.flow, keys, besides=mine),
+            sent_before=self._sent_before,
             full=ctx.full,
             once=self.once,
             variables={"source_name": row.path, "flow": row.flow,
                        "now": datetime.fromtimestamp(row.created)},
         )
+
+    def _sent_before(self, keys: list[str]) -> list[bool]:
+        import numpy as np
+        import pandas as pd
+
+        hashes = pd.util.hash_array(np.array(keys, dtype=object), categorize=False)
+        out: list[bool] = self.once.taken(_SENT, hashes).tolist()
+        return out
 
     def run(self, source: Path, chunk: int | None, size: int) -> Checked | None:
         """The file (of ``size`` bytes) read in chunks of ``chunk`` bytes (None: whole);
@@ -303,6 +318,11 @@ class _Run:
         if len(result.held) > room:
             c.held.append(f"and {len(result.held) - room} more reasons")
         self.sent.add(result.sent_keys)
+        if self.keeps_sent and result.sent_keys:
+            import numpy as np
+
+            keys = np.array(result.sent_keys, dtype=object)
+            self.once.again(_SENT, keys, np.full(len(keys), -1, dtype=np.int64))
         self.once.keep()
         if self.facts is not None:
             from bridge.engine.facts import fact_lines

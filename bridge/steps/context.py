@@ -27,6 +27,10 @@ def _nothing_remembered(keys: list[str]) -> dict[str, str]:
     return {}
 
 
+def _none_before(keys: list[str]) -> list[bool]:
+    return [False] * len(keys)
+
+
 @dataclass
 class StepContext:
     """What the steps may ask of the world; the caller does the I/O and the caching."""
@@ -36,6 +40,9 @@ class StepContext:
     variables: dict[str, object] = field(default_factory=dict)
     #: For delta sync: the fingerprint last sent for each business key asked about.
     last_sent: Callable[[list[str]], dict[str, str]] = _nothing_remembered
+    #: Whether each key was sent by this file in its chunks before this one (the ledger
+    #: has them only once the file is planned): for ``dedupe keep: sent``.
+    sent_before: Callable[[list[str]], list[bool]] = _none_before
     #: Delta steps send every row (`--full`), and still report the fingerprints.
     full: bool = False
     #: How many more notes the caller keeps of the file (None: every one). A step builds

@@ -96,6 +96,9 @@ def dedupe(work: Work, args: spec.DedupeArgs) -> None:
         if unsent and work.sent:  # or sent with this file, by a step before (an order)
             here = set(work.sent)
             unsent = [k for k in unsent if k not in here]
+        if unsent:  # or by a chunk of this file before this one
+            before = work.ctx.sent_before(unsent)
+            unsent = [k for k, was in zip(unsent, before, strict=True) if not was]
         _only_sent(work, args, name, table, keys, unsent)
         return
     skipped = [k for k in unique if k in sent]
