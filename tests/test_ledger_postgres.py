@@ -6,6 +6,7 @@ and never printing its password. (The rest of the ledger's tests run on PostgreS
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -152,7 +153,8 @@ def test_a_vanished_worker_is_noticed_in_half_a_minute_not_two_hours(pg: PgServe
 
     url = pg.new_schema(f"{tmp_path}/keepalive")
     want = [("tcp_keepalives_idle", "10"), ("tcp_keepalives_interval", "5"),
-            ("tcp_keepalives_count", "3"), ("tcp_user_timeout", "30000")]  # ms
+            ("tcp_keepalives_count", "3"), ("tcp_user_timeout", "30000"),  # ms
+            ("idle_in_transaction_session_timeout", "30000")]  # ms: a hung transaction
     setting = "SELECT setting FROM pg_settings WHERE name = %s"
     led = open_ledger(url)
     try:
@@ -165,6 +167,52 @@ def test_a_vanished_worker_is_noticed_in_half_a_minute_not_two_hours(pg: PgServe
         with run_lock(url, 5.0, LockBusy) as turns:
             for name, value in want:
                 assert turns._conn.execute(setting, (name,)).fetchone()[0] == value, name
+    finally:
+        led.close()
+
+
+def test_a_worker_frozen_inside_a_write_transaction_does_not_stop_the_others(
+        tmp_path: Path, pg: PgServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker stopped (SIGSTOP, a frozen machine whose TCP still answers) in the middle
+    of a write transaction holds the ledger's write lock, which every other worker's
+    writes wait for: the server ends its session once it has sat idle in the transaction
+    for HUNG_TRANSACTION_MS (30 s; 1 s here), so another worker's pass writes every file,
+    and the frozen one, going on, finds its connection gone and recorded nothing."""
+    import threading
+
+    from bridge.ledger import postgres
+
+    monkeypatch.setattr(postgres, "HUNG_TRANSACTION_MS", 1000)
+    world(tmp_path, 4)
+    url = pg.new_schema(f"{tmp_path}/frozen")
+    cfg = machine(tmp_path, "m1", url)
+    open_ledger(url).close()  # the schema, made before the freeze
+    frozen = open_ledger(url)
+    assert isinstance(frozen, PostgresLedger)
+    frozen._begin()  # holds the write lock, then its process is stopped
+    frozen.db.execute("INSERT INTO runs (command) VALUES ('frozen')")
+    results: list[object] = []
+    other = threading.Thread(target=lambda: results.append(run_pass(load(cfg))), daemon=True)
+    try:
+        other.start()
+        other.join(timeout=20)
+        assert not other.is_alive(), "every write waited for the frozen worker"
+    finally:
+        # Unfixed, the other pass waits on the lock for ever: let it go, for the next tests.
+        pg.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = "
+               "'idle in transaction' AND datname = 'bridge' AND pid <> pg_backend_pid()")
+        other.join(timeout=20)
+    assert [getattr(r, "exit_code", r) for r in results] == [0]
+    assert sorted(p.name for p in (tmp_path / "erp").glob("ART*.TXT")) == [
+        f"ART{n:05d}.TXT" for n in range(1, 5)]
+    with pytest.raises(sqlite3.Error):  # the frozen one goes on: its session was ended
+        frozen.db.execute("COMMIT")
+    frozen.close()
+    led = open_ledger(url)
+    try:
+        assert [f.state for f in led.files()] == ["done"] * 4
+        assert "frozen" not in {r[0] for r in led.db.execute(
+            "SELECT command FROM runs").fetchall()}  # nothing of it recorded
     finally:
         led.close()
 

@@ -57,6 +57,12 @@ KEEPALIVE = {"keepalives": "1", "keepalives_idle": "10", "keepalives_interval": 
              "keepalives_count": "3", "tcp_user_timeout": "30000"}
 _SERVER_KEEPALIVE = ("-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 "
                      "-c tcp_keepalives_count=3 -c tcp_user_timeout=30000")
+#: Milliseconds a session may sit idle inside a transaction before the server ends it. A
+#: write transaction holds the ledger's write lock, which every worker's writes wait for:
+#: a worker stopped (SIGSTOP, a frozen machine whose TCP still answers) or hung in one
+#: would stop every worker on every flow until someone killed it. A transaction of bridge's
+#: is a few statements sent one after the other, never idle for a second.
+HUNG_TRANSACTION_MS = 30000
 
 
 def connect(url: str, **kwargs: Any) -> Any:
@@ -66,7 +72,8 @@ def connect(url: str, **kwargs: Any) -> Any:
     from psycopg.conninfo import conninfo_to_dict
 
     params: dict[str, Any] = {**KEEPALIVE, **conninfo_to_dict(url)}
-    params["options"] = f"{_SERVER_KEEPALIVE} {params.get('options') or ''}".strip()
+    server = f"{_SERVER_KEEPALIVE} -c idle_in_transaction_session_timeout={HUNG_TRANSACTION_MS}"
+    params["options"] = f"{server} {params.get('options') or ''}".strip()
     return psycopg.connect(**params, **kwargs)
 
 
