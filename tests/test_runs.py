@@ -222,6 +222,33 @@ def test_replay_links_new_outputs_and_dry_run_shows_the_difference(
     assert by_flow.exit_code == 0 and "file 1 (a.csv)" in by_flow.output
 
 
+def test_a_replay_of_files_one_of_them_pruned_replays_none(
+        tmp_path: Path, runner: CliRunner) -> None:
+    """`bridge replay 2 1`, file 1's copy pruned by the retention: refused before file 2 is
+    replayed. Stopping at file 1 had left file 2 replayed under an error (exit 2), and the
+    operator who ran the command again once file 1 was left out sent file 2's rows twice."""
+    cfg = make_world(tmp_path)
+    t0, day = 1_800_000_000.0, 86400.0
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    run_pass(load(cfg), clock=lambda: t0)
+    (tmp_path / "inbox" / "b.csv").write_text(order_file(2), encoding="utf-8")
+    run_pass(load(cfg), clock=lambda: t0 + 31 * day)  # its end prunes file 1's copy
+    assert not (tmp_path / "state" / "work" / "1").exists()
+    erp = sorted(p.name for p in (tmp_path / "erp").iterdir())
+    result = runner.invoke(main, ["--config", str(cfg), "replay", "2", "1"])
+    assert result.exit_code == 2, result.output
+    assert "file 1 (a.csv): no copy kept to replay from" in result.output
+    assert sorted(p.name for p in (tmp_path / "erp").iterdir()) == erp  # nothing written
+    ledger = open_ledger(load(cfg).path(load(cfg).ledger))
+    assert [f.id for f in ledger.files()] == [1, 2]  # no replay begun
+    # by flow, the pruned file is skipped and said; the others are replayed
+    by_flow = runner.invoke(main, ["--config", str(cfg), "replay", "--flow", "articoli",
+                                   "--since", "2000-01-01"])
+    assert by_flow.exit_code == 0, by_flow.output
+    assert "file 1 (a.csv): skipped: file 1 (a.csv): no copy kept" in by_flow.output
+    assert [(f.replay_of, f.state) for f in ledger.files()][2:] == [(2, "done")]
+
+
 def test_dry_run_writes_nothing(tmp_path: Path, runner: CliRunner) -> None:
     cfg = make_world(tmp_path)
     (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")

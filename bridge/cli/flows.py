@@ -196,7 +196,7 @@ def replay(ctx: click.Context, ids: tuple[int, ...], flow: str | None, since: st
     """Process files again from bridge's copy; new outputs are linked to the original."""
     from bridge.engine import clock
     from bridge.engine.pipeline import Pipeline
-    from bridge.engine.replay import Superseded
+    from bridge.engine.replay import NoCopy, Superseded, replayable
     from bridge.engine.replay import replay as replay_one
     from bridge.engine.runner import run_lock
     from bridge.errors import ConfigError
@@ -219,28 +219,34 @@ def replay(ctx: click.Context, ids: tuple[int, ...], flow: str | None, since: st
     with run_lock(cfg.path(cfg.lock_file), ledger=cfg.ledger_location(), alone=True), \
             _progress(len(rows), "replaying") as (say, step):
         show_one = printer(False, say)
+        pipe = Pipeline(cfg, ledger, {}, None, now)
+        if ids:  # every file named, checked before any is replayed: none or all
+            for row in rows:
+                replayable(pipe, row, unsent=unsent)
         run_id = None if dry_run else ledger.start_run(now.wall, "replay")
-        pipe = Pipeline(cfg, ledger, {}, run_id, now)
-        for row in rows:
-            try:
-                result = replay_one(pipe, row, dry_run=dry_run, unsent=unsent)
-            except Superseded as exc:
-                if ids:
-                    raise
-                say(f"file {row.id} ({printable(row.path)}): skipped: {exc}")
+        pipe.run_id = run_id
+        try:
+            for row in rows:
+                try:
+                    result = replay_one(pipe, row, dry_run=dry_run, unsent=unsent)
+                except (Superseded, NoCopy) as exc:
+                    if ids:
+                        raise
+                    say(f"file {row.id} ({printable(row.path)}): skipped: {exc}")
+                    step()
+                    continue
+                if dry_run:
+                    say(f"file {row.id} ({printable(row.path)}): a replay writes new files, "
+                        "beside those written before:")
+                    for line in result.diff:
+                        say(f"  {printable(line)}")
+                elif result.outcome is not None:
+                    worst = max(worst, result.outcome.exit_code)
+                    show_one(result.outcome)
                 step()
-                continue
-            if dry_run:
-                say(f"file {row.id} ({printable(row.path)}): a replay writes new files, "
-                    "beside those written before:")
-                for line in result.diff:
-                    say(f"  {printable(line)}")
-            elif result.outcome is not None:
-                worst = max(worst, result.outcome.exit_code)
-                show_one(result.outcome)
-            step()
-        if run_id is not None:
-            ledger.end_run(run_id, time.time(), "replay")
+        finally:
+            if run_id is not None:
+                ledger.end_run(run_id, time.time(), "replay")
     if not rows:
         click.echo("nothing to replay")
     sys.exit(worst)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from bridge.errors import ConfigError
 
 if TYPE_CHECKING:
+    from bridge.config import Flow
     from bridge.engine.context import Outcome
     from bridge.engine.pipeline import Pipeline
     from bridge.engine.render import Rendered
@@ -37,14 +38,18 @@ class Superseded(ConfigError):
     """A file of a flow whose files hold the whole state, older than one done since."""
 
 
-def replay(pipe: Pipeline, original: FileRow, *, dry_run: bool, unsent: bool = False
-           ) -> ReplayResult:
-    """``original`` processed again; with ``unsent``, only its rows whose business keys no
-    file holds now go (the original's own count as sent: what it sent is not sent twice),
-    as after an operator rejected a file whose orders the original skipped."""
+class NoCopy(ConfigError):
+    """A finished file whose copy in the work area is gone (pruned by its retention, or
+    removed by hand): it cannot be replayed."""
+
+
+def replayable(pipe: Pipeline, original: FileRow, *, unsent: bool = False) -> Flow:
+    """The flow of ``original``, if it can be replayed now (``unsent``: with only the rows
+    no file holds); else the reason, raised. Asked of every file named before any is
+    replayed: a command that stops half-way would leave some replayed, and the same command
+    run again would replay those twice."""
     from bridge.engine.gone import superseded_by
-    from bridge.engine.transform import transform_file
-    from bridge.states import DONE, FETCHED, FINAL
+    from bridge.states import DONE, FINAL
 
     if original.state not in FINAL:
         # Its outputs may still be written by a later pass: a replay now would be a second
@@ -52,9 +57,9 @@ def replay(pipe: Pipeline, original: FileRow, *, dry_run: bool, unsent: bool = F
         raise ConfigError(f"file {original.id} ({original.path}) is {original.state}, not "
                           f"finished: `bridge retry {original.id}` carries it on; a replay "
                           "processes a finished file again")
-    source = pipe.work(original.id) / "source"
-    if not source.exists():
-        raise ConfigError(f"file {original.id} ({original.path}): no copy kept to replay from")
+    if not (pipe.work(original.id) / "source").exists():
+        raise NoCopy(f"file {original.id} ({original.path}): no copy kept to replay from "
+                     "(its flow's `retention: work` pruned it, or it was removed)")
     flow = pipe.cfg.flows.get(original.flow)
     if flow is None:
         raise ConfigError(f"file {original.id}: flow {original.flow!r} is not configured")
@@ -68,6 +73,19 @@ def replay(pipe: Pipeline, original: FileRow, *, dry_run: bool, unsent: bool = F
                           "--unsent sends the rows no file holds, and none of its rows was "
                           "sent, so it would send them all; a plain replay does that, if "
                           "that is what is meant")
+    return flow
+
+
+def replay(pipe: Pipeline, original: FileRow, *, dry_run: bool, unsent: bool = False
+           ) -> ReplayResult:
+    """``original`` processed again; with ``unsent``, only its rows whose business keys no
+    file holds now go (the original's own count as sent: what it sent is not sent twice),
+    as after an operator rejected a file whose orders the original skipped."""
+    from bridge.engine.transform import transform_file
+    from bridge.states import FETCHED
+
+    flow = replayable(pipe, original, unsent=unsent)
+    source = pipe.work(original.id) / "source"
     if dry_run and unsent:
         raise ConfigError("a dry run shows a whole replay: --unsent is not shown dry, run "
                           "it (it sends only the keys no file holds)")
