@@ -538,3 +538,29 @@ def test_an_ack_during_a_pass_leaves_that_pass_s_refusals_counted(tmp_path: Path
         assert ledger.acknowledged("articoli") == 1700.0
     finally:
         ledger.close()
+
+
+@pytest.mark.sqlite_only
+def test_status_check_answers_while_another_process_holds_the_ledger_for_writing(
+        tmp_path: Path) -> None:
+    """A `sqlite3` shell (or a long write) holding the ledger's write lock: `status --check`
+    reads at once. Every opening took the write lock to look at the schema, so the health
+    check waited 30 s, then failed with exit 3 (database is locked) on a healthy bridge."""
+    import sqlite3
+    import time
+
+    cfg = make_world(tmp_path)
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    assert bridge_cli(cfg, "run").returncode == 0
+    holder = sqlite3.connect(tmp_path / "state" / "ledger.sqlite", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO acks VALUES ('x', 1)")
+    try:
+        started = time.monotonic()
+        check = bridge_cli(cfg, "status", "--check", timeout=60)
+        took = time.monotonic() - started
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert check.returncode == 0, check.stderr
+    assert "articoli" in check.stdout and took < 20

@@ -119,6 +119,10 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore, FiguresS
             raise TransientError(f"ledger: {exc}") from None
 
     def _migrate(self, path: Path) -> None:
+        # Read first: a ledger at this schema needs no write lock, so reading commands
+        # (`status --check`) do not wait for, nor fail on, a long write of another process.
+        if self.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
+            return
         with self._tx() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
