@@ -108,9 +108,9 @@ def load_config(ctx: click.Context, *, secrets: bool = True) -> Config:
 
 
 def open_config_ledger(cfg: Config) -> Ledger:
-    from bridge.ledger import open_ledger
+    from bridge.engine.context import open_config_ledger as opened
 
-    return open_ledger(cfg.ledger_location())
+    return opened(cfg)
 
 
 def printer(as_json: bool, say: Callable[[str], None] = click.echo

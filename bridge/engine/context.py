@@ -4,6 +4,7 @@ part imports the pipeline that calls it."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,3 +72,35 @@ def private_dir(path: Path) -> Path:
     from bridge.files import own_folder
 
     return own_folder(path)
+
+
+#: In the work area: it was used with a ledger (written as the ledger is opened), so that a
+#: ledger found missing later is not made again, empty.
+LEDGER_USED = "ledger.used"
+
+
+def open_config_ledger(cfg: Config) -> Ledger:
+    """The configuration's ledger, opened (made, the first time). A SQLite ledger missing
+    where the work area says one was used (deleted, lost with a disk) is not made again
+    empty: every file at the source and every business key would be taken for new, and
+    orders already in the ERP sent again. A configuration error says how to go on."""
+    from bridge.errors import ConfigError
+    from bridge.ledger import open_ledger
+
+    where = cfg.ledger_location()
+    if isinstance(where, str):  # PostgreSQL: the server keeps it
+        return open_ledger(where)
+    work = cfg.path(cfg.work_dir)
+    used = work / LEDGER_USED
+    if not where.exists() and used.exists():
+        raise ConfigError(
+            f"the ledger {where} is missing, but the work area {work} was used with one: "
+            "restore it from its backup (docs/operations.md, \"Restore the ledger\"); a new "
+            "empty ledger would take every file and order already sent for new, and send "
+            f"them again. To start afresh on purpose, remove {work} as well")
+    ledger = open_ledger(where)
+    if work.is_dir() and not used.exists():
+        # Not marked (a full disk): only this guard waits for the next opening.
+        with contextlib.suppress(OSError):
+            used.write_text(f"{where}\n", encoding="utf-8")
+    return ledger

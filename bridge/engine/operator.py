@@ -14,14 +14,14 @@ from bridge import faults
 from bridge.config import Config
 from bridge.engine import clock as clocks
 from bridge.engine import moves
-from bridge.engine.context import Outcome
+from bridge.engine.context import Outcome, open_config_ledger
 from bridge.engine.gone import superseded_by
 from bridge.engine.pipeline import Pipeline
 from bridge.engine.runner import LockBusy, run_lock
 from bridge.engine.tables import load_tracciato
 from bridge.errors import ConfigError, TransientError
 from bridge.issues import Issue
-from bridge.ledger import FileRow, IllegalTransition, open_ledger
+from bridge.ledger import FileRow, IllegalTransition
 from bridge.states import APPROVED, DONE, DUPLICATE, FINAL, HELD, REJECTED, RETRYING, can_clear
 
 #: Seconds an operator's command waits for a running pass to let go of the lock.
@@ -33,7 +33,7 @@ def session(cfg: Config) -> Iterator[Pipeline]:
     try:
         with run_lock(cfg.path(cfg.lock_file), wait=LOCK_WAIT, ledger=cfg.ledger_location(),
                       alone=True):
-            ledger = open_ledger(cfg.ledger_location())
+            ledger = open_config_ledger(cfg)
             now = clocks.now()
             pipe = Pipeline(cfg, ledger, {}, None, now)
             try:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from bridge.config import Config, Flow
 from bridge.engine import clock as clocks
 from bridge.engine.ahead import start_early, take_all
-from bridge.engine.context import Outcome, private_dir
+from bridge.engine.context import Outcome, open_config_ledger, private_dir
 from bridge.engine.pipeline import Pipeline
 from bridge.engine.readiness import Busy, ready
 from bridge.engine.retention import prune
@@ -41,7 +41,7 @@ from bridge.errors import (
     TransientError,
     WaitedOut,
 )
-from bridge.ledger import FileRow, Ledger, Now, open_ledger
+from bridge.ledger import FileRow, Ledger, Now
 from bridge.states import CHECKED, RESUMABLE, RETRYING, WRITTEN
 from bridge.transport import Transport
 
@@ -136,7 +136,7 @@ def run_pass(cfg: Config, *, flows: list[str] | None = None, dry_run: bool = Fal
         # Downloads left by a run that died: with the lock held, nobody else is writing.
         shutil.rmtree(cfg.path(cfg.work_dir) / "incoming", ignore_errors=True)
         private_dir(cfg.path(cfg.work_dir))
-        ledger = open_ledger(cfg.ledger_location())
+        ledger = open_config_ledger(cfg)
         pipe = Pipeline(cfg, ledger, {}, None, reading(clock), full=full, connect=connect)
         try:
             return _pass(pipe, chosen, dry_run, clock, report, should_stop, full, busy,
