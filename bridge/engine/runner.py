@@ -57,6 +57,11 @@ class LockBusy(BridgeError):
     exit_code = 0
 
 
+class LockTaken(TransientError):
+    """An operator's command that found a run holding the lock for longer than it waits:
+    it did nothing, and says so with exit 3 (a script must not take it for done)."""
+
+
 @dataclass
 class PassResult:
     outcomes: list[Outcome] = field(default_factory=list)
@@ -87,14 +92,17 @@ class PassResult:
 def run_lock(path: Path, *, wait: float = 0.0, ledger: Path | str | None = None,
              alone: bool = False) -> Iterator[Turns | None]:
     """The run lock of this work area; ``wait`` seconds for it (operators' commands), else
-    LockBusy. On a PostgreSQL ``ledger``, the ledger's run lock too, shared with the runs
-    of other work areas and machines, which take turns flow by flow (the Turns given);
+    LockBusy (a run: exit 0, the other run does the work) or, ``alone``, LockTaken (an
+    operator's command: exit 3, it did nothing). On a PostgreSQL ``ledger``, the ledger's
+    run lock too, shared with the runs of other work areas and machines, which take turns
+    flow by flow (the Turns given);
     ``alone``: an operator's command, that waits until no run is on."""
+    busy = LockTaken if alone else LockBusy
     if isinstance(ledger, str):
         from bridge.ledger.postgres import run_lock as shared_lock
 
-        with run_lock(path, wait=wait), shared_lock(ledger, wait, LockBusy,
-                                                    alone=alone) as turns:
+        with run_lock(path, wait=wait, alone=alone), shared_lock(ledger, wait, busy,
+                                                                 alone=alone) as turns:
             yield turns
         return
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -107,8 +115,9 @@ def run_lock(path: Path, *, wait: float = 0.0, ledger: Path | str | None = None,
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise LockBusy(f"another bridge run holds {path}; this one stops "
-                                   "here") from None
+                    raise busy(f"another bridge run holds {path}; this one stops here"
+                               + (": nothing was done, run it again once the run is over"
+                                  if alone else "")) from None
                 time.sleep(0.1)
         yield None
     finally:
@@ -306,4 +315,4 @@ def holding(ledger: Ledger, flow: str, besides: set[int] | None = None) -> FileR
     return None
 
 
-__all__ = ["LockBusy", "PassResult", "holding", "run_lock", "run_pass"]
+__all__ = ["LockBusy", "LockTaken", "PassResult", "holding", "run_lock", "run_pass"]
