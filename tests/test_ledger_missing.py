@@ -43,21 +43,3 @@ def test_a_missing_ledger_stops_the_run_and_says_how_to_restore_it(
     assert runner.invoke(main, [*args, "run"]).exit_code in (0, 3)
     assert (tmp_path / "state" / "ledger.sqlite").exists()
 
-
-def test_a_replay_that_finds_a_run_going_on_did_nothing_and_says_so(
-        tmp_path: Path, runner: CliRunner) -> None:
-    """`bridge replay` while a run held the lock printed its error and exited 0: a script
-    took the replay for done (found by a probe of several workers). Now exit 3."""
-    from bridge.config import load
-    from bridge.engine.runner import run_lock
-
-    cfg = make_world(tmp_path)
-    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
-    assert runner.invoke(main, ["--config", str(cfg), "run"]).exit_code == 0
-    conf = load(cfg)
-    with run_lock(conf.path(conf.lock_file)):  # a run going on
-        got = runner.invoke(main, ["--config", str(cfg), "replay", "1"])
-    assert got.exit_code == 3, got.output
-    assert "nothing was done, run it again once the run is over" in got.output
-    assert sorted(p.name for p in (tmp_path / "erp").iterdir()) == [
-        "ART00001.TXT", "ART00001.TXT.ok"]
