@@ -417,3 +417,29 @@ def test_an_order_first_seen_refunded_in_part_goes_with_its_credit_note(
     more = bridge_run(cfg, clock, export([("#4020", "partially_refunded", CARD, "25.00")]),
                       "orders_export_3.csv", NOON + 7200)
     assert more == {"ORD000002.TXT": erp_records(credit_note(1500), coda(2))}
+
+
+def test_a_partial_refund_without_its_amount_sends_the_order_and_no_credit_note(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`partially_refunded` with an empty refunded amount: the sample's `importo > 0` met
+    no amount, a `bad-expression` of the whole order, and the sample's reject-file refused
+    the whole export (seen in the benchmark's generated exports: 1,855 orders of a
+    million rows). Now the order goes, and a note says why no credit note went with it."""
+    clock = tmp_path / "clock"
+    monkeypatch.setenv("BRIDGE_FAKE_CLOCK", str(clock))
+    cfg = sample_copy(tmp_path)
+    for old in (cfg.parent / "inbox" / "shopify").glob("*.csv"):
+        old.unlink()
+    first = bridge_run(cfg, clock, export([("#4020", "partially_refunded", CARD, "")]),
+                       "orders_export_1.csv", NOON)
+    assert first == {"ORD000001.TXT": erp_records(T4020, R4020, coda(3))}
+    conf = load(cfg)
+    ledger = open_ledger(conf.path(conf.ledger))
+    try:
+        [row] = [r for r in ledger.files(flow="ordini")]
+        notes = [(i.code, i.message) for i in ledger.issues(row.id)]
+    finally:
+        ledger.close()
+    assert [m.endswith("filter: refunded in part, with no refunded amount in the export: "
+                       "no credit note") for c, m in notes if c == "waiting"] == [True]
+    assert not [c for c, _ in notes if c == "bad-expression"]
