@@ -17,6 +17,7 @@ from bridge import spec
 from bridge.codecs import decode
 from bridge.config import load
 from bridge.engine.runner import run_pass
+from bridge.issues import Issue
 from bridge.ledger import open_ledger
 from tests.test_samples import NOON, SAMPLES, sample_copy
 
@@ -384,6 +385,17 @@ def coda(records: int) -> str:
     return f"Z{records:07d}20251108{'':104}"
 
 
+def issues_of_the_one_file(cfg: Path) -> list[Issue]:
+    """The issues of the order flow's only file so far."""
+    conf = load(cfg)
+    ledger = open_ledger(conf.path(conf.ledger))
+    try:
+        [row] = [r for r in ledger.files(flow="ordini")]
+        return ledger.issues(row.id)
+    finally:
+        ledger.close()
+
+
 def test_an_order_first_seen_refunded_in_part_goes_with_its_credit_note(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The first export that holds #4020 says 10.00 of it refunded already (the shop
@@ -402,13 +414,7 @@ def test_an_order_first_seen_refunded_in_part_goes_with_its_credit_note(
                                            ("#4021", "refunded", CARD, "122.00")]),
                        "orders_export_1.csv", NOON)
     assert first == {"ORD000001.TXT": erp_records(T4020, R4020, credit_note(1000), coda(4))}
-    conf = load(cfg)
-    ledger = open_ledger(conf.path(conf.ledger))
-    try:
-        [row] = [r for r in ledger.files(flow="ordini")]
-        notes = [(i.code, i.value) for i in ledger.issues(row.id)]
-    finally:
-        ledger.close()
+    notes = [(i.code, i.value) for i in issues_of_the_one_file(cfg)]
     # #4020 went: no note says it never did; #4021, refunded before it was sent, did not
     assert [v for c, v in notes if c == "never-sent"] == ["#4021"]
     again = bridge_run(cfg, clock, export([("#4020", "partially_refunded", CARD, "10.00")]),
@@ -433,13 +439,7 @@ def test_a_partial_refund_without_its_amount_sends_the_order_and_no_credit_note(
     first = bridge_run(cfg, clock, export([("#4020", "partially_refunded", CARD, "")]),
                        "orders_export_1.csv", NOON)
     assert first == {"ORD000001.TXT": erp_records(T4020, R4020, coda(3))}
-    conf = load(cfg)
-    ledger = open_ledger(conf.path(conf.ledger))
-    try:
-        [row] = [r for r in ledger.files(flow="ordini")]
-        notes = [(i.code, i.message) for i in ledger.issues(row.id)]
-    finally:
-        ledger.close()
+    notes = [(i.code, i.message) for i in issues_of_the_one_file(cfg)]
     assert [m.endswith("filter: refunded in part, with no refunded amount in the export: "
                        "no credit note") for c, m in notes if c == "waiting"] == [True]
     assert not [c for c, _ in notes if c == "bad-expression"]

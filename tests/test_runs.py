@@ -96,6 +96,30 @@ def test_watch_is_not_woken_by_the_reads_of_its_own_passes(tmp_path: Path) -> No
     assert 1 <= passes <= 3, output  # the first pass, and none woken by its own reads
 
 
+def until_logged(proc: subprocess.Popen[str], log: Path, text: str, times: int) -> None:
+    """Until ``text`` is in ``log`` ``times`` times (30 s at most) or ``proc`` ended, then
+    a second more: a pass or two of watch after it."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None and (
+            not log.exists() or log.read_text(encoding="utf-8").count(text) < times):
+        time.sleep(0.2)
+    time.sleep(1.0)
+
+
+def until_gone(path: Path) -> None:
+    """Until ``path`` is taken (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def stopped(proc: subprocess.Popen[str]) -> str:
+    """``proc`` (a watch) ended by SIGTERM, as systemd stops it: what it printed."""
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=30)
+    return output
+
+
 @pytest.mark.sqlite_only  # bridge in a child process, after a pass here
 def test_watch_waits_out_a_reference_table_the_erp_is_rewriting(tmp_path: Path) -> None:
     """The ERP's article master gone for a moment (rewritten), then back: watch stopped
@@ -121,20 +145,13 @@ def test_watch_waits_out_a_reference_table_the_erp_is_rewriting(tmp_path: Path) 
     try:
         # Until each of the three flows that look the master up has met it missing (a
         # fixed sleep was too short on a busy machine); a pass every 0.5 s.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None and (
-                not log.exists() or log.read_text(encoding="utf-8").count("cannot read") < 3):
-            time.sleep(0.2)
-        time.sleep(1.0)  # a pass or two more with the master still away
+        until_logged(proc, log, "cannot read", 3)
         assert proc.poll() is None, "watch stopped on a missing reference table"
         shutil.move(away, master)
         orders.write_bytes((SAMPLE_ORDERS).read_bytes().replace(b"#200", b"#300"))
-        deadline = time.monotonic() + 30
-        while orders.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        until_gone(orders)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=30)
+        output = stopped(proc)
     assert proc.returncode == 0, output
     assert "orders_export_2.csv: done" in output, output
     assert output.count("cannot read") == 3, output  # each flow that looks it up, once
@@ -166,21 +183,14 @@ def test_watch_waits_out_a_local_source_folder_that_goes_away(tmp_path: Path,
     log = load(cfg).log_path()
     try:
         # Until watch has met the folder missing (a pass every 0.3 s; the run above said it
-        # once in the log already), and a little more
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None and \
-                log.read_text(encoding="utf-8").count("does not exist") < 2:
-            time.sleep(0.2)
-        time.sleep(1.0)
+        # once in the log already)
+        until_logged(proc, log, "does not exist", 2)
         assert proc.poll() is None, "watch stopped on a source folder gone for a moment"
         away.rename(inbox)
         (inbox / "b.csv").write_text(order_file(2), encoding="utf-8")
-        deadline = time.monotonic() + 30
-        while (inbox / "b.csv").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        until_gone(inbox / "b.csv")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=30)
+        output = stopped(proc)
     assert proc.returncode == 0, output
     assert "b.csv: done" in output, output
     assert output.count(f"the source folder '{inbox}' does not exist") == 1, output
