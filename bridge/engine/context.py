@@ -100,7 +100,10 @@ def open_config_ledger(cfg: Config) -> Ledger:
             f"them again. To start afresh on purpose, remove {work} as well")
     ledger = open_ledger(where)
     if work.is_dir() and not used.exists():
-        # Not marked (a full disk): only this guard waits for the next opening.
+        from bridge.atomic import save_atomic
+
+        # Not marked (a full disk): only this guard waits for the next opening. Private,
+        # as every file of bridge's own.
         with contextlib.suppress(OSError):
-            used.write_text(f"{where}\n", encoding="utf-8")
+            save_atomic(used, f"{where}\n".encode(), mode=0o600, durable=False)
     return ledger
