@@ -85,11 +85,12 @@ def open_config_ledger(cfg: Config) -> Ledger:
     empty: every file at the source and every business key would be taken for new, and
     orders already in the ERP sent again. A configuration error says how to go on."""
     from bridge.errors import ConfigError
-    from bridge.ledger import open_ledger
+    from bridge.ledger import located, open_ledger
 
-    where = cfg.ledger_location()
-    if isinstance(where, str):  # PostgreSQL: the server keeps it
-        return open_ledger(where)
+    asked = cfg.ledger_location()
+    where = located(asked)
+    if not isinstance(where, Path):
+        return open_ledger(where)  # PostgreSQL: the server keeps it
     work = cfg.path(cfg.work_dir)
     used = work / LEDGER_USED
     if not where.exists() and used.exists():

@@ -35,6 +35,7 @@ __all__ = [
     "SqliteLedger",
     "Tallies",
     "Written",
+    "located",
     "open_ledger",
 ]
 
@@ -47,10 +48,14 @@ def is_url(where: Path | str) -> bool:
     return isinstance(where, str) and where.startswith(("postgresql://", "postgres://"))
 
 
+def located(where: Path | str) -> Path | str:
+    """Where the ledger asked for at ``where`` is: its SQLite file, or its URL."""
+    return ROUTE(where) if ROUTE is not None else where
+
+
 def open_ledger(where: Path | str) -> Ledger:
     """The ledger at a path (SQLite) or a ``postgresql://`` URL (PostgreSQL)."""
-    if ROUTE is not None:
-        where = ROUTE(where)
+    where = located(where)
     if is_url(where):
         from bridge.ledger.postgres import PostgresLedger
 
