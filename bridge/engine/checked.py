@@ -90,8 +90,7 @@ def was_good(cfg: Config, name: str) -> bool:
 
 def _source_seen(cfg: Config, name: str) -> Path:
     source = cfg.flows[name].source
-    what = f"{name}\0{source.connection}\0{source.folder}".encode()
-    return cfg.path(cfg.work_dir) / "checked" / hashlib.sha256(what).hexdigest()[:32]
+    return _where(cfg, f"{name}\0{source.connection}\0{source.folder}")
 
 
 def remember_good(cfg: Config, name: str, print_: str) -> None:
