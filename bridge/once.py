@@ -6,8 +6,9 @@ that gave it first (16 bytes a key, whatever the file's size), sorted, and finds
 of a part whose key came before: in an earlier part, or in an earlier row of the same part.
 A part's keys are taken only once the caller accepts the part (:meth:`KeysOnce.keep`): a
 part checked again, after skip-rows left rows out, is checked against the parts before it
-alone. Used for a target's ``checks.unique`` (:mod:`bridge.engine.out_keys`) and for the
-keys of a ``delta`` step (one state per key and file).
+alone. Used for a target's ``checks.unique`` (:mod:`bridge.engine.out_keys`), for the
+keys of a ``delta`` step (one state per key and file), and for the keys a file sent in its
+chunks so far, which a ``dedupe keep: sent`` asks (:meth:`KeysOnce.taken`).
 """
 
 from __future__ import annotations
