@@ -2,7 +2,8 @@
 
 A file read in chunks gives its rows a chunk at a time, and a key may come again many chunks
 after its first row. :class:`KeysOnce` keeps each key taken as a 64-bit hash with the line
-that gave it first (16 bytes a key, whatever the file's size), sorted, and finds the rows
+that gave it first (12 bytes a key, whatever the file's size; 9 where the caller has no
+lines to give), sorted, and finds the rows
 of a part whose key came before: in an earlier part, or in an earlier row of the same part.
 A part's keys are taken only once the caller accepts the part (:meth:`KeysOnce.keep`): a
 part checked again, after skip-rows left rows out, is checked against the parts before it
@@ -47,6 +48,7 @@ class KeysOnce:
         import numpy as np
 
         n = len(hashes)
+        lines = _narrow(lines)
         # Everything in the order of the keys' hashes: rows of one key side by side, the
         # first of them first, and a quick search among the keys seen before.
         order = np.argsort(hashes, kind="stable")
@@ -64,7 +66,7 @@ class KeysOnce:
         self.pending[name] = (ranked[~again], ranked_lines[~again])
         twice = np.flatnonzero(again)
         twice = twice[np.argsort(order[twice], kind="stable")]  # in the part's order
-        return order[twice], first[twice]
+        return order[twice], first[twice].astype(np.int64)
 
     def taken(self, name: Hashable, hashes: np.ndarray) -> np.ndarray:
         """Which of the keys ``hashes`` (hashed as :meth:`again` hashes them) parts before
@@ -93,7 +95,7 @@ class KeysOnce:
             taken[mine] = True
             merged = []
             for old, add in ((hashes, new), (lines, new_lines)):
-                both = np.empty(len(taken), dtype=old.dtype)
+                both = np.empty(len(taken), dtype=np.result_type(old.dtype, add.dtype))
                 both[mine], both[~taken] = add, old
                 merged.append(both)
             self.seen[name] = (merged[0], merged[1])
@@ -101,3 +103,16 @@ class KeysOnce:
 
     def __len__(self) -> int:
         return sum(len(h) for h, _ in self.seen.values())
+
+
+def _narrow(lines: np.ndarray) -> np.ndarray:
+    """``lines`` in 32 bits where they fit (every file short of two billion lines): the
+    keys of a large file are most of what a chunked run holds that grows with the file."""
+    import numpy as np
+
+    if lines.dtype.itemsize <= 4:
+        return lines
+    bounds = np.iinfo(np.int32)
+    if not len(lines) or (lines.min() >= bounds.min and lines.max() <= bounds.max):
+        return lines.astype(np.int32)
+    return lines

@@ -322,7 +322,8 @@ class _Run:
             import numpy as np
 
             keys = np.array(result.sent_keys, dtype=object)
-            self.once.again(_SENT, keys, np.full(len(keys), -1, dtype=np.int64))
+            # No lines to give: one byte a key, not eight (see bridge.once)
+            self.once.again(_SENT, keys, np.full(len(keys), -1, dtype=np.int8))
         self.once.keep()
         if self.facts is not None:
             from bridge.engine.facts import fact_lines
