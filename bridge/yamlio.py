@@ -22,7 +22,30 @@ _Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class Loader(_Base):  # type: ignore[valid-type, misc]
-    """PyYAML's safe loader with YAML 1.2's booleans."""
+    """PyYAML's safe loader with YAML 1.2's booleans, refusing a key written twice in one
+    mapping: PyYAML keeps the last and drops the first unsaid, so a second flow named as
+    an earlier one, a second ``steps:`` or a field's ``length`` given twice took the place
+    of the first with no word (YAML itself says a mapping's keys are unique). A key an
+    anchor's merge (``<<: *base``) gives, written again, is the merge's purpose: allowed."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Mark] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:
+                    continue  # not hashable: the base refuses it in its own words
+                if first is not key_node.start_mark:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} is written twice in one mapping (first "
+                        f"on line {first.line + 1}): YAML would keep the second and drop the "
+                        "first unsaid; remove or rename one", key_node.start_mark)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 Loader.yaml_implicit_resolvers = {

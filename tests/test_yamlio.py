@@ -93,3 +93,41 @@ def test_a_key_path_finds_the_line_of_its_deepest_key() -> None:
     assert key_line(text, "flows.ordini.steps[9]") == 4
     assert key_line(text, "connections.shop") is None
     assert key_line("a: [unclosed", "a") is None
+
+
+@pytest.mark.parametrize(("text", "where", "key", "first"), [
+    ("flows:\n  ordini: {a: 1}\n  clienti: {b: 2}\n  ordini: {c: 3}\n", "line 4, column 3",
+     "'ordini'", 2),
+    ("encoding: cp1252\nencoding: utf-8\n", "line 2, column 1", "'encoding'", 1),
+    ("fields:\n  - {name: codice, max_length: 20, max_length: 2}\n", "line 2, column 36",
+     "'max_length'", 2),
+    ("steps:\n  - filter: {keep: x}\nsteps:\n  - compute: {}\n", "line 3, column 1",
+     "'steps'", 1),
+])
+def test_a_key_written_twice_is_refused_with_both_lines(text: str, where: str, key: str,
+                                                         first: int) -> None:
+    """PyYAML keeps a key's second value and drops the first unsaid: a second flow named
+    as an earlier one replaced it, and the configuration checked clean."""
+    with pytest.raises(YamlError) as got:
+        load_yaml(text)
+    assert got.value.where == where
+    assert f"the key {key} is written twice" in got.value.message
+    assert f"first on line {first})" in got.value.message
+
+
+def test_a_merged_key_written_again_is_the_merge_s_purpose() -> None:
+    data = load_yaml("base: &b {host: h, port: 22}\nshop: {<<: *b, port: 2222}\n"
+                     "same: {a: 1, b: {a: 2}}\n")
+    assert data["shop"] == {"host": "h", "port": 2222}
+    assert data["same"] == {"a": 1, "b": {"a": 2}}  # one key in two mappings: not twice
+
+
+def test_a_configuration_with_two_flows_of_one_name_is_refused(tmp_path: Path) -> None:
+    cfg = make_world(tmp_path, CONFIG)
+    text = cfg.read_text(encoding="utf-8")
+    flows = text.index("\nflows:\n") + len("\nflows:\n")
+    head = text[flows:].split("\n", 1)[0]  # the first flow's name, as written
+    cfg.write_text(text[:flows] + f"{head}\n    tracciato: x/y\n" + text[flows:],
+                   encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"written twice in one mapping \(first on line"):
+        load(cfg)
