@@ -257,7 +257,7 @@ def _unknown(work: Work, args: sb.TranslateArgs, name: str, table: pa.Table,
     rows, past = np.split(rows, [work.to_build("no-match", len(rows)) if issue else len(rows)])
     values = table.column(args.field).take(pa.array(rows)).to_pylist()
     for line, value in zip(work.lines_at(table, rows), values, strict=True):
-        message = f"{work.where}: {value!r} is not in the table of {args.field!r}"
+        message = f"{work.where}: {clip(value)!r} is not in the table of {args.field!r}"
         if issue:
             work.issues.append(Issue("no-match", message, line, name, args.field, clip(value)))
         else:

@@ -97,7 +97,7 @@ def _note_shared(work: Work, args: spec.LookupArgs, m: spec.MatchKey,
         n = int(counts[at[row]])
         value = " + ".join(str(probe_table.column(f)[row].as_py()) for f in m.fields)
         work.issues.append(Issue(
-            "shared-match", f"{work.where}: {'+'.join(m.fields)} {value!r} is shared by "
+            "shared-match", f"{work.where}: {'+'.join(m.fields)} {clip(value)!r} is shared by "
             f"{n} rows of {args.reference!r}: the first was taken "
             f"({shown[int(at[row])].as_py()})", line, name, m.fields[0], clip(value)))
 
@@ -121,7 +121,7 @@ def _ambiguous(work: Work, args: spec.LookupArgs, m: spec.MatchKey,
                          strict=True):
         value = " + ".join(str(probe_table.column(f)[row].as_py()) for f in m.fields)
         work.issues.append(Issue(
-            "ambiguous-match", f"{work.where}: {'+'.join(m.fields)} {value!r} is the key "
+            "ambiguous-match", f"{work.where}: {'+'.join(m.fields)} {clip(value)!r} is the key "
             f"of several rows of {args.reference!r} with other values of "
             f"{', '.join(columns)}: which one is meant?",
             line, name, m.fields[0], clip(value)))
@@ -147,7 +147,7 @@ def _missing(work: Work, args: spec.LookupArgs, name: str, table: pa.Table,
     keys = {f: table.column(f).take(pa.array(shown)).to_pylist()
             for m in args.match for f in m.fields}
     for k, line in enumerate(work.lines_at(table, shown)):
-        tried = ", ".join(f"{f}={v[k]!r}" for f, v in keys.items())
+        tried = ", ".join(f"{f}={clip(v[k])!r}" for f, v in keys.items())
         if issue:
             first = next((f for f, v in keys.items() if v[k] is not None),
                          args.match[0].fields[0])

@@ -107,7 +107,8 @@ def dedupe(work: Work, args: spec.DedupeArgs) -> None:
         first = pc.index_in(pa.array(noted, pa.string()), value_set=keys).to_pylist()
         for key, line in zip(noted, work.lines_at(table, first), strict=True):
             work.issues.append(Issue(
-                "already-sent", f"{work.where}: {key!r} was sent before; its rows are skipped",
+                "already-sent",
+                f"{work.where}: {clip(key)!r} was sent before; its rows are skipped",
                 line, name, ",".join(args.key), clip(key)))
         work.keep(name, pc.invert(pc.fill_null(pc.is_in(keys, value_set=pa.array(skipped)),
                                                False)))
@@ -125,7 +126,7 @@ def _only_sent(work: Work, args: spec.DedupeArgs, name: str, table: pa.Table,
         first = pc.index_in(pa.array(noted, pa.string()), value_set=keys).to_pylist()
         for key, line in zip(noted, work.lines_at(table, first), strict=True):
             work.issues.append(Issue(
-                "never-sent", f"{work.where}: {key!r} was never sent; its rows are left out",
+                "never-sent", f"{work.where}: {clip(key)!r} was never sent; its rows are left out",
                 line, name, ",".join(args.key), clip(key)))
     work.keep(name, pc.fill_null(pc.invert(pc.is_in(keys, value_set=pa.array(
         unsent, pa.string()))), False))
