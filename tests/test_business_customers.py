@@ -242,3 +242,29 @@ def test_an_italian_postcode_that_lost_its_zeros_is_refused_not_sent(cfg: Path) 
     finally:
         ledger.close()
     assert bad == [("bad-pattern", 2, "cap", "187")]
+
+
+@pytest.mark.parametrize("street", ["Via Roma 1\nScala B", "Via Roma 1\r\nScala B",
+                                    "Via Roma 1\tScala B"])
+def test_a_line_break_in_an_address_refuses_that_customer_not_the_erp_s_import(
+        cfg: Path, street: str) -> None:
+    """The ERP reads its customer file a line at a time: an address of two lines (the
+    shop lets a customer type one) was written quoted across two lines, and the import
+    took its second half for a customer of its own. Now that customer is refused
+    (`control-character` on its line) and each line of the file is one customer."""
+    from bridge.ledger import open_ledger
+
+    two_lines = customer("7012345000401", "righe@example.it", street, "20121", "Milano")
+    got = run(cfg, [two_lines, NEW], "customers_export_1.csv", NOON)
+    assert [r["email"] for r in got] == ["nuovo@example.it"]
+    [written] = (cfg.parent / "erp" / "clienti").glob("*.CSV")
+    data = written.read_bytes()
+    assert data.count(b"\r\n") == 2 and data.count(b"\n") == 2 and b"\t" not in data
+    conf = load(cfg)
+    ledger = open_ledger(conf.path(conf.ledger))
+    try:
+        [row] = [f for f in ledger.files() if f.path == "customers_export_1.csv"]
+        bad = [(i.code, i.line, i.field) for i in ledger.issues(row.id) if i.is_error]
+    finally:
+        ledger.close()
+    assert bad == [("control-character", 2, "indirizzo")]

@@ -160,6 +160,21 @@ def test_a_quoted_layout_quotes_delimiters_and_line_ends_but_refuses_nul() -> No
     assert facts(bad.issues) == [("control-character", 2, "cliente", "nome", "Rossi\x00")]
 
 
+@pytest.mark.parametrize("escaped", [False, True])
+def test_a_layout_may_refuse_control_characters_it_would_quote(escaped: bool) -> None:
+    """An importer that reads a line at a time takes a quoted line break for the end of the
+    record: its layout says `control_characters: refuse`, and the row is refused."""
+    dialect = "quote_char: null, escape_char: '\\'" if escaped else "quote_char: '\"'"
+    t = parse(CLIENTI.replace("quote_char: null", f"{dialect}, control_characters: refuse"),
+              "prova/lines.yaml")
+    out = encode_rows(clienti("Via Roma\r\n12", "Rossi; Bianchi", "Verdi\tSrl", "Bianchi\x1a"), t)
+    assert [(i.code, i.line) for i in out.issues] == [
+        ("control-character", 2), ("control-character", 4), ("control-character", 5)]
+    assert out.data is None
+    good = encode_rows(clienti("Rossi; Bianchi"), t)
+    assert good.issues == [] and good.data is not None
+
+
 def test_an_escape_character_protects_delimiters_and_line_ends_only() -> None:
     t = parse(CLIENTI.replace("quote_char: null", "quote_char: null, escape_char: '\\'"),
               "prova/escaped.yaml")

@@ -9,7 +9,8 @@ unseen. Three things are looked for in each text cell, in the tracciato's terms:
 - a control character (C0, DEL, C1) where nothing protects it: in a fixed-width field or
   in a delimited layout without a quote character, a CR or LF would start a fake record
   and a TAB or NUL garbles the line (``control-character``); inside quotes only a NUL,
-  which readers take for the end of the text;
+  which readers take for the end of the text, unless the layout says
+  ``control_characters: refuse`` (its importer reads a line at a time);
 - the delimiter, in a delimited layout without a quote character or escape character: it
   would shift every column after it (``delimiter-in-field``).
 
@@ -164,12 +165,14 @@ def _breakers(t: Tracciato) -> tuple[str, str | None]:
     if t.format == "fixed":
         return controls, None
     d = t.dialect
+    if d.quote_char is None and d.escape_char is None:
+        return controls.replace(d.delimiter, ""), d.delimiter
+    if d.control_characters == "refuse":  # the importer reads a line at a time
+        return controls, None
     if d.quote_char is not None:
         return "\x00", None  # quoting protects the rest; readers stop at a NUL
-    if d.escape_char is not None:
-        # Line ends are escaped by the writer, so they are data the reader gives back.
-        return controls.replace("\r", "").replace("\n", ""), None
-    return controls.replace(d.delimiter, ""), d.delimiter
+    # Line ends are escaped by the writer, so they are data the reader gives back.
+    return controls.replace("\r", "").replace("\n", ""), None
 
 
 def _rows_holding(cells: pa.Array, chars: str) -> list[tuple[int, str]]:

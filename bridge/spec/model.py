@@ -271,6 +271,10 @@ class DelimitedFormat(Strict):
         "minimal", description="When cells are quoted on output."
     )
     skip_blank_rows: bool = True
+    control_characters: Literal["write", "refuse"] = Field(
+        "write", description="On output, a control character (CR, LF, TAB...) in a cell "
+        "the layout quotes or escapes: write it so (only a NUL is refused), or refuse its "
+        "row (control-character), for an importer that reads a line at a time.")
 
     @field_validator("delimiter", "quote_char", "escape_char")
     @classmethod
