@@ -51,6 +51,8 @@ CODES: dict[str, str] = {
     # writing
     "control-character": "a control character (CR, LF, TAB...) where it would break a record",
     "delimiter-in-field": "the delimiter inside a field of a layout that writes no quotes",
+    "formula": "a text value a spreadsheet would run as a formula, in a layout that says "
+               "formulas: refuse",
     "not-xml-character": "a character XML 1.0 cannot hold, even escaped (a control "
                          "character other than TAB, LF and CR; U+FFFE, U+FFFF; a lone "
                          "surrogate), in a value of an XML output",

@@ -268,3 +268,26 @@ def test_a_line_break_in_an_address_refuses_that_customer_not_the_erp_s_import(
     finally:
         ledger.close()
     assert bad == [("control-character", 2, "indirizzo")]
+
+
+def test_a_company_named_as_a_formula_stays_out_of_the_file_the_operator_opens(
+        cfg: Path) -> None:
+    """The new customers' file waits for an operator, who opens it in a spreadsheet: a
+    shop customer whose company was `=HYPERLINK(...)` had it run there. That customer is
+    refused (`formula`), the others go; a phone starting with `+` is data."""
+    from bridge.ledger import open_ledger
+
+    formula = customer("7012345000501", "formula@example.it", "Via Po 2", "10123", "Torino",
+                       company='=HYPERLINK("http://example.com/x","Rossi")')
+    phone = {**NEW, "Default Address Phone": "+39 011 4455667"}
+    got = run(cfg, [formula, phone], "customers_export_1.csv", NOON)
+    assert [(r["email"], r["telefono"]) for r in got] == [("nuovo@example.it",
+                                                           "+39 011 4455667")]
+    conf = load(cfg)
+    ledger = open_ledger(conf.path(conf.ledger))
+    try:
+        [row] = [f for f in ledger.files() if f.path == "customers_export_1.csv"]
+        bad = [(i.code, i.line, i.field) for i in ledger.issues(row.id) if i.is_error]
+    finally:
+        ledger.close()
+    assert bad == [("formula", 2, "ragione_sociale")]

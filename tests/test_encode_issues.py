@@ -175,6 +175,27 @@ def test_a_layout_may_refuse_control_characters_it_would_quote(escaped: bool) ->
     assert good.issues == [] and good.data is not None
 
 
+def test_a_layout_may_refuse_cells_a_spreadsheet_would_run_as_formulas() -> None:
+    """An operator opens the ERP's file in a spreadsheet before approving it: a customer
+    who named the company `=HYPERLINK(...)` ran it there. With `formulas: refuse` such a
+    cell is its row's `formula`; a phone or a signed number is data and goes."""
+    t = parse(CLIENTI.replace("quote_char: null", "quote_char: '\"', formulas: refuse"),
+              "prova/formulas.yaml")
+    bad = ["=HYPERLINK(\"http://x\")", "@SUM(A1)", "+cmd|' /C calc'!A0", "-2+3",
+           "\t=1+1", "=", "+A1", "-5%"]
+    good = ["+39 035 412233", "-12,50", "+39 (035) 41-22-33", "Rossi = Bianchi",
+            "Rossi Srl", " =1", "-", "+"]
+    out = encode_rows(clienti(*bad, *good), t)
+    assert [(i.code, i.line, i.field, i.value) for i in out.issues] == [
+        ("formula", line, "nome", value) for line, value in enumerate(bad, 2)]
+    assert out.data is None
+    fine = encode_rows(clienti(*good), t)
+    assert fine.issues == [] and fine.data is not None
+    # Without the key the layout writes every cell as it is.
+    plain = parse(CLIENTI.replace("quote_char: null", "quote_char: '\"'"), "prova/plain.yaml")
+    assert encode_rows(clienti(*bad), plain).issues == []
+
+
 def test_an_escape_character_protects_delimiters_and_line_ends_only() -> None:
     t = parse(CLIENTI.replace("quote_char: null", "quote_char: null, escape_char: '\\'"),
               "prova/escaped.yaml")

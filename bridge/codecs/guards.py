@@ -1,7 +1,7 @@
 """What a target file cannot hold: the checks on text cells about to be written.
 
 A value is never written in a way that changes the file's structure or loses characters
-unseen. Three things are looked for in each text cell, in the tracciato's terms:
+unseen. Four things are looked for in each text cell, in the tracciato's terms:
 
 - a character the encoding cannot represent (``unencodable``), or, when the field says
   ``on_unencodable: replace`` or ``transliterate``, the cell as it will be written
@@ -12,7 +12,9 @@ unseen. Three things are looked for in each text cell, in the tracciato's terms:
   which readers take for the end of the text, unless the layout says
   ``control_characters: refuse`` (its importer reads a line at a time);
 - the delimiter, in a delimited layout without a quote character or escape character: it
-  would shift every column after it (``delimiter-in-field``).
+  would shift every column after it (``delimiter-in-field``);
+- in a delimited layout that says ``formulas: refuse``, a cell a spreadsheet would run as
+  a formula (``formula``): the file is one an operator opens in a spreadsheet.
 
 Each check runs over the whole column (numpy over the UTF-8 bytes, pyarrow kernels);
 Python looks only at the rows a check flags. Characters that come from the tracciato
@@ -69,7 +71,27 @@ def screen(cells: pa.Array, shown: pa.Array, field: FieldSpec,
             problems.append((row, "delimiter-in-field", f"{_quote(cells[row].as_py())} holds the "
                              f"delimiter {delimiter!r}, which would shift the columns after it "
                              "(the layout writes no quotes)", _shown(shown, row)))
+    if t.format == "delimited" and t.dialect.formulas == "refuse":
+        for row in _formula_rows(cells).tolist():
+            problems.append((row, "formula", f"{_quote(cells[row].as_py())} starts as a "
+                             "spreadsheet formula, which would run where the file is opened "
+                             "in a spreadsheet", _shown(shown, row)))
     return cells, problems
+
+
+#: A cell a spreadsheet runs: = @ TAB CR at its start, or + - before anything that is not
+#: a number or a phone (``+39 035 412233``, ``-12,50`` are data; ``-2+3``, ``+A1`` are not).
+_FORMULA = r"^([=@\t\r]|[+-].)"
+_NUMBER_OR_PHONE = r"^[+-][0-9][0-9 .,()/-]*$"
+
+
+def _formula_rows(cells: pa.Array) -> np.ndarray:
+    """Rows of a spreadsheet formula (cells without nulls)."""
+    if not len(cells):
+        return np.empty(0, np.int64)
+    risky = pc.and_(pc.match_substring_regex(cells, _FORMULA),
+                    pc.invert(pc.match_substring_regex(cells, _NUMBER_OR_PHONE)))
+    return np.flatnonzero(np.asarray(risky.to_numpy(zero_copy_only=False), dtype=bool))
 
 
 def unencodable_rows(cells: pa.Array, encoding: str) -> np.ndarray:

@@ -275,6 +275,10 @@ class DelimitedFormat(Strict):
         "write", description="On output, a control character (CR, LF, TAB...) in a cell "
         "the layout quotes or escapes: write it so (only a NUL is refused), or refuse its "
         "row (control-character), for an importer that reads a line at a time.")
+    formulas: Literal["write", "refuse"] = Field(
+        "write", description="On output, a text cell a spreadsheet would run as a formula "
+        "(starting with = @ TAB CR, or + - before anything but a number or a phone): write "
+        "it, or refuse its row (formula), for a file an operator opens in a spreadsheet.")
 
     @field_validator("delimiter", "quote_char", "escape_char")
     @classmethod
