@@ -170,9 +170,12 @@ def render(result: CheckResult, fmt: str, limit: int = TEXT_LIMIT) -> str:
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(ISSUE_COLUMNS)
         for i in result.issues:
-            # Read in a spreadsheet: every cell is defused (a message quotes the sender).
+            # Read in a spreadsheet: every cell is defused (a message quotes the sender);
+            # printed, so made printable first: click would drop some escape sequences
+            # piped to a file and pass the others to a terminal.
             writer.writerow(["" if i.line is None else i.line,
-                             *map(defuse, (i.record, i.field, i.code, i.value, i.message))])
+                             *(defuse(None if v is None else printable(v))
+                               for v in (i.record, i.field, i.code, i.value, i.message))])
         return buf.getvalue().rstrip("\n")
     return _text(result, limit)
 

@@ -84,6 +84,22 @@ def test_check_prints_the_name_and_values_escaped(tmp_path: Path, runner: CliRun
     assert json.loads(as_json.output)["file"] == str(tmp_path / BAD_DATA)
 
 
+def test_check_as_csv_prints_the_values_escaped_and_whole(tmp_path: Path,
+                                                          runner: CliRunner) -> None:
+    """`check --format csv` printed the sender's cells raw: on a terminal an escape
+    sequence in a cell acted on it, and piped to a file, click dropped the sequences it
+    knows (`\x1b[2J`) and kept the others: a value neither whole nor safe."""
+    layout = tmp_path / "in.yaml"
+    layout.write_text(IN, encoding="utf-8")
+    evil = tmp_path / "evil.csv"
+    evil.write_text("codice;descrizione;prezzo;qty\nA2;x;1,00;1\x1b[2J\x1b]0;t\x07\u202e\x9b1m\n",
+                    encoding="utf-8")
+    as_csv = runner.invoke(main, ["check", str(evil), "-t", str(layout), "--format", "csv"])
+    assert as_csv.exit_code == 1
+    assert_escaped(as_csv.output)
+    assert "1\\x1b[2J\\x1b]0;t\\x07\\u202e\\x9b1m" in as_csv.output, as_csv.output
+
+
 @pytest.mark.parametrize(("text", "shown"), [
     ("a\x1b[2Jb", "a\\x1b[2Jb"),
     ("\x9b31m", "\\x9b31m"),
