@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
+from bridge.display import defuse, printable
 from bridge.ledger import Fact
 
 CENT = Decimal("0.01")
@@ -178,8 +179,11 @@ def _rate_order(rate: str) -> tuple[int, Decimal, str]:
 
 
 def as_text(columns: list[str], rows: list[list[str]]) -> str:
+    """For a terminal: an agent's code or a rate came from a file, so every cell is shown
+    printable (ESC as ``\\x1b``)."""
     if not rows:
         return "nothing recorded in the period"
+    rows = [[printable(c) for c in r] for r in rows]
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
     numeric = [i > 0 and all(_is_number(r[i]) for r in rows) for i in range(len(columns))]
 
@@ -199,10 +203,12 @@ def _is_number(text: str) -> bool:
 
 
 def as_csv(columns: list[str], rows: list[list[str]]) -> str:
+    """For a spreadsheet, and printed: every cell printable, then defused (a code that came
+    from a file may start as a formula; a signed amount stays as it is)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
-    w.writerows(rows)
+    w.writerows([defuse(printable(c)) for c in r] for r in rows)
     return buf.getvalue()
 
 
