@@ -196,6 +196,27 @@ def test_a_layout_may_refuse_cells_a_spreadsheet_would_run_as_formulas() -> None
     assert encode_rows(clienti(*bad), plain).issues == []
 
 
+@pytest.mark.parametrize("layout", [SEMI, ORDINI])
+def test_a_required_text_written_blank_is_missing_not_an_empty_cell(layout: Tracciato) -> None:
+    """A required field given an empty or blank text (a name made of nothing) was written
+    empty, and the ERP's file then held a row its own layout refuses: the file read back
+    said `missing-required`. It is that issue on the row now, as a missing value is."""
+    if layout is SEMI:
+        t = changed(SEMI, "cliente", "nome", required=True, missing_values=["N/D"])
+        tables = clienti("Rossi", "", "   ", "N/D", None)
+        record, field, lines = "cliente", "nome", [3, 4, 5, 6]
+    else:
+        tables = ordini()
+        tables["testata"]["codice_cliente"] = ["", " "]
+        record, field = "testata", "codice_cliente"
+        lines = tables["testata"]["_line"].tolist()
+        t = layout
+    out = encode_rows(tables, t)
+    assert [(i.code, i.line, i.record, i.field) for i in out.issues] == [
+        ("missing-required", line, record, field) for line in lines]
+    assert out.data is None
+
+
 def test_an_escape_character_protects_delimiters_and_line_ends_only() -> None:
     t = parse(CLIENTI.replace("quote_char: null", "quote_char: null, escape_char: '\\'"),
               "prova/escaped.yaml")

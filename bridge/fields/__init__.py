@@ -122,6 +122,8 @@ def render_column(values: pa.Array | pa.ChunkedArray, field: FieldSpec,
             text.check_constant(out, field, bad)
         elif kind == "enum":
             text.check_enum(out, field, bad)
+        if field.required and field.default is None:
+            _blank(out, field, bad)
     if out.null_count:
         if field.required:
             bad.add(pc.is_null(out), "missing-required",
@@ -130,6 +132,18 @@ def render_column(values: pa.Array | pa.ChunkedArray, field: FieldSpec,
     if width is not None:
         out = fit(out, field, width, bad)
     return out, bad.build()
+
+
+def _blank(out: pa.Array, field: FieldSpec, bad: Collector) -> None:
+    """A required text given as one the file would read back as missing (empty, blank,
+    a declared missing token) is missing: never written as an empty cell of a row the
+    reader's own layout refuses. (A null is said below, with the other types'.)"""
+    blank = text.missing_rows(text.trim(out, field), field)
+    if out.null_count:
+        blank &= out.is_valid().to_numpy(zero_copy_only=False)
+    if blank.any():
+        bad.add(blank, "missing-required",
+                "the field is required and its value is empty or blank")
 
 
 def _shown(values: pa.Array) -> pa.Array:
