@@ -291,3 +291,45 @@ def test_a_company_named_as_a_formula_stays_out_of_the_file_the_operator_opens(
     finally:
         ledger.close()
     assert bad == [("formula", 2, "ragione_sociale")]
+
+
+def test_a_name_left_empty_in_the_shop_is_never_written_none(cfg: Path) -> None:
+    """A shop customer with no company and no first name went to the ERP as the company
+    `Rossi None` (jinja writes a missing value joined with `~` as "None"); with no name
+    at all, as `None None`. The name is now the parts given, and a customer with none is
+    refused (`missing-required`), never sent nameless."""
+    from bridge.ledger import open_ledger
+
+    no_first = {**customer("7012345000601", "rossi@example.it", "Via Po 3", "10123",
+                           "Torino"), "First Name": ""}
+    nameless = {**customer("7012345000602", "anonimo@example.it", "Via Po 4", "10123",
+                           "Torino"), "First Name": "", "Last Name": ""}
+    got = run(cfg, [no_first, nameless, NEW], "customers_export_1.csv", NOON)
+    assert [(r["email"], r["ragione_sociale"]) for r in got] == [
+        ("rossi@example.it", "Rossi"), ("nuovo@example.it", "Rossi Anna")]
+    conf = load(cfg)
+    ledger = open_ledger(conf.path(conf.ledger))
+    try:
+        [row] = [f for f in ledger.files() if f.path == "customers_export_1.csv"]
+        bad = [(i.code, i.line, i.field) for i in ledger.issues(row.id) if i.is_error]
+    finally:
+        ledger.close()
+    assert bad == [("missing-required", 3, "ragione_sociale")]
+
+
+def test_an_erp_customer_with_no_price_list_gets_no_price_list_tag(cfg: Path) -> None:
+    """The shop's apps give a customer the prices of its `listino-N` tag: a customer the
+    ERP exports with no price list went to the shop tagged `listino-None`. It now goes
+    with its other tags only."""
+    conf = load(cfg)
+    exports = cfg.parent / "erp-exports" / "clienti.csv"
+    text = exports.read_bytes().decode("cp1252")
+    exports.write_bytes((text + "C00160;Senza Listino S.r.l.;listino@example.it;;;;;;BB30;"
+                         "Via Po 5;24100;Bergamo;BG;\r\n").encode("cp1252"))
+    assert run_pass(conf, flows=["clienti-negozio"], clock=lambda: NOON).outcomes == []
+    [done] = run_pass(conf, flows=["clienti-negozio"], clock=lambda: NOON + 60).outcomes
+    shop = cfg.parent / "shop" / "shopify"
+    rows = list(csv.DictReader(io.StringIO((shop / done.outputs[0][0]).read_text("utf-8"))))
+    [senza] = [r for r in rows if r["Email"] == "listino@example.it"]
+    assert senza["Tags"] == "B2B, pagamento-BB30"
+    assert all("None" not in r["Tags"] for r in rows)
