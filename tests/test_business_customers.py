@@ -333,3 +333,12 @@ def test_an_erp_customer_with_no_price_list_gets_no_price_list_tag(cfg: Path) ->
     [senza] = [r for r in rows if r["Email"] == "listino@example.it"]
     assert senza["Tags"] == "B2B, pagamento-BB30"
     assert all("None" not in r["Tags"] for r in rows)
+
+
+def test_an_address_given_only_on_its_second_line_is_never_none(cfg: Path) -> None:
+    """A customer who typed the street in the shop's second address line went to the ERP
+    at `None, Via Po 6`: `~` writes the missing first line as "None"."""
+    second_only = {**customer("7012345000701", "seconda@example.it", "", "10123", "Torino"),
+                   "Default Address Address2": "Via Po 6"}
+    got = run(cfg, [second_only], "customers_export_1.csv", NOON)
+    assert [(r["email"], r["indirizzo"]) for r in got] == [("seconda@example.it", "Via Po 6")]
