@@ -217,6 +217,20 @@ def test_a_required_text_written_blank_is_missing_not_an_empty_cell(layout: Trac
     assert out.data is None
 
 
+def test_a_long_value_a_guard_refuses_is_kept_clipped_as_every_issue_s_value() -> None:
+    """A cell of 300,000 characters refused for a control character, a character the
+    encoding lacks or a formula kept its whole text as the issue's value (300 KB in the
+    ledger per issue, and in `check --format json`); every other issue clips it."""
+    t = parse(CLIENTI.replace("quote_char: null", "quote_char: '\"', control_characters: "
+                              "refuse, formulas: refuse"), "prova/long.yaml")
+    long = "Z" * 300_000
+    t = changed(t, "cliente", "nome", max_length=None)
+    out = encode_rows(clienti(long + "\x01", "=" + long, long + "\u0100"), t)
+    assert sorted(i.code for i in out.issues) == ["control-character", "formula", "unencodable"]
+    assert all(i.value is not None and len(i.value) <= 200 for i in out.issues), [
+        len(i.value or "") for i in out.issues]
+
+
 def test_an_escape_character_protects_delimiters_and_line_ends_only() -> None:
     t = parse(CLIENTI.replace("quote_char: null", "quote_char: null, escape_char: '\\'"),
               "prova/escaped.yaml")

@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 
 from bridge.codecs.text import is_utf8
 from bridge.errors import ConfigError
+from bridge.issues import clip
 from bridge.spec.model import FieldSpec, Tracciato
 
 #: A problem met in one cell: (row, code, message, value shown in the report).
@@ -351,5 +352,5 @@ def _quote(text: str) -> str:
 
 
 def _shown(shown: pa.Array, row: int) -> str | None:
-    value = shown[row].as_py()
-    return None if value is None else str(value)
+    """The value an issue keeps: clipped, as every issue's."""
+    return clip(shown[row].as_py())
