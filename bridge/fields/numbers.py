@@ -127,6 +127,9 @@ def parse_number(text: pa.Array, field: FieldSpec, bad: Collector,
             plain = pc.replace_substring(plain, sep, repl)
     drop, swap, first, last = _edits(field)
     plain = buffers.edit(plain, drop, swap, first, last, ok)
+    if not integer:
+        plain, long_wrong = _shortened(plain, field, bad, text)
+        flags, ok = flags | long_wrong, ok & ~long_wrong
     try:
         values = _cast(plain, field, integer)
     except pa.ArrowInvalid:
@@ -156,6 +159,38 @@ def _cast(plain: pa.Array, field: FieldSpec, integer: bool) -> pa.Array:
     # same 128-bit integers with the field's scale.
     whole = pc.cast(plain, pa.decimal128(DECIMAL_PRECISION, 0))
     return pa.Array.from_buffers(target, len(whole), whole.buffers(), offset=whole.offset)
+
+
+#: The longest plain decimal a decimal128(18) can be: 18 digits, a sign and a point.
+_PLAIN_MAX = DECIMAL_PRECISION + 2
+
+
+def _shortened(plain: pa.Array, field: FieldSpec, bad: Collector,
+               text: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The plain decimals without the zeros that say nothing (leading ones, and trailing
+    ones after the point), and the cells too long even so, flagged: pyarrow's cast reads
+    a text of 128 digits or more as another number (9 x 128 is -1), drops a 1 followed by
+    200 decimal zeros, and raises on decimal zeros past its precision. Only when a cell
+    is longer than any decimal this reads (rare)."""
+    none = np.zeros(len(plain), dtype=bool)
+    lengths = pc.utf8_length(plain)
+    if (pc.max(lengths).as_py() or 0) <= _PLAIN_MAX:
+        return plain, none
+    short = pc.replace_substring_regex(plain, r"^(-?)0+([0-9])", r"\1\2")
+    if not field.implied_decimals:
+        short = pc.replace_substring_regex(short, r"(\.[0-9]*?)0+$", r"\1")
+        short = pc.replace_substring_regex(short, r"\.$", "")
+    long = pc.fill_null(pc.greater(lengths, _PLAIN_MAX), False)
+    plain = pc.if_else(long, short, plain)
+    still = pc.fill_null(pc.greater(pc.utf8_length(plain), _PLAIN_MAX), False)
+    if not pc.any(still).as_py():
+        return plain, none
+    # Each of these is too big, or too precise: said as a shorter one would be.
+    over = pc.if_else(still, plain, None)
+    wrong = _too_big(over, field, False, bad, text)
+    if not field.implied_decimals:
+        wrong |= _too_precise(over, field, bad, text)
+    return pc.if_else(pa.array(wrong), None, plain), wrong
 
 
 def _too_big(plain: pa.Array, field: FieldSpec, integer: bool, bad: Collector,
