@@ -92,3 +92,33 @@ def test_a_long_implied_decimal_is_itself_or_refused(digits: str, codes: list[st
     [read_value] = got.tables["prezzo"]["prezzo"].tolist()
     assert ([i.code for i in got.issues], None if pd.isna(read_value) else read_value) == (
         codes, value)
+
+
+@pytest.mark.parametrize("text", ["9" * 128, "-" + "9" * 130, "1." + "0" * 200,
+                                  "1" + "0" * 60 + "E-60", "5" + "0" * 127])
+def test_a_long_text_written_as_a_decimal_is_refused_not_another_number(text: str) -> None:
+    """A text column written in a decimal field (a source column read as text, a step's
+    result too large for a decimal) went through the same cast: 9 x 128 was written
+    -1,00, a 1 and 200 decimal zeros 0,00. Such a text is a bad-decimal on its row; a
+    short one is written as it says."""
+    import pyarrow as pa
+
+    from bridge.codecs import encode_rows
+
+    layout = parse("""
+format: delimited
+encoding: utf-8
+delimited: {delimiter: ';'}
+records:
+  prezzo:
+    fields:
+      - {name: codice, required: true}
+      - {name: prezzo, type: decimal, scale: 2, decimal_separator: ','}
+""", "prova/scrivi.yaml")
+    rows = pd.DataFrame({"codice": ["A1", "A2"], "_line": [2, 3],
+                         "prezzo": pd.Series(pa.array([text, "12.5"], pa.string()),
+                                             dtype=pd.ArrowDtype(pa.string()))})
+    out = encode_rows({"prezzo": rows}, layout)
+    assert [(i.code, i.line) for i in out.issues] == [("bad-decimal", 2)]
+    fine = encode_rows({"prezzo": rows.iloc[1:]}, layout)
+    assert fine.issues == [] and fine.data == b"codice;prezzo\r\nA2;12,50\r\n"

@@ -260,9 +260,21 @@ def _ints(df: pd.DataFrame | pa.Table, name: str) -> np.ndarray:
     return ints
 
 
+#: The longest text written as a decimal: pyarrow reads a longer one as another number
+#: (128 digits wrap around, 41 decimal zeros lose the value) where it should refuse it,
+#: and no decimal a field holds takes more than 20 characters.
+_DECIMAL_TEXT_MAX = 40
+
+
 def _cast(values: pa.Array, want: pa.DataType) -> pa.Array:
     import pyarrow as pa
+    import pyarrow.compute as pc
 
+    text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    if text and pa.types.is_decimal(want) \
+            and (pc.max(pc.utf8_length(values)).as_py() or 0) > _DECIMAL_TEXT_MAX:
+        # As a value that does not convert: the rows holding one are found and said.
+        raise pa.ArrowInvalid("a text too long to be a decimal")
     if pa.types.is_decimal(want) and pa.types.is_integer(values.type):
         # int64 -> decimal128(18, s) is refused outright by pyarrow.
         values = values.cast(pa.decimal128(38, want.scale))
