@@ -55,18 +55,27 @@ def _keep_none(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def to_decimal(value: Any) -> Decimal | None:
-    """Exact Decimal from text, integers or Decimals; floats through their shortest repr."""
-    if value is None or isinstance(value, Decimal):
+    """Exact Decimal from text, integers or Decimals; floats through their shortest repr.
+    Never a NaN or an infinity, which Decimal reads from a sender's `NaN` or `inf`: no
+    field can hold them."""
+    if value is None:
         return value
     if isinstance(value, bool):
         raise TypeError("a boolean is not a number")
-    if isinstance(value, float):
-        return Decimal(repr(value))
     try:
-        return Decimal(str(value).strip().replace(",", ".")) if isinstance(value, str) \
-            else Decimal(value)
+        if isinstance(value, Decimal):
+            d = value
+        elif isinstance(value, float):
+            d = Decimal(repr(value))
+        elif isinstance(value, str):
+            d = Decimal(value.strip().replace(",", "."))
+        else:
+            d = Decimal(value)
     except InvalidOperation:
         raise ValueError(f"{value!r} is not a number") from None
+    if not d.is_finite():
+        raise ValueError(f"{value!r} is not a number")
+    return d
 
 
 def round2(value: Any) -> Decimal:
