@@ -23,3 +23,22 @@ def test_a_text_that_is_no_number_is_an_issue_on_its_row(expression: str) -> Non
     assert result.arrow["o"].schema.field("x").type != pa.string()
     assert result.tables["o"]["x"].tolist()[3] in (Decimal("1.5"), Decimal("3.0"),
                                                    Decimal("1.50"))
+
+
+@pytest.mark.parametrize(("texts", "expression"), [
+    (["9" * 200, "1.5", "2"], "s | decimal"),
+    (["1E+50", "1.5", "2"], "s | decimal"),
+    (["0.000000000000000000000000000000000000001", "1.5", "2"], "s | decimal"),
+    (["9" * 30, "1.5", "2"], "s | int if s != '1.5' else s | decimal"),
+])
+def test_a_number_no_column_holds_fails_its_row_not_every_other(texts: list[str],
+                                                                  expression: str) -> None:
+    """One row's number too large for a decimal column (more than 38 digits) or an
+    integer past 64 bits made the whole column text: every other row's `x * 2` was then
+    a text repeated, and the ERP got 22 for 2 x 2. That row is now the step's issue; the
+    others stay numbers."""
+    rows = frame(s=pa.array(texts, pa.string()))
+    result = run(f'- compute: {{fields: {{x: "{expression}", y: "x * 2"}}}}', {"o": rows})
+    assert [(i.code, i.line) for i in result.issues][:1] == [("bad-expression", 2)]
+    assert {i.line for i in result.issues} == {2}
+    assert result.tables["o"]["y"].tolist()[1:] == [Decimal("3.0"), 4]

@@ -231,7 +231,7 @@ class Expression:
             context = template.new_context(env_vars)
             for _ in template.root_render_func(context):
                 pass
-            result = limits.checked(context.vars["result"])
+            result = limits.column_value(limits.checked(context.vars["result"]))
             if isinstance(result, Undefined):
                 result._fail_with_undefined_error()
         except Exception as exc:  # any error of one row's data becomes an issue

@@ -62,6 +62,33 @@ def checked(value: Any) -> Any:
     return value
 
 
+#: The digits of the widest decimal column (decimal128), and the range of an integer one.
+MAX_DECIMAL_DIGITS = 38
+INT64 = range(-(2**63), 2**63)
+
+
+class Unholdable(ValueError):
+    """A row's result no column can hold as the number it is: an issue of that row's data
+    (never a bound the expression breaks by itself)."""
+
+
+def column_value(value: Any) -> Any:
+    """``value`` if a column can hold it as the number it is; :class:`Unholdable` if not.
+    A number past them made the whole column text, and every other row's ``x * 2`` a
+    repeated text."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise Unholdable(f"{value} is not a number a column holds")
+        digits, exponent = len(value.as_tuple().digits), int(value.as_tuple().exponent)
+        needed = digits + exponent if exponent >= 0 else max(digits, -exponent)
+        if needed > MAX_DECIMAL_DIGITS:
+            raise Unholdable(f"a number of {needed} digits: a column holds "
+                             f"{MAX_DECIMAL_DIGITS} at most")
+    elif isinstance(value, int) and not isinstance(value, bool) and value not in INT64:
+        raise Unholdable("an integer past 64 bits: a column holds none")
+    return value
+
+
 def _text(n: int) -> None:
     if n > MAX_TEXT:
         raise LimitError(f"a text longer than {MAX_TEXT:,} characters")
