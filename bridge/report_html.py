@@ -4,7 +4,9 @@ It says what happened in words (a header that did not match is said as such, not
 "issues in 0 rows"), what to do next, the mistakes grouped (the same mistake in 300 rows is
 one line with its count and first lines), in the sender's own column names, then the first
 issues one by one. Every value comes from a file sent by somebody else: the template is
-rendered with autoescaping on, whatever its name.
+rendered with autoescaping on, whatever its name, and every text shown as
+:func:`~bridge.display.printable` makes it (a right-to-left override would show
+``gpj.exe`` as ``exe.jpg``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bridge.display import printable
 from bridge.issues import CODES, MAX_ISSUES, NOTE_CODES, Issue, clip, count_by_code
 from bridge.report import SHOWN_ISSUES, FileReport, _issue_order, report_names
 from bridge.report_cells import CELL_LIMIT
@@ -150,6 +153,8 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # What steers a display (ESC, the bidirectional overrides) shown as an escape.
+        finalize=lambda value: printable(value) if isinstance(value, str) else value,
     )
     env.filters["grouped"] = _grouped
     return env

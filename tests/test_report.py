@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bridge.display import printable
 from bridge.issues import CODES, MAX_ISSUES, Issue
 from bridge.report import FileReport, rejected_rows_csv, render_html, write_reports
 from bridge.spec import parse
@@ -291,7 +292,22 @@ def test_html_escapes_any_value(value: str) -> None:
     cell = re.search(r'<td class="mono value">(.*?)</td>', page, re.S)
     assert cell is not None
     assert "<" not in cell.group(1)
-    assert html.unescape(cell.group(1)) == value
+    assert html.unescape(cell.group(1)) == printable(value)
+
+
+def test_html_shows_what_steers_a_display_as_escapes() -> None:
+    """A right-to-left override in a file's name showed `ordini_\u202egpj.exe.txt` as
+    `ordini_txt.exe.jpg` in the report's title and table, and reversed the cells of a value
+    holding one; an ESC went into the page raw. The report shows them as escapes, as the
+    terminal does."""
+    value = "A1\x1b[2J\u202eB2"
+    page = render_html(hand_report(
+        [Issue("bad-pattern", f"{value!r} is not a code", 2, "articolo", "codice", value)],
+        source_name="ordini_\u202egpj.exe.txt"))
+    for raw in ("\u202e", "\x1b"):
+        assert raw not in page
+    assert "ordini_\\u202egpj.exe.txt" in page
+    assert "A1\\x1b[2J\\u202eB2" in page
 
 
 def test_many_issues_render_fast_and_show_500(tmp_path: Path, delimited: Tracciato) -> None:
