@@ -229,6 +229,8 @@ def as_html(title: str, period: str, columns: list[str], rows: list[list[str]],
             total: bool = False) -> str:
     from jinja2 import Environment
 
-    env = Environment(autoescape=True)
+    # Escaped, and what steers a display (ESC, a right-to-left override) shown as escapes.
+    env = Environment(autoescape=True,
+                      finalize=lambda v: printable(v) if isinstance(v, str) else v)
     return env.from_string(_HTML).render(title=title, period=period, columns=columns,
                                          rows=rows, total=total)

@@ -28,3 +28,11 @@ def test_the_table_shows_control_characters_as_escapes() -> None:
     text = sales.as_text(COLUMNS, ROWS)
     assert "\x1b" not in text and "\x07" not in text
     assert "\\x1b[2J\\x1b]0;t\\x07" in text
+
+
+def test_the_html_shows_what_steers_a_display_as_escapes() -> None:
+    page = sales.as_html("Commissions", "all", COLUMNS, ROWS, total=False)
+    assert "\x1b" not in page and "\x07" not in page
+    assert "\\x1b[2J\\x1b]0;t\\x07" in page
+    rtl = sales.as_html("Sales", "all", ["agent"], [["A\u202e10"]])
+    assert "\u202e" not in rtl and "A\\u202e10" in rtl
