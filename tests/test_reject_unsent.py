@@ -3,14 +3,16 @@ its business keys as already sent: those orders are named, and sent once, never 
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bridge.cli import main
 from bridge.config import load
 from bridge.ledger import open_ledger
-from tests.flowkit import CONFIG, make_world, order_file
+from tests.flowkit import CONFIG, bridge_cli, make_world, order_file
 
 #: The shop's export again: the three orders of a.csv, changed since, and two new ones.
 AGAIN = ("codice;descrizione;prezzo;qty\n"
@@ -142,3 +144,30 @@ def test_a_later_file_rejected_itself_is_not_to_be_replayed(tmp_path: Path,
     assert "file 2 (b.csv) is rejected: --unsent sends the rows no file holds" in \
         refused.output
     assert erp(tmp_path) == before
+
+
+@pytest.mark.sqlite_only  # bridge killed in a child process
+def test_a_reject_killed_after_forgetting_the_keys_still_names_what_is_left_unsent(
+        tmp_path: Path, runner: CliRunner) -> None:
+    """`bridge reject` killed (a power cut) once a.csv's keys are forgotten, before the file
+    is marked rejected: the operator runs it again. The orders b.csv skipped are named again
+    (exit 1), and the ledger keeps the advice once, not twice."""
+    cfg = failed_then_skipped(tmp_path, runner, AGAIN)
+    killed = bridge_cli(cfg, "reject", "1", "--reason", "a foreign file",
+                        env={"BRIDGE_KILL_AT": "after-forget-keys:1"})
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    again = bridge_cli(cfg, "reject", "1", "--reason", "a foreign file")
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert ("left unsent: file 2 (b.csv) skipped 3 key(s) of file 1 as already-sent "
+            "('A00010', 'A00011', 'A00012'): they reach no target now; "
+            "`bridge replay 2 --unsent` sends them, and no key twice") in again.stdout
+    c = load(cfg)
+    ledger = open_ledger(c.path(c.ledger))
+    try:
+        assert ledger.get(1).state == "rejected"
+        assert [i.code for i in ledger.issues(1)].count("left-unsent") == 1
+        assert [i.code for i in ledger.issues(1)].count("operator-rejected") == 1
+    finally:
+        ledger.close()
+    assert bridge_cli(cfg, "replay", "2", "--unsent").returncode == 0
+    assert codes(erp(tmp_path)) == [b"A00010", b"A00011", b"A00012", b"B1", b"B2"]

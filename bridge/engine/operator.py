@@ -124,7 +124,9 @@ def reject(cfg: Config, file_id: int, reason: str) -> Rejected:
     With no output written, its business keys are forgotten (none reached a target). A
     later file that skipped them as ``already-sent`` did not send them either: each is
     named, here and in a ``left-unsent`` issue of this file, with the command that sends
-    what it skipped (``bridge replay ID --unsent``, which sends no key twice)."""
+    what it skipped (``bridge replay ID --unsent``, which sends no key twice). The advice
+    is recorded before the keys are forgotten: a reject run again after a kill names it
+    again."""
     with session(cfg) as pipe:
         row = _row(pipe, file_id)
         if not can_clear(row.state):
@@ -133,10 +135,15 @@ def reject(cfg: Config, file_id: int, reason: str) -> Rejected:
         if flow is None:
             raise ConfigError(f"file {file_id}: flow {row.flow!r} is not configured")
         written = [o.name for o in pipe.ledger.outputs(file_id) if o.state == "written"]
+        # An earlier reject of this file, stopped before its end (a kill), may have
+        # forgotten the keys already: its advice, recorded first, is named again.
+        had = pipe.ledger.issues(file_id)
         left = [] if written else _left_unsent(pipe, row)
+        left = list(dict.fromkeys([*(i.message for i in had if i.code == "left-unsent"),
+                                   *left]))
         issue = Issue("operator-rejected", f"rejected by an operator: {reason}")
         issues = [issue, *(Issue("left-unsent", line) for line in left),
-                  *pipe.ledger.issues(file_id)]
+                  *(i for i in had if i.code not in ("operator-rejected", "left-unsent"))]
         pipe.ledger.record_issues(file_id, issues)
         name = moves.quarantine(pipe, row, flow)
         report = moves.write_report(pipe, row, flow, pipe.work(row.id) / "source", issues,
@@ -146,6 +153,7 @@ def reject(cfg: Config, file_id: int, reason: str) -> Rejected:
                 pipe.ledger.set_output(out.id, "abandoned")
         if not written:
             pipe.ledger.forget_keys(row.flow, file_id)  # none of its rows reached a target
+            faults.point("after-forget-keys")
             pipe.ledger.forget_facts(file_id)
         pipe.ledger.set_state(file_id, REJECTED, pipe.now.wall, f"{reason}; {report}",
                               reason=reason)
