@@ -128,6 +128,10 @@ CODES: dict[str, str] = {
     "stray-claim": "a file under bridge's private name (.bridge-claim-ID) that its ledger does "
                    "not know as file ID's (a ledger restored from a backup): put in "
                    "quarantine, not imported",
+    "changed-after-taken": "the sender wrote into (or over) a file after bridge took it: what "
+                           "was taken is imported as its own file; the file as found is set "
+                           "apart in quarantine, and the message says which of its bytes "
+                           "(lines) were imported and which were not",
     "too-large-to-read-whole": "the file would be read whole (its groups apart in the file, "
                                "or a flow that needs the whole file), or one group of its rows "
                                "held whole, past the flow's whole_max_bytes: refused, as that "

@@ -46,6 +46,7 @@ def status(ctx: click.Context, fmt: str, check: bool, held_for: str) -> None:
 
     from bridge.display import age
     from bridge.engine import clock
+    from bridge.engine.changed import CHANGED
     from bridge.engine.strays import STRAY
     from bridge.states import FAILED, HELD, REJECTED, RESUMABLE
     from bridge.templating import fmt_time
@@ -70,8 +71,9 @@ def status(ctx: click.Context, fmt: str, check: bool, held_for: str) -> None:
                  "alert_after": limit, "overdue": now - r.updated > limit}
                 for r in rows if r.state == HELD]
         held += mine
-        strays += [{"flow": name, "id": r.id, "path": r.path, "kept_at": r.kept_at}
-                   for r in rows if r.state == REJECTED and r.reason == STRAY
+        strays += [{"flow": name, "id": r.id, "path": r.path, "kept_at": r.kept_at,
+                    "reason": r.reason}
+                   for r in rows if r.state == REJECTED and r.reason in (STRAY, CHANGED)
                    and r.updated > acked]
         attention = [f"{n} {what}" for n, what in (
             (count[FAILED], "failed"),
@@ -109,7 +111,12 @@ def status(ctx: click.Context, fmt: str, check: bool, held_for: str) -> None:
             for s in strays:
                 click.echo(printable(
                     f"stray claim file: {s['flow']}: {s['path']} (file {s['id']}): "
-                    f"not imported, set aside in {s['kept_at']} (bridge show {s['id']})"))
+                    f"not imported, set aside in {s['kept_at']} (bridge show {s['id']})"
+                    if s["reason"] == STRAY else
+                    f"changed after it was taken: {s['flow']}: {s['path']} (file "
+                    f"{s['id']}): the part bridge took is imported as another file, the "
+                    f"rest is not: set aside in {s['kept_at']} (bridge show {s['id']} says "
+                    "which part)"))
     if check and needs:
         sys.exit(1)
 

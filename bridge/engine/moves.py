@@ -44,8 +44,16 @@ def archive(ctx: Context, row: FileRow, flow: Flow) -> str | None:
         return None
     src = ctx.transport(flow.source.connection)
     folder, name = flow.source.folder, held_name(row)
-    if src.stat(folder, name) is None:
+    here = src.stat(folder, name)
+    if here is None:
         return "already archived" if row.held_as else None
+    if row.held_as is not None:
+        from bridge.engine.changed import set_apart
+
+        # Written into after it was taken: the rest is not archived as done.
+        apart = set_apart(ctx, row, flow, here)
+        if apart is not None:
+            return apart
     where = "deleted"
     if flow.archive == "delete":
         src.delete(folder, name)
@@ -97,11 +105,14 @@ def give_back(ctx: Context, row: FileRow, flow: Flow) -> bool:
     return True
 
 
-def set_aside(ctx: Context, flow: Flow, name: str, file_id: int) -> str:
-    """Move a file found at the source that is no file's claim (:mod:`strays`) into
-    quarantine, under its name without a leading dot, with its done-file; where it went."""
+def set_aside(ctx: Context, flow: Flow, name: str, file_id: int, want: str | None = None
+              ) -> str:
+    """Move a file found at the source that is no file's claim (:mod:`strays`), or changed
+    since it was taken (:mod:`changed`), into quarantine, under ``want`` (its name without
+    a leading dot), with its done-file; where it went."""
     src = ctx.transport(flow.source.connection)
-    where = _move_beside(ctx, flow, name, flow.quarantine_folder, name.lstrip("."), file_id)
+    where = _move_beside(ctx, flow, name, flow.quarantine_folder, want or name.lstrip("."),
+                         file_id)
     marker = name + MARKER_SUFFIX
     if src.stat(flow.source.folder, marker) is not None:
         _move_beside(ctx, flow, marker, flow.quarantine_folder,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from bridge import faults
 from bridge.atomic import save_atomic
 from bridge.engine import moves, taking
+from bridge.engine.changed import NOTE as CHANGED_NOTE
 from bridge.engine.context import Outcome
 from bridge.engine.facts import record as record_facts
 from bridge.engine.outputs import (
@@ -290,6 +291,8 @@ class Pipeline:
         outputs = [o for o in self.ledger.outputs(row.id) if o.state == "written"]
         note = "" if outputs else "nothing to write: no data rows left"
         self.ledger.set_state(row.id, DONE, self.now.wall, where or note or None, kept_at=kept)
+        if where and where.startswith(CHANGED_NOTE):  # the rest set apart: said, not hidden
+            note = f"{note}; {where}" if note else where
         return Outcome(row.flow, row.path, DONE, row.id, row.issues,
                        [(o.name, o.rows or 0) for o in outputs], message=note)
 

@@ -15,10 +15,11 @@ quarantine, under its name without the leading dot, recorded as a rejected file 
 claims anything. A person looks at it and puts it back in the source folder under its own
 name if its data belongs in the ERP; it is then taken as any new file.
 
-A claim file is its row's when the row is held under that very name, not final, and, once
-the row knows the bytes (``fetched`` and after), of the size it recorded. A row of another
-flow held so and not final is that flow's claim (two flows reading one folder, however
-each spells it): that flow's own pass judges it.
+A claim file is its row's when the row is held under that very name and not final. A row
+of another flow held so is that flow's claim (two flows reading one folder, however each
+spells it): that flow's own pass judges it. One of a different size than the row's bytes
+taken (its sender wrote on into it) is still its row's: what was taken is imported from
+bridge's copy, and the rest is set apart when the row is done (:mod:`changed`).
 A row still ``claimed`` knows only the size it listed, and a sender may have written more
 before the rename: that case stays with :func:`bridge.engine.taking.fetch`, which gives
 the file back under its name to wait.
@@ -74,14 +75,11 @@ def _not_its_claim(ledger: Ledger, flow_name: str, e: Entry, file_id: int) -> st
     # A duplicate is archived after it is marked so: one cut short there is its own file.
     if row.state in FINAL and not (row.state == DUPLICATE and row.size == e.size):
         return f"file {file_id} of the ledger ({row.path}) is already {row.state}"
-    if row.flow != flow_name:
-        # Held, and not finished, by another flow reading this folder (a shop's drop folder
-        # with its orders and its customers, however each spells the folder): its own pass
-        # judges it.
-        return None
-    if row.sha256 and row.size != e.size:
-        return (f"file {file_id} of the ledger ({row.path}) is {row.size} bytes, the file "
-                f"found {e.size}")
+    # Held, and not finished: its row's, whatever its size now. By another flow reading
+    # this folder (a shop's drop folder with its orders and its customers, however each
+    # spells the folder), its own pass judges it; one its sender wrote more into after it
+    # was taken is carried on from bridge's copy, and the rest set apart when it is done
+    # (:mod:`bridge.engine.changed`), never called "not imported" as a whole.
     return None
 
 
