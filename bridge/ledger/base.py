@@ -305,6 +305,12 @@ class BusinessKeys(Protocol):
         """Which keys other files sent; ``besides``: files whose keys do not count (the file
         itself when a run redoes it, and the original of a replay)."""
         ...
+    def unwritten_keys(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()
+                       ) -> dict[str, int]:
+        """Which of ``keys`` a file holds that failed before its outputs were all written
+        (it waits for a person: retried, its rows reach the target; rejected, they never
+        do), each with that file's id; ``besides`` as for :meth:`sent_keys`."""
+        ...
     def forget_keys(self, flow: str, file_id: int) -> None:
         """A file refused before any of its outputs was written: its keys were never
         sent, nor its fingerprints."""

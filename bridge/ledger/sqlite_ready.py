@@ -18,6 +18,7 @@ from typing import cast
 from bridge.errors import TransientError
 from bridge.issues import clip
 from bridge.ledger.base import Now, Observation, PrintPairs
+from bridge.states import FAILED
 
 
 class ReadinessStore:
@@ -122,6 +123,18 @@ class ReadinessStore:
                 f"SELECT key FROM sent_keys WHERE flow = ? AND file_id NOT IN ({skip}) AND key "
                 f"IN ({asked})", (flow, *values)))
             found.update(r[0] for r in rows)
+        return found
+
+    def unwritten_keys(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()
+                       ) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for skip, asked, values in _asked(keys, besides):
+            rows = cast("list[tuple[str, int]]", self._read(
+                f"SELECT s.key, s.file_id FROM sent_keys s JOIN files f ON f.id = s.file_id "
+                f"WHERE s.flow = ? AND s.file_id NOT IN ({skip}) AND s.key IN ({asked}) AND "
+                f"f.state = '{FAILED}' AND EXISTS (SELECT 1 FROM outputs o WHERE "
+                "o.file_id = s.file_id AND o.state = 'planned')", (flow, *values)))
+            found.update((str(k), int(i)) for k, i in rows)
         return found
 
     def fingerprints(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()

@@ -23,6 +23,10 @@ def _nothing_sent(keys: list[str]) -> set[str]:
     return set()
 
 
+def _nothing_unwritten(keys: list[str]) -> dict[str, int]:
+    return {}
+
+
 def _nothing_remembered(keys: list[str]) -> dict[str, str]:
     return {}
 
@@ -37,6 +41,9 @@ class StepContext:
 
     reference: Callable[[str], pd.DataFrame] = _no_reference
     already_sent: Callable[[list[str]], set[str]] = _nothing_sent
+    #: Of keys sent, those held by a file that failed before its outputs were written,
+    #: with its id: not at the target yet, and maybe never (for ``dedupe keep: sent``).
+    unwritten: Callable[[list[str]], dict[str, int]] = _nothing_unwritten
     variables: dict[str, object] = field(default_factory=dict)
     #: For delta sync: the fingerprint last sent for each business key asked about.
     last_sent: Callable[[list[str]], dict[str, str]] = _nothing_remembered

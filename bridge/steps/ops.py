@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bridge.codecs.frames import has_column
+from bridge.errors import TransientError
 from bridge.issues import Issue, clip
 from bridge.steps import spec
 from bridge.steps.distinct import distinct_rows
@@ -92,6 +93,7 @@ def dedupe(work: Work, args: spec.DedupeArgs) -> None:
     unique = pc.unique(pc.drop_null(keys)).to_pylist()
     sent = work.ctx.already_sent(list(unique))
     if args.keep == "sent":
+        _not_at_the_target_yet(work, args, [k for k in unique if k in sent])
         unsent = [k for k in unique if k not in sent]
         if unsent and work.sent:  # or sent with this file, by a step before (an order)
             here = set(work.sent)
@@ -114,6 +116,23 @@ def dedupe(work: Work, args: spec.DedupeArgs) -> None:
                                                False)))
     work.skipped.extend(skipped)
     work.sent.extend(k for k in unique if k not in sent)
+
+
+def _not_at_the_target_yet(work: Work, args: spec.DedupeArgs, keys: list[str]) -> None:
+    """A key held by a file that failed before its outputs were written is not at the
+    target: a cancellation of its order would reach the ERP before the order, or without it
+    if that file is rejected. The file waits until that one is written (retried) or its
+    keys forgotten (rejected)."""
+    held = work.ctx.unwritten(keys) if keys else {}
+    if not held:
+        return
+    key, holder = min(held.items(), key=lambda kv: (kv[1], kv[0]))
+    more = f" (and {len(held) - 1} more key(s))" if len(held) > 1 else ""
+    raise TransientError(
+        f"{work.where}: {key!r}{more} is held by file {holder}, which failed before its "
+        "outputs were written: its rows here go only once that file's reach the target. "
+        f"It waits: `bridge retry {holder}` sends file {holder}, `bridge reject {holder}` "
+        "refuses it (these rows are then left out as never sent)")
 
 
 def _only_sent(work: Work, args: spec.DedupeArgs, name: str, table: pa.Table,

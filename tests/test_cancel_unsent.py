@@ -1,0 +1,98 @@
+"""A cancellation (the sample orders flow's `annullo`) goes only for an order the ERP has.
+An order held by a file whose outputs never reached the ERP, then rejected, is not an
+order the ERP has: its cancellation must not reach the ERP before (or without) it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bridge import spec
+from bridge.cli import main
+from bridge.codecs import decode
+from bridge.config import load
+from bridge.engine.context import Outcome
+from bridge.engine.runner import run_pass
+from bridge.ledger import open_ledger
+from tests.test_business_lifecycle import CARD, export
+from tests.test_samples import NOON, sample_copy
+
+
+def take(cfg: Path, text: str, name: str, at: float) -> Outcome:
+    """One export through the orders flow, past its readiness window: its outcome."""
+    (cfg.parent / "inbox" / "shopify" / name).write_text(text, encoding="utf-8")
+    conf = load(cfg)
+    assert run_pass(conf, flows=["ordini"], clock=lambda: at).outcomes == []
+    [outcome] = run_pass(conf, flows=["ordini"], clock=lambda: at + 60).outcomes
+    return outcome
+
+
+def erp_records(cfg: Path) -> dict[str, list[str]]:
+    """The orders and the cancellations the ERP got, by their shop reference."""
+    got: dict[str, list[str]] = {"testata": [], "annullo": []}
+    for txt in sorted((cfg.parent / "erp" / "ordini").glob("*.TXT")):
+        if txt.read_bytes() == b"foreign":
+            continue
+        tables = decode(txt.read_bytes(), spec.load("gestionale/ordini")).tables
+        for record in got:
+            if record in tables:
+                got[record] += tables[record]["riferimento"].tolist()
+    return got
+
+
+def failed_then_refunded(tmp_path: Path) -> tuple[Path, Outcome]:
+    """#4001 paid in file 1, whose output cannot be written (a foreign file has its name):
+    failed, out of attempts, its keys recorded. #4001 refunded in file 2: what became of
+    file 2."""
+    cfg = sample_copy(tmp_path)
+    for old in (cfg.parent / "inbox" / "shopify").glob("*.csv"):
+        old.unlink()
+    text = cfg.read_text(encoding="utf-8")
+    cfg.write_text(text.replace("    on_bad_rows: reject-file    #",
+                                "    max_attempts: 1\n    on_bad_rows: reject-file    #", 1),
+                   encoding="utf-8")
+    (cfg.parent / "erp" / "ordini").mkdir(parents=True)
+    (cfg.parent / "erp" / "ordini" / "ORD000001.TXT").write_bytes(b"foreign")
+    assert take(cfg, export([("#4001", "paid", CARD, "0.00")]), "orders_export_1.csv",
+                NOON).state == "failed"
+    second = take(cfg, export([("#4001", "refunded", CARD, "122.00")]),
+                  "orders_export_2.csv", NOON + 3600)
+    return cfg, second
+
+
+def test_no_cancellation_reaches_the_erp_for_an_order_of_a_file_rejected_since(
+        tmp_path: Path, runner: CliRunner) -> None:
+    """The cancellation of #4001 reached the ERP at once; file 1 rejected, the ERP had a
+    cancellation of an order it never had, and nothing said so."""
+    cfg, second = failed_then_refunded(tmp_path)
+    assert erp_records(cfg) == {"testata": [], "annullo": []}
+    assert second.state == "failed", second
+    assert ("'#4001' is held by file 1, which failed before its outputs were written"
+            in second.message), second.message
+    rejected = runner.invoke(main, ["--config", str(cfg), "reject", "1", "--reason",
+                                    "the ERP folder had a foreign file"])
+    assert rejected.exit_code == 0, rejected.output
+    again = runner.invoke(main, ["--config", str(cfg), "retry", "2"])
+    assert again.exit_code == 0, again.output
+    assert erp_records(cfg) == {"testata": [], "annullo": []}
+    c = load(cfg)
+    ledger = open_ledger(c.path(c.ledger))
+    try:
+        assert ("never-sent", "#4001") in [(i.code, i.value) for i in ledger.issues(2)]
+    finally:
+        ledger.close()
+
+
+def test_a_cancellation_waits_for_its_order_and_goes_after_it(
+        tmp_path: Path, runner: CliRunner) -> None:
+    """File 1 retried once its target is free: its order goes, then file 2's
+    cancellation, in that order."""
+    cfg, _ = failed_then_refunded(tmp_path)
+    (cfg.parent / "erp" / "ordini" / "ORD000001.TXT").unlink()
+    for file_id in ("1", "2"):
+        got = runner.invoke(main, ["--config", str(cfg), "retry", file_id])
+        assert got.exit_code == 0, got.output
+    assert erp_records(cfg) == {"testata": ["#4001"], "annullo": ["#4001"]}
+    first, second = sorted((cfg.parent / "erp" / "ordini").glob("*.TXT"))
+    assert b"#4001" in first.read_bytes() and b"#4001" in second.read_bytes()
