@@ -5,6 +5,7 @@ order the ERP has: its cancellation must not reach the ERP before (or without) i
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 from click.testing import CliRunner
 
@@ -12,9 +13,15 @@ from bridge import spec
 from bridge.cli import main
 from bridge.codecs import decode
 from bridge.config import load
+from bridge.engine import clock
+from bridge.engine.ahead import Helper
+from bridge.engine.ahead_here import Recording
 from bridge.engine.context import Outcome
+from bridge.engine.pipeline import Pipeline
 from bridge.engine.runner import run_pass
 from bridge.ledger import open_ledger
+from tests.flowkit import CONFIG as WORLD
+from tests.flowkit import make_world, order_file
 from tests.test_business_lifecycle import CARD, export
 from tests.test_samples import NOON, sample_copy
 
@@ -96,3 +103,35 @@ def test_a_cancellation_waits_for_its_order_and_goes_after_it(
     assert erp_records(cfg) == {"testata": ["#4001"], "annullo": ["#4001"]}
     first, second = sorted((cfg.parent / "erp" / "ordini").glob("*.TXT"))
     assert b"#4001" in first.read_bytes() and b"#4001" in second.read_bytes()
+
+
+
+def test_a_transform_done_ahead_asks_again_which_keys_are_unwritten(
+        tmp_path: Path) -> None:
+    """A helper process transforms files ahead, and every answer of the ledger its steps
+    relied on is asked again before its work is used: the keys held by a file failed
+    before its outputs were written too. File 1 fails after the helper asked (no key
+    written since, the answer on the keys alone would seem to hold): its work is stale."""
+    cfg = make_world(tmp_path, WORLD.replace("retry_backoff: 0",
+                                             "retry_backoff: 0\n    max_attempts: 2"))
+    (tmp_path / "erp").mkdir()
+    (tmp_path / "erp" / "ART00001.TXT").write_bytes(b"foreign")
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    [first] = run_pass(load(cfg)).outcomes
+    assert first.state == "retrying"  # planned, its keys recorded, its output not written
+    conf = load(cfg)
+    ledger = open_ledger(conf.path(conf.ledger))
+    try:
+        pipe = Pipeline(conf, ledger, {}, None, clock.now())
+        seen = Recording(ledger)
+        assert seen.unwritten_keys("articoli", ["A00010"], besides=(2,)) == {}
+        mark = ledger.keys_mark()
+        ledger.set_state(1, "failed", clock.now().wall, "gave up")
+        helper = Helper(None, None, None)
+        helper.asked[2] = tmp_path / "ahead"
+        helper.marks[2] = mark
+        helper.answers[2] = ("done", 2, SimpleNamespace(), seen.asked)
+        assert helper.result(pipe, SimpleNamespace(id=2, flow="articoli")) is None
+        assert helper.tally == {"stale": 1}
+    finally:
+        ledger.close()
