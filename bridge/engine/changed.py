@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bridge import faults
 from bridge.engine import moves
 from bridge.engine.taking import incoming, sha256_of
 from bridge.issues import Issue
+from bridge.states import REJECTED
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -57,14 +59,24 @@ def set_apart(ctx: Context, row: FileRow, flow: Flow, here: Entry) -> str | None
     if message is None:
         return None  # the same bytes, touched: done
     issue = Issue(CHANGED, message, value=row.path)
-    rest = ctx.ledger.refuse(row.flow, row.path, here.size, here.mtime, issue, ctx.run_id,
-                             ctx.now.wall)
+    rest = _recorded(ctx, row, here) or ctx.ledger.refuse(
+        row.flow, row.path, here.size, here.mtime, issue, ctx.run_id, ctx.now.wall)
+    faults.point("changed-recorded")
     kept = moves.set_aside(ctx, flow, name, rest.id, want=row.path)
     ctx.ledger.set_kept(rest.id, kept)
     report = moves.write_report(ctx, rest, flow, None, [issue],
                                 load_tracciato(ctx.cfg, flow.tracciato), "rejected", {},
                                 kept.rsplit("/", 1)[-1])
     return f"{NOTE}: the rest set apart as file {rest.id} in {kept}, report: {report}"
+
+
+def _recorded(ctx: Context, row: FileRow, here: Entry) -> FileRow | None:
+    """The record an earlier attempt made of this very file before it was stopped (its
+    file not moved yet): taken again, not made twice."""
+    return next((r for r in reversed(ctx.ledger.find_by_path(row.path))
+                 if r.flow == row.flow and r.state == REJECTED and r.reason == CHANGED
+                 and r.kept_at is None and r.created >= row.created
+                 and (r.size, r.mtime) == (here.size, here.mtime)), None)
 
 
 def _what_was_taken(ctx: Context, row: FileRow, found: Path) -> str | None:
