@@ -147,14 +147,47 @@ def test_a_later_file_rejected_itself_is_not_to_be_replayed(tmp_path: Path,
 
 
 @pytest.mark.sqlite_only  # bridge killed in a child process
-def test_a_reject_killed_after_forgetting_the_keys_still_names_what_is_left_unsent(
+def test_a_reject_killed_once_the_keys_are_forgotten_leaves_nothing_to_send_twice(
         tmp_path: Path, runner: CliRunner) -> None:
-    """`bridge reject` killed (a power cut) once a.csv's keys are forgotten, before the file
-    is marked rejected: the operator runs it again. The orders b.csv skipped are named again
-    (exit 1), and the ledger keeps the advice once, not twice."""
+    """`bridge reject` killed (a power cut) once a.csv's keys were forgotten. It was still
+    failed, not rejected: the operator, its output's folder freed, ran `bridge retry 1`,
+    which finished it as done with nothing written (its outputs abandoned by the reject):
+    a file done whose orders never reached the ERP, and the reject run again was refused
+    for a file done. Forgotten and rejected in one step: the retry is refused, the file is
+    rejected, its orders go once (with the shop's next export), and the reject run again
+    points to the advice kept in the ledger, once."""
     cfg = failed_then_skipped(tmp_path, runner, AGAIN)
     killed = bridge_cli(cfg, "reject", "1", "--reason", "a foreign file",
-                        env={"BRIDGE_KILL_AT": "after-forget-keys:1"})
+                        env={"BRIDGE_KILL_AT": "after-reject:1"})
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    (tmp_path / "erp" / "ART00001.TXT").unlink()  # the foreign file taken away
+    bridge_cli(cfg, "retry", "1")
+    (tmp_path / "inbox" / "c.csv").write_text(AGAIN.replace("di nuovo", "ancora"),
+                                              encoding="utf-8")
+    bridge_cli(cfg, "run")
+    assert bridge_cli(cfg, "replay", "2", "--unsent").returncode == 0
+    assert codes(erp(tmp_path)) == [b"A00010", b"A00011", b"A00012", b"B1", b"B2"]
+    again = bridge_cli(cfg, "reject", "1", "--reason", "a foreign file")
+    assert again.returncode == 2, again.stdout + again.stderr
+    assert "left orders of later files unsent: `bridge show 1` names them" in again.stderr, \
+        again.stderr
+    c = load(cfg)
+    ledger = open_ledger(c.path(c.ledger))
+    try:
+        assert ledger.get(1).state == "rejected"
+        assert [i.code for i in ledger.issues(1)].count("left-unsent") == 1
+    finally:
+        ledger.close()
+
+
+@pytest.mark.sqlite_only  # bridge killed in a child process
+def test_a_reject_killed_before_its_end_names_what_is_left_unsent_when_run_again(
+        tmp_path: Path, runner: CliRunner) -> None:
+    """Killed after its advice was recorded and the file quarantined, before the file was
+    rejected: run again, the reject names the orders left unsent (exit 1), each once."""
+    cfg = failed_then_skipped(tmp_path, runner, AGAIN)
+    killed = bridge_cli(cfg, "reject", "1", "--reason", "a foreign file",
+                        env={"BRIDGE_KILL_AT": "before-reject:1"})
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     again = bridge_cli(cfg, "reject", "1", "--reason", "a foreign file")
     assert again.returncode == 1, again.stdout + again.stderr

@@ -125,12 +125,16 @@ def reject(cfg: Config, file_id: int, reason: str) -> Rejected:
     later file that skipped them as ``already-sent`` did not send them either: each is
     named, here and in a ``left-unsent`` issue of this file, with the command that sends
     what it skipped (``bridge replay ID --unsent``, which sends no key twice). The advice
-    is recorded before the keys are forgotten: a reject run again after a kill names it
-    again."""
+    is recorded first, and the keys are forgotten as the file is rejected, in one
+    transaction: a reject stopped before its end and run again names the advice again;
+    one stopped after it says it is done, and where its advice is."""
     with session(cfg) as pipe:
         row = _row(pipe, file_id)
         if not can_clear(row.state):
-            raise ConfigError(f"file {file_id} is {row.state}: it cannot be rejected any more")
+            advised = any(i.code == "left-unsent" for i in pipe.ledger.issues(file_id))
+            raise ConfigError(f"file {file_id} is {row.state}: it cannot be rejected any more"
+                              + (f"; its reject left orders of later files unsent: `bridge "
+                                 f"show {file_id}` names them" if advised else ""))
         flow = pipe.cfg.flows.get(row.flow)
         if flow is None:
             raise ConfigError(f"file {file_id}: flow {row.flow!r} is not configured")
@@ -148,15 +152,12 @@ def reject(cfg: Config, file_id: int, reason: str) -> Rejected:
         name = moves.quarantine(pipe, row, flow)
         report = moves.write_report(pipe, row, flow, pipe.work(row.id) / "source", issues,
                                     load_tracciato(cfg, flow.tracciato), "rejected", {}, name)
-        for out in pipe.ledger.outputs(file_id):
-            if out.state == "planned":
-                pipe.ledger.set_output(out.id, "abandoned")
-        if not written:
-            pipe.ledger.forget_keys(row.flow, file_id)  # none of its rows reached a target
-            faults.point("after-forget-keys")
-            pipe.ledger.forget_facts(file_id)
-        pipe.ledger.set_state(file_id, REJECTED, pipe.now.wall, f"{reason}; {report}",
-                              reason=reason)
+        faults.point("before-reject")
+        # Its unwritten outputs abandoned and, none written, its keys forgotten (none of
+        # its rows reached a target) as it is rejected: at once, never one without the other.
+        pipe.ledger.reject_file(row.flow, file_id, pipe.now.wall, f"{reason}; {report}",
+                                reason=reason, forget=not written)
+        faults.point("after-reject")
         note = f"; outputs already written stay: {', '.join(written)}" if written else ""
         return Rejected(Outcome(row.flow, row.path, REJECTED, row.id, report=report,
                                 message=f"rejected by an operator: {reason}{note}"), left)

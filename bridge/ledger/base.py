@@ -315,6 +315,14 @@ class BusinessKeys(Protocol):
         """A file refused before any of its outputs was written: its keys were never
         sent, nor its fingerprints."""
         ...
+    def reject_file(self, flow: str, file_id: int, now: float, detail: str | None, *,
+                    reason: str, forget: bool) -> None:
+        """An operator's refusal, in one transaction: the file's outputs not written yet
+        abandoned, with ``forget`` (none was written) its keys, fingerprints and facts
+        forgotten, and the file rejected. Apart, a stop between them left a file not
+        rejected, its outputs abandoned (its keys forgotten, or not): a `bridge retry`
+        then finished it as done, none of its rows at a target."""
+        ...
     def skipped_for(self, flow: str, file_id: int) -> dict[int, list[str]]:
         """The other files of ``flow`` that skipped keys ``file_id`` holds, as noted
         (``already-sent``, the key as its value, clipped as issues are): {file id: the

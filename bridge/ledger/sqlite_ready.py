@@ -18,7 +18,7 @@ from typing import cast
 from bridge.errors import TransientError
 from bridge.issues import clip
 from bridge.ledger.base import Now, Observation, PrintPairs
-from bridge.states import FAILED
+from bridge.states import FAILED, REJECTED
 
 
 class ReadinessStore:
@@ -36,6 +36,11 @@ class ReadinessStore:
 
     def _read(self, sql: str, args: tuple[object, ...] | list[object] = ()
               ) -> list[tuple[object, ...]]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _move(db: sqlite3.Connection, file_id: int, state: str, now: float,
+              detail: str | None) -> None:
         raise NotImplementedError
 
     def observe(self, flow: str, listing: list[tuple[str, int, float]], now: Now
@@ -196,6 +201,22 @@ class ReadinessStore:
         with self._tx() as db:
             for table in (f"sent_keys{self.KEYS_INDEX}", f"fingerprints{self.PRINTS_INDEX}"):
                 db.execute(f"DELETE FROM {table} WHERE flow = ? AND file_id = ?", (flow, file_id))
+
+    def reject_file(self, flow: str, file_id: int, now: float, detail: str | None, *,
+                    reason: str, forget: bool) -> None:
+        if forget:
+            self._journal().add(flow, None)
+        with self._tx() as db:
+            db.execute("UPDATE outputs SET state = 'abandoned' WHERE file_id = ? AND "
+                       "state = 'planned'", (file_id,))
+            if forget:
+                for table in (f"sent_keys{self.KEYS_INDEX}",
+                              f"fingerprints{self.PRINTS_INDEX}"):
+                    db.execute(f"DELETE FROM {table} WHERE flow = ? AND file_id = ?",
+                               (flow, file_id))
+                db.execute("DELETE FROM facts WHERE file_id = ?", (file_id,))
+            db.execute("UPDATE files SET reason = ? WHERE id = ?", (reason, file_id))
+            self._move(db, file_id, REJECTED, now, detail)
 
     def skipped_for(self, flow: str, file_id: int) -> dict[int, list[str]]:
         skipped: dict[int, list[str]] = {}
