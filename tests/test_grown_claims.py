@@ -16,6 +16,8 @@ from bridge.ledger import open_ledger
 from tests.flowkit import CONFIG, bridge_cli, make_world, order_file
 from tests.test_ahead import tree
 
+pytestmark = pytest.mark.sqlite_only  # bridge run in child processes, on its SQLite ledger
+
 LATE = "A00099;scritta dopo;1,00;1\n"
 #: Without a dedupe, so that a file put back whole would send its rows again.
 PLAIN = CONFIG.replace("    steps:\n      - dedupe: {key: [codice]}   # an article code "
@@ -87,7 +89,6 @@ def test_a_held_file_the_sender_wrote_more_into_is_imported_once_and_the_rest_se
     set_apart_truthfully(cfg, tmp_path)
 
 
-@pytest.mark.sqlite_only  # bridge killed in a child process
 def test_a_file_that_grew_while_its_outputs_were_written_is_not_archived_unseen(
         tmp_path: Path) -> None:
     """Killed once the ERP has the file's rows, the sender writing on meanwhile: the next
@@ -131,7 +132,6 @@ def test_a_held_file_the_sender_wrote_again_is_set_apart_as_not_those_bytes(
     assert "this file, 135 bytes, is not those bytes and was not imported" in message, message
 
 
-@pytest.mark.sqlite_only  # bridge killed in a child process
 def test_a_run_killed_as_it_set_the_rest_apart_records_it_once(tmp_path: Path) -> None:
     """Killed once the rest is recorded, before it is moved: the next run moves it, under
     the same record."""
