@@ -132,15 +132,17 @@ def test_a_held_file_the_sender_wrote_again_is_set_apart_as_not_those_bytes(
     assert "this file, 135 bytes, is not those bytes and was not imported" in message, message
 
 
-def test_a_run_killed_as_it_set_the_rest_apart_records_it_once(tmp_path: Path) -> None:
-    """Killed once the rest is recorded, before it is moved: the next run moves it, under
-    the same record."""
+@pytest.mark.parametrize("point", ["changed-recorded", "changed-moved"])
+def test_a_run_killed_as_it_set_the_rest_apart_records_it_once(tmp_path: Path,
+                                                               point: str) -> None:
+    """Killed once the rest is recorded, before it is moved (or once it is moved, before
+    its record says where): the next run finishes it, under the same record."""
     cfg = make_world(tmp_path, PLAIN)
     (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
     killed = bridge_cli(cfg, "run", env={"BRIDGE_KILL_AT": "before-written:1"})
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     append_to_claim(tmp_path)
-    killed = bridge_cli(cfg, "run", env={"BRIDGE_KILL_AT": "changed-recorded:1"})
+    killed = bridge_cli(cfg, "run", env={"BRIDGE_KILL_AT": f"{point}:1"})
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     got = bridge_cli(cfg, "run")
     assert got.returncode == 0, got.stdout + got.stderr

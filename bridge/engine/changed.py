@@ -44,8 +44,6 @@ def set_apart(ctx: Context, row: FileRow, flow: Flow, here: Entry) -> str | None
     """If the file held under ``row``'s private name (``here``) is not the bytes taken,
     move it into quarantine, recorded and reported; where it went (for the file's own
     detail), or None when it is the very bytes taken (to be archived as done)."""
-    from bridge.engine.tables import load_tracciato
-
     if not row.sha256 or (here.size == row.size
                           and (row.mtime is None or here.mtime == row.mtime)):
         return None  # as taken (a time that differs only costs reading it again)
@@ -59,10 +57,33 @@ def set_apart(ctx: Context, row: FileRow, flow: Flow, here: Entry) -> str | None
     if message is None:
         return None  # the same bytes, touched: done
     issue = Issue(CHANGED, message, value=row.path)
-    rest = _recorded(ctx, row, here) or ctx.ledger.refuse(
-        row.flow, row.path, here.size, here.mtime, issue, ctx.run_id, ctx.now.wall)
+    rest = next((r for r in _recorded(ctx, row) if (r.size, r.mtime) == (here.size,
+                                                                          here.mtime)), None)
+    if rest is None:
+        rest = ctx.ledger.refuse(row.flow, row.path, here.size, here.mtime, issue,
+                                 ctx.run_id, ctx.now.wall)
     faults.point("changed-recorded")
     kept = moves.set_aside(ctx, flow, name, rest.id, want=row.path)
+    faults.point("changed-moved")
+    return _kept(ctx, flow, rest, issue, kept)
+
+
+def moved_before(ctx: Context, row: FileRow, flow: Flow) -> str | None:
+    """The rest of ``row`` an earlier attempt recorded and moved into quarantine, stopped
+    before it said where: said now (None if there is none)."""
+    src = ctx.transport(flow.source.connection)
+    for rest in _recorded(ctx, row):
+        for name in (row.path, f"{row.path}.{rest.id}"):
+            there = src.stat(flow.quarantine_folder, name)
+            if there is not None and (there.size, there.mtime) == (rest.size, rest.mtime):
+                return _kept(ctx, flow, rest, ctx.ledger.issues(rest.id)[0],
+                             f"{flow.quarantine_folder}/{name}")
+    return None
+
+
+def _kept(ctx: Context, flow: Flow, rest: FileRow, issue: Issue, kept: str) -> str:
+    from bridge.engine.tables import load_tracciato
+
     ctx.ledger.set_kept(rest.id, kept)
     report = moves.write_report(ctx, rest, flow, None, [issue],
                                 load_tracciato(ctx.cfg, flow.tracciato), "rejected", {},
@@ -70,13 +91,12 @@ def set_apart(ctx: Context, row: FileRow, flow: Flow, here: Entry) -> str | None
     return f"{NOTE}: the rest set apart as file {rest.id} in {kept}, report: {report}"
 
 
-def _recorded(ctx: Context, row: FileRow, here: Entry) -> FileRow | None:
-    """The record an earlier attempt made of this very file before it was stopped (its
-    file not moved yet): taken again, not made twice."""
-    return next((r for r in reversed(ctx.ledger.find_by_path(row.path))
-                 if r.flow == row.flow and r.state == REJECTED and r.reason == CHANGED
-                 and r.kept_at is None and r.created >= row.created
-                 and (r.size, r.mtime) == (here.size, here.mtime)), None)
+def _recorded(ctx: Context, row: FileRow) -> list[FileRow]:
+    """The records an earlier attempt made of ``row``'s rest before it was stopped (not
+    said where it went yet), latest first: taken again, not made twice."""
+    return [r for r in reversed(ctx.ledger.find_by_path(row.path))
+            if r.flow == row.flow and r.state == REJECTED and r.reason == CHANGED
+            and r.kept_at is None and r.created >= row.created]
 
 
 def _what_was_taken(ctx: Context, row: FileRow, found: Path) -> str | None:

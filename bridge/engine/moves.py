@@ -46,7 +46,11 @@ def archive(ctx: Context, row: FileRow, flow: Flow) -> str | None:
     folder, name = flow.source.folder, held_name(row)
     here = src.stat(folder, name)
     if here is None:
-        return "already archived" if row.held_as else None
+        if row.held_as is None:
+            return None
+        from bridge.engine.changed import moved_before
+
+        return moved_before(ctx, row, flow) or "already archived"
     if row.held_as is not None:
         from bridge.engine.changed import set_apart
 
