@@ -23,6 +23,9 @@ from bridge.transport.base import Entry, TargetExists, safe_name
 
 __all__ = ["LocalTransport", "rename_noreplace"]
 
+#: Errors only a write gives: the disk the copy goes to (bridge's own) has no room left.
+FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
 
 class LocalTransport:
     def __init__(self, root: Path, *, names: TempNames | None = None) -> None:
@@ -76,6 +79,10 @@ class LocalTransport:
         except NameTaken as exc:
             raise TransientError(f"cannot write {exc.filename}: {exc.strerror}") from None
         except OSError as exc:
+            if exc.errno in FULL:
+                raise TransientError(f"the work area's disk is full: cannot copy {name} to "
+                                     f"{dest} ({exc.strerror}); free space there, and the "
+                                     "file is taken again") from None
             raise TransientError(f"cannot copy {src} to {dest}: {exc.strerror}") from None
 
     def _folder(self, directory: Path, *, again: bool = False) -> None:
