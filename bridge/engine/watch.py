@@ -79,12 +79,16 @@ def watch_loop(cfg: Config, *, interval: float, passes: int = 0,
              ", ".join(cfg.flows), interval,
              ", local folders watched" if observer is not None else "")
     done, code, beat = 0, 0, time.monotonic()
+    ran, skipped, why = 0, 0, ""
     seen: set[str] = set()
     files = 0
     try:
         while not stop.is_set():
             result = _one_pass(cfg, report, stop, writers)
-            if result is not None:
+            if result is None:
+                skipped += 1  # another run held the lock: it made that pass, not this one
+            else:
+                ran += 1
                 code = result.exit_code
                 files += len(result.outcomes)
                 problems = result.errors + result.config_errors + result.internal_errors
@@ -95,16 +99,18 @@ def watch_loop(cfg: Config, *, interval: float, passes: int = 0,
                 if set(result.config_errors) - set(result.waited_errors):
                     log.error("configuration error: bridge watch stops (fix it, then start "
                               "it again)")
+                    why = "a configuration error"
                     return 2
                 # A reference table the ERP is rewriting (or left broken), a local source
                 # folder gone since the check: its flows wait, said once above, and are
                 # looked at again at the next pass.
             done += 1
             if passes and done >= passes:
+                why = f"--passes {passes} reached"
                 return code
             if time.monotonic() - beat >= heartbeat:
                 beat = time.monotonic()
-                log.info("alive: %d passes, %d files handled since start%s", done, files,
+                log.info("alive: %d passes, %d files handled since start%s", ran, files,
                          f"; still failing: {'; '.join(sorted(seen))}" if seen else "")
             wake.wait(interval)
             wake.clear()
@@ -114,8 +120,18 @@ def watch_loop(cfg: Config, *, interval: float, passes: int = 0,
         if observer is not None:
             observer.stop()
             observer.join(timeout=5)
-        log.info("bridge watch stopped after %d passes", done)
+        if got:
+            why = signal.Signals(got[0]).name
+        log.info("%s", stopped(ran, skipped, why))
     return 130 if signal.SIGINT in got else 0
+
+
+def stopped(ran: int, skipped: int, why: str) -> str:
+    """The last line of watch: the passes it made itself, and why it stopped."""
+    said = (f"after {ran} pass{'' if ran == 1 else 'es'}" if ran else "before its first pass")
+    if skipped:
+        said += f" ({skipped} skipped: another run held the lock)"
+    return f"bridge watch stopped {said}" + (f": {why}" if why else "")
 
 
 def _one_pass(cfg: Config, report: Callable[[Outcome], None] | None, stop: threading.Event,
