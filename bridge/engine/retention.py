@@ -48,10 +48,12 @@ def prune(ctx: Context, name: str, flow: Flow, *, dry_run: bool = False,
     if r.work is not None:
         for row in ctx.ledger.prunable(name, "work", now - r.work, FINAL, most):
             folder = ctx.work(row.id)
+            there = folder.is_dir()  # removed already (by hand): nothing to say it deletes
             if not dry_run:
                 shutil.rmtree(folder, ignore_errors=True)
                 ctx.ledger.mark_pruned(row.id, "work", now)
-            out.append(Pruned(name, row.id, "work", str(folder)))
+            if there:
+                out.append(Pruned(name, row.id, "work", str(folder)))
     kinds = [("reports", r.reports, frozenset({REJECTED})),
              ("archive", r.archive, frozenset({DONE, DUPLICATE}))]
     for what, keep, states in kinds:
@@ -77,4 +79,7 @@ def _drop_kept(ctx: Context, name: str, flow: Flow, row: FileRow, what: str,
         if what == "reports":
             ctx.ledger.forget_values(row.id)
         ctx.ledger.mark_pruned(row.id, "kept", ctx.now.wall)
-    return gone or [Pruned(name, row.id, what, "(nothing left at the source)")]
+    if gone or what != "reports":
+        return gone  # an archived file gone already: nothing was (or would be) deleted
+    return [Pruned(name, row.id, what, "the sender's values quoted in the ledger (the "
+                   "refused file and its reports were gone already)")]
