@@ -79,7 +79,11 @@ def approve(cfg: Config, file_id: int, *, rows: set[int] | None = None,
         if row.state != HELD:
             raise ConfigError(f"file {file_id} is {row.state}, not held: nothing to approve")
         flow = pipe.cfg.flows.get(row.flow)
-        newer = superseded_by(pipe.ledger, row, flow) if flow is not None else None
+        if flow is None:  # approved, no run would ever carry it on, nor show it waiting
+            raise ConfigError(f"file {file_id}: its flow {row.flow!r} is not configured: "
+                              "approved, it would wait for ever; configure the flow again "
+                              "(by that name) first")
+        newer = superseded_by(pipe.ledger, row, flow)
         if newer is not None:
             raise ConfigError(f"file {file_id} is older than file {newer.id} ({newer.path}), "
                               f"done since: approving it would send older data over newer; "
@@ -87,8 +91,6 @@ def approve(cfg: Config, file_id: int, *, rows: set[int] | None = None,
         left: list[int] = []
         total = 0
         if rows is not None or leave is not None:
-            if flow is None:
-                raise ConfigError(f"file {file_id}: flow {row.flow!r} is not configured")
             seen = preview(pipe, row, flow, limit=0)
             left, total = choose(seen, keep=rows, drop=leave), seen.total
         if left and not (reason or "").strip():
