@@ -37,26 +37,44 @@ QUIET = frozenset({"opened", "closed_no_write"})
 
 
 class Writers:
-    """Names a writer holds open in the watched local folders (from inotify's events)."""
+    """Names a writer holds open in the watched local folders (from inotify's events).
+
+    A write says a writer has the file open until it closes it after writing; so does an
+    open right after the name was created (``open(O_CREAT)``), until any close. A name
+    created and not opened is a file renamed in (or linked in) whole: inotify calls that
+    "created" too, and no close ever follows it."""
 
     def __init__(self, folders: dict[Path, list[str]]) -> None:
         self.folders = folders  # folder -> flows reading it
-        self._open: set[tuple[Path, str]] = set()
+        self._written: set[tuple[Path, str]] = set()  # until closed after a write
+        self._opened: set[tuple[Path, str]] = set()  # created, then opened: until closed
+        self._created: set[tuple[Path, str]] = set()  # created, not opened since
         self._lock = threading.Lock()
 
     def event(self, kind: str, path: str, dest: str | None = None) -> None:
         p = Path(path)
+        key = (p.parent, p.name)
         with self._lock:
-            if kind in ("modified", "created"):
-                self._open.add((p.parent, p.name))
+            if kind == "created":
+                self._created.add(key)
+            elif kind == "opened" and key in self._created:
+                self._created.discard(key)
+                self._opened.add(key)
+            elif kind == "modified":
+                self._written.add(key)
+            elif kind == "closed_no_write":  # a reader's close: a writer may still write
+                self._created.discard(key)
+                self._opened.discard(key)
             elif kind in ("closed", "deleted", "moved"):
-                self._open.discard((p.parent, p.name))
-                if dest:
-                    self._open.discard((Path(dest).parent, Path(dest).name))
+                for name in (key, (Path(dest).parent, Path(dest).name)) if dest else (key,):
+                    self._written.discard(name)
+                    self._opened.discard(name)
+                    self._created.discard(name)
 
     def busy(self, flow: str, name: str) -> bool:
         with self._lock:
-            return any(flow in flows and (folder, name) in self._open
+            return any(flow in flows and ((folder, name) in self._written
+                                          or (folder, name) in self._opened)
                        for folder, flows in self.folders.items())
 
 
@@ -172,13 +190,12 @@ def _observe(cfg: Config, wake: threading.Event) -> tuple[Any, Writers | None]:
 
     class Wake(FileSystemEventHandler):
         def on_any_event(self, event: FileSystemEvent) -> None:
-            if event.event_type in QUIET:
-                return  # a file read (by bridge's own pass, too): nothing new to take
             if writers is not None and not event.is_directory:
                 dest = getattr(event, "dest_path", None)
                 writers.event(event.event_type, str(event.src_path),
                               str(dest) if dest else None)
-            wake.set()
+            if event.event_type not in QUIET:  # not a file read (by bridge's own pass, too)
+                wake.set()
 
     for path in folders:
         observer.schedule(Wake(), str(path), recursive=False)
