@@ -7,6 +7,7 @@ where the traceback is.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import logging.handlers
@@ -26,9 +27,39 @@ class _PrivateFileHandler(logging.handlers.WatchedFileHandler):
     Watched: when logrotate moves it away, the next line opens a new one (0600 too), so a
     long ``bridge watch`` never writes into the rotated file."""
 
+    #: Why the last line could not be written (None: it was): a log that cannot be written
+    #: must not stop the work it describes. Said once on stderr; tried again at each line.
+    failed: str | None = None
+
     def _open(self):  # type: ignore[no-untyped-def]
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         return os.fdopen(fd, "a", encoding=self.encoding or "utf-8")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            super().emit(record)  # the file is opened here, outside logging's own guard
+        except OSError as exc:
+            self._cannot(exc)
+            return
+        if self.failed is not None and self.stream is not None:
+            self.failed = None  # written again (the folder made, space freed)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError):
+            super().handleError(record)
+            return
+        self._cannot(exc)
+
+    def _cannot(self, exc: OSError) -> None:
+        said = f"cannot write the log {self.baseFilename}: {exc.strerror or exc}"
+        if said != self.failed:
+            sys.stderr.write(f"warning: {said}; bridge goes on without it\n")
+        self.failed = said
+        stream, self.stream = self.stream, None  # opened again at the next line
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
 
 
 class JsonFormatter(logging.Formatter):
@@ -83,7 +114,8 @@ def log_internal_error(exc: BaseException, context: str) -> str:
         LOG.error("internal error in %s:\n%s", context, text.rstrip())
         for h in LOG.handlers:
             h.flush()
-        return str(path)
+        if not any(isinstance(h, _PrivateFileHandler) and h.failed for h in LOG.handlers):
+            return str(path)
     fd, name = tempfile.mkstemp(prefix="bridge-internal-error-", suffix=".log")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(f"internal error in {context}:\n{text}")
