@@ -12,6 +12,7 @@ operator retries or rejects it; files of other flows go on.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import logging
@@ -106,22 +107,61 @@ def run_lock(path: Path, *, wait: float = 0.0, ledger: Path | str | None = None,
             yield turns
         return
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise busy(f"another bridge run holds {path}; this one stops here"
-                               + (": nothing was done, run it again once the run is over"
-                                  if alone else "")) from None
-                time.sleep(0.1)
+    deadline = time.monotonic() + wait
+    with contextlib.ExitStack() as held:
+        if alone:  # said first, so that runs let this command in (OperatorWaits)
+            _flock(held, operator_mark(path), deadline, busy,
+                   f"another operator's command holds {path}; this one stops here: "
+                   "nothing was done, run it again once it is over")
+        elif OperatorWaits(path)():
+            raise LockBusy(f"an operator's command waits for {path}: this run lets it in, "
+                           "and stops here")
+        _flock(held, path, deadline, busy,
+               f"another bridge run holds {path}; this one stops here"
+               + (": nothing was done, run it again once the run is over" if alone else ""))
         yield None
-    finally:
-        os.close(fd)
+
+
+def _flock(held: contextlib.ExitStack, path: Path, deadline: float,
+           busy: type[BridgeError], said: str) -> None:
+    """``path`` locked exclusively (and closed with ``held``), by ``deadline``."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    held.callback(os.close, fd)
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise busy(said) from None
+            time.sleep(0.1)
+
+
+def operator_mark(path: Path) -> Path:
+    """Beside the run lock: locked by an operator's command from the moment it waits for
+    the lock until it is done."""
+    return path.with_name(path.name + ".operator")
+
+
+class OperatorWaits:
+    """Asked by a run: True while an operator's command waits for the lock (or works), so
+    that a pass under way stops at its next file, and no pass starts meanwhile."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = operator_mark(path)
+
+    def __call__(self) -> bool:
+        try:
+            fd = os.open(self._path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False  # no operator's command ever waited here
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
 
 
 def reading(clock: Clock) -> Now:
@@ -141,6 +181,7 @@ def run_pass(cfg: Config, *, flows: list[str] | None = None, dry_run: bool = Fal
     for name in chosen:
         if name not in cfg.flows:
             raise ConfigError(f"no flow named {name!r} (known: {', '.join(cfg.flows)})")
+    waits = OperatorWaits(cfg.path(cfg.lock_file))
     with run_lock(cfg.path(cfg.lock_file), ledger=cfg.ledger_location()) as turns:
         # Downloads left by a run that died: with the lock held, nobody else is writing.
         shutil.rmtree(cfg.path(cfg.work_dir) / "incoming", ignore_errors=True)
@@ -148,8 +189,8 @@ def run_pass(cfg: Config, *, flows: list[str] | None = None, dry_run: bool = Fal
         ledger = open_config_ledger(cfg)
         pipe = Pipeline(cfg, ledger, {}, None, reading(clock), full=full, connect=connect)
         try:
-            return _pass(pipe, chosen, dry_run, clock, report, should_stop, full, busy,
-                         turns)
+            return _pass(pipe, chosen, dry_run, clock, report,
+                         lambda: should_stop() or waits(), full, busy, turns)
         finally:
             if pipe.ahead is not None:
                 pipe.ahead.close()

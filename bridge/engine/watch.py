@@ -104,7 +104,7 @@ def watch_loop(cfg: Config, *, interval: float, passes: int = 0,
         while not stop.is_set():
             result = _one_pass(cfg, report, stop, writers)
             if result is None:
-                skipped += 1  # another run held the lock: it made that pass, not this one
+                skipped += 1  # the lock was another run's (or an operator's): no pass here
             else:
                 ran += 1
                 code = result.exit_code
@@ -148,7 +148,7 @@ def stopped(ran: int, skipped: int, why: str) -> str:
     """The last line of watch: the passes it made itself, and why it stopped."""
     said = (f"after {ran} pass{'' if ran == 1 else 'es'}" if ran else "before its first pass")
     if skipped:
-        said += f" ({skipped} skipped: another run held the lock)"
+        said += f" ({skipped} skipped: another run or an operator held the lock)"
     return f"bridge watch stopped {said}" + (f": {why}" if why else "")
 
 

@@ -1,0 +1,91 @@
+"""An operator's command (approve, reject, retry) waits for the run lock at most 30 s. Under
+`bridge watch` taking a steady stream of files, the passes followed one another with no gap
+the command could find: it gave up, 'a bridge run holds the lock', again and again. A run
+now lets a waiting operator in: a pass under way stops at its next file (the others wait
+for the next pass), and none starts while the operator waits."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bridge.config import load
+from bridge.engine.context import Outcome
+from bridge.engine.runner import LockBusy, run_pass
+from tests.flowkit import make_world, order_file
+
+FILES = 30
+
+
+def operator_waits(lock: Path) -> bool:
+    """Whether an operator's command says it waits for the lock (its mark beside it)."""
+    mark = lock.with_name(lock.name + ".operator")
+    if not mark.exists():
+        return False
+    fd = os.open(mark, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def test_a_pass_under_way_lets_a_waiting_operator_in(tmp_path: Path) -> None:
+    cfg = make_world(tmp_path)
+    for n in range(FILES):
+        (tmp_path / "inbox" / f"a{n:02d}.csv").write_text(order_file(n + 1), encoding="utf-8")
+    lock = tmp_path / "state" / "run.lock"
+    started: list[subprocess.Popen[str]] = []
+
+    def report(o: Outcome) -> None:  # at the first file done, an operator's command comes
+        if started:
+            return
+        started.append(subprocess.Popen(
+            [sys.executable, "-m", "bridge", "--config", str(cfg), "retry", "999"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        deadline = time.monotonic() + 5
+        while not operator_waits(lock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    result = run_pass(load(cfg), report=report)
+    [proc] = started
+    output, _ = proc.communicate(timeout=60)
+    assert "no file 999" in output, output  # it got the lock, and did its (nothing)
+    taken = len(result.outcomes)
+    assert 1 <= taken < FILES, taken  # the pass stopped for it: the rest waited
+    rest = run_pass(load(cfg))
+    assert len(rest.outcomes) == FILES - taken  # each file once
+    assert {o.state for o in result.outcomes + rest.outcomes} == {"done"}
+
+
+def test_no_pass_starts_while_an_operator_waits(tmp_path: Path) -> None:
+    cfg = make_world(tmp_path)
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    lock = tmp_path / "state" / "run.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # a run holds the lock...
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(cfg), "retry",
+                             "999"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not operator_waits(lock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert operator_waits(lock)  # ...and an operator waits for it
+        loaded = load(cfg)
+        os.close(fd)  # the run ends; the next pass must not cut in before the operator
+        with pytest.raises(LockBusy, match="operator"):
+            run_pass(loaded)
+    finally:
+        output, _ = proc.communicate(timeout=60)
+    assert "no file 999" in output, output
+    assert [o.state for o in run_pass(load(cfg)).outcomes] == ["done"]
