@@ -55,3 +55,32 @@ def test_a_source_that_cannot_be_read_is_not_called_a_full_disk(tmp_path: Path,
     with pytest.raises(TransientError) as caught:
         LocalTransport(tmp_path).download("in", "orders.csv", small_disk / "1.download")
     assert "disk is full" not in str(caught.value)
+
+
+@pytest.fixture
+def read_only_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a read-only file system of its own (a share mounted read-only)."""
+    where = tmp_path / "ro"
+    where.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(where)],
+                          capture_output=True)
+    if made.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode(errors='replace')}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+
+
+def test_a_move_that_cannot_be_made_names_where_it_was_going(tmp_path: Path,
+                                                             read_only_disk: Path) -> None:
+    """An archive or quarantine folder that cannot be written: the message named only the
+    file moved, and the operator looked at the source folder."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.csv").write_bytes(b"x")
+    with pytest.raises(TransientError) as caught:
+        LocalTransport(tmp_path).move("in", "a.csv", "ro", "a.csv")
+    assert str(read_only_disk / "a.csv") in str(caught.value)
+    assert (tmp_path / "in" / "a.csv").read_bytes() == b"x"  # left where it was

@@ -181,7 +181,7 @@ class LocalTransport:
             if exc.errno == errno.EXDEV:  # another file system: copy, then remove
                 self._copy_across(src, dest)
                 return
-            raise TransientError(f"cannot move {src}: {exc.strerror}") from None
+            raise TransientError(f"cannot move {src} to {dest}: {exc.strerror}") from None
 
     def _copy_across(self, src: Path, dest: Path) -> None:
         try:
@@ -197,7 +197,7 @@ class LocalTransport:
         except FileExistsError:
             raise TargetExists(f"{dest} exists already") from None
         except OSError as exc:
-            raise TransientError(f"cannot move {src}: {exc.strerror}") from None
+            raise TransientError(f"cannot move {src} to {dest}: {exc.strerror}") from None
 
     def delete(self, folder: str, name: str) -> None:
         try:
