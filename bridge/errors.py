@@ -12,6 +12,8 @@
     ├── DataError                the file cannot be read at all: quarantine  (exit 1)
     ├── TransientError           retry later: connection, disk, lock         (exit 3)
     │   ├── TargetExists         a name taken by a file bridge did not write (transport)
+    │   ├── WorkAreaFull         a download found the work area's disk full: bridge's own
+    │   │                        disk, not the server's nor the connection (transport)
     │   └── LostTurn             this worker's hold on a flow is gone: stop the flow, write
     │                            nothing more of it (another worker may hold it now)
     ├── UnsafeName               a name that could leave its folder          (transport)

@@ -15,6 +15,7 @@ exclusively wherever the protocol can say so, so nothing planted under them is e
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import io
 import os
@@ -131,3 +132,23 @@ def matches(name: str, patterns: list[str], ignore: list[str]) -> bool:
 
 def join(folder: str, name: str) -> str:
     return posixpath.join(folder, name) if folder else name
+
+
+#: Errors only a write gives: the disk a download goes to (bridge's own work area) is full.
+FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+class WorkAreaFull(TransientError):
+    """A download's copy found no room in the work area: bridge's own disk, not the source
+    nor the connection. The same file goes once there is room."""
+
+    def __init__(self, name: str, dest: Path, exc: OSError) -> None:
+        super().__init__(f"the work area's disk is full: cannot copy {name} to {dest} "
+                         f"({exc.strerror}); free space there, and the file is taken again")
+
+
+def work_area_full(exc: BaseException, name: str, dest: Path) -> WorkAreaFull | None:
+    """The failure of a download's local write, if ``exc`` is one."""
+    if isinstance(exc, OSError) and exc.errno in FULL:
+        return WorkAreaFull(name, dest, exc)
+    return None

@@ -46,7 +46,15 @@ from typing import TYPE_CHECKING, TypeVar
 from bridge import faults, files
 from bridge.errors import ConfigError, TransientError
 from bridge.files import NameTaken, TempNames
-from bridge.transport.base import Entry, Refused, TargetExists, safe_name, upload_source
+from bridge.transport.base import (
+    Entry,
+    Refused,
+    TargetExists,
+    WorkAreaFull,
+    safe_name,
+    upload_source,
+    work_area_full,
+)
 from bridge.transport.ftp_lines import WIRE, quietly
 from bridge.transport.ftp_lines import facts as _facts
 from bridge.transport.ftp_lines import features as _features
@@ -113,7 +121,13 @@ class FtpTransport:
                 def block(data: bytes) -> None:
                     nonlocal got
                     keep = data if most is None else data[:most - got]
-                    files.write_all(out, keep)
+                    try:
+                        files.write_all(out, keep)
+                    except OSError as exc:  # not the connection's: not a drop
+                        full = work_area_full(exc, name, dest)
+                        if full is None:
+                            raise
+                        raise full from None
                     got += len(keep)
                     if most is not None and got >= most:
                         raise _Enough
@@ -122,6 +136,9 @@ class FtpTransport:
                     ftp.retrbinary(f"RETR {_wire(path)}", block, BLOCK)
                 except _Enough:
                     self._abandon()  # the server goes on sending: out of step from now on
+                except WorkAreaFull:
+                    self._abandon()  # the transfer cut short: out of step as well
+                    raise
                 except ftplib.error_perm as exc:
                     if self._stat(ftp, path) is None:
                         raise  # gone: a failure to retry, as for any vanished file

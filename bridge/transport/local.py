@@ -19,12 +19,9 @@ from pathlib import Path
 from bridge import faults, files
 from bridge.errors import TransientError
 from bridge.files import NameTaken, TempNames, fsync_dir, rename_noreplace
-from bridge.transport.base import Entry, TargetExists, safe_name
+from bridge.transport.base import Entry, TargetExists, safe_name, work_area_full
 
 __all__ = ["LocalTransport", "rename_noreplace"]
-
-#: Errors only a write gives: the disk the copy goes to (bridge's own) has no room left.
-FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 class LocalTransport:
@@ -79,10 +76,9 @@ class LocalTransport:
         except NameTaken as exc:
             raise TransientError(f"cannot write {exc.filename}: {exc.strerror}") from None
         except OSError as exc:
-            if exc.errno in FULL:
-                raise TransientError(f"the work area's disk is full: cannot copy {name} to "
-                                     f"{dest} ({exc.strerror}); free space there, and the "
-                                     "file is taken again") from None
+            full = work_area_full(exc, name, dest)
+            if full is not None:
+                raise full from None
             raise TransientError(f"cannot copy {src} to {dest}: {exc.strerror}") from None
 
     def _folder(self, directory: Path, *, again: bool = False) -> None:

@@ -47,7 +47,14 @@ import paramiko
 from bridge import files, hostkeys
 from bridge.errors import ConfigError, TransientError
 from bridge.files import NameTaken, TempNames
-from bridge.transport.base import Entry, Refused, TargetExists, safe_name, upload_source
+from bridge.transport.base import (
+    Entry,
+    Refused,
+    TargetExists,
+    safe_name,
+    upload_source,
+    work_area_full,
+)
 from bridge.transport.sftp_connect import (
     DROPPED,
     Client,
@@ -145,7 +152,12 @@ class SftpTransport:
             with files.writing(dest, name=self.names.beside(dest), replace=True) as out:
                 try:
                     self._pipe.get(path.encode("utf-8"), out, limit)
-                except Denied as exc:
+                except OSError as exc:  # the pipe read every answer: still in step
+                    full = work_area_full(exc, name, dest)
+                    if full is not None:
+                        raise full from None
+                    if not isinstance(exc, Denied):
+                        raise
                     # Listed, yet not served: asking again will not change the answer.
                     raise Refused(f"{self.where}: the server refuses to let bridge read "
                                   f"{path}: {plain(exc)}") from None
