@@ -50,7 +50,7 @@ def archive(ctx: Context, row: FileRow, flow: Flow) -> str | None:
             return None
         from bridge.engine.changed import moved_before
 
-        return moved_before(ctx, row, flow) or "already archived"
+        return moved_before(ctx, row, flow) or _gone_before(ctx, row, flow)
     if row.held_as is not None:
         from bridge.engine.changed import set_apart
 
@@ -62,11 +62,31 @@ def archive(ctx: Context, row: FileRow, flow: Flow) -> str | None:
     if flow.archive == "delete":
         src.delete(folder, name)
     else:
-        day = datetime.fromtimestamp(ctx.now.wall).strftime("%Y/%m/%d")
-        where = "archived to " + _move_beside(ctx, flow, name, f"{flow.archive_folder}/{day}",
+        where = "archived to " + _move_beside(ctx, flow, name, _day(ctx, flow, ctx.now.wall),
                                               row.path, row.id)
     _drop_marker(ctx, row, flow)
     return where
+
+
+def _day(ctx: Context, flow: Flow, when: float) -> str:
+    return f"{flow.archive_folder}/{datetime.fromtimestamp(when).strftime('%Y/%m/%d')}"
+
+
+def _gone_before(ctx: Context, row: FileRow, flow: Flow) -> str:
+    """The claimed file is no longer at the source: archived (or deleted) by an attempt
+    that stopped before the ledger heard of it, or removed by someone else. Found in the
+    archive by its name and its size and time (a move keeps them), it is recorded there;
+    else it is said not archived."""
+    if flow.archive == "delete":
+        return "deleted"
+    src = ctx.transport(flow.source.connection)
+    for day in dict.fromkeys((_day(ctx, flow, ctx.now.wall), _day(ctx, flow, row.updated))):
+        for name in (f"{row.path}.{row.id}", row.path):
+            there = src.stat(day, name)
+            if there is not None and (there.size, there.mtime) == (row.size, row.mtime):
+                return f"archived to {day}/{name}"
+    return ("not archived: gone from the source before it was archived (removed by someone "
+            "else); bridge's copy is in its work area")
 
 
 def quarantine(ctx: Context, row: FileRow, flow: Flow) -> str:
