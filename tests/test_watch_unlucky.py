@@ -15,9 +15,18 @@ from tests.flowkit import make_world, order_file
 
 
 def watching(cfg: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(cfg), "watch",
+    """watch started, its observer on (it says so in its log once it is), its first pass
+    made."""
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(cfg), "watch",
                              "--interval", "60"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
+    log = cfg.parent / "state" / "bridge.log"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None and (
+            not log.exists() or "bridge watch started" not in log.read_text("utf-8")):
+        time.sleep(0.1)
+    time.sleep(1.0)
+    return proc
 
 
 def until(path: Path, seconds: float = 20) -> bool:
@@ -35,7 +44,6 @@ def dropped(tmp_path: Path, how: str) -> str:
     (outside / "a.csv").write_text(order_file(1), encoding="utf-8")
     proc = watching(cfg)
     try:
-        time.sleep(2.0)  # the first pass finds nothing
         if how == "rename":
             os.rename(outside / "a.csv", tmp_path / "inbox" / "a.csv")
             until(tmp_path / "erp" / "ART00001.TXT")
@@ -68,7 +76,6 @@ def test_a_file_still_being_written_waits_for_its_writer(tmp_path: Path) -> None
     cfg = make_world(tmp_path)
     proc = watching(cfg)
     try:
-        time.sleep(2.0)
         with (tmp_path / "inbox" / "a.csv").open("w", encoding="utf-8") as f:
             f.write(order_file(1)[:20])
             f.flush()
