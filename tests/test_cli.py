@@ -9,11 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bridge.cli import main
 from bridge.issues import CODES
 
+EXPORTS = Path(__file__).resolve().parent.parent / "samples" / "erp-exports"
 BROKEN = "format: fixed\nrecords:\n  r:\n    fields:\n      - {name: a, start: 1, length: 0}\n"
 
 
@@ -48,6 +50,35 @@ def test_numpy_starts_no_blas_thread_under_bridge() -> None:
     assert seen[None][0] == "1" and seen["2"][0] == "2"  # the user's value is kept
     if len(os.sched_getaffinity(0)) >= 2:
         assert seen[None][1] < seen["2"][1]  # one BLAS thread fewer
+
+
+def test_arrow_allocates_with_jemalloc_under_bridge(tmp_path: Path) -> None:
+    """A command of bridge's that reads a file with Arrow does so with Arrow's jemalloc
+    pool (it hands back a chunk's pages, which bench/README.md measures), on Linux where
+    Arrow's wheels carry it; a pool the user chose is kept; nothing is said about it."""
+    import pyarrow as pa
+
+    if sys.platform != "linux" or "jemalloc" not in pa.supported_memory_backends():
+        pytest.skip("Arrow without jemalloc here")
+    data = tmp_path / "articoli.csv"
+    data.write_bytes((EXPORTS / "articoli.csv").read_bytes())
+    code = ("import contextlib, sys; from bridge.cli import main\n"
+            "with contextlib.suppress(SystemExit):\n"
+            f"    main(['check', {str(data)!r}, '-t', 'mexal/articoli'])\n"
+            "import pyarrow as pa\n"
+            "print('POOL', pa.default_memory_pool().backend_name, file=sys.stderr)")
+    seen = {}
+    for asked in (None, "system"):
+        env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+        if asked:
+            env["ARROW_DEFAULT_MEMORY_POOL"] = asked
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env)
+        assert "10 articolo" in out.stdout, out.stdout + out.stderr  # the file was read
+        pool = [line for line in out.stderr.splitlines() if line.startswith("POOL ")]
+        assert out.stderr.strip() == pool[0], out.stderr  # no warning of Arrow's
+        seen[asked] = pool[0].split()[1]
+    assert seen == {None: "jemalloc", "system": "system"}
 
 
 def test_tracciati_schema_is_json(runner: CliRunner) -> None:
