@@ -389,7 +389,7 @@ def test_validate_online_connects_and_looks_at_the_folders(tmp_path: Path) -> No
     with other:
         conn["port"] = other.port
         cfg.write_text(text.replace(json.dumps({**conn, "port": server.port}),
-                                    json.dumps(conn)) + remote, encoding="utf-8")
+                                    json.dumps(conn)), encoding="utf-8")
         moved = bridge_cli(cfg, "validate", "--online", "--flow", "remoti")
     now = cfg.read_text(encoding="utf-8")
     shop = now[:now.index("shop:", now.index("connections:"))].count("\n") + 1
