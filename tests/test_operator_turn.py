@@ -6,6 +6,7 @@ for the next pass), and none starts while the operator waits."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import subprocess
@@ -14,7 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from bridge.cli import main
 from bridge.config import load
 from bridge.engine.context import Outcome
 from bridge.engine.runner import LockBusy, run_pass
@@ -89,3 +92,39 @@ def test_no_pass_starts_while_an_operator_waits(tmp_path: Path) -> None:
         output, _ = proc.communicate(timeout=60)
     assert "no file 999" in output, output
     assert [o.state for o in run_pass(load(cfg)).outcomes] == ["done"]
+
+
+def unopenable_mark(monkeypatch: pytest.MonkeyPatch, lock: Path) -> None:
+    """The operator's mark is there, left by another user (``sudo bridge retry``: root's,
+    mode 0600), and this user may not open it. Root opens any file whatever its mode: the
+    refusal is the system's answer, given for that one path."""
+    mark = lock.with_name(lock.name + ".operator")
+    mark.parent.mkdir(parents=True, exist_ok=True)
+    mark.write_bytes(b"")
+    real = os.open
+
+    def refusing(path: object, *args: object, **kwargs: object) -> int:
+        if Path(str(path)) == mark:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refusing)
+
+
+def test_a_mark_another_user_left_does_not_stop_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every run (and watch) died on PermissionError at its start, for as long as the mark
+    another user made was there."""
+    cfg = make_world(tmp_path)
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    unopenable_mark(monkeypatch, tmp_path / "state" / "run.lock")
+    assert [o.state for o in run_pass(load(cfg)).outcomes] == ["done"]
+
+
+def test_a_mark_another_user_left_does_not_stop_operators(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runner: CliRunner) -> None:
+    """An operator's command died on it too: it waits for the run lock as it did before."""
+    cfg = make_world(tmp_path)
+    unopenable_mark(monkeypatch, tmp_path / "state" / "run.lock")
+    got = runner.invoke(main, ["--config", str(cfg), "retry", "999"])
+    assert "no file 999" in got.output, (got.output, got.exception)

@@ -110,9 +110,15 @@ def run_lock(path: Path, *, wait: float = 0.0, ledger: Path | str | None = None,
     deadline = time.monotonic() + wait
     with contextlib.ExitStack() as held:
         if alone:  # said first, so that runs let this command in (OperatorWaits)
-            _flock(held, operator_mark(path), deadline, busy,
-                   f"another operator's command holds {path}; this one stops here: "
-                   "nothing was done, run it again once it is over")
+            try:
+                _flock(held, operator_mark(path), deadline, busy,
+                       f"another operator's command holds {path}; this one stops here: "
+                       "nothing was done, run it again once it is over")
+            except OSError as exc:
+                # Another user's mark (a command run with sudo): this one waits for the
+                # run lock unsaid, as before there were marks.
+                log.warning("cannot open %s (%s): the runs are not asked to let this "
+                            "command in", operator_mark(path), exc.strerror or exc)
         elif OperatorWaits(path)():
             raise LockBusy(f"an operator's command waits for {path}: this run lets it in, "
                            "and stops here")
@@ -155,6 +161,11 @@ class OperatorWaits:
             fd = os.open(self._path, os.O_RDONLY)
         except FileNotFoundError:
             return False  # no operator's command ever waited here
+        except OSError:
+            # Another user's mark (left by a command run with sudo), this user may not
+            # open: cannot tell, and a run must not die of it. Its command (or the next
+            # one, by that user) waits for the run lock as before there were marks.
+            return False
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             return False
