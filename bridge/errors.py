@@ -12,6 +12,8 @@
     ├── DataError                the file cannot be read at all: quarantine  (exit 1)
     ├── TransientError           retry later: connection, disk, lock         (exit 3)
     │   ├── TargetExists         a name taken by a file bridge did not write (transport)
+    │   ├── WaitsForFile         a file's rows rely on another file a person must settle
+    │   │                        first: it waits, however long, its attempts not spent
     │   ├── WorkAreaFull         a download found the work area's disk full: bridge's own
     │   │                        disk, not the server's nor the connection (transport)
     │   └── LostTurn             this worker's hold on a flow is gone: stop the flow, write
@@ -71,6 +73,13 @@ class TransientError(BridgeError):
     """A connection, disk or lock failed; the same work may succeed later."""
 
     exit_code = 3
+
+
+class WaitsForFile(TransientError):
+    """The file's rows rely on another file's reaching the target first (a cancellation of
+    an order held by a file that failed before its outputs were written), and that one
+    waits for a person. This file waits as long as that one does, retrying: its attempts
+    are not spent on the wait, and it goes by itself once that file is settled."""
 
 
 class LostTurn(TransientError):

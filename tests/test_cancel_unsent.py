@@ -74,7 +74,7 @@ def test_no_cancellation_reaches_the_erp_for_an_order_of_a_file_rejected_since(
     cancellation of an order it never had, and nothing said so."""
     cfg, second = failed_then_refunded(tmp_path)
     assert erp_records(cfg) == {"testata": [], "annullo": []}
-    assert second.state == "failed", second
+    assert second.state == "retrying", second
     assert ("'#4001' is held by file 1, which failed before its outputs were written"
             in second.message), second.message
     rejected = runner.invoke(main, ["--config", str(cfg), "reject", "1", "--reason",
@@ -135,3 +135,21 @@ def test_a_transform_done_ahead_asks_again_which_keys_are_unwritten(
         assert helper.tally == {"stale": 1}
     finally:
         ledger.close()
+
+
+def test_a_cancellation_waits_past_its_attempts_and_goes_by_itself(
+        tmp_path: Path, runner: CliRunner) -> None:
+    """The cancellation's file waits for file 1 however long a person takes: it spent its
+    attempts waiting and ended failed itself, so once file 1 was retried (as its message
+    says to) its cancellation never went unless someone retried it too."""
+    cfg, second = failed_then_refunded(tmp_path)
+    assert second.state == "retrying", second
+    assert "`bridge retry 1`" in second.message, second.message
+    (cfg.parent / "erp" / "ordini" / "ORD000001.TXT").unlink()
+    got = runner.invoke(main, ["--config", str(cfg), "retry", "1"])
+    assert got.exit_code == 0, got.output
+    assert erp_records(cfg) == {"testata": ["#4001"], "annullo": []}
+    later = NOON + 30 * 86400  # its next try has come
+    [outcome] = run_pass(load(cfg), flows=["ordini"], clock=lambda: later).outcomes
+    assert (outcome.file_id, outcome.state) == (2, "done"), outcome
+    assert erp_records(cfg) == {"testata": ["#4001"], "annullo": ["#4001"]}

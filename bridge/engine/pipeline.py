@@ -8,7 +8,8 @@ a person can see and act on, and the pass goes on with the other files:
 
 - bad data (including values a target cannot hold) -> ``rejected``: quarantine and report;
 - a connection or disk failure -> ``retrying`` with backoff, ``failed`` after
-  ``max_attempts``;
+  ``max_attempts`` (a file whose rows wait for another file a person settles first, as a
+  cancellation for its order, waits as long as that one, its attempts not spent);
 - anything unexpected (a bug) -> ``failed`` with an ``internal-error`` issue, the traceback
   saved beside the file, never retried until ``bridge retry``;
 - a configuration mistake stops the flow (not the file) until it is fixed.
@@ -34,7 +35,7 @@ from bridge.engine.outputs import (
     write_output,
 )
 from bridge.engine.taking import Lost
-from bridge.errors import ConfigError, DataError, LostTurn, TransientError
+from bridge.errors import ConfigError, DataError, LostTurn, TransientError, WaitsForFile
 from bridge.issues import COUNT_CODES, Issue
 from bridge.ledger import Figures, FileRow, Ledger, Now, Written
 from bridge.states import (
@@ -64,6 +65,11 @@ if TYPE_CHECKING:
     from bridge.report_cells import RawRows
     from bridge.spec.model import Tracciato
     from bridge.transport import Entry, Transport
+
+#: Seconds at most between two tries of a file that waits for another file a person
+#: settles (:class:`~bridge.errors.WaitsForFile`): it goes within this once that one has.
+WAITING_AT_MOST = 3600.0
+
 
 class Pipeline:
     def __init__(self, cfg: Config, ledger: Ledger, transports: dict[str, Transport],
@@ -145,7 +151,7 @@ class Pipeline:
     def failed(self, row: FileRow, flow: Flow, exc: Exception) -> Outcome:
         """What a failure of the file's stages makes of it, by what the caller must do."""
         if isinstance(exc, TransientError):
-            return self._retry_later(row, flow, str(exc))
+            return self._retry_later(row, flow, str(exc), waits=isinstance(exc, WaitsForFile))
         if isinstance(exc, Refused):
             return self._refuse_in_place(self.ledger.get(row.id), flow,
                                          Issue("unreadable-file", str(exc)))
@@ -349,7 +355,10 @@ class Pipeline:
             return Outcome(row.flow, row.path, "gone", message="vanished before bridge took it")
         return self._reject(self.ledger.get(row.id), flow, self.ledger.issues(row.id), None, {})
 
-    def _retry_later(self, row: FileRow, flow: Flow, why: str) -> Outcome:
+    def _retry_later(self, row: FileRow, flow: Flow, why: str, *, waits: bool = False
+                     ) -> Outcome:
+        """Retried after a backoff, out of attempts: failed. ``waits`` (another file a
+        person settles first): never failed for that, tried again at most every hour."""
         row = self.ledger.get(row.id)
         if row.state in FINAL:
             raise TransientError(why)
@@ -357,15 +366,18 @@ class Pipeline:
             self.ledger.drop_claim(row.id)  # nothing was taken: it is seen again later
             return Outcome(row.flow, row.path, RETRYING, message=why)
         attempts = row.attempts + 1
-        if attempts >= flow.max_attempts:
+        if attempts >= flow.max_attempts and not waits:
             return self._fail(row, f"gave up after {attempts} attempts: {why}", internal=False,
                               attempt=True)
-        wait = flow.retry_backoff * 2 ** (attempts - 1)
+        wait = flow.retry_backoff * 2 ** min(attempts - 1, 32)
+        if waits:
+            wait = min(wait, max(flow.retry_backoff, WAITING_AT_MOST))
         self.ledger.set_state(row.id, RETRYING, self.now.wall, why, reason=why, attempt=True,
                               next_try=self.now.wall + wait)
+        tried = (f"tried {attempts} time(s), it waits" if waits
+                 else f"attempt {attempts} of {flow.max_attempts}")
         return Outcome(row.flow, row.path, RETRYING, row.id,
-                       message=f"{why}; attempt {attempts} of {flow.max_attempts}, next in "
-                               f"{wait:g} s")
+                       message=f"{why}; {tried}, next in {wait:g} s")
 
     def _held(self, row: FileRow, flow: Flow) -> bool:
         try:

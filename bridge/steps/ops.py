@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bridge.codecs.frames import has_column
-from bridge.errors import TransientError
+from bridge.errors import WaitsForFile
 from bridge.issues import Issue, clip
 from bridge.steps import spec
 from bridge.steps.distinct import distinct_rows
@@ -128,7 +128,7 @@ def _not_at_the_target_yet(work: Work, args: spec.DedupeArgs, keys: list[str]) -
         return
     key, holder = min(held.items(), key=lambda kv: (kv[1], kv[0]))
     more = f" (and {len(held) - 1} more key(s))" if len(held) > 1 else ""
-    raise TransientError(
+    raise WaitsForFile(
         f"{work.where}: {key!r}{more} is held by file {holder}, which failed before its "
         "outputs were written: its rows here go only once that file's reach the target. "
         f"It waits: `bridge retry {holder}` sends file {holder}, `bridge reject {holder}` "
