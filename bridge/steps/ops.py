@@ -129,7 +129,7 @@ def _not_at_the_target_yet(work: Work, args: spec.DedupeArgs, keys: list[str]) -
     key, holder = min(held.items(), key=lambda kv: (kv[1], kv[0]))
     more = f" (and {len(held) - 1} more key(s))" if len(held) > 1 else ""
     raise WaitsForFile(
-        f"{work.where}: {key!r}{more} is held by file {holder}, which failed before its "
+        f"{work.where}: {clip(key)!r}{more} is held by file {holder}, which failed before its "
         "outputs were written: its rows here go only once that file's reach the target. "
         f"It waits: `bridge retry {holder}` sends file {holder}, `bridge reject {holder}` "
         "refuses it (these rows are then left out as never sent)")
