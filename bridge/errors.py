@@ -77,7 +77,7 @@ class TransientError(BridgeError):
 
 class WaitsForFile(TransientError):
     """The file's rows rely on another file's reaching the target first (a cancellation of
-    an order held by a file that failed before its outputs were written), and that one
+    an order held by a file whose outputs are not all written), and that one
     waits for a person. This file waits as long as that one does, retrying: its attempts
     are not spent on the wait, and it goes by itself once that file is settled."""
 

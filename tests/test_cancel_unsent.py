@@ -4,6 +4,7 @@ order the ERP has: its cancellation must not reach the ERP before (or without) i
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -75,7 +76,7 @@ def test_no_cancellation_reaches_the_erp_for_an_order_of_a_file_rejected_since(
     cfg, second = failed_then_refunded(tmp_path)
     assert erp_records(cfg) == {"testata": [], "annullo": []}
     assert second.state == "retrying", second
-    assert ("'#4001' is held by file 1, which failed before its outputs were written"
+    assert ("'#4001' is held by file 1, whose outputs are not all written"
             in second.message), second.message
     rejected = runner.invoke(main, ["--config", str(cfg), "reject", "1", "--reason",
                                     "the ERP folder had a foreign file"])
@@ -109,9 +110,10 @@ def test_a_cancellation_waits_for_its_order_and_goes_after_it(
 def test_a_transform_done_ahead_asks_again_which_keys_are_unwritten(
         tmp_path: Path) -> None:
     """A helper process transforms files ahead, and every answer of the ledger its steps
-    relied on is asked again before its work is used: the keys held by a file failed
-    before its outputs were written too. File 1 fails after the helper asked (no key
-    written since, the answer on the keys alone would seem to hold): its work is stale."""
+    relied on is asked again before its work is used: the keys held by a file whose
+    outputs are not all written too. File 1's output is written after the helper asked (no
+    key written since, the answer on the keys alone would seem to hold): its work is
+    stale."""
     cfg = make_world(tmp_path, WORLD.replace("retry_backoff: 0",
                                              "retry_backoff: 0\n    max_attempts: 2"))
     (tmp_path / "erp").mkdir()
@@ -124,9 +126,10 @@ def test_a_transform_done_ahead_asks_again_which_keys_are_unwritten(
     try:
         pipe = Pipeline(conf, ledger, {}, None, clock.now())
         seen = Recording(ledger)
-        assert seen.unwritten_keys("articoli", ["A00010"], besides=(2,)) == {}
+        assert seen.unwritten_keys("articoli", ["A00010"], besides=(2,)) == {"A00010": 1}
         mark = ledger.keys_mark()
-        ledger.set_state(1, "failed", clock.now().wall, "gave up")
+        [out] = ledger.outputs(1)
+        ledger.set_output(out.id, "written")
         helper = Helper(None, None, None)
         helper.asked[2] = tmp_path / "ahead"
         helper.marks[2] = mark
@@ -153,3 +156,34 @@ def test_a_cancellation_waits_past_its_attempts_and_goes_by_itself(
     [outcome] = run_pass(load(cfg), flows=["ordini"], clock=lambda: later).outcomes
     assert (outcome.file_id, outcome.state) == (2, "done"), outcome
     assert erp_records(cfg) == {"testata": ["#4001"], "annullo": ["#4001"]}
+
+
+def test_a_cancellation_does_not_pass_an_order_that_fails_again_in_the_same_pass(
+        tmp_path: Path, runner: CliRunner) -> None:
+    """File 1, retried by an operator while its target still refuses it, is retrying
+    again (its order not at the ERP). File 2, the cancellation waiting for it, came up in
+    the same pass right after it: a key held by a retrying file did not count as not at
+    the target, and the cancellation reached the ERP before (and maybe without) its
+    order."""
+    cfg = sample_copy(tmp_path)
+    for old in (cfg.parent / "inbox" / "shopify").glob("*.csv"):
+        old.unlink()
+    text = cfg.read_text(encoding="utf-8")
+    cfg.write_text(text.replace("    on_bad_rows: reject-file    #",
+                                "    max_attempts: 3\n    on_bad_rows: reject-file    #", 1),
+                   encoding="utf-8")
+    (cfg.parent / "erp" / "ordini").mkdir(parents=True)
+    (cfg.parent / "erp" / "ordini" / "ORD000001.TXT").write_bytes(b"foreign")
+    assert take(cfg, export([("#4001", "paid", CARD, "0.00")]), "orders_export_1.csv",
+                NOON).state == "retrying"
+    for at in (NOON + 1800, NOON + 2700):  # out of attempts: failed
+        run_pass(load(cfg), flows=["ordini"], clock=lambda at=at: at)
+    assert take(cfg, export([("#4001", "refunded", CARD, "122.00")]),
+                "orders_export_2.csv", NOON + 3600).state == "retrying"  # it waits
+    again = runner.invoke(main, ["--config", str(cfg), "retry", "1"])  # still refused
+    assert "retrying" in again.output, again.output
+    later = time.time() + 86400  # both are due (the retry above ran on the real clock)
+    states = {o.file_id: o.state
+              for o in run_pass(load(cfg), flows=["ordini"], clock=lambda: later).outcomes}
+    assert states == {1: "retrying", 2: "retrying"}, states
+    assert erp_records(cfg) == {"testata": [], "annullo": []}

@@ -307,9 +307,10 @@ class BusinessKeys(Protocol):
         ...
     def unwritten_keys(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()
                        ) -> dict[str, int]:
-        """Which of ``keys`` a file holds that failed before its outputs were all written
-        (it waits for a person: retried, its rows reach the target; rejected, they never
-        do), each with that file's id; ``besides`` as for :meth:`sent_keys`."""
+        """Which of ``keys`` a file holds whose outputs are not all written, and that is not
+        final (retrying, or failed and waiting for a person: retried, its rows reach the
+        target; rejected, they never do), each with that file's id; ``besides`` as for
+        :meth:`sent_keys`."""
         ...
     def forget_keys(self, flow: str, file_id: int) -> None:
         """A file refused before any of its outputs was written: its keys were never

@@ -18,7 +18,7 @@ from typing import cast
 from bridge.errors import TransientError
 from bridge.issues import clip
 from bridge.ledger.base import Now, Observation, PrintPairs
-from bridge.states import FAILED, REJECTED
+from bridge.states import FINAL, REJECTED
 
 
 class ReadinessStore:
@@ -137,8 +137,9 @@ class ReadinessStore:
             rows = cast("list[tuple[str, int]]", self._read(
                 f"SELECT s.key, s.file_id FROM sent_keys s JOIN files f ON f.id = s.file_id "
                 f"WHERE s.flow = ? AND s.file_id NOT IN ({skip}) AND s.key IN ({asked}) AND "
-                f"f.state = '{FAILED}' AND EXISTS (SELECT 1 FROM outputs o WHERE "
-                "o.file_id = s.file_id AND o.state = 'planned')", (flow, *values)))
+                f"f.state NOT IN ({', '.join(repr(x) for x in sorted(FINAL))}) AND EXISTS "
+                "(SELECT 1 FROM outputs o WHERE o.file_id = s.file_id AND "
+                "o.state = 'planned')", (flow, *values)))
             found.update((str(k), int(i)) for k, i in rows)
         return found
 

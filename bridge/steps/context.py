@@ -41,7 +41,7 @@ class StepContext:
 
     reference: Callable[[str], pd.DataFrame] = _no_reference
     already_sent: Callable[[list[str]], set[str]] = _nothing_sent
-    #: Of keys sent, those held by a file that failed before its outputs were written,
+    #: Of keys sent, those held by a file whose outputs are not all written (retrying, failed),
     #: with its id: not at the target yet, and maybe never (for ``dedupe keep: sent``).
     unwritten: Callable[[list[str]], dict[str, int]] = _nothing_unwritten
     variables: dict[str, object] = field(default_factory=dict)

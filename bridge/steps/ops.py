@@ -119,9 +119,9 @@ def dedupe(work: Work, args: spec.DedupeArgs) -> None:
 
 
 def _not_at_the_target_yet(work: Work, args: spec.DedupeArgs, keys: list[str]) -> None:
-    """A key held by a file that failed before its outputs were written is not at the
-    target: a cancellation of its order would reach the ERP before the order, or without it
-    if that file is rejected. The file waits until that one is written (retried) or its
+    """A key held by a file whose outputs are not all written (retrying, or failed) is not
+    at the target: a cancellation of its order would reach the ERP before the order, or
+    without it if that file is rejected. The file waits until that one is written or its
     keys forgotten (rejected)."""
     held = work.ctx.unwritten(keys) if keys else {}
     if not held:
@@ -129,8 +129,9 @@ def _not_at_the_target_yet(work: Work, args: spec.DedupeArgs, keys: list[str]) -
     key, holder = min(held.items(), key=lambda kv: (kv[1], kv[0]))
     more = f" (and {len(held) - 1} more key(s))" if len(held) > 1 else ""
     raise WaitsForFile(
-        f"{work.where}: {clip(key)!r}{more} is held by file {holder}, which failed before its "
-        "outputs were written: its rows here go only once that file's reach the target. "
+        f"{work.where}: {clip(key)!r}{more} is held by file {holder}, whose outputs are not "
+        "all written (it is retrying, or failed): its rows here go only once that file's "
+        "reach the target. "
         f"It waits: `bridge retry {holder}` sends file {holder}, `bridge reject {holder}` "
         "refuses it (these rows are then left out as never sent)")
 
