@@ -147,3 +147,30 @@ def test_a_run_killed_as_it_set_the_rest_apart_records_it_once(tmp_path: Path,
     got = bridge_cli(cfg, "run")
     assert got.returncode == 0, got.stdout + got.stderr
     set_apart_truthfully(cfg, tmp_path)
+
+
+def test_a_run_killed_once_the_rest_was_set_apart_says_so_not_removed(
+        tmp_path: Path) -> None:
+    """Killed once the rest was moved and its record said where, before file 1 was done:
+    the next run found file 1's held file gone, no rest left half-recorded, and so said
+    file 1 was 'not archived: gone from the source before it was archived (removed by
+    someone else)', though bridge itself had set it apart."""
+    cfg = make_world(tmp_path, PLAIN)
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    killed = bridge_cli(cfg, "run", env={"BRIDGE_KILL_AT": "before-written:1"})
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    append_to_claim(tmp_path)
+    killed = bridge_cli(cfg, "run", env={"BRIDGE_KILL_AT": "after-archive:1"})
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    got = bridge_cli(cfg, "run")
+    assert got.returncode == 0, got.stdout + got.stderr
+    set_apart_truthfully(cfg, tmp_path)
+    c = load(cfg)
+    ledger = open_ledger(c.path(c.ledger))
+    try:
+        done = ledger.events(1)[-1]
+    finally:
+        ledger.close()
+    assert done.state == "done"
+    assert done.detail is not None and "removed by someone else" not in done.detail, done
+    assert "the rest set apart as file 2 in quarantine/a.csv" in done.detail, done

@@ -18,6 +18,7 @@ second time: the issue says so.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from bridge import faults
@@ -70,7 +71,8 @@ def set_apart(ctx: Context, row: FileRow, flow: Flow, here: Entry) -> str | None
 
 def moved_before(ctx: Context, row: FileRow, flow: Flow) -> str | None:
     """The rest of ``row`` an earlier attempt recorded and moved into quarantine, stopped
-    before it said where: said now (None if there is none)."""
+    before it said where (said now), or stopped once it had said so, before ``row`` was
+    done (said again); None if there is none."""
     src = ctx.transport(flow.source.connection)
     for rest in _recorded(ctx, row):
         for name in (row.path, f"{row.path}.{rest.id}"):
@@ -78,6 +80,8 @@ def moved_before(ctx: Context, row: FileRow, flow: Flow) -> str | None:
             if there is not None and (there.size, there.mtime) == (rest.size, rest.mtime):
                 return _kept(ctx, flow, rest, ctx.ledger.issues(rest.id)[0],
                              f"{flow.quarantine_folder}/{name}")
+    for rest in _recorded(ctx, row, kept=True):
+        return f"{NOTE}: the rest set apart as file {rest.id} in {rest.kept_at}"
     return None
 
 
@@ -91,12 +95,16 @@ def _kept(ctx: Context, flow: Flow, rest: FileRow, issue: Issue, kept: str) -> s
     return f"{NOTE}: the rest set apart as file {rest.id} in {kept}, report: {report}"
 
 
-def _recorded(ctx: Context, row: FileRow) -> list[FileRow]:
+def _recorded(ctx: Context, row: FileRow, *, kept: bool = False) -> list[FileRow]:
     """The records an earlier attempt made of ``row``'s rest before it was stopped (not
-    said where it went yet), latest first: taken again, not made twice."""
+    said where it went yet; ``kept``: said), latest first: taken again, not made twice.
+    Only those whose issue names ``row`` (a later file of that name may have a rest too)."""
+    mine = re.compile(rf"\bfile {row.id}\b")
     return [r for r in reversed(ctx.ledger.find_by_path(row.path))
             if r.flow == row.flow and r.state == REJECTED and r.reason == CHANGED
-            and r.kept_at is None and r.created >= row.created]
+            and (r.kept_at is not None) == kept and r.created >= row.created
+            and any(i.code == CHANGED and mine.search(i.message)
+                    for i in ctx.ledger.issues(r.id))]
 
 
 def _what_was_taken(ctx: Context, row: FileRow, found: Path) -> str | None:
