@@ -128,3 +128,24 @@ def test_a_mark_another_user_left_does_not_stop_operators(
     unopenable_mark(monkeypatch, tmp_path / "state" / "run.lock")
     got = runner.invoke(main, ["--config", str(cfg), "retry", "999"])
     assert "no file 999" in got.output, (got.output, got.exception)
+
+
+def test_an_operator_behind_another_operator_is_told_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runner: CliRunner) -> None:
+    """A command that waited in vain for another operator's command (an approve of a large
+    file, a replay) said 'a bridge run holds the lock', and no run was on."""
+    from bridge.engine import operator
+
+    cfg = make_world(tmp_path)
+    mark = tmp_path / "state" / "run.lock.operator"
+    mark.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(mark, os.O_RDWR | os.O_CREAT, 0o600)
+    monkeypatch.setattr(operator, "LOCK_WAIT", 0.3)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another operator's command is at work
+        got = runner.invoke(main, ["--config", str(cfg), "retry", "999"])
+    finally:
+        os.close(fd)
+    assert got.exit_code == 3, got.output
+    assert "another operator's command" in got.output, got.output
+    assert "a bridge run holds the lock" not in got.output, got.output

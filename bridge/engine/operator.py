@@ -17,7 +17,7 @@ from bridge.engine import moves
 from bridge.engine.context import Outcome, open_config_ledger
 from bridge.engine.gone import superseded_by
 from bridge.engine.pipeline import Pipeline
-from bridge.engine.runner import LockBusy, LockTaken, run_lock
+from bridge.engine.runner import LockBusy, LockTaken, OperatorBusy, run_lock
 from bridge.engine.tables import load_tracciato
 from bridge.errors import ConfigError, TransientError
 from bridge.issues import Issue
@@ -42,6 +42,9 @@ def session(cfg: Config) -> Iterator[Pipeline]:
                 for t in pipe.transports.values():
                     t.close()
                 ledger.close()
+    except OperatorBusy:
+        raise TransientError("another operator's command is at work and did not end in "
+                             f"{LOCK_WAIT:g} s; try again once it is over") from None
     except (LockBusy, LockTaken):
         raise TransientError("a bridge run holds the lock and did not let go in "
                              f"{LOCK_WAIT:g} s; try again") from None

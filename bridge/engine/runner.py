@@ -63,6 +63,11 @@ class LockTaken(TransientError):
     it did nothing, and says so with exit 3 (a script must not take it for done)."""
 
 
+class OperatorBusy(LockTaken):
+    """An operator's command that found another operator's command at work (its mark
+    beside the run lock held) for longer than it waits: it did nothing."""
+
+
 @dataclass
 class PassResult:
     outcomes: list[Outcome] = field(default_factory=list)
@@ -111,7 +116,7 @@ def run_lock(path: Path, *, wait: float = 0.0, ledger: Path | str | None = None,
     with contextlib.ExitStack() as held:
         if alone:  # said first, so that runs let this command in (OperatorWaits)
             try:
-                _flock(held, operator_mark(path), deadline, busy,
+                _flock(held, operator_mark(path), deadline, OperatorBusy,
                        f"another operator's command holds {path}; this one stops here: "
                        "nothing was done, run it again once it is over")
             except OSError as exc:
@@ -367,4 +372,4 @@ def holding(ledger: Ledger, flow: str, besides: set[int] | None = None) -> FileR
     return None
 
 
-__all__ = ["LockBusy", "LockTaken", "PassResult", "holding", "run_lock", "run_pass"]
+__all__ = ["LockBusy", "LockTaken", "OperatorBusy", "PassResult", "holding", "run_lock", "run_pass"]
