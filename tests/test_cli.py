@@ -81,6 +81,31 @@ def test_arrow_allocates_with_jemalloc_under_bridge(tmp_path: Path) -> None:
     assert seen == {None: "jemalloc", "system": "system"}
 
 
+def test_no_jemalloc_asked_of_an_arrow_built_without_it(tmp_path: Path) -> None:
+    """An Arrow whose header says it has no jemalloc is not asked for it (it would print a
+    warning at every command); one that has it is, and only the header is read (pyarrow
+    itself is not imported by a command that needs none)."""
+    code = ("import contextlib, os, sys; from bridge.cli import main\n"
+            "with contextlib.suppress(SystemExit):\n"
+            "    main(['codes'])\n"
+            "print('POOL', os.environ.get('ARROW_DEFAULT_MEMORY_POOL'),"
+            " 'pyarrow' in sys.modules, file=sys.stderr)")
+    seen = {}
+    for built in ("#define ARROW_JEMALLOC\n#define ARROW_MIMALLOC\n", "#define ARROW_MIMALLOC\n"):
+        fake = tmp_path / str(len(seen)) / "pyarrow"
+        (fake / "include" / "arrow" / "util").mkdir(parents=True)
+        (fake / "__init__.py").write_text("raise ImportError('not to be imported')\n")
+        (fake / "include" / "arrow" / "util" / "config.h").write_text(built)
+        env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+        env["PYTHONPATH"] = os.pathsep.join([str(fake.parent), env.get("PYTHONPATH", "")])
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, cwd=tmp_path)
+        line = [x for x in out.stderr.splitlines() if x.startswith("POOL ")]
+        assert line, out.stdout + out.stderr
+        seen[built] = line[0]
+    assert list(seen.values()) == ["POOL jemalloc False", "POOL None False"]
+
+
 def test_tracciati_schema_is_json(runner: CliRunner) -> None:
     result = runner.invoke(main, ["tracciati", "schema"])
     assert result.exit_code == 0

@@ -90,9 +90,30 @@ def main(ctx: click.Context, config: Path | None, tracciati_dirs: tuple[Path, ..
     # of a chunk that mimalloc (the default) keeps: a 1M-row orders file peaked 60 MB
     # lower, a 3M-row one under 500 MB (bench/README.md). Read by pyarrow when a command
     # first imports it; a value the user set is kept.
-    if sys.platform == "linux":
-        os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
+    if sys.platform == "linux" and "ARROW_DEFAULT_MEMORY_POOL" not in os.environ \
+            and _arrow_has_jemalloc():
+        os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "jemalloc"
     ctx.obj = {"config": config, "tracciati": list(tracciati_dirs)}
+
+
+def _arrow_has_jemalloc() -> bool:
+    """Whether the pyarrow installed was built with jemalloc, as the header it ships says,
+    without importing it (the pool is chosen at that import, which costs a fifth of a
+    second): asked for a pool it lacks, Arrow prints a warning at every command."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("pyarrow")
+    except (ImportError, ValueError):
+        return False
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        header = Path(folder) / "include" / "arrow" / "util" / "config.h"
+        try:
+            text = header.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        return "#define ARROW_JEMALLOC\n" in text
+    return False
 
 
 for command in (check, tracciati, codes, run, validate, watch, replay, prune, report_cmd, status,
