@@ -15,14 +15,12 @@ from bridge.errors import TransientError
 from bridge.transport.local import LocalTransport
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A folder on a 64 KiB file system of its own."""
-    where = tmp_path / "small"
+def _tmpfs(where: Path, options: str) -> Iterator[Path]:
+    """``where``, a folder on a tmpfs of its own mounted with ``options``."""
     where.mkdir()
     if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)],
+        pytest.skip("mounting a tmpfs needs root")
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
                           capture_output=True)
     if made.returncode:
         pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode(errors='replace')}")
@@ -30,6 +28,12 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", str(where)], check=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a 64 KiB file system of its own."""
+    yield from _tmpfs(tmp_path / "small", "size=64k")
 
 
 def test_a_local_download_into_a_full_work_area_says_the_work_area_is_full(
@@ -60,18 +64,7 @@ def test_a_source_that_cannot_be_read_is_not_called_a_full_disk(tmp_path: Path,
 @pytest.fixture
 def read_only_disk(tmp_path: Path) -> Iterator[Path]:
     """A folder on a read-only file system of its own (a share mounted read-only)."""
-    where = tmp_path / "ro"
-    where.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(where)],
-                          capture_output=True)
-    if made.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode(errors='replace')}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=True)
+    yield from _tmpfs(tmp_path / "ro", "ro,size=64k")
 
 
 def test_a_move_that_cannot_be_made_names_where_it_was_going(tmp_path: Path,

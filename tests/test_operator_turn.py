@@ -20,25 +20,10 @@ from click.testing import CliRunner
 from bridge.cli import main
 from bridge.config import load
 from bridge.engine.context import Outcome
-from bridge.engine.runner import LockBusy, run_pass
+from bridge.engine.runner import LockBusy, OperatorWaits, run_pass
 from tests.flowkit import make_world, order_file
 
 FILES = 30
-
-
-def operator_waits(lock: Path) -> bool:
-    """Whether an operator's command says it waits for the lock (its mark beside it)."""
-    mark = lock.with_name(lock.name + ".operator")
-    if not mark.exists():
-        return False
-    fd = os.open(mark, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
 
 
 def test_a_pass_under_way_lets_a_waiting_operator_in(tmp_path: Path) -> None:
@@ -55,7 +40,7 @@ def test_a_pass_under_way_lets_a_waiting_operator_in(tmp_path: Path) -> None:
             [sys.executable, "-m", "bridge", "--config", str(cfg), "retry", "999"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
         deadline = time.monotonic() + 30  # a loaded machine starts python slowly
-        while not operator_waits(lock) and time.monotonic() < deadline:
+        while not OperatorWaits(lock)() and time.monotonic() < deadline:
             time.sleep(0.05)
 
     result = run_pass(load(cfg), report=report)
@@ -81,9 +66,9 @@ def test_no_pass_starts_while_an_operator_waits(tmp_path: Path) -> None:
                             text=True)
     try:
         deadline = time.monotonic() + 30
-        while not operator_waits(lock) and time.monotonic() < deadline:
+        while not OperatorWaits(lock)() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert operator_waits(lock)  # ...and an operator waits for it
+        assert OperatorWaits(lock)()  # ...and an operator waits for it
         loaded = load(cfg)
         os.close(fd)  # the run ends; the next pass must not cut in before the operator
         with pytest.raises(LockBusy, match="operator"):
