@@ -92,6 +92,19 @@ def brief(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
             for r in rows]
 
 
+def errors_of(cfg: Path, name: str) -> list[tuple[str, int | None, str | None]]:
+    """The errors the ledger holds of the file ``name``: (code, line, field)."""
+    from bridge.ledger import open_ledger
+
+    conf = load(cfg)
+    ledger = open_ledger(conf.path(conf.ledger))
+    try:
+        [row] = [f for f in ledger.files() if f.path == name]
+        return [(i.code, i.line, i.field) for i in ledger.issues(row.id) if i.is_error]
+    finally:
+        ledger.close()
+
+
 def test_new_changed_and_unchanged_customers(cfg: Path) -> None:
     got = run(cfg, [MORETTI_SAME, BRAMBILLA, SERRA_NEW, NEW], "customers_export_1.csv", NOON)
     assert brief(got) == [
@@ -252,21 +265,13 @@ def test_a_line_break_in_an_address_refuses_that_customer_not_the_erp_s_import(
     shop lets a customer type one) was written quoted across two lines, and the import
     took its second half for a customer of its own. Now that customer is refused
     (`control-character` on its line) and each line of the file is one customer."""
-    from bridge.ledger import open_ledger
-
     two_lines = customer("7012345000401", "righe@example.it", street, "20121", "Milano")
     got = run(cfg, [two_lines, NEW], "customers_export_1.csv", NOON)
     assert [r["email"] for r in got] == ["nuovo@example.it"]
     [written] = (cfg.parent / "erp" / "clienti").glob("*.CSV")
     data = written.read_bytes()
     assert data.count(b"\r\n") == 2 and data.count(b"\n") == 2 and b"\t" not in data
-    conf = load(cfg)
-    ledger = open_ledger(conf.path(conf.ledger))
-    try:
-        [row] = [f for f in ledger.files() if f.path == "customers_export_1.csv"]
-        bad = [(i.code, i.line, i.field) for i in ledger.issues(row.id) if i.is_error]
-    finally:
-        ledger.close()
+    bad = errors_of(cfg, "customers_export_1.csv")
     assert bad == [("control-character", 2, "indirizzo")]
 
 
@@ -275,21 +280,13 @@ def test_a_company_named_as_a_formula_stays_out_of_the_file_the_operator_opens(
     """The new customers' file waits for an operator, who opens it in a spreadsheet: a
     shop customer whose company was `=HYPERLINK(...)` had it run there. That customer is
     refused (`formula`), the others go; a phone starting with `+` is data."""
-    from bridge.ledger import open_ledger
-
     formula = customer("7012345000501", "formula@example.it", "Via Po 2", "10123", "Torino",
                        company='=HYPERLINK("http://example.com/x","Rossi")')
     phone = {**NEW, "Default Address Phone": "+39 011 4455667"}
     got = run(cfg, [formula, phone], "customers_export_1.csv", NOON)
     assert [(r["email"], r["telefono"]) for r in got] == [("nuovo@example.it",
                                                            "+39 011 4455667")]
-    conf = load(cfg)
-    ledger = open_ledger(conf.path(conf.ledger))
-    try:
-        [row] = [f for f in ledger.files() if f.path == "customers_export_1.csv"]
-        bad = [(i.code, i.line, i.field) for i in ledger.issues(row.id) if i.is_error]
-    finally:
-        ledger.close()
+    bad = errors_of(cfg, "customers_export_1.csv")
     assert bad == [("formula", 2, "ragione_sociale")]
 
 
@@ -298,8 +295,6 @@ def test_a_name_left_empty_in_the_shop_is_never_written_none(cfg: Path) -> None:
     `Rossi None` (jinja writes a missing value joined with `~` as "None"); with no name
     at all, as `None None`. The name is now the parts given, and a customer with none is
     refused (`missing-required`), never sent nameless."""
-    from bridge.ledger import open_ledger
-
     no_first = {**customer("7012345000601", "rossi@example.it", "Via Po 3", "10123",
                            "Torino"), "First Name": ""}
     nameless = {**customer("7012345000602", "anonimo@example.it", "Via Po 4", "10123",
@@ -307,13 +302,7 @@ def test_a_name_left_empty_in_the_shop_is_never_written_none(cfg: Path) -> None:
     got = run(cfg, [no_first, nameless, NEW], "customers_export_1.csv", NOON)
     assert [(r["email"], r["ragione_sociale"]) for r in got] == [
         ("rossi@example.it", "Rossi"), ("nuovo@example.it", "Rossi Anna")]
-    conf = load(cfg)
-    ledger = open_ledger(conf.path(conf.ledger))
-    try:
-        [row] = [f for f in ledger.files() if f.path == "customers_export_1.csv"]
-        bad = [(i.code, i.line, i.field) for i in ledger.issues(row.id) if i.is_error]
-    finally:
-        ledger.close()
+    bad = errors_of(cfg, "customers_export_1.csv")
     assert bad == [("missing-required", 3, "ragione_sociale")]
 
 
