@@ -28,7 +28,6 @@ import shutil
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,8 +42,8 @@ from bridge.engine.chunking import (
     group_too_large,
     stream_plan,
     too_big_to_read_whole,
-    trailer_result,
 )
+from bridge.engine.ending import _add, end
 from bridge.engine.gone import Withdrawals, gone_step
 from bridge.engine.render import data_rows
 from bridge.engine.tables import drop_bad_rows, leave_out, load_tracciato, money_sum, reference
@@ -64,7 +63,7 @@ if TYPE_CHECKING:
     from bridge.engine.parts import Data, TargetParts
     from bridge.ledger import FileRow
     from bridge.spec.model import Tracciato
-    from bridge.steps import StepContext, StepResult, StepSpec
+    from bridge.steps import StepContext, StepSpec
 
 __all__ = ["Checked", "load_tracciato", "money_sum", "reference", "stream_plan",
            "transform_file"]
@@ -210,7 +209,7 @@ class _Run:
                 self._chunk(decoded.tables, decoded.issues, parts, decoded.arrow)
                 self._bad_rows(decoded, mark)
                 give_back(min(chunk or size, size))
-            return self._end(parts)
+            return end(self, parts)
         except OSError as exc:  # a full disk, a quota: the file waits and is tried again
             self._discard(parts)
             raise _work_area(exc) from None
@@ -336,96 +335,6 @@ class _Run:
         self.data_rows += data_rows(self.ctx.cfg, self.flow, result.arrow)
         c.money_out = _add(c.money_out, money_sum(result.arrow, self.flow.totals.money_out))
 
-    def _end(self, parts: list[TargetParts]) -> Checked:
-        """The trailer, then every output finished; nothing kept of a refused file."""
-        c, flow = self.checked, self.flow
-        c.rows = dict(self.rows)
-        c.issues += self.caps.summaries()
-        if c.rejected or self.nothing or (c.skipped_rows and not self.kept_source):
-            c.rejected = True  # nothing good is left: the whole file is refused
-            self._discard(parts)
-            return c
-        if self.gone is not None and not self._withdraw(parts):
-            return c
-        trailer = self._trailer()
-        if trailer is None:
-            self._discard(parts)
-            return c
-        made = []
-        for p in parts:
-            data, found, rows = p.tail(trailer.arrow if p.arrow else trailer.tables)
-            errors = [i for i in found if i.is_error]
-            if errors or data is None:
-                c.issues.extend(errors)
-                c.rejected = True  # a trailer that cannot be written: no row to leave out
-                self._discard(parts)
-                return c
-            c.issues.extend(found)
-            made.append((p, data, rows))
-        for p, data, rows in made:
-            p.write(data, rows)
-        c.money_out = _add(c.money_out, money_sum(trailer.arrow, flow.totals.money_out))
-        for p, target in zip(parts, flow.targets, strict=True):
-            if self.data_rows or target.write_empty:
-                c.rendered.append(p.finish())
-            else:
-                p.file.discard()
-        c.sent_keys = self.sent
-        c.facts = self.facts
-        c.nothing_to_write = not c.rendered
-        return c
-
-    def _withdraw(self, parts: list[TargetParts]) -> bool:
-        """The keys this file no longer has, through the steps after the delta into the
-        targets (:mod:`bridge.engine.gone`); False if they cannot be written."""
-        from bridge.engine.gone import not_withdrawn, note, withdrawn
-        from bridge.steps import apply_steps
-
-        assert self.gone is not None
-        row, c, gone = self.row, self.checked, self.gone.args.gone
-        assert gone is not None
-        ledger, besides = self.ctx.ledger, row.own_keys
-        # The keys sent before (how many), and those of them not in this file.
-        known, missing = self.gone.seen.missing(ledger.known_keys(row.flow, besides=besides))
-        last = ledger.fingerprints(row.flow, missing, besides=besides)
-        made = withdrawn(self.gone.args, last, self.gone.types)
-        if made is None:
-            return True
-        table, prints = made
-        # Of the keys sent, those withdrawn already are not in the shop: not in the share.
-        live = known - (len(last) - len(prints))
-        issue, held = note(sorted(prints), live, gone.hold_above)
-        if held and self.left and row.approved:
-            # An operator chose rows: the withdrawals, no row of the file, were not chosen.
-            c.issues.append(not_withdrawn(sorted(prints), live))
-            return True
-        result = apply_steps(self.body[self.gone.index + 1:],
-                             {self.gone.table or "gone": table}, self.step_ctx)
-        out = [p.part(result.arrow if p.arrow else result.tables) for p in parts]
-        errors = [i for i in [*result.issues, *(i for o in out for i in o[1])] if i.is_error]
-        if errors:
-            c.issues.extend(errors)
-            c.rejected = True  # a withdrawal that cannot be written: no row to leave out
-            self._discard(parts)
-            return False
-        for p, (data, _, rows) in zip(parts, out, strict=True):
-            if data is not None:
-                p.write(data, rows)
-        result.fingerprints.update(prints)
-        self._gather({}, result)
-        c.issues.append(issue)
-        c.held.extend([held] if held else [])
-        return True
-
-    def _trailer(self) -> StepResult | None:
-        """The trailer's steps on the rows counted over every chunk (None if they fail)."""
-        result = trailer_result(self.trailer, self.counts, self.step_ctx)
-        self.checked.issues.extend(result.issues)
-        if any(i.is_error for i in result.issues):
-            self.checked.rejected = True
-            return None
-        return result
-
     def _discard(self, parts: list[TargetParts]) -> None:
         for p in parts:
             p.file.discard()
@@ -436,9 +345,3 @@ class _Run:
 
 def _work_area(exc: OSError) -> TransientError:
     return TransientError(f"cannot write the outputs in the work area: {exc.strerror or exc}")
-
-
-def _add(a: Decimal | None, b: Decimal | None) -> Decimal | None:
-    return a if b is None else b if a is None else a + b
-
-
