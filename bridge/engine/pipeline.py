@@ -17,13 +17,11 @@ a person can see and act on, and the pass goes on with the other files:
 
 from __future__ import annotations
 
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge import faults
-from bridge.atomic import save_atomic
-from bridge.engine import moves, taking
+from bridge.engine import exits, moves, taking
 from bridge.engine.changed import NOTE as CHANGED_NOTE
 from bridge.engine.context import Outcome
 from bridge.engine.facts import record as record_facts
@@ -36,7 +34,7 @@ from bridge.engine.outputs import (
 )
 from bridge.engine.taking import Lost
 from bridge.errors import ConfigError, DataError, LostTurn, TransientError, WaitsForFile
-from bridge.issues import COUNT_CODES, Issue
+from bridge.issues import Issue
 from bridge.ledger import Figures, FileRow, Ledger, Now, Written
 from bridge.states import (
     APPROVED,
@@ -62,14 +60,7 @@ if TYPE_CHECKING:
     from bridge.engine.ahead import Helper
     from bridge.engine.render import Rendered
     from bridge.ledger import Observation
-    from bridge.report_cells import RawRows
-    from bridge.spec.model import Tracciato
     from bridge.transport import Entry, Transport
-
-#: Seconds at most between two tries of a file that waits for another file a person
-#: settles (:class:`~bridge.errors.WaitsForFile`): it goes within this once that one has.
-WAITING_AT_MOST = 3600.0
-
 
 class Pipeline:
     def __init__(self, cfg: Config, ledger: Ledger, transports: dict[str, Transport],
@@ -151,18 +142,19 @@ class Pipeline:
     def failed(self, row: FileRow, flow: Flow, exc: Exception) -> Outcome:
         """What a failure of the file's stages makes of it, by what the caller must do."""
         if isinstance(exc, TransientError):
-            return self._retry_later(row, flow, str(exc), waits=isinstance(exc, WaitsForFile))
+            return exits.retry_later(self, row, flow, str(exc),
+                                     waits=isinstance(exc, WaitsForFile))
         if isinstance(exc, Refused):
-            return self._refuse_in_place(self.ledger.get(row.id), flow,
+            return exits.refuse_in_place(self, self.ledger.get(row.id), flow,
                                          Issue("unreadable-file", str(exc)))
         if isinstance(exc, Lost):
-            return self._fail(row, str(exc), internal=False)
+            return exits.fail(self, row, str(exc), internal=False)
         if isinstance(exc, DataError):
             issues = getattr(exc, "issues", None) or [Issue("internal-error", str(exc))]
-            return self._reject(self.ledger.get(row.id), flow, issues, None, {})
+            return exits.reject(self, self.ledger.get(row.id), flow, issues, None, {})
         if isinstance(exc, ConfigError):
             raise exc
-        return self._internal(row, exc)
+        return exits.internal_error(self, row, exc)
 
     def _too_big(self, flow_name: str, flow: Flow, entry: Entry) -> Outcome:
         """Refused without reading it: held under its private name (where the folder may be
@@ -191,7 +183,7 @@ class Pipeline:
             return Outcome(row.flow, row.path, row.state, row.id, message="nothing to do")
         if row.sha256 == "" and any(i.code == "file-too-large"
                                     for i in self.ledger.issues(row.id)):
-            return self._refuse_unread(row, flow)
+            return exits.refuse_unread(self, row, flow)
         if row.sha256 == "":
             got = taking.fetch(self, row, flow, obs)
             if isinstance(got, Outcome):
@@ -205,8 +197,8 @@ class Pipeline:
         if row.state not in (CHECKED, WRITTEN) and not (row.state == RETRYING and outputs):
             cut = [i for i in self.ledger.issues(row.id) if i.code == "truncated-file"]
             if truncated or cut:
-                return self._reject(row, flow, cut or [taking.truncated_issue(truncated or "")],
-                                    None, {})
+                return exits.reject(self, row, flow,
+                                    cut or [taking.truncated_issue(truncated or "")], None, {})
             try:
                 early = self._prepare(row, flow)
             finally:
@@ -226,7 +218,7 @@ class Pipeline:
 
         newer = superseded_by(self.ledger, row, flow)
         if newer is not None:  # held, then approved or retried after a newer file went
-            return self._reject(row, flow, [superseded(newer)], None, {})
+            return exits.reject(self, row, flow, [superseded(newer)], None, {})
         source = taking.work_copy(self, row, flow)
         checked = (self.ahead and self.ahead.result(self, row)) or transform_file(
             self, row, flow, source)
@@ -239,8 +231,8 @@ class Pipeline:
             self.ledger.set_figures(row.id, Figures(rows_in, None, checked.money_in, None))
             checked.forget_keys()
         if checked.rejected:
-            return self._reject(row, flow, checked.errors, checked.tracciato, checked.rows,
-                                checked.raw_rows)
+            return exits.reject(self, row, flow, checked.errors, checked.tracciato,
+                                checked.rows, checked.raw_rows)
         if wait:
             for r in checked.rendered:  # rendered again once approved
                 if r.path is not None:
@@ -301,116 +293,6 @@ class Pipeline:
             note = f"{note}; {where}" if note else where
         return Outcome(row.flow, row.path, DONE, row.id, row.issues,
                        [(o.name, o.rows or 0) for o in outputs], message=note)
-
-    # -- the failure exits --------------------------------------------------------------
-
-    def _reject(self, row: FileRow, flow: Flow, issues: list[Issue], t: Tracciato | None,
-                rows: dict[str, int], raw: RawRows | None = None) -> Outcome:
-        from bridge.engine.tables import load_tracciato
-
-        if t is None:
-            t = load_tracciato(self.cfg, flow.tracciato)
-        self.ledger.record_issues(row.id, issues)
-        name = moves.quarantine(self, row, flow)
-        if row.replay_of is None:
-            self.ledger.set_kept(row.id, f"{flow.quarantine_folder}/{name}")
-        if flow.archive == "leave" and row.mtime is not None and row.replay_of is None:
-            self.ledger.remember_done(row.flow, row.path, row.size, row.mtime, row.id)
-        source = self.work(row.id) / "source"
-        report = moves.write_report(self, row, flow, source, issues, t, "rejected", rows, name,
-                                    raw_rows=raw)
-        for out in self.ledger.outputs(row.id):
-            if out.state == "planned":
-                self.ledger.set_output(out.id, "abandoned")
-        # the first error of a row or of the file, not a count of the others
-        first = next((i for i in issues if i.is_error and i.code not in COUNT_CODES),
-                     issues[0] if issues else None)
-        why = f"{len(issues)} issue(s): {first.code}" if first is not None else "rejected"
-        self.ledger.set_state(row.id, REJECTED, self.now.wall, f"{why}; {report}",
-                              issues=len(issues), reason=why)
-        return Outcome(row.flow, row.path, REJECTED, row.id, len(issues), report=report,
-                       message=f"{issues[0].message}" if len(issues) == 1 else "")
-
-    def _refuse_in_place(self, row: FileRow, flow: Flow, issue: Issue) -> Outcome:
-        """Not a file bridge may read (a link, a device, a file the server will not serve):
-        left, recorded with its issue and report, not looked at while it stays the same."""
-        if row.held_as is not None:
-            moves.give_back(self, row, flow)
-        self.ledger.record_issues(row.id, [issue])
-        from bridge.engine.tables import load_tracciato
-
-        report = moves.write_report(self, row, flow, None, [issue],
-                                    load_tracciato(self.cfg, flow.tracciato), "rejected", {})
-        here = self.transport(flow.source.connection).stat(flow.source.folder, row.path)
-        if here is not None:  # as it is now: the same file is not looked at again
-            self.ledger.remember_done(row.flow, row.path, here.size, here.mtime, row.id)
-        self.ledger.set_state(row.id, REJECTED, self.now.wall, f"{issue.code}; {report}",
-                              issues=1, reason=issue.code)
-        return Outcome(row.flow, row.path, REJECTED, row.id, 1, report=report,
-                       message=f"{issue.message}; left where it is")
-
-    def _refuse_unread(self, row: FileRow, flow: Flow) -> Outcome:
-        if taking.hold(self, row, flow) is None:
-            self.ledger.drop_claim(row.id)
-            return Outcome(row.flow, row.path, "gone", message="vanished before bridge took it")
-        return self._reject(self.ledger.get(row.id), flow, self.ledger.issues(row.id), None, {})
-
-    def _retry_later(self, row: FileRow, flow: Flow, why: str, *, waits: bool = False
-                     ) -> Outcome:
-        """Retried after a backoff, out of attempts: failed. ``waits`` (another file a
-        person settles first): never failed for that, tried again at most every hour."""
-        row = self.ledger.get(row.id)
-        if row.state in FINAL:
-            raise TransientError(why)
-        if row.sha256 == "" and row.state == CLAIMED and not self._held(row, flow):
-            self.ledger.drop_claim(row.id)  # nothing was taken: it is seen again later
-            return Outcome(row.flow, row.path, RETRYING, message=why)
-        attempts = row.attempts + 1
-        if attempts >= flow.max_attempts and not waits:
-            return self._fail(row, f"gave up after {attempts} attempts: {why}", internal=False,
-                              attempt=True)
-        wait = flow.retry_backoff * 2 ** min(attempts - 1, 32)
-        if waits:
-            wait = min(wait, max(flow.retry_backoff, WAITING_AT_MOST))
-        self.ledger.set_state(row.id, RETRYING, self.now.wall, why, reason=why, attempt=True,
-                              next_try=self.now.wall + wait)
-        tried = (f"tried {attempts} time(s), it waits" if waits
-                 else f"attempt {attempts} of {flow.max_attempts}")
-        return Outcome(row.flow, row.path, RETRYING, row.id,
-                       message=f"{why}; {tried}, next in {wait:g} s")
-
-    def _held(self, row: FileRow, flow: Flow) -> bool:
-        try:
-            return (row.held_as is not None and self.transport(flow.source.connection).stat(
-                flow.source.folder, row.held_as) is not None)
-        except TransientError:
-            return True  # cannot tell: keep the claim, it is safe to resume
-
-    def _internal(self, row: FileRow, exc: Exception) -> Outcome:
-        from bridge.logs import log_internal_error
-
-        where = log_internal_error(exc, f"file {row.id} ({row.path}) of flow {row.flow}")
-        saved = self.work(row.id) / "error.txt"
-        try:
-            saved.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            save_atomic(saved, "".join(traceback.format_exception(exc)).encode(), mode=0o600)
-            where = str(saved)
-        except OSError:
-            pass
-        return self._fail(row, f"internal error: {type(exc).__name__}: {exc} (traceback in "
-                               f"{where})", internal=True)
-
-    def _fail(self, row: FileRow, why: str, *, internal: bool, attempt: bool = False
-              ) -> Outcome:
-        row = self.ledger.get(row.id)
-        if row.state in FINAL:
-            raise RuntimeError(f"file {row.id} is {row.state}: {why}")
-        if internal:
-            issues = self.ledger.issues(row.id)
-            self.ledger.record_issues(row.id, [Issue("internal-error", why), *issues])
-        self.ledger.set_state(row.id, FAILED, self.now.wall, why, reason=why, attempt=attempt,
-                              issues=row.issues + int(internal))
-        return Outcome(row.flow, row.path, FAILED, row.id, message=why, internal=internal)
 
 
 def superseded(newer: FileRow) -> Issue:
