@@ -8,13 +8,9 @@ import shutil
 from pathlib import Path
 
 from tests.flowkit import CONFIG, bridge_cli, make_world, order_file
+from tests.test_hardening_engine import clock_at
 
 DAY = 86400.0
-
-
-def clock_at(path: Path, t: float) -> dict[str, str]:
-    path.write_text(str(t), encoding="ascii")
-    return {"BRIDGE_FAKE_CLOCK": str(path)}
 
 
 def test_prune_does_not_list_what_is_gone_already(tmp_path: Path) -> None:
