@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import itertools
 import os
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -48,7 +49,13 @@ LINKS = frozenset({"_line", "_parent_line"})
 
 class PartFile:
     """A file of the work area written in parts, hashed as it is written; it gets its name
-    only when finished, and a part that was not finished is removed."""
+    only when finished, and a part that was not finished is removed.
+
+    Every part after the first is written and hashed by a thread of its own while the
+    caller makes the next one (both release the GIL): one part at most is in flight, so
+    its bytes are held once more at most, and its error (a full disk) is raised by the
+    next :meth:`write`, by :meth:`finish`, or never once the file is discarded. A file of
+    one part starts no thread."""
 
     def __init__(self, final: Path) -> None:
         self.final = final
@@ -56,34 +63,67 @@ class PartFile:
         self.sha = hashlib.sha256()
         self.size = 0
         self.held = b""  # the last bytes, kept back while the file may lose them
+        self.parts = 0
+        self._busy: threading.Thread | None = None
+        self._failed: BaseException | None = None
 
-    def write(self, data: bytes | memoryview, keep_back: int = 0) -> None:
-        if len(data) < keep_back:  # too short to hold the line end kept back: join them
-            data, self.held = self.held + data, b""
-            if len(data) < keep_back:
-                self.held = data
-                return
-        self._out(self.held)
-        cut = len(data) - keep_back
-        self._out(memoryview(data)[:cut])  # a part may be tens of MB: never copied
-        self.held = bytes(data[cut:])
+    def write(self, data: Data, keep_back: int = 0) -> None:
+        """Write ``data`` (bytes, or pieces in order) but its last ``keep_back`` bytes."""
+        out: list[bytes | memoryview] = []
+        for piece in [data] if isinstance(data, bytes) else data:
+            if len(piece) < keep_back:  # too short to hold the line end kept back: join
+                piece, self.held = self.held + piece, b""
+                if len(piece) < keep_back:
+                    self.held = bytes(piece)
+                    continue
+            out.append(self.held)
+            cut = len(piece) - keep_back
+            out.append(memoryview(piece)[:cut])  # a part may be tens of MB: never copied
+            self.held = bytes(piece[cut:])
+        self._settle()
+        self.parts += 1
+        if self.parts == 1:
+            self._out(out)
+            return
+        self._busy = threading.Thread(target=self._out_apart, args=(out,),
+                                      name="bridge-part-writer", daemon=True)
+        self._busy.start()
 
-    def _out(self, data: bytes | memoryview) -> None:
-        if data:
-            files.write_all(self.fd, data)
-            self.sha.update(data)
-            self.size += len(data)
+    def _out_apart(self, pieces: list[bytes | memoryview]) -> None:
+        try:
+            self._out(pieces)
+        except BaseException as exc:  # raised in the caller's thread by _settle
+            self._failed = exc
+
+    def _settle(self) -> None:
+        """Wait for the part in flight; raise what stopped it."""
+        if self._busy is not None:
+            self._busy.join()
+            self._busy = None
+        failed, self._failed = self._failed, None
+        if failed is not None:
+            raise failed
+
+    def _out(self, pieces: list[bytes | memoryview]) -> None:
+        for data in pieces:
+            if data:
+                files.write_all(self.fd, data)
+                self.sha.update(data)
+                self.size += len(data)
 
     def finish(self, strip: bytes, close: bytes) -> tuple[str, int]:
         """Write what was kept back (less ``strip`` if it ends with it) and ``close``."""
+        self._settle()
         held = self.held[:-len(strip)] if strip and self.held.endswith(strip) else self.held
-        self._out(held + close)
+        self._out([held + close])
         os.close(self.fd)
         self.fd = -1
         files.publish(self.tmp, self.final, replace=True)
         return self.sha.hexdigest(), self.size
 
     def discard(self) -> None:
+        with contextlib.suppress(BaseException):
+            self._settle()  # the file is given up: what stopped its last part is moot
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
@@ -108,8 +148,7 @@ class TargetParts:
         raise NotImplementedError
 
     def write(self, data: Data, rows: int) -> None:
-        for piece in [data] if isinstance(data, bytes) else data:
-            self.file.write(piece, self.keep_back)
+        self.file.write(data, self.keep_back)
         self.rows += rows
         self.first = False
 
