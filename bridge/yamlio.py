@@ -26,26 +26,58 @@ class Loader(_Base):  # type: ignore[valid-type, misc]
     mapping: PyYAML keeps the last and drops the first unsaid, so a second flow named as
     an earlier one, a second ``steps:`` or a field's ``length`` given twice took the place
     of the first with no word (YAML itself says a mapping's keys are unique). A key an
-    anchor's merge (``<<: *base``) gives, written again, is the merge's purpose: allowed."""
+    anchor's merge (``<<: *base``) gives, written again, is the merge's purpose: allowed.
+    Merges are made as YAML says (:meth:`flatten_mapping`)."""
 
-    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[Any, yaml.Mark] = {}
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    first = seen.setdefault(key, key_node.start_mark)
-                except TypeError:
-                    continue  # not hashable: the base refuses it in its own words
-                if first is not key_node.start_mark:
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        """The mapping's keys with those its merges (``<<``) give: its own keys win over
+        merged ones, and a mapping named earlier in a merge's list wins over a later one
+        (YAML's merge key). A merged mapping is flattened first, with its own overrides:
+        PyYAML 6.0.4's kept a key's first merged value, so that ``{<<: *b}``, where ``b``
+        was ``{<<: *a, port: 2222}``, had ``a``'s port (and only when Python had interned
+        the key's text). Each mapping is checked for a key written twice before, once."""
+        done: set[int] = self.__dict__.setdefault("_flattened", set())
+        if id(node) in done:
+            return
+        done.add(id(node))
+        self._check_twice(node)
+        merged: list[tuple[yaml.Node, yaml.Node]] = []
+        own: list[tuple[yaml.Node, yaml.Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.tag == "tag:yaml.org,2002:value":
+                    key_node.tag = "tag:yaml.org,2002:str"
+                own.append((key_node, value_node))
+                continue
+            sources = (value_node.value if isinstance(value_node, yaml.SequenceNode)
+                       else [value_node])
+            for sub in sources:
+                if not isinstance(sub, yaml.MappingNode):
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"the key {key!r} is written twice in one mapping (first "
-                        f"on line {first.line + 1}): YAML would keep the second and drop the "
-                        "first unsaid; remove or rename one", key_node.start_mark)
-        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
-        return mapping
+                        "while constructing a mapping", node.start_mark,
+                        f"expected a mapping or list of mappings for merging, but found "
+                        f"{sub.id}", sub.start_mark)
+                self.flatten_mapping(sub)
+            # The last of equal keys wins when the mapping is made: the earliest, last.
+            for sub in reversed(sources):
+                merged.extend(sub.value)
+        node.value = merged + own
+
+    def _check_twice(self, node: yaml.MappingNode) -> None:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:
+                continue  # not hashable: the base refuses it in its own words
+            if first is not key_node.start_mark:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is written twice in one mapping (first "
+                    f"on line {first.line + 1}): YAML would keep the second and drop the "
+                    "first unsaid; remove or rename one", key_node.start_mark)
 
 
 Loader.yaml_implicit_resolvers = {
@@ -123,7 +155,10 @@ def _plain(exc: yaml.YAMLError, text: str) -> YamlError:
     line = " ".join(lines[m.line] for m in marks if m.line < len(lines))
     at = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
     col = mark.column if mark is not None else 0
-    hint = _hint(problem, line, at, col, lines, marks)
+    # A mapping read whole and refused (a key twice, a merge of a list) is no slip of
+    # the syntax: the hints are for those.
+    built = isinstance(exc, yaml.constructor.ConstructorError)
+    hint = "" if built else _hint(problem, line, at, col, lines, marks)
     return YamlError(where, f"not valid YAML: {problem}{hint}")
 
 

@@ -122,6 +122,56 @@ def test_a_merged_key_written_again_is_the_merge_s_purpose() -> None:
     assert data["same"] == {"a": 1, "b": {"a": 2}}  # one key in two mappings: not twice
 
 
+MERGED = """\
+base: &base {host: h, port: 22, user: bridge}
+shop: &shop
+  <<: *base
+  port: 2222
+erp:
+  <<: *shop
+  folder: in
+both: {<<: [*shop, *base], folder: out}
+again: {<<: [*base, *shop]}
+inline:
+  <<: &deep
+    <<: *base
+    user: erp
+  port: 21
+deep: *deep
+"""
+
+
+def test_a_merge_of_a_merge_keeps_its_overrides() -> None:
+    """PyYAML 6.0.4 kept the first value a merge met: ``erp``, merging ``shop`` (which
+    overrides ``base``'s port), got ``base``'s port 22, unsaid: a flow sharing an anchored
+    connection would have gone to another server. Its own keys win, then the mappings of
+    a merge's list in order."""
+    data = load_yaml(MERGED)
+    assert data["shop"] == {"host": "h", "port": 2222, "user": "bridge"}
+    assert data["erp"] == {"host": "h", "port": 2222, "user": "bridge", "folder": "in"}
+    assert data["both"] == {"host": "h", "port": 2222, "user": "bridge", "folder": "out"}
+    assert data["again"] == {"host": "h", "port": 22, "user": "bridge"}
+    assert data["inline"] == {"host": "h", "port": 21, "user": "erp"}
+    assert data["deep"] == {"host": "h", "port": 22, "user": "erp"}
+
+
+@pytest.mark.parametrize("text, line", [
+    ("a: &a {x: 1, x: 2}\nb: {<<: *a}\n", 1),
+    ("b:\n  <<: &a {y: 1, y: 2}\nc: *a\n", 2),
+])
+def test_a_key_twice_in_a_merged_mapping_is_refused_in_plain_words(text: str,
+                                                                    line: int) -> None:
+    with pytest.raises(YamlError) as got:
+        load_yaml(text)
+    assert got.value.where.startswith(f"line {line},")
+    assert "written twice" in got.value.message and "inside {...}" not in got.value.message
+
+
+def test_a_merge_of_no_mapping_is_refused() -> None:
+    with pytest.raises(YamlError, match="expected a mapping or list of mappings"):
+        load_yaml("a: {<<: 3}\n")
+
+
 def test_a_configuration_with_two_flows_of_one_name_is_refused(tmp_path: Path) -> None:
     cfg = make_world(tmp_path, CONFIG)
     text = cfg.read_text(encoding="utf-8")
