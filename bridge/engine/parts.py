@@ -122,8 +122,12 @@ class PartFile:
         return self.sha.hexdigest(), self.size
 
     def discard(self) -> None:
-        with contextlib.suppress(BaseException):
-            self._settle()  # the file is given up: what stopped its last part is moot
+        if self._busy is not None:
+            # Never close the descriptor under the thread's write: the number could be
+            # another file's by then. (Interrupted here, the descriptor is left open.)
+            self._busy.join()
+            self._busy = None
+        self._failed = None  # the file is given up: what stopped its last part is moot
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
