@@ -9,9 +9,12 @@ a test can compare the ERP files with golden ones byte for byte.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,7 +42,8 @@ BROKEN = ("orders_export_broken.csv", SAMPLES / "tracciati" / "shopify" / "ordin
 
 
 class DemoError(BridgeError):
-    """The demo cannot start: the repository's samples are not where they should be."""
+    """The demo cannot start: the repository's samples are not where they should be, or
+    another demo runs in the same folder."""
 
     exit_code = 3
 
@@ -70,11 +74,36 @@ def run_demo(workdir: Path, *, at: datetime | None = None,
              say: Callable[[str], None] = lambda line: None) -> DemoResult:
     """Serve the sample exports over SFTP, run the order flow until every export is taken,
     and write the HTML report; the server is stopped whatever happens."""
-    from bridge.sftpserver import SftpServer
-
     started = time.monotonic()
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    with _alone_in(workdir):
+        result = _run(workdir, at, say)
+        result.seconds = round(time.monotonic() - started, 2)
+        result.report = write_html(result)
+    return result
+
+
+@contextlib.contextmanager
+def _alone_in(workdir: Path) -> Iterator[None]:
+    """The folder held for this demo alone: a second demo in it rewrote its bridge.yaml,
+    and the first, reading it, went to the second's server (stopped by then) and
+    failed with "connection refused"."""
+    fd = os.open(workdir / ".demo.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DemoError(f"another bridge demo is running in {workdir}: wait for it to "
+                            "end, or give another --workdir") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _run(workdir: Path, at: datetime | None, say: Callable[[str], None]) -> DemoResult:
+    from bridge.sftpserver import SftpServer
+
     for name in ("erp", "keys", "sftp"):
         (workdir / name).mkdir(exist_ok=True)
     sample, exports = _sample_flow()
@@ -93,8 +122,6 @@ def run_demo(workdir: Path, *, at: datetime | None = None,
         result = DemoResult(workdir, config, f"{server.host}:{server.port}",
                             server.fingerprint)
         _run_until_taken(result, set(exports), _clock(at), say)
-    result.seconds = round(time.monotonic() - started, 2)
-    result.report = write_html(result)
     return result
 
 

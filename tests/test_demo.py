@@ -161,3 +161,40 @@ def test_the_demo_server_says_nothing_of_cryptographys_dsa_deprecation(module: s
         assert (got.returncode, got.stdout, got.stderr) == (0, "imported\n", "")
     else:
         assert got.returncode != 0 and "DSA is deprecated" in got.stderr
+
+
+def test_a_second_demo_in_the_same_folder_is_refused_and_the_first_goes_on(
+        runner: CliRunner, tmp_path: Path) -> None:
+    """Two demos in one folder: the second rewrote bridge.yaml with its own server's port,
+    and the first, reading it, went to that server (stopped by then) and failed with
+    "connection refused" after five tries."""
+    work = tmp_path / "demo"
+    first = subprocess.Popen([sys.executable, "-m", "bridge", "demo", "--workdir", str(work)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout is not None
+        seen = ""
+        while "shop exports in sftp://" not in seen:  # its server is up, its files put
+            line = first.stdout.readline()
+            assert line, seen + first.stderr.read() if first.stderr else seen
+            seen += line
+        deadline = time.monotonic() + 10  # and its configuration written, just after
+        while not (work / "bridge.yaml").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.1)
+        config = (work / "bridge.yaml").read_bytes()
+        second = runner.invoke(main, ["demo", "--workdir", str(work)])
+        assert second.exit_code == 3, second.output
+        assert f"another bridge demo is running in {work}" in second.output
+        assert (work / "bridge.yaml").read_bytes() == config  # the first's, untouched
+        out, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0, seen + out + err
+    assert "orders_export_1.csv: done" in seen + out and "error" not in err
+    # once the first has ended, the folder is free again
+    again = runner.invoke(main, ["demo", "--workdir", str(work)])
+    assert again.exit_code == 0 and "orders_export_1.csv: duplicate" in again.output
