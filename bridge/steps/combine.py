@@ -117,15 +117,33 @@ def _ambiguous(work: Work, args: spec.LookupArgs, m: spec.MatchKey,
     if not len(bad):
         return
     full = work.to_build("ambiguous-match", len(bad))
+    shown = _shared_values(ref_table, columns, keys, at[bad[:full]])
     for row, line in zip(bad[:full].tolist(), work.lines_at(probe_table, bad[:full]),
                          strict=True):
         value = " + ".join(str(probe_table.column(f)[row].as_py()) for f in m.fields)
         work.issues.append(Issue(
             "ambiguous-match", f"{work.where}: {'+'.join(m.fields)} {clip(value)!r} is the key "
             f"of several rows of {args.reference!r} with other values of "
-            f"{', '.join(columns)}: which one is meant?",
+            f"{', '.join(columns)} ({shown[int(at[row])]}): "
+            "which one is meant?",
             line, name, m.fields[0], clip(value)))
     work.bare("ambiguous-match", probe_table, bad[full:])
+
+
+def _shared_values(ref: pa.Table, columns: tuple[str, ...], keys: RefKeys,
+                   wanted: np.ndarray, most: int = 5) -> dict[int, str]:
+    """For each reference row in ``wanted`` (a key's first row), the distinct values of
+    ``columns`` among the rows sharing its key, as the operator compares them: `'ab1',
+    'AB1'`, or `'22' / 'IVA 22'` for several columns; the first ``most``, the rest counted."""
+    first = keys.positions(keys.keys)
+    seen: dict[int, dict[str, None]] = {int(w): {} for w in wanted.tolist()}
+    for at in np.flatnonzero(np.isin(first, wanted)).tolist():
+        values = [ref.column(c)[at].as_py() for c in columns]
+        seen[int(first[at])][" / ".join(repr(clip(v)) if isinstance(v, str) else str(v)
+                                        for v in values)] = None
+    return {k: ", ".join(list(v)[:most]) + (f" and {len(v) - most} more"
+                                            if len(v) > most else "")
+            for k, v in seen.items()}
 
 
 def _choose(hit: pa.Array, taken: Column, other: Column) -> Column:

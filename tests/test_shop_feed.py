@@ -1,0 +1,118 @@
+"""What the ERP's exports send to the shops, through the sample flows run as cron runs them
+(`bridge run` in a child process), on exports written for each test: every row the shop
+would get wrong is refused with its reason, the others go byte for byte as the golden files
+have them.
+
+Two codes one product (`ab1`, `AB1`: Shopify's handle is the code in lower case), a price
+of 0,00, a comma in a code that becomes a Shopify tag, an article twice in one price list.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.flowkit import bridge_cli
+from tests.test_samples import EXPECTED, sample_copy
+
+LISTINO = "CODICE;LISTINO;PREZZO;BARCODE;STATO"
+#: two articles of the master that differ only in case
+MASTER_CASE = ["A;ab1;Articolo minuscolo;;22;PZ;;;;;;;;;;;",
+               "A;AB1;Articolo maiuscolo;;22;PZ;;;;;;;;;;;"]
+
+
+class Company:
+    """The sample company in tmp_path, its files taken at the first run (no readiness
+    window: the window is tested elsewhere, here what the rows become)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.cfg = sample_copy(tmp_path)
+        self.root = self.cfg.parent
+        text = self.cfg.read_text(encoding="utf-8")
+        self.cfg.write_text(text.replace("ready: {window: 5, min_age: 5}",
+                                         "ready: {window: 0, min_age: 0}"), encoding="utf-8")
+        self.stamp = 1_700_000_000
+
+    def export(self, name: str, lines: list[str], *, append: bool = False) -> None:
+        """An ERP export (cp1252, CRLF), with a new time of change: a new version."""
+        path = self.root / "erp-exports" / name
+        old = path.read_bytes() if append else b""
+        path.write_bytes(old + "".join(f"{line}\r\n" for line in lines).encode("cp1252"))
+        self.stamp += 100
+        os.utime(path, (self.stamp, self.stamp))
+
+    def run(self, flow: str) -> str:
+        got = bridge_cli(self.cfg, "run", "--flow", flow)
+        assert got.returncode == 0, got.stdout + got.stderr
+        assert "Traceback" not in got.stdout + got.stderr
+        return got.stdout
+
+    def issues(self, name: str) -> list[str]:
+        """The issues `bridge show NAME` gives of the last version of the file taken."""
+        got = bridge_cli(self.cfg, "show", name)
+        assert got.returncode == 0, got.stdout + got.stderr
+        last = got.stdout.split("\nfile ")[-1]  # each version of the name: its own story
+        return [line.strip() for line in last.splitlines()
+                if line.strip().startswith("issue ")]
+
+    def written(self, shop: str, name: str) -> bytes:
+        return (self.root / "shop" / shop / name).read_bytes()
+
+
+def stock(code: str, units: int) -> str:
+    """A G record of gestionale/giacenze: ``units`` on hand and available in warehouse 01."""
+    return f"G{code:<20}01 {units:09d}{0:09d}{units:09d}20251108     "
+
+
+def golden(shop: str, name: str, keys: list[str], column: int) -> bytes:
+    """The golden file's header and its rows whose ``column`` is one of ``keys``, in that
+    order: what bridge writes of those rows."""
+    lines = (EXPECTED / "shop" / shop / name).read_bytes().split(b"\n")
+    rows = {line.split(b",")[column].decode(): line for line in lines[1:] if line}
+    return b"\n".join([lines[0], *(rows[k] for k in keys)]) + b"\n"
+
+
+def products(keys: list[str]) -> tuple[bytes, bytes]:
+    """The Shopify and WooCommerce product files of these SKUs, as the samples write them."""
+    return (golden("shopify", "products_0001.csv", keys, 9),
+            golden("woocommerce", "prodotti_0001.csv", keys, 2))
+
+
+def test_two_codes_differing_only_in_case_are_both_refused(tmp_path: Path) -> None:
+    """`ab1` and `AB1` both had the handle `ab1`: the shop made them one product, the later
+    row overwriting the first (and the other way round when the ERP sorted them otherwise).
+    Both are refused, each naming the two codes, in the price list and in the stock."""
+    c = Company(tmp_path)
+    c.export("articoli.csv", MASTER_CASE, append=True)
+    c.export("listino.csv", [LISTINO, "TRAP-18V;1;122,87;8001234000011;A",
+                             "ab1;1;10,00;;A", "AB1;1;12,00;;A"])
+    c.run("articoli")
+    shopify, woo = products(["TRAP-18V"])
+    assert c.written("shopify", "products_0001.csv") == shopify
+    assert c.written("woocommerce", "prodotti_0001.csv") == woo
+    why = ("ambiguous-match: prezzo.codice: steps[3].lookup: codice '{}' is the key of several "
+           "rows of 'articoli' with other values of codice ('ab1', 'AB1'): which one is meant?")
+    assert c.issues("listino.csv") == [f"issue line 3: {why.format('ab1')}",
+                                       f"issue line 4: {why.format('AB1')}"]
+    # The next night the ERP lists them the other way round, at new prices: still neither.
+    c.export("listino.csv", [LISTINO, "AB1;1;13,00;;A", "TRAP-18V;1;110,58;8001234000011;A",
+                             "ab1;1;11,00;;A"])
+    c.run("articoli")
+    assert c.written("shopify", "products_0002.csv").split(b"\n")[1:] == [
+        b"trap-18v,Trapano avvitatore 18V,,,,,TRUE,Title,Default Title,TRAP-18V,,shopify,,"
+        b"deny,manual,134.91,,TRUE,TRUE,8001234000011,,active", b""]
+    assert c.issues("listino.csv") == [f"issue line 2: {why.format('AB1')}",
+                                       f"issue line 4: {why.format('ab1')}"]
+    # Stock: the inventory's handle is the code in lower case too.
+    c.export("giacenze.txt", [stock("TRAP-18V", 50), stock("ab1", 7), stock("AB1", 9)])
+    c.run("giacenze")
+    assert c.written("shopify", "inventory_0001.csv").split(b"\n")[1:] == [
+        b"trap-18v,Trapano avvitatore 18V,Title,Default Title,TRAP-18V,Magazzino Bergamo,,50",
+        b""]
+    assert c.written("woocommerce", "stock_0001.csv").split(b"\n")[1:] == [
+        b"TRAP-18V,1,50", b""]
+    [first, second] = c.issues("giacenze.txt")
+    assert first.startswith("issue line 2: ambiguous-match: giacenza.codice: ")
+    assert second.startswith("issue line 3: ambiguous-match: giacenza.codice: ")
+    assert "codice 'AB1' is the key of several rows of 'articoli' with other values of " \
+           "codice ('ab1', 'AB1')" in second
