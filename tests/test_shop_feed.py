@@ -116,3 +116,29 @@ def test_two_codes_differing_only_in_case_are_both_refused(tmp_path: Path) -> No
     assert second.startswith("issue line 3: ambiguous-match: giacenza.codice: ")
     assert "codice 'AB1' is the key of several rows of 'articoli' with other values of " \
            "codice ('ab1', 'AB1')" in second
+
+
+def test_a_price_of_zero_is_refused_and_the_shop_keeps_its_price(tmp_path: Path) -> None:
+    """A net price of 0,00 (an article the ERP has not priced yet) went to both shops as
+    0.00: the article on sale for free. It is refused, and the shop keeps the last price
+    sent: the article is neither sent nor withdrawn."""
+    c = Company(tmp_path)
+    c.export("listino.csv", [LISTINO, "TRAP-18V;1;122,87;8001234000011;A",
+                             "VITI-4X40;1;5,00;8001234000028;A"])
+    c.run("articoli")
+    shopify, woo = products(["TRAP-18V", "VITI-4X40"])
+    assert c.written("shopify", "products_0001.csv") == shopify
+    assert c.written("woocommerce", "prodotti_0001.csv") == woo
+    c.export("listino.csv", [LISTINO, "TRAP-18V;1;110,58;8001234000011;A",
+                             "VITI-4X40;1;0,00;8001234000028;A"])
+    c.run("articoli")
+    assert c.written("shopify", "products_0002.csv").split(b"\n")[1:] == [
+        b"trap-18v,Trapano avvitatore 18V,,,,,TRUE,Title,Default Title,TRAP-18V,,shopify,,"
+        b"deny,manual,134.91,,TRUE,TRUE,8001234000011,,active", b""]
+    assert c.written("woocommerce", "prodotti_0002.csv").split(b"\n")[1:] == [
+        b",simple,TRAP-18V,8001234000011,Trapano avvitatore 18V,1,,,,,,,taxable,,,,,,,,,,,,,,"
+        b"134.91,,,,,,,,,,,,,", b""]
+    assert c.issues("listino.csv") == [
+        "issue line 3: below-minimum: prezzo.prezzo: steps[4].check: the price is 0,00: the "
+        "shop would give the article away (the shop keeps its last price until the ERP "
+        "gives one)"]
