@@ -142,3 +142,33 @@ def test_a_price_of_zero_is_refused_and_the_shop_keeps_its_price(tmp_path: Path)
         "issue line 3: below-minimum: prezzo.prezzo: steps[4].check: the price is 0,00: the "
         "shop would give the article away (the shop keeps its last price until the ERP "
         "gives one)"]
+
+
+def test_a_comma_in_a_code_that_becomes_a_tag_refuses_the_customer(tmp_path: Path) -> None:
+    """Shopify's tags are one comma-separated text: an agent code `A,01` made the tags
+    `agente-A` and `01`, a tag nobody gave (so did a payment code). Such a customer is
+    refused with its reason, the others go; fixed in the ERP, it goes the next night."""
+    c = Company(tmp_path)
+    exports = c.root / "erp-exports" / "clienti.csv"
+    lines = exports.read_bytes().decode("cp1252").splitlines()
+    assert lines[1].startswith("C00101;") and lines[2].startswith("C00102;")
+    comma = [lines[0], lines[1].replace(";A01;", ";A,01;"),
+             lines[2].replace(";RB60;", ";RB,6;"), *lines[3:]]
+    c.export("clienti.csv", comma)
+    c.run("clienti-negozio")
+    expected = (EXPECTED / "shop" / "shopify" / "customers_0001.csv").read_bytes()
+    rows = expected.split(b"\n")
+    assert b"agente-A01" in rows[1] and b"pagamento-RB60" in rows[2]
+    assert c.written("shopify", "customers_0001.csv") == b"\n".join([rows[0], *rows[3:]])
+    assert c.issues("clienti.csv") == [
+        "issue line 2: bad-pattern: cliente.codice_agente: steps[1].check: a comma in the "
+        "agent code: Shopify would read two tags",
+        "issue line 3: bad-pattern: cliente.codice_pagamento: steps[1].check: a comma in the "
+        "payment code: Shopify would read two tags"]
+    c.export("clienti.csv", lines)  # put right in the ERP: both go, as the samples write them
+    c.run("clienti-negozio")
+    assert c.written("shopify", "customers_0002.csv") == b"\n".join([*rows[:3], b""])
+    c.export("clienti.csv", comma)  # broken again: refused, never withdrawn
+    c.run("clienti-negozio")
+    assert not (c.root / "shop" / "shopify" / "customers_0003.csv").exists()
+    assert len(c.issues("clienti.csv")) == 2
