@@ -172,3 +172,24 @@ def test_a_comma_in_a_code_that_becomes_a_tag_refuses_the_customer(tmp_path: Pat
     c.run("clienti-negozio")
     assert not (c.root / "shop" / "shopify" / "customers_0003.csv").exists()
     assert len(c.issues("clienti.csv")) == 2
+
+
+def test_an_article_twice_in_a_price_list_goes_once_and_the_repeat_is_said(
+        tmp_path: Path) -> None:
+    """A code twice in one price list, at two prices or at the same: the first row goes,
+    each later one is refused on its own line and names the line that gave the code first
+    (the choice is said per row, never a silent pick of one of two prices)."""
+    c = Company(tmp_path)
+    c.export("listino.csv", [LISTINO, "TRAP-18V;1;122,87;8001234000011;A",
+                             "VITI-4X40;1;5,00;8001234000028;A",
+                             "TRAP-18V;1;99,00;8001234000011;A",
+                             "VITI-4X40;1;5,00;8001234000028;A"])
+    c.run("articoli")
+    shopify, woo = products(["TRAP-18V", "VITI-4X40"])
+    assert c.written("shopify", "products_0001.csv") == shopify
+    assert c.written("woocommerce", "prodotti_0001.csv") == woo
+    why = ("duplicate-key: prezzo.codice: steps[9].delta: the key '{}' again (line {} gave it "
+           "first): a file gives each key one state; its first row is the one compared and "
+           "sent")
+    assert c.issues("listino.csv") == [f"issue line 4: {why.format('TRAP-18V', 2)}",
+                                       f"issue line 5: {why.format('VITI-4X40', 3)}"]
