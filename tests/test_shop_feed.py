@@ -193,3 +193,36 @@ def test_an_article_twice_in_a_price_list_goes_once_and_the_repeat_is_said(
            "sent")
     assert c.issues("listino.csv") == [f"issue line 4: {why.format('TRAP-18V', 2)}",
                                        f"issue line 5: {why.format('VITI-4X40', 3)}"]
+
+
+def test_two_customers_of_one_email_are_both_refused_every_night(tmp_path: Path) -> None:
+    """Shopify keeps one customer per e-mail. Two ERP customers of one e-mail (a branch
+    given its head office's, in other capitals): the target's check (one row per e-mail in
+    a file) sent the first and refused the second, but the next night the delta sent only
+    the branch, whose address had changed, and the shop's head office got the branch's
+    address and terms, with no issue at all. Both are refused, every night, naming both."""
+    c = Company(tmp_path)
+    exports = c.root / "erp-exports" / "clienti.csv"
+    lines = exports.read_bytes().decode("cp1252").splitlines()
+    assert lines[3].startswith("C00110;") and lines[4].startswith("C00111;")
+    shared = [*lines[:4], lines[4].replace("torino@colorificioserra.it",
+                                           "Amministrazione@ColorificioSerra.it"), *lines[5:]]
+    c.export("clienti.csv", shared)
+    c.run("clienti-negozio")
+    rows = (EXPECTED / "shop" / "shopify" / "customers_0001.csv").read_bytes().split(b"\n")
+    assert b"C00110" in rows[3] and b"C00111" in rows[4]
+    assert c.written("shopify", "customers_0001.csv") == b"\n".join([*rows[:3], *rows[5:]])
+    why = ("ambiguous-match: cliente.email: steps[2].lookup: email '{}' is the key of several "
+           "rows of 'clienti' with other values of codice ('C00110', 'C00111'): which one is "
+           "meant?")
+    assert c.issues("clienti.csv") == [
+        f"issue line 4: {why.format('amministrazione@colorificioserra.it')}",
+        f"issue line 5: {why.format('amministrazione@colorificioserra.it')}"]
+    # The branch moves: still neither goes (nothing else changed: no file at all).
+    c.export("clienti.csv", [line.replace("Via Nizza 201", "Via Nizza 203") for line in shared])
+    c.run("clienti-negozio")
+    assert not (c.root / "shop" / "shopify" / "customers_0002.csv").exists()
+    assert len(c.issues("clienti.csv")) == 2
+    c.export("clienti.csv", lines)  # put right in the ERP: both go
+    c.run("clienti-negozio")
+    assert c.written("shopify", "customers_0002.csv") == b"\n".join([rows[0], *rows[3:5], b""])
