@@ -124,24 +124,32 @@ def test_a_price_of_zero_is_refused_and_the_shop_keeps_its_price(tmp_path: Path)
     sent: the article is neither sent nor withdrawn."""
     c = Company(tmp_path)
     c.export("listino.csv", [LISTINO, "TRAP-18V;1;122,87;8001234000011;A",
-                             "VITI-4X40;1;5,00;8001234000028;A"])
+                             "VITI-4X40;1;5,00;8001234000028;A",
+                             "GUANTI-NIT;1;8,20;8001234000035;A"])
     c.run("articoli")
-    shopify, woo = products(["TRAP-18V", "VITI-4X40"])
+    shopify, woo = products(["TRAP-18V", "VITI-4X40", "GUANTI-NIT"])
     assert c.written("shopify", "products_0001.csv") == shopify
     assert c.written("woocommerce", "prodotti_0001.csv") == woo
+    # A price of 0,00 on an article the ERP suspends (S) goes: the shop must learn that
+    # it is off sale (a draft, private), never keep selling it at its last price.
     c.export("listino.csv", [LISTINO, "TRAP-18V;1;110,58;8001234000011;A",
-                             "VITI-4X40;1;0,00;8001234000028;A"])
+                             "VITI-4X40;1;0,00;8001234000028;A",
+                             "GUANTI-NIT;1;0,00;8001234000035;S"])
     c.run("articoli")
     assert c.written("shopify", "products_0002.csv").split(b"\n")[1:] == [
         b"trap-18v,Trapano avvitatore 18V,,,,,TRUE,Title,Default Title,TRAP-18V,,shopify,,"
-        b"deny,manual,134.91,,TRUE,TRUE,8001234000011,,active", b""]
+        b"deny,manual,134.91,,TRUE,TRUE,8001234000011,,active",
+        b"guanti-nit,Guanti in nitrile (conf. 100 pz),,,,,FALSE,Title,Default Title,"
+        b"GUANTI-NIT,,shopify,,deny,manual,0.00,,TRUE,TRUE,8001234000035,,draft", b""]
     assert c.written("woocommerce", "prodotti_0002.csv").split(b"\n")[1:] == [
         b",simple,TRAP-18V,8001234000011,Trapano avvitatore 18V,1,,,,,,,taxable,,,,,,,,,,,,,,"
-        b"134.91,,,,,,,,,,,,,", b""]
+        b"134.91,,,,,,,,,,,,,",
+        b",simple,GUANTI-NIT,8001234000035,Guanti in nitrile (conf. 100 pz),0,,,,,,,taxable,,,"
+        b",,,,,,,,,,,0.00,,,,,,,,,,,,,", b""]
     assert c.issues("listino.csv") == [
-        "issue line 3: below-minimum: prezzo.prezzo: steps[4].check: the price is 0,00: the "
-        "shop would give the article away (the shop keeps its last price until the ERP "
-        "gives one)"]
+        "issue line 3: below-minimum: prezzo.prezzo: steps[4].check: the price is 0,00 on an "
+        "article on sale: the shop would give it away (the shop keeps its last price until "
+        "the ERP gives one)"]
 
 
 def test_a_comma_in_a_code_that_becomes_a_tag_refuses_the_customer(tmp_path: Path) -> None:
