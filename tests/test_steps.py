@@ -402,6 +402,18 @@ def test_an_expression_made_once_is_taken_again_only_where_its_names_mean_the_sa
         Work({}, StepContext()).expression(src, "t", wide)
 
 
+def test_an_ambiguous_match_names_the_first_five_values_and_counts_the_rest() -> None:
+    """The operator reads which values the lookup could not choose between: the first
+    five, in the reference's order, each once, the others counted."""
+    master = frame(codice=["A"] * 9, iva=["1", "2", "1", "3", "4", "5", "6", "7", "6"])
+    got = run("""
+      - lookup: {reference: articoli, match: [{field: sku, on: codice}], take: {iva: iva},
+                 shared: refuse}
+    """, {"riga": frame(sku=["A"])}, reference=lambda n: master)
+    [issue] = got.issues
+    assert "other values of iva ('1', '2', '3', '4', '5' and 2 more): which" in issue.message
+
+
 def test_a_key_shared_by_rows_that_differ_is_refused_where_asked() -> None:
     """An article twice in the master at two VAT rates: `shared: first` (the default)
     takes the first row, which was a guess; `shared: refuse` makes the line an
@@ -418,12 +430,14 @@ def test_a_key_shared_by_rows_that_differ_is_refused_where_asked() -> None:
     refused = run(step.replace("SHARED", "refuse"), orders, reference=lambda n: master)
     assert [(i.code, i.line, i.value) for i in refused.issues] == [
         ("ambiguous-match", 3, "TRAP"), ("ambiguous-match", 7, "TRAP")]
-    assert "several rows of 'articoli' with other values of iva" in refused.issues[0].message
-    # Taking the name too: COLLA's two rows now differ.
+    assert "several rows of 'articoli' with other values of iva ('22', '10'): which one " \
+           "is meant?" in refused.issues[0].message
+    # Taking the name too: COLLA's two rows now differ; each value is said as the row has it.
     both = run(step.replace("SHARED", "refuse").replace("take: {iva: iva}",
                                                         "take: {iva: iva, nome: nome}"),
                orders, reference=lambda n: master)
     assert [i.line for i in both.issues] == [3, 6, 7]
+    assert "other values of iva, nome (None / 'c', None / 'c2')" in both.issues[1].message
     for shared in ("first", "note"):
         got = run(step.replace("SHARED", shared), orders, reference=lambda n: master)
         assert "ambiguous-match" not in codes(got)
