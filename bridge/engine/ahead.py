@@ -256,10 +256,10 @@ class Helper:
             if method not in ASKED:
                 self.tally["stale"] += 1
                 return None
-            if method != "unwritten_keys" and len(args) >= 2 and \
+            if method in ("sent_keys", "fingerprints") and len(args) >= 2 and \
                     pipe.ledger.keys_unchanged(mark, args[0], args[1]):
                 continue  # nothing written since that could change the answer (a file
-                # failing since changes which keys are unwritten: asked again)
+                # failing, held or approved since changes which keys wait: asked again)
             if getattr(pipe.ledger, method)(*args, **kwargs) != then:
                 self.tally["stale"] += 1
                 return None  # the ledger moved on since: what the helper made is stale

@@ -229,6 +229,8 @@ class Pipeline:
             bool(flow.approval) and not checked.nothing_to_write))
         if checked.rejected or wait:
             self.ledger.set_figures(row.id, Figures(rows_in, None, checked.money_in, None))
+            if wait and not checked.rejected:  # a cancellation of its orders waits for it
+                self.ledger.hold_keys(row.flow, row.id, checked.sent_keys)
             checked.forget_keys()
         if checked.rejected:
             return exits.reject(self, row, flow, checked.errors, checked.tracciato,

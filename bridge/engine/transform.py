@@ -167,6 +167,7 @@ class _Run:
             reference=lambda name: reference(ctx, name),
             already_sent=lambda keys: ctx.ledger.sent_keys(row.flow, keys, besides=mine),
             unwritten=lambda keys: ctx.ledger.unwritten_keys(row.flow, keys, besides=mine),
+            held=lambda keys: ctx.ledger.held_keys(row.flow, keys, besides=mine),
             last_sent=lambda keys: ctx.ledger.fingerprints(row.flow, keys, besides=mine),
             sent_before=self._sent_before,
             full=ctx.full,

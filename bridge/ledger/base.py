@@ -312,6 +312,17 @@ class BusinessKeys(Protocol):
         target; rejected, they never do), each with that file's id; ``besides`` as for
         :meth:`sent_keys`."""
         ...
+    def held_keys(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()
+                  ) -> dict[str, int]:
+        """Which of ``keys`` a file waiting for an operator (held, or approved and not
+        planned yet) would send, each with the first such file's id (every key, for a file
+        held before its keys were kept: they are unknown); ``besides`` as for
+        :meth:`sent_keys`."""
+        ...
+    def hold_keys(self, flow: str, file_id: int, keys: Iterable[str]) -> None:
+        """The keys a file held for an operator would send (replacing the ones it had):
+        kept until it is planned (they are then its sent keys), or rejected."""
+        ...
     def forget_keys(self, flow: str, file_id: int) -> None:
         """A file refused before any of its outputs was written: its keys were never
         sent, nor its fingerprints."""

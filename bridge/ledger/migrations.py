@@ -132,4 +132,16 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE files ADD COLUMN unsent_only INTEGER NOT NULL DEFAULT 0;
     """,
+    # 17: the business keys of a file held for an operator (its orders), recorded as it is
+    # held: a cancellation of one of them waits until the file is approved and written (or
+    # rejected), never dropped as never sent. A file held (or approved, not planned yet)
+    # before them has its keys unknown, NULL: a cancellation of its flow waits for it.
+    """
+    CREATE TABLE held_keys (flow TEXT NOT NULL, key TEXT,
+                            file_id INTEGER NOT NULL REFERENCES files(id));
+    CREATE INDEX held_keys_key ON held_keys(flow, key);
+    CREATE INDEX held_keys_file ON held_keys(file_id);
+    INSERT INTO held_keys (flow, key, file_id)
+        SELECT flow, NULL, id FROM files WHERE state IN ('held', 'approved');
+    """,
 ]

@@ -351,6 +351,8 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore, FiguresS
                     db.execute("INSERT INTO outputs (file_id, target, folder, name, state) "
                                "VALUES (?, ?, ?, ?, 'planned')", (file_id, target, folder, name))
                 self._record_keys(db, row[0], file_id, keys, fingerprints)
+            # Held for an operator until now: its keys are sent keys from here on.
+            db.execute("DELETE FROM held_keys WHERE file_id = ?", (file_id,))
             self._move(db, file_id, "checked", now, detail)
         return self.outputs(file_id)
 

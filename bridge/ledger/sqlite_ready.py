@@ -143,6 +143,34 @@ class ReadinessStore:
             found.update((str(k), int(i)) for k, i in rows)
         return found
 
+    def held_keys(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()
+                  ) -> dict[str, int]:
+        final = ", ".join(repr(x) for x in sorted(FINAL))
+        found: dict[str, int] = {}
+        for skip, asked, values in _asked(keys, besides):
+            rows = cast("list[tuple[str, int]]", self._read(
+                f"SELECT h.key, MIN(h.file_id) FROM held_keys h JOIN files f ON f.id = "
+                f"h.file_id WHERE h.flow = ? AND h.file_id NOT IN ({skip}) AND h.key IN "
+                f"({asked}) AND f.state NOT IN ({final}) GROUP BY h.key", (flow, *values)))
+            found.update((str(k), int(i)) for k, i in rows)
+        # A file held before its keys were kept (schema 17) may hold any of them.
+        ids = _ids(besides)
+        unknown = self._read(
+            f"SELECT MIN(h.file_id) FROM held_keys h JOIN files f ON f.id = h.file_id WHERE "
+            f"h.flow = ? AND h.key IS NULL AND h.file_id NOT IN ({_marks(len(ids))}) AND "
+            f"f.state NOT IN ({final})", (flow, *ids))
+        if unknown and unknown[0][0] is not None:
+            found.update((k, int(cast(int, unknown[0][0]))) for k in keys if k not in found)
+        return found
+
+    def hold_keys(self, flow: str, file_id: int, keys: Iterable[str]) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM held_keys WHERE file_id = ?", (file_id,))
+            given = iter(keys)
+            while batch := list(islice(given, KEY_BATCH)):
+                db.executemany("INSERT INTO held_keys (flow, key, file_id) VALUES (?, ?, ?)",
+                               ((flow, k, file_id) for k in batch))
+
     def fingerprints(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()
                      ) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -200,6 +228,7 @@ class ReadinessStore:
     def forget_keys(self, flow: str, file_id: int) -> None:
         self._journal().add(flow, None)
         with self._tx() as db:
+            db.execute("DELETE FROM held_keys WHERE file_id = ?", (file_id,))
             for table in (f"sent_keys{self.KEYS_INDEX}", f"fingerprints{self.PRINTS_INDEX}"):
                 db.execute(f"DELETE FROM {table} WHERE flow = ? AND file_id = ?", (flow, file_id))
 
@@ -210,6 +239,7 @@ class ReadinessStore:
         with self._tx() as db:
             db.execute("UPDATE outputs SET state = 'abandoned' WHERE file_id = ? AND "
                        "state = 'planned'", (file_id,))
+            db.execute("DELETE FROM held_keys WHERE file_id = ?", (file_id,))
             if forget:
                 for table in (f"sent_keys{self.KEYS_INDEX}",
                               f"fingerprints{self.PRINTS_INDEX}"):

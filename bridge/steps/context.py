@@ -44,6 +44,9 @@ class StepContext:
     #: Of keys sent, those held by a file whose outputs are not all written (retrying, failed),
     #: with its id: not at the target yet, and maybe never (for ``dedupe keep: sent``).
     unwritten: Callable[[list[str]], dict[str, int]] = _nothing_unwritten
+    #: Of keys not sent, those a file waiting for an operator's approval would send, with
+    #: its id: not at the target yet, and maybe never (for ``dedupe keep: sent``).
+    held: Callable[[list[str]], dict[str, int]] = _nothing_unwritten
     variables: dict[str, object] = field(default_factory=dict)
     #: For delta sync: the fingerprint last sent for each business key asked about.
     last_sent: Callable[[list[str]], dict[str, str]] = _nothing_remembered

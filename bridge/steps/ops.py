@@ -101,6 +101,7 @@ def dedupe(work: Work, args: spec.DedupeArgs) -> None:
         if unsent:  # or by a chunk of this file before this one
             before = work.ctx.sent_before(unsent)
             unsent = [k for k, was in zip(unsent, before, strict=True) if not was]
+        _not_approved_yet(work, unsent)
         _only_sent(work, args, name, table, keys, unsent)
         return
     skipped = [k for k in unique if k in sent]
@@ -134,6 +135,25 @@ def _not_at_the_target_yet(work: Work, args: spec.DedupeArgs, keys: list[str]) -
         "reach the target. "
         f"It waits: `bridge retry {holder}` sends file {holder}, `bridge reject {holder}` "
         "refuses it (these rows are then left out as never sent)")
+
+
+def _not_approved_yet(work: Work, keys: list[str]) -> None:
+    """A key no file sent that a file waiting for an operator's approval would send is not
+    at the target, and may never be: a cancellation of its order dropped as never sent
+    would be lost once that file is approved; sent, it would reach the ERP before the
+    order. The file waits until that one is written (approved) or rejected."""
+    held = work.ctx.held(keys) if keys else {}
+    if not held:
+        return
+    key, holder = min(held.items(), key=lambda kv: (kv[1], kv[0]))
+    more = f" (and {len(held) - 1} more key(s))" if len(held) > 1 else ""
+    raise WaitsForFile(
+        f"{work.where}: {clip(key)!r}{more} may be sent by file {holder}, which waits for an "
+        "operator's approval (held, or approved and not written yet): its rows here go "
+        "only once that file's reach the target. "
+        f"It waits: `bridge approve {holder}` lets file {holder} go (the next run writes "
+        f"it), `bridge reject {holder}` refuses it (these rows are then left out as never "
+        "sent)")
 
 
 def _only_sent(work: Work, args: spec.DedupeArgs, name: str, table: pa.Table,
