@@ -77,11 +77,12 @@ def _family(kind: type[GaugeMetricFamily] | type[CounterMetricFamily], name: str
 
 def registry(cfg: Config) -> CollectorRegistry:
     """A registry whose every collection opens the configuration's ledger, reads it, and
-    closes it (a scrape runs in the HTTP server's own thread)."""
-    from bridge.ledger import open_ledger
+    closes it (a scrape runs in the HTTP server's own thread). A SQLite ledger missing
+    where the work area used one is a configuration error, never made again empty."""
+    from bridge.engine.context import open_config_ledger
 
     def read() -> Tallies:
-        ledger = open_ledger(cfg.ledger_location())
+        ledger = open_config_ledger(cfg)
         try:
             return ledger.tallies()
         finally:

@@ -43,3 +43,26 @@ def test_a_missing_ledger_stops_the_run_and_says_how_to_restore_it(
     assert runner.invoke(main, [*args, "run"]).exit_code in (0, 3)
     assert (tmp_path / "state" / "ledger.sqlite").exists()
 
+
+
+def test_the_metrics_of_a_missing_ledger_do_not_make_it_again_empty(
+        tmp_path: Path, runner: CliRunner) -> None:
+    """`bridge metrics` runs after every cron pass: a ledger it made again empty would
+    let the next run take every file and order already sent for new."""
+    cfg = make_world(tmp_path)
+    args = ["--config", str(cfg)]
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    assert runner.invoke(main, [*args, "run"]).exit_code == 0
+    for f in (tmp_path / "state").glob("ledger.sqlite*"):
+        f.unlink()
+    prom = tmp_path / "bridge.prom"
+    for command in (["metrics"], ["metrics", "--textfile", str(prom)]):
+        got = runner.invoke(main, [*args, *command])
+        assert got.exit_code == 2, (command, got.output)
+        assert "is missing, but the work area" in got.output, got.output
+        assert not (tmp_path / "state" / "ledger.sqlite").exists(), command
+    assert not prom.exists()
+    (tmp_path / "inbox" / "b.csv").write_text(order_file(1), encoding="utf-8")
+    assert runner.invoke(main, [*args, "run"]).exit_code == 2
+    assert sorted(p.name for p in (tmp_path / "erp").iterdir()) == [
+        "ART00001.TXT", "ART00001.TXT.ok"]
