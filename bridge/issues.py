@@ -85,7 +85,8 @@ CODES: dict[str, str] = {
                       "by code (with skip-rows, their rows are left out all the same)",
     "too-many-columns": "a row with far more cells than the tracciato declares; not read",
     # flows
-    "no-match": "a lookup found no row in the reference table",
+    "no-match": "a lookup found no row in the reference table, or a translate found the "
+                "value in none of its code table's entries",
     "already-sent": "a business key already sent in an earlier file; skipped (a note)",
     "waiting": "rows a filter leaves out for now (an order not paid yet): nothing is "
                "remembered as sent, so a later file that shows them ready sends them (a note)",
