@@ -59,6 +59,17 @@ def test_same_content_again_is_noted_new_content_is_a_new_file(world: Path) -> N
                                      "ART00002.TXT.ok"]
 
 
+def test_the_same_bytes_under_another_name_are_a_new_file(world: Path) -> None:
+    """A file's identity is its flow, name, size and sha256 (docs/flows.md): only the same
+    name and bytes again is a duplicate."""
+    root = world.parent
+    (root / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    run_pass(load(world))
+    (root / "inbox" / "b.csv").write_text(order_file(1), encoding="utf-8")
+    other = run_pass(load(world))
+    assert [(o.name, o.state) for o in other.outcomes] == [("b.csv", "done")]  # read again
+
+
 def test_a_bad_file_is_quarantined_with_a_report(world: Path) -> None:
     root = world.parent
     bad = order_file(1).replace("1,05", "1,0x")
