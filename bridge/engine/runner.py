@@ -80,6 +80,9 @@ class PassResult:
     waiting: int = 0  # files seen that wait for their readiness window
     made: list[str] = field(default_factory=list)  # target folders a write had to make
     elsewhere: list[str] = field(default_factory=list)  # flows another run was handling
+    #: Flows with a file still to be retried (a server or a disk that failed it, not yet
+    #: tried again): not working again yet, whatever this pass said.
+    retrying: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -273,10 +276,19 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
             pipe.fence = None
             if turns is not None and not shared:
                 turns.give(name)
+        if not dry_run and _still_retrying(ledger, name):
+            result.retrying.append(name)
     result.made = list(pipe.made)
     if pipe.run_id is not None:
         ledger.end_run(pipe.run_id, reading(clock).wall, f"exit {result.exit_code}")
     return result
+
+
+def _still_retrying(ledger: Ledger, flow: str) -> bool:
+    try:
+        return bool(ledger.files(flow=flow, states=frozenset({RETRYING})))
+    except TransientError:
+        return True  # the ledger itself failing: nothing works again yet
 
 
 def _check(pipe: Pipeline, name: str, *, early: bool = False) -> None:

@@ -99,6 +99,7 @@ def watch_loop(cfg: Config, *, interval: float, passes: int = 0,
     done, code, beat = 0, 0, time.monotonic()
     ran, skipped, why = 0, 0, ""
     seen: set[str] = set()
+    failing: dict[str, str] = {}  # flow ("": the whole pass) -> when it began to fail
     files = 0
     try:
         while not stop.is_set():
@@ -114,6 +115,8 @@ def watch_loop(cfg: Config, *, interval: float, passes: int = 0,
                     if line not in seen:
                         log.error("%s", line)
                 seen = set(problems)
+                if not stop.is_set():
+                    _mended(cfg, result, failing)
                 if set(result.config_errors) - set(result.waited_errors):
                     log.error("configuration error: bridge watch stops (fix it, then start "
                               "it again)")
@@ -142,6 +145,23 @@ def watch_loop(cfg: Config, *, interval: float, passes: int = 0,
             why = signal.Signals(got[0]).name
         log.info("%s", stopped(ran, skipped, why))
     return 130 if signal.SIGINT in got else 0
+
+
+def _mended(cfg: Config, result: PassResult, failing: dict[str, str]) -> None:
+    """A flow that failed (said at the time) and whose pass now went without a failure:
+    said once, so that a person reading the log knows the failure is over."""
+    now: set[str] = set(result.retrying)
+    for line in result.errors + result.config_errors + result.internal_errors:
+        flow = line.partition(": ")[0]
+        now.add(flow if flow in cfg.flows else "")
+    now.update(o.flow for o in result.outcomes if o.exit_code >= 3)
+    if "" in now:  # the pass as a whole failed: no flow was seen working
+        now.update(failing)
+    for flow in sorted(set(failing) - now - set(result.elsewhere)):
+        log.info("%s works again (failing since %s)", f"flow {flow}" if flow else "bridge",
+                 failing.pop(flow))
+    for flow in now - set(failing):
+        failing[flow] = time.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def stopped(ran: int, skipped: int, why: str) -> str:
