@@ -12,17 +12,12 @@ operator retries or rejects it; files of other flows go on.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import logging
-import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge.config import Config, Flow
@@ -32,10 +27,18 @@ from bridge.engine.context import Outcome, open_config_ledger, private_dir
 from bridge.engine.pipeline import Pipeline
 from bridge.engine.readiness import Busy, ready
 from bridge.engine.retention import prune
+from bridge.engine.runlock import (
+    LockBusy,
+    LockTaken,
+    OperatorBusy,
+    OperatorDone,
+    OperatorWaits,
+    operator_mark,
+    run_lock,
+)
 from bridge.engine.shared import flow_pass_any
 from bridge.engine.strays import set_aside
 from bridge.errors import (
-    BridgeError,
     ConfigError,
     ReferenceDataError,
     SourceGone,
@@ -52,20 +55,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("bridge.runner")
 
 Clock = Callable[[], "float | Now"]
-
-
-class LockBusy(BridgeError):
-    exit_code = 0
-
-
-class LockTaken(TransientError):
-    """An operator's command that found a run holding the lock for longer than it waits:
-    it did nothing, and says so with exit 3 (a script must not take it for done)."""
-
-
-class OperatorBusy(LockTaken):
-    """An operator's command that found another operator's command at work (its mark
-    beside the run lock held) for longer than it waits: it did nothing."""
 
 
 @dataclass
@@ -95,92 +84,6 @@ class PassResult:
         if self.errors or 3 in codes:
             return 3
         return 1 if 1 in codes else 0
-
-
-@contextmanager
-def run_lock(path: Path, *, wait: float = 0.0, ledger: Path | str | None = None,
-             alone: bool = False) -> Iterator[Turns | None]:
-    """The run lock of this work area; ``wait`` seconds for it (operators' commands), else
-    LockBusy (a run: exit 0, the other run does the work) or, ``alone``, LockTaken (an
-    operator's command: exit 3, it did nothing). On a PostgreSQL ``ledger``, the ledger's
-    run lock too, shared with the runs of other work areas and machines, which take turns
-    flow by flow (the Turns given);
-    ``alone``: an operator's command, that waits until no run is on."""
-    busy = LockTaken if alone else LockBusy
-    if isinstance(ledger, str):
-        from bridge.ledger.postgres import run_lock as shared_lock
-
-        with run_lock(path, wait=wait, alone=alone), shared_lock(ledger, wait, busy,
-                                                                 alone=alone) as turns:
-            yield turns
-        return
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    deadline = time.monotonic() + wait
-    with contextlib.ExitStack() as held:
-        if alone:  # said first, so that runs let this command in (OperatorWaits)
-            try:
-                _flock(held, operator_mark(path), deadline, OperatorBusy,
-                       f"another operator's command holds {path}; this one stops here: "
-                       "nothing was done, run it again once it is over")
-            except OSError as exc:
-                # Another user's mark (a command run with sudo): this one waits for the
-                # run lock unsaid, as before there were marks.
-                log.warning("cannot open %s (%s): the runs are not asked to let this "
-                            "command in", operator_mark(path), exc.strerror or exc)
-        elif OperatorWaits(path)():
-            raise LockBusy(f"an operator's command waits for {path}: this run lets it in, "
-                           "and stops here")
-        _flock(held, path, deadline, busy,
-               f"another bridge run holds {path}; this one stops here"
-               + (": nothing was done, run it again once the run is over" if alone else ""))
-        yield None
-
-
-def _flock(held: contextlib.ExitStack, path: Path, deadline: float,
-           busy: type[BridgeError], said: str) -> None:
-    """``path`` locked exclusively (and closed with ``held``), by ``deadline``."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    held.callback(os.close, fd)
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                raise busy(said) from None
-            time.sleep(0.1)
-
-
-def operator_mark(path: Path) -> Path:
-    """Beside the run lock: locked by an operator's command from the moment it waits for
-    the lock until it is done."""
-    return path.with_name(path.name + ".operator")
-
-
-class OperatorWaits:
-    """Asked by a run: True while an operator's command waits for the lock (or works), so
-    that a pass under way stops at its next file, and no pass starts meanwhile."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = operator_mark(path)
-
-    def __call__(self) -> bool:
-        try:
-            fd = os.open(self._path, os.O_RDONLY)
-        except FileNotFoundError:
-            return False  # no operator's command ever waited here
-        except OSError:
-            # Another user's mark (left by a command run with sudo), this user may not
-            # open: cannot tell, and a run must not die of it. Its command (or the next
-            # one, by that user) waits for the run lock as before there were marks.
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            return False
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
 
 
 def reading(clock: Clock) -> Now:
@@ -384,4 +287,5 @@ def holding(ledger: Ledger, flow: str, besides: set[int] | None = None) -> FileR
     return None
 
 
-__all__ = ["LockBusy", "LockTaken", "OperatorBusy", "PassResult", "holding", "run_lock", "run_pass"]
+__all__ = ["LockBusy", "LockTaken", "OperatorBusy", "OperatorDone", "OperatorWaits", "PassResult",
+           "holding", "operator_mark", "run_lock", "run_pass"]

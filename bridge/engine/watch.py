@@ -3,7 +3,8 @@
 watchdog (only here) tells when a local source folder changes, so a new file is taken
 without waiting for the next poll; on Linux its close-after-write events also say which
 files a writer still holds open, and those wait whatever their window says. Remote folders
-are polled every ``interval`` seconds.
+are polled every ``interval`` seconds. An operator's command (approve, retry...) that ends
+starts the next pass too: what it decided is written then (:class:`OperatorDone`).
 
 It logs a start line, every pass's problems as they appear (with times and levels), and a
 heartbeat; it stops with exit 2 on a configuration error (nothing will work until a person
@@ -22,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from bridge.engine.runner import LockBusy, PassResult, run_pass
+from bridge.engine.runner import LockBusy, OperatorDone, PassResult, run_pass
 from bridge.errors import ConfigError, TransientError
 
 if TYPE_CHECKING:
@@ -34,6 +35,9 @@ log = logging.getLogger("bridge.watch")
 #: reads the reference tables it looks up: woken by its own reads, watch passed again and
 #: again (about 20 passes a second with the sample's ERP exports in a watched folder).
 QUIET = frozenset({"opened", "closed_no_write"})
+#: Seconds between two looks, while watch sleeps, at the mark an operator's command touches
+#: as it ends.
+OPERATOR_LOOK = 0.5
 
 
 class Writers:
@@ -93,6 +97,7 @@ def watch_loop(cfg: Config, *, interval: float, passes: int = 0,
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     observer, writers = _observe(cfg, wake)
+    done_ops = OperatorDone(cfg.path(cfg.lock_file))
     log.info("bridge watch started: %d flow(s) (%s), a pass every %g s%s", len(cfg.flows),
              ", ".join(cfg.flows), interval,
              ", local folders watched" if observer is not None else "")
@@ -133,7 +138,7 @@ def watch_loop(cfg: Config, *, interval: float, passes: int = 0,
                 beat = time.monotonic()
                 log.info("alive: %d passes, %d files handled since start%s", ran, files,
                          f"; still failing: {'; '.join(sorted(seen))}" if seen else "")
-            wake.wait(interval)
+            _rest(wake, interval, done_ops)
             wake.clear()
     finally:
         for s, handler in old.items():
@@ -145,6 +150,17 @@ def watch_loop(cfg: Config, *, interval: float, passes: int = 0,
             why = signal.Signals(got[0]).name
         log.info("%s", stopped(ran, skipped, why))
     return 130 if signal.SIGINT in got else 0
+
+
+def _rest(wake: threading.Event, interval: float, done_ops: OperatorDone) -> None:
+    """Until the next pass: ``interval`` seconds, or less if something wakes watch (a
+    signal, a local folder's event) or an operator's command ended (its approval or
+    retry is for the next pass: it is made now)."""
+    deadline = time.monotonic() + interval
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or wake.wait(min(left, OPERATOR_LOOK)) or done_ops():
+            return
 
 
 def _mended(cfg: Config, result: PassResult, failing: dict[str, str]) -> None:
