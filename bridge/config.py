@@ -209,11 +209,18 @@ class Config(Strict):
     flows: dict[str, Flow]
     base: Path = Field(Path("."), exclude=True)
     source: Path | None = Field(None, exclude=True)  # the file it was read from
+    #: A worker's (``watch --workers``): the configuration's own lock, beside which an
+    #: operator's command marks its wait; the worker's lock file is one of its own.
+    operator_lock: Path | None = Field(None, exclude=True)
 
     def path(self, p: Path | str) -> Path:
         """A configured path, relative to the configuration's folder."""
         p = Path(p)
         return p if p.is_absolute() else self.base / p
+
+    def operators_lock(self) -> Path:
+        """The lock beside which operators' commands mark their wait (:mod:`runlock`)."""
+        return self.path(self.operator_lock or self.lock_file)
 
     def ledger_location(self) -> Path | str:
         """The ledger's file, or its PostgreSQL URL."""

@@ -43,18 +43,19 @@ class OperatorBusy(LockTaken):
 
 @contextmanager
 def run_lock(path: Path, *, wait: float = 0.0, ledger: Path | str | None = None,
-             alone: bool = False) -> Iterator[Turns | None]:
+             alone: bool = False, marked: Path | None = None) -> Iterator[Turns | None]:
     """The run lock of this work area; ``wait`` seconds for it (operators' commands), else
     LockBusy (a run: exit 0, the other run does the work) or, ``alone``, LockTaken (an
     operator's command: exit 3, it did nothing). On a PostgreSQL ``ledger``, the ledger's
     run lock too, shared with the runs of other work areas and machines, which take turns
     flow by flow (the Turns given);
-    ``alone``: an operator's command, that waits until no run is on."""
+    ``alone``: an operator's command, that waits until no run is on. ``marked``: the lock
+    beside which operators' commands mark their wait (a worker's is not ``path``)."""
     busy = LockTaken if alone else LockBusy
     if isinstance(ledger, str):
         from bridge.ledger.postgres import run_lock as shared_lock
 
-        with run_lock(path, wait=wait, alone=alone), shared_lock(ledger, wait, busy,
+        with run_lock(path, wait=wait, alone=alone, marked=marked), shared_lock(ledger, wait, busy,
                                                                  alone=alone) as turns:
             yield turns
         return
@@ -62,21 +63,21 @@ def run_lock(path: Path, *, wait: float = 0.0, ledger: Path | str | None = None,
     deadline = time.monotonic() + wait
     with contextlib.ExitStack() as held:
         if alone:  # said first, so that runs let this command in (OperatorWaits)
-            marked: list[Path] = []
-            held.callback(_touch, marked)  # once all is let go: a sleeping watch wakes
+            ours: list[Path] = []
+            held.callback(_touch, ours)  # once all is let go: a sleeping watch wakes
             try:
                 _flock(held, operator_mark(path), deadline, OperatorBusy,
                        f"another operator's command holds {path}; this one stops here: "
                        "nothing was done, run it again once it is over")
-                marked.append(operator_mark(path))
+                ours.append(operator_mark(path))
             except OSError as exc:
                 # Another user's mark (a command run with sudo): this one waits for the
                 # run lock unsaid, as before there were marks.
                 log.warning("cannot open %s (%s): the runs are not asked to let this "
                             "command in", operator_mark(path), exc.strerror or exc)
-        elif OperatorWaits(path)():
-            raise LockBusy(f"an operator's command waits for {path}: this run lets it in, "
-                           "and stops here")
+        elif OperatorWaits(marked or path)():
+            raise LockBusy(f"an operator's command waits for {marked or path}: this run lets "
+                           "it in, and stops here")
         _flock(held, path, deadline, busy,
                f"another bridge run holds {path}; this one stops here"
                + (": nothing was done, run it again once the run is over" if alone else ""))

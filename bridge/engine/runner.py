@@ -103,8 +103,9 @@ def run_pass(cfg: Config, *, flows: list[str] | None = None, dry_run: bool = Fal
     for name in chosen:
         if name not in cfg.flows:
             raise ConfigError(f"no flow named {name!r} (known: {', '.join(cfg.flows)})")
-    waits = OperatorWaits(cfg.path(cfg.lock_file))
-    with run_lock(cfg.path(cfg.lock_file), ledger=cfg.ledger_location()) as turns:
+    waits = OperatorWaits(cfg.operators_lock())
+    with run_lock(cfg.path(cfg.lock_file), ledger=cfg.ledger_location(),
+                  marked=cfg.operators_lock()) as turns:
         # Downloads left by a run that died: with the lock held, nobody else is writing.
         shutil.rmtree(cfg.path(cfg.work_dir) / "incoming", ignore_errors=True)
         private_dir(cfg.path(cfg.work_dir))

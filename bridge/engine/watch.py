@@ -97,7 +97,7 @@ def watch_loop(cfg: Config, *, interval: float, passes: int = 0,
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     observer, writers = _observe(cfg, wake)
-    done_ops = OperatorDone(cfg.path(cfg.lock_file))
+    done_ops = OperatorDone(cfg.operators_lock())
     log.info("bridge watch started: %d flow(s) (%s), a pass every %g s%s", len(cfg.flows),
              ", ".join(cfg.flows), interval,
              ", local folders watched" if observer is not None else "")

@@ -47,6 +47,8 @@ def own_places(cfg: Config, worker: int, workers: int = 1, cores: int | None = N
     update: dict[str, object] = {
         "work_dir": Path(cfg.work_dir) / f"worker-{worker}",
         "lock_file": lock.with_name(f"{lock.stem}-{worker}{lock.suffix}"),
+        # An operator's command marks the configuration's lock: each worker lets it in.
+        "operator_lock": cfg.operators_lock(),
     }
     cores = cores_here() if cores is None else cores
     if cfg.transform_ahead and cores < 2 * workers:
