@@ -125,6 +125,9 @@ CODES: dict[str, str] = {
     # the file's handling
     "bad-file-name": "a file name bridge cannot handle safely (not valid UTF-8, too long, a "
                      "path separator or a control character): the file is left where it is",
+    "not-a-file": "an entry of the source folder under a name the flow takes that is not a "
+                  "file (a symbolic link, a FIFO, a socket, a device): never followed nor "
+                  "opened, left where it is",
     "file-too-large": "the file is larger than the flow's max_bytes: refused without reading it",
     "stray-claim": "a file under bridge's private name (.bridge-claim-ID) that its ledger does "
                    "not know as file ID's (a ledger restored from a backup): put in "

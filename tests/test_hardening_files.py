@@ -267,9 +267,12 @@ def test_stat_and_download_refuse_links_and_swaps(tmp_path: Path, secret: Path) 
     inbox = tmp_path / "in"
     inbox.mkdir()
     (inbox / "link.csv").symlink_to(secret)
-    assert t.list("in") == [] and t.stat("in", "link.csv") is None  # not a file to take
+    # not a file to take: listed as what it is, to be told
+    assert [(e.name, e.kind) for e in t.list("in")] == [("link.csv", "a symbolic link")]
+    assert t.stat("in", "link.csv") is None
     with pytest.raises(Refused, match=r"link\.csv is a link"):
         t.download("in", "link.csv", tmp_path / "copy")
+    (inbox / "link.csv").unlink()
     (inbox / "a.csv").write_bytes(b"x" * 100)
     [listed] = t.list("in")
     here = (inbox / "a.csv").stat()
@@ -295,7 +298,8 @@ def test_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     fifo = tmp_path / "in" / "a.csv"
     os.mkfifo(fifo)
-    assert t.list("in") == [] and t.stat("in", "a.csv") is None
+    assert [(e.name, e.kind) for e in t.list("in")] == [("a.csv", "a FIFO")]
+    assert t.stat("in", "a.csv") is None
     got: list[BaseException] = []
 
     def take() -> None:
@@ -419,7 +423,9 @@ def test_sftp_modes_and_links(shared_sshd: Sshd, tmp_path: Path, sftp_to: Connec
     assert stat.S_IMODE((root / "out" / "A.TXT").stat().st_mode) == 0o640
     assert stat.S_IMODE((root / "out" / "B.TXT").stat().st_mode) == 0o604
     (root / "in" / "a.csv").symlink_to(src)
-    assert t.list("in") == [] and t.stat("in", "a.csv") is None  # a link is not a file
+    # a link is not a file: listed as what it is, to be told
+    assert [(e.name, e.kind) for e in t.list("in")] == [("a.csv", "a symbolic link")]
+    assert t.stat("in", "a.csv") is None
 
 
 def test_a_file_the_server_lists_but_will_not_serve_is_refused(tmp_path: Path,

@@ -120,7 +120,7 @@ def check(ctx: click.Context, name: str) -> None:
     try:
         describe = getattr(transport, "describe", None)
         info = describe() if describe is not None else {
-            "files in root": str(len(transport.list("")))}
+            "files in root": str(sum(1 for e in transport.list("") if e.kind is None))}
     finally:
         transport.close()
     click.echo(f"{name} ({conn.type}): ok")

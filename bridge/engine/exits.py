@@ -11,6 +11,7 @@ takes the pipeline as its :class:`~bridge.engine.context.Context`, so none impor
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from typing import TYPE_CHECKING
 
@@ -71,7 +72,11 @@ def refuse_in_place(ctx: Context, row: FileRow, flow: Flow, issue: Issue) -> Out
 
     report = moves.write_report(ctx, row, flow, None, [issue],
                                 load_tracciato(ctx.cfg, flow.tracciato), "rejected", {})
-    here = ctx.transport(flow.source.connection).stat(flow.source.folder, row.path)
+    src = ctx.transport(flow.source.connection)
+    here = src.stat(flow.source.folder, row.path)
+    if here is None:  # a link, a FIFO, as the listing has it: not told again as not-a-file
+        with contextlib.suppress(TransientError):
+            here = next((e for e in src.list(flow.source.folder) if e.name == row.path), None)
     if here is not None:  # as it is now: the same file is not looked at again
         ctx.ledger.remember_done(row.flow, row.path, here.size, here.mtime, row.id)
     ctx.ledger.set_state(row.id, REJECTED, ctx.now.wall, f"{issue.code}; {report}",

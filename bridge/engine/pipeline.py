@@ -114,10 +114,14 @@ class Pipeline:
         return self.advance(row.id, obs=obs)
 
     def refuse_name(self, flow_name: str, entry: Entry, shown: str, why: str) -> Outcome:
-        """A name bridge cannot handle safely: recorded as a rejected file with its issue,
-        left where it is, and not looked at again while it stays the same."""
-        issue = Issue("bad-file-name", f"{why}; the file is left where it is: rename it there",
-                      value=shown)
+        """A name bridge cannot handle safely, or an entry that is not a file (a link, a
+        FIFO): recorded as a rejected file with its issue, left where it is, and not looked
+        at again while it stays the same."""
+        issue = (Issue("not-a-file", f"{why}; it is left where it is: put the file itself "
+                       "in its place", value=shown)
+                 if entry.kind is not None else
+                 Issue("bad-file-name", f"{why}; the file is left where it is: rename it there",
+                       value=shown))
         row = self.ledger.refuse(flow_name, shown, entry.size, entry.mtime, issue, self.run_id,
                                  self.now.wall)
         self.ledger.remember_done(flow_name, shown, entry.size, entry.mtime, row.id)

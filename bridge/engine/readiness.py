@@ -5,7 +5,10 @@
   bridge's wall clock are never trusted for a window);
 - ``done-file``: the sender's ``NAME<suffix>`` is there.
 
-Besides: a name bridge holds as its own (``.bridge-claim-ID``) is never a candidate (one its
+An entry that is not a regular file (a symbolic link, a FIFO: the transport's listing says
+what it is without following or opening it) under a name the flow takes is refused as a
+bad name is: recorded once while it stays the same, never opened. Besides: a name bridge
+holds as its own (``.bridge-claim-ID``) is never a candidate (one its
 ledger does not know as its own is listed apart, :mod:`strays`); a file
 found incomplete at this very size and mtime waits until it changes, or until
 ``max_wait``; on local folders watched with close-after-write events, a file still open for
@@ -60,6 +63,12 @@ def shown(name: str) -> str:
                                                                     "backslashreplace"))
 
 
+def not_a_file(entry: Entry) -> str:
+    """Why an entry that is not a regular file is not taken."""
+    return (f"{shown(entry.name)} is {entry.kind}, not a file: bridge never follows a link "
+            "nor reads anything but a regular file")
+
+
 def candidates(flow: Flow, listing: list[Entry]) -> list[Entry]:
     """The listed names a flow takes (a plain function: tested without disks)."""
     rule = flow.source.ready
@@ -85,8 +94,8 @@ def ready(ctx: Context, name: str, flow: Flow, busy: Busy | None = None) -> List
     """The files of a flow's folder that are complete, in the flow's processing order; the
     names that cannot be handled (once each), and how many others wait."""
     src = ctx.transport(flow.source.connection)
-    listing = src.list(flow.source.folder)
-    if not listing and not src.is_folder(flow.source.folder):
+    everything = src.list(flow.source.folder)
+    if not everything and not src.is_folder(flow.source.folder):
         conn = ctx.cfg.connection(flow.source.connection)
         if conn.type == "local":
             where = ctx.cfg.path(conn.root) / flow.source.folder
@@ -94,10 +103,16 @@ def ready(ctx: Context, name: str, flow: Flow, busy: Busy | None = None) -> List
             raise SourceGone(f"the source folder {str(where)!r} does not exist")
         raise TransientError(f"the source folder {flow.source.folder!r} does not exist on "
                              f"connection {flow.source.connection!r}")
+    listing = [e for e in everything if e.kind is None]
     names = {e.name for e in listing}
     rule = flow.source.ready
     wanted = candidates(flow, listing)
     problems = {e.name: name_problem(e.name) for e in wanted}
+    # A link, a FIFO... under a name the flow takes: a sender meant a file. Refused (once
+    # while it stays the same), never opened: opening a FIFO would block the pass.
+    others = candidates(flow, [e for e in everything if e.kind is not None])
+    problems.update({e.name: name_problem(e.name) or not_a_file(e) for e in others})
+    wanted += others
     keys = {e.name: shown(e.name) if problems[e.name] else e.name for e in wanted}
     seen = ctx.ledger.observe(name, [(keys[e.name], e.size, e.mtime) for e in wanted], ctx.now)
     out = Listing()

@@ -21,6 +21,7 @@ import io
 import os
 import posixpath
 import re
+import stat as st
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,11 +57,34 @@ class Entry:
     #: (device, inode) of a local file: what a download checks it opened. Not compared:
     #: two listings of a file that did not change are equal entries.
     identity: tuple[int, int] | None = field(default=None, compare=False)
+    #: None for a regular file; else what the entry is ("a symbolic link", "a FIFO"...):
+    #: listed to be told, never opened nor followed (:func:`kind_of`).
+    kind: str | None = field(default=None, compare=False)
+
+
+def kind_of(mode: int) -> str | None:
+    """What an entry of a listing is, by its (lstat) mode: None for a regular file, "" for a
+    folder (not listed), else its kind as said to a person."""
+    if st.S_ISREG(mode):
+        return None
+    if st.S_ISDIR(mode):
+        return ""
+    if st.S_ISLNK(mode):
+        return "a symbolic link"
+    if st.S_ISFIFO(mode):
+        return "a FIFO"
+    if st.S_ISSOCK(mode):
+        return "a socket"
+    if st.S_ISCHR(mode) or st.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
 
 
 class Transport(Protocol):
     def list(self, folder: str) -> list[Entry]:
-        """The regular files of ``folder``; none for a folder that does not exist."""
+        """The regular files of ``folder``, and its other entries but folders (links, FIFOs:
+        with their ``kind``, to be told, never taken); none for a folder that does not
+        exist."""
         ...
     def is_folder(self, folder: str) -> bool:
         """Whether ``folder`` exists (and is a folder): asked when a listing is empty, to

@@ -19,7 +19,7 @@ from pathlib import Path
 from bridge import faults, files
 from bridge.errors import TransientError
 from bridge.files import NameTaken, TempNames, fsync_dir, rename_noreplace
-from bridge.transport.base import Entry, TargetExists, safe_name, work_area_full
+from bridge.transport.base import Entry, TargetExists, kind_of, safe_name, work_area_full
 
 __all__ = ["LocalTransport", "rename_noreplace"]
 
@@ -41,9 +41,15 @@ class LocalTransport:
         try:
             with os.scandir(self._dir(folder)) as it:
                 for e in it:
-                    if e.is_file(follow_symlinks=False):
+                    try:  # lstat: a link is not followed, a FIFO not opened
                         s = e.stat(follow_symlinks=False)
-                        out.append(Entry(e.name, s.st_size, s.st_mtime, (s.st_dev, s.st_ino)))
+                    except FileNotFoundError:
+                        continue  # gone since the folder was read
+                    kind = kind_of(s.st_mode)
+                    if kind != "":  # a folder in the folder is nobody's file
+                        out.append(Entry(e.name, s.st_size, s.st_mtime,
+                                         (s.st_dev, s.st_ino) if kind is None else None,
+                                         kind=kind))
         except FileNotFoundError:
             return []
         except OSError as exc:

@@ -49,6 +49,7 @@ from bridge.transport.base import (
     Entry,
     Refused,
     TargetExists,
+    kind_of,
     safe_name,
     upload_source,
     work_area_full,
@@ -83,8 +84,10 @@ class SftpTransport(SftpSession):
                 attrs = sftp.listdir_attr(path)
             except FileNotFoundError:
                 return []
-            return [Entry(a.filename, a.st_size or 0, float(a.st_mtime or 0)) for a in attrs
-                    if a.st_mode is not None and st.S_ISREG(a.st_mode)]
+            # The server's listing says what each entry is without following it (as lstat).
+            return [Entry(a.filename, a.st_size or 0, float(a.st_mtime or 0),
+                          kind=kind_of(a.st_mode)) for a in attrs
+                    if a.st_mode is not None and kind_of(a.st_mode) != ""]
 
         return self._run(f"list {path}", op)
 
@@ -272,7 +275,7 @@ class SftpTransport(SftpSession):
                 "cipher": self._ssh.local_cipher,
                 "user": self.conn.user,
                 "root": self.conn.root,
-                "files in root": str(len(entries))}
+                "files in root": str(sum(1 for e in entries if e.kind is None))}
 
     # -- paths and renames --------------------------------------------------------------
 

@@ -1,0 +1,101 @@
+"""Entries of a source folder that are not files (a symbolic link, a FIFO, a socket), under
+a name the flow takes: bridge never takes them (it never follows a link, and opening a FIFO
+would block the run), and said nothing of them, pass after pass: the sender's file was
+simply never imported. Each is now recorded once as a rejected file (issue ``not-a-file``,
+`bridge show`, counted by `bridge status --check`) and left where it is, unopened; a folder
+inside the source folder, and any entry the flow's patterns do not take, stay unsaid."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bridge.cli import main
+from bridge.ledger import open_ledger
+from tests.flowkit import bridge_cli, make_world, order_file
+from tests.sshd import (
+    Sshd,
+    sshd_fixture,  # noqa: F401  (a fixture)
+)
+from tests.test_sftp_flows import World
+
+
+def rejected(ledger_file: Path) -> dict[str, list[str]]:
+    ledger = open_ledger(ledger_file)
+    try:
+        return {r.path: [i.code for i in ledger.issues(r.id)]
+                for r in ledger.files(states=frozenset({"rejected"}))}
+    finally:
+        ledger.close()
+
+
+def test_links_fifos_and_sockets_in_a_local_source_are_said_once(tmp_path: Path,
+                                                                  runner: CliRunner) -> None:
+    cfg = make_world(tmp_path)
+    inbox = tmp_path / "inbox"
+    (tmp_path / "elsewhere.csv").write_text(order_file(9), encoding="utf-8")
+    (inbox / "a.csv").write_text(order_file(1), encoding="utf-8")
+    (inbox / "link.csv").symlink_to(tmp_path / "elsewhere.csv")
+    (inbox / "dangling.csv").symlink_to(tmp_path / "nowhere.csv")
+    os.mkfifo(inbox / "pipe.csv")
+    sock = socket.socket(socket.AF_UNIX)
+    here = os.getcwd()
+    os.chdir(inbox)  # a socket's path is short: bound by its name in the folder
+    try:
+        sock.bind("sock.csv")
+    finally:
+        os.chdir(here)
+    (inbox / "sub.csv").mkdir()  # a folder: not a file sent, nothing to say
+    (inbox / "notes.txt").symlink_to(tmp_path / "elsewhere.csv")  # not the flow's name
+    try:
+        first = bridge_cli(cfg, "run", timeout=120)  # a FIFO opened would block it here
+        second = bridge_cli(cfg, "run", timeout=120)
+        check = runner.invoke(main, ["--config", str(cfg), "status", "--check"])
+    finally:
+        sock.close()
+    said = first.stdout + first.stderr
+    assert first.returncode == 1, said
+    for name, what in (("link.csv", "symbolic link"), ("dangling.csv", "symbolic link"),
+                       ("pipe.csv", "FIFO"), ("sock.csv", "socket")):
+        assert name in said and what in said, (name, said)
+    assert "sub.csv" not in said and "notes.txt" not in said, said
+    again = second.stdout + second.stderr
+    assert second.returncode == 0, again  # said once: not again while they stay
+    assert "link.csv" not in again and "pipe.csv" not in again, again
+    assert rejected(tmp_path / "state" / "ledger.sqlite") == {
+        n: ["not-a-file"] for n in ("dangling.csv", "link.csv", "pipe.csv", "sock.csv")}
+    assert check.exit_code == 1 and "4 rejected" in check.output, check.output
+    assert (inbox / "link.csv").is_symlink() and (inbox / "pipe.csv").exists()  # left there
+    assert (tmp_path / "elsewhere.csv").read_text("utf-8") == order_file(9)
+    assert len(list((tmp_path / "erp").glob("ART*.TXT"))) == 1  # a.csv alone
+
+
+def test_a_link_replaced_by_the_file_itself_is_taken(tmp_path: Path) -> None:
+    cfg = make_world(tmp_path)
+    (tmp_path / "elsewhere.csv").write_text(order_file(9), encoding="utf-8")
+    (tmp_path / "inbox" / "b.csv").symlink_to(tmp_path / "elsewhere.csv")
+    assert bridge_cli(cfg, "run").returncode == 1
+    (tmp_path / "inbox" / "b.csv").unlink()
+    (tmp_path / "inbox" / "b.csv").write_text(order_file(2, rows=5), encoding="utf-8")
+    got = bridge_cli(cfg, "run")
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert len(list((tmp_path / "erp").glob("ART*.TXT"))) == 1
+
+
+def test_a_link_on_an_sftp_source_is_said_once(sshd: Sshd, tmp_path: Path) -> None:
+    world = World(tmp_path, sshd)
+    (world.shop / "elsewhere.csv").write_text(order_file(9), encoding="utf-8")
+    (world.inbox / "a.csv").write_text(order_file(1), encoding="utf-8")
+    (world.inbox / "link.csv").symlink_to(world.shop / "elsewhere.csv")
+    first = world.run()
+    assert sorted((o.name, o.state) for o in first.outcomes) == [
+        ("a.csv", "done"), ("link.csv", "rejected")]
+    [link] = [o for o in first.outcomes if o.name == "link.csv"]
+    assert "symbolic link" in link.message, link.message
+    assert world.run().outcomes == []  # once
+    assert rejected(tmp_path / "state" / "ledger.sqlite") == {"link.csv": ["not-a-file"]}
+    assert (world.inbox / "link.csv").is_symlink()
+    assert any(n.startswith("ART") for n in world.outputs())
