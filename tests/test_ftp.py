@@ -26,7 +26,13 @@ from bridge.engine.runner import run_pass
 from bridge.errors import ConfigError, TransientError
 from bridge.ledger import open_ledger
 from bridge.transport import Refused, TargetExists, UnsafeName
-from bridge.transport.ftp import FtpTransport, _parse_list_line, _unwire, _wire
+from bridge.transport.ftp import (
+    FtpTransport,
+    _parse_list_line,
+    _parse_other_line,
+    _unwire,
+    _wire,
+)
 from tests.flowkit import make_world, order_file
 from tests.flowkit.fence import refused_then_published
 from tests.ftpd import PASSWORD, USER, FtpServer, make_ca
@@ -397,6 +403,25 @@ def test_a_flow_from_an_ftp_source(world: Path, plain: FtpServer) -> None:
     assert run_pass(load(world)).outcomes == []
 
 
+def test_a_fifo_on_a_list_only_server_is_said_once(home: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its LIST line says what it is: recorded once (not-a-file), never asked for."""
+    monkeypatch.setenv("BRIDGE_TEST_FTP_PASSWORD", PASSWORD)
+    (home / "inbox").mkdir()
+    (home / "inbox" / "a.csv").write_text(order_file(1, 2), encoding="utf-8")
+    os.mkfifo(home / "inbox" / "feed.csv")
+    with serving(home, mlsd=False) as server:
+        cfg = make_world(tmp_path / "bridge", FLOW.format(port=server.port, user=USER,
+                                                          ready="window: 0, min_age: 0"))
+        first = run_pass(load(cfg))
+        again = run_pass(load(cfg))
+    assert sorted((o.name, o.state) for o in first.outcomes) == [
+        ("a.csv", "done"), ("feed.csv", "rejected")]
+    assert "a FIFO" in next(o.message for o in first.outcomes if o.name == "feed.csv")
+    assert again.outcomes == []
+    assert (home / "inbox" / "feed.csv").exists()
+
+
 def test_done_file_readiness_over_ftp(plain: FtpServer, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BRIDGE_TEST_FTP_PASSWORD", PASSWORD)
@@ -550,6 +575,33 @@ def test_a_fence_that_refuses_publishes_nothing(plain: FtpServer, home: Path, tm
 def test_list_lines(line: str, want: tuple[str, int] | None) -> None:
     parsed = _parse_list_line(line)
     assert (parsed[:2] if parsed else None) == want
+
+
+@pytest.mark.parametrize(("line", "want"), [
+    ("lrwxrwxrwx   1 erp  erp     10 Jan 02 10:30 link -> a.csv", ("link", "a symbolic link")),
+    ("lrwxrwxrwx 1 0 0 7 Dec 31  2023 a -> b.csv -> c", ("a", "a symbolic link")),
+    ("prw-r--r--   1 erp  erp      0 Jan 02 10:30 feed.csv", ("feed.csv", "a FIFO")),
+    ("srwxr-xr-x   1 erp  erp      0 Jan 02 10:30 sock.csv", ("sock.csv", "a socket")),
+    ("-rw-r--r--   1 erp  erp   1234 Jan 02 10:30 ordini.csv", None),
+    ("drwxr-xr-x   2 erp  erp   4096 Jan 02 10:30 archive", None),
+])
+def test_list_lines_of_links_and_fifos(line: str, want: tuple[str, str] | None) -> None:
+    """Listed to be told (issue not-a-file), never taken: a LIST-only server's links and
+    FIFOs were passed over unsaid."""
+    parsed = _parse_other_line(line)
+    assert ((parsed[0], parsed[3]) if parsed else None) == want
+
+
+def test_a_link_and_a_fifo_on_a_list_only_server_are_listed_as_what_they_are(
+        home: Path, tmp_path: Path, ftp: Connect) -> None:
+    (home / "in").mkdir()
+    (home / "in" / "a.csv").write_bytes(b"codice;qty\r\n")
+    (home / "in" / "link.csv").symlink_to(home / "in" / "a.csv")
+    os.mkfifo(home / "in" / "feed.csv")
+    with serving(home, mlsd=False) as server:
+        got = ftp(server, tmp_path).list("in")
+    assert sorted((e.name, e.kind) for e in got) == [
+        ("a.csv", None), ("feed.csv", "a FIFO"), ("link.csv", "a symbolic link")]
 
 
 @given(st.text())

@@ -57,6 +57,7 @@ from bridge.transport.base import (
 from bridge.transport.ftp_lines import WIRE, quietly
 from bridge.transport.ftp_lines import features as _features
 from bridge.transport.ftp_lines import parse_list_line as _parse_list_line
+from bridge.transport.ftp_lines import parse_other_line as _parse_other_line
 from bridge.transport.ftp_lines import text_of as _text
 from bridge.transport.ftp_lines import unwire as _unwire
 from bridge.transport.ftp_lines import wire as _wire
@@ -65,7 +66,8 @@ from bridge.transport.ftp_listing import FtpListing
 if TYPE_CHECKING:
     from bridge.config import FtpConnection
 
-__all__ = ["FtpTransport", "_parse_list_line", "_unwire", "_wire"]  # the tests read these
+# the tests read these
+__all__ = ["FtpTransport", "_parse_list_line", "_parse_other_line", "_unwire", "_wire"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -61,18 +61,7 @@ def parse_list_line(line: str) -> tuple[str, int, float] | None:
     LIST times are in the server's zone and may lack the year or the seconds: they serve
     only to notice a change, and MDTM replaces them where the server has it."""
     if m := UNIX_LINE.match(line):
-        if m["kind"] != "-":
-            return None
-        hour, minute, year = 0, 0, time.gmtime().tm_year
-        if ":" in m["when"]:
-            hour, minute = map(int, m["when"].split(":"))
-        else:
-            year = int(m["when"])
-        month = max(1, MONTHS.find(m["mon"].lower()) // 3 + 1)
-        stamp = calendar.timegm((year, month, int(m["day"]), hour, minute, 0))
-        if stamp > time.time() + 86400:  # "Dec 31 10:00" listed in January: last year's
-            stamp = calendar.timegm((year - 1, month, int(m["day"]), hour, minute, 0))
-        return unwire(m["name"]), int(m["size"]), float(stamp)
+        return _unix(m) if m["kind"] == "-" else None
     if m := DOS_LINE.match(line):
         if m["size"] == "<DIR>":
             return None
@@ -84,6 +73,35 @@ def parse_list_line(line: str) -> tuple[str, int, float] | None:
             return None
         return unwire(m["name"]), int(m["size"]), float(calendar.timegm(parsed))
     return None
+
+
+#: A LIST line's kinds of entries that are neither files nor folders, as said to a person.
+OTHERS = {"l": "a symbolic link", "p": "a FIFO", "s": "a socket", "c": "a device",
+          "b": "a device"}
+
+
+def parse_other_line(line: str) -> tuple[str, int, float, str] | None:
+    """(name, size, rough mtime, kind) of a LIST line's link, FIFO, socket or device: told,
+    never taken (a link's name without its `` -> target``); None for anything else."""
+    if (m := UNIX_LINE.match(line)) and m["kind"] in OTHERS:
+        name, size, stamp = _unix(m)
+        if m["kind"] == "l":
+            name = name.partition(" -> ")[0]
+        return name, size, stamp, OTHERS[m["kind"]]
+    return None
+
+
+def _unix(m: re.Match[str]) -> tuple[str, int, float]:
+    hour, minute, year = 0, 0, time.gmtime().tm_year
+    if ":" in m["when"]:
+        hour, minute = map(int, m["when"].split(":"))
+    else:
+        year = int(m["when"])
+    month = max(1, MONTHS.find(m["mon"].lower()) // 3 + 1)
+    stamp = calendar.timegm((year, month, int(m["day"]), hour, minute, 0))
+    if stamp > time.time() + 86400:  # "Dec 31 10:00" listed in January: last year's
+        stamp = calendar.timegm((year - 1, month, int(m["day"]), hour, minute, 0))
+    return unwire(m["name"]), int(m["size"]), float(stamp)
 
 
 def features(ftp: ftplib.FTP) -> set[str]:

@@ -18,6 +18,7 @@ from bridge.transport.base import Entry
 from bridge.transport.ftp_lines import facts as _facts
 from bridge.transport.ftp_lines import mtime as _mtime
 from bridge.transport.ftp_lines import parse_list_line as _parse_list_line
+from bridge.transport.ftp_lines import parse_other_line as _parse_other_line
 from bridge.transport.ftp_lines import unwire as _unwire
 from bridge.transport.ftp_lines import wire as _wire
 
@@ -50,6 +51,9 @@ class FtpListing:
             return found
         out = []
         for rough in found:
+            if rough.kind is not None:  # a link, a FIFO: told as listed (SIZE would follow)
+                out.append(rough)
+                continue
             full = _wire(posixpath.join(path, rough.name))
             size, mtime = rough.size, rough.mtime
             if "SIZE" in self._features:
@@ -72,7 +76,9 @@ class FtpListing:
             ftp.voidcmd("TYPE I")  # refused, LIST still left ASCII on
             raise
         ftp.voidcmd("TYPE I")  # LIST switched to ASCII, where SIZE is refused
-        return [Entry(*parsed) for parsed in filter(None, map(_parse_list_line, lines))]
+        return ([Entry(*parsed) for parsed in filter(None, map(_parse_list_line, lines))]
+                + [Entry(name, size, mtime, kind=kind) for name, size, mtime, kind
+                   in filter(None, map(_parse_other_line, lines))])
 
     def _stat(self, ftp: ftplib.FTP, path: str) -> Entry | None:
         name = posixpath.basename(path)
