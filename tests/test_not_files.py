@@ -85,17 +85,19 @@ def test_a_link_replaced_by_the_file_itself_is_taken(tmp_path: Path) -> None:
     assert len(list((tmp_path / "erp").glob("ART*.TXT"))) == 1
 
 
-def test_a_link_on_an_sftp_source_is_said_once(sshd: Sshd, tmp_path: Path) -> None:
+def test_a_link_and_a_fifo_on_an_sftp_source_are_said_once(sshd: Sshd, tmp_path: Path) -> None:
     world = World(tmp_path, sshd)
     (world.shop / "elsewhere.csv").write_text(order_file(9), encoding="utf-8")
     (world.inbox / "a.csv").write_text(order_file(1), encoding="utf-8")
     (world.inbox / "link.csv").symlink_to(world.shop / "elsewhere.csv")
+    os.mkfifo(world.inbox / "feed.csv")  # opened by the server, it would hang the session
     first = world.run()
     assert sorted((o.name, o.state) for o in first.outcomes) == [
-        ("a.csv", "done"), ("link.csv", "rejected")]
-    [link] = [o for o in first.outcomes if o.name == "link.csv"]
-    assert "symbolic link" in link.message, link.message
+        ("a.csv", "done"), ("feed.csv", "rejected"), ("link.csv", "rejected")]
+    said = {o.name: o.message for o in first.outcomes}
+    assert "symbolic link" in said["link.csv"] and "FIFO" in said["feed.csv"], said
     assert world.run().outcomes == []  # once
-    assert rejected(tmp_path / "state" / "ledger.sqlite") == {"link.csv": ["not-a-file"]}
+    assert rejected(tmp_path / "state" / "ledger.sqlite") == {
+        "feed.csv": ["not-a-file"], "link.csv": ["not-a-file"]}
     assert (world.inbox / "link.csv").is_symlink()
     assert any(n.startswith("ART") for n in world.outputs())
