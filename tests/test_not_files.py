@@ -68,6 +68,8 @@ def test_links_fifos_and_sockets_in_a_local_source_are_said_once(tmp_path: Path,
     assert rejected(tmp_path / "state" / "ledger.sqlite") == {
         n: ["not-a-file"] for n in ("dangling.csv", "link.csv", "pipe.csv", "sock.csv")}
     assert check.exit_code == 1 and "4 rejected" in check.output, check.output
+    for name in ("dangling.csv", "link.csv", "pipe.csv", "sock.csv"):  # each named
+        assert f"not a file: articoli: {name}" in check.output, check.output
     assert (inbox / "link.csv").is_symlink() and (inbox / "pipe.csv").exists()  # left there
     assert (tmp_path / "elsewhere.csv").read_text("utf-8") == order_file(9)
     assert len(list((tmp_path / "erp").glob("ART*.TXT"))) == 1  # a.csv alone

@@ -32,8 +32,8 @@ def _held_for(value: str) -> float:
 @click.option("--check", is_flag=True,
               help="Exit 1 if something needs a person: a failed file, a file held longer "
                    "than its flow's approval.alert_after (else --held-for), a file rejected "
-                   "since the last `bridge ack` (a claim file its ledger did not know, "
-                   "named).")
+                   "since the last `bridge ack` (a claim file its ledger did not know, or "
+                   "a link or FIFO under a flow's name, named).")
 @click.option("--held-for", "held_for", default="24h", show_default=True,
               help="With --check: how long a file may wait for an approval (30m, 12h, 2d), "
                    "in flows that set no approval.alert_after.")
@@ -47,6 +47,7 @@ def status(ctx: click.Context, fmt: str, check: bool, held_for: str) -> None:
     from bridge.display import age
     from bridge.engine import clock
     from bridge.engine.changed import CHANGED
+    from bridge.engine.readiness import NOT_A_FILE
     from bridge.engine.strays import STRAY
     from bridge.states import FAILED, HELD, REJECTED, RESUMABLE
     from bridge.templating import fmt_time
@@ -73,7 +74,8 @@ def status(ctx: click.Context, fmt: str, check: bool, held_for: str) -> None:
         held += mine
         strays += [{"flow": name, "id": r.id, "path": r.path, "kept_at": r.kept_at,
                     "reason": r.reason}
-                   for r in rows if r.state == REJECTED and r.reason in (STRAY, CHANGED)
+                   for r in rows if r.state == REJECTED and r.reason in (STRAY, CHANGED,
+                                                                         NOT_A_FILE)
                    and r.updated > acked]
         attention = [f"{n} {what}" for n, what in (
             (count[FAILED], "failed"),
@@ -113,6 +115,10 @@ def status(ctx: click.Context, fmt: str, check: bool, held_for: str) -> None:
                     f"stray claim file: {s['flow']}: {s['path']} (file {s['id']}): "
                     f"not imported, set aside in {s['kept_at']} (bridge show {s['id']})"
                     if s["reason"] == STRAY else
+                    f"not a file: {s['flow']}: {s['path']} (file {s['id']}): a link, a FIFO "
+                    "or the like under the flow's name, never read, left where it is: put "
+                    f"the file itself in its place (bridge show {s['id']})"
+                    if s["reason"] == NOT_A_FILE else
                     f"changed after it was taken: {s['flow']}: {s['path']} (file "
                     f"{s['id']}): the part bridge took is imported as another file, the "
                     f"rest is not: set aside in {s['kept_at']} (bridge show {s['id']} says "

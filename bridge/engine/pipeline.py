@@ -32,6 +32,7 @@ from bridge.engine.outputs import (
     render_again,
     write_output,
 )
+from bridge.engine.readiness import NOT_A_FILE
 from bridge.engine.taking import Lost
 from bridge.errors import ConfigError, DataError, LostTurn, TransientError, WaitsForFile
 from bridge.issues import Issue
@@ -117,7 +118,7 @@ class Pipeline:
         """A name bridge cannot handle safely, or an entry that is not a file (a link, a
         FIFO): recorded as a rejected file with its issue, left where it is, and not looked
         at again while it stays the same."""
-        issue = (Issue("not-a-file", f"{why}; it is left where it is: put the file itself "
+        issue = (Issue(NOT_A_FILE, f"{why}; it is left where it is: put the file itself "
                        "in its place", value=shown)
                  if entry.kind is not None else
                  Issue("bad-file-name", f"{why}; the file is left where it is: rename it there",

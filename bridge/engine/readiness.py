@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 #: Asked per (flow, name): True while a writer still has the file open.
 Busy = Callable[[str, str], bool]
+#: The issue of an entry that is not a file (a link, a FIFO) under a name the flow takes.
+NOT_A_FILE = "not-a-file"
 #: The longest name taken, in UTF-8 bytes: bridge adds suffixes (.issues.csv, .ID, a
 #: temporary part) and most file systems stop at 255.
 MAX_NAME_BYTES = 200
