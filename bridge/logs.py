@@ -32,7 +32,9 @@ class _PrivateFileHandler(logging.handlers.WatchedFileHandler):
     failed: str | None = None
 
     def _open(self):  # type: ignore[no-untyped-def]
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        # Never through a link planted under its name: lines would go to another file.
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                     | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         return os.fdopen(fd, "a", encoding=self.encoding or "utf-8")
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -10,6 +10,7 @@ command in (:class:`OperatorWaits`); as the command ends it touches the mark, an
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bridge.errors import BridgeError, TransientError
+from bridge.errors import BridgeError, ConfigError, TransientError
 
 if TYPE_CHECKING:
     from bridge.ledger.postgres import Turns
@@ -78,16 +79,25 @@ def run_lock(path: Path, *, wait: float = 0.0, ledger: Path | str | None = None,
         elif OperatorWaits(marked or path)():
             raise LockBusy(f"an operator's command waits for {marked or path}: this run lets "
                            "it in, and stops here")
-        _flock(held, path, deadline, busy,
-               f"another bridge run holds {path}; this one stops here"
-               + (": nothing was done, run it again once the run is over" if alone else ""))
+        try:
+            _flock(held, path, deadline, busy,
+                   f"another bridge run holds {path}; this one stops here"
+                   + (": nothing was done, run it again once the run is over" if alone
+                      else ""))
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise ConfigError(f"{path} is a symbolic link: bridge does not follow it to "
+                              "lock (someone may have planted it); remove it, or give "
+                              "lock_file a folder only bridge's user can write") from None
         yield None
 
 
 def _flock(held: contextlib.ExitStack, path: Path, deadline: float,
            busy: type[BridgeError], said: str) -> None:
     """``path`` locked exclusively (and closed with ``held``), by ``deadline``."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    # Never through a link planted under its name: the lock would make its target.
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     held.callback(os.close, fd)
     while True:
         try:
@@ -105,7 +115,7 @@ def _touch(marked: list[Path]) -> None:
     (:class:`OperatorDone`), not at the end of its interval."""
     for mark in marked:
         with contextlib.suppress(OSError):
-            os.utime(mark)
+            os.utime(mark, follow_symlinks=False)
 
 
 def operator_mark(path: Path) -> Path:
@@ -123,7 +133,7 @@ class OperatorWaits:
 
     def __call__(self) -> bool:
         try:
-            fd = os.open(self._path, os.O_RDONLY)
+            fd = os.open(self._path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
             return False  # no operator's command ever waited here
         except OSError:
