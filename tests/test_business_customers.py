@@ -333,3 +333,60 @@ def test_an_address_given_only_on_its_second_line_is_never_none(cfg: Path) -> No
                    "Default Address Address2": "Via Po 6"}
     got = run(cfg, [second_only], "customers_export_1.csv", NOON)
     assert [(r["email"], r["indirizzo"]) for r in got] == [("seconda@example.it", "Via Po 6")]
+
+
+def issues_of(cfg: Path, name: str) -> list[tuple[str, int | None, str | None, str | None]]:
+    """Every issue the ledger holds of the file ``name``: (code, line, field, value)."""
+    from bridge.ledger import open_ledger
+
+    conf = load(cfg)
+    ledger = open_ledger(conf.path(conf.ledger))
+    try:
+        [row] = [f for f in ledger.files() if f.path == name]
+        return [(i.code, i.line, i.field, i.value) for i in ledger.issues(row.id)]
+    finally:
+        ledger.close()
+
+
+def test_one_tax_code_or_vat_number_is_one_new_customer(cfg: Path) -> None:
+    """A person who registered twice in the shop (two e-mails, one tax code), or two
+    employees of one company (one VAT number, given once with its IT prefix), went to the
+    ERP as two new customers (two N rows), in one file and in later ones: the ERP had the
+    same person or company twice. Now the first registration goes; in the same file a
+    later one is refused (`duplicate-key`, naming the first one's line), in a later file
+    it is noted `already-sent`; the same e-mail twice in one file goes once too."""
+    mario = customer("7012345000801", "mario@example.it", "Via Po 8", "10123", "Torino",
+                     note="codice_fiscale: BNCMRA80A01L219S")
+    mario_again = customer("7012345000802", "mario.lavoro@example.it", "Via Po 8", "10123",
+                           "Torino", note="codice_fiscale: bncmra80a01l219s")
+    acme = customer("7012345000803", "anna@acme.it", "Via Dante 3", "20121", "Milano",
+                    company="Acme S.r.l.", note="partita_iva: 12345678903")
+    acme_too = customer("7012345000804", "luca@acme.it", "Via Dante 3", "20121", "Milano",
+                        company="Acme S.r.l.", note="partita_iva: IT12345678903")
+    new_again = {**NEW, "Customer ID": "'7012345000805", "Email": "Nuovo@Example.IT"}
+    got = run(cfg, [mario, mario_again, acme, acme_too, NEW, new_again],
+              "customers_export_1.csv", NOON)
+    assert [r["id_web"] for r in got] == ["7012345000801", "7012345000803", "7012345000204"]
+    [written] = (cfg.parent / "erp" / "clienti").glob("*.CSV")
+    assert written.read_bytes() == (
+        b"TIPO;CODICE_ERP;CODICE_SEDE;ID_WEB;RAGIONE_SOCIALE;EMAIL;PARTITA_IVA;"
+        b"CODICE_FISCALE;INDIRIZZO;CAP;CITTA;PROVINCIA;NAZIONE;TELEFONO\r\n"
+        b"N;;;7012345000801;Rossi Anna;mario@example.it;;BNCMRA80A01L219S;Via Po 8;10123;"
+        b"Torino;MI;IT;\r\n"
+        b"N;;;7012345000803;Acme S.r.l.;anna@acme.it;12345678903;;Via Dante 3;20121;"
+        b"Milano;MI;IT;\r\n"
+        b"N;;;7012345000204;Rossi Anna;nuovo@example.it;;;Via Po 1;10123;Torino;MI;IT;\r\n")
+    assert errors_of(cfg, "customers_export_1.csv") == [
+        ("duplicate-key", 3, "chiave_cf"), ("duplicate-key", 5, "chiave_piva"),
+        ("duplicate-key", 7, "chiave_email")]
+    # the next export, with a third registration of each: nothing new goes
+    mario_third = customer("7012345000806", "m.bianchi@example.it", "Via Po 8", "10123",
+                           "Torino", note="codice_fiscale: BNCMRA80A01L219S")
+    acme_third = customer("7012345000807", "ordini@acme.it", "Via Dante 3", "20121",
+                          "Milano", company="Acme S.r.l.", note="partita_iva: 12345678903")
+    assert run(cfg, [mario, acme, NEW, mario_third, acme_third], "customers_export_2.csv",
+               NOON + 3600) == []
+    notes = [i for i in issues_of(cfg, "customers_export_2.csv")
+             if i[2] in ("chiave_cf", "chiave_piva")]
+    assert notes == [("already-sent", 5, "chiave_cf", "N|CF|BNCMRA80A01L219S"),
+                     ("already-sent", 6, "chiave_piva", "N|IVA|12345678903")]
