@@ -390,3 +390,35 @@ def test_one_tax_code_or_vat_number_is_one_new_customer(cfg: Path) -> None:
              if i[2] in ("chiave_cf", "chiave_piva")]
     assert notes == [("already-sent", 5, "chiave_cf", "N|CF|BNCMRA80A01L219S"),
                      ("already-sent", 6, "chiave_piva", "N|IVA|12345678903")]
+
+
+def test_an_e_mail_changed_in_the_shop_reaches_the_erp(cfg: Path) -> None:
+    """A customer the ERP imported from the shop who changed e-mail in the shop: the flow
+    found it by e-mail only, knew it no more, took it for a new customer (N) and skipped
+    it as sent: the ERP kept the old e-mail forever, the customer's orders, found by
+    e-mail, went to the default customer WEB001, and its later address changes never
+    went either. The ERP keeps the shop's id of a customer it imported (ID_WEB of its
+    export): the customer is found by it, and the new e-mail goes once as a change (V)."""
+    first = run(cfg, [NEW], "customers_export_1.csv", NOON)
+    assert brief(first) == [("N", None, None, "nuovo@example.it", "Via Po 1")]
+    # the ERP imports it, and keeps its shop id: an export with the column ID_WEB
+    exports = cfg.parent / "erp-exports" / "clienti.csv"
+    lines = exports.read_bytes().decode("cp1252").splitlines()
+    exports.write_bytes(("".join(f"{line};{'ID_WEB' if n == 0 else ''}\r\n"
+                                 for n, line in enumerate(lines))
+                         + "C00200;Rossi Anna;nuovo@example.it;;;;;;BB30;Via Po 1;10123;"
+                           "Torino;TO;1;7012345000204\r\n").encode("cp1252"))
+    assert run(cfg, [NEW], "customers_export_2.csv", NOON + 3600) == []
+    moved = {**NEW, "Email": "Anna.Rossi@example.it"}
+    got = run(cfg, [moved], "customers_export_3.csv", NOON + 7200)
+    assert brief(got) == [("V", "C00200", None, "Anna.Rossi@example.it", "Via Po 1")]
+    [written] = [p for p in (cfg.parent / "erp" / "clienti").glob("*.CSV")
+                 if b"C00200" in p.read_bytes()]
+    assert written.read_bytes().splitlines()[1:] == [
+        b"V;C00200;;7012345000204;Rossi Anna;Anna.Rossi@example.it;;;Via Po 1;10123;"
+        b"Torino;MI;IT;"]
+    # once: the same export again sends nothing; a move after it goes as a change
+    assert run(cfg, [moved], "customers_export_4.csv", NOON + 9000) == []
+    away = {**moved, "Default Address Address1": "Via Po 99"}
+    got = run(cfg, [away], "customers_export_5.csv", NOON + 10800)
+    assert brief(got) == [("V", "C00200", None, "Anna.Rossi@example.it", "Via Po 99")]
