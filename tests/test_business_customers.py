@@ -422,3 +422,22 @@ def test_an_e_mail_changed_in_the_shop_reaches_the_erp(cfg: Path) -> None:
     away = {**moved, "Default Address Address1": "Via Po 99"}
     got = run(cfg, [away], "customers_export_5.csv", NOON + 10800)
     assert brief(got) == [("V", "C00200", None, "Anna.Rossi@example.it", "Via Po 99")]
+
+
+def test_new_branches_of_a_group_share_its_vat_number_and_all_go(cfg: Path) -> None:
+    """The branches of a group the ERP has share its VAT number: each new one goes (N,
+    linked to the head office), in one export and in later ones; the VAT number sent
+    once as a new customer's holds back only a second registration of a company the ERP
+    does not have yet."""
+    asti = {**SERRA_NEW, "Customer ID": "'7012345000210", "Email": "alba@colorificioserra.it",
+            "Default Address Address1": "Via Alba 2", "Default Address City": "Alba",
+            "Default Address Zip": "'12051"}
+    genova = {**SERRA_NEW, "Customer ID": "'7012345000211",
+              "Email": "genova@colorificioserra.it", "Default Address Address1": "Via XX",
+              "Default Address City": "Genova", "Default Address Zip": "'16121"}
+    got = run(cfg, [SERRA_NEW, asti], "customers_export_1.csv", NOON)
+    assert brief(got) == [("N", None, "C00110", "novara@colorificioserra.it", "Corso Italia 4"),
+                          ("N", None, "C00110", "alba@colorificioserra.it", "Via Alba 2")]
+    got = run(cfg, [SERRA_NEW, asti, genova], "customers_export_2.csv", NOON + 3600)
+    assert brief(got) == [("N", None, "C00110", "genova@colorificioserra.it", "Via XX")]
+    assert errors_of(cfg, "customers_export_1.csv") == []
