@@ -441,3 +441,22 @@ def test_new_branches_of_a_group_share_its_vat_number_and_all_go(cfg: Path) -> N
     got = run(cfg, [SERRA_NEW, asti, genova], "customers_export_2.csv", NOON + 3600)
     assert brief(got) == [("N", None, "C00110", "genova@colorificioserra.it", "Via XX")]
     assert errors_of(cfg, "customers_export_1.csv") == []
+
+
+def test_a_new_branch_giving_its_group_s_tax_code_is_no_change_of_the_head_office(
+        cfg: Path) -> None:
+    """A company's tax code is its VAT number, which the records of a group share: a new
+    branch that gave it too was found by it as the group's first record, and went to the
+    ERP as a change (V) of the head office, its address and e-mail made the branch's. It
+    now goes as the new branch it is (N), linked to its head office, as when it gives
+    the VAT number alone; given the tax code alone, the same."""
+    both = {**SERRA_NEW, "Note": "partita_iva: 07890123453\ncodice_fiscale: 07890123453"}
+    got = run(cfg, [both], "customers_export_1.csv", NOON)
+    [written] = (cfg.parent / "erp" / "clienti").glob("*.CSV")
+    assert written.read_bytes().splitlines()[1:] == [
+        b"N;;C00110;7012345000203;Colorificio Serra - PV Novara;novara@colorificioserra.it;"
+        b"07890123453;07890123453;Corso Italia 4;28100;Novara;MI;IT;"]
+    alone = {**SERRA_NEW, "Customer ID": "'7012345000209", "Email": "alba@colorificioserra.it",
+             "Note": "codice_fiscale: 07890123453"}
+    got = run(cfg, [alone], "customers_export_2.csv", NOON + 3600)
+    assert brief(got) == [("N", None, "C00110", "alba@colorificioserra.it", "Corso Italia 4")]
