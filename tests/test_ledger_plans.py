@@ -56,7 +56,7 @@ def test_schema_15_drops_the_index_files_updated_starts_with(tmp_path: Path,
     old.commit()
     old.close()
     ledger = SqliteLedger(path)
-    assert ledger.schema_version == len(MIGRATIONS) == 17
+    assert ledger.schema_version == len(MIGRATIONS) == 18
     names = {r[0] for r in ledger.db.execute("SELECT name FROM sqlite_master WHERE type = "
                                              "'index'")}
     assert "files_state" not in names and "files_updated" in names

@@ -5,7 +5,8 @@ with ``bridge prune [--dry-run]``.
 - ``work`` (default 30 days): bridge's own copy of the file, what it rendered, its reports;
   a replay of the file is no longer possible after;
 - ``reports`` (default 90 days): a refused file and its two reports in the quarantine
-  folder, and the sender's values quoted in the ledger's issues;
+  folder, and the sender's values quoted in the ledger's issues of every finished file
+  (done, duplicate or refused), each replaced by its code's plain meaning;
 - ``archive`` (default: kept): an archived source file.
 
 The ledger keeps the rest (names, sizes, states, times, issue codes and messages) for
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 #: Files pruned per flow and per kind at the end of a pass: a pass stays short.
 PER_PASS = 200
 REPORT_SUFFIXES = ("", ".issues.csv", ".report.html")
+QUOTED = "the sender's values quoted in the ledger"
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,13 @@ def prune(ctx: Context, name: str, flow: Flow, *, dry_run: bool = False,
             continue
         for row in ctx.ledger.prunable(name, "kept", now - keep, states, most):
             out += _drop_kept(ctx, name, flow, row, what, dry_run)
+    if r.reports is not None:  # a refused file's values go with its reports, above
+        for row in ctx.ledger.prunable(name, "values", now - r.reports, FINAL - {REJECTED},
+                                       most):
+            if not dry_run:
+                ctx.ledger.forget_values(row.id)
+                ctx.ledger.mark_pruned(row.id, "values", now)
+            out.append(Pruned(name, row.id, "reports", QUOTED))
     return out
 
 
@@ -78,8 +87,9 @@ def _drop_kept(ctx: Context, name: str, flow: Flow, row: FileRow, what: str,
     if not dry_run:
         if what == "reports":
             ctx.ledger.forget_values(row.id)
+            ctx.ledger.mark_pruned(row.id, "values", ctx.now.wall)
         ctx.ledger.mark_pruned(row.id, "kept", ctx.now.wall)
     if gone or what != "reports":
         return gone  # an archived file gone already: nothing was (or would be) deleted
-    return [Pruned(name, row.id, what, "the sender's values quoted in the ledger (the "
-                   "refused file and its reports were gone already)")]
+    return [Pruned(name, row.id, what, f"{QUOTED} (the refused file and its reports were "
+                   "gone already)")]

@@ -271,7 +271,8 @@ class Records(Protocol):
     def prunable(self, flow: str, what: str, before: float, states: frozenset[str],
                  limit: int) -> list[FileRow]:
         """Files of ``flow`` in ``states``, finished before ``before``, whose ``what``
-        (``work`` or ``kept``) is not pruned yet, oldest first."""
+        (``work``, ``kept``, or ``values``: the sender's values quoted in its issues, of a
+        file with issues only) is not pruned yet, oldest first."""
         ...
     def mark_pruned(self, file_id: int, what: str, now: float) -> None: ...
     def forget_values(self, file_id: int) -> None:

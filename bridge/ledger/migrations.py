@@ -144,4 +144,12 @@ MIGRATIONS: list[str] = [
     INSERT INTO held_keys (flow, key, file_id)
         SELECT flow, NULL, id FROM files WHERE state IN ('held', 'approved');
     """,
+    # 18: when retention forgot the sender's values quoted in a finished file's issues
+    # (`reports`), for every finished file, not only refused ones: the refused files whose
+    # quarantine retention pruned already had theirs forgotten then
+    """
+    ALTER TABLE files ADD COLUMN pruned_values REAL;
+    UPDATE files SET pruned_values = pruned_kept
+        WHERE state = 'rejected' AND pruned_kept IS NOT NULL;
+    """,
 ]

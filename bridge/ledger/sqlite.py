@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.errors import ConfigError, TransientError
-from bridge.issues import CODES, Issue
+from bridge.issues import Issue
 from bridge.ledger.base import (
     CLAIM_PREFIX,
     Event,
@@ -46,6 +46,8 @@ _FILE_COLS = ("id, flow, path, size, sha256, state, attempts, issues, reason, re
               "created, updated, mtime, held_as, approved, next_try, kept_at, refs, unsent_only")
 _FILE_FIELDS = [f.strip() for f in _FILE_COLS.split(",")]
 _OUT_COLS = "id, file_id, target, folder, name, sha256, rows, state"
+#: What retention prunes of a finished file, and the column that says when it did.
+_PRUNED = {"work": "pruned_work", "kept": "pruned_kept", "values": "pruned_values"}
 
 
 def _file(r: tuple[object, ...]) -> FileRow:
@@ -284,25 +286,20 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore, FiguresS
 
     def prunable(self, flow: str, what: str, before: float, states: frozenset[str],
                  limit: int) -> list[FileRow]:
-        column = {"work": "pruned_work", "kept": "pruned_kept"}[what]
+        column = _PRUNED[what]
+        # Values to forget are in issues: a file without any has none, and is never marked.
+        quoted = (" AND EXISTS (SELECT 1 FROM issues WHERE issues.file_id = files.id)"
+                  if what == "values" else "")
         rows = self._read(
             f"SELECT {_FILE_COLS} FROM files WHERE flow = ? AND {column} IS NULL AND "
-            f"updated < ? AND state IN ({', '.join('?' * len(states))}) ORDER BY updated "
-            "LIMIT ?", (flow, before, *sorted(states), limit))
+            f"updated < ? AND state IN ({', '.join('?' * len(states))}){quoted} "
+            "ORDER BY updated LIMIT ?", (flow, before, *sorted(states), limit))
         return [_file(r) for r in rows]
 
     def mark_pruned(self, file_id: int, what: str, now: float) -> None:
-        column = {"work": "pruned_work", "kept": "pruned_kept"}[what]
+        column = _PRUNED[what]
         with self._tx() as db:
             db.execute(f"UPDATE files SET {column} = ? WHERE id = ?", (now, file_id))
-
-    def forget_values(self, file_id: int) -> None:
-        # Messages quote values too: each becomes its code's plain meaning.
-        with self._tx() as db:
-            rows = db.execute("SELECT id, code FROM issues WHERE file_id = ?",
-                              (file_id,)).fetchall()
-            db.executemany("UPDATE issues SET value = NULL, message = ? WHERE id = ?",
-                           [(CODES.get(code, code), i) for i, code in rows])
 
     def files(self, *, flow: str | None = None, states: frozenset[str] | None = None,
               since: float | None = None, last: int | None = None) -> list[FileRow]:

@@ -4,7 +4,7 @@ wrong with it.
 Figures (rows and money in and out) are set with the plan, or alone when a file is refused
 or waits; the issues of a file replace those it had (a file redone after a crash reports
 what this reading found), the first :data:`MAX_ISSUES` of them: the full list is in the
-file's report.
+file's report. Retention forgets the sender's values an issue quotes (``forget_values``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlite3
 from contextlib import AbstractContextManager
 from decimal import Decimal
 
-from bridge.issues import Issue
+from bridge.issues import CODES, Issue
 from bridge.ledger.base import Figures
 
 #: Issues kept per file in the ledger; the full list is in the file's report.
@@ -65,6 +65,14 @@ class FiguresStore:
         rows = self._read("SELECT code, message, line, record, field, value FROM issues "
                           "WHERE file_id = ? ORDER BY id", (file_id,))
         return [Issue(*r) for r in rows]  # type: ignore[arg-type]
+
+    def forget_values(self, file_id: int) -> None:
+        # Messages quote values too: each becomes its code's plain meaning.
+        with self._tx() as db:
+            rows = db.execute("SELECT id, code FROM issues WHERE file_id = ?",
+                              (file_id,)).fetchall()
+            db.executemany("UPDATE issues SET value = NULL, message = ? WHERE id = ?",
+                           [(CODES.get(code, code), i) for i, code in rows])
 
 
 def _text(d: Decimal | None) -> str | None:
