@@ -166,3 +166,23 @@ def test_a_postgresql_ledger_of_schema_17_is_migrated_and_pruned(
         assert ledger.schema_version == 18  # type: ignore[attr-defined]
     finally:
         ledger.close()
+
+
+def test_a_refused_files_values_go_with_its_reports_and_are_marked(tmp_path: Path) -> None:
+    cfg, clock = world(tmp_path), tmp_path / "clock"
+    bad = f"{HEAD}C1;{STREET};1,0x;1\n"
+    (tmp_path / "inbox" / "c.csv").write_text(bad, encoding="utf-8")
+    assert cli(cfg, clock, T0, "run").exit_code == 1
+    done = cli(cfg, clock, T0 + 2 * DAY, "prune").output
+    assert "file 1: reports: the sender's values" in done, done
+    assert "file 3: reports: quarantine/c.csv deleted" in done, done
+    assert done.count("file 3:") == 3, done  # the file and its two reports, said once each
+    assert all(v is None and "1,0x" not in m for v, m in quoted(cfg, 3))
+    ledger = ledger_of(cfg)
+    try:
+        marks = ledger.db.execute(  # type: ignore[attr-defined]
+            "SELECT id, pruned_values FROM files ORDER BY id").fetchall()
+        assert [tuple(m) for m in marks] == [(1, T0 + 2 * DAY), (2, None), (3, T0 + 2 * DAY)]
+    finally:
+        ledger.close()
+    assert cli(cfg, clock, T0 + 3 * DAY, "prune").output.strip() == "nothing to prune"
