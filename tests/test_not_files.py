@@ -103,3 +103,23 @@ def test_a_link_and_a_fifo_on_an_sftp_source_are_said_once(sshd: Sshd, tmp_path:
         "feed.csv": ["not-a-file"], "link.csv": ["not-a-file"]}
     assert (world.inbox / "link.csv").is_symlink()
     assert any(n.startswith("ART") for n in world.outputs())
+
+
+def test_a_link_replaced_by_a_file_of_its_size_and_mtime_is_taken(tmp_path: Path) -> None:
+    """A link refused once is remembered by its name, size and mtime: a file put in its
+    place with the same three (the link's size is its target's length) was taken for the
+    link refused, and never imported."""
+    cfg = make_world(tmp_path)
+    body = order_file(2, rows=5).encode("utf-8")
+    target = ("x/" * len(body))[:len(body) - 1] + "y"  # a target as long as the file
+    link = tmp_path / "inbox" / "b.csv"
+    link.symlink_to(target)
+    assert os.lstat(link).st_size == len(body)
+    assert bridge_cli(cfg, "run").returncode == 1
+    when = os.lstat(link).st_mtime_ns
+    link.unlink()
+    link.write_bytes(body)
+    os.utime(link, ns=(when, when))
+    got = bridge_cli(cfg, "run")
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert len(list((tmp_path / "erp").glob("ART*.TXT"))) == 1

@@ -21,6 +21,7 @@ from bridge.engine.context import Outcome
 from bridge.errors import TransientError
 from bridge.issues import COUNT_CODES, Issue
 from bridge.states import CLAIMED, FAILED, FINAL, REJECTED, RETRYING
+from bridge.transport import observed_size
 
 if TYPE_CHECKING:
     from bridge.config import Flow
@@ -78,7 +79,7 @@ def refuse_in_place(ctx: Context, row: FileRow, flow: Flow, issue: Issue) -> Out
         with contextlib.suppress(TransientError):
             here = next((e for e in src.list(flow.source.folder) if e.name == row.path), None)
     if here is not None:  # as it is now: the same file is not looked at again
-        ctx.ledger.remember_done(row.flow, row.path, here.size, here.mtime, row.id)
+        ctx.ledger.remember_done(row.flow, row.path, observed_size(here), here.mtime, row.id)
     ctx.ledger.set_state(row.id, REJECTED, ctx.now.wall, f"{issue.code}; {report}",
                          issues=1, reason=issue.code)
     return Outcome(row.flow, row.path, REJECTED, row.id, 1, report=report,

@@ -50,7 +50,7 @@ from bridge.states import (
     RETRYING,
     WRITTEN,
 )
-from bridge.transport import Refused
+from bridge.transport import Refused, observed_size
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -125,7 +125,7 @@ class Pipeline:
                        value=shown))
         row = self.ledger.refuse(flow_name, shown, entry.size, entry.mtime, issue, self.run_id,
                                  self.now.wall)
-        self.ledger.remember_done(flow_name, shown, entry.size, entry.mtime, row.id)
+        self.ledger.remember_done(flow_name, shown, observed_size(entry), entry.mtime, row.id)
         return Outcome(flow_name, shown, REJECTED, row.id, 1, message=issue.message)
 
     def advance(self, file_id: int, *, obs: Observation | None = None,

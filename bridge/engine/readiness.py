@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from bridge.errors import SourceGone, TransientError
 from bridge.ledger import CLAIM_PREFIX
-from bridge.transport import UnsafeName, matches, safe_name
+from bridge.transport import UnsafeName, matches, observed_size, safe_name
 
 if TYPE_CHECKING:
     from bridge.config import Flow
@@ -116,7 +116,8 @@ def ready(ctx: Context, name: str, flow: Flow, busy: Busy | None = None) -> List
     problems.update({e.name: name_problem(e.name) or not_a_file(e) for e in others})
     wanted += others
     keys = {e.name: shown(e.name) if problems[e.name] else e.name for e in wanted}
-    seen = ctx.ledger.observe(name, [(keys[e.name], e.size, e.mtime) for e in wanted], ctx.now)
+    seen = ctx.ledger.observe(name, [(keys[e.name], observed_size(e), e.mtime) for e in wanted],
+                              ctx.now)
     out = Listing()
     if flow.archive != "leave":  # bridge never renames a file there
         from bridge.engine.strays import strays

@@ -12,6 +12,7 @@ from bridge.transport.base import (
     Transport,
     UnsafeName,
     matches,
+    observed_size,
     safe_name,
 )
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from bridge.config import Config
 
 __all__ = ["Entry", "Refused", "TargetExists", "Transport", "UnsafeName", "connect", "matches",
-           "safe_name"]
+           "observed_size", "safe_name"]
 
 
 def connect(cfg: Config, name: str) -> Transport:

@@ -80,6 +80,14 @@ def kind_of(mode: int) -> str | None:
     return "not a regular file"
 
 
+def observed_size(entry: Entry) -> int:
+    """The size a folder's observation keeps for ``entry``: a regular file's own, else one
+    no file has (below zero), so that a file put in the place of a link refused, with the
+    link's size (its target's length) and mtime, is a change, taken, never the link
+    remembered as told."""
+    return entry.size if entry.kind is None else -1 - entry.size
+
+
 class Transport(Protocol):
     def list(self, folder: str) -> list[Entry]:
         """The regular files of ``folder``, and its other entries but folders (links, FIFOs:
