@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.flowkit import make_world, order_file
 
@@ -84,3 +85,34 @@ def test_a_flow_that_never_failed_is_not_said_to_work_again(tmp_path: Path) -> N
     finally:
         output = stop(proc)
     assert "works again" not in output, output
+
+
+def test_a_pass_cut_short_for_an_operator_says_no_flow_works_again(tmp_path: Path,
+                                                                  caplog: Any) -> None:
+    """A pass that lets an operator's command in stops at a flow's first file, before its
+    source is listed: the flow's failure (its source folder gone) was not met again, and
+    the pass was taken for one without failure: "works again", while it still failed."""
+    from bridge.config import load
+    from bridge.engine.runner import run_pass
+    from bridge.engine.watch import _mended
+    from bridge.ledger import open_ledger
+
+    cfg = load(make_world(tmp_path))
+    assert run_pass(cfg).exit_code == 0  # the flow checked good: not checked again
+    (tmp_path / "inbox").rmdir()
+    failing: dict[str, str] = {}
+    gone = run_pass(cfg)
+    said = gone.errors + gone.config_errors
+    assert said and said[0].startswith("articoli:"), said
+    _mended(cfg, gone, failing)
+    assert "articoli" in failing
+    ledger = open_ledger(tmp_path / "state" / "ledger.sqlite")
+    try:  # a file a pass left (claimed, a run stopped): the next pass resumes it first
+        ledger.claim("articoli", "a.csv", 10, 1.0, None, time.time())
+    finally:
+        ledger.close()
+    cut = run_pass(cfg, should_stop=lambda: True)  # an operator's command waits
+    with caplog.at_level("INFO", logger="bridge.watch"):
+        _mended(cfg, cut, failing)
+    assert "works again" not in caplog.text, caplog.text
+    assert "articoli" in failing

@@ -72,6 +72,9 @@ class PassResult:
     #: Flows with a file still to be retried (a server or a disk that failed it, not yet
     #: tried again): not working again yet, whatever this pass said.
     retrying: list[str] = field(default_factory=list)
+    #: Flows whose pass was cut short (a signal, an operator's command let in) or never
+    #: made: not seen whole, so neither failing nor working again by this pass.
+    cut: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -139,7 +142,16 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
                 report(o)
         return o
 
-    for name in flows:
+    asked_to_stop = [False]
+
+    def stopping() -> bool:
+        if should_stop():
+            asked_to_stop[0] = True
+            return True
+        return False
+
+    for at, name in enumerate(flows):
+        asked_to_stop[0] = False
         # Files any worker may carry on: the flow's lock only chooses who lists the source.
         shared = pipe.cfg.flows[name].order == "any" and not dry_run
         try:
@@ -149,6 +161,7 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
             # flows left wait for the next pass, and this one ends as a pass does.
             result.errors.append(f"{name}: {exc}; this flow and the ones after it wait for "
                                  "the next pass")
+            result.cut.extend(flows[at + 1:])
             break
         if not mine:
             result.elsewhere.append(name)  # another run handles it now: next pass
@@ -158,10 +171,10 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
         try:
             _check(pipe, name, early=not (shared or dry_run))
             if shared:
-                flow_pass_any(pipe, name, pipe.cfg.flows[name], note, should_stop, busy,
+                flow_pass_any(pipe, name, pipe.cfg.flows[name], note, stopping, busy,
                               result, turns)
             else:
-                _flow_pass(pipe, name, pipe.cfg.flows[name], dry_run, note, should_stop,
+                _flow_pass(pipe, name, pipe.cfg.flows[name], dry_run, note, stopping,
                            busy, result)
         except TransientError as exc:
             result.errors.append(f"{name}: {exc}")
@@ -182,6 +195,8 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
                 turns.give(name)
         if not dry_run and _still_retrying(ledger, name):
             result.retrying.append(name)
+        if asked_to_stop[0]:
+            result.cut.append(name)
     result.made = list(pipe.made)
     if pipe.run_id is not None:
         ledger.end_run(pipe.run_id, reading(clock).wall, f"exit {result.exit_code}")

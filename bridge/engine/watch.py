@@ -173,7 +173,8 @@ def _mended(cfg: Config, result: PassResult, failing: dict[str, str]) -> None:
     now.update(o.flow for o in result.outcomes if o.exit_code >= 3)
     if "" in now:  # the pass as a whole failed: no flow was seen working
         now.update(failing)
-    for flow in sorted(set(failing) - now - set(result.elsewhere)):
+    # A flow another run handled, or whose pass was cut short, was not seen whole.
+    for flow in sorted(set(failing) - now - set(result.elsewhere) - set(result.cut)):
         log.info("%s works again (failing since %s)", f"flow {flow}" if flow else "bridge",
                  failing.pop(flow))
     for flow in now - set(failing):
