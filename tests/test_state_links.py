@@ -5,6 +5,7 @@ whatever file the link named."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from tests.flowkit import CONFIG, STATE, bridge_cli, make_world, order_file
@@ -59,3 +60,17 @@ def test_a_link_planted_as_the_log_is_not_followed(tmp_path: Path) -> None:
     assert victim.read_bytes() == b"not bridge's\n"
     said = [ln for ln in got.stderr.splitlines() if "cannot write the log" in ln]
     assert len(said) == 1 and str(link) in said[0], got.stderr
+
+
+def test_a_link_planted_as_the_operators_mark_never_wakes_watch(tmp_path: Path) -> None:
+    """A sleeping watch looks at the operator's mark every half second: through a link to
+    a file written all the time (a log), each write of that file was taken for an
+    operator's command ended, and watch passed again and again."""
+    from bridge.engine.runlock import OperatorDone
+
+    _, victim = planted(tmp_path, "run.lock.operator")
+    done = OperatorDone(tmp_path / "state" / "run.lock")
+    for n in range(3):
+        stamp = 1_000_000_000 + n * 1000
+        os.utime(victim, (stamp, stamp))  # the linked file written
+        assert not done(), n

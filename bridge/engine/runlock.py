@@ -14,6 +14,7 @@ import errno
 import fcntl
 import logging
 import os
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -159,11 +160,11 @@ class OperatorDone:
         self._last = self._read()
 
     def _read(self) -> tuple[int, int] | None:
-        try:
-            s = os.stat(self._path)
+        try:  # never through a link planted as the mark: its target may change at will
+            s = os.stat(self._path, follow_symlinks=False)
         except OSError:
             return None
-        return s.st_ino, s.st_mtime_ns
+        return (s.st_ino, s.st_mtime_ns) if stat.S_ISREG(s.st_mode) else None
 
     def __call__(self) -> bool:
         now = self._read()
