@@ -65,8 +65,15 @@ class Loader(_Base):  # type: ignore[valid-type, misc]
 
     def _check_twice(self, node: yaml.MappingNode) -> None:
         seen: dict[Any, yaml.Mark] = {}
+        merge: yaml.Mark | None = None
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
+                if merge is not None:  # the second merge's values would win, unsaid
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the merge key << is written twice in one mapping "
+                        f"(first on line {merge.line + 1}): merge both in one list, the "
+                        "first named winning: <<: [*first, *second]", key_node.start_mark)
+                merge = key_node.start_mark
                 continue
             key = self.construct_object(key_node, deep=True)
             try:

@@ -181,3 +181,13 @@ def test_a_configuration_with_two_flows_of_one_name_is_refused(tmp_path: Path) -
                    encoding="utf-8")
     with pytest.raises(ConfigError, match=r"written twice in one mapping \(first on line"):
         load(cfg)
+
+
+def test_a_merge_key_written_twice_in_one_mapping_is_refused() -> None:
+    """``<<: *a`` then ``<<: *b`` in one mapping: the second merge's values won unsaid,
+    where a list of merges (``<<: [*a, *b]``) gives the first the precedence."""
+    text = "a: &a {port: 22}\nb: &b {port: 2222}\nshop:\n  <<: *a\n  <<: *b\n"
+    with pytest.raises(YamlError) as got:
+        load_yaml(text)
+    assert got.value.where.startswith("line 5"), got.value
+    assert "<<: [" in str(got.value), got.value
