@@ -302,6 +302,8 @@ class Caps:
 
     def __init__(self, issues: list[Issue]) -> None:
         self.issues = issues
+        #: Every issue kept here, in ``issues`` too (a refused file may forget them).
+        self.made: list[Issue] = []
         self.notes_kept = self.errors_kept = 0
         self.notes_over: Counter[str] = Counter()
         self.errors_over: Counter[str] = Counter()
@@ -323,6 +325,7 @@ class Caps:
         for i in issues:
             if i.is_error or self.notes_kept < MAX_ISSUES:
                 self.issues.append(i)
+                self.made.append(i)
                 self.notes_kept += not i.is_error
             else:
                 self.notes_over[i.code] += 1
@@ -334,6 +337,7 @@ class Caps:
         without building them."""
         room = self.errors_room
         self.issues.extend(bad[:room])
+        self.made.extend(bad[:room])
         self.errors_kept += min(len(bad), room)
         self.errors_over.update(i.code for i in bad[room:])
         self.errors_over.update(unbuilt or {})

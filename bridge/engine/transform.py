@@ -76,6 +76,10 @@ MAX_HELD = 50
 #: The name under which the keys a file sent in its chunks so far are kept (KeysOnce).
 _SENT = ("dedupe", "sent by the chunks before")
 
+#: What refused a file under reject-file, by the order in which a reading of the whole
+#: file at once meets them: the rows as decoded, else the steps, else the targets.
+DECODED, STEPS, RENDERED = 3, 2, 1
+
 
 def transform_file(ctx: Context, row: FileRow, flow: Flow, source: Path, *,
                    folder: Path | None = None, watch: Watch | None = None) -> Checked:
@@ -144,6 +148,8 @@ class _Run:
         self.data_rows = 0
         self.kept_source = 0
         self.nothing = False  # an error of the whole file under skip-rows: nothing is left
+        self.refused_by = 0  # what refused the file under reject-file (DECODED...), if any
+        self.left_issues: list[Issue] = []  # the rows an operator left out, said so
         self.caps = Caps(self.checked.issues)
         self.sent = KeySpool(folder)
         self.once = KeysOnce()  # each delta's keys, one state per key and file
@@ -230,10 +236,10 @@ class _Run:
         c.issues.extend(issues)
         errors = [i for i in issues if i.is_error]
         if errors and flow.on_bad_rows == "reject-file":
-            c.rejected = True
+            self._refuse(DECODED)
         elif errors:
             tables, arrow = self._drop(tables, errors), None
-        if c.rejected or self.nothing:
+        if self.nothing or (c.rejected and self.refused_by not in (STEPS, RENDERED)):
             return  # the file is refused: the rest is only decoded, for its issues
         if self.left:
             if self.gone is not None:  # left out by an operator: not gone from the ERP
@@ -243,9 +249,13 @@ class _Run:
             tables, refused = leave_out(tables, self.left)
             arrow = None
             c.issues.extend(refused)
+            self.left_issues.extend(refused)
             c.left_out += len(refused)
         if self.watch is not None:
             self.watch.source(tables)
+        if c.rejected:  # by the steps or the targets of a chunk before
+            self._errors_only(tables, arrow, parts)
+            return
         for _ in range(MAX_STEP_PASSES):
             from bridge.steps import apply_steps
 
@@ -257,10 +267,12 @@ class _Run:
             if self.gone is not None:
                 self.gone.saw(result)
             bad = [i for i in result.issues if i.is_error]
+            by = STEPS  # what found the errors, if any
             made: list[tuple[TargetParts, Data, int]] = []
             notes: list[Issue] = []
             unbuilt = result.unbuilt_lines  # errors past the file's room: their lines alone
             if not bad and not unbuilt:
+                by = RENDERED
                 for p in parts:
                     data, found, rows = p.part(result.arrow if p.arrow else result.tables)
                     bad.extend(i for i in found if i.is_error)
@@ -269,10 +281,12 @@ class _Run:
                         made.append((p, data, rows))
             if not bad and not unbuilt:
                 break
-            self.caps.keep_errors(bad, result.unbuilt)
             if flow.on_bad_rows == "reject-file":
-                c.rejected = True
+                self._refuse(by)
+                self.caps.keep_errors(bad, result.unbuilt)
+                self.once.keep()  # the keys of every row, as a whole reading sees them
                 return
+            self.caps.keep_errors(bad, result.unbuilt)
             # skip-rows: leave the bad source rows (and their groups) out, then run the
             # steps again, so that totals and trailers count only what is written.
             tables, arrow = self._drop(tables, bad, unbuilt), None
@@ -290,6 +304,45 @@ class _Run:
         self._gather(tables, result)
         if self.watch is not None:
             self.watch.result(result.tables)
+
+    def _refuse(self, by: int) -> None:
+        """The file is refused (reject-file) by errors ``by`` its rows as decoded, its
+        steps or its targets. It lists what a reading of the whole file at once lists,
+        whatever its chunks: the errors of the first of those that found some in any
+        chunk, and no note of the steps nor of the targets (a chunk's are kept only once
+        it is written). What the chunks before kept of the others is forgotten."""
+        if by < self.refused_by:
+            return
+        c = self.checked
+        if by > self.refused_by:
+            gone = {id(i) for i in self.caps.made}
+            if by == DECODED:  # the whole file's rows never reach the operator's choice
+                gone |= {id(i) for i in self.left_issues}
+                c.left_out = 0
+            c.issues[:] = [i for i in c.issues if id(i) not in gone]
+            self.caps = Caps(c.issues)
+        c.rejected = True
+        self.refused_by = by
+
+    def _errors_only(self, tables: Mapping[str, pd.DataFrame],
+                     arrow: dict[str, pa.Table] | None, parts: list[TargetParts]) -> None:
+        """A chunk of a file its steps or its targets refused in a chunk before: the
+        errors they find in it (nothing is written), as in the whole file read at once."""
+        from bridge.steps import apply_steps
+
+        step_ctx = dataclasses.replace(self.step_ctx, notes_room=self.caps.notes_room,
+                                       errors_room=self.caps.errors_room)
+        given = arrow if arrow is not None and arrow.keys() == tables.keys() else tables
+        result = apply_steps(self.body, given, step_ctx)
+        bad = [i for i in result.issues if i.is_error]
+        self.once.keep()
+        if bad or result.unbuilt_lines:
+            self._refuse(STEPS)
+            self.caps.keep_errors(bad, result.unbuilt)
+        elif self.refused_by == RENDERED:
+            for p in parts:
+                found = p.part(result.arrow if p.arrow else result.tables)[1]
+                self.caps.keep_errors([i for i in found if i.is_error])
 
     def _bad_rows(self, decoded: Decoded, mark: int) -> None:
         """The sender's cells of the chunk's rows with errors kept for the report."""
