@@ -7,9 +7,11 @@ lines to give), sorted, and finds the rows
 of a part whose key came before: in an earlier part, or in an earlier row of the same part.
 A part's keys are taken only once the caller accepts the part (:meth:`KeysOnce.keep`): a
 part checked again, after skip-rows left rows out, is checked against the parts before it
-alone. Used for a target's ``checks.unique`` (:mod:`bridge.engine.out_keys`), for the
-keys of a ``delta`` step (one state per key and file), and for the keys a file sent in its
-chunks so far, which a ``dedupe keep: sent`` asks (:meth:`KeysOnce.taken`).
+alone, and the keys of every check of it are taken (those of the rows left out too, as a
+reading of the whole file at once finds their later rows again). Used for a target's
+``checks.unique`` (:mod:`bridge.engine.out_keys`), for the keys of a ``delta`` step (one
+state per key and file), and for the keys a file sent in its chunks so far, which a
+``dedupe keep: sent`` asks (:meth:`KeysOnce.taken`).
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ class KeysOnce:
             before = seen[at] == ranked
             first = np.where(before, seen_lines[at], first)
             again |= before
-        self.pending[name] = (ranked[~again], ranked_lines[~again])
+        self.pending[name] = _union(self.pending.get(name), ranked[~again],
+                                    ranked_lines[~again])
         twice = np.flatnonzero(again)
         twice = twice[np.argsort(order[twice], kind="stable")]  # in the part's order
         return order[twice], first[twice].astype(np.int64)
@@ -103,6 +106,24 @@ class KeysOnce:
 
     def __len__(self) -> int:
         return sum(len(h) for h, _ in self.seen.values())
+
+
+def _union(pending: tuple[np.ndarray, np.ndarray] | None, hashes: np.ndarray,
+           lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The new keys of a part checked again added to those of its checks before: the
+    rows skip-rows left out gave their keys as much as the others (read whole, the later
+    rows of their keys are found again in the same check)."""
+    import numpy as np
+
+    if pending is None or not len(pending[0]):
+        return hashes, lines
+    both = np.concatenate([pending[0], hashes])
+    both_lines = np.concatenate([pending[1], lines])
+    order = np.lexsort((both_lines, both))  # by key, its first line first
+    both, both_lines = both[order], both_lines[order]
+    first = np.ones(len(both), dtype=bool)
+    first[1:] = both[1:] != both[:-1]
+    return both[first], both_lines[first]
 
 
 def _narrow(lines: np.ndarray) -> np.ndarray:
