@@ -48,7 +48,6 @@ class OutputKeys:
         """The ``duplicate-key`` errors of these tables: keys written by an earlier part,
         or by an earlier row of this one."""
         issues: list[Issue] = []
-        self.keys.pending.clear()
         for i, rule in enumerate(self.rules):
             table = tables.get(rule.record)
             if table is None or not len(table):

@@ -158,6 +158,10 @@ class TargetParts:
 
     keep_back = 0
 
+    def keep_keys(self) -> None:
+        """The keys of the parts made since the last written count as given, though not
+        written: a refused file's, so that its later chunks find their rows again."""
+
     def tail(self, trailer: Tables) -> tuple[Data | None, list[Issue], int]:
         return self.part(trailer)
 
@@ -195,6 +199,10 @@ class TableParts(TargetParts):
 
     def write(self, data: Data, rows: int) -> None:
         super().write(data, rows)
+        if self.keys is not None:
+            self.keys.keep()
+
+    def keep_keys(self) -> None:
         if self.keys is not None:
             self.keys.keep()
 

@@ -285,6 +285,8 @@ class _Run:
                 self._refuse(by)
                 self.caps.keep_errors(bad, result.unbuilt)
                 self.once.keep()  # the keys of every row, as a whole reading sees them
+                for p in parts:
+                    p.keep_keys()
                 return
             self.caps.keep_errors(bad, result.unbuilt)
             # skip-rows: leave the bad source rows (and their groups) out, then run the
@@ -342,6 +344,7 @@ class _Run:
         elif self.refused_by == RENDERED:
             for p in parts:
                 found = p.part(result.arrow if p.arrow else result.tables)[1]
+                p.keep_keys()
                 self.caps.keep_errors([i for i in found if i.is_error])
 
     def _bad_rows(self, decoded: Decoded, mark: int) -> None:
