@@ -57,14 +57,17 @@ class Order:
     note: str
     item: str  # added to every line item's name
     billing: str
-    fault: str  # "", "vat" (a wrong VAT number), "date" (a created_at that is no date)
+    #: "", "vat" (a wrong VAT number), "date" (a created_at that is no date), "twin" (named
+    #: as the order before it without its "#": another order of the same ERP number)
+    fault: str
 
 
 #: A line item's name goes to the ERP's fixed-width file, in cp1252, on one line.
 ONE_LINE = st.lists(st.sampled_from([",", ";", '"', " ", "a", "è", "ß", "€"]),
                     max_size=12).map("".join)
 ORDER = st.builds(Order, st.integers(0, len(SAMPLE_ORDERS) - 1), st.integers(0, 12),
-                  HOSTILE, ONE_LINE, HOSTILE, st.sampled_from([""] * 8 + ["vat", "date"]))
+                  HOSTILE, ONE_LINE, HOSTILE,
+                  st.sampled_from([""] * 8 + ["vat", "date", "twin"]))
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ def order_rows(n: int, o: Order) -> list[list[str]]:
     rows = [list(r) for r in SAMPLE_ORDERS[o.sample]]
     rows += [list(LINE_ONLY) for _ in range(o.more)]  # free: the order's totals hold
     for r in rows:
-        r[0] = f"#{3000 + n}"
+        r[0] = f"{3000 + n - 1}" if o.fault == "twin" and n else f"#{3000 + n}"
         r[ITEM] += o.item
     first = rows[0]
     first[NOTES] += o.note
