@@ -1,20 +1,74 @@
 """The end of one reading of a file (:class:`bridge.engine.transform._Run`), once its last
 chunk has gone through the steps: the keys the file no longer has withdrawn
 (:mod:`bridge.engine.gone`), the trailer's steps run on the rows counted over every chunk,
-its rows written, and every target's output finished; nothing is kept of a refused file."""
+its rows written, and every target's output finished; nothing is kept of a refused file.
+A file refused under reject-file lists what a reading of the whole file at once would
+(:func:`refuse`, :func:`errors_only`), whatever its chunks."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from bridge.engine.chunking import Checked, trailer_result
+from bridge.engine.chunking import Caps, Checked, trailer_result
 from bridge.engine.tables import money_sum
 
 if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
     from bridge.engine.parts import TargetParts
     from bridge.engine.transform import _Run
     from bridge.steps import StepResult
+
+
+#: What refused a file under reject-file, by the order in which a reading of the whole
+#: file at once meets them: the rows as decoded, else the steps, else the targets.
+DECODED, STEPS, RENDERED = 3, 2, 1
+
+
+def refuse(run: _Run, by: int) -> None:
+    """The file is refused (reject-file) by errors ``by`` its rows as decoded, its
+    steps or its targets. It lists what a reading of the whole file at once lists,
+    whatever its chunks: the errors of the first of those that found some in any
+    chunk, and no note of the steps nor of the targets (a chunk's are kept only once
+    it is written). What the chunks before kept of the others is forgotten."""
+    if by < run.refused_by:
+        return
+    c = run.checked
+    if by > run.refused_by:
+        gone = {id(i) for i in run.caps.made}
+        if by == DECODED:  # the whole file's rows never reach the operator's choice
+            gone |= {id(i) for i in run.left_issues}
+            c.left_out = 0
+        c.issues[:] = [i for i in c.issues if id(i) not in gone]
+        run.caps = Caps(c.issues)
+    c.rejected = True
+    run.refused_by = by
+
+
+def errors_only(run: _Run, tables: Mapping[str, pd.DataFrame],
+                arrow: dict[str, pa.Table] | None, parts: list[TargetParts]) -> None:
+    """A chunk of a file its steps or its targets refused in a chunk before: the
+    errors they find in it (nothing is written), as in the whole file read at once."""
+    from bridge.steps import apply_steps
+
+    step_ctx = dataclasses.replace(run.step_ctx, notes_room=run.caps.notes_room,
+                                   errors_room=run.caps.errors_room)
+    given = arrow if arrow is not None and arrow.keys() == tables.keys() else tables
+    result = apply_steps(run.body, given, step_ctx)
+    bad = [i for i in result.issues if i.is_error]
+    run.once.keep()
+    if bad or result.unbuilt_lines:
+        refuse(run, STEPS)
+        run.caps.keep_errors(bad, result.unbuilt)
+    elif run.refused_by == RENDERED:
+        for p in parts:
+            found = p.part(result.arrow if p.arrow else result.tables)[1]
+            p.keep_keys()
+            run.caps.keep_errors([i for i in found if i.is_error])
 
 
 def end(run: _Run, parts: list[TargetParts]) -> Checked:

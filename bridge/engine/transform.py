@@ -43,7 +43,7 @@ from bridge.engine.chunking import (
     stream_plan,
     too_big_to_read_whole,
 )
-from bridge.engine.ending import _add, end
+from bridge.engine.ending import DECODED, RENDERED, STEPS, _add, end, errors_only, refuse
 from bridge.engine.gone import Withdrawals, gone_step
 from bridge.engine.render import data_rows
 from bridge.engine.tables import drop_bad_rows, leave_out, load_tracciato, money_sum, reference
@@ -75,10 +75,6 @@ MAX_HELD = 50
 
 #: The name under which the keys a file sent in its chunks so far are kept (KeysOnce).
 _SENT = ("dedupe", "sent by the chunks before")
-
-#: What refused a file under reject-file, by the order in which a reading of the whole
-#: file at once meets them: the rows as decoded, else the steps, else the targets.
-DECODED, STEPS, RENDERED = 3, 2, 1
 
 
 def transform_file(ctx: Context, row: FileRow, flow: Flow, source: Path, *,
@@ -236,7 +232,7 @@ class _Run:
         c.issues.extend(issues)
         errors = [i for i in issues if i.is_error]
         if errors and flow.on_bad_rows == "reject-file":
-            self._refuse(DECODED)
+            refuse(self, DECODED)
         elif errors:
             tables, arrow = self._drop(tables, errors), None
         if self.nothing or (c.rejected and self.refused_by not in (STEPS, RENDERED)):
@@ -254,7 +250,7 @@ class _Run:
         if self.watch is not None:
             self.watch.source(tables)
         if c.rejected:  # by the steps or the targets of a chunk before
-            self._errors_only(tables, arrow, parts)
+            errors_only(self, tables, arrow, parts)
             return
         for _ in range(MAX_STEP_PASSES):
             from bridge.steps import apply_steps
@@ -282,7 +278,7 @@ class _Run:
             if not bad and not unbuilt:
                 break
             if flow.on_bad_rows == "reject-file":
-                self._refuse(by)
+                refuse(self, by)
                 self.caps.keep_errors(bad, result.unbuilt)
                 self.once.keep()  # the keys of every row, as a whole reading sees them
                 for p in parts:
@@ -306,46 +302,6 @@ class _Run:
         self._gather(tables, result)
         if self.watch is not None:
             self.watch.result(result.tables)
-
-    def _refuse(self, by: int) -> None:
-        """The file is refused (reject-file) by errors ``by`` its rows as decoded, its
-        steps or its targets. It lists what a reading of the whole file at once lists,
-        whatever its chunks: the errors of the first of those that found some in any
-        chunk, and no note of the steps nor of the targets (a chunk's are kept only once
-        it is written). What the chunks before kept of the others is forgotten."""
-        if by < self.refused_by:
-            return
-        c = self.checked
-        if by > self.refused_by:
-            gone = {id(i) for i in self.caps.made}
-            if by == DECODED:  # the whole file's rows never reach the operator's choice
-                gone |= {id(i) for i in self.left_issues}
-                c.left_out = 0
-            c.issues[:] = [i for i in c.issues if id(i) not in gone]
-            self.caps = Caps(c.issues)
-        c.rejected = True
-        self.refused_by = by
-
-    def _errors_only(self, tables: Mapping[str, pd.DataFrame],
-                     arrow: dict[str, pa.Table] | None, parts: list[TargetParts]) -> None:
-        """A chunk of a file its steps or its targets refused in a chunk before: the
-        errors they find in it (nothing is written), as in the whole file read at once."""
-        from bridge.steps import apply_steps
-
-        step_ctx = dataclasses.replace(self.step_ctx, notes_room=self.caps.notes_room,
-                                       errors_room=self.caps.errors_room)
-        given = arrow if arrow is not None and arrow.keys() == tables.keys() else tables
-        result = apply_steps(self.body, given, step_ctx)
-        bad = [i for i in result.issues if i.is_error]
-        self.once.keep()
-        if bad or result.unbuilt_lines:
-            self._refuse(STEPS)
-            self.caps.keep_errors(bad, result.unbuilt)
-        elif self.refused_by == RENDERED:
-            for p in parts:
-                found = p.part(result.arrow if p.arrow else result.tables)[1]
-                p.keep_keys()
-                self.caps.keep_errors([i for i in found if i.is_error])
 
     def _bad_rows(self, decoded: Decoded, mark: int) -> None:
         """The sender's cells of the chunk's rows with errors kept for the report."""
