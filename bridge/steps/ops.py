@@ -124,17 +124,9 @@ def _not_at_the_target_yet(work: Work, args: spec.DedupeArgs, keys: list[str]) -
     at the target: a cancellation of its order would reach the ERP before the order, or
     without it if that file is rejected. The file waits until that one is written or its
     keys forgotten (rejected)."""
-    held = work.ctx.unwritten(keys) if keys else {}
-    if not held:
-        return
-    key, holder = min(held.items(), key=lambda kv: (kv[1], kv[0]))
-    more = f" (and {len(held) - 1} more key(s))" if len(held) > 1 else ""
-    raise WaitsForFile(
-        f"{work.where}: {clip(key)!r}{more} is held by file {holder}, whose outputs are not "
-        "all written (it is retrying, or failed): its rows here go only once that file's "
-        "reach the target. "
-        f"It waits: `bridge retry {holder}` sends file {holder}, `bridge reject {holder}` "
-        "refuses it (these rows are then left out as never sent)")
+    _waits_for(work, work.ctx.unwritten(keys) if keys else {},
+               "is held by file {}, whose outputs are not all written (it is retrying, or "
+               "failed)", "`bridge retry {0}` sends file {0}")
 
 
 def _not_approved_yet(work: Work, keys: list[str]) -> None:
@@ -142,18 +134,23 @@ def _not_approved_yet(work: Work, keys: list[str]) -> None:
     at the target, and may never be: a cancellation of its order dropped as never sent
     would be lost once that file is approved; sent, it would reach the ERP before the
     order. The file waits until that one is written (approved) or rejected."""
-    held = work.ctx.held(keys) if keys else {}
+    _waits_for(work, work.ctx.held(keys) if keys else {},
+               "may be sent by file {}, which waits for an operator's approval (held, or "
+               "approved and not written yet)",
+               "`bridge approve {0}` lets file {0} go (the next run writes it)")
+
+
+def _waits_for(work: Work, held: dict[str, int], why: str, go: str) -> None:
+    """The file waits for the first file ``held`` names (``why`` it may not go yet, and
+    the command that lets that file ``go``), retrying without spending its attempts."""
     if not held:
         return
     key, holder = min(held.items(), key=lambda kv: (kv[1], kv[0]))
     more = f" (and {len(held) - 1} more key(s))" if len(held) > 1 else ""
     raise WaitsForFile(
-        f"{work.where}: {clip(key)!r}{more} may be sent by file {holder}, which waits for an "
-        "operator's approval (held, or approved and not written yet): its rows here go "
-        "only once that file's reach the target. "
-        f"It waits: `bridge approve {holder}` lets file {holder} go (the next run writes "
-        f"it), `bridge reject {holder}` refuses it (these rows are then left out as never "
-        "sent)")
+        f"{work.where}: {clip(key)!r}{more} {why.format(holder)}: its rows here go only "
+        f"once that file's reach the target. It waits: {go.format(holder)}, "
+        f"`bridge reject {holder}` refuses it (these rows are then left out as never sent)")
 
 
 def _only_sent(work: Work, args: spec.DedupeArgs, name: str, table: pa.Table,
