@@ -155,12 +155,14 @@ class TargetParts:
         self.file.write(data, self.keep_back)
         self.rows += rows
         self.first = False
+        self.keep_keys()  # written: its keys are given
 
     keep_back = 0
 
     def keep_keys(self) -> None:
-        """The keys of the parts made since the last written count as given, though not
-        written: a refused file's, so that its later chunks find their rows again."""
+        """The keys of the parts made since the last kept count as given: once written,
+        and, though not written, a refused file's, so that its later chunks find their
+        rows again."""
 
     def tail(self, trailer: Tables) -> tuple[Data | None, list[Issue], int]:
         return self.part(trailer)
@@ -196,11 +198,6 @@ class TableParts(TargetParts):
             issues = sorted([*encoded.issues, *twice], key=lambda i: i.line or 0)
             return None, issues, rows
         return encoded.data, encoded.issues, rows
-
-    def write(self, data: Data, rows: int) -> None:
-        super().write(data, rows)
-        if self.keys is not None:
-            self.keys.keep()
 
     def keep_keys(self) -> None:
         if self.keys is not None:
