@@ -460,3 +460,37 @@ def test_a_new_branch_giving_its_group_s_tax_code_is_no_change_of_the_head_offic
              "Note": "codice_fiscale: 07890123453"}
     got = run(cfg, [alone], "customers_export_2.csv", NOON + 3600)
     assert brief(got) == [("N", None, "C00110", "alba@colorificioserra.it", "Corso Italia 4")]
+
+
+def test_an_erp_customer_named_as_a_formula_stays_out_of_the_shop_s_import(
+        cfg: Path) -> None:
+    """The customers' file for the shop is opened in a spreadsheet by the shop's staff
+    before they import it: a company the ERP holds as `=HYPERLINK(...)` (typed by a shop
+    customer, copied into the ERP) ran there. That customer is refused (`formula`, on its
+    line of the ERP's export); the others go, byte for byte as before."""
+    conf = load(cfg)
+    exports = cfg.parent / "erp-exports" / "clienti.csv"
+    text = exports.read_bytes().decode("cp1252")
+    exports.write_bytes((text + 'C00170;=HYPERLINK(A1&A2);'
+                         "formula@example.it;;;;;;BB30;Via Po 6;24100;Bergamo;BG;1\r\n"
+                         ).encode("cp1252"))
+    assert run_pass(conf, flows=["clienti-negozio"], clock=lambda: NOON).outcomes == []
+    [done] = run_pass(conf, flows=["clienti-negozio"], clock=lambda: NOON + 60).outcomes
+    shop = cfg.parent / "shop" / "shopify"
+    data = (shop / done.outputs[0][0]).read_bytes()
+    assert b"HYPERLINK" not in data and b"formula@example.it" not in data
+    assert b"acquisti@ediliziamoretti.it" in data
+    lines = len(text.splitlines())
+    assert errors_of(cfg, "clienti.csv") == [("formula", lines + 1, "company")]
+
+
+def test_every_file_written_for_the_shops_refuses_formulas() -> None:
+    """What bridge writes for the shops is opened in a spreadsheet by their staff before
+    the import: each such layout refuses a cell that would run there as a formula."""
+    conf = load(SAMPLES / "bridge.yaml")
+    shops = {t.tracciato for f in conf.flows.values() for t in f.targets
+             if t.folder.startswith("shop/") and t.tracciato}
+    assert shops == {"shopify/clienti-b2b", "shopify/prodotti", "shopify/inventario",
+                     "woocommerce/prodotti", "woocommerce/giacenze"}
+    assert {name: spec.load(name).dialect.formulas for name in shops} == dict.fromkeys(
+        shops, "refuse")
