@@ -196,6 +196,25 @@ def test_a_layout_may_refuse_cells_a_spreadsheet_would_run_as_formulas() -> None
     assert encode_rows(clienti(*bad), plain).issues == []
 
 
+def test_a_phone_written_with_letters_is_data_not_a_formula() -> None:
+    """A phone with its extension in words (`+39 035 412233 int. 12`) or a vanity number
+    (`+1 800 FLOWERS`) was refused as a formula, and that customer never reached the
+    file. Letters after a number are data now; a function call, a cell reference or an
+    operator after the number are still refused."""
+    t = parse(CLIENTI.replace("quote_char: null", "quote_char: '\"', formulas: refuse"),
+              "prova/formulas.yaml")
+    good = ["+39 035 412233 int. 12", "+1 800 FLOWERS", "+1-800-FLOWERS",
+            "+39 02 1234567 (interno 5)", "+44 20 7946 0958 ext. 3"]
+    bad = ["+1 HYPERLINK(A1)", "+1 SUM (A1)", "-1-A1", "+39 035 x12", "+1 LOG10(2)",
+           "-2+3", "+A1", "=HYPERLINK(1)", "+1 A1:B2"]
+    out = encode_rows(clienti(*good, *bad), t)
+    assert [(i.code, i.line, i.value) for i in out.issues] == [
+        ("formula", line, value) for line, value in enumerate(bad, 2 + len(good))]
+    fine = encode_rows(clienti(*good), t)
+    assert fine.issues == [] and fine.data is not None
+    assert fine.data.count(b"FLOWERS") == 2
+
+
 @pytest.mark.parametrize("layout", [SEMI, ORDINI])
 def test_a_required_text_written_blank_is_missing_not_an_empty_cell(layout: Tracciato) -> None:
     """A required field given an empty or blank text (a name made of nothing) was written

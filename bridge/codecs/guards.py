@@ -83,15 +83,20 @@ def screen(cells: pa.Array, shown: pa.Array, field: FieldSpec,
 #: A cell a spreadsheet runs: = @ TAB CR at its start, or + - before anything that is not
 #: a number or a phone (``+39 035 412233``, ``-12,50`` are data; ``-2+3``, ``+A1`` are not).
 _FORMULA = r"^([=@\t\r]|[+-].)"
-_NUMBER_OR_PHONE = r"^[+-][0-9][0-9 .,()/-]*$"
+#: A phone may hold words after its number (``+39 035 412233 int. 12``, ``+1 800 FLOWERS``)
+#: but no operator but ``-``, no name called as a function (``SUM (``, ``LOG10(``) and no
+#: cell reference (``A1``, ``x12``): those would run, or read another cell.
+_NUMBER_OR_PHONE = r"^[+-][0-9][0-9A-Za-z .,()/-]*$"
+_CALL_OR_CELL = r"[A-Za-z][A-Za-z0-9_.]* *\(|[A-Za-z][0-9]"
 
 
 def _formula_rows(cells: pa.Array) -> np.ndarray:
     """Rows of a spreadsheet formula (cells without nulls)."""
     if not len(cells):
         return np.empty(0, np.int64)
-    risky = pc.and_(pc.match_substring_regex(cells, _FORMULA),
-                    pc.invert(pc.match_substring_regex(cells, _NUMBER_OR_PHONE)))
+    phone = pc.and_(pc.match_substring_regex(cells, _NUMBER_OR_PHONE),
+                    pc.invert(pc.match_substring_regex(cells, _CALL_OR_CELL)))
+    risky = pc.and_(pc.match_substring_regex(cells, _FORMULA), pc.invert(phone))
     return np.flatnonzero(np.asarray(risky.to_numpy(zero_copy_only=False), dtype=bool))
 
 
