@@ -378,3 +378,71 @@ def test_text_xml_can_hold_is_its_encoding_s_bytes(encoding: str) -> None:
         "a\x01b".encode(encoding), [])
     data, issues = template_bytes(_target("xml", "cp1252"), "<a>日</a>", {})
     assert data is None and [i.code for i in issues] == ["unencodable"]
+
+
+TEXT_TEMPLATE = """{% block head %}ORDINI
+{% endblock %}{% block each %}{{ testata.numero_ordine }};{{ testata.note | default('', true) }}
+{% endblock %}{% block tail %}FINE
+{% endblock %}"""
+WHOLE_TEMPLATE = """ORDINI
+{% for testata in tables.testata -%}
+{{ testata.numero_ordine }};{{ testata.note | default('', true) }}
+{% endfor %}FINE
+"""
+
+
+@pytest.mark.parametrize("each", [True, False], ids=["each", "whole"])
+@pytest.mark.parametrize("char", ["\x1b", "\x01", "\x7f", "\x9b", "\r", "\x0c"],
+                         ids=lambda c: f"U+{ord(c):04X}")
+def test_a_control_character_in_a_value_stays_out_of_a_text_output(
+        tmp_path: Path, each: bool, char: str) -> None:
+    """A text template (`format: text`) wrote a note holding ESC, DEL, a C1 control or a
+    lone carriage return into the ERP's file as it was: a line cut in two, an escape
+    sequence on the terminal that shows it. That order is now its row's
+    `control-character` issue and stays out; the others are written byte for byte."""
+    cfg = upper_case_template(tmp_path, "skip-rows")
+    (cfg.parent / "templates" / "ordini.txt").write_text(
+        TEXT_TEMPLATE if each else WHOLE_TEMPLATE, encoding="utf-8")
+    text = cfg.read_text(encoding="utf-8")
+    old = ("        template: templates/EASYFATT.XML\n        format: xml\n"
+           "        each: {table: testata, lines: righe}   # one order at a time, as the file "
+           "streams\n")
+    assert old in text
+    text = text.replace(old, "        template: templates/ordini.txt\n        format: text\n"
+                        + ("        each: {table: testata, lines: righe}\n" if each else ""))
+    cfg.write_text(text.replace('filename: "ordini_{{ seq | zfill(6) }}.xml"',
+                                'filename: "ordini_{{ seq | zfill(6) }}.txt"'), encoding="utf-8")
+    orders = cfg.parent / ORDERS
+    orders.write_bytes(orders.read_bytes().replace(b"Citofono \x01", b"Citofono " + (
+        char.encode("utf-8") + b"x")))
+    line_2005 = order_line(cfg, "#2005")
+    result = run_twice(cfg, ["ordini"])
+    assert [o.state for o in result.outcomes] == ["done"]
+    [written] = (cfg.parent / "erp" / "easyfatt").glob("*.txt")
+    lines = written.read_bytes().split(b"\n")
+    assert lines[0] == b"ORDINI" and lines[-2:] == [b"FINE", b""]
+    assert [x.split(b";")[0] for x in lines[1:-2]] == [
+        b"2001", b"2002", b"2003", b"2004", b"2006"]
+    assert char.encode("utf-8") not in written.read_bytes()
+    report = (cfg.parent / "quarantine" / f"{ORDERS.name}.issues.csv").read_text(
+        encoding="utf-8-sig")
+    assert [r.split(",")[:4] for r in report.splitlines() if "control-character" in r] == [
+        [str(line_2005), "testata", "control-character", "note"]]
+
+
+@pytest.mark.parametrize("char", ["\x1b", "\x85", "\r", "\x7f"], ids=lambda c: f"U+{ord(c):04X}")
+def test_utf8_bytes_of_a_text_output_find_a_control_character_as_the_text_does(
+        char: str) -> None:
+    """The records of a text template rendered as UTF-8 bytes find the row holding a
+    control character as the text does; CR LF line ends and the template's own form feed
+    are written as they are."""
+    tables = {"testata": pd.DataFrame({"_line": [2, 3], "note": ["ok", f"a{char}b"]})}
+    _same_as_text("text", f"ok\r\na{char}b\r\n", tables)
+    data, issues = template_utf8(_target("text", "utf-8"),
+                                 memoryview(f"a{char}b\n".encode()), tables)
+    assert data is None and [(i.code, i.line, i.field) for i in issues] == [
+        ("control-character", 3, "note")]
+    clean = b"ok\r\n\x0cpage 2\r\n"
+    fine = {"testata": pd.DataFrame({"_line": [2], "note": ["ok"]})}
+    data, issues = template_utf8(_target("text", "utf-8"), memoryview(clean), fine)
+    assert data is not None and (bytes(data), issues) == (clean, [])

@@ -12,7 +12,7 @@ import functools
 import hashlib
 import itertools
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -120,9 +120,13 @@ def _render_template(cfg: Config, row: FileRow, target: Target,
 def template_bytes(target: Target, text: str, tables: dict[str, pd.DataFrame]
                    ) -> tuple[bytes | None, list[Issue]]:
     """A templated target's text as its bytes, or the issues that stop them: a character
-    XML cannot hold (on the rows of ``tables`` that hold it), one its encoding lacks."""
+    XML cannot hold, in a text output a control character (on the rows of ``tables`` that
+    hold it), one its encoding lacks."""
     assert target.template is not None
     xml, template = target.format == "xml", target.template.name
+    if target.format == "text" and NOT_TEXT.search(text) is not None \
+            and (controls := _not_text(tables, template)):
+        return None, controls
 
     def not_xml() -> list[Issue] | None:
         bad = NOT_XML.search(text)
@@ -156,6 +160,14 @@ def template_utf8(target: Target, data: memoryview, tables: dict[str, pd.DataFra
     if target.format == "xml":
         cells = np.frombuffer(data, np.uint8)
         if _c0_not_xml()[cells[cells < 32]].any() or (cells == 0xEF).any():
+            return template_bytes(target, bytes(data).decode("utf-8"), tables)
+    elif target.format == "text":
+        cells = np.frombuffer(data, np.uint8)
+        # C0 but TAB and line ends, DEL, the lead byte of U+0080-U+00BF (C1 among them),
+        # or a CR not before a LF: the long way, which finds the character and its row.
+        if _c0_not_xml()[cells[cells < 32]].any() or (cells == 0x7F).any() \
+                or (cells == 0xC2).any() or data.tobytes().count(b"\r") != \
+                data.tobytes().count(b"\r\n"):
             return template_bytes(target, bytes(data).decode("utf-8"), tables)
     return data, []
 
@@ -227,9 +239,36 @@ NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _NOT_XML_RE2 = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x{fffe}\x{ffff}]"
 
 
+#: What a text output does not carry unseen: C0 controls but TAB and LF, DEL, C1, and a
+#: CR that does not end a line (a line cut in two, a terminal or a printer steered).
+NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r(?!\n)")
+_NOT_TEXT_RE2 = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x{80}-\x{9f}]|\r([^\n]|$)"
+
+
+def _not_text(tables: dict[str, pd.DataFrame], template: str) -> list[Issue]:
+    """An issue (``control-character``) on each row holding a control character a text
+    output would carry unseen. None when no row holds it: the template wrote it (a form
+    feed between pages), which is its author's choice: an empty list."""
+    return _rows_holding(tables, _NOT_TEXT_RE2, NOT_TEXT, "control-character",
+                         lambda c: f"{_codepoint(c)} would be written into the text "
+                                   f"output unseen ({template})")
+
+
 def _not_xml(tables: dict[str, pd.DataFrame], found: str, template: str) -> list[Issue]:
     """An issue on each row holding a character XML cannot carry; one issue on the whole
-    file when no row holds it (it came from a file name, or the template itself).
+    file when no row holds it (it came from a file name, or the template itself)."""
+    issues = _rows_holding(tables, _NOT_XML_RE2, NOT_XML, "not-xml-character",
+                           lambda c: f"{_codepoint(c or found)} cannot be written in XML "
+                                     f"({template})")
+    if not issues:
+        issues.append(Issue("not-xml-character", f"{_codepoint(found)} cannot be written in "
+                            f"XML ({template}), and no row holds it", value=_codepoint(found)))
+    return issues
+
+
+def _rows_holding(tables: dict[str, pd.DataFrame], re2: str, pattern: re.Pattern[str],
+                  code: str, message: Callable[[str], str]) -> list[Issue]:
+    """An issue ``code`` on each row whose text cell holds what ``pattern`` finds.
 
     Only reached when the output holds such a character, so a clean output costs one
     search of its text; the cells are then searched column by column with Arrow."""
@@ -247,18 +286,13 @@ def _not_xml(tables: dict[str, pd.DataFrame], found: str, template: str) -> list
                 continue  # not text Arrow can hold: the whole-file issue below covers it
             if not (pa.types.is_string(cells.type) or pa.types.is_large_string(cells.type)):
                 continue
-            hit = pc.fill_null(pc.match_substring_regex(cells, _NOT_XML_RE2), False)
+            hit = pc.fill_null(pc.match_substring_regex(cells, re2), False)
             for at in pc.indices_nonzero(hit).to_pylist():
                 value = str(cells[at].as_py())
-                char = NOT_XML.search(value)
+                char = pattern.search(value)
                 line = None if lines is None or lines[at] is None else int(lines[at])
-                issues.append(Issue(
-                    "not-xml-character",
-                    f"{_codepoint(char.group() if char else found)} cannot be written in "
-                    f"XML ({template})", line, name, str(col), clip(value)))
-    if not issues:
-        issues.append(Issue("not-xml-character", f"{_codepoint(found)} cannot be written in "
-                            f"XML ({template}), and no row holds it", value=_codepoint(found)))
+                issues.append(Issue(code, message(char.group()[:1] if char else ""), line,
+                                    name, str(col), clip(value)))
     return issues
 
 
