@@ -28,6 +28,11 @@ _PRINTABLE = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _STEER
 #: json.dumps escapes C0 and nothing else the terminal obeys: the rest as JSON escapes,
 #: which decode to the same text.
 _JSON = {c: f"\\u{c:04x}" for c in _STEERING if c >= 0x20}
+#: The bidirectional controls: in a spreadsheet's cell they show its characters in another
+#: order than the file holds. A CSV for people writes them as escapes, as printable does.
+_BIDI = {c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
+                                     *range(0x2066, 0x206A))}
+_BIDI_RE2 = "[" + "".join(f"\\x{{{c:x}}}" for c in _BIDI) + "]"
 
 
 def printable(text: object) -> str:
@@ -56,23 +61,26 @@ _RISKY = re.compile(r"(^|[,;\t])(?=[=@+\t\r-])(?![+-][0-9][0-9.,]*$)")
 
 def defuse(cell: object) -> str:
     """One cell as text (None as empty), with a ``'`` before every would-be formula: at its
-    start, and after each ``,`` ``;`` or TAB inside it."""
+    start, and after each ``,`` ``;`` or TAB inside it; its bidirectional controls written
+    as escapes (``\\u202e``)."""
     if cell is None:
         return ""
-    return _RISKY.sub(lambda m: m.group(1) + "'", str(cell))
+    return _RISKY.sub(lambda m: m.group(1) + "'", str(cell).translate(_BIDI))
 
 
 def defuse_cells(cells: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """:func:`defuse` over a column. The kernels find the cells that may hold a formula;
-    only those (rare, and signed numbers excepted) go through Python."""
+    """:func:`defuse` over a column. The kernels find the cells that may hold a formula or
+    a bidirectional control; only those (rare, and signed numbers excepted) go through
+    Python."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if isinstance(cells, pa.ChunkedArray):
         cells = cells.combine_chunks()
     text = pc.fill_null(pc.cast(cells, pa.string()), "")
-    risky = pc.and_(pc.match_substring_regex(text, _FORMULA_START),
-                    pc.invert(pc.match_substring_regex(text, _SIGNED_NUMBER)))
+    risky = pc.or_(pc.and_(pc.match_substring_regex(text, _FORMULA_START),
+                           pc.invert(pc.match_substring_regex(text, _SIGNED_NUMBER))),
+                   pc.match_substring_regex(text, _BIDI_RE2))
     at = pc.indices_nonzero(risky)
     if len(at) == 0:
         return text

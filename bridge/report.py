@@ -11,7 +11,8 @@ its last row saying how many issues were left out; the HTML lists ``SHOWN_ISSUES
 
 Every value shown comes from a file sent by somebody else and is treated as hostile: the
 HTML is rendered with autoescaping on, and CSV cells that a spreadsheet would run as a
-formula are defused. jinja2 loads only when a report is rendered, never for ``--help``.
+formula are defused, their bidirectional controls written as escapes. jinja2 loads only
+when a report is rendered, never for ``--help``.
 """
 
 from __future__ import annotations

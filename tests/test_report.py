@@ -163,6 +163,22 @@ def test_csv_defuses_formulas_in_raw_cells(tmp_path: Path, fixed: Tracciato) -> 
     assert out.endswith("\n2,riga,bad-integer,numero,0000x,m,R,0000x,,'@cmd  ,-0000001\n")
 
 
+def test_csv_shows_what_reorders_a_cell_as_an_escape(delimited: Tracciato) -> None:
+    """A sender's value holding a right-to-left override (U+202E) went into issues.csv as it
+    was: opened in a spreadsheet, `A1\u202e9,99` showed its characters in another order
+    than the file holds, so the operator read a different value. The bidirectional
+    controls are written as escapes, as the HTML report shows them; the rest is kept."""
+    data = ("Codice;Qta;Prezzo;Data;Note\n"
+            "A1\u202e9,99;x;1,00;01/01/2024;\u2067note\u2069 \u200fok\u061c\n").encode()
+    issues = [Issue("bad-integer", "'x' is not an integer", 2, "articolo", "quantita",
+                    "A1\u202e9,99")]
+    out = rejected_rows_csv(hand_report(issues), data, delimited)
+    assert out == BOM + (
+        b"line,record,code,field,value,message,Codice,Qta,Prezzo,Data,Note\n"
+        b"2,articolo,bad-integer,quantita,\"A1\\u202e9,99\",'x' is not an integer,"
+        b"\"A1\\u202e9,99\",x,\"1,00\",01/01/2024,\\u2067note\\u2069 \\u200fok\\u061c\n")
+
+
 def test_csv_hand_made_issues_golden(tmp_path: Path, delimited: Tracciato) -> None:
     data = "Codice;Qta;Prezzo;Data;Note\nA1;x;1,00;01/01/2024;a\nA2;1;2,00;01/01/2024;b\n"
     issues = [
