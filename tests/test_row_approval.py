@@ -614,3 +614,24 @@ def test_a_parent_record_and_its_children_are_one_group(tmp_path: Path, clock: P
     assert cli(cfg, "approve", "1", "--except", "4-5", "--reason", "x").exit_code == 0
     assert cli(cfg, "run").exit_code == 0
     assert erp(tmp_path)["ORD00001.TXT"] == erp_file("1001", "1003")
+
+
+def test_pending_rows_json_clips_a_long_value_as_the_text_does(tmp_path: Path,
+                                                              clock: Path) -> None:
+    """A sender's value of thousands of characters went into `pending --rows --format json`
+    whole, every time it was asked for (the text clips at 40): a screenful, or megabytes,
+    for a script that shows rows to an operator. JSON values are clipped as the issues'
+    are (200 characters, the last one `…`); short values are whole."""
+    long = "X" * 5000
+    orders = ORDERS.replace("1002;B1;3;1,00", f"1002{long};B1;3;1,00")
+    lines = CONFIG[CONFIG.index("      - group:"):CONFIG.index("    targets:")]
+    config = CONFIG.replace(lines, "").replace("tracciato: test/erp", "tracciato: test/ordini")
+    cfg = held_world(tmp_path, config, orders)
+    got = json.loads(cli(cfg, "pending", "1", "--rows", "--format", "json").output)
+    [row] = [r for r in got["rows"] if r["row"] == 4]
+    [riga] = row["records"]
+    assert riga["values"]["ordine"] == "1002" + "X" * 195 + "…"
+    assert got["rows"][0]["records"][0]["values"] == {
+        "ordine": "1001", "articolo": "A1", "qty": "2", "prezzo": "10.00", "importo": "20.00"}
+    text = cli(cfg, "pending", "1", "--rows").output
+    assert f"ordine=1002{'X' * 35}… articolo=B1" in text and long not in text

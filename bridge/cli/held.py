@@ -13,13 +13,15 @@ import click
 
 from bridge.cli.common import load_config, open_config_ledger, reports_errors
 from bridge.display import age, json_text, printable
+from bridge.issues import clip
 
 if TYPE_CHECKING:
     from bridge.config import Config
     from bridge.engine.rows import Preview
     from bridge.issues import Issue
 
-#: Characters of one value shown on the terminal (JSON gives them whole).
+#: Characters of one value shown on the terminal (JSON: as many as an issue keeps, see
+#: :func:`bridge.issues.clip`).
 VALUE_WIDTH = 40
 
 
@@ -102,7 +104,8 @@ def _as_json(p: Preview, now: float) -> dict[str, Any]:
         "would_be_rejected": p.rejected,
         "rows": [{"row": r.row, "group": r.group,
                   "group_rows": p.members[r.group],
-                  "records": [{"record": rec.record, "values": rec.values}
+                  "records": [{"record": rec.record,
+                               "values": {k: clip(v) for k, v in rec.values.items()}}
                               for rec in r.records],
                   "issues": [issue(i) for i in r.issues], "held": r.held} for r in p.rows],
         "issues": [issue(i) for i in p.issues], "held": p.held,
