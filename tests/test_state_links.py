@@ -74,3 +74,42 @@ def test_a_link_planted_as_the_operators_mark_never_wakes_watch(tmp_path: Path) 
         stamp = 1_000_000_000 + n * 1000
         os.utime(victim, (stamp, stamp))  # the linked file written
         assert not done(), n
+
+
+def test_a_link_planted_as_the_ledger_is_refused_and_not_followed(tmp_path: Path) -> None:
+    """SQLite opened the ledger by name: a link planted as `state/ledger.sqlite` (or as its
+    write-ahead log) made bridge create and write a database through it, in whatever file
+    the link named. The run stops (exit 2) saying so, and the link's target is untouched;
+    removed, the run goes on."""
+    cfg = make_world(tmp_path)
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    for name, dangling in (("ledger.sqlite", True), ("ledger.sqlite", False),
+                           ("ledger.sqlite-wal", True)):
+        link, victim = planted(tmp_path, name)
+        if dangling:
+            victim.unlink()  # a link to a name that does not exist: bridge made the file
+        got = bridge_cli(cfg, "run")
+        assert got.returncode == 2, got.stdout + got.stderr
+        assert f"{link} is a symbolic link" in got.stderr and "Traceback" not in got.stderr
+        assert (not victim.exists() if dangling
+                else victim.read_bytes() == b"not bridge's\n")
+        assert not (tmp_path / "erp").exists()
+        link.unlink()
+        victim.unlink(missing_ok=True)
+    assert bridge_cli(cfg, "status").returncode == 0
+    got = bridge_cli(cfg, "run")
+    assert got.returncode == 0 and "a.csv: done" in got.stdout, got.stdout + got.stderr
+
+
+def test_a_ledger_in_a_linked_folder_is_how_a_ledger_lives_on_another_disk(
+        tmp_path: Path) -> None:
+    """A folder link (the state on another disk) is the installer's, not a planted file:
+    the ledger is opened through it."""
+    elsewhere = tmp_path / "disk2" / "state"
+    elsewhere.mkdir(parents=True)
+    cfg = make_world(tmp_path)
+    (tmp_path / "state").symlink_to(elsewhere, target_is_directory=True)
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    got = bridge_cli(cfg, "run")
+    assert got.returncode == 0 and "a.csv: done" in got.stdout, got.stdout + got.stderr
+    assert (elsewhere / "ledger.sqlite").is_file()
