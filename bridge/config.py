@@ -65,7 +65,8 @@ class Retention(Strict):
                                   "what it rendered (replays need it); null: for ever.")
     reports: Duration | None = Field(90 * 86400, description="refused files and their reports "
                                      "in the quarantine folder, and the values quoted in the "
-                                     "ledger's issues of every finished file; null: for ever.")
+                                     "ledger's issues of every file (of one that waits, "
+                                     "from its last change); null: for ever.")
     archive: Duration | None = Field(None, description="archived source files (a business "
                                      "decision: kept for ever unless set).")
 

@@ -186,3 +186,33 @@ def test_a_refused_files_values_go_with_its_reports_and_are_marked(tmp_path: Pat
     finally:
         ledger.close()
     assert cli(cfg, clock, T0 + 3 * DAY, "prune").output.strip() == "nothing to prune"
+
+
+def test_a_held_files_values_are_forgotten_too_and_again_once_it_is_done(
+        tmp_path: Path) -> None:
+    """A file waiting for an operator (held, failed, retrying) is never finished, so the
+    street its note quotes stayed in the ledger for as long as it waited: for ever, for a
+    file nobody approves. Its values go once `reports` has passed since its last change,
+    as a finished file's; approved later, the values its run quotes again are forgotten
+    in their turn."""
+    cfg = world(tmp_path, CONFIG.replace("retry_backoff: 0",
+                                         "retry_backoff: 0\n    approval: true"))
+    clock = tmp_path / "clock"
+    (tmp_path / "inbox" / "b.csv").unlink()
+    held = cli(cfg, clock, T0, "run")
+    assert "a.csv: held" in held.output, held.output
+    assert any(v == STREET for v, _ in quoted(cfg, 1))
+    assert cli(cfg, clock, T0 + DAY / 2, "prune").output.strip() == "nothing to prune"
+    assert cli(cfg, clock, T0 + 2 * DAY, "prune").output.splitlines() == [
+        "[articoli] file 1: reports: the sender's values quoted in the ledger deleted"]
+    after = quoted(cfg, 1)
+    assert after and all(v is None and STREET not in m for v, m in after)
+    assert cli(cfg, clock, T0 + 3 * DAY, "prune").output.strip() == "nothing to prune"
+    # Still waiting, still whole: the operator approves, the file goes as it would have.
+    assert cli(cfg, clock, T0 + 3 * DAY, "approve", "1").exit_code == 0
+    done = cli(cfg, clock, T0 + 3 * DAY, "run")
+    assert "a.csv: done" in done.output, done.output
+    assert any(v == STREET for v, _ in quoted(cfg, 1))  # this run's note quotes it again
+    assert cli(cfg, clock, T0 + 3.5 * DAY, "prune").output.strip() == "nothing to prune"
+    assert "file 1: reports" in cli(cfg, clock, T0 + 5 * DAY, "prune").output
+    assert all(v is None and STREET not in m for v, m in quoted(cfg, 1))

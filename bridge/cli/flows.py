@@ -300,7 +300,8 @@ def _progress(total: int, what: str) -> Iterator[tuple[Callable[[str], None],
 def prune(ctx: click.Context, flows: tuple[str, ...], dry_run: bool) -> None:
     """Delete what the flows' retention no longer keeps (every pass does it too, a few
     files at a time): work copies, refused files and their reports, the sender's values
-    quoted in the ledger's issues of finished files, archived files."""
+    quoted in the ledger's issues of finished files (and of files that wait, counted from
+    their last change), archived files."""
     from bridge.engine.operator import session
     from bridge.engine.retention import prune as prune_flow
     from bridge.errors import ConfigError

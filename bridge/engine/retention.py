@@ -5,12 +5,16 @@ with ``bridge prune [--dry-run]``.
 - ``work`` (default 30 days): bridge's own copy of the file, what it rendered, its reports;
   a replay of the file is no longer possible after;
 - ``reports`` (default 90 days): a refused file and its two reports in the quarantine
-  folder, and the sender's values quoted in the ledger's issues of every finished file
-  (done, duplicate or refused), each replaced by its code's plain meaning;
+  folder, and the sender's values quoted in the ledger's issues of every file (done,
+  duplicate or refused, and one that still waits: held, failed, retrying), each replaced
+  by its code's plain meaning;
 - ``archive`` (default: kept): an archived source file.
 
 The ledger keeps the rest (names, sizes, states, times, issue codes and messages) for
-reconciliation; a file's clock starts when it is finished.
+reconciliation; a file's clock starts when it is finished, or, for one that waits, at its
+last change. A waiting file's own copy stays until it is finished: it is the file itself,
+which an approval or a retry still writes. Its values, forgotten, are quoted again by the
+run that finishes it, and forgotten in their turn.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bridge.states import DONE, DUPLICATE, FINAL, REJECTED
+from bridge.states import ALL, DONE, DUPLICATE, FINAL, REJECTED
 
 if TYPE_CHECKING:
     from bridge.config import Flow
@@ -64,7 +68,7 @@ def prune(ctx: Context, name: str, flow: Flow, *, dry_run: bool = False,
         for row in ctx.ledger.prunable(name, "kept", now - keep, states, most):
             out += _drop_kept(ctx, name, flow, row, what, dry_run)
     if r.reports is not None:  # a refused file's values go with its reports, above
-        for row in ctx.ledger.prunable(name, "values", now - r.reports, FINAL - {REJECTED},
+        for row in ctx.ledger.prunable(name, "values", now - r.reports, ALL - {REJECTED},
                                        most):
             if not dry_run:
                 ctx.ledger.forget_values(row.id)

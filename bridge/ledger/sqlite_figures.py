@@ -53,7 +53,9 @@ class FiguresStore:
     def record_issues(self, file_id: int, issues: list[Issue], *, durable: bool = True
                       ) -> None:
         with self._tx(durable) as db:
-            db.execute("UPDATE files SET issues = ? WHERE id = ?", (len(issues), file_id))
+            # Values quoted anew: retention forgets them in their turn.
+            db.execute("UPDATE files SET issues = ?, pruned_values = NULL WHERE id = ?",
+                       (len(issues), file_id))
             db.execute("DELETE FROM issues WHERE file_id = ?", (file_id,))
             db.executemany(
                 "INSERT INTO issues (file_id, line, record, field, code, value, message) "
