@@ -93,6 +93,10 @@ CODES: dict[str, str] = {
     "never-sent": "rows whose business key no file sent, earlier or this one, where only "
                   "sent keys go on (a cancellation of an order the ERP never had); left out "
                   "(a note)",
+    "cancelled-unsent": "rows whose business key a later file's cancellation, read first, "
+                        "found never sent (their file failed, or came late): left out, so "
+                        "the target never has an order without its cancellation; the "
+                        "message names that file (a note)",
     "ambiguous-match": "a lookup matched a key that several rows of the reference share "
                        "with other values to take (an article twice in the master at two "
                        "VAT rates): the row is not given a guess",
@@ -154,9 +158,10 @@ CODES: dict[str, str] = {
 }
 
 #: Codes that are notes, not errors: they never reject a file.
-NOTE_CODES = frozenset({"already-sent", "waiting", "never-sent", "replaced", "transliterated",
-                        "cut", "read-whole", "suspect-encoding", "tax-mismatch", "notes-counted",
-                        "withdrawn", "not-withdrawn", "shared-match"})
+NOTE_CODES = frozenset({"already-sent", "waiting", "never-sent", "cancelled-unsent", "replaced",
+                        "transliterated", "cut", "read-whole", "suspect-encoding",
+                        "tax-mismatch", "notes-counted", "withdrawn", "not-withdrawn",
+                        "shared-match"})
 
 #: Codes of the issues that count the others past a file's cap: of the whole file, first.
 COUNT_CODES = frozenset({"too-many-issues", "notes-counted", "errors-counted"})

@@ -580,7 +580,7 @@ def test_migration_11_keeps_an_older_ledger_and_records_row_decisions(tmp_path: 
     old.commit()
     old.close()
     ledger = open_ledger(path)
-    assert ledger.schema_version == len(MIGRATIONS) == 18  # type: ignore[attr-defined]
+    assert ledger.schema_version == len(MIGRATIONS) == 19  # type: ignore[attr-defined]
     assert ledger.left_out(1) == {}
     with pytest.raises(ValueError):
         ledger.approve(1, 5.0, "approved", left_out=[4])  # rows left out need a reason

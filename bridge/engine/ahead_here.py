@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from bridge.ledger import FileRow, Ledger
 
 #: The ledger's answers a transform may depend on; asked again before its result is used.
-ASKED = ("sent_keys", "fingerprints", "unwritten_keys", "held_keys")
+ASKED = ("sent_keys", "fingerprints", "unwritten_keys", "held_keys", "dropped_keys")
 
 
 class Recording:

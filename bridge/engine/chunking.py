@@ -251,6 +251,8 @@ class Checked:
     issues: list[Issue] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
     sent_keys: Iterable[str] = field(default_factory=list)  # a KeySpool once streamed
+    #: The keys a ``dedupe keep: sent`` left out as never sent (cancellations: few).
+    unsent_keys: list[str] = field(default_factory=list)
     #: The business facts (``facts:`` of the flow), one JSON line each; None: none declared.
     facts: KeySpool | None = None
     fingerprints: Prints = field(default_factory=Prints)  # as Arrow text, chunk by chunk
@@ -272,6 +274,7 @@ class Checked:
         if isinstance(self.sent_keys, KeySpool):
             self.sent_keys.remove()
         self.sent_keys = []
+        self.unsent_keys = []
         if self.facts is not None:
             self.facts.remove()
             self.facts = None

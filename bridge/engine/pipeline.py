@@ -260,7 +260,8 @@ class Pipeline:
                           checked.money_in, checked.money_out)
         self.ledger.plan(row.id, plan_maker(row, flow, checked.rendered),
                          keys=checked.sent_keys, fingerprints=checked.fingerprints,
-                         now=self.now.wall, detail=note, figures=figures)
+                         now=self.now.wall, detail=note, figures=figures,
+                         unsent=checked.unsent_keys)
         checked.forget_keys()
         faults.point("after-plan")
         return None

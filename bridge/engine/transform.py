@@ -170,6 +170,9 @@ class _Run:
             already_sent=lambda keys: ctx.ledger.sent_keys(row.flow, keys, besides=mine),
             unwritten=lambda keys: ctx.ledger.unwritten_keys(row.flow, keys, besides=mine),
             held=lambda keys: ctx.ledger.held_keys(row.flow, keys, besides=mine),
+            # Asked only of a flow that drops cancellations of orders never sent.
+            dropped=(lambda keys: ctx.ledger.dropped_keys(row.flow, keys, besides=mine))
+            if self.keeps_sent else (lambda keys: {}),
             last_sent=lambda keys: ctx.ledger.fingerprints(row.flow, keys, besides=mine),
             sent_before=self._sent_before,
             full=ctx.full,
@@ -331,6 +334,7 @@ class _Run:
         if len(result.held) > room:
             c.held.append(f"and {len(result.held) - room} more reasons")
         self.sent.add(result.sent_keys)
+        c.unsent_keys.extend(result.unsent_keys)
         if self.keeps_sent and result.sent_keys:
             import numpy as np
 

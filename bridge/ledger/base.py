@@ -251,9 +251,11 @@ class Outputs(Protocol):
 
     def plan(self, file_id: int, make: PlanMaker, *, keys: Iterable[str],
              fingerprints: PrintPairs, now: float, detail: str | None = None,
-             figures: Figures | None = None) -> list[OutputRow]:
-        """Fix a file's outputs, business keys and fingerprints (and its ``figures``), and
-        move it to ``checked``, in one transaction. Planned already: returns the plan."""
+             figures: Figures | None = None, unsent: Iterable[str] = ()
+             ) -> list[OutputRow]:
+        """Fix a file's outputs, business keys and fingerprints (and its ``figures``, and
+        the keys a ``dedupe keep: sent`` left out as never sent), and move it to
+        ``checked``, in one transaction. Planned already: returns the plan."""
         ...
     def outputs(self, file_id: int) -> list[OutputRow]: ...
     def set_output(self, output_id: int, state: str, *, sha256: str | None = None,
@@ -319,6 +321,12 @@ class BusinessKeys(Protocol):
         planned yet) would send, each with the first such file's id (every key, for a file
         held before its keys were kept: they are unknown); ``besides`` as for
         :meth:`sent_keys`."""
+        ...
+    def dropped_keys(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()
+                     ) -> dict[str, int]:
+        """Which of ``keys`` another file's ``dedupe keep: sent`` left out as never sent (a
+        cancellation of an order no file had sent), each with the first such file's id;
+        ``besides`` as for :meth:`sent_keys`."""
         ...
     def hold_keys(self, flow: str, file_id: int, keys: Iterable[str]) -> None:
         """The keys a file held for an operator would send (replacing the ones it had):

@@ -152,4 +152,14 @@ MIGRATIONS: list[str] = [
     UPDATE files SET pruned_values = pruned_kept
         WHERE state = 'rejected' AND pruned_kept IS NOT NULL;
     """,
+    # 19: the business keys a `dedupe keep: sent` of a file left out as never sent (a
+    # cancellation of an order the ERP did not have), recorded with its plan: an older file
+    # that would send one of them afterwards (retried once it failed before its plan) leaves
+    # that order out, as cancelled, and the ERP never has an order without its cancellation
+    """
+    CREATE TABLE unsent_keys (flow TEXT NOT NULL, key TEXT NOT NULL,
+                              file_id INTEGER NOT NULL REFERENCES files(id));
+    CREATE INDEX unsent_keys_key ON unsent_keys(flow, key);
+    CREATE INDEX unsent_keys_file ON unsent_keys(file_id);
+    """,
 ]

@@ -338,7 +338,8 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore, FiguresS
 
     def plan(self, file_id: int, make: PlanMaker, *, keys: Iterable[str],
              fingerprints: PrintPairs, now: float, detail: str | None = None,
-             figures: Figures | None = None) -> list[OutputRow]:
+             figures: Figures | None = None, unsent: Iterable[str] = ()
+             ) -> list[OutputRow]:
         with self._tx() as db:
             if figures is not None:
                 self._figures(db, file_id, figures)
@@ -347,7 +348,7 @@ class SqliteLedger(ReadinessStore, MetricsStore, FactsStore, RowsStore, FiguresS
                 for target, folder, name in make(self._seq_in(db), self._taken_in(db)):
                     db.execute("INSERT INTO outputs (file_id, target, folder, name, state) "
                                "VALUES (?, ?, ?, ?, 'planned')", (file_id, target, folder, name))
-                self._record_keys(db, row[0], file_id, keys, fingerprints)
+                self._record_keys(db, row[0], file_id, keys, fingerprints, unsent)
             # Held for an operator until now: its keys are sent keys from here on.
             db.execute("DELETE FROM held_keys WHERE file_id = ?", (file_id,))
             self._move(db, file_id, "checked", now, detail)

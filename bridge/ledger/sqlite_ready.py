@@ -163,6 +163,16 @@ class ReadinessStore:
             found.update((k, int(cast(int, unknown[0][0]))) for k in keys if k not in found)
         return found
 
+    def dropped_keys(self, flow: str, keys: list[str], *, besides: tuple[int, ...] = ()
+                     ) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for skip, asked, values in _asked(keys, besides):
+            rows = cast("list[tuple[str, int]]", self._read(
+                f"SELECT key, MIN(file_id) FROM unsent_keys WHERE flow = ? AND file_id NOT IN "
+                f"({skip}) AND key IN ({asked}) GROUP BY key", (flow, *values)))
+            found.update((str(k), int(i)) for k, i in rows)
+        return found
+
     def hold_keys(self, flow: str, file_id: int, keys: Iterable[str]) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM held_keys WHERE file_id = ?", (file_id,))
@@ -229,6 +239,7 @@ class ReadinessStore:
         self._journal().add(flow, None)
         with self._tx() as db:
             db.execute("DELETE FROM held_keys WHERE file_id = ?", (file_id,))
+            db.execute("DELETE FROM unsent_keys WHERE file_id = ?", (file_id,))
             for table in (f"sent_keys{self.KEYS_INDEX}", f"fingerprints{self.PRINTS_INDEX}"):
                 db.execute(f"DELETE FROM {table} WHERE flow = ? AND file_id = ?", (flow, file_id))
 
@@ -241,6 +252,7 @@ class ReadinessStore:
                        "state = 'planned'", (file_id,))
             db.execute("DELETE FROM held_keys WHERE file_id = ?", (file_id,))
             if forget:
+                db.execute("DELETE FROM unsent_keys WHERE file_id = ?", (file_id,))
                 for table in (f"sent_keys{self.KEYS_INDEX}",
                               f"fingerprints{self.PRINTS_INDEX}"):
                     db.execute(f"DELETE FROM {table} WHERE flow = ? AND file_id = ?",
@@ -273,7 +285,8 @@ class ReadinessStore:
         return dict(sorted(skipped.items()))
 
     def _record_keys(self, db: sqlite3.Connection, flow: str, file_id: int,
-                     keys: Iterable[str], fingerprints: PrintPairs) -> None:
+                     keys: Iterable[str], fingerprints: PrintPairs,
+                     unsent: Iterable[str] = ()) -> None:
         given = iter(keys)  # a large file's keys come from its spool: a batch at a time
         # The fingerprints, given once (a few held here, to journal their keys too); the
         # keys written, for the journal (None: too many to keep there).
@@ -293,6 +306,10 @@ class ReadinessStore:
             else:
                 db.executemany("INSERT OR IGNORE INTO sent_keys VALUES (?, ?, ?)",
                                ((flow, k, file_id) for k in batch))
+        given = iter(dict.fromkeys(unsent))  # a key dropped by several chunks: once
+        while batch := list(islice(given, KEY_BATCH)):
+            db.executemany("INSERT INTO unsent_keys (flow, key, file_id) VALUES (?, ?, ?)",
+                           ((flow, k, file_id) for k in batch))
         db.execute(f"DELETE FROM fingerprints{self.PRINTS_INDEX} WHERE flow = ? AND file_id = ?",
                    (flow, file_id))
         db.executemany("INSERT INTO fingerprints VALUES (?, ?, ?, ?)",

@@ -51,6 +51,9 @@ class StepResult:
     #: lines of their rows (null: an error of the whole table), to leave them out.
     unbuilt: Counter[str] = field(default_factory=Counter)
     unbuilt_lines: list[pa.Array | pa.ChunkedArray] = field(default_factory=list)
+    #: The keys a ``dedupe keep: sent`` left out as never sent (a cancellation of an order
+    #: the target does not have): the caller records them with the file's plan.
+    unsent_keys: list[str] = field(default_factory=list)
 
     @functools.cached_property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -82,5 +85,6 @@ def apply_steps(
         runners[step.kind](work, step.args)
     return StepResult(dict(work.tables), work.issues, work.held, work.skipped, work.sent,
                       work.fingerprints, work.unchanged, work.delta_seen, work.delta_types,
-                      work.delta_table, work.counted, work.unbuilt, work.unbuilt_lines)
+                      work.delta_table, work.counted, work.unbuilt, work.unbuilt_lines,
+                      work.unsent)
 

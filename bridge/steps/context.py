@@ -47,6 +47,10 @@ class StepContext:
     #: Of keys not sent, those a file waiting for an operator's approval would send, with
     #: its id: not at the target yet, and maybe never (for ``dedupe keep: sent``).
     held: Callable[[list[str]], dict[str, int]] = _nothing_unwritten
+    #: Of keys not sent, those another file's ``dedupe keep: sent`` left out as never sent
+    #: (the order was cancelled before it reached the target), with that file's id: an
+    #: order of an older file, retried since, is not sent after its cancellation.
+    dropped: Callable[[list[str]], dict[str, int]] = _nothing_unwritten
     variables: dict[str, object] = field(default_factory=dict)
     #: For delta sync: the fingerprint last sent for each business key asked about.
     last_sent: Callable[[list[str]], dict[str, str]] = _nothing_remembered

@@ -116,7 +116,32 @@ def dedupe(work: Work, args: spec.DedupeArgs) -> None:
         work.keep(name, pc.invert(pc.fill_null(pc.is_in(keys, value_set=pa.array(skipped)),
                                                False)))
     work.skipped.extend(skipped)
-    work.sent.extend(k for k in unique if k not in sent)
+    new = [k for k in unique if k not in sent]
+    gone = _cancelled_first(work, args, new)
+    work.sent.extend(k for k in new if k not in gone)
+
+
+def _cancelled_first(work: Work, args: spec.DedupeArgs, new: list[str]) -> dict[str, int]:
+    """Keys another file's ``dedupe keep: sent`` left out as never sent (their order was
+    cancelled before it reached the target, as far as bridge knew then): sent now, the
+    target would have the order and never its cancellation. Their rows are left out (the
+    target ends with neither, as that file found it), and noted ``cancelled-unsent``."""
+    dropped = work.ctx.dropped(new) if new else {}
+    if not dropped:
+        return dropped
+    name, table = work.get(args.table)
+    keys = business_keys(table, args.key)
+    noted = list(dropped)[:work.to_build("cancelled-unsent", len(dropped))]
+    first = pc.index_in(pa.array(noted, pa.string()), value_set=keys).to_pylist()
+    for key, line in zip(noted, work.lines_at(table, first), strict=True):
+        work.issues.append(Issue(
+            "cancelled-unsent",
+            f"{work.where}: {clip(key)!r} was cancelled by file {dropped[key]}, read before "
+            "this one, when no file had sent it: its rows are left out, so the target never "
+            "has it without its cancellation", line, name, ",".join(args.key), clip(key)))
+    work.keep(name, pc.invert(pc.fill_null(pc.is_in(keys, value_set=pa.array(
+        list(dropped), pa.string())), False)))
+    return dropped
 
 
 def _not_at_the_target_yet(work: Work, args: spec.DedupeArgs, keys: list[str]) -> None:
@@ -165,6 +190,7 @@ def _only_sent(work: Work, args: spec.DedupeArgs, name: str, table: pa.Table,
             work.issues.append(Issue(
                 "never-sent", f"{work.where}: {clip(key)!r} was never sent; its rows are left out",
                 line, name, ",".join(args.key), clip(key)))
+    work.unsent.extend(unsent)
     work.keep(name, pc.fill_null(pc.invert(pc.is_in(keys, value_set=pa.array(
         unsent, pa.string()))), False))
 

@@ -50,6 +50,8 @@ class Work:
         self.held: list[str] = []
         self.skipped: list[str] = []
         self.sent: list[str] = []
+        #: The keys a ``dedupe keep: sent`` left out as never sent.
+        self.unsent: list[str] = []
         self.fingerprints: dict[str, str] = {}
         self.unchanged = 0
         #: A delta step with ``gone``: the keys it saw, and the types of its fields.
