@@ -19,6 +19,7 @@ from bridge.engine import clock
 from bridge.engine.ahead import Helper
 from bridge.engine.ahead_here import Recording
 from bridge.engine.pipeline import Pipeline
+from bridge.engine.runner import run_pass
 from bridge.ledger import open_ledger
 from bridge.ledger.migrations import MIGRATIONS
 from bridge.ledger.postgres import PostgresLedger
@@ -59,12 +60,18 @@ def failed_then_refunded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     return cfg
 
 
-def paid_alone(tmp_path: Path) -> bytes:
+def erp_all(cfg: Path) -> dict[str, bytes]:
+    """Every file the ERP got (the fixed-width orders and the Easyfatt XML), by name."""
+    erp = cfg.parent / "erp"
+    return {p.relative_to(erp).as_posix(): p.read_bytes()
+            for p in sorted(erp.rglob("*")) if p.is_file()}
+
+
+def paid_alone(tmp_path: Path) -> dict[str, bytes]:
     """What the ERP gets of an export of #4002 alone, in a company of its own."""
     cfg = world(tmp_path / "alone")
     assert take(cfg, export(PAID[1:]), "orders_export_1.csv", NOON).state == "done"
-    [data] = erp_bytes(cfg)
-    return data
+    return erp_all(cfg)
 
 
 def test_an_order_cancelled_while_its_file_failed_is_not_sent_once_retried(
@@ -75,7 +82,10 @@ def test_an_order_cancelled_while_its_file_failed_is_not_sent_once_retried(
     assert erp_bytes(cfg) == []
     cli(runner, cfg, "retry", "1")
     assert erp_files(cfg) == [{"testata": ["#4002"], "annullo": []}]
-    assert erp_bytes(cfg) == [paid_alone(tmp_path)]
+    alone = paid_alone(tmp_path)
+    assert sorted(alone) == ["easyfatt/ordini_000001.xml", "ordini/ORD000001.TXT",
+                             "ordini/ORD000001.TXT.ok"]  # the ERP's marker too
+    assert erp_all(cfg) == alone
     c = load(cfg)
     ledger = open_ledger(c.path(c.ledger))
     try:
@@ -90,7 +100,7 @@ def test_an_order_cancelled_while_its_file_failed_is_not_sent_once_retried(
     # The shop's next export still shows #4001 refunded: nothing of it goes, ever.
     third = take(cfg, export(REFUNDED + PAID[1:]), "orders_export_3.csv", NOON + 7200)
     assert third.state == "done", third
-    assert erp_files(cfg) == [{"testata": ["#4002"], "annullo": []}]
+    assert erp_all(cfg) == alone
 
 
 def test_a_file_that_failed_before_its_plan_stalls_no_cancellation(
@@ -171,3 +181,35 @@ def test_a_transform_done_ahead_asks_again_which_keys_were_cancelled(
         assert helper.tally == {"stale": 1}
     finally:
         ledger.close()
+
+
+def test_an_order_of_a_file_waiting_for_another_is_not_sent_after_its_cancellation(
+        tmp_path: Path, runner: CliRunner) -> None:
+    """No bug needed: file 2 cancels #3001, which file 1 holds unwritten, so it waits,
+    before its plan, with #4001 paid in it too; file 3 shows #4001 refunded meanwhile and
+    drops its cancellation as never sent. File 1 written, file 2 sent #4001 with
+    #3001's cancellation: the ERP had #4001 and never its cancellation."""
+    cfg = world(tmp_path)
+    text = cfg.read_text(encoding="utf-8")
+    cfg.write_text(text.replace("    on_bad_rows: reject-file    #",
+                                "    max_attempts: 1\n    on_bad_rows: reject-file    #", 1),
+                   encoding="utf-8")
+    (cfg.parent / "erp" / "ordini").mkdir(parents=True)
+    (cfg.parent / "erp" / "ordini" / "ORD000001.TXT").write_bytes(b"foreign")
+    assert take(cfg, export([("#3001", "paid", CARD, "0.00")]), "orders_export_1.csv",
+                NOON).state == "failed"  # planned, its output not written
+    second = take(cfg, export([("#3001", "refunded", CARD, "122.00"), PAID[0]]),
+                  "orders_export_2.csv", NOON + 3600)
+    assert second.state == "retrying" and "held by file 1" in second.message, second
+    (cfg.parent / "inbox" / "shopify" / "orders_export_3.csv").write_text(
+        export(REFUNDED), encoding="utf-8")
+    conf = load(cfg)  # file 2 is tried again as file 3 is seen, and waits still
+    states = {o.file_id: o.state for at in (NOON + 7200, NOON + 7260)
+              for o in run_pass(conf, flows=["ordini"], clock=lambda at=at: at).outcomes}
+    assert states == {2: "retrying", 3: "done"}, states
+    (cfg.parent / "erp" / "ordini" / "ORD000001.TXT").unlink()
+    cli(runner, cfg, "retry", "1")
+    assert later_pass(cfg) == {2: "done"}
+    assert erp_files(cfg) == [{"testata": ["#3001"], "annullo": []},
+                              {"testata": [], "annullo": ["#3001"]}]
+    assert later_pass(cfg) == {}
