@@ -213,3 +213,40 @@ def test_an_order_of_a_file_waiting_for_another_is_not_sent_after_its_cancellati
     assert erp_files(cfg) == [{"testata": ["#3001"], "annullo": []},
                               {"testata": [], "annullo": ["#3001"]}]
     assert later_pass(cfg) == {}
+
+
+def test_a_cancelling_file_rejected_unwritten_cancels_nothing(
+        tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """File 2 drops #4001's cancellation, then cannot write its own order (a foreign file
+    has its name) and an operator rejects it: nothing of it reached the ERP, its dropped
+    keys are forgotten with its others, and file 1 retried sends #4001 (the shop's next
+    export cancels it, the ERP having it)."""
+    cfg = world(tmp_path)
+    text = cfg.read_text(encoding="utf-8")
+    cfg.write_text(text.replace("    on_bad_rows: reject-file    #",
+                                "    max_attempts: 1\n    on_bad_rows: reject-file    #", 1),
+                   encoding="utf-8")
+    monkeypatch.setattr(faults, "_raise", "stream-part:1")
+    monkeypatch.setattr(faults, "_counts", {})
+    assert take(cfg, export(PAID), "orders_export_1.csv", NOON).state == "failed"
+    monkeypatch.setattr(faults, "_raise", "")
+    (cfg.parent / "erp" / "ordini").mkdir(parents=True)
+    (cfg.parent / "erp" / "ordini" / "ORD000001.TXT").write_bytes(b"foreign")
+    assert take(cfg, export([*REFUNDED, ("#4003", "paid", CARD, "0.00")]),
+                "orders_export_2.csv", NOON + 3600).state == "failed"
+    c = load(cfg)
+    ledger = open_ledger(c.path(c.ledger))
+    try:
+        assert ledger.dropped_keys("ordini", ["#4001"]) == {"#4001": 2}
+    finally:
+        ledger.close()
+    cli(runner, cfg, "reject", "2", "--reason", "the ERP folder had a foreign file")
+    (cfg.parent / "erp" / "ordini" / "ORD000001.TXT").unlink()
+    cli(runner, cfg, "retry", "1")
+    assert erp_files(cfg) == [{"testata": ["#4001", "#4002"], "annullo": []}]
+    ledger = open_ledger(c.path(c.ledger))
+    try:
+        assert ledger.dropped_keys("ordini", ["#4001"]) == {}
+        assert "cancelled-unsent" not in [i.code for i in ledger.issues(1)]
+    finally:
+        ledger.close()
