@@ -102,3 +102,22 @@ def test_a_cancellation_chunks_after_its_order_goes_as_read_whole(tmp_path: Path
     assert whole_notes == [("never-sent", "Y0001")]
     assert parts == whole
     assert notes == whole_notes
+
+
+def dropped(root: Path) -> dict[str, int]:
+    """What the ledger keeps as dropped never sent, of the keys the file had."""
+    cfg = load(root / "bridge.yaml")
+    ledger = open_ledger(cfg.path(cfg.ledger))
+    try:
+        return ledger.dropped_keys("ordini", [*(f"X{i:04d}" for i in range(200)), "Y0001"])
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("chunk", [0, 512])
+def test_the_cancellations_dropped_as_never_sent_are_kept_from_every_chunk(
+        tmp_path: Path, chunk: int) -> None:
+    """Only the cancellation of the order no file sent is kept as dropped, read whole or in
+    chunks (an order sent chunks before its cancellation is not)."""
+    run(tmp_path, chunk)
+    assert dropped(tmp_path) == {"Y0001": 1}
