@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from bridge.cli import main
 from bridge.ledger import open_ledger
-from tests.flowkit import bridge_cli, make_world, order_file
+from tests.flowkit import CONFIG, bridge_cli, make_world, order_file
 from tests.sshd import (
     Sshd,
     sshd_fixture,  # noqa: F401  (a fixture)
@@ -123,3 +123,41 @@ def test_a_link_replaced_by_a_file_of_its_size_and_mtime_is_taken(tmp_path: Path
     got = bridge_cli(cfg, "run")
     assert got.returncode == 0, got.stdout + got.stderr
     assert len(list((tmp_path / "erp").glob("ART*.TXT"))) == 1
+
+
+def test_a_done_file_that_is_a_link_or_a_fifo_is_said_once(tmp_path: Path,
+                                                             runner: CliRunner) -> None:
+    """Under ``ready.rule: done-file``, a sender's done-file that is a symbolic link or a
+    FIFO made its file wait for ever, unsaid (only a regular done-file counts, rightly):
+    each such done-file is now recorded once as ``not-a-file``, never opened (a FIFO opened
+    would block the run), and its file waits, as it must, until a real done-file comes."""
+    cfg = make_world(tmp_path, CONFIG.replace("ready: {window: 0, min_age: 0}",
+                                              "ready: {rule: done-file}"))
+    inbox = tmp_path / "inbox"
+    (tmp_path / "elsewhere.ok").write_bytes(b"")
+    for name in ("a.csv", "b.csv"):
+        (inbox / name).write_text(order_file(1 if name == "a.csv" else 2), encoding="utf-8")
+    (inbox / "a.csv.ok").symlink_to(tmp_path / "elsewhere.ok")
+    os.mkfifo(inbox / "b.csv.ok")
+    first = bridge_cli(cfg, "run", timeout=60)  # a FIFO opened would block it here
+    second = bridge_cli(cfg, "run", timeout=60)
+    check = runner.invoke(main, ["--config", str(cfg), "status", "--check"])
+    said = first.stdout + first.stderr
+    assert first.returncode == 1, said
+    assert "a.csv.ok" in said and "symbolic link" in said, said
+    assert "b.csv.ok" in said and "FIFO" in said, said
+    again = second.stdout + second.stderr
+    assert second.returncode == 0, again  # said once
+    assert ".ok" not in again, again
+    assert rejected(tmp_path / "state" / "ledger.sqlite") == {
+        "a.csv.ok": ["not-a-file"], "b.csv.ok": ["not-a-file"]}
+    assert check.exit_code == 1, check.output
+    for name in ("a.csv.ok", "b.csv.ok"):
+        assert f"not a file: articoli: {name}" in check.output, check.output
+    assert not list((tmp_path / "erp").glob("ART*.TXT"))  # neither file taken
+    (inbox / "a.csv.ok").unlink()  # the sender puts a real done-file in its place
+    (inbox / "a.csv.ok").write_bytes(b"")
+    third = bridge_cli(cfg, "run", timeout=60)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert len(list((tmp_path / "erp").glob("ART*.TXT"))) == 1  # a.csv, taken now
+    assert (inbox / "b.csv").exists() and (inbox / "b.csv.ok").exists()

@@ -3,7 +3,8 @@
 - ``stable`` (default): size and mtime unchanged for ``window`` seconds and first seen at
   least ``min_age`` seconds ago, both on bridge's monotonic clock (the server's clock and
   bridge's wall clock are never trusted for a window);
-- ``done-file``: the sender's ``NAME<suffix>`` is there.
+- ``done-file``: the sender's ``NAME<suffix>`` is there, a regular file (one that is a link
+  or a FIFO is refused as below, once, and its file waits for a real one).
 
 An entry that is not a regular file (a symbolic link, a FIFO: the transport's listing says
 what it is without following or opening it) under a name the flow takes is refused as a
@@ -80,6 +81,19 @@ def candidates(flow: Flow, listing: list[Entry]) -> list[Entry]:
             and not (rule.rule == "done-file" and e.name.endswith(rule.done_suffix))]
 
 
+def bad_markers(flow: Flow, listing: list[Entry]) -> list[Entry]:
+    """The done-files that are not regular files (a link, a FIFO) of names the flow takes:
+    one never counts, and its file would wait for ever, unsaid; each is refused instead."""
+    rule = flow.source.ready
+    if rule.rule != "done-file":
+        return []
+    cut = len(rule.done_suffix)
+    return [e for e in listing
+            if e.kind is not None and e.name.endswith(rule.done_suffix) and len(e.name) > cut
+            and not e.name.startswith(CLAIM_PREFIX)
+            and matches(e.name[:-cut], flow.source.patterns, flow.source.ignore)]
+
+
 @dataclass
 class Listing:
     """A folder as a pass sees it: the files ready (in order), the names refused, and how
@@ -113,6 +127,7 @@ def ready(ctx: Context, name: str, flow: Flow, busy: Busy | None = None) -> List
     # A link, a FIFO... under a name the flow takes: a sender meant a file. Refused (once
     # while it stays the same), never opened: opening a FIFO would block the pass.
     others = candidates(flow, [e for e in everything if e.kind is not None])
+    others += bad_markers(flow, everything)
     problems.update({e.name: name_problem(e.name) or not_a_file(e) for e in others})
     wanted += others
     keys = {e.name: shown(e.name) if problems[e.name] else e.name for e in wanted}
