@@ -91,6 +91,25 @@ def parse_other_line(line: str) -> tuple[str, int, float, str] | None:
     return None
 
 
+def mlsd_kind(fact: str) -> str | None:
+    """What an MLSD ``type`` fact says an entry is, as :func:`bridge.transport.base.kind_of`
+    does: None for a file, "" for a folder, else its kind (``OS.unix=slink:TARGET``,
+    ``OS.unix=fifo``...), to be told, never skipped unsaid."""
+    fact = fact.strip().lower()
+    if fact == "file":
+        return None
+    if fact in ("dir", "cdir", "pdir"):
+        return ""
+    what = fact.removeprefix("os.unix=")
+    if what != fact:
+        for start, kind in (("slink", "a symbolic link"), ("symlink", "a symbolic link"),
+                            ("fifo", "a FIFO"), ("pipe", "a FIFO"), ("socket", "a socket"),
+                            ("chr", "a device"), ("blk", "a device")):
+            if what.startswith(start):
+                return kind
+    return "not a regular file"
+
+
 def _unix(m: re.Match[str]) -> tuple[str, int, float]:
     hour, minute, year = 0, 0, time.gmtime().tm_year
     if ":" in m["when"]:

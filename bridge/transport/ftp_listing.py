@@ -2,6 +2,10 @@
 or LIST lines made exact with SIZE and MDTM where the server has them), one file's size and
 time (MLST, or SIZE and MDTM), whether a folder is there, and making one with its parents.
 
+Links, FIFOs and the like are listed with their ``kind``, to be told, never taken. MLSD
+servers often follow a link and call a FIFO a file, so on those the folder's LIST lines are
+read too (one more transfer per listing): what LIST says is a link or a FIFO is one.
+
 :class:`FtpListing` is a base of :class:`bridge.transport.ftp.FtpTransport`, which opens the
 connection and sets what these read: the root folder, the server's features, whether it
 speaks MLST, and the folders known to be there already.
@@ -16,6 +20,7 @@ import posixpath
 
 from bridge.transport.base import Entry
 from bridge.transport.ftp_lines import facts as _facts
+from bridge.transport.ftp_lines import mlsd_kind as _mlsd_kind
 from bridge.transport.ftp_lines import mtime as _mtime
 from bridge.transport.ftp_lines import parse_list_line as _parse_list_line
 from bridge.transport.ftp_lines import parse_other_line as _parse_other_line
@@ -64,11 +69,34 @@ class FtpListing:
         return out
 
     def _listing(self, ftp: ftplib.FTP, path: str) -> builtins.list[Entry]:
-        """The files in ``path``: as MLSD gives them, or as rough as LIST lines are."""
+        """The files in ``path``: as MLSD gives them, or as rough as LIST lines are; with
+        the links, FIFOs... either says (their ``kind``)."""
         if self._mlst:
-            return [Entry(_unwire(n), int(f.get("size", 0)), _mtime(f.get("modify", "")))
-                    for n, f in ftp.mlsd(_wire(path))
-                    if f.get("type", "").lower() == "file"]
+            found = {e.name: e for e in self._mlsd(ftp, path)}
+            # MLSD says what a name points to: a link as its target, a FIFO as a file
+            # (pyftpdlib and others). LIST lines say what each name is: they tell.
+            found.update((e.name, e) for e in self._others(self._lines(ftp, path)))
+            return builtins.list(found.values())
+        lines = self._lines(ftp, path)
+        return ([Entry(*parsed) for parsed in filter(None, map(_parse_list_line, lines))]
+                + self._others(lines))
+
+    def _mlsd(self, ftp: ftplib.FTP, path: str) -> builtins.list[Entry]:
+        out = []
+        for n, f in ftp.mlsd(_wire(path)):
+            kind = _mlsd_kind(f.get("type", ""))
+            if kind != "":  # a folder in the folder is nobody's file
+                out.append(Entry(_unwire(n), int(f.get("size", 0) or 0),
+                                 _mtime(f.get("modify", "")), kind=kind))
+        return out
+
+    @staticmethod
+    def _others(lines: builtins.list[str]) -> builtins.list[Entry]:
+        return [Entry(name, size, mtime, kind=kind) for name, size, mtime, kind
+                in filter(None, map(_parse_other_line, lines))]
+
+    @staticmethod
+    def _lines(ftp: ftplib.FTP, path: str) -> builtins.list[str]:
         lines: builtins.list[str] = []
         try:
             ftp.retrlines(f"LIST {_wire(path)}", lines.append)
@@ -76,9 +104,7 @@ class FtpListing:
             ftp.voidcmd("TYPE I")  # refused, LIST still left ASCII on
             raise
         ftp.voidcmd("TYPE I")  # LIST switched to ASCII, where SIZE is refused
-        return ([Entry(*parsed) for parsed in filter(None, map(_parse_list_line, lines))]
-                + [Entry(name, size, mtime, kind=kind) for name, size, mtime, kind
-                   in filter(None, map(_parse_other_line, lines))])
+        return lines
 
     def _stat(self, ftp: ftplib.FTP, path: str) -> Entry | None:
         name = posixpath.basename(path)
