@@ -57,6 +57,8 @@ def replayable(pipe: Pipeline, original: FileRow, *, unsent: bool = False) -> Fl
         raise ConfigError(f"file {original.id} ({original.path}) is {original.state}, not "
                           f"finished: `bridge retry {original.id}` carries it on; a replay "
                           "processes a finished file again")
+    if not original.sha256:
+        raise NoCopy(never_read(original))
     if not (pipe.work(original.id) / "source").exists():
         raise NoCopy(f"file {original.id} ({original.path}): no copy kept to replay from "
                      "(its flow's `retention: work` pruned it, or it was removed)")
@@ -74,6 +76,26 @@ def replayable(pipe: Pipeline, original: FileRow, *, unsent: bool = False) -> Fl
                           "sent, so it would send them all; a plain replay does that, if "
                           "that is what is meant")
     return flow
+
+
+#: Why a file was never read, and what brings it in, by the issue that refused it.
+NEVER_READ = {
+    "not-a-file": ("it is not a file (a link, a FIFO or the like under the flow's name)",
+                   "put the file itself in its place at the source: it is taken then"),
+    "bad-file-name": ("bridge cannot handle its name safely",
+                      "rename it at the source: it is taken then"),
+}
+
+
+def never_read(original: FileRow) -> str:
+    """Why a file refused before it was read has nothing to replay from."""
+    from bridge.display import printable
+
+    why, fix = NEVER_READ.get(original.reason or "", (
+        f"it was refused before it was read ({original.reason or original.state})",
+        "see `bridge show " + str(original.id) + "`"))
+    return (f"file {original.id} ({printable(original.path)}) was never read: {why}; "
+            f"there is nothing to replay: {fix}")
 
 
 def replay(pipe: Pipeline, original: FileRow, *, dry_run: bool, unsent: bool = False
