@@ -121,12 +121,13 @@ def printer(as_json: bool, say: Callable[[str], None] = click.echo
 
     def show(o: Outcome) -> None:
         if as_json:
-            level = "error" if o.exit_code >= 3 else "warning" if o.exit_code else "info"
+            failed = o.exit_code >= 3 and not o.waits  # a wait for a person is no failure
+            level = "error" if failed else "warning" if o.exit_code else "info"
             say(json_text(json.dumps({
                 "ts": _now(), "level": level, "flow": o.flow, "file": o.name,
                 "event": o.state, "state": o.state, "id": o.file_id, "issues": o.issues,
                 "outputs": [n for n, _ in o.outputs], "report": o.report,
-                "message": o.message, "error": o.message if o.exit_code >= 3 else None},
+                "message": o.message, "error": o.message if failed else None},
                 ensure_ascii=False)))
             return
         outs = ", ".join(f"{n} ({r} rows)" for n, r in o.outputs)

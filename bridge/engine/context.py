@@ -34,6 +34,9 @@ class Outcome:
     message: str = ""
     report: str | None = None
     internal: bool = False  # failed because of a bug in bridge, not of the file or a server
+    #: Retrying only because it waits for a person to settle another file
+    #: (:class:`~bridge.errors.WaitsForFile`): a wait, not a failure of its flow.
+    waits: bool = False
 
     @property
     def exit_code(self) -> int:

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 #: Seconds at most between two tries of a file that waits for another file a person
 #: settles (:class:`~bridge.errors.WaitsForFile`): it goes within this once that one has.
 WAITING_AT_MOST = 3600.0
+#: How the reason of a file retrying only for such a wait begins: its flow does not fail.
+WAITS = "waits for another file: "
 
 
 def reject(ctx: Context, row: FileRow, flow: Flow, issues: list[Issue], t: Tracciato | None,
@@ -110,12 +112,13 @@ def retry_later(ctx: Context, row: FileRow, flow: Flow, why: str, *, waits: bool
     wait = flow.retry_backoff * 2 ** min(attempts - 1, 32)
     if waits:
         wait = min(wait, max(flow.retry_backoff, WAITING_AT_MOST))
-    ctx.ledger.set_state(row.id, RETRYING, ctx.now.wall, why, reason=why, attempt=True,
+    ctx.ledger.set_state(row.id, RETRYING, ctx.now.wall, why,
+                         reason=WAITS + why if waits else why, attempt=True,
                          next_try=ctx.now.wall + wait)
     tried = (f"tried {attempts} time(s), it waits" if waits
              else f"attempt {attempts} of {flow.max_attempts}")
     return Outcome(row.flow, row.path, RETRYING, row.id,
-                   message=f"{why}; {tried}, next in {wait:g} s")
+                   message=f"{why}; {tried}, next in {wait:g} s", waits=waits)
 
 
 def _held(ctx: Context, row: FileRow, flow: Flow) -> bool:

@@ -136,7 +136,9 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
     def note(o: Outcome | None) -> Outcome | None:
         if o is not None:
             result.outcomes.append(o)
-            log.log(logging.ERROR if o.exit_code >= 3 else logging.INFO, "[%s] %s: %s%s",
+            level = (logging.WARNING if o.waits else
+                     logging.ERROR if o.exit_code >= 3 else logging.INFO)
+            log.log(level, "[%s] %s: %s%s",
                     o.flow, o.name, o.state, f": {o.message}" if o.message else "")
             if report is not None:
                 report(o)
@@ -204,8 +206,12 @@ def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,
 
 
 def _still_retrying(ledger: Ledger, flow: str) -> bool:
+    """A file of ``flow`` retrying for a failure (not one that only waits for another)."""
+    from bridge.engine.exits import WAITS
+
     try:
-        return bool(ledger.files(flow=flow, states=frozenset({RETRYING})))
+        return any(not (r.reason or "").startswith(WAITS)
+                   for r in ledger.files(flow=flow, states=frozenset({RETRYING})))
     except TransientError:
         return True  # the ledger itself failing: nothing works again yet
 

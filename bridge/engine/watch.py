@@ -170,7 +170,8 @@ def _mended(cfg: Config, result: PassResult, failing: dict[str, str]) -> None:
     for line in result.errors + result.config_errors + result.internal_errors:
         flow = line.partition(": ")[0]
         now.add(flow if flow in cfg.flows else "")
-    now.update(o.flow for o in result.outcomes if o.exit_code >= 3)
+    # A file that waits for a person to settle another is no failure of its flow.
+    now.update(o.flow for o in result.outcomes if o.exit_code >= 3 and not o.waits)
     if "" in now:  # the pass as a whole failed: no flow was seen working
         now.update(failing)
     # A flow another run handled, or whose pass was cut short, was not seen whole.
