@@ -165,11 +165,13 @@ def _serve(argv: list[str]) -> None:
     a = p.parse_args(argv)
 
     auth = DummyAuthorizer()
-    auth.add_user(USER, PASSWORD, a.home, perm="elradfmwT" if a.no_chmod else "elradfmwMT")
+    perm = "elradfmwT" if a.no_chmod else "elradfmwMT"
+    auth.add_user(USER, PASSWORD, a.home, perm=perm)
     if a.unreadable:
-        # Listed (e, l) but never retrieved (no r): what a server does with a file its
-        # permissions forbid, even when the tests run as root.
-        auth.override_perm(USER, os.path.join(a.home, a.unreadable), perm="el", recursive=True)
+        # Listed, renamed, written, but never retrieved (no r): what a server does with a
+        # file its permissions forbid, even when the tests run as root.
+        auth.override_perm(USER, os.path.join(a.home, a.unreadable),
+                           perm=perm.replace("r", ""), recursive=True)
     handler: type[FTPHandler]
     if a.cert:
         from pyftpdlib.handlers import TLS_FTPHandler

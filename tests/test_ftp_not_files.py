@@ -17,9 +17,11 @@ import pytest
 
 pytest.importorskip("pyftpdlib")
 
-from bridge.config import FtpConnection
+from bridge.config import FtpConnection, load
+from bridge.engine.runner import run_pass
 from bridge.transport.ftp import FtpTransport
 from tests.flowkit import bridge_cli, make_world, order_file
+from tests.flowkit.spy import Spying
 from tests.ftpd import PASSWORD, USER, FtpServer
 from tests.test_ftp import FLOW
 from tests.test_not_files import rejected
@@ -89,6 +91,39 @@ def test_an_mlsd_servers_links_and_fifos_are_said_once(tmp_path: Path) -> None:
     assert len(list((tmp_path / "bridge" / "erp").glob("ART*.TXT"))) == 1  # a.csv alone
     assert (home / "inbox" / "link.csv").is_symlink()  # left where it is
     assert (home / "inbox" / "feed.csv").exists()
+
+
+def test_a_file_swapped_for_a_link_as_it_is_read_is_said_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a LIST-only server that refuses to send it, a file swapped for a link right
+    before it is read was refused (unreadable-file) and remembered as SIZE and MDTM saw
+    it, through the link; the next listing showed the link itself, and it was refused a
+    second time, as not-a-file. Once now."""
+    monkeypatch.setenv("BRIDGE_TEST_FTP_PASSWORD", PASSWORD)
+    home = tmp_path / "ftp"
+    (home / "inbox").mkdir(parents=True)
+    (home / "inbox" / "a.csv").write_text(order_file(1, 2), encoding="utf-8")
+    (home / "other.csv").write_text(order_file(9, 2), encoding="utf-8")
+    swapped: list[Path] = []
+
+    def hook(connection: str, op: str, n: int, args: tuple[object, ...]) -> None:
+        if op == "download" and not swapped:  # listed, claimed: now it is a link
+            held = home / str(args[0]) / str(args[1])
+            held.unlink()
+            held.symlink_to(home / "other.csv")
+            swapped.append(held)
+
+    with serving(home, mlsd=False, unreadable="inbox") as server:
+        cfg = load(make_world(tmp_path / "bridge", FLOW.format(
+            port=server.port, user=USER, ready="window: 0, min_age: 0")))
+        first = run_pass(cfg, connect=Spying(hook))
+        second = run_pass(cfg)
+        third = run_pass(cfg)
+    assert swapped, [(o.name, o.state, o.message) for o in first.outcomes]
+    assert [(o.name, o.state) for o in first.outcomes] == [("a.csv", "rejected")]
+    assert "refuses to send" in first.outcomes[0].message, first.outcomes[0].message
+    assert [(o.name, o.state, o.message) for o in second.outcomes + third.outcomes] == []
+    assert (home / "inbox" / "a.csv").is_symlink()  # left where it is
 
 
 @pytest.mark.parametrize(("fact", "want"), [

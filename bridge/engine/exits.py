@@ -76,10 +76,13 @@ def refuse_in_place(ctx: Context, row: FileRow, flow: Flow, issue: Issue) -> Out
     report = moves.write_report(ctx, row, flow, None, [issue],
                                 load_tracciato(ctx.cfg, flow.tracciato), "rejected", {})
     src = ctx.transport(flow.source.connection)
-    here = src.stat(flow.source.folder, row.path)
-    if here is None:  # a link, a FIFO, as the listing has it: not told again as not-a-file
-        with contextlib.suppress(TransientError):
-            here = next((e for e in src.list(flow.source.folder) if e.name == row.path), None)
+    # As the next listing will have it: a link, a FIFO with its kind (not told again as
+    # not-a-file), never as a stat through the link (FTP's SIZE and MDTM follow one).
+    here = None
+    with contextlib.suppress(TransientError):
+        here = next((e for e in src.list(flow.source.folder) if e.name == row.path), None)
+    if here is None:
+        here = src.stat(flow.source.folder, row.path)
     if here is not None:  # as it is now: the same file is not looked at again
         ctx.ledger.remember_done(row.flow, row.path, observed_size(here), here.mtime, row.id)
     ctx.ledger.set_state(row.id, REJECTED, ctx.now.wall, f"{issue.code}; {report}",
