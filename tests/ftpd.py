@@ -32,6 +32,8 @@ class FtpServer:
     port: int = 0
     cert: Path | None = None
     mlsd: bool = True
+    #: Whether the server answers LIST (one that has MLSD may refuse it).
+    listing: bool = True
     #: A folder (below ``home``) whose files are listed but never sent: 550 on RETR.
     unreadable: str | None = None
     #: Whether the server takes SITE CHMOD (many servers do not).
@@ -45,6 +47,8 @@ class FtpServer:
             args += ["--cert", str(self.cert)]
         if not self.mlsd:
             args.append("--no-mlsd")
+        if not self.listing:
+            args.append("--no-list")
         if self.unreadable is not None:
             args += ["--unreadable", self.unreadable]
         if not self.chmod:
@@ -160,6 +164,7 @@ def _serve(argv: list[str]) -> None:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--cert")
     p.add_argument("--no-mlsd", action="store_true")
+    p.add_argument("--no-list", action="store_true")
     p.add_argument("--unreadable")
     p.add_argument("--no-chmod", action="store_true")
     a = p.parse_args(argv)
@@ -191,6 +196,9 @@ def _serve(argv: list[str]) -> None:
         # An older server: no MLSD/MLST, so the client must parse LIST.
         handler.proto_cmds = {k: v for k, v in handler.proto_cmds.items()
                               if k not in ("MLSD", "MLST")}
+    if a.no_list:
+        # A server with MLSD that refuses LIST: what it has must do.
+        handler.proto_cmds = {k: v for k, v in handler.proto_cmds.items() if k != "LIST"}
     handler.authorizer = auth
     handler.auth_failed_timeout = 0.05  # pyftpdlib waits 3 s after a bad password
     handler.banner = "bridge test server"

@@ -69,6 +69,24 @@ def test_links_and_fifos_are_listed_as_what_they_are(tmp_path: Path, mlsd: bool)
                    ("out.csv", "a symbolic link")]
 
 
+def test_an_mlsd_server_that_refuses_list_is_listed_by_mlsd(tmp_path: Path) -> None:
+    home = tmp_path / "ftp"
+    (home / "inbox").mkdir(parents=True)
+    (home / "inbox" / "a.csv").write_text(order_file(1, 2), encoding="utf-8")
+    conn = FtpConnection.model_validate({
+        "type": "ftp", "host": "127.0.0.1", "port": 0, "user": USER, "password": PASSWORD,
+        "timeout": 5.0})
+    with serving(home, listing=False) as server:
+        transport = FtpTransport("shop", conn.model_copy(update={"port": server.port}),
+                                 lambda p: tmp_path / p)
+        try:
+            assert [(e.name, e.kind) for e in transport.list("inbox")] == [("a.csv", None)]
+            assert transport.list("missing") == []  # a folder not there: nothing
+            assert transport.stat("inbox", "a.csv") is not None  # the session goes on
+        finally:
+            transport.close()
+
+
 def test_an_mlsd_servers_links_and_fifos_are_said_once(tmp_path: Path) -> None:
     home = odd_folder(tmp_path)
     env = {"BRIDGE_TEST_FTP_PASSWORD": PASSWORD}

@@ -75,7 +75,11 @@ class FtpListing:
             found = {e.name: e for e in self._mlsd(ftp, path)}
             # MLSD says what a name points to: a link as its target, a FIFO as a file
             # (pyftpdlib and others). LIST lines say what each name is: they tell.
-            found.update((e.name, e) for e in self._others(self._lines(ftp, path)))
+            try:
+                lines = self._lines(ftp, path)
+            except ftplib.error_perm:
+                lines = []  # a server that will not LIST: what its MLSD says
+            found.update((e.name, e) for e in self._others(lines))
             return builtins.list(found.values())
         lines = self._lines(ftp, path)
         return ([Entry(*parsed) for parsed in filter(None, map(_parse_list_line, lines))]
