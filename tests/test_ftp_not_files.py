@@ -113,10 +113,10 @@ def test_an_mlsd_servers_links_and_fifos_are_said_once(tmp_path: Path) -> None:
 
 def test_a_file_swapped_for_a_link_as_it_is_read_is_said_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """On a LIST-only server that refuses to send it, a file swapped for a link right
-    before it is read was refused (unreadable-file) and remembered as SIZE and MDTM saw
-    it, through the link; the next listing showed the link itself, and it was refused a
-    second time, as not-a-file. Once now."""
+    """On a LIST-only server (here one that refuses to send it, too), a file swapped for
+    a link right before it is read was refused (unreadable-file) and remembered as SIZE
+    and MDTM saw it, through the link; the next listing showed the link itself, and it was
+    refused a second time, as not-a-file. Once now."""
     monkeypatch.setenv("BRIDGE_TEST_FTP_PASSWORD", PASSWORD)
     home = tmp_path / "ftp"
     (home / "inbox").mkdir(parents=True)
@@ -139,7 +139,7 @@ def test_a_file_swapped_for_a_link_as_it_is_read_is_said_once(
         third = run_pass(cfg)
     assert swapped, [(o.name, o.state, o.message) for o in first.outcomes]
     assert [(o.name, o.state) for o in first.outcomes] == [("a.csv", "rejected")]
-    assert "refuses to send" in first.outcomes[0].message, first.outcomes[0].message
+    assert "symbolic link" in first.outcomes[0].message, first.outcomes[0].message
     assert [(o.name, o.state, o.message) for o in second.outcomes + third.outcomes] == []
     assert (home / "inbox" / "a.csv").is_symlink()  # left where it is
 
@@ -157,3 +157,43 @@ def test_mlsd_type_facts(fact: str, want: str | None) -> None:
     from bridge.transport.ftp_lines import mlsd_kind
 
     assert mlsd_kind(fact) == want
+
+
+@pytest.mark.parametrize("mlsd", [True, False], ids=["mlsd", "list"])
+@pytest.mark.parametrize("swap", ["link", "fifo"])
+def test_a_file_swapped_after_it_was_listed_is_refused_unread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlsd: bool, swap: str) -> None:
+    """Listed as a file, claimed, then swapped for a link or a FIFO right before it is
+    read: the server followed the link (another file's bytes were taken for the sender's)
+    or opened the FIFO (and hung, for every client). bridge asks what the name is first
+    (STAT, on the control connection): refused (unreadable-file), never read."""
+    monkeypatch.setenv("BRIDGE_TEST_FTP_PASSWORD", PASSWORD)
+    home = tmp_path / "ftp"
+    (home / "inbox").mkdir(parents=True)
+    (home / "inbox" / "a.csv").write_text(order_file(1, 2), encoding="utf-8")
+    (home / "other.csv").write_text(order_file(9, 2), encoding="utf-8")
+    swapped: list[Path] = []
+
+    def hook(connection: str, op: str, n: int, args: tuple[object, ...]) -> None:
+        if op == "download" and not swapped:
+            held = home / str(args[0]) / str(args[1])
+            held.unlink()
+            if swap == "link":
+                held.symlink_to(home / "other.csv")
+            else:
+                os.mkfifo(held)
+            swapped.append(held)
+
+    with serving(home, mlsd=mlsd) as server:
+        cfg = load(make_world(tmp_path / "bridge", FLOW.format(
+            port=server.port, user=USER, ready="window: 0, min_age: 0")))
+        first = run_pass(cfg, connect=Spying(hook))
+        second = run_pass(cfg)
+    assert swapped
+    said = [(o.name, o.state, o.message) for o in first.outcomes]
+    assert [(o.name, o.state) for o in first.outcomes] == [("a.csv", "rejected")], said
+    assert rejected(tmp_path / "bridge" / "state" / "ledger.sqlite") == {
+        "a.csv": ["unreadable-file"]}, said
+    assert second.outcomes == []  # once
+    assert not (tmp_path / "bridge" / "erp").exists() or not list(
+        (tmp_path / "bridge" / "erp").iterdir())  # nothing of other.csv went anywhere

@@ -126,6 +126,20 @@ class FtpListing:
             return None  # 550: no such file (SIZE also refuses folders)
         return Entry(name, size or 0, mtime)
 
+    def _kind(self, ftp: ftplib.FTP, path: str) -> str | None:
+        """What ``path`` is, if the server's STAT (a LIST line on the control connection)
+        says a link, a FIFO...; None for a file, or when the server will not say."""
+        try:
+            reply = ftp.sendcmd(f"STAT {_wire(path)}")
+        except (ftplib.error_perm, ftplib.error_temp):
+            return None
+        name = posixpath.basename(path)
+        for line in reply.splitlines()[1:]:
+            other = _parse_other_line(line.lstrip())
+            if other is not None and other[0] == name:
+                return other[3]
+        return None
+
     def _is_dir(self, ftp: ftplib.FTP, path: str) -> bool:
         try:
             ftp.cwd(_wire(path))
