@@ -161,3 +161,37 @@ def test_a_done_file_that_is_a_link_or_a_fifo_is_said_once(tmp_path: Path,
     assert third.returncode == 0, third.stdout + third.stderr
     assert len(list((tmp_path / "erp").glob("ART*.TXT"))) == 1  # a.csv, taken now
     assert (inbox / "b.csv").exists() and (inbox / "b.csv.ok").exists()
+
+
+def test_a_file_read_in_place_swapped_for_a_link_is_said_once(tmp_path: Path) -> None:
+    """``archive: leave`` reads a file where it is: one swapped for a link between the
+    listing and the read was refused by the transport, and the refusal came out as a bug
+    of bridge (internal error, exit 4). It waits now, unread, and the link is said once."""
+    from bridge.config import load
+    from bridge.engine.runner import run_pass
+    from tests.flowkit.spy import Spying
+
+    cfg = make_world(tmp_path, CONFIG.replace("    retry_backoff: 0\n",
+                                              "    retry_backoff: 0\n    archive: leave\n"))
+    (tmp_path / "elsewhere.csv").write_text(order_file(9), encoding="utf-8")
+    (tmp_path / "inbox" / "a.csv").write_text(order_file(1), encoding="utf-8")
+    swapped: list[Path] = []
+
+    def hook(connection: str, op: str, n: int, args: tuple[object, ...]) -> None:
+        if op == "download" and not swapped:
+            here = tmp_path / str(args[0]) / str(args[1])
+            here.unlink()
+            here.symlink_to(tmp_path / "elsewhere.csv")
+            swapped.append(here)
+
+    first = run_pass(load(cfg), connect=Spying(hook))
+    second = run_pass(load(cfg))
+    third = run_pass(load(cfg))
+    assert swapped
+    assert first.internal_errors == [] and first.exit_code < 4, first
+    assert [(o.name, o.state) for o in first.outcomes] == [("a.csv", "waiting")], first
+    assert "link" in first.outcomes[0].message, first.outcomes[0].message
+    assert [(o.name, o.state) for o in second.outcomes] == [("a.csv", "rejected")]
+    assert third.outcomes == []
+    assert rejected(tmp_path / "state" / "ledger.sqlite") == {"a.csv": ["not-a-file"]}
+    assert not (tmp_path / "erp").exists() or not list((tmp_path / "erp").iterdir())

@@ -106,6 +106,8 @@ class Pipeline:
                 got = taking.fetch_in_place(self, flow_name, flow, entry, obs)
             except TransientError as exc:
                 return Outcome(flow_name, entry.name, RETRYING, message=str(exc))
+            except Refused as exc:
+                return self._unread(flow_name, flow, entry, str(exc))
             if got is None or isinstance(got, Outcome):
                 return got
             return self.advance(got.row.id, truncated=got.truncated)
@@ -127,6 +129,26 @@ class Pipeline:
                                  self.now.wall)
         self.ledger.remember_done(flow_name, shown, observed_size(entry), entry.mtime, row.id)
         return Outcome(flow_name, shown, REJECTED, row.id, 1, message=issue.message)
+
+    def _unread(self, flow_name: str, flow: Flow, entry: Entry, why: str) -> Outcome:
+        """A file read in place that the transport refused. Swapped since it was listed (a
+        link, a FIFO now): it waits, and the next listing says what it is, once. Still the
+        file listed (one the server will not send): recorded once, ``unreadable-file``."""
+        src = self.transport(flow.source.connection)
+        try:
+            now = next((e for e in src.list(flow.source.folder) if e.name == entry.name),
+                       None)
+        except TransientError:
+            now = None  # cannot tell now: the next pass looks again
+        if now is None or now.kind is not None or (now.size, now.mtime) != (
+                entry.size, entry.mtime):
+            return Outcome(flow_name, entry.name, "waiting",
+                           message=f"{why}; not read: it waits until it is a file")
+        issue = Issue("unreadable-file", f"{why}; it is left where it is", value=entry.name)
+        row = self.ledger.refuse(flow_name, entry.name, entry.size, entry.mtime, issue,
+                                 self.run_id, self.now.wall)
+        self.ledger.remember_done(flow_name, entry.name, observed_size(now), now.mtime, row.id)
+        return Outcome(flow_name, entry.name, REJECTED, row.id, 1, message=issue.message)
 
     def advance(self, file_id: int, *, obs: Observation | None = None,
                 truncated: str | None = None) -> Outcome:

@@ -26,7 +26,7 @@ is written over, then renamed, by the next.
 
 Plain FTP sends the password and the files in clear: every connection logs a warning. A file
 the server lists but refuses to send (a permanent 550 on RETR of a file that is there) is
-:class:`Refused`; a 550 on a file that is gone stays a failure to retry. A file listed is
+:class:`Refused`; a 550 on a file that is gone stays a failure to retry. Every file is
 asked what it is right before it is read (STAT, on the control connection): one swapped for
 a link or a FIFO since is :class:`Refused` too, never read through the link nor opened.
 """
@@ -119,7 +119,7 @@ class FtpTransport(FtpListing):
 
         def get(ftp: ftplib.FTP) -> None:
             path = self._path(folder, name)
-            kind = None if expect is None else self._kind(ftp, path)
+            kind = self._kind(ftp, path)
             if kind is not None:  # swapped since it was listed: a server would follow it
                 raise Refused(f"{self.name}: {folder}/{name} is {kind}, not the file that "
                               "was listed: never read")
