@@ -164,3 +164,31 @@ def _done_files(ledger: SqliteLedger, flow: str, count: int = 3000) -> None:
         "INSERT INTO files (id, flow, path, size, sha256, state, created, updated) "
         "VALUES (?, ?, ?, 10, '', 'done', 0, 0)",
         ((i, flow, f"{flow}{i}.csv") for i in range(1, count + 1)))
+
+
+@pytest.mark.parametrize("asked_more", [False, True], ids=["few-asked", "many-asked"])
+def test_keys_dropped_as_never_sent_are_found_whether_read_whole_or_looked_up(
+        tmp_path: Path, asked_more: bool) -> None:
+    """The keys a ``dedupe keep: sent`` dropped are read whole when they are no more than
+    the keys asked (a large file asks every order), else looked up: the answer is the same,
+    the first file that dropped each key, other files' only, this flow's only."""
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+    with ledger.db:
+        _done_files(ledger, "ordini", 3)
+        ledger.db.executemany(
+            "INSERT INTO unsent_keys (flow, key, file_id) VALUES (?, ?, ?)",
+            [("ordini", "#1", 2), ("ordini", "#1", 1), ("ordini", "#2", 3),
+             ("ordini", "#3", 3), ("altro", "#4", 1)])
+    extra = [f"#{i}" for i in range(10, 20)] if asked_more else []
+    said: list[str] = []
+    ledger.db.set_trace_callback(said.append)
+    try:
+        assert ledger.dropped_keys("ordini", ["#1", "#2", "#4", *extra]) == {"#1": 1, "#2": 3}
+        assert ledger.dropped_keys("ordini", ["#1", "#3", *extra], besides=(1, 3)) \
+            == {"#1": 2}
+        assert ledger.dropped_keys("altro", ["#1", "#4", *extra]) == {"#4": 1}
+        assert ledger.dropped_keys("nessuno", ["#1", *extra]) == {}
+    finally:
+        ledger.db.set_trace_callback(None)
+    looked_up = [s for s in said if " IN (" in s and "key IN" in s]
+    assert bool(looked_up) == (not asked_more), said
