@@ -146,7 +146,7 @@ class Flow(Strict):
     @model_validator(mode="after")
     def _any_order_alone(self) -> Flow:
         history = [f"steps[{i}].{s.kind}" for i, s in enumerate(self.steps)
-                   if s.kind in ("dedupe", "delta")]
+                   if s.kind in ("dedupe", "delta", "recall")]
         if self.order == "any" and (history or self.archive == "leave"):
             why = (f"{history[0]} compares a file with what the files before it sent"
                    if history else "archive: leave reads the files in place, unclaimed")

@@ -336,8 +336,8 @@ def delta(work: Work, args: sb.DeltaArgs) -> None:
     known = {} if work.ctx.full else work.ctx.last_sent(
         sorted({k for k in key_list if k is not None}))
     for f, into in args.previous.items():
-        table = work.put(name, table, into, _previous(known, key_list, args.fields.index(f),
-                                                      table.schema.field(f).type))
+        table = work.put(name, table, into, previous_values(
+            known, key_list, args.fields.index(f), table.schema.field(f).type))
         work.tables[name] = table
     if known:
         last = pa.array([known.get(k) if k is not None else None for k in key_list],
@@ -376,7 +376,7 @@ def _once(work: Work, name: str, table: pa.Table, args: sb.DeltaArgs,
     return again
 
 
-def _previous(known: dict[str, str], keys: list[str | None], at: int, kind: pa.DataType
+def previous_values(known: dict[str, str], keys: list[str | None], at: int, kind: pa.DataType
               ) -> pa.Array:
     """The value of the ``at``-th field of each key's last fingerprint, typed as now."""
     values: list[str | None] = []

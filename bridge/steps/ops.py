@@ -1,5 +1,6 @@
 """The steps that work on one table at a time: rename, set, compute, filter, dedupe, map,
-drop, and the trailer that counts what the others made.
+drop, recall (what a delta remembered of a key), and the trailer that counts what the
+others made.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from bridge.codecs.frames import has_column
 from bridge.errors import WaitsForFile
 from bridge.issues import Issue, clip
 from bridge.steps import spec
+from bridge.steps import spec_business as sb
 from bridge.steps.distinct import distinct_rows
 from bridge.steps.work import LINE, PARENT_LINE, Work, constant
 
@@ -277,7 +279,30 @@ def trailer(work: Work, args: spec.TrailerArgs) -> None:
     work.tables[args.into] = row.drop_columns(["__n"])
 
 
+def recall(work: Work, args: sb.RecallArgs) -> None:
+    """Set the ``take`` fields of each row to what a ``delta`` of the flow last sent for its
+    key (an order's customer and agent, for its cancellation); a key never sent, or sent
+    by this file, keeps the row's own values (the order went with them)."""
+    from bridge.steps.business import previous_values
+
+    name, table = work.get(args.table)
+    work.need(name, table, args.key)
+    keys = business_keys(table, args.key).to_pylist()
+    known = work.ctx.last_sent(sorted({k for k in keys if k is not None}))
+    if not known:
+        return
+    there = pa.array([k is not None and k in known for k in keys], pa.bool_())
+    for f, into in args.take.items():
+        kind = table.schema.field(into).type if has_column(table, into) else pa.string()
+        then = previous_values(known, keys, args.fields.index(f), kind)
+        now = table.column(into) if has_column(table, into) else pa.nulls(len(keys), kind)
+        if not then.type.equals(now.type):
+            now = pc.cast(now, then.type)
+        table = work.put(name, table, into, pc.if_else(there, then, now))
+    work.tables[name] = table
+
+
 OPS: dict[str, Callable[[Work, Any], None]] = {
     "rename": rename, "set": set_, "compute": compute, "filter": filter_, "dedupe": dedupe,
-    "map": map_, "drop": drop, "trailer": trailer,
+    "map": map_, "drop": drop, "trailer": trailer, "recall": recall,
 }

@@ -23,6 +23,7 @@ from bridge.steps.spec_business import (
     DeltaArgs,
     ExtractArgs,
     PercentArgs,
+    RecallArgs,
     SpreadArgs,
     TotalsArgs,
     TranslateArgs,
@@ -295,10 +296,15 @@ class Delta(Step):
     delta: DeltaArgs
 
 
+class Recall(Step):
+    kind: ClassVar[str] = "recall"
+    recall: RecallArgs
+
+
 KINDS: dict[str, type[Step]] = {
     cls.kind: cls
     for cls in (Rename, Set, Compute, Lookup, Filter, Dedupe, Group, Trailer, Map, Drop,
-                Translate, Vat, Percent, Spread, Totals, Extract, Check, Delta)
+                Translate, Vat, Percent, Spread, Totals, Extract, Check, Delta, Recall)
 }
 
 
@@ -318,7 +324,7 @@ StepSpec = Annotated[
     | Annotated[Percent, Tag("percent")] | Annotated[Spread, Tag("spread")]
     | Annotated[Totals, Tag("totals")]
     | Annotated[Extract, Tag("extract")] | Annotated[Check, Tag("check")]
-    | Annotated[Delta, Tag("delta")],
+    | Annotated[Delta, Tag("delta")] | Annotated[Recall, Tag("recall")],
     Discriminator(
         _kind,
         custom_error_type="step",

@@ -183,3 +183,24 @@ class DeltaArgs(Strict):
                 raise ValueError(f"{what}: {stray[0]!r} is not one of the delta's fields "
                                  "(the ledger remembers only those)")
         return self
+
+
+class RecallArgs(Strict):
+    """What a ``delta`` of the flow remembered for a key as last sent: the customer and
+    agent an order went with, for its cancellation."""
+
+    table: Table = None
+    key: list[str] = Field(min_length=1, description="Fields that make the key the delta "
+                           "remembered (its own key's fields, or fields of the same values).")
+    fields: list[str] = Field(min_length=1, description="The delta's `fields`, in its order.")
+    take: dict[str, str] = Field(min_length=1, description="Field of the delta: field of "
+                                 "this table set to its value as last sent, where the key "
+                                 "was; the rows of keys never sent keep their own.")
+
+    @model_validator(mode="after")
+    def _known_fields(self) -> RecallArgs:
+        stray = sorted(set(self.take) - set(self.fields))
+        if stray:
+            raise ValueError(f"take: {stray[0]!r} is not one of the delta's fields "
+                             "(the ledger remembers only those)")
+        return self

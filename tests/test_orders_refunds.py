@@ -1,0 +1,81 @@
+"""What the ERP's orders file says of refunds and of new customers, through the sample
+orders flow run as cron runs it (`bridge run` in a child process), byte for byte: a
+cancellation carries the customer and agent its order went with; the credit notes and the
+cancellation of one order add up to its total, never more; a customer the ERP does not
+know goes once per file, however many orders it placed.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+from tests.flowkit import bridge_cli
+from tests.test_business_lifecycle import CARD, export
+from tests.test_samples import sample_copy
+
+
+class Shop:
+    """The sample company in tmp_path with none of its exports: each test writes its own,
+    taken at the first run (no readiness window: tested elsewhere)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.cfg = sample_copy(tmp_path)
+        self.root = self.cfg.parent
+        text = self.cfg.read_text(encoding="utf-8")
+        self.cfg.write_text(text.replace("ready: {window: 5, min_age: 5}",
+                                         "ready: {window: 0, min_age: 0}"), encoding="utf-8")
+        for old in (self.root / "inbox" / "shopify").glob("*.csv"):
+            old.unlink()
+        self.stamp = 1_700_000_000
+        self.files = 0
+
+    def orders(self, text: str) -> bytes:
+        """One orders export through `bridge run`: the ERP's file it made."""
+        self.files += 1
+        path = self.root / "inbox" / "shopify" / f"orders_export_{self.files}.csv"
+        path.write_text(text, encoding="utf-8")
+        self.stamp += 100
+        os.utime(path, (self.stamp, self.stamp))
+        got = bridge_cli(self.cfg, "run", "--flow", "ordini")
+        assert got.returncode == 0, got.stdout + got.stderr
+        assert "Traceback" not in got.stdout + got.stderr
+        return (self.root / "erp" / "ordini" / f"ORD{self.files:06d}.TXT").read_bytes()
+
+    def agent(self, customer: str, old: str, new: str) -> None:
+        """The ERP gives ``customer`` another agent (its nightly export says so)."""
+        path = self.root / "erp-exports" / "clienti.csv"
+        lines = path.read_bytes().split(b"\r\n")
+        lines = [line.replace(f";{old};".encode(), f";{new};".encode())
+                 if line.startswith(customer.encode()) else line for line in lines]
+        path.write_bytes(b"\r\n".join(lines))
+
+
+def today() -> str:
+    return date.today().strftime("%Y%m%d")
+
+
+def annullo(number: int, customer: str, causale: str, cents: int, agent: str, ref: str,
+            status: str) -> bytes:
+    """An A record of gestionale/ordini."""
+    line = (f"A{number:010d}{today()}{customer:<8}{causale}{cents:012d}+{agent:<4}"
+            f"{ref:<20}{status:<20}")
+    return line.ljust(120).encode("cp1252") + b"\r\n"
+
+
+def coda(records: int) -> bytes:
+    return f"Z{records:07d}{today()}".ljust(120).encode("cp1252") + b"\r\n"
+
+
+def test_a_cancellation_carries_the_agent_its_order_went_with(tmp_path: Path) -> None:
+    """Edilizia Moretti's order went with agent A01; the ERP gave Moretti agent A09 before
+    the refund. The cancellation named A09: the ERP took the commission back from A09, who
+    never earned it, and left it with A01. It names A01, the order's."""
+    shop = Shop(tmp_path)
+    first = shop.orders(export([("#4001", "paid", CARD, "0.00")]))
+    assert b"T0000004001" in first and b"C00101  A01 " in first
+    shop.agent("C00101", "A01", "A09")
+    second = shop.orders(export([("#4001", "refunded", CARD, "122.00")]))
+    assert second == (annullo(4001, "C00101", "A", 12200, "A01", "#4001", "refunded")
+                      + coda(2))
