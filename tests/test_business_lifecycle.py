@@ -241,8 +241,9 @@ def test_a_report_period_that_is_no_date(story: list) -> None:  # type: ignore[t
 def test_each_partial_refund_credits_only_what_was_refunded_since(tmp_path: Path) -> None:
     """The shop's refunded amount adds up (10.00, then 25.00): the ERP gets a credit note of
     10.00 (with the order, the first export showing it refunded in part already), then one
-    of 15.00, never 25.00 on top of 10.00; a full refund then cancels the order. The
-    commission report reverses the share of all that was refunded, once."""
+    of 15.00, never 25.00 on top of 10.00; a full refund then cancels the rest of the order
+    (97.00 of 122.00: the three add up to its total). The commission report reverses the
+    share of all that was refunded, once."""
     from click.testing import CliRunner
 
     from bridge.cli import main
@@ -267,7 +268,8 @@ def test_each_partial_refund_credits_only_what_was_refunded_since(tmp_path: Path
                                        tables["annullo"]["importo"], strict=True)
             assert causale == expect
             credited.append(importo)
-    assert credited == [D("10.00"), D("15.00"), D("122.00")]
+    assert credited == [D("10.00"), D("15.00"), D("97.00")]
+    assert sum(credited) == D("122.00")
     got = CliRunner().invoke(main, ["--config", str(cfg), "report", "commissions",
                                     "--format", "csv"])
     [a01, _total] = list(csv.DictReader(io.StringIO(got.output)))

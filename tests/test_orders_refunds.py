@@ -32,8 +32,9 @@ class Shop:
         self.files = 0
 
     def orders(self, text: str) -> bytes:
-        """One orders export through `bridge run`: the ERP's file it made."""
+        """One orders export through `bridge run`: the ERP's file it made (none: b"")."""
         self.files += 1
+        before = set((self.root / "erp" / "ordini").glob("ORD*.TXT"))
         path = self.root / "inbox" / "shopify" / f"orders_export_{self.files}.csv"
         path.write_text(text, encoding="utf-8")
         self.stamp += 100
@@ -41,7 +42,9 @@ class Shop:
         got = bridge_cli(self.cfg, "run", "--flow", "ordini")
         assert got.returncode == 0, got.stdout + got.stderr
         assert "Traceback" not in got.stdout + got.stderr
-        return (self.root / "erp" / "ordini" / f"ORD{self.files:06d}.TXT").read_bytes()
+        made = sorted(set((self.root / "erp" / "ordini").glob("ORD*.TXT")) - before)
+        assert len(made) <= 1, made
+        return made[0].read_bytes() if made else b""
 
     def agent(self, customer: str, old: str, new: str) -> None:
         """The ERP gives ``customer`` another agent (its nightly export says so)."""
@@ -79,3 +82,27 @@ def test_a_cancellation_carries_the_agent_its_order_went_with(tmp_path: Path) ->
     second = shop.orders(export([("#4001", "refunded", CARD, "122.00")]))
     assert second == (annullo(4001, "C00101", "A", 12200, "A01", "#4001", "refunded")
                       + coda(2))
+
+
+def test_a_full_refund_after_a_credit_note_cancels_only_the_rest(tmp_path: Path) -> None:
+    """#4001 (122.00) was refunded 30.00 (a credit note N of 30.00), then in full: the
+    cancellation A said 122.00, and the ERP credited 152.00 of an order of 122.00. The A
+    credits the 92.00 left, so that the order's records add up to its total."""
+    shop = Shop(tmp_path)
+    shop.orders(export([("#4001", "paid", CARD, "0.00")]))
+    note = shop.orders(export([("#4001", "partially_refunded", CARD, "30.00")]))
+    assert note == (annullo(4001, "C00101", "N", 3000, "A01", "#4001", "partially_refunded")
+                    + coda(2))
+    full = shop.orders(export([("#4001", "refunded", CARD, "122.00")]))
+    assert full == (annullo(4001, "C00101", "A", 9200, "A01", "#4001", "refunded")
+                    + coda(2))
+
+
+def test_an_older_partial_refund_after_the_cancellation_credits_nothing(
+        tmp_path: Path) -> None:
+    """#4001 cancelled in full (A 122.00); an older export, read after, still shows it
+    refunded 30.00 in part: a credit note of 30.00 would credit 152.00 in all. Nothing goes."""
+    shop = Shop(tmp_path)
+    shop.orders(export([("#4001", "paid", CARD, "0.00")]))
+    shop.orders(export([("#4001", "refunded", CARD, "122.00")]))
+    assert shop.orders(export([("#4001", "partially_refunded", CARD, "30.00")])) == b""
