@@ -19,6 +19,7 @@ from bridge.cli import main
 from bridge.codecs import decode
 from bridge.config import load
 from bridge.engine.runner import PassResult, run_pass
+from bridge.ledger import open_ledger
 from tests.test_samples import NOON, run_twice, sample_copy, written
 
 ORDERS = Path("inbox") / "shopify" / "orders_export_1.csv"
@@ -125,10 +126,19 @@ def test_an_order_already_sent_is_not_sent_again(tmp_path: Path) -> None:
     run_pass(cfg_loaded, flows=["ordini"], clock=lambda: NOON + 200)
     result = run_pass(cfg_loaded, flows=["ordini"], clock=lambda: NOON + 300)
     assert [(o.name, o.state, o.issues) for o in result.outcomes] == [
-        ("orders_export_2.csv", "done", 1)]
+        ("orders_export_2.csv", "done", 2)]
     second = decode((root / "erp" / "ordini" / "ORD000002.TXT").read_bytes(),
                     spec.load("gestionale/ordini"))
     assert second.tables["testata"]["riferimento"].tolist() == ["#2007"]
+    # #2007's customer, new to the ERP, went with #2006: the ERP has created it once
+    assert len(second.tables["cliente"]) == len(second.tables["fiscale"]) == 0
+    ledger = open_ledger(cfg_loaded.path(cfg_loaded.ledger))
+    try:
+        notes = [(i.code, i.value) for i in ledger.issues(result.outcomes[0].file_id)]
+    finally:
+        ledger.close()
+    assert sorted(notes) == [("already-sent", "#2006"),
+                             ("already-sent", "cliente|laura.conti@example.com")]
 
 
 def test_an_unknown_customer_can_wait_for_an_operator(tmp_path: Path,

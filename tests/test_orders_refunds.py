@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from tests.flowkit import bridge_cli
-from tests.test_business_lifecycle import CARD, export
+from tests.test_business_lifecycle import BANK, CARD, export
 from tests.test_samples import sample_copy
 
 
@@ -106,3 +106,35 @@ def test_an_older_partial_refund_after_the_cancellation_credits_nothing(
     shop.orders(export([("#4001", "paid", CARD, "0.00")]))
     shop.orders(export([("#4001", "refunded", CARD, "122.00")]))
     assert shop.orders(export([("#4001", "partially_refunded", CARD, "30.00")])) == b""
+
+
+def record(text: str) -> bytes:
+    return text.ljust(120).encode("cp1252") + b"\r\n"
+
+
+def new_customer(number: int) -> bytes:
+    """The C and F records of the customer the ERP does not know, before order ``number``."""
+    return (record(f"C{number:010d}{'Moretti':<40}{'Via Roma 1':<35}24126{'Bergamo':<20}BGIT")
+            + record(f"F{number:010d}{'':<27}nuovo@cliente.it"))
+
+
+def order(number: int) -> bytes:
+    """The T and R records of one order of the export's (2 x 61.00 at 22%) on WEB001."""
+    return (record(f"T{number:010d}20251101WEB001      00000            BB  #{number:<19}"
+                   "000000010000+EUR0000000000000000002200STD")
+            + record(f"R{number:010d}0001TRAP-18V       {'Trapano':<40}"
+                     "0000020000000050000000000001000{22 22000000002200"))
+
+
+def test_a_new_customer_with_two_orders_goes_once(tmp_path: Path) -> None:
+    """A customer the ERP does not know placed two orders in one export: its C and F
+    records went before each, and the ERP, which creates a customer for each C record it
+    reads, created it twice. They go once, before its first order; nor again with its next
+    order in a later export, read before the ERP's own export knows it."""
+    shop = Shop(tmp_path)
+    text = export([("#4001", "paid", BANK, "0.00"), ("#4002", "paid", BANK, "0.00")])
+    got = shop.orders(text.replace("acquisti@ediliziamoretti.it", "nuovo@cliente.it"))
+    assert got == new_customer(4001) + order(4001) + order(4002) + coda(7)
+    text = export([("#4003", "paid", BANK, "0.00")])
+    got = shop.orders(text.replace("acquisti@ediliziamoretti.it", "Nuovo@Cliente.it"))
+    assert got == order(4003) + coda(3)

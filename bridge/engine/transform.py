@@ -150,8 +150,10 @@ class _Run:
         self.sent = KeySpool(folder)
         self.once = KeysOnce()  # each delta's keys, one state per key and file
         # The keys sent by the chunks before, asked by a `dedupe keep: sent` (a
-        # cancellation many chunks after its order): kept only for such a flow.
-        self.keeps_sent = any(getattr(s.args, "keep", None) == "sent" for s in body)
+        # cancellation many chunks after its order) or `repeats: first`: kept only for
+        # such a flow.
+        self.keeps_sent = any(getattr(s.args, "keep", None) == "sent"
+                              or getattr(s.args, "repeats", None) == "first" for s in body)
         # A chunk's facts are one large entry: to the file from the first one.
         self.facts = KeySpool(folder, ".facts-", spool_from=1, plain=True) \
             if flow.facts else None

@@ -92,6 +92,10 @@ def dedupe(work: Work, args: spec.DedupeArgs) -> None:
     name, table = work.get(args.table)
     work.need(name, table, args.key)
     keys = business_keys(table, args.key)
+    if args.repeats == "first":
+        _first_only(work, name, keys)
+        table = work.tables[name]
+        keys = business_keys(table, args.key)
     unique = pc.unique(pc.drop_null(keys)).to_pylist()
     sent = work.ctx.already_sent(list(unique))
     if args.keep == "sent":
@@ -144,6 +148,20 @@ def _cancelled_first(work: Work, args: spec.DedupeArgs, new: list[str]) -> dict[
     work.keep(name, pc.invert(pc.fill_null(pc.is_in(keys, value_set=pa.array(
         list(dropped), pa.string())), False)))
     return dropped
+
+
+def _first_only(work: Work, name: str, keys: pa.Array | pa.ChunkedArray) -> None:
+    """Keep the first row of each key in the file: not a row whose key an earlier row of
+    this chunk gave, nor one the file's chunks before this one sent."""
+    import pandas as pd
+
+    values = pd.Series(keys.to_pylist(), dtype=object)
+    again = np.array(values.duplicated() & values.notna(), dtype=bool)
+    unique = [k for k in values.drop_duplicates() if k is not None]
+    before = {k for k, was in zip(unique, work.ctx.sent_before(unique), strict=True) if was}
+    if before:
+        again |= np.array(values.isin(before), dtype=bool)
+    work.keep(name, pa.array(~again))
 
 
 def _not_at_the_target_yet(work: Work, args: spec.DedupeArgs, keys: list[str]) -> None:

@@ -131,6 +131,16 @@ class DedupeArgs(Strict):
         "earlier file or by this one through a dedupe before (a cancellation of an order the "
         "ERP has, or gets with this file), noting the others `never-sent`, and remember "
         "nothing.")
+    repeats: Literal["keep", "first"] = Field(
+        "keep", description="A key given again later in the same file: keep: every row of "
+        "it goes on; first: only its first row (a new customer's records, before its first "
+        "order of the file alone). With keep: new.")
+
+    @model_validator(mode="after")
+    def _first_of_new(self) -> DedupeArgs:
+        if self.repeats == "first" and self.keep == "sent":
+            raise ValueError("repeats: first goes with keep: new (the keys this file sends)")
+        return self
 
 
 class Part(Strict):
