@@ -167,6 +167,11 @@ def null_sensitive(node: nodes.Node, top: bool = True) -> set[str]:
     if isinstance(node, nodes.And | nodes.Or) and top:
         # `a or b` gives b for a missing a, and a missing b as it is: here as in jinja.
         return null_sensitive(node.left, top=True) | null_sensitive(node.right, top=True)
+    if isinstance(node, nodes.Or):
+        # Inside another expression (`'k|' ~ (a or b)`), a missing a is false and gives b,
+        # as None does in jinja: only b's missing value is the result's (a text "None"
+        # there, a null here).
+        return null_sensitive(node.left, top=True) | null_sensitive(node.right, top=False)
     names = set()
     for child in node.iter_child_nodes():
         names |= null_sensitive(child, top=False)
