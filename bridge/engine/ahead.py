@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from bridge import faults
 from bridge.engine import taking
-from bridge.engine.ahead_here import ASKED, Pace, hand_over, meanwhile
+from bridge.engine.ahead_here import ASKED, Pace, hand_over, meanwhile, read_the_same
 from bridge.engine.claims import Claims, read_at_once
 from bridge.engine.context import Outcome
 from bridge.errors import LostTurn
@@ -249,8 +249,11 @@ class Helper:
                 log.info("file %d: the helper could not transform it (%s): done here",
                          row.id, answer[2])
             return None
-        _, _, got, asked = answer
+        _, _, got, asked, read = answer
         checked: Checked = got
+        if not read_the_same(pipe, read):
+            self.tally["stale"] += 1
+            return None  # a reference rewritten since this pass read it
         mark = self.marks.get(row.id)
         for method, args, kwargs, then in asked:
             if method not in ASKED:

@@ -139,12 +139,13 @@ def transform_here(pipe: Pipeline, helper: Helper, row: FileRow, flow: Flow) -> 
 def answer_of(pipe: Pipeline, recording: Recording, row: FileRow, flow: Flow, folder: Path,
               source: Path | None = None) -> tuple[Any, ...]:
     """A transform done ahead (by the helper, or here), as the main process takes it in:
-    ``("done", id, checked, the ledger's answers it asked)``, or ``("failed", id, why)`` on
-    any failure, and the file is transformed again in its turn. ``source``: the work copy
-    (None: found, or made, here)."""
+    ``("done", id, checked, the ledger's answers it asked, the references it read)``, or
+    ``("failed", id, why)`` on any failure, and the file is transformed again in its turn.
+    ``source``: the work copy (None: found, or made, here)."""
     from bridge.engine import taking
     from bridge.engine.chunking import KeySpool
     from bridge.engine.outputs import index_ahead
+    from bridge.engine.tables import flow_references
     from bridge.engine.transform import transform_file
     from bridge.files import own_folder
 
@@ -157,6 +158,23 @@ def answer_of(pipe: Pipeline, recording: Recording, row: FileRow, flow: Flow, fo
         for spool in (checked.sent_keys, checked.facts):
             if isinstance(spool, KeySpool):
                 spool.seal()
+        read = {name: str(pipe.references[name].attrs.get("sha256"))
+                for name in flow_references(flow) if name in pipe.references}
     except Exception as exc:
         return ("failed", row.id, f"{type(exc).__name__}: {exc}")
-    return ("done", row.id, checked, recording.asked)
+    return ("done", row.id, checked, recording.asked, read)
+
+
+def read_the_same(pipe: Pipeline, read: dict[str, str]) -> bool:
+    """Whether the reference tables a transform done ahead read (their digests, ``read``)
+    are the ones this pass reads: a pass reads each once, and a table rewritten after this
+    process read it, that the helper read later, makes the helper's work stale."""
+    from bridge.engine.tables import reference
+
+    for name, digest in read.items():
+        try:
+            if str(reference(pipe, name).attrs.get("sha256")) != digest:
+                return False
+        except Exception:  # unreadable now: transformed here, where it fails for all to see
+            return False
+    return True
