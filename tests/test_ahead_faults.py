@@ -1,13 +1,19 @@
 """The helper of bridge.engine.ahead under unlucky faults: a reference table rewritten while
-it works, a helper that hangs, a helper whose disk is full."""
+it works, a helper that hangs (no answer: given up after its wait), a helper whose disk is
+full (its writes fail: its folder is not left behind)."""
 
 from __future__ import annotations
 
+import logging
 import os
+import resource
+import signal
+import time
 from pathlib import Path
 
 import pytest
 
+from bridge.engine import ahead
 from tests.flowkit import make_world, order_file
 from tests.test_ahead import FLOW, fetched_two, ready_helper, tree
 
@@ -60,3 +66,80 @@ def test_a_reference_rewritten_while_the_helper_worked_is_the_one_the_pass_read(
     assert b"Vecchio 20" in out["ART00002.TXT"] and b"Nuovo" not in out["ART00002.TXT"]
     assert helper.tally == {"stale": 1}
     assert list((tmp_path / "state" / "work").glob("*/ahead-*")) == []
+
+
+def plain_two(root: Path) -> Path:
+    cfg = make_world(root, FLOW)
+    for n in (1, 2):
+        (root / "inbox" / f"o{n}.csv").write_text(order_file(n, 2), encoding="utf-8")
+    return cfg
+
+
+def carry_alone(cfg: Path) -> None:
+    """The world's two files carried on by this process alone, in order."""
+    pipe, _, c1, c2 = fetched_two(cfg)
+    try:
+        assert [pipe.advance(r.id).state for r in (c1, c2)] == ["done", "done"]  # type: ignore[union-attr]
+    finally:
+        pipe.ledger.close()
+
+
+def test_a_hung_helper_is_given_up_after_its_wait_and_killed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+        ) -> None:
+    """The helper stopped (SIGSTOP) with a file in its hands: this process waits for it
+    :data:`ahead.WAIT` seconds, no more, says so, kills it and transforms the file itself.
+    Nothing of the helper is left, running or on the disk."""
+    monkeypatch.setattr(ahead, "WAIT", 2.0)
+    clean = plain_two(tmp_path / "clean")
+    pipe, flow, r1, r2 = fetched_two(plain_two(tmp_path / "hung"))
+    ledger = pipe.ledger
+    try:
+        helper = ready_helper(pipe)
+        assert helper.proc is not None
+        os.kill(helper.proc.pid, signal.SIGSTOP)
+        helper.send(pipe, r2, flow)  # type: ignore[arg-type]
+        assert r2.id in helper.asked  # type: ignore[union-attr]
+        assert pipe.advance(r1.id).state == "done"  # type: ignore[union-attr]
+        pipe.ahead = helper
+        start = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="bridge.ahead"):
+            assert pipe.advance(r2.id).state == "done"  # type: ignore[union-attr]
+        assert time.monotonic() - start < 60
+        assert "stopped answering" in caplog.text
+        assert helper.tally == {"lost": 1} and not helper.alive
+        assert helper.proc.returncode == -signal.SIGKILL  # killed, not left stopped
+        helper.close()
+    finally:
+        ledger.close()
+    carry_alone(clean)
+    assert tree(tmp_path / "hung" / "erp") == tree(tmp_path / "clean" / "erp")
+    assert list((tmp_path / "hung" / "state" / "work").glob("*/ahead-*")) == []
+
+
+def test_a_helper_whose_disk_is_full_costs_its_work_only(tmp_path: Path) -> None:
+    """The helper may write no file past 64 bytes (RLIMIT_FSIZE, as a full disk): its
+    transform fails, it says so, and the file is transformed here, the bytes of a run
+    without it; its half-written folder is not left behind, and it is still up."""
+    clean = plain_two(tmp_path / "clean")
+    pipe, flow, r1, r2 = fetched_two(plain_two(tmp_path / "full"))
+    ledger = pipe.ledger
+    try:
+        helper = ready_helper(pipe)
+        assert helper.proc is not None
+        resource.prlimit(helper.proc.pid, resource.RLIMIT_FSIZE, (64, 64))
+        helper.send(pipe, r2, flow)  # type: ignore[arg-type]
+        answer = helper._answer(r2.id)  # type: ignore[union-attr]
+        assert answer is not None and answer[0] == "failed", answer
+        assert "File too large" in answer[2], answer
+        assert pipe.advance(r1.id).state == "done"  # type: ignore[union-attr]
+        pipe.ahead = helper
+        assert pipe.advance(r2.id).state == "done"  # type: ignore[union-attr]
+        assert helper.tally == {"failed": 1} and helper.alive
+        helper.close()
+        assert helper.proc.returncode == 0
+    finally:
+        ledger.close()
+    carry_alone(clean)
+    assert tree(tmp_path / "full" / "erp") == tree(tmp_path / "clean" / "erp")
+    assert list((tmp_path / "full" / "state" / "work").glob("*/ahead-*")) == []
