@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -208,8 +208,8 @@ class _Run:
             self.watch.start()
         try:
             together = Together(self.t) if chunk is not None and self.t.group_by else None
-            for decoded in iter_decode(source, self.t, chunk_bytes=chunk, keep_raw=True,
-                                       group_max=self.flow.whole_max_bytes or None):
+            for decoded in _read(iter_decode(source, self.t, chunk_bytes=chunk, keep_raw=True,
+                                             group_max=self.flow.whole_max_bytes or None)):
                 if together is not None and not together.fresh(decoded.tables):
                     self._discard(parts)
                     return None
@@ -360,6 +360,20 @@ class _Run:
         self.sent.remove()
         if self.facts is not None:
             self.facts.remove()
+
+
+def _read(chunks: Iterator[Decoded]) -> Iterator[Decoded]:
+    """The chunks of bridge's copy of a file; an error reading it (a bad block, a disk gone)
+    said as one, not taken for the outputs' writing (the file waits and is read again)."""
+    while True:
+        try:
+            decoded = next(chunks)
+        except StopIteration:
+            return
+        except OSError as exc:
+            raise TransientError("cannot read bridge's copy of the file in the work area: "
+                                 f"{exc.strerror or exc}") from None
+        yield decoded
 
 
 def _work_area(exc: OSError) -> TransientError:
