@@ -8,6 +8,8 @@ import logging
 import os
 import resource
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -143,3 +145,60 @@ def test_a_helper_whose_disk_is_full_costs_its_work_only(tmp_path: Path) -> None
     carry_alone(clean)
     assert tree(tmp_path / "full" / "erp") == tree(tmp_path / "clean" / "erp")
     assert list((tmp_path / "full" / "state" / "work").glob("*/ahead-*")) == []
+
+
+def test_a_stop_sent_to_the_whole_group_lets_the_helper_end_with_the_pass(
+        tmp_path: Path) -> None:
+    """systemd stops `bridge watch` by SIGTERM to every process of the service, the helper
+    included: the watch finishes its file and exits 0, and its helper ends with it, not
+    before (a helper killed under it would be told as one that stopped answering, and its
+    files transformed again). The next run finishes, the bytes and ledger of one process."""
+    from tests.test_ahead import FILES, _helper_at_work, _helpers_of, fill, ledger_view, run
+
+    worlds = {}
+    for name, head in (("alone", "transform_ahead: false\n"), ("ahead", "")):
+        worlds[name] = make_world(tmp_path / name, head + FLOW)
+        fill(tmp_path / name)
+        for n in range(1000, 1400):  # enough files that the pass is still busy at the stop
+            (tmp_path / name / "inbox" / f"p{n}.csv").write_text(order_file(n, 3),
+                                                                 encoding="utf-8")
+    assert run(worlds["alone"]).returncode == 1  # two files rejected
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(worlds["ahead"]),
+                             "watch", "--interval", "0.5"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    erp, work = tmp_path / "ahead" / "erp", tmp_path / "ahead" / "state" / "work"
+    try:
+        deadline = time.monotonic() + 120
+        seen = False
+        while not (seen and len(list(erp.glob("*.TXT"))) >= 30):
+            assert proc.poll() is None and time.monotonic() < deadline, "no helper at work"
+            seen = seen or _helper_at_work(work)
+            time.sleep(0.002)
+        (helper,) = _helpers_of(proc.pid)
+        # Caught in the middle of its work: stopped until the stop reaches the group, so
+        # that it has files in hand when the signal comes (it is the slower half here).
+        os.kill(helper, signal.SIGSTOP)
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGTERM)
+        os.kill(helper, signal.SIGCONT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode == 0, out
+    assert len(list(erp.glob("*.TXT"))) < FILES + 400 - 2  # it stopped before the end
+    said = (tmp_path / "ahead" / "state" / "bridge.log").read_text(encoding="utf-8")
+    assert "stopped answering" not in said + out
+    lines = [line for line in said.splitlines() if "a second process transformed" in line]
+    assert lines and lines[-1].endswith(" 0 because it was lost"), lines
+    assert "Traceback" not in said + out
+    deadline = time.monotonic() + 10
+    while _helpers_of(proc.pid):
+        assert time.monotonic() < deadline, "the helper outlived bridge watch"
+        time.sleep(0.05)
+    got = run(worlds["ahead"])
+    assert got.returncode in (0, 1), got.stdout
+    assert tree(erp) == tree(tmp_path / "alone" / "erp")
+    assert ledger_view(worlds["ahead"]) == ledger_view(worlds["alone"])
+    assert list(work.glob("*/ahead-*")) == []

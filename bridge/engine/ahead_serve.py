@@ -5,7 +5,8 @@ bridge.engine.ahead_serve IN OUT PARENT`` (the two ends of its pipes, and the ma
 process, with which it dies). It opens the ledger to read it only (through
 :class:`~bridge.engine.ahead_here.Recording`, which keeps what it asked), writes nothing but
 the files of the folder it is given for each file, and ends when the main process closes its
-end.
+end (SIGINT and SIGTERM, sent to every process of a group or a service, are left to the main
+process: it ends the helper once its file is finished).
 """
 
 from __future__ import annotations
@@ -60,9 +61,11 @@ def main(argv: list[str]) -> None:
     import signal
 
     _die_with_parent(int(argv[3]))
-    # Ctrl-C reaches the whole process group: the main process stops, closes its ends, and
-    # that ends the helper without a traceback.
+    # Ctrl-C reaches the whole process group, and a service's stop (systemd's SIGTERM) every
+    # process of the service: the main process finishes its file, closes its ends, and that
+    # ends the helper, after the answers it was working on, without a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # The main process closes its ends when it is done (or dies): that is the end of it.
     with contextlib.suppress(EOFError, OSError):
         serve(Connection(int(argv[1]), writable=False),
