@@ -2,7 +2,8 @@
 
 Started by :meth:`bridge.engine.ahead.Helper.start` as ``python -m
 bridge.engine.ahead_serve IN OUT PARENT`` (the two ends of its pipes, and the main
-process, with which it dies). It opens the ledger to read it only (through
+process, with which it dies). It opens the ledger (PostgreSQL's at its first question:
+:class:`Later`) to read it only (through
 :class:`~bridge.engine.ahead_here.Recording`, which keeps what it asked), writes nothing but
 the files of the folder it is given for each file, and ends when the main process closes its
 end (SIGINT and SIGTERM, sent to every process of a group or a service, are left to the main
@@ -16,6 +17,7 @@ import os
 import pickle
 import sys
 from multiprocessing.connection import Connection
+from typing import Any
 
 
 def _die_with_parent(parent: int) -> None:
@@ -29,15 +31,37 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
+class Later:
+    """A PostgreSQL ledger opened at the first question a transform asks it, not at the
+    start: the main process opens its own connections first (a role limited to the ones it
+    needs alone loses none to the helper), and a helper whose flows ask nothing holds none.
+    A connection refused fails that transform only: the file is transformed there."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.inner: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self.inner is None:
+            from bridge.ledger import open_ledger
+
+            self.inner = open_ledger(self.where)
+        return getattr(self.inner, name)
+
+    def close(self) -> None:
+        if self.inner is not None:
+            self.inner.close()
+
+
 def serve(inbox: Connection, outbox: Connection) -> None:
     """The helper's loop: a file in, its transform (or why not) out, until the main process
     closes its end."""
     from bridge.engine.ahead_here import Recording, answer_of
     from bridge.engine.pipeline import Pipeline
-    from bridge.ledger import open_ledger
+    from bridge.ledger import is_url, open_ledger
 
     cfg, where, full, now = pickle.loads(inbox.recv_bytes())
-    recording = Recording(open_ledger(where))
+    recording = Recording(open_ledger(where) if not is_url(where) else Later(where))
     pipe = Pipeline(cfg, recording, {}, None, now, full=full)
     import pandas  # noqa: F401  (imported before it says it is ready)
     import pyarrow.compute  # noqa: F401
