@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import resource
 import signal
 import subprocess
@@ -202,3 +203,45 @@ def test_a_stop_sent_to_the_whole_group_lets_the_helper_end_with_the_pass(
     assert tree(erp) == tree(tmp_path / "alone" / "erp")
     assert ledger_view(worlds["ahead"]) == ledger_view(worlds["alone"])
     assert list(work.glob("*/ahead-*")) == []
+
+
+#: Put first on the helper's path: it stops itself (SIGSTOP) as it starts, before it reads
+#: anything from this process, as a helper hung at its start would.
+STOPS_AT_START = """\
+import os, signal
+with open("/proc/self/cmdline", "rb") as f:
+    if b"bridge.engine.ahead_serve" in f.read():
+        os.kill(os.getpid(), signal.SIGSTOP)
+"""
+
+
+def test_a_helper_hung_at_its_start_does_not_hold_up_a_large_configuration(
+        tmp_path: Path) -> None:
+    """A configuration of many flows is more than a pipe holds (64 kB): handed to a helper
+    that hangs before it reads it, it held `bridge run` for ever. The run goes on, without
+    the helper, which is not left behind."""
+    from bridge.config import load
+    from tests.flowkit import flows_world
+    from tests.test_ahead import _helpers_of
+
+    flows = 130
+    cfg = flows_world(tmp_path, flows, 1)
+    assert len(pickle.dumps(load(cfg), protocol=pickle.HIGHEST_PROTOCOL)) > 1 << 16
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(STOPS_AT_START, encoding="utf-8")
+    path = os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")])
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(cfg), "run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONPATH": path})
+    try:
+        out, _ = proc.communicate(timeout=90)  # a few seconds
+    except subprocess.TimeoutExpired:
+        for pid in _helpers_of(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        proc.kill()
+        proc.communicate(timeout=30)
+        pytest.fail("bridge run waited for ever for a helper hung at its start")
+    assert proc.returncode == 0, out
+    assert len(list(tmp_path.glob("erp*/ART*.TXT"))) == flows
+    assert _helpers_of(proc.pid) == []

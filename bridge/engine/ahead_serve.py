@@ -7,7 +7,8 @@ process, with which it dies). It opens the ledger (PostgreSQL's at its first que
 :class:`~bridge.engine.ahead_here.Recording`, which keeps what it asked), writes nothing but
 the files of the folder it is given for each file, and ends when the main process closes its
 end (SIGINT and SIGTERM, sent to every process of a group or a service, are left to the main
-process: it ends the helper once its file is finished).
+process: it ends the helper once its file is finished). :func:`room_in` is the main process's:
+how much it may hand over before the helper reads.
 """
 
 from __future__ import annotations
@@ -29,6 +30,26 @@ def _die_with_parent(parent: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:
         os._exit(0)
+
+
+#: Bytes kept free in the pipe to the helper beside its configuration, for the files handed
+#: over (a few hundred bytes each, two at most waiting).
+ROOM = 1 << 14
+
+
+def room_in(fd: int) -> int:
+    """The bytes the main process may write at once into its pipe to the helper (``fd``)
+    and never wait for the helper to read them, the pipe made as large as it may be (1 MiB
+    on Linux): so a helper hung at its start never holds the main process up."""
+    try:
+        import fcntl
+
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+        size: int = fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+    except (ImportError, AttributeError, OSError):  # not on Linux: what a pipe holds there
+        size = 1 << 16
+    return max(0, size - ROOM)
 
 
 class Later:
