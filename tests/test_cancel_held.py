@@ -217,7 +217,7 @@ def test_a_transform_done_ahead_asks_again_which_keys_a_held_file_would_send(
         helper = Helper(None, None, None)
         helper.asked[2] = tmp_path / "ahead"
         helper.marks[2] = mark
-        helper.answers[2] = ("done", 2, SimpleNamespace(), seen.asked)
+        helper.answers[2] = ("done", 2, SimpleNamespace(), seen.asked, {})
         assert helper.result(pipe, SimpleNamespace(id=2, flow="articoli")) is None
         assert helper.tally == {"stale": 1}
     finally:

@@ -176,7 +176,7 @@ def test_a_transform_done_ahead_asks_again_which_keys_were_cancelled(
         helper = Helper(None, None, None)
         helper.asked[1] = tmp_path / "ahead"
         helper.marks[1] = mark
-        helper.answers[1] = ("done", 1, SimpleNamespace(), seen.asked)
+        helper.answers[1] = ("done", 1, SimpleNamespace(), seen.asked, {})
         assert helper.result(pipe, SimpleNamespace(id=1, flow="ordini")) is None
         assert helper.tally == {"stale": 1}
     finally:
