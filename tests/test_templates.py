@@ -446,3 +446,17 @@ def test_utf8_bytes_of_a_text_output_find_a_control_character_as_the_text_does(
     fine = {"testata": pd.DataFrame({"_line": [2], "note": ["ok"]})}
     data, issues = template_utf8(_target("text", "utf-8"), memoryview(clean), fine)
     assert data is not None and (bytes(data), issues) == (clean, [])
+
+
+@pytest.mark.parametrize("text", ["n° 5 «Rossi»\u00a0srl, 2³ piano\r\n", "ok\r\n", "",
+                                  "¿\u00a0\r\n\r\n", "\u00bf"])
+def test_a_clean_text_output_is_given_back_as_its_bytes(text: str) -> None:
+    """A text output holding `°`, `«` or a no-break space (U+00A0-U+00BF, whose lead byte
+    it shares with the C1 controls) and no control character is the bytes given, not
+    decoded, searched and encoded again whole: common in Italian data, it cost every
+    chunk that holds one a second pass over its text."""
+    given_bytes = memoryview(text.encode("utf-8"))
+    fine = {"testata": pd.DataFrame({"_line": [2], "note": ["n° 5"]})}
+    data, issues = template_utf8(_target("text", "utf-8"), given_bytes, fine)
+    assert data is given_bytes and issues == []
+    _same_as_text("text", text, fine)

@@ -163,11 +163,14 @@ def template_utf8(target: Target, data: memoryview, tables: dict[str, pd.DataFra
             return template_bytes(target, bytes(data).decode("utf-8"), tables)
     elif target.format == "text":
         cells = np.frombuffer(data, np.uint8)
-        # C0 but TAB and line ends, DEL, the lead byte of U+0080-U+00BF (C1 among them),
-        # or a CR not before a LF: the long way, which finds the character and its row.
+        # C0 but TAB and line ends, DEL, C1 (0xC2 then 0x80-0x9F: not the `°` or `«` that
+        # share its lead byte), or a CR not before a LF: the long way, which finds the
+        # character and its row. Looked at in place: the text is not copied.
+        c1 = np.flatnonzero(cells[:-1] == 0xC2) + 1  # the byte after each lead byte
+        cr = np.flatnonzero(cells == 0x0D)
         if _c0_not_xml()[cells[cells < 32]].any() or (cells == 0x7F).any() \
-                or (cells == 0xC2).any() or data.tobytes().count(b"\r") != \
-                data.tobytes().count(b"\r\n"):
+                or (cells[c1] < 0xA0).any() or (len(cr) and (
+                    cr[-1] == len(cells) - 1 or (cells[cr + 1] != 0x0A).any())):
             return template_bytes(target, bytes(data).decode("utf-8"), tables)
     return data, []
 
