@@ -11,6 +11,7 @@ import os
 import socket
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bridge.cli import main
@@ -195,3 +196,33 @@ def test_a_file_read_in_place_swapped_for_a_link_is_said_once(tmp_path: Path) ->
     assert third.outcomes == []
     assert rejected(tmp_path / "state" / "ledger.sqlite") == {"a.csv": ["not-a-file"]}
     assert not (tmp_path / "erp").exists() or not list((tmp_path / "erp").iterdir())
+
+
+@pytest.mark.parametrize("archive", ["move", "leave"])
+def test_files_refused_as_they_are_read_do_not_list_the_folder_each(
+        tmp_path: Path, archive: str) -> None:
+    """Files the transport refuses as they are read (here hard links, a name of someone
+    else's file) are each remembered as they are at the source. Found by listing the
+    whole folder for each, a pass refusing hundreds in a folder of thousands took minutes
+    (200 in 20,000: 26 s against 3 s); a local stat is an lstat, and tells it alone. Each
+    is still refused once, and the next pass says nothing."""
+    from bridge.config import load
+    from bridge.engine.runner import run_pass
+    from tests.flowkit.spy import Spying
+
+    extra = "" if archive == "move" else "    archive: leave\n"
+    cfg = make_world(tmp_path, CONFIG.replace("    retry_backoff: 0\n",
+                                              f"    retry_backoff: 0\n{extra}"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for i in range(6):
+        (outside / f"h{i}.csv").write_text(order_file(i), encoding="utf-8")
+        os.link(outside / f"h{i}.csv", tmp_path / "inbox" / f"h{i}.csv")
+    spy = Spying(lambda *args: None)
+    first = run_pass(load(cfg), connect=spy)
+    assert sorted((o.name, o.state) for o in first.outcomes) == [
+        (f"h{i}.csv", "rejected") for i in range(6)], first
+    assert [op for _, op, _ in spy.log].count("list") == 1, spy.log
+    assert run_pass(load(cfg)).outcomes == []
+    assert rejected(tmp_path / "state" / "ledger.sqlite") == {
+        f"h{i}.csv": ["unreadable-file"] for i in range(6)}

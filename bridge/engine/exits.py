@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from bridge.ledger import FileRow
     from bridge.report_cells import RawRows
     from bridge.spec.model import Tracciato
+    from bridge.transport import Entry
 
 #: Seconds at most between two tries of a file that waits for another file a person
 #: settles (:class:`~bridge.errors.WaitsForFile`): it goes within this once that one has.
@@ -75,20 +76,32 @@ def refuse_in_place(ctx: Context, row: FileRow, flow: Flow, issue: Issue) -> Out
 
     report = moves.write_report(ctx, row, flow, None, [issue],
                                 load_tracciato(ctx.cfg, flow.tracciato), "rejected", {})
-    src = ctx.transport(flow.source.connection)
-    # As the next listing will have it: a link, a FIFO with its kind (not told again as
-    # not-a-file), never as a stat through the link (FTP's SIZE and MDTM follow one).
-    here = None
-    with contextlib.suppress(TransientError):
-        here = next((e for e in src.list(flow.source.folder) if e.name == row.path), None)
+    here = as_listed(ctx, flow, row.path)
     if here is None:
-        here = src.stat(flow.source.folder, row.path)
+        here = ctx.transport(flow.source.connection).stat(flow.source.folder, row.path)
     if here is not None:  # as it is now: the same file is not looked at again
         ctx.ledger.remember_done(row.flow, row.path, observed_size(here), here.mtime, row.id)
     ctx.ledger.set_state(row.id, REJECTED, ctx.now.wall, f"{issue.code}; {report}",
                          issues=1, reason=issue.code)
     return Outcome(row.flow, row.path, REJECTED, row.id, 1, report=report,
                    message=f"{issue.message}; left where it is")
+
+
+def as_listed(ctx: Context, flow: Flow, name: str) -> Entry | None:
+    """``name`` in the flow's source folder as the next listing will have it: a link, a
+    FIFO with its kind (not told again as not-a-file), never as a stat through the link;
+    None when it is not there, or cannot be seen now. A local or SFTP stat is an lstat: a
+    regular file is its own answer there, without listing the whole folder for each file
+    refused. An FTP server's SIZE and MDTM (and many an MLST) follow a link: there, and
+    for what is not a regular file, the listing says what the name is."""
+    src = ctx.transport(flow.source.connection)
+    with contextlib.suppress(TransientError):
+        if ctx.cfg.connection(flow.source.connection).type in ("local", "sftp"):
+            here = src.stat(flow.source.folder, name)
+            if here is not None:
+                return here
+        return next((e for e in src.list(flow.source.folder) if e.name == name), None)
+    return None
 
 
 def refuse_unread(ctx: Context, row: FileRow, flow: Flow) -> Outcome:

@@ -134,12 +134,7 @@ class Pipeline:
         """A file read in place that the transport refused. Swapped since it was listed (a
         link, a FIFO now): it waits, and the next listing says what it is, once. Still the
         file listed (one the server will not send): recorded once, ``unreadable-file``."""
-        src = self.transport(flow.source.connection)
-        try:
-            now = next((e for e in src.list(flow.source.folder) if e.name == entry.name),
-                       None)
-        except TransientError:
-            now = None  # cannot tell now: the next pass looks again
+        now = exits.as_listed(self, flow, entry.name)  # None: the next pass looks again
         if now is None or now.kind is not None or (now.size, now.mtime) != (
                 entry.size, entry.mtime):
             return Outcome(flow_name, entry.name, "waiting",
