@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 def run(ctx: click.Context, flows: tuple[str, ...], dry_run: bool, log_json: bool,
         full: bool, quiet: bool) -> None:
     """One pass over every file that is ready (for cron). Exit 0 ok or idle, 1 a file was
-    rejected or held, 2 configuration error, 3 a connection or disk failed, 4 a bug."""
+    rejected or held (or waits for one held), 2 configuration error, 3 a connection or disk
+    failed, 4 a bug."""
     from bridge.engine.runner import LockBusy, run_pass
 
     cfg = load_config(ctx)

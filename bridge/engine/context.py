@@ -40,9 +40,12 @@ class Outcome:
 
     @property
     def exit_code(self) -> int:
-        """0 ok, 1 rejected or held, 3 retry later, 4 a bug (the codes of the CLI)."""
+        """0 ok, 1 rejected or held, 3 retry later, 4 a bug (the codes of the CLI). A file
+        that waits for another a person settles first is 1: as held, no failure."""
         if self.internal:
             return 4
+        if self.waits:
+            return 1
         if self.state in ("retrying", "failed"):
             return 3
         if self.state in ("rejected", "held"):

@@ -78,7 +78,8 @@ class PassResult:
 
     @property
     def exit_code(self) -> int:
-        """4 a bug, 2 configuration, 3 retry later, 1 rejected or held, 0 ok."""
+        """4 a bug, 2 configuration, 3 retry later, 1 rejected or held (or waiting for a
+        held one), 0 ok."""
         codes = {o.exit_code for o in self.outcomes}
         if self.internal_errors or 4 in codes:
             return 4
