@@ -183,8 +183,8 @@ class Killing:
                 self.then()
         self.inner.upload(src, folder, name, mode, fence=fence, durable=durable)
 
-    def list(self, folder: str) -> list[Entry]:
-        return self.inner.list(folder)
+    def list(self, folder: str, folders: bool = False) -> list[Entry]:
+        return self.inner.list(folder, folders)
 
     def is_folder(self, folder: str) -> bool:
         return self.inner.is_folder(folder)

@@ -3,8 +3,8 @@
 - ``stable`` (default): size and mtime unchanged for ``window`` seconds and first seen at
   least ``min_age`` seconds ago, both on bridge's monotonic clock (the server's clock and
   bridge's wall clock are never trusted for a window);
-- ``done-file``: the sender's ``NAME<suffix>`` is there, a regular file (one that is a link
-  or a FIFO is refused as below, once, and its file waits for a real one).
+- ``done-file``: the sender's ``NAME<suffix>`` is there, a regular file (one that is a link,
+  a FIFO or a folder is refused as below, once, and its file waits for a real one).
 
 An entry that is not a regular file (a symbolic link, a FIFO: the transport's listing says
 what it is without following or opening it) under a name the flow takes is refused as a
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from bridge.errors import SourceGone, TransientError
 from bridge.ledger import CLAIM_PREFIX
-from bridge.transport import UnsafeName, matches, observed_size, safe_name
+from bridge.transport import FOLDER, UnsafeName, matches, observed_size, safe_name
 
 if TYPE_CHECKING:
     from bridge.config import Flow
@@ -82,8 +82,9 @@ def candidates(flow: Flow, listing: list[Entry]) -> list[Entry]:
 
 
 def bad_markers(flow: Flow, listing: list[Entry]) -> list[Entry]:
-    """The done-files that are not regular files (a link, a FIFO) of names the flow takes:
-    one never counts, and its file would wait for ever, unsaid; each is refused instead."""
+    """The done-files that are not regular files (a link, a FIFO, a folder) of names the
+    flow takes: one never counts, and its file would wait for ever, unsaid; each is refused
+    instead."""
     rule = flow.source.ready
     if rule.rule != "done-file":
         return []
@@ -110,7 +111,9 @@ def ready(ctx: Context, name: str, flow: Flow, busy: Busy | None = None) -> List
     """The files of a flow's folder that are complete, in the flow's processing order; the
     names that cannot be handled (once each), and how many others wait."""
     src = ctx.transport(flow.source.connection)
-    everything = src.list(flow.source.folder)
+    rule = flow.source.ready
+    # Folders too under a done-file rule: a done-file that is one is said, not waited for.
+    everything = src.list(flow.source.folder, folders=rule.rule == "done-file")
     if not everything and not src.is_folder(flow.source.folder):
         conn = ctx.cfg.connection(flow.source.connection)
         if conn.type == "local":
@@ -121,12 +124,11 @@ def ready(ctx: Context, name: str, flow: Flow, busy: Busy | None = None) -> List
                              f"connection {flow.source.connection!r}")
     listing = [e for e in everything if e.kind is None]
     names = {e.name for e in listing}
-    rule = flow.source.ready
     wanted = candidates(flow, listing)
     problems = {e.name: name_problem(e.name) for e in wanted}
     # A link, a FIFO... under a name the flow takes: a sender meant a file. Refused (once
     # while it stays the same), never opened: opening a FIFO would block the pass.
-    others = candidates(flow, [e for e in everything if e.kind is not None])
+    others = candidates(flow, [e for e in everything if e.kind not in (None, FOLDER)])
     others += bad_markers(flow, everything)
     problems.update({e.name: name_problem(e.name) or not_a_file(e) for e in others})
     wanted += others

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bridge.transport.base import (
+    FOLDER,
     Entry,
     Refused,
     TargetExists,
@@ -19,8 +20,8 @@ from bridge.transport.base import (
 if TYPE_CHECKING:
     from bridge.config import Config
 
-__all__ = ["Entry", "Refused", "TargetExists", "Transport", "UnsafeName", "connect", "matches",
-           "observed_size", "safe_name"]
+__all__ = ["FOLDER", "Entry", "Refused", "TargetExists", "Transport", "UnsafeName", "connect",
+           "matches", "observed_size", "safe_name"]
 
 
 def connect(cfg: Config, name: str) -> Transport:

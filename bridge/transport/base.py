@@ -62,6 +62,11 @@ class Entry:
     kind: str | None = field(default=None, compare=False)
 
 
+#: The ``kind`` of a folder in a listing asked with ``folders=True``: only a done-file's
+#: name is looked for among them (one that is a folder is refused, not waited for).
+FOLDER = "a folder"
+
+
 def kind_of(mode: int) -> str | None:
     """What an entry of a listing is, by its (lstat) mode: None for a regular file, "" for a
     folder (not listed), else its kind as said to a person."""
@@ -89,10 +94,10 @@ def observed_size(entry: Entry) -> int:
 
 
 class Transport(Protocol):
-    def list(self, folder: str) -> list[Entry]:
+    def list(self, folder: str, folders: bool = False) -> list[Entry]:
         """The regular files of ``folder``, and its other entries but folders (links, FIFOs:
         with their ``kind``, to be told, never taken); none for a folder that does not
-        exist."""
+        exist. ``folders``: its folders too, of kind :data:`FOLDER`."""
         ...
     def is_folder(self, folder: str) -> bool:
         """Whether ``folder`` exists (and is a folder): asked when a listing is empty, to

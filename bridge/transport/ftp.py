@@ -101,8 +101,9 @@ class FtpTransport(FtpListing):
 
     # -- the port ----------------------------------------------------------------------
 
-    def list(self, folder: str) -> list[Entry]:
-        return self._op(f"list {folder}", lambda ftp: self._list(ftp, self._path(folder)))
+    def list(self, folder: str, folders: bool = False) -> list[Entry]:
+        return self._op(f"list {folder}",
+                        lambda ftp: self._list(ftp, self._path(folder), folders))
 
     def is_folder(self, folder: str) -> bool:
         return self._op(f"cwd {folder}", lambda ftp: self._is_dir(ftp, self._path(folder)))

@@ -15,6 +15,8 @@ import ftplib
 import re
 import time
 
+from bridge.transport.base import FOLDER
+
 WIRE = "latin-1"
 CHARSET = "utf-8"
 
@@ -80,14 +82,19 @@ OTHERS = {"l": "a symbolic link", "p": "a FIFO", "s": "a socket", "c": "a device
           "b": "a device"}
 
 
-def parse_other_line(line: str) -> tuple[str, int, float, str] | None:
+def parse_other_line(line: str, folders: bool = False
+                     ) -> tuple[str, int, float, str] | None:
     """(name, size, rough mtime, kind) of a LIST line's link, FIFO, socket or device: told,
-    never taken (a link's name without its `` -> target``); None for anything else."""
+    never taken (a link's name without its `` -> target``); of a folder too if ``folders``
+    (not ``.`` nor ``..``); None for anything else."""
     if (m := UNIX_LINE.match(line)) and m["kind"] in OTHERS:
         name, size, stamp = _unix(m)
         if m["kind"] == "l":
             name = name.partition(" -> ")[0]
         return name, size, stamp, OTHERS[m["kind"]]
+    if folders and m is not None and m["kind"] == "d":
+        name, size, stamp = _unix(m)
+        return (name, size, stamp, FOLDER) if name not in (".", "..") else None
     return None
 
 

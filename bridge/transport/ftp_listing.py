@@ -18,7 +18,7 @@ import contextlib
 import ftplib
 import posixpath
 
-from bridge.transport.base import Entry
+from bridge.transport.base import FOLDER, Entry
 from bridge.transport.ftp_lines import facts as _facts
 from bridge.transport.ftp_lines import mlsd_kind as _mlsd_kind
 from bridge.transport.ftp_lines import mtime as _mtime
@@ -43,15 +43,16 @@ class FtpListing:
         path = posixpath.normpath(posixpath.join(self._base, folder or "."))
         return posixpath.join(path, name) if name is not None else path
 
-    def _list(self, ftp: ftplib.FTP, path: str) -> builtins.list[Entry]:
+    def _list(self, ftp: ftplib.FTP, path: str, folders: bool = False
+              ) -> builtins.list[Entry]:
         try:
-            found = self._listing(ftp, path)
+            found = self._listing(ftp, path, folders)
         except ftplib.error_perm:
             if not self._is_dir(ftp, path):
                 return []  # no folder yet: nothing to take, as on a local disk
             # Refused, yet there: another client made the folder between the two commands
             # (an upload making its folder, say). Asked again; a refusal now is a real one.
-            found = self._listing(ftp, path)
+            found = self._listing(ftp, path, folders)
         if self._mlst:
             return found
         out = []
@@ -68,36 +69,40 @@ class FtpListing:
             out.append(Entry(rough.name, size, mtime))
         return out
 
-    def _listing(self, ftp: ftplib.FTP, path: str) -> builtins.list[Entry]:
+    def _listing(self, ftp: ftplib.FTP, path: str, folders: bool = False
+                 ) -> builtins.list[Entry]:
         """The files in ``path``: as MLSD gives them, or as rough as LIST lines are; with
-        the links, FIFOs... either says (their ``kind``)."""
+        the links, FIFOs... either says (their ``kind``), and its folders if asked."""
         if self._mlst:
-            found = {e.name: e for e in self._mlsd(ftp, path)}
+            found = {e.name: e for e in self._mlsd(ftp, path, folders)}
             # MLSD says what a name points to: a link as its target, a FIFO as a file
             # (pyftpdlib and others). LIST lines say what each name is: they tell.
             try:
                 lines = self._lines(ftp, path)
             except ftplib.error_perm:
                 lines = []  # a server that will not LIST: what its MLSD says
-            found.update((e.name, e) for e in self._others(lines))
+            found.update((e.name, e) for e in self._others(lines, folders))
             return builtins.list(found.values())
         lines = self._lines(ftp, path)
         return ([Entry(*parsed) for parsed in filter(None, map(_parse_list_line, lines))]
-                + self._others(lines))
+                + self._others(lines, folders))
 
-    def _mlsd(self, ftp: ftplib.FTP, path: str) -> builtins.list[Entry]:
+    def _mlsd(self, ftp: ftplib.FTP, path: str, folders: bool = False
+              ) -> builtins.list[Entry]:
         out = []
         for n, f in ftp.mlsd(_wire(path)):
             kind = _mlsd_kind(f.get("type", ""))
-            if kind != "":  # a folder in the folder is nobody's file
+            if kind == "" and folders and f.get("type", "").strip().lower() == "dir":
+                kind = FOLDER  # not cdir nor pdir: the folder itself, its parent
+            if kind != "":  # a folder in the folder is nobody's file, unless asked
                 out.append(Entry(_unwire(n), int(f.get("size", 0) or 0),
                                  _mtime(f.get("modify", "")), kind=kind))
         return out
 
     @staticmethod
-    def _others(lines: builtins.list[str]) -> builtins.list[Entry]:
+    def _others(lines: builtins.list[str], folders: bool = False) -> builtins.list[Entry]:
         return [Entry(name, size, mtime, kind=kind) for name, size, mtime, kind
-                in filter(None, map(_parse_other_line, lines))]
+                in filter(None, (_parse_other_line(line, folders) for line in lines))]
 
     @staticmethod
     def _lines(ftp: ftplib.FTP, path: str) -> builtins.list[str]:

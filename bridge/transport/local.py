@@ -19,7 +19,14 @@ from pathlib import Path
 from bridge import faults, files
 from bridge.errors import TransientError
 from bridge.files import NameTaken, TempNames, fsync_dir, rename_noreplace
-from bridge.transport.base import Entry, TargetExists, kind_of, safe_name, work_area_full
+from bridge.transport.base import (
+    FOLDER,
+    Entry,
+    TargetExists,
+    kind_of,
+    safe_name,
+    work_area_full,
+)
 
 __all__ = ["LocalTransport", "rename_noreplace"]
 
@@ -36,7 +43,7 @@ class LocalTransport:
     def _dir(self, folder: str) -> Path:
         return self.root / folder
 
-    def list(self, folder: str) -> list[Entry]:
+    def list(self, folder: str, folders: bool = False) -> list[Entry]:
         out = []
         try:
             with os.scandir(self._dir(folder)) as it:
@@ -46,7 +53,9 @@ class LocalTransport:
                     except FileNotFoundError:
                         continue  # gone since the folder was read
                     kind = kind_of(s.st_mode)
-                    if kind != "":  # a folder in the folder is nobody's file
+                    if kind == "" and folders:
+                        out.append(Entry(e.name, s.st_size, s.st_mtime, kind=FOLDER))
+                    elif kind != "":  # a folder in the folder is nobody's file
                         out.append(Entry(e.name, s.st_size, s.st_mtime,
                                          (s.st_dev, s.st_ino) if kind is None else None,
                                          kind=kind))

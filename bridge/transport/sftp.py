@@ -46,6 +46,7 @@ from bridge import files, hostkeys
 from bridge.errors import TransientError
 from bridge.files import NameTaken
 from bridge.transport.base import (
+    FOLDER,
     Entry,
     Refused,
     TargetExists,
@@ -76,7 +77,7 @@ T = TypeVar("T")
 class SftpTransport(SftpSession):
     # -- the port -----------------------------------------------------------------------
 
-    def list(self, folder: str) -> list[Entry]:
+    def list(self, folder: str, folders: bool = False) -> list[Entry]:
         path = self._dir(folder)
 
         def op(sftp: paramiko.SFTPClient, attempt: int) -> list[Entry]:
@@ -85,9 +86,10 @@ class SftpTransport(SftpSession):
             except FileNotFoundError:
                 return []
             # The server's listing says what each entry is without following it (as lstat).
+            kinds = [(a, kind_of(a.st_mode)) for a in attrs if a.st_mode is not None]
             return [Entry(a.filename, a.st_size or 0, float(a.st_mtime or 0),
-                          kind=kind_of(a.st_mode)) for a in attrs
-                    if a.st_mode is not None and kind_of(a.st_mode) != ""]
+                          kind=FOLDER if kind == "" else kind) for a, kind in kinds
+                    if kind != "" or folders]
 
         return self._run(f"list {path}", op)
 

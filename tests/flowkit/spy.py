@@ -23,9 +23,9 @@ class Spy:
         self.hook(self.name, op, self.count[0], args)
         self.log.append((self.name, op, args))
 
-    def list(self, folder: str) -> list[Entry]:
+    def list(self, folder: str, folders: bool = False) -> list[Entry]:
         self._before("list", folder)
-        return self.inner.list(folder)
+        return self.inner.list(folder, folders)
 
     def is_folder(self, folder: str) -> bool:
         self._before("is_folder", folder)
