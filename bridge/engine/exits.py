@@ -21,7 +21,7 @@ from bridge.engine.context import Outcome
 from bridge.errors import TransientError
 from bridge.issues import COUNT_CODES, Issue
 from bridge.states import CLAIMED, FAILED, FINAL, REJECTED, RETRYING
-from bridge.transport import observed_size
+from bridge.transport import TargetExists, observed_size
 
 if TYPE_CHECKING:
     from bridge.config import Flow
@@ -119,6 +119,9 @@ def retry_later(ctx: Context, row: FileRow, flow: Flow, why: str, *, waits: bool
     if row.state in FINAL:
         raise TransientError(why)
     if row.sha256 == "" and row.state == CLAIMED and not _held(ctx, row, flow):
+        other = _swapped(ctx, row, flow)
+        if other is not None:
+            return refuse_swapped(ctx, row, flow, other, why)
         ctx.ledger.drop_claim(row.id)  # nothing was taken: it is seen again later
         return Outcome(row.flow, row.path, RETRYING, message=why)
     attempts = row.attempts + 1
@@ -135,6 +138,49 @@ def retry_later(ctx: Context, row: FileRow, flow: Flow, why: str, *, waits: bool
              else f"attempt {attempts} of {flow.max_attempts}")
     return Outcome(row.flow, row.path, RETRYING, row.id,
                    message=f"{why}; {tried}, next in {wait:g} s", waits=waits)
+
+
+def _swapped(ctx: Context, row: FileRow, flow: Flow) -> Entry | None:
+    """What the listing has under a claimed file's private name when it is not a file there
+    (a link out of an FTP server's root: its STAT, SIZE and RETR refused, as if gone)."""
+    try:
+        listed = ctx.transport(flow.source.connection).list(flow.source.folder)
+    except TransientError:
+        return None  # cannot tell: as before, the claim goes and the name is seen again
+    return next((e for e in listed if e.name == row.held_as and e.kind is not None), None)
+
+
+def refuse_swapped(ctx: Context, row: FileRow, flow: Flow, other: Entry, why: str
+                   ) -> Outcome:
+    """A claimed file swapped for a link, a FIFO... under its private name: never read,
+    given back under its name if the server lets it be moved, else left there; recorded
+    once, with its issue and report, so that the sender's file is not lost from view."""
+    from bridge.engine.readiness import NOT_A_FILE
+    from bridge.engine.tables import load_tracciato
+
+    assert row.held_as is not None
+    where = row.held_as
+    with contextlib.suppress(TransientError, TargetExists):
+        if moves.give_back(ctx, row, flow):
+            where = row.path
+    issue = Issue(NOT_A_FILE, f"{row.path}, held by bridge as {row.held_as}, is now "
+                              f"{other.kind}, not the file that was listed ({why}): never "
+                              f"read, left as {where}. The sender's file is not imported: "
+                              "ask for it again", value=where)
+    ctx.ledger.record_issues(row.id, [issue])
+    report = moves.write_report(ctx, row, flow, None, [issue],
+                                load_tracciato(ctx.cfg, flow.tracciato), "rejected", {})
+    if where == row.path:  # the next listing has it under its name: not told again
+        with contextlib.suppress(TransientError):
+            here = next((e for e in ctx.transport(flow.source.connection).list(
+                flow.source.folder) if e.name == row.path), None)
+            if here is not None:
+                ctx.ledger.remember_done(row.flow, row.path, observed_size(here), here.mtime,
+                                         row.id)
+    ctx.ledger.set_state(row.id, REJECTED, ctx.now.wall, f"{issue.code}; {report}",
+                         issues=1, reason=issue.code)
+    return Outcome(row.flow, row.path, REJECTED, row.id, 1, report=report,
+                   message=issue.message)
 
 
 def _held(ctx: Context, row: FileRow, flow: Flow) -> bool:
