@@ -116,14 +116,40 @@ def run_pass(cfg: Config, *, flows: list[str] | None = None, dry_run: bool = Fal
         ledger = open_config_ledger(cfg)
         pipe = Pipeline(cfg, ledger, {}, None, reading(clock), full=full, connect=connect)
         try:
+            elsewhere = _operator_elsewhere(turns)
             return _pass(pipe, chosen, dry_run, clock, report,
-                         lambda: should_stop() or waits(), full, busy, turns)
+                         lambda: should_stop() or waits() or elsewhere(), full, busy, turns)
         finally:
             if pipe.ahead is not None:
                 pipe.ahead.close()
             for t in pipe.transports.values():
                 t.close()
             ledger.close()
+
+
+#: Seconds at most between two questions to a PostgreSQL ledger: does an operator's
+#: command on another machine wait for the run lock?
+ASK_OPERATORS_EVERY = 0.5
+
+
+def _operator_elsewhere(turns: Turns | None) -> Callable[[], bool]:
+    """Asked before each file: True once an operator's command on any machine sharing the
+    ledger waits for its run lock (asked of the server at most every half second)."""
+    at, said = -ASK_OPERATORS_EVERY, False
+
+    def asked() -> bool:
+        nonlocal at, said
+        if turns is None:
+            return False
+        if time.monotonic() - at >= ASK_OPERATORS_EVERY:
+            at = time.monotonic()
+            try:
+                said = turns.operator_waits()
+            except TransientError:
+                said = False  # the ledger's connection: the pass itself finds it gone
+        return said
+
+    return asked
 
 
 def _pass(pipe: Pipeline, flows: list[str], dry_run: bool, clock: Clock,

@@ -34,6 +34,9 @@ WRITE_LOCK = 0x6272696467650001
 #: The advisory lock every run holds shared for its whole pass, and an operator's command
 #: alone (the local lock file only sees the runs of its own work area).
 RUN_LOCK = 0x6272696467650002
+#: Held shared by an operator's command from the moment it waits for the run lock until it
+#: is done: the runs of every machine see it (:meth:`Turns.operator_waits`) and let it in.
+OPERATOR_LOCK = 0x6272696467650003
 #: The first key of each flow's advisory lock (the second is made from its name).
 FLOW_LOCKS = 0x62726964
 #: The high half of each file's advisory lock (the low half is its id), for the flows whose
@@ -268,6 +271,12 @@ class Turns:
             raise TransientError(f"ledger {redacted(self._url)}: {exc}") from None
         return bool(row is not None and row[0])
 
+    def operator_waits(self) -> bool:
+        """Whether an operator's command, on any machine, waits for the run lock (or works):
+        its mark held, which this session cannot take alone even for an instant."""
+        return self._try("SELECT CASE WHEN pg_try_advisory_lock(%s) THEN NOT "
+                         "pg_advisory_unlock(%s) ELSE true END", OPERATOR_LOCK, OPERATOR_LOCK)
+
     def take(self, flow: str) -> bool:
         """Whether this run may handle ``flow`` now (no other run is on it)."""
         return self._try("SELECT pg_try_advisory_lock(%s, %s)", FLOW_LOCKS, _flow_key(flow))
@@ -338,7 +347,18 @@ def run_lock(url: str, wait: float, busy: Callable[[str], BaseException], *,
     turns = Turns(conn, url)
     try:
         deadline = time.monotonic() + wait
+        # Said first, so that the runs of every machine let this command in (a run takes
+        # the mark alone only for the instant it asks).
+        while alone and not turns._try("SELECT pg_try_advisory_lock_shared(%s)",
+                                       OPERATOR_LOCK):
+            if time.monotonic() >= deadline:
+                raise busy(f"the ledger {redacted(url)} is busy; this command stops here")
+            time.sleep(0.05)
         how = "pg_try_advisory_lock" if alone else "pg_try_advisory_lock_shared"
+        if not alone and turns.operator_waits():
+            raise busy(f"another bridge command holds the run lock of the ledger "
+                       f"{redacted(url)}, or waits for it (an operator's): this run lets "
+                       "it in, and stops here")
         while not turns._try(f"SELECT {how}(%s)", RUN_LOCK):
             if time.monotonic() >= deadline:
                 raise busy(f"another bridge {'run' if alone else 'command'} holds the run "
