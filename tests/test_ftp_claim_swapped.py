@@ -73,3 +73,35 @@ def test_a_claimed_file_swapped_for_a_link_out_of_the_root_is_said(
     assert (tmp_path / "outside.csv").read_text("utf-8") == order_file(9, 2)
     assert not (tmp_path / "bridge" / "erp").exists() or not list(
         (tmp_path / "bridge" / "erp").iterdir())
+
+
+@pytest.mark.parametrize("op", ["download", "stat"])
+def test_a_claimed_file_swapped_for_a_folder_is_said(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, op: str) -> None:
+    """The same with a folder made under the claim name: RETR and SIZE refuse it too."""
+    monkeypatch.setenv("BRIDGE_TEST_FTP_PASSWORD", PASSWORD)
+    home = tmp_path / "ftp"
+    (home / "inbox").mkdir(parents=True)
+    (home / "inbox" / "a.csv").write_text(order_file(1, 2), encoding="utf-8")
+    swapped: list[Path] = []
+
+    def hook(connection: str, what: str, n: int, args: tuple[object, ...]) -> None:
+        held = home / str(args[0]) / str(args[-1])
+        if (what == op and not swapped and held.name.startswith(CLAIM_PREFIX)
+                and held.is_file()):
+            held.unlink()
+            held.mkdir()
+            swapped.append(held)
+
+    with serving(home) as server:
+        cfg = make_world(tmp_path / "bridge", FLOW.format(port=server.port, user=USER,
+                                                          ready="window: 0, min_age: 0"))
+        first = run_pass(load(cfg), connect=Spying(hook))
+        second = run_pass(load(cfg))
+    assert swapped
+    said = [(o.name, o.state, o.message) for o in first.outcomes]
+    assert [(n, s) for n, s, _ in said] == [("a.csv", "rejected")], said
+    assert "held by bridge as .bridge-claim-1, is now a folder" in said[0][2], said
+    assert second.outcomes == [], second.outcomes  # once
+    assert issues_of(tmp_path / "bridge" / "state" / "ledger.sqlite") == {
+        "a.csv": ["not-a-file"]}

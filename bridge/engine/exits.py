@@ -142,9 +142,10 @@ def retry_later(ctx: Context, row: FileRow, flow: Flow, why: str, *, waits: bool
 
 def _swapped(ctx: Context, row: FileRow, flow: Flow) -> Entry | None:
     """What the listing has under a claimed file's private name when it is not a file there
-    (a link out of an FTP server's root: its STAT, SIZE and RETR refused, as if gone)."""
+    (a link out of an FTP server's root: its STAT, SIZE and RETR refused, as if gone; a
+    folder)."""
     try:
-        listed = ctx.transport(flow.source.connection).list(flow.source.folder)
+        listed = ctx.transport(flow.source.connection).list(flow.source.folder, folders=True)
     except TransientError:
         return None  # cannot tell: as before, the claim goes and the name is seen again
     return next((e for e in listed if e.name == row.held_as and e.kind is not None), None)
