@@ -94,3 +94,38 @@ def test_no_pass_starts_on_another_machine_while_an_operator_waits(tmp_path: Pat
     assert "no file 999" in output, output
     assert not operator_waits(url)  # its mark went with it
     assert [o.state for o in run_pass(load(there)).outcomes] == ["done"]
+
+
+def test_runs_asking_at_once_see_no_operator(pg: PgServer, tmp_path: Path) -> None:
+    """Runs on several machines ask, each at most every half second, whether an operator
+    waits: two asking at the same instant must not take each other for one (a pass cut
+    short, a run given up at its start); an operator's mark is seen."""
+    import contextlib
+    import threading
+
+    import psycopg
+
+    from bridge.ledger.postgres import Turns
+
+    url = pg.new_schema(f"{tmp_path}/asking")
+    with contextlib.ExitStack() as runs:
+        mine, *others = (runs.enter_context(run_lock(url, 5.0, LockBusy)) for _ in range(4))
+        done = threading.Event()
+
+        def ask_again_and_again(turns: Turns) -> None:
+            while not done.is_set():
+                turns.operator_waits()
+
+        askers = [threading.Thread(target=ask_again_and_again, args=(t,)) for t in others]
+        for asker in askers:
+            asker.start()
+        try:
+            seen = sum(mine.operator_waits() for _ in range(5000))
+        finally:
+            done.set()
+            for asker in askers:
+                asker.join(timeout=30)
+        assert seen == 0
+        with psycopg.connect(url, autocommit=True) as operator:
+            operator.execute("SELECT pg_advisory_lock_shared(%s)", (OPERATOR_LOCK,))
+            assert mine.operator_waits()

@@ -273,9 +273,13 @@ class Turns:
 
     def operator_waits(self) -> bool:
         """Whether an operator's command, on any machine, waits for the run lock (or works):
-        its mark held, which this session cannot take alone even for an instant."""
-        return self._try("SELECT CASE WHEN pg_try_advisory_lock(%s) THEN NOT "
-                         "pg_advisory_unlock(%s) ELSE true END", OPERATOR_LOCK, OPERATOR_LOCK)
+        its mark held, as the server's lock table shows it. Looked at, never taken even
+        for an instant: two runs asking at once would each see the other's as a command's."""
+        return self._try("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+                         "AND granted AND database = (SELECT oid FROM pg_database WHERE "
+                         "datname = current_database()) AND objsubid = 1 AND "
+                         "classid::bigint = %s AND objid::bigint = %s)",
+                         OPERATOR_LOCK >> 32, OPERATOR_LOCK & 0xFFFFFFFF)
 
     def take(self, flow: str) -> bool:
         """Whether this run may handle ``flow`` now (no other run is on it)."""
@@ -347,8 +351,7 @@ def run_lock(url: str, wait: float, busy: Callable[[str], BaseException], *,
     turns = Turns(conn, url)
     try:
         deadline = time.monotonic() + wait
-        # Said first, so that the runs of every machine let this command in (a run takes
-        # the mark alone only for the instant it asks).
+        # Said first, so that the runs of every machine let this command in.
         while alone and not turns._try("SELECT pg_try_advisory_lock_shared(%s)",
                                        OPERATOR_LOCK):
             if time.monotonic() >= deadline:
