@@ -115,16 +115,10 @@ def test_column_kernels_agree_with_jinja(rows: list[tuple[object, ...]], source:
     assert [f.row for f in fast_failures] == [f.row for f in slow_failures]
 
 
-def test_a_guarded_branch_runs_on_columns_where_the_value_is_missing(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """`d if d is not none else 0` takes its value only where d is present: the rows where
-    d is missing need no jinja (the sample's line amount less its discount)."""
+def jinja_rows_of(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the rows an expression sends through jinja (one item per batch)."""
     from bridge.steps.expr import Expression
 
-    source = "q * p - (d if d is not none else 0)"
-    table = pa.table({"q": pa.array([1, 2, 3], pa.int64()),
-                      "p": pa.array([Decimal("1.50")] * 3, pa.decimal128(18, 2)),
-                      "d": pa.array([None, Decimal("0.25"), None], pa.decimal128(18, 2))})
     jinja_rows: list[int] = []
     real = Expression._per_row
 
@@ -133,6 +127,18 @@ def test_a_guarded_branch_runs_on_columns_where_the_value_is_missing(
         return real(self, rows, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Expression, "_per_row", counted)
+    return jinja_rows
+
+
+def test_a_guarded_branch_runs_on_columns_where_the_value_is_missing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`d if d is not none else 0` takes its value only where d is present: the rows where
+    d is missing need no jinja (the sample's line amount less its discount)."""
+    source = "q * p - (d if d is not none else 0)"
+    table = pa.table({"q": pa.array([1, 2, 3], pa.int64()),
+                      "p": pa.array([Decimal("1.50")] * 3, pa.decimal128(18, 2)),
+                      "d": pa.array([None, Decimal("0.25"), None], pa.decimal128(18, 2))})
+    jinja_rows = jinja_rows_of(monkeypatch)
     values, failures = compile_expression(source, table.column_names, "test").evaluate(
         table, {})
     assert values.to_pylist() == [Decimal("1.50"), Decimal("2.75"), Decimal("4.50")]
@@ -149,22 +155,13 @@ def test_a_key_made_of_the_first_value_given_runs_on_columns(
     code: most orders give one of them only. A missing operand of `or` gives the next, in
     the kernels as in jinja, so no row goes through jinja (a million orders took 3.3 s
     there); where the last one is missing too, jinja writes "None", and its rows go there."""
-    from bridge.steps.expr import Expression
-
     source = ("'cliente|' ~ ((email | lower) or partita_iva or (codice_fiscale | upper) "
               "or riferimento)")
     table = pa.table({"email": ["A@x.it", None, None, ""],
                       "partita_iva": [None, "01234567890", None, None],
                       "codice_fiscale": [None, None, "rssmra80a01h501u", None],
                       "riferimento": ["#1", "#2", "#3", "#4"]})
-    jinja_rows: list[int] = []
-    real = Expression._per_row
-
-    def counted(self: Expression, rows: pa.Table, *args: object) -> object:
-        jinja_rows.append(rows.num_rows)
-        return real(self, rows, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(Expression, "_per_row", counted)
+    jinja_rows = jinja_rows_of(monkeypatch)
     values, failures = compile_expression(source, table.column_names, "test").evaluate(
         table, {})
     assert values.to_pylist() == ["cliente|a@x.it", "cliente|01234567890",
