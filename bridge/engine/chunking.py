@@ -275,6 +275,7 @@ class Checked:
             self.sent_keys.remove()
         self.sent_keys = []
         self.unsent_keys = []
+        self.fingerprints.remove()
         if self.facts is not None:
             self.facts.remove()
             self.facts = None

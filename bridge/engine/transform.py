@@ -45,6 +45,7 @@ from bridge.engine.chunking import (
 )
 from bridge.engine.ending import DECODED, RENDERED, STEPS, _add, end, errors_only, refuse
 from bridge.engine.gone import Withdrawals, gone_step
+from bridge.engine.prints import Prints
 from bridge.engine.render import data_rows
 from bridge.engine.tables import drop_bad_rows, leave_out, load_tracciato, money_sum, reference
 from bridge.errors import TransientError
@@ -138,7 +139,7 @@ class _Run:
                  left: dict[int, str], watch: Watch | None) -> None:
         self.ctx, self.row, self.flow, self.t, self.folder = ctx, row, flow, t, folder
         self.body, self.trailer, self.left, self.watch = body, trailer, left, watch
-        self.checked = Checked(t)
+        self.checked = Checked(t, fingerprints=Prints(folder))  # past a chunk: a file
         self.rows: Counter[str] = Counter()
         self.counts: dict[str, int] = {}  # rows of each table after the steps
         self.data_rows = 0
@@ -358,6 +359,7 @@ class _Run:
         for p in parts:
             p.file.discard()
         self.sent.remove()
+        self.checked.fingerprints.remove()
         if self.facts is not None:
             self.facts.remove()
 
