@@ -28,7 +28,11 @@ class KeysOnce:
     :meth:`keep`."""
 
     def __init__(self) -> None:
-        self.seen: dict[Hashable, tuple[np.ndarray, np.ndarray]] = {}
+        #: Sorted runs of the keys taken, and their lines, no key in two of them; a run
+        #: merged with the one before once it is as large, so that a key is copied a few
+        #: times over a file, not at every part, and a merge holds its two runs and one
+        #: copy of them, not a copy of every key.
+        self.seen: dict[Hashable, list[tuple[np.ndarray, np.ndarray]]] = {}
         self.pending: dict[Hashable, tuple[np.ndarray, np.ndarray]] = {}
 
     def again(self, name: Hashable, text: np.ndarray, lines: np.ndarray
@@ -59,8 +63,8 @@ class KeysOnce:
         starts[1:] = ranked[1:] != ranked[:-1]
         again = ~starts  # within the part: every row after the first of its key
         first = ranked_lines[np.maximum.accumulate(np.where(starts, np.arange(n), 0))]
-        seen, seen_lines = self.seen.get(name, (ranked[:0], ranked_lines[:0]))
-        if len(seen):  # against the parts before it: the line that gave the key first
+        for seen, seen_lines in self.seen.get(name, []):
+            # against the parts before it: the line that gave the key first
             at = np.minimum(np.searchsorted(seen, ranked), len(seen) - 1)
             before = seen[at] == ranked
             first = np.where(before, seen_lines[at], first)
@@ -76,11 +80,10 @@ class KeysOnce:
         gave under ``name``, as a boolean mask."""
         import numpy as np
 
-        seen = self.seen.get(name, (hashes[:0], None))[0]
-        if not len(seen):
-            return np.zeros(len(hashes), dtype=bool)
-        at = np.minimum(np.searchsorted(seen, hashes), len(seen) - 1)
-        found: np.ndarray = seen[at] == hashes
+        found: np.ndarray = np.zeros(len(hashes), dtype=bool)
+        for seen, _ in self.seen.get(name, []):
+            at = np.minimum(np.searchsorted(seen, hashes), len(seen) - 1)
+            found |= seen[at] == hashes
         return found
 
     def keep(self) -> None:
@@ -90,22 +93,27 @@ class KeysOnce:
         for name, (new, new_lines) in self.pending.items():
             if not len(new):
                 continue
-            hashes, lines = self.seen.get(name, (new[:0], new_lines[:0]))
-            # Merged into the sorted keys (the new ones come sorted): a copy of them, never
-            # a sort of them all again.
-            mine = np.searchsorted(hashes, new) + np.arange(len(new))
-            taken = np.zeros(len(hashes) + len(mine), dtype=bool)
-            taken[mine] = True
-            merged = []
-            for old, add in ((hashes, new), (lines, new_lines)):
-                both = np.empty(len(taken), dtype=np.result_type(old.dtype, add.dtype))
-                both[mine], both[~taken] = add, old
-                merged.append(both)
-            self.seen[name] = (merged[0], merged[1])
+            runs = self.seen.setdefault(name, [])
+            runs.append((new, new_lines))  # the new ones come sorted, and none seen before
+            while len(runs) > 1 and len(runs[-1][0]) >= len(runs[-2][0]):
+                add, add_lines = runs.pop()
+                hashes, lines = runs.pop()
+                # Merged by the places of the later run among the earlier: a copy of
+                # both, never a sort of them all again.
+                mine = np.searchsorted(hashes, add) + np.arange(len(add))
+                taken = np.zeros(len(hashes) + len(mine), dtype=bool)
+                taken[mine] = True
+                merged = []
+                for old, more in ((hashes, add), (lines, add_lines)):
+                    both = np.empty(len(taken), dtype=np.result_type(old.dtype, more.dtype))
+                    both[mine], both[~taken] = more, old
+                    merged.append(both)
+                del hashes, lines, add, add_lines
+                runs.append((merged[0], merged[1]))
         self.pending.clear()
 
     def __len__(self) -> int:
-        return sum(len(h) for h, _ in self.seen.values())
+        return sum(len(h) for runs in self.seen.values() for h, _ in runs)
 
 
 def _union(pending: tuple[np.ndarray, np.ndarray] | None, hashes: np.ndarray,
