@@ -64,3 +64,20 @@ def test_one_chunk_is_never_spooled_and_forgetting_the_keys_removes_the_file(
     assert [p.name[:8] for p in tmp_path.iterdir()] == [".prints-"]
     checked.forget_keys()
     assert list(tmp_path.iterdir()) == [] and len(checked.fingerprints) == 0
+
+
+def test_a_killed_reading_s_fingerprints_are_cleared_by_the_next(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run killed mid-file leaves its spooled fingerprints; the next reading of the file
+    clears them with its parts and keys, before it starts."""
+    from bridge.engine.parts import clear_killed
+
+    monkeypatch.setattr(prints_module, "SPOOL_FROM", 1)
+    left = Prints(tmp_path)
+    for chunk in CHUNKS:
+        left.update(chunk)
+    left._close()  # never removed: the process died here, its file closed by the system
+    assert left.path is not None and left.path.exists()
+    (tmp_path / "source").write_bytes(b"kept")
+    clear_killed(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["source"]

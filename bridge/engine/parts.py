@@ -367,10 +367,11 @@ class WholeTemplateParts(TargetParts):
 
 def clear_killed(folder: Path) -> None:
     """What a killed reading left in ``folder``: its parts (``.stream-``), its keys and facts
-    (:class:`~bridge.engine.chunking.KeySpool`)."""
+    (:class:`~bridge.engine.chunking.KeySpool`), its fingerprints (``.prints-``)."""
     left: list[str] = []
     with contextlib.suppress(FileNotFoundError), os.scandir(folder) as entries:
-        left = [e.path for e in entries if e.name.startswith((".stream-", ".keys-", ".facts-"))]
+        left = [e.path for e in entries
+                if e.name.startswith((".stream-", ".keys-", ".facts-", ".prints-"))]
     for path in left:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
